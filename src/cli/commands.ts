@@ -1,0 +1,9 @@
+import type { Command } from 'commander';
+
+/**
+ * One register function per command file (src/cli/<command>.ts). Keep this
+ * list the only place that knows them all, so adding a command is one line.
+ */
+export type Register = (program: Command) => void;
+
+export const commands: Register[] = [];

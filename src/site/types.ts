@@ -1,0 +1,150 @@
+/**
+ * The loaded, validated and defaulted site file: the contract between the
+ * site loader (src/site/) and everything that reads it. Keys keep the
+ * YAML spelling (snake_case) so error paths and code name the same thing.
+ * The zod schema in src/site/schema.ts must produce exactly these types.
+ */
+
+/** A secret is a reference, resolved only when used (src/site/secrets.ts). */
+export type SecretRef = { env: string } | { file: string } | { value: string };
+
+export type Role = 'control' | 'network' | 'compute' | 'storage' | 'monitoring' | 'deployment';
+export const ROLES: readonly Role[] = ['control', 'network', 'compute', 'storage', 'monitoring', 'deployment'];
+
+export type BmcType = 'ipmi' | 'redfish';
+
+export interface BmcSpec {
+  type: BmcType;
+  address: string;
+  /** IPMI default 623, Redfish default 443. */
+  port: number;
+  username: string;
+  password: SecretRef;
+  /** IPMI: pin one cipher suite (3 or 17); unset = negotiate. */
+  cipher_suite?: 3 | 17;
+  /** IPMI: BMC key Kg, hex. */
+  kg?: SecretRef;
+  privilege?: 'operator' | 'administrator';
+  /** Redfish: accept a self-signed certificate for this BMC. */
+  insecure_tls?: boolean;
+  /** Redfish: http instead of https (simulators). */
+  scheme?: 'http' | 'https';
+  timeout_ms?: number;
+  retries?: number;
+}
+
+/** Ironic's root device hints; size in GiB, exact or a range. */
+export interface RootDeviceHint {
+  name?: string;
+  model?: string;
+  vendor?: string;
+  serial?: string;
+  wwn?: string;
+  hctl?: string;
+  by_path?: string;
+  rotational?: boolean;
+  size_gb?: number | { min?: number; max?: number };
+}
+
+export interface ImageSpec {
+  url: string;
+  /** `sha256:<hex>` or `sha512:<hex>`. */
+  checksum: string;
+  format: 'raw' | 'qcow2';
+  compression?: 'none' | 'gzip' | 'zstd';
+}
+
+export interface NodeSpec {
+  name: string;
+  bmc: BmcSpec;
+  /** Lower-case, colon-separated. The first is the PXE NIC. */
+  macs: string[];
+  roles: Role[];
+  /** Hardware profile name; unset = matched at enrollment. */
+  profile?: string;
+  root_device?: RootDeviceHint;
+  image?: ImageSpec;
+  boot_mode?: 'uefi' | 'bios';
+  /** Fixed address on the provisioning network (authoritative DHCP). */
+  ip?: string;
+  /** Line:column of the node in the site file, for error messages. */
+  source?: { line: number; col: number };
+}
+
+export type DhcpMode = 'authoritative' | 'proxy' | 'off';
+
+export interface SeedSpec {
+  interface: string;
+  /** The seed's own address on the provisioning network. */
+  address: string;
+  prefix: number;
+  /** Network namespace the interface lives in (the virtual lab); unset = host. */
+  netns?: string;
+  dhcp: {
+    mode: DhcpMode;
+    range?: { start: string; end: string };
+    lease_seconds: number;
+    router?: string;
+    dns?: string[];
+    /** Authoritative mode: lease addresses to unknown MACs too (never a boot file). */
+    discovery_pool?: boolean;
+  };
+  ports: { http: number; tftp: number; ironic_api: number; registry: number; inspector: number };
+}
+
+export interface RegistrySpec {
+  enabled: boolean;
+  username: string;
+  /** Generated into .kseed/secrets/ when unset. */
+  password?: SecretRef;
+  /** Pull-through cache upstream, where reachable. */
+  upstream?: string;
+}
+
+export interface IronicSpec {
+  /** Production `direct` deploys: the IPA kernel and ramdisk the user supplies. */
+  deploy_kernel?: string;
+  deploy_ramdisk?: string;
+  deploy_interface: 'direct' | 'ramdisk';
+  inspector: boolean;
+  min_command_interval: number;
+}
+
+export interface HandoffSpec {
+  ssh_user: string;
+  ssh_key?: string;
+  kolla?: {
+    release: string;
+    base_distro: string;
+    vip?: string;
+    network_interface?: string;
+    neutron_external_interface?: string;
+    enable?: Record<string, boolean>;
+  };
+  ceph?: {
+    image?: string;
+    osd?: { data_devices?: { rotational?: boolean; size?: string; model?: string; all?: boolean } };
+  };
+}
+
+export interface Site {
+  /** Absolute path of the site file. */
+  file: string;
+  /** Directory holding the site file; state is `${dir}/.kseed`. */
+  dir: string;
+  site: string;
+  engine: 'embedded' | 'ironic';
+  seed: SeedSpec;
+  defaults: {
+    bmc?: Partial<Omit<BmcSpec, 'address'>>;
+    image?: ImageSpec;
+    root_device?: RootDeviceHint;
+    boot_mode?: 'uefi' | 'bios';
+    profile?: string;
+  };
+  registry: RegistrySpec;
+  ironic: IronicSpec;
+  /** Defaults already merged in. */
+  nodes: NodeSpec[];
+  handoff: HandoffSpec;
+}
