@@ -1,0 +1,131 @@
+import { type Command, InvalidArgumentError } from 'commander';
+import { createLab, destroyLab, labStatus } from '../lab/index.js';
+import { contextOf } from './context.js';
+import { table } from './output.js';
+
+function int(v: string): number {
+  if (!/^\d+$/.test(v)) throw new InvalidArgumentError('expected a whole number');
+  return Number(v);
+}
+
+function gib(bytes: number | undefined): string | undefined {
+  return bytes === undefined ? undefined : `${(bytes / 2 ** 30).toFixed(2)}G`;
+}
+
+export function register(program: Command): void {
+  const lab = program
+    .command('lab')
+    .description('virtual bare metal on this machine: QEMU VMs behind ipmi_sim BMCs, on a bridge in a network namespace');
+
+  lab
+    .command('up')
+    .description('create the lab (or converge it to these options); nodes stay powered off, and a lab site file is written to --config')
+    .option('--nodes <n>', 'number of nodes (default 2, or as the existing lab)', int)
+    .option('--uefi-nodes <m>', 'how many of them boot UEFI (OVMF); the others BIOS (default 0)', int)
+    .option('--disk-gb <g>', 'qcow2 disk size per node, GiB (default 10)', int)
+    .option('--memory-mb <mb>', 'RAM per VM (default 1024)', int)
+    .option('--bmc-port-base <port>', 'UDP port of the first BMC on 127.0.0.1 (default 6230)', int)
+    .option('--address <cidr>', 'seed address on the lab bridge (default 10.77.0.1/24)')
+    .option('--name <name>', 'lab name; netns ksl-<name> (default lab)')
+    .option('--no-site', 'do not write the lab site file')
+    .action(async (opts: { nodes?: number; uefiNodes?: number; diskGb?: number; memoryMb?: number; bmcPortBase?: number; address?: string; name?: string; site: boolean }, cmd: Command) => {
+      const ctx = contextOf(cmd);
+      const r = await createLab({
+        stateDir: ctx.stateDir,
+        ...(opts.name ? { name: opts.name } : {}),
+        ...(opts.nodes !== undefined ? { nodes: opts.nodes } : {}),
+        ...(opts.uefiNodes !== undefined ? { uefiNodes: opts.uefiNodes } : {}),
+        ...(opts.diskGb !== undefined ? { diskGb: opts.diskGb } : {}),
+        ...(opts.memoryMb !== undefined ? { memoryMb: opts.memoryMb } : {}),
+        ...(opts.bmcPortBase !== undefined ? { bmcPortBase: opts.bmcPortBase } : {}),
+        ...(opts.address ? { address: opts.address } : {}),
+        ...(opts.site ? { siteFile: ctx.configPath } : {}),
+        progress: (m) => ctx.out.progress(m),
+      });
+      ctx.out.result(
+        {
+          lab: r.name,
+          netns: r.netns,
+          bridge: r.bridge,
+          address: r.address,
+          site_file: r.siteFile ?? null,
+          password_file: r.passwordFile,
+          dir: r.dir,
+          ms: r.ms,
+          removed_nodes: r.removedNodes,
+          nodes: r.nodes.map((n) => ({
+            name: n.name,
+            firmware: n.firmware,
+            mac: n.mac,
+            bmc: `${n.bmc.address}:${n.bmc.port}`,
+            bmc_pid: n.bmcPid,
+            disk: n.disk.path,
+            disk_gb: n.disk.sizeGb,
+            disk_serial: n.disk.serial,
+            serial_log: n.serialLog,
+            dir: n.dir,
+          })),
+        },
+        () =>
+          [
+            `lab ${r.name} up in ${(r.ms / 1000).toFixed(1)} s: ${r.netns} / ${r.bridge} ${r.address}`,
+            table(
+              ['NODE', 'FIRMWARE', 'MAC', 'BMC', 'DISK'],
+              r.nodes.map((n) => [n.name, n.firmware, n.mac, `${n.bmc.address}:${n.bmc.port}`, `${n.disk.sizeGb}G${n.diskCreated ? '' : ' (kept)'}`]),
+            ),
+            r.siteFile ? `site file: ${r.siteFile}` : '',
+            `BMC user admin, password in ${r.passwordFile}`,
+          ]
+            .filter(Boolean)
+            .join('\n'),
+      );
+    });
+
+  lab
+    .command('down')
+    .description('remove everything the lab made: VMs, BMCs, processes in its netns, the netns, its files and site file')
+    .option('--name <name>', 'lab name (default lab)')
+    .action(async (opts: { name?: string }, cmd: Command) => {
+      const ctx = contextOf(cmd);
+      const r = await destroyLab({ stateDir: ctx.stateDir, ...(opts.name ? { name: opts.name } : {}), progress: (m) => ctx.out.progress(m) });
+      ctx.out.result(
+        { lab: r.name, existed: r.existed, killed: r.killed, netns_deleted: r.netnsDeleted, removed_files: r.removedFiles, ms: r.ms },
+        () =>
+          r.existed
+            ? `lab ${r.name} down in ${(r.ms / 1000).toFixed(1)} s: stopped ${r.killed.length} process(es)${r.netnsDeleted ? ', deleted its netns' : ''}, removed ${r.removedFiles.length} path(s)`
+            : `lab ${r.name}: nothing to remove`,
+      );
+    });
+
+  lab
+    .command('status')
+    .description('per node: BMC port and liveness, VM power, MAC, disk')
+    .option('--name <name>', 'lab name (default lab)')
+    .option('--no-probe', 'do not ask the BMCs (only check their processes)')
+    .action(async (opts: { name?: string; probe: boolean }, cmd: Command) => {
+      const ctx = contextOf(cmd);
+      const s = await labStatus({ stateDir: ctx.stateDir, ...(opts.name ? { name: opts.name } : {}), probe: opts.probe });
+      ctx.out.result(s, () => {
+        if (!s.exists) return `lab ${s.name}: not created${s.netnsPresent ? ` (but netns ${s.netns} exists: run kseed lab down)` : ''}`;
+        const bmc = (n: (typeof s.nodes)[number]) =>
+          !n.bmc.running ? 'down' : n.bmc.answering === undefined ? 'running' : n.bmc.answering ? `ok ${n.bmc.probeMs}ms` : 'not answering';
+        return [
+          `lab ${s.name}: ${s.netns}${s.netnsPresent ? '' : ' (MISSING)'} / ${s.bridge} ${s.address ?? ''}${s.bridgeUp ? '' : ' (down)'}`,
+          table(
+            ['NODE', 'FW', 'MAC', 'BMC', 'BMC STATE', 'POWER', 'BOOTDEV', 'DISK', 'USED'],
+            s.nodes.map((n) => [
+              n.name,
+              n.firmware,
+              n.mac,
+              `${n.bmc.address}:${n.bmc.port}`,
+              bmc(n),
+              n.power === 'on' ? `on (pid ${n.vmPid})` : 'off',
+              n.bootDevice,
+              n.disk.present ? `${n.disk.sizeGb}G` : 'MISSING',
+              gib(n.disk.allocatedBytes),
+            ]),
+          ),
+        ].join('\n');
+      });
+    });
+}

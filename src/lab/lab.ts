@@ -1,0 +1,542 @@
+/**
+ * createLab / destroyLab / labStatus: the virtual rack as a whole.
+ *
+ * Order matters for crash safety: the manifest is written before anything it
+ * lists is created, so destroyLab can always find and remove what a killed
+ * `lab up` left behind; destroyLab also finds processes by the lab directory
+ * on their command line and by membership of the lab's netns, in case a PID
+ * file was never written.
+ */
+import { randomBytes } from 'node:crypto';
+import { chmodSync, closeSync, existsSync, mkdirSync, openSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { InputError, KseedError } from '../errors.js';
+import { bmcPid, probeBmc, startBmc, stopBmc, writeBmcFiles } from './bmc.js';
+import {
+  type LabManifest,
+  type LabNodeManifest,
+  labDir,
+  MANIFEST_VERSION,
+  passwordPath,
+  readManifest,
+  writeManifest,
+} from './manifest.js';
+import {
+  BRIDGE,
+  bmcMac,
+  bmcPort,
+  checkLabName,
+  DEFAULT_BMC_PORT_BASE,
+  DEFAULT_LAB_NAME,
+  DEFAULT_NETWORK,
+  diskSerial,
+  MAX_NODES,
+  netnsName,
+  nodeMac,
+  nodeName,
+  parseSeedAddress,
+  tapName,
+} from './names.js';
+import { deleteNetns, deleteTap, ensureBridge, ensureNetns, ensureTap, netnsExists, netnsLinks, netnsPids } from './net.js';
+import { bootDevice, powerOnCount, stopVm, vmPid } from './node.js';
+import { findByMarker, isOurs, liveCmdline, readPidFile, terminate } from './proc.js';
+import { removeLabSite, writeLabSite, checkSiteWritable } from './site.js';
+import { labTools, type LabTools, which } from './tools.js';
+import { checkUefiFirmware, createDisk, createUefiVars, diskInfo, type Firmware, renderVmScript } from './vm.js';
+
+export interface CreateLabOptions {
+  /** `.kseed/` directory: the lab goes to `<stateDir>/lab/<name>/`. */
+  stateDir: string;
+  name?: string;
+  /** Total nodes; unset = as the existing lab, else 2. */
+  nodes?: number;
+  /** How many of them (the last ones) boot UEFI (OVMF); unset = as the existing lab, else 0. */
+  uefiNodes?: number;
+  diskGb?: number;
+  memoryMb?: number;
+  bmcPortBase?: number;
+  /** Seed address on the lab bridge, IPv4/prefix. */
+  address?: string;
+  /** Lab site file to write; undefined = none. */
+  siteFile?: string;
+  progress?: (msg: string) => void;
+}
+
+export interface LabNodeResult extends LabNodeManifest {
+  bmcPid: number;
+  /** True when this run created the disk (false: an existing disk was kept). */
+  diskCreated: boolean;
+}
+
+export interface CreateLabResult {
+  name: string;
+  netns: string;
+  bridge: string;
+  address: string;
+  dir: string;
+  manifest: string;
+  siteFile?: string;
+  passwordFile: string;
+  nodes: LabNodeResult[];
+  removedNodes: string[];
+  ms: number;
+}
+
+const DEFAULT_NODES = 2;
+const DEFAULT_DISK_GB = 10;
+/** Enough for the deploy ramdisk and a Debian test OS; TCG RSS stays ~250 MB regardless (lab.md 0). */
+const DEFAULT_MEMORY_MB = 1024;
+const PASSWORD_ALPHABET = 'ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz23456789';
+
+function requireRoot(what: string): void {
+  if (process.getuid?.() !== 0) {
+    throw new KseedError(`${what} needs root (network namespaces, taps)`, { code: 'needs-root' });
+  }
+}
+
+function intOption(value: number | undefined, field: string, min: number, max: number, fallback: number): number {
+  const v = value ?? fallback;
+  if (!Number.isInteger(v) || v < min || v > max) {
+    throw new InputError(`bad --${field} ${String(value)}`, [{ file: '<command line>', path: field, message: `must be an integer ${min}..${max}` }]);
+  }
+  return v;
+}
+
+/** 16 characters: IPMI 1.5 (MD5) passwords are at most 16 bytes. No quotes or spaces, which lan.conf could not carry. */
+function generatePassword(): string {
+  const bytes = randomBytes(16);
+  return [...bytes].map((b) => PASSWORD_ALPHABET[b % PASSWORD_ALPHABET.length]).join('');
+}
+
+export function readLabPassword(file: string): string | undefined {
+  try {
+    const p = readFileSync(file, 'utf8').trim();
+    return p || undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function ensurePassword(file: string): string {
+  const existing = readLabPassword(file);
+  if (existing) {
+    chmodSync(file, 0o600);
+    return existing;
+  }
+  mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
+  const pw = generatePassword();
+  // O_EXCL: two concurrent `lab up` must not end with two passwords
+  try {
+    const fd = openSync(file, 'wx', 0o600);
+    writeFileSync(fd, `${pw}\n`);
+    closeSync(fd);
+    return pw;
+  } catch {
+    const again = readLabPassword(file);
+    if (again) return again;
+    throw new KseedError(`could not write the lab BMC password file ${file}`, { code: 'write-failed' });
+  }
+}
+
+/** lan.conf and popen() take these paths unquoted. */
+function checkPath(p: string): void {
+  if (/[\s"'\\$`]/.test(p)) {
+    throw new InputError(`the lab directory ${p} contains a space or quote`, [
+      { file: p, message: 'ipmi_sim cannot run programs from such a path; use a state directory without spaces or quotes' },
+    ]);
+  }
+}
+
+/** A lock per lab, so two `lab up`/`lab down` on one lab never interleave; a dead holder's lock is taken over. */
+async function withLabLock<T>(stateDir: string, name: string, fn: () => Promise<T>): Promise<T> {
+  const lockDir = path.join(path.resolve(stateDir), 'lab');
+  mkdirSync(lockDir, { recursive: true });
+  const lock = path.join(lockDir, `.${name}.lock`);
+  const deadline = Date.now() + 120_000;
+  for (;;) {
+    try {
+      const fd = openSync(lock, 'wx', 0o600);
+      writeFileSync(fd, `${process.pid}\n`);
+      closeSync(fd);
+      break;
+    } catch {
+      const holder = readPidFile(lock);
+      if (holder === undefined || liveCmdline(holder) === undefined) {
+        rmSync(lock, { force: true });
+        continue;
+      }
+      if (Date.now() > deadline) throw new KseedError(`lab ${name} is locked by process ${holder}`, { code: 'locked' });
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  }
+  try {
+    return await fn();
+  } finally {
+    rmSync(lock, { force: true });
+  }
+}
+
+function planNode(
+  lab: string,
+  dir: string,
+  index: number,
+  firmware: Firmware,
+  base: number,
+  diskGb: number,
+  memoryMb: number,
+  prev: LabNodeManifest | undefined,
+): LabNodeManifest {
+  const name = nodeName(index);
+  const nodeDir = path.join(dir, 'nodes', name);
+  const diskPath = path.join(nodeDir, 'disk.qcow2');
+  return {
+    name,
+    index,
+    dir: nodeDir,
+    firmware,
+    mac: nodeMac(lab, index),
+    tap: tapName(index),
+    memoryMb,
+    bmc: { address: '127.0.0.1', port: bmcPort(base, index), username: 'admin', mac: bmcMac(lab, index) },
+    // an existing disk keeps its size: it may hold a deployed OS
+    disk: { path: diskPath, sizeGb: prev && existsSync(diskPath) ? prev.disk.sizeGb : diskGb, serial: diskSerial(lab, index) },
+    serialLog: path.join(nodeDir, 'serial.log'),
+  };
+}
+
+/**
+ * Creates the lab, or converges an existing one to the requested shape:
+ * netns + bridge + taps, per node its files, disk and a running BMC; VMs
+ * stay powered off (the BMCs power them on). Safe to run again at any time.
+ */
+export async function createLab(o: CreateLabOptions): Promise<CreateLabResult> {
+  requireRoot('kseed lab up');
+  const t0 = Date.now();
+  const name = checkLabName(o.name ?? DEFAULT_LAB_NAME);
+  const say = o.progress ?? (() => undefined);
+  const tools = labTools();
+  const stateDir = path.resolve(o.stateDir);
+  const dir = labDir(stateDir, name);
+  checkPath(dir);
+  if (o.siteFile) checkSiteWritable(o.siteFile, name);
+
+  return withLabLock(stateDir, name, async () => {
+    const prev = readManifest(stateDir, name);
+    const count = intOption(o.nodes, 'nodes', 1, MAX_NODES, prev?.nodes.length ?? DEFAULT_NODES);
+    const uefi = intOption(o.uefiNodes, 'uefi-nodes', 0, count, prev ? Math.min(count, prev.nodes.filter((n) => n.firmware === 'uefi').length) : 0);
+    const diskGb = intOption(o.diskGb, 'disk-gb', 1, 4096, prev?.nodes[0]?.disk.sizeGb ?? DEFAULT_DISK_GB);
+    const memoryMb = intOption(o.memoryMb, 'memory-mb', 128, 65536, prev?.nodes[0]?.memoryMb ?? DEFAULT_MEMORY_MB);
+    const base = intOption(o.bmcPortBase, 'bmc-port-base', 1024, 65535 - count, prev?.bmcPortBase ?? DEFAULT_BMC_PORT_BASE);
+    const network = o.address ? parseSeedAddress(o.address) : (prev?.network ?? DEFAULT_NETWORK);
+    if (uefi > 0) checkUefiFirmware();
+
+    const nodes: LabNodeManifest[] = [];
+    for (let i = 0; i < count; i++) {
+      const fw: Firmware = i >= count - uefi ? 'uefi' : 'bios';
+      nodes.push(planNode(name, dir, i, fw, base, diskGb, memoryMb, prev?.nodes[i]));
+    }
+    const removed = (prev?.nodes ?? []).filter((n) => n.index >= count);
+    const now = new Date().toISOString();
+    const manifest: LabManifest = {
+      version: MANIFEST_VERSION,
+      name,
+      netns: netnsName(name),
+      bridge: BRIDGE,
+      network,
+      dir,
+      stateDir,
+      passwordFile: passwordPath(stateDir, name),
+      bmcPortBase: base,
+      ...(o.siteFile ? { siteFile: path.resolve(o.siteFile) } : prev?.siteFile ? { siteFile: prev.siteFile } : {}),
+      createdAt: prev?.createdAt ?? now,
+      updatedAt: now,
+      // removed nodes stay listed until they are gone, so a crash in between loses nothing
+      nodes: [...nodes, ...removed],
+    };
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    writeManifest(manifest);
+
+    const password = ensurePassword(manifest.passwordFile);
+
+    say(`lab ${name}: network ${manifest.netns} / ${BRIDGE} ${network.ipv4}/${network.prefix}`);
+    await ensureNetns(tools.ip, manifest.netns);
+    await ensureBridge(tools.ip, manifest.netns, BRIDGE, network);
+    for (const n of nodes) await ensureTap(tools.ip, manifest.netns, BRIDGE, n.tap);
+
+    for (const n of removed) {
+      say(`lab ${name}: removing ${n.name}`);
+      await removeNode(tools, manifest, n);
+    }
+    manifest.nodes = nodes;
+    writeManifest(manifest);
+
+    const results: LabNodeResult[] = [];
+    const created = new Map<string, boolean>();
+    for (const n of nodes) {
+      mkdirSync(n.dir, { recursive: true, mode: 0o700 });
+      writeBmcFiles(name, n, password);
+      const vmFile = path.join(n.dir, 'vm.sh');
+      writeFileSync(vmFile, renderVmScript({
+        name: n.name,
+        nodeDir: n.dir,
+        netns: manifest.netns,
+        tap: n.tap,
+        mac: n.mac,
+        firmware: n.firmware,
+        memoryMb: n.memoryMb,
+        diskPath: n.disk.path,
+        diskSerial: n.disk.serial,
+        ipPath: tools.ip,
+        qemuPath: tools.qemu,
+      }), { mode: 0o755 });
+      chmodSync(vmFile, 0o755);
+      created.set(n.name, (await createDisk(tools.qemuImg, n.disk.path, n.disk.sizeGb)) === 'created');
+      if (n.firmware === 'uefi') await createUefiVars(path.join(n.dir, 'OVMF_VARS.fd'));
+    }
+    say(`lab ${name}: starting ${nodes.length} BMC(s) on 127.0.0.1:${base}-${base + nodes.length - 1}`);
+    const started = await Promise.allSettled(nodes.map((n) => startBmc(n, { ipmiSim: tools.ipmiSim, ipmitool: tools.ipmitool, password })));
+    const failed = started.flatMap((s, i) => (s.status === 'rejected' ? [`${nodes[i]!.name}: ${(s.reason as Error).message}${(s.reason as KseedError).detail ? `\n${(s.reason as KseedError).detail}` : ''}`] : []));
+    if (failed.length > 0) {
+      throw new KseedError(`lab ${name}: ${failed.length} BMC(s) did not start`, { detail: failed.join('\n'), code: 'bmc-start' });
+    }
+    nodes.forEach((n, i) => {
+      const s = started[i] as PromiseFulfilledResult<{ pid: number }>;
+      results.push({ ...n, bmcPid: s.value.pid, diskCreated: created.get(n.name) ?? false });
+    });
+
+    if (manifest.siteFile) {
+      writeLabSite(manifest.siteFile, manifest);
+      say(`lab ${name}: site file ${manifest.siteFile}`);
+    }
+    return {
+      name,
+      netns: manifest.netns,
+      bridge: BRIDGE,
+      address: `${network.ipv4}/${network.prefix}`,
+      dir,
+      manifest: path.join(dir, 'manifest.json'),
+      ...(manifest.siteFile ? { siteFile: manifest.siteFile } : {}),
+      passwordFile: manifest.passwordFile,
+      nodes: results,
+      removedNodes: removed.map((n) => n.name),
+      ms: Date.now() - t0,
+    };
+  });
+}
+
+async function removeNode(tools: LabTools, m: LabManifest, n: LabNodeManifest): Promise<void> {
+  await stopBmc(n);
+  await stopVm(n);
+  await deleteTap(tools.ip, m.netns, n.tap);
+  rmSync(n.dir, { recursive: true, force: true });
+}
+
+export interface DestroyLabOptions {
+  stateDir: string;
+  name?: string;
+  progress?: (msg: string) => void;
+}
+
+export interface DestroyLabResult {
+  name: string;
+  existed: boolean;
+  /** PIDs signalled, with what they were. */
+  killed: { pid: number; what: string }[];
+  netnsDeleted: boolean;
+  removedFiles: string[];
+  ms: number;
+}
+
+/** Inode of a netns, to tell whether a process is inside it. */
+function nsInode(file: string): number | undefined {
+  try {
+    return statSync(file).ino;
+  } catch {
+    return undefined;
+  }
+}
+
+function cmdName(pid: number): string {
+  return (liveCmdline(pid) ?? '?').split(' ')[0]!.split('/').pop() ?? '?';
+}
+
+/**
+ * Removes everything the lab made: VMs, BMCs and any process left inside the
+ * lab netns (by PID, each checked before the signal), the netns (with its
+ * bridge and taps), the lab directory, the password file and the lab site
+ * file. Works from the manifest, and without one from the lab's names.
+ */
+export async function destroyLab(o: DestroyLabOptions): Promise<DestroyLabResult> {
+  requireRoot('kseed lab down');
+  const t0 = Date.now();
+  const name = checkLabName(o.name ?? DEFAULT_LAB_NAME);
+  const say = o.progress ?? (() => undefined);
+  const stateDir = path.resolve(o.stateDir);
+  const dir = labDir(stateDir, name);
+  const ip = which('ip');
+  if (!ip) throw new KseedError('ip not found (install the Debian package iproute2)', { code: 'missing-tool' });
+
+  return withLabLock(stateDir, name, async () => {
+    let m: LabManifest | undefined;
+    try {
+      m = readManifest(stateDir, name);
+    } catch {
+      m = undefined; // unreadable manifest: fall back to names and directory scans
+    }
+    const ns = m?.netns ?? netnsName(name);
+    const existed = m !== undefined || existsSync(dir) || (await netnsExists(ip, ns));
+    const killed: { pid: number; what: string }[] = [];
+    const note = (pids: number[], what: string) => pids.forEach((pid) => killed.push({ pid, what }));
+
+    const nodeDirs = new Set<string>((m?.nodes ?? []).map((n) => n.dir));
+    const nodesRoot = path.join(dir, 'nodes');
+    if (existsSync(nodesRoot)) for (const e of readdirSync(nodesRoot)) nodeDirs.add(path.join(nodesRoot, e));
+
+    for (const d of nodeDirs) {
+      const node = { dir: d } as LabNodeManifest;
+      const bpid = bmcPid(node);
+      // BMC first, so nothing powers the VM on again while it is being stopped
+      if (await stopBmc(node)) note(bpid !== undefined ? [bpid] : [], 'ipmi_sim');
+      const vpids = await stopVm(node);
+      note(vpids, 'qemu');
+    }
+    // anything else naming the lab directory (a BMC whose PID file was never written, a config check)
+    const stray = await terminate(findByMarker(`${dir}/`), (p) => isOurs(p, `${dir}/`), 2000);
+    note(stray, 'lab process');
+
+    // processes inside the lab netns (e.g. boot services the engine ran there): identified by the netns inode
+    const nsIno = nsInode(`/run/netns/${ns}`);
+    if (nsIno !== undefined) {
+      const inNs = (p: number) => liveCmdline(p) !== undefined && nsInode(`/proc/${p}/ns/net`) === nsIno;
+      const pids = (await netnsPids(ip, ns)).filter(inNs);
+      const names = new Map(pids.map((p) => [p, cmdName(p)]));
+      const gone = await terminate(pids, inNs, 3000);
+      for (const p of gone) killed.push({ pid: p, what: `${names.get(p)} in ${ns}` });
+    }
+    let netnsDeleted = false;
+    if (await netnsExists(ip, ns)) {
+      say(`lab ${name}: deleting ${ns}`);
+      await deleteNetns(ip, ns);
+      netnsDeleted = true;
+    }
+
+    const removedFiles: string[] = [];
+    if (m?.siteFile && removeLabSite(m.siteFile, name)) removedFiles.push(m.siteFile);
+    const pw = m?.passwordFile ?? passwordPath(stateDir, name);
+    if (existsSync(pw)) {
+      rmSync(pw, { force: true });
+      removedFiles.push(pw);
+    }
+    if (existsSync(dir)) {
+      rmSync(dir, { recursive: true, force: true });
+      removedFiles.push(dir);
+    }
+    return { name, existed, killed, netnsDeleted, removedFiles, ms: Date.now() - t0 };
+  });
+}
+
+export interface LabNodeStatus {
+  name: string;
+  firmware: Firmware;
+  mac: string;
+  tap: string;
+  tapPresent: boolean;
+  bmc: { address: string; port: number; pid?: number; running: boolean; answering?: boolean; probeMs?: number; error?: string };
+  power: 'on' | 'off';
+  vmPid?: number;
+  bootDevice: string;
+  powerOns: number;
+  disk: { path: string; sizeGb: number; serial: string; allocatedBytes?: number; present: boolean };
+  serialLog: string;
+  dir: string;
+}
+
+export interface LabStatus {
+  name: string;
+  exists: boolean;
+  netns: string;
+  netnsPresent: boolean;
+  bridge: string;
+  bridgeUp: boolean;
+  address?: string;
+  siteFile?: string;
+  dir: string;
+  nodes: LabNodeStatus[];
+}
+
+/**
+ * Per node: BMC port, process and whether it answers RMCP+ (probe), VM
+ * power (its process), MAC, disk. Read-only; does not need the lab lock.
+ */
+export async function labStatus(o: { stateDir: string; name?: string; probe?: boolean }): Promise<LabStatus> {
+  const name = checkLabName(o.name ?? DEFAULT_LAB_NAME);
+  const stateDir = path.resolve(o.stateDir);
+  const dir = labDir(stateDir, name);
+  const m = readManifest(stateDir, name);
+  const ip = which('ip');
+  const ns = m?.netns ?? netnsName(name);
+  const netnsPresent = ip ? await netnsExists(ip, ns) : false;
+  const links = ip && netnsPresent ? await netnsLinks(ip, ns) : [];
+  const bridge = links.find((l) => l.name === BRIDGE);
+  const base: LabStatus = {
+    name,
+    exists: m !== undefined,
+    netns: ns,
+    netnsPresent,
+    bridge: BRIDGE,
+    bridgeUp: bridge?.up ?? false,
+    dir,
+    nodes: [],
+    ...(m ? { address: `${m.network.ipv4}/${m.network.prefix}` } : {}),
+    ...(m?.siteFile ? { siteFile: m.siteFile } : {}),
+  };
+  if (!m) return base;
+  const password = readLabPassword(m.passwordFile);
+  const ipmitool = which('ipmitool');
+  const qemuImg = which('qemu-img');
+  base.nodes = await Promise.all(
+    m.nodes.map(async (n): Promise<LabNodeStatus> => {
+      const bpid = bmcPid(n);
+      const bmc: LabNodeStatus['bmc'] = { address: n.bmc.address, port: n.bmc.port, running: bpid !== undefined, ...(bpid ? { pid: bpid } : {}) };
+      if (o.probe !== false && bpid !== undefined && ipmitool && password) {
+        const p = await probeBmc(ipmitool, n.bmc.port, n.bmc.username, password, 3000);
+        bmc.answering = p.ok;
+        bmc.probeMs = p.ms;
+        if (p.error) bmc.error = p.error;
+      }
+      const vpid = vmPid(n);
+      const di = qemuImg ? await diskInfo(qemuImg, n.disk.path) : undefined;
+      return {
+        name: n.name,
+        firmware: n.firmware,
+        mac: n.mac,
+        tap: n.tap,
+        tapPresent: links.some((l) => l.name === n.tap),
+        bmc,
+        power: vpid === undefined ? 'off' : 'on',
+        ...(vpid !== undefined ? { vmPid: vpid } : {}),
+        bootDevice: bootDevice(n),
+        powerOns: powerOnCount(n),
+        disk: {
+          path: n.disk.path,
+          sizeGb: n.disk.sizeGb,
+          serial: n.disk.serial,
+          present: existsSync(n.disk.path),
+          ...(di ? { allocatedBytes: di.actualSizeBytes } : {}),
+        },
+        serialLog: n.serialLog,
+        dir: n.dir,
+      };
+    }),
+  );
+  return base;
+}
+
+/** Names of the labs under a state directory. */
+export function listLabs(stateDir: string): string[] {
+  const root = path.join(path.resolve(stateDir), 'lab');
+  if (!existsSync(root)) return [];
+  return readdirSync(root)
+    .filter((e) => !e.startsWith('.') && existsSync(path.join(root, e, 'manifest.json')))
+    .sort();
+}
