@@ -49,7 +49,7 @@ export function register(program: Command): void {
           bridge: r.bridge,
           address: r.address,
           site_file: r.siteFile ?? null,
-          password_file: r.passwordFile,
+          bmc_login_file: r.passwordFile,
           dir: r.dir,
           ms: r.ms,
           removed_nodes: r.removedNodes,
