@@ -184,7 +184,8 @@ power_get() { if [ -n "$(vm_pid)" ]; then echo 1; else echo 0; fi; }
 power_on() {
   [ -n "$(vm_pid)" ] && return 0
   setsid "$d/vm.sh" </dev/null >>"$d/vm.out" 2>&1 &
-  echo $! > "$d/vm.pid"
+  # rename, not truncate+write: a concurrent reader must never see an empty PID file
+  echo $! > "$d/vm.pid.$$" && mv -f "$d/vm.pid.$$" "$d/vm.pid"
 }
 power_off() {
   p=$(vm_pid) || { rm -f "$d/vm.pid"; return 0; }

@@ -37,10 +37,21 @@ export async function ensureNetns(ip: string, ns: string): Promise<void> {
   await run(ip, ['-n', ns, 'link', 'set', 'lo', 'up']);
 }
 
-async function addAddr(ip: string, ns: string, dev: string, args: string[]): Promise<void> {
-  const r = await runQuiet(ip, ['-n', ns, 'addr', 'add', ...args, 'dev', dev]);
-  if (r.exitCode !== 0 && !/File exists/i.test(r.stderr)) {
-    throw new KseedError(`ip addr add ${args[0]} on ${dev} in ${ns} failed`, { detail: r.stderr.trim(), code: 'tool-failed' });
+async function addrs(ip: string, ns: string, dev: string): Promise<string[]> {
+  const r = await runQuiet(ip, ['-n', ns, '-j', 'addr', 'show', 'dev', dev]);
+  try {
+    const j = JSON.parse(r.stdout) as { addr_info?: { local: string; prefixlen: number }[] }[];
+    return j.flatMap((l) => (l.addr_info ?? []).map((a) => `${a.local}/${a.prefixlen}`));
+  } catch {
+    return [];
+  }
+}
+
+async function addAddr(ip: string, ns: string, dev: string, cidr: string, extra: string[] = []): Promise<void> {
+  if ((await addrs(ip, ns, dev)).includes(cidr)) return;
+  const r = await runQuiet(ip, ['-n', ns, 'addr', 'add', cidr, ...extra, 'dev', dev]);
+  if (r.exitCode !== 0 && !(await addrs(ip, ns, dev)).includes(cidr)) {
+    throw new KseedError(`ip addr add ${cidr} on ${dev} in ${ns} failed`, { detail: r.stderr.trim(), code: 'tool-failed' });
   }
 }
 
@@ -51,9 +62,9 @@ export async function ensureBridge(ip: string, ns: string, bridge: string, net: 
     // or the first DHCPDISCOVERs of the boot ROM would be dropped
     await run(ip, ['-n', ns, 'link', 'add', bridge, 'type', 'bridge', 'forward_delay', '0', 'stp_state', '0']);
   }
-  await addAddr(ip, ns, bridge, [`${net.ipv4}/${net.prefix}`]);
+  await addAddr(ip, ns, bridge, `${net.ipv4}/${net.prefix}`);
   // nodad: the address is usable at once for router advertisements
-  await addAddr(ip, ns, bridge, [`${net.ipv6}/${net.prefix6}`, 'nodad']);
+  await addAddr(ip, ns, bridge, `${net.ipv6}/${net.prefix6}`, ['nodad']);
   await run(ip, ['-n', ns, 'link', 'set', bridge, 'up']);
 }
 

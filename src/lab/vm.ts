@@ -62,7 +62,8 @@ export function renderVmScript(v: VmInput): string {
   return `#!/bin/sh
 # kseed lab node ${v.name} (${v.firmware}), generated. Started detached by chassis.sh on IPMI power on.
 d=${shq(v.nodeDir)}
-echo $$ > "$d/vm.pid"
+# rename, not truncate+write: a reader must never see an empty PID file
+echo $$ > "$d/vm.pid.$$" && mv -f "$d/vm.pid.$$" "$d/vm.pid"
 boot=$(cat "$d/boot" 2>/dev/null || echo none)
 case "$boot" in default) NET=2; DISK=1;; *) NET=1; DISK=2;; esac
 n=$(( $(cat "$d/boots" 2>/dev/null || echo 0) + 1 )); echo "$n" > "$d/boots"

@@ -165,7 +165,7 @@ describe('vm.sh', () => {
     expect(bios).toContain('-m 1024');
   });
   it('keeps the PID chassis.sh recorded (exec) and writes its own', () => {
-    expect(bios).toContain('echo $$ > "$d/vm.pid"');
+    expect(bios).toContain('echo $$ > "$d/vm.pid.$$" && mv -f "$d/vm.pid.$$" "$d/vm.pid"');
     expect(bios.trim().split('\n').filter((l) => l.startsWith('exec ')).length).toBe(1);
   });
   it('boots network first unless IPMI set bootdev disk (ipmi_sim says "default")', () => {

@@ -1,0 +1,180 @@
+/**
+ * `kseed lab up/status/down` against the real peers: ip (netns, bridge, taps),
+ * ipmi_sim BMCs, QEMU (TCG) with SeaBIOS+iPXE and OVMF, driven with ipmitool.
+ * Lab "it", BMC ports 17000-17001 (BRIEF port table: lab 17000-17999).
+ */
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, unlinkSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { parse } from 'yaml';
+import { destroyLab, readManifest, vmPid, waitForSerial, serialSize, type LabManifest } from '../../../src/lab/index.js';
+import { findByMarker, liveCmdline } from '../../../src/lab/proc.js';
+import { needPeers, needRoot } from '../../helpers/peers.js';
+import { ipmitool, kseed, netnsList, until } from './helpers.js';
+
+const LAB = 'it';
+const PORT = 17000;
+const ok = needRoot() && needPeers('ip', 'ipmi_sim', 'ipmitool', 'qemu-system-x86_64', 'qemu-img', '/usr/share/OVMF/OVMF_CODE_4M.fd');
+
+describe.skipIf(!ok)('kseed lab (root, ipmi_sim, QEMU)', () => {
+  const root = mkdtempSync(path.join(tmpdir(), 'ksl-it-'));
+  const site = path.join(root, 'kseed.yaml');
+  const stateDir = path.join(root, '.kseed');
+  let m: LabManifest;
+  let pw = '';
+  const ipmi = (node: number, ...args: string[]) => ipmitool(PORT + node, pw, ...args);
+
+  afterAll(async () => {
+    try {
+      await destroyLab({ stateDir, name: LAB });
+    } finally {
+      rmSync(root, { recursive: true, force: true });
+    }
+  });
+
+  it('lab up creates a BIOS and a UEFI node, powered off, BMCs answering, and a site file', async () => {
+    const t0 = Date.now();
+    const r = await kseed(['-c', site, 'lab', 'up', '--name', LAB, '--nodes', '2', '--uefi-nodes', '1', '--disk-gb', '2', '--bmc-port-base', String(PORT), '--json']);
+    console.log(`lab up (2 nodes): ${Date.now() - t0} ms`);
+    expect(r.code, r.stdout).toBe(0);
+    expect(r.json.nodes.map((n: any) => [n.name, n.firmware, n.bmc])).toEqual([
+      ['node01', 'bios', `127.0.0.1:${PORT}`],
+      ['node02', 'uefi', `127.0.0.1:${PORT + 1}`],
+    ]);
+    m = readManifest(stateDir, LAB)!;
+    pw = readFileSync(m.passwordFile, 'utf8').trim();
+    expect(pw).toMatch(/^[A-Za-z0-9]{16}$/);
+    expect(statSync(m.passwordFile).mode & 0o777).toBe(0o600);
+    expect(statSync(path.join(m.nodes[0]!.dir, 'lan.conf')).mode & 0o777).toBe(0o600);
+    // no secret in the JSON result
+    expect(r.stdout).not.toContain(pw);
+
+    expect(netnsList()).toContain('ksl-it');
+    const links = JSON.parse(execFileSync('ip', ['-n', 'ksl-it', '-j', 'addr', 'show'], { encoding: 'utf8' })) as any[];
+    const br = links.find((l) => l.ifname === 'ksl-br0');
+    expect(br.addr_info.map((a: any) => `${a.local}/${a.prefixlen}`)).toEqual(expect.arrayContaining(['10.77.0.1/24', 'fd77::1/64']));
+    for (const tap of ['ksl-t0', 'ksl-t1']) expect(links.find((l) => l.ifname === tap)?.master).toBe('ksl-br0');
+
+    for (const n of [0, 1]) expect(ipmi(n, 'chassis', 'power', 'status')).toContain('Chassis Power is off');
+    expect(ipmi(0, 'fru', 'print', '0')).toContain('kseed lab VM');
+    expect(ipmi(0, 'lan', 'print', '1')).toMatch(/IP Address\s+:\s+127\.0\.0\.1/);
+    expect(() => ipmitool(PORT, 'wrong-password', 'mc', 'guid')).toThrow();
+
+    const y = parse(readFileSync(site, 'utf8'));
+    expect(y.seed).toMatchObject({ interface: 'ksl-br0', netns: 'ksl-it', address: '10.77.0.1/24' });
+    expect(y.nodes.map((n: any) => [n.name, n.bmc.port, n.macs[0], n.boot_mode])).toEqual(
+      m.nodes.map((n) => [n.name, n.bmc.port, n.mac, n.firmware]),
+    );
+  });
+
+  it('lab up a second time converges: same BMC processes, same password, nothing added', async () => {
+    const before = m.nodes.map((n) => readFileSync(path.join(n.dir, 'bmc.pid'), 'utf8'));
+    const r = await kseed(['-c', site, 'lab', 'up', '--name', LAB, '--json']);
+    expect(r.code, r.stdout).toBe(0);
+    expect(r.json.nodes.map((n: any) => n.firmware)).toEqual(['bios', 'uefi']);
+    expect(m.nodes.map((n) => readFileSync(path.join(n.dir, 'bmc.pid'), 'utf8'))).toEqual(before);
+    expect(readFileSync(m.passwordFile, 'utf8').trim()).toBe(pw);
+    expect(netnsList().filter((n) => n === 'ksl-it')).toHaveLength(1);
+  });
+
+  it('a site file that is not the lab\'s is never overwritten', async () => {
+    const other = path.join(root, 'mine.yaml');
+    execFileSync('sh', ['-c', `echo 'site: mine' > ${other}`]);
+    const r = await kseed(['-c', other, 'lab', 'up', '--name', LAB, '--json']);
+    expect(r.code).toBe(2);
+    expect(readFileSync(other, 'utf8')).toBe('site: mine\n');
+  });
+
+  it('IPMI power on starts the BIOS VM in the netns; SeaBIOS runs the iPXE ROM', async () => {
+    const n = m.nodes[0]!;
+    const t0 = Date.now();
+    expect(ipmi(0, 'chassis', 'power', 'on')).toContain('Up/On');
+    const pid = vmPid(n);
+    expect(pid).toBeDefined();
+    expect(ipmi(0, 'chassis', 'power', 'status')).toContain('Chassis Power is on');
+    const first = await waitForSerial(n, /iPXE/, { timeoutMs: 60_000 });
+    console.log(`BIOS: ipmitool power on -> first iPXE line: ${Date.now() - t0} ms`);
+    await waitForSerial(n, /SeaBIOS/, { timeoutMs: 1000 });
+    expect(first.match[0]).toBe('iPXE');
+    // QEMU really runs inside the lab netns
+    const qemu = await until('QEMU exec', () => (liveCmdline(vmPid(n)!)?.includes('qemu-system') ? vmPid(n) : undefined));
+    expect(readlinkNs(qemu)).toBe(readlinkNs('ksl-it'));
+  });
+
+  it('bootdev disk + power cycle restarts QEMU with the disk first', async () => {
+    const n = m.nodes[0]!;
+    const oldPid = vmPid(n)!;
+    const from = serialSize(n);
+    ipmi(0, 'chassis', 'bootdev', 'disk');
+    expect(ipmi(0, 'chassis', 'bootparam', 'get', '5')).toContain('Force Boot from default Hard-Drive');
+    ipmi(0, 'chassis', 'power', 'cycle');
+    await waitForSerial(n, /=== kseed-lab power-on #2 .* bootdev=default/, { from, timeoutMs: 10_000 });
+    const pid = await until('new QEMU', () => {
+      const p = vmPid(n);
+      return p !== undefined && p !== oldPid && liveCmdline(p)?.includes('qemu-system') ? p : undefined;
+    });
+    const cmd = liveCmdline(pid)!;
+    expect(cmd).toMatch(/virtio-net-pci,[^ ]*bootindex=2/);
+    expect(cmd).toMatch(/virtio-blk-pci,[^ ]*bootindex=1/);
+    expect(liveCmdline(oldPid)).toBeUndefined();
+    // the empty disk is tried first, then the network
+    await waitForSerial(n, /Booting from Hard Disk/, { from, timeoutMs: 60_000 });
+    ipmi(0, 'chassis', 'bootdev', 'pxe');
+  });
+
+  it('IPMI power off kills the VM', async () => {
+    const n = m.nodes[0]!;
+    const pid = vmPid(n)!;
+    expect(ipmi(0, 'chassis', 'power', 'off')).toContain('Down/Off');
+    expect(vmPid(n)).toBeUndefined();
+    expect(liveCmdline(pid)).toBeUndefined();
+    expect(ipmi(0, 'chassis', 'power', 'status')).toContain('Chassis Power is off');
+  });
+
+  it('the UEFI node powers on into OVMF, which runs iPXE from the NIC', async () => {
+    const n = m.nodes[1]!;
+    const t0 = Date.now();
+    ipmi(1, 'chassis', 'power', 'on');
+    expect(vmPid(n)).toBeDefined();
+    await waitForSerial(n, /iPXE/, { timeoutMs: 120_000 });
+    console.log(`UEFI: ipmitool power on -> first iPXE line: ${Date.now() - t0} ms`);
+    expect(liveCmdline(vmPid(n)!)).toMatch(/OVMF_CODE_4M\.fd/);
+    ipmi(1, 'chassis', 'power', 'off');
+    expect(vmPid(n)).toBeUndefined();
+  });
+
+  it('lab status shows BMC liveness, power, MAC and disk per node', async () => {
+    ipmi(0, 'chassis', 'power', 'on');
+    const r = await kseed(['-c', site, 'lab', 'status', '--name', LAB, '--json']);
+    expect(r.code, r.stdout).toBe(0);
+    expect(r.json).toMatchObject({ name: LAB, exists: true, netnsPresent: true, bridgeUp: true, address: '10.77.0.1/24' });
+    expect(r.json.nodes.map((n: any) => [n.name, n.bmc.port, n.bmc.running, n.bmc.answering, n.power, n.mac, n.disk.present, n.tapPresent])).toEqual([
+      ['node01', PORT, true, true, 'on', m.nodes[0]!.mac, true, true],
+      ['node02', PORT + 1, true, true, 'off', m.nodes[1]!.mac, true, true],
+    ]);
+    expect(r.json.nodes[0].powerOns).toBe(3);
+  });
+
+  it('lab down removes everything, even when kseed lost its PID files (crash)', async () => {
+    // a running VM and BMCs whose PID files are gone: found by the lab directory on their command line
+    for (const n of m.nodes) for (const f of ['bmc.pid', 'vm.pid', 'qemu.pid']) if (existsSync(path.join(n.dir, f))) unlinkSync(path.join(n.dir, f));
+    expect(findByMarker(`${m.dir}/`).length).toBeGreaterThanOrEqual(3);
+    const r = await kseed(['-c', site, 'lab', 'down', '--name', LAB, '--json']);
+    expect(r.code, r.stdout).toBe(0);
+    expect(r.json.netns_deleted).toBe(true);
+    expect(netnsList()).not.toContain('ksl-it');
+    expect(findByMarker(`${m.dir}/`)).toEqual([]);
+    expect(existsSync(m.dir)).toBe(false);
+    expect(existsSync(m.passwordFile)).toBe(false);
+    expect(existsSync(site)).toBe(false);
+    const again = await kseed(['-c', site, 'lab', 'down', '--name', LAB, '--json']);
+    expect(again.json).toMatchObject({ existed: false, killed: [], netns_deleted: false });
+  });
+});
+
+/** Network namespace identity of a PID or a named netns. */
+function readlinkNs(who: number | string): number {
+  return statSync(typeof who === 'number' ? `/proc/${who}/ns/net` : `/run/netns/${who}`).ino;
+}
