@@ -23,12 +23,15 @@ export function register(program: Command): void {
     .option('--nodes <n>', 'number of nodes (default 2, or as the existing lab)', int)
     .option('--uefi-nodes <m>', 'how many of them boot UEFI (OVMF); the others BIOS (default 0)', int)
     .option('--disk-gb <g>', 'qcow2 disk size per node, GiB (default 10)', int)
+    .option('--data-disks <n>', 'extra disks per node, e.g. for Ceph OSDs (default 0)', int)
+    .option('--data-disk-gb <g>', 'size of each extra disk, GiB (default 5)', int)
+    .option('--unlisted-nodes <k>', 'extra machines on the lab network that are NOT in the site file (unknown MACs)', int)
     .option('--memory-mb <mb>', 'RAM per VM (default 1024)', int)
     .option('--bmc-port-base <port>', 'UDP port of the first BMC on 127.0.0.1 (default 6230)', int)
     .option('--address <cidr>', 'seed address on the lab bridge (default 10.77.0.1/24)')
     .option('--name <name>', 'lab name; netns ksl-<name> (default lab)')
     .option('--no-site', 'do not write the lab site file')
-    .action(async (opts: { nodes?: number; uefiNodes?: number; diskGb?: number; memoryMb?: number; bmcPortBase?: number; address?: string; name?: string; site: boolean }, cmd: Command) => {
+    .action(async (opts: { nodes?: number; uefiNodes?: number; diskGb?: number; dataDisks?: number; dataDiskGb?: number; unlistedNodes?: number; memoryMb?: number; bmcPortBase?: number; address?: string; name?: string; site: boolean }, cmd: Command) => {
       const ctx = contextOf(cmd);
       const r = await createLab({
         stateDir: ctx.stateDir,
@@ -37,6 +40,9 @@ export function register(program: Command): void {
         ...(opts.uefiNodes !== undefined ? { uefiNodes: opts.uefiNodes } : {}),
         ...(opts.diskGb !== undefined ? { diskGb: opts.diskGb } : {}),
         ...(opts.memoryMb !== undefined ? { memoryMb: opts.memoryMb } : {}),
+        ...(opts.dataDisks !== undefined ? { dataDisks: opts.dataDisks } : {}),
+        ...(opts.dataDiskGb !== undefined ? { dataDiskGb: opts.dataDiskGb } : {}),
+        ...(opts.unlistedNodes !== undefined ? { unlistedNodes: opts.unlistedNodes } : {}),
         ...(opts.bmcPortBase !== undefined ? { bmcPortBase: opts.bmcPortBase } : {}),
         ...(opts.address ? { address: opts.address } : {}),
         ...(opts.site ? { siteFile: ctx.configPath } : {}),
@@ -55,6 +61,7 @@ export function register(program: Command): void {
           removed_nodes: r.removedNodes,
           nodes: r.nodes.map((n) => ({
             name: n.name,
+            listed: n.listed,
             firmware: n.firmware,
             mac: n.mac,
             bmc: `${n.bmc.address}:${n.bmc.port}`,
@@ -62,6 +69,7 @@ export function register(program: Command): void {
             disk: n.disk.path,
             disk_gb: n.disk.sizeGb,
             disk_serial: n.disk.serial,
+            data_disks: n.dataDisks.map((d) => ({ path: d.path, gb: d.sizeGb, serial: d.serial })),
             serial_log: n.serialLog,
             dir: n.dir,
           })),
@@ -70,8 +78,15 @@ export function register(program: Command): void {
           [
             `lab ${r.name} up in ${(r.ms / 1000).toFixed(1)} s: ${r.netns} / ${r.bridge} ${r.address}`,
             table(
-              ['NODE', 'FIRMWARE', 'MAC', 'BMC', 'DISK'],
-              r.nodes.map((n) => [n.name, n.firmware, n.mac, `${n.bmc.address}:${n.bmc.port}`, `${n.disk.sizeGb}G${n.diskCreated ? '' : ' (kept)'}`]),
+              ['NODE', 'FIRMWARE', 'MAC', 'BMC', 'DISK', 'IN SITE'],
+              r.nodes.map((n) => [
+                n.name,
+                n.firmware,
+                n.mac,
+                `${n.bmc.address}:${n.bmc.port}`,
+                `${n.disk.sizeGb}G${n.dataDisks.length ? ` +${n.dataDisks.length}x${n.dataDisks[0]!.sizeGb}G` : ''}${n.diskCreated ? '' : ' (kept)'}`,
+                n.listed ? 'yes' : 'no (unlisted)',
+              ]),
             ),
             r.siteFile ? `site file: ${r.siteFile}` : '',
             `BMC user admin, password in ${r.passwordFile}`,
@@ -114,14 +129,14 @@ export function register(program: Command): void {
           table(
             ['NODE', 'FW', 'MAC', 'BMC', 'BMC STATE', 'POWER', 'BOOTDEV', 'DISK', 'USED'],
             s.nodes.map((n) => [
-              n.name,
+              n.listed ? n.name : `${n.name} (unlisted)`,
               n.firmware,
               n.mac,
               `${n.bmc.address}:${n.bmc.port}`,
               bmc(n),
               n.power === 'on' ? `on (pid ${n.vmPid})` : 'off',
               n.bootDevice,
-              n.disk.present ? `${n.disk.sizeGb}G` : 'MISSING',
+              n.disk.present ? `${n.disk.sizeGb}G${n.dataDisks.length ? ` +${n.dataDisks.length}` : ''}` : 'MISSING',
               gib(n.disk.allocatedBytes),
             ]),
           ),

@@ -15,7 +15,7 @@ export {
   type LabNodeStatus,
   type LabStatus,
 } from './lab.js';
-export { type LabManifest, type LabNodeManifest, labDir, manifestPath, passwordPath, readManifest } from './manifest.js';
+export { type LabDisk, type LabManifest, type LabNodeManifest, labDir, manifestPath, passwordPath, readManifest } from './manifest.js';
 export {
   BRIDGE,
   DEFAULT_BMC_PORT_BASE,
@@ -26,7 +26,18 @@ export {
   nodeMac,
   nodeName,
 } from './names.js';
-export { bootDevice, powerOnCount, powerState, readSerial, serialSize, stopVm, vmPid, waitForSerial } from './node.js';
+export {
+  bootDevice,
+  powerOnCount,
+  powerState,
+  readSerial,
+  serialSize,
+  startDirectBoot,
+  stopVm,
+  vmInput,
+  vmPid,
+  waitForSerial,
+} from './node.js';
 export { probeBmc } from './bmc.js';
 export { LAB_BMC_IDENTITY } from './bmc-config.js';
 export { labResources, type LabResource } from './resources.js';

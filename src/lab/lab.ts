@@ -38,7 +38,7 @@ import {
   tapName,
 } from './names.js';
 import { deleteNetns, deleteTap, ensureBridge, ensureNetns, ensureTap, netnsExists, netnsLinks, netnsPids } from './net.js';
-import { bootDevice, powerOnCount, stopVm, vmPid } from './node.js';
+import { bootDevice, powerOnCount, stopVm, vmInput, vmPid } from './node.js';
 import { findByMarker, isOurs, liveCmdline, readPidFile, terminate } from './proc.js';
 import { removeLabSite, writeLabSite, checkSiteWritable } from './site.js';
 import { labTools, type LabTools, which } from './tools.js';
@@ -55,6 +55,14 @@ export interface CreateLabOptions {
   diskGb?: number;
   memoryMb?: number;
   bmcPortBase?: number;
+  /** Extra disks per node (Ceph OSD data devices), 0-9; unset = as the existing lab, else 0. */
+  dataDisks?: number;
+  dataDiskGb?: number;
+  /**
+   * Machines on the lab network with a BMC but NOT in the site file, numbered
+   * after the listed ones (BIOS): the unknown MACs of the safety tests.
+   */
+  unlistedNodes?: number;
   /** Seed address on the lab bridge, IPv4/prefix. */
   address?: string;
   /** Lab site file to write; undefined = none. */
@@ -84,6 +92,7 @@ export interface CreateLabResult {
 
 const DEFAULT_NODES = 2;
 const DEFAULT_DISK_GB = 10;
+const DEFAULT_DATA_DISK_GB = 5;
 /** Enough for the deploy ramdisk and a Debian test OS; TCG RSS stays ~250 MB regardless (lab.md 0). */
 const DEFAULT_MEMORY_MB = 1024;
 const PASSWORD_ALPHABET = 'ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz23456789';
@@ -176,30 +185,46 @@ async function withLabLock<T>(stateDir: string, name: string, fn: () => Promise<
   }
 }
 
-function planNode(
-  lab: string,
-  dir: string,
-  index: number,
-  firmware: Firmware,
-  base: number,
-  diskGb: number,
-  memoryMb: number,
-  prev: LabNodeManifest | undefined,
-): LabNodeManifest {
-  const name = nodeName(index);
-  const nodeDir = path.join(dir, 'nodes', name);
-  const diskPath = path.join(nodeDir, 'disk.qcow2');
+interface NodePlan {
+  lab: string;
+  dir: string;
+  index: number;
+  firmware: Firmware;
+  base: number;
+  diskGb: number;
+  memoryMb: number;
+  dataDisks: number;
+  dataDiskGb: number;
+  listed: boolean;
+  prev: LabNodeManifest | undefined;
+}
+
+function planNode(p: NodePlan): LabNodeManifest {
+  const name = nodeName(p.index);
+  const nodeDir = path.join(p.dir, 'nodes', name);
+  // an existing disk keeps its size: it may hold a deployed OS
+  const keptSize = (file: string, want: number, prevSize: number | undefined) =>
+    prevSize !== undefined && existsSync(path.join(nodeDir, file)) ? prevSize : want;
   return {
     name,
-    index,
+    index: p.index,
     dir: nodeDir,
-    firmware,
-    mac: nodeMac(lab, index),
-    tap: tapName(index),
-    memoryMb,
-    bmc: { address: '127.0.0.1', port: bmcPort(base, index), username: 'admin', mac: bmcMac(lab, index) },
-    // an existing disk keeps its size: it may hold a deployed OS
-    disk: { path: diskPath, sizeGb: prev && existsSync(diskPath) ? prev.disk.sizeGb : diskGb, serial: diskSerial(lab, index) },
+    firmware: p.firmware,
+    mac: nodeMac(p.lab, p.index),
+    tap: tapName(p.index),
+    memoryMb: p.memoryMb,
+    bmc: { address: '127.0.0.1', port: bmcPort(p.base, p.index), username: 'admin', mac: bmcMac(p.lab, p.index) },
+    disk: {
+      path: path.join(nodeDir, 'disk.qcow2'),
+      sizeGb: keptSize('disk.qcow2', p.diskGb, p.prev?.disk.sizeGb),
+      serial: diskSerial(p.lab, p.index),
+    },
+    dataDisks: Array.from({ length: p.dataDisks }, (_, k) => ({
+      path: path.join(nodeDir, `data${k + 1}.qcow2`),
+      sizeGb: keptSize(`data${k + 1}.qcow2`, p.dataDiskGb, p.prev?.dataDisks?.[k]?.sizeGb),
+      serial: diskSerial(p.lab, p.index, k + 1),
+    })),
+    listed: p.listed,
     serialLog: path.join(nodeDir, 'serial.log'),
   };
 }
@@ -222,20 +247,25 @@ export async function createLab(o: CreateLabOptions): Promise<CreateLabResult> {
 
   return withLabLock(stateDir, name, async () => {
     const prev = readManifest(stateDir, name);
-    const count = intOption(o.nodes, 'nodes', 1, MAX_NODES, prev?.nodes.length ?? DEFAULT_NODES);
-    const uefi = intOption(o.uefiNodes, 'uefi-nodes', 0, count, prev ? Math.min(count, prev.nodes.filter((n) => n.firmware === 'uefi').length) : 0);
+    const count = intOption(o.nodes, 'nodes', 1, MAX_NODES, prev ? prev.nodes.filter((n) => n.listed !== false).length : DEFAULT_NODES);
+    const uefi = intOption(o.uefiNodes, 'uefi-nodes', 0, count, prev ? Math.min(count, prev.nodes.filter((n) => n.firmware === 'uefi' && n.listed !== false).length) : 0);
     const diskGb = intOption(o.diskGb, 'disk-gb', 1, 4096, prev?.nodes[0]?.disk.sizeGb ?? DEFAULT_DISK_GB);
     const memoryMb = intOption(o.memoryMb, 'memory-mb', 128, 65536, prev?.nodes[0]?.memoryMb ?? DEFAULT_MEMORY_MB);
-    const base = intOption(o.bmcPortBase, 'bmc-port-base', 1024, 65535 - count, prev?.bmcPortBase ?? DEFAULT_BMC_PORT_BASE);
+    const base = intOption(o.bmcPortBase, 'bmc-port-base', 1024, 65535 - MAX_NODES, prev?.bmcPortBase ?? DEFAULT_BMC_PORT_BASE);
     const network = o.address ? parseSeedAddress(o.address) : (prev?.network ?? DEFAULT_NETWORK);
     if (uefi > 0) checkUefiFirmware();
 
+    const dataDisks = intOption(o.dataDisks, 'data-disks', 0, 9, prev?.nodes[0]?.dataDisks?.length ?? 0);
+    const dataDiskGb = intOption(o.dataDiskGb, 'data-disk-gb', 1, 4096, prev?.nodes[0]?.dataDisks?.[0]?.sizeGb ?? DEFAULT_DATA_DISK_GB);
+    const unlisted = intOption(o.unlistedNodes, 'unlisted-nodes', 0, MAX_NODES - count, prev ? prev.nodes.filter((n) => n.listed === false).length : 0);
+
     const nodes: LabNodeManifest[] = [];
-    for (let i = 0; i < count; i++) {
-      const fw: Firmware = i >= count - uefi ? 'uefi' : 'bios';
-      nodes.push(planNode(name, dir, i, fw, base, diskGb, memoryMb, prev?.nodes[i]));
+    for (let i = 0; i < count + unlisted; i++) {
+      const listed = i < count;
+      const fw: Firmware = listed && i >= count - uefi ? 'uefi' : 'bios';
+      nodes.push(planNode({ lab: name, dir, index: i, firmware: fw, base, diskGb, memoryMb, dataDisks, dataDiskGb, listed, prev: prev?.nodes[i] }));
     }
-    const removed = (prev?.nodes ?? []).filter((n) => n.index >= count);
+    const removed = (prev?.nodes ?? []).filter((n) => n.index >= nodes.length);
     const now = new Date().toISOString();
     const manifest: LabManifest = {
       version: MANIFEST_VERSION,
@@ -276,21 +306,12 @@ export async function createLab(o: CreateLabOptions): Promise<CreateLabResult> {
       mkdirSync(n.dir, { recursive: true, mode: 0o700 });
       writeBmcFiles(name, n, password);
       const vmFile = path.join(n.dir, 'vm.sh');
-      writeFileSync(vmFile, renderVmScript({
-        name: n.name,
-        nodeDir: n.dir,
-        netns: manifest.netns,
-        tap: n.tap,
-        mac: n.mac,
-        firmware: n.firmware,
-        memoryMb: n.memoryMb,
-        diskPath: n.disk.path,
-        diskSerial: n.disk.serial,
-        ipPath: tools.ip,
-        qemuPath: tools.qemu,
-      }), { mode: 0o755 });
+      writeFileSync(vmFile, renderVmScript(vmInput(manifest, n, tools)), { mode: 0o755 });
       chmodSync(vmFile, 0o755);
       created.set(n.name, (await createDisk(tools.qemuImg, n.disk.path, n.disk.sizeGb)) === 'created');
+      for (const dd of n.dataDisks) await createDisk(tools.qemuImg, dd.path, dd.sizeGb);
+      // fewer data disks than before: the surplus is no longer attached, so it goes
+      for (let k = n.dataDisks.length + 1; k <= 9; k++) rmSync(path.join(n.dir, `data${k}.qcow2`), { force: true });
       if (n.firmware === 'uefi') await createUefiVars(path.join(n.dir, 'OVMF_VARS.fd'));
     }
     say(`lab ${name}: starting ${nodes.length} BMC(s) on 127.0.0.1:${base}-${base + nodes.length - 1}`);
@@ -437,6 +458,8 @@ export async function destroyLab(o: DestroyLabOptions): Promise<DestroyLabResult
 
 export interface LabNodeStatus {
   name: string;
+  /** False: on the lab network but not in the site file. */
+  listed: boolean;
   firmware: Firmware;
   mac: string;
   tap: string;
@@ -447,6 +470,7 @@ export interface LabNodeStatus {
   bootDevice: string;
   powerOns: number;
   disk: { path: string; sizeGb: number; serial: string; allocatedBytes?: number; present: boolean };
+  dataDisks: { path: string; sizeGb: number; serial: string; present: boolean }[];
   serialLog: string;
   dir: string;
 }
@@ -508,6 +532,7 @@ export async function labStatus(o: { stateDir: string; name?: string; probe?: bo
       const di = qemuImg ? await diskInfo(qemuImg, n.disk.path) : undefined;
       return {
         name: n.name,
+        listed: n.listed !== false,
         firmware: n.firmware,
         mac: n.mac,
         tap: n.tap,
@@ -524,6 +549,7 @@ export async function labStatus(o: { stateDir: string; name?: string; probe?: bo
           present: existsSync(n.disk.path),
           ...(di ? { allocatedBytes: di.actualSizeBytes } : {}),
         },
+        dataDisks: (n.dataDisks ?? []).map((dd) => ({ ...dd, present: existsSync(dd.path) })),
         serialLog: n.serialLog,
         dir: n.dir,
       };

@@ -12,6 +12,13 @@ import type { LabNetwork } from './names.js';
 
 export const MANIFEST_VERSION = 1;
 
+export interface LabDisk {
+  path: string;
+  sizeGb: number;
+  /** virtio-blk serial (/sys/block/vdX/serial): what a root-device hint selects. */
+  serial: string;
+}
+
 export interface LabNodeManifest {
   name: string;
   index: number;
@@ -22,7 +29,15 @@ export interface LabNodeManifest {
   tap: string;
   memoryMb: number;
   bmc: { address: '127.0.0.1'; port: number; username: string; mac: string };
-  disk: { path: string; sizeGb: number; serial: string };
+  /** Boot/root disk (bootindex after the NIC unless IPMI set bootdev disk). */
+  disk: LabDisk;
+  /** Extra disks (e.g. Ceph OSD data devices); never boot devices. */
+  dataDisks: LabDisk[];
+  /**
+   * False for a machine that is on the lab network and has a BMC but is NOT
+   * in the lab site file: the "unknown MAC" of the safety tests.
+   */
+  listed: boolean;
   /** Serial console of the VM (appended across power cycles). */
   serialLog: string;
 }

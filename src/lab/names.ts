@@ -74,9 +74,16 @@ export function bmcPort(base: number, index: number): number {
   return p;
 }
 
-/** virtio-blk serials are at most 20 bytes; this one is what a root-device hint can select. */
-export function diskSerial(lab: string, index: number): string {
-  return `KSL-${lab}-${String(index + 1).padStart(2, '0')}`.toUpperCase().slice(0, 20);
+/**
+ * virtio-blk serials are at most 20 bytes: `KSL-<LAB>-<NN>` (<= 18) for the
+ * root disk, `KSL-<LAB>-<NN>D<k>` for data disk k (1-9): unique in the lab,
+ * and what a root-device hint selects.
+ */
+export function diskSerial(lab: string, index: number, dataDisk = 0): string {
+  if (dataDisk < 0 || dataDisk > 9) throw new Error(`data disk ${dataDisk} out of range 1..9`);
+  const s = `KSL-${lab}-${String(index + 1).padStart(2, '0')}${dataDisk ? `D${dataDisk}` : ''}`.toUpperCase();
+  if (s.length > 20) throw new Error(`disk serial ${s} longer than 20 bytes`);
+  return s;
 }
 
 export interface LabNetwork {

@@ -3,9 +3,13 @@
  * boot device did IPMI set. The VM is started by the BMC's chassis script,
  * so this reads the same PID files that script writes.
  */
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { appendFileSync, closeSync, existsSync, openSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import type { LabNodeManifest } from './manifest.js';
+import { KseedError } from '../errors.js';
+import type { LabManifest, LabNodeManifest } from './manifest.js';
+import { requireTool } from './tools.js';
+import { directBootArgv, type VmInput } from './vm.js';
 import { findByMarker, isOurs, liveCmdline, readPidFile, terminate } from './proc.js';
 
 export function nodeFile(node: Pick<LabNodeManifest, 'dir'>, name: string): string {
@@ -108,4 +112,49 @@ export async function waitForSerial(
     }
     await new Promise((r) => setTimeout(r, opts.pollMs ?? 100));
   }
+}
+
+/** vm.sh's inputs for a node of a lab (what createLab wrote into vm.sh). */
+export function vmInput(m: LabManifest, node: LabNodeManifest, tools: { ip: string; qemu: string }): VmInput {
+  return {
+    name: node.name,
+    nodeDir: node.dir,
+    netns: m.netns,
+    tap: node.tap,
+    mac: node.mac,
+    firmware: node.firmware,
+    memoryMb: node.memoryMb,
+    diskSerial: node.disk.serial,
+    dataDisks: (node.dataDisks ?? []).map((dd) => ({ file: path.basename(dd.path), serial: dd.serial })),
+    ipPath: tools.ip,
+    qemuPath: tools.qemu,
+  };
+}
+
+/**
+ * Boots the node's VM straight into a kernel + initrd (no PXE, no BMC
+ * involved), on the same tap, disks and serial log; the PID goes where the
+ * BMC looks, so `chassis power status/off` and stopVm work as usual.
+ * The benchmark floor for the end-to-end deploy.
+ */
+export async function startDirectBoot(
+  m: LabManifest,
+  node: LabNodeManifest,
+  boot: { kernel: string; initrd: string; append: string },
+): Promise<number> {
+  if (vmPid(node) !== undefined) throw new KseedError(`lab node ${node.name} is powered on; power it off first`, { code: 'busy' });
+  const ip = requireTool('ip');
+  const qemu = requireTool('qemu-system-x86_64');
+  const argv = directBootArgv({ ...vmInput(m, node, { ip, qemu }), ...boot });
+  appendFileSync(node.serialLog, `\n=== kseed-lab direct-boot ${(Date.now() / 1000).toFixed(3)} node=${node.name} kernel=${boot.kernel}\n`);
+  const out = openSync(path.join(node.dir, 'vm.out'), 'a');
+  const child = spawn(ip, argv, { detached: true, stdio: ['ignore', out, out] });
+  closeSync(out);
+  if (child.pid === undefined) throw new KseedError(`could not start QEMU for lab node ${node.name}`, { code: 'vm-start' });
+  child.on('error', () => undefined);
+  child.unref();
+  const pidFile = path.join(node.dir, 'vm.pid');
+  writeFileSync(`${pidFile}.${process.pid}`, `${child.pid}\n`);
+  renameSync(`${pidFile}.${process.pid}`, pidFile);
+  return child.pid;
 }

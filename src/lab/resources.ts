@@ -30,6 +30,7 @@ export function labResources(m: LabManifest): LabResource[] {
       { kind: 'bmc', name: `127.0.0.1:${n.bmc.port}`, ref: `${n.dir}/bmc.pid`, node: n.name },
       { kind: 'vm', name: n.name, ref: `${n.dir}/vm.pid`, node: n.name },
       { kind: 'disk', name: n.disk.path, ref: n.disk.path, node: n.name },
+      ...(n.dataDisks ?? []).map((d) => ({ kind: 'disk' as const, name: d.path, ref: d.path, node: n.name })),
     );
   }
   return r;

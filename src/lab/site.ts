@@ -46,12 +46,14 @@ export function renderLabSite(m: LabManifest): string {
     '  profile: qemu-lab',
     'nodes:',
   ];
-  for (const node of m.nodes) {
+  // unlisted machines are on the lab network but deliberately unknown to the seed
+  const listed = m.nodes.filter((n) => n.listed !== false);
+  for (const node of listed) {
     lines.push(
       `  - name: ${node.name}`,
       `    bmc: { address: ${node.bmc.address}, port: ${node.bmc.port} }`,
       `    macs: [${q(node.mac)}]`,
-      `    roles: [${labRoles(node.index, m.nodes.length).join(', ')}]`,
+      `    roles: [${labRoles(node.index, listed.length).join(', ')}]`,
       `    boot_mode: ${node.firmware}`,
       // the disk's virtio serial: selects exactly this disk, nothing else is ever written
       `    root_device: { serial: ${q(node.disk.serial)} }`,

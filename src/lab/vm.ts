@@ -23,8 +23,9 @@ export interface VmInput {
   mac: string;
   firmware: Firmware;
   memoryMb: number;
-  diskPath: string;
   diskSerial: string;
+  /** Extra disks: file name inside the node dir and serial. */
+  dataDisks?: { file: string; serial: string }[];
   /** Per-node copy of the OVMF variable store (UEFI only). */
   varsPath?: string;
   ovmfCode?: string;
@@ -53,6 +54,12 @@ export function renderVmScript(v: VmInput): string {
     '-drive "file=$d/disk.qcow2,format=qcow2,if=none,id=d0,discard=unmap"',
     `-device "virtio-blk-pci,drive=d0,serial=${v.diskSerial},bootindex=$DISK"`,
   ];
+  (v.dataDisks ?? []).forEach((dd, i) => {
+    args.push(
+      `-drive "file=$d/${dd.file},format=qcow2,if=none,id=d${i + 1},discard=unmap"`,
+      `-device "virtio-blk-pci,drive=d${i + 1},serial=${dd.serial}"`,
+    );
+  });
   if (v.firmware === 'uefi') {
     args.push(
       `-drive ${shq(`if=pflash,format=raw,unit=0,readonly=on,file=${v.ovmfCode ?? OVMF_CODE}`)}`,
@@ -111,4 +118,38 @@ export async function createUefiVars(varsPath: string, template = OVMF_VARS): Pr
 
 export function checkUefiFirmware(code = OVMF_CODE): void {
   if (!existsSync(code)) throw new KseedError(`OVMF firmware ${code} not found (install the Debian package ovmf)`, { code: 'missing-tool' });
+}
+
+export interface DirectBootInput extends VmInput {
+  kernel: string;
+  initrd: string;
+  append: string;
+}
+
+/**
+ * QEMU argv for booting a node's kernel + initrd directly (-kernel/-initrd),
+ * no PXE, no BMC: the same machine (NIC, MAC, disks, firmware) as vm.sh, for
+ * the floor of the end-to-end benchmark.
+ */
+export function directBootArgv(v: DirectBootInput): string[] {
+  const d = v.nodeDir;
+  const argv = [
+    'netns', 'exec', v.netns, v.qemuPath,
+    '-name', v.name, '-machine', v.firmware === 'uefi' ? 'q35' : 'pc', '-accel', 'tcg', '-smp', '1', '-m', String(v.memoryMb),
+    '-nographic', '-nodefaults', '-no-user-config', '-monitor', 'none', '-pidfile', `${d}/qemu.pid`,
+    '-chardev', `file,id=ser0,path=${d}/serial.log,append=on`, '-serial', 'chardev:ser0',
+    '-device', 'virtio-rng-pci',
+    '-netdev', `tap,id=n0,ifname=${v.tap},script=no,downscript=no`,
+    '-device', `virtio-net-pci,netdev=n0,mac=${v.mac}`,
+    '-drive', `file=${d}/disk.qcow2,format=qcow2,if=none,id=d0,discard=unmap`,
+    '-device', `virtio-blk-pci,drive=d0,serial=${v.diskSerial}`,
+  ];
+  (v.dataDisks ?? []).forEach((dd, i) => {
+    argv.push('-drive', `file=${d}/${dd.file},format=qcow2,if=none,id=d${i + 1},discard=unmap`, '-device', `virtio-blk-pci,drive=d${i + 1},serial=${dd.serial}`);
+  });
+  if (v.firmware === 'uefi') {
+    argv.push('-drive', `if=pflash,format=raw,unit=0,readonly=on,file=${v.ovmfCode ?? OVMF_CODE}`, '-drive', `if=pflash,format=raw,unit=1,file=${d}/OVMF_VARS.fd`);
+  }
+  argv.push('-kernel', v.kernel, '-initrd', v.initrd, '-append', v.append);
+  return argv;
 }

@@ -4,17 +4,18 @@
  * Lab "it", BMC ports 17000-17001 (BRIEF port table: lab 17000-17999).
  */
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, unlinkSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
-import { destroyLab, readManifest, vmPid, waitForSerial, serialSize, type LabManifest } from '../../../src/lab/index.js';
+import { destroyLab, readManifest, serialSize, startDirectBoot, vmPid, waitForSerial, type LabManifest } from '../../../src/lab/index.js';
 import { findByMarker, liveCmdline } from '../../../src/lab/proc.js';
 import { needPeers, needRoot } from '../../helpers/peers.js';
 import { ipmitool, kseed, netnsList, until } from './helpers.js';
 
 const LAB = 'it';
+const IPXE_LKRN = '/boot/ipxe.lkrn';
 const PORT = 17000;
 const ok = needRoot() && needPeers('ip', 'ipmi_sim', 'ipmitool', 'qemu-system-x86_64', 'qemu-img', '/usr/share/OVMF/OVMF_CODE_4M.fd');
 
@@ -36,12 +37,13 @@ describe.skipIf(!ok)('kseed lab (root, ipmi_sim, QEMU)', () => {
 
   it('lab up creates a BIOS and a UEFI node, powered off, BMCs answering, and a site file', async () => {
     const t0 = Date.now();
-    const r = await kseed(['-c', site, 'lab', 'up', '--name', LAB, '--nodes', '2', '--uefi-nodes', '1', '--disk-gb', '2', '--bmc-port-base', String(PORT), '--json']);
-    console.log(`lab up (2 nodes): ${Date.now() - t0} ms`);
+    const r = await kseed(['-c', site, 'lab', 'up', '--name', LAB, '--nodes', '2', '--uefi-nodes', '1', '--disk-gb', '2', '--data-disks', '1', '--data-disk-gb', '1', '--unlisted-nodes', '1', '--bmc-port-base', String(PORT), '--json']);
+    console.log(`lab up (2 nodes + 1 unlisted): ${Date.now() - t0} ms`);
     expect(r.code, r.stdout).toBe(0);
-    expect(r.json.nodes.map((n: any) => [n.name, n.firmware, n.bmc])).toEqual([
-      ['node01', 'bios', `127.0.0.1:${PORT}`],
-      ['node02', 'uefi', `127.0.0.1:${PORT + 1}`],
+    expect(r.json.nodes.map((n: any) => [n.name, n.firmware, n.bmc, n.listed, n.data_disks.length])).toEqual([
+      ['node01', 'bios', `127.0.0.1:${PORT}`, true, 1],
+      ['node02', 'uefi', `127.0.0.1:${PORT + 1}`, true, 1],
+      ['node03', 'bios', `127.0.0.1:${PORT + 2}`, false, 1],
     ]);
     m = readManifest(stateDir, LAB)!;
     pw = readFileSync(m.passwordFile, 'utf8').trim();
@@ -55,17 +57,18 @@ describe.skipIf(!ok)('kseed lab (root, ipmi_sim, QEMU)', () => {
     const links = JSON.parse(execFileSync('ip', ['-n', 'ksl-it', '-j', 'addr', 'show'], { encoding: 'utf8' })) as any[];
     const br = links.find((l) => l.ifname === 'ksl-br0');
     expect(br.addr_info.map((a: any) => `${a.local}/${a.prefixlen}`)).toEqual(expect.arrayContaining(['10.77.0.1/24', 'fd77::1/64']));
-    for (const tap of ['ksl-t0', 'ksl-t1']) expect(links.find((l) => l.ifname === tap)?.master).toBe('ksl-br0');
+    for (const tap of ['ksl-t0', 'ksl-t1', 'ksl-t2']) expect(links.find((l) => l.ifname === tap)?.master).toBe('ksl-br0');
 
-    for (const n of [0, 1]) expect(ipmi(n, 'chassis', 'power', 'status')).toContain('Chassis Power is off');
+    for (const n of [0, 1, 2]) expect(ipmi(n, 'chassis', 'power', 'status')).toContain('Chassis Power is off');
     expect(ipmi(0, 'fru', 'print', '0')).toContain('kseed lab VM');
     expect(ipmi(0, 'lan', 'print', '1')).toMatch(/IP Address\s+:\s+127\.0\.0\.1/);
     expect(() => ipmitool(PORT, 'wrong-password', 'mc', 'guid')).toThrow();
 
     const y = parse(readFileSync(site, 'utf8'));
     expect(y.seed).toMatchObject({ interface: 'ksl-br0', netns: 'ksl-it', address: '10.77.0.1/24' });
-    expect(y.nodes.map((n: any) => [n.name, n.bmc.port, n.macs[0], n.boot_mode])).toEqual(
-      m.nodes.map((n) => [n.name, n.bmc.port, n.mac, n.firmware]),
+    // the unlisted machine is on the lab network but not in the site file
+    expect(y.nodes.map((n: any) => [n.name, n.bmc.port, n.macs[0], n.boot_mode, n.root_device.serial])).toEqual(
+      m.nodes.slice(0, 2).map((n) => [n.name, n.bmc.port, n.mac, n.firmware, n.disk.serial]),
     );
   });
 
@@ -73,7 +76,7 @@ describe.skipIf(!ok)('kseed lab (root, ipmi_sim, QEMU)', () => {
     const before = m.nodes.map((n) => readFileSync(path.join(n.dir, 'bmc.pid'), 'utf8'));
     const r = await kseed(['-c', site, 'lab', 'up', '--name', LAB, '--json']);
     expect(r.code, r.stdout).toBe(0);
-    expect(r.json.nodes.map((n: any) => n.firmware)).toEqual(['bios', 'uefi']);
+    expect(r.json.nodes.map((n: any) => [n.firmware, n.listed])).toEqual([['bios', true], ['uefi', true], ['bios', false]]);
     expect(m.nodes.map((n) => readFileSync(path.join(n.dir, 'bmc.pid'), 'utf8'))).toEqual(before);
     expect(readFileSync(m.passwordFile, 'utf8').trim()).toBe(pw);
     expect(netnsList().filter((n) => n === 'ksl-it')).toHaveLength(1);
@@ -116,6 +119,7 @@ describe.skipIf(!ok)('kseed lab (root, ipmi_sim, QEMU)', () => {
       return p !== undefined && p !== oldPid && liveCmdline(p)?.includes('qemu-system') ? p : undefined;
     });
     const cmd = liveCmdline(pid)!;
+    expect(cmd).toContain(`serial=${n.dataDisks[0]!.serial}`);
     expect(cmd).toMatch(/virtio-net-pci,[^ ]*bootindex=2/);
     expect(cmd).toMatch(/virtio-blk-pci,[^ ]*bootindex=1/);
     expect(liveCmdline(oldPid)).toBeUndefined();
@@ -131,6 +135,21 @@ describe.skipIf(!ok)('kseed lab (root, ipmi_sim, QEMU)', () => {
     expect(vmPid(n)).toBeUndefined();
     expect(liveCmdline(pid)).toBeUndefined();
     expect(ipmi(0, 'chassis', 'power', 'status')).toContain('Chassis Power is off');
+  });
+
+  it.skipIf(!ok || !needPeers(IPXE_LKRN))('direct kernel boot (benchmark floor) runs on the same machine and the BMC sees it', async () => {
+    const n = m.nodes[0]!;
+    const script = path.join(root, 'direct.ipxe');
+    writeFileSync(script, '#!ipxe\necho KSL-DIRECT-BOOT mac=${net0/mac}\n');
+    const from = serialSize(n);
+    // ipxe.lkrn is a Linux-format kernel image that runs an initrd holding a script
+    const pid = await startDirectBoot(m, n, { kernel: IPXE_LKRN, initrd: script, append: '' });
+    expect(vmPid(n)).toBe(pid);
+    expect(ipmi(0, 'chassis', 'power', 'status')).toContain('Chassis Power is on');
+    const hit = await waitForSerial(n, /KSL-DIRECT-BOOT mac=(\S+)/, { from, timeoutMs: 60_000 });
+    expect(hit.match[1]).toBe(n.mac);
+    ipmi(0, 'chassis', 'power', 'off');
+    expect(vmPid(n)).toBeUndefined();
   });
 
   it('the UEFI node powers on into OVMF, which runs iPXE from the NIC', async () => {
@@ -153,6 +172,7 @@ describe.skipIf(!ok)('kseed lab (root, ipmi_sim, QEMU)', () => {
     expect(r.json.nodes.map((n: any) => [n.name, n.bmc.port, n.bmc.running, n.bmc.answering, n.power, n.mac, n.disk.present, n.tapPresent])).toEqual([
       ['node01', PORT, true, true, 'on', m.nodes[0]!.mac, true, true],
       ['node02', PORT + 1, true, true, 'off', m.nodes[1]!.mac, true, true],
+      ['node03', PORT + 2, true, true, 'off', m.nodes[2]!.mac, true, true],
     ]);
     expect(r.json.nodes[0].powerOns).toBe(3);
   });

@@ -9,7 +9,7 @@ import {
   renderLanctlScript,
   renderLanparms,
 } from '../../../src/lab/bmc-config.js';
-import { renderVmScript, type VmInput } from '../../../src/lab/vm.js';
+import { directBootArgv, renderVmScript, type VmInput } from '../../../src/lab/vm.js';
 import { labRoles, renderLabSite, siteMarker } from '../../../src/lab/site.js';
 import type { LabManifest } from '../../../src/lab/manifest.js';
 
@@ -150,7 +150,6 @@ describe('vm.sh', () => {
     mac: '52:54:00:77:aa:01',
     firmware: 'bios',
     memoryMb: 1024,
-    diskPath: '/s/lab/t/nodes/node01/disk.qcow2',
     diskSerial: 'KSL-T-01',
     ipPath: '/usr/sbin/ip',
     qemuPath: '/usr/bin/qemu-system-x86_64',
@@ -177,6 +176,12 @@ describe('vm.sh', () => {
     expect(bios).toContain('-chardev "file,id=ser0,path=$d/serial.log,append=on" -serial chardev:ser0');
     expect(bios).toMatch(/=== kseed-lab power-on #\$n .* bootdev=\$boot" >> "\$d\/serial.log"/);
   });
+  it('attaches data disks after the boot disk, without a bootindex', () => {
+    const v = renderVmScript({ ...base, dataDisks: [{ file: 'data1.qcow2', serial: 'KSL-T-01D1' }] });
+    expect(v).toContain('-drive "file=$d/data1.qcow2,format=qcow2,if=none,id=d1,discard=unmap"');
+    expect(v).toContain('-device "virtio-blk-pci,drive=d1,serial=KSL-T-01D1"');
+    expect(v.indexOf('id=d1')).toBeGreaterThan(v.indexOf('id=d0'));
+  });
   it('BIOS: pc machine, no pflash; UEFI: q35 with OVMF code read-only and a per-node vars copy', () => {
     expect(bios).toContain('-machine pc');
     expect(bios).not.toContain('pflash');
@@ -189,6 +194,36 @@ describe('vm.sh', () => {
     const start = lines.findIndex((l) => l.startsWith('exec '));
     for (let i = start; i < lines.length - 1; i++) expect(lines[i]).toMatch(/ \\$/);
     expect(lines.at(-1)).not.toMatch(/\\$/);
+  });
+});
+
+describe('direct kernel boot (benchmark floor)', () => {
+  const v: VmInput = {
+    name: 'node02',
+    nodeDir: '/s/n2',
+    netns: 'ksl-t',
+    tap: 'ksl-t1',
+    mac: '52:54:00:77:aa:02',
+    firmware: 'uefi',
+    memoryMb: 768,
+    diskSerial: 'KSL-T-02',
+    dataDisks: [{ file: 'data1.qcow2', serial: 'KSL-T-02D1' }],
+    ipPath: '/usr/sbin/ip',
+    qemuPath: '/usr/bin/qemu-system-x86_64',
+  };
+  const argv = directBootArgv({ ...v, kernel: '/k/vmlinuz', initrd: '/k/initrd.gz', append: 'console=ttyS0 x=1' });
+  const vmsh = renderVmScript(v);
+  it('is the same machine as vm.sh: netns, tap, MAC, disks with their serials, firmware, memory', () => {
+    expect(argv.slice(0, 4)).toEqual(['netns', 'exec', 'ksl-t', '/usr/bin/qemu-system-x86_64']);
+    for (const frag of ['ifname=ksl-t1', 'mac=52:54:00:77:aa:02', 'serial=KSL-T-02', 'serial=KSL-T-02D1', 'OVMF_CODE_4M.fd', '/OVMF_VARS.fd', 'q35']) {
+      expect(argv.some((a) => a.includes(frag)), frag).toBe(true);
+      expect(vmsh).toContain(frag);
+    }
+    expect(argv[argv.indexOf('-m') + 1]).toBe('768');
+  });
+  it('boots the given kernel, initrd and command line as single arguments', () => {
+    expect(argv.slice(-6)).toEqual(['-kernel', '/k/vmlinuz', '-initrd', '/k/initrd.gz', '-append', 'console=ttyS0 x=1']);
+    expect(argv.join(' ')).not.toContain('bootindex');
   });
 });
 
@@ -215,6 +250,8 @@ describe('lab site file', () => {
       memoryMb: 1024,
       bmc: { address: '127.0.0.1' as const, port: 17000 + i, username: 'admin', mac: `02:00:00:77:aa:0${i + 1}` },
       disk: { path: `/s/lab/t/nodes/node0${i + 1}/disk.qcow2`, sizeGb: 10, serial: `KSL-T-0${i + 1}` },
+      dataDisks: [],
+      listed: true,
       serialLog: `/s/lab/t/nodes/node0${i + 1}/serial.log`,
     })),
   };
@@ -255,6 +292,15 @@ describe('lab site file', () => {
         root_device: { serial: 'KSL-T-02' },
       },
     ]);
+  });
+  it('leaves unlisted machines out, and gives roles by the listed ones', () => {
+    const withStranger: LabManifest = {
+      ...m,
+      nodes: [m.nodes[0]!, { ...m.nodes[1]!, name: 'node02', listed: false }],
+    };
+    const y2 = parse(renderLabSite(withStranger)) as Record<string, any>;
+    expect(y2.nodes.map((n: any) => n.name)).toEqual(['node01']);
+    expect(y2.nodes[0].roles).toEqual(labRoles(0, 1));
   });
   it('gives a single node every role', () => {
     expect(labRoles(0, 1)).toEqual(['control', 'network', 'compute', 'storage', 'monitoring']);

@@ -60,6 +60,10 @@ describe('name allocation', () => {
   it('makes virtio-blk disk serials of at most 20 characters', () => {
     expect(diskSerial('lab', 0)).toBe('KSL-LAB-01');
     expect(diskSerial('abcdefghijk', 63).length).toBeLessThanOrEqual(20);
+    expect(diskSerial('abcdefghijk', 63, 9)).toBe('KSL-ABCDEFGHIJK-64D9');
+    expect(diskSerial('lab', 0, 1)).toBe('KSL-LAB-01D1');
+    const all = [0, 1, 2].flatMap((d) => Array.from({ length: 20 }, (_, i) => diskSerial('x', i, d)));
+    expect(new Set(all).size).toBe(all.length);
   });
 });
 
@@ -108,6 +112,8 @@ describe('manifest', () => {
         memoryMb: 1024,
         bmc: { address: '127.0.0.1', port: 17000, username: 'admin', mac: '02:00:00:77:01:01' },
         disk: { path: '/d.qcow2', sizeGb: 10, serial: 'KSL-RT-01' },
+        dataDisks: [{ path: '/d1.qcow2', sizeGb: 5, serial: 'KSL-RT-01D1' }],
+        listed: true,
         serialLog: '/s.log',
       },
     ],
@@ -135,6 +141,7 @@ describe('manifest', () => {
       'bmc:127.0.0.1:17000',
       'vm:node01',
       'disk:/d.qcow2',
+      'disk:/d1.qcow2',
     ]);
   });
 });
