@@ -8,6 +8,15 @@ function int(v: string): number {
   return Number(v);
 }
 
+/** JSON output keys in snake_case, like the site file and the other commands' --json. */
+function snake(v: unknown): unknown {
+  if (Array.isArray(v)) return v.map(snake);
+  if (v && typeof v === 'object') {
+    return Object.fromEntries(Object.entries(v as Record<string, unknown>).map(([k, x]) => [k.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`), snake(x)]));
+  }
+  return v;
+}
+
 function gib(bytes: number | undefined): string | undefined {
   return bytes === undefined ? undefined : `${(bytes / 2 ** 30).toFixed(2)}G`;
 }
@@ -120,7 +129,7 @@ export function register(program: Command): void {
     .action(async (opts: { name?: string; probe: boolean }, cmd: Command) => {
       const ctx = contextOf(cmd);
       const s = await labStatus({ stateDir: ctx.stateDir, ...(opts.name ? { name: opts.name } : {}), probe: opts.probe });
-      ctx.out.result(s, () => {
+      ctx.out.result(snake(s), () => {
         if (!s.exists) return `lab ${s.name}: not created${s.netnsPresent ? ` (but netns ${s.netns} exists: run kseed lab down)` : ''}`;
         const bmc = (n: (typeof s.nodes)[number]) =>
           !n.bmc.running ? 'down' : n.bmc.answering === undefined ? 'running' : n.bmc.answering ? `ok ${n.bmc.probeMs}ms` : 'not answering';

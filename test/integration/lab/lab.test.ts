@@ -168,13 +168,15 @@ describe.skipIf(!ok)('kseed lab (root, ipmi_sim, QEMU)', () => {
     ipmi(0, 'chassis', 'power', 'on');
     const r = await kseed(['-c', site, 'lab', 'status', '--name', LAB, '--json']);
     expect(r.code, r.stdout).toBe(0);
-    expect(r.json).toMatchObject({ name: LAB, exists: true, netnsPresent: true, bridgeUp: true, address: '10.77.0.1/24' });
-    expect(r.json.nodes.map((n: any) => [n.name, n.bmc.port, n.bmc.running, n.bmc.answering, n.power, n.mac, n.disk.present, n.tapPresent])).toEqual([
+    expect(r.json).toMatchObject({ name: LAB, exists: true, netns_present: true, bridge_up: true, address: '10.77.0.1/24' });
+    expect(r.json.nodes.map((n: any) => [n.name, n.bmc.port, n.bmc.running, n.bmc.answering, n.power, n.mac, n.disk.present, n.tap_present])).toEqual([
       ['node01', PORT, true, true, 'on', m.nodes[0]!.mac, true, true],
       ['node02', PORT + 1, true, true, 'off', m.nodes[1]!.mac, true, true],
       ['node03', PORT + 2, true, true, 'off', m.nodes[2]!.mac, true, true],
     ]);
-    expect(r.json.nodes[0].powerOns).toBe(3);
+    expect(r.json.nodes[0].power_ons).toBe(3);
+    expect(r.json.nodes[2].listed).toBe(false);
+    expect(r.json.nodes[0].data_disks[0].present).toBe(true);
   });
 
   it('lab down removes everything, even when kseed lost its PID files (crash)', async () => {
@@ -198,3 +200,53 @@ describe.skipIf(!ok)('kseed lab (root, ipmi_sim, QEMU)', () => {
 function readlinkNs(who: number | string): number {
   return statSync(typeof who === 'number' ? `/proc/${who}/ns/net` : `/run/netns/${who}`).ino;
 }
+
+describe.skipIf(!ok)('kseed lab: bad input and busy ports', () => {
+  const root = mkdtempSync(path.join(tmpdir(), 'ksl-bad-'));
+  const site = path.join(root, 'kseed.yaml');
+  const stateDir = path.join(root, '.kseed');
+
+  afterAll(async () => {
+    try {
+      await destroyLab({ stateDir, name: 'pb' });
+      await destroyLab({ stateDir, name: 'bad' });
+    } finally {
+      rmSync(root, { recursive: true, force: true });
+    }
+  });
+
+  it('rejects bad options with exit 2, naming the option, and creates nothing', async () => {
+    for (const args of [
+      ['--name', 'Bad_Name'],
+      ['--name', 'bad', '--nodes', '0'],
+      ['--name', 'bad', '--nodes', '2', '--uefi-nodes', '3'],
+      ['--name', 'bad', '--address', '10.77.0.0/24'],
+      ['--name', 'bad', '--data-disks', '10'],
+    ]) {
+      const r = await kseed(['-c', site, 'lab', 'up', ...args, '--json']);
+      expect(r.code, args.join(' ')).toBe(2);
+      expect(r.json.error).toBe('bad-input');
+      expect(r.json.problems[0].path).toMatch(/name|nodes|uefi-nodes|address|data-disks/);
+    }
+    expect(netnsList()).not.toContain('ksl-bad');
+    expect(existsSync(site)).toBe(false);
+  });
+
+  it('a BMC port held by another process is that node\'s clear error, not a hang', async () => {
+    const { createSocket } = await import('node:dgram');
+    const holder = createSocket('udp4');
+    await new Promise<void>((r) => holder.bind(17021, '127.0.0.1', () => r()));
+    try {
+      const r = await kseed(['-c', site, 'lab', 'up', '--name', 'pb', '--nodes', '2', '--bmc-port-base', '17020', '--json']);
+      expect(r.code).toBe(1);
+      expect(r.json.message).toMatch(/1 BMC\(s\) did not start/);
+      expect(r.json.detail).toMatch(/node02: .*127\.0\.0\.1:17021.*in use/);
+    } finally {
+      holder.close();
+    }
+    // once the port is free, the same command converges
+    const again = await kseed(['-c', site, 'lab', 'up', '--name', 'pb', '--json']);
+    expect(again.code, again.stdout).toBe(0);
+    expect(again.json.nodes.map((n: any) => n.bmc)).toEqual(['127.0.0.1:17020', '127.0.0.1:17021']);
+  });
+});
