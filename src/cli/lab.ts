@@ -1,4 +1,5 @@
 import { type Command, InvalidArgumentError } from 'commander';
+import { InputError } from '../errors.js';
 import { createLab, destroyLab, labStatus } from '../lab/index.js';
 import { contextOf } from './context.js';
 import { table } from './output.js';
@@ -37,12 +38,29 @@ export function register(program: Command): void {
     .option('--unlisted-nodes <k>', 'extra machines on the lab network that are NOT in the site file (unknown MACs)', int)
     .option('--memory-mb <mb>', 'RAM per VM (default 1024)', int)
     .option('--bmc-port-base <port>', 'UDP port of the first BMC on 127.0.0.1 (default 6230)', int)
+    .option('--image-url <url>', 'OS image for defaults.image of the site file (served by the seed)')
+    .option('--image-checksum <sum>', 'sha256:<hex> or sha512:<hex> of the image')
+    .option('--image-format <fmt>', 'raw or qcow2 (default raw)')
+    .option('--image-compression <c>', 'none, gzip or zstd (default none)')
     .option('--address <cidr>', 'seed address on the lab bridge (default 10.77.0.1/24)')
     .option('--name <name>', 'lab name; netns ksl-<name> (default lab)')
     .option('--no-site', 'do not write the lab site file')
-    .action(async (opts: { nodes?: number; uefiNodes?: number; diskGb?: number; dataDisks?: number; dataDiskGb?: number; unlistedNodes?: number; memoryMb?: number; bmcPortBase?: number; address?: string; name?: string; site: boolean }, cmd: Command) => {
+    .action(async (opts: { nodes?: number; uefiNodes?: number; diskGb?: number; dataDisks?: number; dataDiskGb?: number; unlistedNodes?: number; memoryMb?: number; bmcPortBase?: number; address?: string; name?: string; site: boolean; imageUrl?: string; imageChecksum?: string; imageFormat?: string; imageCompression?: string }, cmd: Command) => {
       const ctx = contextOf(cmd);
+      if (Boolean(opts.imageUrl) !== Boolean(opts.imageChecksum)) {
+        throw new InputError('--image-url and --image-checksum go together', [
+          { file: '<command line>', path: opts.imageUrl ? 'image-checksum' : 'image-url', message: 'missing' },
+        ]);
+      }
+      const fmt = opts.imageFormat ?? 'raw';
+      const comp = opts.imageCompression ?? 'none';
+      if (!['raw', 'qcow2'].includes(fmt) || !['none', 'gzip', 'zstd'].includes(comp)) {
+        throw new InputError('bad image format or compression', [{ file: '<command line>', path: 'image-format', message: 'format raw|qcow2, compression none|gzip|zstd' }]);
+      }
       const r = await createLab({
+        ...(opts.imageUrl && opts.imageChecksum
+          ? { image: { url: opts.imageUrl, checksum: opts.imageChecksum, format: fmt as 'raw' | 'qcow2', compression: comp as 'none' | 'gzip' | 'zstd' } }
+          : {}),
         stateDir: ctx.stateDir,
         ...(opts.name ? { name: opts.name } : {}),
         ...(opts.nodes !== undefined ? { nodes: opts.nodes } : {}),

@@ -11,6 +11,7 @@ import { randomBytes } from 'node:crypto';
 import { chmodSync, closeSync, existsSync, mkdirSync, openSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { InputError, KseedError } from '../errors.js';
+import type { ImageSpec } from '../site/types.js';
 import { bmcPid, probeBmc, startBmc, stopBmc, writeBmcFiles } from './bmc.js';
 import {
   type LabManifest,
@@ -63,6 +64,8 @@ export interface CreateLabOptions {
    * after the listed ones (BIOS): the unknown MACs of the safety tests.
    */
   unlistedNodes?: number;
+  /** `defaults.image` of the lab site file; unset = as the existing lab, else none. */
+  image?: ImageSpec;
   /** Seed address on the lab bridge, IPv4/prefix. */
   address?: string;
   /** Lab site file to write; undefined = none. */
@@ -145,6 +148,16 @@ function ensurePassword(file: string): string {
     if (again) return again;
     throw new KseedError(`could not write the lab BMC password file ${file}`, { code: 'write-failed' });
   }
+}
+
+function checkImage(i: ImageSpec): ImageSpec {
+  const problems = [];
+  if (!/^(https?|file):\/\/\S+$/.test(i.url)) problems.push({ file: '<command line>', path: 'image-url', message: 'expected an http://, https:// or file:// URL' });
+  if (!/^(sha256:[0-9a-f]{64}|sha512:[0-9a-f]{128})$/.test(i.checksum)) {
+    problems.push({ file: '<command line>', path: 'image-checksum', message: 'expected sha256:<64 hex> or sha512:<128 hex>' });
+  }
+  if (problems.length) throw new InputError('bad image for the lab site file', problems);
+  return i;
 }
 
 /** lan.conf and popen() take these paths unquoted. */
@@ -278,6 +291,7 @@ export async function createLab(o: CreateLabOptions): Promise<CreateLabResult> {
       passwordFile: passwordPath(stateDir, name),
       bmcPortBase: base,
       ...(o.siteFile ? { siteFile: path.resolve(o.siteFile) } : prev?.siteFile ? { siteFile: prev.siteFile } : {}),
+      ...(o.image ? { image: checkImage(o.image) } : prev?.image ? { image: prev.image } : {}),
       createdAt: prev?.createdAt ?? now,
       updatedAt: now,
       // removed nodes stay listed until they are gone, so a crash in between loses nothing

@@ -9,6 +9,7 @@ import path from 'node:path';
 import { KseedError } from '../errors.js';
 import type { Firmware } from './vm.js';
 import type { LabNetwork } from './names.js';
+import type { ImageSpec } from '../site/types.js';
 
 export const MANIFEST_VERSION = 1;
 
@@ -54,6 +55,8 @@ export interface LabManifest {
   /** 0600 file with the BMC password shared by the lab's BMCs. */
   passwordFile: string;
   bmcPortBase: number;
+  /** OS image for `defaults.image` of the lab site file (the seed serves it). */
+  image?: ImageSpec;
   /** Lab site file written by `lab up`, removed by `lab down` if still ours. */
   siteFile?: string;
   createdAt: string;

@@ -44,8 +44,17 @@ export function renderLabSite(m: LabManifest): string {
     // ipmi_sim answers suite 3 but not "Get Channel Cipher Suites"
     '    cipher_suite: 3',
     '  profile: qemu-lab',
-    'nodes:',
   ];
+  if (m.image) {
+    lines.push(
+      '  image:',
+      `    url: ${q(m.image.url)}`,
+      `    checksum: ${q(m.image.checksum)}`,
+      `    format: ${m.image.format}`,
+      ...(m.image.compression && m.image.compression !== 'none' ? [`    compression: ${m.image.compression}`] : []),
+    );
+  }
+  lines.push('nodes:');
   // unlisted machines are on the lab network but deliberately unknown to the seed
   const listed = m.nodes.filter((n) => n.listed !== false);
   for (const node of listed) {

@@ -222,11 +222,13 @@ describe.skipIf(!ok)('kseed lab: bad input and busy ports', () => {
       ['--name', 'bad', '--nodes', '2', '--uefi-nodes', '3'],
       ['--name', 'bad', '--address', '10.77.0.0/24'],
       ['--name', 'bad', '--data-disks', '10'],
+      ['--name', 'bad', '--image-url', 'http://10.77.0.1:8080/i.raw', '--image-checksum', 'md5:abc'],
+      ['--name', 'bad', '--image-url', 'http://10.77.0.1:8080/i.raw'],
     ]) {
       const r = await kseed(['-c', site, 'lab', 'up', ...args, '--json']);
       expect(r.code, args.join(' ')).toBe(2);
       expect(r.json.error).toBe('bad-input');
-      expect(r.json.problems[0].path).toMatch(/name|nodes|uefi-nodes|address|data-disks/);
+      expect(r.json.problems[0].path).toMatch(/name|nodes|uefi-nodes|address|data-disks|image-checksum/);
     }
     expect(netnsList()).not.toContain('ksl-bad');
     expect(existsSync(site)).toBe(false);

@@ -302,6 +302,12 @@ describe('lab site file', () => {
     expect(y2.nodes.map((n: any) => n.name)).toEqual(['node01']);
     expect(y2.nodes[0].roles).toEqual(labRoles(0, 1));
   });
+  it('writes defaults.image when the lab has one, and none otherwise', () => {
+    expect(y.defaults.image).toBeUndefined();
+    const img = { url: 'http://10.77.0.1:8080/images/test.raw.zst', checksum: `sha256:${'a'.repeat(64)}`, format: 'raw' as const, compression: 'zstd' as const };
+    const y3 = parse(renderLabSite({ ...m, image: img })) as Record<string, any>;
+    expect(y3.defaults.image).toEqual(img);
+  });
   it('gives a single node every role', () => {
     expect(labRoles(0, 1)).toEqual(['control', 'network', 'compute', 'storage', 'monitoring']);
   });
