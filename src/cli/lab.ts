@@ -37,7 +37,7 @@ export function register(program: Command): void {
     .option('--data-disk-gb <g>', 'size of each extra disk, GiB (default 5)', int)
     .option('--unlisted-nodes <k>', 'extra machines on the lab network that are NOT in the site file (unknown MACs)', int)
     .option('--memory-mb <mb>', 'RAM per VM (default 1024)', int)
-    .option('--bmc-port-base <port>', 'UDP port of the first BMC on 127.0.0.1 (default 6230)', int)
+    .option('--bmc-port-base <port>', 'UDP port of the first BMC on 127.0.0.1 (default 6230, or the next free range of 100)', int)
     .option('--image-url <url>', 'OS image for defaults.image of the site file (served by the seed)')
     .option('--image-checksum <sum>', 'sha256:<hex> or sha512:<hex> of the image')
     .option('--image-format <fmt>', 'raw or qcow2 (default raw)')
@@ -167,6 +167,7 @@ export function register(program: Command): void {
               gib(n.disk.allocatedBytes),
             ]),
           ),
+          ...s.nodes.filter((n) => n.power === 'off' && n.vmError).map((n) => `${n.name}: last QEMU message: ${n.vmError}`),
         ].join('\n');
       });
     });

@@ -170,6 +170,8 @@ export function renderChassisScript(nodeDir: string): string {
 #   chassis.sh get power|boot ...   -> "power:0|1", "boot:<dev>"
 #   chassis.sh set power 0|1 | reset 1 | shutdown 1 | boot <dev> | identify "<interval> <force>"
 d=${shq(nodeDir)}
+# ipmi_sim passes on whatever PATH kseed had; setsid, kill and friends live here
+PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin\${PATH:+:$PATH}
 op="$1"; [ $# -gt 0 ] && shift
 log() { echo "$(date +%s.%N) $*" >> "$d/chassis.log"; }
 # alive: exists, not a zombie (init may reap late), and its command line names

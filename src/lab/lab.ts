@@ -12,7 +12,7 @@ import { chmodSync, closeSync, existsSync, mkdirSync, openSync, readFileSync, re
 import path from 'node:path';
 import { InputError, KseedError } from '../errors.js';
 import type { ImageSpec } from '../site/types.js';
-import { bmcPid, probeBmc, startBmc, stopBmc, writeBmcFiles } from './bmc.js';
+import { bmcPid, probeBmc, startBmc, stopBmc, udpPortBusy, writeBmcFiles } from './bmc.js';
 import {
   type LabManifest,
   type LabNodeManifest,
@@ -39,7 +39,7 @@ import {
   tapName,
 } from './names.js';
 import { deleteNetns, deleteTap, ensureBridge, ensureNetns, ensureTap, netnsExists, netnsLinks, netnsPids } from './net.js';
-import { bootDevice, powerOnCount, stopVm, vmInput, vmPid } from './node.js';
+import { bootDevice, powerOnCount, stopVm, vmInput, vmLastError, vmPid } from './node.js';
 import { findByMarker, isOurs, liveCmdline, readPidFile, terminate } from './proc.js';
 import { removeLabSite, writeLabSite, checkSiteWritable } from './site.js';
 import { labTools, type LabTools, which } from './tools.js';
@@ -198,6 +198,31 @@ async function withLabLock<T>(stateDir: string, name: string, fn: () => Promise<
   }
 }
 
+/**
+ * First base from 6230 up, in steps of 100, whose ports no other lab in this
+ * state dir claims and nothing holds now: a second lab needs no
+ * --bmc-port-base. `span` ports are reserved so the lab can grow.
+ */
+async function freePortBase(stateDir: string, self: string, span: number): Promise<number> {
+  const claimed = listLabs(stateDir)
+    .filter((l) => l !== self)
+    .flatMap((l) => {
+      try {
+        const m = readManifest(stateDir, l);
+        return m ? [[m.bmcPortBase, m.bmcPortBase + span] as const] : [];
+      } catch {
+        return [];
+      }
+    });
+  for (let base = DEFAULT_BMC_PORT_BASE; base + span < 65535; base += 100) {
+    if (claimed.some(([lo, hi]) => base < hi && lo < base + span)) continue;
+    let free = true;
+    for (let p = base; p < base + 8 && free; p++) free = !(await udpPortBusy(p));
+    if (free) return base;
+  }
+  throw new KseedError('no free BMC port range found; pass --bmc-port-base', { code: 'port-busy' });
+}
+
 interface NodePlan {
   lab: string;
   dir: string;
@@ -264,7 +289,7 @@ export async function createLab(o: CreateLabOptions): Promise<CreateLabResult> {
     const uefi = intOption(o.uefiNodes, 'uefi-nodes', 0, count, prev ? Math.min(count, prev.nodes.filter((n) => n.firmware === 'uefi' && n.listed !== false).length) : 0);
     const diskGb = intOption(o.diskGb, 'disk-gb', 1, 4096, prev?.nodes[0]?.disk.sizeGb ?? DEFAULT_DISK_GB);
     const memoryMb = intOption(o.memoryMb, 'memory-mb', 128, 65536, prev?.nodes[0]?.memoryMb ?? DEFAULT_MEMORY_MB);
-    const base = intOption(o.bmcPortBase, 'bmc-port-base', 1024, 65535 - MAX_NODES, prev?.bmcPortBase ?? DEFAULT_BMC_PORT_BASE);
+    const base = intOption(o.bmcPortBase, 'bmc-port-base', 1024, 65535 - MAX_NODES, prev?.bmcPortBase ?? (await freePortBase(stateDir, name, MAX_NODES)));
     const network = o.address ? parseSeedAddress(o.address) : (prev?.network ?? DEFAULT_NETWORK);
     if (uefi > 0) checkUefiFirmware();
 
@@ -481,6 +506,8 @@ export interface LabNodeStatus {
   bmc: { address: string; port: number; pid?: number; running: boolean; answering?: boolean; probeMs?: number; error?: string };
   power: 'on' | 'off';
   vmPid?: number;
+  /** Last error line of QEMU, if it printed one (why a power on did not stick). */
+  vmError?: string;
   bootDevice: string;
   powerOns: number;
   disk: { path: string; sizeGb: number; serial: string; allocatedBytes?: number; present: boolean };
@@ -543,6 +570,7 @@ export async function labStatus(o: { stateDir: string; name?: string; probe?: bo
         if (p.error) bmc.error = p.error;
       }
       const vpid = vmPid(n);
+      const vmError = vmLastError(n);
       const di = qemuImg ? await diskInfo(qemuImg, n.disk.path) : undefined;
       return {
         name: n.name,
@@ -554,6 +582,7 @@ export async function labStatus(o: { stateDir: string; name?: string; probe?: bo
         bmc,
         power: vpid === undefined ? 'off' : 'on',
         ...(vpid !== undefined ? { vmPid: vpid } : {}),
+        ...(vmError ? { vmError } : {}),
         bootDevice: bootDevice(n),
         powerOns: powerOnCount(n),
         disk: {

@@ -35,6 +35,23 @@ export function powerState(node: Pick<LabNodeManifest, 'dir'>): 'on' | 'off' {
   return vmPid(node) === undefined ? 'off' : 'on';
 }
 
+/**
+ * Last line QEMU (or vm.sh) printed that is not the normal "terminating on
+ * signal" of a power off: why a power on did not stick (missing firmware,
+ * tap busy...).
+ */
+export function vmLastError(node: Pick<LabNodeManifest, 'dir'>): string | undefined {
+  try {
+    const lines = readFileSync(nodeFile(node, 'vm.out'), 'utf8')
+      .split('\n')
+      .map((l) => l.trim())
+      .filter((l) => l && !/terminating on signal/.test(l));
+    return lines.at(-1);
+  } catch {
+    return undefined;
+  }
+}
+
 /** What `ipmitool chassis bootdev` last set: none|pxe|default(disk)|cdrom|bios. */
 export function bootDevice(node: Pick<LabNodeManifest, 'dir'>): string {
   try {
