@@ -251,4 +251,18 @@ describe.skipIf(!ok)('kseed lab: bad input and busy ports', () => {
     expect(again.code, again.stdout).toBe(0);
     expect(again.json.nodes.map((n: any) => n.bmc)).toEqual(['127.0.0.1:17020', '127.0.0.1:17021']);
   });
+
+  it('lab up repairs a lab whose BMC was killed and whose tap was deleted', async () => {
+    const m = readManifest(stateDir, 'pb')!;
+    const bmc = Number(readFileSync(path.join(m.nodes[0]!.dir, 'bmc.pid'), 'utf8'));
+    process.kill(bmc, 'SIGKILL');
+    execFileSync('ip', ['-n', 'ksl-pb', 'link', 'del', 'ksl-t1']);
+    const st = await kseed(['-c', site, 'lab', 'status', '--name', 'pb', '--json']);
+    expect(st.json.nodes.map((n: any) => [n.bmc.running, n.tap_present])).toEqual([[false, true], [true, false]]);
+    const r = await kseed(['-c', site, 'lab', 'up', '--name', 'pb', '--json']);
+    expect(r.code, r.stdout).toBe(0);
+    expect(r.json.nodes[0].bmc_pid).not.toBe(bmc);
+    const after = await kseed(['-c', site, 'lab', 'status', '--name', 'pb', '--json']);
+    expect(after.json.nodes.map((n: any) => [n.bmc.running, n.bmc.answering, n.tap_present])).toEqual([[true, true, true], [true, true, true]]);
+  });
 });
