@@ -33,6 +33,8 @@ export interface SiteCheck {
   problems: Problem[];
   warnings: Problem[];
   shown: string;
+  /** The parsed file, for callers that add positioned problems of their own. */
+  yaml?: YamlFile;
 }
 
 /** Checks a site file without throwing: what `kseed validate` prints. */
@@ -52,8 +54,8 @@ export async function checkSite(file: string, opts: LoadOptions = {}): Promise<S
   const cross = crossCheck(y, profiles);
   const all = sortProblems(dedupe([...schemaProblems, ...cross.problems]));
   const warnings = sortProblems(cross.warnings);
-  if (all.length || !parsed.success) return { problems: all, warnings, shown: y.shown };
-  return { site: resolve(y, parsed.data), problems: [], warnings, shown: y.shown };
+  if (all.length || !parsed.success) return { problems: all, warnings, shown: y.shown, yaml: y };
+  return { site: resolve(y, parsed.data), problems: [], warnings, shown: y.shown, yaml: y };
 }
 
 /** Loads the site file or throws an InputError listing every problem. */

@@ -80,7 +80,8 @@ export async function auditSecret(ref: SecretRef, site: Pick<Site, 'dir'>, where
       else if (st.mode & 0o070) warnings.push({ ...where, message: `secret file ${file} is group-accessible (mode ${(st.mode & 0o777).toString(8)}); 600 is safer` });
       else if (st.size === 0) problems.push({ ...where, message: `secret file ${file} is empty` });
     } catch {
-      problems.push({ ...where, message: `secret file ${file} not found` });
+      // like an unset variable: the file may only exist where kseed runs for real
+      warnings.push({ ...where, message: `secret file ${file} not found here; commands that use this secret will fail` });
     }
   }
   return { problems, warnings };
