@@ -53,7 +53,10 @@ export async function readYaml(file: string, what: string): Promise<{ y: YamlFil
   }
   const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: true, strict: true });
   const y: YamlFile = { file: abs, shown, doc, lines, data: undefined };
-  const problems: Problem[] = doc.errors.map((e) => {
+  // a tab in the indentation derails the parser: what follows it is noise
+  const tabs = doc.errors.filter((e) => e.code === 'TAB_AS_INDENT');
+  const errors = (tabs.length ? tabs : doc.errors).filter((e, i, all) => all.findIndex((o) => o.pos[0] === e.pos[0]) === i);
+  const problems: Problem[] = errors.map((e) => {
     const { line, col } = lines.linePos(e.pos[0]);
     let message = FRIENDLY[e.code] ?? e.message;
     if (e.code === 'DUPLICATE_KEY') {
