@@ -3,9 +3,13 @@
  * matching rule; a vendor-level contradiction (another IANA enterprise
  * number, another Redfish Manufacturer) rules a profile out, while an
  * unlisted model of the right vendor still matches the family at a lower
- * score. Highest score wins; ties go to the name, so the result is stable.
+ * score. Highest score wins; on a tie a site's own profile beats a shipped
+ * one (it was written for this site), then the name decides, so the result
+ * is stable.
  */
+import path from 'node:path';
 import type { BmcIdentity } from '../bmc/types.js';
+import { BUILTIN_PROFILES_DIR } from './dirs.js';
 import type { HardwareProfile } from './schema.js';
 
 export interface ProfileMatch {
@@ -79,12 +83,14 @@ export function scoreProfile(id: BmcIdentity, p: HardwareProfile): ProfileMatch 
   return score > 0 ? { profile: p, score, reasons } : undefined;
 }
 
+const shipped = (p: HardwareProfile) => path.dirname(p.source) === path.resolve(BUILTIN_PROFILES_DIR);
+
 /** Every matching profile, best first. */
 export function rankProfiles(id: BmcIdentity, profiles: readonly HardwareProfile[]): ProfileMatch[] {
   return profiles
     .map((p) => scoreProfile(id, p))
     .filter((x): x is ProfileMatch => x !== undefined)
-    .sort((a, b) => b.score - a.score || a.profile.name.localeCompare(b.profile.name));
+    .sort((a, b) => b.score - a.score || Number(shipped(a.profile)) - Number(shipped(b.profile)) || a.profile.name.localeCompare(b.profile.name));
 }
 
 export function matchProfile(id: BmcIdentity, profiles: readonly HardwareProfile[]): ProfileMatch | undefined {

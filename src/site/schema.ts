@@ -309,6 +309,20 @@ export function suggest(word: string, candidates: readonly string[]): string | u
   const w = word.toLowerCase();
   const prefixed = candidates.filter((c) => w.length >= 3 && c.toLowerCase().startsWith(w));
   if (prefixed.length === 1) return prefixed[0];
+  // "ipmi-no-cipher-list" for "ipmi-no-cipher-suite-list": every word present, in order
+  const words = w.split(/[-_]/).filter(Boolean);
+  if (words.length >= 2) {
+    const ordered = candidates.filter((c) => {
+      let at = 0;
+      for (const part of words) {
+        const i = c.toLowerCase().indexOf(part, at);
+        if (i < 0) return false;
+        at = i + part.length;
+      }
+      return true;
+    });
+    if (ordered.length === 1) return ordered[0];
+  }
   let best: string | undefined;
   let bestD = Infinity;
   for (const c of candidates) {
