@@ -69,7 +69,10 @@ export function register(program: Command): void {
       for (const w of warnings) process.stderr.write(`warning: ${formatProblem(w)}\n`);
       if (!ok) {
         const n = problems.length;
-        throw new InputError(`${r.shown} has ${n} problem${n === 1 ? '' : 's'}`, problems, { code: 'invalid-site' });
+        const s = n === 1 ? '' : 's';
+        const onlySite = problems.every((p) => p.file === r.shown);
+        const msg = onlySite ? `${r.shown} has ${n} problem${s}` : `${n} problem${s} in ${r.shown} and its hardware profiles`;
+        throw new InputError(msg, problems, { code: 'invalid-site' });
       }
       const site = r.site!;
       const profiles = [...new Set(site.nodes.map((n) => n.profile ?? '(matched at enrollment)'))].sort();
