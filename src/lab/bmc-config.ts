@@ -7,12 +7,17 @@
  */
 import { createHash } from 'node:crypto';
 
-/** ipmi_sim's identity, as `mc info` shows it (manufacturer 4753 = MontaVista, OpenIPMI's own). */
+/**
+ * ipmi_sim's identity, as `mc info` and `fru print` show it (manufacturer
+ * 4753 = MontaVista, OpenIPMI's own). hardware-profiles/qemu-lab.yaml matches
+ * exactly these values: change both together.
+ */
 export const LAB_BMC_IDENTITY = {
   manufacturerId: 0x1291,
   productId: 0x0f02,
-  fruManufacturer: 'kseed',
-  fruProduct: 'kseed lab VM',
+  fruManufacturer: 'KSLab',
+  fruProduct: 'KSLab Virtual Server',
+  fruBoard: 'KSLab Board',
 } as const;
 
 export interface LanConfInput {
@@ -129,7 +134,7 @@ export function buildFru(f: FruInput): Buffer {
   const chassis = fruArea([1, 0, 0x17], [fruField('KSL-CH-1'), fruField(`CH-${f.serial}`)]);
   const board = fruArea(
     [1, 0, 0, mins & 0xff, (mins >> 8) & 0xff, (mins >> 16) & 0xff],
-    [fruField(mfg), fruField('kseed lab board'), fruField(`BRD-${f.serial}`), fruField('KSL-BRD-1'), fruField('')],
+    [fruField(mfg), fruField(LAB_BMC_IDENTITY.fruBoard), fruField(`BRD-${f.serial}`), fruField('KSL-BRD-1'), fruField('')],
   );
   const prod = fruArea(
     [1, 0, 0],

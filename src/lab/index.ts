@@ -40,6 +40,6 @@ export {
 } from './node.js';
 export { probeBmc } from './bmc.js';
 export { LAB_BMC_IDENTITY } from './bmc-config.js';
-export { labResources, type LabResource } from './resources.js';
+export { forgetLabResources, labResourceRows, labResources, recordLabResources, type LabResource } from './resources.js';
 export { renderLabSite, siteMarker } from './site.js';
 export type { Firmware } from './vm.js';

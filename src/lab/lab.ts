@@ -41,6 +41,7 @@ import {
 import { deleteNetns, deleteTap, ensureBridge, ensureNetns, ensureTap, netnsExists, netnsLinks, netnsPids } from './net.js';
 import { bootDevice, powerOnCount, stopVm, vmInput, vmLastError, vmPid } from './node.js';
 import { findByMarker, isOurs, liveCmdline, readPidFile, terminate } from './proc.js';
+import { forgetLabResources, recordLabResources } from './resources.js';
 import { removeLabSite, writeLabSite, checkSiteWritable } from './site.js';
 import { labTools, type LabTools, which } from './tools.js';
 import { checkUefiFirmware, createDisk, createUefiVars, diskInfo, type Firmware, renderVmScript } from './vm.js';
@@ -324,6 +325,7 @@ export async function createLab(o: CreateLabOptions): Promise<CreateLabResult> {
     };
     mkdirSync(dir, { recursive: true, mode: 0o700 });
     writeManifest(manifest);
+    recordLabResources(manifest);
 
     const password = ensurePassword(manifest.passwordFile);
 
@@ -364,6 +366,7 @@ export async function createLab(o: CreateLabOptions): Promise<CreateLabResult> {
       results.push({ ...n, bmcPid: s.value.pid, diskCreated: created.get(n.name) ?? false });
     });
 
+    recordLabResources(manifest, Object.fromEntries(results.map((n) => [n.name, n.bmcPid])));
     if (manifest.siteFile) {
       writeLabSite(manifest.siteFile, manifest);
       say(`lab ${name}: site file ${manifest.siteFile}`);
@@ -480,6 +483,7 @@ export async function destroyLab(o: DestroyLabOptions): Promise<DestroyLabResult
       netnsDeleted = true;
     }
 
+    forgetLabResources(stateDir, name);
     const removedFiles: string[] = [];
     if (m?.siteFile && removeLabSite(m.siteFile, name)) removedFiles.push(m.siteFile);
     const pw = m?.passwordFile ?? passwordPath(stateDir, name);

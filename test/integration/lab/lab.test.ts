@@ -9,8 +9,12 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
-import { destroyLab, readManifest, serialSize, startDirectBoot, vmPid, waitForSerial, type LabManifest } from '../../../src/lab/index.js';
+import { destroyLab, labResourceRows, readManifest, serialSize, startDirectBoot, vmPid, waitForSerial, type LabManifest } from '../../../src/lab/index.js';
 import { findByMarker, liveCmdline } from '../../../src/lab/proc.js';
+import { loadProfiles } from '../../../src/profiles/load.js';
+import { matchProfile } from '../../../src/profiles/match.js';
+import { loadSite } from '../../../src/site/load.js';
+import { resolveSecret } from '../../../src/site/secrets.js';
 import { needPeers, needRoot } from '../../helpers/peers.js';
 import { ipmitool, kseed, netnsList, until } from './helpers.js';
 
@@ -60,9 +64,42 @@ describe.skipIf(!ok)('kseed lab (root, ipmi_sim, QEMU)', () => {
     for (const tap of ['ksl-t0', 'ksl-t1', 'ksl-t2']) expect(links.find((l) => l.ifname === tap)?.master).toBe('ksl-br0');
 
     for (const n of [0, 1, 2]) expect(ipmi(n, 'chassis', 'power', 'status')).toContain('Chassis Power is off');
-    expect(ipmi(0, 'fru', 'print', '0')).toContain('kseed lab VM');
+    expect(ipmi(0, 'fru', 'print', '0')).toContain('KSLab Virtual Server');
     expect(ipmi(0, 'lan', 'print', '1')).toMatch(/IP Address\s+:\s+127\.0\.0\.1/);
     expect(() => ipmitool(PORT, 'wrong-password', 'mc', 'guid')).toThrow();
+
+    // mirrored into the state store's resources table, BMC rows with their PID
+    const rows = labResourceRows(stateDir, LAB);
+    expect(rows.find((x) => x.kind === 'lab.netns')?.name).toBe('it/ksl-it');
+    const bmcRows = rows.filter((x) => x.kind === 'lab.bmc');
+    expect(bmcRows.map((x) => [x.name, x.pid])).toEqual(
+      m.nodes.map((n) => [`it/127.0.0.1:${n.bmc.port}`, Number(readFileSync(path.join(n.dir, 'bmc.pid'), 'utf8'))]),
+    );
+    expect(rows.filter((x) => x.kind === 'lab.tap')).toHaveLength(3);
+
+    // the BMC identity is what hardware-profiles/qemu-lab.yaml matches
+    const mc = ipmi(0, 'mc', 'info');
+    const fru = ipmi(0, 'fru', 'print', '0');
+    const field = (text: string, name: string) => new RegExp(`${name}\\s*:\\s*(.+)`).exec(text)?.[1]?.trim();
+    const identity = {
+      protocol: 'ipmi' as const,
+      manufacturerId: Number(/Manufacturer ID\s*:\s*(\d+)/.exec(mc)?.[1]),
+      productId: Number(/Product ID\s*:\s*(\d+)/.exec(mc)?.[1]),
+      manufacturer: field(fru, 'Product Manufacturer'),
+      productName: field(fru, 'Product Name'),
+      boardProduct: field(fru, 'Board Product'),
+    };
+    const hit = matchProfile(identity, await loadProfiles());
+    expect(hit?.profile.name).toBe('qemu-lab');
+    expect(hit?.reasons.length).toBe(5);
+
+    // the site file loads with kseed's own loader, and its password reference resolves to the BMC's
+    const loaded = await loadSite(site);
+    expect(loaded.seed).toMatchObject({ interface: 'ksl-br0', netns: 'ksl-it', address: '10.77.0.1', prefix: 24 });
+    expect(loaded.nodes.map((n) => [n.name, n.bmc.port, n.macs[0], n.boot_mode, n.profile])).toEqual(
+      m.nodes.slice(0, 2).map((n) => [n.name, n.bmc.port, n.mac, n.firmware, 'qemu-lab']),
+    );
+    expect(await resolveSecret(loaded.nodes[0]!.bmc.password, loaded)).toBe(pw);
 
     const y = parse(readFileSync(site, 'utf8'));
     expect(y.seed).toMatchObject({ interface: 'ksl-br0', netns: 'ksl-it', address: '10.77.0.1/24' });
@@ -191,6 +228,7 @@ describe.skipIf(!ok)('kseed lab (root, ipmi_sim, QEMU)', () => {
     expect(existsSync(m.dir)).toBe(false);
     expect(existsSync(m.passwordFile)).toBe(false);
     expect(existsSync(site)).toBe(false);
+    expect(labResourceRows(stateDir, LAB)).toEqual([]);
     const again = await kseed(['-c', site, 'lab', 'down', '--name', LAB, '--json']);
     expect(again.json).toMatchObject({ existed: false, killed: [], netns_deleted: false });
   });

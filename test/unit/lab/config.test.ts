@@ -98,7 +98,7 @@ describe('FRU image', () => {
   });
   it('carries the serial and the product name in the product area', () => {
     const prod = fru.subarray(fru[4]! * 8).toString('latin1');
-    expect(prod).toContain('kseed lab VM');
+    expect(prod).toContain('KSLab Virtual Server');
     expect(prod).toContain('SN-t-node01');
   });
   it('encodes the board date as minutes since 1996-01-01', () => {
