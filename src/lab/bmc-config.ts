@@ -202,6 +202,16 @@ power_off() {
   alive "$p" && kill -KILL "$p" 2>/dev/null
   rm -f "$d/vm.pid"
 }
+# soft off = the ACPI power button, through QEMU's QMP socket; a guest without
+# an OS ignores it, as real hardware does. No socket or no socat: hard off.
+power_soft() {
+  [ -n "$(vm_pid)" ] || return 0
+  if [ -S "$d/qmp.sock" ] && command -v socat >/dev/null 2>&1; then
+    printf '%s\n' '{"execute":"qmp_capabilities"}' '{"execute":"system_powerdown"}' |
+      timeout 0.5 socat -t 0.2 - "UNIX-CONNECT:$d/qmp.sock" >/dev/null 2>&1 && return 0
+  fi
+  power_off
+}
 log "$op $*"
 case "$op" in
 get)
@@ -218,7 +228,7 @@ set)
     case "$p" in
       power) if [ "$v" = 1 ]; then power_on; else power_off; fi;;
       reset) if [ "$(power_get)" = 1 ]; then power_off; power_on; fi;;
-      shutdown) power_off;;
+      shutdown) power_soft;;
       boot) case "$v" in none|pxe|default|cdrom|bios) echo "$v" > "$d/boot";; *) echo "Invalid boot device: $v"; exit 1;; esac;;
       identify) ;;
       *) echo "Invalid parameter: $p"; exit 1;;

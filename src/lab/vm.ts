@@ -43,6 +43,11 @@ function shq(s: string): string {
  * stamps a power-on line into the serial log (tests and timings key on it),
  * then execs QEMU, keeping the PID chassis.sh recorded.
  */
+/** sun_path holds 108 bytes: a deeper node dir gets no QMP socket (soft off becomes hard off). */
+export function qmpUsable(nodeDir: string): boolean {
+  return `${nodeDir}/qmp.sock`.length < 100;
+}
+
 export function renderVmScript(v: VmInput): string {
   const args = [
     `-name ${shq(v.name)} -machine ${v.firmware === 'uefi' ? 'q35' : 'pc'} -accel tcg -smp 1 -m ${v.memoryMb}`,
@@ -60,6 +65,7 @@ export function renderVmScript(v: VmInput): string {
       `-device "virtio-blk-pci,drive=d${i + 1},serial=${dd.serial}"`,
     );
   });
+  if (qmpUsable(v.nodeDir)) args.push('-qmp "unix:$d/qmp.sock,server=on,wait=off"');
   if (v.firmware === 'uefi') {
     args.push(
       `-drive ${shq(`if=pflash,format=raw,unit=0,readonly=on,file=${v.ovmfCode ?? OVMF_CODE}`)}`,
@@ -147,6 +153,7 @@ export function directBootArgv(v: DirectBootInput): string[] {
   (v.dataDisks ?? []).forEach((dd, i) => {
     argv.push('-drive', `file=${d}/${dd.file},format=qcow2,if=none,id=d${i + 1},discard=unmap`, '-device', `virtio-blk-pci,drive=d${i + 1},serial=${dd.serial}`);
   });
+  if (qmpUsable(d)) argv.push('-qmp', `unix:${d}/qmp.sock,server=on,wait=off`);
   if (v.firmware === 'uefi') {
     argv.push('-drive', `if=pflash,format=raw,unit=0,readonly=on,file=${v.ovmfCode ?? OVMF_CODE}`, '-drive', `if=pflash,format=raw,unit=1,file=${d}/OVMF_VARS.fd`);
   }

@@ -66,6 +66,16 @@ describe.skipIf(!needPeers('sh', 'setsid'))('chassis_control program', () => {
     console.log(`chassis.sh set power 0: ${off.ms} ms`);
   });
 
+  it('soft off without a QMP socket falls back to a hard off', () => {
+    chassis('set', 'power', '1');
+    const pid = readPidFile(path.join(dir, 'vm.pid'))!;
+    pids.push(pid);
+    expect(chassis('get', 'power').out).toBe('power:1\n');
+    chassis('set', 'shutdown', '1');
+    expect(liveCmdline(pid)).toBeUndefined();
+    expect(chassis('get', 'power').out).toBe('power:0\n');
+  });
+
   it('records the boot device and refuses unknown ones', () => {
     chassis('set', 'boot', 'default');
     expect(chassis('get', 'boot').out).toBe('boot:default\n');

@@ -165,6 +165,16 @@ describe.skipIf(!ok)('kseed lab (root, ipmi_sim, QEMU)', () => {
     ipmi(0, 'chassis', 'bootdev', 'pxe');
   });
 
+  it('IPMI soft off is an ACPI power button press, which firmware without an OS ignores', async () => {
+    const n = m.nodes[0]!;
+    const pid = vmPid(n)!;
+    expect(existsSync(path.join(n.dir, 'qmp.sock'))).toBe(true);
+    expect(ipmi(0, 'chassis', 'power', 'soft')).toContain('Soft');
+    await new Promise((r) => setTimeout(r, 500));
+    expect(vmPid(n)).toBe(pid);
+    expect(readFileSync(path.join(n.dir, 'chassis.log'), 'utf8')).toMatch(/set shutdown 1\n/);
+  });
+
   it('IPMI power off kills the VM', async () => {
     const n = m.nodes[0]!;
     const pid = vmPid(n)!;

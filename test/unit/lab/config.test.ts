@@ -125,6 +125,11 @@ describe('chassis_control script', () => {
     expect(m).not.toBeNull();
     expect(Number(m![1]) * Number(m![2]) * 100).toBeLessThanOrEqual(700);
   });
+  it('soft off presses the ACPI power button over QMP, hard off only without it', () => {
+    expect(s).toContain('shutdown) power_soft;;');
+    expect(s).toContain(`'{"execute":"system_powerdown"}'`);
+    expect(s).toMatch(/UNIX-CONNECT:\$d\/qmp\.sock" >\/dev\/null 2>&1 && return 0\n  fi\n  power_off/);
+  });
   it('stores only the boot devices ipmi_sim passes', () => {
     expect(s).toContain('none|pxe|default|cdrom|bios) echo "$v" > "$d/boot"');
   });
@@ -188,6 +193,10 @@ describe('vm.sh', () => {
     expect(uefi).toContain('-machine q35');
     expect(uefi).toContain(`-drive 'if=pflash,format=raw,unit=0,readonly=on,file=/usr/share/OVMF/OVMF_CODE_4M.fd'`);
     expect(uefi).toContain('-drive "if=pflash,format=raw,unit=1,file=$d/OVMF_VARS.fd"');
+  });
+  it('opens a QMP socket in the node dir unless the path is too long for a unix socket', () => {
+    expect(bios).toContain('-qmp "unix:$d/qmp.sock,server=on,wait=off"');
+    expect(renderVmScript({ ...base, nodeDir: `/${'x'.repeat(100)}` })).not.toContain('-qmp');
   });
   it('continues every QEMU line but the last', () => {
     const lines = uefi.trim().split('\n');
