@@ -1,6 +1,6 @@
 import { type Command, InvalidArgumentError } from 'commander';
-import { InputError } from '../errors.js';
-import { createLab, destroyLab, labStatus } from '../lab/index.js';
+import { InputError, KseedError } from '../errors.js';
+import { createLab, destroyLab, labStatus, readManifest, readSerial } from '../lab/index.js';
 import { contextOf } from './context.js';
 import { table } from './output.js';
 
@@ -170,5 +170,37 @@ export function register(program: Command): void {
           ...s.nodes.filter((n) => n.power === 'off' && n.vmError).map((n) => `${n.name}: last QEMU message: ${n.vmError}`),
         ].join('\n');
       });
+    });
+
+  lab
+    .command('console')
+    .description("print a node's serial console log (all power-ons, appended); --follow keeps printing")
+    .argument('<node>', 'node name, e.g. node01')
+    .option('--name <name>', 'lab name (default lab)')
+    .option('-f, --follow', 'keep printing new output until interrupted')
+    .action(async (nodeName: string, opts: { name?: string; follow?: boolean }, cmd: Command) => {
+      const ctx = contextOf(cmd);
+      const lab = opts.name ?? 'lab';
+      const m = readManifest(ctx.stateDir, lab);
+      if (!m) throw new KseedError(`lab ${lab} does not exist under ${ctx.stateDir}`, { code: 'not-found' });
+      const node = m.nodes.find((n) => n.name === nodeName);
+      if (!node) {
+        throw new InputError(`lab ${lab} has no node ${nodeName}`, [
+          { file: '<command line>', path: 'node', message: `one of ${m.nodes.map((n) => n.name).join(', ')}` },
+        ]);
+      }
+      let pos = 0;
+      const flush = () => {
+        const text = readSerial(node, pos);
+        pos += Buffer.byteLength(text, 'latin1');
+        if (text) process.stdout.write(text);
+      };
+      flush();
+      if (!opts.follow) return;
+      // until SIGINT/SIGTERM: the default handlers end the process
+      for (;;) {
+        await new Promise((r) => setTimeout(r, 200));
+        flush();
+      }
     });
 }

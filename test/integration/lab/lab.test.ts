@@ -222,6 +222,11 @@ describe.skipIf(!ok)('kseed lab (root, ipmi_sim, QEMU)', () => {
       ['node03', PORT + 2, true, true, 'off', m.nodes[2]!.mac, true, true],
     ]);
     expect(r.json.nodes[0].power_ons).toBe(3);
+    const con = await kseed(['-c', site, 'lab', 'console', 'node01', '--name', LAB]);
+    expect(con.code).toBe(0);
+    expect(con.stdout).toContain('=== kseed-lab power-on #3');
+    expect(con.stdout).toContain('SeaBIOS');
+    expect((await kseed(['-c', site, 'lab', 'console', 'node09', '--name', LAB])).code).toBe(2);
     expect(r.json.nodes[2].listed).toBe(false);
     expect(r.json.nodes[0].data_disks[0].present).toBe(true);
   });
