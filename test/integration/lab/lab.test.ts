@@ -141,7 +141,7 @@ describe.skipIf(!ok)('kseed lab (root, ipmi_sim, QEMU)', () => {
     // QEMU really runs inside the lab netns
     const qemu = await until('QEMU exec', () => (liveCmdline(vmPid(n)!)?.includes('qemu-system') ? vmPid(n) : undefined));
     expect(readlinkNs(qemu)).toBe(readlinkNs('ksl-it'));
-  });
+  }, 120_000);
 
   it('bootdev disk + power cycle restarts QEMU with the disk first', async () => {
     const n = m.nodes[0]!;
@@ -163,7 +163,7 @@ describe.skipIf(!ok)('kseed lab (root, ipmi_sim, QEMU)', () => {
     // the empty disk is tried first, then the network
     await waitForSerial(n, /Booting from Hard Disk/, { from, timeoutMs: 60_000 });
     ipmi(0, 'chassis', 'bootdev', 'pxe');
-  });
+  }, 120_000);
 
   it('IPMI soft off is an ACPI power button press, which firmware without an OS ignores', async () => {
     const n = m.nodes[0]!;
@@ -197,7 +197,7 @@ describe.skipIf(!ok)('kseed lab (root, ipmi_sim, QEMU)', () => {
     expect(hit.match[1]).toBe(n.mac);
     ipmi(0, 'chassis', 'power', 'off');
     expect(vmPid(n)).toBeUndefined();
-  });
+  }, 120_000);
 
   it('the UEFI node powers on into OVMF, which runs iPXE from the NIC', async () => {
     const n = m.nodes[1]!;
@@ -209,7 +209,7 @@ describe.skipIf(!ok)('kseed lab (root, ipmi_sim, QEMU)', () => {
     expect(liveCmdline(vmPid(n)!)).toMatch(/OVMF_CODE_4M\.fd/);
     ipmi(1, 'chassis', 'power', 'off');
     expect(vmPid(n)).toBeUndefined();
-  });
+  }, 240_000);
 
   it('lab status shows BMC liveness, power, MAC and disk per node', async () => {
     ipmi(0, 'chassis', 'power', 'on');
@@ -229,7 +229,7 @@ describe.skipIf(!ok)('kseed lab (root, ipmi_sim, QEMU)', () => {
     expect((await kseed(['-c', site, 'lab', 'console', 'node09', '--name', LAB])).code).toBe(2);
     expect(r.json.nodes[2].listed).toBe(false);
     expect(r.json.nodes[0].data_disks[0].present).toBe(true);
-  });
+  }, 60_000);
 
   it('lab down removes everything, even when kseed lost its PID files (crash)', async () => {
     // a running VM and BMCs whose PID files are gone: found by the lab directory on their command line

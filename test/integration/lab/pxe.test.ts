@@ -101,5 +101,5 @@ describe.skipIf(!ok)('lab network: PXE with dnsmasq in the lab netns', () => {
     ipmitool(PORT, pw, 'chassis', 'power', 'off');
     expect(vmPid(node)).toBeUndefined();
     expect(ipmitool(PORT, pw, 'chassis', 'power', 'status')).toContain('Chassis Power is off');
-  });
+  }, 240_000);
 });
