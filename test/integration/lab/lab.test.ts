@@ -67,6 +67,16 @@ describe.skipIf(!ok)('kseed lab (root, ipmi_sim, QEMU)', () => {
     expect(ipmi(0, 'fru', 'print', '0')).toContain('KSLab Virtual Server');
     expect(ipmi(0, 'lan', 'print', '1')).toMatch(/IP Address\s+:\s+127\.0\.0\.1/);
     expect(() => ipmitool(PORT, 'wrong-password', 'mc', 'guid')).toThrow();
+    // IPMI 1.5 sessions: MD5 only; NONE and PASSWORD (clear text) are refused
+    const lan15 = (auth: string) =>
+      execFileSync('ipmitool', ['-I', 'lan', '-A', auth, '-H', '127.0.0.1', '-p', String(PORT), '-U', 'admin', '-E', 'mc', 'guid'], {
+        encoding: 'utf8',
+        env: { ...process.env, IPMI_PASSWORD: pw },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+    expect(lan15('MD5')).toMatch(/System GUID/);
+    expect(() => lan15('NONE')).toThrow(/not supported/);
+    expect(() => lan15('PASSWORD')).toThrow(/not supported/);
 
     // mirrored into the state store's resources table, BMC rows with their PID
     const rows = labResourceRows(stateDir, LAB);
