@@ -327,6 +327,67 @@ describe.skipIf(!haveOpenssl)('Redfish client against the stand-in BMC', () => {
     expect(err.message).toMatch(/ECONNREFUSED/);
   });
 
+  it('retries idempotent GETs after a 503, a dropped connection and a stalled request, never a POST', async () => {
+    await withBmc({}, async (srv) => {
+      const bmc = await RedfishBmc.connect(target(srv.port, { timeoutMs: 8000, retries: 2 }), { requestTimeoutMs: 700 });
+      try {
+        const sys = '/redfish/v1/Systems/R1N01';
+        const gets = () => srv.log.filter((l) => l.method === 'GET' && l.path === sys).length;
+        srv.faults.push({ method: 'GET', path: sys, count: 1, what: 503 });
+        let before = gets();
+        expect(await bmc.powerStatus()).toBe('off');
+        expect(gets() - before).toBe(2);
+
+        srv.faults.push({ method: 'GET', path: sys, count: 1, what: 'drop' });
+        before = gets();
+        expect(await bmc.powerStatus()).toBe('off');
+        expect(gets() - before).toBe(2);
+
+        srv.faults.push({ method: 'GET', path: sys, count: 1, what: 'stall' });
+        before = gets();
+        expect(await bmc.powerStatus()).toBe('off');
+        expect(gets() - before).toBe(2);
+
+        // Three failures exceed retries=2: the error says what happened last.
+        srv.faults.push({ method: 'GET', path: sys, count: 3, what: 503 });
+        const err = await failure(bmc.powerStatus());
+        expect(err.kind).toBe('completion');
+        expect(err.message).toMatch(/HTTP 503/);
+
+        // A Reset is not idempotent: one failure, one error, no second POST.
+        const reset = `${sys}/Actions/ComputerSystem.Reset`;
+        srv.faults.push({ method: 'POST', path: reset, count: 1, what: 503 });
+        expect((await failure(bmc.power('on'))).kind).toBe('completion');
+        expect(srv.log.filter((l) => l.method === 'POST' && l.path === reset)).toHaveLength(1);
+        expect(srv.system.PowerState).toBe('Off');
+      } finally {
+        await bmc.close();
+      }
+    });
+  });
+
+  it('re-reads and retries once when the ETag changed underneath (412)', async () => {
+    await withBmc({}, async (srv) => {
+      await connected(srv, {}, async (bmc) => {
+        srv.faults.push({ method: 'PATCH', path: '/redfish/v1/Systems/R1N01', count: 1, what: 412 });
+        await bmc.setBootDevice({ device: 'pxe', persistent: true });
+        expect(srv.system.Boot).toMatchObject({ BootSourceOverrideTarget: 'Pxe', BootSourceOverrideEnabled: 'Continuous' });
+        expect(srv.log.filter((l) => l.method === 'PATCH')).toHaveLength(2);
+      });
+    });
+  });
+
+  it('maps 403 to a privilege error', async () => {
+    await withBmc({ readOnly: true }, async (srv) => {
+      await connected(srv, {}, async (bmc) => {
+        const err = await failure(bmc.power('on'));
+        expect(err.kind).toBe('privilege');
+        expect(err.message).toMatch(/insufficient privilege.*HTTP 403/);
+        expect((await failure(bmc.setBootDevice({ device: 'pxe' }))).kind).toBe('privilege');
+      });
+    });
+  });
+
   it('turns malformed JSON into a protocol error, and the client stays usable', async () => {
     await withBmc({ malformed: ['/redfish/v1/Systems/R1N01/EthernetInterfaces'] }, async (srv) => {
       await connected(srv, {}, async (bmc) => {

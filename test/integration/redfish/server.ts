@@ -48,6 +48,17 @@ export interface StandInOptions {
   bootTargets?: string[];
   /** Validate Boot PATCHes but do not publish the allowable values (many BMCs do not). */
   hideBootAllowable?: boolean;
+  /** A read-only account: every POST/PATCH is refused with 403. */
+  readOnly?: boolean;
+}
+
+/** One-shot faults injected by a test: the next `count` matching requests misbehave. */
+export interface Fault {
+  method: string;
+  path: string;
+  count: number;
+  /** 'stall': never answer; 'drop': close the socket; a number: answer with that status. */
+  what: 'stall' | 'drop' | number;
 }
 
 export interface LogEntry {
@@ -77,6 +88,7 @@ export class RedfishStandIn {
   readonly resets: string[] = [];
   /** token -> session path */
   readonly sessions = new Map<string, string>();
+  readonly faults: Fault[] = [];
   port = 0;
   private server: http.Server | https.Server;
   private etagN = 1;
@@ -161,6 +173,13 @@ export class RedfishStandIn {
     const ifMatch = req.headers['if-match'];
     this.log.push({ method, path, auth, ...(ifMatch ? { ifMatch: String(ifMatch) } : {}), ...(body !== undefined ? { body } : {}) });
 
+    const fault = this.faults.find((f) => f.count > 0 && f.method === method && f.path === path);
+    if (fault) {
+      fault.count--;
+      if (fault.what === 'stall') return; // the response is never written
+      if (fault.what === 'drop') return void req.socket.destroy();
+      return this.send(res, fault.what, rfError('GeneralError', `Injected HTTP ${fault.what}.`));
+    }
     if (this.o.malformed?.includes(path)) {
       res.writeHead(200, { 'content-type': 'application/json' });
       return void res.end('{"@odata.id": "' + path + '", "PowerState": "On", "Boot": {');
@@ -203,6 +222,9 @@ export class RedfishStandIn {
       this.sessions.delete(tok);
       this.res.delete(path);
       return this.send(res, 204);
+    }
+    if (this.o.readOnly && (method === 'POST' || method === 'PATCH')) {
+      return this.send(res, 403, rfError('InsufficientPrivilege', 'There are insufficient privileges for the account or credentials associated with the current session to perform the requested operation.'));
     }
     if (path === RESET && method === 'POST') return this.reset(res, body as Json | undefined);
     if (path === SYSTEM && method === 'PATCH') return this.patch(req, res, body as Json | undefined);
