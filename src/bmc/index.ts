@@ -22,21 +22,23 @@ export async function connectBmc(target: BmcTarget): Promise<Bmc> {
   }
 }
 
-type IpmiModule = Record<string, unknown>;
+type Connect = (t: BmcTarget) => Promise<Bmc>;
 
 // The IPMI client lands from a parallel branch; a variable specifier keeps this
 // file compiling before ./ipmi/index.ts exists.
 async function connectIpmi(target: BmcTarget): Promise<Bmc> {
   const spec = './ipmi/index.js';
-  let mod: IpmiModule;
+  let mod: Record<string, unknown>;
   try {
-    mod = (await import(spec)) as IpmiModule;
+    mod = (await import(spec)) as Record<string, unknown>;
   } catch (err) {
-    const code = (err as { code?: string }).code;
-    if (code === 'ERR_MODULE_NOT_FOUND') throw new Error('IPMI support is not built into this kseed (src/bmc/ipmi missing)');
+    if ((err as { code?: string }).code === 'ERR_MODULE_NOT_FOUND' && String((err as Error).message).includes('ipmi')) {
+      throw new Error('IPMI support is not built into this kseed (src/bmc/ipmi/index.ts is missing)');
+    }
     throw err;
   }
-  const connect = mod.connectIpmi ?? (mod.IpmiBmc as { connect?: unknown } | undefined)?.connect;
-  if (typeof connect !== 'function') throw new Error('src/bmc/ipmi/index.ts exports neither connectIpmi nor IpmiBmc.connect');
-  return (await (connect as (t: BmcTarget) => Promise<Bmc>).call(mod.IpmiBmc ?? mod, target)) as Bmc;
+  if (typeof mod.connectIpmi === 'function') return (mod.connectIpmi as Connect)(target);
+  const cls = mod.IpmiBmc as { connect?: Connect } | undefined;
+  if (cls && typeof cls.connect === 'function') return cls.connect(target);
+  throw new Error('src/bmc/ipmi/index.ts exports neither connectIpmi() nor IpmiBmc.connect()');
 }

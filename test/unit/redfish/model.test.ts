@@ -141,3 +141,12 @@ describe('Redfish error text', () => {
     await http.close();
   });
 });
+
+describe('connectBmc', () => {
+  it('rejects an unknown protocol before touching the network', async () => {
+    const { connectBmc } = await import('../../../src/bmc/index.js');
+    await expect(
+      connectBmc({ protocol: 'snmp' as never, address: '127.0.0.1', username: 'u', password: 'p' }),
+    ).rejects.toThrow(/unknown BMC protocol snmp/);
+  });
+});
