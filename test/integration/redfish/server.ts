@@ -1,6 +1,7 @@
 /**
  * A STAND-IN for a real Redfish BMC: no Redfish emulator is packaged for
- * this machine (Debian has no sushy-tools or DMTF emulator), so the tests
+ * this machine (Debian ships the sushy client, not sushy-tools or DMTF's
+ * emulator or mockup server), so the tests
  * serve DMTF-mockup-shaped resources (test/fixtures/redfish) from this small
  * server, which implements the parts of DSP0266 kseed relies on:
  * - unauthenticated service root, everything else needs a session token
