@@ -6,7 +6,8 @@
  * DSP0266 describes. It stands in for a real BMC; it is not one.
  * Ports: 19000-19499 (the redfish range).
  */
-import { execFileSync } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
+import { promisify } from 'node:util';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -19,7 +20,23 @@ import type { BmcTarget } from '../../../src/bmc/types.js';
 import { RedfishStandIn, SilentServer, type StandInOptions } from './server.js';
 
 const PASSWORD = 'rf-Secret-9';
+const execFileP = promisify(execFile);
 const haveOpenssl = needPeers('openssl');
+const SUSHY_PEER = join(import.meta.dirname, 'sushy-peer.py');
+// The reference client is optional locally and required in CI (needPeers semantics).
+const hasSushy = haveOpenssl && needPeers('/usr/lib/python3/dist-packages/sushy/__init__.py');
+
+// Asynchronous: the stand-in runs in this process and must keep answering.
+async function sushy(port: number, op: 'read' | 'write'): Promise<Record<string, unknown>> {
+  // requests lets REQUESTS_CA_BUNDLE/CURL_CA_BUNDLE override verify=False, so drop them.
+  const { REQUESTS_CA_BUNDLE: _r, CURL_CA_BUNDLE: _c, ...env } = process.env;
+  const { stdout } = await execFileP('/usr/bin/python3', [SUSHY_PEER, String(port), op], {
+    env: { ...env, RF_PASSWORD: PASSWORD },
+    encoding: 'utf8',
+    timeout: 30_000,
+  });
+  return JSON.parse(stdout) as Record<string, unknown>;
+}
 
 let tls: { cert: string; key: string };
 let tmp: string;
@@ -384,6 +401,26 @@ describe.skipIf(!haveOpenssl)('Redfish client against the stand-in BMC', () => {
         expect(err.kind).toBe('privilege');
         expect(err.message).toMatch(/insufficient privilege.*HTTP 403/);
         expect((await failure(bmc.setBootDevice({ device: 'pxe' }))).kind).toBe('privilege');
+      });
+    });
+  });
+
+  // sushy (OpenStack's Redfish client, used by Ironic) is an independent reading of
+  // DSP0266: it checks that the stand-in and kseed agree with a real client.
+  it.skipIf(!hasSushy)('agrees with the sushy reference client in both directions', async () => {
+    await withBmc({}, async (srv) => {
+      await connected(srv, {}, async (bmc) => {
+        await bmc.power('on');
+        await bmc.setBootDevice({ device: 'pxe', uefi: true, persistent: true });
+        const seen = await sushy(srv.port, 'read');
+        expect(seen).toMatchObject({ power: 'On', target: 'Pxe', enabled: 'Continuous', mode: 'UEFI', manufacturer: 'Kseedlabs', serial: 'KS0001R1N01' });
+        expect(String(seen.uuid).toLowerCase()).toBe((await bmc.identity()).guid);
+        expect(seen.allowed_resets).toEqual(['ForceOff', 'ForceRestart', 'GracefulShutdown', 'Nmi', 'On', 'PowerCycle']);
+
+        const after = await sushy(srv.port, 'write');
+        expect(after).toMatchObject({ power: 'Off', target: 'Hdd', enabled: 'Once', mode: 'Legacy' });
+        expect(await bmc.powerStatus()).toBe('off');
+        expect(await bmc.getBootDevice()).toEqual({ device: 'disk', uefi: false, persistent: false });
       });
     });
   });
