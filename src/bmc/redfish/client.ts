@@ -113,7 +113,7 @@ export class RedfishBmc implements Bmc {
     const systemsPath = odataId(root.Systems) ?? '/redfish/v1/Systems';
     const list = members(await this.getJson(systemsPath, deadline));
     if (list === undefined) throw this.http.fail('protocol', `${systemsPath} is not a collection`);
-    // A BMC drives one server; multi-node enclosures list more, and the first is the one kseed was given.
+    // A BMC manages one server; where an enclosure manager lists several, BmcTarget cannot name one yet, so the first.
     const first = list[0];
     if (first === undefined) throw this.http.fail('completion', 'the BMC lists no ComputerSystem');
     this.systemPath = first;
