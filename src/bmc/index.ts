@@ -22,23 +22,33 @@ export async function connectBmc(target: BmcTarget): Promise<Bmc> {
   }
 }
 
-type Connect = (t: BmcTarget) => Promise<Bmc>;
+interface IpmiModule {
+  IpmiBmc?: new (target: BmcTarget) => Bmc & { connect(): Promise<void> };
+}
 
-// The IPMI client lands from a parallel branch; a variable specifier keeps this
-// file compiling before ./ipmi/index.ts exists.
+// The IPMI client (src/bmc/ipmi, branch ipmi) lands in parallel; a variable
+// specifier keeps this file compiling without it. Once both are merged this
+// can become a static `import { IpmiBmc } from './ipmi/index.js'`.
 async function connectIpmi(target: BmcTarget): Promise<Bmc> {
   const spec = './ipmi/index.js';
-  let mod: Record<string, unknown>;
+  let mod: IpmiModule;
   try {
-    mod = (await import(spec)) as Record<string, unknown>;
+    mod = (await import(spec)) as IpmiModule;
   } catch (err) {
     if ((err as { code?: string }).code === 'ERR_MODULE_NOT_FOUND' && String((err as Error).message).includes('ipmi')) {
       throw new Error('IPMI support is not built into this kseed (src/bmc/ipmi/index.ts is missing)');
     }
     throw err;
   }
-  if (typeof mod.connectIpmi === 'function') return (mod.connectIpmi as Connect)(target);
-  const cls = mod.IpmiBmc as { connect?: Connect } | undefined;
-  if (cls && typeof cls.connect === 'function') return cls.connect(target);
-  throw new Error('src/bmc/ipmi/index.ts exports neither connectIpmi() nor IpmiBmc.connect()');
+  if (typeof mod.IpmiBmc !== 'function') throw new Error('src/bmc/ipmi/index.ts does not export IpmiBmc');
+  // IpmiBmc opens its RMCP+ session lazily; connect() authenticates now so that
+  // both protocols fail (wrong password, no answer) at the same point.
+  const bmc = new mod.IpmiBmc(target);
+  try {
+    await bmc.connect();
+  } catch (err) {
+    await bmc.close().catch(() => undefined);
+    throw err;
+  }
+  return bmc;
 }
