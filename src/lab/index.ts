@@ -33,6 +33,7 @@ export {
   readSerial,
   serialSize,
   startDirectBoot,
+  vmLastError,
   stopVm,
   vmInput,
   vmPid,

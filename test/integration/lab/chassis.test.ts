@@ -8,17 +8,21 @@ import { execFileSync, spawn } from 'node:child_process';
 import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { renderChassisScript } from '../../../src/lab/bmc-config.js';
 import { liveCmdline, readPidFile } from '../../../src/lab/proc.js';
 import { needPeers } from '../../helpers/peers.js';
 
-const dir = mkdtempSync(path.join(tmpdir(), 'ksl-chassis-'));
-const script = path.join(dir, 'chassis.sh');
-writeFileSync(script, renderChassisScript(dir), { mode: 0o755 });
-// stand-in VM: a process whose command line names the node dir, like vm.sh/QEMU
-writeFileSync(path.join(dir, 'vm.sh'), '#!/bin/sh\necho $$ > "$(dirname "$0")/vm.pid"\nwhile :; do sleep 0.2; done\n', { mode: 0o755 });
-chmodSync(path.join(dir, 'vm.sh'), 0o755);
+let dir = '';
+let script = '';
+beforeAll(() => {
+  dir = mkdtempSync(path.join(tmpdir(), 'ksl-chassis-'));
+  script = path.join(dir, 'chassis.sh');
+  writeFileSync(script, renderChassisScript(dir), { mode: 0o755 });
+  // stand-in VM: a process whose command line names the node dir, like vm.sh/QEMU
+  writeFileSync(path.join(dir, 'vm.sh'), '#!/bin/sh\necho $$ > "$(dirname "$0")/vm.pid"\nwhile :; do sleep 0.2; done\n', { mode: 0o755 });
+  chmodSync(path.join(dir, 'vm.sh'), 0o755);
+});
 
 function chassis(...args: string[]): { out: string; ms: number } {
   const t0 = Date.now();
@@ -28,6 +32,7 @@ function chassis(...args: string[]): { out: string; ms: number } {
 
 const pids: number[] = [];
 afterAll(() => {
+  if (!dir) return;
   for (const p of pids) {
     try {
       process.kill(p, 'SIGKILL');

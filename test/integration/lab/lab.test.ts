@@ -7,7 +7,7 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { destroyLab, labResourceRows, readManifest, serialSize, startDirectBoot, vmPid, waitForSerial, type LabManifest } from '../../../src/lab/index.js';
 import { findByMarker, liveCmdline } from '../../../src/lab/proc.js';
@@ -24,9 +24,15 @@ const PORT = 17000;
 const ok = needRoot() && needPeers('ip', 'ipmi_sim', 'ipmitool', 'qemu-system-x86_64', 'qemu-img', '/usr/share/OVMF/OVMF_CODE_4M.fd');
 
 describe.skipIf(!ok)('kseed lab (root, ipmi_sim, QEMU)', () => {
-  const root = mkdtempSync(path.join(tmpdir(), 'ksl-it-'));
-  const site = path.join(root, 'kseed.yaml');
-  const stateDir = path.join(root, '.kseed');
+  // made in beforeAll: hooks of a describe whose tests are all filtered out never run
+  let root = '';
+  let site = '';
+  let stateDir = '';
+  beforeAll(() => {
+    root = mkdtempSync(path.join(tmpdir(), 'ksl-it-'));
+    site = path.join(root, 'kseed.yaml');
+    stateDir = path.join(root, '.kseed');
+  });
   let m: LabManifest;
   let pw = '';
   const ipmi = (node: number, ...args: string[]) => ipmitool(PORT + node, pw, ...args);
@@ -265,9 +271,14 @@ function readlinkNs(who: number | string): number {
 }
 
 describe.skipIf(!ok)('kseed lab: bad input and busy ports', () => {
-  const root = mkdtempSync(path.join(tmpdir(), 'ksl-bad-'));
-  const site = path.join(root, 'kseed.yaml');
-  const stateDir = path.join(root, '.kseed');
+  let root = '';
+  let site = '';
+  let stateDir = '';
+  beforeAll(() => {
+    root = mkdtempSync(path.join(tmpdir(), 'ksl-bad-'));
+    site = path.join(root, 'kseed.yaml');
+    stateDir = path.join(root, '.kseed');
+  });
 
   afterAll(async () => {
     try {

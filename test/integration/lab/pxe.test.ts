@@ -9,7 +9,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLab, destroyLab, readLabPassword, readSerial, vmPid, waitForSerial, type CreateLabResult } from '../../../src/lab/index.js';
 import { needPeers, needRoot } from '../../helpers/peers.js';
 import { ipmitool, until } from './helpers.js';
@@ -19,10 +19,14 @@ const PORT = 17010;
 const ok = needRoot() && needPeers('ip', 'ipmi_sim', 'ipmitool', 'qemu-system-x86_64', 'qemu-img', 'dnsmasq');
 
 describe.skipIf(!ok)('lab network: PXE with dnsmasq in the lab netns', () => {
-  const root = mkdtempSync(path.join(tmpdir(), 'ksl-px-'));
-  // dnsmasq drops root for its own user, which must still reach its log and the TFTP root
-  chmodSync(root, 0o755);
-  const stateDir = path.join(root, '.kseed');
+  let root = '';
+  let stateDir = '';
+  beforeAll(() => {
+    root = mkdtempSync(path.join(tmpdir(), 'ksl-px-'));
+    // dnsmasq drops root for its own user, which must still reach its log and the TFTP root
+    chmodSync(root, 0o755);
+    stateDir = path.join(root, '.kseed');
+  });
   let dnsmasq: ChildProcess | undefined;
 
   afterAll(async () => {
