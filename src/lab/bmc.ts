@@ -180,6 +180,9 @@ export async function startBmc(node: LabNodeManifest, o: StartBmcOptions): Promi
     detached: true,
     stdio: ['ignore', out, out],
     cwd: node.dir,
+    // a minimal environment: the BMC and the VMs it starts outlive kseed and
+    // must not inherit whatever secrets the caller exported
+    env: { PATH: process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin', LANG: 'C' },
   });
   closeSync(out);
   const pid = child.pid;

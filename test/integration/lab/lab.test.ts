@@ -19,6 +19,8 @@ import { needPeers, needRoot } from '../../helpers/peers.js';
 import { ipmitool, kseed, netnsList, until } from './helpers.js';
 
 const LAB = 'it';
+// set before the BMCs start, so the test can check that they do not pass it on
+process.env.KSEED_TEST_SECRET = 'not-for-the-bmc';
 const IPXE_LKRN = '/boot/ipxe.lkrn';
 const PORT = 17000;
 const ok = needRoot() && needPeers('ip', 'ipmi_sim', 'ipmitool', 'qemu-system-x86_64', 'qemu-img', '/usr/share/OVMF/OVMF_CODE_4M.fd');
@@ -146,6 +148,7 @@ describe.skipIf(!ok)('kseed lab (root, ipmi_sim, QEMU)', () => {
   it('IPMI power on starts the BIOS VM in the netns; SeaBIOS runs the iPXE ROM', async () => {
     const n = m.nodes[0]!;
     const t0 = Date.now();
+    expect(process.env.KSEED_TEST_SECRET).toBe('not-for-the-bmc');
     expect(ipmi(0, 'chassis', 'power', 'on')).toContain('Up/On');
     const pid = vmPid(n);
     expect(pid).toBeDefined();
@@ -154,6 +157,8 @@ describe.skipIf(!ok)('kseed lab (root, ipmi_sim, QEMU)', () => {
     console.log(`BIOS: ipmitool power on -> first iPXE line: ${Date.now() - t0} ms`);
     await waitForSerial(n, /SeaBIOS/, { timeoutMs: 1000 });
     expect(first.match[0]).toBe('iPXE');
+    // the VM (started by the BMC) inherits none of the caller's environment
+    expect(readFileSync(`/proc/${vmPid(n)}/environ`, 'latin1')).not.toContain('KSEED_TEST_SECRET');
     // QEMU really runs inside the lab netns
     const qemu = await until('QEMU exec', () => (liveCmdline(vmPid(n)!)?.includes('qemu-system') ? vmPid(n) : undefined));
     expect(readlinkNs(qemu)).toBe(readlinkNs('ksl-it'));
