@@ -17,31 +17,10 @@ import path from 'node:path';
 import Database from 'better-sqlite3';
 import { KseedError } from '../errors.js';
 import { intToIp, ipToInt } from '../site/net.js';
+import { NODE_STATES, type NodeState } from './lifecycle.js';
 
-/** Ironic's words, plus kseed's own `handed-off`. */
-export type NodeState =
-  | 'enroll'
-  | 'manageable'
-  | 'inspecting'
-  | 'inspect failed'
-  | 'available'
-  | 'deploying'
-  | 'deploy failed'
-  | 'active'
-  | 'enroll failed'
-  | 'handed-off';
-export const NODE_STATES: readonly NodeState[] = [
-  'enroll',
-  'manageable',
-  'inspecting',
-  'inspect failed',
-  'available',
-  'deploying',
-  'deploy failed',
-  'active',
-  'enroll failed',
-  'handed-off',
-];
+// One list of states for the whole engine: the lifecycle owns it.
+export { NODE_STATES, type NodeState } from './lifecycle.js';
 
 export type PowerStateRecord = 'on' | 'off' | 'unknown';
 

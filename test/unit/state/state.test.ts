@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { openState, SCHEMA_VERSION, StateConflict, type StateStore } from '../../../src/engine/state.js';
+import { NODE_STATES, openState, SCHEMA_VERSION, StateConflict, type StateStore } from '../../../src/engine/state.js';
 import { buildWorker } from './child.js';
 
 const tmp: string[] = [];
@@ -100,6 +100,13 @@ describe('state store', () => {
     expect(() => s.transition('n', 'bogus' as never)).toThrow('unknown node state');
     expect(s.getNode('n')!.state).toBe('enroll');
     expect(s.listEvents('n')).toHaveLength(1);
+  });
+
+  it('accepts every state of the lifecycle module', () => {
+    s = openState(stateDir());
+    s.ensureNode('n');
+    for (const st of NODE_STATES) expect(s.transition('n', st).state).toBe(st);
+    expect(s.listEvents('n')).toHaveLength(NODE_STATES.length + 1);
   });
 
   it('a failure inside tx() rolls back everything it wrote', () => {
