@@ -4,6 +4,7 @@
  * only where the site file says nothing.
  */
 import type { BmcTarget } from '../bmc/types.js';
+import { InputError } from '../errors.js';
 import { resolveSecret } from '../site/secrets.js';
 import type { BmcSpec, NodeSpec, RootDeviceHint, Site } from '../site/types.js';
 import type { HardwareProfile } from './schema.js';
@@ -44,7 +45,12 @@ export async function bmcTarget(node: NodeSpec, site: Pick<Site, 'dir'>, profile
   if (b.privilege !== undefined) t.privilege = b.privilege;
   if (b.type === 'ipmi') {
     if (b.cipher_suite !== undefined) t.cipherSuite = b.cipher_suite;
-    if (b.kg) t.kg = Buffer.from((await resolveSecret(b.kg, site)).replace(/^0x/i, ''), 'hex');
+    if (b.kg) {
+      const hex = (await resolveSecret(b.kg, site)).replace(/^0x/i, '');
+      // Buffer.from(hex) silently drops what is not hex: a wrong key must fail loudly, without echoing it
+      if (!/^([0-9a-f]{2})+$/i.test(hex)) throw new InputError(`node ${node.name}: the BMC key kg must be hexadecimal digits`, [], { code: 'bad-secret' });
+      t.kg = Buffer.from(hex, 'hex');
+    }
   } else {
     if (b.scheme !== undefined) t.scheme = b.scheme;
     if (b.insecure_tls !== undefined) t.insecureTls = b.insecure_tls;

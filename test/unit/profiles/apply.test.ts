@@ -55,6 +55,16 @@ describe('profile defaults under site settings', () => {
     }
   });
 
+  it('refuses a Kg that is not hex, without echoing it', async () => {
+    process.env.KSEED_APPLY_PW = 'pw';
+    try {
+      const err = await bmcTarget(node({ kg: { value: 'not-hex-s3cret' } }), { dir }).catch((e: unknown) => e as Error);
+      expect((err as Error).message).toBe('node n1: the BMC key kg must be hexadecimal digits');
+    } finally {
+      delete process.env.KSEED_APPLY_PW;
+    }
+  });
+
   it('boot mode and root device: site file first, then the profile', () => {
     const q = byName.get('qemu-lab')!;
     expect(bootModeOf(node({}), q)).toBe('bios');
