@@ -72,6 +72,7 @@ describe('profile defaults under site settings', () => {
     expect(bootModeOf(node({}))).toBe('uefi');
     expect(rootDeviceOf(node({}), q)).toEqual({ name: '/dev/vda' });
     expect(rootDeviceOf(node({}, { root_device: { serial: 'X' } }), q)).toEqual({ serial: 'X' });
-    expect(rootDeviceOf(node({}), byName.get('hpe-proliant'))).toBeUndefined();
+    expect(rootDeviceOf(node({}), byName.get('hpe-proliant'))).toEqual({ rotational: false, size_gb: { max: 512 } });
+    expect(rootDeviceOf(node({}))).toBeUndefined();
   });
 });
