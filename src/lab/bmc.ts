@@ -106,25 +106,40 @@ export interface ProbeResult {
   ok: boolean;
   guid?: string;
   error?: string;
+  /** The BMC answered but refused the credentials (not a matter of waiting longer). */
+  authFailed?: boolean;
   ms: number;
 }
 
 /**
- * One RMCP+ round trip. `-C 3`: without it ipmitool first asks for cipher
- * suites, which ipmi_sim never answers (+10 s). The password goes through
- * the environment (-E) so it never shows in `ps`.
+ * One RMCP+ session setup and `mc guid`. `-C 3`: without it ipmitool first
+ * asks for cipher suites, which ipmi_sim never answers (+10 s). The password
+ * goes through the environment (-E) so it never shows in `ps`. `waitSec` is
+ * ipmitool's per-try timeout, `tries` its number of tries (-N/-R).
  */
-export async function probeBmc(ipmitool: string, port: number, username: string, password: string, timeoutMs = 3000): Promise<ProbeResult> {
+export async function probeBmc(
+  ipmitool: string,
+  port: number,
+  username: string,
+  password: string,
+  opts: { waitSec?: number; tries?: number } = {},
+): Promise<ProbeResult> {
+  const waitSec = opts.waitSec ?? 1;
+  const tries = opts.tries ?? 1;
   const t0 = Date.now();
   const r = await runQuiet(
     ipmitool,
-    ['-I', 'lanplus', '-C', '3', '-N', '1', '-R', '1', '-H', '127.0.0.1', '-p', String(port), '-U', username, '-E', 'mc', 'guid'],
-    { env: { IPMI_PASSWORD: password }, timeoutMs },
+    ['-I', 'lanplus', '-C', '3', '-N', String(waitSec), '-R', String(tries), '-H', '127.0.0.1', '-p', String(port), '-U', username, '-E', 'mc', 'guid'],
+    // ipmitool's own timeouts end it first; this only guards against a hang
+    { env: { IPMI_PASSWORD: password }, timeoutMs: (waitSec * tries + 5) * 1000 },
   );
   const ms = Date.now() - t0;
   const m = /System GUID\s*:\s*(\S+)/.exec(r.stdout);
   if (r.exitCode === 0 && m) return { ok: true, guid: m[1]!, ms };
-  return { ok: false, error: (r.stderr || r.stdout).trim().split('\n').pop() ?? `exit ${r.exitCode}`, ms };
+  const text = `${r.stderr}\n${r.stdout}`;
+  // lab.md 1.4: a wrong password gives "RAKP 2 HMAC is invalid", an unknown user "unauthorized name"
+  const authFailed = /HMAC is invalid|unauthorized name/i.test(text);
+  return { ok: false, authFailed, error: text.trim().split('\n').pop() ?? `exit ${r.exitCode}`, ms };
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -160,9 +175,11 @@ export async function startBmc(node: LabNodeManifest, o: StartBmcOptions): Promi
   const f = bmcFiles(node.dir);
   const running = bmcPid(node);
   if (running !== undefined) {
-    const p = await probeBmc(o.ipmitool, node.bmc.port, node.bmc.username, o.password);
+    // generous: on a loaded machine a healthy ipmi_sim can take seconds to answer,
+    // and restarting it for that would be wrong (its VM keeps running, but still)
+    const p = await probeBmc(o.ipmitool, node.bmc.port, node.bmc.username, o.password, { waitSec: 2, tries: 3 });
     if (p.ok) return { pid: running, started: false, readyMs: 0 };
-    // running but not answering with our credentials: restart it
+    // running but refusing our credentials (changed lan.conf) or dead to the world: restart it
     await stopBmc(node);
   }
   if (await udpPortBusy(node.bmc.port)) {
@@ -190,11 +207,12 @@ export async function startBmc(node: LabNodeManifest, o: StartBmcOptions): Promi
   child.on('error', () => undefined);
   child.unref();
   writeFileSync(f.pidFile, `${pid}\n`);
-  const deadline = t0 + (o.readyTimeoutMs ?? 10_000);
+  // ready in ~35 ms on an idle machine (lab.md 1.3); the budget is for a loaded one
+  const deadline = t0 + (o.readyTimeoutMs ?? 30_000);
   let last: ProbeResult | undefined;
   while (Date.now() < deadline) {
     if (!isOurs(pid, f.lanConf)) break;
-    last = await probeBmc(o.ipmitool, node.bmc.port, node.bmc.username, o.password, 2000);
+    last = await probeBmc(o.ipmitool, node.bmc.port, node.bmc.username, o.password);
     if (last.ok) return { pid, started: true, readyMs: Date.now() - t0 };
     await sleep(50);
   }

@@ -507,7 +507,7 @@ export interface LabNodeStatus {
   mac: string;
   tap: string;
   tapPresent: boolean;
-  bmc: { address: string; port: number; pid?: number; running: boolean; answering?: boolean; probeMs?: number; error?: string };
+  bmc: { address: string; port: number; pid?: number; running: boolean; answering?: boolean; authFailed?: boolean; probeMs?: number; error?: string };
   power: 'on' | 'off';
   vmPid?: number;
   /** Last error line of QEMU, if it printed one (why a power on did not stick). */
@@ -568,10 +568,11 @@ export async function labStatus(o: { stateDir: string; name?: string; probe?: bo
       const bpid = bmcPid(n);
       const bmc: LabNodeStatus['bmc'] = { address: n.bmc.address, port: n.bmc.port, running: bpid !== undefined, ...(bpid ? { pid: bpid } : {}) };
       if (o.probe !== false && bpid !== undefined && ipmitool && password) {
-        const p = await probeBmc(ipmitool, n.bmc.port, n.bmc.username, password, 3000);
+        const p = await probeBmc(ipmitool, n.bmc.port, n.bmc.username, password, { waitSec: 2, tries: 1 });
         bmc.answering = p.ok;
         bmc.probeMs = p.ms;
         if (p.error) bmc.error = p.error;
+        if (p.authFailed) bmc.authFailed = true;
       }
       const vpid = vmPid(n);
       const vmError = vmLastError(n);
