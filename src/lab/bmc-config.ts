@@ -199,8 +199,13 @@ power_off() {
   kill -TERM "$p" 2>/dev/null
   i=0
   while alive "$p" && [ $i -lt 6 ]; do sleep 0.1; i=$((i+1)); done
-  alive "$p" && kill -KILL "$p" 2>/dev/null
-  rm -f "$d/vm.pid"
+  if alive "$p"; then
+    kill -KILL "$p" 2>/dev/null
+    # SIGKILL is not instant either: answer "off" only once it is really gone
+    i=0
+    while alive "$p" && [ $i -lt 2 ]; do sleep 0.05; i=$((i+1)); done
+  fi
+  rm -f "$d/vm.pid" "$d/qemu.pid"
 }
 # soft off = the ACPI power button, through QEMU's QMP socket; a guest without
 # an OS ignores it, as real hardware does. No socket or no socat: hard off.
