@@ -345,6 +345,22 @@ describe.skipIf(!ok)('kseed lab: bad input and busy ports', () => {
     expect(after.json.nodes.map((n: any) => [n.bmc.running, n.bmc.answering, n.tap_present])).toEqual([[true, true, true], [true, true, true]]);
   });
 
+  it('lab up with fewer nodes removes the surplus node: BMC, tap, files', async () => {
+    const before = readManifest(stateDir, 'pb')!;
+    const gone = before.nodes[1]!;
+    const bmc = Number(readFileSync(path.join(gone.dir, 'bmc.pid'), 'utf8'));
+    const r = await kseed(['-c', site, 'lab', 'up', '--name', 'pb', '--nodes', '1', '--json']);
+    expect(r.code, r.stdout).toBe(0);
+    expect(r.json.removed_nodes).toEqual(['node02']);
+    expect(readManifest(stateDir, 'pb')!.nodes.map((n) => n.name)).toEqual(['node01']);
+    expect(liveCmdline(bmc)).toBeUndefined();
+    expect(existsSync(gone.dir)).toBe(false);
+    const links = execFileSync('ip', ['-n', 'ksl-pb', '-o', 'link', 'show'], { encoding: 'utf8' });
+    expect(links).not.toContain('ksl-t1');
+    expect(links).toContain('ksl-t0');
+    expect(labResourceRows(stateDir, 'pb').filter((x) => x.data.node === 'node02')).toEqual([]);
+  });
+
   it('lab down cleans up even after the whole state directory was deleted', async () => {
     const m = readManifest(stateDir, 'pb')!;
     const bmcs = m.nodes.map((n) => Number(readFileSync(path.join(n.dir, 'bmc.pid'), 'utf8')));
