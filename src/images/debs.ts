@@ -5,7 +5,7 @@
  * already holds the files works offline (apt is then not asked at all when
  * it cannot answer).
  */
-import { existsSync, mkdirSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { KseedError } from '../errors.js';
 import { run } from './exec.js';
@@ -44,14 +44,84 @@ export function parseAptShow(text: string): Map<string, AptPackage> {
   return out;
 }
 
-/** One apt-cache run for all names (each run costs ~1 s); on failure, name by name. */
+/**
+ * What apt would answer depends only on its package lists and its config:
+ * their newest mtime keys a memo of earlier answers, so an unchanged build
+ * does not pay ~1-4 s per apt-cache run.
+ */
+function aptFingerprint(): string {
+  let newest = 0;
+  let count = 0;
+  for (const dir of ['/var/lib/apt/lists', '/etc/apt', '/etc/apt/sources.list.d', '/etc/apt/preferences.d']) {
+    try {
+      for (const f of readdirSync(dir)) {
+        newest = Math.max(newest, statSync(path.join(dir, f)).mtimeMs);
+        count++;
+      }
+      newest = Math.max(newest, statSync(dir).mtimeMs);
+    } catch {
+      // a missing dir is part of the fingerprint too (count)
+    }
+  }
+  return `${newest}:${count}`;
+}
+
+let memoFile: string | undefined;
+
+/** Keeps apt answers in <cache>/debs/apt-memo.json while the fingerprint holds. */
+export function useAptMemo(cacheDir: string): void {
+  memoFile = path.join(cacheDir, 'debs', 'apt-memo.json');
+}
+
+function memoGet(key: string): AptPackage | null | undefined {
+  if (!memoFile || !existsSync(memoFile)) return undefined;
+  try {
+    const m = JSON.parse(readFileSync(memoFile, 'utf8')) as { fp: string; answers: Record<string, AptPackage | null> };
+    return m.fp === aptFingerprint() ? m.answers[key] : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function memoPut(answers: Record<string, AptPackage | null>): void {
+  if (!memoFile) return;
+  const fp = aptFingerprint();
+  let old: Record<string, AptPackage | null> = {};
+  try {
+    const m = JSON.parse(readFileSync(memoFile, 'utf8')) as { fp: string; answers: Record<string, AptPackage | null> };
+    if (m.fp === fp) old = m.answers;
+  } catch {
+    // no memo yet
+  }
+  mkdirSync(path.dirname(memoFile), { recursive: true });
+  const tmp = `${memoFile}.${process.pid}`;
+  writeFileSync(tmp, JSON.stringify({ fp, answers: { ...old, ...answers } }));
+  renameSync(tmp, memoFile);
+}
+
 async function aptShow(names: string[]): Promise<Map<string, AptPackage>> {
+  const out = new Map<string, AptPackage>();
+  const ask: string[] = [];
+  for (const n of names) {
+    const m = memoGet(n);
+    if (m) out.set(n, m);
+    else ask.push(n);
+  }
+  if (ask.length === 0) return out;
+  const fresh = await aptShowRun(ask);
+  memoPut(Object.fromEntries(ask.filter((n) => fresh.has(n)).map((n) => [n, fresh.get(n)!])));
+  for (const [k, v] of fresh) out.set(k, v);
+  return out;
+}
+
+/** One apt-cache run for all names (each run costs ~1 s); on failure, name by name. */
+async function aptShowRun(names: string[]): Promise<Map<string, AptPackage>> {
   try {
     return parseAptShow(await run('apt-cache', ['show', '--no-all-versions', ...names], { timeoutMs: 60_000 }));
   } catch {
     if (names.length === 1) return new Map();
     const out = new Map<string, AptPackage>();
-    for (const n of names) for (const [k, v] of await aptShow([n])) out.set(k, v);
+    for (const n of names) for (const [k, v] of await aptShowRun([n])) out.set(k, v);
     return out;
   }
 }
@@ -82,6 +152,7 @@ async function cachedDeb(debDir: string, pkg: string): Promise<Deb | undefined> 
  * linux-image-cloud-amd64 (whose only job is to depend on it).
  */
 export async function resolveKernelPackage(cacheDir: string, meta = 'linux-image-cloud-amd64'): Promise<string> {
+  useAptMemo(cacheDir);
   const show = (await aptShow([meta])).get(meta);
   const dep = show?.depends
     .split(',')
@@ -112,6 +183,7 @@ export async function resolveKernelPackage(cacheDir: string, meta = 'linux-image
 export async function fetchDebs(names: string[], cacheDir: string): Promise<Deb[]> {
   const debDir = path.join(cacheDir, 'debs');
   mkdirSync(debDir, { recursive: true });
+  useAptMemo(cacheDir);
   const out: Deb[] = [];
   const missing: Deb[] = [];
   const known = await aptShow(names);
