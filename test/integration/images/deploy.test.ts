@@ -5,8 +5,8 @@
  * UEFI mode and calls back with the identity from its NoCloud data.
  */
 import { execFileSync } from 'node:child_process';
-import { createHash } from 'node:crypto';
-import { closeSync, ftruncateSync, mkdtempSync, openSync, readFileSync, readSync, rmSync } from 'node:fs';
+import { createHash, randomBytes } from 'node:crypto';
+import { closeSync, ftruncateSync, mkdtempSync, openSync, readFileSync, readSync, rmSync, writeSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -104,6 +104,33 @@ describe.skipIf(!ok)('deploy ramdisk + test OS under QEMU', () => {
       expect(seed.results).toEqual([expect.objectContaining({ status: 'ok', stage: 'inspect' })]);
       // every agent request carried the node's token
       expect(seed.requests.filter((r) => !r.authorized)).toEqual([]);
+    } finally {
+      await seed.stop();
+    }
+  }, 180_000);
+
+  it('deploy without TARGET_DISK: refuses, reports fail, leaves every disk untouched', async () => {
+    const seed = new FakeSeed({
+      node: NODE,
+      token: TOKEN,
+      task: () => `TASK=deploy\nIMAGE_URL=${GUEST_SEED_URL}/artifacts/testos.raw.gz\nIMAGE_CHECKSUM=sha256:${testos.sha256.gz}\nIMAGE_COMPRESSION=gzip\nREBOOT=1\n`,
+      artifacts: { 'testos.raw.gz': testos.gz },
+    });
+    await seed.start();
+    try {
+      const disk = path.join(dir, 'untouched.raw');
+      blankDisk(disk);
+      const pattern = randomBytes(1024 * 1024);
+      const fd = openSync(disk, 'r+');
+      writeSync(fd, pattern, 0, pattern.length, 0);
+      closeSync(fd);
+      const vm = await runQemu({ dir, name: 'notarget', args: agentArgs(seed, disk), timeoutMs: 120_000 });
+      expect(vm.killedBy, vm.serial).toBeNull();
+      expect(seed.results, vm.serial).toEqual([
+        expect.objectContaining({ status: 'fail', stage: 'deploy', msg: 'deploy task without TARGET_DISK: refusing to write any disk' }),
+      ]);
+      expect(seed.requests.some((r) => r.path.startsWith('/artifacts/'))).toBe(false);
+      expect(readAt(disk, 0, pattern.length).equals(pattern)).toBe(true);
     } finally {
       await seed.stop();
     }
