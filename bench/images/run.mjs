@@ -83,9 +83,10 @@ try {
     req.on('data', (c) => chunks.push(c));
     req.on('end', () => {
       const p = new URL(req.url, 'http://x').pathname;
-      if (p === '/artifacts/testos.raw.gz') {
-        res.writeHead(200, { 'content-length': os1.gzBytes });
-        return createReadStream(os1.gz).pipe(res);
+      const art = { '/artifacts/testos.raw.gz': os1.gz, '/artifacts/testos.raw.zst': os1.zst, '/artifacts/testos.raw': os1.raw }[p];
+      if (art) {
+        res.writeHead(200, { 'content-length': statSync(art).size });
+        return createReadStream(art).pipe(res);
       }
       if (req.headers.authorization !== `Bearer ${token}`) return res.writeHead(401).end();
       if (p.endsWith('/task')) return res.writeHead(200).end(state.task);
@@ -123,14 +124,16 @@ try {
     return { result_s: state.result.at - t0, exit_s: now() - t0 };
   };
   const insp = [];
-  const dep = [];
+  const dep = { gzip: [], zstd: [], none: [] };
+  const file = { gzip: ['testos.raw.gz', os1.sha256.gz], zstd: ['testos.raw.zst', os1.sha256.zst], none: ['testos.raw', os1.sha256.raw] };
   for (let i = 0; i < runs; i++) {
     insp.push(await boot('TASK=inspect\nREBOOT=0\n'));
-    dep.push(
-      await boot(
-        `TASK=deploy\nIMAGE_URL=http://10.0.2.100/artifacts/testos.raw.gz\nIMAGE_CHECKSUM=sha256:${os1.sha256.gz}\nIMAGE_COMPRESSION=gzip\nTARGET_DISK=/dev/vda\nREBOOT=1\n`,
-      ),
-    );
+    for (const comp of Object.keys(dep)) {
+      const [f, sum] = file[comp];
+      dep[comp].push(
+        await boot(`TASK=deploy\nIMAGE_URL=http://10.0.2.100/artifacts/${f}\nIMAGE_CHECKSUM=sha256:${sum}\nIMAGE_COMPRESSION=${comp}\nTARGET_DISK=/dev/vda\nREBOOT=1\n`),
+      );
+    }
   }
   server.close();
   const m = (xs, k) => +median(xs.map((x) => x[k])).toFixed(2);
@@ -138,17 +141,19 @@ try {
     runs,
     inspect_result_s: m(insp, 'result_s'),
     inspect_exit_s: m(insp, 'exit_s'),
-    deploy_result_s: m(dep, 'result_s'),
-    deploy_exit_s: m(dep, 'exit_s'),
+    deploy_gzip_exit_s: m(dep.gzip, 'exit_s'),
+    deploy_zstd_exit_s: m(dep.zstd, 'exit_s'),
+    deploy_raw_exit_s: m(dep.none, 'exit_s'),
     image_gz_bytes: os1.gzBytes,
+    image_zst_bytes: os1.zstBytes,
     image_raw_bytes: os1.rawBytes,
-    note: 'QEMU TCG, slirp user networking; deploy_exit_s is the floor for bench/e2e',
+    note: 'QEMU TCG, slirp user networking; deploy_*_exit_s (QEMU start to exit after the reboot) is the floor for bench/e2e',
   };
   out.load_after = os.loadavg()[0];
   console.log(JSON.stringify(out, null, 2));
   console.log(
     `initramfs assembly: kseed ${out.initramfs_assembly.kseed_s}s vs cpio|gzip -9 ${out.initramfs_assembly.cpio_gzip9_s}s -> ratio ${out.initramfs_assembly.ratio}; ` +
-      `direct-boot deploy floor ${out.direct_boot.deploy_exit_s}s (inspect ${out.direct_boot.inspect_exit_s}s)`,
+      `direct-boot deploy floor gzip ${out.direct_boot.deploy_gzip_exit_s}s zstd ${out.direct_boot.deploy_zstd_exit_s}s raw ${out.direct_boot.deploy_raw_exit_s}s (inspect ${out.direct_boot.inspect_exit_s}s)`,
   );
 } finally {
   rmSync(tmp, { recursive: true, force: true });

@@ -62,6 +62,7 @@ export function register(program: Command): void {
           [
             ['raw', r.raw, mib(r.rawBytes), r.sha256.raw],
             ['gzip', r.gz, mib(r.gzBytes), r.sha256.gz],
+            ['zstd', r.zst, mib(r.zstBytes), r.sha256.zst],
           ],
         ) + `\n${r.reused ? 'unchanged, reused' : 'built'} in ${r.seconds.toFixed(1)} s`,
       );

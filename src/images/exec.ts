@@ -53,6 +53,7 @@ const PACKAGES: Record<string, string> = {
   mmd: 'mtools',
   syslinux: 'syslinux',
   'grub-mkimage': 'grub-common',
+  zstd: 'zstd',
 };
 
 export function toolPackage(cmd: string): string {
