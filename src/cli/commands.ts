@@ -1,5 +1,7 @@
 import type { Command } from 'commander';
 import { register as images } from './images.js';
+import { register as init } from './init.js';
+import { register as validate } from './validate.js';
 
 /**
  * One register function per command file (src/cli/<command>.ts). Keep this
@@ -7,4 +9,4 @@ import { register as images } from './images.js';
  */
 export type Register = (program: Command) => void;
 
-export const commands: Register[] = [images];
+export const commands: Register[] = [init, validate, images];
