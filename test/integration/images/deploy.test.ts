@@ -6,7 +6,7 @@
  */
 import { execFileSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { closeSync, ftruncateSync, mkdtempSync, openSync, readFileSync, readSync, rmSync, writeSync } from 'node:fs';
+import { closeSync, ftruncateSync, mkdtempSync, openSync, readFileSync, readSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -67,12 +67,12 @@ describe.skipIf(!ok)('deploy ramdisk + test OS under QEMU', () => {
     if (dir && !process.env.KSR_KEEP) rmSync(dir, { recursive: true, force: true });
   });
 
-  const agentArgs = (seed: FakeSeed, disk: string) => [
+  const agentArgs = (seed: FakeSeed, disk: string, extra = '') => [
     '-m', '512',
     '-no-reboot',
     '-kernel', ramdisk.kernel,
     '-initrd', ramdisk.initramfs,
-    '-append', `console=ttyS0 quiet kseed.url=${GUEST_SEED_URL} kseed.node=${NODE} kseed.token=${TOKEN} kseed.mac=${MAC}`,
+    '-append', `console=ttyS0 quiet kseed.url=${GUEST_SEED_URL} kseed.node=${NODE} kseed.token=${TOKEN} kseed.mac=${MAC} ${extra}`,
     '-drive', `file=${disk},format=raw,if=virtio`,
     ...userNet(seed.port, MAC),
   ];
@@ -247,7 +247,7 @@ describe.skipIf(!ok)('deploy ramdisk + test OS under QEMU', () => {
           name: 'wrongsum-boot',
           args: ['-m', '256', '-drive', `file=${disk},format=raw,if=virtio`, ...userNet(s2.port, MAC)],
           timeoutMs: 60_000,
-          until: () => readFileSync(path.join(dir, 'wrongsum-boot.serial'), 'utf8').includes('No bootable device'),
+          until: (serial) => serial.includes('No bootable device'),
         });
         expect(b.serial).toContain('No bootable device');
         expect(s2.callbacks).toEqual([]);
@@ -258,4 +258,51 @@ describe.skipIf(!ok)('deploy ramdisk + test OS under QEMU', () => {
       await seed.stop();
     }
   }, 300_000);
+
+  it('wipe: zeroes the first and last MiB of TARGET_DISK only, reports ok', async () => {
+    const seed = new FakeSeed({ node: NODE, token: TOKEN, task: () => 'TASK=wipe\nTARGET_DISK=/dev/vda\nREBOOT=0\n' });
+    await seed.start();
+    try {
+      const disk = path.join(dir, 'wipe.raw');
+      const other = path.join(dir, 'other.raw');
+      const pattern = randomBytes(DISK_BYTES);
+      writeFileSync(disk, pattern);
+      writeFileSync(other, pattern);
+      const args = agentArgs(seed, disk);
+      args.push('-drive', `file=${other},format=raw,if=virtio`);
+      const vm = await runQemu({ dir, name: 'wipe', args, timeoutMs: 120_000 });
+      expect(vm.killedBy, vm.serial).toBeNull();
+      expect(seed.results, vm.serial).toEqual([expect.objectContaining({ status: 'ok', stage: 'wipe' })]);
+      const MiB = 1024 * 1024;
+      const after = readFileSync(disk);
+      expect(after.subarray(0, MiB).every((b) => b === 0)).toBe(true);
+      expect(after.subarray(DISK_BYTES - MiB).every((b) => b === 0)).toBe(true);
+      expect(after.subarray(MiB, DISK_BYTES - MiB).equals(pattern.subarray(MiB, DISK_BYTES - MiB))).toBe(true);
+      expect(readFileSync(other).equals(pattern)).toBe(true);
+    } finally {
+      await seed.stop();
+    }
+  }, 180_000);
+
+  it('a stalled image download fails the deploy after kseed.stall seconds and wipes the disk', async () => {
+    const seed = new FakeSeed({
+      node: NODE,
+      token: TOKEN,
+      task: () =>
+        `TASK=deploy\nIMAGE_URL=${GUEST_SEED_URL}/artifacts/testos.raw.gz\nIMAGE_CHECKSUM=sha256:${testos.sha256.gz}\nIMAGE_COMPRESSION=gzip\nTARGET_DISK=/dev/vda\nREBOOT=0\n`,
+      artifacts: { 'testos.raw.gz': testos.gz },
+      stallAfter: { 'testos.raw.gz': 3 * 1024 * 1024 },
+    });
+    await seed.start();
+    try {
+      const disk = path.join(dir, 'stall.raw');
+      blankDisk(disk);
+      const vm = await runQemu({ dir, name: 'stall', args: agentArgs(seed, disk, 'kseed.stall=4'), timeoutMs: 150_000 });
+      expect(vm.killedBy, vm.serial).toBeNull();
+      expect(seed.results, vm.serial).toEqual([expect.objectContaining({ status: 'fail', stage: 'deploy', msg: 'download stalled: no data for 4s; disk wiped' })]);
+      expect(readAt(disk, 0, 1024 * 1024).every((b) => b === 0)).toBe(true);
+    } finally {
+      await seed.stop();
+    }
+  }, 180_000);
 });

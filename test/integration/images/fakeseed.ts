@@ -23,6 +23,8 @@ export interface FakeSeedOptions {
   nocloud?: Record<string, string>;
   /** /artifacts/<name> -> file on disk */
   artifacts?: Record<string, string>;
+  /** /artifacts/<name> sends only this many bytes, then holds the connection open (a stalled server) */
+  stallAfter?: Record<string, number>;
 }
 
 export class FakeSeed {
@@ -50,7 +52,9 @@ export class FakeSeed {
       const file = this.opts.artifacts?.[art[1]!];
       if (!file) return send(404, 'no such artifact\n');
       res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': statSync(file).size });
-      createReadStream(file).pipe(res);
+      const stall = this.opts.stallAfter?.[art[1]!];
+      if (stall === undefined) createReadStream(file).pipe(res);
+      else createReadStream(file, { start: 0, end: stall - 1 }).on('data', (c) => res.write(c));
       return;
     }
     const node = this.opts.node;

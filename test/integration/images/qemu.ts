@@ -26,7 +26,8 @@ export interface QemuOptions {
   args: string[];
   uefi?: boolean;
   timeoutMs: number;
-  until?: () => boolean;
+  /** polled every 200 ms with the serial output so far */
+  until?: (serial: string) => boolean;
 }
 
 /**
@@ -66,7 +67,9 @@ export async function runQemu(o: QemuOptions): Promise<QemuRun> {
     child.kill('SIGKILL');
   }, o.timeoutMs);
   const poll = setInterval(() => {
-    if (o.until?.()) {
+    if (!o.until || killedBy) return;
+    const serial = existsSync(serialLog) ? readFileSync(serialLog, 'utf8') : '';
+    if (o.until(serial)) {
       killedBy = 'until';
       child.kill('SIGKILL');
     }
