@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import { register as images } from './images.js';
 import { register as init } from './init.js';
 import { register as lab } from './lab.js';
 import { register as validate } from './validate.js';
@@ -9,4 +10,9 @@ import { register as validate } from './validate.js';
  */
 export type Register = (program: Command) => void;
 
-export const commands: Register[] = [init, validate, lab];
+export const commands: Register[] = [
+  init,
+  validate,
+  lab,
+  images,
+];
