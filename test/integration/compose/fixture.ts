@@ -1,0 +1,60 @@
+/**
+ * A tiny local image for driver tests, built without any registry: a rootfs
+ * of Debian's static busybox plus one symlink per applet, `docker import`ed.
+ */
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync, symlinkSync, copyFileSync, chmodSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+
+export const BUSYBOX = '/bin/busybox';
+
+export function buildBusyboxImage(tag: string): void {
+  const work = mkdtempSync(path.join(os.tmpdir(), 'kseedtest-img-'));
+  try {
+    const root = path.join(work, 'root');
+    for (const d of ['bin', 'tmp', 'etc', 'proc', 'sys', 'dev', 'www']) mkdirSync(path.join(root, d), { recursive: true });
+    copyFileSync(BUSYBOX, path.join(root, 'bin', 'busybox'));
+    chmodSync(path.join(root, 'bin', 'busybox'), 0o755);
+    const applets = execFileSync(BUSYBOX, ['--list'], { encoding: 'utf8' }).split('\n').filter((a) => a && a !== 'busybox');
+    for (const a of applets) symlinkSync('busybox', path.join(root, 'bin', a));
+    const tar = path.join(work, 'rootfs.tar');
+    execFileSync('tar', ['-C', root, '-cf', tar, '.']);
+    execFileSync('docker', ['import', '-c', 'ENV PATH=/bin', '-c', 'CMD ["/bin/sh"]', tar, tag], { stdio: 'ignore' });
+  } finally {
+    rmSync(work, { recursive: true, force: true });
+  }
+}
+
+export function removeImage(tag: string): void {
+  try {
+    execFileSync('docker', ['image', 'rm', '-f', tag], { stdio: 'ignore' });
+  } catch {
+    // already gone
+  }
+}
+
+/** Containers and volumes of a project, by label (what `down` must have removed). */
+export function projectLeftovers(project: string): { containers: string[]; volumes: string[] } {
+  const list = (args: string[]) =>
+    execFileSync('docker', args, { encoding: 'utf8' })
+      .split('\n')
+      .map((s) => s.trim())
+      .filter(Boolean);
+  return {
+    containers: list(['ps', '-a', '-q', '--filter', `label=com.docker.compose.project=${project}`]),
+    volumes: list(['volume', 'ls', '-q', '--filter', `label=com.docker.compose.project=${project}`]),
+  };
+}
+
+/** Last-resort cleanup when a test failed midway. */
+export function forceRemoveProject(project: string): void {
+  const { containers, volumes } = projectLeftovers(project);
+  if (containers.length) execFileSync('docker', ['rm', '-f', '-v', ...containers], { stdio: 'ignore' });
+  if (volumes.length) execFileSync('docker', ['volume', 'rm', '-f', ...volumes], { stdio: 'ignore' });
+  try {
+    execFileSync('docker', ['network', 'rm', `${project}_default`], { stdio: 'ignore' });
+  } catch {
+    // no network
+  }
+}
