@@ -1,4 +1,9 @@
 import type { Command } from 'commander';
+import { register as down } from './down.js';
+import { register as logs } from './logs.js';
+import { register as render } from './render.js';
+import { register as status } from './status.js';
+import { register as up } from './up.js';
 
 /**
  * One register function per command file (src/cli/<command>.ts). Keep this
@@ -6,4 +11,4 @@ import type { Command } from 'commander';
  */
 export type Register = (program: Command) => void;
 
-export const commands: Register[] = [];
+export const commands: Register[] = [render, up, down, status, logs];

@@ -14,7 +14,7 @@ import { fileURLToPath } from 'node:url';
 import YAML from 'yaml';
 import { KseedError } from '../errors.js';
 import type { Site } from '../site/types.js';
-import { createEnv } from './env.js';
+import { createEnv, sortKeys } from './env.js';
 import { buildModel, type StackModel, type StackService } from './model.js';
 import { ensureSecrets, type StackSecrets } from './secrets.js';
 
@@ -110,6 +110,8 @@ async function renderFiles(model: StackModel, composeDir: string, templatesDir: 
     if (!model.services.includes(service)) continue;
     await renderOne(path.join(templatesDir, rel), rel.slice(0, -'.hbs'.length).split(path.sep).join('/'));
   }
+  // What down/status/logs need without re-reading the site file (which may have changed since `up`).
+  files.push({ rel: STACK_MANIFEST, content: `${JSON.stringify(sortKeys(manifestOf(model)), null, 2)}\n`, mode: 0o644 });
   const compose = files[0] as RenderedFile;
   try {
     YAML.parse(compose.content, { uniqueKeys: true });
@@ -121,6 +123,58 @@ async function renderFiles(model: StackModel, composeDir: string, templatesDir: 
     });
   }
   return files.sort((a, b) => (a.rel < b.rel ? -1 : a.rel > b.rel ? 1 : 0));
+}
+
+export const STACK_MANIFEST = 'kseed-stack.json';
+
+export interface StackManifest {
+  project: string;
+  site: string;
+  composeFile: string;
+  services: StackService[];
+  images: Record<string, string>;
+  volumes: Record<string, string>;
+}
+
+/** What each named volume holds: `kseed down --volumes` says what it deletes. */
+export const VOLUME_CONTENT: Record<string, string> = {
+  'ironic-data': 'Ironic database (enrolled nodes, their state) and httpboot/tftpboot',
+  'dnsmasq-data': 'DHCP leases',
+  'registry-data': 'images pushed to the seed registry',
+  'inspector-data': 'ironic-inspector database (introspection data)',
+};
+
+function manifestOf(model: StackModel): StackManifest {
+  const volumes: Record<string, string> = {};
+  for (const [v, what] of Object.entries(VOLUME_CONTENT)) {
+    if (v === 'registry-data' && !model.services.includes('registry')) continue;
+    if (v === 'inspector-data' && !model.services.includes('inspector')) continue;
+    volumes[v] = what;
+  }
+  return {
+    project: model.project,
+    site: model.site,
+    composeFile: 'docker-compose.yml',
+    services: model.services,
+    images: Object.fromEntries(model.services.map((s) => [s, model.images[s]])),
+    volumes,
+  };
+}
+
+/** Reads the manifest of a rendered stack; undefined when there is none. */
+export async function readStackManifest(outDir: string): Promise<StackManifest | undefined> {
+  let text: string;
+  try {
+    text = await readFile(path.join(outDir, STACK_MANIFEST), 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw err;
+  }
+  try {
+    return JSON.parse(text) as StackManifest;
+  } catch (err) {
+    throw new KseedError(`${path.join(outDir, STACK_MANIFEST)} is damaged: run \`kseed render\` again`, { detail: String(err) });
+  }
 }
 
 async function readTree(dir: string): Promise<Map<string, { content: string; mode: number }>> {
