@@ -27,7 +27,7 @@ export function projectOf(ref: Pick<StackRef, 'project' | 'composeFile'>): Compo
 export async function ensureImages(driver: ComposeDriver, ref: StackRef, hint = BUILD_HINT): Promise<void> {
   const missing = await driver.missingImages(Object.values(ref.images));
   if (missing.length === 0) return;
-  throw new KseedError(`image not found: ${missing.join(', ')} — build it with: ${hint}`, {
+  throw new KseedError(`image not found: ${missing.join(', ')} — build ${missing.length === 1 ? 'it' : 'them'} with: ${hint}`, {
     code: 'image-not-found',
     detail: `services need: ${Object.entries(ref.images)
       .map(([s, i]) => `${s}=${i}`)
