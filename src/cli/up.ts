@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { InputError } from '../errors.js';
-import { ComposeDriver, upStack, type ServiceStatus } from '../compose/index.js';
+import { checkSeedAddress, ComposeDriver, ensureImages, upStack, type ServiceStatus } from '../compose/index.js';
 import { contextOf } from './context.js';
 import { table } from './output.js';
 import { loadSiteFor, renderFor, renderJson, summarize } from './render.js';
@@ -31,6 +31,9 @@ export function register(program: Command): void {
       const r = await renderFor(ctx, opts.out);
       ctx.out.progress(summarize(r));
       const driver = await ComposeDriver.detect();
+      // Images first: until `kseed images build` ran, that is the one thing to fix.
+      await ensureImages(driver, r);
+      checkSeedAddress(site.seed);
       ctx.out.progress(`compose: ${driver.flavor === 'v2' ? 'docker compose' : 'docker-compose'} ${driver.version}; starting ${r.project}`);
       let last = '';
       const statuses = await upStack(driver, r, {
