@@ -13,11 +13,13 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { renderStack } from '../../../src/render/index.js';
 import { needPeers } from '../../helpers/peers.js';
-import { labSite } from '../../fixtures/compose/sites.js';
+import { labSite, rackSite } from '../../fixtures/compose/sites.js';
 
 const ok = needPeers('ironic', 'ironic-dbsync');
-const PORT = 15385;
-const base = `http://127.0.0.1:${PORT}`;
+const variants = [
+  { name: 'lab (ramdisk, no inspector)', make: labSite, port: 15385, deploy: 'ramdisk', inspect: 'no-inspect' },
+  { name: 'rack (direct, inspector)', make: rackSite, port: 15387, deploy: 'direct', inspect: 'inspector' },
+];
 
 async function waitUp(url: string, ms: number, proc: ChildProcess, log: () => string): Promise<void> {
   const deadline = Date.now() + ms;
@@ -34,7 +36,8 @@ async function waitUp(url: string, ms: number, proc: ChildProcess, log: () => st
   }
 }
 
-describe.skipIf(!ok)('rendered ironic.conf under the real Ironic', () => {
+describe.skipIf(!ok).each(variants)('rendered ironic.conf under the real Ironic: $name', ({ make, port: PORT, deploy, inspect }) => {
+  const base = `http://127.0.0.1:${PORT}`;
   let work: string;
   let proc: ChildProcess | undefined;
   let stderr = '';
@@ -42,7 +45,7 @@ describe.skipIf(!ok)('rendered ironic.conf under the real Ironic', () => {
 
   beforeAll(async () => {
     work = mkdtempSync(path.join(os.tmpdir(), 'kseedtest-ironic-'));
-    const site = labSite(work);
+    const site = make(work);
     site.seed = { ...site.seed, address: '127.0.0.1', prefix: 8, ports: { ...site.seed.ports, ironic_api: PORT, http: 15080 } };
     site.ironic = { ...site.ironic, min_command_interval: 1 };
     await renderStack(site);
@@ -59,7 +62,9 @@ describe.skipIf(!ok)('rendered ironic.conf under the real Ironic', () => {
     for (const d of ['httpboot', 'tftpboot/master_images', 'lock']) mkdirSync(path.join(state, d), { recursive: true });
     const db = spawnSync('ironic-dbsync', ['--config-file', confFile, 'create_schema'], { encoding: 'utf8', timeout: 120_000 });
     if (db.status !== 0) throw new Error(`ironic-dbsync failed:\n${db.stderr}`);
-    proc = spawn('ironic', ['--config-file', confFile], { stdio: ['ignore', 'ignore', 'pipe'] });
+    // The entrypoint adds the secrets file (credentials towards inspector) when the stack has one.
+    const extra = site.ironic.inspector ? ['--config-file', path.join(secrets, 'ironic-secrets.conf')] : [];
+    proc = spawn('ironic', ['--config-file', confFile, ...extra], { stdio: ['ignore', 'ignore', 'pipe'] });
     proc.stderr?.on('data', (c: Buffer) => {
       stderr += c.toString();
     });
@@ -95,11 +100,15 @@ describe.skipIf(!ok)('rendered ironic.conf under the real Ironic', () => {
     const create = await fetch(`${base}/v1/nodes`, {
       method: 'POST',
       headers: auth('kseed', password),
-      body: JSON.stringify({ name: 'kseedtest-node', driver: 'fake-hardware' }),
+      body: JSON.stringify({
+        name: 'kseedtest-node',
+        driver: 'ipmi',
+        driver_info: { ipmi_address: '127.0.0.1', ipmi_port: 15999, ipmi_username: 'admin', ipmi_password: 'x' },
+      }),
     });
     const node = (await create.json()) as Record<string, unknown>;
     expect(create.status, JSON.stringify(node)).toBe(201);
-    expect(node).toMatchObject({ name: 'kseedtest-node', provision_state: 'enroll', boot_interface: 'ipxe', deploy_interface: 'ramdisk', inspect_interface: 'no-inspect' });
+    expect(node).toMatchObject({ name: 'kseedtest-node', provision_state: 'enroll', boot_interface: 'ipxe', deploy_interface: deploy, inspect_interface: inspect });
   });
 
   it('enables the ipmi and redfish hardware types', async () => {
