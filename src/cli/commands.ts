@@ -1,9 +1,11 @@
 import type { Command } from 'commander';
 import { register as down } from './down.js';
+import { register as init } from './init.js';
 import { register as logs } from './logs.js';
 import { register as render } from './render.js';
 import { register as status } from './status.js';
 import { register as up } from './up.js';
+import { register as validate } from './validate.js';
 
 /**
  * One register function per command file (src/cli/<command>.ts). Keep this
@@ -11,4 +13,4 @@ import { register as up } from './up.js';
  */
 export type Register = (program: Command) => void;
 
-export const commands: Register[] = [render, up, down, status, logs];
+export const commands: Register[] = [init, validate, render, up, down, status, logs];
