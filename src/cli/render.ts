@@ -1,31 +1,13 @@
 import path from 'node:path';
 import type { Command } from 'commander';
-import { KseedError } from '../errors.js';
 import { readStackManifest, renderStack, type RenderResult, type StackManifest } from '../render/index.js';
-import type { SecretRef, Site } from '../site/types.js';
+import { loadSite } from '../site/load.js';
+import { resolveSecret } from '../site/secrets.js';
+import type { Site } from '../site/types.js';
 import { contextOf, type CliContext } from './context.js';
 
-/*
- * Until src/site/load.ts lands on main, it is imported by name at run time,
- * so this file compiles without it. Replace with static imports after merge.
- */
-interface SiteModule {
-  loadSite(file: string): Promise<Site>;
-}
-interface SecretsModule {
-  resolveSecret(ref: SecretRef, site: Pick<Site, 'dir'>): Promise<string>;
-}
-const SITE_LOAD = '../site/load.js';
-const SITE_SECRETS = '../site/secrets.js';
-
 export async function loadSiteFor(ctx: CliContext): Promise<Site> {
-  let mod: SiteModule;
-  try {
-    mod = (await import(SITE_LOAD)) as SiteModule;
-  } catch (err) {
-    throw new KseedError('the site loader is not available in this build', { detail: String(err), cause: err });
-  }
-  return mod.loadSite(ctx.configPath);
+  return loadSite(ctx.configPath);
 }
 
 /** The default stack directory of a site: `.kseed/stack` beside the site file. */
@@ -38,11 +20,13 @@ export async function renderFor(ctx: CliContext, out?: string): Promise<RenderRe
   const site = await loadSiteFor(ctx);
   let registryPassword: string | undefined;
   if (site.registry.enabled && site.registry.password) {
-    const secrets = (await import(SITE_SECRETS)) as SecretsModule;
-    registryPassword = await secrets.resolveSecret(site.registry.password, site);
+    registryPassword = await resolveSecret(site.registry.password, site);
   }
+  // KSEED_IMAGE_TAG: run the stack on images built under another tag than the kseed version.
+  const imageTag = process.env.KSEED_IMAGE_TAG;
   return renderStack(site, {
     outDir: stackDirOf(ctx, out),
+    ...(imageTag ? { imageTag } : {}),
     secretsDir: path.join(ctx.stateDir, 'secrets'),
     ...(registryPassword !== undefined ? { registryPassword } : {}),
   });

@@ -6,6 +6,8 @@ import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, symlinkSync, copyFileSync, chmodSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import Ajv2019 from 'ajv/dist/2019.js';
+import { readFileSync } from 'node:fs';
 
 export const BUSYBOX = '/bin/busybox';
 
@@ -58,3 +60,38 @@ export function forceRemoveProject(project: string): void {
     // no network
   }
 }
+
+/** Debian's docker-compose ships the Compose-spec schema; it is read from there, never copied. */
+export const COMPOSE_SCHEMA = '/usr/lib/python3/dist-packages/compose/config/compose_spec.json';
+
+/**
+ * The schema names draft 2019-09 by its old http URI (ajv registers https)
+ * and labels its parts with draft-04 style string `id`s, which 2019-09 calls
+ * `$id`: drop both; a property that is itself named "id" has an object value
+ * and is kept.
+ */
+function stripIds(v: unknown): unknown {
+  if (Array.isArray(v)) return v.map(stripIds);
+  if (v && typeof v === 'object') {
+    return Object.fromEntries(
+      Object.entries(v as Record<string, unknown>)
+        .filter(([k, x]) => !(k === 'id' && typeof x === 'string') && k !== '$schema')
+        .map(([k, x]) => [k, stripIds(x)]),
+    );
+  }
+  return v;
+}
+export function loadComposeSchema(): object {
+  return stripIds(JSON.parse(readFileSync(COMPOSE_SCHEMA, 'utf8'))) as object;
+}
+
+// Compose's own formats (compose/config/validation.py), checked for real rather than ignored.
+export function composeAjv() {
+  const ajv = new Ajv2019.default({ allErrors: true, strict: false });
+  ajv.addFormat('duration', /^(\d+(\.\d+)?(us|ms|s|m|h))+$/);
+  ajv.addFormat('ports', { type: 'string', validate: (s: string) => /^[\d.:\-/a-z[\]]+$/i.test(s) });
+  ajv.addFormat('expose', { type: 'string', validate: (s: string) => /^\d+(-\d+)?(\/[a-z]+)?$/i.test(s) });
+  ajv.addFormat('subnet_ip_address', /^[\da-f.:]+\/\d+$/i);
+  return ajv;
+}
+

@@ -8,37 +8,15 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import Ajv2019 from 'ajv/dist/2019.js';
 import YAML from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { renderStack } from '../../../src/render/index.js';
 import type { Site } from '../../../src/site/types.js';
 import { needPeers, needRoot } from '../../helpers/peers.js';
 import { labSite, rackSite } from '../../fixtures/compose/sites.js';
+import { composeAjv, COMPOSE_SCHEMA as SCHEMA, loadComposeSchema as loadSchema } from './fixture.js';
 
-const SCHEMA = '/usr/lib/python3/dist-packages/compose/config/compose_spec.json';
 const ok = needPeers('docker-compose', 'dnsmasq', 'nginx', 'unshare', 'ip', SCHEMA) && needRoot();
-
-/**
- * The schema names draft 2019-09 by its old http URI (ajv registers https)
- * and labels its parts with draft-04 style string `id`s, which 2019-09 calls
- * `$id`: drop both; a property that is itself named "id" has an object value
- * and is kept.
- */
-function stripIds(v: unknown): unknown {
-  if (Array.isArray(v)) return v.map(stripIds);
-  if (v && typeof v === 'object') {
-    return Object.fromEntries(
-      Object.entries(v as Record<string, unknown>)
-        .filter(([k, x]) => !(k === 'id' && typeof x === 'string') && k !== '$schema')
-        .map(([k, x]) => [k, stripIds(x)]),
-    );
-  }
-  return v;
-}
-function loadSchema(): object {
-  return stripIds(JSON.parse(readFileSync(SCHEMA, 'utf8'))) as object;
-}
 
 type Variant = { name: string; site: (dir: string) => Site };
 const variants: Variant[] = [
@@ -75,16 +53,6 @@ const variants: Variant[] = [
     },
   },
 ];
-
-// Compose's own formats (compose/config/validation.py), checked for real rather than ignored.
-function composeAjv() {
-  const ajv = new Ajv2019.default({ allErrors: true, strict: false });
-  ajv.addFormat('duration', /^(\d+(\.\d+)?(us|ms|s|m|h))+$/);
-  ajv.addFormat('ports', { type: 'string', validate: (s: string) => /^[\d.:\-/a-z[\]]+$/i.test(s) });
-  ajv.addFormat('expose', { type: 'string', validate: (s: string) => /^\d+(-\d+)?(\/[a-z]+)?$/i.test(s) });
-  ajv.addFormat('subnet_ip_address', /^[\da-f.:]+\/\d+$/i);
-  return ajv;
-}
 
 describe.skipIf(!ok)('rendered stacks pass their tools', () => {
   let root: string;
