@@ -7,6 +7,7 @@
  * renames, so a failing template or a crash leaves the previous stack as it
  * was. A render with nothing changed touches nothing and says so.
  */
+import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { chmod, mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -83,14 +84,26 @@ async function walk(dir: string, base = dir): Promise<string[]> {
 }
 
 /** Every file of the stack, in memory: nothing touches the disk until all templates rendered. */
-async function renderFiles(model: StackModel, composeDir: string, templatesDir: string): Promise<RenderedFile[]> {
+/** Which secrets each service mounts (compose `secrets:`), for its config digest. */
+const SERVICE_SECRETS: Partial<Record<StackService, string[]>> = {
+  ironic: ['ironic-htpasswd', 'ironic-secrets-conf'],
+  registry: ['registry-htpasswd'],
+  inspector: ['ironic-htpasswd', 'inspector-secrets-conf'],
+};
+
+async function renderFiles(
+  model: StackModel,
+  composeDir: string,
+  templatesDir: string,
+  secretDigests: Record<string, string>,
+): Promise<RenderedFile[]> {
   const hb = createEnv();
   const files: RenderedFile[] = [];
-  const renderOne = async (src: string, rel: string) => {
+  const renderOne = async (src: string, rel: string, ctx: object = model) => {
     const text = await readFile(src, 'utf8');
     let content: string;
     try {
-      content = hb.compile(text, { strict: true, noEscape: true })(model);
+      content = hb.compile(text, { strict: true, noEscape: true })(ctx);
     } catch (err) {
       throw new KseedError(`template ${path.relative(REPO_ROOT, src)} failed to render`, {
         detail: (err as Error).message,
@@ -102,7 +115,6 @@ async function renderFiles(model: StackModel, composeDir: string, templatesDir: 
   };
   const composeSrc = path.join(composeDir, 'docker-compose.yml.hbs');
   if (!existsSync(composeSrc)) throw new KseedError(`missing template ${composeSrc}`, { code: 'render-failed' });
-  await renderOne(composeSrc, 'docker-compose.yml');
   for (const rel of await walk(templatesDir)) {
     if (!rel.endsWith('.hbs')) continue;
     const service = rel.split(path.sep)[0] as StackService;
@@ -110,9 +122,24 @@ async function renderFiles(model: StackModel, composeDir: string, templatesDir: 
     if (!model.services.includes(service)) continue;
     await renderOne(path.join(templatesDir, rel), rel.slice(0, -'.hbs'.length).split(path.sep).join('/'));
   }
+  // Compose recreates a container only when its service definition changes,
+  // not when a bind-mounted file does: a label with the digest of the
+  // service's files and secrets makes a changed dnsmasq.conf restart dnsmasq.
+  const configHash: Record<string, string> = {};
+  for (const service of model.services) {
+    const h = createHash('sha256');
+    for (const f of files.filter((x) => x.rel.startsWith(`${service}/`)).sort((a, b) => (a.rel < b.rel ? -1 : 1))) {
+      h.update(`${f.rel}\0${f.mode}\0${f.content}\0`);
+    }
+    for (const name of SERVICE_SECRETS[service] ?? []) h.update(`${name}\0${secretDigests[name] ?? ''}\0`);
+    configHash[service] = h.digest('hex').slice(0, 16);
+  }
+  const composeModel = { ...model, configHash };
+  const before = files.length;
+  await renderOne(composeSrc, 'docker-compose.yml', composeModel);
+  const compose = files[before] as RenderedFile;
   // What down/status/logs need without re-reading the site file (which may have changed since `up`).
   files.push({ rel: STACK_MANIFEST, content: `${JSON.stringify(sortKeys(manifestOf(model)), null, 2)}\n`, mode: 0o644 });
-  const compose = files[0] as RenderedFile;
   try {
     YAML.parse(compose.content, { uniqueKeys: true });
   } catch (err) {
@@ -230,7 +257,11 @@ export async function renderStack(site: Site, opts: RenderOptions = {}): Promise
   });
   const secretsRel = path.relative(outDir, secretsDir).split(path.sep).join('/') || '.';
   const model = buildModel(site, secrets, { imageTag: opts.imageTag ?? kseedVersion(), secretsRel });
-  const files = await renderFiles(model, composeDir, templatesDir);
+  const secretDigests: Record<string, string> = {};
+  for (const [name, file] of Object.entries(secrets.files)) {
+    secretDigests[name] = createHash('sha256').update(await readFile(path.join(secretsDir, file))).digest('hex');
+  }
+  const files = await renderFiles(model, composeDir, templatesDir, secretDigests);
 
   await mkdir(path.dirname(outDir), { recursive: true });
   await sweep(outDir);

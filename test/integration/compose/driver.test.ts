@@ -2,6 +2,7 @@
  * The Compose driver against the real dockerd and Compose (v1 here, v2 where
  * installed): up, health wait, ps, logs, failing services, down.
  */
+import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -16,10 +17,12 @@ const id = `${process.pid}${Date.now().toString(36)}`;
 const IMAGE = `kseedtest/busybox:${id}`;
 const PROJECT = `kseedtest-drv${id}`;
 
-function composeFile(image: string): string {
+function composeFile(image: string, webHash = 'aaaa'): string {
   return `services:
   web:
     image: "${image}"
+    labels:
+      io.kseed.config-hash: "${webHash}"
     command: ["/bin/sh", "-c", "echo web starting; echo hello-kseed > /www/index.html; exec httpd -f -p 127.0.0.1:8080 -h /www"]
     volumes:
       - data:/data
@@ -147,6 +150,20 @@ describe.skipIf(!ok)('ComposeDriver against dockerd', () => {
     await expect(driver.missingImages([IMAGE, `kseedtest/absent:${id}`])).resolves.toEqual([`kseedtest/absent:${id}`]);
     await expect(ensureImages(driver, ref)).rejects.toThrow(`image not found: kseedtest/absent:${id} — build it with: kseed images build`);
     await expect(upStack(driver, ref)).rejects.toThrow(/^image not found/);
+  });
+
+  it('recreates a service whose config-hash label changed, and only that one', async () => {
+    const ids = async () => Object.fromEntries((await driver.ps(project)).map((s) => [s.service, s.container + (s.state === 'running' ? '' : '!')]));
+    const id = (svc: string) =>
+      execFileSync('docker', ['ps', '-q', '--no-trunc', '--filter', `label=com.docker.compose.project=${PROJECT}`, '--filter', `label=com.docker.compose.service=${svc}`], { encoding: 'utf8' }).trim();
+    expect(Object.keys(await ids())).toContain('web');
+    const webBefore = id('web');
+    const plainBefore = id('plain');
+    writeFileSync(project.file, composeFile(IMAGE, 'bbbb'));
+    await driver.up(project, ['web', 'plain']);
+    await driver.waitHealthy(project, ['web', 'plain'], { timeoutMs: 60_000, pollMs: 500 });
+    expect(id('web')).not.toBe(webBefore);
+    expect(id('plain')).toBe(plainBefore);
   });
 
   it('takes the project down and removes its volumes with --volumes', async () => {

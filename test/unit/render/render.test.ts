@@ -49,6 +49,7 @@ describe('renderStack', () => {
       'inspector/inspector.conf',
       'ironic/entrypoint.sh',
       'ironic/ironic.conf',
+      'kseed-stack.json',
       'registry/config.yml',
       'registry/entrypoint.sh',
     ]);
@@ -90,11 +91,32 @@ describe('renderStack', () => {
     site.registry = { ...site.registry, enabled: false };
     const r = await renderStack(site);
     expect(r.added).toEqual([]);
-    expect(r.changed).toEqual(['dnsmasq/dnsmasq.conf', 'docker-compose.yml']);
+    expect(r.changed).toEqual(['dnsmasq/dnsmasq.conf', 'docker-compose.yml', 'kseed-stack.json']);
     expect(r.removed).toEqual(['registry/config.yml', 'registry/entrypoint.sh']);
     expect(existsSync(path.join(stack(), 'registry'))).toBe(false);
     expect(read('dnsmasq/dnsmasq.conf')).toContain('dhcp-host=52:54:00:77:00:33,10.77.0.13,vm03');
     expect(YAML.parse(read('docker-compose.yml')).services.registry).toBeUndefined();
+  });
+
+  it('labels each service with a digest of its files, so Compose recreates exactly the services whose config changed', async () => {
+    const labels = () => {
+      const doc = YAML.parse(read('docker-compose.yml')) as { services: Record<string, { labels: Record<string, string> }> };
+      return Object.fromEntries(Object.entries(doc.services).map(([k, v]) => [k, v.labels['io.kseed.config-hash']]));
+    };
+    await renderStack(labSite(dir));
+    const before = labels();
+    expect(Object.values(before).every((h) => /^[0-9a-f]{16}$/.test(h ?? ''))).toBe(true);
+    const site = labSite(dir);
+    site.nodes.push({ ...site.nodes[0]!, name: 'vm03', macs: ['52:54:00:77:00:33'] });
+    await renderStack(site);
+    const after = labels();
+    expect(after.dnsmasq).not.toBe(before.dnsmasq);
+    expect({ ...after, dnsmasq: '' }).toEqual({ ...before, dnsmasq: '' });
+    // a new registry password changes the registry's digest only
+    await renderStack(site, { registryPassword: 'another-one' });
+    const third = labels();
+    expect(third.registry).not.toBe(after.registry);
+    expect({ ...third, registry: '' }).toEqual({ ...after, registry: '' });
   });
 
   it('a failing template leaves the previous stack intact and no temp dirs behind', async () => {
@@ -133,7 +155,7 @@ describe('renderStack', () => {
     const site = labSite(dir);
     site.ironic = { ...site.ironic, min_command_interval: 2 };
     const r = await renderStack(site);
-    expect(r.changed).toEqual(['ironic/ironic.conf']);
+    expect(r.changed).toEqual(['docker-compose.yml', 'ironic/ironic.conf']);
     expect(existsSync(stale)).toBe(false);
   });
 
