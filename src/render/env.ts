@@ -45,5 +45,14 @@ export function createEnv(): HandlebarsEnv {
   });
   // /proc/net/{tcp,udp} print ports as 4 upper-case hex digits; healthchecks grep for them.
   hb.registerHelper('hexport', (port: unknown) => Number(port).toString(16).toUpperCase().padStart(4, '0'));
+  // ...and IPv4 addresses as the in-memory u32, i.e. bytes reversed on the
+  // little-endian hosts Docker runs on (x86-64, arm64): 10.77.0.1 -> 01004D0A.
+  hb.registerHelper('hexaddr', (ip: unknown) =>
+    String(ip)
+      .split('.')
+      .reverse()
+      .map((b) => Number(b).toString(16).toUpperCase().padStart(2, '0'))
+      .join(''),
+  );
   return hb;
 }

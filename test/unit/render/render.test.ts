@@ -252,7 +252,8 @@ describe('stack content', () => {
     expect(doc.version).toBeUndefined();
     expect(doc.name).toBeUndefined();
     expect(doc.services.inspector.depends_on).toEqual({ ironic: { condition: 'service_healthy' } });
-    expect(doc.services.http.healthcheck.test).toEqual(['CMD', 'grep', '-qi', ':1F90 00000000:0000 0A', '/proc/net/tcp']);
+    expect(doc.services.http.healthcheck.test).toEqual(['CMD', 'grep', '-q', '02000A0A:1F90 00000000:0000 0A', '/proc/net/tcp']);
+    expect(doc.services.dnsmasq.healthcheck.test).toEqual(['CMD', 'grep', '-q', '02000A0A:0045 ', '/proc/net/udp']);
   });
 
   it('dnsmasq authoritative: one dhcp-host per node, unknown MACs ignored, iPXE chainload by arch and user class', async () => {
@@ -324,6 +325,7 @@ describe('helpers', () => {
     expect(t('{{#if (eq a 1)}}yes{{else}}no{{/if}}', { a: 1 })).toBe('yes');
     expect(t('x: {{indent 2 s}}', { s: 'a\nb\n\nc' })).toBe('x: a\n  b\n\n  c');
     expect(t('{{hexport p}}', { p: 8080 })).toBe('1F90');
+    expect(t('{{hexaddr a}}', { a: '10.77.0.1' })).toBe('01004D0A');
     expect(t('{{concat a ":" b}}', { a: 'h', b: 5 })).toBe('h:5');
   });
 
