@@ -13,7 +13,7 @@ import { chmod, mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'no
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import YAML from 'yaml';
-import { KseedError } from '../errors.js';
+import { InputError, KseedError } from '../errors.js';
 import type { Site } from '../site/types.js';
 import { createEnv, sortKeys } from './env.js';
 import { buildModel, type StackModel, type StackService } from './model.js';
@@ -250,6 +250,12 @@ export async function renderStack(site: Site, opts: RenderOptions = {}): Promise
   const composeDir = opts.composeDir ?? path.join(REPO_ROOT, 'compose');
   const templatesDir = opts.templatesDir ?? path.join(REPO_ROOT, 'templates', 'stack');
 
+  // dnsmasq always listens for TFTP on port 69 (only transfer ports are configurable), and PXE ROMs only ask there.
+  if (site.seed.ports.tftp !== 69) {
+    throw new InputError(`the Compose stack serves TFTP on port 69 only (seed.ports.tftp is ${site.seed.ports.tftp})`, [
+      { file: site.file, path: 'seed.ports.tftp', message: `must be 69 for engine ironic, not ${site.seed.ports.tftp}` },
+    ]);
+  }
   const secrets: StackSecrets = await ensureSecrets(secretsDir, {
     registryUser: site.registry.username,
     ...(opts.registryPassword !== undefined ? { registryPassword: opts.registryPassword } : {}),

@@ -20,7 +20,7 @@ afterAll(() => rmSync(work, { recursive: true, force: true }));
 
 async function probes(): Promise<Record<string, string[]>> {
   const site = labSite(work);
-  site.seed = { ...site.seed, address: '127.0.0.1', prefix: 8, ports: { ...site.seed.ports, http: 15180, tftp: 15169, registry: 15150 } };
+  site.seed = { ...site.seed, address: '127.0.0.1', prefix: 8, ports: { ...site.seed.ports, http: 15180, registry: 15150 } };
   await renderStack(site);
   const doc = YAML.parse(readFileSync(path.join(work, '.kseed', 'stack', 'docker-compose.yml'), 'utf8')) as {
     services: Record<string, { healthcheck: { test: string[] } }>;
@@ -49,7 +49,8 @@ describe('healthcheck probes', () => {
     const udp = dgram.createSocket('udp4');
     await new Promise<void>((r) => srv.listen(15180, '127.0.0.1', r));
     await new Promise<void>((r) => srv2.listen(15150, '127.0.0.1', r));
-    await new Promise<void>((r) => udp.bind(15169, '127.0.0.1', r));
+    // dnsmasq's TFTP port is always 69: a UDP socket on 127.0.0.1:69 stands in for it.
+    await new Promise<void>((r) => udp.bind(69, '127.0.0.1', r));
     try {
       expect(run(p.http!)).toBe(true);
       expect(run(p.registry!)).toBe(true);

@@ -47,7 +47,7 @@ const variants: Variant[] = [
       s.seed = {
         ...s.seed,
         dhcp: { ...s.seed.dhcp, discovery_pool: true, router: '10.77.0.254', dns: ['10.77.0.53'] },
-        ports: { http: 15080, tftp: 15069, ironic_api: 15385, registry: 15500, inspector: 15050 },
+        ports: { http: 15080, tftp: 69, ironic_api: 15385, registry: 15500, inspector: 15050 },
       };
       return s;
     },

@@ -8,7 +8,7 @@ import path from 'node:path';
 import bcrypt from 'bcryptjs';
 import YAML from 'yaml';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { KseedError } from '../../../src/errors.js';
+import { InputError, KseedError } from '../../../src/errors.js';
 import { createEnv, projectName, renderStack, REPO_ROOT } from '../../../src/render/index.js';
 import { labSite, rackSite } from '../../fixtures/compose/sites.js';
 
@@ -287,6 +287,24 @@ describe('stack content', () => {
     expect(conf).toMatch(/^dhcp-host=b8:ca:3a:10:00:01,b8:ca:3a:10:ff:01,ctl01$/m);
     expect(conf).toMatch(/^dhcp-ignore=tag:!known$/m);
     expect(conf).toMatch(/^pxe-service=tag:known,tag:!ipxe,x86PC,/m);
+  });
+
+  it('refuses a TFTP port other than 69, naming the field, before writing anything', async () => {
+    const site = labSite(dir);
+    site.seed = { ...site.seed, ports: { ...site.seed.ports, tftp: 15069 } };
+    const err = await renderStack(site).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(InputError);
+    expect((err as InputError).problems[0]).toMatchObject({ path: 'seed.ports.tftp', message: 'must be 69 for engine ironic, not 15069' });
+    expect(existsSync(path.join(dir, '.kseed'))).toBe(false);
+  });
+
+  it('dnsmasq on loopback keeps loopback (no except-interface=lo)', async () => {
+    const site = labSite(dir);
+    site.seed = { ...site.seed, interface: 'lo', address: '127.0.0.1', prefix: 8 };
+    await renderStack(site);
+    const conf = read('dnsmasq/dnsmasq.conf');
+    expect(conf).toMatch(/^interface=lo$/m);
+    expect(conf).not.toMatch(/^except-interface/m);
   });
 
   it('dnsmasq off: TFTP only', async () => {
