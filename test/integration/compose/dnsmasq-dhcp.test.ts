@@ -50,7 +50,7 @@ function ask(work: string, confText: string, clients: { mac: string; args: strin
     'ip link add ksrv0 type veth peer name ksrc0',
     'ip addr add 10.77.0.1/24 dev ksrv0',
     'ip link set ksrv0 up',
-    `dnsmasq --keep-in-foreground --pid-file=${work}/dnsmasq.pid --conf-file=${conf} 2>${work}/dnsmasq.log &`,
+    `dnsmasq --keep-in-foreground --conf-file=${conf} 2>${work}/dnsmasq.log &`,
     'DNSMASQ=$!',
     'trap "kill $DNSMASQ 2>/dev/null" EXIT',
     'sleep 0.5',

@@ -3,7 +3,7 @@
  * of Debian's static busybox plus one symlink per applet, `docker import`ed.
  */
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, symlinkSync, copyFileSync, chmodSync } from 'node:fs';
+import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, realpathSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import Ajv2019 from 'ajv/dist/2019.js';
@@ -95,3 +95,44 @@ export function composeAjv() {
   return ajv;
 }
 
+
+/**
+ * An image holding a few host binaries (with the libraries ldd names) plus
+ * static busybox as /bin/sh: stands in for a kseed/* service image where the
+ * real one (built from Debian packages by `kseed images build`) is absent.
+ */
+export function buildHostImage(tag: string, opts: { binaries: string[]; files?: string[]; users: string[] }): void {
+  const work = mkdtempSync(path.join(os.tmpdir(), 'kseedtest-himg-'));
+  try {
+    const root = path.join(work, 'root');
+    for (const d of ['bin', 'tmp', 'etc', 'proc', 'sys', 'dev', 'run', 'var/log/nginx', 'var/lib']) mkdirSync(path.join(root, d), { recursive: true });
+    chmodSync(path.join(root, 'tmp'), 0o1777);
+    copyFileSync(BUSYBOX, path.join(root, 'bin', 'busybox'));
+    chmodSync(path.join(root, 'bin', 'busybox'), 0o755);
+    const applets = execFileSync(BUSYBOX, ['--list'], { encoding: 'utf8' }).split('\n').filter((a) => a && a !== 'busybox');
+    for (const a of applets) symlinkSync('busybox', path.join(root, 'bin', a));
+    const copy = (src: string) => {
+      const dest = path.join(root, src);
+      mkdirSync(path.dirname(dest), { recursive: true });
+      copyFileSync(realpathSync(src), dest);
+      chmodSync(dest, statSync(realpathSync(src)).mode & 0o777);
+    };
+    for (const bin of opts.binaries) {
+      copy(bin);
+      const ldd = execFileSync('ldd', [bin], { encoding: 'utf8' });
+      for (const m of ldd.matchAll(/(\/\S+)\s+\(0x/g)) copy(m[1] as string);
+    }
+    for (const f of opts.files ?? []) copy(f);
+    const ids: Record<string, number> = { root: 0, nobody: 65534 };
+    let next = 900;
+    const users = ['root', 'nobody', ...opts.users.filter((u) => !(u in ids))];
+    const passwd = users.map((u) => `${u}:x:${ids[u] ?? (ids[u] = next++)}:${ids[u]}:${u}:/nonexistent:/bin/sh`);
+    writeFileSync(path.join(root, 'etc', 'passwd'), `${passwd.join('\n')}\n`);
+    writeFileSync(path.join(root, 'etc', 'group'), `${users.map((u) => `${u === 'nobody' ? 'nogroup' : u}:x:${ids[u]}:`).join('\n')}\n`);
+    const tar = path.join(work, 'rootfs.tar');
+    execFileSync('tar', ['-C', root, '-cf', tar, '.']);
+    execFileSync('docker', ['import', '-c', 'ENV PATH=/bin:/usr/sbin:/usr/bin:/sbin', tar, tag], { stdio: 'ignore' });
+  } finally {
+    rmSync(work, { recursive: true, force: true });
+  }
+}
