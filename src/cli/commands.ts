@@ -1,7 +1,12 @@
 import type { Command } from 'commander';
+import { register as down } from './down.js';
 import { register as images } from './images.js';
 import { register as init } from './init.js';
 import { register as lab } from './lab.js';
+import { register as logs } from './logs.js';
+import { register as render } from './render.js';
+import { register as status } from './status.js';
+import { register as up } from './up.js';
 import { register as validate } from './validate.js';
 
 /**
@@ -15,4 +20,9 @@ export const commands: Register[] = [
   validate,
   lab,
   images,
+  render,
+  up,
+  down,
+  status,
+  logs,
 ];
