@@ -2,6 +2,7 @@ import path from 'node:path';
 import type { Command } from 'commander';
 import { buildTestOs } from '../images/osimage.js';
 import { buildRamdisk } from '../images/ramdisk.js';
+import { registerBuild } from '../images/seed/cli.js';
 import { contextOf } from './context.js';
 import { table } from './output.js';
 
@@ -69,4 +70,6 @@ export function register(program: Command): void {
         ) + `\n${r.reused ? 'unchanged, reused' : 'built'} in ${r.seconds.toFixed(1)} s`,
       );
     });
+
+  registerBuild(images);
 }

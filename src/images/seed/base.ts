@@ -1,0 +1,148 @@
+/**
+ * The base every seed image builds FROM, made without any registry:
+ * `debootstrap --variant=minbase` into a directory, cleaned, given full apt
+ * sources, then `docker import`. The packages debootstrap fetched are kept as
+ * a `--make-tarball` in the cache, so later bases unpack without a network.
+ */
+import { createHash } from 'node:crypto';
+import { createReadStream, existsSync, mkdirSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { execa } from 'execa';
+import { KseedError } from '../../errors.js';
+import { run } from '../exec.js';
+import { INPUTS_LABEL, RECIPE } from './dockerfile.js';
+import { inspectImage } from './docker.js';
+import { pickMirrors, readHostSources, sourcesList, type Mirrors } from './sources.js';
+
+export interface BaseOptions {
+  cacheDir: string;
+  suite?: string;
+  arch?: string;
+  /** Use this local image instead of debootstrapping one. */
+  image?: string;
+  force?: boolean;
+  mirrors?: Mirrors;
+  onProgress?: (line: string) => void;
+}
+
+export interface BaseResult {
+  image: string;
+  id: string;
+  size: number;
+  status: 'built' | 'reused' | 'given';
+  seconds: number;
+  mirror?: string;
+}
+
+async function sha256File(file: string): Promise<string> {
+  const h = createHash('sha256');
+  for await (const chunk of createReadStream(file)) h.update(chunk as Buffer);
+  return h.digest('hex');
+}
+
+async function hostArch(): Promise<string> {
+  try {
+    return await run('dpkg', ['--print-architecture'], { timeoutMs: 10_000 });
+  } catch {
+    return process.arch === 'arm64' ? 'arm64' : 'amd64';
+  }
+}
+
+/** Removes what debootstrap leaves behind and the image does not need. */
+export function cleanRootfs(root: string, suite: string, m: Pick<Mirrors, 'mirror' | 'security'>): void {
+  const archives = path.join(root, 'var/cache/apt/archives');
+  if (existsSync(archives)) {
+    for (const f of readdirSync(archives)) if (f.endsWith('.deb')) rmSync(path.join(archives, f), { force: true });
+  }
+  for (const f of ['pkgcache.bin', 'srcpkgcache.bin']) rmSync(path.join(root, 'var/cache/apt', f), { force: true });
+  rmSync(path.join(root, 'var/lib/apt/lists'), { recursive: true, force: true });
+  mkdirSync(path.join(root, 'var/lib/apt/lists/partial'), { recursive: true });
+  rmSync(path.join(root, 'debootstrap'), { recursive: true, force: true });
+  writeFileSync(path.join(root, 'etc/apt/sources.list'), sourcesList(suite, m));
+}
+
+export async function ensureBase(opts: BaseOptions): Promise<BaseResult> {
+  const t0 = Date.now();
+  const say = opts.onProgress ?? (() => {});
+  const seconds = () => (Date.now() - t0) / 1000;
+  if (opts.image) {
+    const info = await inspectImage(opts.image);
+    if (!info) {
+      throw new KseedError(`base image ${opts.image} not found locally (kseed never pulls)`, {
+        code: 'image-not-found',
+        detail: 'load it first (docker load / docker import), or drop --base to debootstrap one',
+      });
+    }
+    say(`base: ${opts.image} (given)`);
+    return { image: opts.image, id: info.id, size: info.size, status: 'given', seconds: seconds() };
+  }
+
+  const suite = opts.suite ?? 'bookworm';
+  const arch = opts.arch ?? (await hostArch());
+  const m = opts.mirrors ?? pickMirrors(readHostSources(), suite);
+  const dir = path.join(opts.cacheDir, 'seed');
+  mkdirSync(dir, { recursive: true });
+  const tarball = path.join(dir, `${suite}-minbase-${arch}.tgz`);
+
+  if (!existsSync(tarball)) {
+    say(`base: debootstrap --make-tarball ${suite} from ${m.mirror}`);
+    const work = path.join(dir, `mt-${process.pid}`);
+    const tmp = `${tarball}.${process.pid}.tmp`;
+    rmSync(work, { recursive: true, force: true });
+    try {
+      await run('debootstrap', ['--variant=minbase', `--arch=${arch}`, `--make-tarball=${tmp}`, suite, work, m.mirror], {
+        timeoutMs: 1_800_000,
+      });
+      renameSync(tmp, tarball);
+    } finally {
+      rmSync(work, { recursive: true, force: true });
+      rmSync(tmp, { force: true });
+    }
+  }
+
+  const list = sourcesList(suite, m);
+  const hash = createHash('sha256')
+    .update(`${RECIPE}\nbase ${suite} ${arch} minbase\n${list}\n${await sha256File(tarball)}\n`)
+    .digest('hex');
+  const image = `kseed/base:${suite}-${hash.slice(0, 12)}`;
+  const have = await inspectImage(image);
+  if (have && !opts.force) {
+    say(`base: ${image} up to date`);
+    return { image, id: have.id, size: have.size, status: 'reused', seconds: seconds(), mirror: m.mirror };
+  }
+
+  const root = path.join(dir, `rootfs-${process.pid}`);
+  rmSync(root, { recursive: true, force: true });
+  try {
+    say(`base: debootstrap --unpack-tarball ${path.basename(tarball)}`);
+    await run('debootstrap', ['--variant=minbase', `--arch=${arch}`, `--unpack-tarball=${tarball}`, suite, root, m.mirror], {
+      timeoutMs: 1_800_000,
+    });
+    cleanRootfs(root, suite, m);
+    say(`base: docker import ${image}`);
+    try {
+      await execa('tar', ['--numeric-owner', '-C', root, '-c', '.'], { buffer: false, stderr: 'pipe' }).pipe(
+        'docker',
+        ['import', '-c', 'CMD ["/bin/bash"]', '-c', 'ENV LANG=C.UTF-8', '-c', `LABEL ${INPUTS_LABEL}=${hash}`, '-', image],
+        { timeout: 600_000 },
+      );
+    } catch (err) {
+      const e = err as { stderr?: string; shortMessage?: string };
+      throw new KseedError(`docker import of the base image ${image} failed`, { code: 'build-failed', detail: e.stderr || e.shortMessage, cause: err });
+    }
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
+  const info = await inspectImage(image);
+  if (!info) throw new KseedError(`docker import did not produce ${image}`, { code: 'build-failed' });
+  return { image, id: info.id, size: info.size, status: 'built', seconds: seconds(), mirror: m.mirror };
+}
+
+/** Size of a file, 0 when absent (for reports). */
+export function fileSize(f: string): number {
+  try {
+    return statSync(f).size;
+  } catch {
+    return 0;
+  }
+}

@@ -1,0 +1,185 @@
+/**
+ * `kseed images build`: the base, then one image per service from its
+ * rendered Dockerfile. An image whose input-hash label matches what would be
+ * built now is left alone, so a second run only inspects images.
+ */
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { execa } from 'execa';
+import { KseedError } from '../../errors.js';
+import { REPO_ROOT } from '../../render/stack.js';
+import type { StackService } from '../../render/model.js';
+import { ensureBase, type BaseResult } from './base.js';
+import { INPUTS_LABEL, inputHash, loadTemplates, renderDockerfile } from './dockerfile.js';
+import { DOCKER_ENV, checkDocker, inspectImage } from './docker.js';
+import { SEED_SERVICES, SERVICE_ORDER, repoOf } from './services.js';
+
+export interface SeedBuildOptions {
+  cacheDir: string;
+  /** Default: the default stack (inspector only when asked). */
+  services?: StackService[];
+  /** Local image to build FROM instead of a debootstrapped base. */
+  baseImage?: string;
+  /** Directory of pre-fetched .debs (`<dir>/<image name>/*.deb`, from `kseed images fetch`). */
+  offline?: string;
+  force?: boolean;
+  tag?: string;
+  templatesDir?: string;
+  onProgress?: (line: string) => void;
+}
+
+export interface ImageOutcome {
+  name: StackService;
+  image: string;
+  tag: string;
+  id: string;
+  size: number;
+  seconds: number;
+  status: 'built' | 'reused';
+  hash: string;
+}
+
+export interface SeedBuildResult {
+  base: BaseResult;
+  images: ImageOutcome[];
+  seconds: number;
+}
+
+export const DEFAULT_SERVICES: StackService[] = ['ironic', 'dnsmasq', 'http', 'registry'];
+
+export function kseedVersion(): string {
+  return (JSON.parse(readFileSync(path.join(REPO_ROOT, 'package.json'), 'utf8')) as { version: string }).version;
+}
+
+/** The directory name of a service's .debs in an offline bundle: its image name. */
+export function offlineDirOf(dir: string, s: StackService): string {
+  return path.join(dir, repoOf(s).split('/').pop()!);
+}
+
+function debsIn(dir: string): string[] {
+  if (!existsSync(dir)) return [];
+  return readdirSync(dir)
+    .filter((f) => f.endsWith('.deb'))
+    .map((f) => `${f}:${statSync(path.join(dir, f)).size}`);
+}
+
+/** The most useful line of a failed apt/docker build: apt's `E:` line, else the last non-empty one. */
+export function failureReason(tail: string[]): string {
+  const e = tail.filter((l) => /^E: /.test(l.trim()));
+  if (e.length) return e[0]!.trim();
+  const err = tail.filter((l) => /error|failed|returned a non-zero code/i.test(l));
+  return (err.pop() ?? tail.filter((l) => l.trim()).pop() ?? 'unknown error').trim();
+}
+
+async function dockerBuild(
+  args: { tag: string; hash: string; service: StackService; dockerfile: string; context: string; network?: string; logFile: string },
+  say: (l: string) => void,
+): Promise<void> {
+  const cli = [
+    'build',
+    '--force-rm',
+    '--label',
+    `${INPUTS_LABEL}=${args.hash}`,
+    '--label',
+    `org.kseed.version=${kseedVersion()}`,
+    ...(args.network ? ['--network', args.network] : []),
+    '-t',
+    args.tag,
+    '-f',
+    args.dockerfile,
+    args.context,
+  ];
+  const log: string[] = [];
+  const child = execa('docker', cli, { env: DOCKER_ENV, all: true, reject: false, buffer: false, timeout: 3_600_000 });
+  let partial = '';
+  child.all?.setEncoding('utf8');
+  child.all?.on('data', (d: string) => {
+    const lines = (partial + d).split('\n');
+    partial = lines.pop() ?? '';
+    for (const line of lines) {
+      log.push(line);
+      // One progress line per Dockerfile step; apt's chatter goes to the log file.
+      if (/^Step \d+\/\d+ : /.test(line)) say(`${args.service}: ${line.length > 110 ? `${line.slice(0, 107)}...` : line}`);
+    }
+  });
+  const r = await child;
+  if (partial) log.push(partial);
+  writeFileSync(args.logFile, `${log.join('\n')}\n`);
+  if (r.exitCode !== 0) {
+    if ((r as { code?: string }).code === 'ENOENT') {
+      throw new KseedError('docker not found: install the Debian package docker.io', { code: 'missing-tool' });
+    }
+    const tail = log.slice(-30);
+    throw new KseedError(`building ${args.tag} failed: ${failureReason(tail)}`, {
+      code: 'build-failed',
+      detail: `full log: ${args.logFile}\n${tail.join('\n')}`,
+    });
+  }
+}
+
+export async function buildSeedImages(opts: SeedBuildOptions): Promise<SeedBuildResult> {
+  const t0 = Date.now();
+  const say = opts.onProgress ?? (() => {});
+  const services = SERVICE_ORDER.filter((s) => (opts.services ?? DEFAULT_SERVICES).includes(s));
+  const tag = opts.tag ?? kseedVersion();
+  await checkDocker();
+  if (opts.offline && !existsSync(opts.offline)) {
+    throw new KseedError(`offline package directory not found: ${opts.offline}`, {
+      code: 'bad-input',
+      detail: 'fill it with: kseed images fetch --out DIR (on a machine with a Debian mirror)',
+    });
+  }
+
+  const base = await ensureBase({ cacheDir: opts.cacheDir, image: opts.baseImage, force: opts.force, onProgress: say });
+  const work = path.join(opts.cacheDir, 'seed', 'build');
+  mkdirSync(work, { recursive: true });
+
+  const images: ImageOutcome[] = [];
+  for (const s of services) {
+    const t1 = Date.now();
+    const svc = SEED_SERVICES[s];
+    const ref = `${repoOf(s)}:${tag}`;
+    const debDir = opts.offline ? offlineDirOf(opts.offline, s) : undefined;
+    const debs = debDir ? debsIn(debDir) : undefined;
+    if (debDir && debs!.length === 0) {
+      throw new KseedError(`no .debs for ${s} in ${debDir}`, {
+        code: 'bad-input',
+        detail: 'fill the directory with: kseed images fetch --out DIR',
+      });
+    }
+    const dockerfile = renderDockerfile(loadTemplates(svc, opts.templatesDir), {
+      service: svc.template,
+      image: ref,
+      base: base.image,
+      packages: svc.packages,
+      debconf: svc.debconf,
+      offline: Boolean(debDir),
+    });
+    const hash = inputHash({ dockerfile, baseId: base.id, debs });
+    const have = await inspectImage(ref);
+    if (have && have.labels[INPUTS_LABEL] === hash && !opts.force) {
+      say(`${s}: ${ref} up to date`);
+      images.push({ name: s, image: repoOf(s), tag: ref, id: have.id, size: have.size, seconds: (Date.now() - t1) / 1000, status: 'reused', hash });
+      continue;
+    }
+    say(`${s}: building ${ref}${debDir ? ' (offline, --network none)' : ''}`);
+    const dfile = path.join(work, `${svc.template}.Dockerfile`);
+    writeFileSync(dfile, dockerfile);
+    // Online builds need no context: an empty directory keeps the upload at zero bytes.
+    const ctx = debDir ?? path.join(work, `ctx-${svc.template}`);
+    if (!debDir) {
+      rmSync(ctx, { recursive: true, force: true });
+      mkdirSync(ctx, { recursive: true });
+    }
+    await dockerBuild(
+      { tag: ref, hash, service: s, dockerfile: dfile, context: ctx, network: debDir ? 'none' : undefined, logFile: path.join(work, `${svc.template}.log`) },
+      say,
+    );
+    const info = await inspectImage(ref);
+    if (!info) throw new KseedError(`docker build did not produce ${ref}`, { code: 'build-failed' });
+    const secs = (Date.now() - t1) / 1000;
+    say(`${s}: built ${ref} in ${secs.toFixed(1)} s, ${(info.size / 1e6).toFixed(0)} MB`);
+    images.push({ name: s, image: repoOf(s), tag: ref, id: info.id, size: info.size, seconds: secs, status: 'built', hash });
+  }
+  return { base, images, seconds: (Date.now() - t0) / 1000 };
+}

@@ -1,0 +1,69 @@
+/** The `kseed images build` subcommand; src/cli/images.ts only attaches it. */
+import path from 'node:path';
+import type { Command } from 'commander';
+import { contextOf } from '../../cli/context.js';
+import { table } from '../../cli/output.js';
+import { InputError } from '../../errors.js';
+import { buildSeedImages, DEFAULT_SERVICES } from './build.js';
+import { parseServices } from './services.js';
+
+interface Opts {
+  base?: string;
+  debootstrap?: boolean;
+  offline?: string;
+  only?: string;
+  inspector?: boolean;
+  force?: boolean;
+  cache?: string;
+}
+
+const mb = (n: number) => `${(n / 1e6).toFixed(0)} MB`;
+
+export function registerBuild(images: Command): void {
+  images
+    .command('build')
+    .description('build the seed images (kseed/ironic, dnsmasq, http, registry, ironic-inspector) from Debian packages; unchanged images are reused')
+    .option('--base <image>', 'a local Debian bookworm image to build FROM (default: debootstrap one)')
+    .option('--debootstrap', 'make the base with debootstrap + docker import (the default)')
+    .option('--offline <dir>', 'install from pre-fetched .debs (<dir>/<image>/*.deb) with --network none')
+    .option('--only <services>', 'comma-separated: ironic,dnsmasq,http,registry,inspector')
+    .option('--inspector', 'also build kseed/ironic-inspector', false)
+    .option('--cache <dir>', 'cache directory (default: .kseed/cache beside the site file)')
+    .option('--force', 'rebuild even when nothing changed', false)
+    .action(async (o: Opts, cmd: Command) => {
+      const ctx = contextOf(cmd);
+      if (o.base && o.debootstrap) {
+        throw new InputError('--base and --debootstrap exclude each other');
+      }
+      let services = o.inspector ? [...DEFAULT_SERVICES, 'inspector' as const] : DEFAULT_SERVICES;
+      if (o.only) {
+        try {
+          services = parseServices(o.only);
+        } catch (err) {
+          throw new InputError(`--only: ${(err as Error).message}`);
+        }
+      }
+      const r = await buildSeedImages({
+        cacheDir: o.cache ? path.resolve(o.cache) : path.join(ctx.stateDir, 'cache'),
+        services,
+        baseImage: o.base,
+        offline: o.offline ? path.resolve(o.offline) : undefined,
+        force: o.force,
+        onProgress: (m) => ctx.out.progress(m),
+      });
+      const summary = {
+        base: { image: r.base.image, size: r.base.size, seconds: r.base.seconds, status: r.base.status },
+        images: r.images.map((i) => ({ name: i.name, tag: i.tag, size: i.size, seconds: Number(i.seconds.toFixed(1)), status: i.status, hash: i.hash })),
+        seconds: Number(r.seconds.toFixed(1)),
+      };
+      ctx.out.result(summary, () =>
+        table(
+          ['image', 'size', 'seconds', 'status'],
+          [
+            [r.base.image, mb(r.base.size), r.base.seconds.toFixed(1), r.base.status],
+            ...r.images.map((i) => [i.tag, mb(i.size), i.seconds.toFixed(1), i.status === 'reused' ? 'up to date' : 'built']),
+          ],
+        ) + `\n${r.images.filter((i) => i.status === 'built').length} built, ${r.images.filter((i) => i.status === 'reused').length} up to date in ${r.seconds.toFixed(1)} s`,
+      );
+    });
+}
