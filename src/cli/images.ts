@@ -2,7 +2,7 @@ import path from 'node:path';
 import type { Command } from 'commander';
 import { buildTestOs } from '../images/osimage.js';
 import { buildRamdisk } from '../images/ramdisk.js';
-import { registerBuild } from '../images/seed/cli.js';
+import { registerSeedImages } from '../images/seed/cli.js';
 import { contextOf } from './context.js';
 import { table } from './output.js';
 
@@ -71,5 +71,5 @@ export function register(program: Command): void {
       );
     });
 
-  registerBuild(images);
+  registerSeedImages(images);
 }

@@ -5,7 +5,7 @@
  * a `--make-tarball` in the cache, so later bases unpack without a network.
  */
 import { createHash } from 'node:crypto';
-import { createReadStream, existsSync, mkdirSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { copyFileSync, createReadStream, existsSync, mkdirSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { execa } from 'execa';
 import { KseedError } from '../../errors.js';
@@ -22,6 +22,8 @@ export interface BaseOptions {
   image?: string;
   force?: boolean;
   mirrors?: Mirrors;
+  /** An offline bundle (`kseed images fetch --out`): its base/ tarball seeds the cache; never go online. */
+  offlineDir?: string;
   onProgress?: (line: string) => void;
 }
 
@@ -32,6 +34,8 @@ export interface BaseResult {
   status: 'built' | 'reused' | 'given';
   seconds: number;
   mirror?: string;
+  /** The debootstrap --make-tarball the base was unpacked from. */
+  tarball?: string;
 }
 
 async function sha256File(file: string): Promise<string> {
@@ -84,6 +88,18 @@ export async function ensureBase(opts: BaseOptions): Promise<BaseResult> {
   mkdirSync(dir, { recursive: true });
   const tarball = path.join(dir, `${suite}-minbase-${arch}.tgz`);
 
+  const bundled = opts.offlineDir ? path.join(opts.offlineDir, 'base', path.basename(tarball)) : undefined;
+  if (!existsSync(tarball) && bundled && existsSync(bundled)) {
+    say(`base: debootstrap tarball from ${bundled}`);
+    copyFileSync(bundled, `${tarball}.${process.pid}.tmp`);
+    renameSync(`${tarball}.${process.pid}.tmp`, tarball);
+  }
+  if (!existsSync(tarball) && opts.offlineDir) {
+    throw new KseedError(`no debootstrap tarball for the base: neither ${tarball} nor ${bundled}`, {
+      code: 'bad-input',
+      detail: 'make the bundle with `kseed images fetch --out DIR` (it includes base/), or pass --base IMAGE',
+    });
+  }
   if (!existsSync(tarball)) {
     say(`base: debootstrap --make-tarball ${suite} from ${m.mirror}`);
     const work = path.join(dir, `mt-${process.pid}`);
@@ -108,7 +124,7 @@ export async function ensureBase(opts: BaseOptions): Promise<BaseResult> {
   const have = await inspectImage(image);
   if (have && !opts.force) {
     say(`base: ${image} up to date`);
-    return { image, id: have.id, size: have.size, status: 'reused', seconds: seconds(), mirror: m.mirror };
+    return { image, id: have.id, size: have.size, status: 'reused', seconds: seconds(), mirror: m.mirror, tarball };
   }
 
   const root = path.join(dir, `rootfs-${process.pid}`);
@@ -135,7 +151,7 @@ export async function ensureBase(opts: BaseOptions): Promise<BaseResult> {
   }
   const info = await inspectImage(image);
   if (!info) throw new KseedError(`docker import did not produce ${image}`, { code: 'build-failed' });
-  return { image, id: info.id, size: info.size, status: 'built', seconds: seconds(), mirror: m.mirror };
+  return { image, id: info.id, size: info.size, status: 'built', seconds: seconds(), mirror: m.mirror, tarball };
 }
 
 /** Size of a file, 0 when absent (for reports). */

@@ -130,7 +130,7 @@ export async function buildSeedImages(opts: SeedBuildOptions): Promise<SeedBuild
     });
   }
 
-  const base = await ensureBase({ cacheDir: opts.cacheDir, image: opts.baseImage, force: opts.force, onProgress: say });
+  const base = await ensureBase({ cacheDir: opts.cacheDir, image: opts.baseImage, force: opts.force, offlineDir: opts.offline, onProgress: say });
   const work = path.join(opts.cacheDir, 'seed', 'build');
   mkdirSync(work, { recursive: true });
 

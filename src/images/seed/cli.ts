@@ -1,10 +1,11 @@
-/** The `kseed images build` subcommand; src/cli/images.ts only attaches it. */
+/** The `kseed images build` and `fetch` subcommands; src/cli/images.ts only attaches them. */
 import path from 'node:path';
 import type { Command } from 'commander';
 import { contextOf } from '../../cli/context.js';
 import { table } from '../../cli/output.js';
 import { InputError } from '../../errors.js';
 import { buildSeedImages, DEFAULT_SERVICES } from './build.js';
+import { fetchSeedDebs } from './fetch.js';
 import { parseServices } from './services.js';
 
 interface Opts {
@@ -19,7 +20,8 @@ interface Opts {
 
 const mb = (n: number) => `${(n / 1e6).toFixed(0)} MB`;
 
-export function registerBuild(images: Command): void {
+export function registerSeedImages(images: Command): void {
+  registerFetch(images);
   images
     .command('build')
     .description('build the seed images (kseed/ironic, dnsmasq, http, registry, ironic-inspector) from Debian packages; unchanged images are reused')
@@ -35,14 +37,7 @@ export function registerBuild(images: Command): void {
       if (o.base && o.debootstrap) {
         throw new InputError('--base and --debootstrap exclude each other');
       }
-      let services = o.inspector ? [...DEFAULT_SERVICES, 'inspector' as const] : DEFAULT_SERVICES;
-      if (o.only) {
-        try {
-          services = parseServices(o.only);
-        } catch (err) {
-          throw new InputError(`--only: ${(err as Error).message}`);
-        }
-      }
+      const services = servicesOf(o);
       const r = await buildSeedImages({
         cacheDir: o.cache ? path.resolve(o.cache) : path.join(ctx.stateDir, 'cache'),
         services,
@@ -64,6 +59,48 @@ export function registerBuild(images: Command): void {
             ...r.images.map((i) => [i.tag, mb(i.size), i.seconds.toFixed(1), i.status === 'reused' ? 'up to date' : 'built']),
           ],
         ) + `\n${r.images.filter((i) => i.status === 'built').length} built, ${r.images.filter((i) => i.status === 'reused').length} up to date in ${r.seconds.toFixed(1)} s`,
+      );
+    });
+}
+
+function servicesOf(o: { only?: string; inspector?: boolean }) {
+  if (!o.only) return o.inspector ? [...DEFAULT_SERVICES, 'inspector' as const] : DEFAULT_SERVICES;
+  try {
+    return parseServices(o.only);
+  } catch (err) {
+    throw new InputError(`--only: ${(err as Error).message}`);
+  }
+}
+
+function registerFetch(images: Command): void {
+  images
+    .command('fetch')
+    .description('download the .debs of the seed images (and the debootstrap tarball) for `images build --offline DIR`')
+    .requiredOption('--out <dir>', 'bundle directory (one subdirectory per image, base/ for the debootstrap tarball)')
+    .option('--base <image>', 'a local Debian bookworm image to resolve packages in (default: the debootstrapped base)')
+    .option('--only <services>', 'comma-separated: ironic,dnsmasq,http,registry,inspector')
+    .option('--inspector', 'also fetch ironic-inspector', false)
+    .option('--cache <dir>', 'cache directory (default: .kseed/cache beside the site file)')
+    .action(async (o: { out: string; base?: string; only?: string; inspector?: boolean; cache?: string }, cmd: Command) => {
+      const ctx = contextOf(cmd);
+      const r = await fetchSeedDebs({
+        cacheDir: o.cache ? path.resolve(o.cache) : path.join(ctx.stateDir, 'cache'),
+        out: path.resolve(o.out),
+        services: servicesOf(o),
+        baseImage: o.base,
+        onProgress: (m) => ctx.out.progress(m),
+      });
+      const summary = {
+        base: r.base.image,
+        tarball: r.tarball,
+        services: r.services.map((s) => ({ ...s, seconds: Number(s.seconds.toFixed(1)) })),
+        seconds: Number(r.seconds.toFixed(1)),
+      };
+      ctx.out.result(summary, () =>
+        table(
+          ['image', 'directory', '.debs', 'size'],
+          r.services.map((s) => [s.name, s.dir, String(s.debs), mb(s.bytes)]),
+        ) + `\nfetched in ${r.seconds.toFixed(1)} s; build with: kseed images build --offline ${o.out}`,
       );
     });
 }
