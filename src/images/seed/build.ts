@@ -3,7 +3,7 @@
  * rendered Dockerfile. An image whose input-hash label matches what would be
  * built now is left alone, so a second run only inspects images.
  */
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { createWriteStream, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { execa } from 'execa';
 import { KseedError } from '../../errors.js';
@@ -90,6 +90,8 @@ async function dockerBuild(
     args.context,
   ];
   const log: string[] = [];
+  // Written as it comes, so a long build can be followed with tail -f.
+  const logStream = createWriteStream(args.logFile);
   const child = execa('docker', cli, { env: DOCKER_ENV, all: true, reject: false, buffer: false, timeout: 3_600_000 });
   let partial = '';
   child.all?.setEncoding('utf8');
@@ -98,13 +100,15 @@ async function dockerBuild(
     partial = lines.pop() ?? '';
     for (const line of lines) {
       log.push(line);
+      logStream.write(`${line}\n`);
+      if (log.length > 200) log.shift();
       // One progress line per Dockerfile step; apt's chatter goes to the log file.
       if (/^Step \d+\/\d+ : /.test(line)) say(`${args.service}: ${line.length > 110 ? `${line.slice(0, 107)}...` : line}`);
     }
   });
   const r = await child;
   if (partial) log.push(partial);
-  writeFileSync(args.logFile, `${log.join('\n')}\n`);
+  await new Promise<void>((resolve) => logStream.end(partial ? `${partial}\n` : '', () => resolve()));
   if (r.exitCode !== 0) {
     if ((r as { code?: string }).code === 'ENOENT') {
       throw new KseedError('docker not found: install the Debian package docker.io', { code: 'missing-tool' });

@@ -1,9 +1,11 @@
 /** The `kseed images build` and `fetch` subcommands; src/cli/images.ts only attaches them. */
+import { existsSync } from 'node:fs';
 import path from 'node:path';
 import type { Command } from 'commander';
 import { contextOf } from '../../cli/context.js';
 import { table } from '../../cli/output.js';
 import { InputError } from '../../errors.js';
+import { loadSite } from '../../site/load.js';
 import { buildSeedImages, DEFAULT_SERVICES } from './build.js';
 import { fetchSeedDebs } from './fetch.js';
 import { parseServices } from './services.js';
@@ -37,7 +39,7 @@ export function registerSeedImages(images: Command): void {
       if (o.base && o.debootstrap) {
         throw new InputError('--base and --debootstrap exclude each other');
       }
-      const services = servicesOf(o);
+      const services = servicesOf(o, await siteWantsInspector(ctx.configPath, (m) => ctx.out.progress(m)));
       const r = await buildSeedImages({
         cacheDir: o.cache ? path.resolve(o.cache) : path.join(ctx.stateDir, 'cache'),
         services,
@@ -63,8 +65,22 @@ export function registerSeedImages(images: Command): void {
     });
 }
 
-function servicesOf(o: { only?: string; inspector?: boolean }) {
-  if (!o.only) return o.inspector ? [...DEFAULT_SERVICES, 'inspector' as const] : DEFAULT_SERVICES;
+/**
+ * `kseed up` tells the user to run plain `kseed images build`: so when the
+ * site file enables ironic-inspector, its image is part of the default set.
+ */
+async function siteWantsInspector(configPath: string, say: (m: string) => void): Promise<boolean> {
+  if (!existsSync(configPath)) return false;
+  try {
+    return (await loadSite(configPath)).ironic.inspector;
+  } catch (err) {
+    say(`note: ${configPath} not loaded (${(err as Error).message}); building the default images`);
+    return false;
+  }
+}
+
+function servicesOf(o: { only?: string; inspector?: boolean }, siteInspector = false) {
+  if (!o.only) return o.inspector || siteInspector ? [...DEFAULT_SERVICES, 'inspector' as const] : DEFAULT_SERVICES;
   try {
     return parseServices(o.only);
   } catch (err) {
@@ -86,7 +102,7 @@ function registerFetch(images: Command): void {
       const r = await fetchSeedDebs({
         cacheDir: o.cache ? path.resolve(o.cache) : path.join(ctx.stateDir, 'cache'),
         out: path.resolve(o.out),
-        services: servicesOf(o),
+        services: servicesOf(o, await siteWantsInspector(ctx.configPath, (m) => ctx.out.progress(m))),
         baseImage: o.base,
         onProgress: (m) => ctx.out.progress(m),
       });
