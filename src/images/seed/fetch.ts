@@ -20,6 +20,8 @@ export interface FetchOptions {
   out: string;
   services: StackService[];
   baseImage?: string;
+  /** Name prefix of the short-lived apt containers (tests use kseedtest-*). */
+  containerPrefix?: string;
   onProgress?: (line: string) => void;
 }
 
@@ -62,7 +64,7 @@ export async function fetchSeedDebs(opts: FetchOptions): Promise<FetchResult> {
       `apt-get install -y -qq --download-only --no-install-recommends ${svc.packages.join(' ')}`,
       'apt-get upgrade -y -qq --download-only',
     ].join('\n');
-    const name = `kseed-fetch-${svc.template}-${process.pid}`;
+    const name = `${opts.containerPrefix ?? 'kseed-fetch'}-${svc.template}-${process.pid}`;
     const r = await execa(
       'docker',
       ['run', '--rm', '--name', name, '-v', `${dir}:/var/cache/apt/archives`, '--entrypoint', 'sh', base.image, '-c', script],
