@@ -129,7 +129,7 @@ describe.skipIf(!ok)('kseed images build (debootstrap base, Debian packages)', (
     expect(run(img, 'kseedtest-seedimg-ironic-v', ['python3', '-c', 'import ironic.version as v; print(v.version_info.version_string())'])).toMatch(/^21\./);
     expect(run(img, 'kseedtest-seedimg-ipmitool', ['ipmitool', '-V'])).toMatch(/ipmitool version 1\.8/);
     expect(run(img, 'kseedtest-seedimg-ipxe', ['ls', '/usr/lib/ipxe/'])).toMatch(/snponly\.efi[\s\S]*undionly\.kpxe|undionly\.kpxe[\s\S]*snponly\.efi/);
-    expect(run(img, 'kseedtest-seedimg-which', ['sh', '-c', 'command -v ironic ironic-dbsync runuser && id -u ironic'])).toMatch(
+    expect(run(img, 'kseedtest-seedimg-which', ['sh', '-c', 'for c in ironic ironic-dbsync runuser; do command -v $c; done; id -u ironic'])).toMatch(
       /\/usr\/bin\/ironic\n\/usr\/bin\/ironic-dbsync\n\/usr\/sbin\/runuser\n\d+\n/,
     );
   });
@@ -176,6 +176,13 @@ describe.skipIf(!ok)('kseed images build (debootstrap base, Debian packages)', (
         'connection = sqlite:////var/lib/ironic/ironic.sqlite',
         '[dhcp]',
         'dhcp_provider = none',
+        // The ipxe boot interface refuses to load without its http_root.
+        '[deploy]',
+        'http_url = http://127.0.0.1:20687',
+        'http_root = /var/lib/ironic/httpboot',
+        '[pxe]',
+        'tftp_root = /var/lib/ironic/tftpboot',
+        'tftp_master_path = /var/lib/ironic/tftpboot/master_images',
         '[oslo_concurrency]',
         'lock_path = /var/lib/ironic/lock',
         '',
@@ -196,7 +203,7 @@ describe.skipIf(!ok)('kseed images build (debootstrap base, Debian packages)', (
       '-v', `${etc}/ironic.conf:/etc/ironic/ironic.conf:ro`,
       '-v', `${etc}/htpasswd:/etc/ironic/htpasswd:ro`,
       '--entrypoint', 'sh', `kseed/ironic:${version}`,
-      '-c', 'mkdir -p /var/lib/ironic/lock && ironic-dbsync --config-file /etc/ironic/ironic.conf create_schema && exec ironic --config-file /etc/ironic/ironic.conf',
+      '-c', 'mkdir -p /var/lib/ironic/lock /var/lib/ironic/httpboot /var/lib/ironic/tftpboot/master_images && ironic-dbsync --config-file /etc/ironic/ironic.conf create_schema && exec ironic --config-file /etc/ironic/ironic.conf',
     ]);
     const url = `http://127.0.0.1:${PORT}`;
     let root: { versions?: { version: string }[] } | undefined;
@@ -210,7 +217,7 @@ describe.skipIf(!ok)('kseed images build (debootstrap base, Debian packages)', (
       }
       if (!root) {
         const state = docker(['inspect', '--format', '{{.State.Running}}', name]).trim();
-        if (state !== 'true') throw new Error(`ironic exited:\n${docker(['logs', '--tail', '40', name])}`);
+        if (state !== 'true') throw new Error(`ironic exited:\n${execFileSync('sh', ['-c', `docker logs --tail 40 ${name} 2>&1`], { encoding: 'utf8' })}`);
         await new Promise((r) => setTimeout(r, 1000));
       }
     }
