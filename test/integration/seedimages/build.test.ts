@@ -14,7 +14,11 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import bcrypt from 'bcryptjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ComposeDriver, projectOf, upStack, type ComposeProject } from '../../../src/compose/index.js';
+import { renderStack, type RenderResult } from '../../../src/render/index.js';
+import { labSite } from '../../fixtures/compose/sites.js';
 import { needDocker, needPeers, needRoot } from '../../helpers/peers.js';
+import { forceRemoveProject, projectLeftovers } from '../compose/fixture.js';
 
 const repo = fileURLToPath(new URL('../../../', import.meta.url));
 const bin = path.join(repo, 'bin/kseed.js');
@@ -66,7 +70,7 @@ function newest(dir: string): number {
   return t;
 }
 
-const ok = needDocker() && needPeers('debootstrap', 'tar') && needRoot();
+const ok = needDocker() && needPeers('debootstrap', 'tar', 'curl') && needRoot();
 
 describe.skipIf(!ok)('kseed images build (debootstrap base, Debian packages)', () => {
   let first: Summary;
@@ -233,4 +237,74 @@ describe.skipIf(!ok)('kseed images build (debootstrap base, Debian packages)', (
     docker(['rm', '-f', name]);
     expect(() => docker(['inspect', name])).toThrow();
   }, 180_000);
+  describe('the rendered seed stack on these images (own-bridge seed, DHCP off)', () => {
+    const ports = { http: 20680, tftp: 69, ironic_api: 20681, registry: 20682, inspector: 20683 };
+    const IFACE = 'ksr-seedimg0';
+    const SEED = '10.202.0.1';
+    let r: RenderResult;
+    let project: ComposeProject;
+    let driver: ComposeDriver;
+    let work: string;
+
+    beforeAll(async () => {
+      work = mkdtempSync(path.join(tmpdir(), 'kseedtest-seedstack-'));
+      const site = labSite(work, { site: `kseedtest-seedimg${process.pid}` });
+      // A bridge of our own, with no ports (dnsmasq's TFTP is always port 69: on lo it
+      // would collide with other tests' stacks) and DHCP off: nothing answers DHCP.
+      execFileSync('sh', ['-c', `ip link del ${IFACE} 2>/dev/null; ip link add ${IFACE} type bridge && ip addr add ${SEED}/24 dev ${IFACE} && ip link set ${IFACE} up`]);
+      site.seed = { ...site.seed, interface: IFACE, address: SEED, prefix: 24, dhcp: { mode: 'off', lease_seconds: 3600 }, ports };
+      r = await renderStack(site, { imageTag: version });
+      project = projectOf(r);
+      driver = await ComposeDriver.detect();
+    }, 120_000);
+
+    afterAll(async () => {
+      try {
+        await driver?.down(project, { volumes: true });
+      } catch {
+        if (r) forceRemoveProject(r.project);
+      }
+      if (work) rmSync(work, { recursive: true, force: true });
+      execFileSync('sh', ['-c', `ip link del ${IFACE} 2>/dev/null || true`]);
+    });
+
+    it('upStack finds every image and all four services become healthy', async () => {
+      const statuses = await upStack(driver, r, { timeoutMs: 240_000, pollMs: 2000 }).catch((e: { detail?: string }) => {
+        console.error(e.detail);
+        throw e;
+      });
+      expect(statuses.map((x) => [x.service, x.state, x.health]).sort()).toEqual([
+        ['dnsmasq', 'running', 'healthy'],
+        ['http', 'running', 'healthy'],
+        ['ironic', 'running', 'healthy'],
+        ['registry', 'running', 'healthy'],
+      ]);
+    }, 300_000);
+
+    it('Ironic and the registry refuse anonymous calls and accept the generated credentials', async () => {
+      const h = { 'X-OpenStack-Ironic-API-Version': '1.82' };
+      const ironic = `http://${SEED}:${ports.ironic_api}`;
+      expect((await fetch(`${ironic}/v1/nodes`, { headers: h })).status).toBe(401);
+      const ipw = readFileSync(path.join(r.secretsDir, 'ironic-password'), 'utf8').trim();
+      const auth = (u: string, p: string) => `Basic ${Buffer.from(`${u}:${p}`).toString('base64')}`;
+      expect((await fetch(`${ironic}/v1/nodes`, { headers: { ...h, Authorization: auth('kseed', ipw) } })).status).toBe(200);
+      const reg = `http://${SEED}:${ports.registry}/v2/`;
+      expect((await fetch(reg)).status).toBe(401);
+      const rpw = readFileSync(path.join(r.secretsDir, 'registry-password'), 'utf8').trim();
+      expect((await fetch(reg, { headers: { Authorization: auth('kseed', rpw) } })).status).toBe(200);
+    });
+
+    it('dnsmasq serves the image\'s iPXE binary over TFTP', () => {
+      const got = execFileSync('curl', ['-s', '--max-time', '10', `tftp://${SEED}/undionly.kpxe`], { maxBuffer: 10 << 20 });
+      const want = execFileSync('docker', ['run', '--rm', '--name', 'kseedtest-seedimg-cat', '--network', 'none', `kseed/dnsmasq:${version}`, 'cat', '/usr/lib/ipxe/undionly.kpxe'], { maxBuffer: 10 << 20 });
+      containers.push('kseedtest-seedimg-cat');
+      expect(got.length).toBeGreaterThan(10_000);
+      expect(Buffer.compare(got, want)).toBe(0);
+    });
+
+    it('down --volumes leaves nothing behind', async () => {
+      await driver.down(project, { volumes: true });
+      expect(projectLeftovers(r.project)).toEqual({ containers: [], volumes: [] });
+    });
+  });
 });
