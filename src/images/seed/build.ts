@@ -64,8 +64,11 @@ function debsIn(dir: string): string[] {
 }
 
 /** The most useful line of a failed apt/docker build: apt's `E:` line, else the last non-empty one. */
-export function failureReason(tail: string[]): string {
-  const e = tail.filter((l) => /^E: /.test(l.trim()));
+export function failureReason(raw: string[]): string {
+  // The classic builder colours a RUN's stderr (ESC[91m) without a line break before it.
+  // eslint-disable-next-line no-control-regex
+  const tail = raw.map((l) => l.replace(/\x1b\[[0-9;]*m/g, ''));
+  const e = tail.map((l) => /(?:^|[^A-Za-z0-9])(E: .*)$/.exec(l)?.[1]).filter((x): x is string => Boolean(x));
   if (e.length) return e[0]!.trim();
   const err = tail.filter((l) => /error|failed|returned a non-zero code/i.test(l));
   return (err.pop() ?? tail.filter((l) => l.trim()).pop() ?? 'unknown error').trim();
@@ -113,7 +116,8 @@ async function dockerBuild(
     if ((r as { code?: string }).code === 'ENOENT') {
       throw new KseedError('docker not found: install the Debian package docker.io', { code: 'missing-tool' });
     }
-    const tail = log.slice(-30);
+    // eslint-disable-next-line no-control-regex
+    const tail = log.slice(-30).map((l) => l.replace(/\x1b\[[0-9;]*m/g, ''));
     throw new KseedError(`building ${args.tag} failed: ${failureReason(tail)}`, {
       code: 'build-failed',
       detail: `full log: ${args.logFile}\n${tail.join('\n')}`,
@@ -176,7 +180,7 @@ export async function buildSeedImages(opts: SeedBuildOptions): Promise<SeedBuild
       mkdirSync(ctx, { recursive: true });
     }
     await dockerBuild(
-      { tag: ref, hash, service: s, dockerfile: dfile, context: ctx, network: debDir ? 'none' : undefined, logFile: path.join(work, `${svc.template}.log`) },
+      { tag: ref, hash, service: s, dockerfile: dfile, context: ctx, network: debDir ? 'none' : undefined, logFile: path.join(work, `${svc.template}-${tag}.log`) },
       say,
     );
     const info = await inspectImage(ref);

@@ -73,6 +73,7 @@ describe('build failure reason', () => {
     expect(failureReason(['Reading package lists...', 'E: Unable to locate package nosuch', "The command '/bin/sh -c ...' returned a non-zero code: 100"])).toBe(
       'E: Unable to locate package nosuch',
     );
+    expect(failureReason(['Building dependency tree...\x1b[91mE: Unable to locate package x', '\x1b[0m'])).toBe('E: Unable to locate package x');
     expect(failureReason(['Step 2/4 : RUN false', "The command '/bin/sh -c false' returned a non-zero code: 1", ''])).toBe(
       "The command '/bin/sh -c false' returned a non-zero code: 1",
     );
