@@ -25,6 +25,7 @@ import koffi from 'koffi';
 
 const SOL_SOCKET = 1;
 const SO_BINDTODEVICE = 25;
+const SO_RCVBUFFORCE = 33;
 const MSG_DONTWAIT = 0x40;
 
 interface Libc {
@@ -80,6 +81,24 @@ export function bindToDevice(sock: dgram.Socket, ifname: string): void {
     const n = c.recv(fd, scratch, scratch.length, MSG_DONTWAIT);
     // EAGAIN: queue empty; any other error: nothing more to drain either
     if (n < 0) break;
+  }
+}
+
+/**
+ * A large receive queue: when a rack powers on, hundreds of DISCOVERs arrive
+ * within a second, and a 200 KiB default queue overflows while the event
+ * loop is busy (or the laptop is). SO_RCVBUFFORCE (root/CAP_NET_ADMIN)
+ * ignores net.core.rmem_max; without the privilege, fall back to dgram's
+ * own setter, which is capped by rmem_max.
+ */
+export function growReceiveBuffer(sock: dgram.Socket, bytes: number): void {
+  const val = Buffer.alloc(4);
+  val.writeInt32LE(bytes);
+  if (loadLibc().setsockopt(socketFd(sock), SOL_SOCKET, SO_RCVBUFFORCE, val, 4) === 0) return;
+  try {
+    sock.setRecvBufferSize(bytes);
+  } catch {
+    /* keep the default queue */
   }
 }
 

@@ -5,7 +5,7 @@
  */
 import dgram from 'node:dgram';
 import { EventEmitter } from 'node:events';
-import { bindToDevice, interfaceAddresses, interfaceExists, NetifError } from '../netif.js';
+import { bindToDevice, growReceiveBuffer, interfaceAddresses, interfaceExists, NetifError } from '../netif.js';
 import { type BootFiles, DEFAULT_BOOT_FILES } from './bootfile.js';
 import { DhcpDecodeError, decode, encode, macOf, messageType, messageTypeName } from './codec.js';
 import { AuthoritativeHandler, type DhcpEvent, type DhcpNode, inSubnet, PXE_PORT, ProxyHandler, type Reply, SERVER_PORT } from './handlers.js';
@@ -108,6 +108,7 @@ export class DhcpServer extends EventEmitter<DhcpServerEvents> {
         try {
           bindToDevice(sock, this.opts.interface);
           sock.setBroadcast(true);
+          growReceiveBuffer(sock, 4 * 1024 * 1024);
         } catch (err) {
           sock.close();
           reject(err);
