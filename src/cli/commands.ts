@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import { register as doctor } from './doctor.js';
 
 /**
  * One register function per command file (src/cli/<command>.ts). Keep this
@@ -6,4 +7,4 @@ import type { Command } from 'commander';
  */
 export type Register = (program: Command) => void;
 
-export const commands: Register[] = [];
+export const commands: Register[] = [doctor];
