@@ -1,5 +1,7 @@
 import type { Command } from 'commander';
 import { register as doctor } from './doctor.js';
+import { register as init } from './init.js';
+import { register as validate } from './validate.js';
 
 /**
  * One register function per command file (src/cli/<command>.ts). Keep this
@@ -7,4 +9,4 @@ import { register as doctor } from './doctor.js';
  */
 export type Register = (program: Command) => void;
 
-export const commands: Register[] = [doctor];
+export const commands: Register[] = [init, validate, doctor];
