@@ -56,6 +56,7 @@ function cleanup() {
   }
   rmSync(dir, { recursive: true, force: true });
   rmSync(`/dev/shm/ksd-bench-dnsmasq-${process.pid}.leases`, { force: true });
+  rmSync(`/dev/shm/ksd-bench-state-${process.pid}`, { recursive: true, force: true });
 }
 process.on('SIGINT', () => {
   cleanup();
@@ -108,8 +109,10 @@ async function stopChild(c) {
   if (c.exitCode === null) c.kill('SIGKILL');
 }
 
-async function startKseed() {
+async function startKseed(persist) {
   const cfg = path.join(dir, 'kseed.json');
+  const stateDir = `/dev/shm/ksd-bench-state-${process.pid}`;
+  rmSync(stateDir, { recursive: true, force: true });
   writeFileSync(
     cfg,
     JSON.stringify({
@@ -122,6 +125,7 @@ async function startKseed() {
       discoveryPool: true,
       nodes: [],
       httpBase: 'http://10.94.0.1:8080',
+      ...(persist ? { stateDir } : {}),
     }),
   );
   return startChild(process.execPath, [path.join(here, 'serve.mjs'), cfg], /READY/);
@@ -192,17 +196,25 @@ async function measure(name, start) {
   return { name, sustained, k1000, sweep };
 }
 
-const results = { kseed: [], dnsmasq: [] };
+// kseed twice: with its in-memory LeaseStore, and persisting every lease to
+// the SQLite state store (on tmpfs, like dnsmasq's lease file) -- the
+// latter is the like-for-like comparison with dnsmasq.
+const SERVERS = {
+  kseed: () => startKseed(false),
+  'kseed+db': () => startKseed(true),
+  dnsmasq: startDnsmasq,
+};
+const results = { kseed: [], 'kseed+db': [], dnsmasq: [] };
 try {
   setup();
   for (let r = 0; r < ROUNDS; r++) {
     // alternate the order so neither server always runs on a cooler machine
-    const order = r % 2 === 0 ? ['kseed', 'dnsmasq'] : ['dnsmasq', 'kseed'];
+    const order = r % 2 === 0 ? ['kseed', 'kseed+db', 'dnsmasq'] : ['dnsmasq', 'kseed+db', 'kseed'];
     for (const n of order) {
-      const res = await measure(n, n === 'kseed' ? startKseed : startDnsmasq);
+      const res = await measure(n, SERVERS[n]);
       results[n].push(res);
       process.stderr.write(
-        `round ${r + 1} ${n.padEnd(7)} 1000 clients @500/s: ${res.k1000.acks} ACKs, ${res.k1000.drops} drops | sweep: ${res.sweep
+        `round ${r + 1} ${n.padEnd(8)} 1000 clients @500/s: ${res.k1000.acks} ACKs, ${res.k1000.drops} drops | sweep: ${res.sweep
           .map((x) => `${x.target}->${x.rate.toFixed(0)}/${x.drops}d`)
           .join(' ')} | sustained ${res.sustained.toFixed(0)}/s\n`,
       );
@@ -224,9 +236,11 @@ const summary = {
   rounds: ROUNDS,
   seconds: SECONDS,
   kseed: { sustained: best('kseed'), median: median('kseed'), dropsAt1000: drops1000('kseed'), acksAt1000: acks1000('kseed'), runs: results.kseed },
+  'kseed+db': { sustained: best('kseed+db'), median: median('kseed+db'), dropsAt1000: drops1000('kseed+db'), acksAt1000: acks1000('kseed+db'), runs: results['kseed+db'] },
   dnsmasq: { sustained: best('dnsmasq'), median: median('dnsmasq'), dropsAt1000: drops1000('dnsmasq'), acksAt1000: acks1000('dnsmasq'), runs: results.dnsmasq },
-  ratio: best('dnsmasq') > 0 ? best('kseed') / best('dnsmasq') : null,
-  ratioAcksAt1000: acks1000('kseed') / Math.max(1, acks1000('dnsmasq')),
+  ratio: best('dnsmasq') > 0 ? best('kseed+db') / best('dnsmasq') : null,
+  ratioMemory: best('dnsmasq') > 0 ? best('kseed') / best('dnsmasq') : null,
+  ratioAcksAt1000: acks1000('kseed+db') / Math.max(1, acks1000('dnsmasq')),
 };
 if (args.includes('--json')) process.stdout.write(`${JSON.stringify(summary, null, 2)}\n`);
 const line = (n) =>
@@ -235,8 +249,9 @@ const line = (n) =>
 process.stdout.write(
   [
     line('kseed'),
+    line('kseed+db'),
     line('dnsmasq'),
-    `ratio kseed/dnsmasq, sustained rate: ${summary.ratio === null ? 'dnsmasq sustained no rate >= 50/s' : `${summary.ratio.toFixed(2)}x`}; completed exchanges at 1000 clients: ${summary.ratioAcksAt1000.toFixed(2)}x (target >= 1.0x, 0 drops at 1000 clients)`,
+    `ratio kseed+db/dnsmasq, sustained rate: ${summary.ratio === null ? 'dnsmasq sustained no rate >= 50/s' : `${summary.ratio.toFixed(2)}x`} (in-memory kseed: ${summary.ratioMemory === null ? '-' : `${summary.ratioMemory.toFixed(2)}x`}); completed exchanges at 1000 clients @500/s: ${summary.ratioAcksAt1000.toFixed(2)}x (target >= 1.0x, 0 drops at 1000 clients)`,
     '',
   ].join('\n'),
 );

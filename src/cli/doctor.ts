@@ -11,6 +11,7 @@ import type { Command } from 'commander';
 import { probeDhcp, type ProbeOffer } from '../boot/dhcp/probe.js';
 import { interfaceAddresses, interfaceExists } from '../boot/netif.js';
 import { InputError } from '../errors.js';
+import { loadSite } from '../site/load.js';
 import { contextOf } from './context.js';
 import { table } from './output.js';
 
@@ -45,19 +46,9 @@ interface Target {
 /** Interface and seed address from the flags, else from the site file when there is one. */
 async function target(opts: { interface?: string; address?: string }, configPath: string): Promise<Target> {
   let t: Partial<Target> = {};
-  if (existsSync(configPath)) {
-    // the loader lives in src/site/; imported lazily so doctor works without a site file
-    const spec = '../site/load.js';
-    try {
-      const mod = (await import(spec)) as { loadSite?: (f: string) => Promise<{ seed: { interface: string; address: string; prefix: number; dhcp: { mode: string }; ports: { http: number; tftp: number } } }> };
-      if (mod.loadSite) {
-        const site = await mod.loadSite(configPath);
-        t = { iface: site.seed.interface, address: site.seed.address.split('/')[0], prefix: site.seed.prefix, mode: site.seed.dhcp.mode, httpPort: site.seed.ports.http, tftpPort: site.seed.ports.tftp };
-      }
-    } catch (err) {
-      if (err instanceof InputError) throw err;
-      // no loader in this build: flags only
-    }
+  if (existsSync(configPath) && !(opts.interface && opts.address)) {
+    const site = await loadSite(configPath);
+    t = { iface: site.seed.interface, address: site.seed.address.split('/')[0], prefix: site.seed.prefix, mode: site.seed.dhcp.mode, httpPort: site.seed.ports.http, tftpPort: site.seed.ports.tftp };
   }
   if (opts.interface) t.iface = opts.interface;
   if (opts.address) {

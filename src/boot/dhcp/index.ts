@@ -15,6 +15,8 @@ export {
   SERVER_PORT,
   PXE_PORT,
 } from './handlers.js';
+export { StateLeaseStore, stateLeaseStore, type LeaseTableApi, type LeaseRow } from './state-store.js';
+export { probeDhcp, type ProbeOffer, type ProbeOptions } from './probe.js';
 export { type Lease, type LeaseState, type LeaseStore, MemoryLeaseStore, LeaseTable } from './leases.js';
 export {
   Arch,

@@ -26,6 +26,13 @@ export interface LeaseStore {
   load(): Lease[];
   save(lease: Lease): void;
   remove(ip: string): void;
+  /**
+   * Stores that buffer save/remove write them here. The server calls it once
+   * per burst of packets, BEFORE sending the replies of that burst, so an
+   * ACK never goes out for a lease that is not stored (RFC 2131 4.3.1:
+   * commit the binding before the DHCPACK).
+   */
+  flush?(): void;
 }
 
 export class MemoryLeaseStore implements LeaseStore {

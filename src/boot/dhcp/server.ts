@@ -43,6 +43,9 @@ export interface DhcpServerEvents {
 export class DhcpServer extends EventEmitter<DhcpServerEvents> {
   private sockets: dgram.Socket[] = [];
   private auth?: AuthoritativeHandler;
+  /** Replies of the current burst, sent after the lease store has flushed. */
+  private outbox: { sock: dgram.Socket; reply: Reply }[] = [];
+  private flushScheduled = false;
   private proxy?: ProxyHandler;
   /** Counters for `boot serve` and the benchmark. */
   readonly stats = { received: 0, malformed: 0, replied: 0, ignored: 0, sendErrors: 0 };
@@ -142,7 +145,31 @@ export class DhcpServer extends EventEmitter<DhcpServerEvents> {
       }
     }
     for (const e of (this.auth ?? this.proxy!).drainEvents()) this.emit('event', e);
-    if (!reply) return;
+    // also without a reply: a RELEASE or DECLINE changed the lease table
+    if (reply) this.outbox.push({ sock, reply });
+    if (!this.flushScheduled) {
+      this.flushScheduled = true;
+      // setImmediate runs after this poll phase: every datagram already
+      // queued is handled first, then one store commit, then the replies
+      setImmediate(() => this.flush());
+    }
+  }
+
+  private flush(): void {
+    this.flushScheduled = false;
+    const batch = this.outbox;
+    this.outbox = [];
+    try {
+      this.opts.leaseStore?.flush?.();
+    } catch (err) {
+      // nothing was promised yet: drop the burst's replies, clients retry
+      this.emit('error', new Error(`lease store: ${(err as Error).message}; ${batch.length} replies withheld`));
+      return;
+    }
+    for (const { sock, reply } of batch) this.send(sock, reply);
+  }
+
+  private send(sock: dgram.Socket, reply: Reply): void {
     const out = encode(reply.packet);
     this.stats.replied++;
     sock.send(out, reply.port, reply.address, (err) => {
@@ -159,6 +186,11 @@ export class DhcpServer extends EventEmitter<DhcpServerEvents> {
   }
 
   async stop(): Promise<void> {
+    try {
+      this.opts.leaseStore?.flush?.();
+    } catch {
+      /* stopping anyway; the replies were never sent */
+    }
     const socks = this.sockets;
     this.sockets = [];
     await Promise.all(socks.map((s) => new Promise<void>((r) => s.close(() => r()))));

@@ -3,9 +3,10 @@
  * dhclient), all inside namespaces ksd-auth-*: a server namespace with bridge
  * br0 (10.91.0.1/24) and one namespace per client, plugged in by veth.
  */
-import { chmodSync, existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { openState } from '../../../src/engine/state.js';
 import { Lab, waitForLine } from '../../helpers/netns.js';
 import { needPeers, needRoot } from '../../helpers/peers.js';
 import { dhclient, KseedProcess, killPidFile, repoRoot, tmpDir, udhcpc, waitFor } from './kseed.js';
@@ -45,7 +46,7 @@ describe.skipIf(!ok)('authoritative DHCP with udhcpc and dhclient', () => {
         { mac: DECL, name: 'cmp04' },
       ],
       httpBase: 'http://10.91.0.1:8080',
-      leaseFile: path.join(dir, 'leases.json'),
+      stateDir: path.join(dir, 'state'),
     };
     kseed = await KseedProcess.start(lab.server, dir, cfg);
   });
@@ -109,7 +110,7 @@ describe.skipIf(!ok)('authoritative DHCP with udhcpc and dhclient', () => {
     child.kill('SIGTERM');
     await exited;
     await waitFor(() => kseed.events.find((e) => e.type === 'released' && e.mac === REL));
-    const leases = JSON.parse(readFileSync(cfg.leaseFile as string, 'utf8')) as { mac: string; state: string; ip: string }[];
+    const leases = stateLeases();
     expect(leases.find((l) => l.mac === REL)).toMatchObject({ state: 'released', ip });
   });
 
@@ -122,12 +123,11 @@ describe.skipIf(!ok)('authoritative DHCP with udhcpc and dhclient', () => {
     await waitFor(() => kseed.events.find((e) => e.type === 'declined' && e.mac === DECL && e.ip === next));
     expect(r, 'client gets another address after declining').not.toBeNull();
     expect(r!.env.ip).not.toBe(next);
-    const leases = JSON.parse(readFileSync(cfg.leaseFile as string, 'utf8')) as { mac: string; state: string; ip: string }[];
-    expect(leases.find((l) => l.ip === next)?.state).toBe('declined');
+    expect(stateLeases().find((l) => l.ip === next)?.state).toBe('declined');
   });
 
-  it('leases survive a restart: the same client gets the same address back', async () => {
-    const before = JSON.parse(readFileSync(cfg.leaseFile as string, 'utf8')) as { mac: string; ip: string; state: string }[];
+  it('leases survive a restart (state store): the same client gets the same address back', async () => {
+    const before = stateLeases();
     const mine = before.find((l) => l.mac === NODE1 && l.state === 'bound')!;
     expect(mine).toBeDefined();
     await kseed.stop();
@@ -138,14 +138,23 @@ describe.skipIf(!ok)('authoritative DHCP with udhcpc and dhclient', () => {
     expect(r!.env.ip).toBe(mine.ip);
     // and a new client does not get it
     const other = await lab.client('n9', 'br0', '52:54:00:91:00:09');
-    expect(existsSync(cfg.leaseFile as string)).toBe(true);
     const none = await udhcpc(other, dir, [], 8_000);
     expect(none).toBeNull(); // not in inventory, and not pooled
     expect(kseed.events.some((e) => e.type === 'nak')).toBe(false);
   });
 
+  /** The leases table of the state store the server writes (.kseed/state.db). */
+  function stateLeases() {
+    const st = openState(cfg.stateDir as string);
+    try {
+      return st.listLeases();
+    } finally {
+      st.close();
+    }
+  }
+
   async function nextFree(): Promise<string> {
-    const leases = existsSync(cfg.leaseFile as string) ? (JSON.parse(readFileSync(cfg.leaseFile as string, 'utf8')) as { ip: string }[]) : [];
+    const leases = stateLeases();
     const used = new Set(leases.map((l) => l.ip));
     for (const e of kseed.events) if (e.ip) used.add(e.ip);
     for (let i = 100; i <= 110; i++) if (!used.has(`10.91.0.${i}`)) return `10.91.0.${i}`;
