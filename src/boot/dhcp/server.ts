@@ -5,6 +5,7 @@
  */
 import dgram from 'node:dgram';
 import { EventEmitter } from 'node:events';
+import { RouterAdvertiser } from '../ra.js';
 import { bindToDevice, growReceiveBuffer, interfaceAddresses, interfaceExists, NetifError } from '../netif.js';
 import { type BootFiles, DEFAULT_BOOT_FILES } from './bootfile.js';
 import { DhcpDecodeError, decode, encode, macOf, messageType, messageTypeName } from './codec.js';
@@ -31,6 +32,12 @@ export interface DhcpServerOptions {
   tftpServer?: string;
   bootFiles?: BootFiles;
   leaseStore?: LeaseStore;
+  /**
+   * Answer IPv6 Router Solicitations with a lifetime-0 RA (src/boot/ra.ts), so
+   * iPXE does not wait 16 s for IPv6 (lab.md 3.5). Default: on in
+   * authoritative mode, off in proxy mode (the site's network is not ours).
+   */
+  routerAdvertisements?: boolean;
   /** Skip the check that the interface carries seedAddress (tests of misconfiguration only). */
   skipAddressCheck?: boolean;
 }
@@ -42,6 +49,7 @@ export interface DhcpServerEvents {
 
 export class DhcpServer extends EventEmitter<DhcpServerEvents> {
   private sockets: dgram.Socket[] = [];
+  private ra?: RouterAdvertiser;
   private auth?: AuthoritativeHandler;
   /** Replies of the current burst, sent after the lease store has flushed. */
   private outbox: { sock: dgram.Socket; reply: Reply }[] = [];
@@ -95,6 +103,16 @@ export class DhcpServer extends EventEmitter<DhcpServerEvents> {
     } catch (err) {
       await this.stop();
       throw err;
+    }
+    if (this.opts.routerAdvertisements ?? this.opts.mode === 'authoritative') {
+      try {
+        const ra = new RouterAdvertiser({ interface: ifname });
+        ra.start();
+        this.ra = ra;
+      } catch (err) {
+        // IPv4 boot works without it, only slower: say so, do not fail
+        this.emit('event', { type: 'warning', mac: '', reason: `no IPv6 router advertisements (iPXE will wait ~16 s for IPv6): ${(err as Error).message}` });
+      }
     }
   }
 
@@ -180,6 +198,11 @@ export class DhcpServer extends EventEmitter<DhcpServerEvents> {
     });
   }
 
+  /** Router Solicitations answered so far. */
+  get routerAdvertisementsSent(): number {
+    return this.ra?.answered ?? 0;
+  }
+
   /** The lease table (authoritative mode), for `boot serve` and tests. */
   leases(): Lease[] {
     return this.auth ? this.auth.leases.all() : [];
@@ -191,6 +214,8 @@ export class DhcpServer extends EventEmitter<DhcpServerEvents> {
     } catch {
       /* stopping anyway; the replies were never sent */
     }
+    // kept after stop so its counter can still be read
+    await this.ra?.stop();
     const socks = this.sockets;
     this.sockets = [];
     await Promise.all(socks.map((s) => new Promise<void>((r) => s.close(() => r()))));

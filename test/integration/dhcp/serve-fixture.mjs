@@ -30,7 +30,7 @@ try {
 process.stdout.write('READY\n');
 const quit = async () => {
   await server.stop();
-  process.stdout.write(`STATS ${JSON.stringify(server.stats)}\n`);
+  process.stdout.write(`STATS ${JSON.stringify({ ...server.stats, ra: server.routerAdvertisementsSent })}\n`);
   process.exit(0);
 };
 process.on('SIGTERM', quit);
