@@ -271,6 +271,14 @@ export class AuthoritativeHandler {
   }
 
   private discover(req: DhcpPacket, mac: string, node: DhcpNode | undefined, now: number): Reply | null {
+    if (node?.ip) {
+      const held = this.leases.atIp(node.ip);
+      if (held?.state === 'declined' && held.expiresAt > now) {
+        // offering it again would only be declined again, in a loop; the operator must act
+        this.note({ type: 'ignored', mac, name: node.name, ip: node.ip, reason: `fixed address ${node.ip} was declined: another host uses it` });
+        return null;
+      }
+    }
     const ip = this.addressFor(req, mac, node, now);
     if (!ip) {
       this.note({ type: 'ignored', mac, reason: 'address pool exhausted' });
