@@ -177,27 +177,52 @@ export class AuthoritativeHandler {
       t1: u32(Math.floor(cfg.leaseSeconds * 0.5)),
       t2: u32(Math.floor(cfg.leaseSeconds * 0.875)),
     };
-    const reserved = [cfg.seedAddress];
-    if (cfg.router) reserved.push(cfg.router);
-    for (const n of cfg.nodes) {
-      const mac = n.mac.toLowerCase();
-      this.nodes.set(mac, { ...n, mac });
-      if (n.ip) {
-        if (!inSubnet(n.ip, this.subnet)) throw new RangeError(`node ${n.name}: fixed address ${n.ip} is outside ${cfg.seedAddress}/${cfg.prefix}`);
-        reserved.push(n.ip);
-      }
-    }
     if (cfg.range) {
       for (const a of [cfg.range.start, cfg.range.end]) {
         if (!inSubnet(a, this.subnet)) throw new RangeError(`DHCP range ${cfg.range.start}-${cfg.range.end} is outside ${cfg.seedAddress}/${cfg.prefix}`);
       }
       if (ipToInt(cfg.range.start) > ipToInt(cfg.range.end)) throw new RangeError(`DHCP range ${cfg.range.start}-${cfg.range.end} is empty`);
-      // the network and broadcast addresses are never leases
-      const mask = ipToInt(maskOf(cfg.prefix));
-      const net = (ipToInt(cfg.seedAddress) & mask) >>> 0;
-      reserved.push(intToIp(net), intToIp((net | ~mask) >>> 0));
     }
+    const reserved = this.indexNodes(cfg.nodes);
     this.leases = new LeaseTable(cfg.range ? { ...cfg.range, reserved } : undefined, cfg.store ?? new MemoryLeaseStore());
+  }
+
+  /** Validate and index the inventory; returns the addresses the pool must never hand out. */
+  private indexNodes(nodes: DhcpNode[]): string[] {
+    const cfg = this.cfg;
+    const map = new Map<string, DhcpNode>();
+    const reserved = [cfg.seedAddress];
+    if (cfg.router) reserved.push(cfg.router);
+    for (const n of nodes) {
+      const mac = n.mac.toLowerCase();
+      if (n.ip) {
+        if (!inSubnet(n.ip, this.subnet)) throw new RangeError(`node ${n.name}: fixed address ${n.ip} is outside ${cfg.seedAddress}/${cfg.prefix}`);
+        reserved.push(n.ip);
+      }
+      map.set(mac, { ...n, mac });
+    }
+    // the network and broadcast addresses are never leases
+    const mask = ipToInt(maskOf(cfg.prefix));
+    const net = (ipToInt(cfg.seedAddress) & mask) >>> 0;
+    reserved.push(intToIp(net), intToIp((net | ~mask) >>> 0));
+    this.nodes.clear();
+    for (const [k, v] of map) this.nodes.set(k, v);
+    return reserved;
+  }
+
+  /**
+   * Replace the inventory while serving (a node enrolled or removed). All or
+   * nothing: a bad fixed address throws and the old inventory stays.
+   */
+  setNodes(nodes: DhcpNode[]): void {
+    const old = new Map(this.nodes);
+    try {
+      this.leases.setReserved(this.indexNodes(nodes));
+    } catch (err) {
+      this.nodes.clear();
+      for (const [k, v] of old) this.nodes.set(k, v);
+      throw err;
+    }
   }
 
   /** Events since the last call (the server drains them into its log). */
@@ -405,6 +430,12 @@ export class ProxyHandler {
 
   drainEvents(): DhcpEvent[] {
     return this.events.splice(0, this.events.length);
+  }
+
+  /** Replace the inventory while serving. */
+  setNodes(nodes: DhcpNode[]): void {
+    this.nodes.clear();
+    for (const n of nodes) this.nodes.set(n.mac.toLowerCase(), { ...n, mac: n.mac.toLowerCase() });
   }
 
   /** `port`: the local port the request arrived on (67 or 4011). */

@@ -190,6 +190,18 @@ describe('authoritative handler', () => {
     expect(r.packet.yiaddr).toBe('10.77.0.102');
   });
 
+  it('takes a new inventory while serving, all or nothing', () => {
+    const h = new AuthoritativeHandler(cfg());
+    expect(h.handle(request({ type: MessageType.DISCOVER, mac: STRANGER }), src, T0)).toBeNull();
+    h.setNodes([{ mac: STRANGER.toUpperCase(), name: 'new01', ip: '10.77.0.101' }]);
+    expect(dora(h, STRANGER).packet.yiaddr).toBe('10.77.0.101');
+    // the old inventory is gone, and the new fixed address is out of the pool
+    expect(h.handle(request({ type: MessageType.DISCOVER, mac: KNOWN }), src, T0)).toBeNull();
+    expect(() => h.setNodes([{ mac: KNOWN, name: 'bad', ip: '10.1.1.1' }])).toThrow(/outside/);
+    expect(h.handle(request({ type: MessageType.DISCOVER, mac: KNOWN }), src, T0)).toBeNull();
+    expect(messageType(h.handle(request({ type: MessageType.DISCOVER, mac: STRANGER }), src, T0)!.packet)).toBe(MessageType.OFFER);
+  });
+
   it('refuses configurations that could hand out foreign addresses', () => {
     expect(() => new AuthoritativeHandler(cfg({ range: { start: '10.78.0.1', end: '10.78.0.9' } }))).toThrow(/outside/);
     expect(() => new AuthoritativeHandler(cfg({ nodes: [{ mac: KNOWN, name: 'x', ip: '192.168.0.1' }] }))).toThrow(/outside/);
