@@ -69,9 +69,10 @@ const CHASSIS_SH = `#!/bin/sh
 d="$1"; shift; op="$1"; shift
 case "$op" in
 get) for p in "$@"; do
+       # shell builtins only: no fork per query, ipmi_sim waits for us
        case "$p" in
-         power) echo "power:$(cat "$d/power" 2>/dev/null || echo 0)";;
-         boot) echo "boot:$(cat "$d/boot" 2>/dev/null || echo default)";;
+         power) v=0; [ -r "$d/power" ] && read -r v < "$d/power"; echo "power:$v";;
+         boot) v=default; [ -r "$d/boot" ] && read -r v < "$d/boot"; echo "boot:$v";;
          *) echo "Invalid parameter: $p"; exit 1;;
        esac
      done;;
@@ -144,7 +145,8 @@ export function writeBmc(root, opts) {
       `    guid ${guid}`,
       `    lan_config_program "${d}/lanctl.sh ${d}"`,
       '  endlan',
-      `  chassis_control "${d}/chassis.sh ${d}"`,
+      // without it ipmi_sim answers power state itself but refuses power control
+      opts.chassisControl === false ? '' : `  chassis_control "${d}/chassis.sh ${d}"`,
       `  ${user1}`,
       `  user 2 true "${opts.user ?? 'admin'}" "${opts.password ?? 'password'}" admin 10 ${auths}`,
       `  user 3 true "operator" "oppass" operator 10 ${auths}`,

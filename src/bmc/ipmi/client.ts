@@ -221,7 +221,8 @@ export class IpmiBmc implements Bmc {
 
   lanConfig(): Promise<{ mac?: string; ip?: string; channel: number }> {
     return this.run(async (s) => {
-      const channel = s.authCaps?.channel ?? 1;
+      // 0x0E = the channel this request arrives on (6.3), when capabilities were not asked
+      const channel = s.authCaps?.channel ?? 0x0e;
       const get = (p: number) =>
         s.request(NetFn.Transport, TransportCmd.GetLanConfig, Buffer.from([channel & 0x0f, p, 0x00, 0x00]), {
           codes: { 0x80: 'parameter not supported' },

@@ -8,7 +8,7 @@
  */
 import { lookup } from 'node:dns/promises';
 import { isIPv4 } from 'node:net';
-import { randomBytes, randomInt } from 'node:crypto';
+import { randomInt } from 'node:crypto';
 import { BmcError } from '../errors.js';
 import {
   AppCmd,
@@ -51,6 +51,7 @@ import {
   rakp2AuthCode,
   rakp3AuthCode,
   rakp4Icv,
+  random,
   sessionKeys,
   SUITE_PREFERENCE,
   userKey,
@@ -117,13 +118,14 @@ export class IpmiSession {
   authCaps?: AuthCapabilities;
   /** Suites the BMC listed, or undefined if it did not answer Get Channel Cipher Suites. */
   offeredSuites?: CipherSuiteRecord[];
-  /** Privilege the session runs at after Set Session Privilege Level. */
-  privilege?: PrivilegeName;
+  /** Privilege level the session runs at: User until raised (22.18). */
+  private level: number = Privilege.User;
+  private targetLevel: number = Privilege.Administrator;
 
   private constructor(private readonly opts: SessionOptions & { port: number; ip: string }) {
     this.bmc = `${opts.address}:${opts.port}`;
     // non-zero, and distinct per session so stale answers of another session never match
-    this.consoleSessionId = randomBytes(4).readUInt32LE(0) || 1;
+    this.consoleSessionId = random(4).readUInt32LE(0) || 1;
   }
 
   get cipherSuite(): 3 | 17 | undefined {
@@ -165,8 +167,12 @@ export class IpmiSession {
       throw new BmcError('network', this.bmc, `cannot open a UDP socket: ${(err as Error).message}`, { cause: err });
     }
     const priv = PRIV_CODE[this.opts.privilege ?? 'administrator'];
-    this.authCaps = await this.getAuthCaps(priv);
-    if (!this.authCaps.ipmi20) throw this.fail('cipher', 'BMC does not support IPMI v2.0 (RMCP+); IPMI v1.5 is not used by kseed');
+    this.targetLevel = priv;
+    if (!this.opts.cipherSuite) {
+      // with a pinned suite the capabilities add nothing Open Session would not tell: save the round trip
+      this.authCaps = await this.getAuthCaps(priv);
+      if (!this.authCaps.ipmi20) throw this.fail('cipher', 'BMC does not support IPMI v2.0 (RMCP+); IPMI v1.5 is not used by kseed');
+    }
 
     let order: (3 | 17)[];
     if (this.opts.cipherSuite) {
@@ -203,7 +209,6 @@ export class IpmiSession {
         ? lastReject
         : this.fail('cipher', `BMC accepted none of cipher suites ${order.join(', ')}`, lastReject.message);
     }
-    await this.setPrivilege(priv);
   }
 
   // ------------------------------------------------------------ transport ---
@@ -415,7 +420,7 @@ export class IpmiSession {
     }
     // name-only lookup (bit 4), as ipmitool does by default: the BMC checks the name, we ask for a role
     const role = 0x10 | priv;
-    const consoleRandom = randomBytes(16);
+    const consoleRandom = random(16);
     const tag1 = (tag + 1) & 0xff;
     const rakp2 = await this.exchange(
       'RAKP Message 1',
@@ -507,6 +512,10 @@ export class IpmiSession {
   /** One IPMI command inside the session. Throws BmcError on a completion code not in `accept`. */
   async request(netFn: number, cmd: number, data: Buffer = Buffer.alloc(0), o: RequestOptions = {}): Promise<IpmiResponse> {
     if (!this.active || this.closed) throw this.fail('protocol', 'session is not active');
+    // raise the session only when a command needs it: read-only fleet queries save a round trip
+    if (this.level < (USER_LEVEL_COMMANDS.has(`${netFn}:${cmd}`) ? Privilege.User : this.targetLevel)) {
+      await this.setPrivilege(this.targetLevel);
+    }
     const rqSeq = this.nextRqSeq();
     const msg = encodeIpmiRequest({ netFn, cmd, rqSeq, data });
     const what = commandName(netFn, cmd);
@@ -531,14 +540,20 @@ export class IpmiSession {
 
   /** Set Session Privilege Level (22.18): sessions start at User level. */
   private async setPrivilege(priv: number): Promise<void> {
+    this.level = priv; // set first: Set Session Privilege Level itself needs only User
     const r = await this.request(NetFn.App, AppCmd.SetSessionPrivilegeLevel, Buffer.from([priv]), {
       accept: [0x80, 0x81, 0x82, 0xd4],
     });
     if (r.completionCode !== 0) {
       const codes = { 0x80: 'requested level not available for this user', 0x81: 'requested level exceeds channel or user limit', 0x82: 'cannot disable user-level authentication' };
+      this.level = Privilege.User;
       throw this.fail('privilege', `Set Session Privilege Level: ${completionName(r.completionCode, codes)}`);
     }
-    this.privilege = priv === Privilege.Administrator ? 'administrator' : 'operator';
+  }
+
+  /** Privilege the session runs at now. */
+  get privilege(): 'user' | PrivilegeName {
+    return this.level >= Privilege.Administrator ? 'administrator' : this.level === Privilege.Operator ? 'operator' : 'user';
   }
 
   /** Close Session (22.19), best effort and brief: a closing error never fails the caller. */
@@ -565,6 +580,9 @@ export class IpmiSession {
     this.channel = undefined;
   }
 }
+
+/** Commands a User-level session may send (IPMI v2.0 appendix G), as `netFn:cmd`. */
+const USER_LEVEL_COMMANDS = new Set(['6:1', '6:55', '6:56', '6:59', '6:60', '0:1', '10:16', '10:17']);
 
 const NAMES: Record<string, string> = {
   '0:1': 'Get Chassis Status',
