@@ -1,4 +1,6 @@
 import type { Command } from 'commander';
+import { register as init } from './init.js';
+import { register as validate } from './validate.js';
 
 /**
  * One register function per command file (src/cli/<command>.ts). Keep this
@@ -6,4 +8,4 @@ import type { Command } from 'commander';
  */
 export type Register = (program: Command) => void;
 
-export const commands: Register[] = [];
+export const commands: Register[] = [init, validate];

@@ -1,0 +1,669 @@
+/**
+ * `.kseed/state.db`: nodes and their lifecycle, lifecycle events, DHCP
+ * leases, lab resources, claims of nodes by users/pipelines, and a small
+ * key-value table. SQLite in WAL mode through better-sqlite3.
+ *
+ * Why it is safe for several kseed processes and across crashes:
+ * - every write runs in BEGIN IMMEDIATE, which takes the write lock up
+ *   front, so a read-modify-write cannot interleave with another process
+ *   (a deferred transaction would fail with SQLITE_BUSY on upgrade instead
+ *   of waiting);
+ * - busy_timeout makes a second writer wait instead of failing;
+ * - WAL makes a commit atomic: a process killed mid-transaction leaves
+ *   nothing behind, and the next open rolls the WAL back/forward.
+ */
+import { chmodSync, mkdirSync, statSync } from 'node:fs';
+import path from 'node:path';
+import Database from 'better-sqlite3';
+import { KseedError } from '../errors.js';
+import { intToIp, ipToInt } from '../site/net.js';
+
+/** Ironic's words, plus kseed's own `handed-off`. */
+export type NodeState =
+  | 'enroll'
+  | 'manageable'
+  | 'inspecting'
+  | 'inspect failed'
+  | 'available'
+  | 'deploying'
+  | 'deploy failed'
+  | 'active'
+  | 'enroll failed'
+  | 'handed-off';
+export const NODE_STATES: readonly NodeState[] = [
+  'enroll',
+  'manageable',
+  'inspecting',
+  'inspect failed',
+  'available',
+  'deploying',
+  'deploy failed',
+  'active',
+  'enroll failed',
+  'handed-off',
+];
+
+export type PowerStateRecord = 'on' | 'off' | 'unknown';
+
+export interface NodeRecord {
+  name: string;
+  state: NodeState;
+  power: PowerStateRecord | null;
+  ip: string | null;
+  profile: string | null;
+  last_error: string | null;
+  /** ms since the epoch */
+  updated_at: number;
+  data: Record<string, unknown>;
+}
+
+export interface EventRecord {
+  id: number;
+  node: string | null;
+  ts: number;
+  kind: string;
+  from_state: NodeState | null;
+  to_state: NodeState | null;
+  detail: Record<string, unknown>;
+}
+
+export type LeaseState = 'offered' | 'bound' | 'released' | 'declined';
+export interface LeaseRecord {
+  mac: string;
+  ip: string;
+  hostname: string | null;
+  /** ms since the epoch */
+  expires_at: number;
+  state: LeaseState;
+}
+
+export interface ResourceRecord {
+  kind: string;
+  name: string;
+  pid: number | null;
+  data: Record<string, unknown>;
+  created_at: number;
+}
+
+/** A node leased to a user or a CI pipeline. */
+export interface ClaimRecord {
+  node: string;
+  owner: string;
+  expires_at: number;
+  created_at: number;
+  note: string | null;
+}
+
+export interface TransitionOptions {
+  reason?: string;
+  /** Names the phase this transition belongs to (enroll, inspect, deploy...): timings group by it. */
+  phase?: string;
+  /** Compare-and-set: only transition from one of these states, else StateConflict. */
+  from?: NodeState | readonly NodeState[];
+  /** Stored as last_error (cleared by a transition without one). */
+  error?: string;
+  detail?: Record<string, unknown>;
+}
+
+export interface StateSpan {
+  state: NodeState;
+  phase: string | null;
+  start: number;
+  /** undefined while the node is still in this state */
+  end?: number;
+  ms?: number;
+}
+
+export interface PhaseTiming {
+  phase: string;
+  start: number;
+  end: number;
+  ms: number;
+}
+
+/** A compare-and-set transition found the node in another state. */
+export class StateConflict extends KseedError {
+  constructor(
+    readonly node: string,
+    readonly actual: NodeState | undefined,
+    expected: readonly NodeState[],
+  ) {
+    super(
+      actual === undefined
+        ? `node ${node} is not in the state store`
+        : `node ${node} is ${actual}, expected ${expected.join(' or ')}`,
+      { code: 'state-conflict' },
+    );
+    this.name = 'StateConflict';
+  }
+}
+
+// Each entry upgrades the schema by one version; never edit a shipped one,
+// append a new one (old state.db files are migrated in order on open).
+const MIGRATIONS: readonly string[] = [
+  /* v1 */ `
+  CREATE TABLE nodes (
+    name TEXT PRIMARY KEY,
+    state TEXT NOT NULL,
+    power TEXT,
+    ip TEXT,
+    profile TEXT,
+    last_error TEXT,
+    updated_at INTEGER NOT NULL,
+    data TEXT NOT NULL DEFAULT '{}'
+  );
+  CREATE TABLE events (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    node TEXT,
+    ts INTEGER NOT NULL,
+    kind TEXT NOT NULL,
+    from_state TEXT,
+    to_state TEXT,
+    detail TEXT NOT NULL DEFAULT '{}'
+  );
+  CREATE INDEX events_node ON events(node, id);
+  CREATE TABLE leases (
+    mac TEXT PRIMARY KEY,
+    ip TEXT NOT NULL UNIQUE,
+    ip_int INTEGER NOT NULL,
+    hostname TEXT,
+    expires_at INTEGER NOT NULL,
+    state TEXT NOT NULL
+  );
+  CREATE INDEX leases_ip_int ON leases(ip_int);
+  CREATE TABLE resources (
+    kind TEXT NOT NULL,
+    name TEXT NOT NULL,
+    pid INTEGER,
+    data TEXT NOT NULL DEFAULT '{}',
+    created_at INTEGER NOT NULL,
+    PRIMARY KEY (kind, name)
+  );
+  CREATE TABLE kv (
+    key TEXT PRIMARY KEY,
+    value TEXT NOT NULL,
+    updated_at INTEGER NOT NULL
+  );
+  CREATE TABLE node_claims (
+    node TEXT PRIMARY KEY,
+    owner TEXT NOT NULL,
+    expires_at INTEGER NOT NULL,
+    created_at INTEGER NOT NULL,
+    note TEXT
+  );
+  `,
+];
+
+export const SCHEMA_VERSION = MIGRATIONS.length;
+
+export interface OpenStateOptions {
+  /** ms a writer waits for another process's lock; default 15 s. */
+  busyTimeoutMs?: number;
+  /**
+   * FULL (default) survives power loss; NORMAL survives process crashes
+   * only but is much faster for hot paths like DHCP lease writes.
+   */
+  synchronous?: 'full' | 'normal';
+  /** Apply migrations up to this version only (tests of the migration path). */
+  targetVersion?: number;
+  /** Clock, for tests of expiry. */
+  now?: () => number;
+}
+
+type Row = Record<string, unknown>;
+const parse = (s: unknown): Record<string, unknown> => (typeof s === 'string' && s ? (JSON.parse(s) as Record<string, unknown>) : {});
+
+function nodeOf(r: Row): NodeRecord {
+  return {
+    name: r.name as string,
+    state: r.state as NodeState,
+    power: (r.power as PowerStateRecord | null) ?? null,
+    ip: (r.ip as string | null) ?? null,
+    profile: (r.profile as string | null) ?? null,
+    last_error: (r.last_error as string | null) ?? null,
+    updated_at: r.updated_at as number,
+    data: parse(r.data),
+  };
+}
+
+function eventOf(r: Row): EventRecord {
+  return {
+    id: r.id as number,
+    node: (r.node as string | null) ?? null,
+    ts: r.ts as number,
+    kind: r.kind as string,
+    from_state: (r.from_state as NodeState | null) ?? null,
+    to_state: (r.to_state as NodeState | null) ?? null,
+    detail: parse(r.detail),
+  };
+}
+
+function leaseOf(r: Row): LeaseRecord {
+  return {
+    mac: r.mac as string,
+    ip: r.ip as string,
+    hostname: (r.hostname as string | null) ?? null,
+    expires_at: r.expires_at as number,
+    state: r.state as LeaseState,
+  };
+}
+
+function resourceOf(r: Row): ResourceRecord {
+  return { kind: r.kind as string, name: r.name as string, pid: (r.pid as number | null) ?? null, data: parse(r.data), created_at: r.created_at as number };
+}
+
+export class StateStore {
+  readonly path: string;
+  /** Escape hatch for reads the methods do not cover; write through tx(). */
+  readonly db: Database.Database;
+  private readonly now: () => number;
+
+  constructor(stateDir: string, opts: OpenStateOptions = {}) {
+    // 0700: state and secrets are nobody else's business
+    mkdirSync(stateDir, { recursive: true, mode: 0o700 });
+    try {
+      if ((statSync(stateDir).mode & 0o077) !== 0) chmodSync(stateDir, 0o700);
+    } catch {
+      /* not ours to change: opening still works */
+    }
+    this.path = path.join(stateDir, 'state.db');
+    this.now = opts.now ?? Date.now;
+    let db: Database.Database;
+    try {
+      db = new Database(this.path, { timeout: opts.busyTimeoutMs ?? 15_000 });
+    } catch (err) {
+      throw new KseedError(`cannot open state store ${this.path}`, { detail: (err as Error).message, cause: err });
+    }
+    this.db = db;
+    try {
+      chmodSync(this.path, 0o600);
+      db.pragma('journal_mode = WAL');
+      db.pragma(`synchronous = ${opts.synchronous === 'normal' ? 'NORMAL' : 'FULL'}`);
+      this.migrate(opts.targetVersion ?? SCHEMA_VERSION);
+    } catch (err) {
+      db.close();
+      if (err instanceof KseedError) throw err;
+      throw new KseedError(`cannot open state store ${this.path}`, { detail: (err as Error).message, cause: err });
+    }
+  }
+
+  private migrate(target: number): void {
+    this.tx(() => {
+      this.db.exec('CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)');
+      const row = this.db.prepare('SELECT version FROM schema_version').get() as { version: number } | undefined;
+      const current = row?.version ?? 0;
+      if (current > SCHEMA_VERSION) {
+        throw new KseedError(`${this.path} has schema version ${current}, newer than this kseed understands (${SCHEMA_VERSION}): upgrade kseed`, {
+          code: 'state-too-new',
+        });
+      }
+      for (let v = current; v < target; v++) this.db.exec(MIGRATIONS[v]!);
+      if (!row) this.db.prepare('INSERT INTO schema_version (version) VALUES (?)').run(Math.max(current, target));
+      else if (target > current) this.db.prepare('UPDATE schema_version SET version = ?').run(target);
+    });
+  }
+
+  schemaVersion(): number {
+    return (this.db.prepare('SELECT version FROM schema_version').get() as { version: number }).version;
+  }
+
+  /** Runs fn in one BEGIN IMMEDIATE transaction (a savepoint when nested). */
+  tx<T>(fn: () => T): T {
+    return this.db.transaction(fn).immediate();
+  }
+
+  close(): void {
+    if (this.db.open) this.db.close();
+  }
+
+  // ------------------------------------------------------------------ nodes
+
+  getNode(name: string): NodeRecord | undefined {
+    const r = this.db.prepare('SELECT * FROM nodes WHERE name = ?').get(name) as Row | undefined;
+    return r ? nodeOf(r) : undefined;
+  }
+
+  listNodes(): NodeRecord[] {
+    return (this.db.prepare('SELECT * FROM nodes ORDER BY name').all() as Row[]).map(nodeOf);
+  }
+
+  /** Creates the node in `enroll` (with a `created` event) unless it exists; returns it. */
+  ensureNode(name: string, init: { profile?: string; ip?: string; data?: Record<string, unknown>; phase?: string } = {}): NodeRecord {
+    return this.tx(() => {
+      const existing = this.getNode(name);
+      if (existing) return existing;
+      const ts = this.now();
+      this.db
+        .prepare('INSERT INTO nodes (name, state, ip, profile, updated_at, data) VALUES (?, ?, ?, ?, ?, ?)')
+        .run(name, 'enroll', init.ip ?? null, init.profile ?? null, ts, JSON.stringify(init.data ?? {}));
+      this.insertEvent(name, ts, 'created', null, 'enroll', init.phase ? { phase: init.phase } : {});
+      return this.getNode(name)!;
+    });
+  }
+
+  /** Moves a node to `to` and records the event, atomically. */
+  transition(name: string, to: NodeState, opts: TransitionOptions = {}): NodeRecord {
+    if (!NODE_STATES.includes(to)) throw new KseedError(`unknown node state "${to}"`, { code: 'bad-state' });
+    return this.tx(() => {
+      const cur = this.getNode(name);
+      const expected = opts.from === undefined ? undefined : typeof opts.from === 'string' ? [opts.from] : [...opts.from];
+      if (!cur) throw new StateConflict(name, undefined, expected ?? []);
+      if (expected && !expected.includes(cur.state)) throw new StateConflict(name, cur.state, expected);
+      const ts = Math.max(this.now(), cur.updated_at);
+      this.db.prepare('UPDATE nodes SET state = ?, last_error = ?, updated_at = ? WHERE name = ?').run(to, opts.error ?? null, ts, name);
+      const detail: Record<string, unknown> = { ...(opts.detail ?? {}) };
+      if (opts.reason) detail.reason = opts.reason;
+      if (opts.phase) detail.phase = opts.phase;
+      if (opts.error) detail.error = opts.error;
+      this.insertEvent(name, ts, 'transition', cur.state, to, detail);
+      return this.getNode(name)!;
+    });
+  }
+
+  /** Updates the non-state columns; `data` is merged shallowly. */
+  updateNode(name: string, patch: { power?: PowerStateRecord | null; ip?: string | null; profile?: string | null; last_error?: string | null; data?: Record<string, unknown> }): NodeRecord {
+    return this.tx(() => {
+      const cur = this.getNode(name);
+      if (!cur) throw new StateConflict(name, undefined, []);
+      const next = {
+        power: patch.power !== undefined ? patch.power : cur.power,
+        ip: patch.ip !== undefined ? patch.ip : cur.ip,
+        profile: patch.profile !== undefined ? patch.profile : cur.profile,
+        last_error: patch.last_error !== undefined ? patch.last_error : cur.last_error,
+        data: patch.data ? { ...cur.data, ...patch.data } : cur.data,
+      };
+      this.db
+        .prepare('UPDATE nodes SET power = ?, ip = ?, profile = ?, last_error = ?, data = ?, updated_at = ? WHERE name = ?')
+        .run(next.power, next.ip, next.profile, next.last_error, JSON.stringify(next.data), Math.max(this.now(), cur.updated_at), name);
+      return this.getNode(name)!;
+    });
+  }
+
+  /** Removes the node and its claim; its events stay as history. */
+  removeNode(name: string, reason?: string): boolean {
+    return this.tx(() => {
+      const cur = this.getNode(name);
+      if (!cur) return false;
+      this.db.prepare('DELETE FROM nodes WHERE name = ?').run(name);
+      this.db.prepare('DELETE FROM node_claims WHERE node = ?').run(name);
+      this.insertEvent(name, this.now(), 'removed', cur.state, null, reason ? { reason } : {});
+      return true;
+    });
+  }
+
+  // ----------------------------------------------------------------- events
+
+  /** Any event worth keeping (power actions, BMC errors, DHCP boots...). */
+  recordEvent(node: string | null, kind: string, detail: Record<string, unknown> = {}): EventRecord {
+    return this.tx(() => {
+      const id = this.insertEvent(node, this.now(), kind, null, null, detail);
+      return eventOf(this.db.prepare('SELECT * FROM events WHERE id = ?').get(id) as Row);
+    });
+  }
+
+  private insertEvent(node: string | null, ts: number, kind: string, from: NodeState | null, to: NodeState | null, detail: Record<string, unknown>): number {
+    const r = this.db
+      .prepare('INSERT INTO events (node, ts, kind, from_state, to_state, detail) VALUES (?, ?, ?, ?, ?, ?)')
+      .run(node, ts, kind, from, to, JSON.stringify(detail));
+    return Number(r.lastInsertRowid);
+  }
+
+  /** Events in order; all nodes when node is undefined. */
+  listEvents(node?: string, opts: { sinceId?: number; kind?: string; limit?: number } = {}): EventRecord[] {
+    const where: string[] = ['id > ?'];
+    const args: unknown[] = [opts.sinceId ?? 0];
+    if (node !== undefined) {
+      where.push('node = ?');
+      args.push(node);
+    }
+    if (opts.kind) {
+      where.push('kind = ?');
+      args.push(opts.kind);
+    }
+    const sql = `SELECT * FROM events WHERE ${where.join(' AND ')} ORDER BY id${opts.limit ? ` LIMIT ${Math.floor(opts.limit)}` : ''}`;
+    return (this.db.prepare(sql).all(...args) as Row[]).map(eventOf);
+  }
+
+  /** Time spent in each state the node entered, from its events. */
+  stateSpans(node: string): StateSpan[] {
+    const evs = this.listEvents(node).filter((e) => e.to_state !== null);
+    return evs.map((e, i) => {
+      const next = evs[i + 1];
+      const span: StateSpan = { state: e.to_state!, phase: (e.detail.phase as string | undefined) ?? null, start: e.ts };
+      if (next) {
+        span.end = next.ts;
+        span.ms = next.ts - e.ts;
+      }
+      return span;
+    });
+  }
+
+  /**
+   * Per-phase timings: a phase runs from its first tagged event to its last
+   * (e.g. deploy: available->deploying ... deploying->active). Repeated
+   * phases (a rebuild) are listed again.
+   */
+  phaseTimings(node: string): PhaseTiming[] {
+    const out: PhaseTiming[] = [];
+    let cur: PhaseTiming | undefined;
+    for (const e of this.listEvents(node)) {
+      const phase = e.detail.phase as string | undefined;
+      if (!phase) continue;
+      if (cur && cur.phase === phase) {
+        cur.end = e.ts;
+        cur.ms = e.ts - cur.start;
+      } else {
+        cur = { phase, start: e.ts, end: e.ts, ms: 0 };
+        out.push(cur);
+      }
+    }
+    return out;
+  }
+
+  // ----------------------------------------------------------------- leases
+
+  getLease(mac: string): LeaseRecord | undefined {
+    const r = this.db.prepare('SELECT * FROM leases WHERE mac = ?').get(mac) as Row | undefined;
+    return r ? leaseOf(r) : undefined;
+  }
+
+  leaseByIp(ip: string): LeaseRecord | undefined {
+    const r = this.db.prepare('SELECT * FROM leases WHERE ip = ?').get(ip) as Row | undefined;
+    return r ? leaseOf(r) : undefined;
+  }
+
+  listLeases(opts: { activeOnly?: boolean } = {}): LeaseRecord[] {
+    const rows = opts.activeOnly
+      ? (this.db.prepare("SELECT * FROM leases WHERE expires_at > ? AND state IN ('offered','bound') ORDER BY ip_int").all(this.now()) as Row[])
+      : (this.db.prepare('SELECT * FROM leases ORDER BY ip_int').all() as Row[]);
+    return rows.map(leaseOf);
+  }
+
+  /**
+   * Gives `mac` an address atomically: its current lease (renewed), else a
+   * fixed address, else the lowest free one in the range. Expired, released
+   * and declined leases are reused; `exclude` (seed address, other nodes'
+   * fixed addresses) never is. Undefined when the range is exhausted.
+   */
+  allocateLease(
+    mac: string,
+    pool: { start: string; end: string; fixed?: string; exclude?: Iterable<string> },
+    opts: { ttlSeconds: number; hostname?: string; state?: LeaseState },
+  ): LeaseRecord | undefined {
+    return this.tx(() => {
+      const now = this.now();
+      const expires = now + opts.ttlSeconds * 1000;
+      const state = opts.state ?? 'offered';
+      const mine = this.getLease(mac);
+      const want = pool.fixed ?? (mine && mine.state !== 'declined' ? mine.ip : undefined);
+      if (want) {
+        const holder = this.leaseByIp(want);
+        if (!holder || holder.mac === mac || this.reusable(holder, now)) {
+          if (holder && holder.mac !== mac) this.db.prepare('DELETE FROM leases WHERE mac = ?').run(holder.mac);
+          this.putLease(mac, want, opts.hostname ?? mine?.hostname ?? null, expires, state);
+          return this.getLease(mac);
+        }
+        if (pool.fixed) return undefined; // someone else holds this node's fixed address
+      }
+      const lo = ipToInt(pool.start);
+      const hi = ipToInt(pool.end);
+      const excluded = new Set([...(pool.exclude ?? [])].map(ipToInt));
+      const held = new Set(
+        (this.db.prepare('SELECT ip_int, mac, expires_at, state FROM leases WHERE ip_int BETWEEN ? AND ?').all(lo, hi) as Row[])
+          .filter((r) => r.mac !== mac && !this.reusable(leaseOf({ ...r, ip: '', hostname: null }), now))
+          .map((r) => r.ip_int as number),
+      );
+      for (let n = lo; n <= hi; n++) {
+        if (held.has(n) || excluded.has(n)) continue;
+        const ip = intToIp(n);
+        this.db.prepare('DELETE FROM leases WHERE ip = ? AND mac != ?').run(ip, mac);
+        this.putLease(mac, ip, opts.hostname ?? mine?.hostname ?? null, expires, state);
+        return this.getLease(mac);
+      }
+      return undefined;
+    });
+  }
+
+  private reusable(l: LeaseRecord, now: number): boolean {
+    return l.expires_at <= now || l.state === 'released' || l.state === 'declined';
+  }
+
+  private putLease(mac: string, ip: string, hostname: string | null, expires: number, state: LeaseState): void {
+    this.db
+      .prepare(
+        `INSERT INTO leases (mac, ip, ip_int, hostname, expires_at, state) VALUES (?, ?, ?, ?, ?, ?)
+         ON CONFLICT(mac) DO UPDATE SET ip = excluded.ip, ip_int = excluded.ip_int, hostname = excluded.hostname,
+           expires_at = excluded.expires_at, state = excluded.state`,
+      )
+      .run(mac, ip, ipToInt(ip), hostname, expires, state);
+  }
+
+  /** Sets a lease's state (e.g. offered -> bound on DHCPREQUEST) and optionally its expiry. */
+  setLeaseState(mac: string, state: LeaseState, ttlSeconds?: number): LeaseRecord | undefined {
+    return this.tx(() => {
+      const now = this.now();
+      const sets = ttlSeconds !== undefined ? 'state = ?, expires_at = ?' : 'state = ?';
+      const args: unknown[] = ttlSeconds !== undefined ? [state, now + ttlSeconds * 1000] : [state];
+      if (state === 'released') {
+        this.db.prepare('UPDATE leases SET state = ?, expires_at = ? WHERE mac = ?').run(state, now, mac);
+      } else {
+        this.db.prepare(`UPDATE leases SET ${sets} WHERE mac = ?`).run(...args, mac);
+      }
+      return this.getLease(mac);
+    });
+  }
+
+  deleteLease(mac: string): boolean {
+    return this.tx(() => this.db.prepare('DELETE FROM leases WHERE mac = ?').run(mac).changes > 0);
+  }
+
+  /** Deletes leases expired before `olderThanMs` ago; returns how many. */
+  pruneLeases(olderThanMs = 0): number {
+    return this.tx(() => this.db.prepare('DELETE FROM leases WHERE expires_at <= ?').run(this.now() - olderThanMs).changes);
+  }
+
+  // -------------------------------------------------------------- resources
+
+  /** Records something the lab created (netns, bridge, process) so it can be cleaned up. */
+  putResource(kind: string, name: string, r: { pid?: number | null; data?: Record<string, unknown> } = {}): ResourceRecord {
+    return this.tx(() => {
+      this.db
+        .prepare(
+          `INSERT INTO resources (kind, name, pid, data, created_at) VALUES (?, ?, ?, ?, ?)
+           ON CONFLICT(kind, name) DO UPDATE SET pid = excluded.pid, data = excluded.data`,
+        )
+        .run(kind, name, r.pid ?? null, JSON.stringify(r.data ?? {}), this.now());
+      return this.getResource(kind, name)!;
+    });
+  }
+
+  getResource(kind: string, name: string): ResourceRecord | undefined {
+    const r = this.db.prepare('SELECT * FROM resources WHERE kind = ? AND name = ?').get(kind, name) as Row | undefined;
+    return r ? resourceOf(r) : undefined;
+  }
+
+  listResources(kind?: string): ResourceRecord[] {
+    const rows = kind
+      ? (this.db.prepare('SELECT * FROM resources WHERE kind = ? ORDER BY created_at, name').all(kind) as Row[])
+      : (this.db.prepare('SELECT * FROM resources ORDER BY created_at, kind, name').all() as Row[]);
+    return rows.map(resourceOf);
+  }
+
+  removeResource(kind: string, name: string): boolean {
+    return this.tx(() => this.db.prepare('DELETE FROM resources WHERE kind = ? AND name = ?').run(kind, name).changes > 0);
+  }
+
+  // --------------------------------------------------------------------- kv
+
+  get<T = unknown>(key: string): T | undefined {
+    const r = this.db.prepare('SELECT value FROM kv WHERE key = ?').get(key) as { value: string } | undefined;
+    return r ? (JSON.parse(r.value) as T) : undefined;
+  }
+
+  set(key: string, value: unknown): void {
+    this.tx(() => {
+      this.db
+        .prepare('INSERT INTO kv (key, value, updated_at) VALUES (?, ?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at')
+        .run(key, JSON.stringify(value), this.now());
+    });
+  }
+
+  delete(key: string): boolean {
+    return this.tx(() => this.db.prepare('DELETE FROM kv WHERE key = ?').run(key).changes > 0);
+  }
+
+  /** Atomic read-modify-write of one key across processes. */
+  update<T>(key: string, fn: (old: T | undefined) => T): T {
+    return this.tx(() => {
+      const next = fn(this.get<T>(key));
+      this.set(key, next);
+      return next;
+    });
+  }
+
+  // ----------------------------------------------------------------- claims
+
+  /**
+   * Leases a node to `owner` for ttlMs. Succeeds when the node is unclaimed,
+   * its claim expired, or `owner` already holds it (renewal); else returns
+   * the current claim's holder in `heldBy`.
+   */
+  claimNode(node: string, owner: string, ttlMs: number, note?: string): { ok: true; claim: ClaimRecord } | { ok: false; heldBy: ClaimRecord } {
+    return this.tx(() => {
+      const now = this.now();
+      const cur = this.getClaim(node);
+      if (cur && cur.owner !== owner && cur.expires_at > now) return { ok: false as const, heldBy: cur };
+      this.db
+        .prepare(
+          `INSERT INTO node_claims (node, owner, expires_at, created_at, note) VALUES (?, ?, ?, ?, ?)
+           ON CONFLICT(node) DO UPDATE SET owner = excluded.owner, expires_at = excluded.expires_at, note = excluded.note,
+             created_at = CASE WHEN node_claims.owner = excluded.owner THEN node_claims.created_at ELSE excluded.created_at END`,
+        )
+        .run(node, owner, now + ttlMs, now, note ?? null);
+      this.insertEvent(node, now, 'claimed', null, null, { owner, ttl_ms: ttlMs });
+      return { ok: true as const, claim: this.getClaim(node)! };
+    });
+  }
+
+  getClaim(node: string): ClaimRecord | undefined {
+    return this.db.prepare('SELECT * FROM node_claims WHERE node = ?').get(node) as ClaimRecord | undefined;
+  }
+
+  listClaims(): ClaimRecord[] {
+    return this.db.prepare('SELECT * FROM node_claims ORDER BY node').all() as ClaimRecord[];
+  }
+
+  /** Releases owner's claim; false when owner does not hold it. */
+  releaseClaim(node: string, owner: string): boolean {
+    return this.tx(() => {
+      const n = this.db.prepare('DELETE FROM node_claims WHERE node = ? AND owner = ?').run(node, owner).changes;
+      if (n) this.insertEvent(node, this.now(), 'released', null, null, { owner });
+      return n > 0;
+    });
+  }
+}
+
+/** Opens (creating and migrating as needed) `<stateDir>/state.db`. */
+export function openState(stateDir: string, opts: OpenStateOptions = {}): StateStore {
+  return new StateStore(stateDir, opts);
+}
