@@ -1,6 +1,9 @@
 import type { Command } from 'commander';
 import { register as init } from './init.js';
 import { register as validate } from './validate.js';
+import { register as discover } from './discover.js';
+import { register as enroll } from './enroll.js';
+import { register as bmc } from './bmc.js';
 
 /**
  * One register function per command file (src/cli/<command>.ts). Keep this
@@ -8,4 +11,4 @@ import { register as validate } from './validate.js';
  */
 export type Register = (program: Command) => void;
 
-export const commands: Register[] = [init, validate];
+export const commands: Register[] = [init, validate, discover, enroll, bmc];
