@@ -62,6 +62,8 @@ import {
 import { UdpTransport, type Channel } from './transport.js';
 
 export type PrivilegeName = 'operator' | 'administrator';
+/** 'user' is for read-only sessions (monitoring); control needs operator. */
+export type SessionPrivilege = 'user' | PrivilegeName;
 
 export interface SessionOptions {
   address: string;
@@ -72,7 +74,7 @@ export interface SessionOptions {
   kg?: Buffer;
   /** Pin one suite; unset = the best the BMC offers (17, then 3). */
   cipherSuite?: 3 | 17;
-  privilege?: PrivilegeName;
+  privilege?: SessionPrivilege;
   /** Wait for one answer before retransmitting, ms (grows 1.5x per retry). */
   requestTimeoutMs?: number;
   /** Retransmissions per request after the first send. */
@@ -96,7 +98,7 @@ interface Pending {
   onPacket(body: Buffer): void;
 }
 
-const PRIV_CODE: Record<PrivilegeName, number> = { operator: Privilege.Operator, administrator: Privilege.Administrator };
+const PRIV_CODE: Record<SessionPrivilege, number> = { user: Privilege.User, operator: Privilege.Operator, administrator: Privilege.Administrator };
 
 /** Errors from Open Session/RAKP statuses that mean "try another suite". */
 const SUITE_REJECTED = new Set([0x03, 0x04, 0x05, 0x06, 0x07, 0x10, 0x11]);
@@ -552,7 +554,7 @@ export class IpmiSession {
   }
 
   /** Privilege the session runs at now. */
-  get privilege(): 'user' | PrivilegeName {
+  get privilege(): SessionPrivilege {
     return this.level >= Privilege.Administrator ? 'administrator' : this.level === Privilege.Operator ? 'operator' : 'user';
   }
 
