@@ -234,10 +234,15 @@ export class IpmiSession {
    * value for. Retransmits (rebuilding, so each send has a fresh session
    * sequence number) with 1.5x backoff, never past the deadline.
    */
-  private exchange<T>(what: string, build: () => Buffer, accept: (body: Buffer) => T | undefined, o: { deadline?: number; retries?: number } = {}): Promise<T> {
+  private exchange<T>(
+    what: string,
+    build: () => Buffer,
+    accept: (body: Buffer) => T | undefined,
+    o: { deadline?: number; retries?: number; wait?: number } = {},
+  ): Promise<T> {
     const deadline = Math.min(o.deadline ?? Infinity, this.deadline);
     const retries = o.retries ?? this.opts.retries ?? 3;
-    let wait = this.opts.requestTimeoutMs ?? 1000;
+    let wait = o.wait ?? this.opts.requestTimeoutMs ?? 1000;
     return new Promise<T>((resolve, reject) => {
       let sends = 0;
       let timer: NodeJS.Timeout | undefined;
@@ -337,15 +342,20 @@ export class IpmiSession {
       try {
         r = await this.exchange(
           'Get Channel Cipher Suites',
-          () => this.setupPacket(PayloadType.IPMI, msg),
+          // v1.5 framing like Get Channel Authentication Capabilities (what BMCs expect
+          // before a session); the answer is taken in either framing
+          () => encodeV15(msg),
           (body) => {
-            if (!isV20(body)) return undefined;
-            const p = decodeV20(body, 0);
-            if (p.payloadType !== PayloadType.IPMI || p.authenticated) return undefined;
-            const res = decodeIpmiResponse(p.payload);
+            let payload: Buffer;
+            if (isV20(body)) {
+              const p = decodeV20(body, 0);
+              if (p.payloadType !== PayloadType.IPMI || p.authenticated) return undefined;
+              payload = p.payload;
+            } else payload = decodeV15(body).msg;
+            const res = decodeIpmiResponse(payload);
             return this.matchResponse(res, NetFn.App, AppCmd.GetChannelCipherSuites, rqSeq) ? res : undefined;
           },
-          { deadline: Date.now() + Math.min(this.opts.requestTimeoutMs ?? 1000, 500), retries: 1 },
+          { deadline: Date.now() + 500, retries: 1, wait: 250 },
         );
       } catch (err) {
         if (err instanceof BmcError && index === 0 && (err.kind === 'timeout' || err.kind === 'protocol')) return undefined;
