@@ -122,6 +122,10 @@ export class IpmiSession {
   offeredSuites?: CipherSuiteRecord[];
   /** Privilege level the session runs at: User until raised (22.18). */
   private level: number = Privilege.User;
+  private inMax = 0;
+  private readonly inSeen = new Set<number>();
+  /** One request in flight per session (IPMI's model); callers queue here. */
+  private lane: Promise<unknown> = Promise.resolve();
   private targetLevel: number = Privilege.Administrator;
 
   private constructor(private readonly opts: SessionOptions & { port: number; ip: string }) {
@@ -518,11 +522,27 @@ export class IpmiSession {
     if (!equalCode(packetAuthCode(suite, this.keys!.k1, p.signed), p.authCode)) {
       throw new DecodeError('in-session packet with an invalid AuthCode');
     }
+    // replay protection (6.12.13): a sequence number seen before, or older than the
+    // 16-packet window behind the highest one, is dropped even though it is signed
+    if (p.sequence === 0 || this.inSeen.has(p.sequence) || p.sequence + 16 <= this.inMax) return undefined;
+    this.inSeen.add(p.sequence);
+    if (p.sequence > this.inMax) this.inMax = p.sequence;
+    if (this.inSeen.size > 32) for (const x of this.inSeen) if (x + 16 <= this.inMax) this.inSeen.delete(x);
+    if (!p.encrypted) {
+      // suites 3 and 17 encrypt: a cleartext answer means a BMC (or someone) broke the contract
+      throw new DecodeError('in-session answer is not encrypted');
+    }
     return p.encrypted ? decryptPayload(this.keys!.aesKey, p.payload) : Buffer.from(p.payload);
   }
 
   /** One IPMI command inside the session. Throws BmcError on a completion code not in `accept`. */
-  async request(netFn: number, cmd: number, data: Buffer = Buffer.alloc(0), o: RequestOptions = {}): Promise<IpmiResponse> {
+  request(netFn: number, cmd: number, data: Buffer = Buffer.alloc(0), o: RequestOptions = {}): Promise<IpmiResponse> {
+    const run = this.lane.then(() => this.requestNow(netFn, cmd, data, o));
+    this.lane = run.catch(() => undefined);
+    return run;
+  }
+
+  private async requestNow(netFn: number, cmd: number, data: Buffer, o: RequestOptions): Promise<IpmiResponse> {
     if (!this.active || this.closed) throw this.fail('protocol', 'session is not active');
     // raise the session only when a command needs it: read-only fleet queries save a round trip
     if (this.level < (USER_LEVEL_COMMANDS.has(`${netFn}:${cmd}`) ? Privilege.User : this.targetLevel)) {
@@ -553,7 +573,7 @@ export class IpmiSession {
   /** Set Session Privilege Level (22.18): sessions start at User level. */
   private async setPrivilege(priv: number): Promise<void> {
     this.level = priv; // set first: Set Session Privilege Level itself needs only User
-    const r = await this.request(NetFn.App, AppCmd.SetSessionPrivilegeLevel, Buffer.from([priv]), {
+    const r = await this.requestNow(NetFn.App, AppCmd.SetSessionPrivilegeLevel, Buffer.from([priv]), {
       accept: [0x80, 0x81, 0x82, 0xd4],
     });
     if (r.completionCode !== 0) {
