@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import { register as init } from './init.js';
+import { register as lab } from './lab.js';
 import { register as validate } from './validate.js';
 import { register as discover } from './discover.js';
 import { register as enroll } from './enroll.js';
@@ -11,4 +12,4 @@ import { register as bmc } from './bmc.js';
  */
 export type Register = (program: Command) => void;
 
-export const commands: Register[] = [init, validate, discover, enroll, bmc];
+export const commands: Register[] = [init, validate, lab, discover, enroll, bmc];
