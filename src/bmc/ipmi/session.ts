@@ -128,7 +128,14 @@ export class IpmiSession {
   private lane: Promise<unknown> = Promise.resolve();
   private targetLevel: number = Privilege.Administrator;
 
-  private constructor(private readonly opts: SessionOptions & { port: number; ip: string }) {
+  /** Kept out of `opts` so inspecting or logging a session never shows it. */
+  readonly #secret: { password: string; kg?: Buffer };
+  private readonly opts: Omit<SessionOptions, 'password' | 'kg'> & { port: number; ip: string };
+
+  private constructor(all: SessionOptions & { port: number; ip: string }) {
+    const { password, kg, ...opts } = all;
+    this.#secret = { password, ...(kg ? { kg } : {}) };
+    this.opts = opts;
     this.bmc = `${opts.address}:${opts.port}`;
     // non-zero, and distinct per session so stale answers of another session never match
     this.consoleSessionId = random(4).readUInt32LE(0) || 1;
@@ -430,7 +437,7 @@ export class IpmiSession {
     if (username.length > 16) throw this.fail('auth', 'user name longer than 16 bytes');
     let kuid: Buffer;
     try {
-      kuid = userKey(this.opts.password);
+      kuid = userKey(this.#secret.password);
     } catch {
       throw this.fail('auth', 'password longer than 20 bytes');
     }
@@ -471,7 +478,7 @@ export class IpmiSession {
       this.channel?.send(this.setupPacket(PayloadType.RAKP3, encodeRakp3(tag3, 0x0f, this.bmcSessionId, Buffer.alloc(0))));
       throw this.fail('auth', 'wrong password (RAKP 2 HMAC is invalid)');
     }
-    const keys = sessionKeys(suite, kuid, this.opts.kg, inputs);
+    const keys = sessionKeys(suite, kuid, this.#secret.kg, inputs);
     const rakp4 = await this.exchange(
       'RAKP Message 3',
       () => this.setupPacket(PayloadType.RAKP3, encodeRakp3(tag3, 0, this.bmcSessionId, rakp3AuthCode(suite.hash, kuid, inputs))),
@@ -490,7 +497,7 @@ export class IpmiSession {
     }
     if (rakp4.consoleSessionId !== this.consoleSessionId) throw this.fail('protocol', 'RAKP Message 4 names another session');
     if (!equalCode(rakp4Icv(suite, keys.sik, inputs), rakp4.icv)) {
-      throw this.fail('auth', this.opts.kg ? 'wrong BMC key Kg (RAKP 4 integrity check is invalid)' : 'RAKP 4 integrity check is invalid (the BMC may require a BMC key Kg)');
+      throw this.fail('auth', this.#secret.kg ? 'wrong BMC key Kg (RAKP 4 integrity check is invalid)' : 'RAKP 4 integrity check is invalid (the BMC may require a BMC key Kg)');
     }
     this.suite = suite;
     this.keys = keys;
