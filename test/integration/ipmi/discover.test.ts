@@ -31,6 +31,8 @@ describe.skipIf(!ok)('discover 127.0.0.0/26 on UDP 623', () => {
       port: 623,
       // one BMC configured badly on purpose: anonymous login and IPMI 1.5 'none' allowed
       ...(address === '127.0.0.40' ? { anonymous: true, auths: 'none md5' } : {}),
+      // and one whose admin password differs from the rest
+      ...(address === '127.0.0.17' ? { password: 'different' } : {}),
     }));
     bmcs.push(...((await Promise.all(specs.map((s) => startBmc(writeBmc(root, s))))) as SimBmc[]));
   });
@@ -55,6 +57,19 @@ describe.skipIf(!ok)('discover 127.0.0.0/26 on UDP 623', () => {
     const good = found.find((f) => f.address === '127.0.0.3')!;
     expect(good.findings.map((x) => x.code)).toEqual(['cipher-0']);
     expect(good.authTypes).toEqual(['md5']);
+  });
+
+  it('with credentials: logs in to read the vendor (IANA number to name) and reports failed logins', async () => {
+    const found = await discover({ range: '127.0.0.0/26', rate: 2000, timeoutMs: 400, probeSuites: false, credentials: { username: 'admin', password: 'password' } });
+    expect(found.map((f) => f.address)).toEqual(INSIDE);
+    for (const f of found.filter((x) => x.address !== '127.0.0.17')) {
+      expect(f.login).toBe('ok');
+      expect(f.vendor).toEqual({ iana: 4753, name: 'MontaVista (OpenIPMI)' });
+    }
+    const other = found.find((f) => f.address === '127.0.0.17')!;
+    expect(other.login).toBe('auth: wrong password (RAKP 2 HMAC is invalid)');
+    expect(other.vendor).toBeUndefined();
+    expect(JSON.stringify(found)).not.toContain('"password"');
   });
 
   it.skipIf(!existsSync(path.join(repo, 'dist/cli/discover.js')))('kseed discover --redfish finds a Redfish service root beside the IPMI BMCs', async () => {
