@@ -1,4 +1,7 @@
 import type { Command } from 'commander';
+import { register as bmc } from './bmc.js';
+import { register as discover } from './discover.js';
+import { register as enroll } from './enroll.js';
 import { register as images } from './images.js';
 import { register as init } from './init.js';
 import { register as lab } from './lab.js';
@@ -15,4 +18,7 @@ export const commands: Register[] = [
   validate,
   lab,
   images,
+  discover,
+  enroll,
+  bmc,
 ];
