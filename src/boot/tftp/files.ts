@@ -38,31 +38,59 @@ export function normalizeRequestPath(filename: string): string {
   return kept.join('/');
 }
 
-/** A readable source of file bytes addressed by block. */
-export interface BlockSource {
+/**
+ * File bytes laid out as ready-to-send DATA packets: each packet is a 4-byte
+ * RFC 1350 DATA header followed by its block, packets back to back with a
+ * stride of 4 + blksize (only the final packet is shorter). Consecutive
+ * packets are therefore one contiguous buffer that can leave in a single
+ * send (UDP GSO) without copying.
+ */
+export interface PacketSource {
   readonly size: number;
+  /** Number of DATA packets in the transfer (RFC 1350 section 6: a short block ends it). */
+  readonly total: number;
   /**
-   * Bytes of 1-based block `n` (RFC 1350 block numbering, here not wrapped),
-   * if they are already in memory; otherwise undefined and `load(n)` fetches them.
+   * Up to `max` consecutive packets from 1-based block `n` (not wrapped) that are
+   * in memory now, or undefined (then `load(n)` fetches them).
    */
-  block(n: number): Buffer | undefined;
+  packets(n: number, max: number): { buf: Buffer; count: number } | undefined;
   load(n: number): Promise<void>;
   /** Blocks below `n` will not be asked for again (acknowledged). */
   release(n: number): void;
   close(): Promise<void>;
 }
 
-export class MemorySource implements BlockSource {
+function writeHeader(buf: Buffer, off: number, block: number): void {
+  buf.writeUInt16BE(3, off); // RFC 1350 opcode 3 = DATA
+  buf.writeUInt16BE(block & 0xffff, off + 2); // block numbers wrap past 65535
+}
+
+/** Packets of blocks [first, first+count) of a file of `size` bytes; returns the buffer length. */
+function layoutLength(size: number, blksize: number, first: number, count: number): number {
+  const lastStart = (first + count - 2) * blksize;
+  return (count - 1) * (blksize + 4) + 4 + Math.max(0, Math.min(blksize, size - lastStart));
+}
+
+export class MemorySource implements PacketSource {
   readonly size: number;
-  constructor(
-    private readonly data: Buffer,
-    private readonly blksize: number,
-  ) {
+  readonly total: number;
+  private readonly arena: Buffer;
+  private readonly stride: number;
+  constructor(data: Buffer, private readonly blksize: number) {
     this.size = data.length;
+    this.total = Math.floor(data.length / blksize) + 1;
+    this.stride = blksize + 4;
+    this.arena = Buffer.allocUnsafe(layoutLength(this.size, blksize, 1, this.total));
+    for (let b = 1; b <= this.total; b++) {
+      const off = (b - 1) * this.stride;
+      writeHeader(this.arena, off, b);
+      data.copy(this.arena, off + 4, (b - 1) * blksize, Math.min(b * blksize, data.length));
+    }
   }
-  block(n: number): Buffer {
-    const start = (n - 1) * this.blksize;
-    return this.data.subarray(start, Math.min(start + this.blksize, this.data.length));
+  packets(n: number, max: number): { buf: Buffer; count: number } {
+    const count = Math.min(max, this.total - n + 1);
+    const start = (n - 1) * this.stride;
+    return { buf: this.arena.subarray(start, Math.min(start + count * this.stride, this.arena.length)), count };
   }
   async load(): Promise<void> {}
   release(): void {}
@@ -70,14 +98,16 @@ export class MemorySource implements BlockSource {
 }
 
 /**
- * Reads a file in large chunks (a whole number of blocks each) so one read
- * syscall serves many DATA packets, and prefetches the next chunk while the
+ * Reads a file in large chunks (a whole number of blocks each, one preadv per
+ * chunk straight into packet layout) and prefetches the next chunk while the
  * current one is being sent. At most three chunks per transfer are held.
  */
-export class FileSource implements BlockSource {
+export class FileSource implements PacketSource {
+  readonly total: number;
   private readonly chunks = new Map<number, Buffer>();
   private readonly pending = new Map<number, Promise<void>>();
   private readonly chunkBlocks: number;
+  private readonly stride: number;
   private closed = false;
   private failure: Error | undefined;
 
@@ -87,23 +117,31 @@ export class FileSource implements BlockSource {
     private readonly blksize: number,
     minChunkBytes: number,
   ) {
-    this.chunkBlocks = Math.max(1, Math.ceil(minChunkBytes / blksize));
+    this.total = Math.floor(size / blksize) + 1;
+    this.stride = blksize + 4;
+    // preadv takes at most IOV_MAX (1024) vectors.
+    this.chunkBlocks = Math.min(1024, Math.max(1, Math.ceil(minChunkBytes / blksize)));
   }
 
   private chunkOf(n: number): number {
     return Math.floor((n - 1) / this.chunkBlocks);
   }
 
-  block(n: number): Buffer | undefined {
+  packets(n: number, max: number): { buf: Buffer; count: number } | undefined {
     const c = this.chunkOf(n);
     const chunk = this.chunks.get(c);
     if (!chunk) return undefined;
+    const next = c + 1;
     // Start reading the next chunk as soon as this one is in use.
-    if ((c + 1) * this.chunkBlocks * this.blksize <= this.size && !this.chunks.has(c + 1) && !this.pending.has(c + 1)) {
-      this.fetch(c + 1).catch(() => {});
+    if (next * this.chunkBlocks < this.total && !this.chunks.has(next) && !this.pending.has(next)) {
+      this.fetch(next).catch(() => {});
     }
-    const off = (n - 1 - c * this.chunkBlocks) * this.blksize;
-    return chunk.subarray(off, Math.min(off + this.blksize, chunk.length));
+    const first = c * this.chunkBlocks + 1;
+    const inChunk = Math.min(this.chunkBlocks, this.total - first + 1);
+    const idx = n - first;
+    const count = Math.min(max, inChunk - idx);
+    const start = idx * this.stride;
+    return { buf: chunk.subarray(start, Math.min(start + count * this.stride, chunk.length)), count };
   }
 
   load(n: number): Promise<void> {
@@ -114,18 +152,42 @@ export class FileSource implements BlockSource {
   private fetch(c: number): Promise<void> {
     const have = this.pending.get(c);
     if (have) return have;
-    const start = c * this.chunkBlocks * this.blksize;
-    if (start > this.size) return Promise.resolve();
-    const len = Math.min(this.chunkBlocks * this.blksize, this.size - start);
+    const first = c * this.chunkBlocks + 1;
+    if (first > this.total) return Promise.resolve();
+    const count = Math.min(this.chunkBlocks, this.total - first + 1);
     const p = (async () => {
-      const buf = Buffer.allocUnsafe(len);
-      let got = 0;
-      while (got < len) {
-        const { bytesRead } = await this.fh.read(buf, got, len - got, start + got);
-        if (bytesRead === 0) break; // file shrank under us: serve what exists
-        got += bytesRead;
+      const buf = Buffer.allocUnsafe(layoutLength(this.size, this.blksize, first, count));
+      const views: Buffer[] = [];
+      for (let i = 0; i < count; i++) {
+        const off = i * this.stride;
+        writeHeader(buf, off, first + i);
+        views.push(buf.subarray(off + 4, Math.min(off + 4 + this.blksize, buf.length)));
       }
-      if (!this.closed) this.chunks.set(c, got === len ? buf : buf.subarray(0, got));
+      let pos = (first - 1) * this.blksize;
+      let vi = 0;
+      while (vi < views.length) {
+        const batch = views.slice(vi);
+        const { bytesRead } = await this.fh.readv(batch, pos);
+        if (bytesRead === 0) {
+          // The file shrank under us: zero-fill so the announced size is kept.
+          for (const v of batch) v.fill(0);
+          break;
+        }
+        pos += bytesRead;
+        let left = bytesRead;
+        while (left > 0 && vi < views.length) {
+          const v = views[vi]!;
+          if (left >= v.length) {
+            left -= v.length;
+            vi++;
+          } else {
+            views[vi] = v.subarray(left);
+            left = 0;
+          }
+        }
+        while (vi < views.length && views[vi]!.length === 0) vi++;
+      }
+      if (!this.closed) this.chunks.set(c, buf);
     })()
       .catch((e: Error) => {
         this.failure = e;

@@ -16,7 +16,8 @@
 import dgram from 'node:dgram';
 import { promises as fsp } from 'node:fs';
 import { isIPv6 } from 'node:net';
-import { FileSource, MemorySource, normalizeRequestPath, openUnderRoot, PathRefused, toNetascii, type BlockSource, type GeneratedFiles, type Opened } from './files.js';
+import { GsoSender } from './fastsend.js';
+import { FileSource, MemorySource, normalizeRequestPath, openUnderRoot, PathRefused, toNetascii, type GeneratedFiles, type Opened, type PacketSource } from './files.js';
 import { negotiate } from './options.js';
 import { decode, encodeError, encodeOack, ErrorCode, type RequestPacket } from './packet.js';
 import { Transfer, type TransferOutcome } from './transfer.js';
@@ -44,6 +45,8 @@ export interface TftpServerOptions {
   readChunkBytes?: number;
   /** Largest file served in netascii mode (converted in memory). Default 16 MiB. */
   maxNetasciiBytes?: number;
+  /** Batch DATA packets with Linux UDP GSO when available (default true). */
+  gso?: boolean;
   /** Structured events; file names are logged, contents never. */
   log?: (event: TftpEvent) => void;
 }
@@ -57,7 +60,7 @@ export type TftpEvent =
 interface Active {
   transfer?: Transfer;
   socket?: dgram.Socket;
-  source?: BlockSource;
+  source?: PacketSource;
 }
 
 export class TftpServer {
@@ -78,6 +81,7 @@ export class TftpServer {
       maxRetries: 5,
       readChunkBytes: 256 * 1024,
       maxNetasciiBytes: 16 * 1024 * 1024,
+      gso: true,
       ...options,
     };
   }
@@ -218,7 +222,7 @@ export class TftpServer {
     }
     const size = opened.kind === 'memory' ? opened.data.length : opened.size;
     const neg = negotiate(pkt.options, size, { maxBlksize: this.o.maxBlksize, maxWindowsize: this.o.maxWindowsize });
-    const source: BlockSource =
+    const source: PacketSource =
       opened.kind === 'memory'
         ? new MemorySource(opened.data, neg.blksize)
         : new FileSource(opened.fh, size, neg.blksize, Math.max(this.o.readChunkBytes, neg.blksize * neg.windowsize));
@@ -255,6 +259,15 @@ export class TftpServer {
       this.release(key, slot);
       this.emit({ type: 'end', client, file: rel, ...outcome });
     };
+    const stride = neg.blksize + 4;
+    let gso = this.o.gso ? GsoSender.open(sock, stride) : undefined;
+    const sendOneByOne = (buf: Buffer, count: number) => {
+      try {
+        for (let i = 0; i < count; i++) sock.send(buf.subarray(i * stride, Math.min((i + 1) * stride, buf.length)));
+      } catch {
+        /* socket already closed: the transfer is ending */
+      }
+    };
     const transfer = new Transfer({
       source,
       blksize: neg.blksize,
@@ -268,6 +281,12 @@ export class TftpServer {
         } catch {
           /* socket already closed: the transfer is ending */
         }
+      },
+      sendPackets: (buf, count) => {
+        if (!gso) return sendOneByOne(buf, count);
+        const r = gso.send(buf, count, sendOneByOne);
+        if (r === 'fallback') gso = undefined;
+        else if (r === 'peer-gone') queueMicrotask(() => transfer.abort('peer-gone'));
       },
       onEnd: finish,
     });

@@ -4,11 +4,11 @@
  * decoded packets from the transfer's peer, so the state machine is testable
  * on its own (with fake timers).
  */
-import { type BlockSource } from './files.js';
-import { dataHeader, encodeError, ErrorCode, type Packet } from './packet.js';
+import { type PacketSource } from './files.js';
+import { encodeError, ErrorCode, type Packet } from './packet.js';
 
 export interface TransferOptions {
-  source: BlockSource;
+  source: PacketSource;
   blksize: number;
   windowsize: number;
   /** Retransmission timeout (RFC 2349 value when negotiated). */
@@ -17,7 +17,10 @@ export interface TransferOptions {
   maxRetries: number;
   /** OACK to send first (RFC 2347); the client then ACKs block 0. */
   oack?: Buffer;
+  /** Control packets (OACK, ERROR). */
   send(parts: Buffer[]): void;
+  /** `count` DATA packets laid out back to back with stride 4 + blksize (see PacketSource). */
+  sendPackets(buf: Buffer, count: number): void;
   onEnd(outcome: TransferOutcome): void;
 }
 
@@ -50,7 +53,7 @@ export class Transfer {
   constructor(private readonly o: TransferOptions) {
     // RFC 1350 section 6: a block shorter than blksize ends the transfer, so a
     // file whose size is a multiple of blksize ends with an empty block.
-    this.total = Math.floor(o.source.size / o.blksize) + 1;
+    this.total = o.source.total;
     this.oackPending = o.oack !== undefined;
   }
 
@@ -131,25 +134,25 @@ export class Transfer {
   private pump(): void {
     if (this.loading || this.ended) return;
     const end = Math.min(this.acked + this.o.windowsize, this.total);
-    while (this.next <= end) {
-      const data = this.o.source.block(this.next);
-      if (data === undefined) {
+    while (this.next <= end && !this.ended) {
+      const run = this.o.source.packets(this.next, end - this.next + 1);
+      if (run === undefined) {
         this.loading = true;
         const want = this.next;
         this.o.source.load(want).then(
           () => {
             this.loading = false;
             if (this.ended) return;
-            if (this.o.source.block(want) === undefined) return this.fail('read-error');
+            if (this.o.source.packets(want, 1) === undefined) return this.fail('read-error');
             this.pump();
           },
           () => this.fail('read-error'),
         );
         return;
       }
-      this.o.send([dataHeader(this.next), data]);
-      this.sentBlocks++;
-      this.next++;
+      this.o.sendPackets(run.buf, run.count);
+      this.sentBlocks += run.count;
+      this.next += run.count;
     }
     this.armTimer();
   }
