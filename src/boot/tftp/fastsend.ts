@@ -21,6 +21,7 @@ const ECONNREFUSED = 111;
 const MAX_SEGMENTS = 64;
 /** One GSO send is one UDP datagram before segmentation: it must fit 65507 bytes. */
 const MAX_GSO_BYTES = 65507;
+const MIN_STRIDE = 260;
 
 interface Libc {
   send: (fd: number, buf: Buffer, len: number, flags: number) => number | bigint;
@@ -76,6 +77,10 @@ export class GsoSender {
     if (!c) return undefined;
     const perSend = Math.min(MAX_SEGMENTS, Math.floor(MAX_GSO_BYTES / stride));
     if (perSend < 2) return undefined; // one packet per send gains nothing
+    // UDP_SEGMENT applies to every send on the socket: an OACK or ERROR longer
+    // than `stride` would be cut into pieces. Those stay under 260 bytes (ERROR
+    // text is capped at 200), so GSO is only used when a segment is larger.
+    if (stride < MIN_STRIDE) return undefined;
     const fd = socketFd(sock);
     if (fd === undefined) return undefined;
     const val = Buffer.alloc(4);
