@@ -20,7 +20,8 @@ if (!built) {
   if (inCI) throw new Error('dist/ missing: npm test builds before running vitest');
   console.warn('SKIP: dist/ not built (npm run build)');
 }
-// QEMU loads its default virtio-net ROM (ipxe-qemu) itself: an explicit romfile= was not run by SeaBIOS here.
+// QEMU loads its default virtio-net ROM from ipxe-qemu itself (an explicit romfile= was not
+// run by SeaBIOS here); the path only checks that ipxe-qemu is installed.
 const ROM = '/usr/lib/ipxe/qemu/efi-virtio.rom';
 const NS = 'kst-q1';
 const BR = 'kst-qbr0';
@@ -28,6 +29,9 @@ const TAP = 'kst-qt0';
 const SEED = '10.78.0.1';
 const HTTP_PORT = 18280;
 const MAC = '52:54:00:78:00:01';
+const MAC_LOCAL = '52:54:00:78:00:02';
+const MAC_UNKNOWN = '52:54:00:78:00:03';
+
 
 const ip = (...a: string[]) => execFileSync('ip', a, { stdio: 'pipe' });
 
@@ -62,7 +66,10 @@ describe.skipIf(!built || !needRoot() || !needPeers('ip', 'dnsmasq', 'qemu-syste
       'ip',
       [
         'netns', 'exec', NS, 'node', path.join(here, 'boot-runner.mjs'),
-        JSON.stringify({ address: SEED, httpPort: HTTP_PORT, artifacts: art, nodes: [{ name: 'n1', macs: [MAC], state: 'deploying', token: 'tok-n1-0123456789abcdef' }] }),
+        JSON.stringify({ address: SEED, httpPort: HTTP_PORT, artifacts: art, nodes: [
+          { name: 'n1', macs: [MAC], state: 'deploying', token: 'tok-n1-0123456789abcdef' },
+          { name: 'n2', macs: [MAC_LOCAL], state: 'active' },
+        ] }),
       ],
       { stdio: ['ignore', 'pipe', 'inherit'] },
     );
@@ -114,27 +121,42 @@ describe.skipIf(!built || !needRoot() || !needPeers('ip', 'dnsmasq', 'qemu-syste
     rmSync(dir, { recursive: true, force: true });
   });
 
-  it('fetches boot.ipxe over TFTP, its deploy script and the ramdisk over HTTP', async () => {
-    const serial = path.join(dir, 'serial.log');
+  /** One VM at a time on the tap; returns its serial log path and a stop function. */
+  function vm(name: string, mac: string): { serial: string; stop: () => Promise<void> } {
+    const serial = path.join(dir, `${name}.serial`);
     const q = spawn(
       'ip',
       [
         'netns', 'exec', NS, 'qemu-system-x86_64', '-accel', 'tcg', '-m', '256', '-nographic', '-nodefaults', '-no-user-config',
         '-monitor', 'none', '-serial', `file:${serial}`,
         '-netdev', `tap,id=n0,ifname=${TAP},script=no,downscript=no`,
-        '-device', `virtio-net-pci,netdev=n0,mac=${MAC},bootindex=1`,
+        '-device', `virtio-net-pci,netdev=n0,mac=${mac},bootindex=1`,
       ],
       { stdio: 'ignore' },
     );
     procs.push(q);
-    const http = (p: string) => events.find((e) => e.src === 'http' && e.path === p);
+    return {
+      serial,
+      stop: async () => {
+        if (q.exitCode === null) q.kill('SIGTERM');
+        await new Promise((r) => (q.exitCode !== null ? r(null) : q.once('exit', r)));
+      },
+    };
+  }
+  const http = (p: string) => events.find((e) => e.src === 'http' && e.path === p);
+  const serialOf = (f: string) => (existsSync(f) ? readFileSync(f, 'latin1') : '');
+
+  it('fetches boot.ipxe over TFTP, its deploy script and the ramdisk over HTTP', async () => {
+    const { serial, stop } = vm('deploy', MAC);
+    const q = { kill: () => void stop() };
     try {
       await waitFor(() => http('/artifacts/initrd.gz') !== undefined, 90_000);
     } catch {
       const tail = existsSync(serial) ? readFileSync(serial, 'latin1').slice(-3000) : '(no serial log)';
       throw new Error(`iPXE did not fetch the ramdisk.\nserial:\n${tail}\nevents:\n${events.map((e) => JSON.stringify(e)).join('\n')}`);
     }
-    q.kill('SIGTERM');
+    q.kill();
+    await stop();
     const tftpEnd = events.find((e) => e.src === 'tftp' && e.type === 'end' && e.file === 'boot.ipxe');
     expect(tftpEnd).toMatchObject({ ok: true });
     expect(http('/boot/52-54-00-78-00-01.ipxe')).toMatchObject({ status: 200, node: 'n1' });
@@ -143,6 +165,27 @@ describe.skipIf(!built || !needRoot() || !needPeers('ip', 'dnsmasq', 'qemu-syste
     const log = readFileSync(serial, 'latin1');
     expect(log).toContain('kseed: n1: deploy ramdisk');
   }, 180_000);
+
+  it('an active node gets the local-boot script and fetches no ramdisk; an unknown MAC gets exit', async () => {
+    const a = vm('local', MAC_LOCAL);
+    await waitFor(() => serialOf(a.serial).includes('booting from local disk'), 90_000).catch(() => {
+      throw new Error(`no local-boot script ran:\n${serialOf(a.serial).slice(-2000)}`);
+    });
+    // No disk: sanboot fails, the script exits and SeaBIOS moves on.
+    await waitFor(() => /No bootable device|Boot failed/.test(serialOf(a.serial).split('booting from local disk')[1] ?? ''), 60_000);
+    await a.stop();
+    expect(http('/boot/52-54-00-78-00-02.ipxe')).toMatchObject({ status: 200, node: 'n2' });
+
+    const u = vm('unknown', MAC_UNKNOWN);
+    await waitFor(() => serialOf(u.serial).includes('not booting from the network'), 90_000).catch(() => {
+      throw new Error(`no no-boot script ran:\n${serialOf(u.serial).slice(-2000)}`);
+    });
+    await u.stop();
+    expect(http('/boot/52-54-00-78-00-03.ipxe')).toMatchObject({ status: 200 });
+    // Only the deploy node ever fetched the ramdisk.
+    expect(events.filter((e) => e.src === 'http' && String(e.path).startsWith('/artifacts/')).length).toBe(2);
+  }, 240_000);
+
 });
 
 async function waitFor(cond: () => boolean, ms: number): Promise<void> {
