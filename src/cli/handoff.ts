@@ -1,0 +1,103 @@
+import path from 'node:path';
+import type { Command } from 'commander';
+import { openState } from '../engine/state.js';
+import { InputError } from '../errors.js';
+import { cephSteps, generateHandoff, kollaSteps, type HandoffResult, type Step } from '../handoff/index.js';
+import { commandLine, missingTools, runSteps } from '../handoff/run.js';
+import { loadSiteProfiles } from '../profiles/load.js';
+import { loadSite } from '../site/load.js';
+import { contextOf } from './context.js';
+import { table } from './output.js';
+
+interface Opts {
+  kolla?: boolean;
+  ceph?: boolean;
+  out?: string;
+  run?: boolean;
+  from?: string;
+}
+
+function human(r: HandoffResult): string {
+  const lines = [`hand-off written to ${r.out}`];
+  for (const f of r.files) lines.push(`  ${path.relative(r.out, f.path)}  (${f.mode}${f.secret ? ', secret' : ''})`);
+  lines.push(
+    '',
+    table(
+      ['node', 'roles', 'address', 'from', 'state', 'inspected', 'lifecycle'],
+      r.nodes.map((n) => [n.name, n.roles.join(','), n.address ?? '-', n.address_source, n.state ?? '-', n.inspected ? 'yes' : 'no', n.reason ? `${n.lifecycle} (${n.reason})` : n.lifecycle]),
+    ),
+  );
+  if (r.assumptions.length) {
+    lines.push('', 'ASSUMED (check these before running the installers):');
+    for (const a of r.assumptions) lines.push(`  ${a.node ? `${a.node}: ` : ''}${a.setting} = ${a.value}  (${a.reason})`);
+  }
+  if (r.warnings.length) {
+    lines.push('', 'warnings:');
+    for (const w of r.warnings) lines.push(`  ${w}`);
+  }
+  if (r.ceph?.bootstrap_command) lines.push('', `cephadm bootstrap (on ${r.ceph.bootstrap_host}): ${r.ceph.bootstrap_command}`, `  all steps: ${r.ceph.script}`);
+  return lines.join('\n');
+}
+
+export function register(program: Command): void {
+  program
+    .command('handoff')
+    .description('write Kolla-Ansible and cephadm inputs for the provisioned nodes; --run runs the installers')
+    .option('--kolla', 'Kolla-Ansible files only (default: both)')
+    .option('--ceph', 'cephadm files only (default: both, Ceph when the site has handoff.ceph)')
+    .option('--out <dir>', 'write here instead of .kseed/handoff/')
+    .option('--run', 'then run kolla-ansible (bootstrap-servers, prechecks, deploy) and cephadm; resumes at the step that failed')
+    .option('--from <step>', 'with --run: start at this step even if it succeeded before')
+    .action(async (opts: Opts, cmd: Command) => {
+      const ctx = contextOf(cmd);
+      if (opts.from && !opts.run) throw new InputError('--from needs --run');
+      const site = await loadSite(ctx.configPath);
+      const profiles = await loadSiteProfiles(site.dir);
+      const both = !opts.kolla && !opts.ceph;
+      const kolla = both || Boolean(opts.kolla);
+      const ceph = opts.ceph ? true : both && site.handoff.ceph !== undefined;
+      const state = openState(ctx.stateDir);
+      try {
+        const r = await generateHandoff(site, state, { kolla, ceph, outDir: opts.out && path.resolve(opts.out), stateDir: ctx.stateDir, profiles });
+        if (!opts.run) {
+          ctx.out.result(r, () => human(r));
+          return;
+        }
+        ctx.out.progress(human(r));
+        const steps: Step[] = [];
+        if (r.kolla) steps.push(...kollaSteps(r.kolla.inventory, r.kolla.configdir));
+        if (r.ceph) {
+          steps.push(...cephSteps(site, { hosts: r.ceph.hosts, bootstrapHost: r.ceph.bootstrap_host ?? undefined, bootstrap: r.ceph.bootstrap_argv }, r.ssh_key_file, path.join(r.out, 'ceph')));
+        }
+        const missing = await missingTools(steps);
+        if (missing.length) {
+          const commands = steps.map(commandLine);
+          ctx.out.result({ ...r, run: { ok: false, missing, commands } }, () =>
+            [
+              `cannot run the installers: ${missing.join(', ')} ${missing.length === 1 ? 'is' : 'are'} not installed on this machine.`,
+              'Install Kolla-Ansible for the release (pip install kolla-ansible in a virtualenv, then `kolla-ansible install-deps`),',
+              'or run these commands by hand, in order, from a machine that has it:',
+              ...commands.map((c) => `  ${c}`),
+            ].join('\n'),
+          );
+          process.exitCode = 1;
+          return;
+        }
+        const outcome = await runSteps(state, steps, {
+          logDir: path.join(ctx.stateDir, 'logs'),
+          from: opts.from,
+          cwd: r.out,
+          onLine: (step, line) => ctx.out.progress(`[${step}] ${line}`),
+        });
+        ctx.out.result({ ...r, run: { ok: !outcome.failed, ...outcome } }, () =>
+          outcome.failed
+            ? `step ${outcome.failed} failed (log: ${outcome.ran.at(-1)?.log}); fix it and run \`kseed handoff --run\` again to resume there`
+            : `installers done (${outcome.ran.map((s) => s.name).join(', ') || 'nothing left to run'}; skipped as done before: ${outcome.skipped.join(', ') || 'none'})`,
+        );
+        if (outcome.failed) process.exitCode = 1;
+      } finally {
+        state.close();
+      }
+    });
+}
+
