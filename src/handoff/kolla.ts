@@ -124,7 +124,7 @@ export function buildKolla(input: KollaInput): KollaOutput {
     const vars: [string, string][] = [];
     if (f.address) vars.push(['ansible_host', f.address]);
     vars.push(['ansible_user', site.handoff.ssh_user], ['ansible_ssh_private_key_file', input.sshKeyFile]);
-    if (site.handoff.ssh_user !== 'root') vars.push(['ansible_become', 'true']);
+    if (site.handoff.ssh_user !== 'root') vars.push(['ansible_become', 'True']); // INI values go through literal_eval: True is a boolean, true a string
     const i = interfaces[f.spec.name]!;
     // per-host overrides where a node's NIC names differ from the global ones
     if (i.network_interface !== globalNet) vars.push(['network_interface', i.network_interface]);

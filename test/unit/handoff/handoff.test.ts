@@ -147,7 +147,7 @@ describe('with inspection data in the state store', () => {
     // the tie (one node each) goes to the first node: ctl1's names are global, cmp1 overrides
     expect(YAML.parse(readFileSync(path.join(r.out, 'kolla', 'globals.yml'), 'utf8'))).toMatchObject({ network_interface: 'ens3', neutron_external_interface: 'ens4' });
     expect(inv).toMatch(/^cmp1 ansible_host=10\.78\.0\.12 .*network_interface=eno1 neutron_external_interface=eno2$/m);
-    expect(inv).toMatch(/^ctl1 ansible_host=10\.78\.0\.51 ansible_user=debian \S+ ansible_become=true$/m);
+    expect(inv).toMatch(/^ctl1 ansible_host=10\.78\.0\.51 ansible_user=debian \S+ ansible_become=True$/m);
     const assumed = r.assumptions.filter((a) => a.node === 'ctl1' || a.node === 'cmp1').map((a) => a.setting);
     expect(assumed).toEqual([]);
   });
