@@ -125,12 +125,17 @@ export async function generateHandoff(site: Site, state: StateStore | undefined,
   const key = await ensureSshKey(site, opts.stateDir);
   const result: HandoffResult = { out, ssh_key_file: key.file, files: [], nodes: [], assumptions, warnings };
   const cephWanted = opts.ceph;
+  // Kolla's external-Ceph settings follow the site's plan, even when this run writes the Kolla files only
+  const cephBackend = opts.ceph || site.handoff.ceph !== undefined;
 
   let kolla: ReturnType<typeof buildKolla> | undefined;
   if (opts.kolla) {
-    kolla = buildKolla({ site, facts, sshKeyFile: key.file, registry, ceph: cephWanted });
+    kolla = buildKolla({ site, facts, sshKeyFile: key.file, registry, ceph: cephBackend });
     const pwFile = path.join(out, 'kolla', 'passwords.yml');
-    const pw = await buildPasswords(await readIfExists(pwFile), { registryPassword: regPass, file: pwFile });
+    // another --out still keeps the passwords the default hand-off already holds
+    const fallback = path.join(opts.stateDir, 'handoff', 'kolla', 'passwords.yml');
+    const existing = (await readIfExists(pwFile)) ?? (fallback !== pwFile ? await readIfExists(fallback) : undefined);
+    const pw = await buildPasswords(existing, { registryPassword: regPass, file: pwFile });
     files.push(
       { rel: 'kolla/multinode', content: kolla.inventory, mode: 0o644 },
       { rel: 'kolla/globals.yml', content: kolla.globals, mode: 0o644 },

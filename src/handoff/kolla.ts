@@ -165,6 +165,9 @@ export function buildKolla(input: KollaInput): KollaOutput {
     : null;
   // the external-Ceph block sets these; a site switch for the same key would be a duplicate YAML key
   const cephKeys = new Set(['glance_backend_ceph', 'glance_backend_file', 'cinder_backend_ceph', 'nova_backend_ceph']);
+  if (cephUsers) {
+    for (const s of switches) if (cephKeys.has(s.key)) warnings.push(`handoff.kolla.enable: ${s.key} is set by the Ceph hand-off (Glance, Cinder and Nova on Ceph); the site's ${s.value ? 'yes' : 'no'} is not written`);
+  }
   const globals = render('globals.yml.hbs', {
     site: site.site,
     assumptions: assumptions.filter((a) => a.setting.endsWith('_interface')).map((a) => `${a.node}: ${a.setting}=${a.value} (${a.reason})`),
