@@ -16,7 +16,7 @@ process.env.KSEED_HO_BMC = 'x';
 const PW_KEYS = keyList('kolla-passwords-keys.txt');
 const SSH_KEYS = ['nova_ssh_key', 'kolla_ssh_key', 'keystone_ssh_key', 'bifrost_ssh_key', 'octavia_amp_ssh_key', 'neutron_ssh_key', 'haproxy_ssh_key'];
 
-async function run(dir: string, file: string, opts: { kolla?: boolean; ceph?: boolean; seedPasswords?: string } = {}): Promise<HandoffResult> {
+async function run(dir: string, file: string, opts: { kolla?: boolean; ceph?: boolean; seedPasswords?: string; outDir?: string } = {}): Promise<HandoffResult> {
   const site = await loadSite(file);
   const stateDir = path.join(dir, '.kseed');
   if (opts.seedPasswords) {
@@ -26,7 +26,7 @@ async function run(dir: string, file: string, opts: { kolla?: boolean; ceph?: bo
   }
   const state = openState(stateDir);
   try {
-    return await generateHandoff(site, state, { kolla: opts.kolla ?? true, ceph: opts.ceph ?? true, stateDir, profiles: await loadSiteProfiles(site.dir) });
+    return await generateHandoff(site, state, { kolla: opts.kolla ?? true, ceph: opts.ceph ?? true, outDir: opts.outDir, stateDir, profiles: await loadSiteProfiles(site.dir) });
   } finally {
     state.close();
   }
@@ -85,6 +85,19 @@ describe('passwords.yml', () => {
     await run(first.dir, first.file);
     expect(readFileSync(first.pwFile, 'utf8')).toBe(before);
   }, 60_000);
+});
+
+describe('--out and --kolla', () => {
+  it('another output directory gets the same passwords; Kolla alone still follows the Ceph plan of the site', async () => {
+    const other = path.join(first.dir, 'elsewhere');
+    const r = await run(first.dir, first.file, { outDir: other, kolla: true, ceph: false });
+    expect(r.out).toBe(other);
+    expect(r.files.map((f) => path.relative(other, f.path)).sort()).toEqual(['kolla/globals.yml', 'kolla/multinode', 'kolla/passwords.yml']);
+    const a = YAML.parse(readFileSync(first.pwFile, 'utf8')) as Record<string, unknown>;
+    const b = YAML.parse(readFileSync(path.join(other, 'kolla', 'passwords.yml'), 'utf8')) as Record<string, unknown>;
+    for (const k of PW_KEYS) expect(b[k], k).toEqual(a[k]);
+    expect(YAML.parse(readFileSync(path.join(other, 'kolla', 'globals.yml'), 'utf8'))).toMatchObject({ nova_backend_ceph: 'yes', ceph_glance_pool_name: 'images' });
+  });
 });
 
 describe('without inspection data', () => {
