@@ -2,7 +2,9 @@ import path from 'node:path';
 import type { Command } from 'commander';
 import { openState } from '../engine/state.js';
 import { InputError } from '../errors.js';
-import { cephSteps, generateHandoff, kollaSteps, type HandoffResult, type Step } from '../handoff/index.js';
+import { cephSteps, generateHandoff, kollaSteps, registryPassword, type HandoffResult, type Step } from '../handoff/index.js';
+import { ociRefs, readImageList, sourceOf, syncImages } from '../handoff/mirror.js';
+import { ExitCode, KseedError } from '../errors.js';
 import { commandLine, missingTools, runSteps } from '../handoff/run.js';
 import { loadSiteProfiles } from '../profiles/load.js';
 import { loadSite } from '../site/load.js';
@@ -40,6 +42,7 @@ function human(r: HandoffResult): string {
 }
 
 export function register(program: Command): void {
+  registerMirror(program);
   program
     .command('handoff')
     .description('write Kolla-Ansible and cephadm inputs for the provisioned nodes; --run runs the installers')
@@ -101,3 +104,46 @@ export function register(program: Command): void {
     });
 }
 
+
+/** `kseed mirror sync`: the hand-off's images into the seed registry (lives here: the hand-off owns the image names). */
+function registerMirror(program: Command): void {
+  const mirror = program.command('mirror').description('the seed registry as an image mirror for the hand-off');
+  mirror
+    .command('sync')
+    .description('copy images (a Kolla release, the Ceph image) into the seed registry: from upstream, an OCI layout directory, or a `docker save` bundle')
+    .option('--list <file>', 'image references, one per line (default with --from DIR: every image the layout holds)')
+    .option('--from <dir|bundle>', 'an OCI image layout directory or a docker-archive tar, for air-gapped sites')
+    .option('--force', 'copy again images a previous sync finished')
+    .action(async (opts: { list?: string; from?: string; force?: boolean }, cmd: Command) => {
+      const ctx = contextOf(cmd);
+      const site = await loadSite(ctx.configPath);
+      if (!site.registry.enabled) throw new InputError('the site has registry.enabled: false: there is no seed registry to load');
+      const source = await sourceOf(opts.from);
+      const refs = opts.list ? await readImageList(opts.list) : source.kind === 'oci' ? await ociRefs(source.dir) : [];
+      if (!refs.length) throw new InputError(opts.list ? `${opts.list} lists no image` : 'give --list FILE (or --from an OCI layout directory, whose images are taken)');
+      const password = await registryPassword(site, ctx.stateDir);
+      if (password === undefined) throw new KseedError('the seed registry has no password yet: run `kseed up` first (or set registry.password)', { exitCode: 2, code: 'bad-input' });
+      const registry = `${site.seed.address}:${site.seed.ports.registry}`;
+      const state = openState(ctx.stateDir);
+      try {
+        const images = await syncImages(state, refs, {
+          registry,
+          username: site.registry.username,
+          password,
+          source,
+          force: opts.force,
+          insecure: true,
+          onProgress: (ref, line) => ctx.out.progress(`[${ref}] ${line}`),
+        });
+        const failed = images.filter((i) => i.status === 'failed');
+        ctx.out.result({ registry, images }, () => table(['image', 'seed name', 'status'], images.map((i) => [i.ref, i.dest, i.error ? `${i.status}: ${i.error}` : i.status])));
+        // the result is already printed (one JSON document): signal failure by exit code only
+        if (failed.length) {
+          process.stderr.write(`kseed: ${failed.length} of ${images.length} images failed; run the same command again to retry them\n`);
+          process.exitCode = failed.length === images.length ? ExitCode.failure : ExitCode.partial;
+        }
+      } finally {
+        state.close();
+      }
+    });
+}
