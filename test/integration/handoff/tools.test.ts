@@ -117,6 +117,37 @@ describe.skipIf(!needPeers(PY, CEPH_SPEC))("Ceph's spec classes", () => {
   });
 });
 
+describe.skipIf(!needPeers('cephadm'))('cephadm (Debian cephadm)', () => {
+  it('knows every option of the bootstrap and apply commands kseed writes', () => {
+    const argv = (json.ceph as { bootstrap_argv: string[] }).bootstrap_argv;
+    expect(argv.slice(0, 4)).toEqual(['cephadm', '--image', '10.78.0.1:5000/ceph/ceph:v18', 'bootstrap']);
+    const help = (args: string[]) => execFileSync('cephadm', [...args, '--help'], { encoding: 'utf8' });
+    const global = help([]);
+    const bootstrap = help(['bootstrap']);
+    expect(global).toMatch(/--image IMAGE/);
+    for (const flag of argv.slice(4).filter((a) => a.startsWith('--'))) expect(bootstrap, flag).toMatch(new RegExp(`${flag}\\b`));
+    expect(help(['shell'])).toMatch(/--mount MOUNT/);
+    const script = readFileSync(path.join(out, 'ceph', 'bootstrap.sh'), 'utf8');
+    expect(script).toContain(`sudo cephadm --image 10.78.0.1:5000/ceph/ceph:v18 bootstrap --mon-ip 10.78.0.11 --registry-json /root/kseed-ceph/registry.json --ssh-user debian --apply-spec /root/kseed-ceph/cluster.yaml`);
+    expect(spawnSync('sh', ['-n', path.join(out, 'ceph', 'bootstrap.sh')]).status).toBe(0);
+  });
+});
+
+describe('kseed mirror sync (CLI)', () => {
+  it('refuses to run without an image list, and without a registry password', () => {
+    const a = kseed(['mirror', 'sync'], site.dir);
+    expect(a.code).toBe(2);
+    expect(a.stderr).toMatch(/give --list FILE/);
+    // a fresh site: no registry password generated yet, so nothing is contacted
+    const fresh = siteDir();
+    const list = path.join(fresh.dir, 'images.txt');
+    writeFileSync(list, 'quay.io/ceph/ceph:v18\n');
+    const b = kseed(['mirror', 'sync', '--list', list], fresh.dir);
+    expect(b.code).toBe(2);
+    expect(b.stderr).toMatch(/no password yet: run `kseed up` first/);
+  });
+});
+
 describe.skipIf(!needPeers('ssh-keygen'))('SSH keys', () => {
   it('the login key and the Kolla key pairs load in ssh-keygen and derive the written public keys', () => {
     const key = json.ssh_key_file as string;
