@@ -56,9 +56,11 @@ export function register(program: Command): void {
       if (opts.from && !opts.run) throw new InputError('--from needs --run');
       const site = await loadSite(ctx.configPath);
       const profiles = await loadSiteProfiles(site.dir);
+      // no flag: what the site plans (its handoff.kolla / handoff.ceph sections; Kolla when it names neither)
+      const planned = { kolla: site.handoff.kolla !== undefined || site.handoff.ceph === undefined, ceph: site.handoff.ceph !== undefined };
       const both = !opts.kolla && !opts.ceph;
-      const kolla = both || Boolean(opts.kolla);
-      const ceph = opts.ceph ? true : both && site.handoff.ceph !== undefined;
+      const kolla = both ? planned.kolla : Boolean(opts.kolla);
+      const ceph = both ? planned.ceph : Boolean(opts.ceph);
       const state = openState(ctx.stateDir);
       try {
         const r = await generateHandoff(site, state, { kolla, ceph, outDir: opts.out && path.resolve(opts.out), stateDir: ctx.stateDir, profiles });
