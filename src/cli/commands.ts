@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { register as handoff } from './handoff.js';
 import { register as init } from './init.js';
+import { register as lab } from './lab.js';
 import { register as validate } from './validate.js';
 
 /**
@@ -9,4 +10,4 @@ import { register as validate } from './validate.js';
  */
 export type Register = (program: Command) => void;
 
-export const commands: Register[] = [init, validate, handoff];
+export const commands: Register[] = [init, validate, lab, handoff];
