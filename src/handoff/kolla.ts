@@ -166,7 +166,9 @@ export function buildKolla(input: KollaInput): KollaOutput {
   // the external-Ceph block sets these; a site switch for the same key would be a duplicate YAML key
   const cephKeys = new Set(['glance_backend_ceph', 'glance_backend_file', 'cinder_backend_ceph', 'nova_backend_ceph']);
   if (cephUsers) {
-    for (const s of switches) if (cephKeys.has(s.key)) warnings.push(`handoff.kolla.enable: ${s.key} is set by the Ceph hand-off (Glance, Cinder and Nova on Ceph); the site's ${s.value ? 'yes' : 'no'} is not written`);
+    // only a site value that disagrees with the Ceph block is worth a word
+    const cephValue = (key: string) => key !== 'glance_backend_file';
+    for (const s of switches) if (cephKeys.has(s.key) && s.value !== cephValue(s.key)) warnings.push(`handoff.kolla.enable: ${s.key} is set by the Ceph hand-off (Glance, Cinder and Nova on Ceph); the site's ${s.value ? 'yes' : 'no'} is not written`);
   }
   const globals = render('globals.yml.hbs', {
     site: site.site,
