@@ -4,7 +4,8 @@
  * ssh-keygen; and the built CLI for --json and --run.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import YAML from 'yaml';
@@ -77,6 +78,33 @@ describe.skipIf(!needPeers('ansible-inventory'))('ansible-inventory', () => {
     // ctl1 was inspected (ens3/ens4), the others assumed eth0/eth1: the majority is global, ctl1 overrides
     expect(hv.ctl1).toMatchObject({ network_interface: 'ens3', neutron_external_interface: 'ens4' });
     expect(hv.cmp1?.network_interface).toBeUndefined();
+  });
+});
+
+describe.skipIf(!needPeers('ansible-inventory', PY, CEPH_SPEC))('examples/rack.yaml', () => {
+  it('hands off 11 nodes in files ansible-inventory and Ceph accept', () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'kseed-rack-'));
+    cpSync(path.join(ROOT, 'examples', 'rack.yaml'), path.join(dir, 'kseed.yaml'));
+    mkdirSync(path.join(dir, 'secrets'), { mode: 0o700 });
+    writeFileSync(path.join(dir, 'secrets', 'ilo.pass'), 'x\n', { mode: 0o600 });
+    // reuse the generated passwords: the RSA keys are the slow part
+    mkdirSync(path.join(dir, '.kseed', 'handoff', 'kolla'), { recursive: true });
+    cpSync(path.join(out, 'kolla', 'passwords.yml'), path.join(dir, '.kseed', 'handoff', 'kolla', 'passwords.yml'));
+    const r = kseed(['--json', 'handoff'], dir, { KSEED_BMC_PASSWORD: 'x' });
+    expect(r.code, r.stderr + r.stdout).toBe(0);
+    const res = JSON.parse(r.stdout) as { out: string; nodes: unknown[]; warnings: string[] };
+    expect(res.nodes).toHaveLength(11);
+    const inv = spawnSync('ansible-inventory', ['-i', path.join(res.out, 'kolla', 'multinode'), '--list'], { encoding: 'utf8', env: { ...process.env, ANSIBLE_INVENTORY_UNPARSED_FAILED: 'true', ANSIBLE_INVENTORY_ENABLED: 'ini' } });
+    expect(inv.status, inv.stderr).toBe(0);
+    const data = JSON.parse(inv.stdout) as Record<string, { hosts?: string[] }>;
+    expect(data.control?.hosts).toEqual(['ctl01', 'ctl02', 'ctl03']);
+    expect(data.compute?.hosts).toEqual(['cmp01', 'cmp02', 'cmp03', 'cmp04', 'cmp05']);
+    expect(data.storage?.hosts).toEqual(['stor01', 'stor02', 'stor03']);
+    const ceph = spawnSync(PY, [path.join(FIXTURES, 'ceph-validate.py'), path.join(res.out, 'ceph', 'cluster.yaml')], { encoding: 'utf8' });
+    expect(ceph.status, ceph.stdout + ceph.stderr).toBe(0);
+    const docs = JSON.parse(ceph.stdout) as { kind: string; labels?: string[]; hostname?: string }[];
+    expect(docs.filter((d) => d.labels?.includes('mon')).map((d) => d.hostname)).toEqual(['ctl01', 'ctl02', 'ctl03']);
+    expect(docs.filter((d) => d.labels?.includes('osd')).map((d) => d.hostname)).toEqual(['stor01', 'stor02', 'stor03']);
   });
 });
 

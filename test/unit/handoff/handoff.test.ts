@@ -225,6 +225,19 @@ describe('bad input', () => {
   });
 });
 
+describe('site switches against the Ceph block', () => {
+  it('warns only when the site says otherwise than the Ceph hand-off writes', async () => {
+    const s = siteDir(SITE().replace('enable: { prometheus: true, cinder: true }', 'enable: { cinder_backend_ceph: true, nova_backend_ceph: false }'));
+    const r = await run(s.dir, s.file, { seedPasswords: first.pwFile });
+    expect(r.warnings.filter((w) => w.startsWith('handoff.kolla.enable'))).toEqual([
+      "handoff.kolla.enable: nova_backend_ceph is set by the Ceph hand-off (Glance, Cinder and Nova on Ceph); the site's no is not written",
+    ]);
+    const g = readFileSync(path.join(r.out, 'kolla', 'globals.yml'), 'utf8');
+    expect(g.match(/^nova_backend_ceph:/gm)).toHaveLength(1);
+    expect(YAML.parse(g)).toMatchObject({ nova_backend_ceph: 'yes', cinder_backend_ceph: 'yes' });
+  });
+});
+
 describe('Kolla group tree', () => {
   it('resolves service groups to the role groups holding them', () => {
     const roles = { control: ['c1'], network: ['n1'], compute: ['k1', 'k2'], storage: ['s1'], monitoring: ['m1'], deployment: ['localhost'] };
