@@ -97,7 +97,9 @@ export function register(program: Command): void {
         ctx.out.result({ ...r, run: { ok: !outcome.failed, ...outcome } }, () =>
           outcome.failed
             ? `step ${outcome.failed} failed (log: ${outcome.ran.at(-1)?.log}); fix it and run \`kseed handoff --run\` again to resume there`
-            : `installers done (${outcome.ran.map((s) => s.name).join(', ') || 'nothing left to run'}; skipped as done before: ${outcome.skipped.join(', ') || 'none'})`,
+            : outcome.ran.length
+              ? `installers done (${outcome.ran.map((s) => s.name).join(', ')}; skipped as done before: ${outcome.skipped.join(', ') || 'none'})`
+              : `nothing left to run: every step succeeded before (--from STEP runs again from STEP: ${steps.map((s) => s.name).join(', ')})`,
         );
         if (outcome.failed) process.exitCode = 1;
       } finally {

@@ -9,7 +9,7 @@ import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_pr
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { FIXTURES, siteDir } from '../../fixtures/handoff/site.js';
+import { cleanup, FIXTURES, siteDir } from '../../fixtures/handoff/site.js';
 import { needPeers, needRoot } from '../../helpers/peers.js';
 
 const ROOT = path.resolve(FIXTURES, '../../..');
@@ -44,6 +44,8 @@ handoff:
 
 const ok = needRoot() && needPeers('/usr/sbin/sshd', 'ssh-keygen', 'ansible', 'ansible-inventory');
 
+
+afterAll(cleanup);
 describe.skipIf(!ok)('ansible -m ping through the generated inventory', () => {
   let sshd: ChildProcess | undefined;
   let site: { dir: string; file: string };

@@ -6,7 +6,7 @@
  */
 import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import bcrypt from 'bcryptjs';
@@ -83,9 +83,14 @@ describe.skipIf(!ok)('kseed mirror sync into a real registry', () => {
     state = openState(path.join(dir, '.kseed'));
   });
 
-  afterAll(() => {
+  afterAll(async () => {
     state?.close();
-    registry?.kill('SIGTERM');
+    if (registry && registry.exitCode === null) {
+      const gone = new Promise((res) => registry!.once('exit', res));
+      registry.kill('SIGTERM');
+      await gone;
+    }
+    rmSync(dir, { recursive: true, force: true });
   });
 
   it('copies the images under the seed with their upstream path, and resumes without copying again', async () => {

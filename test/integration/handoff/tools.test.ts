@@ -4,13 +4,13 @@
  * ssh-keygen; and the built CLI for --json and --run.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
-import { cpSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import YAML from 'yaml';
 import { openState } from '../../../src/engine/state.js';
-import { FIXTURES, inventory, keyList, siteDir } from '../../fixtures/handoff/site.js';
+import { cleanup, FIXTURES, inventory, keyList, siteDir } from '../../fixtures/handoff/site.js';
 import { needPeers } from '../../helpers/peers.js';
 
 const ROOT = path.resolve(FIXTURES, '../../..');
@@ -43,6 +43,8 @@ beforeAll(() => {
   out = json.out as string;
 }, 240_000);
 
+
+afterAll(cleanup);
 describe.skipIf(!needPeers('ansible-inventory'))('ansible-inventory', () => {
   it('accepts the inventory and puts the right hosts in the role and service groups', () => {
     const inv = path.join(out, 'kolla', 'multinode');
@@ -105,6 +107,7 @@ describe.skipIf(!needPeers('ansible-inventory', PY, CEPH_SPEC))('examples/rack.y
     const docs = JSON.parse(ceph.stdout) as { kind: string; labels?: string[]; hostname?: string }[];
     expect(docs.filter((d) => d.labels?.includes('mon')).map((d) => d.hostname)).toEqual(['ctl01', 'ctl02', 'ctl03']);
     expect(docs.filter((d) => d.labels?.includes('osd')).map((d) => d.hostname)).toEqual(['stor01', 'stor02', 'stor03']);
+    rmSync(dir, { recursive: true, force: true });
   });
 });
 

@@ -1,7 +1,7 @@
 import { createPrivateKey, createPublicKey } from 'node:crypto';
 import { cpSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import YAML from 'yaml';
 import { openState } from '../../../src/engine/state.js';
 import { InputError } from '../../../src/errors.js';
@@ -10,7 +10,7 @@ import { resolveGroup } from '../../../src/handoff/kolla-groups.js';
 import { opensshRsaPublic } from '../../../src/handoff/passwords.js';
 import { loadSiteProfiles } from '../../../src/profiles/load.js';
 import { loadSite } from '../../../src/site/load.js';
-import { inventory, keyList, SITE, siteDir } from '../../fixtures/handoff/site.js';
+import { cleanup, inventory, keyList, SITE, siteDir } from '../../fixtures/handoff/site.js';
 
 process.env.KSEED_HO_BMC = 'x';
 const PW_KEYS = keyList('kolla-passwords-keys.txt');
@@ -43,6 +43,8 @@ beforeAll(async () => {
   first = { ...s, r, pwFile, pwText: readFileSync(pwFile, 'utf8') };
 }, 180_000);
 
+
+afterAll(cleanup);
 describe('passwords.yml', () => {
   it('has every key of the release, mode 0600, values in the formats kolla-genpwd uses', () => {
     expect(statSync(first.pwFile).mode & 0o777).toBe(0o600);
