@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import { register as bmc } from './bmc.js';
 import { register as discover } from './discover.js';
 import { register as enroll } from './enroll.js';
+import { register as handoff } from './handoff.js';
 import { register as images } from './images.js';
 import { register as init } from './init.js';
 import { register as lab } from './lab.js';
@@ -21,4 +22,5 @@ export const commands: Register[] = [
   discover,
   enroll,
   bmc,
+  handoff,
 ];
