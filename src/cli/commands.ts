@@ -1,6 +1,12 @@
 import type { Command } from 'commander';
+import { register as bmc } from './bmc.js';
+import { register as discover } from './discover.js';
 import { register as doctor } from './doctor.js';
+import { register as enroll } from './enroll.js';
+import { register as handoff } from './handoff.js';
+import { register as images } from './images.js';
 import { register as init } from './init.js';
+import { register as lab } from './lab.js';
 import { register as validate } from './validate.js';
 
 /**
@@ -9,4 +15,14 @@ import { register as validate } from './validate.js';
  */
 export type Register = (program: Command) => void;
 
-export const commands: Register[] = [init, validate, doctor];
+export const commands: Register[] = [
+  init,
+  validate,
+  lab,
+  images,
+  discover,
+  enroll,
+  bmc,
+  handoff,
+  doctor,
+];
