@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import { register as doctor } from './doctor.js';
 import { register as init } from './init.js';
 import { register as validate } from './validate.js';
 
@@ -8,4 +9,4 @@ import { register as validate } from './validate.js';
  */
 export type Register = (program: Command) => void;
 
-export const commands: Register[] = [init, validate];
+export const commands: Register[] = [init, validate, doctor];
