@@ -19,7 +19,8 @@
  * in the meantime: the 'listening' callback runs before the next poll phase.
  */
 import type dgram from 'node:dgram';
-import { existsSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 import koffi from 'koffi';
 
@@ -108,12 +109,34 @@ export interface InterfaceAddress {
   mac: string;
 }
 
-/** IPv4 addresses of an interface as this process's network namespace sees it. */
+/**
+ * IPv4 addresses of an interface as this process's network namespace sees
+ * it. Asks iproute2 rather than os.networkInterfaces(): libuv leaves out
+ * interfaces that are up but without carrier (IFF_RUNNING unset), e.g. a
+ * bridge whose only port is an idle tap, or an unplugged cable; those still
+ * carry the seed address and must not fail the check.
+ */
 export function interfaceAddresses(ifname: string): InterfaceAddress[] {
-  const list = os.networkInterfaces()[ifname] ?? [];
-  return list
-    .filter((a) => a.family === 'IPv4')
-    .map((a) => ({ address: a.address, prefix: a.cidr ? Number(a.cidr.split('/')[1]) : 32, mac: a.mac }));
+  const mac = interfaceMac(ifname) ?? '';
+  try {
+    const out = execFileSync('ip', ['-j', '-4', 'addr', 'show', 'dev', ifname], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'], timeout: 5000 });
+    const parsed = JSON.parse(out) as { addr_info?: { family?: string; local?: string; prefixlen?: number }[] }[];
+    return parsed.flatMap((l) => l.addr_info ?? []).filter((a) => a.local && a.family === 'inet').map((a) => ({ address: a.local!, prefix: a.prefixlen ?? 32, mac }));
+  } catch {
+    const list = os.networkInterfaces()[ifname] ?? [];
+    return list
+      .filter((a) => a.family === 'IPv4')
+      .map((a) => ({ address: a.address, prefix: a.cidr ? Number(a.cidr.split('/')[1]) : 32, mac: a.mac }));
+  }
+}
+
+/** The interface's hardware address from sysfs, lower case. */
+export function interfaceMac(ifname: string): string | undefined {
+  try {
+    return readFileSync(`/sys/class/net/${ifname}/address`, 'utf8').trim().toLowerCase();
+  } catch {
+    return undefined;
+  }
 }
 
 export function interfaceExists(ifname: string): boolean {

@@ -5,11 +5,11 @@
  * provisioning interface without the seed address.
  */
 import dgram from 'node:dgram';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import net from 'node:net';
 import type { Command } from 'commander';
 import { probeDhcp, type ProbeOffer } from '../boot/dhcp/probe.js';
-import { interfaceAddresses, interfaceExists } from '../boot/netif.js';
+import { interfaceAddresses, interfaceExists, interfaceMac } from '../boot/netif.js';
 import { InputError } from '../errors.js';
 import { loadSite } from '../site/load.js';
 import { contextOf } from './context.js';
@@ -123,7 +123,7 @@ export async function runDoctor(t: Target, probeMs: number): Promise<DoctorRepor
   checks.push({ check: 'OVMF (UEFI lab VMs)', status: ovmf ? 'ok' : 'warn', detail: ovmf ?? 'no OVMF firmware (Debian package ovmf); UEFI lab VMs cannot start' });
 
   let offers: ProbeOffer[] = [];
-  const mac = addrs[0]?.mac ?? readMac(t.iface);
+  const mac = interfaceMac(t.iface);
   if (exists && mac) {
     try {
       offers = await probeDhcp({ interface: t.iface, mac, timeoutMs: probeMs });
@@ -150,15 +150,6 @@ export async function runDoctor(t: Target, probeMs: number): Promise<DoctorRepor
       ? 'no other DHCP server answered: seed.dhcp.mode: authoritative is safe'
       : `fix the interface first`;
   return { interface: t.iface, ...(t.address ? { seedAddress: t.address } : {}), checks, dhcpOffers: offers, recommendation };
-}
-
-function readMac(iface: string): string | undefined {
-  try {
-    // interfaces without an IPv4 address are absent from os.networkInterfaces()
-    return readFileSync(`/sys/class/net/${iface}/address`, 'utf8').trim();
-  } catch {
-    return undefined;
-  }
 }
 
 export function register(program: Command): void {

@@ -70,6 +70,8 @@ export class HttpBootServer {
 
   async listen(): Promise<{ address: string; port: number; url: string }> {
     const server = http.createServer({ keepAliveTimeout: 5000, requestTimeout: 60_000 }, (req, res) => this.handle(req, res));
+    // A client that stops reading or sending is dropped after 2 minutes of silence, never held forever.
+    server.setTimeout(120_000, (sock) => sock.destroy());
     this.server = server;
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);

@@ -2,7 +2,7 @@
  * Where TFTP file data comes from: a root directory (never escaped) and
  * in-memory generated files. Also the block reader a transfer uses.
  */
-import { constants, promises as fsp } from 'node:fs';
+import fs, { constants, promises as fsp } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 
@@ -112,7 +112,7 @@ export class FileSource implements PacketSource {
   private failure: Error | undefined;
 
   constructor(
-    private readonly fh: FileHandle,
+    private readonly fh: BlockReader,
     readonly size: number,
     private readonly blksize: number,
     minChunkBytes: number,
@@ -209,6 +209,24 @@ export class FileSource implements PacketSource {
     await Promise.allSettled([...this.pending.values()]);
     await this.fh.close().catch(() => {});
   }
+}
+
+/** What FileSource needs from a file: positional vectored reads (pread semantics, thread-safe). */
+export interface BlockReader {
+  readv(buffers: Buffer[], position: number): Promise<{ bytesRead: number }>;
+  close(): Promise<void>;
+}
+
+/**
+ * A reader over a raw descriptor owned by someone else (the main thread keeps
+ * the FileHandle; a worker thread only reads): close() does not close it.
+ */
+export function borrowedFd(fd: number): BlockReader {
+  return {
+    readv: (buffers, position) =>
+      new Promise((resolve, reject) => fs.readv(fd, buffers, position, (err, bytesRead) => (err ? reject(err) : resolve({ bytesRead })))),
+    close: async () => {},
+  };
 }
 
 /** Content of a generated file: bytes, or text (sent as UTF-8). */

@@ -14,13 +14,15 @@
  * sender learns nothing and the transfer is never disturbed).
  */
 import dgram from 'node:dgram';
-import { promises as fsp } from 'node:fs';
+import { existsSync, promises as fsp } from 'node:fs';
 import { isIPv6 } from 'node:net';
-import { GsoSender } from './fastsend.js';
-import { FileSource, MemorySource, normalizeRequestPath, openUnderRoot, PathRefused, toNetascii, type GeneratedFiles, type Opened, type PacketSource } from './files.js';
+import { availableParallelism } from 'node:os';
+import { Worker } from 'node:worker_threads';
+import { normalizeRequestPath, openUnderRoot, PathRefused, toNetascii, type GeneratedFiles, type Opened } from './files.js';
 import { negotiate } from './options.js';
 import { decode, encodeError, encodeOack, ErrorCode, type RequestPacket } from './packet.js';
-import { Transfer, type TransferOutcome } from './transfer.js';
+import { runTransfer, type Running, type RunParams } from './run.js';
+import { type TransferOutcome } from './transfer.js';
 
 export interface TftpServerOptions {
   /** Directory served read-only; optional when every file is generated. */
@@ -47,6 +49,12 @@ export interface TftpServerOptions {
   maxNetasciiBytes?: number;
   /** Batch DATA packets with Linux UDP GSO when available (default true). */
   gso?: boolean;
+  /**
+   * Worker threads running transfers (0 = all on the main thread). Default:
+   * min(4, cores) on machines with more than one core. Workers need the compiled
+   * build (dist/); from .ts sources transfers run on the main thread.
+   */
+  workers?: number;
   /** Structured events; file names are logged, contents never. */
   log?: (event: TftpEvent) => void;
 }
@@ -58,9 +66,7 @@ export type TftpEvent =
   | { type: 'error'; message: string };
 
 interface Active {
-  transfer?: Transfer;
-  socket?: dgram.Socket;
-  source?: PacketSource;
+  running?: Running;
 }
 
 export class TftpServer {
@@ -82,9 +88,12 @@ export class TftpServer {
       readChunkBytes: 256 * 1024,
       maxNetasciiBytes: 16 * 1024 * 1024,
       gso: true,
+      workers: availableParallelism() > 1 ? Math.min(4, availableParallelism()) : 0,
       ...options,
     };
   }
+
+  private pool: WorkerPool | undefined;
 
   /** Transfers running now. */
   get activeTransfers(): number {
@@ -93,6 +102,8 @@ export class TftpServer {
 
   async listen(): Promise<{ address: string; port: number }> {
     if (this.o.root !== undefined) this.realRoot = await fsp.realpath(this.o.root);
+    const url = this.o.workers > 0 ? workerUrl() : undefined;
+    if (url) this.pool = new WorkerPool(this.o.workers, url);
     const sock = dgram.createSocket({ type: isIPv6(this.o.address) ? 'udp6' : 'udp4' });
     this.socket = sock;
     sock.on('message', (msg, rinfo) => {
@@ -116,12 +127,14 @@ export class TftpServer {
 
   async close(): Promise<void> {
     this.closing = true;
-    for (const a of [...this.active.values()]) a.transfer?.abort();
+    for (const a of [...this.active.values()]) a.running?.abort();
     const s = this.socket;
     this.socket = undefined;
     if (s) await new Promise<void>((r) => s.close(() => r()));
     // Sockets of aborted transfers close asynchronously; wait for the slots to drain.
     for (let i = 0; i < 100 && this.active.size > 0; i++) await new Promise((r) => setTimeout(r, 10));
+    await this.pool?.close();
+    this.pool = undefined;
   }
 
   private emit(ev: TftpEvent): void {
@@ -222,80 +235,98 @@ export class TftpServer {
     }
     const size = opened.kind === 'memory' ? opened.data.length : opened.size;
     const neg = negotiate(pkt.options, size, { maxBlksize: this.o.maxBlksize, maxWindowsize: this.o.maxWindowsize });
-    const source: PacketSource =
-      opened.kind === 'memory'
-        ? new MemorySource(opened.data, neg.blksize)
-        : new FileSource(opened.fh, size, neg.blksize, Math.max(this.o.readChunkBytes, neg.blksize * neg.windowsize));
-    slot.source = source;
+    const fh = opened.kind === 'file' ? opened.fh : undefined;
     if (this.closing) {
-      await source.close();
+      await fh?.close();
       this.release(key, slot);
       return;
     }
-
-    // RFC 1350 section 4: a new TID (port) per transfer, on the same local address.
-    const sock = dgram.createSocket({ type: isIPv6(rinfo.address) ? 'udp6' : 'udp4' });
-    slot.socket = sock;
-    try {
-      await new Promise<void>((resolve, reject) => {
-        sock.once('error', reject);
-        sock.bind({ port: 0, address: this.o.address }, () => {
-          sock.connect(rinfo.port, rinfo.address, () => {
-            sock.off('error', reject);
-            resolve();
-          });
-        });
-      });
-    } catch (e) {
-      sock.close();
-      await source.close();
-      this.release(key, slot);
-      throw e;
-    }
-
-    const finish = (outcome: TransferOutcome) => {
-      sock.close();
-      void source.close();
-      this.release(key, slot);
-      this.emit({ type: 'end', client, file: rel, ...outcome });
-    };
-    const stride = neg.blksize + 4;
-    let gso = this.o.gso ? GsoSender.open(sock, stride) : undefined;
-    const sendOneByOne = (buf: Buffer, count: number) => {
-      try {
-        for (let i = 0; i < count; i++) sock.send(buf.subarray(i * stride, Math.min((i + 1) * stride, buf.length)));
-      } catch {
-        /* socket already closed: the transfer is ending */
-      }
-    };
-    const transfer = new Transfer({
-      source,
+    const params: RunParams = {
+      clientAddress: rinfo.address,
+      clientPort: rinfo.port,
+      localAddress: this.o.address,
+      source: opened.kind === 'memory' ? { kind: 'memory', data: opened.data } : { kind: 'fd', fd: opened.fh.fd, size },
       blksize: neg.blksize,
       windowsize: neg.windowsize,
       timeoutMs: neg.timeoutMs ?? this.o.timeoutMs,
       maxRetries: this.o.maxRetries,
       oack: neg.oack.size > 0 ? encodeOack(neg.oack) : undefined,
-      send: (parts) => {
-        try {
-          sock.send(parts);
-        } catch {
-          /* socket already closed: the transfer is ending */
-        }
-      },
-      sendPackets: (buf, count) => {
-        if (!gso) return sendOneByOne(buf, count);
-        const r = gso.send(buf, count, sendOneByOne);
-        if (r === 'fallback') gso = undefined;
-        else if (r === 'peer-gone') queueMicrotask(() => transfer.abort('peer-gone'));
-      },
-      onEnd: finish,
-    });
-    slot.transfer = transfer;
-    sock.on('message', (m) => transfer.onPacket(decode(m)));
-    // On a connected UDP socket an ICMP port-unreachable surfaces as ECONNREFUSED:
-    // the client is gone, so the slot is freed at once instead of after the retries.
-    sock.on('error', () => transfer.abort('peer-gone'));
+      gso: this.o.gso,
+      readChunkBytes: this.o.readChunkBytes,
+    };
+    // The main thread owns the file handle for the whole transfer, wherever it runs.
+    const finish = (outcome: TransferOutcome) => {
+      void fh?.close().catch(() => {});
+      this.release(key, slot);
+      this.emit({ type: 'end', client, file: rel, ...outcome });
+    };
     this.emit({ type: 'start', client, file: rel, size, blksize: neg.blksize, windowsize: neg.windowsize });
-    transfer.start();
+    try {
+      slot.running = this.pool ? this.pool.start(params, finish) : await runTransfer(params, finish);
+    } catch (e) {
+      await fh?.close().catch(() => {});
+      this.release(key, slot);
+      throw e;
+    }
   }
+}
+
+/** Worker threads that run transfers; the least busy one gets the next. */
+class WorkerPool {
+  private readonly workers: { w: Worker; busy: number }[] = [];
+  private readonly pending = new Map<number, { onEnd: (o: TransferOutcome) => void; worker: { busy: number } }>();
+  private nextId = 1;
+
+  constructor(n: number, url: URL) {
+    for (let i = 0; i < n; i++) {
+      const w = new Worker(url);
+      w.unref();
+      const entry = { w, busy: 0 };
+      w.on('message', (m: { type: 'end'; id: number; outcome: TransferOutcome } | { type: 'failed'; id: number; message: string }) => {
+        const p = this.pending.get(m.id);
+        if (!p) return;
+        this.pending.delete(m.id);
+        p.worker.busy--;
+        p.onEnd(m.type === 'end' ? m.outcome : { ok: false, reason: `setup failed: ${m.message}`, bytes: 0, blocks: 0, retransmits: 0, ms: 0 });
+      });
+      w.on('error', () => this.failAll(entry));
+      w.on('exit', () => this.failAll(entry));
+      this.workers.push(entry);
+    }
+  }
+
+  private failAll(entry: { busy: number }): void {
+    for (const [id, p] of this.pending) {
+      if (p.worker !== entry) continue;
+      this.pending.delete(id);
+      p.onEnd({ ok: false, reason: 'worker died', bytes: 0, blocks: 0, retransmits: 0, ms: 0 });
+    }
+    entry.busy = 0;
+  }
+
+  start(params: RunParams, onEnd: (o: TransferOutcome) => void): Running {
+    const entry = this.workers.reduce((a, b) => (b.busy < a.busy ? b : a));
+    const id = this.nextId++;
+    entry.busy++;
+    this.pending.set(id, { onEnd, worker: entry });
+    entry.w.postMessage({ type: 'start', id, params });
+    return { abort: () => entry.w.postMessage({ type: 'abort', id }) };
+  }
+
+  async close(): Promise<void> {
+    for (const e of this.workers) e.w.postMessage({ type: 'abort' });
+    for (let i = 0; i < 100 && this.pending.size > 0; i++) await new Promise((r) => setTimeout(r, 10));
+    await Promise.all(this.workers.map((e) => e.w.terminate()));
+  }
+}
+
+/**
+ * The compiled worker next to this module. When the module runs from .ts
+ * sources (vitest), there is no runnable worker: transfers stay on the main thread.
+ */
+function workerUrl(): URL | undefined {
+  const here = new URL(import.meta.url);
+  if (!here.pathname.endsWith('.js')) return undefined;
+  const u = new URL('./worker.js', here);
+  return existsSync(u) ? u : undefined;
 }

@@ -110,6 +110,17 @@ describe.skipIf(!needRoot() || !needPeers('curl'))('HTTP boot server with curl',
     expect([e.status, e.body.length]).toEqual([200, 0]);
   });
 
+  it('keeps the connection usable after a zero-copy body (two downloads on one connection)', async () => {
+    const a = path.join(dir, 'ka1');
+    const b = path.join(dir, 'ka2');
+    const r = await new Promise<string>((res) =>
+      execFile('curl', ['-sS', '-w', '%{num_connects} ', '-o', a, `${BASE}/artifacts/images/os.img`, '-o', b, `${BASE}/artifacts/images/os.img`], (_e, out) => res(String(out))),
+    );
+    expect(r.trim().split(' ')).toEqual(['1', '0']); // the second transfer reused the first connection
+    expect(sha(readFileSync(a))).toBe(sha(img));
+    expect(sha(readFileSync(b))).toBe(sha(img));
+  });
+
   it('serves byte ranges (206), resumes a download, and answers 416 beyond the end', async () => {
     const r = await curl(['-r', '100-199', `${BASE}/artifacts/images/os.img`]);
     expect(r.status).toBe(206);
