@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import { register as doctor } from './doctor.js';
+import { register as images } from './images.js';
 import { register as init } from './init.js';
 import { register as validate } from './validate.js';
 
@@ -9,4 +10,4 @@ import { register as validate } from './validate.js';
  */
 export type Register = (program: Command) => void;
 
-export const commands: Register[] = [init, validate, doctor];
+export const commands: Register[] = [init, validate, doctor, images];
