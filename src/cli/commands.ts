@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import { register as boot } from './boot.js';
 import { register as doctor } from './doctor.js';
 import { register as images } from './images.js';
 import { register as init } from './init.js';
@@ -10,4 +11,4 @@ import { register as validate } from './validate.js';
  */
 export type Register = (program: Command) => void;
 
-export const commands: Register[] = [init, validate, doctor, images];
+export const commands: Register[] = [init, validate, doctor, images, boot];
