@@ -3,6 +3,7 @@ import { register as boot } from './boot.js';
 import { register as doctor } from './doctor.js';
 import { register as images } from './images.js';
 import { register as init } from './init.js';
+import { register as lab } from './lab.js';
 import { register as validate } from './validate.js';
 
 /**
@@ -11,4 +12,11 @@ import { register as validate } from './validate.js';
  */
 export type Register = (program: Command) => void;
 
-export const commands: Register[] = [init, validate, doctor, images, boot];
+export const commands: Register[] = [
+  init,
+  validate,
+  lab,
+  images,
+  doctor,
+  boot,
+];

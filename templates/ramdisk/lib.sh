@@ -18,7 +18,7 @@ cmdline_arg() {
 # and never evaluated (the seed is trusted, but a value is data, not code).
 parse_task() {
   T_TASK=; T_IMAGE_URL=; T_IMAGE_CHECKSUM=; T_IMAGE_FORMAT=raw; T_IMAGE_COMPRESSION=none
-  T_IMAGE_SIZE=; T_TARGET_DISK=; T_REBOOT=; T_REASON=
+  T_IMAGE_SIZE=; T_TARGET_DISK=; T_REBOOT=; T_REASON=; T_WAIT=
   while IFS= read -r line || [ -n "$line" ]; do
     line=${line%"$CR"}
     case "$line" in *=*) ;; *) continue ;; esac
@@ -33,6 +33,7 @@ parse_task() {
       TARGET_DISK) T_TARGET_DISK=$v ;;
       REBOOT) T_REBOOT=$v ;;
       REASON) T_REASON=$v ;;
+      WAIT) T_WAIT=$v ;;
     esac
   done < "$1"
 }
@@ -75,6 +76,7 @@ validate_task() {
 }
 
 validate_reboot() {
+  case "$T_WAIT" in ''|0|1) ;; *) echo "WAIT must be 0 or 1"; return 1 ;; esac
   case "$T_REBOOT" in ''|0|1) return 0 ;; *) echo "REBOOT must be 0 or 1"; return 1 ;; esac
 }
 
@@ -117,7 +119,11 @@ inventory_json() {
     size=$(( $(sysval "$d/size") * 512 ))
     model=$(sysval "$d/device/model")
     serial=$(sysval "$d/device/serial"); [ -n "$serial" ] || serial=$(sysval "$d/serial")
+    # SCSI/SATA: the unit serial number VPD page (SPC-4 section 7.8.15): 4-byte header, then ASCII
+    [ -n "$serial" ] || serial=$(dd if="$d/device/vpd_pg80" bs=1 skip=4 2>/dev/null | tr -d '\000' | sed -e 's/^[[:space:]]*//' -e 's/[[:space:]]*$//')
+    # WWN as udev's ID_WWN spells it (0x + NAA/EUI-64 hex); t10 vendor ids are no WWN
     wwn=$(sysval "$d/device/wwid"); [ -n "$wwn" ] || wwn=$(sysval "$d/wwid")
+    case "$wwn" in naa.*|eui.*) wwn="0x${wwn#*.}" ;; *) wwn= ;; esac
     rot=false; [ "$(sysval "$d/queue/rotational")" = 1 ] && rot=true
     devpath=$(readlink -f "$d/device")
     hctl=; [ -d "$d/device/scsi_device" ] && hctl=${devpath##*/}

@@ -154,9 +154,29 @@ export class AuthoritativeHandler {
   private readonly nodes = new Map<string, DhcpNode>();
   private readonly subnet: Subnet;
   private readonly events: DhcpEvent[] = [];
+  /** Option values that never change, encoded once (the hot path allocates enough). */
+  private readonly fixedOpts: {
+    serverId: Buffer;
+    mask: Buffer;
+    router?: Buffer;
+    dns?: Buffer;
+    lease: Buffer;
+    t1: Buffer;
+    t2: Buffer;
+  };
 
   constructor(private readonly cfg: AuthoritativeConfig) {
     this.subnet = { address: cfg.seedAddress, prefix: cfg.prefix };
+    this.fixedOpts = {
+      serverId: ipBytes(cfg.seedAddress),
+      mask: ipBytes(maskOf(cfg.prefix)),
+      ...(cfg.router ? { router: ipBytes(cfg.router) } : {}),
+      ...(cfg.dns?.length ? { dns: Buffer.concat(cfg.dns.map(ipBytes)) } : {}),
+      // RFC 2131 4.4.5 defaults: T1 = 0.5, T2 = 0.875 of the lease.
+      lease: u32(cfg.leaseSeconds),
+      t1: u32(Math.floor(cfg.leaseSeconds * 0.5)),
+      t2: u32(Math.floor(cfg.leaseSeconds * 0.875)),
+    };
     const reserved = [cfg.seedAddress];
     if (cfg.router) reserved.push(cfg.router);
     for (const n of cfg.nodes) {
@@ -239,19 +259,19 @@ export class AuthoritativeHandler {
   private baseReply(req: DhcpPacket, type: MessageTypeValue, node: DhcpNode | undefined, ip: string | undefined): DhcpPacket {
     const rep = replyTo(req, type);
     const o = rep.options;
+    const f = this.fixedOpts;
     // RFC 2132 9.7: the server identifier lets the client address us.
-    o.set(Opt.SERVER_ID, ipBytes(this.cfg.seedAddress));
+    o.set(Opt.SERVER_ID, f.serverId);
     if (type === MessageType.NAK) return rep;
     if (ip) {
       rep.yiaddr = ip;
-      // RFC 2131 4.4.5 defaults: T1 = 0.5, T2 = 0.875 of the lease.
-      o.set(Opt.LEASE_TIME, u32(this.cfg.leaseSeconds));
-      o.set(Opt.RENEWAL_T1, u32(Math.floor(this.cfg.leaseSeconds * 0.5)));
-      o.set(Opt.REBINDING_T2, u32(Math.floor(this.cfg.leaseSeconds * 0.875)));
+      o.set(Opt.LEASE_TIME, f.lease);
+      o.set(Opt.RENEWAL_T1, f.t1);
+      o.set(Opt.REBINDING_T2, f.t2);
     }
-    o.set(Opt.SUBNET_MASK, ipBytes(maskOf(this.cfg.prefix)));
-    if (this.cfg.router) o.set(Opt.ROUTER, ipBytes(this.cfg.router));
-    if (this.cfg.dns?.length) o.set(Opt.DNS, Buffer.concat(this.cfg.dns.map(ipBytes)));
+    o.set(Opt.SUBNET_MASK, f.mask);
+    if (f.router) o.set(Opt.ROUTER, f.router);
+    if (f.dns) o.set(Opt.DNS, f.dns);
     if (node?.name && Buffer.byteLength(node.name) <= 255) o.set(Opt.HOSTNAME, Buffer.from(node.name));
     // RFC 3046 2.2: a server echoes the relay agent information it was given.
     const rai = req.options.get(Opt.RELAY_AGENT);
@@ -271,6 +291,14 @@ export class AuthoritativeHandler {
   }
 
   private discover(req: DhcpPacket, mac: string, node: DhcpNode | undefined, now: number): Reply | null {
+    if (node?.ip) {
+      const held = this.leases.atIp(node.ip);
+      if (held?.state === 'declined' && held.expiresAt > now) {
+        // offering it again would only be declined again, in a loop; the operator must act
+        this.note({ type: 'ignored', mac, name: node.name, ip: node.ip, reason: `fixed address ${node.ip} was declined: another host uses it` });
+        return null;
+      }
+    }
     const ip = this.addressFor(req, mac, node, now);
     if (!ip) {
       this.note({ type: 'ignored', mac, reason: 'address pool exhausted' });

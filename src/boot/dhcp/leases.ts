@@ -29,7 +29,7 @@ export interface LeaseStore {
   /**
    * Stores that buffer save/remove write them here. The server calls it once
    * per burst of packets, BEFORE sending the replies of that burst, so an
-   * ACK never goes out for a lease that is not stored (RFC 2131 4.3.1:
+   * ACK never goes out for a lease that is not stored (RFC 2131 3.1 step 4:
    * commit the binding before the DHCPACK).
    */
   flush?(): void;

@@ -64,6 +64,7 @@ export class HttpBootServer {
   private readonly maxBody: number;
 
   constructor(private readonly o: HttpBootServerOptions) {
+    this.o = { ...o, publicUrl: o.publicUrl.replace(/\/+$/, '') };
     this.artifacts = o.artifactsDir !== undefined ? new ArtifactStore(o.artifactsDir) : undefined;
     this.maxBody = o.maxBodyBytes ?? 1024 * 1024;
   }

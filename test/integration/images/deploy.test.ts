@@ -77,6 +77,17 @@ describe.skipIf(!ok)('deploy ramdisk + test OS under QEMU', () => {
     ...userNet(seed.port, MAC),
   ];
 
+  it('builds are reused when inputs are unchanged, and a forced rebuild gives the same initramfs bytes', async () => {
+    const again = await buildRamdisk({ cacheDir: CACHE });
+    expect(again).toMatchObject({ reused: true, inputs: ramdisk.inputs, initramfsBytes: ramdisk.initramfsBytes });
+    expect((await buildTestOs({ cacheDir: CACHE })).reused).toBe(true);
+    const before = sha256(readFileSync(ramdisk.initramfs));
+    const forced = await buildRamdisk({ cacheDir: CACHE, force: true });
+    expect(forced.reused).toBe(false);
+    expect(sha256(readFileSync(forced.initramfs))).toBe(before);
+    expect(forced.modules.slice(0, 5)).toEqual(['virtio_pci_legacy_dev', 'virtio_pci_modern_dev', 'virtio_ring', 'virtio', 'virtio_pci']);
+  }, 120_000);
+
   it('inspect: posts an inventory that describes the VM, reports ok, powers off', async () => {
     const seed = new FakeSeed({ node: NODE, token: TOKEN, task: () => 'TASK=inspect\nREBOOT=0\n' });
     await seed.start();
@@ -135,13 +146,15 @@ describe.skipIf(!ok)('deploy ramdisk + test OS under QEMU', () => {
     }
   }, 180_000);
 
-  it('deploy: streams the gzip image to TARGET_DISK, verifies it, writes NoCloud data, reports ok', async () => {
+  it('inspect WAIT=1 then deploy in the same boot: streams the gzip image, verifies it, writes NoCloud data, reports ok', async () => {
     const seed = new FakeSeed({
       node: NODE,
       token: TOKEN,
+      // fast track: the first task is an inspection that keeps the agent up; then the deploy
       task: (s) =>
-        s.inventory
-          ? [
+        s.results.length === 0
+          ? 'TASK=inspect\nWAIT=1\n'
+          : [
               'TASK=deploy',
               `IMAGE_URL=${GUEST_SEED_URL}/artifacts/testos.raw.gz`,
               `IMAGE_CHECKSUM=sha256:${testos.sha256.gz}`,
@@ -151,8 +164,7 @@ describe.skipIf(!ok)('deploy ramdisk + test OS under QEMU', () => {
               'TARGET_DISK=/dev/vda',
               'REBOOT=1',
               '',
-            ].join('\n')
-          : 'TASK=none\n',
+            ].join('\n'),
       nocloud: { 'meta-data': META, 'user-data': USER, 'network-config': 'version: 2\nethernets: {}\n' },
       artifacts: { 'testos.raw.gz': testos.gz },
     });
@@ -161,9 +173,13 @@ describe.skipIf(!ok)('deploy ramdisk + test OS under QEMU', () => {
       blankDisk(deployedDisk());
       const vm = await runQemu({ dir, name: 'deploy', args: agentArgs(seed, deployedDisk()), timeoutMs: 180_000 });
       expect(vm.killedBy, vm.serial).toBeNull();
-      expect(seed.results, vm.serial).toEqual([expect.objectContaining({ status: 'ok', stage: 'deploy' })]);
-      expect(seed.results[0]!.msg).toContain(`sha256:${testos.sha256.gz}`);
-      expect(seed.results[0]!.msg).toContain('NoCloud data on /dev/vda2');
+      expect(seed.results, vm.serial).toEqual([
+        expect.objectContaining({ status: 'ok', stage: 'inspect' }),
+        expect.objectContaining({ status: 'ok', stage: 'deploy' }),
+      ]);
+      expect(seed.inventory).toBeDefined();
+      expect(seed.results[1]!.msg).toContain(`sha256:${testos.sha256.gz}`);
+      expect(seed.results[1]!.msg).toContain('NoCloud data on /dev/vda2');
       expect(seed.progress.length).toBeGreaterThan(0);
       // the boot partition is byte-identical to the image's
       const boot = testos.partitions[0]!;

@@ -133,6 +133,15 @@ describe('authoritative handler', () => {
     expect(dora(h2, STRANGER).packet.yiaddr).toBe(second);
   });
 
+  it('a declined fixed address is not offered again until the hold ends', () => {
+    const h = new AuthoritativeHandler(cfg({ declineHoldSeconds: 60 }));
+    dora(h, FIXED);
+    h.handle(request({ type: MessageType.DECLINE, mac: FIXED, requested: '10.77.0.50', serverId: SEED }), src, T0);
+    expect(h.handle(request({ type: MessageType.DISCOVER, mac: FIXED }), src, T0 + 1000)).toBeNull();
+    expect(h.drainEvents()).toContainEqual(expect.objectContaining({ type: 'ignored', mac: FIXED, reason: expect.stringContaining('was declined') }));
+    expect(h.handle(request({ type: MessageType.DISCOVER, mac: FIXED }), src, T0 + 61_000)?.packet.yiaddr).toBe('10.77.0.50');
+  });
+
   it('stays silent when the pool is exhausted', () => {
     const h = new AuthoritativeHandler(cfg({ discoveryPool: true }));
     for (let i = 0; i < 3; i++) dora(h, `52:54:00:00:01:0${i}`);
