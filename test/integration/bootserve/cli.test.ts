@@ -131,6 +131,12 @@ describe.skipIf(!ok)('kseed boot serve (CLI)', () => {
     const lease = await udhcpcOnce(client, client.ifname, dir);
     expect(lease?.ip).toBe('10.190.0.100');
     await waitFor(() => /dhcp {2}ack 52:54:00:bc:00:01 10\.190\.0\.100 n1 file=undionly\.kpxe/.test(k.out()), 10_000, 'human ack line');
+    // a second seed on the same namespace cannot start, and says why
+    const second = kseed(dir, ['boot', 'serve']);
+    running.push(second.child);
+    expect(await second.exit).toBe(1);
+    expect(second.err()).toMatch(/kseed: boot services did not start: .*(in use|EADDRINUSE)/);
+    expect(k.child.exitCode).toBeNull();
     k.child.kill('SIGINT');
     expect(await k.exit).toBe(0);
     expect(k.out()).toMatch(/stopped \(SIGINT\)/);
