@@ -142,6 +142,23 @@ describe.skipIf(!ok)('kseed boot serve (CLI)', () => {
     expect(k.out()).toMatch(/stopped \(SIGINT\)/);
   }, 90_000);
 
+  it('a launcher killed with SIGKILL does not leave its server running in the namespace', async () => {
+    const k = kseed(dir, ['boot', 'serve', '--json']);
+    running.push(k.child);
+    await waitFor(() => k.out().includes('"listening"'), 30_000, `listening line (stderr: ${k.err()})`);
+    const pids = async () => (await run('ip', ['netns', 'pids', 'kst-bc-s'])).stdout.trim();
+    expect(await pids()).not.toBe('');
+    k.child.kill('SIGKILL');
+    await k.exit;
+    let left = 'x';
+    const t0 = Date.now();
+    while (left !== '' && Date.now() - t0 < 15_000) {
+      left = await pids();
+      if (left) await new Promise((r) => setTimeout(r, 250));
+    }
+    expect(left).toBe('');
+  }, 60_000);
+
   it('bad flags and a missing namespace fail clearly', async () => {
     const bad = kseed(dir, ['boot', 'serve', '--dhcp', 'bogus']);
     expect(await bad.exit).toBe(2);
