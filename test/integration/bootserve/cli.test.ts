@@ -164,6 +164,15 @@ describe.skipIf(!ok)('kseed boot serve (CLI)', () => {
     expect(await bad.exit).toBe(2);
     expect(bad.err()).toContain('--dhcp: expected authoritative, proxy, off, got "bogus"');
 
+    const noIf = kseed(dir, ['boot', 'serve', '--interface', 'nosuch0']);
+    expect(await noIf.exit).toBe(1);
+    expect(noIf.err()).toContain('interface nosuch0 does not exist (in this network namespace; the site says seed.netns kst-bc-s)');
+    const wrongIf = kseed(dir, ['boot', 'serve', '--interface', 'lo']);
+    expect(await wrongIf.exit).toBe(1);
+    expect(wrongIf.err()).toContain('interface lo does not carry the seed address 10.190.0.1 (it has 127.0.0.1/8)');
+    // nothing was left listening after the refusals
+    expect((await run('ip', ['netns', 'pids', 'kst-bc-s'])).stdout.trim()).toBe('');
+
     writeFileSync(path.join(dir, 'other.yaml'), SITE.replace('netns: kst-bc-s', 'netns: kst-bc-none'));
     const child = spawn(process.execPath, [bin, '-c', path.join(dir, 'other.yaml'), 'boot', 'serve'], { stdio: ['ignore', 'pipe', 'pipe'] });
     let err = '';
