@@ -1,6 +1,10 @@
 import type { Command } from 'commander';
+import { register as bmc } from './bmc.js';
 import { register as boot } from './boot.js';
+import { register as discover } from './discover.js';
 import { register as doctor } from './doctor.js';
+import { register as enroll } from './enroll.js';
+import { register as handoff } from './handoff.js';
 import { register as images } from './images.js';
 import { register as init } from './init.js';
 import { register as lab } from './lab.js';
@@ -17,6 +21,10 @@ export const commands: Register[] = [
   validate,
   lab,
   images,
+  discover,
+  enroll,
+  bmc,
+  handoff,
   doctor,
   boot,
 ];
