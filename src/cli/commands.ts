@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import { register as bmc } from './bmc.js';
+import { register as boot } from './boot.js';
 import { register as discover } from './discover.js';
 import { register as doctor } from './doctor.js';
 import { register as enroll } from './enroll.js';
@@ -25,4 +26,5 @@ export const commands: Register[] = [
   bmc,
   handoff,
   doctor,
+  boot,
 ];
