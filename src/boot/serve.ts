@@ -128,6 +128,7 @@ export class BootServices {
       this.http = new HttpBootServer({
         backend: this.o.backend,
         artifactsDir: this.o.artifactsDir,
+        ...(tftpRoot ? { ipxeDir: tftpRoot } : {}),
         publicUrl,
         ramdisk: this.o.ramdisk,
         address: seed.address,
