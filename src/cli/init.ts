@@ -37,6 +37,7 @@ export function register(program: Command): void {
       const st = await stat(dir).catch(() => undefined);
       if (!st?.isDirectory()) throw new InputError(`cannot write ${shown}: directory ${dir} does not exist`);
       // never ask: a prompt would hang CI; overwriting needs an explicit --force
+      if ((await stat(target).catch(() => undefined))?.isDirectory()) throw new InputError(`${shown} is a directory; --config names the site file`);
       if ((await exists(target)) && !opts.force) {
         throw new InputError(`${shown} already exists; pass --force to overwrite it`, [], { code: 'exists' });
       }

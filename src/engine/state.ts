@@ -1,7 +1,7 @@
 /**
  * `.kseed/state.db`: nodes and their lifecycle, lifecycle events, DHCP
- * leases, lab resources, claims of nodes by users/pipelines, and a small
- * key-value table. SQLite in WAL mode through better-sqlite3.
+ * leases, lab resources, claims of nodes by users/pipelines, per-node
+ * callback tokens, and a small key-value table. SQLite in WAL mode through better-sqlite3.
  *
  * Why it is safe for several kseed processes and across crashes:
  * - every write runs in BEGIN IMMEDIATE, which takes the write lock up
@@ -12,36 +12,16 @@
  * - WAL makes a commit atomic: a process killed mid-transaction leaves
  *   nothing behind, and the next open rolls the WAL back/forward.
  */
+import { createHash, randomBytes } from 'node:crypto';
 import { chmodSync, mkdirSync, statSync } from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { KseedError } from '../errors.js';
 import { intToIp, ipToInt } from '../site/net.js';
+import { NODE_STATES, type NodeState } from './lifecycle.js';
 
-/** Ironic's words, plus kseed's own `handed-off`. */
-export type NodeState =
-  | 'enroll'
-  | 'manageable'
-  | 'inspecting'
-  | 'inspect failed'
-  | 'available'
-  | 'deploying'
-  | 'deploy failed'
-  | 'active'
-  | 'enroll failed'
-  | 'handed-off';
-export const NODE_STATES: readonly NodeState[] = [
-  'enroll',
-  'manageable',
-  'inspecting',
-  'inspect failed',
-  'available',
-  'deploying',
-  'deploy failed',
-  'active',
-  'enroll failed',
-  'handed-off',
-];
+// One list of states for the whole engine: the lifecycle owns it.
+export { NODE_STATES, type NodeState } from './lifecycle.js';
 
 export type PowerStateRecord = 'on' | 'off' | 'unknown';
 
@@ -191,6 +171,16 @@ const MIGRATIONS: readonly string[] = [
     created_at INTEGER NOT NULL,
     note TEXT
   );
+  `,
+  /* v2: per-node credentials for what a booting node calls back (ramdisk, cloud-init) */ `
+  CREATE TABLE node_tokens (
+    token_hash TEXT PRIMARY KEY,
+    node TEXT NOT NULL,
+    purpose TEXT NOT NULL,
+    expires_at INTEGER NOT NULL,
+    created_at INTEGER NOT NULL
+  );
+  CREATE INDEX node_tokens_node ON node_tokens(node);
   `,
 ];
 
@@ -645,6 +635,42 @@ export class StateStore {
     });
   }
 
+  // ----------------------------------------------------------- node tokens
+
+  /**
+   * A fresh random token a node presents when it calls back (deploy ramdisk,
+   * cloud-init). Returned once, stored hashed; valid for ttlMs.
+   */
+  issueNodeToken(node: string, purpose: string, ttlMs: number): string {
+    const token = randomBytes(32).toString('base64url');
+    const now = this.now();
+    this.tx(() => {
+      this.db.prepare('DELETE FROM node_tokens WHERE expires_at <= ?').run(now);
+      this.db
+        .prepare('INSERT INTO node_tokens (token_hash, node, purpose, expires_at, created_at) VALUES (?, ?, ?, ?, ?)')
+        .run(tokenHash(token), node, purpose, now + ttlMs, now);
+    });
+    return token;
+  }
+
+  /** The node a live token of this purpose belongs to, else undefined. */
+  verifyNodeToken(token: string, purpose: string): string | undefined {
+    if (!token) return undefined;
+    const r = this.db.prepare('SELECT node, purpose, expires_at FROM node_tokens WHERE token_hash = ?').get(tokenHash(token)) as
+      | { node: string; purpose: string; expires_at: number }
+      | undefined;
+    return r && r.purpose === purpose && r.expires_at > this.now() ? r.node : undefined;
+  }
+
+  /** Revokes a node's tokens (all, or of one purpose); returns how many. */
+  revokeNodeTokens(node: string, purpose?: string): number {
+    return this.tx(() =>
+      purpose === undefined
+        ? this.db.prepare('DELETE FROM node_tokens WHERE node = ?').run(node).changes
+        : this.db.prepare('DELETE FROM node_tokens WHERE node = ? AND purpose = ?').run(node, purpose).changes,
+    );
+  }
+
   getClaim(node: string): ClaimRecord | undefined {
     return this.db.prepare('SELECT * FROM node_claims WHERE node = ?').get(node) as ClaimRecord | undefined;
   }
@@ -662,6 +688,9 @@ export class StateStore {
     });
   }
 }
+
+/** Only a hash is stored: a copied state.db does not hand out live tokens. */
+const tokenHash = (token: string) => createHash('sha256').update(token).digest('hex');
 
 /** Opens (creating and migrating as needed) `<stateDir>/state.db`. */
 export function openState(stateDir: string, opts: OpenStateOptions = {}): StateStore {

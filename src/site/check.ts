@@ -186,7 +186,7 @@ export function crossCheck(y: YamlFile, profileNames: string[]): CheckResult {
         warn(p, `${ip} is inside the dynamic range ${intToIp(rangeInts[0])}-${intToIp(rangeInts[1])}; a fixed address outside it avoids surprises`);
       }
       const j = ips.get(ip);
-      if (j !== undefined) err(p, `address ${ip} is already node "${strv(obj(nodes[j])?.name) ?? j}"'s`);
+      if (j !== undefined) err(p, `address ${ip} is already used by node "${strv(obj(nodes[j])?.name) ?? j}"`);
       else ips.set(ip, i);
       if (mode === 'proxy' || mode === 'off') warn(p, `ignored in ${mode} DHCP mode: another DHCP server assigns addresses`);
     }

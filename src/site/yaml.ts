@@ -6,7 +6,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { isMap, isPair, isScalar, isSeq, LineCounter, parseDocument, type Document, type Node as YNode } from 'yaml';
+import { isMap, isPair, isScalar, isSeq, LineCounter, parseDocument, visit, type Document, type Node as YNode } from 'yaml';
 import type { z } from 'zod';
 import type { Problem } from '../errors.js';
 import { suggest } from './schema.js';
@@ -69,9 +69,20 @@ export async function readYaml(file: string, what: string): Promise<{ y: YamlFil
   if (doc.contents === null || (isScalar(doc.contents) && doc.contents.value === null)) {
     return { y, problems: [{ file: shown, line: 1, col: 1, message: `${what} is empty` }] };
   }
+  const aliases: Problem[] = [];
+  visit(doc, {
+    Alias(_, node) {
+      if (node.resolve(doc) === undefined && node.range) {
+        const { line, col } = lines.linePos(node.range[0]);
+        aliases.push({ file: shown, line, col, message: `YAML: alias *${node.source} has no anchor &${node.source} before it` });
+      }
+    },
+  });
+  if (aliases.length) return { y, problems: aliases };
   try {
     y.data = doc.toJS({ maxAliasCount: 100 });
   } catch (err) {
+    // e.g. an alias bomb (maxAliasCount)
     return { y, problems: [{ file: shown, line: 1, col: 1, message: `YAML: ${(err as Error).message}` }] };
   }
   return { y, problems: [] };
@@ -137,6 +148,7 @@ export function valueAt(data: unknown, p: Path): unknown {
 export function describe(v: unknown): string {
   if (v === null) return 'empty';
   if (Array.isArray(v)) return 'a list';
+  if (v instanceof Uint8Array) return 'binary data';
   if (typeof v === 'object') return 'a mapping';
   if (typeof v === 'string') return `the string ${JSON.stringify(v.length > 40 ? `${v.slice(0, 37)}...` : v)}`;
   if (typeof v === 'number') return `the number ${v}`;
@@ -194,8 +206,11 @@ export function zodProblems(y: YamlFile, schema: z.ZodType, issues: readonly Iss
           break;
         }
         const guess = typeof input === 'string' ? suggest(input, values) : undefined;
-        const what = isSecretPath(p) ? 'this value' : typeof input === 'string' ? JSON.stringify(input) : shown;
-        out.push(problemAt(y, p, `${what} is not one of ${values.join(', ')}${guess ? ` (did you mean "${guess}"?)` : ''}`));
+        if (typeof input !== 'string' || isSecretPath(p)) {
+          out.push(problemAt(y, p, `must be one of ${values.join(', ')}, not ${shown}`));
+          break;
+        }
+        out.push(problemAt(y, p, `${JSON.stringify(input)} is not one of ${values.join(', ')}${guess ? ` (did you mean "${guess}"?)` : ''}`));
         break;
       }
       case 'too_small': {

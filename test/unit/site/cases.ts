@@ -186,6 +186,15 @@ export const CASES: Case[] = [
   c('duplicate key', edit('engine: embedded\n', 'engine: embedded\nengine: ironic\n'), [
     "3:1: YAML syntax: duplicate key \"engine\" in the same mapping",
   ]),
+  c('YAML alias without an anchor', edit('engine: embedded', 'engine: *eng'), [
+    '2:9: YAML: alias *eng has no anchor &eng before it',
+  ]),
+  c('YAML alias bomb', BASE + 'x0: &a0 [z, z, z, z, z, z, z, z, z, z]\n' + [1, 2, 3, 4, 5].map((i) => `x${i}: &a${i} [${Array(10).fill(`*a${i - 1}`).join(', ')}]`).join('\n') + '\n', [
+    '1:1: YAML: Excessive alias count indicates a resource exhaustion attack',
+  ]),
+  c('engine is a list', edit('engine: embedded', 'engine: [embedded]'), [
+    '2:9 engine: must be one of embedded, ironic, not a list',
+  ]),
   c('empty file', '', [
     "1:1: site file is empty",
   ]),

@@ -116,7 +116,8 @@ describe('valid site files', () => {
     // redfish defaults to 443; a node's own hint replaces the default hint whole
     expect(stor.bmc).toMatchObject({ type: 'redfish', port: 443, username: 'Administrator', password: { file: 'secrets/ilo.pass' } });
     expect(stor.root_device).toEqual({ serial: 'PHYF1234005F480BGN' });
-    expect(site.nodes.find((x) => x.name === 'ctl01')!.bmc).toMatchObject({ type: 'ipmi', port: 623, username: 'root' });
+    expect(site.nodes.find((x) => x.name === 'ctl01')!.bmc).toMatchObject({ type: 'redfish', port: 443, username: 'root' });
+    expect(site.nodes.find((x) => x.name === 'cmp01')!.bmc).toMatchObject({ type: 'ipmi', port: 623, username: 'ADMIN' });
     expect(site.defaults.image!.format).toBe('qcow2');
     expect(site.engine).toBe('ironic');
   });

@@ -12,7 +12,7 @@ const repo = fileURLToPath(new URL('../../../', import.meta.url));
 
 export function buildWorker(): string {
   const out = path.join(repo, 'cache', `state-worker-${process.pid}`);
-  for (const rel of ['engine/state.ts', 'errors.ts', 'site/net.ts']) {
+  for (const rel of ['engine/state.ts', 'engine/lifecycle.ts', 'errors.ts', 'site/net.ts']) {
     const src = readFileSync(path.join(repo, 'src', rel), 'utf8');
     const js = ts.transpileModule(src, { compilerOptions: { module: ts.ModuleKind.ESNext, target: ts.ScriptTarget.ES2022 } }).outputText;
     const dest = path.join(out, rel.replace(/\.ts$/, '.js'));
@@ -58,8 +58,12 @@ if (mode === 'hammer') {
   setInterval(() => {}, 1000);
 } else if (mode === 'loop') {
   for (;;) {
-    const v = s.update('counter', (c) => (c ?? 0) + 1);
-    s.ensureNode('n' + v);
+    // one transaction: a kill between the two writes must not split them
+    const v = s.tx(() => {
+      const next = s.update('counter', (c) => (c ?? 0) + 1);
+      s.ensureNode('n' + next);
+      return next;
+    });
     process.stdout.write(v + '\\n');
   }
 }

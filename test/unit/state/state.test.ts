@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { openState, SCHEMA_VERSION, StateConflict, type StateStore } from '../../../src/engine/state.js';
+import { NODE_STATES, openState, SCHEMA_VERSION, StateConflict, type StateStore } from '../../../src/engine/state.js';
 import { buildWorker } from './child.js';
 
 const tmp: string[] = [];
@@ -102,6 +102,13 @@ describe('state store', () => {
     expect(s.listEvents('n')).toHaveLength(1);
   });
 
+  it('accepts every state of the lifecycle module', () => {
+    s = openState(stateDir());
+    s.ensureNode('n');
+    for (const st of NODE_STATES) expect(s.transition('n', st).state).toBe(st);
+    expect(s.listEvents('n')).toHaveLength(NODE_STATES.length + 1);
+  });
+
   it('a failure inside tx() rolls back everything it wrote', () => {
     s = openState(stateDir());
     s.ensureNode('n');
@@ -180,12 +187,39 @@ describe('state store', () => {
     expect(s.listClaims()).toEqual([]);
   });
 
+  it('issues per-node tokens, stores only their hash, and expires and revokes them', () => {
+    let now = 1_000;
+    s = openState(stateDir(), { now: () => now });
+    const a = s.issueNodeToken('node1', 'deploy', 60_000);
+    const b = s.issueNodeToken('node2', 'deploy', 60_000);
+    expect(a).toMatch(/^[A-Za-z0-9_-]{43}$/);
+    expect(a).not.toBe(b);
+    expect(s.verifyNodeToken(a, 'deploy')).toBe('node1');
+    expect(s.verifyNodeToken(b, 'deploy')).toBe('node2');
+    expect(s.verifyNodeToken(a, 'cloud-init')).toBeUndefined();
+    expect(s.verifyNodeToken(`${a}x`, 'deploy')).toBeUndefined();
+    expect(s.verifyNodeToken('', 'deploy')).toBeUndefined();
+    const stored = s.db.prepare('SELECT token_hash FROM node_tokens').all() as { token_hash: string }[];
+    expect(JSON.stringify(stored)).not.toContain(a);
+    expect(s.revokeNodeTokens('node2')).toBe(1);
+    expect(s.verifyNodeToken(b, 'deploy')).toBeUndefined();
+    now += 60_000;
+    expect(s.verifyNodeToken(a, 'deploy')).toBeUndefined();
+  });
+
   it('migrates an old database forward and refuses one from a newer kseed', () => {
     const dir = stateDir();
     s = openState(dir, { targetVersion: 0 });
     expect(s.schemaVersion()).toBe(0);
     s.close();
+    // a v1 database with data in it, as the first release wrote it
+    s = openState(dir, { targetVersion: 1 });
+    s.ensureNode('old');
+    expect(s.db.prepare("SELECT count(*) AS n FROM sqlite_master WHERE name = 'node_tokens'").get()).toEqual({ n: 0 });
+    s.close();
     s = openState(dir);
+    expect(s.getNode('old')!.state).toBe('enroll');
+    expect(s.verifyNodeToken(s.issueNodeToken('old', 'deploy', 1000), 'deploy')).toBe('old');
     expect(s.schemaVersion()).toBe(SCHEMA_VERSION);
     s.ensureNode('n');
     s.close();

@@ -1,0 +1,206 @@
+import { type Command, InvalidArgumentError } from 'commander';
+import { InputError, KseedError } from '../errors.js';
+import { createLab, destroyLab, labStatus, readManifest, readSerial } from '../lab/index.js';
+import { contextOf } from './context.js';
+import { table } from './output.js';
+
+function int(v: string): number {
+  if (!/^\d+$/.test(v)) throw new InvalidArgumentError('expected a whole number');
+  return Number(v);
+}
+
+/** JSON output keys in snake_case, like the site file and the other commands' --json. */
+function snake(v: unknown): unknown {
+  if (Array.isArray(v)) return v.map(snake);
+  if (v && typeof v === 'object') {
+    return Object.fromEntries(Object.entries(v as Record<string, unknown>).map(([k, x]) => [k.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`), snake(x)]));
+  }
+  return v;
+}
+
+function gib(bytes: number | undefined): string | undefined {
+  return bytes === undefined ? undefined : `${(bytes / 2 ** 30).toFixed(2)}G`;
+}
+
+export function register(program: Command): void {
+  const lab = program
+    .command('lab')
+    .description('virtual bare metal on this machine: QEMU VMs behind ipmi_sim BMCs, on a bridge in a network namespace');
+
+  lab
+    .command('up')
+    .description('create the lab (or converge it to these options); nodes stay powered off, and a lab site file is written to --config')
+    .option('--nodes <n>', 'number of nodes (default 2, or as the existing lab)', int)
+    .option('--uefi-nodes <m>', 'how many of them boot UEFI (OVMF); the others BIOS (default 0)', int)
+    .option('--disk-gb <g>', 'qcow2 disk size per node, GiB (default 10)', int)
+    .option('--data-disks <n>', 'extra disks per node, e.g. for Ceph OSDs (default 0)', int)
+    .option('--data-disk-gb <g>', 'size of each extra disk, GiB (default 5)', int)
+    .option('--unlisted-nodes <k>', 'extra machines on the lab network that are NOT in the site file (unknown MACs)', int)
+    .option('--memory-mb <mb>', 'RAM per VM (default 1024)', int)
+    .option('--bmc-port-base <port>', 'UDP port of the first BMC on 127.0.0.1 (default 6230, or the next free range of 100)', int)
+    .option('--image-url <url>', 'OS image for defaults.image of the site file (served by the seed)')
+    .option('--image-checksum <sum>', 'sha256:<hex> or sha512:<hex> of the image')
+    .option('--image-format <fmt>', 'raw or qcow2 (default raw)')
+    .option('--image-compression <c>', 'none, gzip or zstd (default none)')
+    .option('--address <cidr>', 'seed address on the lab bridge (default 10.77.0.1/24)')
+    .option('--name <name>', 'lab name; netns ksl-<name> (default lab)')
+    .option('--no-site', 'do not write the lab site file')
+    .action(async (opts: { nodes?: number; uefiNodes?: number; diskGb?: number; dataDisks?: number; dataDiskGb?: number; unlistedNodes?: number; memoryMb?: number; bmcPortBase?: number; address?: string; name?: string; site: boolean; imageUrl?: string; imageChecksum?: string; imageFormat?: string; imageCompression?: string }, cmd: Command) => {
+      const ctx = contextOf(cmd);
+      if (Boolean(opts.imageUrl) !== Boolean(opts.imageChecksum)) {
+        throw new InputError('--image-url and --image-checksum go together', [
+          { file: '<command line>', path: opts.imageUrl ? 'image-checksum' : 'image-url', message: 'missing' },
+        ]);
+      }
+      const fmt = opts.imageFormat ?? 'raw';
+      const comp = opts.imageCompression ?? 'none';
+      if (!['raw', 'qcow2'].includes(fmt) || !['none', 'gzip', 'zstd'].includes(comp)) {
+        throw new InputError('bad image format or compression', [{ file: '<command line>', path: 'image-format', message: 'format raw|qcow2, compression none|gzip|zstd' }]);
+      }
+      const r = await createLab({
+        ...(opts.imageUrl && opts.imageChecksum
+          ? { image: { url: opts.imageUrl, checksum: opts.imageChecksum, format: fmt as 'raw' | 'qcow2', compression: comp as 'none' | 'gzip' | 'zstd' } }
+          : {}),
+        stateDir: ctx.stateDir,
+        ...(opts.name ? { name: opts.name } : {}),
+        ...(opts.nodes !== undefined ? { nodes: opts.nodes } : {}),
+        ...(opts.uefiNodes !== undefined ? { uefiNodes: opts.uefiNodes } : {}),
+        ...(opts.diskGb !== undefined ? { diskGb: opts.diskGb } : {}),
+        ...(opts.memoryMb !== undefined ? { memoryMb: opts.memoryMb } : {}),
+        ...(opts.dataDisks !== undefined ? { dataDisks: opts.dataDisks } : {}),
+        ...(opts.dataDiskGb !== undefined ? { dataDiskGb: opts.dataDiskGb } : {}),
+        ...(opts.unlistedNodes !== undefined ? { unlistedNodes: opts.unlistedNodes } : {}),
+        ...(opts.bmcPortBase !== undefined ? { bmcPortBase: opts.bmcPortBase } : {}),
+        ...(opts.address ? { address: opts.address } : {}),
+        ...(opts.site ? { siteFile: ctx.configPath } : {}),
+        progress: (m) => ctx.out.progress(m),
+      });
+      ctx.out.result(
+        {
+          lab: r.name,
+          netns: r.netns,
+          bridge: r.bridge,
+          address: r.address,
+          site_file: r.siteFile ?? null,
+          bmc_login_file: r.passwordFile,
+          dir: r.dir,
+          ms: r.ms,
+          removed_nodes: r.removedNodes,
+          nodes: r.nodes.map((n) => ({
+            name: n.name,
+            listed: n.listed,
+            firmware: n.firmware,
+            mac: n.mac,
+            bmc: `${n.bmc.address}:${n.bmc.port}`,
+            bmc_pid: n.bmcPid,
+            disk: n.disk.path,
+            disk_gb: n.disk.sizeGb,
+            disk_serial: n.disk.serial,
+            data_disks: n.dataDisks.map((d) => ({ path: d.path, gb: d.sizeGb, serial: d.serial })),
+            serial_log: n.serialLog,
+            dir: n.dir,
+          })),
+        },
+        () =>
+          [
+            `lab ${r.name} up in ${(r.ms / 1000).toFixed(1)} s: ${r.netns} / ${r.bridge} ${r.address}`,
+            table(
+              ['NODE', 'FIRMWARE', 'MAC', 'BMC', 'DISK', 'IN SITE'],
+              r.nodes.map((n) => [
+                n.name,
+                n.firmware,
+                n.mac,
+                `${n.bmc.address}:${n.bmc.port}`,
+                `${n.disk.sizeGb}G${n.dataDisks.length ? ` +${n.dataDisks.length}x${n.dataDisks[0]!.sizeGb}G` : ''}${n.diskCreated ? '' : ' (kept)'}`,
+                n.listed ? 'yes' : 'no (unlisted)',
+              ]),
+            ),
+            r.siteFile ? `site file: ${r.siteFile}` : '',
+            `BMC user admin, password in ${r.passwordFile}`,
+          ]
+            .filter(Boolean)
+            .join('\n'),
+      );
+    });
+
+  lab
+    .command('down')
+    .description('remove everything the lab made: VMs, BMCs, processes in its netns, the netns, its files and site file')
+    .option('--name <name>', 'lab name (default lab)')
+    .action(async (opts: { name?: string }, cmd: Command) => {
+      const ctx = contextOf(cmd);
+      const r = await destroyLab({ stateDir: ctx.stateDir, ...(opts.name ? { name: opts.name } : {}), progress: (m) => ctx.out.progress(m) });
+      ctx.out.result(
+        { lab: r.name, existed: r.existed, killed: r.killed, netns_deleted: r.netnsDeleted, removed_files: r.removedFiles, ms: r.ms },
+        () =>
+          r.existed
+            ? `lab ${r.name} down in ${(r.ms / 1000).toFixed(1)} s: stopped ${r.killed.length} process(es)${r.netnsDeleted ? ', deleted its netns' : ''}, removed ${r.removedFiles.length} path(s)`
+            : `lab ${r.name}: nothing to remove`,
+      );
+    });
+
+  lab
+    .command('status')
+    .description('per node: BMC port and liveness, VM power, MAC, disk')
+    .option('--name <name>', 'lab name (default lab)')
+    .option('--no-probe', 'do not ask the BMCs (only check their processes)')
+    .action(async (opts: { name?: string; probe: boolean }, cmd: Command) => {
+      const ctx = contextOf(cmd);
+      const s = await labStatus({ stateDir: ctx.stateDir, ...(opts.name ? { name: opts.name } : {}), probe: opts.probe });
+      ctx.out.result(snake(s), () => {
+        if (!s.exists) return `lab ${s.name}: not created${s.netnsPresent ? ` (but netns ${s.netns} exists: run kseed lab down)` : ''}`;
+        const bmc = (n: (typeof s.nodes)[number]) =>
+          !n.bmc.running ? 'down' : n.bmc.answering === undefined ? 'running' : n.bmc.answering ? `ok ${n.bmc.probeMs}ms` : 'not answering';
+        return [
+          `lab ${s.name}: ${s.netns}${s.netnsPresent ? '' : ' (MISSING)'} / ${s.bridge} ${s.address ?? ''}${s.bridgeUp ? '' : ' (down)'}`,
+          table(
+            ['NODE', 'FW', 'MAC', 'BMC', 'BMC STATE', 'POWER', 'BOOTDEV', 'DISK', 'USED'],
+            s.nodes.map((n) => [
+              n.listed ? n.name : `${n.name} (unlisted)`,
+              n.firmware,
+              n.mac,
+              `${n.bmc.address}:${n.bmc.port}`,
+              bmc(n),
+              n.power === 'on' ? `on (pid ${n.vmPid})` : 'off',
+              n.bootDevice,
+              n.disk.present ? `${n.disk.sizeGb}G${n.dataDisks.length ? ` +${n.dataDisks.length}` : ''}` : 'MISSING',
+              gib(n.disk.allocatedBytes),
+            ]),
+          ),
+          ...s.nodes.filter((n) => n.power === 'off' && n.vmError).map((n) => `${n.name}: last QEMU message: ${n.vmError}`),
+        ].join('\n');
+      });
+    });
+
+  lab
+    .command('console')
+    .description("print a node's serial console log (all power-ons, appended); --follow keeps printing")
+    .argument('<node>', 'node name, e.g. node01')
+    .option('--name <name>', 'lab name (default lab)')
+    .option('-f, --follow', 'keep printing new output until interrupted')
+    .action(async (nodeName: string, opts: { name?: string; follow?: boolean }, cmd: Command) => {
+      const ctx = contextOf(cmd);
+      const lab = opts.name ?? 'lab';
+      const m = readManifest(ctx.stateDir, lab);
+      if (!m) throw new KseedError(`lab ${lab} does not exist under ${ctx.stateDir}`, { code: 'not-found' });
+      const node = m.nodes.find((n) => n.name === nodeName);
+      if (!node) {
+        throw new InputError(`lab ${lab} has no node ${nodeName}`, [
+          { file: '<command line>', path: 'node', message: `one of ${m.nodes.map((n) => n.name).join(', ')}` },
+        ]);
+      }
+      let pos = 0;
+      const flush = () => {
+        const text = readSerial(node, pos);
+        pos += Buffer.byteLength(text, 'latin1');
+        if (text) process.stdout.write(text);
+      };
+      flush();
+      if (!opts.follow) return;
+      // until SIGINT/SIGTERM: the default handlers end the process
+      for (;;) {
+        await new Promise((r) => setTimeout(r, 200));
+        flush();
+      }
+    });
+}

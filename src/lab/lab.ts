@@ -1,0 +1,616 @@
+/**
+ * createLab / destroyLab / labStatus: the virtual rack as a whole.
+ *
+ * Order matters for crash safety: the manifest is written before anything it
+ * lists is created, so destroyLab can always find and remove what a killed
+ * `lab up` left behind; destroyLab also finds processes by the lab directory
+ * on their command line and by membership of the lab's netns, in case a PID
+ * file was never written.
+ */
+import { randomBytes } from 'node:crypto';
+import { chmodSync, closeSync, existsSync, mkdirSync, openSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { InputError, KseedError } from '../errors.js';
+import type { ImageSpec } from '../site/types.js';
+import { bmcPid, probeBmc, startBmc, stopBmc, udpPortBusy, writeBmcFiles } from './bmc.js';
+import {
+  type LabManifest,
+  type LabNodeManifest,
+  labDir,
+  MANIFEST_VERSION,
+  passwordPath,
+  readManifest,
+  writeManifest,
+} from './manifest.js';
+import {
+  BRIDGE,
+  bmcMac,
+  bmcPort,
+  checkLabName,
+  DEFAULT_BMC_PORT_BASE,
+  DEFAULT_LAB_NAME,
+  DEFAULT_NETWORK,
+  diskSerial,
+  MAX_NODES,
+  netnsName,
+  nodeMac,
+  nodeName,
+  parseSeedAddress,
+  tapName,
+} from './names.js';
+import { deleteNetns, deleteTap, ensureBridge, ensureNetns, ensureTap, netnsExists, netnsLinks, netnsPids } from './net.js';
+import { bootDevice, powerOnCount, stopVm, vmInput, vmLastError, vmPid } from './node.js';
+import { findByMarker, isOurs, liveCmdline, readPidFile, terminate } from './proc.js';
+import { forgetLabResources, recordLabResources } from './resources.js';
+import { removeLabSite, writeLabSite, checkSiteWritable } from './site.js';
+import { labTools, type LabTools, which } from './tools.js';
+import { checkUefiFirmware, createDisk, createUefiVars, diskInfo, type Firmware, renderVmScript } from './vm.js';
+
+export interface CreateLabOptions {
+  /** `.kseed/` directory: the lab goes to `<stateDir>/lab/<name>/`. */
+  stateDir: string;
+  name?: string;
+  /** Total nodes; unset = as the existing lab, else 2. */
+  nodes?: number;
+  /** How many of them (the last ones) boot UEFI (OVMF); unset = as the existing lab, else 0. */
+  uefiNodes?: number;
+  diskGb?: number;
+  memoryMb?: number;
+  bmcPortBase?: number;
+  /** Extra disks per node (Ceph OSD data devices), 0-9; unset = as the existing lab, else 0. */
+  dataDisks?: number;
+  dataDiskGb?: number;
+  /**
+   * Machines on the lab network with a BMC but NOT in the site file, numbered
+   * after the listed ones (BIOS): the unknown MACs of the safety tests.
+   */
+  unlistedNodes?: number;
+  /** `defaults.image` of the lab site file; unset = as the existing lab, else none. */
+  image?: ImageSpec;
+  /** Seed address on the lab bridge, IPv4/prefix. */
+  address?: string;
+  /** Lab site file to write; undefined = none. */
+  siteFile?: string;
+  progress?: (msg: string) => void;
+}
+
+export interface LabNodeResult extends LabNodeManifest {
+  bmcPid: number;
+  /** True when this run created the disk (false: an existing disk was kept). */
+  diskCreated: boolean;
+}
+
+export interface CreateLabResult {
+  name: string;
+  netns: string;
+  bridge: string;
+  address: string;
+  dir: string;
+  manifest: string;
+  siteFile?: string;
+  passwordFile: string;
+  nodes: LabNodeResult[];
+  removedNodes: string[];
+  ms: number;
+}
+
+const DEFAULT_NODES = 2;
+const DEFAULT_DISK_GB = 10;
+const DEFAULT_DATA_DISK_GB = 5;
+/** Enough for the deploy ramdisk and a Debian test OS; TCG RSS stays ~250 MB regardless (lab.md 0). */
+const DEFAULT_MEMORY_MB = 1024;
+const PASSWORD_ALPHABET = 'ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz23456789';
+
+function requireRoot(what: string): void {
+  if (process.getuid?.() !== 0) {
+    throw new KseedError(`${what} needs root (network namespaces, taps)`, { code: 'needs-root' });
+  }
+}
+
+function intOption(value: number | undefined, field: string, min: number, max: number, fallback: number): number {
+  const v = value ?? fallback;
+  if (!Number.isInteger(v) || v < min || v > max) {
+    throw new InputError(`bad --${field} ${String(value)}`, [{ file: '<command line>', path: field, message: `must be an integer ${min}..${max}` }]);
+  }
+  return v;
+}
+
+/** 16 characters: IPMI 1.5 (MD5) passwords are at most 16 bytes. No quotes or spaces, which lan.conf could not carry. */
+function generatePassword(): string {
+  const bytes = randomBytes(16);
+  return [...bytes].map((b) => PASSWORD_ALPHABET[b % PASSWORD_ALPHABET.length]).join('');
+}
+
+export function readLabPassword(file: string): string | undefined {
+  try {
+    const p = readFileSync(file, 'utf8').trim();
+    return p || undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function ensurePassword(file: string): string {
+  const existing = readLabPassword(file);
+  if (existing) {
+    chmodSync(file, 0o600);
+    return existing;
+  }
+  mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
+  const pw = generatePassword();
+  // O_EXCL: two concurrent `lab up` must not end with two passwords
+  try {
+    const fd = openSync(file, 'wx', 0o600);
+    writeFileSync(fd, `${pw}\n`);
+    closeSync(fd);
+    return pw;
+  } catch {
+    const again = readLabPassword(file);
+    if (again) return again;
+    throw new KseedError(`could not write the lab BMC password file ${file}`, { code: 'write-failed' });
+  }
+}
+
+function checkImage(i: ImageSpec): ImageSpec {
+  const problems = [];
+  if (!/^(https?|file):\/\/\S+$/.test(i.url)) problems.push({ file: '<command line>', path: 'image-url', message: 'expected an http://, https:// or file:// URL' });
+  if (!/^(sha256:[0-9a-f]{64}|sha512:[0-9a-f]{128})$/.test(i.checksum)) {
+    problems.push({ file: '<command line>', path: 'image-checksum', message: 'expected sha256:<64 hex> or sha512:<128 hex>' });
+  }
+  if (problems.length) throw new InputError('bad image for the lab site file', problems);
+  return i;
+}
+
+/** lan.conf and popen() take these paths unquoted. */
+function checkPath(p: string): void {
+  if (/[\s"'\\$`]/.test(p)) {
+    throw new InputError(`the lab directory ${p} contains a space or quote`, [
+      { file: p, message: 'ipmi_sim cannot run programs from such a path; use a state directory without spaces or quotes' },
+    ]);
+  }
+}
+
+/** A lock per lab, so two `lab up`/`lab down` on one lab never interleave; a dead holder's lock is taken over. */
+async function withLabLock<T>(stateDir: string, name: string, fn: () => Promise<T>): Promise<T> {
+  const lockDir = path.join(path.resolve(stateDir), 'lab');
+  mkdirSync(lockDir, { recursive: true });
+  const lock = path.join(lockDir, `.${name}.lock`);
+  const deadline = Date.now() + 120_000;
+  for (;;) {
+    try {
+      const fd = openSync(lock, 'wx', 0o600);
+      writeFileSync(fd, `${process.pid}\n`);
+      closeSync(fd);
+      break;
+    } catch {
+      const holder = readPidFile(lock);
+      if (holder === undefined || liveCmdline(holder) === undefined) {
+        rmSync(lock, { force: true });
+        continue;
+      }
+      if (Date.now() > deadline) throw new KseedError(`lab ${name} is locked by process ${holder}`, { code: 'locked' });
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  }
+  try {
+    return await fn();
+  } finally {
+    rmSync(lock, { force: true });
+  }
+}
+
+/**
+ * First base from 6230 up, in steps of 100, whose ports no other lab in this
+ * state dir claims and nothing holds now: a second lab needs no
+ * --bmc-port-base. `span` ports are reserved so the lab can grow.
+ */
+async function freePortBase(stateDir: string, self: string, span: number): Promise<number> {
+  const claimed = listLabs(stateDir)
+    .filter((l) => l !== self)
+    .flatMap((l) => {
+      try {
+        const m = readManifest(stateDir, l);
+        return m ? [[m.bmcPortBase, m.bmcPortBase + span] as const] : [];
+      } catch {
+        return [];
+      }
+    });
+  for (let base = DEFAULT_BMC_PORT_BASE; base + span < 65535; base += 100) {
+    if (claimed.some(([lo, hi]) => base < hi && lo < base + span)) continue;
+    let free = true;
+    for (let p = base; p < base + 8 && free; p++) free = !(await udpPortBusy(p));
+    if (free) return base;
+  }
+  throw new KseedError('no free BMC port range found; pass --bmc-port-base', { code: 'port-busy' });
+}
+
+interface NodePlan {
+  lab: string;
+  dir: string;
+  index: number;
+  firmware: Firmware;
+  base: number;
+  diskGb: number;
+  memoryMb: number;
+  dataDisks: number;
+  dataDiskGb: number;
+  listed: boolean;
+  prev: LabNodeManifest | undefined;
+}
+
+function planNode(p: NodePlan): LabNodeManifest {
+  const name = nodeName(p.index);
+  const nodeDir = path.join(p.dir, 'nodes', name);
+  // an existing disk keeps its size: it may hold a deployed OS
+  const keptSize = (file: string, want: number, prevSize: number | undefined) =>
+    prevSize !== undefined && existsSync(path.join(nodeDir, file)) ? prevSize : want;
+  return {
+    name,
+    index: p.index,
+    dir: nodeDir,
+    firmware: p.firmware,
+    mac: nodeMac(p.lab, p.index),
+    tap: tapName(p.index),
+    memoryMb: p.memoryMb,
+    bmc: { address: '127.0.0.1', port: bmcPort(p.base, p.index), username: 'admin', mac: bmcMac(p.lab, p.index) },
+    disk: {
+      path: path.join(nodeDir, 'disk.qcow2'),
+      sizeGb: keptSize('disk.qcow2', p.diskGb, p.prev?.disk.sizeGb),
+      serial: diskSerial(p.lab, p.index),
+    },
+    dataDisks: Array.from({ length: p.dataDisks }, (_, k) => ({
+      path: path.join(nodeDir, `data${k + 1}.qcow2`),
+      sizeGb: keptSize(`data${k + 1}.qcow2`, p.dataDiskGb, p.prev?.dataDisks?.[k]?.sizeGb),
+      serial: diskSerial(p.lab, p.index, k + 1),
+    })),
+    listed: p.listed,
+    serialLog: path.join(nodeDir, 'serial.log'),
+  };
+}
+
+/**
+ * Creates the lab, or converges an existing one to the requested shape:
+ * netns + bridge + taps, per node its files, disk and a running BMC; VMs
+ * stay powered off (the BMCs power them on). Safe to run again at any time.
+ */
+export async function createLab(o: CreateLabOptions): Promise<CreateLabResult> {
+  requireRoot('kseed lab up');
+  const t0 = Date.now();
+  const name = checkLabName(o.name ?? DEFAULT_LAB_NAME);
+  const say = o.progress ?? (() => undefined);
+  const tools = labTools();
+  const stateDir = path.resolve(o.stateDir);
+  const dir = labDir(stateDir, name);
+  checkPath(dir);
+  if (o.siteFile) checkSiteWritable(o.siteFile, name);
+
+  return withLabLock(stateDir, name, async () => {
+    const prev = readManifest(stateDir, name);
+    const count = intOption(o.nodes, 'nodes', 1, MAX_NODES, prev ? prev.nodes.filter((n) => n.listed !== false).length : DEFAULT_NODES);
+    const uefi = intOption(o.uefiNodes, 'uefi-nodes', 0, count, prev ? Math.min(count, prev.nodes.filter((n) => n.firmware === 'uefi' && n.listed !== false).length) : 0);
+    const diskGb = intOption(o.diskGb, 'disk-gb', 1, 4096, prev?.nodes[0]?.disk.sizeGb ?? DEFAULT_DISK_GB);
+    const memoryMb = intOption(o.memoryMb, 'memory-mb', 128, 65536, prev?.nodes[0]?.memoryMb ?? DEFAULT_MEMORY_MB);
+    const base = intOption(o.bmcPortBase, 'bmc-port-base', 1024, 65535 - MAX_NODES, prev?.bmcPortBase ?? (await freePortBase(stateDir, name, MAX_NODES)));
+    const network = o.address ? parseSeedAddress(o.address) : (prev?.network ?? DEFAULT_NETWORK);
+    if (uefi > 0) checkUefiFirmware();
+
+    const dataDisks = intOption(o.dataDisks, 'data-disks', 0, 9, prev?.nodes[0]?.dataDisks?.length ?? 0);
+    const dataDiskGb = intOption(o.dataDiskGb, 'data-disk-gb', 1, 4096, prev?.nodes[0]?.dataDisks?.[0]?.sizeGb ?? DEFAULT_DATA_DISK_GB);
+    const unlisted = intOption(o.unlistedNodes, 'unlisted-nodes', 0, MAX_NODES - count, prev ? prev.nodes.filter((n) => n.listed === false).length : 0);
+
+    const nodes: LabNodeManifest[] = [];
+    for (let i = 0; i < count + unlisted; i++) {
+      const listed = i < count;
+      const fw: Firmware = listed && i >= count - uefi ? 'uefi' : 'bios';
+      nodes.push(planNode({ lab: name, dir, index: i, firmware: fw, base, diskGb, memoryMb, dataDisks, dataDiskGb, listed, prev: prev?.nodes[i] }));
+    }
+    const removed = (prev?.nodes ?? []).filter((n) => n.index >= nodes.length);
+    const now = new Date().toISOString();
+    const manifest: LabManifest = {
+      version: MANIFEST_VERSION,
+      name,
+      netns: netnsName(name),
+      bridge: BRIDGE,
+      network,
+      dir,
+      stateDir,
+      passwordFile: passwordPath(stateDir, name),
+      bmcPortBase: base,
+      ...(o.siteFile ? { siteFile: path.resolve(o.siteFile) } : prev?.siteFile ? { siteFile: prev.siteFile } : {}),
+      ...(o.image ? { image: checkImage(o.image) } : prev?.image ? { image: prev.image } : {}),
+      createdAt: prev?.createdAt ?? now,
+      updatedAt: now,
+      // removed nodes stay listed until they are gone, so a crash in between loses nothing
+      nodes: [...nodes, ...removed],
+    };
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    writeManifest(manifest);
+    recordLabResources(manifest);
+
+    const password = ensurePassword(manifest.passwordFile);
+
+    say(`lab ${name}: network ${manifest.netns} / ${BRIDGE} ${network.ipv4}/${network.prefix}`);
+    await ensureNetns(tools.ip, manifest.netns);
+    await ensureBridge(tools.ip, manifest.netns, BRIDGE, network);
+    for (const n of nodes) await ensureTap(tools.ip, manifest.netns, BRIDGE, n.tap);
+
+    for (const n of removed) {
+      say(`lab ${name}: removing ${n.name}`);
+      await removeNode(tools, manifest, n);
+    }
+    manifest.nodes = nodes;
+    writeManifest(manifest);
+
+    const results: LabNodeResult[] = [];
+    const created = new Map<string, boolean>();
+    for (const n of nodes) {
+      mkdirSync(n.dir, { recursive: true, mode: 0o700 });
+      writeBmcFiles(name, n, password);
+      const vmFile = path.join(n.dir, 'vm.sh');
+      writeFileSync(vmFile, renderVmScript(vmInput(manifest, n, tools)), { mode: 0o755 });
+      chmodSync(vmFile, 0o755);
+      created.set(n.name, (await createDisk(tools.qemuImg, n.disk.path, n.disk.sizeGb)) === 'created');
+      for (const dd of n.dataDisks) await createDisk(tools.qemuImg, dd.path, dd.sizeGb);
+      // fewer data disks than before: the surplus is no longer attached, so it goes
+      for (let k = n.dataDisks.length + 1; k <= 9; k++) rmSync(path.join(n.dir, `data${k}.qcow2`), { force: true });
+      if (n.firmware === 'uefi') await createUefiVars(path.join(n.dir, 'OVMF_VARS.fd'));
+    }
+    say(`lab ${name}: starting ${nodes.length} BMC(s) on 127.0.0.1:${base}-${base + nodes.length - 1}`);
+    const started = await Promise.allSettled(nodes.map((n) => startBmc(n, { ipmiSim: tools.ipmiSim, ipmitool: tools.ipmitool, password })));
+    const failed = started.flatMap((s, i) => (s.status === 'rejected' ? [`${nodes[i]!.name}: ${(s.reason as Error).message}${(s.reason as KseedError).detail ? `\n${(s.reason as KseedError).detail}` : ''}`] : []));
+    if (failed.length > 0) {
+      throw new KseedError(`lab ${name}: ${failed.length} BMC(s) did not start`, { detail: failed.join('\n'), code: 'bmc-start' });
+    }
+    nodes.forEach((n, i) => {
+      const s = started[i] as PromiseFulfilledResult<{ pid: number }>;
+      results.push({ ...n, bmcPid: s.value.pid, diskCreated: created.get(n.name) ?? false });
+    });
+
+    recordLabResources(manifest, Object.fromEntries(results.map((n) => [n.name, n.bmcPid])));
+    if (manifest.siteFile) {
+      writeLabSite(manifest.siteFile, manifest);
+      say(`lab ${name}: site file ${manifest.siteFile}`);
+    }
+    return {
+      name,
+      netns: manifest.netns,
+      bridge: BRIDGE,
+      address: `${network.ipv4}/${network.prefix}`,
+      dir,
+      manifest: path.join(dir, 'manifest.json'),
+      ...(manifest.siteFile ? { siteFile: manifest.siteFile } : {}),
+      passwordFile: manifest.passwordFile,
+      nodes: results,
+      removedNodes: removed.map((n) => n.name),
+      ms: Date.now() - t0,
+    };
+  });
+}
+
+async function removeNode(tools: LabTools, m: LabManifest, n: LabNodeManifest): Promise<void> {
+  await stopBmc(n);
+  await stopVm(n);
+  await deleteTap(tools.ip, m.netns, n.tap);
+  rmSync(n.dir, { recursive: true, force: true });
+}
+
+export interface DestroyLabOptions {
+  stateDir: string;
+  name?: string;
+  progress?: (msg: string) => void;
+}
+
+export interface DestroyLabResult {
+  name: string;
+  existed: boolean;
+  /** PIDs signalled, with what they were. */
+  killed: { pid: number; what: string }[];
+  netnsDeleted: boolean;
+  removedFiles: string[];
+  ms: number;
+}
+
+/** Inode of a netns, to tell whether a process is inside it. */
+function nsInode(file: string): number | undefined {
+  try {
+    return statSync(file).ino;
+  } catch {
+    return undefined;
+  }
+}
+
+function cmdName(pid: number): string {
+  return (liveCmdline(pid) ?? '?').split(' ')[0]!.split('/').pop() ?? '?';
+}
+
+/**
+ * Removes everything the lab made: VMs, BMCs and any process left inside the
+ * lab netns (by PID, each checked before the signal), the netns (with its
+ * bridge and taps), the lab directory, the password file and the lab site
+ * file. Works from the manifest, and without one from the lab's names.
+ */
+export async function destroyLab(o: DestroyLabOptions): Promise<DestroyLabResult> {
+  requireRoot('kseed lab down');
+  const t0 = Date.now();
+  const name = checkLabName(o.name ?? DEFAULT_LAB_NAME);
+  const say = o.progress ?? (() => undefined);
+  const stateDir = path.resolve(o.stateDir);
+  const dir = labDir(stateDir, name);
+  const ip = which('ip');
+  if (!ip) throw new KseedError('ip not found (install the Debian package iproute2)', { code: 'missing-tool' });
+
+  return withLabLock(stateDir, name, async () => {
+    let m: LabManifest | undefined;
+    try {
+      m = readManifest(stateDir, name);
+    } catch {
+      m = undefined; // unreadable manifest: fall back to names and directory scans
+    }
+    const ns = m?.netns ?? netnsName(name);
+    const existed = m !== undefined || existsSync(dir) || (await netnsExists(ip, ns));
+    const killed: { pid: number; what: string }[] = [];
+    const note = (pids: number[], what: string) => pids.forEach((pid) => killed.push({ pid, what }));
+
+    const nodeDirs = new Set<string>((m?.nodes ?? []).map((n) => n.dir));
+    const nodesRoot = path.join(dir, 'nodes');
+    if (existsSync(nodesRoot)) for (const e of readdirSync(nodesRoot)) nodeDirs.add(path.join(nodesRoot, e));
+
+    for (const d of nodeDirs) {
+      const node = { dir: d } as LabNodeManifest;
+      const bpid = bmcPid(node);
+      // BMC first, so nothing powers the VM on again while it is being stopped
+      if (await stopBmc(node)) note(bpid !== undefined ? [bpid] : [], 'ipmi_sim');
+      const vpids = await stopVm(node);
+      note(vpids, 'qemu');
+    }
+    // anything else naming the lab directory (a BMC whose PID file was never written, a config check)
+    const stray = await terminate(findByMarker(`${dir}/`), (p) => isOurs(p, `${dir}/`), 2000);
+    note(stray, 'lab process');
+
+    // processes inside the lab netns (e.g. boot services the engine ran there): identified by the netns inode
+    const nsIno = nsInode(`/run/netns/${ns}`);
+    if (nsIno !== undefined) {
+      const inNs = (p: number) => liveCmdline(p) !== undefined && nsInode(`/proc/${p}/ns/net`) === nsIno;
+      const pids = (await netnsPids(ip, ns)).filter(inNs);
+      const names = new Map(pids.map((p) => [p, cmdName(p)]));
+      const gone = await terminate(pids, inNs, 3000);
+      for (const p of gone) killed.push({ pid: p, what: `${names.get(p)} in ${ns}` });
+    }
+    let netnsDeleted = false;
+    if (await netnsExists(ip, ns)) {
+      say(`lab ${name}: deleting ${ns}`);
+      await deleteNetns(ip, ns);
+      netnsDeleted = true;
+    }
+
+    forgetLabResources(stateDir, name);
+    const removedFiles: string[] = [];
+    if (m?.siteFile && removeLabSite(m.siteFile, name)) removedFiles.push(m.siteFile);
+    const pw = m?.passwordFile ?? passwordPath(stateDir, name);
+    if (existsSync(pw)) {
+      rmSync(pw, { force: true });
+      removedFiles.push(pw);
+    }
+    if (existsSync(dir)) {
+      rmSync(dir, { recursive: true, force: true });
+      removedFiles.push(dir);
+    }
+    return { name, existed, killed, netnsDeleted, removedFiles, ms: Date.now() - t0 };
+  });
+}
+
+export interface LabNodeStatus {
+  name: string;
+  /** False: on the lab network but not in the site file. */
+  listed: boolean;
+  firmware: Firmware;
+  mac: string;
+  tap: string;
+  tapPresent: boolean;
+  bmc: { address: string; port: number; pid?: number; running: boolean; answering?: boolean; authFailed?: boolean; probeMs?: number; error?: string };
+  power: 'on' | 'off';
+  vmPid?: number;
+  /** Last error line of QEMU, if it printed one (why a power on did not stick). */
+  vmError?: string;
+  bootDevice: string;
+  powerOns: number;
+  disk: { path: string; sizeGb: number; serial: string; allocatedBytes?: number; present: boolean };
+  dataDisks: { path: string; sizeGb: number; serial: string; present: boolean }[];
+  serialLog: string;
+  dir: string;
+}
+
+export interface LabStatus {
+  name: string;
+  exists: boolean;
+  netns: string;
+  netnsPresent: boolean;
+  bridge: string;
+  bridgeUp: boolean;
+  address?: string;
+  siteFile?: string;
+  dir: string;
+  nodes: LabNodeStatus[];
+}
+
+/**
+ * Per node: BMC port, process and whether it answers RMCP+ (probe), VM
+ * power (its process), MAC, disk. Read-only; does not need the lab lock.
+ */
+export async function labStatus(o: { stateDir: string; name?: string; probe?: boolean }): Promise<LabStatus> {
+  const name = checkLabName(o.name ?? DEFAULT_LAB_NAME);
+  const stateDir = path.resolve(o.stateDir);
+  const dir = labDir(stateDir, name);
+  const m = readManifest(stateDir, name);
+  const ip = which('ip');
+  const ns = m?.netns ?? netnsName(name);
+  const netnsPresent = ip ? await netnsExists(ip, ns) : false;
+  const links = ip && netnsPresent ? await netnsLinks(ip, ns) : [];
+  const bridge = links.find((l) => l.name === BRIDGE);
+  const base: LabStatus = {
+    name,
+    exists: m !== undefined,
+    netns: ns,
+    netnsPresent,
+    bridge: BRIDGE,
+    bridgeUp: bridge?.up ?? false,
+    dir,
+    nodes: [],
+    ...(m ? { address: `${m.network.ipv4}/${m.network.prefix}` } : {}),
+    ...(m?.siteFile ? { siteFile: m.siteFile } : {}),
+  };
+  if (!m) return base;
+  const password = readLabPassword(m.passwordFile);
+  const ipmitool = which('ipmitool');
+  const qemuImg = which('qemu-img');
+  base.nodes = await Promise.all(
+    m.nodes.map(async (n): Promise<LabNodeStatus> => {
+      const bpid = bmcPid(n);
+      const bmc: LabNodeStatus['bmc'] = { address: n.bmc.address, port: n.bmc.port, running: bpid !== undefined, ...(bpid ? { pid: bpid } : {}) };
+      if (o.probe !== false && bpid !== undefined && ipmitool && password) {
+        const p = await probeBmc(ipmitool, n.bmc.port, n.bmc.username, password, { waitSec: 2, tries: 1 });
+        bmc.answering = p.ok;
+        bmc.probeMs = p.ms;
+        if (p.error) bmc.error = p.error;
+        if (p.authFailed) bmc.authFailed = true;
+      }
+      const vpid = vmPid(n);
+      const vmError = vmLastError(n);
+      const di = qemuImg ? await diskInfo(qemuImg, n.disk.path) : undefined;
+      return {
+        name: n.name,
+        listed: n.listed !== false,
+        firmware: n.firmware,
+        mac: n.mac,
+        tap: n.tap,
+        tapPresent: links.some((l) => l.name === n.tap),
+        bmc,
+        power: vpid === undefined ? 'off' : 'on',
+        ...(vpid !== undefined ? { vmPid: vpid } : {}),
+        ...(vmError ? { vmError } : {}),
+        bootDevice: bootDevice(n),
+        powerOns: powerOnCount(n),
+        disk: {
+          path: n.disk.path,
+          sizeGb: n.disk.sizeGb,
+          serial: n.disk.serial,
+          present: existsSync(n.disk.path),
+          ...(di ? { allocatedBytes: di.actualSizeBytes } : {}),
+        },
+        dataDisks: (n.dataDisks ?? []).map((dd) => ({ ...dd, present: existsSync(dd.path) })),
+        serialLog: n.serialLog,
+        dir: n.dir,
+      };
+    }),
+  );
+  return base;
+}
+
+/** Names of the labs under a state directory. */
+export function listLabs(stateDir: string): string[] {
+  const root = path.join(path.resolve(stateDir), 'lab');
+  if (!existsSync(root)) return [];
+  return readdirSync(root)
+    .filter((e) => !e.startsWith('.') && existsSync(path.join(root, e, 'manifest.json')))
+    .sort();
+}

@@ -1,0 +1,155 @@
+/**
+ * Names, addresses and ports of a virtual lab. Pure functions, so the
+ * allocation is the same in every process that looks at a lab (up, down,
+ * status, the engine) and can be unit-tested without root.
+ */
+import { InputError } from '../errors.js';
+
+/** Linux IFNAMSIZ is 16 including the NUL: interface names have at most 15 characters. */
+export const IFNAME_MAX = 15;
+export const NETNS_PREFIX = 'ksl-';
+/** The bridge lives inside the lab's own netns, so every lab can use the same name. */
+export const BRIDGE = 'ksl-br0';
+/** `ksl-<name>` stays within 15 characters, like an interface name, so tools that print it do not truncate. */
+export const LAB_NAME_RE = /^[a-z0-9][a-z0-9-]{0,10}$/;
+export const DEFAULT_LAB_NAME = 'lab';
+/** virtualbmc's customary first port; tests use 17000+ (BRIEF port table). */
+export const DEFAULT_BMC_PORT_BASE = 6230;
+export const MAX_NODES = 64;
+
+export function checkLabName(name: string): string {
+  if (!LAB_NAME_RE.test(name)) {
+    throw new InputError(`bad lab name '${name}'`, [
+      { file: '<command line>', path: 'name', message: 'lab name: 1-11 characters a-z 0-9 -, starting with a letter or digit' },
+    ]);
+  }
+  return name;
+}
+
+export function netnsName(lab: string): string {
+  return `${NETNS_PREFIX}${checkLabName(lab)}`;
+}
+
+/** Tap of node `index` (0-based), inside the lab netns. */
+export function tapName(index: number): string {
+  const n = `ksl-t${index}`;
+  if (n.length > IFNAME_MAX) throw new Error(`tap name ${n} too long`);
+  return n;
+}
+
+/** Node names sort naturally and match typical rack hostnames. */
+export function nodeName(index: number): string {
+  return `node${String(index + 1).padStart(2, '0')}`;
+}
+
+/**
+ * One byte per lab name, so two labs' MACs differ (52:54:00:77:LL:NN) when a
+ * human compares logs; labs are isolated in their own netns anyway. FNV-1a.
+ */
+export function labByte(lab: string): number {
+  let h = 0x811c9dc5;
+  for (const c of Buffer.from(lab, 'utf8')) {
+    h ^= c;
+    h = Math.imul(h, 0x01000193) >>> 0;
+  }
+  return h & 0xff;
+}
+
+const hex2 = (n: number) => n.toString(16).padStart(2, '0');
+
+/** QEMU's OUI 52:54:00, then 0x77 for the lab's 10.77/fd77 network, the lab byte and the node number. */
+export function nodeMac(lab: string, index: number): string {
+  if (index < 0 || index > 0xfe) throw new Error(`node index ${index} out of range`);
+  return `52:54:00:77:${hex2(labByte(lab))}:${hex2(index + 1)}`;
+}
+
+/** Shown by `ipmitool lan print 1`; locally administered so it never looks like a real vendor's. */
+export function bmcMac(lab: string, index: number): string {
+  return `02:00:00:77:${hex2(labByte(lab))}:${hex2(index + 1)}`;
+}
+
+export function bmcPort(base: number, index: number): number {
+  const p = base + index;
+  if (!Number.isInteger(p) || p < 1 || p > 65535) throw new Error(`BMC port ${p} out of range`);
+  return p;
+}
+
+/**
+ * virtio-blk serials are at most 20 bytes: `KSL-<LAB>-<NN>` (<= 18) for the
+ * root disk, `KSL-<LAB>-<NN>D<k>` for data disk k (1-9): unique in the lab,
+ * and what a root-device hint selects.
+ */
+export function diskSerial(lab: string, index: number, dataDisk = 0): string {
+  if (dataDisk < 0 || dataDisk > 9) throw new Error(`data disk ${dataDisk} out of range 1..9`);
+  const s = `KSL-${lab}-${String(index + 1).padStart(2, '0')}${dataDisk ? `D${dataDisk}` : ''}`.toUpperCase();
+  if (s.length > 20) throw new Error(`disk serial ${s} longer than 20 bytes`);
+  return s;
+}
+
+export interface LabNetwork {
+  /** The seed's IPv4 address on the bridge and its prefix length. */
+  ipv4: string;
+  prefix: number;
+  /** IPv6 only so dnsmasq/kseed can send router advertisements (iPXE waits 16 s for one otherwise). */
+  ipv6: string;
+  prefix6: number;
+  dhcpRange: { start: string; end: string };
+}
+
+export const DEFAULT_NETWORK: LabNetwork = {
+  ipv4: '10.77.0.1',
+  prefix: 24,
+  ipv6: 'fd77::1',
+  prefix6: 64,
+  dhcpRange: { start: '10.77.0.100', end: '10.77.0.199' },
+};
+
+function ipv4ToInt(a: string): number | undefined {
+  const m = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.exec(a);
+  if (!m) return undefined;
+  const parts = m.slice(1).map(Number);
+  if (parts.some((p) => p > 255)) return undefined;
+  return (((parts[0]! << 24) | (parts[1]! << 16) | (parts[2]! << 8) | parts[3]!) >>> 0);
+}
+
+function intToIpv4(n: number): string {
+  return [n >>> 24, (n >>> 16) & 0xff, (n >>> 8) & 0xff, n & 0xff].join('.');
+}
+
+/**
+ * `10.77.0.1/24` -> the lab network with a DHCP range in the upper part of
+ * the subnet (.100-.199 for a /24), the same shape the seed's DHCP uses.
+ */
+export function parseSeedAddress(cidr: string): LabNetwork {
+  const m = /^([\d.]+)\/(\d{1,2})$/.exec(cidr);
+  const ip = m ? ipv4ToInt(m[1]!) : undefined;
+  const prefix = m ? Number(m[2]) : NaN;
+  if (!m || ip === undefined || prefix < 8 || prefix > 29) {
+    throw new InputError(`bad seed address '${cidr}'`, [
+      { file: '<command line>', path: 'address', message: 'expected IPv4/prefix, prefix 8..29, e.g. 10.77.0.1/24' },
+    ]);
+  }
+  const size = 2 ** (32 - prefix);
+  const net = (ip & ~(size - 1)) >>> 0;
+  const host = ip - net;
+  if (host === 0 || host === size - 1) {
+    throw new InputError(`bad seed address '${cidr}'`, [
+      { file: '<command line>', path: 'address', message: 'the seed address must be a host address, not the network or broadcast address' },
+    ]);
+  }
+  let start: number;
+  let end: number;
+  if (size >= 256) {
+    start = net + 100;
+    end = net + 199;
+  } else {
+    start = net + Math.floor(size / 2);
+    end = net + size - 2;
+  }
+  // keep the seed's own address out of the pool, on whichever side leaves more
+  if (ip >= start && ip <= end) {
+    if (ip - start >= end - ip) end = ip - 1;
+    else start = ip + 1;
+  }
+  return { ...DEFAULT_NETWORK, ipv4: intToIpv4(ip), prefix, dhcpRange: { start: intToIpv4(start), end: intToIpv4(end) } };
+}

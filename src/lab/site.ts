@@ -1,0 +1,102 @@
+/**
+ * The site file `kseed lab up` writes for its lab (examples/lab.yaml shape),
+ * so `kseed up` / `kseed provision` work on the lab with no editing. The
+ * first line marks it as the lab's own: `lab up` rewrites only such a file,
+ * and `lab down` removes only such a file.
+ */
+import { existsSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { InputError } from '../errors.js';
+import type { Role } from '../site/types.js';
+import type { LabManifest } from './manifest.js';
+
+export function siteMarker(lab: string): string {
+  return `# kseed-lab: ${lab}`;
+}
+
+/** Node 1 runs the control plane; the others are compute + storage; a single node does everything. */
+export function labRoles(index: number, count: number): Role[] {
+  if (count === 1) return ['control', 'network', 'compute', 'storage', 'monitoring'];
+  return index === 0 ? ['control', 'network', 'monitoring'] : ['compute', 'storage'];
+}
+
+const q = (s: string) => JSON.stringify(s);
+
+export function renderLabSite(m: LabManifest): string {
+  const n = m.network;
+  const lines = [
+    siteMarker(m.name),
+    `# Written by \`kseed lab up\` for the virtual lab "${m.name}"; \`kseed lab down\` removes it.`,
+    '# Edits are lost on the next `kseed lab up`.',
+    `site: ${q(m.name)}`,
+    'engine: embedded',
+    'seed:',
+    `  interface: ${m.bridge}`,
+    `  netns: ${m.netns}`,
+    `  address: ${n.ipv4}/${n.prefix}`,
+    '  dhcp:',
+    '    mode: authoritative',
+    `    range: ${n.dhcpRange.start}-${n.dhcpRange.end}`,
+    'defaults:',
+    '  bmc:',
+    '    type: ipmi',
+    `    username: ${q(m.nodes[0]?.bmc.username ?? 'admin')}`,
+    `    password: { file: ${q(m.passwordFile)} }`,
+    // ipmi_sim answers suite 3 but not "Get Channel Cipher Suites"
+    '    cipher_suite: 3',
+    '  profile: qemu-lab',
+  ];
+  if (m.image) {
+    lines.push(
+      '  image:',
+      `    url: ${q(m.image.url)}`,
+      `    checksum: ${q(m.image.checksum)}`,
+      `    format: ${m.image.format}`,
+      ...(m.image.compression && m.image.compression !== 'none' ? [`    compression: ${m.image.compression}`] : []),
+    );
+  }
+  lines.push('nodes:');
+  // unlisted machines are on the lab network but deliberately unknown to the seed
+  const listed = m.nodes.filter((n) => n.listed !== false);
+  for (const node of listed) {
+    lines.push(
+      `  - name: ${node.name}`,
+      `    bmc: { address: ${node.bmc.address}, port: ${node.bmc.port} }`,
+      `    macs: [${q(node.mac)}]`,
+      `    roles: [${labRoles(node.index, listed.length).join(', ')}]`,
+      `    boot_mode: ${node.firmware}`,
+      // the disk's virtio serial: selects exactly this disk, nothing else is ever written
+      `    root_device: { serial: ${q(node.disk.serial)} }`,
+    );
+  }
+  return `${lines.join('\n')}\n`;
+}
+
+export function isLabSite(file: string, lab: string): boolean {
+  try {
+    return readFileSync(file, 'utf8').split('\n', 1)[0] === siteMarker(lab);
+  } catch {
+    return false;
+  }
+}
+
+/** Refuses to overwrite a site file that is not this lab's: it is the user's. */
+export function checkSiteWritable(file: string, lab: string): void {
+  if (existsSync(file) && !isLabSite(file, lab)) {
+    throw new InputError(`${file} exists and was not written by \`kseed lab up\` for lab "${lab}"`, [
+      { file, line: 1, col: 1, message: `not a lab site file (first line is not "${siteMarker(lab)}"); pass --config <new file> for the lab` },
+    ]);
+  }
+}
+
+export function writeLabSite(file: string, m: LabManifest): void {
+  checkSiteWritable(file, m.name);
+  const tmp = `${file}.${process.pid}.tmp`;
+  writeFileSync(tmp, renderLabSite(m), { mode: 0o644 });
+  renameSync(tmp, file);
+}
+
+export function removeLabSite(file: string, lab: string): boolean {
+  if (!isLabSite(file, lab)) return false;
+  rmSync(file, { force: true });
+  return true;
+}
