@@ -1,5 +1,11 @@
 import type { Command } from 'commander';
+import { register as bmc } from './bmc.js';
+import { register as boot } from './boot.js';
+import { register as discover } from './discover.js';
+import { register as doctor } from './doctor.js';
 import { register as down } from './down.js';
+import { register as enroll } from './enroll.js';
+import { register as handoff } from './handoff.js';
 import { register as images } from './images.js';
 import { register as init } from './init.js';
 import { register as lab } from './lab.js';
@@ -18,11 +24,17 @@ export type Register = (program: Command) => void;
 export const commands: Register[] = [
   init,
   validate,
-  lab,
-  images,
   render,
   up,
   down,
   status,
   logs,
+  lab,
+  images,
+  enroll,
+  bmc,
+  handoff,
+  doctor,
+  boot,
+  discover,
 ];

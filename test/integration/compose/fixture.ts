@@ -101,7 +101,10 @@ export function composeAjv() {
  * static busybox as /bin/sh: stands in for a kseed/* service image where the
  * real one (built from Debian packages by `kseed images build`) is absent.
  */
-export function buildHostImage(tag: string, opts: { binaries: string[]; files?: string[]; users: string[] }): void {
+export function buildHostImage(
+  tag: string,
+  opts: { binaries: string[]; files?: string[]; users: string[]; trees?: string[]; dirs?: string[] },
+): void {
   const work = mkdtempSync(path.join(os.tmpdir(), 'kseedtest-himg-'));
   try {
     const root = path.join(work, 'root');
@@ -119,10 +122,28 @@ export function buildHostImage(tag: string, opts: { binaries: string[]; files?: 
     };
     for (const bin of opts.binaries) {
       copy(bin);
+      // the real tool, not busybox's smaller applet of the same name, as in a Debian image
+      rmSync(path.join(root, 'bin', path.basename(bin)), { force: true });
       const ldd = execFileSync('ldd', [bin], { encoding: 'utf8' });
       for (const m of ldd.matchAll(/(\/\S+)\s+\(0x/g)) copy(m[1] as string);
     }
     for (const f of opts.files ?? []) copy(f);
+    for (const d of opts.dirs ?? []) mkdirSync(path.join(root, d), { recursive: true });
+    // Whole trees (a Python installation) go in by tar; their C extensions need their libraries too.
+    const libs = new Set<string>();
+    for (const t of opts.trees ?? []) {
+      const sos = execFileSync('find', [t, '-name', '*.so*', '-type', 'f'], { encoding: 'utf8', maxBuffer: 64 << 20 }).split('\n').filter(Boolean);
+      for (const so of sos) {
+        let out = '';
+        try {
+          out = execFileSync('ldd', [so], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
+        } catch {
+          continue;
+        }
+        for (const m of out.matchAll(/(\/\S+)\s+\(0x/g)) libs.add(m[1] as string);
+      }
+    }
+    for (const l of libs) if (!l.startsWith(root)) copy(l);
     const ids: Record<string, number> = { root: 0, nobody: 65534 };
     let next = 900;
     const users = ['root', 'nobody', ...opts.users.filter((u) => !(u in ids))];
@@ -131,7 +152,8 @@ export function buildHostImage(tag: string, opts: { binaries: string[]; files?: 
     writeFileSync(path.join(root, 'etc', 'group'), `${users.map((u) => `${u === 'nobody' ? 'nogroup' : u}:x:${ids[u]}:`).join('\n')}\n`);
     const tar = path.join(work, 'rootfs.tar');
     execFileSync('tar', ['-C', root, '-cf', tar, '.']);
-    execFileSync('docker', ['import', '-c', 'ENV PATH=/bin:/usr/sbin:/usr/bin:/sbin', tar, tag], { stdio: 'ignore' });
+    for (const t of opts.trees ?? []) execFileSync('tar', ['-C', '/', '-rf', tar, t.replace(/^\//, '')]);
+    execFileSync('docker', ['import', '-c', 'ENV PATH=/bin:/usr/sbin:/usr/bin:/sbin LANG=C.UTF-8', tar, tag], { stdio: 'ignore' });
   } finally {
     rmSync(work, { recursive: true, force: true });
   }
