@@ -57,7 +57,7 @@ export function registerSeedImages(images: Command): void {
         table(
           ['image', 'size', 'seconds', 'status'],
           [
-            [r.base.image, mb(r.base.size), r.base.seconds.toFixed(1), r.base.status],
+            [r.base.image, mb(r.base.size), r.base.seconds.toFixed(1), r.base.status === 'reused' ? 'up to date' : r.base.status],
             ...r.images.map((i) => [i.tag, mb(i.size), i.seconds.toFixed(1), i.status === 'reused' ? 'up to date' : 'built']),
           ],
         ) + `\n${r.images.filter((i) => i.status === 'built').length} built, ${r.images.filter((i) => i.status === 'reused').length} up to date in ${r.seconds.toFixed(1)} s`,
