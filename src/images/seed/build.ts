@@ -171,16 +171,18 @@ export async function buildSeedImages(opts: SeedBuildOptions): Promise<SeedBuild
       continue;
     }
     say(`${s}: building ${ref}${debDir ? ' (offline, --network none)' : ''}`);
-    const dfile = path.join(work, `${svc.template}.Dockerfile`);
+    // Per tag and mode: two builds of one service (a test's private tag, say) never share files.
+    const stem = `${svc.template}-${tag}${debDir ? '-offline' : ''}`;
+    const dfile = path.join(work, `${stem}.Dockerfile`);
     writeFileSync(dfile, dockerfile);
     // Online builds need no context: an empty directory keeps the upload at zero bytes.
-    const ctx = debDir ?? path.join(work, `ctx-${svc.template}`);
+    const ctx = debDir ?? path.join(work, `ctx-${stem}`);
     if (!debDir) {
       rmSync(ctx, { recursive: true, force: true });
       mkdirSync(ctx, { recursive: true });
     }
     await dockerBuild(
-      { tag: ref, hash, service: s, dockerfile: dfile, context: ctx, network: debDir ? 'none' : undefined, logFile: path.join(work, `${svc.template}-${tag}.log`) },
+      { tag: ref, hash, service: s, dockerfile: dfile, context: ctx, network: debDir ? 'none' : undefined, logFile: path.join(work, `${stem}.log`) },
       say,
     );
     const info = await inspectImage(ref);
