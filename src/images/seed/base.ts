@@ -5,7 +5,7 @@
  * a `--make-tarball` in the cache, so later bases unpack without a network.
  */
 import { createHash } from 'node:crypto';
-import { copyFileSync, createReadStream, existsSync, mkdirSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { closeSync, copyFileSync, createReadStream, existsSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
 import path from 'node:path';
 import { execa } from 'execa';
 import { KseedError } from '../../errors.js';
@@ -65,7 +65,53 @@ export function cleanRootfs(root: string, suite: string, m: Pick<Mirrors, 'mirro
   writeFileSync(path.join(root, 'etc/apt/sources.list'), sourcesList(suite, m));
 }
 
+/**
+ * One base build at a time per cache: parallel `images build` runs (or test
+ * files) would otherwise each debootstrap and import the same base. A lock
+ * whose owner process is gone is taken over.
+ */
+async function withLock<T>(file: string, fn: () => Promise<T>): Promise<T> {
+  for (;;) {
+    try {
+      const fd = openSync(file, 'wx');
+      writeSync(fd, String(process.pid));
+      closeSync(fd);
+      break;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+      let text: string;
+      try {
+        text = readFileSync(file, 'utf8').trim();
+      } catch {
+        continue; // released meanwhile
+      }
+      const owner = Number(text);
+      // Empty: the owner created the file but has not written its pid yet.
+      let alive = text === '';
+      try {
+        alive ||= owner > 0 && process.kill(owner, 0);
+      } catch {
+        alive = false;
+      }
+      if (!alive) rmSync(file, { force: true });
+      else await new Promise((r) => setTimeout(r, 1000));
+    }
+  }
+  try {
+    return await fn();
+  } finally {
+    rmSync(file, { force: true });
+  }
+}
+
 export async function ensureBase(opts: BaseOptions): Promise<BaseResult> {
+  if (opts.image) return ensureBaseLocked(opts);
+  const dir = path.join(opts.cacheDir, 'seed');
+  mkdirSync(dir, { recursive: true });
+  return withLock(path.join(dir, 'base.lock'), () => ensureBaseLocked(opts));
+}
+
+async function ensureBaseLocked(opts: BaseOptions): Promise<BaseResult> {
   const t0 = Date.now();
   const say = opts.onProgress ?? (() => {});
   const seconds = () => (Date.now() - t0) / 1000;
