@@ -66,7 +66,6 @@ function debsIn(dir: string): string[] {
 /** The most useful line of a failed apt/docker build: apt's `E:` line, else the last non-empty one. */
 export function failureReason(raw: string[]): string {
   // The classic builder colours a RUN's stderr (ESC[91m) without a line break before it.
-  // eslint-disable-next-line no-control-regex
   const tail = raw.map((l) => l.replace(/\x1b\[[0-9;]*m/g, ''));
   const e = tail.map((l) => /(?:^|[^A-Za-z0-9])(E: .*)$/.exec(l)?.[1]).filter((x): x is string => Boolean(x));
   if (e.length) return e[0]!.trim();
@@ -116,7 +115,6 @@ async function dockerBuild(
     if ((r as { code?: string }).code === 'ENOENT') {
       throw new KseedError('docker not found: install the Debian package docker.io', { code: 'missing-tool' });
     }
-    // eslint-disable-next-line no-control-regex
     const tail = log.slice(-30).map((l) => l.replace(/\x1b\[[0-9;]*m/g, ''));
     throw new KseedError(`building ${args.tag} failed: ${failureReason(tail)}`, {
       code: 'build-failed',
