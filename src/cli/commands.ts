@@ -2,6 +2,9 @@ import type { Command } from 'commander';
 import { register as init } from './init.js';
 import { register as lab } from './lab.js';
 import { register as validate } from './validate.js';
+import { register as discover } from './discover.js';
+import { register as enroll } from './enroll.js';
+import { register as bmc } from './bmc.js';
 
 /**
  * One register function per command file (src/cli/<command>.ts). Keep this
@@ -9,4 +12,4 @@ import { register as validate } from './validate.js';
  */
 export type Register = (program: Command) => void;
 
-export const commands: Register[] = [init, validate, lab];
+export const commands: Register[] = [init, validate, lab, discover, enroll, bmc];

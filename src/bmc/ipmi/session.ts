@@ -1,0 +1,615 @@
+/**
+ * One RMCP+ (IPMI v2.0 lanplus) session with one BMC: capability discovery,
+ * cipher suite choice, Open Session + RAKP 1-4 (IPMI v2.0 section 13.15-13.23),
+ * authenticated and encrypted requests, privilege, Close Session.
+ *
+ * Never cipher suite 0 and never IPMI v1.5 authentication: both accept any
+ * password on many BMCs (ipmi_sim included), so only suites 17 and 3 exist here.
+ */
+import { lookup } from 'node:dns/promises';
+import { isIPv4 } from 'node:net';
+import { randomInt } from 'node:crypto';
+import { BmcError } from '../errors.js';
+import {
+  AppCmd,
+  completionName,
+  DecodeError,
+  decodeAuthCaps,
+  decodeCipherSuiteRecords,
+  decodeIpmiResponse,
+  decodeOpenSessionResponse,
+  decodeRakp2,
+  decodeRakp4,
+  decodeRmcp,
+  decodeV15,
+  decodeV20,
+  encodeAuthCapsRequest,
+  encodeIpmiRequest,
+  encodeOpenSessionRequest,
+  encodeRakp1,
+  encodeRakp3,
+  encodeRmcp,
+  encodeV15,
+  encodeV20Raw,
+  integrityPad,
+  isV20,
+  NetFn,
+  PayloadType,
+  Privilege,
+  RmcpClass,
+  rmcppStatusName,
+  type AuthCapabilities,
+  type CipherSuiteRecord,
+  type IpmiResponse,
+} from './codec.js';
+import {
+  CIPHER_SUITES,
+  decryptPayload,
+  encryptPayload,
+  equalCode,
+  packetAuthCode,
+  rakp2AuthCode,
+  rakp3AuthCode,
+  rakp4Icv,
+  random,
+  sessionKeys,
+  SUITE_PREFERENCE,
+  userKey,
+  type CipherSuite,
+  type RakpInputs,
+  type SessionKeys,
+} from './crypto.js';
+import { UdpTransport, type Channel } from './transport.js';
+
+export type PrivilegeName = 'operator' | 'administrator';
+/** 'user' is for read-only sessions (monitoring); control needs operator. */
+export type SessionPrivilege = 'user' | PrivilegeName;
+
+export interface SessionOptions {
+  address: string;
+  port?: number;
+  username: string;
+  /** Never logged, never part of an error. */
+  password: string;
+  kg?: Buffer;
+  /** Pin one suite; unset = the best the BMC offers (17, then 3). */
+  cipherSuite?: 3 | 17;
+  privilege?: SessionPrivilege;
+  /** Wait for one answer before retransmitting, ms (grows 1.5x per retry). */
+  requestTimeoutMs?: number;
+  /** Retransmissions per request after the first send. */
+  retries?: number;
+  /** Budget for opening the session, ms. */
+  timeoutMs?: number;
+  transport?: UdpTransport;
+}
+
+export interface RequestOptions {
+  /** Command-specific completion code names (0x80-0xBE). */
+  codes?: Readonly<Record<number, string>>;
+  /** Completion codes returned to the caller instead of thrown. */
+  accept?: readonly number[];
+  /** Absolute deadline (Date.now() ms) for this request, retries included. */
+  deadline?: number;
+  retries?: number;
+}
+
+interface Pending {
+  onPacket(body: Buffer): void;
+}
+
+const PRIV_CODE: Record<SessionPrivilege, number> = { user: Privilege.User, operator: Privilege.Operator, administrator: Privilege.Administrator };
+
+/** Errors from Open Session/RAKP statuses that mean "try another suite". */
+const SUITE_REJECTED = new Set([0x03, 0x04, 0x05, 0x06, 0x07, 0x10, 0x11]);
+
+export class IpmiSession {
+  readonly bmc: string;
+  private channel?: Channel;
+  private pending?: Pending;
+  private rqSeq = randomInt(0, 64);
+  private outSeq = 0;
+  private readonly consoleSessionId: number;
+  private bmcSessionId = 0;
+  private suite?: CipherSuite;
+  private keys?: SessionKeys;
+  private active = false;
+  private closed = false;
+  /** Deadline of the operation currently running (set by the caller per operation). */
+  deadline = Infinity;
+  authCaps?: AuthCapabilities;
+  /** Suites the BMC listed, or undefined if it did not answer Get Channel Cipher Suites. */
+  offeredSuites?: CipherSuiteRecord[];
+  /** Privilege level the session runs at: User until raised (22.18). */
+  private level: number = Privilege.User;
+  private targetLevel: number = Privilege.Administrator;
+
+  private constructor(private readonly opts: SessionOptions & { port: number; ip: string }) {
+    this.bmc = `${opts.address}:${opts.port}`;
+    // non-zero, and distinct per session so stale answers of another session never match
+    this.consoleSessionId = random(4).readUInt32LE(0) || 1;
+  }
+
+  get cipherSuite(): 3 | 17 | undefined {
+    return this.suite?.id;
+  }
+
+  /** Authenticates and returns an active session, or throws BmcError. */
+  static async open(opts: SessionOptions): Promise<IpmiSession> {
+    const port = opts.port ?? 623;
+    const bmc = `${opts.address}:${port}`;
+    let ip = opts.address;
+    if (!isIPv4(ip)) {
+      try {
+        ip = (await lookup(opts.address, { family: 4 })).address;
+      } catch (err) {
+        throw new BmcError('network', bmc, `cannot resolve ${opts.address}`, { cause: err });
+      }
+    }
+    const s = new IpmiSession({ ...opts, port, ip });
+    s.deadline = Date.now() + (opts.timeoutMs ?? 15_000);
+    try {
+      await s.connect();
+      return s;
+    } catch (err) {
+      s.release();
+      throw err;
+    }
+  }
+
+  private fail(kind: ConstructorParameters<typeof BmcError>[0], msg: string, detail?: string): BmcError {
+    return new BmcError(kind, this.bmc, msg, detail ? { detail } : {});
+  }
+
+  private async connect(): Promise<void> {
+    const transport = this.opts.transport ?? UdpTransport.shared();
+    try {
+      this.channel = await transport.open(this.opts.ip, this.opts.port, (m) => this.onMessage(m));
+    } catch (err) {
+      throw new BmcError('network', this.bmc, `cannot open a UDP socket: ${(err as Error).message}`, { cause: err });
+    }
+    const priv = PRIV_CODE[this.opts.privilege ?? 'administrator'];
+    this.targetLevel = priv;
+    if (!this.opts.cipherSuite) {
+      // with a pinned suite the capabilities add nothing Open Session would not tell: save the round trip
+      this.authCaps = await this.getAuthCaps(priv);
+      if (!this.authCaps.ipmi20) throw this.fail('cipher', 'BMC does not support IPMI v2.0 (RMCP+); IPMI v1.5 is not used by kseed');
+    }
+
+    let order: (3 | 17)[];
+    if (this.opts.cipherSuite) {
+      order = [this.opts.cipherSuite];
+    } else {
+      this.offeredSuites = await this.getCipherSuites();
+      if (this.offeredSuites) {
+        const ids = new Set(this.offeredSuites.filter((r) => r.oemIana === undefined).map((r) => r.id));
+        order = SUITE_PREFERENCE.filter((id) => ids.has(id));
+        if (order.length === 0) {
+          throw this.fail('cipher', `BMC offers cipher suites ${[...ids].join(',') || 'none'}; kseed needs 17 or 3`);
+        }
+      } else {
+        // the BMC ignored Get Channel Cipher Suites (ipmi_sim does): try the strongest first
+        order = [...SUITE_PREFERENCE];
+      }
+    }
+    let lastReject: BmcError | undefined;
+    for (const id of order) {
+      try {
+        await this.establish(CIPHER_SUITES[id], priv);
+        lastReject = undefined;
+        break;
+      } catch (err) {
+        if (err instanceof BmcError && err.kind === 'cipher') {
+          lastReject = err;
+          continue;
+        }
+        throw err;
+      }
+    }
+    if (lastReject) {
+      throw order.length === 1
+        ? lastReject
+        : this.fail('cipher', `BMC accepted none of cipher suites ${order.join(', ')}`, lastReject.message);
+    }
+  }
+
+  // ------------------------------------------------------------ transport ---
+
+  private onMessage(msg: Buffer): void {
+    const p = this.pending;
+    if (!p) return;
+    let body: Buffer;
+    try {
+      const r = decodeRmcp(msg);
+      if (r.header.msgClass !== RmcpClass.IPMI) return;
+      body = r.body;
+    } catch {
+      return;
+    }
+    p.onPacket(body);
+  }
+
+  /**
+   * Sends `build()` and resolves with the first packet `accept` returns a
+   * value for. Retransmits (rebuilding, so each send has a fresh session
+   * sequence number) with 1.5x backoff, never past the deadline.
+   */
+  private exchange<T>(
+    what: string,
+    build: () => Buffer,
+    accept: (body: Buffer) => T | undefined,
+    o: { deadline?: number; retries?: number; wait?: number } = {},
+  ): Promise<T> {
+    const deadline = Math.min(o.deadline ?? Infinity, this.deadline);
+    const retries = o.retries ?? this.opts.retries ?? 3;
+    let wait = o.wait ?? this.opts.requestTimeoutMs ?? 1000;
+    return new Promise<T>((resolve, reject) => {
+      let sends = 0;
+      let timer: NodeJS.Timeout | undefined;
+      let lastDecodeError: DecodeError | undefined;
+      const done = (fn: () => void) => {
+        if (timer) clearTimeout(timer);
+        if (this.pending === pending) this.pending = undefined;
+        fn();
+      };
+      const pending: Pending = {
+        onPacket: (body) => {
+          try {
+            const v = accept(body);
+            if (v !== undefined) done(() => resolve(v));
+          } catch (err) {
+            if (err instanceof DecodeError) lastDecodeError = err;
+            else done(() => reject(err));
+          }
+        },
+      };
+      const send = () => {
+        const left = deadline - Date.now();
+        if (sends > retries || left <= 0) {
+          done(() =>
+            reject(
+              lastDecodeError
+                ? this.fail('protocol', `malformed answer to ${what}: ${lastDecodeError.message}`)
+                : this.fail('timeout', `no answer to ${what} after ${sends} tries`),
+            ),
+          );
+          return;
+        }
+        let pkt: Buffer;
+        try {
+          pkt = build();
+        } catch (err) {
+          done(() => reject(err));
+          return;
+        }
+        sends += 1;
+        this.channel?.send(pkt);
+        timer = setTimeout(send, Math.min(wait, left));
+        wait = Math.round(wait * 1.5);
+      };
+      this.pending = pending;
+      send();
+    });
+  }
+
+  private nextRqSeq(): number {
+    this.rqSeq = (this.rqSeq + 1) & 0x3f;
+    return this.rqSeq;
+  }
+
+  private matchResponse(r: IpmiResponse, netFn: number, cmd: number, rqSeq: number): boolean {
+    return r.netFn === (netFn | 1) && r.cmd === cmd && r.rqSeq === rqSeq;
+  }
+
+  // ------------------------------------------------------ pre-session ---
+
+  /** Get Channel Authentication Capabilities (22.13), sessionless in v1.5 framing as the spec requires for discovery. */
+  private async getAuthCaps(priv: number): Promise<AuthCapabilities> {
+    const rqSeq = this.nextRqSeq();
+    const msg = encodeIpmiRequest({ netFn: NetFn.App, cmd: AppCmd.GetChannelAuthCapabilities, rqSeq, data: encodeAuthCapsRequest(priv) });
+    return this.exchange(
+      'Get Channel Authentication Capabilities',
+      () => encodeV15(msg),
+      (body) => {
+        if (isV20(body)) return undefined;
+        const r = decodeIpmiResponse(decodeV15(body).msg);
+        if (!this.matchResponse(r, NetFn.App, AppCmd.GetChannelAuthCapabilities, rqSeq)) return undefined;
+        if (r.completionCode !== 0) {
+          throw this.fail('completion', `Get Channel Authentication Capabilities: ${completionName(r.completionCode)}`);
+        }
+        return decodeAuthCaps(r.data);
+      },
+    );
+  }
+
+  /**
+   * Get Channel Cipher Suites (22.15), sessionless. Returns undefined when the
+   * BMC does not answer: some (ipmi_sim) never implement it, so this waits
+   * only briefly instead of spending the budget.
+   */
+  private async getCipherSuites(): Promise<CipherSuiteRecord[] | undefined> {
+    const channel = this.authCaps?.channel ?? 0x0e;
+    const records: Buffer[] = [];
+    for (let index = 0; index < 64; index++) {
+      const rqSeq = this.nextRqSeq();
+      const msg = encodeIpmiRequest({
+        netFn: NetFn.App,
+        cmd: AppCmd.GetChannelCipherSuites,
+        rqSeq,
+        data: Buffer.from([channel, 0x00, 0x80 | index]),
+      });
+      let r: IpmiResponse;
+      try {
+        r = await this.exchange(
+          'Get Channel Cipher Suites',
+          // v1.5 framing like Get Channel Authentication Capabilities (what BMCs expect
+          // before a session); the answer is taken in either framing
+          () => encodeV15(msg),
+          (body) => {
+            let payload: Buffer;
+            if (isV20(body)) {
+              const p = decodeV20(body, 0);
+              if (p.payloadType !== PayloadType.IPMI || p.authenticated) return undefined;
+              payload = p.payload;
+            } else payload = decodeV15(body).msg;
+            const res = decodeIpmiResponse(payload);
+            return this.matchResponse(res, NetFn.App, AppCmd.GetChannelCipherSuites, rqSeq) ? res : undefined;
+          },
+          { deadline: Date.now() + 500, retries: 1, wait: 250 },
+        );
+      } catch (err) {
+        if (err instanceof BmcError && index === 0 && (err.kind === 'timeout' || err.kind === 'protocol')) return undefined;
+        throw err;
+      }
+      if (r.completionCode !== 0) {
+        if (index === 0) return undefined;
+        break;
+      }
+      const chunk = r.data.subarray(1);
+      records.push(chunk);
+      if (chunk.length < 16) break;
+    }
+    try {
+      return decodeCipherSuiteRecords(Buffer.concat(records));
+    } catch (err) {
+      throw this.fail('protocol', `malformed Get Channel Cipher Suites answer: ${(err as Error).message}`);
+    }
+  }
+
+  private setupPacket(payloadType: number, payload: Buffer): Buffer {
+    return Buffer.concat([
+      encodeRmcp(RmcpClass.IPMI),
+      encodeV20Raw({ payloadType, encrypted: false, authenticated: false, sessionId: 0, sequence: 0 }, payload),
+    ]);
+  }
+
+  private acceptSetup(body: Buffer, payloadType: number): Buffer | undefined {
+    if (!isV20(body)) return undefined;
+    const p = decodeV20(body, 0);
+    if (p.payloadType !== payloadType || p.authenticated || p.encrypted) return undefined;
+    return Buffer.from(p.payload);
+  }
+
+  /** Open Session + RAKP 1-4 with one suite (13.17-13.23). */
+  private async establish(suite: CipherSuite, priv: number): Promise<void> {
+    const tag = randomInt(0, 256);
+    const open = await this.exchange(
+      'RMCP+ Open Session Request',
+      () =>
+        this.setupPacket(
+          PayloadType.OpenSessionRequest,
+          encodeOpenSessionRequest({ tag, maxPrivilege: priv, consoleSessionId: this.consoleSessionId, algorithms: suite.algorithms }),
+        ),
+      (body) => {
+        const pl = this.acceptSetup(body, PayloadType.OpenSessionResponse);
+        if (!pl) return undefined;
+        const r = decodeOpenSessionResponse(pl);
+        if (r.tag !== tag) return undefined;
+        return r;
+      },
+    );
+    if (open.status !== 0) {
+      const why = rmcppStatusName(open.status);
+      if (SUITE_REJECTED.has(open.status)) throw this.fail('cipher', `cipher suite ${suite.id} not offered (${why})`);
+      if (open.status === 0x09 || open.status === 0x0a || open.status === 0x0b) throw this.fail('privilege', `Open Session refused: ${why}`);
+      throw this.fail('auth', `Open Session refused: ${why}`);
+    }
+    if (open.consoleSessionId !== this.consoleSessionId) throw this.fail('protocol', 'Open Session Response names another session');
+    const a = open.algorithms!;
+    if (a.auth !== suite.algorithms.auth || a.integrity !== suite.algorithms.integrity || a.confidentiality !== suite.algorithms.confidentiality) {
+      // a BMC that silently downgrades (e.g. to no integrity) is refused, never followed
+      throw this.fail('cipher', `BMC answered cipher suite ${suite.id} with other algorithms (${a.auth}/${a.integrity}/${a.confidentiality})`);
+    }
+    this.bmcSessionId = open.bmcSessionId!;
+
+    const username = Buffer.from(this.opts.username, 'utf8');
+    if (username.length > 16) throw this.fail('auth', 'user name longer than 16 bytes');
+    let kuid: Buffer;
+    try {
+      kuid = userKey(this.opts.password);
+    } catch {
+      throw this.fail('auth', 'password longer than 20 bytes');
+    }
+    // name-only lookup (bit 4), as ipmitool does by default: the BMC checks the name, we ask for a role
+    const role = 0x10 | priv;
+    const consoleRandom = random(16);
+    const tag1 = (tag + 1) & 0xff;
+    const rakp2 = await this.exchange(
+      'RAKP Message 1',
+      () => this.setupPacket(PayloadType.RAKP1, encodeRakp1({ tag: tag1, bmcSessionId: this.bmcSessionId, consoleRandom, role, username })),
+      (body) => {
+        const pl = this.acceptSetup(body, PayloadType.RAKP2);
+        if (!pl) return undefined;
+        const r = decodeRakp2(pl);
+        return r.tag === tag1 ? r : undefined;
+      },
+    );
+    if (rakp2.status !== 0) {
+      const why = rmcppStatusName(rakp2.status);
+      if (rakp2.status === 0x0d) throw this.fail('auth', `wrong user name (BMC: ${why})`);
+      if (rakp2.status === 0x09 || rakp2.status === 0x0a || rakp2.status === 0x0b) throw this.fail('privilege', `RAKP refused: ${why}`);
+      if (SUITE_REJECTED.has(rakp2.status)) throw this.fail('cipher', `cipher suite ${suite.id} refused in RAKP (${why})`);
+      throw this.fail('auth', `RAKP refused: ${why}`);
+    }
+    const inputs: RakpInputs = {
+      consoleSessionId: this.consoleSessionId,
+      bmcSessionId: this.bmcSessionId,
+      consoleRandom,
+      bmcRandom: rakp2.bmcRandom!,
+      bmcGuid: rakp2.bmcGuid!,
+      role,
+      username,
+    };
+    const tag3 = (tag + 2) & 0xff;
+    const expected = rakp2AuthCode(suite.hash, kuid, inputs);
+    if (!equalCode(expected, rakp2.authCode!)) {
+      // tell the BMC to drop the half-open session (RAKP3 with an error status, 13.22)
+      this.channel?.send(this.setupPacket(PayloadType.RAKP3, encodeRakp3(tag3, 0x0f, this.bmcSessionId, Buffer.alloc(0))));
+      throw this.fail('auth', 'wrong password (RAKP 2 HMAC is invalid)');
+    }
+    const keys = sessionKeys(suite, kuid, this.opts.kg, inputs);
+    const rakp4 = await this.exchange(
+      'RAKP Message 3',
+      () => this.setupPacket(PayloadType.RAKP3, encodeRakp3(tag3, 0, this.bmcSessionId, rakp3AuthCode(suite.hash, kuid, inputs))),
+      (body) => {
+        const pl = this.acceptSetup(body, PayloadType.RAKP4);
+        if (!pl) return undefined;
+        const r = decodeRakp4(pl);
+        return r.tag === tag3 ? r : undefined;
+      },
+    );
+    if (rakp4.status !== 0) {
+      const why = rmcppStatusName(rakp4.status);
+      if (rakp4.status === 0x0f) throw this.fail('auth', `wrong password or BMC key (BMC: ${why})`);
+      if (rakp4.status === 0x09 || rakp4.status === 0x0a || rakp4.status === 0x0b) throw this.fail('privilege', `RAKP refused: ${why}`);
+      throw this.fail('auth', `RAKP refused: ${why}`);
+    }
+    if (rakp4.consoleSessionId !== this.consoleSessionId) throw this.fail('protocol', 'RAKP Message 4 names another session');
+    if (!equalCode(rakp4Icv(suite, keys.sik, inputs), rakp4.icv)) {
+      throw this.fail('auth', this.opts.kg ? 'wrong BMC key Kg (RAKP 4 integrity check is invalid)' : 'RAKP 4 integrity check is invalid (the BMC may require a BMC key Kg)');
+    }
+    this.suite = suite;
+    this.keys = keys;
+    this.active = true;
+  }
+
+  // ------------------------------------------------------------ session ---
+
+  private sessionPacket(ipmiMsg: Buffer): Buffer {
+    const suite = this.suite!;
+    const keys = this.keys!;
+    this.outSeq = (this.outSeq + 1) >>> 0 || 1;
+    const payload = encryptPayload(keys.aesKey, ipmiMsg);
+    const head = encodeV20Raw(
+      { payloadType: PayloadType.IPMI, encrypted: true, authenticated: true, sessionId: this.bmcSessionId, sequence: this.outSeq },
+      payload,
+    );
+    const signed = Buffer.concat([head, integrityPad(head.length)]);
+    return Buffer.concat([encodeRmcp(RmcpClass.IPMI), signed, packetAuthCode(suite, keys.k1, signed)]);
+  }
+
+  private openSessionPayload(body: Buffer): Buffer | undefined {
+    if (!isV20(body)) return undefined;
+    const suite = this.suite!;
+    const p = decodeV20(body, (body[1]! & 0x40) !== 0 ? suite.icvLen : 0);
+    if (p.payloadType !== PayloadType.IPMI || p.sessionId !== this.consoleSessionId) return undefined;
+    // every in-session answer must carry a valid AuthCode: an unsigned one could be forged
+    if (!p.authenticated) return undefined;
+    if (!equalCode(packetAuthCode(suite, this.keys!.k1, p.signed), p.authCode)) {
+      throw new DecodeError('in-session packet with an invalid AuthCode');
+    }
+    return p.encrypted ? decryptPayload(this.keys!.aesKey, p.payload) : Buffer.from(p.payload);
+  }
+
+  /** One IPMI command inside the session. Throws BmcError on a completion code not in `accept`. */
+  async request(netFn: number, cmd: number, data: Buffer = Buffer.alloc(0), o: RequestOptions = {}): Promise<IpmiResponse> {
+    if (!this.active || this.closed) throw this.fail('protocol', 'session is not active');
+    // raise the session only when a command needs it: read-only fleet queries save a round trip
+    if (this.level < (USER_LEVEL_COMMANDS.has(`${netFn}:${cmd}`) ? Privilege.User : this.targetLevel)) {
+      await this.setPrivilege(this.targetLevel);
+    }
+    const rqSeq = this.nextRqSeq();
+    const msg = encodeIpmiRequest({ netFn, cmd, rqSeq, data });
+    const what = commandName(netFn, cmd);
+    const r = await this.exchange(
+      what,
+      () => this.sessionPacket(msg),
+      (body) => {
+        const pl = this.openSessionPayload(body);
+        if (!pl) return undefined;
+        const res = decodeIpmiResponse(pl);
+        return this.matchResponse(res, netFn, cmd, rqSeq) ? res : undefined;
+      },
+      { deadline: o.deadline, retries: o.retries },
+    );
+    if (r.completionCode !== 0 && !o.accept?.includes(r.completionCode)) {
+      const name = completionName(r.completionCode, o.codes);
+      if (r.completionCode === 0xd4) throw this.fail('privilege', `${what}: ${name}`);
+      throw this.fail('completion', `${what}: ${name}`);
+    }
+    return r;
+  }
+
+  /** Set Session Privilege Level (22.18): sessions start at User level. */
+  private async setPrivilege(priv: number): Promise<void> {
+    this.level = priv; // set first: Set Session Privilege Level itself needs only User
+    const r = await this.request(NetFn.App, AppCmd.SetSessionPrivilegeLevel, Buffer.from([priv]), {
+      accept: [0x80, 0x81, 0x82, 0xd4],
+    });
+    if (r.completionCode !== 0) {
+      const codes = { 0x80: 'requested level not available for this user', 0x81: 'requested level exceeds channel or user limit', 0x82: 'cannot disable user-level authentication' };
+      this.level = Privilege.User;
+      throw this.fail('privilege', `Set Session Privilege Level: ${completionName(r.completionCode, codes)}`);
+    }
+  }
+
+  /** Privilege the session runs at now. */
+  get privilege(): SessionPrivilege {
+    return this.level >= Privilege.Administrator ? 'administrator' : this.level === Privilege.Operator ? 'operator' : 'user';
+  }
+
+  /** Close Session (22.19), best effort and brief: a closing error never fails the caller. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    if (this.active) {
+      const id = Buffer.alloc(4);
+      id.writeUInt32LE(this.bmcSessionId, 0);
+      try {
+        this.deadline = Date.now() + 1000;
+        await this.request(NetFn.App, AppCmd.CloseSession, id, { retries: 1 });
+      } catch {
+        // the BMC times idle sessions out on its own
+      }
+    }
+    this.release();
+  }
+
+  private release(): void {
+    this.closed = true;
+    this.active = false;
+    this.pending = undefined;
+    this.channel?.close();
+    this.channel = undefined;
+  }
+}
+
+/** Commands a User-level session may send (IPMI v2.0 appendix G), as `netFn:cmd`. */
+const USER_LEVEL_COMMANDS = new Set(['6:1', '6:55', '6:56', '6:59', '6:60', '0:1', '10:16', '10:17']);
+
+const NAMES: Record<string, string> = {
+  '0:1': 'Get Chassis Status',
+  '0:2': 'Chassis Control',
+  '0:8': 'Set System Boot Options',
+  '0:9': 'Get System Boot Options',
+  '6:1': 'Get Device ID',
+  '6:55': 'Get System GUID',
+  '6:59': 'Set Session Privilege Level',
+  '6:60': 'Close Session',
+  '10:16': 'Get FRU Inventory Area Info',
+  '10:17': 'Read FRU Data',
+  '12:2': 'Get LAN Configuration Parameters',
+};
+
+export function commandName(netFn: number, cmd: number): string {
+  return NAMES[`${netFn}:${cmd}`] ?? `command netFn 0x${netFn.toString(16)} cmd 0x${cmd.toString(16)}`;
+}

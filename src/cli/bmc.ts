@@ -1,0 +1,184 @@
+/**
+ * `kseed bmc power|bootdev|info`: direct BMC control of inventory nodes, and
+ * the helpers enroll shares (node selection, site node -> BmcTarget).
+ */
+import type { Command } from 'commander';
+import { BmcError } from '../bmc/errors.js';
+import { connectBmc } from '../bmc/index.js';
+import { runFleet, type FleetResult } from '../bmc/fleet.js';
+import type { Bmc, BmcTarget, BootDevice, PowerAction } from '../bmc/types.js';
+import { ExitCode, InputError, KseedError } from '../errors.js';
+import type { HardwareProfile } from '../profiles/schema.js';
+import { loadSite } from '../site/load.js';
+import { resolveSecret } from '../site/secrets.js';
+import type { NodeSpec, Site } from '../site/types.js';
+import { contextOf } from './context.js';
+import { table, type Output } from './output.js';
+
+/** The nodes named on the command line (in site order), or all with --all. */
+export function selectNodes(site: Site, names: string[], all: boolean | undefined): NodeSpec[] {
+  if (all && names.length) throw new InputError('give node names or --all, not both');
+  if (all) return site.nodes;
+  if (!names.length) throw new InputError('name at least one node, or use --all');
+  const known = new Set(site.nodes.map((n) => n.name));
+  const unknown = names.filter((n) => !known.has(n));
+  if (unknown.length) {
+    throw new InputError(`unknown node${unknown.length > 1 ? 's' : ''} ${unknown.join(', ')} (not in ${site.file})`, [], { code: 'unknown-node' });
+  }
+  const wanted = new Set(names);
+  return site.nodes.filter((n) => wanted.has(n.name));
+}
+
+/**
+ * The connection parameters for one node: its site bmc block first, then
+ * the BMC settings of its pinned hardware profile. Secrets are resolved
+ * here and live only in the returned object.
+ */
+export async function targetOf(node: NodeSpec, site: Site, profiles: readonly HardwareProfile[] = []): Promise<BmcTarget> {
+  const b = node.bmc;
+  const prof = node.profile ? profiles.find((p) => p.name === node.profile)?.bmc : undefined;
+  const t: BmcTarget = {
+    protocol: b.type,
+    address: b.address,
+    port: b.port,
+    username: b.username,
+    password: await resolveSecret(b.password, site),
+  };
+  const cipher = b.cipher_suite ?? prof?.cipher_suite;
+  if (cipher) t.cipherSuite = cipher;
+  const priv = b.privilege ?? prof?.privilege;
+  if (priv) t.privilege = priv;
+  const timeout = b.timeout_ms ?? prof?.timeout_ms;
+  if (timeout) t.timeoutMs = timeout;
+  const retries = b.retries ?? prof?.retries;
+  if (retries !== undefined) t.retries = retries;
+  if (b.scheme) t.scheme = b.scheme;
+  const insecure = b.insecure_tls ?? prof?.insecure_tls;
+  if (insecure) t.insecureTls = true;
+  if (b.kg) {
+    const hex = (await resolveSecret(b.kg, site)).trim();
+    if (!/^([0-9a-fA-F]{2}){1,20}$/.test(hex)) {
+      throw new InputError(`nodes.${node.name}.bmc.kg: the BMC key must be up to 20 bytes of hex`, [], { code: 'bad-kg' });
+    }
+    t.kg = Buffer.from(hex, 'hex');
+  }
+  return t;
+}
+
+/** Runs `work` on every node's BMC at once (bounded); one result per node. */
+export async function onNodes<T>(
+  site: Site,
+  nodes: NodeSpec[],
+  work: (bmc: Bmc, node: NodeSpec) => Promise<T>,
+  opts: { profiles?: readonly HardwareProfile[]; out?: Output; concurrency?: number } = {},
+): Promise<FleetResult<T>[]> {
+  const targets: BmcTarget[] = [];
+  for (const n of nodes) targets.push(await targetOf(n, site, opts.profiles));
+  return runFleet(targets, (bmc, i) => work(bmc, nodes[i]!), {
+    concurrency: opts.concurrency ?? 64,
+    // Redfish (and anything not IPMI) goes through the factory
+    connect: (t) => connectBmc(t),
+  });
+}
+
+/** One line of error for tables and JSON; never contains a secret (BmcError messages name address:port only). */
+export function errorText(e: unknown): string {
+  if (e instanceof BmcError) return `${e.kind}: ${e.message.replace(`${e.bmc}: `, '')}`;
+  if (e instanceof KseedError) return e.message;
+  return (e as Error)?.message ?? String(e);
+}
+
+/** 0 all ok, 3 some failed, 1 all failed. */
+export function exitFor(ok: number, failed: number): number {
+  if (!failed) return ExitCode.ok;
+  return ok ? ExitCode.partial : ExitCode.failure;
+}
+
+const ACTIONS: readonly (PowerAction | 'status')[] = ['on', 'off', 'cycle', 'reset', 'soft', 'status'];
+const DEVICES: readonly BootDevice[] = ['pxe', 'disk', 'bios', 'cdrom', 'none'];
+
+export function register(program: Command): void {
+  const bmc = program.command('bmc').description('talk to the BMCs of inventory nodes (IPMI or Redfish)');
+
+  bmc
+    .command('power')
+    .description('power on|off|cycle|reset|soft|status of nodes: kseed bmc power NODE... ACTION, or --all ACTION')
+    .argument('<args...>', 'node names, then the action')
+    .option('--all', 'every node of the site file')
+    .action(async (args: string[], opts: { all?: boolean }, cmd: Command) => {
+      const ctx = contextOf(cmd);
+      const action = args[args.length - 1] as PowerAction | 'status';
+      if (!ACTIONS.includes(action)) throw new InputError(`unknown power action "${action}" (one of ${ACTIONS.join(', ')})`);
+      const site = await loadSite(ctx.configPath);
+      const nodes = selectNodes(site, args.slice(0, -1), opts.all);
+      const res = await onNodes(site, nodes, async (b) => {
+        if (action !== 'status') await b.power(action);
+        // the state after the action: a BMC that accepted "on" may take a moment to report it
+        return action === 'status' ? await b.powerStatus() : await b.powerStatus().catch(() => 'unknown' as const);
+      });
+      const rows = res.map((r, i) => ({
+        node: nodes[i]!.name,
+        ok: r.ok,
+        action,
+        power: r.ok ? r.value : undefined,
+        ms: r.ms,
+        ...(r.ok ? {} : { error: errorText(r.error) }),
+      }));
+      ctx.out.result({ nodes: rows }, () =>
+        table(
+          ['NODE', 'RESULT', 'POWER', 'TIME', 'ERROR'],
+          rows.map((r) => [r.node, r.ok ? (action === 'status' ? 'ok' : action) : 'failed', r.power, `${r.ms} ms`, r.error]),
+        ),
+      );
+      process.exitCode = exitFor(rows.filter((r) => r.ok).length, rows.filter((r) => !r.ok).length);
+    });
+
+  bmc
+    .command('bootdev')
+    .description('set the next boot device of a node: pxe|disk|bios (legacy BIOS and next boot only unless told)')
+    .argument('<node>')
+    .argument('<device>', DEVICES.join('|'))
+    .option('--uefi', 'boot in UEFI mode (default: legacy BIOS)')
+    .option('--persistent', 'every boot, not only the next one')
+    .action(async (node: string, device: string, opts: { uefi?: boolean; persistent?: boolean }, cmd: Command) => {
+      const ctx = contextOf(cmd);
+      if (!DEVICES.includes(device as BootDevice)) throw new InputError(`unknown boot device "${device}" (one of ${DEVICES.join(', ')})`);
+      const site = await loadSite(ctx.configPath);
+      const nodes = selectNodes(site, [node], false);
+      const [r] = await onNodes(site, nodes, async (b) => {
+        await b.setBootDevice({ device: device as BootDevice, uefi: Boolean(opts.uefi), persistent: Boolean(opts.persistent) });
+        return b.getBootDevice();
+      });
+      if (!r!.ok) throw r!.error ?? new KseedError(`${node}: bootdev failed`);
+      const set = { device, uefi: Boolean(opts.uefi), persistent: Boolean(opts.persistent) };
+      ctx.out.result({ node, set, reported: r!.value, ms: r!.ms }, () => {
+        const rep = r!.value!;
+        return `${node}: boot device ${device} (${set.uefi ? 'UEFI' : 'legacy BIOS'}, ${set.persistent ? 'persistent' : 'next boot'}); BMC reports ${rep.device}${rep.uefi ? ' UEFI' : ''}${rep.persistent ? ' persistent' : ''}`;
+      });
+    });
+
+  bmc
+    .command('info')
+    .description("what a node's BMC says: power, device id, GUID, FRU, BMC MAC and IP")
+    .argument('<node>')
+    .action(async (node: string, _opts: unknown, cmd: Command) => {
+      const ctx = contextOf(cmd);
+      const site = await loadSite(ctx.configPath);
+      const nodes = selectNodes(site, [node], false);
+      const [r] = await onNodes(site, nodes, async (b) => ({ power: await b.powerStatus(), boot: await b.getBootDevice().catch(() => undefined), identity: await b.identity() }));
+      if (!r!.ok) throw r!.error ?? new KseedError(`${node}: info failed`);
+      const v = r!.value!;
+      ctx.out.result({ node, ...v, ms: r!.ms }, () =>
+        table(
+          ['FIELD', 'VALUE'],
+          [
+            ['node', node],
+            ['bmc', r!.bmc],
+            ['power', v.power],
+            ['boot device', v.boot ? `${v.boot.device}${v.boot.uefi ? ' (UEFI)' : ''}${v.boot.persistent ? ' persistent' : ''}` : undefined],
+            ...Object.entries(v.identity).map(([k, x]) => [k, Array.isArray(x) ? x.join(', ') : String(x)]),
+          ],
+        ),
+      );
+    });
+}

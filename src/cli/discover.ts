@@ -1,0 +1,150 @@
+/**
+ * `kseed discover --range CIDR`: find BMCs on UDP 623 (ASF ping + Get
+ * Channel Authentication Capabilities), optionally Redfish on 443, report
+ * what they are and their security findings, and optionally write a
+ * site-file fragment listing them.
+ */
+import { constants } from 'node:fs';
+import { access, rename, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import type { Command } from 'commander';
+import { stringify } from 'yaml';
+import { discover, expandCidr, type DiscoveredBmc } from '../bmc/discover.js';
+import { probeRedfish, type RedfishProbe } from '../bmc/redfish/discover.js';
+import { InputError } from '../errors.js';
+import { contextOf } from './context.js';
+import { table } from './output.js';
+
+interface Found {
+  address: string;
+  protocols: ('ipmi' | 'redfish')[];
+  ipmi?: DiscoveredBmc;
+  redfish?: RedfishProbe & { port: number; scheme: string };
+}
+
+function int(name: string, min: number, max: number) {
+  return (v: string) => {
+    const n = Number(v);
+    if (!Number.isInteger(n) || n < min || n > max) throw new InputError(`--${name} must be an integer from ${min} to ${max}`);
+    return n;
+  };
+}
+
+async function exists(p: string): Promise<boolean> {
+  try {
+    await access(p, constants.F_OK);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Redfish probes in parallel, bounded like the IPMI scan. */
+async function scanRedfish(addresses: string[], o: { port?: number; scheme: 'http' | 'https'; concurrency: number; timeoutMs: number }) {
+  const out = new Map<string, RedfishProbe>();
+  let next = 0;
+  const worker = async () => {
+    for (;;) {
+      const i = next++;
+      if (i >= addresses.length) return;
+      const a = addresses[i]!;
+      // no credentials are sent to a probe, so a self-signed certificate costs nothing here;
+      // enrolling the BMC later still needs insecure_tls in the site file
+      const r = await probeRedfish(a, { scheme: o.scheme, ...(o.port ? { port: o.port } : {}), timeoutMs: o.timeoutMs, insecureTls: true }).catch(
+        () => ({ found: false }) as RedfishProbe,
+      );
+      if (r.found) out.set(a, r);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(o.concurrency, addresses.length) }, worker));
+  return out;
+}
+
+function fragment(found: Found[], range: string): string {
+  const nodes = found.map((f) => {
+    const redfishOnly = !f.ipmi;
+    const bmc: Record<string, unknown> = redfishOnly
+      ? { type: 'redfish', address: f.address, port: f.redfish!.port, ...(f.redfish!.scheme === 'http' ? { scheme: 'http' } : {}) }
+      : { type: 'ipmi', address: f.address, ...(f.ipmi!.port !== 623 ? { port: f.ipmi!.port } : {}) };
+    if (f.ipmi?.cipherSuites?.includes(17)) bmc.cipher_suite = 17;
+    else if (f.ipmi?.cipherSuites?.includes(3)) bmc.cipher_suite = 3;
+    return { name: `bmc-${f.address.replace(/\./g, '-')}`, bmc, macs: [], roles: [] };
+  });
+  const head = [
+    `# kseed discover --range ${range}  (${new Date().toISOString()})`,
+    '# Found BMCs as site-file nodes: rename them, add each node\'s PXE MAC (macs)',
+    '# and roles, and put credentials in defaults.bmc before `kseed validate`.',
+  ].join('\n');
+  return `${head}\n${stringify({ nodes }, { flow: false })}`;
+}
+
+export function register(program: Command): void {
+  program
+    .command('discover')
+    .description('find BMCs in an address range (IPMI on UDP 623; Redfish with --redfish) and report their security')
+    .requiredOption('--range <cidr>', 'IPv4 range, e.g. 10.0.0.0/24 (at most /16)')
+    .option('--redfish', 'also probe GET /redfish/v1/ (HTTPS 443)')
+    .option('--port <n>', 'IPMI UDP port', int('port', 1, 65535), 623)
+    .option('--redfish-port <n>', 'Redfish port (default 443, or 80 with --redfish-scheme http)', int('redfish-port', 1, 65535))
+    .option('--redfish-scheme <scheme>', 'https or http (simulators)', 'https')
+    .option('--concurrency <n>', 'addresses probed at once', int('concurrency', 1, 1024), 64)
+    .option('--rate <n>', 'new addresses per second', int('rate', 1, 100000), 500)
+    .option('--timeout <ms>', 'wait per probe, ms (two tries)', int('timeout', 50, 60000), 500)
+    .option('--write <file>', 'write the found BMCs as a site-file fragment (never overwrites)')
+    .action(async (o: { range: string; redfish?: boolean; port: number; redfishPort?: number; redfishScheme: string; concurrency: number; rate: number; timeout: number; write?: string }, cmd: Command) => {
+      const ctx = contextOf(cmd);
+      let addresses: string[];
+      try {
+        addresses = expandCidr(o.range);
+      } catch (err) {
+        throw new InputError(`--range ${o.range}: ${(err as Error).message}`);
+      }
+      if (o.redfishScheme !== 'http' && o.redfishScheme !== 'https') throw new InputError('--redfish-scheme must be http or https');
+      const out = o.write ? path.resolve(o.write) : undefined;
+      if (out && (await exists(out))) throw new InputError(`--write ${o.write}: the file exists; kseed does not overwrite it`);
+
+      ctx.out.progress(`scanning ${addresses.length} addresses of ${o.range} (UDP ${o.port}${o.redfish ? ', Redfish' : ''})...`);
+      const [ipmi, redfish] = await Promise.all([
+        discover({ range: o.range, port: o.port, concurrency: o.concurrency, rate: o.rate, timeoutMs: o.timeout }),
+        o.redfish
+          ? scanRedfish(addresses, { scheme: o.redfishScheme, ...(o.redfishPort ? { port: o.redfishPort } : {}), concurrency: o.concurrency, timeoutMs: Math.max(o.timeout, 1000) })
+          : Promise.resolve(new Map<string, RedfishProbe>()),
+      ]);
+      const byAddr = new Map<string, Found>();
+      for (const b of ipmi) byAddr.set(b.address, { address: b.address, protocols: ['ipmi'], ipmi: b });
+      const rfPort = o.redfishPort ?? (o.redfishScheme === 'http' ? 80 : 443);
+      for (const [a, r] of redfish) {
+        const f = byAddr.get(a) ?? { address: a, protocols: [] };
+        f.protocols.push('redfish');
+        f.redfish = { ...r, port: rfPort, scheme: o.redfishScheme };
+        byAddr.set(a, f);
+      }
+      const key = (a: string) => a.split('.').reduce((n, x) => n * 256 + Number(x), 0);
+      const found = [...byAddr.values()].sort((a, b) => key(a.address) - key(b.address));
+
+      if (out && found.length) {
+        // write beside, then rename: a killed run never leaves half a file
+        const tmp = `${out}.${process.pid}.tmp`;
+        await writeFile(tmp, fragment(found, o.range), { mode: 0o644, flag: 'wx' });
+        await rename(tmp, out);
+        ctx.out.progress(`wrote ${found.length} node${found.length === 1 ? '' : 's'} to ${out}`);
+      }
+      const findings = found.reduce((n, f) => n + (f.ipmi?.findings.length ?? 0), 0);
+      ctx.out.result({ range: o.range, scanned: addresses.length, found, ...(out && found.length ? { written: out } : {}) }, () => {
+        if (!found.length) return `no BMCs found in ${o.range}`;
+        const t = table(
+          ['ADDRESS', 'PROTOCOLS', 'IPMI', 'VENDOR', 'CIPHER SUITES', 'FINDINGS'],
+          found.map((f) => [
+            f.ipmi && f.ipmi.port !== 623 ? `${f.address}:${f.ipmi.port}` : f.address,
+            f.protocols.join('+'),
+            f.ipmi?.ipmiVersions.join(',') || undefined,
+            f.ipmi?.vendor?.name ?? f.redfish?.vendor ?? (f.ipmi?.vendor ? `IANA ${f.ipmi.vendor.iana}` : undefined),
+            f.ipmi?.cipherSuites?.join(','),
+            f.ipmi?.findings.map((x) => x.code).join(',') || undefined,
+          ]),
+        );
+        const details = found.flatMap((f) => (f.ipmi?.findings ?? []).map((x) => `  ${f.address}: [${x.severity}] ${x.message}`));
+        return [t, '', `${found.length} BMC${found.length === 1 ? '' : 's'} in ${addresses.length} addresses; ${findings} security finding${findings === 1 ? '' : 's'}`, ...details].join('\n');
+      });
+    });
+}
