@@ -1,4 +1,7 @@
 import type { Command } from 'commander';
+import { register as boot } from './boot.js';
+import { register as doctor } from './doctor.js';
+import { register as images } from './images.js';
 import { register as init } from './init.js';
 import { register as lab } from './lab.js';
 import { register as validate } from './validate.js';
@@ -12,4 +15,4 @@ import { register as bmc } from './bmc.js';
  */
 export type Register = (program: Command) => void;
 
-export const commands: Register[] = [init, validate, lab, discover, enroll, bmc];
+export const commands: Register[] = [init, validate, lab, discover, enroll, bmc, doctor, images, boot];

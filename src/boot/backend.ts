@@ -1,0 +1,191 @@
+/**
+ * The BootBackend of `kseed boot serve` and the embedded engine: the site
+ * file says which machines exist (MACs, image, root-device hint), the state
+ * store says what each one should do now (its lifecycle state) and holds the
+ * per-node agent tokens; everything a booting node posts becomes an event
+ * in the state store, so `kseed` commands in other processes see it.
+ *
+ * boot/ must not import engine/ (dependencies point cli -> engine -> boot),
+ * so the store is the structural NodeStateApi below and root-device choice
+ * is passed in; `new StateBootBackend({ store: openState(dir), ... })`
+ * type-checks without an import.
+ *
+ * Lifecycle transitions are NOT made here: the engine owns them (it knows
+ * why a node deploys and what comes after). This backend only reads the
+ * state and records what the node said.
+ */
+import type { ImageSpec, NodeSpec, RootDeviceHint } from '../site/types.js';
+import {
+  bootActionFor,
+  type AgentProgress,
+  type AgentResult,
+  type AgentTask,
+  type BootBackend,
+  type BootNode,
+  type Inventory,
+  type NoCloudData,
+  type NodeCallback,
+} from './http/types.js';
+
+/** The subset of the state store (src/engine/state.ts) this backend uses. */
+export interface NodeStateApi {
+  getNode(name: string): { state: string; data: Record<string, unknown> } | undefined;
+  updateNode(name: string, patch: { data?: Record<string, unknown> }): unknown;
+  recordEvent(node: string | null, kind: string, detail?: Record<string, unknown>): unknown;
+  issueNodeToken(node: string, purpose: string, ttlMs: number): string;
+  verifyNodeToken(token: string, purpose: string): string | undefined;
+  revokeNodeTokens(node: string, purpose?: string): number;
+}
+
+/** What the backend needs of a disk to pick the root device (engine/rootdevice.ts Disk). */
+export interface DiskInfo {
+  name: string;
+  size_bytes: number;
+  model?: string;
+  serial?: string;
+  wwn?: string;
+  hctl?: string;
+  by_path?: string;
+  rotational?: boolean;
+}
+
+export type RootDeviceChooser = (disks: DiskInfo[], hint: RootDeviceHint | undefined) => { ok: true; disk: DiskInfo } | { ok: false; reason: string };
+
+export interface StateBootBackendOptions {
+  store: NodeStateApi;
+  /** The site file's nodes (defaults merged). Only these ever boot anything. */
+  nodes: NodeSpec[];
+  /** engine/rootdevice.ts chooseRootDevice: the one disk the node's hint selects. */
+  chooseRootDevice: RootDeviceChooser;
+  /** How long an agent token lives; default 4 h (a slow image write must not outlive it). */
+  tokenTtlMs?: number;
+  /** Extra cloud-init user-data; default a minimal #cloud-config with the host name. */
+  userData?: (node: NodeSpec) => string;
+}
+
+/** Purpose of the tokens handed to the deploy ramdisk (state store node_tokens.purpose). */
+export const AGENT_TOKEN = 'agent';
+
+const MAX_EVENT_TEXT = 1024;
+
+function clip(s: string): string {
+  return s.length > MAX_EVENT_TEXT ? `${s.slice(0, MAX_EVENT_TEXT)}...` : s;
+}
+
+export class StateBootBackend implements BootBackend {
+  private readonly byName = new Map<string, NodeSpec>();
+  private readonly byMac = new Map<string, NodeSpec>();
+  private readonly store: NodeStateApi;
+  private readonly ttl: number;
+
+  constructor(private readonly o: StateBootBackendOptions) {
+    this.store = o.store;
+    this.ttl = o.tokenTtlMs ?? 4 * 3600_000;
+    for (const n of o.nodes) {
+      this.byName.set(n.name, n);
+      for (const m of n.macs) this.byMac.set(m.toLowerCase(), n);
+    }
+  }
+
+  private view(n: NodeSpec | undefined): BootNode | undefined {
+    if (!n) return undefined;
+    // A node the state store has never seen is not enrolled: nothing to do.
+    const state = this.store.getNode(n.name)?.state ?? 'enroll';
+    return { name: n.name, macs: n.macs.map((m) => m.toLowerCase()), action: bootActionFor(state) };
+  }
+
+  nodeByMac(mac: string): BootNode | undefined {
+    return this.view(this.byMac.get(mac.toLowerCase()));
+  }
+
+  nodeByName(name: string): BootNode | undefined {
+    return this.view(this.byName.get(name));
+  }
+
+  verifyToken(node: string, token: string): boolean {
+    // The store keeps only a hash and looks it up by hash: no secret-dependent comparison here.
+    return this.byName.has(node) && this.store.verifyNodeToken(token, AGENT_TOKEN) === node;
+  }
+
+  /**
+   * A fresh token each time the node's boot script is served: the previous
+   * boot's ramdisk (if it is still around) loses its right to report.
+   */
+  agentToken(node: string): string {
+    if (!this.byName.has(node)) throw new Error(`unknown node ${node}`);
+    this.store.revokeNodeTokens(node, AGENT_TOKEN);
+    const token = this.store.issueNodeToken(node, AGENT_TOKEN, this.ttl);
+    this.store.recordEvent(node, 'boot-script', { purpose: this.view(this.byName.get(node))?.action });
+    return token;
+  }
+
+  taskFor(node: string): AgentTask {
+    const spec = this.byName.get(node);
+    const rec = this.store.getNode(node);
+    if (!spec || !rec) return { task: 'none', reboot: false };
+    switch (bootActionFor(rec.state)) {
+      case 'inspect':
+        // power off after inspection: the engine decides what boots next
+        return { task: 'inspect', reboot: false };
+      case 'deploy':
+        return this.deployTask(spec, rec.data);
+      default:
+        return { task: 'none', reboot: false };
+    }
+  }
+
+  private deployTask(spec: NodeSpec, data: Record<string, unknown>): AgentTask {
+    const img: ImageSpec | undefined = spec.image;
+    if (!img) return { task: 'fail', reason: `node ${spec.name} has no image in the site file`, reboot: false };
+    if (img.format !== 'raw') return { task: 'fail', reason: `image format ${img.format} is not supported by the deploy agent (raw only)`, reboot: false };
+    if (!/^sha256:[0-9a-f]{64}$/i.test(img.checksum)) return { task: 'fail', reason: 'the deploy agent verifies sha256 checksums only', reboot: false };
+    const task: AgentTask = {
+      task: 'deploy',
+      imageUrl: img.url,
+      imageChecksum: img.checksum.toLowerCase(),
+      imageFormat: 'raw',
+      imageCompression: img.compression ?? 'none',
+      reboot: true,
+    };
+    const inv = data.inventory as Inventory | undefined;
+    // Without an inventory the agent posts one first, then asks again.
+    if (!inv) return task;
+    const choice = this.o.chooseRootDevice(inv.disks, spec.root_device);
+    if (!choice.ok) return { task: 'fail', reason: choice.reason.replace(/[\r\n]+/g, ' '), reboot: false };
+    return { ...task, targetDisk: `/dev/${choice.disk.name}` };
+  }
+
+  onInventory(node: string, inventory: Inventory): void {
+    this.store.updateNode(node, { data: { inventory } });
+    this.store.recordEvent(node, 'inventory', {
+      cpus: inventory.cpus,
+      memory_mib: inventory.memory_mib,
+      boot_mode: inventory.boot_mode,
+      disks: inventory.disks.map((d) => ({ name: d.name, size_bytes: d.size_bytes, model: d.model, serial: d.serial, rotational: d.rotational })),
+      macs: inventory.nics.map((n) => n.mac),
+    });
+  }
+
+  onProgress(node: string, p: AgentProgress): void {
+    this.store.recordEvent(node, 'agent-progress', { stage: p.stage, pct: p.pct, msg: clip(p.msg) });
+  }
+
+  onResult(node: string, r: AgentResult): void {
+    this.store.recordEvent(node, 'agent-result', { status: r.status, stage: r.stage, msg: clip(r.msg) });
+  }
+
+  onCallback(node: string, cb: NodeCallback): void {
+    const fields: Record<string, string> = {};
+    for (const [k, v] of Object.entries(cb.fields)) fields[k] = clip(v);
+    this.store.recordEvent(node, 'callback', { stage: cb.stage, ...(cb.hostname !== undefined ? { hostname: cb.hostname } : {}), fields });
+  }
+
+  nocloud(node: string): NoCloudData | undefined {
+    const spec = this.byName.get(node);
+    if (!spec) return undefined;
+    return {
+      metaData: `instance-id: kseed-${spec.name}\nlocal-hostname: ${spec.name}\n`,
+      userData: this.o.userData ? this.o.userData(spec) : `#cloud-config\nhostname: ${spec.name}\npreserve_hostname: false\n`,
+    };
+  }
+}

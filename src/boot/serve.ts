@@ -1,0 +1,191 @@
+/**
+ * The embedded boot services composed: DHCP (authoritative, proxy or off),
+ * TFTP (iPXE first stages) and HTTP (iPXE scripts, ramdisk artifacts, agent
+ * API), all from one Site and one BootBackend. `kseed boot serve` and the
+ * embedded engine run the same code.
+ *
+ * The chain a PXE client follows (lab.md 3.3):
+ *   firmware PXE --DHCP--> undionly.kpxe / snponly.efi --TFTP--> iPXE
+ *   iPXE (user class "iPXE") --DHCP--> http://seed/boot/<mac>.ipxe
+ *   --HTTP--> per-node script by lifecycle state --> ramdisk or local disk or exit.
+ * A NIC ROM that already is iPXE (QEMU's) skips the TFTP step.
+ *
+ * Only the seed's address is listened on for TFTP and HTTP, and DHCP is
+ * bound to the interface (SO_BINDTODEVICE): nothing is served elsewhere.
+ */
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import type { DhcpMode, Site } from '../site/types.js';
+import type { DhcpEvent, DhcpNode } from './dhcp/handlers.js';
+import type { LeaseStore } from './dhcp/leases.js';
+import { DhcpServer } from './dhcp/server.js';
+import { HttpBootServer, type HttpEvent } from './http/server.js';
+import type { BootBackend } from './http/types.js';
+import { chainScript } from './ipxe.js';
+import { TftpServer, type TftpEvent } from './tftp/server.js';
+
+/** Where Debian's `ipxe` package puts undionly.kpxe, snponly.efi, ipxe.efi. */
+export const SYSTEM_IPXE_DIR = '/usr/lib/ipxe';
+
+export type BootServiceEvent =
+  | ({ service: 'dhcp' } & DhcpEvent)
+  | ({ service: 'tftp' } & TftpEvent)
+  | ({ service: 'http'; type: 'request' } & HttpEvent)
+  | { service: 'serve'; type: 'warning' | 'error'; message: string };
+
+export interface BootServicesOptions {
+  site: Site;
+  backend: BootBackend;
+  /** Overrides seed.interface. */
+  interface?: string;
+  /** Overrides seed.dhcp.mode. */
+  dhcpMode?: DhcpMode;
+  /** Persist leases (e.g. the state store's); default in memory. */
+  leaseStore?: LeaseStore;
+  /** Served under /artifacts/: the deploy kernel and initramfs (and images, if local). */
+  artifactsDir?: string;
+  /** File names under artifactsDir (or absolute URLs). */
+  ramdisk: { kernel: string; initrd: string; args?: string[] };
+  /** TFTP root holding the iPXE first stages; default SYSTEM_IPXE_DIR when present. */
+  tftpRoot?: string;
+  /** Override seed.ports.http / seed.ports.tftp (tests). */
+  httpPort?: number;
+  tftpPort?: number;
+  /** Default: on in authoritative mode (see DhcpServerOptions.routerAdvertisements). */
+  routerAdvertisements?: boolean;
+  /** TFTP worker threads; default the TFTP server's own choice. */
+  tftpWorkers?: number;
+  log?: (e: BootServiceEvent) => void;
+}
+
+export interface BootServicesInfo {
+  interface: string;
+  seedAddress: string;
+  dhcp: { mode: DhcpMode; ports: number[]; range?: { start: string; end: string }; nodes: number };
+  tftp: { address: string; port: number; root?: string };
+  http: { address: string; port: number; url: string };
+  artifactsDir?: string;
+}
+
+/** One DHCP entry per MAC of every site node: any of its NICs may PXE boot. */
+export function dhcpNodes(site: Site): DhcpNode[] {
+  const out: DhcpNode[] = [];
+  for (const n of site.nodes) {
+    n.macs.forEach((mac, i) => {
+      // a fixed address belongs to the PXE NIC (the first MAC) only
+      out.push({ mac: mac.toLowerCase(), name: n.name, ...(i === 0 && n.ip ? { ip: n.ip } : {}) });
+    });
+  }
+  return out;
+}
+
+export class BootServices {
+  private dhcp: DhcpServer | undefined;
+  private tftp: TftpServer | undefined;
+  private http: HttpBootServer | undefined;
+  private running = false;
+
+  constructor(private readonly o: BootServicesOptions) {}
+
+  private emit(e: BootServiceEvent): void {
+    try {
+      this.o.log?.(e);
+    } catch {
+      /* a failing logger must not stop the services */
+    }
+  }
+
+  /** DHCP runs when it is on; its live counters, for the CLI's summary. */
+  get dhcpServer(): DhcpServer | undefined {
+    return this.dhcp;
+  }
+
+  async start(): Promise<BootServicesInfo> {
+    if (this.running) throw new Error('boot services already started');
+    this.running = true;
+    const { site } = this.o;
+    const seed = site.seed;
+    const iface = this.o.interface ?? seed.interface;
+    const mode = this.o.dhcpMode ?? seed.dhcp.mode;
+    const httpPort = this.o.httpPort ?? seed.ports.http;
+    const tftpPort = this.o.tftpPort ?? seed.ports.tftp;
+    const publicUrl = `http://${seed.address}:${httpPort}`;
+    const tftpRoot = this.o.tftpRoot ?? (existsSync(SYSTEM_IPXE_DIR) ? SYSTEM_IPXE_DIR : undefined);
+
+    try {
+      // HTTP first: the moment DHCP answers, iPXE clients come asking for their script.
+      this.http = new HttpBootServer({
+        backend: this.o.backend,
+        artifactsDir: this.o.artifactsDir,
+        publicUrl,
+        ramdisk: this.o.ramdisk,
+        address: seed.address,
+        port: httpPort,
+        log: (e) => this.emit({ service: 'http', type: 'request', ...e }),
+      });
+      const http = await this.http.listen();
+
+      if (!tftpRoot) this.emit({ service: 'serve', type: 'warning', message: `no iPXE binaries (${SYSTEM_IPXE_DIR} missing: Debian package ipxe): only clients already running iPXE can boot` });
+      if (tftpPort !== 69 && mode !== 'off') this.emit({ service: 'serve', type: 'warning', message: `TFTP on port ${tftpPort}: PXE firmware only asks port 69` });
+      this.tftp = new TftpServer({
+        ...(tftpRoot ? { root: tftpRoot } : {}),
+        // iPXE built without an embedded script looks for this on the boot server
+        generated: (rel) => (rel === 'boot.ipxe' ? chainScript(publicUrl) : undefined),
+        address: seed.address,
+        port: tftpPort,
+        ...(this.o.tftpWorkers !== undefined ? { workers: this.o.tftpWorkers } : {}),
+        log: (e) => this.emit({ service: 'tftp', ...e }),
+      });
+      const tftp = await this.tftp.listen();
+
+      let dhcpPorts: number[] = [];
+      if (mode !== 'off') {
+        const dhcp = new DhcpServer({
+          interface: iface,
+          seedAddress: seed.address,
+          prefix: seed.prefix,
+          mode,
+          range: seed.dhcp.range,
+          leaseSeconds: seed.dhcp.lease_seconds,
+          router: seed.dhcp.router,
+          dns: seed.dhcp.dns,
+          discoveryPool: seed.dhcp.discovery_pool,
+          nodes: dhcpNodes(site),
+          httpBase: publicUrl,
+          tftpServer: seed.address,
+          ...(this.o.leaseStore ? { leaseStore: this.o.leaseStore } : {}),
+          ...(this.o.routerAdvertisements !== undefined ? { routerAdvertisements: this.o.routerAdvertisements } : {}),
+        });
+        dhcp.on('event', (e) => this.emit({ service: 'dhcp', ...e }));
+        dhcp.on('error', (e) => this.emit({ service: 'serve', type: 'error', message: `dhcp: ${e.message}` }));
+        this.dhcp = dhcp;
+        await dhcp.start();
+        dhcpPorts = mode === 'proxy' ? [67, 4011] : [67];
+      }
+
+      return {
+        interface: iface,
+        seedAddress: seed.address,
+        dhcp: { mode, ports: dhcpPorts, ...(mode === 'authoritative' && seed.dhcp.range ? { range: seed.dhcp.range } : {}), nodes: site.nodes.length },
+        tftp: { address: tftp.address, port: tftp.port, ...(tftpRoot ? { root: path.resolve(tftpRoot) } : {}) },
+        http: { address: http.address, port: http.port, url: publicUrl },
+        ...(this.o.artifactsDir ? { artifactsDir: path.resolve(this.o.artifactsDir) } : {}),
+      };
+    } catch (err) {
+      await this.stop();
+      throw err;
+    }
+  }
+
+  /** Stops all three; safe to call twice or after a failed start. */
+  async stop(): Promise<void> {
+    const dhcp = this.dhcp;
+    const tftp = this.tftp;
+    const http = this.http;
+    this.dhcp = this.tftp = this.http = undefined;
+    this.running = false;
+    // DHCP first, so no new client is sent to services that are going away
+    await dhcp?.stop().catch(() => {});
+    await Promise.allSettled([tftp?.close(), http?.close()]);
+  }
+}

@@ -1,0 +1,185 @@
+/**
+ * `kseed doctor`: is this machine and this network ready for the embedded
+ * boot services? Finds existing DHCP servers (so proxy mode is recommended
+ * instead of a fight), ports already taken, missing iPXE/OVMF files, and a
+ * provisioning interface without the seed address.
+ */
+import dgram from 'node:dgram';
+import { existsSync } from 'node:fs';
+import net from 'node:net';
+import type { Command } from 'commander';
+import { probeDhcp, type ProbeOffer } from '../boot/dhcp/probe.js';
+import { interfaceAddresses, interfaceExists, interfaceMac } from '../boot/netif.js';
+import { InputError } from '../errors.js';
+import { loadSite } from '../site/load.js';
+import { contextOf } from './context.js';
+import { table } from './output.js';
+
+type Level = 'ok' | 'warn' | 'fail';
+
+export interface Check {
+  check: string;
+  status: Level;
+  detail: string;
+}
+
+export interface DoctorReport {
+  interface: string;
+  seedAddress?: string;
+  checks: Check[];
+  dhcpOffers: ProbeOffer[];
+  recommendation: string;
+}
+
+export const IPXE_FILES = ['/usr/lib/ipxe/undionly.kpxe', '/usr/lib/ipxe/snponly.efi', '/usr/lib/ipxe/ipxe.efi'];
+export const OVMF_FILES = ['/usr/share/OVMF/OVMF_CODE_4M.fd', '/usr/share/OVMF/OVMF_CODE.fd'];
+
+interface Target {
+  iface: string;
+  address?: string;
+  prefix?: number;
+  mode?: string;
+  httpPort?: number;
+  tftpPort?: number;
+}
+
+/** Interface and seed address from the flags, else from the site file when there is one. */
+async function target(opts: { interface?: string; address?: string }, configPath: string): Promise<Target> {
+  let t: Partial<Target> = {};
+  if (existsSync(configPath) && !(opts.interface && opts.address)) {
+    const site = await loadSite(configPath);
+    t = { iface: site.seed.interface, address: site.seed.address.split('/')[0], prefix: site.seed.prefix, mode: site.seed.dhcp.mode, httpPort: site.seed.ports.http, tftpPort: site.seed.ports.tftp };
+  }
+  if (opts.interface) t.iface = opts.interface;
+  if (opts.address) {
+    const [a, p] = opts.address.split('/');
+    if (!a || !/^\d{1,3}(\.\d{1,3}){3}$/.test(a) || (p !== undefined && !/^\d{1,2}$/.test(p))) throw new InputError(`--address: not an IPv4 address: ${opts.address}`);
+    t.address = a;
+    if (p !== undefined) t.prefix = Number(p);
+  }
+  if (!t.iface) throw new InputError('kseed doctor needs --interface (or a site file with seed.interface)');
+  return t as Target;
+}
+
+function udpFree(port: number): Promise<string | null> {
+  return new Promise((resolve) => {
+    const s = dgram.createSocket({ type: 'udp4', reuseAddr: false });
+    s.once('error', (err) => {
+      s.close();
+      resolve((err as NodeJS.ErrnoException).code ?? err.message);
+    });
+    s.bind({ port, address: '0.0.0.0', exclusive: true }, () => s.close(() => resolve(null)));
+  });
+}
+
+function tcpFree(port: number): Promise<string | null> {
+  return new Promise((resolve) => {
+    const s = net.createServer();
+    s.once('error', (err) => resolve((err as NodeJS.ErrnoException).code ?? err.message));
+    s.listen({ port, host: '0.0.0.0', exclusive: true }, () => s.close(() => resolve(null)));
+  });
+}
+
+export async function runDoctor(t: Target, probeMs: number): Promise<DoctorReport> {
+  const checks: Check[] = [];
+  const exists = interfaceExists(t.iface);
+  checks.push({ check: 'interface', status: exists ? 'ok' : 'fail', detail: exists ? `${t.iface} exists` : `${t.iface} does not exist` });
+  const addrs = exists ? interfaceAddresses(t.iface) : [];
+  if (exists) {
+    if (!t.address) {
+      checks.push({ check: 'seed address', status: 'warn', detail: `no seed address given; ${t.iface} has ${addrs.map((a) => `${a.address}/${a.prefix}`).join(', ') || 'no IPv4 address'}` });
+    } else {
+      const mine = addrs.find((a) => a.address === t.address);
+      checks.push(
+        mine
+          ? { check: 'seed address', status: mine.prefix === (t.prefix ?? mine.prefix) ? 'ok' : 'warn', detail: `${t.iface} has ${mine.address}/${mine.prefix}${t.prefix !== undefined && mine.prefix !== t.prefix ? ` (site says /${t.prefix})` : ''}` }
+          : { check: 'seed address', status: 'fail', detail: `${t.iface} does not carry ${t.address} (it has ${addrs.map((a) => `${a.address}/${a.prefix}`).join(', ') || 'no IPv4 address'}); add it: ip addr add ${t.address}/${t.prefix ?? 24} dev ${t.iface}` },
+      );
+    }
+  }
+  const udp = [
+    { port: 67, what: 'DHCP' },
+    { port: t.tftpPort ?? 69, what: 'TFTP' },
+    { port: 4011, what: 'proxyDHCP' },
+  ];
+  for (const u of udp) {
+    const busy = await udpFree(u.port);
+    checks.push({ check: `udp/${u.port}`, status: busy ? 'fail' : 'ok', detail: busy ? `${u.what} port in use (${busy}): stop that service or turn kseed's ${u.what} off` : `${u.what} port free` });
+  }
+  const httpPorts = [...new Set([80, 8080, ...(t.httpPort ? [t.httpPort] : [])])];
+  for (const p of httpPorts) {
+    const busy = await tcpFree(p);
+    // only the port the site file uses is a failure; the others are for information
+    const level: Level = busy ? (p === (t.httpPort ?? 8080) ? 'fail' : 'warn') : 'ok';
+    checks.push({ check: `tcp/${p}`, status: level, detail: busy ? `HTTP port in use (${busy})` : 'HTTP port free' });
+  }
+  const missing = IPXE_FILES.filter((f) => !existsSync(f));
+  checks.push({
+    check: 'iPXE binaries',
+    status: missing.length ? 'warn' : 'ok',
+    detail: missing.length ? `missing ${missing.join(', ')} (Debian package ipxe, or unpack it into the cache)` : IPXE_FILES.join(', '),
+  });
+  const ovmf = OVMF_FILES.find((f) => existsSync(f));
+  checks.push({ check: 'OVMF (UEFI lab VMs)', status: ovmf ? 'ok' : 'warn', detail: ovmf ?? 'no OVMF firmware (Debian package ovmf); UEFI lab VMs cannot start' });
+
+  let offers: ProbeOffer[] = [];
+  const mac = interfaceMac(t.iface);
+  if (exists && mac) {
+    try {
+      offers = await probeDhcp({ interface: t.iface, mac, timeoutMs: probeMs });
+      const servers = [...new Set(offers.filter((o) => !o.proxy).map((o) => o.server))];
+      const proxies = [...new Set(offers.filter((o) => o.proxy).map((o) => o.server))];
+      const ours = t.address ? [t.address] : [];
+      const foreign = servers.filter((s) => !ours.includes(s));
+      checks.push({
+        check: 'DHCP servers',
+        status: foreign.length && t.mode === 'authoritative' ? 'fail' : foreign.length ? 'warn' : 'ok',
+        detail: foreign.length ? `answered by ${foreign.join(', ')}` : `no DHCP server answered within ${probeMs} ms`,
+      });
+      if (proxies.filter((s) => !ours.includes(s)).length) {
+        checks.push({ check: 'PXE services', status: 'warn', detail: `proxyDHCP/PXE answered by ${proxies.join(', ')}: PXE clients may boot from it` });
+      }
+    } catch (err) {
+      checks.push({ check: 'DHCP servers', status: 'warn', detail: `could not probe: ${(err as Error).message}` });
+    }
+  }
+  const foreignServers = offers.filter((o) => !o.proxy && o.server !== t.address);
+  const recommendation = foreignServers.length
+    ? `another DHCP server is on this network (${[...new Set(foreignServers.map((o) => o.server))].join(', ')}): use seed.dhcp.mode: proxy`
+    : exists
+      ? 'no other DHCP server answered: seed.dhcp.mode: authoritative is safe'
+      : `fix the interface first`;
+  return { interface: t.iface, ...(t.address ? { seedAddress: t.address } : {}), checks, dhcpOffers: offers, recommendation };
+}
+
+export function register(program: Command): void {
+  program
+    .command('doctor')
+    .description('check the provisioning network and this machine: other DHCP servers, free ports, iPXE/OVMF files, seed address')
+    .option('-i, --interface <if>', 'provisioning interface (default: seed.interface of the site file)')
+    .option('-a, --address <ip[/prefix]>', 'seed address expected on the interface (default: seed.address)')
+    .option('--probe-seconds <n>', 'how long to collect DHCP offers', '3')
+    .action(async (opts: { interface?: string; address?: string; probeSeconds: string }, cmd: Command) => {
+      const ctx = contextOf(cmd);
+      const secs = Number(opts.probeSeconds);
+      if (!Number.isFinite(secs) || secs <= 0 || secs > 60) throw new InputError(`--probe-seconds: expected 1..60, got ${opts.probeSeconds}`);
+      const t = await target(opts, ctx.configPath);
+      ctx.out.progress(`probing DHCP on ${t.iface} for ${secs} s ...`);
+      const report = await runDoctor(t, secs * 1000);
+      ctx.out.result(report, () => {
+        const lines = [table(['CHECK', 'STATUS', 'DETAIL'], report.checks.map((c) => [c.check, c.status, c.detail]))];
+        if (report.dhcpOffers.length) {
+          lines.push('', 'DHCP offers seen:');
+          lines.push(
+            table(
+              ['SERVER', 'OFFERED', 'KIND', 'BOOT FILE', 'NEXT SERVER'],
+              report.dhcpOffers.map((o) => [o.server, o.offeredAddress, o.proxy ? 'proxyDHCP' : 'DHCP', o.bootFile, o.nextServer]),
+            ),
+          );
+        }
+        lines.push('', `recommendation: ${report.recommendation}`);
+        return lines.join('\n');
+      });
+      if (report.checks.some((c) => c.status === 'fail')) process.exitCode = 1;
+    });
+}

@@ -1,0 +1,70 @@
+import path from 'node:path';
+import type { Command } from 'commander';
+import { buildTestOs } from '../images/osimage.js';
+import { buildRamdisk } from '../images/ramdisk.js';
+import { contextOf } from './context.js';
+import { table } from './output.js';
+
+interface BuildOpts {
+  cache?: string;
+  force?: boolean;
+  kernel?: string;
+}
+
+function cacheDir(cmd: Command, o: BuildOpts): string {
+  return o.cache ? path.resolve(o.cache) : path.join(contextOf(cmd).stateDir, 'cache');
+}
+
+const mib = (n: number) => `${(n / 1048576).toFixed(1)} MiB`;
+
+export function register(program: Command): void {
+  const images = program.command('images').description('build the deploy ramdisk and the test OS image from Debian packages');
+
+  images
+    .command('ramdisk')
+    .description('kernel + busybox initramfs running the kseed deploy agent (reused when its inputs are unchanged)')
+    .option('--cache <dir>', 'cache directory (default: .kseed/cache beside the site file)')
+    .option('--kernel <package>', 'versioned kernel package (default: what linux-image-cloud-amd64 depends on)')
+    .option('--no-zstd', 'leave zstd out (zstd-compressed images then fail with a clear message)')
+    .option('--force', 'rebuild even when nothing changed', false)
+    .action(async (o: BuildOpts & { zstd: boolean }, cmd: Command) => {
+      const ctx = contextOf(cmd);
+      const r = await buildRamdisk({
+        cacheDir: cacheDir(cmd, o),
+        kernelPackage: o.kernel,
+        zstd: o.zstd,
+        force: o.force,
+        onProgress: (m) => ctx.out.progress(m),
+      });
+      ctx.out.result(r, () =>
+        table(
+          ['artifact', 'path', 'size'],
+          [
+            ['kernel', r.kernel, mib(r.kernelBytes)],
+            ['initramfs', r.initramfs, mib(r.initramfsBytes)],
+          ],
+        ) + `\n${r.reused ? 'unchanged, reused' : 'built'} in ${r.seconds.toFixed(1)} s (kernel ${r.kernelVersion}, ${r.modules.length} modules)`,
+      );
+    });
+
+  images
+    .command('testos')
+    .description('small raw disk image that boots in BIOS and UEFI mode and calls back to the seed (for tests and the lab)')
+    .option('--cache <dir>', 'cache directory (default: .kseed/cache beside the site file)')
+    .option('--kernel <package>', 'versioned kernel package (default: what linux-image-cloud-amd64 depends on)')
+    .option('--force', 'rebuild even when nothing changed', false)
+    .action(async (o: BuildOpts, cmd: Command) => {
+      const ctx = contextOf(cmd);
+      const r = await buildTestOs({ cacheDir: cacheDir(cmd, o), kernelPackage: o.kernel, force: o.force, onProgress: (m) => ctx.out.progress(m) });
+      ctx.out.result(r, () =>
+        table(
+          ['artifact', 'path', 'size', 'sha256'],
+          [
+            ['raw', r.raw, mib(r.rawBytes), r.sha256.raw],
+            ['gzip', r.gz, mib(r.gzBytes), r.sha256.gz],
+            ['zstd', r.zst, mib(r.zstBytes), r.sha256.zst],
+          ],
+        ) + `\n${r.reused ? 'unchanged, reused' : 'built'} in ${r.seconds.toFixed(1)} s`,
+      );
+    });
+}

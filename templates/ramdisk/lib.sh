@@ -1,0 +1,158 @@
+# kseed deploy agent library (busybox sh). Sourced by /init; the functions
+# that need no hardware (task parsing, encoding) are also run by the unit
+# tests with the host's busybox. Protocol: AGENT-API.md (contract v1).
+
+CR=$(printf '\r')
+
+log() { echo "kseed-agent: [$(cut -d' ' -f1 /proc/uptime 2>/dev/null)] $*"; }
+
+# cmdline_arg NAME -> value of NAME=... on the kernel command line (KSEED_CMDLINE overrides, for tests)
+cmdline_arg() {
+  for w in ${KSEED_CMDLINE:-$(cat /proc/cmdline)}; do
+    case "$w" in "$1="*) echo "${w#*=}"; return 0 ;; esac
+  done
+  return 1
+}
+
+# parse_task FILE: KEY=value lines -> T_* variables. Only known keys are taken
+# and never evaluated (the seed is trusted, but a value is data, not code).
+parse_task() {
+  T_TASK=; T_IMAGE_URL=; T_IMAGE_CHECKSUM=; T_IMAGE_FORMAT=raw; T_IMAGE_COMPRESSION=none
+  T_IMAGE_SIZE=; T_TARGET_DISK=; T_REBOOT=; T_REASON=
+  while IFS= read -r line || [ -n "$line" ]; do
+    line=${line%"$CR"}
+    case "$line" in *=*) ;; *) continue ;; esac
+    k=${line%%=*}; v=${line#*=}
+    case "$k" in
+      TASK) T_TASK=$v ;;
+      IMAGE_URL) T_IMAGE_URL=$v ;;
+      IMAGE_CHECKSUM) T_IMAGE_CHECKSUM=$v ;;
+      IMAGE_FORMAT) T_IMAGE_FORMAT=$v ;;
+      IMAGE_COMPRESSION) T_IMAGE_COMPRESSION=$v ;;
+      IMAGE_SIZE) T_IMAGE_SIZE=$v ;;
+      TARGET_DISK) T_TARGET_DISK=$v ;;
+      REBOOT) T_REBOOT=$v ;;
+      REASON) T_REASON=$v ;;
+    esac
+  done < "$1"
+}
+
+# validate_task: prints why the parsed task cannot be run (and returns 1), or nothing.
+validate_task() {
+  case "$T_TASK" in
+    inspect|none|fail) ;;
+    deploy|wipe)
+      case "$T_TARGET_DISK" in
+        '') echo "$T_TASK task without TARGET_DISK: refusing to write any disk"; return 1 ;;
+        /dev/*/*|*[!a-zA-Z0-9/_.-]*) echo "TARGET_DISK '$T_TARGET_DISK' is not /dev/<name>"; return 1 ;;
+        /dev/?*) ;;
+        *) echo "TARGET_DISK '$T_TARGET_DISK' is not /dev/<name>"; return 1 ;;
+      esac
+      [ "$T_TASK" = wipe ] && { validate_reboot; return $?; }
+      case "$T_IMAGE_URL" in
+        http://?*|https://?*) ;;
+        *) echo "IMAGE_URL '$T_IMAGE_URL' is not an http(s) URL"; return 1 ;;
+      esac
+      case "$T_IMAGE_URL" in *[[:space:]]*) echo "IMAGE_URL contains white space"; return 1 ;; esac
+      case "${T_IMAGE_CHECKSUM#sha256:}" in
+        *[!0-9a-fA-F]*) echo "IMAGE_CHECKSUM must be sha256:<64 hex digits>"; return 1 ;;
+      esac
+      if [ "${T_IMAGE_CHECKSUM#sha256:}" = "$T_IMAGE_CHECKSUM" ] || [ ${#T_IMAGE_CHECKSUM} -ne 71 ]; then
+        echo "IMAGE_CHECKSUM must be sha256:<64 hex digits>"; return 1
+      fi
+      [ "$T_IMAGE_FORMAT" = raw ] || { echo "IMAGE_FORMAT '$T_IMAGE_FORMAT' unsupported (only raw)"; return 1; }
+      case "$T_IMAGE_COMPRESSION" in
+        none|gzip) ;;
+        zstd) command -v zstd >/dev/null 2>&1 || { echo "IMAGE_COMPRESSION zstd unsupported: no zstd in this ramdisk"; return 1; } ;;
+        *) echo "IMAGE_COMPRESSION '$T_IMAGE_COMPRESSION' unsupported (none, gzip, zstd)"; return 1 ;;
+      esac
+      case "$T_IMAGE_SIZE" in ''|*[!0-9]*) T_IMAGE_SIZE= ;; esac
+      ;;
+    '') echo "task answer has no TASK line"; return 1 ;;
+    *) echo "unknown TASK '$T_TASK'"; return 1 ;;
+  esac
+  validate_reboot
+}
+
+validate_reboot() {
+  case "$T_REBOOT" in ''|0|1) return 0 ;; *) echo "REBOOT must be 0 or 1"; return 1 ;; esac
+}
+
+# urlencode STR: every byte as %XX except unreserved ones (RFC 3986 section 2.3)
+urlencode() {
+  printf %s "$1" | od -An -v -tx1 | tr -s ' \n' '\n\n' | while read -r h; do
+    [ -n "$h" ] || continue
+    case "$h" in
+      3[0-9]|4[1-9a-f]|5[0-9a]|6[1-9a-f]|7[0-9a]|2d|2e|5f|7e) printf "\\$(printf %o 0x$h)" ;;
+      *) printf %%%s "$h" ;;
+    esac
+  done
+}
+
+# json_str STR -> "STR" with JSON escapes; control bytes are dropped (RFC 8259 section 7)
+json_str() {
+  printf '"%s"' "$(printf %s "$1" | tr -d '\000-\037' | sed -e 's/\\/\\\\/g' -e 's/"/\\"/g')"
+}
+
+# first line of a sysfs file with surrounding blanks removed, or empty
+sysval() { [ -r "$1" ] && sed -e 's/^[[:space:]]*//' -e 's/[[:space:]]*$//' -e q "$1" 2>/dev/null; }
+
+memory_mib() {
+  bsz=$(sysval /sys/devices/system/memory/block_size_bytes)
+  if [ -n "$bsz" ]; then
+    n=$(cat /sys/devices/system/memory/memory*/state 2>/dev/null | grep -c '^online')
+    [ "$n" -gt 0 ] && { echo $(( 0x$bsz * n / 1048576 )); return; }
+  fi
+  echo $(( $(sed -n 's/^MemTotal: *\([0-9]*\).*/\1/p' /proc/meminfo) / 1024 ))
+}
+
+# inventory_json: the body of POST /v1/agent/<node>/inventory
+inventory_json() {
+  sep=
+  printf '{"cpus":%s,"memory_mib":%s,"disks":[' "$(grep -c '^processor' /proc/cpuinfo)" "$(memory_mib)"
+  for d in /sys/block/*; do
+    n=${d##*/}
+    case "$n" in loop*|ram*|zram*|sr*|fd*|md*|dm-*|nbd*) continue ;; esac
+    [ -e "$d/device" ] || continue
+    size=$(( $(sysval "$d/size") * 512 ))
+    model=$(sysval "$d/device/model")
+    serial=$(sysval "$d/device/serial"); [ -n "$serial" ] || serial=$(sysval "$d/serial")
+    wwn=$(sysval "$d/device/wwid"); [ -n "$wwn" ] || wwn=$(sysval "$d/wwid")
+    rot=false; [ "$(sysval "$d/queue/rotational")" = 1 ] && rot=true
+    devpath=$(readlink -f "$d/device")
+    hctl=; [ -d "$d/device/scsi_device" ] && hctl=${devpath##*/}
+    pci=$(echo "$devpath" | grep -o '[0-9a-f]\{4\}:[0-9a-f]\{2\}:[0-9a-f]\{2\}\.[0-7]' | tail -n 1)
+    bypath=
+    if [ -n "$pci" ]; then
+      case "$devpath" in */virtio*) bypath="virtio-pci-$pci" ;; *) bypath="pci-$pci" ;; esac
+      [ -n "$hctl" ] && bypath="pci-$pci-scsi-$hctl"
+    fi
+    printf '%s{"name":%s,"size_bytes":%s,"model":%s,"serial":%s,"wwn":%s,"rotational":%s,"hctl":%s,"by_path":%s}' \
+      "$sep" "$(json_str "$n")" "$size" "$(json_str "$model")" "$(json_str "$serial")" "$(json_str "$wwn")" \
+      "$rot" "$(json_str "$hctl")" "$(json_str "$bypath")"
+    sep=,
+  done
+  printf '],"nics":['
+  sep=
+  for i in /sys/class/net/*; do
+    n=${i##*/}
+    [ "$n" = lo ] && continue
+    link=false; [ "$(cat "$i/carrier" 2>/dev/null)" = 1 ] && link=true
+    printf '%s{"name":%s,"mac":%s,"link":%s}' "$sep" "$(json_str "$n")" "$(json_str "$(sysval "$i/address")")" "$link"
+    sep=,
+  done
+  mode=bios; [ -d /sys/firmware/efi ] && mode=uefi
+  printf '],"boot_mode":"%s"}\n' "$mode"
+}
+
+# fat_label DEV -> volume label of a FAT12/16/32 filesystem (boot sector
+# fields, Microsoft FAT spec: BS_VolLab at 43 for FAT12/16, 71 for FAT32)
+fat_label() {
+  t16=$(dd if="$1" bs=1 skip=54 count=5 2>/dev/null)
+  t32=$(dd if="$1" bs=1 skip=82 count=5 2>/dev/null)
+  if [ "$t16" = FAT12 ] || [ "$t16" = FAT16 ]; then
+    dd if="$1" bs=1 skip=43 count=11 2>/dev/null | sed 's/ *$//'
+  elif [ "$t32" = FAT32 ]; then
+    dd if="$1" bs=1 skip=71 count=11 2>/dev/null | sed 's/ *$//'
+  fi
+}
