@@ -24,14 +24,16 @@ export function register(program: Command): void {
     .command('ramdisk')
     .description('kernel + busybox initramfs running the kseed deploy agent (reused when its inputs are unchanged)')
     .option('--cache <dir>', 'cache directory (default: .kseed/cache beside the site file)')
-    .option('--kernel <package>', 'versioned kernel package (default: what linux-image-cloud-amd64 depends on)')
+    .option('--kernel <package>', 'kernel package or metapackage, e.g. linux-image-amd64 for real servers (default: linux-image-cloud-amd64)')
+    .option('--modules <list>', 'more kernel modules, comma-separated (dependencies are added), e.g. e1000e,igb,ahci')
     .option('--no-zstd', 'leave zstd out (zstd-compressed images then fail with a clear message)')
     .option('--force', 'rebuild even when nothing changed', false)
-    .action(async (o: BuildOpts & { zstd: boolean }, cmd: Command) => {
+    .action(async (o: BuildOpts & { zstd: boolean; modules?: string }, cmd: Command) => {
       const ctx = contextOf(cmd);
       const r = await buildRamdisk({
         cacheDir: cacheDir(cmd, o),
         kernelPackage: o.kernel,
+        extraModules: o.modules?.split(',').map((m) => m.trim()).filter(Boolean),
         zstd: o.zstd,
         force: o.force,
         onProgress: (m) => ctx.out.progress(m),
@@ -51,7 +53,7 @@ export function register(program: Command): void {
     .command('testos')
     .description('small raw disk image that boots in BIOS and UEFI mode and calls back to the seed (for tests and the lab)')
     .option('--cache <dir>', 'cache directory (default: .kseed/cache beside the site file)')
-    .option('--kernel <package>', 'versioned kernel package (default: what linux-image-cloud-amd64 depends on)')
+    .option('--kernel <package>', 'kernel package or metapackage (default: linux-image-cloud-amd64)')
     .option('--force', 'rebuild even when nothing changed', false)
     .action(async (o: BuildOpts, cmd: Command) => {
       const ctx = contextOf(cmd);

@@ -162,9 +162,11 @@ export async function resolveKernelPackage(cacheDir: string, meta = 'linux-image
   // Offline: the newest kernel of that flavour already in the cache.
   const flavour = meta.replace(/^linux-image-/, '');
   const debDir = path.join(cacheDir, 'debs');
+  // linux-image-<abi>-<flavour>_..., so that "amd64" does not also pick "cloud-amd64"
+  const versioned = new RegExp(`^linux-image-\\d+\\.\\d+\\.\\d+-\\d+-${flavour.replace(/[^a-z0-9]/g, '\\$&')}_`);
   const names = existsSync(debDir)
     ? readdirSync(debDir)
-        .filter((f) => f.startsWith('linux-image-') && f.includes(`-${flavour}_`))
+        .filter((f) => versioned.test(f))
         .map((f) => f.split('_')[0] ?? '')
         .sort()
     : [];

@@ -25,9 +25,17 @@ export interface Kernel {
   index: ModuleIndex;
 }
 
-/** The kernel, busybox-static and `more` packages, fetched in one apt round trip. */
+/**
+ * The kernel, busybox-static and `more` packages, fetched in one apt round trip.
+ * `kernelPackage` is a versioned package (linux-image-6.1.0-56-amd64) or a
+ * metapackage (linux-image-amd64: the generic kernel, with the NIC and
+ * storage drivers of real servers that the cloud flavour leaves out).
+ */
 export async function fetchBase(cacheDir: string, kernelPackage: string | undefined, more: string[] = []): Promise<Deb[]> {
-  const pkg = kernelPackage ?? (await resolveKernelPackage(cacheDir));
+  const pkg =
+    kernelPackage && /^linux-image-\d/.test(kernelPackage)
+      ? kernelPackage
+      : await resolveKernelPackage(cacheDir, kernelPackage ?? 'linux-image-cloud-amd64');
   return fetchDebs([pkg, 'busybox-static', ...more], cacheDir);
 }
 

@@ -117,7 +117,11 @@ inventory_json() {
     size=$(( $(sysval "$d/size") * 512 ))
     model=$(sysval "$d/device/model")
     serial=$(sysval "$d/device/serial"); [ -n "$serial" ] || serial=$(sysval "$d/serial")
+    # SCSI/SATA: the unit serial number VPD page (SPC-4 section 7.8.15): 4-byte header, then ASCII
+    [ -n "$serial" ] || serial=$(dd if="$d/device/vpd_pg80" bs=1 skip=4 2>/dev/null | tr -d '\000' | sed -e 's/^[[:space:]]*//' -e 's/[[:space:]]*$//')
+    # WWN as udev's ID_WWN spells it (0x + NAA/EUI-64 hex); t10 vendor ids are no WWN
     wwn=$(sysval "$d/device/wwid"); [ -n "$wwn" ] || wwn=$(sysval "$d/wwid")
+    case "$wwn" in naa.*|eui.*) wwn="0x${wwn#*.}" ;; *) wwn= ;; esac
     rot=false; [ "$(sysval "$d/queue/rotational")" = 1 ] && rot=true
     devpath=$(readlink -f "$d/device")
     hctl=; [ -d "$d/device/scsi_device" ] && hctl=${devpath##*/}

@@ -77,6 +77,17 @@ describe.skipIf(!ok)('deploy ramdisk + test OS under QEMU', () => {
     ...userNet(seed.port, MAC),
   ];
 
+  it('builds are reused when inputs are unchanged, and a forced rebuild gives the same initramfs bytes', async () => {
+    const again = await buildRamdisk({ cacheDir: CACHE });
+    expect(again).toMatchObject({ reused: true, inputs: ramdisk.inputs, initramfsBytes: ramdisk.initramfsBytes });
+    expect((await buildTestOs({ cacheDir: CACHE })).reused).toBe(true);
+    const before = sha256(readFileSync(ramdisk.initramfs));
+    const forced = await buildRamdisk({ cacheDir: CACHE, force: true });
+    expect(forced.reused).toBe(false);
+    expect(sha256(readFileSync(forced.initramfs))).toBe(before);
+    expect(forced.modules.slice(0, 5)).toEqual(['virtio_pci_legacy_dev', 'virtio_pci_modern_dev', 'virtio_ring', 'virtio', 'virtio_pci']);
+  }, 120_000);
+
   it('inspect: posts an inventory that describes the VM, reports ok, powers off', async () => {
     const seed = new FakeSeed({ node: NODE, token: TOKEN, task: () => 'TASK=inspect\nREBOOT=0\n' });
     await seed.start();
