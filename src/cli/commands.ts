@@ -8,6 +8,10 @@ import { register as validate } from './validate.js';
 import { register as discover } from './discover.js';
 import { register as enroll } from './enroll.js';
 import { register as bmc } from './bmc.js';
+import { register as embedded } from './embedded.js';
+import { register as provision } from './provision.js';
+import { register as rebuild } from './rebuild.js';
+import { register as undeploy } from './undeploy.js';
 
 /**
  * One register function per command file (src/cli/<command>.ts). Keep this
@@ -15,4 +19,4 @@ import { register as bmc } from './bmc.js';
  */
 export type Register = (program: Command) => void;
 
-export const commands: Register[] = [init, validate, lab, discover, enroll, bmc, doctor, images, boot];
+export const commands: Register[] = [init, validate, lab, discover, enroll, bmc, doctor, images, boot, embedded, provision, rebuild, undeploy];
