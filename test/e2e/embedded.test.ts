@@ -117,47 +117,142 @@ describe.skipIf(!ok)('embedded engine: bare metal to OS on disk', () => {
     }
   }, 120_000);
 
-  it('provision --all: enroll -> inspect -> deploy -> active; each node boots from its own disk and calls back with its hostname', async () => {
-    const r = await kseed([...cfg(), '--json', '--verbose', 'provision', '--all', '--wait', '--wait-booted', '--timeout', '900']);
-    expect(r.code, `${r.stderr}\n${r.stdout}`).toBe(0);
+  const events = (node: string, kind: string) => {
+    const st = openState(stateDir);
+    try {
+      return st.listEvents(node, { kind });
+    } finally {
+      st.close();
+    }
+  };
+  const deployResults = (node: string) => events(node, 'agent-result').filter((e) => e.detail.status === 'ok' && e.detail.stage === 'deploy');
+  const callbacks = (node: string) => events(node, 'callback').filter((e) => e.detail.stage === 'booted');
+
+  /** The lab site with one node's root-device hint replaced: beside it, so it shares .kseed/. */
+  const siteWithHint = (name: string, hint: string) => {
+    const file = path.join(root, 'kseed-badhint.yaml');
+    const text = readFileSync(site, 'utf8');
+    const lines = text.split('\n');
+    const at = lines.findIndex((l) => l === `  - name: ${name}`);
+    const rd = lines.findIndex((l, i) => i > at && l.trimStart().startsWith('root_device:'));
+    lines[rd] = `    root_device: ${hint}`;
+    writeFileSync(file, lines.join('\n'));
+    return file;
+  };
+
+  it('provision --all: enroll -> inspect -> deploy -> active, the installed OS boots from its own disk and calls back with its hostname; a node whose hint matches no disk fails with that reason', async () => {
     const listed = lab.nodes.filter((n) => n.listed);
+    const bad = NODES > 1 ? listed[1]!.name : undefined;
+    const cfgFile = bad ? siteWithHint(bad, '{ serial: "NO-SUCH-DISK" }') : site;
+    const r = await kseed(['--config', cfgFile, '--json', '--verbose', 'provision', '--all', '--wait', '--wait-booted', '--timeout', '900']);
+    expect(r.code, `${r.stderr}\n${r.stdout}`).toBe(bad ? 3 : 0);
     expect(r.json.nodes.map((n: any) => n.node)).toEqual(listed.map((n) => n.name));
     for (const n of r.json.nodes) {
-      expect(n).toMatchObject({ ok: true, state: 'active', verbs: ['enroll', 'inspect', 'provide', 'deploy'] });
+      expect(n.verbs).toEqual(['enroll', 'inspect', 'provide', 'deploy']);
+      if (n.node === bad) {
+        expect(n).toMatchObject({ ok: false, state: 'deploy failed' });
+        expect(n.error).toMatch(/^no disk matches root-device hint \{"serial":"NO-SUCH-DISK"\} \(vda: serial "KSL-E2E-\d+" != "NO-SUCH-DISK"\)/);
+        expect(deployResults(n.node)).toHaveLength(0);
+        continue;
+      }
+      expect(n).toMatchObject({ ok: true, state: 'active' });
       expect(n.status.booted_hostname).toBe(n.node);
-      expect(n.status.timings.map((t: any) => t.phase)).toEqual(expect.arrayContaining(['enroll', 'inspect', 'deploy', 'boot']));
+      expect(n.status.timings.map((t: any) => t.phase)).toEqual(['enroll', 'inspect', 'provide', 'deploy', 'boot']);
+      // the installed OS itself said so, after the disk the hint selected was written once
+      expect(callbacks(n.node).some((e) => e.detail.hostname === n.node)).toBe(true);
+      const results = deployResults(n.node);
+      expect(results).toHaveLength(1);
+      expect(String(results[0]!.detail.msg)).toContain('/dev/vda');
+      expect(readSerial(listed.find((l) => l.name === n.node)!)).toMatch(/kseed: .*booting from local disk/);
     }
     // one progress line per transition, on stderr
     expect(r.stderr).toMatch(/node01 available -> deploying \(deploy\)/);
     expect(r.stderr).toMatch(/node01 deploying -> active \(deploy\)/);
-    // the installed OS itself said so, from the disk the hint selected
-    const st = openState(stateDir);
-    try {
-      for (const n of listed) {
-        const cbs = st.listEvents(n.name, { kind: 'callback' });
-        expect(cbs.some((e) => e.detail.hostname === n.name && e.detail.stage === 'booted')).toBe(true);
-        const results = st.listEvents(n.name, { kind: 'agent-result' }).filter((e) => e.detail.status === 'ok' && e.detail.stage === 'deploy');
-        expect(results).toHaveLength(1);
-        expect(String(results[0]!.detail.msg)).toContain('/dev/vda');
-      }
-    } finally {
-      st.close();
-    }
-    for (const n of listed) expect(readSerial(n)).toMatch(/kseed: .*booting from local disk/);
+  }, 1_800_000);
 
+  it.runIf(NODES > 1)('a seed killed with SIGKILL during deploy and started again converges; the node is deployed once', async () => {
+    const node = lab.nodes.filter((n) => n.listed)[1]!; // the UEFI node, deploy failed above
+    const before = events(node.name, 'agent-progress').at(-1)?.id ?? 0;
+    const first = start([...cfg(), 'provision', node.name]);
+    // kill while the ramdisk is writing the image
+    const deadline = Date.now() + 600_000;
+    for (;;) {
+      const progress = events(node.name, 'agent-progress').filter((e) => e.id > before && e.detail.stage === 'deploy');
+      if (progress.length) break;
+      if (Date.now() > deadline) throw new Error('no deploy progress within 10 minutes');
+      await sleep(100);
+    }
+    first.child.kill('SIGKILL');
+    const killed = await first.done;
+    expect(killed.code).toBe(128);
+    const st = openState(stateDir);
+    expect(st.getNode(node.name)!.state).toBe('deploying');
+    st.close();
+
+    const r = await kseed([...cfg(), '--json', '--verbose', 'provision', node.name, '--wait-booted', '--timeout', '900']);
+    expect(r.code, `${r.stderr}\n${r.stdout}`).toBe(0);
+    expect(r.json.nodes[0]).toMatchObject({ ok: true, state: 'active', verbs: ['deploy'] });
+    expect(r.json.nodes[0].status.booted_hostname).toBe(node.name);
+    expect(events(node.name, 'claim-takeover')).toHaveLength(1);
+    expect(events(node.name, 'resume').at(-1)!.detail).toMatchObject({ verb: 'deploy' });
+    // the interrupted write never reported; exactly one completed deploy
+    expect(deployResults(node.name)).toHaveLength(1);
+    expect(readSerial(node)).toMatch(/kseed: .*booting from local disk/);
+  }, 1_800_000);
+
+  it.runIf(NODES > 1)('kseed rebuild writes the image again and the node comes back from its disk', async () => {
+    const r = await kseed([...cfg(), '--json', 'rebuild', 'node01', '--wait-booted', '--timeout', '900']);
+    expect(r.code, `${r.stderr}\n${r.stdout}`).toBe(0);
+    expect(r.json.nodes[0]).toMatchObject({ node: 'node01', ok: true, state: 'active', verbs: ['rebuild'] });
+    expect(deployResults('node01')).toHaveLength(2);
+    expect(callbacks('node01').length).toBeGreaterThanOrEqual(2);
+  }, 1_800_000);
+
+  it('kseed status: state, power, IP, profile, timings; provision again changes nothing', async () => {
     const status = await kseed([...cfg(), '--json', 'status']);
     expect(status.code).toBe(0);
     expect(status.json.boot_services.running).toBe(true);
     for (const n of status.json.nodes) {
-      expect(n).toMatchObject({ state: 'active', power: 'on', profile: 'qemu-lab', last_error: null });
+      expect(n).toMatchObject({ state: 'active', power: 'on', profile: 'qemu-lab', last_error: null, booted_hostname: n.node });
       expect(n.ip).toMatch(/^10\.77\.0\.\d+$/);
+      expect(n.timings.some((t: any) => t.phase === 'deploy' && t.ms > 0)).toBe(true);
     }
-    // running it again converges: nothing to do
     const again = await kseed([...cfg(), '--json', 'provision', '--all']);
     expect(again.code).toBe(0);
     for (const n of again.json.nodes) expect(n).toMatchObject({ ok: true, state: 'active', skipped: true, verbs: [] });
-  }, 1_800_000);
+  }, 120_000);
+
+  it.runIf(NODES > 1)('a MAC not in the site file PXE-booting on the same network gets no deploy boot', async () => {
+    const stranger = lab.nodes.find((n) => !n.listed)!;
+    const pw = readLabPassword(lab.passwordFile)!;
+    const ipmi = (...a: string[]) =>
+      execFileSync('ipmitool', ['-I', 'lanplus', '-C', '3', '-H', '127.0.0.1', '-p', String(stranger.bmc.port), '-U', stranger.bmc.username, '-E', ...a], {
+        env: { ...process.env, IPMI_PASSWORD: pw },
+        encoding: 'utf8',
+        timeout: 15_000,
+      });
+    ipmi('chassis', 'bootdev', 'pxe');
+    ipmi('chassis', 'power', 'on');
+    try {
+      // iPXE starts and asks DHCP; give it time to fail
+      const deadline = Date.now() + 120_000;
+      while (!/iPXE/.test(readSerial(stranger)) && Date.now() < deadline) await sleep(500);
+      expect(readSerial(stranger)).toMatch(/iPXE/);
+      await sleep(30_000);
+      const serial = readSerial(stranger);
+      expect(serial).not.toMatch(/kseed: /);
+      expect(serial).not.toMatch(/Linux version/);
+      const st = openState(stateDir);
+      try {
+        expect(st.getLease(stranger.mac)).toBeUndefined();
+        expect(st.listNodes().map((n) => n.name)).not.toContain(stranger.name);
+        expect(st.listEvents(undefined, { kind: 'boot-script' }).every((e) => e.node !== stranger.name)).toBe(true);
+      } finally {
+        st.close();
+      }
+    } finally {
+      ipmi('chassis', 'power', 'off');
+    }
+  }, 300_000);
 });
 
-void readLabPassword;
-void sleep;
