@@ -36,7 +36,9 @@ import {
   type Algorithms,
   type AuthCapabilities,
 } from './ipmi/codec.js';
-import { vendorName } from './ipmi/commands.js';
+import { decodeDeviceId, vendorName } from './ipmi/commands.js';
+import { IpmiSession } from './ipmi/session.js';
+import { BmcError } from './errors.js';
 import { UdpTransport, type Channel } from './ipmi/transport.js';
 
 /** Suites probed by Open Session (table 22-20); 0 is probed only to report it as a finding. */
@@ -66,6 +68,12 @@ export interface DiscoverOptions {
   /** Probe offered cipher suites with Open Session (default true). */
   probeSuites?: boolean;
   onFound?: (b: DiscoveredBmc) => void;
+  /**
+   * Optional login: with it, each found BMC is asked Get Device ID in an
+   * RMCP+ session (suite 17 or 3), which names the vendor (IANA number) and
+   * tells whether these credentials work there.
+   */
+  credentials?: { username: string; password: string };
 }
 
 export interface Finding {
@@ -86,6 +94,8 @@ export interface DiscoveredBmc {
   authTypes?: string[];
   cipherSuites?: number[];
   findings: Finding[];
+  /** With credentials: 'ok', or why the login failed (never the password). */
+  login?: string;
 }
 
 /** Every host address of an IPv4 CIDR (network and broadcast left out below /31). */
@@ -263,10 +273,40 @@ async function probeAddress(address: string, port: number, transport: UdpTranspo
       }
       found.findings = findingsOf(caps, found.cipherSuites);
     }
+    if (o.credentials && caps?.ipmi20) await login(found, transport, o.credentials, timeout);
     if (found.vendor && !found.vendor.name) delete found.vendor.name;
     return found;
   } finally {
     p.channel.close();
+  }
+}
+
+/** Logs in with the given credentials and reads Get Device ID (IPMI v2.0 20.1) for the vendor. */
+async function login(found: DiscoveredBmc, transport: UdpTransport, cred: { username: string; password: string }, timeout: number): Promise<void> {
+  const suite = found.cipherSuites?.includes(17) ? 17 : found.cipherSuites?.includes(3) || !found.cipherSuites ? 3 : undefined;
+  if (!suite) {
+    found.login = 'no cipher suite kseed accepts (17 or 3)';
+    return;
+  }
+  let s: IpmiSession | undefined;
+  try {
+    s = await IpmiSession.open({
+      address: found.address,
+      port: found.port,
+      ...cred,
+      cipherSuite: suite,
+      privilege: 'user',
+      requestTimeoutMs: timeout,
+      timeoutMs: timeout * 4,
+      transport,
+    });
+    const dev = decodeDeviceId((await s.request(NetFn.App, AppCmd.GetDeviceId)).data);
+    found.vendor = { iana: dev.manufacturerId, name: vendorName(dev.manufacturerId) };
+    found.login = 'ok';
+  } catch (err) {
+    found.login = err instanceof BmcError ? `${err.kind}: ${err.message.replace(`${err.bmc}: `, '')}` : (err as Error).message;
+  } finally {
+    await s?.close();
   }
 }
 

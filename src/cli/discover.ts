@@ -91,7 +91,9 @@ export function register(program: Command): void {
     .option('--rate <n>', 'new addresses per second', int('rate', 1, 100000), 500)
     .option('--timeout <ms>', 'wait per probe, ms (two tries)', int('timeout', 50, 60000), 500)
     .option('--write <file>', 'write the found BMCs as a site-file fragment (never overwrites)')
-    .action(async (o: { range: string; redfish?: boolean; port: number; redfishPort?: number; redfishScheme: string; concurrency: number; rate: number; timeout: number; write?: string }, cmd: Command) => {
+    .option('--username <name>', 'also log in (RMCP+, User level) to read the vendor and check these credentials')
+    .option('--password-env <var>', 'environment variable holding the password for --username', 'KSEED_BMC_PASSWORD')
+    .action(async (o: { range: string; username?: string; passwordEnv: string; redfish?: boolean; port: number; redfishPort?: number; redfishScheme: string; concurrency: number; rate: number; timeout: number; write?: string }, cmd: Command) => {
       const ctx = contextOf(cmd);
       let addresses: string[];
       try {
@@ -100,12 +102,19 @@ export function register(program: Command): void {
         throw new InputError(`--range ${o.range}: ${(err as Error).message}`);
       }
       if (o.redfishScheme !== 'http' && o.redfishScheme !== 'https') throw new InputError('--redfish-scheme must be http or https');
+      let credentials: { username: string; password: string } | undefined;
+      if (o.username) {
+        // from the environment only: a password on the command line shows in `ps`
+        const password = process.env[o.passwordEnv];
+        if (!password) throw new InputError(`--username needs the password in environment variable ${o.passwordEnv}`);
+        credentials = { username: o.username, password };
+      }
       const out = o.write ? path.resolve(o.write) : undefined;
       if (out && (await exists(out))) throw new InputError(`--write ${o.write}: the file exists; kseed does not overwrite it`);
 
       ctx.out.progress(`scanning ${addresses.length} addresses of ${o.range} (UDP ${o.port}${o.redfish ? ', Redfish' : ''})...`);
       const [ipmi, redfish] = await Promise.all([
-        discover({ range: o.range, port: o.port, concurrency: o.concurrency, rate: o.rate, timeoutMs: o.timeout }),
+        discover({ range: o.range, port: o.port, concurrency: o.concurrency, rate: o.rate, timeoutMs: o.timeout, ...(credentials ? { credentials } : {}) }),
         o.redfish
           ? scanRedfish(addresses, { scheme: o.redfishScheme, ...(o.redfishPort ? { port: o.redfishPort } : {}), concurrency: o.concurrency, timeoutMs: Math.max(o.timeout, 1000) })
           : Promise.resolve(new Map<string, RedfishProbe>()),
@@ -133,7 +142,7 @@ export function register(program: Command): void {
       ctx.out.result({ range: o.range, scanned: addresses.length, found, ...(out && found.length ? { written: out } : {}) }, () => {
         if (!found.length) return `no BMCs found in ${o.range}`;
         const t = table(
-          ['ADDRESS', 'PROTOCOLS', 'IPMI', 'VENDOR', 'CIPHER SUITES', 'FINDINGS'],
+          ['ADDRESS', 'PROTOCOLS', 'IPMI', 'VENDOR', 'CIPHER SUITES', 'FINDINGS', ...(credentials ? ['LOGIN'] : [])],
           found.map((f) => [
             f.ipmi && f.ipmi.port !== 623 ? `${f.address}:${f.ipmi.port}` : f.address,
             f.protocols.join('+'),
@@ -141,6 +150,7 @@ export function register(program: Command): void {
             f.ipmi?.vendor?.name ?? f.redfish?.vendor ?? (f.ipmi?.vendor ? `IANA ${f.ipmi.vendor.iana}` : undefined),
             f.ipmi?.cipherSuites?.join(','),
             f.ipmi?.findings.map((x) => x.code).join(',') || undefined,
+            ...(credentials ? [f.ipmi?.login] : []),
           ]),
         );
         const details = found.flatMap((f) => (f.ipmi?.findings ?? []).map((x) => `  ${f.address}: [${x.severity}] ${x.message}`));

@@ -5,6 +5,7 @@
  * node recorded as `manageable` or `enroll failed` with the reason.
  */
 import type { Command } from 'commander';
+import { InputError } from '../errors.js';
 import type { BmcIdentity, PowerState } from '../bmc/types.js';
 import { openState, type StateStore } from '../engine/state.js';
 import { canApply } from '../engine/lifecycle.js';
@@ -68,7 +69,16 @@ export function register(program: Command): void {
     .description('check every node BMC (authenticate, power, identity, profile) and record it manageable or enroll failed')
     .argument('[nodes...]', 'node names (default: none; use --all)')
     .option('--all', 'every node of the site file')
-    .option('--concurrency <n>', 'BMCs checked at once', (v) => Number(v), 64)
+    .option(
+      '--concurrency <n>',
+      'BMCs checked at once',
+      (v) => {
+        const n = Number(v);
+        if (!Number.isInteger(n) || n < 1 || n > 1024) throw new InputError('--concurrency must be an integer from 1 to 1024');
+        return n;
+      },
+      64,
+    )
     .action(async (names: string[], opts: { all?: boolean; concurrency: number }, cmd: Command) => {
       const ctx = contextOf(cmd);
       const site = await loadSite(ctx.configPath);

@@ -47,7 +47,8 @@ const FRU_MAX = 2048;
 export class IpmiBmc implements Bmc {
   readonly protocol = 'ipmi' as const;
   readonly target: Readonly<Omit<BmcTarget, 'password' | 'kg'>>;
-  private readonly secret: { password: string; kg?: Buffer };
+  // an ES private field: util.inspect and JSON.stringify never show it
+  readonly #secret: { password: string; kg?: Buffer };
   private session?: IpmiSession;
   private opening?: Promise<IpmiSession>;
   private queue: Promise<unknown> = Promise.resolve();
@@ -56,7 +57,7 @@ export class IpmiBmc implements Bmc {
     if (target.protocol !== 'ipmi') throw new TypeError('IpmiBmc needs an ipmi target');
     const { password, kg, ...rest } = target;
     this.target = Object.freeze({ ...rest, port: target.port ?? 623 });
-    this.secret = { password, ...(kg ? { kg } : {}) };
+    this.#secret = { password, ...(kg ? { kg } : {}) };
   }
 
   get bmc(): string {
@@ -77,8 +78,8 @@ export class IpmiBmc implements Bmc {
       address: this.target.address,
       port: this.target.port,
       username: this.target.username,
-      password: this.secret.password,
-      ...(this.secret.kg ? { kg: this.secret.kg } : {}),
+      password: this.#secret.password,
+      ...(this.#secret.kg ? { kg: this.#secret.kg } : {}),
       ...(this.target.cipherSuite ? { cipherSuite: this.target.cipherSuite } : {}),
       privilege: this.target.privilege ?? 'administrator',
       timeoutMs: this.budget(),

@@ -122,9 +122,20 @@ export class IpmiSession {
   offeredSuites?: CipherSuiteRecord[];
   /** Privilege level the session runs at: User until raised (22.18). */
   private level: number = Privilege.User;
+  private inMax = 0;
+  private readonly inSeen = new Set<number>();
+  /** One request in flight per session (IPMI's model); callers queue here. */
+  private lane: Promise<unknown> = Promise.resolve();
   private targetLevel: number = Privilege.Administrator;
 
-  private constructor(private readonly opts: SessionOptions & { port: number; ip: string }) {
+  /** Kept out of `opts` so inspecting or logging a session never shows it. */
+  readonly #secret: { password: string; kg?: Buffer };
+  private readonly opts: Omit<SessionOptions, 'password' | 'kg'> & { port: number; ip: string };
+
+  private constructor(all: SessionOptions & { port: number; ip: string }) {
+    const { password, kg, ...opts } = all;
+    this.#secret = { password, ...(kg ? { kg } : {}) };
+    this.opts = opts;
     this.bmc = `${opts.address}:${opts.port}`;
     // non-zero, and distinct per session so stale answers of another session never match
     this.consoleSessionId = random(4).readUInt32LE(0) || 1;
@@ -426,7 +437,7 @@ export class IpmiSession {
     if (username.length > 16) throw this.fail('auth', 'user name longer than 16 bytes');
     let kuid: Buffer;
     try {
-      kuid = userKey(this.opts.password);
+      kuid = userKey(this.#secret.password);
     } catch {
       throw this.fail('auth', 'password longer than 20 bytes');
     }
@@ -467,7 +478,7 @@ export class IpmiSession {
       this.channel?.send(this.setupPacket(PayloadType.RAKP3, encodeRakp3(tag3, 0x0f, this.bmcSessionId, Buffer.alloc(0))));
       throw this.fail('auth', 'wrong password (RAKP 2 HMAC is invalid)');
     }
-    const keys = sessionKeys(suite, kuid, this.opts.kg, inputs);
+    const keys = sessionKeys(suite, kuid, this.#secret.kg, inputs);
     const rakp4 = await this.exchange(
       'RAKP Message 3',
       () => this.setupPacket(PayloadType.RAKP3, encodeRakp3(tag3, 0, this.bmcSessionId, rakp3AuthCode(suite.hash, kuid, inputs))),
@@ -486,7 +497,7 @@ export class IpmiSession {
     }
     if (rakp4.consoleSessionId !== this.consoleSessionId) throw this.fail('protocol', 'RAKP Message 4 names another session');
     if (!equalCode(rakp4Icv(suite, keys.sik, inputs), rakp4.icv)) {
-      throw this.fail('auth', this.opts.kg ? 'wrong BMC key Kg (RAKP 4 integrity check is invalid)' : 'RAKP 4 integrity check is invalid (the BMC may require a BMC key Kg)');
+      throw this.fail('auth', this.#secret.kg ? 'wrong BMC key Kg (RAKP 4 integrity check is invalid)' : 'RAKP 4 integrity check is invalid (the BMC may require a BMC key Kg)');
     }
     this.suite = suite;
     this.keys = keys;
@@ -518,11 +529,27 @@ export class IpmiSession {
     if (!equalCode(packetAuthCode(suite, this.keys!.k1, p.signed), p.authCode)) {
       throw new DecodeError('in-session packet with an invalid AuthCode');
     }
+    // replay protection (6.12.13): a sequence number seen before, or older than the
+    // 16-packet window behind the highest one, is dropped even though it is signed
+    if (p.sequence === 0 || this.inSeen.has(p.sequence) || p.sequence + 16 <= this.inMax) return undefined;
+    this.inSeen.add(p.sequence);
+    if (p.sequence > this.inMax) this.inMax = p.sequence;
+    if (this.inSeen.size > 32) for (const x of this.inSeen) if (x + 16 <= this.inMax) this.inSeen.delete(x);
+    if (!p.encrypted) {
+      // suites 3 and 17 encrypt: a cleartext answer means a BMC (or someone) broke the contract
+      throw new DecodeError('in-session answer is not encrypted');
+    }
     return p.encrypted ? decryptPayload(this.keys!.aesKey, p.payload) : Buffer.from(p.payload);
   }
 
   /** One IPMI command inside the session. Throws BmcError on a completion code not in `accept`. */
-  async request(netFn: number, cmd: number, data: Buffer = Buffer.alloc(0), o: RequestOptions = {}): Promise<IpmiResponse> {
+  request(netFn: number, cmd: number, data: Buffer = Buffer.alloc(0), o: RequestOptions = {}): Promise<IpmiResponse> {
+    const run = this.lane.then(() => this.requestNow(netFn, cmd, data, o));
+    this.lane = run.catch(() => undefined);
+    return run;
+  }
+
+  private async requestNow(netFn: number, cmd: number, data: Buffer, o: RequestOptions): Promise<IpmiResponse> {
     if (!this.active || this.closed) throw this.fail('protocol', 'session is not active');
     // raise the session only when a command needs it: read-only fleet queries save a round trip
     if (this.level < (USER_LEVEL_COMMANDS.has(`${netFn}:${cmd}`) ? Privilege.User : this.targetLevel)) {
@@ -553,7 +580,7 @@ export class IpmiSession {
   /** Set Session Privilege Level (22.18): sessions start at User level. */
   private async setPrivilege(priv: number): Promise<void> {
     this.level = priv; // set first: Set Session Privilege Level itself needs only User
-    const r = await this.request(NetFn.App, AppCmd.SetSessionPrivilegeLevel, Buffer.from([priv]), {
+    const r = await this.requestNow(NetFn.App, AppCmd.SetSessionPrivilegeLevel, Buffer.from([priv]), {
       accept: [0x80, 0x81, 0x82, 0xd4],
     });
     if (r.completionCode !== 0) {

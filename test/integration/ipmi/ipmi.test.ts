@@ -3,6 +3,7 @@
  * ipmitool against the same BMC. Ports 16200-16209 on 127.0.0.1.
  */
 import { rmSync } from 'node:fs';
+import { inspect } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { needPeers } from '../../helpers/peers.js';
 import { BmcError } from '../../../src/bmc/errors.js';
@@ -155,7 +156,7 @@ describe.skipIf(!ok)('IPMI client against ipmi_sim', () => {
     expect(Date.now() - t0).toBeLessThan(3000);
     expect(err.kind).toBe('auth');
     expect(err.message).toBe(`127.0.0.1:16200: wrong password (RAKP 2 HMAC is invalid)`);
-    const everything = `${err.message} ${err.detail ?? ''} ${JSON.stringify(err.toJSON())} ${err.stack} ${JSON.stringify(b.target)}`;
+    const everything = `${err.message} ${err.detail ?? ''} ${JSON.stringify(err.toJSON())} ${err.stack} ${JSON.stringify(b)} ${inspect(b, { depth: 5, showHidden: true })} ${inspect(err, { depth: 5 })}`;
     expect(everything).not.toContain(secret);
     await b.close();
   });
