@@ -14,6 +14,7 @@
  * why a node deploys and what comes after). This backend only reads the
  * state and records what the node said.
  */
+import { createHash } from 'node:crypto';
 import type { ImageSpec, NodeSpec, RootDeviceHint } from '../site/types.js';
 import {
   bootActionFor,
@@ -68,6 +69,15 @@ export const AGENT_TOKEN = 'agent';
 
 const MAX_EVENT_TEXT = 1024;
 
+/**
+ * A short public name for a token: the first 12 hex digits of its SHA-256,
+ * i.e. a prefix of the hash the state store keeps. Events carry it so one can
+ * tell which boot's token a report came with; it cannot be used to authenticate.
+ */
+export function tokenId(token: string): string {
+  return createHash('sha256').update(token).digest('hex').slice(0, 12);
+}
+
 function clip(s: string): string {
   return s.length > MAX_EVENT_TEXT ? `${s.slice(0, MAX_EVENT_TEXT)}...` : s;
 }
@@ -77,6 +87,8 @@ export class StateBootBackend implements BootBackend {
   private readonly byMac = new Map<string, NodeSpec>();
   private readonly store: NodeStateApi;
   private readonly ttl: number;
+  /** Token id of the last request each node authenticated with (reports name it). */
+  private readonly lastToken = new Map<string, string>();
 
   constructor(private readonly o: StateBootBackendOptions) {
     this.store = o.store;
@@ -104,7 +116,15 @@ export class StateBootBackend implements BootBackend {
 
   verifyToken(node: string, token: string): boolean {
     // The store keeps only a hash and looks it up by hash: no secret-dependent comparison here.
-    return this.byName.has(node) && this.store.verifyNodeToken(token, AGENT_TOKEN) === node;
+    const ok = this.byName.has(node) && this.store.verifyNodeToken(token, AGENT_TOKEN) === node;
+    // the HTTP server verifies, then reads the body, then reports: remember who it was
+    if (ok) this.lastToken.set(node, tokenId(token));
+    return ok;
+  }
+
+  private who(node: string): Record<string, string> {
+    const id = this.lastToken.get(node);
+    return id ? { token_id: id } : {};
   }
 
   /**
@@ -115,7 +135,7 @@ export class StateBootBackend implements BootBackend {
     if (!this.byName.has(node)) throw new Error(`unknown node ${node}`);
     this.store.revokeNodeTokens(node, AGENT_TOKEN);
     const token = this.store.issueNodeToken(node, AGENT_TOKEN, this.ttl);
-    this.store.recordEvent(node, 'boot-script', { purpose: this.view(this.byName.get(node))?.action });
+    this.store.recordEvent(node, 'boot-script', { purpose: this.view(this.byName.get(node))?.action, token_id: tokenId(token) });
     return token;
   }
 
@@ -163,21 +183,22 @@ export class StateBootBackend implements BootBackend {
       boot_mode: inventory.boot_mode,
       disks: inventory.disks.map((d) => ({ name: d.name, size_bytes: d.size_bytes, model: d.model, serial: d.serial, rotational: d.rotational })),
       macs: inventory.nics.map((n) => n.mac),
+      ...this.who(node),
     });
   }
 
   onProgress(node: string, p: AgentProgress): void {
-    this.store.recordEvent(node, 'agent-progress', { stage: p.stage, pct: p.pct, msg: clip(p.msg) });
+    this.store.recordEvent(node, 'agent-progress', { stage: p.stage, pct: p.pct, msg: clip(p.msg), ...this.who(node) });
   }
 
   onResult(node: string, r: AgentResult): void {
-    this.store.recordEvent(node, 'agent-result', { status: r.status, stage: r.stage, msg: clip(r.msg) });
+    this.store.recordEvent(node, 'agent-result', { status: r.status, stage: r.stage, msg: clip(r.msg), ...this.who(node) });
   }
 
   onCallback(node: string, cb: NodeCallback): void {
     const fields: Record<string, string> = {};
     for (const [k, v] of Object.entries(cb.fields)) fields[k] = clip(v);
-    this.store.recordEvent(node, 'callback', { stage: cb.stage, ...(cb.hostname !== undefined ? { hostname: cb.hostname } : {}), fields });
+    this.store.recordEvent(node, 'callback', { stage: cb.stage, ...(cb.hostname !== undefined ? { hostname: cb.hostname } : {}), fields, ...this.who(node) });
   }
 
   nocloud(node: string): NoCloudData | undefined {

@@ -35,16 +35,17 @@ const MODES: readonly DhcpMode[] = ['authoritative', 'proxy', 'off'];
 
 /** Whether this process already runs in the named network namespace (same nsfs inode). */
 export function inNetns(name: string): boolean {
-  const target = statSync(`/run/netns/${name}`);
+  const file = `/run/netns/${name}`;
+  if (!existsSync(file)) {
+    throw new KseedError(`network namespace ${name} (seed.netns) does not exist: create it first (ip netns add ${name}, or bring the lab up)`, { code: 'no-netns' });
+  }
+  const target = statSync(file);
   const self = statSync('/proc/self/ns/net');
   return target.ino === self.ino && target.dev === self.dev;
 }
 
 /** Runs this very command again under `ip netns exec`, passing signals on; resolves to its exit code. */
 function reexecIn(netns: string): Promise<number> {
-  if (!existsSync(`/run/netns/${netns}`)) {
-    throw new KseedError(`network namespace ${netns} (seed.netns) does not exist: create it first (ip netns add ${netns}, or bring the lab up)`, { code: 'no-netns' });
-  }
   // `ip netns exec` execs node itself, so the child's pid is the server and signals reach it
   const child = spawn('ip', ['netns', 'exec', netns, process.execPath, ...process.execArgv, ...process.argv.slice(1)], { stdio: 'inherit' });
   const forward = (sig: NodeJS.Signals) => () => child.kill(sig);

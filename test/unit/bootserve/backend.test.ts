@@ -1,0 +1,140 @@
+/**
+ * StateBootBackend over a real state store (SQLite in a temp dir, no
+ * sockets): what each lifecycle state boots, per-node agent tokens, the
+ * deploy task's disk choice, and the reports recorded as events.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { StateBootBackend, tokenId } from '../../../src/boot/backend.js';
+import { formatTask, type Inventory } from '../../../src/boot/http/types.js';
+import { dhcpNodes } from '../../../src/boot/serve.js';
+import { chooseRootDevice } from '../../../src/engine/rootdevice.js';
+import { openState, type StateStore } from '../../../src/engine/state.js';
+import type { NodeSpec, Site } from '../../../src/site/types.js';
+
+const bmc = { type: 'ipmi' as const, address: '127.0.0.1', port: 623, username: 'u', password: { env: 'X' } };
+const IMAGE = { url: 'http://10.0.0.1:8080/artifacts/os.raw.gz', checksum: `sha256:${'AB'.repeat(32)}`, format: 'raw' as const, compression: 'gzip' as const };
+const nodes: NodeSpec[] = [
+  { name: 'n1', bmc, macs: ['52:54:00:00:00:01', '52:54:00:00:01:01'], roles: [], image: IMAGE, root_device: { size_gb: { min: 10 } }, ip: '10.0.0.11' },
+  { name: 'n2', bmc, macs: ['52:54:00:00:00:02'], roles: [], image: { ...IMAGE, format: 'qcow2' } },
+  { name: 'n3', bmc, macs: ['52:54:00:00:00:03'], roles: [] },
+];
+const GiB = 1024 ** 3;
+const disk = (name: string, gb: number) => ({ name, size_bytes: gb * GiB, model: '', serial: `S-${name}`, wwn: '', rotational: false, hctl: '', by_path: '' });
+const inventory = (disks: ReturnType<typeof disk>[]): Inventory => ({ cpus: 2, memory_mib: 512, disks, nics: [{ name: 'eth0', mac: '52:54:00:00:00:01', link: true }], boot_mode: 'bios' });
+
+describe('StateBootBackend', () => {
+  let dir: string;
+  let store: StateStore;
+  let b: StateBootBackend;
+
+  beforeEach(() => {
+    dir = mkdtempSync(path.join(os.tmpdir(), 'kst-backend-'));
+    store = openState(dir);
+    b = new StateBootBackend({ store, nodes, chooseRootDevice });
+  });
+  afterEach(() => {
+    store.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  const put = (name: string, state: Parameters<StateStore['transition']>[1]) => {
+    store.ensureNode(name);
+    store.transition(name, state);
+  };
+
+  it('boots by lifecycle state; unknown MACs and unenrolled nodes get nothing to do', () => {
+    expect(b.nodeByMac('52:54:00:99:99:99')).toBeUndefined();
+    expect(b.nodeByName('nope')).toBeUndefined();
+    expect(b.nodeByMac('52:54:00:00:00:01')).toEqual({ name: 'n1', macs: ['52:54:00:00:00:01', '52:54:00:00:01:01'], action: 'none' });
+    const seen: Record<string, string | undefined> = {};
+    for (const s of ['manageable', 'inspecting', 'available', 'deploying', 'deploy failed', 'active', 'handed-off'] as const) {
+      put('n1', s);
+      // upper case and the second NIC find the same node
+      seen[s] = b.nodeByMac('52:54:00:00:01:01'.toUpperCase())?.action;
+    }
+    expect(seen).toEqual({ manageable: 'none', inspecting: 'inspect', available: 'none', deploying: 'deploy', 'deploy failed': 'none', active: 'local', 'handed-off': 'local' });
+  });
+
+  it('tokens: one live token per node, valid only for that node, replaced at each boot script', () => {
+    put('n1', 'inspecting');
+    put('n3', 'inspecting');
+    const t1 = b.agentToken('n1');
+    const t3 = b.agentToken('n3');
+    expect(t1).toMatch(/^[A-Za-z0-9_-]{43}$/);
+    expect(b.verifyToken('n1', t1)).toBe(true);
+    expect(b.verifyToken('n3', t1)).toBe(false);
+    expect(b.verifyToken('n1', t3)).toBe(false);
+    expect(b.verifyToken('n1', '')).toBe(false);
+    expect(b.verifyToken('ghost', t1)).toBe(false);
+    const again = b.agentToken('n1');
+    expect(b.verifyToken('n1', t1)).toBe(false);
+    expect(b.verifyToken('n1', again)).toBe(true);
+    expect(() => b.agentToken('ghost')).toThrow(/unknown node ghost/);
+    // the event names the token by id only
+    const ev = store.listEvents('n1', { kind: 'boot-script' });
+    expect(ev.map((e) => e.detail)).toEqual([
+      { purpose: 'inspect', token_id: tokenId(t1) },
+      { purpose: 'inspect', token_id: tokenId(again) },
+    ]);
+    expect(JSON.stringify(store.listEvents())).not.toContain(t1);
+  });
+
+  it('tasks: inspect, deploy (disk chosen by the hint after the inventory), refusals', () => {
+    expect(b.taskFor('n1')).toEqual({ task: 'none', reboot: false });
+    put('n1', 'inspecting');
+    expect(formatTask(b.taskFor('n1'))).toBe('TASK=inspect\nREBOOT=0\n');
+    put('n1', 'deploying');
+    expect(b.taskFor('n1')).toEqual({ task: 'deploy', imageUrl: IMAGE.url, imageChecksum: IMAGE.checksum.toLowerCase(), imageFormat: 'raw', imageCompression: 'gzip', reboot: true });
+    b.onInventory('n1', inventory([disk('vda', 20), disk('vdb', 5)]));
+    expect(b.taskFor('n1')).toMatchObject({ task: 'deploy', targetDisk: '/dev/vda' });
+    b.onInventory('n1', inventory([disk('vda', 20), disk('vdb', 50)]));
+    const t = b.taskFor('n1');
+    expect(t.task).toBe('fail');
+    expect(formatTask(t)).toMatch(/^TASK=fail\nREASON=2 disks match root-device hint .*\nREBOOT=0\n$/);
+    put('n2', 'deploying');
+    expect(b.taskFor('n2')).toMatchObject({ task: 'fail', reason: expect.stringContaining('qcow2') });
+    put('n3', 'deploying');
+    expect(b.taskFor('n3')).toMatchObject({ task: 'fail', reason: 'node n3 has no image in the site file' });
+  });
+
+  it('reports become state-store events, with the id of the token they came with', () => {
+    put('n1', 'inspecting');
+    const tok = b.agentToken('n1');
+    expect(b.verifyToken('n1', tok)).toBe(true);
+    b.onInventory('n1', inventory([disk('vda', 20)]));
+    b.onProgress('n1', { stage: 'deploy', pct: 40, msg: 'x'.repeat(5000) });
+    b.onResult('n1', { status: 'ok', stage: 'inspect', msg: 'inventory posted' });
+    b.onCallback('n1', { stage: 'booted', hostname: 'n1', fields: { stage: 'booted', hostname: 'n1' } });
+    const ev = store.listEvents('n1').filter((e) => e.kind !== 'created' && e.kind !== 'transition' && e.kind !== 'boot-script');
+    const id = tokenId(tok);
+    expect(ev.map((e) => [e.kind, e.detail.token_id])).toEqual([
+      ['inventory', id],
+      ['agent-progress', id],
+      ['agent-result', id],
+      ['callback', id],
+    ]);
+    expect(ev[0]!.detail).toMatchObject({ cpus: 2, boot_mode: 'bios', macs: ['52:54:00:00:00:01'], disks: [{ name: 'vda', size_bytes: 20 * GiB }] });
+    expect((ev[1]!.detail.msg as string).length).toBeLessThan(1100);
+    expect(ev[3]!.detail).toMatchObject({ stage: 'booted', hostname: 'n1', fields: { stage: 'booted', hostname: 'n1' } });
+    expect(store.getNode('n1')!.data.inventory).toMatchObject({ cpus: 2 });
+  });
+
+  it('NoCloud data names the node; none for strangers', () => {
+    expect(b.nocloud('n1')).toEqual({ metaData: 'instance-id: kseed-n1\nlocal-hostname: n1\n', userData: '#cloud-config\nhostname: n1\npreserve_hostname: false\n' });
+    expect(b.nocloud('ghost')).toBeUndefined();
+  });
+});
+
+describe('dhcpNodes', () => {
+  it('every MAC of every node, the fixed address on the PXE (first) MAC only', () => {
+    expect(dhcpNodes({ nodes } as Site)).toEqual([
+      { mac: '52:54:00:00:00:01', name: 'n1', ip: '10.0.0.11' },
+      { mac: '52:54:00:00:01:01', name: 'n1' },
+      { mac: '52:54:00:00:00:02', name: 'n2' },
+      { mac: '52:54:00:00:00:03', name: 'n3' },
+    ]);
+  });
+});
