@@ -92,6 +92,7 @@ export function inputsHash(parts: unknown[]): string {
 
 export function templateFiles(dir: string): Record<string, string> {
   const out: Record<string, string> = {};
-  for (const f of readdirSync(dir).sort()) out[f] = readFileSync(path.join(dir, f), 'utf8');
+  // docs beside the scripts do not change the image
+  for (const f of readdirSync(dir).sort()) if (!f.endsWith('.md')) out[f] = readFileSync(path.join(dir, f), 'utf8');
   return out;
 }

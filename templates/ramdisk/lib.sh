@@ -18,7 +18,7 @@ cmdline_arg() {
 # and never evaluated (the seed is trusted, but a value is data, not code).
 parse_task() {
   T_TASK=; T_IMAGE_URL=; T_IMAGE_CHECKSUM=; T_IMAGE_FORMAT=raw; T_IMAGE_COMPRESSION=none
-  T_IMAGE_SIZE=; T_TARGET_DISK=; T_REBOOT=; T_REASON=
+  T_IMAGE_SIZE=; T_TARGET_DISK=; T_REBOOT=; T_REASON=; T_WAIT=
   while IFS= read -r line || [ -n "$line" ]; do
     line=${line%"$CR"}
     case "$line" in *=*) ;; *) continue ;; esac
@@ -33,6 +33,7 @@ parse_task() {
       TARGET_DISK) T_TARGET_DISK=$v ;;
       REBOOT) T_REBOOT=$v ;;
       REASON) T_REASON=$v ;;
+      WAIT) T_WAIT=$v ;;
     esac
   done < "$1"
 }
@@ -75,6 +76,7 @@ validate_task() {
 }
 
 validate_reboot() {
+  case "$T_WAIT" in ''|0|1) ;; *) echo "WAIT must be 0 or 1"; return 1 ;; esac
   case "$T_REBOOT" in ''|0|1) return 0 ;; *) echo "REBOOT must be 0 or 1"; return 1 ;; esac
 }
 

@@ -146,13 +146,15 @@ describe.skipIf(!ok)('deploy ramdisk + test OS under QEMU', () => {
     }
   }, 180_000);
 
-  it('deploy: streams the gzip image to TARGET_DISK, verifies it, writes NoCloud data, reports ok', async () => {
+  it('inspect WAIT=1 then deploy in the same boot: streams the gzip image, verifies it, writes NoCloud data, reports ok', async () => {
     const seed = new FakeSeed({
       node: NODE,
       token: TOKEN,
+      // fast track: the first task is an inspection that keeps the agent up; then the deploy
       task: (s) =>
-        s.inventory
-          ? [
+        s.results.length === 0
+          ? 'TASK=inspect\nWAIT=1\n'
+          : [
               'TASK=deploy',
               `IMAGE_URL=${GUEST_SEED_URL}/artifacts/testos.raw.gz`,
               `IMAGE_CHECKSUM=sha256:${testos.sha256.gz}`,
@@ -162,8 +164,7 @@ describe.skipIf(!ok)('deploy ramdisk + test OS under QEMU', () => {
               'TARGET_DISK=/dev/vda',
               'REBOOT=1',
               '',
-            ].join('\n')
-          : 'TASK=none\n',
+            ].join('\n'),
       nocloud: { 'meta-data': META, 'user-data': USER, 'network-config': 'version: 2\nethernets: {}\n' },
       artifacts: { 'testos.raw.gz': testos.gz },
     });
@@ -172,9 +173,13 @@ describe.skipIf(!ok)('deploy ramdisk + test OS under QEMU', () => {
       blankDisk(deployedDisk());
       const vm = await runQemu({ dir, name: 'deploy', args: agentArgs(seed, deployedDisk()), timeoutMs: 180_000 });
       expect(vm.killedBy, vm.serial).toBeNull();
-      expect(seed.results, vm.serial).toEqual([expect.objectContaining({ status: 'ok', stage: 'deploy' })]);
-      expect(seed.results[0]!.msg).toContain(`sha256:${testos.sha256.gz}`);
-      expect(seed.results[0]!.msg).toContain('NoCloud data on /dev/vda2');
+      expect(seed.results, vm.serial).toEqual([
+        expect.objectContaining({ status: 'ok', stage: 'inspect' }),
+        expect.objectContaining({ status: 'ok', stage: 'deploy' }),
+      ]);
+      expect(seed.inventory).toBeDefined();
+      expect(seed.results[1]!.msg).toContain(`sha256:${testos.sha256.gz}`);
+      expect(seed.results[1]!.msg).toContain('NoCloud data on /dev/vda2');
       expect(seed.progress.length).toBeGreaterThan(0);
       // the boot partition is byte-identical to the image's
       const boot = testos.partitions[0]!;

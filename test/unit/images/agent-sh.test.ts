@@ -60,6 +60,7 @@ describe.skipIf(!needPeers('busybox'))('agent shell library (busybox sh)', () =>
   it('takes CRLF line ends and a last line without newline', () => {
     const t = task('TASK=inspect\r\nREBOOT=0');
     expect(t).toMatchObject({ task: 'inspect', reboot: '0', valid: true });
+    expect(task('TASK=inspect\nWAIT=1').valid).toBe(true);
   });
 
   it('never executes values and ignores unknown keys', () => {
@@ -90,6 +91,7 @@ describe.skipIf(!needPeers('busybox'))('agent shell library (busybox sh)', () =>
     [{ IMAGE_FORMAT: 'qcow2' }, "IMAGE_FORMAT 'qcow2' unsupported"],
     [{ IMAGE_COMPRESSION: 'xz' }, "IMAGE_COMPRESSION 'xz' unsupported"],
     [{ REBOOT: 'yes' }, 'REBOOT must be 0 or 1'],
+    [{ WAIT: '2' }, 'WAIT must be 0 or 1'],
   ])('rejects %o', (extra, why) => {
     const t = task(deploy(extra));
     expect(t.valid).toBe(false);
