@@ -378,9 +378,16 @@ export class EmbeddedEngine implements Provisioner {
       let ok = true;
       let cur = this.store.getNode(name)!;
       if (BUSY_STATES.has(cur.state)) {
+        const since = (cur.data.op as OpRecord | undefined)?.since ?? this.lastEventId(name);
         const r = await this.resume(name);
         ran.push(...r.verbs);
         ok = r.ok;
+        if (ok && opts.waitBooted && (r.verbs.includes('deploy') || r.verbs.includes('rebuild'))) {
+          ok = await this.afterDeploy(name, since, opts).then(
+            () => true,
+            () => false,
+          );
+        }
         cur = this.store.getNode(name)!;
       }
       if (ok) {

@@ -224,8 +224,9 @@ describe('EmbeddedEngine', () => {
       world.add('n1', 1);
       world.nodes.get(1)!.power = 'on'; // the old ramdisk is still writing
       leftDeploying('n1', ownerName(hostname(), 999_999_999));
-      const [o] = await engine([node('n1', 1)]).provision(['n1']);
+      const [o] = await engine([node('n1', 1)]).provision(['n1'], { waitBooted: true });
       expect(o).toMatchObject({ ok: true, state: 'active', verbs: ['deploy'] });
+      expect(store.getNode('n1')!.data.booted).toMatchObject({ hostname: 'n1' });
       // off before on: the old writer is gone before the new one boots
       expect(world.log).toEqual(['n1 bootdev pxe', 'n1 power off', 'n1 power on']);
       expect(store.listEvents('n1', { kind: 'resume' })[0]!.detail).toMatchObject({ verb: 'deploy', attempt: 2 });
