@@ -171,7 +171,6 @@ export class EmbeddedEngine implements Provisioner {
   /** One BMC conversation, bounded: a BMC that does not answer fails this node only. */
   private async withBmc<T>(name: string, what: string, signal: AbortSignal, fn: (bmc: Bmc) => Promise<T>): Promise<T> {
     signal.throwIfAborted();
-    const step = { phase: what, node: name };
     this.store.recordEvent(name, 'step', { step: what, status: 'start' });
     try {
       const target = await bmcTarget(this.spec(name), this.o.site, this.profileOf(name));
@@ -187,7 +186,6 @@ export class EmbeddedEngine implements Provisioner {
       return v;
     } catch (err) {
       this.store.recordEvent(name, 'step', { step: what, status: 'fail', error: errText(err) });
-      void step;
       throw err;
     }
   }
@@ -335,7 +333,11 @@ export class EmbeddedEngine implements Provisioner {
         const found = await Promise.race([
           this.waitEvents(name, since, signal, (evs) => bootCallback(evs)),
           // the ramdisk reboots into the network-first boot order; a node it left powered off is started
-          this.clock.sleep(90_000, signal).then(() => this.ensureOn(name, signal)).then(() => new Promise<never>(() => {})),
+          this.clock
+            .sleep(90_000, signal)
+            .then(() => this.ensureOn(name, signal))
+            .catch(() => undefined)
+            .then(() => new Promise<never>(() => {})),
         ]);
         return found;
       });
