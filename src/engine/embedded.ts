@@ -203,6 +203,26 @@ export class EmbeddedEngine implements Provisioner {
     this.emit({ node: name, kind: 'step', message: 'network boot (bootdev pxe, power on)' });
   }
 
+  /**
+   * UEFI nodes: iPXE's `exit` hands back to the firmware's boot order, which
+   * on a network-first machine has no entry for a disk that was blank when
+   * the firmware last enumerated it (seen with OVMF: PXE, PXE, setup menu).
+   * So, as Ironic does, the boot device becomes the disk, persistently, and
+   * the node is restarted from it. BIOS nodes boot the disk from the iPXE
+   * script (sanboot), with no extra power cycle.
+   */
+  private async bootFromDisk(name: string): Promise<void> {
+    if (bootModeOf(this.spec(name), this.profileOf(name)) !== 'uefi') return;
+    const ac = new AbortController();
+    await this.withBmc(name, 'boot-disk', ac.signal, async (bmc) => {
+      await bmc.setBootDevice({ device: 'disk' as BootDevice, uefi: true, persistent: true });
+      if ((await bmc.powerStatus()) === 'on') await bmc.power('off');
+      await bmc.power('on');
+    });
+    this.store.updateNode(name, { power: 'on' });
+    this.emit({ node: name, kind: 'step', message: 'boot from disk (bootdev disk, power cycle)' });
+  }
+
   private async powerOff(name: string, signal: AbortSignal): Promise<void> {
     await this.withBmc(name, 'power-off', signal, async (bmc) => {
       if ((await bmc.powerStatus()) === 'on') await bmc.power('off');
@@ -324,6 +344,19 @@ export class EmbeddedEngine implements Provisioner {
       await this.waitAgent(name, verb, since, signal, note);
     };
 
+  /** The node is active; make sure it boots its disk. A failure here is the node's error, its state stays active. */
+  private async afterActive(name: string): Promise<boolean> {
+    try {
+      await this.bootFromDisk(name);
+      return true;
+    } catch (err) {
+      const msg = `deployed, but booting it from disk failed: ${errText(err)}`;
+      this.store.updateNode(name, { last_error: msg });
+      this.emit({ node: name, kind: 'info', phase: 'boot', error: msg });
+      return false;
+    }
+  }
+
   private async afterDeploy(name: string, since: number, opts: ProvisionOptions): Promise<void> {
     if (!opts.waitBooted) return;
     this.store.recordEvent(name, 'boot-wait', { phase: 'boot' });
@@ -384,6 +417,7 @@ export class EmbeddedEngine implements Provisioner {
         const r = await this.resume(name);
         ran.push(...r.verbs);
         ok = r.ok;
+        if (ok && (r.verbs.includes('deploy') || r.verbs.includes('rebuild'))) ok = await this.afterActive(name);
         if (ok && opts.waitBooted && (r.verbs.includes('deploy') || r.verbs.includes('rebuild'))) {
           ok = await this.afterDeploy(name, since, opts).then(
             () => true,
@@ -398,6 +432,10 @@ export class EmbeddedEngine implements Provisioner {
           const since = this.lastEventId(name);
           ok = await this.runVerb(name, verb, this.workFor(name, verb));
           if (!ok) break;
+          if (verb === 'deploy' || verb === 'rebuild') {
+            ok = await this.afterActive(name);
+            if (!ok) break;
+          }
           if ((verb === 'deploy' || verb === 'rebuild') && opts.waitBooted) {
             try {
               await this.afterDeploy(name, since, opts);

@@ -167,6 +167,16 @@ describe('EmbeddedEngine', () => {
     expect(again).toMatchObject({ ok: true, state: 'active', verbs: [], skipped: true });
   });
 
+  it('a UEFI node is then set to boot from its disk and restarted (the firmware has no entry for the new disk)', async () => {
+    world.add('n1', 1);
+    const e = engine([node('n1', 1, { boot_mode: 'uefi' })]);
+    const [o] = await e.provision(['n1'], { inspect: false });
+    expect(o).toMatchObject({ ok: true, state: 'active', verbs: ['enroll', 'provide', 'deploy'] });
+    expect(world.log).toEqual(['n1 bootdev pxe', 'n1 power on', 'n1 bootdev disk', 'n1 power off', 'n1 power on']);
+    const deployed = store.listEvents('n1', { kind: 'transition' }).find((x) => x.to_state === 'active')!.id;
+    expect(store.listEvents('n1', { kind: 'step', sinceId: deployed }).map((x) => `${x.detail.step}:${x.detail.status}`)).toEqual(['boot-disk:start', 'boot-disk:done']);
+  });
+
   it('a BMC that does not answer fails its node (enroll failed, timeout) while the other node finishes', async () => {
     world.add('n1', 1);
     world.add('n2', 2, 'hang');
