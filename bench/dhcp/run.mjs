@@ -9,8 +9,9 @@
 // a relay (giaddr = 10.94.0.2, inside the served subnet), so both servers
 // answer by unicast to it. Per server and round, on a freshly started server:
 //   1000:  1,000 clients (-R 1000) at 500 DORA/s for 4 s -> drops must be 0
-//   sweep: -R 1000 at 50, 100, 250, 500, 1000, ... DORA/s for S seconds each; the
-//          result is the highest achieved rate with <= 1 % drops
+//   sweep: -R 1000 at 50, 100, 250, 500, 1000, ... DORA/s for S seconds each
+//          (until two steps in a row fail); the result is the highest
+//          achieved rate with <= 1 % drops
 // (-p, not -n: with -n perfdhcp stops right after the last send and counts
 // that exchange as dropped, against any server.)
 // Everything started here is stopped by PID, both namespaces are deleted.
@@ -185,11 +186,17 @@ async function measure(name, start) {
   await new Promise((r) => setTimeout(r, 300));
   const k1000 = parse(await perfdhcp(['-R', '1000', '-r', '500', '-p', '4']));
   let sustained = 0;
+  let failures = 0;
   const sweep = [];
   for (const rate of RATES) {
     const r = parse(await perfdhcp(['-R', '1000', '-r', String(rate), '-p', String(SECONDS)]));
     sweep.push({ target: rate, ...r });
-    if (!(r.drops <= 0.01 * r.sent)) break;
+    // two failed steps in a row end the sweep: one can be a hiccup of a shared machine
+    if (!(r.drops <= 0.01 * r.sent)) {
+      if (++failures >= 2) break;
+      continue;
+    }
+    failures = 0;
     sustained = Math.max(sustained, r.rate);
   }
   await stopChild(c);

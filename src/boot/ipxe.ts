@@ -96,3 +96,10 @@ export function chainScript(seedUrl: string): string {
     '',
   ].join('\n');
 }
+
+/** URL of a MAC's per-node script on the seed, e.g. for the DHCP boot file of iPXE clients. */
+export function ipxeScriptUrl(seedUrl: string, mac: string): string {
+  const m = mac.toLowerCase();
+  if (!/^[0-9a-f]{2}([:-][0-9a-f]{2}){5}$/.test(m)) throw new IpxeScriptError(`${JSON.stringify(mac)} is not a MAC address`);
+  return `${seedUrl.replace(/\/+$/, '')}/boot/${m.replace(/:/g, '-')}.ipxe`;
+}

@@ -20,7 +20,7 @@
  */
 import type dgram from 'node:dgram';
 import { execFileSync } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { closeSync, existsSync, openSync } from 'node:fs';
 import os from 'node:os';
 import koffi from 'koffi';
 
@@ -32,6 +32,8 @@ const MSG_DONTWAIT = 0x40;
 interface Libc {
   setsockopt: (fd: number, level: number, name: number, value: Buffer, len: number) => number;
   recv: (fd: number, buf: Buffer, len: number, flags: number) => number;
+  if_nametoindex: (name: string) => number;
+  setns: (fd: number, nstype: number) => number;
 }
 
 let libc: Libc | undefined;
@@ -41,6 +43,8 @@ function loadLibc(): Libc {
   libc = {
     setsockopt: lib.func('int setsockopt(int, int, int, const void *, uint32_t)') as Libc['setsockopt'],
     recv: lib.func('long recv(int, void *, size_t, int)') as Libc['recv'],
+    if_nametoindex: lib.func('unsigned int if_nametoindex(const char *)') as Libc['if_nametoindex'],
+    setns: lib.func('int setns(int, int)') as Libc['setns'],
   };
   return libc;
 }
@@ -130,21 +134,48 @@ export function interfaceAddresses(ifname: string): InterfaceAddress[] {
   }
 }
 
-/** The interface's hardware address from sysfs, lower case. */
+/**
+ * The interface's hardware address, lower case. Asks iproute2 (netlink), not
+ * /sys/class/net: sysfs shows the namespace it was mounted in, which is not
+ * this process's after enterNetns().
+ */
 export function interfaceMac(ifname: string): string | undefined {
   try {
-    return readFileSync(`/sys/class/net/${ifname}/address`, 'utf8').trim().toLowerCase();
+    const out = execFileSync('ip', ['-j', 'link', 'show', 'dev', ifname], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'], timeout: 5000 });
+    const mac = (JSON.parse(out) as { address?: string }[])[0]?.address;
+    return mac ? mac.toLowerCase() : undefined;
   } catch {
     return undefined;
   }
 }
 
+/** Whether the interface exists in this process's network namespace (if_nametoindex(3)). */
 export function interfaceExists(ifname: string): boolean {
+  if (Buffer.byteLength(ifname) > 15 || ifname.includes('/')) return false;
   try {
-    // sysfs lists every interface, including ones without an address
-    return existsSync(`/sys/class/net/${ifname}`);
+    return loadLibc().if_nametoindex(ifname) !== 0;
   } catch {
-    return false;
+    return existsSync(`/sys/class/net/${ifname}`);
   }
 }
 
+const CLONE_NEWNET = 0x40000000;
+
+/**
+ * Move this process into a named network namespace (`ip netns add NAME`),
+ * for a seed whose provisioning interface lives in one (site `seed.netns`,
+ * the virtual lab). setns(2) switches the calling thread: Node's main
+ * thread, where every socket is created and every child is forked, so all
+ * of the boot services' sockets and `ip` calls land in the namespace.
+ */
+export function enterNetns(name: string): void {
+  if (!/^[A-Za-z0-9_.-]{1,64}$/.test(name)) throw new NetifError(`bad network namespace name: ${name}`);
+  const file = `/run/netns/${name}`;
+  if (!existsSync(file)) throw new NetifError(`network namespace ${name} does not exist (${file})`);
+  const fd = openSync(file, 'r');
+  try {
+    if (loadLibc().setns(fd, CLONE_NEWNET) !== 0) throw new NetifError(`cannot enter network namespace ${name}: errno ${koffi.errno()} (needs root)`);
+  } finally {
+    closeSync(fd);
+  }
+}

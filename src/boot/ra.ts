@@ -16,7 +16,7 @@
  * event loop never blocks.
  */
 import koffi from 'koffi';
-import { readFileSync } from 'node:fs';
+import { interfaceMac } from './netif.js';
 
 const AF_INET6 = 10;
 const SOCK_RAW = 3;
@@ -128,12 +128,8 @@ export class RouterAdvertiser {
   answered = 0;
 
   constructor(private readonly opts: RouterAdvertiserOptions) {
-    let mac: Buffer | undefined;
-    try {
-      mac = Buffer.from(readFileSync(`/sys/class/net/${opts.interface}/address`, 'utf8').trim().split(':').map((h) => parseInt(h, 16)));
-    } catch {
-      mac = undefined;
-    }
+    const hw = interfaceMac(opts.interface);
+    const mac = hw ? Buffer.from(hw.split(':').map((h) => parseInt(h, 16))) : undefined;
     this.ra = buildRouterAdvertisement(mac, opts.prefixes);
   }
 

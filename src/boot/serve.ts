@@ -22,6 +22,7 @@ import { DhcpServer } from './dhcp/server.js';
 import { HttpBootServer, type HttpEvent } from './http/server.js';
 import type { BootBackend } from './http/types.js';
 import { chainScript } from './ipxe.js';
+import { interfaceAddresses, interfaceExists, NetifError } from './netif.js';
 import { TftpServer, type TftpEvent } from './tftp/server.js';
 
 /** Where Debian's `ipxe` package puts undionly.kpxe, snponly.efi, ipxe.efi. */
@@ -102,7 +103,6 @@ export class BootServices {
 
   async start(): Promise<BootServicesInfo> {
     if (this.running) throw new Error('boot services already started');
-    this.running = true;
     const { site } = this.o;
     const seed = site.seed;
     const iface = this.o.interface ?? seed.interface;
@@ -112,11 +112,23 @@ export class BootServices {
     const publicUrl = `http://${seed.address}:${httpPort}`;
     const tftpRoot = this.o.tftpRoot ?? (existsSync(SYSTEM_IPXE_DIR) ? SYSTEM_IPXE_DIR : undefined);
 
+    // TFTP and HTTP listen on the seed address, DHCP on the interface: say
+    // plainly when the host does not match the site file (EADDRNOTAVAIL would not)
+    if (!interfaceExists(iface)) throw new NetifError(`interface ${iface} does not exist${seed.netns ? ` (in this network namespace; the site says seed.netns ${seed.netns})` : ''}`);
+    const addrs = interfaceAddresses(iface);
+    if (!addrs.some((a) => a.address === seed.address)) {
+      throw new NetifError(
+        `interface ${iface} does not carry the seed address ${seed.address} (it has ${addrs.map((a) => `${a.address}/${a.prefix}`).join(', ') || 'no IPv4 address'}): ip addr add ${seed.address}/${seed.prefix} dev ${iface}`,
+      );
+    }
+
+    this.running = true;
     try {
       // HTTP first: the moment DHCP answers, iPXE clients come asking for their script.
       this.http = new HttpBootServer({
         backend: this.o.backend,
         artifactsDir: this.o.artifactsDir,
+        ...(tftpRoot ? { ipxeDir: tftpRoot } : {}),
         publicUrl,
         ramdisk: this.o.ramdisk,
         address: seed.address,

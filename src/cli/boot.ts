@@ -11,6 +11,7 @@
  */
 import { spawn } from 'node:child_process';
 import { existsSync, statSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import type { Command } from 'commander';
 import { StateBootBackend } from '../boot/backend.js';
@@ -32,6 +33,8 @@ interface ServeOpts {
 }
 
 const MODES: readonly DhcpMode[] = ['authoritative', 'proxy', 'off'];
+/** Set for the copy of the command re-run inside seed.netns: the pid of the copy outside. */
+const CHILD_ENV = 'KSEED_BOOT_SERVE_PARENT';
 
 /** Whether this process already runs in the named network namespace (same nsfs inode). */
 export function inNetns(name: string): boolean {
@@ -47,7 +50,10 @@ export function inNetns(name: string): boolean {
 /** Runs this very command again under `ip netns exec`, passing signals on; resolves to its exit code. */
 function reexecIn(netns: string): Promise<number> {
   // `ip netns exec` execs node itself, so the child's pid is the server and signals reach it
-  const child = spawn('ip', ['netns', 'exec', netns, process.execPath, ...process.execArgv, ...process.argv.slice(1)], { stdio: 'inherit' });
+  const child = spawn('ip', ['netns', 'exec', netns, process.execPath, ...process.execArgv, ...process.argv.slice(1)], {
+    stdio: 'inherit',
+    env: { ...process.env, [CHILD_ENV]: String(process.pid) },
+  });
   const forward = (sig: NodeJS.Signals) => () => child.kill(sig);
   const onInt = forward('SIGINT');
   const onTerm = forward('SIGTERM');
@@ -58,7 +64,7 @@ function reexecIn(netns: string): Promise<number> {
     child.once('exit', (code, signal) => {
       process.off('SIGINT', onInt);
       process.off('SIGTERM', onTerm);
-      resolve(code ?? (signal ? 128 + 15 : 1));
+      resolve(code ?? (signal ? 128 + (os.constants.signals[signal] ?? 15) : 1));
     });
   });
 }
@@ -157,9 +163,13 @@ async function serve(opts: ServeOpts, cmd: Command): Promise<void> {
   if (json) process.stdout.write(`${JSON.stringify({ ts: new Date().toISOString(), service: 'serve', type: 'listening', ...info })}\n`);
   else process.stdout.write(`${describeServices(info)}\n`);
 
-  const signal = await new Promise<NodeJS.Signals>((resolve) => {
+  const parent = Number(process.env[CHILD_ENV] ?? 0);
+  const signal = await new Promise<string>((resolve) => {
     process.once('SIGINT', () => resolve('SIGINT'));
     process.once('SIGTERM', () => resolve('SIGTERM'));
+    // Inside the namespace, a DHCP server whose launcher was killed (SIGKILL
+    // cannot be forwarded) would keep answering with nobody watching: stop too.
+    if (parent > 1) setInterval(() => process.ppid !== parent && resolve('parent exited'), 1000).unref();
   });
   const stats = services.dhcpServer ? { ...services.dhcpServer.stats, routerAdvertisements: services.dhcpServer.routerAdvertisementsSent } : undefined;
   // a stuck close must not keep the terminal: give it 5 s

@@ -1,14 +1,19 @@
 import type { Command } from 'commander';
+import { register as bmc } from './bmc.js';
 import { register as boot } from './boot.js';
+import { register as discover } from './discover.js';
 import { register as doctor } from './doctor.js';
+import { register as down } from './down.js';
+import { register as enroll } from './enroll.js';
+import { register as handoff } from './handoff.js';
 import { register as images } from './images.js';
 import { register as init } from './init.js';
 import { register as lab } from './lab.js';
+import { register as logs } from './logs.js';
+import { register as render } from './render.js';
+import { register as status } from './status.js';
+import { register as up } from './up.js';
 import { register as validate } from './validate.js';
-import { register as discover } from './discover.js';
-import { register as enroll } from './enroll.js';
-import { register as bmc } from './bmc.js';
-import { register as embedded } from './embedded.js';
 import { register as provision } from './provision.js';
 import { register as rebuild } from './rebuild.js';
 import { register as undeploy } from './undeploy.js';
@@ -19,4 +24,23 @@ import { register as undeploy } from './undeploy.js';
  */
 export type Register = (program: Command) => void;
 
-export const commands: Register[] = [init, validate, lab, discover, enroll, bmc, doctor, images, boot, embedded, provision, rebuild, undeploy];
+export const commands: Register[] = [
+  init,
+  validate,
+  render,
+  up,
+  down,
+  status,
+  logs,
+  lab,
+  images,
+  discover,
+  enroll,
+  bmc,
+  handoff,
+  doctor,
+  boot,
+  provision,
+  rebuild,
+  undeploy,
+];

@@ -9,8 +9,8 @@ import { existsSync } from 'node:fs';
 import net from 'node:net';
 import type { Command } from 'commander';
 import { probeDhcp, type ProbeOffer } from '../boot/dhcp/probe.js';
-import { interfaceAddresses, interfaceExists, interfaceMac } from '../boot/netif.js';
-import { InputError } from '../errors.js';
+import { enterNetns, interfaceAddresses, interfaceExists, interfaceMac } from '../boot/netif.js';
+import { InputError, KseedError } from '../errors.js';
 import { loadSite } from '../site/load.js';
 import { contextOf } from './context.js';
 import { table } from './output.js';
@@ -25,6 +25,7 @@ export interface Check {
 
 export interface DoctorReport {
   interface: string;
+  netns?: string;
   seedAddress?: string;
   checks: Check[];
   dhcpOffers: ProbeOffer[];
@@ -36,6 +37,7 @@ export const OVMF_FILES = ['/usr/share/OVMF/OVMF_CODE_4M.fd', '/usr/share/OVMF/O
 
 interface Target {
   iface: string;
+  netns?: string;
   address?: string;
   prefix?: number;
   mode?: string;
@@ -44,13 +46,14 @@ interface Target {
 }
 
 /** Interface and seed address from the flags, else from the site file when there is one. */
-async function target(opts: { interface?: string; address?: string }, configPath: string): Promise<Target> {
+async function target(opts: { interface?: string; address?: string; netns?: string }, configPath: string): Promise<Target> {
   let t: Partial<Target> = {};
   if (existsSync(configPath) && !(opts.interface && opts.address)) {
     const site = await loadSite(configPath);
-    t = { iface: site.seed.interface, address: site.seed.address.split('/')[0], prefix: site.seed.prefix, mode: site.seed.dhcp.mode, httpPort: site.seed.ports.http, tftpPort: site.seed.ports.tftp };
+    t = { iface: site.seed.interface, ...(site.seed.netns ? { netns: site.seed.netns } : {}), address: site.seed.address.split('/')[0], prefix: site.seed.prefix, mode: site.seed.dhcp.mode, httpPort: site.seed.ports.http, tftpPort: site.seed.ports.tftp };
   }
   if (opts.interface) t.iface = opts.interface;
+  if (opts.netns) t.netns = opts.netns;
   if (opts.address) {
     const [a, p] = opts.address.split('/');
     if (!a || !/^\d{1,3}(\.\d{1,3}){3}$/.test(a) || (p !== undefined && !/^\d{1,2}$/.test(p))) throw new InputError(`--address: not an IPv4 address: ${opts.address}`);
@@ -149,7 +152,7 @@ export async function runDoctor(t: Target, probeMs: number): Promise<DoctorRepor
     : exists
       ? 'no other DHCP server answered: seed.dhcp.mode: authoritative is safe'
       : `fix the interface first`;
-  return { interface: t.iface, ...(t.address ? { seedAddress: t.address } : {}), checks, dhcpOffers: offers, recommendation };
+  return { interface: t.iface, ...(t.netns ? { netns: t.netns } : {}), ...(t.address ? { seedAddress: t.address } : {}), checks, dhcpOffers: offers, recommendation };
 }
 
 export function register(program: Command): void {
@@ -158,12 +161,21 @@ export function register(program: Command): void {
     .description('check the provisioning network and this machine: other DHCP servers, free ports, iPXE/OVMF files, seed address')
     .option('-i, --interface <if>', 'provisioning interface (default: seed.interface of the site file)')
     .option('-a, --address <ip[/prefix]>', 'seed address expected on the interface (default: seed.address)')
+    .option('--netns <name>', 'the interface lives in this network namespace (default: seed.netns)')
     .option('--probe-seconds <n>', 'how long to collect DHCP offers', '3')
-    .action(async (opts: { interface?: string; address?: string; probeSeconds: string }, cmd: Command) => {
+    .action(async (opts: { interface?: string; address?: string; netns?: string; probeSeconds: string }, cmd: Command) => {
       const ctx = contextOf(cmd);
       const secs = Number(opts.probeSeconds);
       if (!Number.isFinite(secs) || secs <= 0 || secs > 60) throw new InputError(`--probe-seconds: expected 1..60, got ${opts.probeSeconds}`);
       const t = await target(opts, ctx.configPath);
+      // ports, addresses and the probe are all about the namespace the services will run in
+      if (t.netns) {
+        try {
+          enterNetns(t.netns);
+        } catch (err) {
+          throw new KseedError((err as Error).message);
+        }
+      }
       ctx.out.progress(`probing DHCP on ${t.iface} for ${secs} s ...`);
       const report = await runDoctor(t, secs * 1000);
       ctx.out.result(report, () => {

@@ -1,22 +1,21 @@
 /**
  * The embedded engine's parts of `kseed up`, `kseed down` and `kseed status`:
  * the boot services as a managed background process, and the node table.
- * The Compose (Ironic) versions of these commands dispatch here when the
- * site says `engine: embedded`; until they exist, `register` provides the
- * commands for embedded sites only.
+ * The Compose (Ironic) versions of these commands (up.ts, down.ts,
+ * status.ts) dispatch here when the site says `engine: embedded`.
  */
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import type { Command } from 'commander';
 import { openState } from '../engine/state.js';
 import { EmbeddedEngine } from '../engine/embedded.js';
-import { bootServicePid, logFileOf, pidFileOf, startBootService, stopBootService } from '../engine/service.js';
+import { bootServicePid, logFileOf, startBootService, stopBootService } from '../engine/service.js';
 import { connectBmc } from '../bmc/index.js';
 import { InputError } from '../errors.js';
 import { loadSiteProfiles } from '../profiles/load.js';
 import { loadSite } from '../site/load.js';
 import type { Site } from '../site/types.js';
-import { contextOf, type CliContext } from './context.js';
+import type { CliContext } from './context.js';
 import { table } from './output.js';
 
 export interface EmbeddedUpOpts {
@@ -86,39 +85,21 @@ export async function statusEmbedded(ctx: CliContext, site: Site): Promise<void>
   }
 }
 
-async function embeddedSite(ctx: CliContext, cmd: string): Promise<Site> {
-  if (!existsSync(ctx.configPath)) throw new InputError(`no site file at ${ctx.configPath} (kseed init writes one; or pass --config)`);
+/**
+ * The site, when the site file exists and says `engine: embedded`: then
+ * up/down/status dispatch here. Undefined otherwise (the Compose engine's
+ * code handles it, including a missing or invalid site file).
+ */
+export async function embeddedSiteOf(ctx: CliContext): Promise<Site | undefined> {
+  if (!existsSync(ctx.configPath)) return undefined;
   const site = await loadSite(ctx.configPath);
-  if (site.engine !== 'embedded') throw new InputError(`${site.file}: engine is "${site.engine}"; \`kseed ${cmd}\` of this build handles engine: embedded`);
-  return site;
+  return site.engine === 'embedded' ? site : undefined;
 }
 
-export function register(program: Command): void {
-  program
-    .command('up')
-    .description('start the seed: the embedded boot services (DHCP, TFTP, HTTP) in the background, pid file and log under .kseed/')
-    .option('--artifacts <dir>', 'served under /artifacts/: deploy kernel, initramfs, images (default .kseed/cache/ramdisk)')
-    .option('--kernel <file>', 'deploy kernel in the artifacts directory (default vmlinuz)')
-    .option('--initrd <file>', 'deploy initramfs in the artifacts directory (default initramfs.gz)')
-    .option('--timeout <seconds>', 'how long to wait for the services to listen', '30')
-    .action(async (opts: EmbeddedUpOpts, cmd: Command) => {
-      const ctx = contextOf(cmd);
-      await upEmbedded(ctx, await embeddedSite(ctx, 'up'), opts);
-    });
-  program
-    .command('down')
-    .description('stop the seed boot services started by kseed up')
-    .action(async (_opts: unknown, cmd: Command) => {
-      const ctx = contextOf(cmd);
-      await downEmbedded(ctx, await embeddedSite(ctx, 'down'));
-    });
-  program
-    .command('status')
-    .description('boot services, and per node: state, power, IP, profile, phase timings, last error')
-    .action(async (_opts: unknown, cmd: Command) => {
-      const ctx = contextOf(cmd);
-      await statusEmbedded(ctx, await embeddedSite(ctx, 'status'));
-    });
+/** `kseed up` options only the embedded engine has. */
+export function embeddedUpOptions(c: Command): Command {
+  return c
+    .option('--artifacts <dir>', 'embedded engine: served under /artifacts/: deploy kernel, initramfs, images (default .kseed/cache/ramdisk)')
+    .option('--kernel <file>', 'embedded engine: deploy kernel in the artifacts directory (default vmlinuz)')
+    .option('--initrd <file>', 'embedded engine: deploy initramfs in the artifacts directory (default initramfs.gz)');
 }
-
-export { pidFileOf };

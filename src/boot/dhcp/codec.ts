@@ -104,17 +104,29 @@ export interface DhcpPacket {
 
 // ---------------------------------------------------------------- addresses
 
+/** Dotted quad to a 32-bit unsigned integer; hand-rolled because it runs several times per packet. */
 export function ipToInt(ip: string): number {
-  const parts = ip.split('.');
-  if (parts.length !== 4) throw new RangeError(`not an IPv4 address: ${ip}`);
   let n = 0;
-  for (const p of parts) {
-    if (!/^\d{1,3}$/.test(p)) throw new RangeError(`not an IPv4 address: ${ip}`);
-    const v = Number(p);
-    if (v > 255) throw new RangeError(`not an IPv4 address: ${ip}`);
-    n = n * 256 + v;
+  let part = 0;
+  let digits = 0;
+  let dots = 0;
+  for (let i = 0; i < ip.length; i++) {
+    const c = ip.charCodeAt(i);
+    if (c === 46) {
+      if (digits === 0 || ++dots > 3) throw new RangeError(`not an IPv4 address: ${ip}`);
+      n = n * 256 + part;
+      part = 0;
+      digits = 0;
+    } else if (c >= 48 && c <= 57 && digits < 3) {
+      part = part * 10 + (c - 48);
+      digits++;
+      if (part > 255) throw new RangeError(`not an IPv4 address: ${ip}`);
+    } else {
+      throw new RangeError(`not an IPv4 address: ${ip}`);
+    }
   }
-  return n >>> 0;
+  if (dots !== 3 || digits === 0) throw new RangeError(`not an IPv4 address: ${ip}`);
+  return (n * 256 + part) >>> 0;
 }
 
 export function intToIp(n: number): string {
@@ -204,7 +216,9 @@ export function decode(buf: Buffer): DhcpPacket {
     file = readCString(buf, 108, 128);
   }
   const options = new Map<number, Buffer>();
-  for (const [code, list] of parts) options.set(code, list.length === 1 ? Buffer.from(list[0]!) : Buffer.concat(list));
+  // views into `buf`, not copies: every datagram arrives in a fresh buffer,
+  // and handlers copy what they keep (chaddr, option 97)
+  for (const [code, list] of parts) options.set(code, list.length === 1 ? list[0]! : Buffer.concat(list));
   return {
     op: op as 1 | 2,
     htype: buf[1]!,
@@ -217,7 +231,7 @@ export function decode(buf: Buffer): DhcpPacket {
     yiaddr: readIp(buf, 16),
     siaddr: readIp(buf, 20),
     giaddr: readIp(buf, 24),
-    chaddr: Buffer.from(buf.subarray(28, 28 + 16)),
+    chaddr: buf.subarray(28, 28 + 16),
     sname,
     file,
     options,
@@ -226,22 +240,31 @@ export function decode(buf: Buffer): DhcpPacket {
 
 // ---------------------------------------------------------------- encoding
 
-function writeOption(chunks: Buffer[], code: number, data: Buffer): void {
-  // RFC 3396 section 5: values over 255 octets are split into consecutive instances.
+/** Octets an option takes on the wire, split per RFC 3396 section 5 when over 255. */
+function optionSize(data: Buffer): number {
+  return data.length === 0 ? 2 : data.length + 2 * Math.ceil(data.length / 255);
+}
+
+function writeOption(out: Buffer, at: number, code: number, data: Buffer): number {
   if (data.length === 0) {
-    chunks.push(Buffer.from([code, 0]));
-    return;
+    out[at] = code;
+    out[at + 1] = 0;
+    return at + 2;
   }
   for (let off = 0; off < data.length; off += 255) {
-    const part = data.subarray(off, Math.min(off + 255, data.length));
-    chunks.push(Buffer.from([code, part.length]), part);
+    const len = Math.min(255, data.length - off);
+    out[at] = code;
+    out[at + 1] = len;
+    data.copy(out, at + 2, off, off + len);
+    at += 2 + len;
   }
+  return at;
 }
 
 function writeCString(buf: Buffer, off: number, len: number, s: string): void {
-  const b = Buffer.from(s, 'latin1');
-  if (b.length > len) throw new RangeError(`field too long (${b.length} > ${len})`);
-  b.copy(buf, off);
+  if (s.length === 0) return;
+  if (Buffer.byteLength(s, 'latin1') > len) throw new RangeError(`field too long (${s.length} > ${len})`);
+  buf.write(s, off, len, 'latin1');
 }
 
 /**
@@ -249,32 +272,33 @@ function writeCString(buf: Buffer, off: number, len: number, s: string): void {
  * then the others in insertion order; END and padding to 300 octets follow.
  */
 export function encode(p: DhcpPacket): Buffer {
-  const head = Buffer.alloc(OPTIONS_OFFSET);
-  head[0] = p.op;
-  head[1] = p.htype;
-  head[2] = p.hlen;
-  head[3] = p.hops;
-  head.writeUInt32BE(p.xid >>> 0, 4);
-  head.writeUInt16BE(p.secs & 0xffff, 8);
-  head.writeUInt16BE(p.flags & 0xffff, 10);
-  ipBytes(p.ciaddr).copy(head, 12);
-  ipBytes(p.yiaddr).copy(head, 16);
-  ipBytes(p.siaddr).copy(head, 20);
-  ipBytes(p.giaddr).copy(head, 24);
-  p.chaddr.subarray(0, 16).copy(head, 28);
-  writeCString(head, 44, 64, p.sname);
-  writeCString(head, 108, 128, p.file);
-  head.writeUInt32BE(MAGIC_COOKIE, HEADER_LEN);
-  const chunks: Buffer[] = [head];
+  let size = OPTIONS_OFFSET + 1;
+  for (const [code, data] of p.options) if (code !== Opt.PAD && code !== Opt.END) size += optionSize(data);
+  const out = Buffer.alloc(Math.max(size, MIN_REPLY_LEN));
+  out[0] = p.op;
+  out[1] = p.htype;
+  out[2] = p.hlen;
+  out[3] = p.hops;
+  out.writeUInt32BE(p.xid >>> 0, 4);
+  out.writeUInt16BE(p.secs & 0xffff, 8);
+  out.writeUInt16BE(p.flags & 0xffff, 10);
+  out.writeUInt32BE(ipToInt(p.ciaddr), 12);
+  out.writeUInt32BE(ipToInt(p.yiaddr), 16);
+  out.writeUInt32BE(ipToInt(p.siaddr), 20);
+  out.writeUInt32BE(ipToInt(p.giaddr), 24);
+  p.chaddr.copy(out, 28, 0, Math.min(16, p.chaddr.length));
+  writeCString(out, 44, 64, p.sname);
+  writeCString(out, 108, 128, p.file);
+  out.writeUInt32BE(MAGIC_COOKIE, HEADER_LEN);
+  let at = OPTIONS_OFFSET;
   const mt = p.options.get(Opt.MESSAGE_TYPE);
-  if (mt) writeOption(chunks, Opt.MESSAGE_TYPE, mt);
+  if (mt) at = writeOption(out, at, Opt.MESSAGE_TYPE, mt);
   for (const [code, data] of p.options) {
     if (code === Opt.MESSAGE_TYPE || code === Opt.PAD || code === Opt.END) continue;
-    writeOption(chunks, code, data);
+    at = writeOption(out, at, code, data);
   }
-  chunks.push(Buffer.from([Opt.END]));
-  let out = Buffer.concat(chunks);
-  if (out.length < MIN_REPLY_LEN) out = Buffer.concat([out, Buffer.alloc(MIN_REPLY_LEN - out.length)]);
+  out[at] = Opt.END;
+  // the rest is zero padding (Buffer.alloc), up to 300 octets
   return out;
 }
 

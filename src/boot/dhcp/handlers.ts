@@ -154,30 +154,75 @@ export class AuthoritativeHandler {
   private readonly nodes = new Map<string, DhcpNode>();
   private readonly subnet: Subnet;
   private readonly events: DhcpEvent[] = [];
+  /** Option values that never change, encoded once (the hot path allocates enough). */
+  private readonly fixedOpts: {
+    serverId: Buffer;
+    mask: Buffer;
+    router?: Buffer;
+    dns?: Buffer;
+    lease: Buffer;
+    t1: Buffer;
+    t2: Buffer;
+  };
 
   constructor(private readonly cfg: AuthoritativeConfig) {
     this.subnet = { address: cfg.seedAddress, prefix: cfg.prefix };
-    const reserved = [cfg.seedAddress];
-    if (cfg.router) reserved.push(cfg.router);
-    for (const n of cfg.nodes) {
-      const mac = n.mac.toLowerCase();
-      this.nodes.set(mac, { ...n, mac });
-      if (n.ip) {
-        if (!inSubnet(n.ip, this.subnet)) throw new RangeError(`node ${n.name}: fixed address ${n.ip} is outside ${cfg.seedAddress}/${cfg.prefix}`);
-        reserved.push(n.ip);
-      }
-    }
+    this.fixedOpts = {
+      serverId: ipBytes(cfg.seedAddress),
+      mask: ipBytes(maskOf(cfg.prefix)),
+      ...(cfg.router ? { router: ipBytes(cfg.router) } : {}),
+      ...(cfg.dns?.length ? { dns: Buffer.concat(cfg.dns.map(ipBytes)) } : {}),
+      // RFC 2131 4.4.5 defaults: T1 = 0.5, T2 = 0.875 of the lease.
+      lease: u32(cfg.leaseSeconds),
+      t1: u32(Math.floor(cfg.leaseSeconds * 0.5)),
+      t2: u32(Math.floor(cfg.leaseSeconds * 0.875)),
+    };
     if (cfg.range) {
       for (const a of [cfg.range.start, cfg.range.end]) {
         if (!inSubnet(a, this.subnet)) throw new RangeError(`DHCP range ${cfg.range.start}-${cfg.range.end} is outside ${cfg.seedAddress}/${cfg.prefix}`);
       }
       if (ipToInt(cfg.range.start) > ipToInt(cfg.range.end)) throw new RangeError(`DHCP range ${cfg.range.start}-${cfg.range.end} is empty`);
-      // the network and broadcast addresses are never leases
-      const mask = ipToInt(maskOf(cfg.prefix));
-      const net = (ipToInt(cfg.seedAddress) & mask) >>> 0;
-      reserved.push(intToIp(net), intToIp((net | ~mask) >>> 0));
     }
+    const reserved = this.indexNodes(cfg.nodes);
     this.leases = new LeaseTable(cfg.range ? { ...cfg.range, reserved } : undefined, cfg.store ?? new MemoryLeaseStore());
+  }
+
+  /** Validate and index the inventory; returns the addresses the pool must never hand out. */
+  private indexNodes(nodes: DhcpNode[]): string[] {
+    const cfg = this.cfg;
+    const map = new Map<string, DhcpNode>();
+    const reserved = [cfg.seedAddress];
+    if (cfg.router) reserved.push(cfg.router);
+    for (const n of nodes) {
+      const mac = n.mac.toLowerCase();
+      if (n.ip) {
+        if (!inSubnet(n.ip, this.subnet)) throw new RangeError(`node ${n.name}: fixed address ${n.ip} is outside ${cfg.seedAddress}/${cfg.prefix}`);
+        reserved.push(n.ip);
+      }
+      map.set(mac, { ...n, mac });
+    }
+    // the network and broadcast addresses are never leases
+    const mask = ipToInt(maskOf(cfg.prefix));
+    const net = (ipToInt(cfg.seedAddress) & mask) >>> 0;
+    reserved.push(intToIp(net), intToIp((net | ~mask) >>> 0));
+    this.nodes.clear();
+    for (const [k, v] of map) this.nodes.set(k, v);
+    return reserved;
+  }
+
+  /**
+   * Replace the inventory while serving (a node enrolled or removed). All or
+   * nothing: a bad fixed address throws and the old inventory stays.
+   */
+  setNodes(nodes: DhcpNode[]): void {
+    const old = new Map(this.nodes);
+    try {
+      this.leases.setReserved(this.indexNodes(nodes));
+    } catch (err) {
+      this.nodes.clear();
+      for (const [k, v] of old) this.nodes.set(k, v);
+      throw err;
+    }
   }
 
   /** Events since the last call (the server drains them into its log). */
@@ -239,19 +284,19 @@ export class AuthoritativeHandler {
   private baseReply(req: DhcpPacket, type: MessageTypeValue, node: DhcpNode | undefined, ip: string | undefined): DhcpPacket {
     const rep = replyTo(req, type);
     const o = rep.options;
+    const f = this.fixedOpts;
     // RFC 2132 9.7: the server identifier lets the client address us.
-    o.set(Opt.SERVER_ID, ipBytes(this.cfg.seedAddress));
+    o.set(Opt.SERVER_ID, f.serverId);
     if (type === MessageType.NAK) return rep;
     if (ip) {
       rep.yiaddr = ip;
-      // RFC 2131 4.4.5 defaults: T1 = 0.5, T2 = 0.875 of the lease.
-      o.set(Opt.LEASE_TIME, u32(this.cfg.leaseSeconds));
-      o.set(Opt.RENEWAL_T1, u32(Math.floor(this.cfg.leaseSeconds * 0.5)));
-      o.set(Opt.REBINDING_T2, u32(Math.floor(this.cfg.leaseSeconds * 0.875)));
+      o.set(Opt.LEASE_TIME, f.lease);
+      o.set(Opt.RENEWAL_T1, f.t1);
+      o.set(Opt.REBINDING_T2, f.t2);
     }
-    o.set(Opt.SUBNET_MASK, ipBytes(maskOf(this.cfg.prefix)));
-    if (this.cfg.router) o.set(Opt.ROUTER, ipBytes(this.cfg.router));
-    if (this.cfg.dns?.length) o.set(Opt.DNS, Buffer.concat(this.cfg.dns.map(ipBytes)));
+    o.set(Opt.SUBNET_MASK, f.mask);
+    if (f.router) o.set(Opt.ROUTER, f.router);
+    if (f.dns) o.set(Opt.DNS, f.dns);
     if (node?.name && Buffer.byteLength(node.name) <= 255) o.set(Opt.HOSTNAME, Buffer.from(node.name));
     // RFC 3046 2.2: a server echoes the relay agent information it was given.
     const rai = req.options.get(Opt.RELAY_AGENT);
@@ -271,6 +316,14 @@ export class AuthoritativeHandler {
   }
 
   private discover(req: DhcpPacket, mac: string, node: DhcpNode | undefined, now: number): Reply | null {
+    if (node?.ip) {
+      const held = this.leases.atIp(node.ip);
+      if (held?.state === 'declined' && held.expiresAt > now) {
+        // offering it again would only be declined again, in a loop; the operator must act
+        this.note({ type: 'ignored', mac, name: node.name, ip: node.ip, reason: `fixed address ${node.ip} was declined: another host uses it` });
+        return null;
+      }
+    }
     const ip = this.addressFor(req, mac, node, now);
     if (!ip) {
       this.note({ type: 'ignored', mac, reason: 'address pool exhausted' });
@@ -377,6 +430,12 @@ export class ProxyHandler {
 
   drainEvents(): DhcpEvent[] {
     return this.events.splice(0, this.events.length);
+  }
+
+  /** Replace the inventory while serving. */
+  setNodes(nodes: DhcpNode[]): void {
+    this.nodes.clear();
+    for (const n of nodes) this.nodes.set(n.mac.toLowerCase(), { ...n, mac: n.mac.toLowerCase() });
   }
 
   /** `port`: the local port the request arrived on (67 or 4011). */

@@ -29,7 +29,7 @@ export interface LeaseStore {
   /**
    * Stores that buffer save/remove write them here. The server calls it once
    * per burst of packets, BEFORE sending the replies of that burst, so an
-   * ACK never goes out for a lease that is not stored (RFC 2131 4.3.1:
+   * ACK never goes out for a lease that is not stored (RFC 2131 3.1 step 4:
    * commit the binding before the DHCPACK).
    */
   flush?(): void;
@@ -65,7 +65,7 @@ export class LeaseTable {
   private readonly byMac = new Map<string, Lease>();
   private readonly start: number;
   private readonly end: number;
-  private readonly reserved: Set<number>;
+  private reserved: Set<number>;
   private cursor: number;
 
   constructor(
@@ -97,6 +97,11 @@ export class LeaseTable {
       }
       this.byMac.set(l.mac, l);
     }
+  }
+
+  /** Replace the never-hand-out set (the inventory's fixed addresses changed). */
+  setReserved(ips: Iterable<string>): void {
+    this.reserved = new Set([...ips].map(ipToInt));
   }
 
   inPool(ip: string): boolean {

@@ -198,6 +198,16 @@ export class DhcpServer extends EventEmitter<DhcpServerEvents> {
     });
   }
 
+  /**
+   * Replace the inventory while serving (the engine enrolled or removed a
+   * node): who gets a boot file, and fixed addresses. Throws, changing
+   * nothing, when a fixed address lies outside the subnet.
+   */
+  setNodes(nodes: DhcpNode[]): void {
+    if (this.auth) this.auth.setNodes(nodes);
+    else this.proxy!.setNodes(nodes);
+  }
+
   /** Router Solicitations answered so far. */
   get routerAdvertisementsSent(): number {
     return this.ra?.answered ?? 0;

@@ -22,6 +22,11 @@ export interface HttpBootServerOptions {
   backend: BootBackend;
   /** Directory served under /artifacts/. */
   artifactsDir?: string;
+  /**
+   * iPXE first stages served under /ipxe/: UEFI HTTP-boot firmware (RFC 4578
+   * arch 16, vendor class "HTTPClient") is handed `<publicUrl>/ipxe/<file>` by DHCP.
+   */
+  ipxeDir?: string;
   /** URL the nodes reach this server at, e.g. http://10.77.0.1:8080 (used in iPXE scripts). */
   publicUrl: string;
   /** Deploy ramdisk: file names under /artifacts/, or absolute http(s) URLs. */
@@ -61,10 +66,13 @@ class HttpError extends Error {
 export class HttpBootServer {
   private server: http.Server | undefined;
   private readonly artifacts: ArtifactStore | undefined;
+  private readonly ipxe: ArtifactStore | undefined;
   private readonly maxBody: number;
 
   constructor(private readonly o: HttpBootServerOptions) {
+    this.o = { ...o, publicUrl: o.publicUrl.replace(/\/+$/, '') };
     this.artifacts = o.artifactsDir !== undefined ? new ArtifactStore(o.artifactsDir) : undefined;
+    this.ipxe = o.ipxeDir !== undefined ? new ArtifactStore(o.ipxeDir) : undefined;
     this.maxBody = o.maxBodyBytes ?? 1024 * 1024;
   }
 
@@ -131,12 +139,13 @@ export class HttpBootServer {
     const method = req.method ?? 'GET';
     const seg = p.split('/').slice(1);
 
-    if (seg[0] === 'artifacts') {
+    if (seg[0] === 'artifacts' || seg[0] === 'ipxe') {
       if (method !== 'GET' && method !== 'HEAD') throw new HttpError(405, 'method not allowed');
-      if (!this.artifacts) throw new HttpError(404, 'not found');
-      const file = await this.artifacts.resolve(seg.slice(1).join('/'));
+      const store = seg[0] === 'artifacts' ? this.artifacts : this.ipxe;
+      if (!store) throw new HttpError(404, 'not found');
+      const file = await store.resolve(seg.slice(1).join('/'));
       if (!file) throw new HttpError(404, 'not found');
-      await this.artifacts.serve(req, res, file);
+      await store.serve(req, res, file);
       return;
     }
     if (p === '/boot.ipxe' && method === 'GET') {

@@ -93,9 +93,16 @@ export interface BootBackend {
   /** `mac` lower-case with colons. Unknown MAC: undefined (it then never gets a deploy boot). */
   nodeByMac(mac: string): Awaitable<BootNode | undefined>;
   nodeByName(name: string): Awaitable<BootNode | undefined>;
-  /** True only if `token` is the agent token of `node` (compare in constant time). */
+  /**
+   * True only if `token` is a live agent token of `node` (constant time). Over the
+   * state store: `store.verifyNodeToken(token, 'agent') === node`.
+   */
   verifyToken(node: string, token: string): Awaitable<boolean>;
-  /** The token put on the kernel command line of the node's deploy ramdisk. */
+  /**
+   * The token put on the kernel command line of the node's deploy ramdisk; called
+   * each time such a script is generated, so it may mint a fresh one
+   * (`store.issueNodeToken(node, 'agent', ttl)`).
+   */
   agentToken(node: string): Awaitable<string>;
   taskFor(node: string): Awaitable<AgentTask>;
   onInventory(node: string, inventory: Inventory): Awaitable<void>;

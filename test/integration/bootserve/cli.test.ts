@@ -131,15 +131,47 @@ describe.skipIf(!ok)('kseed boot serve (CLI)', () => {
     const lease = await udhcpcOnce(client, client.ifname, dir);
     expect(lease?.ip).toBe('10.190.0.100');
     await waitFor(() => /dhcp {2}ack 52:54:00:bc:00:01 10\.190\.0\.100 n1 file=undionly\.kpxe/.test(k.out()), 10_000, 'human ack line');
+    // a second seed on the same namespace cannot start, and says why
+    const second = kseed(dir, ['boot', 'serve']);
+    running.push(second.child);
+    expect(await second.exit).toBe(1);
+    expect(second.err()).toMatch(/kseed: boot services did not start: .*(in use|EADDRINUSE)/);
+    expect(k.child.exitCode).toBeNull();
     k.child.kill('SIGINT');
     expect(await k.exit).toBe(0);
     expect(k.out()).toMatch(/stopped \(SIGINT\)/);
   }, 90_000);
 
+  it('a launcher killed with SIGKILL does not leave its server running in the namespace', async () => {
+    const k = kseed(dir, ['boot', 'serve', '--json']);
+    running.push(k.child);
+    await waitFor(() => k.out().includes('"listening"'), 30_000, `listening line (stderr: ${k.err()})`);
+    const pids = async () => (await run('ip', ['netns', 'pids', 'kst-bc-s'])).stdout.trim();
+    expect(await pids()).not.toBe('');
+    k.child.kill('SIGKILL');
+    await k.exit;
+    let left = 'x';
+    const t0 = Date.now();
+    while (left !== '' && Date.now() - t0 < 15_000) {
+      left = await pids();
+      if (left) await new Promise((r) => setTimeout(r, 250));
+    }
+    expect(left).toBe('');
+  }, 60_000);
+
   it('bad flags and a missing namespace fail clearly', async () => {
     const bad = kseed(dir, ['boot', 'serve', '--dhcp', 'bogus']);
     expect(await bad.exit).toBe(2);
     expect(bad.err()).toContain('--dhcp: expected authoritative, proxy, off, got "bogus"');
+
+    const noIf = kseed(dir, ['boot', 'serve', '--interface', 'nosuch0']);
+    expect(await noIf.exit).toBe(1);
+    expect(noIf.err()).toContain('interface nosuch0 does not exist (in this network namespace; the site says seed.netns kst-bc-s)');
+    const wrongIf = kseed(dir, ['boot', 'serve', '--interface', 'lo']);
+    expect(await wrongIf.exit).toBe(1);
+    expect(wrongIf.err()).toContain('interface lo does not carry the seed address 10.190.0.1 (it has 127.0.0.1/8)');
+    // nothing was left listening after the refusals
+    expect((await run('ip', ['netns', 'pids', 'kst-bc-s'])).stdout.trim()).toBe('');
 
     writeFileSync(path.join(dir, 'other.yaml'), SITE.replace('netns: kst-bc-s', 'netns: kst-bc-none'));
     const child = spawn(process.execPath, [bin, '-c', path.join(dir, 'other.yaml'), 'boot', 'serve'], { stdio: ['ignore', 'pipe', 'pipe'] });

@@ -1,7 +1,7 @@
 // Runs kseed's composed boot services (src/boot/serve.ts) from dist/ inside a
 // test's network namespace, over the real site loader and state store:
 //   ip netns exec NS node serve-fixture.mjs CONFIG.json
-// CONFIG: { site, stateDir, artifactsDir, kernel, initrd, tftpWorkers? }.
+// CONFIG: { site, stateDir, artifactsDir, kernel, initrd, dhcpMode?, tftpWorkers? }.
 // Prints `READY <info json>` once listening, then one JSON line per
 // DHCP/TFTP/HTTP event; exits 0 on SIGTERM.
 import { readFileSync } from 'node:fs';
@@ -24,6 +24,7 @@ const services = new BootServices({
   leaseStore: new StateLeaseStore(store),
   artifactsDir: cfg.artifactsDir,
   ramdisk: { kernel: cfg.kernel, initrd: cfg.initrd },
+  ...(cfg.dhcpMode ? { dhcpMode: cfg.dhcpMode } : {}),
   ...(cfg.tftpWorkers !== undefined ? { tftpWorkers: cfg.tftpWorkers } : {}),
   log: (e) => process.stdout.write(`${JSON.stringify({ t: Date.now(), ...e })}\n`),
 });

@@ -7,7 +7,7 @@
 import { rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Lab } from '../../helpers/netns.js';
+import { Lab, run } from '../../helpers/netns.js';
 import { needPeers, needRoot } from '../../helpers/peers.js';
 import { KseedProcess, repoRoot, tmpDir } from './kseed.js';
 
@@ -56,6 +56,18 @@ describe.skipIf(!ok)('kseed doctor', () => {
     expect(report.dhcpOffers[0]!.offeredAddress).toMatch(/^10\.95\.0\.1[0-5]\d$/);
     expect(report.checks.find((c) => c.check === 'DHCP servers')).toMatchObject({ status: 'warn', detail: 'answered by 10.95.0.2' });
     expect(report.recommendation).toContain('use seed.dhcp.mode: proxy');
+  });
+
+  it('enters the namespace named by --netns (started in the root namespace, as for seed.netns)', async () => {
+    const r = await run(process.execPath, [kseedBin, '--config', path.join(dir, 'none.yaml'), 'doctor', '--json', '--probe-seconds', '2', '--netns', lab.server.name, '--interface', 'br0', '--address', '10.95.0.1/24'], { timeoutMs: 30_000 });
+    expect(r.code, r.stderr).toBe(0);
+    const report = JSON.parse(r.stdout) as { netns: string; checks: { check: string; status: string }[]; dhcpOffers: { server: string }[] };
+    expect(report.netns).toBe('ksd-doc-s');
+    expect(report.checks.find((c) => c.check === 'seed address')?.status).toBe('ok');
+    expect(report.dhcpOffers).toContainEqual(expect.objectContaining({ server: '10.95.0.2' }));
+    const bad = await run(process.execPath, [kseedBin, '--config', path.join(dir, 'none.yaml'), 'doctor', '--netns', 'ksd-doc-nosuch', '--interface', 'br0']);
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toContain('network namespace ksd-doc-nosuch does not exist');
   });
 
   it('reports the missing seed address and a taken port 67 as failures (exit 1)', async () => {

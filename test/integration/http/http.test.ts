@@ -43,6 +43,9 @@ function curl(args: string[]): Promise<Res> {
   });
 }
 
+// Debian's ipxe package: what DHCP hands UEFI HTTP-boot firmware as <base>/ipxe/<file>.
+const IPXE_DIR = '/usr/lib/ipxe';
+
 const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 
 describe.skipIf(!needRoot() || !needPeers('curl'))('HTTP boot server with curl', () => {
@@ -77,6 +80,7 @@ describe.skipIf(!needRoot() || !needPeers('curl'))('HTTP boot server with curl',
     server = new HttpBootServer({
       backend,
       artifactsDir: art,
+      ipxeDir: IPXE_DIR,
       publicUrl: BASE,
       ramdisk: { kernel: 'vmlinuz', initrd: 'initramfs.gz' },
       address: '127.0.0.1',
@@ -140,6 +144,14 @@ describe.skipIf(!needRoot() || !needPeers('curl'))('HTTP boot server with curl',
     const ir = await curl(['-r', '0-9', '-H', 'If-Range: "stale"', `${BASE}/artifacts/images/os.img`]);
     expect(ir.status).toBe(200);
     expect(ir.body.length).toBe(img.length);
+  });
+
+  it.skipIf(!needPeers(`${IPXE_DIR}/snponly.efi`))('serves the iPXE first stages under /ipxe/ for UEFI HTTP boot', async () => {
+    const r = await curl([`${BASE}/ipxe/snponly.efi`]);
+    expect(r.status).toBe(200);
+    expect(sha(r.body)).toBe(sha(readFileSync(`${IPXE_DIR}/snponly.efi`)));
+    const out = await curl([`${BASE}/ipxe/../../etc/passwd`]);
+    expect(out.status).toBe(404);
   });
 
   it('refuses traversal: "..", encoded "..", symlinks out, absolute', async () => {

@@ -133,6 +133,15 @@ describe('authoritative handler', () => {
     expect(dora(h2, STRANGER).packet.yiaddr).toBe(second);
   });
 
+  it('a declined fixed address is not offered again until the hold ends', () => {
+    const h = new AuthoritativeHandler(cfg({ declineHoldSeconds: 60 }));
+    dora(h, FIXED);
+    h.handle(request({ type: MessageType.DECLINE, mac: FIXED, requested: '10.77.0.50', serverId: SEED }), src, T0);
+    expect(h.handle(request({ type: MessageType.DISCOVER, mac: FIXED }), src, T0 + 1000)).toBeNull();
+    expect(h.drainEvents()).toContainEqual(expect.objectContaining({ type: 'ignored', mac: FIXED, reason: expect.stringContaining('was declined') }));
+    expect(h.handle(request({ type: MessageType.DISCOVER, mac: FIXED }), src, T0 + 61_000)?.packet.yiaddr).toBe('10.77.0.50');
+  });
+
   it('stays silent when the pool is exhausted', () => {
     const h = new AuthoritativeHandler(cfg({ discoveryPool: true }));
     for (let i = 0; i < 3; i++) dora(h, `52:54:00:00:01:0${i}`);
@@ -179,6 +188,18 @@ describe('authoritative handler', () => {
     const r = h.handle(request({ type: MessageType.DISCOVER, mac: KNOWN, flags: 0x8000, requested: '10.77.0.102' }), src, T0)!;
     expect(r.packet.flags).toBe(0x8000);
     expect(r.packet.yiaddr).toBe('10.77.0.102');
+  });
+
+  it('takes a new inventory while serving, all or nothing', () => {
+    const h = new AuthoritativeHandler(cfg());
+    expect(h.handle(request({ type: MessageType.DISCOVER, mac: STRANGER }), src, T0)).toBeNull();
+    h.setNodes([{ mac: STRANGER.toUpperCase(), name: 'new01', ip: '10.77.0.101' }]);
+    expect(dora(h, STRANGER).packet.yiaddr).toBe('10.77.0.101');
+    // the old inventory is gone, and the new fixed address is out of the pool
+    expect(h.handle(request({ type: MessageType.DISCOVER, mac: KNOWN }), src, T0)).toBeNull();
+    expect(() => h.setNodes([{ mac: KNOWN, name: 'bad', ip: '10.1.1.1' }])).toThrow(/outside/);
+    expect(h.handle(request({ type: MessageType.DISCOVER, mac: KNOWN }), src, T0)).toBeNull();
+    expect(messageType(h.handle(request({ type: MessageType.DISCOVER, mac: STRANGER }), src, T0)!.packet)).toBe(MessageType.OFFER);
   });
 
   it('refuses configurations that could hand out foreign addresses', () => {

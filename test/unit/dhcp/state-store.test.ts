@@ -22,7 +22,7 @@ function open(): StateStore {
   return s;
 }
 
-function handler(state: StateStore): AuthoritativeHandler {
+function handler(state: StateStore, slow = false): AuthoritativeHandler {
   const cfg: AuthoritativeConfig = {
     seedAddress: SEED,
     prefix: 24,
@@ -33,7 +33,8 @@ function handler(state: StateStore): AuthoritativeHandler {
       { mac: B, name: 'cmp01' },
     ],
     boot: { httpBase: 'http://10.77.0.1:8080', tftpServer: SEED },
-    store: new StateLeaseStore(state),
+    // slow: only the public StateStore methods (no prepared-statement fast path)
+    store: new StateLeaseStore(slow ? publicOnly(state) : state),
   };
   const h = new AuthoritativeHandler(cfg);
   // what the server does after each burst of packets
@@ -53,22 +54,36 @@ function dora(h: AuthoritativeHandler, mac: string): string {
   return ack.packet.yiaddr;
 }
 
+function publicOnly(s: StateStore) {
+  return {
+    leaseByIp: s.leaseByIp.bind(s),
+    listLeases: s.listLeases.bind(s),
+    allocateLease: s.allocateLease.bind(s),
+    setLeaseState: s.setLeaseState.bind(s),
+    deleteLease: s.deleteLease.bind(s),
+    tx: s.tx.bind(s),
+  };
+}
+
 afterEach(() => {
   for (const s of stores) s.close();
   stores = [];
   if (dir) rmSync(dir, { recursive: true, force: true });
 });
 
-describe('leases in the state store', () => {
+describe.each([
+  ['prepared statements', false],
+  ['public StateStore methods', true],
+])('leases in the state store (%s)', (_name, slow) => {
   it('bound leases are rows of the leases table and survive a reopen', () => {
     dir = mkdtempSync(path.join(os.tmpdir(), 'ksd-state-'));
     const s1 = open();
-    const h1 = handler(s1);
+    const h1 = handler(s1, slow);
     const ipA = dora(h1, A);
     const ipB = dora(h1, B);
     expect(s1.getLease(A)).toMatchObject({ ip: ipA, state: 'bound', hostname: 'ctl01' });
     s1.close();
-    const h2 = handler(open());
+    const h2 = handler(open(), slow);
     expect(h2.leases.forMac(A)?.ip).toBe(ipA);
     // a renewing client is acknowledged after the restart, with its old address
     const renew = h2.handle(request({ type: MessageType.REQUEST, mac: B, ciaddr: ipB }), src)!;
@@ -79,7 +94,7 @@ describe('leases in the state store', () => {
   it('declined addresses and releases are persisted', () => {
     dir = mkdtempSync(path.join(os.tmpdir(), 'ksd-state-'));
     const s1 = open();
-    const h1 = handler(s1);
+    const h1 = handler(s1, slow);
     const first = dora(h1, A);
     h1.handle(request({ type: MessageType.DECLINE, mac: A, requested: first, serverId: SEED }), src);
     expect(s1.leaseByIp(first)).toMatchObject({ mac: `declined@${first}`, state: 'declined' });
@@ -89,7 +104,7 @@ describe('leases in the state store', () => {
     h1.handle(request({ type: MessageType.RELEASE, mac: A, ciaddr: second, serverId: SEED }), src);
     expect(s1.getLease(A)?.state).toBe('released');
     s1.close();
-    const h2 = handler(open());
+    const h2 = handler(open(), slow);
     expect(h2.leases.atIp(first)?.state).toBe('declined');
     // the declined address stays out of the pool after the restart
     expect(dora(h2, B)).not.toBe(first);

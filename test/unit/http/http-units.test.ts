@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { chainScript, IpxeScriptError, localBootScript, noBootScript, ramdiskScript } from '../../../src/boot/ipxe.js';
+import { chainScript, IpxeScriptError, ipxeScriptUrl, localBootScript, noBootScript, ramdiskScript } from '../../../src/boot/ipxe.js';
 import { parseRange } from '../../../src/boot/http/artifacts.js';
 import { MemoryBootBackend } from '../../../src/boot/http/memory-backend.js';
 import { bootActionFor, formatTask, InventoryError, parseInventory } from '../../../src/boot/http/types.js';
@@ -81,6 +81,10 @@ describe('iPXE scripts', () => {
     expect(() => ramdiskScript({ ...base, node: 'a b' })).toThrow(IpxeScriptError);
     expect(() => ramdiskScript({ ...base, token: '${x}' })).toThrow(IpxeScriptError);
     expect(() => ramdiskScript({ ...base, args: ['quiet\nshell'] })).toThrow(IpxeScriptError);
+  });
+  it('per-MAC script URL', () => {
+    expect(ipxeScriptUrl('http://10.77.0.1:8080/', '52:54:00:AA:00:01')).toBe('http://10.77.0.1:8080/boot/52-54-00-aa-00-01.ipxe');
+    expect(() => ipxeScriptUrl('http://x', '52:54:00')).toThrow(IpxeScriptError);
   });
   it('local boot: exit on UEFI, sanboot 0x80 on BIOS; no-boot and chain scripts exit', () => {
     expect(localBootScript('n1')).toContain('iseq ${platform} efi && exit || sanboot --no-describe --drive 0x80');

@@ -1,0 +1,153 @@
+import path from 'node:path';
+import type { Command } from 'commander';
+import { openState } from '../engine/state.js';
+import { InputError } from '../errors.js';
+import { cephSteps, generateHandoff, kollaSteps, registryPassword, type HandoffResult, type Step } from '../handoff/index.js';
+import { ociRefs, readImageList, sourceOf, syncImages } from '../handoff/mirror.js';
+import { ExitCode, KseedError } from '../errors.js';
+import { commandLine, missingTools, runSteps } from '../handoff/run.js';
+import { loadSiteProfiles } from '../profiles/load.js';
+import { loadSite } from '../site/load.js';
+import { contextOf } from './context.js';
+import { table } from './output.js';
+
+interface Opts {
+  kolla?: boolean;
+  ceph?: boolean;
+  out?: string;
+  run?: boolean;
+  from?: string;
+}
+
+function human(r: HandoffResult): string {
+  const lines = [`hand-off written to ${r.out}`];
+  for (const f of r.files) lines.push(`  ${path.relative(r.out, f.path)}  (${f.mode}${f.secret ? ', secret' : ''})`);
+  lines.push(
+    '',
+    table(
+      ['node', 'roles', 'address', 'from', 'state', 'inspected', 'lifecycle'],
+      r.nodes.map((n) => [n.name, n.roles.join(','), n.address ?? '-', n.address_source, n.state ?? '-', n.inspected ? 'yes' : 'no', n.reason ? `${n.lifecycle} (${n.reason})` : n.lifecycle]),
+    ),
+  );
+  if (r.assumptions.length) {
+    lines.push('', 'ASSUMED (check these before running the installers):');
+    for (const a of r.assumptions) lines.push(`  ${a.node ? `${a.node}: ` : ''}${a.setting} = ${a.value}  (${a.reason})`);
+  }
+  if (r.warnings.length) {
+    lines.push('', 'warnings:');
+    for (const w of r.warnings) lines.push(`  ${w}`);
+  }
+  if (r.ceph?.bootstrap_command) lines.push('', `cephadm bootstrap (on ${r.ceph.bootstrap_host}): ${r.ceph.bootstrap_command}`, `  all steps: ${r.ceph.script}`);
+  return lines.join('\n');
+}
+
+export function register(program: Command): void {
+  registerMirror(program);
+  program
+    .command('handoff')
+    .description('write Kolla-Ansible and cephadm inputs for the provisioned nodes; --run runs the installers')
+    .option('--kolla', 'Kolla-Ansible files only (default: both)')
+    .option('--ceph', 'cephadm files only (default: both, Ceph when the site has handoff.ceph)')
+    .option('--out <dir>', 'write here instead of .kseed/handoff/')
+    .option('--run', 'then run kolla-ansible (bootstrap-servers, prechecks, deploy) and cephadm; resumes at the step that failed')
+    .option('--from <step>', 'with --run: start at this step even if it succeeded before')
+    .action(async (opts: Opts, cmd: Command) => {
+      const ctx = contextOf(cmd);
+      if (opts.from && !opts.run) throw new InputError('--from needs --run');
+      const site = await loadSite(ctx.configPath);
+      const profiles = await loadSiteProfiles(site.dir);
+      // no flag: what the site plans (its handoff.kolla / handoff.ceph sections; Kolla when it names neither)
+      const planned = { kolla: site.handoff.kolla !== undefined || site.handoff.ceph === undefined, ceph: site.handoff.ceph !== undefined };
+      const both = !opts.kolla && !opts.ceph;
+      const kolla = both ? planned.kolla : Boolean(opts.kolla);
+      const ceph = both ? planned.ceph : Boolean(opts.ceph);
+      const state = openState(ctx.stateDir);
+      try {
+        const r = await generateHandoff(site, state, { kolla, ceph, outDir: opts.out && path.resolve(opts.out), stateDir: ctx.stateDir, profiles });
+        if (!opts.run) {
+          ctx.out.result(r, () => human(r));
+          return;
+        }
+        ctx.out.progress(human(r));
+        const steps: Step[] = [];
+        if (r.kolla) steps.push(...kollaSteps(r.kolla.inventory, r.kolla.configdir));
+        if (r.ceph) {
+          steps.push(...cephSteps(site, { hosts: r.ceph.hosts, bootstrapHost: r.ceph.bootstrap_host ?? undefined, bootstrap: r.ceph.bootstrap_argv }, r.ssh_key_file, path.join(r.out, 'ceph')));
+        }
+        const missing = await missingTools(steps);
+        if (missing.length) {
+          const commands = steps.map(commandLine);
+          ctx.out.result({ ...r, run: { ok: false, missing, commands } }, () =>
+            [
+              `cannot run the installers: ${missing.join(', ')} ${missing.length === 1 ? 'is' : 'are'} not installed on this machine.`,
+              'Install Kolla-Ansible for the release (pip install kolla-ansible in a virtualenv, then `kolla-ansible install-deps`),',
+              'or run these commands by hand, in order, from a machine that has it:',
+              ...commands.map((c) => `  ${c}`),
+            ].join('\n'),
+          );
+          process.exitCode = 1;
+          return;
+        }
+        const outcome = await runSteps(state, steps, {
+          logDir: path.join(ctx.stateDir, 'logs'),
+          from: opts.from,
+          cwd: r.out,
+          onLine: (step, line) => ctx.out.progress(`[${step}] ${line}`),
+        });
+        ctx.out.result({ ...r, run: { ok: !outcome.failed, ...outcome } }, () =>
+          outcome.failed
+            ? `step ${outcome.failed} failed (log: ${outcome.ran.at(-1)?.log}); fix it and run \`kseed handoff --run\` again to resume there`
+            : outcome.ran.length
+              ? `installers done (${outcome.ran.map((s) => s.name).join(', ')}; skipped as done before: ${outcome.skipped.join(', ') || 'none'})`
+              : `nothing left to run: every step succeeded before (--from STEP runs again from STEP: ${steps.map((s) => s.name).join(', ')})`,
+        );
+        if (outcome.failed) process.exitCode = 1;
+      } finally {
+        state.close();
+      }
+    });
+}
+
+
+/** `kseed mirror sync`: the hand-off's images into the seed registry (lives here: the hand-off owns the image names). */
+function registerMirror(program: Command): void {
+  const mirror = program.command('mirror').description('the seed registry as an image mirror for the hand-off');
+  mirror
+    .command('sync')
+    .description('copy images (a Kolla release, the Ceph image) into the seed registry: from upstream, an OCI layout directory, or a `docker save` bundle')
+    .option('--list <file>', 'image references, one per line (default with --from DIR: every image the layout holds)')
+    .option('--from <dir|bundle>', 'an OCI image layout directory or a docker-archive tar, for air-gapped sites')
+    .option('--force', 'copy again images a previous sync finished')
+    .action(async (opts: { list?: string; from?: string; force?: boolean }, cmd: Command) => {
+      const ctx = contextOf(cmd);
+      const site = await loadSite(ctx.configPath);
+      if (!site.registry.enabled) throw new InputError('the site has registry.enabled: false: there is no seed registry to load');
+      const source = await sourceOf(opts.from);
+      const refs = opts.list ? await readImageList(opts.list) : source.kind === 'oci' ? await ociRefs(source.dir) : [];
+      if (!refs.length) throw new InputError(opts.list ? `${opts.list} lists no image` : 'give --list FILE (or --from an OCI layout directory, whose images are taken)');
+      const password = await registryPassword(site, ctx.stateDir);
+      if (password === undefined) throw new KseedError('the seed registry has no password yet: run `kseed up` first (or set registry.password)', { exitCode: 2, code: 'bad-input' });
+      const registry = `${site.seed.address}:${site.seed.ports.registry}`;
+      const state = openState(ctx.stateDir);
+      try {
+        const images = await syncImages(state, refs, {
+          registry,
+          username: site.registry.username,
+          password,
+          source,
+          force: opts.force,
+          insecure: true,
+          onProgress: (ref, line) => ctx.out.progress(`[${ref}] ${line}`),
+        });
+        const failed = images.filter((i) => i.status === 'failed');
+        ctx.out.result({ registry, images }, () => table(['image', 'seed name', 'status'], images.map((i) => [i.ref, i.dest, i.error ? `${i.status}: ${i.error}` : i.status])));
+        // the result is already printed (one JSON document): signal failure by exit code only
+        if (failed.length) {
+          process.stderr.write(`kseed: ${failed.length} of ${images.length} images failed; run the same command again to retry them\n`);
+          process.exitCode = failed.length === images.length ? ExitCode.failure : ExitCode.partial;
+        }
+      } finally {
+        state.close();
+      }
+    });
+}

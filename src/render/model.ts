@@ -1,0 +1,150 @@
+/**
+ * The view the stack templates see: everything derived from the site file
+ * (network address, netmask, per-node DHCP hosts, image names) is computed
+ * here in code, so templates stay free of logic and rendering stays
+ * deterministic (node order is the site file's, everything else sorted).
+ */
+import type { NodeSpec, Site } from '../site/types.js';
+import type { StackSecrets } from './secrets.js';
+
+export const IMAGE_REPOS = {
+  ironic: 'kseed/ironic',
+  dnsmasq: 'kseed/dnsmasq',
+  http: 'kseed/http',
+  registry: 'kseed/registry',
+  inspector: 'kseed/ironic-inspector',
+} as const;
+export type StackService = keyof typeof IMAGE_REPOS;
+
+export function ipv4ToInt(ip: string): number {
+  const parts = ip.split('.').map(Number);
+  if (parts.length !== 4 || parts.some((p) => !Number.isInteger(p) || p < 0 || p > 255)) {
+    throw new Error(`not an IPv4 address: ${ip}`);
+  }
+  return (((parts[0] as number) << 24) | ((parts[1] as number) << 16) | ((parts[2] as number) << 8) | (parts[3] as number)) >>> 0;
+}
+
+export function intToIpv4(n: number): string {
+  return [24, 16, 8, 0].map((s) => (n >>> s) & 255).join('.');
+}
+
+export function netmaskOf(prefix: number): string {
+  return intToIpv4(prefix === 0 ? 0 : (0xffffffff << (32 - prefix)) >>> 0);
+}
+
+export function networkOf(address: string, prefix: number): string {
+  return intToIpv4((ipv4ToInt(address) & ipv4ToInt(netmaskOf(prefix))) >>> 0);
+}
+
+/** Compose project names allow [a-z0-9_-]; the site name may be anything the schema allows. */
+export function projectName(site: Pick<Site, 'site'>): string {
+  const slug = site.site.toLowerCase().replace(/[^a-z0-9_-]+/g, '-').replace(/^[-_]+|[-_]+$/g, '');
+  return `kseed-${slug || 'site'}`;
+}
+
+export interface StackModel {
+  project: string;
+  site: string;
+  seed: {
+    interface: string;
+    address: string;
+    prefix: number;
+    netmask: string;
+    network: string;
+    ports: Site['seed']['ports'];
+  };
+  dhcp: {
+    mode: Site['seed']['dhcp']['mode'];
+    authoritative: boolean;
+    proxy: boolean;
+    off: boolean;
+    range?: { start: string; end: string };
+    leaseSeconds: number;
+    router?: string;
+    dns: string[];
+    /** Authoritative: unknown MACs may lease an address but never get a boot file. */
+    discoveryPool: boolean;
+  };
+  hosts: { name: string; macs: string[]; ip?: string }[];
+  ironic: {
+    user: string;
+    deployInterface: Site['ironic']['deploy_interface'];
+    minCommandInterval: number;
+    inspector: boolean;
+    bootMode: 'uefi' | 'bios';
+    hardwareTypes: string[];
+  };
+  registry: { enabled: boolean; user: string; upstream?: string };
+  images: Record<StackService, string>;
+  services: StackService[];
+  /** Paths from the stack directory to the secrets directory's files. */
+  secrets: Record<string, string>;
+  urls: { http: string; ironic: string; inspector: string; ipxeScript: string };
+}
+
+function hostOf(node: NodeSpec, withIp: boolean): { name: string; macs: string[]; ip?: string } {
+  return { name: node.name, macs: node.macs.map((m) => m.toLowerCase()), ...(withIp && node.ip ? { ip: node.ip } : {}) };
+}
+
+export function buildModel(site: Site, secrets: StackSecrets, opts: { imageTag: string; secretsRel: string }): StackModel {
+  const seed = site.seed;
+  const mode = seed.dhcp.mode;
+  const services: StackService[] = ['ironic', 'dnsmasq', 'http'];
+  if (site.registry.enabled) services.push('registry');
+  if (site.ironic.inspector) services.push('inspector');
+  const images = Object.fromEntries(
+    (Object.keys(IMAGE_REPOS) as StackService[]).map((s) => [s, `${IMAGE_REPOS[s]}:${opts.imageTag}`]),
+  ) as Record<StackService, string>;
+  const hardwareTypes = ['ipmi', 'redfish', 'fake-hardware'];
+  const secretPaths: Record<string, string> = {};
+  for (const [name, file] of Object.entries(secrets.files).sort(([a], [b]) => a.localeCompare(b))) {
+    secretPaths[name] = `${opts.secretsRel}/${file}`;
+  }
+  const base = `http://${seed.address}`;
+  return {
+    project: projectName(site),
+    site: site.site,
+    seed: {
+      interface: seed.interface,
+      address: seed.address,
+      prefix: seed.prefix,
+      netmask: netmaskOf(seed.prefix),
+      network: networkOf(seed.address, seed.prefix),
+      ports: seed.ports,
+    },
+    dhcp: {
+      mode,
+      authoritative: mode === 'authoritative',
+      proxy: mode === 'proxy',
+      off: mode === 'off',
+      ...(seed.dhcp.range ? { range: seed.dhcp.range } : {}),
+      leaseSeconds: seed.dhcp.lease_seconds,
+      ...(seed.dhcp.router ? { router: seed.dhcp.router } : {}),
+      dns: seed.dhcp.dns ?? [],
+      discoveryPool: mode === 'authoritative' && Boolean(seed.dhcp.discovery_pool),
+    },
+    hosts: site.nodes.map((n) => hostOf(n, mode === 'authoritative')),
+    ironic: {
+      user: secrets.ironicUser,
+      deployInterface: site.ironic.deploy_interface,
+      minCommandInterval: site.ironic.min_command_interval,
+      inspector: site.ironic.inspector,
+      bootMode: site.defaults.boot_mode ?? 'uefi',
+      hardwareTypes,
+    },
+    registry: {
+      enabled: site.registry.enabled,
+      user: site.registry.username,
+      ...(site.registry.upstream ? { upstream: site.registry.upstream } : {}),
+    },
+    images,
+    services,
+    secrets: secretPaths,
+    urls: {
+      http: `${base}:${seed.ports.http}`,
+      ironic: `${base}:${seed.ports.ironic_api}`,
+      inspector: `${base}:${seed.ports.inspector}`,
+      ipxeScript: `${base}:${seed.ports.http}/boot.ipxe`,
+    },
+  };
+}
