@@ -10,8 +10,11 @@ import { register as images } from './images.js';
 import { register as init } from './init.js';
 import { register as lab } from './lab.js';
 import { register as logs } from './logs.js';
+import { register as provision } from './provision.js';
+import { register as rebuild } from './rebuild.js';
 import { register as render } from './render.js';
 import { register as status } from './status.js';
+import { register as undeploy } from './undeploy.js';
 import { register as up } from './up.js';
 import { register as validate } from './validate.js';
 
@@ -36,5 +39,8 @@ export const commands: Register[] = [
   handoff,
   doctor,
   boot,
+  rebuild,
+  undeploy,
   discover,
+  provision,
 ];

@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { ComposeDriver } from '../compose/index.js';
 import { contextOf } from './context.js';
+import { statusEmbedded, embeddedSiteOf } from './embedded.js';
 import { renderedStack } from './render.js';
 import { statusTable } from './up.js';
 
@@ -11,6 +12,8 @@ export function register(program: Command): void {
     .option('--out <dir>', 'stack directory (default .kseed/stack)')
     .action(async (opts: { out?: string }, cmd: Command) => {
       const ctx = contextOf(cmd);
+      const embedded = await embeddedSiteOf(ctx);
+      if (embedded) return statusEmbedded(ctx, embedded);
       const stack = await renderedStack(ctx, opts.out);
       if (!stack) {
         ctx.out.result({ project: null, rendered: false, services: [] }, () => 'no rendered stack (run `kseed render` or `kseed up`)');

@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import { InputError } from '../errors.js';
 import { checkSeedAddress, ComposeDriver, ensureImages, upStack, type ServiceStatus } from '../compose/index.js';
 import { contextOf } from './context.js';
+import { embeddedUpOptions, upEmbedded } from './embedded.js';
 import { table } from './output.js';
 import { loadSiteFor, renderFor, renderJson, summarize } from './render.js';
 
@@ -13,16 +14,17 @@ export function statusTable(statuses: ServiceStatus[]): string {
 }
 
 export function register(program: Command): void {
-  program
+  embeddedUpOptions(program
     .command('up')
-    .description('render the seed stack, start it with Docker Compose and wait until every service is healthy')
+    .description('start the seed: engine ironic renders the stack and starts it with Docker Compose (waits until healthy); engine embedded starts the boot services in the background')
     .option('--out <dir>', 'stack directory (default .kseed/stack)')
-    .option('--timeout <seconds>', 'how long to wait for healthy services', '180')
-    .action(async (opts: { out?: string; timeout: string }, cmd: Command) => {
+    .option('--timeout <seconds>', 'how long to wait for healthy services', '180'))
+    .action(async (opts: { out?: string; timeout: string; artifacts?: string; kernel?: string; initrd?: string }, cmd: Command) => {
       const ctx = contextOf(cmd);
       const timeout = Number(opts.timeout);
       if (!Number.isFinite(timeout) || timeout <= 0) throw new InputError(`--timeout must be a positive number of seconds, not "${opts.timeout}"`);
       const site = await loadSiteFor(ctx);
+      if (site.engine === 'embedded') return upEmbedded(ctx, site, opts);
       if (site.engine !== 'ironic') {
         throw new InputError(
           `${site.file}: engine is "${site.engine}"; \`kseed up\` runs the Ironic Compose stack (set engine: ironic)`,

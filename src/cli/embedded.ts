@@ -1,0 +1,105 @@
+/**
+ * The embedded engine's parts of `kseed up`, `kseed down` and `kseed status`:
+ * the boot services as a managed background process, and the node table.
+ * The Compose (Ironic) versions of these commands (up.ts, down.ts,
+ * status.ts) dispatch here when the site says `engine: embedded`.
+ */
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import type { Command } from 'commander';
+import { openState } from '../engine/state.js';
+import { EmbeddedEngine } from '../engine/embedded.js';
+import { bootServicePid, logFileOf, startBootService, stopBootService } from '../engine/service.js';
+import { connectBmc } from '../bmc/index.js';
+import { InputError } from '../errors.js';
+import { loadSiteProfiles } from '../profiles/load.js';
+import { loadSite } from '../site/load.js';
+import type { Site } from '../site/types.js';
+import type { CliContext } from './context.js';
+import { table } from './output.js';
+
+export interface EmbeddedUpOpts {
+  artifacts?: string;
+  kernel?: string;
+  initrd?: string;
+  timeout?: string;
+}
+
+export async function upEmbedded(ctx: CliContext, site: Site, opts: EmbeddedUpOpts): Promise<void> {
+  const timeout = opts.timeout === undefined ? 30 : Number(opts.timeout);
+  if (!Number.isFinite(timeout) || timeout <= 0) throw new InputError(`--timeout must be a positive number of seconds, not "${opts.timeout}"`);
+  const info = await startBootService({
+    stateDir: ctx.stateDir,
+    configPath: site.file,
+    ...(site.seed.netns ? { netns: site.seed.netns } : {}),
+    ...(opts.artifacts ? { artifacts: path.resolve(opts.artifacts) } : {}),
+    ...(opts.kernel ? { kernel: opts.kernel } : {}),
+    ...(opts.initrd ? { initrd: opts.initrd } : {}),
+    readyTimeoutMs: timeout * 1000,
+  });
+  ctx.out.result(
+    { engine: 'embedded', boot_services: { pid: info.pid, pid_file: info.pidFile, log: info.log, already_running: info.already, ...(info.listening ? { listening: info.listening } : {}) } },
+    () =>
+      info.already
+        ? `boot services already running (pid ${info.pid}); log ${info.log}`
+        : `boot services up (pid ${info.pid}) on ${site.seed.interface}${site.seed.netns ? ` in netns ${site.seed.netns}` : ''}, seed ${site.seed.address}; log ${info.log}`,
+  );
+}
+
+export async function downEmbedded(ctx: CliContext, site: Site): Promise<void> {
+  const r = await stopBootService(ctx.stateDir, site.file);
+  ctx.out.result({ engine: 'embedded', boot_services: r }, () =>
+    r.stopped ? `boot services stopped (pid ${r.pid}${r.forced ? ', killed after 10 s' : ''})` : 'boot services were not running',
+  );
+}
+
+const fmtMs = (ms: number) => (ms >= 60_000 ? `${Math.floor(ms / 60_000)}m${Math.round((ms % 60_000) / 1000)}s` : `${(ms / 1000).toFixed(1)}s`);
+
+export async function statusEmbedded(ctx: CliContext, site: Site): Promise<void> {
+  const pid = bootServicePid(ctx.stateDir, site.file);
+  const store = openState(ctx.stateDir);
+  try {
+    const engine = new EmbeddedEngine({ site, store, profiles: await loadSiteProfiles(site.dir), connect: connectBmc });
+    const nodes = engine.status();
+    ctx.out.result(
+      { engine: 'embedded', boot_services: { running: pid !== undefined, ...(pid ? { pid } : {}), log: logFileOf(ctx.stateDir) }, nodes },
+      () =>
+        [
+          pid ? `boot services: running (pid ${pid})` : `boot services: not running (kseed up starts them)`,
+          table(
+            ['NODE', 'STATE', 'POWER', 'IP', 'PROFILE', 'TIMINGS', 'LAST ERROR'],
+            nodes.map((n) => [
+              n.node,
+              n.state,
+              n.power ?? undefined,
+              n.ip ?? undefined,
+              n.profile ?? undefined,
+              n.timings.map((t) => `${t.phase} ${fmtMs(t.ms)}`).join(', ') || undefined,
+              n.last_error ?? undefined,
+            ]),
+          ),
+        ].join('\n'),
+    );
+  } finally {
+    store.close();
+  }
+}
+
+/**
+ * The site, when the site file exists and says `engine: embedded`: then
+ * up/down/status dispatch here. Undefined otherwise (the Compose engine's
+ * code handles it, including a missing or invalid site file).
+ */
+export async function embeddedSiteOf(ctx: CliContext): Promise<Site | undefined> {
+  if (!existsSync(ctx.configPath)) return undefined;
+  const site = await loadSite(ctx.configPath);
+  return site.engine === 'embedded' ? site : undefined;
+}
+
+/** `kseed up` options only the embedded engine has. */
+export function embeddedUpOptions(c: Command): Command {
+  return c
+    .option('--artifacts <dir>', 'embedded engine: served under /artifacts/: deploy kernel, initramfs, images (default .kseed/cache/ramdisk)')
+    .option('--kernel <file>', 'embedded engine: deploy kernel in the artifacts directory (default vmlinuz)')
+    .option('--initrd <file>', 'embedded engine: deploy initramfs in the artifacts directory (default initramfs.gz)');
+}

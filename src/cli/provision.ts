@@ -1,0 +1,102 @@
+/**
+ * `kseed provision [NODE...|--all]`: enroll -> inspect -> provide -> deploy
+ * each node, concurrently, one progress line per lifecycle transition. Busy
+ * nodes a killed run left behind are resumed first; nodes already active are
+ * left alone, so running it again converges.
+ */
+import type { Command } from 'commander';
+import { openEngine } from '../engine/open.js';
+import type { PhaseTimeouts } from '../engine/embedded.js';
+import type { NodeOutcome, ProgressEvent, Provisioner } from '../engine/types.js';
+import { InputError } from '../errors.js';
+import { loadSite } from '../site/load.js';
+import type { Site } from '../site/types.js';
+import { exitFor, selectNodes } from './bmc.js';
+import { contextOf, type CliContext } from './context.js';
+import { table } from './output.js';
+
+export interface EngineCliOpts {
+  concurrency?: string;
+  timeout?: string;
+  waitBooted?: boolean;
+}
+
+function stamp(ts: number): string {
+  return new Date(ts).toISOString().slice(11, 19);
+}
+
+/** One line per transition: `12:00:01 node01 available -> deploying (deploy)`. */
+export function progressLine(e: ProgressEvent): string {
+  const what =
+    e.kind === 'transition'
+      ? `${e.from} -> ${e.to}${e.phase ? ` (${e.phase})` : ''}`
+      : `${e.phase ? `${e.phase}: ` : ''}${e.message ?? ''}`;
+  return `${stamp(e.ts)} ${e.node} ${what}${e.error ? `: ${e.error}` : ''}`;
+}
+
+function positive(v: string | undefined, flag: string): number | undefined {
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  if (!Number.isFinite(n) || n <= 0) throw new InputError(`${flag} must be a positive number, not "${v}"`);
+  return n;
+}
+
+/** Opens the site's engine with the CLI's progress printer and limits. */
+export async function engineFor(ctx: CliContext, site: Site, opts: EngineCliOpts) {
+  const timeout = positive(opts.timeout, '--timeout');
+  const concurrency = positive(opts.concurrency, '--concurrency');
+  const timeouts: Partial<PhaseTimeouts> | undefined = timeout ? { inspect: timeout * 1000, deploy: timeout * 1000, boot: timeout * 1000 } : undefined;
+  return openEngine(site, ctx.stateDir, {
+    onProgress: (e) => ctx.out.progress(progressLine(e)),
+    ...(concurrency ? { concurrency: Math.floor(concurrency) } : {}),
+    ...(timeouts ? { timeouts } : {}),
+  });
+}
+
+/** Prints outcomes (table or the --json document) and sets the exit code: 0 ok, 3 some failed, 1 all failed. */
+export function report(ctx: CliContext, engine: Provisioner, outcomes: NodeOutcome[]): void {
+  const status = engine.status(outcomes.map((o) => o.node));
+  const nodes = outcomes.map((o, i) => ({ ...o, status: status[i] }));
+  ctx.out.result({ engine: engine.engine, nodes }, () =>
+    table(
+      ['NODE', 'RESULT', 'STATE', 'VERBS', 'TIME', 'ERROR'],
+      outcomes.map((o) => [o.node, o.ok ? (o.skipped ? 'unchanged' : 'ok') : 'failed', o.state, o.verbs.join(',') || '-', `${(o.ms / 1000).toFixed(1)} s`, o.error]),
+    ),
+  );
+  const failed = outcomes.filter((o) => !o.ok).length;
+  process.exitCode = exitFor(outcomes.length - failed, failed);
+}
+
+export function engineOptions(c: Command): Command {
+  return c
+    .option('--concurrency <n>', 'nodes worked on at once (default 16)')
+    .option('--timeout <seconds>', 'per-phase time limit for inspect and deploy (default 15 min / 45 min)')
+    .option('--wait-booted', 'after deploy, wait for the installed OS to call back from its own disk');
+}
+
+export function register(program: Command): void {
+  engineOptions(
+    program
+      .command('provision')
+      .description('enroll, inspect and deploy nodes until they are active (resumes what a killed run left); exit 3 if some failed')
+      .argument('[nodes...]', 'node names (or --all)')
+      .option('--all', 'every node of the site file')
+      .option('--wait', 'wait until every node is active or failed (the embedded engine always does)')
+      .option('--no-inspect', 'skip in-band inspection (the ramdisk still reports its inventory at deploy time)'),
+  ).action(async (names: string[], opts: EngineCliOpts & { all?: boolean; inspect: boolean }, cmd: Command) => {
+    const ctx = contextOf(cmd);
+    const site = await loadSite(ctx.configPath);
+    const nodes = selectNodes(site, names, opts.all);
+    const opened = await engineFor(ctx, site, opts);
+    try {
+      ctx.out.progress(`provisioning ${nodes.length} node${nodes.length === 1 ? '' : 's'} with the ${opened.engine.engine} engine`);
+      const outcomes = await opened.engine.provision(
+        nodes.map((n) => n.name),
+        { inspect: opts.inspect, waitBooted: Boolean(opts.waitBooted) },
+      );
+      report(ctx, opened.engine, outcomes);
+    } finally {
+      await opened.close();
+    }
+  });
+}

@@ -1,0 +1,190 @@
+/**
+ * The pure pieces of the phase runner: a clock (fake in unit tests), a
+ * concurrency cap, per-phase timeouts, reading what the deploy ramdisk
+ * reported from the event log, and the decision a restarted seed takes for
+ * a node it finds busy. No I/O here, so all of it is unit-tested without
+ * sockets, VMs or a real clock.
+ */
+import type { NodeState, Verb } from './lifecycle.js';
+
+export interface Clock {
+  now(): number;
+  /** Resolves after ms; rejects with the signal's reason when aborted. */
+  sleep(ms: number, signal?: AbortSignal): Promise<void>;
+}
+
+export const realClock: Clock = {
+  now: () => Date.now(),
+  sleep: (ms, signal) =>
+    new Promise<void>((resolve, reject) => {
+      if (signal?.aborted) return reject(signal.reason);
+      const t = setTimeout(() => {
+        signal?.removeEventListener('abort', onAbort);
+        resolve();
+      }, ms);
+      const onAbort = () => {
+        clearTimeout(t);
+        reject(signal!.reason);
+      };
+      signal?.addEventListener('abort', onAbort, { once: true });
+    }),
+};
+
+/** A phase ran out of time: the node fails with this message, the run goes on. */
+export class PhaseTimeout extends Error {
+  constructor(
+    readonly phase: string,
+    readonly ms: number,
+    readonly waitingFor?: string,
+  ) {
+    super(`${phase} timed out after ${Math.round(ms / 1000)} s${waitingFor ? ` waiting for ${waitingFor}` : ''}`);
+    this.name = 'PhaseTimeout';
+  }
+}
+
+/**
+ * Runs work with a deadline. The work gets an AbortSignal that fires at the
+ * deadline so its waiting loops stop instead of leaking; the returned promise
+ * rejects with PhaseTimeout at the deadline even if the work ignores it (a BMC
+ * that never answers must not hold the node's slot forever).
+ */
+export async function withTimeout<T>(
+  clock: Clock,
+  ms: number,
+  phase: string,
+  work: (signal: AbortSignal, note: (waitingFor: string) => void) => Promise<T>,
+): Promise<T> {
+  const ac = new AbortController();
+  let waitingFor: string | undefined;
+  const timer = clock.sleep(ms, ac.signal).then(
+    () => {
+      const err = new PhaseTimeout(phase, ms, waitingFor);
+      ac.abort(err);
+      throw err;
+    },
+    () => new Promise<never>(() => {}),
+  );
+  try {
+    return await Promise.race([work(ac.signal, (w) => (waitingFor = w)), timer]);
+  } finally {
+    if (!ac.signal.aborted) ac.abort(new Error('phase finished'));
+  }
+}
+
+/** At most `n` of the returned function's tasks run at once; the others queue in call order. */
+export function limiter(n: number): <T>(task: () => Promise<T>) => Promise<T> {
+  if (!Number.isInteger(n) || n < 1) throw new RangeError(`concurrency must be a positive integer, got ${n}`);
+  let active = 0;
+  const queue: (() => void)[] = [];
+  const release = () => {
+    active--;
+    queue.shift()?.();
+  };
+  return async <T>(task: () => Promise<T>): Promise<T> => {
+    if (active >= n) await new Promise<void>((r) => queue.push(r));
+    active++;
+    try {
+      return await task();
+    } finally {
+      release();
+    }
+  };
+}
+
+/** The subset of an event record the decisions read. */
+export interface EventLike {
+  id: number;
+  kind: string;
+  detail: Record<string, unknown>;
+}
+
+export type AgentOutcome = { status: 'ok'; msg: string } | { status: 'fail'; stage: string; reason: string };
+
+/** Which agent result stage ends which verb (templates/ramdisk/init). */
+const RESULT_STAGE: Partial<Record<Verb, string>> = { inspect: 'inspect', deploy: 'deploy', rebuild: 'deploy', undeploy: 'wipe' };
+
+/**
+ * What the ramdisk said about the verb's work in these events (those after
+ * the verb started): the first failure, or its success, or undefined while
+ * it is still at work. A success of another stage (e.g. an inspection
+ * result seen during a deploy) does not count.
+ */
+export function agentOutcome(verb: Verb, events: readonly EventLike[]): AgentOutcome | undefined {
+  const want = RESULT_STAGE[verb];
+  for (const e of events) {
+    if (e.kind !== 'agent-result') continue;
+    const stage = String(e.detail.stage ?? '');
+    const msg = String(e.detail.msg ?? '');
+    if (e.detail.status === 'fail') return { status: 'fail', stage, reason: msg || `${stage} failed` };
+    if (e.detail.status === 'ok' && stage === want) return { status: 'ok', msg };
+  }
+  return undefined;
+}
+
+/** The installed OS's first-boot callback among the events, if any. */
+export function bootCallback(events: readonly EventLike[]): { hostname?: string; stage: string } | undefined {
+  for (const e of events) {
+    if (e.kind === 'callback' && e.detail.stage === 'booted') {
+      const h = e.detail.hostname;
+      return { stage: 'booted', ...(typeof h === 'string' ? { hostname: h } : {}) };
+    }
+  }
+  return undefined;
+}
+
+/** What the engine wrote in node data before a busy state's work (the "intent"). */
+export interface OpRecord {
+  verb: Verb;
+  /** Id of the event that started the verb: what the ramdisk reports after it belongs to this run. */
+  since: number;
+  started_at: number;
+  owner: string;
+  /** How many times the work was (re)started, including resumes. */
+  attempt: number;
+}
+
+export type ResumeDecision =
+  | { action: 'finish'; outcome: 'done' | 'fail'; verb: Verb; reason?: string }
+  /** Boot the ramdisk again: the interrupted run's work starts from scratch, once. */
+  | { action: 'restart'; verb: Verb }
+  | { action: 'skip'; reason: string };
+
+/**
+ * A restarted seed finds a node busy (inspecting, deploying, deleting): the
+ * previous seed died during the verb. If the ramdisk already reported, the
+ * verb is finished from that report (nothing runs again); otherwise the work
+ * restarts with a fresh network boot, which power-cycles the node, so the old
+ * ramdisk instance (and its image write) is gone before a new one starts.
+ */
+export function resumeDecision(state: NodeState, op: OpRecord | undefined, events: readonly EventLike[], maxAttempts = 3): ResumeDecision {
+  const byState: Partial<Record<NodeState, Verb[]>> = { inspecting: ['inspect'], deploying: ['deploy', 'rebuild'], deleting: ['undeploy'] };
+  const verbs = byState[state];
+  if (!verbs) return { action: 'skip', reason: `${state} is not a busy state` };
+  // A seed from before op records existed (or one killed between transition and intent): the state names the verb.
+  const verb = op && verbs.includes(op.verb) ? op.verb : verbs[0]!;
+  const since = op?.since ?? 0;
+  const out = agentOutcome(verb, events.filter((e) => e.id > since));
+  if (out?.status === 'ok') return { action: 'finish', outcome: 'done', verb };
+  if (out?.status === 'fail') return { action: 'finish', outcome: 'fail', verb, reason: out.reason };
+  if (op && op.attempt >= maxAttempts) {
+    return { action: 'finish', outcome: 'fail', verb, reason: `${verb} interrupted ${op.attempt} times; giving up (run it again to retry)` };
+  }
+  return { action: 'restart', verb };
+}
+
+/** `kseed-engine@<host>:<pid>`: a claim owner another process can check for liveness. */
+export function ownerName(host: string, pid: number): string {
+  return `kseed-engine@${host}:${pid}`;
+}
+
+/**
+ * True when the claim's owner is an engine process on this host that no
+ * longer runs (SIGKILLed seed): its claim may be taken over at once instead
+ * of waiting for the claim to expire. Owners on other hosts or of other kinds
+ * (a CI pipeline's lease) are never considered dead.
+ */
+export function ownerIsDead(owner: string, host: string, isAlive: (pid: number) => boolean): boolean {
+  const m = /^kseed-engine@(.+):(\d+)$/.exec(owner);
+  if (!m || m[1] !== host) return false;
+  return !isAlive(Number(m[2]));
+}

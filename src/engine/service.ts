@@ -1,0 +1,170 @@
+/**
+ * The embedded boot services as a managed background service: `kseed up`
+ * starts a detached `kseed boot serve` (inside `ip netns exec <netns>` when
+ * the seed lives in a namespace, so the PID we keep is the server itself),
+ * with a pid file and a log under .kseed/, and waits until it listens;
+ * `kseed down` stops it by that PID. The pid file alone is never trusted: a
+ * PID is only signalled when its command line is still our server's.
+ */
+import { spawn } from 'node:child_process';
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { KseedError } from '../errors.js';
+
+/** bin/kseed.js of this installation (it runs dist/). */
+export const KSEED_BIN = fileURLToPath(new URL('../../bin/kseed.js', import.meta.url));
+
+export interface BootServiceOptions {
+  stateDir: string;
+  configPath: string;
+  netns?: string;
+  artifacts?: string;
+  kernel?: string;
+  initrd?: string;
+  /** default 30 s */
+  readyTimeoutMs?: number;
+  /** node binary + script; default process.execPath + KSEED_BIN */
+  command?: string[];
+}
+
+export interface BootServiceInfo {
+  pid: number;
+  pidFile: string;
+  log: string;
+  /** true when it was already running (nothing started) */
+  already: boolean;
+  /** The `listening` record of kseed boot serve --json (addresses, ports). */
+  listening?: Record<string, unknown>;
+}
+
+export const pidFileOf = (stateDir: string) => path.join(stateDir, 'run', 'boot-serve.pid');
+export const logFileOf = (stateDir: string) => path.join(stateDir, 'logs', 'boot-serve.log');
+
+function cmdline(pid: number): string[] | undefined {
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').filter(Boolean);
+  } catch {
+    return undefined;
+  }
+}
+
+/** Our server: a process whose command line runs `boot serve` for this very site file. */
+function isOurServer(pid: number, configPath: string | undefined): boolean {
+  const c = cmdline(pid);
+  if (!c) return false;
+  const i = c.indexOf('boot');
+  if (i < 0 || c[i + 1] !== 'serve') return false;
+  return configPath === undefined || c.includes(configPath);
+}
+
+function readPid(file: string): number | undefined {
+  try {
+    const n = Number(readFileSync(file, 'utf8').trim());
+    return Number.isInteger(n) && n > 0 ? n : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The running server's PID, if any (a stale pid file is removed). */
+export function bootServicePid(stateDir: string, configPath?: string): number | undefined {
+  const file = pidFileOf(stateDir);
+  const pid = readPid(file);
+  if (pid === undefined) return undefined;
+  if (isOurServer(pid, configPath)) return pid;
+  rmSync(file, { force: true });
+  return undefined;
+}
+
+function lastListening(log: string, since: number): Record<string, unknown> | undefined {
+  let text = '';
+  try {
+    text = readFileSync(log, 'utf8').slice(since);
+  } catch {
+    return undefined;
+  }
+  for (const line of text.split('\n')) {
+    if (!line.startsWith('{')) continue;
+    try {
+      const j = JSON.parse(line) as Record<string, unknown>;
+      if (j.service === 'serve' && j.type === 'listening') return j;
+    } catch {
+      /* a partial line */
+    }
+  }
+  return undefined;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+export async function startBootService(o: BootServiceOptions): Promise<BootServiceInfo> {
+  const pidFile = pidFileOf(o.stateDir);
+  const log = logFileOf(o.stateDir);
+  const running = bootServicePid(o.stateDir, o.configPath);
+  if (running !== undefined) return { pid: running, pidFile, log, already: true };
+  mkdirSync(path.dirname(pidFile), { recursive: true, mode: 0o700 });
+  mkdirSync(path.dirname(log), { recursive: true, mode: 0o700 });
+  const since = existsSync(log) ? readFileSync(log).length : 0;
+  const fd = openSync(log, 'a', 0o600);
+  const args = [
+    ...(o.command ?? [process.execPath, KSEED_BIN]),
+    '--config',
+    o.configPath,
+    '--json',
+    'boot',
+    'serve',
+    ...(o.artifacts ? ['--artifacts', o.artifacts] : []),
+    ...(o.kernel ? ['--kernel', o.kernel] : []),
+    ...(o.initrd ? ['--initrd', o.initrd] : []),
+  ];
+  // `ip netns exec` execs the command: the child's PID is the server's
+  const argv = o.netns ? ['ip', 'netns', 'exec', o.netns, ...args] : args;
+  const child = spawn(argv[0]!, argv.slice(1), { detached: true, stdio: ['ignore', fd, fd], cwd: path.dirname(o.configPath) });
+  closeSync(fd);
+  let exited: string | undefined;
+  child.once('exit', (code, sig) => (exited = sig ? `signal ${sig}` : `exit code ${code}`));
+  child.once('error', (err) => (exited = err.message));
+  child.unref();
+  const pid = child.pid;
+  if (pid === undefined) throw new KseedError('could not start kseed boot serve', { code: 'boot-serve' });
+  writeFileSync(pidFile, `${pid}\n`, { mode: 0o600 });
+  const deadline = Date.now() + (o.readyTimeoutMs ?? 30_000);
+  for (;;) {
+    const l = lastListening(log, since);
+    if (l) return { pid, pidFile, log, already: false, listening: l };
+    if (exited !== undefined || Date.now() > deadline) {
+      const tail = (() => {
+        try {
+          return readFileSync(log, 'utf8').slice(since).split('\n').slice(-15).join('\n');
+        } catch {
+          return '';
+        }
+      })();
+      if (exited === undefined) process.kill(pid, 'SIGTERM');
+      rmSync(pidFile, { force: true });
+      throw new KseedError(`boot services did not start (${exited ?? 'not listening after the timeout'}); log ${log}`, { code: 'boot-serve', detail: tail });
+    }
+    await sleep(100);
+  }
+}
+
+/** Stops the server by its PID (SIGTERM, then SIGKILL after 10 s); false when none ran. */
+export async function stopBootService(stateDir: string, configPath?: string): Promise<{ stopped: boolean; pid?: number; forced?: boolean }> {
+  const pid = bootServicePid(stateDir, configPath);
+  if (pid === undefined) return { stopped: false };
+  process.kill(pid, 'SIGTERM');
+  const deadline = Date.now() + 10_000;
+  let forced = false;
+  while (isOurServer(pid, undefined)) {
+    if (Date.now() > deadline) {
+      process.kill(pid, 'SIGKILL');
+      forced = true;
+      await sleep(200);
+      break;
+    }
+    await sleep(100);
+  }
+  rmSync(pidFileOf(stateDir), { force: true });
+  return { stopped: true, pid, forced };
+}

@@ -1,0 +1,67 @@
+/**
+ * The Provisioner interface: what the CLI asks of an engine. The embedded
+ * engine (embedded.ts) and the Ironic engine implement it, so `kseed
+ * provision/rebuild/undeploy/status` never know which one runs.
+ */
+import type { NodeState, Verb } from './lifecycle.js';
+import type { PhaseTiming } from './state.js';
+
+/** One node's outcome of a verb (or of a whole provision run). */
+export interface NodeOutcome {
+  node: string;
+  ok: boolean;
+  state: NodeState;
+  /** The verbs that ran, in order. */
+  verbs: Verb[];
+  /** Why it failed (the node's last_error), or why nothing was done. */
+  error?: string;
+  /** Nothing to do: the node was already at the target. */
+  skipped?: boolean;
+  ms: number;
+}
+
+/** A lifecycle transition as it happens, for live progress lines. */
+export interface ProgressEvent {
+  node: string;
+  ts: number;
+  kind: 'transition' | 'step' | 'info';
+  from?: NodeState;
+  to?: NodeState;
+  phase?: string;
+  message?: string;
+  error?: string;
+}
+
+export interface NodeStatus {
+  node: string;
+  state: NodeState;
+  power: string | null;
+  ip: string | null;
+  profile: string | null;
+  last_error: string | null;
+  timings: PhaseTiming[];
+  /** Host name the installed OS reported on first boot. */
+  booted_hostname?: string;
+  updated_at: number;
+}
+
+export interface ProvisionOptions {
+  /** Inspect nodes not yet provided (default true). */
+  inspect?: boolean;
+  /** Wait for the installed OS to call back after deploy. */
+  waitBooted?: boolean;
+}
+
+export interface Provisioner {
+  readonly engine: 'embedded' | 'ironic';
+  enroll(node: string): Promise<NodeOutcome>;
+  inspect(node: string): Promise<NodeOutcome>;
+  provide(node: string): Promise<NodeOutcome>;
+  deploy(node: string, opts?: ProvisionOptions): Promise<NodeOutcome>;
+  rebuild(node: string, opts?: ProvisionOptions): Promise<NodeOutcome>;
+  undeploy(node: string): Promise<NodeOutcome>;
+  /** enroll -> inspect -> provide -> deploy for each node, concurrently (bounded); resumes busy nodes first. */
+  provision(nodes: string[], opts?: ProvisionOptions): Promise<NodeOutcome[]>;
+  status(nodes?: string[]): NodeStatus[];
+  close(): Promise<void>;
+}
