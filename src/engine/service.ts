@@ -103,6 +103,10 @@ export async function startBootService(o: BootServiceOptions): Promise<BootServi
   const log = logFileOf(o.stateDir);
   const running = bootServicePid(o.stateDir, o.configPath);
   if (running !== undefined) return { pid: running, pidFile, log, already: true };
+  // `ip netns exec` would only say so in the service log: name the cure up front.
+  if (o.netns && !existsSync(path.join('/run/netns', o.netns))) {
+    throw new KseedError(`network namespace "${o.netns}" (seed.netns) does not exist: create the lab with \`kseed lab up\`, or remove seed.netns`, { code: 'no-netns' });
+  }
   mkdirSync(path.dirname(pidFile), { recursive: true, mode: 0o700 });
   mkdirSync(path.dirname(log), { recursive: true, mode: 0o700 });
   const since = existsSync(log) ? readFileSync(log).length : 0;

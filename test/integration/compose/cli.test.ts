@@ -169,10 +169,13 @@ describe.skipIf(!docker)('kseed up/status/down/logs without images', () => {
     expect(r.stderr).toContain('unknown service "nope": the stack runs ironic, dnsmasq, http, registry, inspector');
   });
 
-  it('up refuses a site whose engine is embedded', async () => {
+  it('up on an embedded site never runs Compose, and names a missing seed namespace', async () => {
     const l = siteDir('lab', 'lab-up');
     const r = await kseed(['up'], l);
-    expect(r.code).toBe(2);
-    expect(r.stderr).toContain('engine is "embedded"');
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain('network namespace "ksl-lab" (seed.netns) does not exist');
+    expect(r.stderr).toContain('kseed lab up');
+    // the embedded engine starts its own boot services: no Compose stack is rendered
+    expect(existsSync(path.join(l, '.kseed', 'stack'))).toBe(false);
   });
 });
