@@ -33,6 +33,7 @@ export interface NodeStateApi {
   getNode(name: string): { state: string; data: Record<string, unknown> } | undefined;
   updateNode(name: string, patch: { data?: Record<string, unknown> }): unknown;
   recordEvent(node: string | null, kind: string, detail?: Record<string, unknown>): unknown;
+  listEvents(node: string, opts: { sinceId?: number; kind?: string }): { id: number; to_state: string | null; detail: Record<string, unknown> }[];
   issueNodeToken(node: string, purpose: string, ttlMs: number): string;
   verifyNodeToken(token: string, purpose: string): string | undefined;
   revokeNodeTokens(node: string, purpose?: string): number;
@@ -69,6 +70,9 @@ export const AGENT_TOKEN = 'agent';
 
 const MAX_EVENT_TEXT = 1024;
 
+/** The agent result stage that ends each busy state's work (templates/ramdisk/init). */
+const RESULT_STAGE: Record<string, string> = { inspecting: 'inspect', deploying: 'deploy', deleting: 'wipe' };
+
 /**
  * A short public name for a token: the first 12 hex digits of its SHA-256,
  * i.e. a prefix of the hash the state store keeps. Events carry it so one can
@@ -102,8 +106,28 @@ export class StateBootBackend implements BootBackend {
   private view(n: NodeSpec | undefined): BootNode | undefined {
     if (!n) return undefined;
     // A node the state store has never seen is not enrolled: nothing to do.
-    const state = this.store.getNode(n.name)?.state ?? 'enroll';
-    return { name: n.name, macs: n.macs.map((m) => m.toLowerCase()), action: bootActionFor(state) };
+    const rec = this.store.getNode(n.name);
+    let action = bootActionFor(rec?.state ?? 'enroll');
+    // The ramdisk reboots after writing the disk, possibly before the engine
+    // has seen its result and moved the node to active: that boot must reach
+    // the new OS, never a second write. A finished wipe or inspection boots nothing.
+    if (rec && this.opDone(n.name, rec.state, rec.data)) action = rec.state === 'deploying' ? 'local' : 'none';
+    return { name: n.name, macs: n.macs.map((m) => m.toLowerCase()), action };
+  }
+
+  /**
+   * True when the ramdisk already reported success for the node's current
+   * operation: the busy state's work after `data.op.since` (the event id the
+   * engine started it at), or, before the engine wrote its intent, after the
+   * transition into the state.
+   */
+  private opDone(node: string, state: string, data: Record<string, unknown>): boolean {
+    const stage = RESULT_STAGE[state];
+    if (!stage) return false;
+    const op = data.op as { since?: unknown } | null | undefined;
+    let since = typeof op?.since === 'number' ? op.since : undefined;
+    if (since === undefined) since = this.store.listEvents(node, { kind: 'transition' }).filter((e) => e.to_state === state).at(-1)?.id ?? 0;
+    return this.store.listEvents(node, { sinceId: since, kind: 'agent-result' }).some((e) => e.detail.status === 'ok' && e.detail.stage === stage);
   }
 
   nodeByMac(mac: string): BootNode | undefined {
@@ -143,15 +167,39 @@ export class StateBootBackend implements BootBackend {
     const spec = this.byName.get(node);
     const rec = this.store.getNode(node);
     if (!spec || !rec) return { task: 'none', reboot: false };
-    switch (bootActionFor(rec.state)) {
-      case 'inspect':
-        // power off after inspection: the engine decides what boots next
-        return { task: 'inspect', reboot: false };
-      case 'deploy':
+    // Done already: a ramdisk that stays up (WAIT=1) waits for the engine's next step.
+    if (this.opDone(node, rec.state, rec.data)) return { task: 'none', reboot: false };
+    switch (rec.state) {
+      case 'inspecting': {
+        // Power off after inspection (the engine decides what boots next),
+        // unless the engine deploys right after it: then the same boot takes the deploy task.
+        const op = rec.data.op as { next?: unknown } | null | undefined;
+        return op?.next === 'deploy' ? { task: 'inspect', reboot: false, wait: true } : { task: 'inspect', reboot: false };
+      }
+      case 'deploying':
         return this.deployTask(spec, rec.data);
+      case 'deleting':
+        return this.wipeTask(spec, rec.data);
       default:
         return { task: 'none', reboot: false };
     }
+  }
+
+  /** The disk the node's root-device hint selects in its last posted inventory; undefined without one. */
+  private targetDisk(spec: NodeSpec, data: Record<string, unknown>): { ok: true; dev: string } | { ok: false; reason: string } | undefined {
+    const inv = data.inventory as Inventory | undefined;
+    if (!inv) return undefined;
+    const choice = this.o.chooseRootDevice(inv.disks, spec.root_device);
+    return choice.ok ? { ok: true, dev: `/dev/${choice.disk.name}` } : { ok: false, reason: choice.reason.replace(/[\r\n]+/g, ' ') };
+  }
+
+  /** Undeploy: erase the metadata of the disk deploy would write (the same choice), then power off. */
+  private wipeTask(spec: NodeSpec, data: Record<string, unknown>): AgentTask {
+    const t = this.targetDisk(spec, data);
+    // Without an inventory the agent posts one first, then asks again; a wipe without TARGET_DISK is refused by the agent.
+    if (!t) return { task: 'wipe', reboot: false };
+    if (!t.ok) return { task: 'fail', reason: t.reason, reboot: false };
+    return { task: 'wipe', targetDisk: t.dev, reboot: false };
   }
 
   private deployTask(spec: NodeSpec, data: Record<string, unknown>): AgentTask {
@@ -167,12 +215,11 @@ export class StateBootBackend implements BootBackend {
       imageCompression: img.compression ?? 'none',
       reboot: true,
     };
-    const inv = data.inventory as Inventory | undefined;
+    const t = this.targetDisk(spec, data);
     // Without an inventory the agent posts one first, then asks again.
-    if (!inv) return task;
-    const choice = this.o.chooseRootDevice(inv.disks, spec.root_device);
-    if (!choice.ok) return { task: 'fail', reason: choice.reason.replace(/[\r\n]+/g, ' '), reboot: false };
-    return { ...task, targetDisk: `/dev/${choice.disk.name}` };
+    if (!t) return task;
+    if (!t.ok) return { task: 'fail', reason: t.reason, reboot: false };
+    return { ...task, targetDisk: t.dev };
   }
 
   onInventory(node: string, inventory: Inventory): void {

@@ -45,7 +45,7 @@ function positive(v: string | undefined, flag: string): number | undefined {
 export async function engineFor(ctx: CliContext, site: Site, opts: EngineCliOpts) {
   const timeout = positive(opts.timeout, '--timeout');
   const concurrency = positive(opts.concurrency, '--concurrency');
-  const timeouts: Partial<PhaseTimeouts> | undefined = timeout ? { inspect: timeout * 1000, deploy: timeout * 1000, boot: timeout * 1000 } : undefined;
+  const timeouts: Partial<PhaseTimeouts> | undefined = timeout ? { inspect: timeout * 1000, deploy: timeout * 1000, undeploy: timeout * 1000, boot: timeout * 1000 } : undefined;
   return openEngine(site, ctx.stateDir, {
     onProgress: (e) => ctx.out.progress(progressLine(e)),
     ...(concurrency ? { concurrency: Math.floor(concurrency) } : {}),
@@ -70,7 +70,7 @@ export function report(ctx: CliContext, engine: Provisioner, outcomes: NodeOutco
 export function engineOptions(c: Command): Command {
   return c
     .option('--concurrency <n>', 'nodes worked on at once (default 16)')
-    .option('--timeout <seconds>', 'per-phase time limit for inspect and deploy (default 15 min / 45 min)')
+    .option('--timeout <seconds>', 'per-phase time limit for inspect, deploy and undeploy (default 15 min / 45 min / 15 min)')
     .option('--wait-booted', 'after deploy, wait for the installed OS to call back from its own disk');
 }
 

@@ -1,4 +1,9 @@
-/** `kseed undeploy NODE...`: power off, revoke the node's credentials, return it to available. */
+/**
+ * `kseed undeploy NODE...`: boot the deploy ramdisk to erase the metadata
+ * (partition tables, filesystem signatures) of the disk the root-device hint
+ * selects, power off, revoke the node's credentials, return it to available.
+ * A wipe that fails or times out leaves the node in "clean failed".
+ */
 import type { Command } from 'commander';
 import { loadSite } from '../site/load.js';
 import { selectNodes } from './bmc.js';
@@ -9,7 +14,7 @@ export function register(program: Command): void {
   engineOptions(
     program
       .command('undeploy')
-      .description('take active nodes back to available (deleting -> available); exit 3 if some failed')
+      .description('wipe the disk of deployed nodes and return them to available (deleting -> available, or clean failed); exit 3 if some failed')
       .argument('<nodes...>', 'node names'),
   ).action(async (names: string[], opts: EngineCliOpts, cmd: Command) => {
     const ctx = contextOf(cmd);

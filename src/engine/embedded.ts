@@ -57,7 +57,8 @@ export const DEFAULT_TIMEOUTS: PhaseTimeouts = {
   enroll: 60_000,
   inspect: 15 * 60_000,
   deploy: 45 * 60_000,
-  undeploy: 5 * 60_000,
+  // a ramdisk boot, like inspect; the wipe itself takes seconds
+  undeploy: 15 * 60_000,
   boot: 15 * 60_000,
   bmc: 30_000,
 };
@@ -106,6 +107,13 @@ export class EmbeddedEngine implements Provisioner {
   private readonly owner: string;
   private readonly host = hostname();
   private readonly limit: <T>(task: () => Promise<T>) => Promise<T>;
+  /**
+   * Nodes whose inspection ramdisk stays up for the deploy that follows
+   * (fast track, WAIT=1): their deploy is served to that boot, no power cycle.
+   * In memory on purpose: a restarted engine does not know the ramdisk is
+   * still there and boots it again, which is safe.
+   */
+  private readonly warm = new Set<string>();
 
   constructor(private readonly o: EmbeddedEngineOptions) {
     for (const n of o.site.nodes) this.specs.set(n.name, n);
@@ -230,6 +238,16 @@ export class EmbeddedEngine implements Provisioner {
     this.store.updateNode(name, { power: 'off' });
   }
 
+  /** Best effort, bounded by the BMC timeout: the phase's own error is what the node reports. */
+  private async powerOffAfterFailure(name: string): Promise<void> {
+    this.warm.delete(name);
+    try {
+      await this.powerOff(name, new AbortController().signal);
+    } catch {
+      /* recorded as a failed power-off step */
+    }
+  }
+
   private async ensureOn(name: string, signal: AbortSignal): Promise<void> {
     await this.withBmc(name, 'power-on', signal, async (bmc) => {
       if ((await bmc.powerStatus()) === 'off') await bmc.power('on');
@@ -248,7 +266,7 @@ export class EmbeddedEngine implements Provisioner {
   }
 
   private async waitAgent(name: string, verb: Verb, since: number, signal: AbortSignal, note: (w: string) => void): Promise<void> {
-    note(`the deploy ramdisk's ${verb} result`);
+    note(`the deploy ramdisk's ${verb === 'undeploy' ? 'wipe' : verb} result`);
     const out = await this.waitEvents(name, since, signal, (evs) => agentOutcome(verb, evs));
     if (out.status === 'fail') throw new Error(out.stage && out.stage !== verb ? `${out.stage}: ${out.reason}` : out.reason);
   }
@@ -265,6 +283,7 @@ export class EmbeddedEngine implements Provisioner {
     verb: Verb,
     work: (ctx: { since: number; resumed: boolean; signal: AbortSignal; note: (w: string) => void }) => Promise<void>,
     resume?: OpRecord,
+    next?: Verb,
   ): Promise<boolean> {
     const phase = verb === 'rebuild' ? 'deploy' : verb;
     let during: NodeState;
@@ -278,14 +297,16 @@ export class EmbeddedEngine implements Provisioner {
     }
     if (resume) {
       during = this.store.getNode(name)!.state;
-      op = { ...resume, owner: this.owner, attempt: resume.attempt + 1 };
+      // no fast track for a resumed verb: its ramdisk boots again and powers off when done
+      const { next: _next, ...prev } = resume;
+      op = { ...prev, owner: this.owner, attempt: resume.attempt + 1 };
       this.store.recordEvent(name, 'resume', { verb, phase, attempt: op.attempt, since: op.since });
       this.emit({ node: name, kind: 'info', phase, message: `resuming ${verb} (attempt ${op.attempt})` });
     } else {
       const cur = this.store.getNode(name)!;
       during = start(name, verb, cur.state);
       this.move(name, during, { phase, from: cur.state, detail: { verb } });
-      op = { verb, since: this.lastEventId(name), started_at: this.clock.now(), owner: this.owner, attempt: 1 };
+      op = { verb, since: this.lastEventId(name), started_at: this.clock.now(), owner: this.owner, attempt: 1, ...(next ? { next } : {}) };
     }
     this.store.updateNode(name, { data: { op } });
     const timeout = this.t[phase as keyof PhaseTimeouts] ?? this.t.deploy;
@@ -294,6 +315,9 @@ export class EmbeddedEngine implements Provisioner {
       await withTimeout(this.clock, timeout, phase, (signal, note) => work({ since: op.since, resumed: Boolean(resume), signal, note }));
     } catch (err) {
       error = err instanceof PhaseTimeout ? err.message : errText(err);
+      // As Ironic does after a failed deploy or cleaning: a ramdisk that hangs,
+      // or one still waiting for a task (fast track), must not stay up.
+      if (verb !== 'enroll') await this.powerOffAfterFailure(name);
     }
     const to = finish(verb, error ? 'fail' : 'done');
     this.store.updateNode(name, { data: { op: null }, ...(error ? {} : { last_error: null }) });
@@ -316,13 +340,19 @@ export class EmbeddedEngine implements Provisioner {
   };
 
   private inspectWork =
-    (name: string) =>
+    (name: string, fastTrack = false) =>
     async ({ since, resumed, signal, note }: { since: number; resumed: boolean; signal: AbortSignal; note: (w: string) => void }) => {
       if (!this.spec(name).macs.length) throw new Error('node has no MAC in the site file: it cannot network-boot');
       // resumed: the ramdisk may have reported while no engine was listening
       if (!(resumed && agentOutcome('inspect', this.store.listEvents(name, { sinceId: since })))) await this.netboot(name, signal);
       await this.waitAgent(name, 'inspect', since, signal, note);
       if (!this.store.listEvents(name, { sinceId: since, kind: 'inventory' }).length) throw new Error('the ramdisk reported success but posted no inventory');
+      // fast track: the ramdisk was told WAIT=1 and now waits for its deploy task
+      if (fastTrack && !resumed) {
+        this.warm.add(name);
+        this.emit({ node: name, kind: 'step', phase: 'inspect', message: 'ramdisk stays up for the deploy (fast track)' });
+        return;
+      }
       await this.powerOff(name, signal);
     };
 
@@ -340,7 +370,10 @@ export class EmbeddedEngine implements Provisioner {
         this.store.updateNode(name, { data: { target_disk: `/dev/${choice.disk.name}` } });
       }
       const reported = resumed && agentOutcome(verb, this.store.listEvents(name, { sinceId: since }));
-      if (!reported) await this.netboot(name, signal);
+      // the inspection's ramdisk is still up and asking for its next task: it gets this deploy
+      const warm = this.warm.delete(name) && !resumed;
+      if (warm) this.store.recordEvent(name, 'step', { step: 'fast-track', status: 'done' });
+      else if (!reported) await this.netboot(name, signal);
       await this.waitAgent(name, verb, since, signal, note);
     };
 
@@ -387,9 +420,27 @@ export class EmbeddedEngine implements Provisioner {
     }
   }
 
+  /**
+   * Undeploy = Ironic's tear-down plus automated cleaning's
+   * erase_devices_metadata: the ramdisk erases partition tables (both ends of
+   * the disk, GPT backup included) and filesystem signatures of the disk the
+   * root-device hint selects, then the node is powered off. Only then is it
+   * available: a node back in the pool must not boot its old OS.
+   */
   private undeployWork =
     (name: string) =>
-    async ({ signal }: { signal: AbortSignal }) => {
+    async ({ since, resumed, signal, note }: { since: number; resumed: boolean; signal: AbortSignal; note: (w: string) => void }) => {
+      const spec = this.spec(name);
+      if (!spec.macs.length) throw new Error('node has no MAC in the site file: it cannot network-boot');
+      const inv = this.store.getNode(name)?.data.inventory as { disks?: Disk[] } | undefined;
+      if (inv?.disks) {
+        // refuse before anything boots: the same choice the boot services make for TARGET_DISK
+        const choice = chooseRootDevice(inv.disks, rootDeviceOf(spec, this.profileOf(name)));
+        if (!choice.ok) throw new Error(`not wiping: ${choice.reason}`);
+      }
+      const reported = resumed && agentOutcome('undeploy', this.store.listEvents(name, { sinceId: since }));
+      if (!reported) await this.netboot(name, signal);
+      await this.waitAgent(name, 'undeploy', since, signal, note);
       await this.powerOff(name, signal);
       // the installed OS's and any ramdisk's credentials end here
       this.store.revokeNodeTokens(name);
@@ -427,10 +478,13 @@ export class EmbeddedEngine implements Provisioner {
         cur = this.store.getNode(name)!;
       }
       if (ok) {
-        for (const verb of verbs(cur.state)) {
+        const todo = verbs(cur.state);
+        for (const [i, verb] of todo.entries()) {
           ran.push(verb);
           const since = this.lastEventId(name);
-          ok = await this.runVerb(name, verb, this.workFor(name, verb));
+          // inspect then deploy in one boot (provide in between is instant)
+          const fastTrack = verb === 'inspect' && todo.slice(i + 1).includes('deploy');
+          ok = await this.runVerb(name, verb, fastTrack ? this.inspectWork(name, true) : this.workFor(name, verb), undefined, fastTrack ? 'deploy' : undefined);
           if (!ok) break;
           if (verb === 'deploy' || verb === 'rebuild') {
             ok = await this.afterActive(name);
@@ -457,6 +511,7 @@ export class EmbeddedEngine implements Provisioner {
         ms: this.clock.now() - t0,
       };
     } finally {
+      if (this.warm.delete(name)) await this.powerOffAfterFailure(name);
       this.release(name);
     }
   }

@@ -15,6 +15,7 @@ export type NodeState =
   | 'deploy failed'
   | 'active'
   | 'deleting'
+  | 'clean failed'
   | 'handed-off';
 
 export const NODE_STATES: readonly NodeState[] = [
@@ -28,6 +29,7 @@ export const NODE_STATES: readonly NodeState[] = [
   'deploy failed',
   'active',
   'deleting',
+  'clean failed',
   'handed-off',
 ];
 
@@ -53,14 +55,17 @@ const EDGES: Record<Verb, Edge> = {
   provide: { from: ['manageable'], during: 'available', done: 'available', fail: 'manageable' },
   deploy: { from: ['available', 'deploy failed'], during: 'deploying', done: 'active', fail: 'deploy failed' },
   rebuild: { from: ['active', 'deploy failed', 'handed-off'], during: 'deploying', done: 'active', fail: 'deploy failed' },
-  // Ironic's "deleted": wipe and return to the pool.
-  undeploy: { from: ['active', 'deploy failed', 'handed-off'], during: 'deleting', done: 'available', fail: 'deploy failed' },
+  // Ironic's "deleted": the disk's metadata is erased in the ramdisk (Ironic's
+  // automated cleaning, erase_devices_metadata) and the node returns to the pool.
+  // A wipe that fails or times out ends in Ironic's "clean failed": the disk may
+  // still hold a bootable OS, so the node is not available; undeploy retries.
+  undeploy: { from: ['active', 'deploy failed', 'handed-off', 'clean failed'], during: 'deleting', done: 'available', fail: 'clean failed' },
   handoff: { from: ['active', 'handed-off'], during: 'handed-off', done: 'handed-off', fail: 'active' },
 };
 
 /** States in which work is under way; a restarted seed resumes or fails them. */
 export const BUSY_STATES: ReadonlySet<NodeState> = new Set(['inspecting', 'deploying', 'deleting']);
-export const FAILED_STATES: ReadonlySet<NodeState> = new Set(['enroll failed', 'inspect failed', 'deploy failed']);
+export const FAILED_STATES: ReadonlySet<NodeState> = new Set(['enroll failed', 'inspect failed', 'deploy failed', 'clean failed']);
 
 export class TransitionError extends Error {
   constructor(
@@ -102,6 +107,7 @@ function level(s: NodeState): number {
     case 'deploying':
     case 'deploy failed':
     case 'deleting':
+    case 'clean failed':
       return 2;
     case 'active':
     case 'handed-off':
@@ -124,12 +130,15 @@ export function plan(state: NodeState, target: keyof typeof TARGET_LEVEL, opts: 
   let inspectPending = opts.inspect && level(state) <= 1;
   const verbs: Verb[] = [];
   let s = state;
-  while (!(level(s) >= goal && !(inspectPending && level(s) <= 1))) {
+  // a clean-failed node has not reached any level: its disk must be wiped first
+  while (!(level(s) >= goal && !(inspectPending && level(s) <= 1) && s !== 'clean failed')) {
     let v: Verb;
     if (level(s) === 0) v = 'enroll';
     else if (s === 'inspect failed' || (s === 'manageable' && inspectPending)) v = 'inspect';
     else if (s === 'manageable') v = 'provide';
     else if (s === 'available' || s === 'deploy failed') v = 'deploy';
+    // a disk whose wipe failed is wiped again before the node is used
+    else if (s === 'clean failed') v = 'undeploy';
     else break;
     if (v === 'inspect') inspectPending = false;
     verbs.push(v);

@@ -141,6 +141,12 @@ export interface OpRecord {
   owner: string;
   /** How many times the work was (re)started, including resumes. */
   attempt: number;
+  /**
+   * The verb the engine runs right after this one (inspect -> deploy in one
+   * `provision`): the boot services then tell the ramdisk to stay up (WAIT=1)
+   * and serve it the next task in the same boot, as Ironic's fast track does.
+   */
+  next?: Verb;
 }
 
 export type ResumeDecision =

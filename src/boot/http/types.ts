@@ -47,7 +47,12 @@ export interface Inventory {
 }
 
 export type AgentTask =
-  | { task: 'inspect'; reboot?: boolean }
+  | {
+      task: 'inspect';
+      reboot?: boolean;
+      /** WAIT=1: after the inspection, keep asking for the next task instead of powering off (fast track). */
+      wait?: boolean;
+    }
   | {
       task: 'deploy';
       imageUrl: string;
@@ -116,6 +121,9 @@ export interface BootBackend {
 export function bootActionFor(state: string): BootAction {
   switch (state) {
     case 'deploying':
+    // Undeploy boots the same deploy ramdisk (as Ironic cleans with its deploy
+    // ramdisk); the task it fetches (TASK=wipe) says what it does there.
+    case 'deleting':
       return 'deploy';
     case 'inspecting':
       return 'inspect';
@@ -210,6 +218,9 @@ export function formatTask(t: AgentTask): string {
       break;
     case 'wipe':
       if (t.targetDisk !== undefined) kv.push(['TARGET_DISK', t.targetDisk]);
+      break;
+    case 'inspect':
+      if (t.wait) kv.push(['WAIT', '1']);
       break;
     case 'fail':
       kv.push(['REASON', t.reason]);

@@ -8,7 +8,9 @@ import { hostname, tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { Bmc, BmcIdentity, BmcTarget, BootOptions, PowerAction, PowerState } from '../../../src/bmc/types.js';
+import { StateBootBackend } from '../../../src/boot/backend.js';
 import { EmbeddedEngine } from '../../../src/engine/embedded.js';
+import { chooseRootDevice } from '../../../src/engine/rootdevice.js';
 import { ownerName } from '../../../src/engine/runner.js';
 import { openState, type StateStore } from '../../../src/engine/state.js';
 import { loadProfiles } from '../../../src/profiles/load.js';
@@ -33,7 +35,7 @@ function node(name: string, port: number, extra: Partial<NodeSpec> = {}): NodeSp
 }
 
 /** What the lab's node does when powered on: the ramdisk (as the boot services record it) for busy states. */
-type Behaviour = 'ok' | 'silent' | 'hang';
+type Behaviour = 'ok' | 'silent' | 'hang' | 'wipe-fails';
 
 class FakeBmc implements Bmc {
   readonly protocol = 'ipmi' as const;
@@ -75,37 +77,69 @@ class FakeBmc implements Bmc {
 }
 
 class World {
-  nodes = new Map<number, { name: string; power: PowerState; bmc: Behaviour; ramdisk: Behaviour }>();
+  nodes = new Map<number, { name: string; power: PowerState; bmc: Behaviour; ramdisk: Behaviour; boot: number }>();
   log: string[] = [];
-  constructor(private readonly store: () => StateStore) {}
+  /** Every task a ramdisk instance fetched, `<node>#<boot> <task> <disk>`. */
+  tasks: string[] = [];
+  specs: NodeSpec[] = [];
+  constructor(
+    private readonly store: () => StateStore,
+    private readonly clock: FakeClock,
+  ) {}
   add(name: string, port: number, bmc: Behaviour = 'ok', ramdisk: Behaviour = 'ok') {
-    this.nodes.set(port, { name, power: 'off', bmc, ramdisk });
+    this.nodes.set(port, { name, power: 'off', bmc, ramdisk, boot: 0 });
   }
-  /** The network boot: what StateBootBackend + the ramdisk would record. */
+  /**
+   * The network boot: the deploy ramdisk's loop (templates/ramdisk/init)
+   * against the real StateBootBackend over the same store: inventory, then
+   * tasks until one ends the boot. A power-off ends the instance.
+   */
   boot(name: string): void {
     const n = [...this.nodes.values()].find((x) => x.name === name)!;
-    if (n.ramdisk !== 'ok') return;
-    setImmediate(() => {
-      const st = this.store();
-      const state = st.getNode(name)?.state;
-      if (state === 'inspecting') {
-        st.updateNode(name, { data: { inventory: { cpus: 1, memory_mib: 1024, disks: [DISK], nics: [], boot_mode: 'bios' } } });
-        st.recordEvent(name, 'inventory', {});
-        st.recordEvent(name, 'agent-result', { status: 'ok', stage: 'inspect', msg: 'inventory posted' });
-        n.power = 'off';
-      } else if (state === 'deploying') {
-        st.recordEvent(name, 'agent-progress', { stage: 'deploy', pct: 50, msg: '' });
-        st.recordEvent(name, 'agent-result', { status: 'ok', stage: 'deploy', msg: 'written to /dev/vda' });
-        // the installed OS's first boot; the test may be over by then (no --wait-booted)
-        setImmediate(() => {
-          try {
-            this.store().recordEvent(name, 'callback', { stage: 'booted', hostname: name });
-          } catch {
-            /* store closed */
-          }
-        });
+    const id = ++n.boot;
+    if (n.ramdisk === 'silent') return;
+    const alive = () => n.boot === id && n.power === 'on';
+    const b = new StateBootBackend({ store: this.store(), nodes: this.specs, chooseRootDevice });
+    const off = () => {
+      n.power = 'off';
+    };
+    void (async () => {
+      await this.clock.sleep(1000);
+      if (!alive()) return;
+      b.onInventory(name, { cpus: 1, memory_mib: 1024, disks: [DISK], nics: [], boot_mode: 'bios' });
+      for (let i = 0; i < 900 && alive(); i++) {
+        const t = b.taskFor(name);
+        this.tasks.push(`${name}#${id} ${t.task}${'targetDisk' in t && t.targetDisk ? ` ${t.targetDisk}` : ''}${t.task === 'inspect' && t.wait ? ' wait' : ''}`);
+        if (t.task === 'inspect') {
+          b.onResult(name, { status: 'ok', stage: 'inspect', msg: 'inventory posted' });
+          if (t.wait) continue;
+          return off();
+        }
+        if (t.task === 'deploy') {
+          b.onProgress(name, { stage: 'deploy', pct: 50, msg: '' });
+          b.onResult(name, { status: 'ok', stage: 'deploy', msg: `written to ${t.targetDisk}` });
+          // reboot: the network-first boot gets the local disk, whose OS calls back
+          setImmediate(() => {
+            try {
+              if (alive() && b.nodeByName(name)?.action !== 'deploy') this.store().recordEvent(name, 'callback', { stage: 'booted', hostname: name });
+            } catch {
+              /* store closed: the test is over */
+            }
+          });
+          return;
+        }
+        if (t.task === 'wipe') {
+          if (n.ramdisk === 'wipe-fails') b.onResult(name, { status: 'fail', stage: 'wipe', msg: `cannot write ${t.targetDisk}` });
+          else b.onResult(name, { status: 'ok', stage: 'wipe', msg: `metadata of ${t.targetDisk} erased` });
+          return off();
+        }
+        if (t.task === 'fail') {
+          b.onResult(name, { status: 'fail', stage: 'task', msg: t.reason });
+          return off();
+        }
+        await this.clock.sleep(1000);
       }
-    });
+    })().catch(() => undefined);
   }
 }
 
@@ -125,7 +159,7 @@ describe('EmbeddedEngine', () => {
     dir = mkdtempSync(path.join(tmpdir(), 'kse-engine-'));
     clock = new FakeClock();
     store = openState(dir, { now: () => clock.now() });
-    world = new World(() => store);
+    world = new World(() => store, clock);
     progress = [];
   });
   afterEach(() => {
@@ -133,8 +167,9 @@ describe('EmbeddedEngine', () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
-  const engine = (nodes: NodeSpec[], extra: Partial<ConstructorParameters<typeof EmbeddedEngine>[0]> = {}) =>
-    new EmbeddedEngine({
+  const engine = (nodes: NodeSpec[], extra: Partial<ConstructorParameters<typeof EmbeddedEngine>[0]> = {}) => {
+    world.specs = nodes;
+    return new EmbeddedEngine({
       site: { file: '/x/kseed.yaml', dir: '/x', nodes } as unknown as Site,
       store,
       profiles,
@@ -144,8 +179,9 @@ describe('EmbeddedEngine', () => {
       onProgress: (e) => progress.push(e),
       ...extra,
     });
+  };
 
-  it('provision: enroll -> inspect -> provide -> deploy, a transition event per step, timings per phase', async () => {
+  it('provision: enroll -> inspect -> provide -> deploy in one ramdisk boot, a transition event per step, timings per phase', async () => {
     world.add('n1', 1);
     const e = engine([node('n1', 1)]);
     const [o] = await e.provision(['n1'], { waitBooted: true });
@@ -155,8 +191,12 @@ describe('EmbeddedEngine', () => {
     expect(progress.filter((p) => p.kind === 'transition').map((p) => p.to)).toEqual(['enroll', 'manageable', 'inspecting', 'manageable', 'available', 'deploying', 'active']);
     // intent and result of every BMC step
     const steps = store.listEvents('n1', { kind: 'step' }).map((x) => `${x.detail.step}:${x.detail.status}`);
-    expect(steps).toEqual(['identify:start', 'identify:done', 'netboot:start', 'netboot:done', 'power-off:start', 'power-off:done', 'netboot:start', 'netboot:done']);
-    expect(world.log).toEqual(['n1 bootdev pxe', 'n1 power on', 'n1 bootdev pxe', 'n1 power on']);
+    expect(steps).toEqual(['identify:start', 'identify:done', 'netboot:start', 'netboot:done', 'fast-track:done']);
+    expect(world.log).toEqual(['n1 bootdev pxe', 'n1 power on']);
+    // one ramdisk boot: told to wait after inspecting, idle while manageable/available, then the deploy
+    const tasks = [...new Set(world.tasks)];
+    expect(tasks).toEqual(['n1#1 inspect wait', 'n1#1 none', 'n1#1 deploy /dev/vda']);
+    expect(store.listEvents('n1', { kind: 'agent-result' }).map((x) => `${x.detail.stage}:${x.detail.status}`)).toEqual(['inspect:ok', 'deploy:ok']);
     const st = e.status(['n1'])[0]!;
     expect(st).toMatchObject({ state: 'active', profile: 'qemu-lab', booted_hostname: 'n1', last_error: null });
     expect(st.timings.map((t) => t.phase)).toEqual(['enroll', 'inspect', 'provide', 'deploy', 'boot']);
@@ -206,8 +246,25 @@ describe('EmbeddedEngine', () => {
     const [o] = await e.provision(['n1']);
     expect(o).toMatchObject({ ok: false, state: 'deploy failed', verbs: ['enroll', 'inspect', 'provide', 'deploy'] });
     expect(o!.error).toMatch(/^no disk matches root-device hint \{"serial":"NO-SUCH-DISK"\}/);
-    // only the inspection booted the node
+    // only the inspection booted the node; its ramdisk, waiting for a deploy that never comes, is powered off
     expect(world.log.filter((l) => l.endsWith('power on'))).toHaveLength(1);
+    expect(world.log.at(-1)).toBe('n1 power off');
+    expect(world.nodes.get(1)!.power).toBe('off');
+    expect(world.tasks.some((t) => t.includes('deploy'))).toBe(false);
+  });
+
+  it('inspect alone: the ramdisk is not told to wait and the node is powered off', async () => {
+    world.add('n1', 1);
+    const e = engine([node('n1', 1)]);
+    await e.enroll('n1');
+    expect(await e.inspect('n1')).toMatchObject({ ok: true, state: 'manageable', verbs: ['inspect'] });
+    expect([...new Set(world.tasks)]).toEqual(['n1#1 inspect']);
+    expect(world.nodes.get(1)!.power).toBe('off');
+    // provision of an inspected (manageable) node inspects again in the boot that deploys
+    world.tasks = [];
+    const [o] = await e.provision(['n1']);
+    expect(o).toMatchObject({ ok: true, state: 'active', verbs: ['inspect', 'provide', 'deploy'] });
+    expect([...new Set(world.tasks)]).toEqual(['n1#2 inspect wait', 'n1#2 none', 'n1#2 deploy /dev/vda']);
   });
 
   describe('resume after a seed was killed', () => {
@@ -260,9 +317,60 @@ describe('EmbeddedEngine', () => {
     await e.provision(['n1']);
     expect(await e.rebuild('n1')).toMatchObject({ ok: true, state: 'active', verbs: ['rebuild'] });
     expect(store.listEvents('n1', { kind: 'agent-result' }).filter((x) => x.detail.stage === 'deploy')).toHaveLength(2);
+    world.log = [];
+    world.tasks = [];
     const u = await e.undeploy('n1');
     expect(u).toMatchObject({ ok: true, state: 'available', verbs: ['undeploy'] });
+    // a ramdisk boot that wipes the disk the hint selects and powers itself off
+    expect(world.log).toEqual(['n1 bootdev pxe', 'n1 power off', 'n1 power on']);
+    expect(store.listEvents('n1', { kind: 'step' }).slice(-2).map((x) => `${x.detail.step}:${x.detail.status}`)).toEqual(['power-off:start', 'power-off:done']);
+    expect(world.tasks.at(-1)).toMatch(/^n1#\d+ wipe \/dev\/vda$/);
     expect(world.nodes.get(1)!.power).toBe('off');
+    const transitions = store.listEvents('n1', { kind: 'transition' }).slice(-2).map((x) => `${x.from_state}->${x.to_state}:${x.detail.phase}`);
+    expect(transitions).toEqual(['active->deleting:undeploy', 'deleting->available:undeploy']);
+    expect(e.status(['n1'])[0]!.timings.at(-1)).toMatchObject({ phase: 'undeploy' });
+    expect(store.getNode('n1')!.data).toMatchObject({ booted: null, target_disk: null });
     expect(await e.undeploy('n1')).toMatchObject({ ok: false, error: 'cannot undeploy n1: it is available' });
+  });
+
+  describe('undeploy failures end in clean failed, never a hang', () => {
+    const active = async (ramdisk: Behaviour, spec: Partial<NodeSpec> = {}) => {
+      world.add('n1', 1);
+      const e = engine([node('n1', 1, spec)], { timeouts: { undeploy: 600_000 } });
+      expect((await e.provision(['n1']))[0]).toMatchObject({ ok: true, state: 'active' });
+      world.nodes.get(1)!.ramdisk = ramdisk;
+      return e;
+    };
+
+    it('a wipe the ramdisk reports as failed: clean failed with its reason, powered off; provision wipes again, then deploys', async () => {
+      const e = await active('wipe-fails');
+      const u = await e.undeploy('n1');
+      expect(u).toMatchObject({ ok: false, state: 'clean failed', verbs: ['undeploy'] });
+      expect(u.error).toBe('wipe: cannot write /dev/vda');
+      expect(store.getNode('n1')!.last_error).toBe(u.error);
+      expect(world.nodes.get(1)!.power).toBe('off');
+      world.nodes.get(1)!.ramdisk = 'ok';
+      const [o] = await e.provision(['n1']);
+      expect(o).toMatchObject({ ok: true, state: 'active', verbs: ['undeploy', 'deploy'] });
+    });
+
+    it('a ramdisk that never reports: the undeploy times out into clean failed and the node is powered off', async () => {
+      const e = await active('silent');
+      const u = await e.undeploy('n1');
+      expect(u).toMatchObject({ ok: false, state: 'clean failed' });
+      expect(u.error).toBe("undeploy timed out after 600 s waiting for the deploy ramdisk's wipe result");
+      expect(world.nodes.get(1)!.power).toBe('off');
+      expect(store.getClaim('n1')).toBeUndefined();
+    });
+
+    it('a hint that selects no disk of the stored inventory: refused before anything boots', async () => {
+      await active('ok');
+      world.log = [];
+      // the site file's hint changed since the deploy
+      const u = await engine([node('n1', 1, { root_device: { serial: 'OTHER' } })]).undeploy('n1');
+      expect(u).toMatchObject({ ok: false, state: 'clean failed' });
+      expect(u.error).toMatch(/^not wiping: no disk matches root-device hint \{"serial":"OTHER"\}/);
+      expect(world.log.filter((l) => l.endsWith('power on'))).toHaveLength(0);
+    });
   });
 });

@@ -42,6 +42,18 @@ describe('lifecycle', () => {
     expect(finish('deploy', 'fail')).toBe('deploy failed');
     expect(finish('rebuild', 'fail')).toBe('deploy failed');
     expect(finish('undeploy', 'done')).toBe('available');
+    // Ironic's word for a failed wipe (automated cleaning)
+    expect(finish('undeploy', 'fail')).toBe('clean failed');
+  });
+
+  it('undeploy wipes through deleting; a failed wipe is retried before the node is used again', () => {
+    expect(start('n', 'undeploy', 'active')).toBe('deleting');
+    expect(start('n', 'undeploy', 'clean failed')).toBe('deleting');
+    for (const v of ['deploy', 'rebuild', 'provide', 'inspect'] as const) expect(canApply(v, 'clean failed')).toBe(false);
+    expect(plan('clean failed', 'active', { inspect: true })).toEqual(['undeploy', 'deploy']);
+    expect(plan('clean failed', 'available', { inspect: false })).toEqual(['undeploy']);
+    expect(plan('clean failed', 'manageable', { inspect: false })).toEqual(['undeploy']);
+    expect(plan('deleting', 'active', { inspect: true })).toEqual([]);
   });
 
   it('every plan is a sequence of allowed verbs that reaches its target', () => {
