@@ -16,7 +16,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openState } from '../../src/engine/state.js';
 import { buildRamdisk } from '../../src/images/ramdisk.js';
 import { buildTestOs } from '../../src/images/osimage.js';
-import { createLab, destroyLab, readLabPassword, readSerial, type CreateLabResult } from '../../src/lab/index.js';
+import { createLab, destroyLab, powerState, readLabPassword, readSerial, type CreateLabResult } from '../../src/lab/index.js';
 import { needPeers, needRoot } from '../helpers/peers.js';
 
 const LAB = 'e2e';
@@ -61,6 +61,31 @@ function start(args: string[]): { child: ChildProcess; done: Promise<Run> } {
 }
 
 const kseed = (args: string[]) => start(args).done;
+
+const MiB = 1024 * 1024;
+/** `count` 512-byte sectors of a qcow2 disk from `sector` on, as raw bytes (-U: no lock needed). */
+function readDisk(file: string, sector: number, count: number): Buffer {
+  const out = path.join(tmpdir(), `ksl-e2e-dd-${process.pid}-${sector}.raw`);
+  try {
+    // qemu-img dd counts `count` from the start of the input, not from `skip`
+    execFileSync('qemu-img', ['dd', '-U', '-f', 'qcow2', '-O', 'raw', 'bs=512', `skip=${sector}`, `count=${sector + count}`, `if=${file}`, `of=${out}`], { stdio: 'pipe' });
+    const b = readFileSync(out);
+    if (b.length !== count * 512) throw new Error(`qemu-img dd gave ${b.length} bytes of ${file} at sector ${sector}, not ${count * 512}`);
+    return b;
+  } finally {
+    rmSync(out, { force: true });
+  }
+}
+/** The primary MBR partition entries in use (UEFI spec 2.10 section 5.2.1: 4 x 16 bytes at 446). */
+function mbrPartitions(sector0: Buffer): { start: number; sectors: number }[] {
+  const parts: { start: number; sectors: number }[] = [];
+  for (let i = 0; i < 4; i++) {
+    const e = 446 + 16 * i;
+    if (sector0[e + 4] !== 0) parts.push({ start: sector0.readUInt32LE(e + 8), sectors: sector0.readUInt32LE(e + 12) });
+  }
+  return parts;
+}
+const allZero = (b: Buffer) => b.every((x) => x === 0);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 describe.skipIf(!ok)('embedded engine: bare metal to OS on disk', () => {
@@ -219,6 +244,9 @@ describe.skipIf(!ok)('embedded engine: bare metal to OS on disk', () => {
       expect(n).toMatchObject({ state: 'active', power: 'on', profile: 'qemu-lab', last_error: null, booted_hostname: n.node });
       expect(n.ip).toMatch(/^10\.77\.0\.\d+$/);
       expect(n.timings.some((t: any) => t.phase === 'deploy' && t.ms > 0)).toBe(true);
+      // the figures for the issue's note: every phase of every run of this node
+      const fw = lab.nodes.find((l) => l.name === n.node)!.firmware;
+      console.log(`e2e timings ${n.node} (${fw}): ${n.timings.map((t: any) => `${t.phase} ${(t.ms / 1000).toFixed(1)}s`).join(', ')}`);
     }
     const again = await kseed([...cfg(), '--json', 'provision', '--all']);
     expect(again.code).toBe(0);
@@ -257,5 +285,34 @@ describe.skipIf(!ok)('embedded engine: bare metal to OS on disk', () => {
       ipmi('chassis', 'power', 'off');
     }
   }, 300_000);
-});
 
+  it.runIf(NODES > 1)('kseed undeploy wipes the disk in the ramdisk: available, powered off, no partition table, boot or filesystem signature left', async () => {
+    const node = lab.nodes.find((n) => n.name === 'node01')!;
+    // the deployed test OS: an MBR with partitions, one of them FAT (read while it runs)
+    const before = readDisk(node.disk.path, 0, 1);
+    expect(before.readUInt16LE(510)).toBe(0xaa55);
+    const parts = mbrPartitions(before);
+    expect(parts.length).toBeGreaterThan(0);
+    expect(parts.some((p) => readDisk(node.disk.path, p.start, 1).readUInt16LE(510) === 0xaa55)).toBe(true);
+
+    const r = await kseed([...cfg(), '--json', 'undeploy', node.name, '--timeout', '600']);
+    expect(r.code, `${r.stderr}\n${r.stdout}`).toBe(0);
+    expect(r.json.nodes[0]).toMatchObject({ node: node.name, ok: true, state: 'available', verbs: ['undeploy'] });
+    const status = await kseed([...cfg(), '--json', 'status']);
+    const st = status.json.nodes.find((n: any) => n.node === node.name);
+    expect(st).toMatchObject({ state: 'available', power: 'off', last_error: null });
+    expect(st.booted_hostname).toBeUndefined();
+    expect(st.timings.at(-1)).toMatchObject({ phase: 'undeploy' });
+    console.log(`e2e timings ${node.name} undeploy ${(st.timings.at(-1).ms / 1000).toFixed(1)}s`);
+    const wiped = events(node.name, 'agent-result').at(-1)!.detail;
+    expect(wiped).toMatchObject({ status: 'ok', stage: 'wipe' });
+    expect(String(wiped.msg)).toContain('/dev/vda');
+    expect(powerState(node)).toBe('off');
+
+    // the disk as the firmware would see it now: nothing at either end, nothing where the partitions began
+    const sectors = Number(JSON.parse(execFileSync('qemu-img', ['info', '-U', '--output=json', node.disk.path], { encoding: 'utf8' }))['virtual-size']) / 512;
+    expect(allZero(readDisk(node.disk.path, 0, MiB / 512))).toBe(true);
+    expect(allZero(readDisk(node.disk.path, sectors - MiB / 512, MiB / 512))).toBe(true);
+    for (const p of parts) expect(allZero(readDisk(node.disk.path, p.start, Math.min(p.sectors, MiB / 512)))).toBe(true);
+  }, 900_000);
+});
