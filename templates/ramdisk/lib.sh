@@ -162,3 +162,33 @@ fat_label() {
     dd if="$1" bs=1 skip=71 count=11 2>/dev/null | sed 's/ *$//'
   fi
 }
+
+# zero_at DEV SECTOR COUNT: zero COUNT 512-byte sectors from SECTOR on
+zero_at() { dd if=/dev/zero of="$1" bs=512 seek="$2" count="$3" conv=fsync 2>/dev/null; }
+
+# wipe_disk DEV: erase what makes a disk bootable or recognisable, as Ironic's
+# erase_devices_metadata does (busybox has no wipefs/sgdisk, so by offset):
+# each partition's first MiB (FAT/ext*/XFS/btrfs/swap/LVM signatures) and last
+# MiB (md 0.90/1.0 superblocks), then the disk's first MiB (MBR, GPT header and
+# entries) and last MiB (backup GPT). The partitions come from the kernel's
+# view of the table, read before the table is gone. Sets WIPED_PARTS.
+wipe_disk() {
+  dev=$1; name=${dev#/dev/}
+  sectors=$(cat "/sys/block/$name/size")
+  WIPED_PARTS=0
+  for p in /sys/block/"$name"/"$name"*; do
+    [ -e "$p/partition" ] || continue
+    ps=$(cat "$p/start"); pn=$(cat "$p/size")
+    n=2048; [ "$pn" -lt $n ] && n=$pn
+    zero_at "$dev" "$ps" "$n"
+    [ "$pn" -gt 4096 ] && zero_at "$dev" $((ps + pn - 2048)) 2048
+    WIPED_PARTS=$((WIPED_PARTS + 1))
+  done
+  n=2048; [ "$sectors" -lt $n ] && n=$sectors
+  zero_at "$dev" 0 "$n" || return 1
+  [ "$sectors" -gt 4096 ] && { zero_at "$dev" $((sectors - 2048)) 2048 || return 1; }
+  sync
+  # drop the kernel's copy of the old table too
+  blockdev --rereadpt "$dev" 2>/dev/null
+  return 0
+}
