@@ -316,8 +316,10 @@ export class EmbeddedEngine implements Provisioner {
     } catch (err) {
       error = err instanceof PhaseTimeout ? err.message : errText(err);
       // As Ironic does after a failed deploy or cleaning: a ramdisk that hangs,
-      // or one still waiting for a task (fast track), must not stay up.
-      if (verb !== 'enroll') await this.powerOffAfterFailure(name);
+      // or one still waiting for a task (fast track), must not stay up. A node
+      // refused before its ramdisk booted (bad hint) keeps running what it runs.
+      const ramdiskBooted = this.store.listEvents(name, { sinceId: op.since, kind: 'step' }).some((e) => e.detail.step === 'netboot' || e.detail.step === 'fast-track');
+      if (this.warm.has(name) || ramdiskBooted) await this.powerOffAfterFailure(name);
     }
     const to = finish(verb, error ? 'fail' : 'done');
     this.store.updateNode(name, { data: { op: null }, ...(error ? {} : { last_error: null }) });

@@ -370,7 +370,9 @@ describe('EmbeddedEngine', () => {
       const u = await engine([node('n1', 1, { root_device: { serial: 'OTHER' } })]).undeploy('n1');
       expect(u).toMatchObject({ ok: false, state: 'clean failed' });
       expect(u.error).toMatch(/^not wiping: no disk matches root-device hint \{"serial":"OTHER"\}/);
-      expect(world.log.filter((l) => l.endsWith('power on'))).toHaveLength(0);
+      // nothing touched the node: its OS keeps running
+      expect(world.log).toEqual([]);
+      expect(world.nodes.get(1)!.power).toBe('on');
     });
   });
 });
