@@ -253,6 +253,27 @@ describe('EmbeddedEngine', () => {
     expect(world.tasks.some((t) => t.includes('deploy'))).toBe(false);
   });
 
+  it('an engine that did not inspect the node does not rely on a ramdisk left waiting: it boots a fresh one', async () => {
+    world.add('n1', 1);
+    const first = engine([node('n1', 1)]);
+    await first.enroll('n1');
+    // a previous engine's fast-track inspection, then the engine went away with the ramdisk still waiting
+    store.transition('n1', 'inspecting', { phase: 'inspect' });
+    store.updateNode('n1', { data: { op: { verb: 'inspect', since: store.listEvents('n1').at(-1)!.id, started_at: 0, owner: 'gone', attempt: 1, next: 'deploy' } } });
+    world.nodes.get(1)!.power = 'on';
+    world.boot('n1');
+    await clock.sleep(5000);
+    expect([...new Set(world.tasks)]).toEqual(['n1#1 inspect wait', 'n1#1 none']);
+    store.updateNode('n1', { data: { op: null } });
+    store.transition('n1', 'available', { phase: 'inspect' });
+    world.log = [];
+    const [o] = await engine([node('n1', 1)]).provision(['n1']);
+    expect(o).toMatchObject({ ok: true, state: 'active', verbs: ['deploy'] });
+    // off before on: the waiting ramdisk is gone, the deploy goes to a new boot
+    expect(world.log).toEqual(['n1 bootdev pxe', 'n1 power off', 'n1 power on']);
+    expect(world.tasks.filter((t) => t.includes('deploy'))).toEqual(['n1#2 deploy /dev/vda']);
+  });
+
   it('inspect alone: the ramdisk is not told to wait and the node is powered off', async () => {
     world.add('n1', 1);
     const e = engine([node('n1', 1)]);
