@@ -3,7 +3,7 @@
  * hardware profiles and what the state store knows about the nodes, written
  * to `.kseed/handoff/`; active nodes then move to `handed-off`.
  */
-import { access } from 'node:fs/promises';
+import { access, link, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { KseedError } from '../errors.js';
 import { StateConflict, type NodeState, type StateStore } from '../engine/state.js';
@@ -99,8 +99,19 @@ export async function ensureSshKey(site: Site, stateDir: string): Promise<{ file
   if (await exists(file)) return { file, generated: false };
   // RSA in PKCS#8 PEM: what node:crypto writes and every OpenSSH reads
   const pair = await sshKeyPair(`kseed-handoff@${site.site}`, 3072);
+  // The boot services (NoCloud user-data) and `kseed handoff` may both get here first:
+  // link() publishes the private key only if no other process did, so both use one key.
+  const tmp = `${file}.new-${process.pid}`;
+  await writeAtomic(tmp, pair.private_key, 0o600);
+  try {
+    await link(tmp, file);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+    return { file, generated: false };
+  } finally {
+    await rm(tmp, { force: true });
+  }
   await writeAtomic(`${file}.pub`, `${pair.public_key}\n`, 0o644);
-  await writeAtomic(file, pair.private_key, 0o600);
   return { file, generated: true };
 }
 
