@@ -15,8 +15,9 @@ printf 'passwd: files\ngroup: files\nshadow: files\nhosts: files\n' > /etc/nsswi
 printf 'NAME="kseed test OS"\nID=kseed-testos\nID_LIKE=debian\nPRETTY_NAME="kseed test OS (busybox, dropbear, python3)"\n' > /etc/os-release
 echo "127.0.0.1 localhost $(hostname)" > /etc/hosts
 
-# list items that are OpenSSH public keys, quoted or not
-ssh_keys=$(sed -nE "s/^[[:space:]]*-[[:space:]]*[\"']?((ssh-|ecdsa-|sk-)[^\"']*)[\"']?[[:space:]]*\$/\\1/p" "$ssh_ud" 2>/dev/null)
+# list items that are OpenSSH public keys, quoted or not; once each (a key may be listed
+# top-level and under users)
+ssh_keys=$(sed -nE "s/^[[:space:]]*-[[:space:]]*[\"']?((ssh-|ecdsa-|sk-)[^\"']*)[\"']?[[:space:]]*\$/\\1/p" "$ssh_ud" 2>/dev/null | awk '!seen[$0]++')
 ssh_users="root $(sed -nE "s/^[[:space:]]*-?[[:space:]]*name:[[:space:]]*[\"']?([a-z_][a-z0-9_-]*)[\"']?[[:space:]]*\$/\\1/p" "$ssh_ud" 2>/dev/null | grep -vx root)"
 ssh_uid=1000
 for u in $ssh_users; do
