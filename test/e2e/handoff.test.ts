@@ -160,7 +160,12 @@ describe.skipIf(!ok)('hand-off: a provisioned 3-node lab to Kolla-Ansible and ce
     expect(hosts('openvswitch')).toEqual(['node01', 'node02', 'node03']);
     expect(hosts('cinder-volume')).toEqual(['node02', 'node03']);
     for (const n of handoff.nodes) {
-      expect(data._meta.hostvars[n.name]).toMatchObject({ ansible_host: n.address, ansible_user: 'root', ansible_ssh_private_key_file: handoff.ssh_key_file });
+      expect(data._meta.hostvars[n.name]).toMatchObject({
+        ansible_host: n.address,
+        ansible_user: 'root',
+        ansible_ssh_private_key_file: handoff.ssh_key_file,
+        ansible_ssh_common_args: `-o UserKnownHostsFile=${path.join(handoff.out, 'known_hosts')} -o StrictHostKeyChecking=accept-new`,
+      });
     }
   });
 
@@ -172,9 +177,7 @@ describe.skipIf(!ok)('hand-off: a provisioned 3-node lab to Kolla-Ansible and ce
         ...process.env,
         HOME: root,
         ANSIBLE_LOCAL_TEMP: path.join(root, 'ansible-tmp'),
-        // fresh nodes have unknown host keys; nothing is written to the host's known_hosts
-        ANSIBLE_HOST_KEY_CHECKING: 'False',
-        ANSIBLE_SSH_COMMON_ARGS: '-o UserKnownHostsFile=/dev/null',
+        // host keys: the inventory's own ansible_ssh_common_args pin them in the hand-off's known_hosts
         // no lingering ControlPersist masters inside the lab namespace
         ANSIBLE_SSH_ARGS: '-o ControlMaster=no',
       },
@@ -187,6 +190,9 @@ describe.skipIf(!ok)('hand-off: a provisioned 3-node lab to Kolla-Ansible and ce
       expect(results[n]).toMatch(new RegExp(`^${n} \\| SUCCESS => `));
       expect(JSON.parse(results[n]!.replace(/^.*? => /, ''))).toMatchObject({ changed: false, ping: 'pong' });
     }
+    // trust on first use went into the hand-off's known_hosts, one pinned key set per node address
+    const known = readFileSync(path.join(handoff.out, 'known_hosts'), 'utf8');
+    for (const n of handoff.nodes) expect(known).toContain(`${n.address} `);
   }, 360_000);
 
   it('the login is the hand-off key the seed served in the user-data, and files travel over SFTP', () => {
