@@ -133,17 +133,24 @@ export function kseedStateOf(s: ProvisionState): NodeState {
   }
 }
 
-/** Ironic's root device hints (ironic-lib): size in GiB; a range becomes an operator expression. */
-export function ironicRootDevice(h: RootDeviceHint | undefined): Record<string, unknown> | undefined {
+/**
+ * Ironic's root device hints (ironic-lib 5.3 VALID_ROOT_DEVICE_HINTS): size
+ * in GiB, with oslo specs_matcher operators. A size range has no operator
+ * there (no <range-in>): the lower bound is kept and `partial` says the
+ * upper one is lost (kseed's own ramdisk still applies the whole hint).
+ */
+export function ironicRootDevice(h: RootDeviceHint | undefined): { hint: Record<string, unknown>; partial: boolean } | undefined {
   if (!h) return undefined;
   const out: Record<string, unknown> = {};
   for (const k of ['name', 'model', 'vendor', 'serial', 'wwn', 'hctl', 'by_path', 'rotational'] as const) if (h[k] !== undefined) out[k] = h[k];
   const s = h.size_gb;
+  let partial = false;
   if (typeof s === 'number') out.size = s;
-  else if (s && s.min !== undefined && s.max !== undefined) out.size = `<range-in> [${s.min} ${s.max}]`;
-  else if (s?.min !== undefined) out.size = `>= ${s.min}`;
-  else if (s?.max !== undefined) out.size = `<= ${s.max}`;
-  return out;
+  else if (s?.min !== undefined) {
+    out.size = `>= ${s.min}`;
+    partial = s.max !== undefined;
+  } else if (s?.max !== undefined) out.size = `<= ${s.max}`;
+  return { hint: out, partial };
 }
 
 const isAlive = (pid: number): boolean => {
@@ -190,6 +197,10 @@ export class IronicEngine implements Provisioner {
 
   private get store(): StateStore {
     return this.o.store;
+  }
+  /** The deploy ramdisk URLs this engine was given (ramdisk deploys). */
+  get kseedRamdisk(): KseedRamdisk | undefined {
+    return this.o.kseedRamdisk;
   }
   private get client(): IronicClient {
     return this.o.client;
@@ -341,7 +352,11 @@ export class IronicEngine implements Provisioner {
     const mode = this.modeOf(name);
     const properties: Record<string, unknown> = { capabilities: `boot_mode:${bootModeOf(spec, profile)}` };
     const rd = ironicRootDevice(rootDeviceOf(spec, profile));
-    if (rd) properties.root_device = rd;
+    if (rd?.partial && mode === 'direct') {
+      // IPA picks the disk from Ironic's hint alone: a lost upper bound could select a disk the hint excludes
+      throw new Error('the root-device hint has a size range, which Ironic cannot express: give an exact size_gb, only a minimum, or another hint (serial, wwn, by_path)');
+    }
+    if (rd) properties.root_device = rd.hint;
     if (this.isFake(name)) {
       return {
         name,

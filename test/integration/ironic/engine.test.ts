@@ -13,6 +13,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connectBmc } from '../../../src/bmc/index.js';
 import { StateBootBackend } from '../../../src/boot/backend.js';
 import { IronicEngine, type KseedRamdisk } from '../../../src/engine/ironic.js';
+import { KSEED_RAMDISK_KEY, openEngine } from '../../../src/engine/open.js';
+import { ensureSecrets } from '../../../src/render/secrets.js';
 import { chooseRootDevice } from '../../../src/engine/rootdevice.js';
 import { ownerName, type Clock } from '../../../src/engine/runner.js';
 import { openState, type StateStore } from '../../../src/engine/state.js';
@@ -146,9 +148,12 @@ describe.skipIf(!needPeers('ironic', 'ironic-dbsync', 'ipmi_sim', 'ipmitool'))('
       res.end(req.method === 'HEAD' ? undefined : Buffer.alloc(4096, 7));
     });
     await new Promise<void>((r) => files.listen(FILES_PORT, '127.0.0.1', () => r()));
-    ironic = await startIronic({ port: IRONIC_PORT, httpPort: FILES_PORT });
-    client = await IronicClient.connect({ url: ironic.url, username: ironic.username, password: ironic.password, pollMs: 200 });
     dir = mkdtempSync(path.join(tmpdir(), 'ksi-engine-'));
+    // the credentials `kseed render` generates for a site, which openEngine must find by itself
+    await ensureSecrets(path.join(dir, 'open', '.kseed', 'secrets'), { registryUser: 'kseed', inspector: false });
+    const rendered = readFileSync(path.join(dir, 'open', '.kseed', 'secrets', 'ironic-htpasswd'), 'utf8');
+    ironic = await startIronic({ port: IRONIC_PORT, httpPort: FILES_PORT, extraHtpasswd: rendered });
+    client = await IronicClient.connect({ url: ironic.url, username: ironic.username, password: ironic.password, pollMs: 200 });
     profiles = [fakeProfile('test-fake', 'fake'), fakeProfile('test-fake-ramdisk', 'ramdisk'), ...(await loadProfiles())];
   });
   afterAll(async () => {
@@ -342,4 +347,27 @@ describe.skipIf(!needPeers('ironic', 'ironic-dbsync', 'ipmi_sim', 'ipmitool'))('
       rmSync(root, { recursive: true, force: true });
     }
   }, 120_000);
+
+  it('openEngine: engine ironic finds Ironic and its credentials from the rendered stack; clear errors otherwise', async () => {
+    const site = siteOf(path.join(dir, 'open'), [node('op0', 40)]);
+    const stateDir = path.join(site.dir, '.kseed');
+    const pre = openState(stateDir);
+    pre.set(KSEED_RAMDISK_KEY, kseedRamdisk);
+    pre.close();
+    const opened = await openEngine(site, stateDir);
+    try {
+      expect(opened.engine.engine).toBe('ironic');
+      // what `kseed up` recorded for ramdisk deploys
+      expect((opened.engine as IronicEngine).kseedRamdisk).toEqual(kseedRamdisk);
+      // an authenticated answer: the node is simply not there (a 401 would say so)
+      const st = await (opened.engine as IronicEngine).refreshStatus();
+      expect(st[0]).toMatchObject({ node: 'op0', ironic: { error: 'not in Ironic' } });
+    } finally {
+      await opened.close();
+    }
+    const e1 = await openEngine(siteOf(path.join(dir, 'never-rendered'), []), path.join(dir, 'never-rendered', '.kseed')).catch((e: unknown) => e);
+    expect((e1 as Error).message).toMatch(/no Ironic credentials in .*never-rendered.*run `kseed up`/);
+    const e2 = await openEngine(site, stateDir, { ironic: { url: 'http://127.0.0.1:21619' } }).catch((e: unknown) => e);
+    expect((e2 as Error).message).toBe('Ironic at http://127.0.0.1:21619 does not answer (is the seed stack up? `kseed up`)');
+  });
 });

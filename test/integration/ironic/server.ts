@@ -24,12 +24,13 @@ export interface TestIronic {
   stop(): Promise<void>;
 }
 
-export async function startIronic(o: { port: number; httpPort?: number; minCommandInterval?: number; maxLimit?: number }): Promise<TestIronic> {
+/** extraHtpasswd: more `user:bcrypt` lines (e.g. the one `kseed render` generates). */
+export async function startIronic(o: { port: number; httpPort?: number; minCommandInterval?: number; maxLimit?: number; extraHtpasswd?: string }): Promise<TestIronic> {
   const dir = mkdtempSync(path.join(tmpdir(), 'ksi-ironic-'));
-  const username = 'kseed';
+  const username = 'ksitest';
   const password = `pw-${Math.random().toString(36).slice(2)}`;
   // cost 4: the tests do hundreds of requests, and Ironic checks bcrypt on each
-  writeFileSync(path.join(dir, 'htpasswd'), `${username}:${bcrypt.hashSync(password, 4)}\n`, { mode: 0o600 });
+  writeFileSync(path.join(dir, 'htpasswd'), `${username}:${bcrypt.hashSync(password, 4)}\n${o.extraHtpasswd ?? ''}`, { mode: 0o600 });
   for (const d of ['state', 'httpboot', 'tftpboot/master_images', 'lock']) mkdirSync(path.join(dir, d), { recursive: true });
   const url = `http://127.0.0.1:${o.port}`;
   const conf = `[DEFAULT]
