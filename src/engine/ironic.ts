@@ -226,7 +226,8 @@ export class IronicEngine implements Provisioner {
   modeOf(name: string): IronicDeployMode {
     const p = this.profileOf(name);
     // fake-hardware with deploy ramdisk: Ironic's real ramdisk deploy (iPXE config, image fetch) on a fake machine
-    if (this.isFake(name)) return p?.ironic.deploy === 'ramdisk' ? 'ramdisk' : 'fake';
+    // (fake-hardware with deploy direct: Ironic's real direct deploy up to its wait for an IPA that never comes)
+    if (this.isFake(name)) return p?.ironic.deploy === 'ramdisk' ? 'ramdisk' : (p?.ironic.deploy as string) === 'direct' ? 'direct' : 'fake';
     return this.o.site.ironic.deploy_interface === 'ramdisk' || p?.ironic.deploy === 'ramdisk' ? 'ramdisk' : 'direct';
   }
 
@@ -691,7 +692,7 @@ export class IronicEngine implements Provisioner {
     }
   }
 
-  private async one(name: string, verbs: (cur: NodeState) => Verb[], opts: ProvisionOptions = {}): Promise<NodeOutcome> {
+  private async one(name: string, verbs: (cur: NodeState) => Verb[], opts: ProvisionOptions = {}, interrupt = false): Promise<NodeOutcome> {
     const t0 = this.clock.now();
     const ran: Verb[] = [];
     const spec = this.spec(name);
@@ -715,6 +716,12 @@ export class IronicEngine implements Provisioner {
       }
       if (s.error) return outcome(false, s.error);
       let ok = true;
+      if (s.resume && interrupt && (s.resume.verb === 'deploy' || s.resume.verb === 'rebuild')) {
+        // undeploy of a deploy under way (e.g. Ironic waiting for an IPA that never calls back): stop waiting for it
+        this.store.updateNode(name, { data: { op: null } });
+        this.move(name, 'deploy failed', { from: this.store.getNode(name)!.state, phase: 'deploy', reason: 'interrupted by undeploy', error: 'deploy interrupted by undeploy' });
+        delete s.resume;
+      }
       if (s.resume) {
         const { verb, op } = s.resume;
         ran.push(verb);
@@ -753,6 +760,7 @@ export class IronicEngine implements Provisioner {
           return [verb];
         },
         opts,
+        verb === 'undeploy',
       ).catch((err) => ({ node: name, ok: false, state: this.store.getNode(name)?.state ?? ('enroll' as NodeState), verbs: [], error: errText(err), ms: 0 })),
     );
   }

@@ -31,7 +31,7 @@ const FILES_PORT = 21611;
 const BMC_PORT = 21620;
 
 /** Made in code on purpose: the profile schema refuses fake-hardware, so a site file never can. */
-function fakeProfile(name: string, deploy: 'fake' | 'ramdisk'): HardwareProfile {
+function fakeProfile(name: string, deploy: 'fake' | 'ramdisk' | 'direct'): HardwareProfile {
   return {
     name,
     description: 'test machine without a BMC',
@@ -144,7 +144,7 @@ describe.skipIf(!needPeers('ironic', 'ironic-dbsync', 'ipmi_sim', 'ipmitool'))('
     // what Ironic downloads for a ramdisk deploy: any bytes do on fake hardware
     files = createServer((req, res) => {
       // Ironic checks image hrefs with HEAD and needs Content-Length there
-      res.writeHead(req.url === '/vmlinuz' || req.url === '/initramfs.gz' ? 200 : 404, { 'Content-Type': 'application/octet-stream', 'Content-Length': 4096 });
+      res.writeHead(['/vmlinuz', '/initramfs.gz', '/disk.raw', '/ipa.kernel', '/ipa.initramfs'].includes(req.url ?? '') ? 200 : 404, { 'Content-Type': 'application/octet-stream', 'Content-Length': 4096 });
       res.end(req.method === 'HEAD' ? undefined : Buffer.alloc(4096, 7));
     });
     await new Promise<void>((r) => files.listen(FILES_PORT, '127.0.0.1', () => r()));
@@ -154,7 +154,7 @@ describe.skipIf(!needPeers('ironic', 'ironic-dbsync', 'ipmi_sim', 'ipmitool'))('
     const rendered = readFileSync(path.join(dir, 'open', '.kseed', 'secrets', 'ironic-htpasswd'), 'utf8');
     ironic = await startIronic({ port: IRONIC_PORT, httpPort: FILES_PORT, extraHtpasswd: rendered });
     client = await IronicClient.connect({ url: ironic.url, username: ironic.username, password: ironic.password, pollMs: 200 });
-    profiles = [fakeProfile('test-fake', 'fake'), fakeProfile('test-fake-ramdisk', 'ramdisk'), ...(await loadProfiles())];
+    profiles = [fakeProfile('test-fake', 'fake'), fakeProfile('test-fake-ramdisk', 'ramdisk'), fakeProfile('test-fake-direct', 'direct'), ...(await loadProfiles())];
   });
   afterAll(async () => {
     await ironic?.stop();
@@ -370,4 +370,38 @@ describe.skipIf(!needPeers('ironic', 'ironic-dbsync', 'ipmi_sim', 'ipmitool'))('
     const e2 = await openEngine(site, stateDir, { ironic: { url: 'http://127.0.0.1:21619' } }).catch((e: unknown) => e);
     expect((e2 as Error).message).toBe('Ironic at http://127.0.0.1:21619 does not answer (is the seed stack up? `kseed up`)');
   });
+
+  it('direct deploy: IPA kernel/ramdisk and the image with its checksum go to Ironic; with no IPA calling back the phase times out naming the wait', async () => {
+    const nodes = [node('dd0', 50, { profile: 'test-fake-direct' }), node('dd1', 51, { profile: 'test-fake-direct', root_device: { size_gb: { min: 10, max: 20 } } })];
+    const site = siteOf(path.join(dir, 'direct'), nodes);
+    site.ironic.inspector = false;
+    const store = openState(path.join(site.dir, '.kseed'));
+    try {
+      const noIpa = await engineFor(site, store).provision(['dd0']);
+      expect(noIpa[0]).toMatchObject({ ok: false, state: 'deploy failed' });
+      expect(noIpa[0]!.error).toMatch(/direct deploys need ironic\.deploy_kernel and ironic\.deploy_ramdisk/);
+
+      site.ironic.deploy_kernel = `http://127.0.0.1:${FILES_PORT}/ipa.kernel`;
+      site.ironic.deploy_ramdisk = `http://127.0.0.1:${FILES_PORT}/ipa.initramfs`;
+      const out = await engineFor(site, store, { timeouts: { deploy: 8000 } }).provision(['dd0', 'dd1']);
+      expect(out[0]).toMatchObject({ ok: false, state: 'deploy failed' });
+      expect(out[0]!.error).toMatch(/^deploy timed out after 8 s waiting for Ironic \((deploying|wait call-back) -> active\)/);
+      const n = await client.getNode('dd0');
+      expect(n.provision_state).toBe('wait call-back');
+      expect(n.deploy_interface).toBe('direct');
+      expect(n.driver_info).toMatchObject({ deploy_kernel: site.ironic.deploy_kernel, deploy_ramdisk: site.ironic.deploy_ramdisk });
+      expect(n.instance_info).toMatchObject({ image_source: nodes[0]!.image!.url, image_os_hash_algo: 'sha256', image_os_hash_value: 'a'.repeat(64), image_disk_format: 'raw' });
+      // a size range Ironic cannot express is refused for direct deploys, before anything is created
+      expect(out[1]).toMatchObject({ ok: false, state: 'enroll failed' });
+      expect(out[1]!.error).toMatch(/size range, which Ironic cannot express/);
+      expect(await client.findNode('dd1')).toBeUndefined();
+
+      // undeploy stops a deploy Ironic still waits on (wait call-back) instead of resuming the wait
+      const ud = await engineFor(site, store).undeploy('dd0');
+      expect(ud, ud.error).toMatchObject({ ok: true, state: 'available' });
+      expect((await client.getNode('dd0')).provision_state).toBe('available');
+    } finally {
+      store.close();
+    }
+  }, 120_000);
 });
