@@ -13,7 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connectBmc } from '../../../src/bmc/index.js';
 import { StateBootBackend } from '../../../src/boot/backend.js';
 import { IronicEngine, type KseedRamdisk } from '../../../src/engine/ironic.js';
-import { KSEED_RAMDISK_KEY, openEngine } from '../../../src/engine/open.js';
+import { IRONIC_URL_KEY, ironicStatus, KSEED_RAMDISK_KEY, openEngine } from '../../../src/engine/open.js';
 import { ensureSecrets } from '../../../src/render/secrets.js';
 import { chooseRootDevice } from '../../../src/engine/rootdevice.js';
 import { ownerName, type Clock } from '../../../src/engine/runner.js';
@@ -365,6 +365,16 @@ describe.skipIf(!needPeers('ironic', 'ironic-dbsync', 'ipmi_sim', 'ipmitool'))('
     } finally {
       await opened.close();
     }
+    expect(await ironicStatus(site, stateDir)).toMatchObject([{ node: 'op0', state: 'enroll', ironic: { error: 'not in Ironic' } }]);
+    // Ironic down (where `kseed up` said it answers): the store's rows, and why Ironic's view is missing
+    const kv = openState(stateDir);
+    kv.set(IRONIC_URL_KEY, 'http://127.0.0.1:21619');
+    kv.close();
+    const down = await ironicStatus(site, stateDir);
+    expect(down).toMatchObject([{ node: 'op0', state: 'enroll', ironic: { error: 'Ironic at http://127.0.0.1:21619 does not answer (is the seed stack up? `kseed up`)' } }]);
+    const kv2 = openState(stateDir);
+    kv2.delete(IRONIC_URL_KEY);
+    kv2.close();
     const e1 = await openEngine(siteOf(path.join(dir, 'never-rendered'), []), path.join(dir, 'never-rendered', '.kseed')).catch((e: unknown) => e);
     expect((e1 as Error).message).toMatch(/no Ironic credentials in .*never-rendered.*run `kseed up`/);
     const e2 = await openEngine(site, stateDir, { ironic: { url: 'http://127.0.0.1:21619' } }).catch((e: unknown) => e);
