@@ -27,7 +27,7 @@
  *       (instance_info kernel/ramdisk = kseedRamdisk URLs, kernel args kseed.url/node/token/mac), the
  *       store state becomes `deploying` first (kseed's agent service hands the deploy task only to
  *       deploying nodes), then both Ironic `active` and the ramdisk's `agent-result` (status ok, after
- *       this deploy started) are waited for; the node is then set to boot from disk and restarted;
+ *       this deploy started) are waited for; a UEFI node is then set to boot from disk and restarted;
  *     - fake (tests): a profile whose ironic.driver is `fake-hardware` gets every interface `fake`
  *       and SKIPS kseed's BMC check (there is no BMC). The profile schema does not accept that
  *       driver, so only code (tests) can make such a profile: a site file never skips the check.
@@ -555,10 +555,18 @@ export class IronicEngine implements Provisioner {
     }
   };
 
-  /** After kseed's ramdisk wrote the disk: boot the disk from now on (Ironic's ramdisk boot would PXE it again). */
+  /**
+   * After kseed's ramdisk wrote the disk of a UEFI node: as the embedded
+   * engine does (and for its reason: the firmware's boot order has no entry
+   * for a disk that was blank when it last enumerated, seen with OVMF), the
+   * boot device becomes the disk, persistently, and the node restarts from
+   * it, here through Ironic's management and power interfaces. BIOS nodes
+   * boot the disk from kseed's iPXE script for active nodes.
+   */
   private async bootFromDisk(name: string): Promise<boolean> {
     // a fake-hardware machine has no disk to boot (its management interface knows pxe only)
     if (this.modeOf(name) !== 'ramdisk' || this.isFake(name)) return true;
+    if (bootModeOf(this.spec(name), this.profileOf(name)) !== 'uefi') return true;
     const uuid = this.store.getNode(name)?.data.ironic_uuid as string | undefined;
     if (!uuid) return true;
     try {
