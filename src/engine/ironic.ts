@@ -66,7 +66,7 @@ export interface KseedRamdisk {
   ramdiskUrl: string;
   /** kseed's agent service (the boot HTTP server's /v1/agent/...), as `kseed.url=`. */
   agentUrl: string;
-  /** Extra kernel arguments (e.g. kseed.wait=300). */
+  /** Kernel arguments put before the kseed.* ones (e.g. console=ttyS0,115200); console=ttyS0 is added unless it has a console=. */
   extraArgs?: string;
 }
 
@@ -519,8 +519,10 @@ export class IronicEngine implements Provisioner {
     // a fresh credential for this deploy: an older ramdisk still running cannot report into it
     this.store.revokeNodeTokens(name, AGENT_TOKEN_PURPOSE);
     const token = this.store.issueNodeToken(name, AGENT_TOKEN_PURPOSE, this.o.tokenTtlMs ?? 4 * 3600_000);
-    const args = [`kseed.url=${kr.agentUrl}`, `kseed.node=${name}`, `kseed.token=${token}`, `kseed.mac=${spec.macs[0]!.toLowerCase()}`, 'console=ttyS0'];
-    if (kr.extraArgs) args.push(kr.extraArgs);
+    const extra = kr.extraArgs?.trim() ?? '';
+    const args = [...(extra ? [extra] : []), `kseed.url=${kr.agentUrl}`, `kseed.node=${name}`, `kseed.token=${token}`, `kseed.mac=${spec.macs[0]!.toLowerCase()}`];
+    // one console only: the caller's when it names one
+    if (!/(^|\s)console=/.test(extra)) args.push('console=ttyS0');
     await this.client.updateNode(uuid, { instance_info: { kernel: kr.kernelUrl, ramdisk: kr.ramdiskUrl, ramdisk_kernel_arguments: args.join(' '), image_source: spec.image.url } }, signal);
   }
 

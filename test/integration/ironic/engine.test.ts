@@ -297,9 +297,14 @@ describe.skipIf(!needPeers('ironic', 'ironic-dbsync', 'ipmi_sim', 'ipmitool'))('
       expect(st.booted_hostname).toBe('rd0');
 
       // a failing agent fails the node with its message
-      const rb = engineFor(site, s2).rebuild('rd0');
+      const rb = engineFor(site, s2, { kseedRamdisk: { ...kseedRamdisk, extraArgs: 'console=ttyS1,115200 kseed.wait=60' } }).rebuild('rd0');
       await until('rebuild deploying', () => s2.getNode('rd0')?.state === 'deploying' || undefined);
       await until('Ironic active again', async () => (await client.getNode('rd0')).provision_state === 'active');
+      // the caller's arguments first, its console instead of ours; a new token for the new deploy
+      expect(((await client.getNode('rd0')).instance_info as Record<string, string>).ramdisk_kernel_arguments).toBe(
+        `console=ttyS1,115200 kseed.wait=60 kseed.url=${kseedRamdisk.agentUrl} kseed.node=rd0 kseed.token=****** kseed.mac=52:54:00:16:00:14`,
+      );
+      expect(agent.verifyToken('rd0', token)).toBe(false);
       agent.onResult('rd0', { status: 'fail', stage: 'deploy', msg: 'checksum mismatch' });
       const r = await rb;
       expect(r).toMatchObject({ ok: false, state: 'deploy failed', error: 'checksum mismatch' });
