@@ -313,12 +313,12 @@ describe.skipIf(!needPeers('ironic', 'ironic-dbsync', 'ipmi_sim', 'ipmitool'))('
     }
   }, 180_000);
 
-  it('kseed\'s own BMC check fails a node with a wrong password before anything is created in Ironic', async () => {
+  it('kseed\'s own BMC check fails a node with a wrong password before anything is created in Ironic; the right one goes to active over real IPMI', async () => {
     const root = tempRoot('ksi-bmc-');
     const bmc = await startBmc(writeBmc(root, { name: 'ksi-bmc0', port: BMC_PORT, password: 'password' }));
     try {
       const bmcOf = (pw: string) => ({ type: 'ipmi' as const, address: '127.0.0.1', port: BMC_PORT, username: 'admin', password: { value: pw } });
-      const nodes = [node('bmcbad', 30, { profile: 'qemu-lab', bmc: bmcOf('not-the-password') }), node('bmcgood', 31, { profile: 'qemu-lab', bmc: bmcOf('password') })];
+      const nodes = [node('bmcbad', 30, { profile: 'qemu-lab', bmc: bmcOf('not-the-password') }), node('bmcgood', 31, { profile: 'qemu-lab', bmc: bmcOf('password'), boot_mode: 'uefi' })];
       const site = siteOf(path.join(dir, 'bmc'), nodes);
       // this Ironic has no inspector interface enabled
       site.ironic.inspector = false;
@@ -344,6 +344,23 @@ describe.skipIf(!needPeers('ironic', 'ironic-dbsync', 'ipmi_sim', 'ipmitool'))('
         expect(st[0]).toMatchObject({ state: 'enroll failed', ironic: { error: 'not in Ironic' } });
         expect(st[0]!.last_error).toMatch(/21620/);
         expect(st[1]).toMatchObject({ state: 'manageable', profile: 'qemu-lab', ironic: { provision_state: 'manageable' } });
+
+        // on to active through Ironic's ipmitool: a ramdisk deploy (power on, PXE), the agent's report,
+        // then (UEFI) boot device disk, persistently, and a restart through Ironic
+        const agent = new StateBootBackend({ store, nodes: site.nodes, chooseRootDevice });
+        const deploying = engine.provision(['bmcgood']);
+        await until('Ironic active', async () => (await client.getNode('bmcgood')).provision_state === 'active', 90_000);
+        expect(store.getNode('bmcgood')!.state).toBe('deploying');
+        expect(bmc.power()).toBe('1');
+        agent.onResult('bmcgood', { status: 'ok', stage: 'deploy', msg: 'image written to /dev/vda' });
+        const [dep] = await deploying;
+        expect(dep, dep!.error).toMatchObject({ ok: true, state: 'active', verbs: ['provide', 'deploy'] });
+        // what reached the BMC, in order: Ironic's deploy (PXE, power on), then kseed's boot from disk
+        // (ipmi_sim's chassis control names the disk "default") with an off/on restart
+        const log = readFileSync(path.join(bmc.dir, 'chassis.log'), 'utf8').trim().split('\n');
+        expect(log.slice(-5)).toEqual(['set boot pxe', 'set power 1', 'set boot default', 'set power 0', 'set power 1']);
+        expect(bmc.bootFile()).toBe('default');
+        expect(bmc.power()).toBe('1');
       } finally {
         store.close();
       }
