@@ -639,12 +639,14 @@ export class IronicEngine implements Provisioner {
       if (cur.state === 'active' || cur.state === 'handed-off' || cur.state === 'deploying') {
         return { error: `kseed has it ${cur.state} but Ironic does not know it (was Ironic's database dropped?); nothing was done` };
       }
+      // what kseed knew of an Ironic record that is gone belongs to it
+      this.store.updateNode(name, { data: { op: null, ironic_uuid: null, inspected_at: null } });
       if (cur.state !== 'enroll' && cur.state !== 'enroll failed') this.move(name, 'enroll', { from: cur.state, reason: 'not in Ironic' });
-      else if (op) this.store.updateNode(name, { data: { op: null } });
       return {};
     }
     this.remember(name, n);
-    this.store.updateNode(name, { data: { ironic_uuid: n.uuid } });
+    // an inspection Ironic finished (perhaps while no engine watched) is not run again by provision
+    this.store.updateNode(name, { data: { ironic_uuid: n.uuid, ...(n.inspection_finished_at ? { inspected_at: Date.parse(n.inspection_finished_at) } : {}) } });
     const want = kseedStateOf(n.provision_state);
     // a ramdisk deploy Ironic finished but kseed's ramdisk may still be writing: resume the wait
     if (cur.state === 'deploying' && n.provision_state === 'active' && op && (op.verb === 'deploy' || op.verb === 'rebuild') && this.modeOf(name) === 'ramdisk') {
@@ -685,8 +687,9 @@ export class IronicEngine implements Provisioner {
   }
 
   /** What brings the node from `state` to active (provision). */
-  private planFor(state: NodeState, opts: ProvisionOptions): Verb[] {
-    const inspect = this.o.site.ironic.inspector && opts.inspect !== false;
+  private planFor(name: string, state: NodeState, opts: ProvisionOptions): Verb[] {
+    const done = state === 'manageable' && this.store.getNode(name)?.data.inspected_at;
+    const inspect = this.o.site.ironic.inspector && opts.inspect !== false && !done;
     switch (state) {
       case 'enroll':
       case 'enroll failed':
@@ -799,7 +802,7 @@ export class IronicEngine implements Provisioner {
     return Promise.all(
       nodes.map((name) =>
         this.limit(() =>
-          this.one(name, (state) => this.planFor(state, opts), opts).catch((err) => ({
+          this.one(name, (state) => this.planFor(name, state, opts), opts).catch((err) => ({
             node: name,
             ok: false,
             state: this.store.getNode(name)?.state ?? ('enroll' as NodeState),

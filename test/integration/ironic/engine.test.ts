@@ -233,13 +233,16 @@ describe.skipIf(!needPeers('ironic', 'ironic-dbsync', 'ipmi_sim', 'ipmitool'))('
     const s1 = openState(stateDir);
     const e1 = engineFor(site, s1);
     expect((await e1.enroll('cr0')).state).toBe('manageable');
-    s1.transition('cr0', 'enroll', { reason: 'test: the crash lost the last transition' });
+    expect((await e1.inspect('cr0')).state).toBe('manageable');
+    s1.transition('cr0', 'enroll', { reason: 'test: the crash lost the last transitions' });
+    s1.updateNode('cr0', { data: { inspected_at: null } });
     s1.close();
 
     const s2 = openState(stateDir);
     try {
       const out = await engineFor(site, s2).provision(['cr0']);
-      expect(out[0], out[0]!.error).toMatchObject({ ok: true, state: 'active' });
+      // continued from Ironic's manageable; its finished inspection is not run again
+      expect(out[0], out[0]!.error).toMatchObject({ ok: true, state: 'active', verbs: ['provide', 'deploy'] });
       expect(await ironicCount('cr0')).toBe(1);
       expect(s2.listEvents('cr0', { kind: 'ironic-created' })).toHaveLength(1);
       expect(await client.listPorts('cr0')).toHaveLength(2);
