@@ -3,7 +3,8 @@ import type { Command } from 'commander';
 import { InputError } from '../errors.js';
 import { checkSeed, ComposeDriver, ensureImages, upStack, type ServiceStatus } from '../compose/index.js';
 import { AGENT_MAIN } from '../compose/agent.js';
-import { startBootService } from '../engine/service.js';
+import { statSync } from 'node:fs';
+import { bootServicePid, startBootService, stopBootService } from '../engine/service.js';
 import { renderStack, type RenderResult } from '../render/index.js';
 import { resolveSecret } from '../site/secrets.js';
 import type { Site } from '../site/types.js';
@@ -18,6 +19,16 @@ export function statusTable(statuses: ServiceStatus[]): string {
     ['SERVICE', 'STATE', 'HEALTH', 'CONTAINER', 'IMAGE'],
     statuses.map((s) => [s.service, s.state, s.health === 'none' ? '-' : s.health, s.container, s.image]),
   );
+}
+
+function inSameNetns(pid: number, netns: string): boolean {
+  try {
+    const a = statSync(`/proc/${pid}/ns/net`);
+    const b = statSync(`/run/netns/${netns}`);
+    return a.ino === b.ino && a.dev === b.dev;
+  } catch {
+    return false;
+  }
 }
 
 interface UpOpts {
@@ -70,8 +81,10 @@ export function register(program: Command): void {
       await checkSeed(site.seed);
       ctx.out.progress(`compose: ${driver.flavor === 'v2' ? 'docker compose' : 'docker-compose'} ${driver.version}; starting ${r.project}`);
       let last = '';
+      const placement = r.placement;
       const statuses = await upStack(driver, r, {
         timeoutMs: timeout * 1000,
+        ...(site.seed.netns ? { netns: { name: site.seed.netns, services: placement.inNetns } } : {}),
         onProgress: (ss) => {
           const line = ss.map((s) => `${s.service}=${s.health === 'none' ? s.state : s.health}`).join(' ');
           if (line !== last) ctx.out.progress(`waiting: ${line}`);
@@ -79,7 +92,13 @@ export function register(program: Command): void {
         },
       });
       const stackMs = Date.now() - t0;
-      // kseed's HTTP boot service (per-node scripts, agent API) behind the stack's nginx, in seed.netns
+      // kseed's HTTP boot service (per-node scripts, agent API) behind the stack's nginx, in seed.netns;
+      // one left in a namespace that was since deleted and made again (lab down/up) is restarted
+      const running = bootServicePid(ctx.stateDir, site.file);
+      if (running !== undefined && site.seed.netns && !inSameNetns(running, site.seed.netns)) {
+        ctx.out.progress(`boot service (pid ${running}) runs in a stale ${site.seed.netns}: restarting it`);
+        await stopBootService(ctx.stateDir, site.file);
+      }
       const boot = await startBootService({
         stateDir: ctx.stateDir,
         configPath: site.file,

@@ -50,6 +50,8 @@ export interface RenderResult {
   /** image per service that the stack runs. */
   images: Record<string, string>;
   services: StackService[];
+  /** Where each part listens (seed.netns split). */
+  placement: StackPlacement;
   added: string[];
   changed: string[];
   removed: string[];
@@ -321,6 +323,7 @@ export async function renderStack(site: Site, opts: RenderOptions = {}): Promise
     composeFile: path.join(outDir, 'docker-compose.yml'),
     images: Object.fromEntries(model.services.map((s) => [s, model.images[s]])),
     services: model.services,
+    placement: model.placement,
     added,
     changed,
     removed,
