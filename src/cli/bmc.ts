@@ -8,9 +8,9 @@ import { connectBmc } from '../bmc/index.js';
 import { runFleet, type FleetResult } from '../bmc/fleet.js';
 import type { Bmc, BmcTarget, BootDevice, PowerAction } from '../bmc/types.js';
 import { ExitCode, InputError, KseedError } from '../errors.js';
+import { bmcTarget } from '../profiles/apply.js';
 import type { HardwareProfile } from '../profiles/schema.js';
 import { loadSite } from '../site/load.js';
-import { resolveSecret } from '../site/secrets.js';
 import type { NodeSpec, Site } from '../site/types.js';
 import { contextOf } from './context.js';
 import { table, type Output } from './output.js';
@@ -31,38 +31,11 @@ export function selectNodes(site: Site, names: string[], all: boolean | undefine
 
 /**
  * The connection parameters for one node: its site bmc block first, then
- * the BMC settings of its pinned hardware profile. Secrets are resolved
- * here and live only in the returned object.
+ * the BMC settings of its pinned hardware profile (the engines' rule,
+ * profiles/apply.ts). Secrets are resolved here and live only in the result.
  */
 export async function targetOf(node: NodeSpec, site: Site, profiles: readonly HardwareProfile[] = []): Promise<BmcTarget> {
-  const b = node.bmc;
-  const prof = node.profile ? profiles.find((p) => p.name === node.profile)?.bmc : undefined;
-  const t: BmcTarget = {
-    protocol: b.type,
-    address: b.address,
-    port: b.port,
-    username: b.username,
-    password: await resolveSecret(b.password, site),
-  };
-  const cipher = b.cipher_suite ?? prof?.cipher_suite;
-  if (cipher) t.cipherSuite = cipher;
-  const priv = b.privilege ?? prof?.privilege;
-  if (priv) t.privilege = priv;
-  const timeout = b.timeout_ms ?? prof?.timeout_ms;
-  if (timeout) t.timeoutMs = timeout;
-  const retries = b.retries ?? prof?.retries;
-  if (retries !== undefined) t.retries = retries;
-  if (b.scheme) t.scheme = b.scheme;
-  const insecure = b.insecure_tls ?? prof?.insecure_tls;
-  if (insecure) t.insecureTls = true;
-  if (b.kg) {
-    const hex = (await resolveSecret(b.kg, site)).trim();
-    if (!/^([0-9a-fA-F]{2}){1,20}$/.test(hex)) {
-      throw new InputError(`nodes.${node.name}.bmc.kg: the BMC key must be up to 20 bytes of hex`, [], { code: 'bad-kg' });
-    }
-    t.kg = Buffer.from(hex, 'hex');
-  }
-  return t;
+  return bmcTarget(node, site, node.profile ? profiles.find((p) => p.name === node.profile) : undefined);
 }
 
 /** Runs `work` on every node's BMC at once (bounded); one result per node. */

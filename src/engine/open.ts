@@ -1,14 +1,30 @@
 /**
- * The engine a site file asks for, opened on its state directory. Only the
- * embedded engine exists so far; the Ironic engine plugs in here.
+ * The engine a site file asks for, opened on its state directory:
+ * `embedded` (kseed's own boot services) or `ironic` (the seed Compose
+ * stack's Ironic, reached with the credentials `kseed render` generated).
  */
+import { existsSync } from 'node:fs';
+import path from 'node:path';
 import { connectBmc } from '../bmc/index.js';
 import { KseedError } from '../errors.js';
+import { IronicClient } from '../ironic/index.js';
 import { loadSiteProfiles } from '../profiles/load.js';
+import { buildModel } from '../render/model.js';
+import { ensureSecrets } from '../render/secrets.js';
 import type { Site } from '../site/types.js';
 import { EmbeddedEngine, type EmbeddedEngineOptions } from './embedded.js';
+import { IronicEngine, type KseedRamdisk } from './ironic.js';
 import { openState, type StateStore } from './state.js';
 import type { Provisioner } from './types.js';
+
+/**
+ * State-store kv keys `kseed up` (engine ironic) records for later commands:
+ * where Ironic answers when not at the rendered seed address (a lab seed in
+ * a network namespace), and the URLs of kseed's deploy ramdisk for
+ * `ramdisk` deploys.
+ */
+export const IRONIC_URL_KEY = 'ironic.url';
+export const KSEED_RAMDISK_KEY = 'ironic.kseed_ramdisk';
 
 export interface OpenedEngine {
   engine: Provisioner;
@@ -16,17 +32,55 @@ export interface OpenedEngine {
   close(): Promise<void>;
 }
 
-export async function openEngine(
-  site: Site,
-  stateDir: string,
-  opts: Pick<EmbeddedEngineOptions, 'onProgress' | 'concurrency' | 'timeouts'> = {},
-): Promise<OpenedEngine> {
-  if (site.engine !== 'embedded') {
-    throw new KseedError(`${site.file}: engine "${site.engine}" is not available for this command yet (use engine: embedded)`, { code: 'no-engine' });
+export interface OpenEngineOptions extends Pick<EmbeddedEngineOptions, 'onProgress' | 'concurrency' | 'timeouts'> {
+  /** Engine ironic: overrides of what the rendered stack and the state store say. */
+  ironic?: { url?: string; kseedRamdisk?: KseedRamdisk };
+}
+
+/**
+ * Ironic's URL and the API user's credentials, from the same functions
+ * `kseed render` uses (buildModel's urls.ironic, ensureSecrets), so the two
+ * never disagree. The secrets must exist: no stack was rendered otherwise.
+ */
+export async function ironicConnection(site: Site, stateDir: string): Promise<{ url: string; username: string; password: string }> {
+  const secretsDir = path.join(stateDir, 'secrets');
+  if (!existsSync(path.join(secretsDir, 'ironic-password'))) {
+    throw new KseedError(`no Ironic credentials in ${secretsDir}: the seed stack was never rendered (run \`kseed up\`)`, { code: 'no-stack' });
   }
+  const secrets = await ensureSecrets(secretsDir, { registryUser: site.registry.username, inspector: site.ironic.inspector });
+  const model = buildModel(site, secrets, { imageTag: 'unused', secretsRel: 'unused' });
+  return { url: model.urls.ironic, username: secrets.ironicUser, password: secrets.ironicPassword };
+}
+
+export async function openEngine(site: Site, stateDir: string, opts: OpenEngineOptions = {}): Promise<OpenedEngine> {
   const profiles = await loadSiteProfiles(site.dir);
+  if (site.engine === 'ironic') {
+    const conn = await ironicConnection(site, stateDir);
+    const store = openState(stateDir);
+    try {
+      const url = opts.ironic?.url ?? store.get<string>(IRONIC_URL_KEY) ?? conn.url;
+      const client = await IronicClient.connect({ url, username: conn.username, password: conn.password }).catch((err: unknown) => {
+        throw new KseedError(`Ironic at ${url} does not answer (is the seed stack up? \`kseed up\`)`, { code: 'ironic-down', detail: (err as Error).message, cause: err });
+      });
+      const kseedRamdisk = opts.ironic?.kseedRamdisk ?? store.get<KseedRamdisk>(KSEED_RAMDISK_KEY);
+      const { ironic: _ignored, ...rest } = opts;
+      const engine = new IronicEngine({ site, store, profiles, client, connect: connectBmc, ...(kseedRamdisk ? { kseedRamdisk } : {}), ...rest });
+      return {
+        engine,
+        store,
+        close: async () => {
+          await engine.close();
+          store.close();
+        },
+      };
+    } catch (err) {
+      store.close();
+      throw err;
+    }
+  }
   const store = openState(stateDir);
-  const engine = new EmbeddedEngine({ site, store, profiles, connect: connectBmc, ...opts });
+  const { ironic: _ignored, ...rest } = opts;
+  const engine = new EmbeddedEngine({ site, store, profiles, connect: connectBmc, ...rest });
   return {
     engine,
     store,

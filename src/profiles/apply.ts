@@ -47,8 +47,11 @@ export async function bmcTarget(node: NodeSpec, site: Pick<Site, 'dir'>, profile
     if (b.cipher_suite !== undefined) t.cipherSuite = b.cipher_suite;
     if (b.kg) {
       const hex = (await resolveSecret(b.kg, site)).replace(/^0x/i, '');
-      // Buffer.from(hex) silently drops what is not hex: a wrong key must fail loudly, without echoing it
-      if (!/^([0-9a-f]{2})+$/i.test(hex)) throw new InputError(`node ${node.name}: the BMC key kg must be hexadecimal digits`, [], { code: 'bad-secret' });
+      // Buffer.from(hex) silently drops what is not hex: a wrong key must fail loudly, without echoing it.
+      // Kg is at most 20 bytes (IPMI v2.0 13.31: K_G is a 160-bit key, zero-padded).
+      if (!/^([0-9a-f]{2}){1,20}$/i.test(hex)) {
+        throw new InputError(`node ${node.name}: the BMC key kg must be 1 to 20 bytes of hexadecimal digits`, [], { code: 'bad-secret' });
+      }
       t.kg = Buffer.from(hex, 'hex');
     }
   } else {

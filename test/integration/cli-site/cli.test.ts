@@ -3,52 +3,22 @@
  * problems on stderr, --json, init's refusal to overwrite, and that
  * nothing is ever written to .kseed/ by init or validate.
  */
-import { execFile, execFileSync } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BASE, CASES, edit } from '../../unit/site/cases.js';
+import { type CliRun, ensureBuilt, runKseed } from '../../helpers/cli.js';
 
 const repo = fileURLToPath(new URL('../../../', import.meta.url));
-const bin = path.join(repo, 'bin/kseed.js');
 const root = mkdtempSync(path.join(tmpdir(), 'kseed-cli-'));
 afterAll(() => rmSync(root, { recursive: true, force: true }));
 
-function newest(dir: string): number {
-  let t = 0;
-  for (const e of readdirSync(dir, { withFileTypes: true })) {
-    const p = path.join(dir, e.name);
-    t = Math.max(t, e.isDirectory() ? newest(p) : statSync(p).mtimeMs);
-  }
-  return t;
-}
+beforeAll(ensureBuilt, 180_000);
 
-// `npm test` builds first; build here only when dist/ is missing or older than src/
-beforeAll(() => {
-  const main = path.join(repo, 'dist/cli/main.js');
-  if (!existsSync(main) || statSync(main).mtimeMs < newest(path.join(repo, 'src'))) {
-    execFileSync(process.execPath, [path.join(repo, 'node_modules/typescript/bin/tsc'), '-p', path.join(repo, 'tsconfig.json')], { stdio: 'inherit' });
-  }
-}, 180_000);
-
-interface Run {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-function kseed(args: string[], opts: { cwd: string; env?: Record<string, string | undefined> }): Promise<Run> {
-  const env: Record<string, string | undefined> = { ...process.env, ...opts.env };
-  for (const [k, v] of Object.entries(env)) if (v === undefined) delete env[k];
-  return new Promise((resolve) => {
-    // stdin stays an open pipe: a command that prompted would hang and hit the timeout
-    const child = execFile(process.execPath, [bin, ...args], { cwd: opts.cwd, env, timeout: 30_000 }, (err, stdout, stderr) => {
-      const code = err ? (typeof err.code === 'number' ? err.code : -1) : 0;
-      resolve({ code, stdout, stderr });
-    });
-    child.stdin?.on('error', () => {});
-  });
+function kseed(args: string[], opts: { cwd: string; env?: Record<string, string | undefined> }): Promise<CliRun> {
+  return runKseed(args, opts);
 }
 let n = 0;
 function dirWith(files: Record<string, string> = {}): string {

@@ -5,54 +5,29 @@
  * `kseed up` without images stops at "image not found"; status/down/logs on
  * a stack that is rendered but not running.
  */
-import { execFile, execFileSync, spawnSync } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import YAML from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type CliRun, ensureBuilt, runKseed } from '../../helpers/cli.js';
 import { needDocker, needPeers } from '../../helpers/peers.js';
 import { COMPOSE_SCHEMA, composeAjv, loadComposeSchema, projectLeftovers } from './fixture.js';
 
 const repo = fileURLToPath(new URL('../../../', import.meta.url));
-const bin = path.join(repo, 'bin/kseed.js');
 const ok = needPeers('docker-compose', 'dnsmasq', COMPOSE_SCHEMA);
 const docker = ok && needDocker();
 const root = mkdtempSync(path.join(tmpdir(), 'kseedtest-cli-'));
 afterAll(() => rmSync(root, { recursive: true, force: true }));
 
-function newest(dir: string): number {
-  let t = 0;
-  for (const e of readdirSync(dir, { withFileTypes: true })) {
-    const p = path.join(dir, e.name);
-    t = Math.max(t, e.isDirectory() ? newest(p) : statSync(p).mtimeMs);
-  }
-  return t;
-}
+beforeAll(ensureBuilt, 180_000);
 
-// `npm test` builds first; build here only when dist/ is missing or older than src/
-beforeAll(() => {
-  const main = path.join(repo, 'dist/cli/main.js');
-  if (!existsSync(main) || statSync(main).mtimeMs < newest(path.join(repo, 'src'))) {
-    execFileSync(process.execPath, [path.join(repo, 'node_modules/typescript/bin/tsc'), '-p', path.join(repo, 'tsconfig.json')], { stdio: 'inherit' });
-  }
-}, 180_000);
-
-interface Run {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
 // A tag no image build produces: `up` must find its images missing even where kseed images were built.
 const TAG = `kseedtest-${process.pid}`;
-function kseed(args: string[], cwd: string): Promise<Run> {
-  return new Promise((resolve) => {
-    const child = execFile(process.execPath, [bin, ...args], { cwd, env: { ...process.env, KSEED_IMAGE_TAG: TAG }, timeout: 60_000 }, (err, stdout, stderr) => {
-      resolve({ code: err ? (typeof err.code === 'number' ? err.code : -1) : 0, stdout, stderr });
-    });
-    child.stdin?.on('error', () => {});
-  });
+function kseed(args: string[], cwd: string): Promise<CliRun> {
+  return runKseed(args, { cwd, env: { KSEED_IMAGE_TAG: TAG }, timeoutMs: 60_000 });
 }
 
 function siteDir(example: string, name = example): string {
@@ -64,8 +39,8 @@ function siteDir(example: string, name = example): string {
 
 describe.skipIf(!ok).each(['lab', 'rack'])('kseed render examples/%s.yaml', (example) => {
   let d: string;
-  let first: Run;
-  let second: Run;
+  let first: CliRun;
+  let second: CliRun;
   beforeAll(async () => {
     d = siteDir(example);
     first = await kseed(['render'], d);

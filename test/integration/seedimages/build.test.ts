@@ -7,13 +7,14 @@
  *
  * KSEED_TEST_INSPECTOR=1 adds kseed/ironic-inspector (more build time).
  */
-import { execFile, execFileSync } from 'node:child_process';
-import { chmodSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import bcrypt from 'bcryptjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type CliRun, ensureBuilt, runKseed } from '../../helpers/cli.js';
 import { ComposeDriver, projectOf, upStack, type ComposeProject } from '../../../src/compose/index.js';
 import { renderStack, type RenderResult } from '../../../src/render/index.js';
 import { labSite } from '../../fixtures/compose/sites.js';
@@ -21,7 +22,6 @@ import { needDocker, needPeers, needRoot } from '../../helpers/peers.js';
 import { forceRemoveProject, projectLeftovers } from '../compose/fixture.js';
 
 const repo = fileURLToPath(new URL('../../../', import.meta.url));
-const bin = path.join(repo, 'bin/kseed.js');
 // The repo's ignored cache: the debootstrap tarball survives between runs.
 const cache = path.join(repo, 'cache');
 const version = (JSON.parse(readFileSync(path.join(repo, 'package.json'), 'utf8')) as { version: string }).version;
@@ -44,12 +44,8 @@ interface Summary {
   seconds: number;
 }
 
-function kseed(args: string[], timeout: number): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    execFile(process.execPath, [bin, ...args], { cwd: tmp, timeout, maxBuffer: 64 << 20 }, (err, stdout, stderr) => {
-      resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr });
-    });
-  });
+function kseed(args: string[], timeout: number): Promise<CliRun> {
+  return runKseed(args, { cwd: tmp, timeoutMs: timeout });
 }
 
 function docker(args: string[], timeout = 120_000): string {
@@ -61,15 +57,6 @@ function run(image: string, name: string, cmd: string[]): string {
   return docker(['run', '--rm', '--name', name, '--network', 'none', '--entrypoint', cmd[0]!, image, ...cmd.slice(1)]);
 }
 
-function newest(dir: string): number {
-  let t = 0;
-  for (const e of readdirSync(dir, { withFileTypes: true })) {
-    const p = path.join(dir, e.name);
-    t = Math.max(t, e.isDirectory() ? newest(p) : statSync(p).mtimeMs);
-  }
-  return t;
-}
-
 const ok = needDocker() && needPeers('debootstrap', 'tar', 'curl') && needRoot();
 
 describe.skipIf(!ok)('kseed images build (debootstrap base, Debian packages)', () => {
@@ -78,10 +65,7 @@ describe.skipIf(!ok)('kseed images build (debootstrap base, Debian packages)', (
   let firstStderr = '';
 
   beforeAll(async () => {
-    const main = path.join(repo, 'dist/cli/main.js');
-    if (!existsSync(main) || statSync(main).mtimeMs < newest(path.join(repo, 'src'))) {
-      execFileSync(process.execPath, [path.join(repo, 'node_modules/typescript/bin/tsc'), '-p', path.join(repo, 'tsconfig.json')], { stdio: 'inherit' });
-    }
+    ensureBuilt();
     const only = services.join(',');
     // --verbose: progress lines stay on stderr next to the --json result.
     const r1 = await kseed(['--json', '--verbose', 'images', 'build', '--cache', cache, '--only', only], 3_600_000);

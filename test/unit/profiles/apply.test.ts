@@ -59,7 +59,7 @@ describe('profile defaults under site settings', () => {
     process.env.KSEED_APPLY_PW = 'pw';
     try {
       const err = await bmcTarget(node({ kg: { value: 'not-hex-s3cret' } }), { dir }).catch((e: unknown) => e as Error);
-      expect((err as Error).message).toBe('node n1: the BMC key kg must be hexadecimal digits');
+      expect((err as Error).message).toBe('node n1: the BMC key kg must be 1 to 20 bytes of hexadecimal digits');
     } finally {
       delete process.env.KSEED_APPLY_PW;
     }

@@ -1,0 +1,843 @@
+/**
+ * The Ironic engine: kseed's lifecycle driven through a standalone Ironic
+ * (the seed Compose stack), with kseed's state store as the mirror that
+ * `kseed status`, phase timings and resume read.
+ *
+ * HOW TO USE
+ *   const client = await IronicClient.connect({ url, username, password });   // src/ironic
+ *   const engine = new IronicEngine({ site, store: openState(stateDir), profiles, client, connect: connectBmc,
+ *     kseedRamdisk: { kernelUrl, ramdiskUrl, agentUrl } });                     // only for ramdisk deploys
+ *   await engine.provision(['node01'], { waitBooted: true });   // NodeOutcome[] (never throws per node)
+ *   await engine.rebuild('node01'); await engine.undeploy('node01');
+ *   engine.status();                 // store rows + the last Ironic state seen (sync)
+ *   await engine.refreshStatus();    // same, asking Ironic now
+ * openEngine (open.ts) builds all of this from the site file and the rendered stack when `engine: ironic`.
+ *
+ * Per node, `provision` runs:
+ *  1. kseed's OWN BMC check (connect, power status, identity -> hardware profile) before Ironic is
+ *     touched: a wrong BMC password fails the node with nothing created in Ironic;
+ *  2. create the node in Ironic (name = kseed node name; driver and interfaces from the hardware
+ *     profile; driver_info from the site's BMC; properties.root_device from the root-device hint;
+ *     capabilities boot_mode), its ports from the site's MACs; then manage;
+ *  3. inspect, only when the site says `ironic.inspector: true` (and provision was not told otherwise);
+ *  4. provide; 5. deploy, in one of three modes:
+ *     - direct (production): driver_info deploy_kernel/deploy_ramdisk from site ironic.*, instance_info
+ *       image_source + image_os_hash_* from the node's image; done when Ironic says active;
+ *     - ramdisk (lab/CI): Ironic's `ramdisk` deploy interface boots kseed's own deploy ramdisk
+ *       (instance_info kernel/ramdisk = kseedRamdisk URLs, kernel args kseed.url/node/token/mac), the
+ *       store state becomes `deploying` first (kseed's agent service hands the deploy task only to
+ *       deploying nodes), then both Ironic `active` and the ramdisk's `agent-result` (status ok, after
+ *       this deploy started) are waited for; the node is then set to boot from disk and restarted;
+ *     - fake (tests): a profile whose ironic.driver is `fake-hardware` gets every interface `fake`
+ *       and SKIPS kseed's BMC check (there is no BMC). The profile schema does not accept that
+ *       driver, so only code (tests) can make such a profile: a site file never skips the check.
+ *       With ironic.deploy `ramdisk` such a node runs Ironic's real ramdisk deploy (boot ipxe, the
+ *       kernel/ramdisk fetched by Ironic) on fake power/management, and kseed's agent wait.
+ *  Idempotent and resumable: the node is looked up in Ironic by name and continued from Ironic's
+ *  state, never created twice; a busy node a killed engine left is waited for, not restarted.
+ */
+import { hostname } from 'node:os';
+import type { Bmc, BmcTarget, PowerState } from '../bmc/types.js';
+import { IronicClient, IronicError, type IronicNode, type NodeCreate, type NodeStates, type ProvisionState } from '../ironic/index.js';
+import { bmcTarget, bootModeOf, effectiveBmc, rootDeviceOf } from '../profiles/apply.js';
+import { matchProfile } from '../profiles/match.js';
+import type { HardwareProfile } from '../profiles/schema.js';
+import type { NodeSpec, RootDeviceHint, Site } from '../site/types.js';
+import { DEFAULT_TIMEOUTS, type PhaseTimeouts } from './embedded.js';
+import { BUSY_STATES, canApply, finish, start, type NodeState, type Verb } from './lifecycle.js';
+import {
+  agentOutcome,
+  bootCallback,
+  type Clock,
+  limiter,
+  type OpRecord,
+  ownerIsDead,
+  ownerName,
+  PhaseTimeout,
+  realClock,
+  withTimeout,
+} from './runner.js';
+import type { StateStore } from './state.js';
+import type { NodeOutcome, NodeStatus, ProgressEvent, ProvisionOptions, Provisioner } from './types.js';
+
+/** URLs of kseed's own deploy ramdisk, as Ironic (kernel, ramdisk) and the ramdisk (agent) reach them. */
+export interface KseedRamdisk {
+  kernelUrl: string;
+  ramdiskUrl: string;
+  /** kseed's agent service (the boot HTTP server's /v1/agent/...), as `kseed.url=`. */
+  agentUrl: string;
+  /** Extra kernel arguments (e.g. kseed.wait=300). */
+  extraArgs?: string;
+}
+
+export type IronicDeployMode = 'direct' | 'ramdisk' | 'fake';
+
+/** Purpose of the deploy ramdisk's tokens: the same as src/boot/backend.ts AGENT_TOKEN (boot/ is not imported from here). */
+export const AGENT_TOKEN_PURPOSE = 'agent';
+
+export interface IronicEngineOptions {
+  site: Site;
+  store: StateStore;
+  profiles: readonly HardwareProfile[];
+  client: IronicClient;
+  /** kseed's own BMC check: connectBmc (src/bmc) in production. */
+  connect: (target: BmcTarget) => Promise<Bmc>;
+  /** Needed for ramdisk deploys. */
+  kseedRamdisk?: KseedRamdisk;
+  clock?: Clock;
+  concurrency?: number;
+  timeouts?: Partial<PhaseTimeouts>;
+  /** Poll interval for Ironic and the event log; default 1000 ms. */
+  pollMs?: number;
+  onProgress?: (e: ProgressEvent) => void;
+  owner?: string;
+  claimTtlMs?: number;
+  /** Lifetime of the ramdisk's agent token; default 4 h. */
+  tokenTtlMs?: number;
+}
+
+/** What `status()` adds: Ironic's view of the node, when known. */
+export interface IronicNodeStatus extends NodeStatus {
+  ironic?: { uuid: string; provision_state: string | null; power_state: string | null; last_error: string | null } | { error: string };
+}
+
+/** Ironic states to kseed's lifecycle words (kseed has no cleaning: it stays short of available). */
+export function kseedStateOf(s: ProvisionState): NodeState {
+  switch (s) {
+    case 'enroll':
+    case 'verifying':
+      return 'enroll';
+    case 'manageable':
+    case 'cleaning':
+    case 'clean wait':
+    case 'clean failed':
+      return 'manageable';
+    case 'inspecting':
+    case 'inspect wait':
+      return 'inspecting';
+    case 'inspect failed':
+      return 'inspect failed';
+    case 'available':
+    case null:
+      return 'available';
+    case 'deploying':
+    case 'wait call-back':
+    case 'rebuild':
+      return 'deploying';
+    case 'active':
+      return 'active';
+    case 'deleting':
+      return 'deleting';
+    default:
+      return 'deploy failed';
+  }
+}
+
+/**
+ * Ironic's root device hints (ironic-lib 5.3 VALID_ROOT_DEVICE_HINTS): size
+ * in GiB, with oslo specs_matcher operators. A size range has no operator
+ * there (no <range-in>): the lower bound is kept and `partial` says the
+ * upper one is lost (kseed's own ramdisk still applies the whole hint).
+ */
+export function ironicRootDevice(h: RootDeviceHint | undefined): { hint: Record<string, unknown>; partial: boolean } | undefined {
+  if (!h) return undefined;
+  const out: Record<string, unknown> = {};
+  for (const k of ['name', 'model', 'vendor', 'serial', 'wwn', 'hctl', 'by_path', 'rotational'] as const) if (h[k] !== undefined) out[k] = h[k];
+  const s = h.size_gb;
+  let partial = false;
+  if (typeof s === 'number') out.size = s;
+  else if (s?.min !== undefined) {
+    out.size = `>= ${s.min}`;
+    partial = s.max !== undefined;
+  } else if (s?.max !== undefined) out.size = `<= ${s.max}`;
+  return { hint: out, partial };
+}
+
+const isAlive = (pid: number): boolean => {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+};
+
+function errText(e: unknown): string {
+  const m = e instanceof Error ? e.message : String(e);
+  return m.replace(/[\r\n]+/g, ' ');
+}
+
+class NodeBusy extends Error {}
+
+interface Ctx {
+  since: number;
+  resumed: boolean;
+  signal: AbortSignal;
+  note: (w: string) => void;
+}
+
+export class IronicEngine implements Provisioner {
+  readonly engine = 'ironic' as const;
+  private readonly specs = new Map<string, NodeSpec>();
+  private readonly clock: Clock;
+  private readonly t: PhaseTimeouts;
+  private readonly owner: string;
+  private readonly host = hostname();
+  private readonly limit: <T>(task: () => Promise<T>) => Promise<T>;
+  /** The last Ironic state seen per node (status() is synchronous). */
+  private readonly seen = new Map<string, IronicNodeStatus['ironic']>();
+
+  constructor(private readonly o: IronicEngineOptions) {
+    for (const n of o.site.nodes) this.specs.set(n.name, n);
+    this.clock = o.clock ?? realClock;
+    this.t = { ...DEFAULT_TIMEOUTS, ...(o.timeouts ?? {}) };
+    this.owner = o.owner ?? ownerName(this.host, process.pid);
+    this.limit = limiter(o.concurrency ?? 16);
+  }
+
+  private get store(): StateStore {
+    return this.o.store;
+  }
+  /** The deploy ramdisk URLs this engine was given (ramdisk deploys). */
+  get kseedRamdisk(): KseedRamdisk | undefined {
+    return this.o.kseedRamdisk;
+  }
+  private get client(): IronicClient {
+    return this.o.client;
+  }
+
+  private spec(name: string): NodeSpec {
+    const s = this.specs.get(name);
+    if (!s) throw new Error(`node ${name} is not in ${this.o.site.file}`);
+    return s;
+  }
+
+  private profileOf(name: string): HardwareProfile | undefined {
+    const p = this.store.getNode(name)?.profile ?? this.spec(name).profile;
+    return p ? this.o.profiles.find((x) => x.name === p) : undefined;
+  }
+
+  /** fake-hardware only through a profile object made in code (the profile schema refuses it). */
+  private isFake(name: string): boolean {
+    return (this.profileOf(name)?.ironic.driver as string | undefined) === 'fake-hardware';
+  }
+
+  /** The deploy mode of a node: fake (fake-hardware), ramdisk (site or profile says so), else direct. */
+  modeOf(name: string): IronicDeployMode {
+    const p = this.profileOf(name);
+    // fake-hardware with deploy ramdisk: Ironic's real ramdisk deploy (iPXE config, image fetch) on a fake machine
+    if (this.isFake(name)) return p?.ironic.deploy === 'ramdisk' ? 'ramdisk' : 'fake';
+    return this.o.site.ironic.deploy_interface === 'ramdisk' || p?.ironic.deploy === 'ramdisk' ? 'ramdisk' : 'direct';
+  }
+
+  private emit(e: Omit<ProgressEvent, 'ts'>): void {
+    try {
+      this.o.onProgress?.({ ts: this.clock.now(), ...e });
+    } catch {
+      /* a failing printer must not fail a node */
+    }
+  }
+
+  private move(name: string, to: NodeState, opts: { phase?: string; from: NodeState; error?: string; reason?: string; detail?: Record<string, unknown> }): void {
+    this.store.transition(name, to, { ...opts, ...(opts.phase ? { phase: opts.phase } : {}) });
+    this.emit({ node: name, kind: 'transition', from: opts.from, to, ...(opts.phase ? { phase: opts.phase } : {}), ...(opts.error ? { error: opts.error } : {}) });
+  }
+
+  private lastEventId(name: string): number {
+    const evs = this.store.listEvents(name);
+    return evs.length ? evs[evs.length - 1]!.id : 0;
+  }
+
+  private remember(name: string, n: Pick<IronicNode, 'uuid' | 'provision_state' | 'power_state' | 'last_error'>): void {
+    const prev = this.seen.get(name);
+    const cur = { uuid: n.uuid, provision_state: n.provision_state, power_state: n.power_state, last_error: n.last_error };
+    this.seen.set(name, cur);
+    if (!prev || !('uuid' in prev) || prev.provision_state !== cur.provision_state || prev.power_state !== cur.power_state) {
+      this.store.recordEvent(name, 'ironic', { provision_state: cur.provision_state, power_state: cur.power_state, ...(cur.last_error ? { last_error: cur.last_error } : {}) });
+      if (n.power_state === 'power on' || n.power_state === 'power off') this.store.updateNode(name, { power: n.power_state === 'power on' ? 'on' : 'off' });
+    }
+  }
+
+  /** Wait options that keep the mirror and the progress lines current. */
+  private waitOpts(name: string, ctx: Ctx) {
+    return {
+      signal: ctx.signal,
+      pollMs: this.o.pollMs ?? 1000,
+      // the phase's own timeout (withTimeout) bounds the wait; Ironic's wait gets no shorter limit
+      timeoutMs: 7 * 24 * 3600_000,
+      onChange: (s: NodeStates & { uuid: string }) => {
+        this.remember(name, s);
+        ctx.note(`Ironic (${s.provision_state ?? 'available'}${s.target_provision_state ? ` -> ${s.target_provision_state}` : ''})`);
+        this.emit({ node: name, kind: 'info', message: `ironic: ${s.provision_state ?? 'available'}${s.target_provision_state ? ` -> ${s.target_provision_state}` : ''}` });
+      },
+    };
+  }
+
+  // ------------------------------------------------------------ claims
+
+  private claim(name: string): void {
+    const ttl = this.o.claimTtlMs ?? 12 * 3600_000;
+    let r = this.store.claimNode(name, this.owner, ttl, 'ironic engine');
+    if (!r.ok && ownerIsDead(r.heldBy.owner, this.host, isAlive)) {
+      this.store.releaseClaim(name, r.heldBy.owner);
+      this.store.recordEvent(name, 'claim-takeover', { from: r.heldBy.owner, to: this.owner });
+      r = this.store.claimNode(name, this.owner, ttl, 'ironic engine');
+    }
+    if (!r.ok) throw new NodeBusy(`node ${name} is claimed by ${r.heldBy.owner} until ${new Date(r.heldBy.expires_at).toISOString()}`);
+  }
+
+  private release(name: string): void {
+    this.store.releaseClaim(name, this.owner);
+  }
+
+  // ----------------------------------------------------- kseed's BMC check
+
+  /** Connect, power status, identity -> profile: the same check the embedded engine enrolls with. */
+  private async bmcCheck(name: string, signal: AbortSignal): Promise<void> {
+    const spec = this.spec(name);
+    signal.throwIfAborted();
+    this.store.recordEvent(name, 'step', { step: 'bmc-check', status: 'start' });
+    try {
+      const target = await bmcTarget(spec, this.o.site, this.profileOf(name));
+      const { power, identity } = await withTimeout(this.clock, this.t.bmc, 'BMC check', async () => {
+        const bmc = await this.o.connect(target);
+        try {
+          return { power: await bmc.powerStatus(), identity: await bmc.identity() };
+        } finally {
+          await bmc.close().catch(() => undefined);
+        }
+      });
+      let profile: string | undefined;
+      if (spec.profile) {
+        if (!this.o.profiles.some((p) => p.name === spec.profile)) throw new Error(`hardware profile "${spec.profile}" does not exist`);
+        profile = spec.profile;
+      } else {
+        profile = matchProfile(identity, this.o.profiles)?.profile.name;
+        if (!profile) throw new Error(`no hardware profile matches the BMC's identity (${identity.manufacturer ?? '?'} ${identity.model ?? ''}); set the node's profile`);
+      }
+      this.store.updateNode(name, { power: power as PowerState, profile, data: { bmc: identity } });
+      this.store.recordEvent(name, 'step', { step: 'bmc-check', status: 'done' });
+    } catch (err) {
+      this.store.recordEvent(name, 'step', { step: 'bmc-check', status: 'fail', error: errText(err) });
+      throw err;
+    }
+  }
+
+  // ------------------------------------------------ the node in Ironic
+
+  private async driverInfo(name: string): Promise<Record<string, unknown>> {
+    const spec = this.spec(name);
+    const profile = this.profileOf(name);
+    const b = effectiveBmc(spec, profile);
+    const t = await bmcTarget(spec, this.o.site, profile);
+    if (b.type === 'ipmi') {
+      const di: Record<string, unknown> = { ipmi_address: b.address, ipmi_port: b.port, ipmi_username: b.username, ipmi_password: t.password };
+      if (b.cipher_suite !== undefined) di.ipmi_cipher_suite = b.cipher_suite;
+      if (b.privilege) di.ipmi_priv_level = b.privilege.toUpperCase();
+      return di;
+    }
+    const di: Record<string, unknown> = {
+      redfish_address: `${b.scheme ?? 'https'}://${b.address}:${b.port}`,
+      redfish_username: b.username,
+      redfish_password: t.password,
+    };
+    if (b.insecure_tls) di.redfish_verify_ca = false;
+    return di;
+  }
+
+  /** Driver, interfaces, driver_info, properties: what the node is created with. */
+  private async nodeBody(name: string): Promise<NodeCreate> {
+    const spec = this.spec(name);
+    const profile = this.profileOf(name);
+    const mode = this.modeOf(name);
+    const properties: Record<string, unknown> = { capabilities: `boot_mode:${bootModeOf(spec, profile)}` };
+    const rd = ironicRootDevice(rootDeviceOf(spec, profile));
+    if (rd?.partial && mode === 'direct') {
+      // IPA picks the disk from Ironic's hint alone: a lost upper bound could select a disk the hint excludes
+      throw new Error('the root-device hint has a size range, which Ironic cannot express: give an exact size_gb, only a minimum, or another hint (serial, wwn, by_path)');
+    }
+    if (rd) properties.root_device = rd.hint;
+    if (this.isFake(name)) {
+      return {
+        name,
+        driver: 'fake-hardware',
+        boot_interface: mode === 'ramdisk' ? 'ipxe' : 'fake',
+        deploy_interface: mode,
+        power_interface: 'fake',
+        management_interface: 'fake',
+        inspect_interface: 'fake',
+        properties,
+      };
+    }
+    if (!profile) throw new Error('no hardware profile: set the node\'s profile (or let the BMC check match one)');
+    const i = profile.ironic;
+    // the stack enables the inspector interface only with the inspector service (render)
+    const inspect = this.o.site.ironic.inspector ? (i.inspect === 'no-inspect' ? 'inspector' : i.inspect) : i.inspect === 'redfish' ? 'redfish' : 'no-inspect';
+    return {
+      name,
+      driver: i.driver,
+      boot_interface: i.boot,
+      deploy_interface: mode,
+      power_interface: i.power,
+      management_interface: i.management,
+      inspect_interface: inspect,
+      driver_info: await this.driverInfo(name),
+      properties,
+    };
+  }
+
+  /** The node in Ironic by name, created (with its ports) when missing; never twice. */
+  private async ensureIronicNode(name: string, signal: AbortSignal): Promise<IronicNode> {
+    let n = await this.client.findNode(name, signal);
+    if (!n) {
+      const body = await this.nodeBody(name);
+      try {
+        n = await this.client.createNode(body, signal);
+        this.store.recordEvent(name, 'ironic-created', { uuid: n.uuid, driver: n.driver, deploy_interface: n.deploy_interface });
+      } catch (err) {
+        // another engine created it between our lookup and our create
+        if (err instanceof IronicError && err.conflict) n = await this.client.getNode(name, signal);
+        else throw err;
+      }
+    } else if (['enroll', 'manageable', 'available', 'inspect failed', 'deploy failed', 'clean failed'].includes(String(n.provision_state))) {
+      // credentials or hints changed in the site file since it was created: bring Ironic up to date
+      const body = await this.nodeBody(name);
+      const patch: Record<string, unknown> = {};
+      if (body.driver_info) patch.driver_info = body.driver_info;
+      if (body.properties) patch.properties = body.properties;
+      n = await this.client.updateNode(n.uuid, patch, signal);
+    }
+    this.store.updateNode(name, { data: { ironic_uuid: n.uuid } });
+    const have = new Set((await this.client.listPorts(n.uuid, signal)).map((p) => p.address.toLowerCase()));
+    const macs = this.spec(name).macs.map((m) => m.toLowerCase());
+    for (const [k, mac] of macs.entries()) {
+      if (!have.has(mac)) await this.client.createPort({ node_uuid: n.uuid, address: mac, pxe_enabled: k === 0 }, signal);
+    }
+    this.remember(name, n);
+    return n;
+  }
+
+  // ------------------------------------------------------------ phases
+
+  /**
+   * One verb on a claimed node: the store's start transition (unless
+   * resumed), the intent, the work under the phase timeout, the finish
+   * transition with last_error. Never throws.
+   */
+  private async runVerb(name: string, verb: Verb, work: (ctx: Ctx) => Promise<void>, resume?: OpRecord): Promise<boolean> {
+    const phase = verb === 'rebuild' ? 'deploy' : verb;
+    let during: NodeState;
+    let op: OpRecord;
+    if (resume) {
+      during = this.store.getNode(name)!.state;
+      op = { ...resume, owner: this.owner, attempt: resume.attempt + 1 };
+      this.store.recordEvent(name, 'resume', { verb, phase, attempt: op.attempt, since: op.since });
+      this.emit({ node: name, kind: 'info', phase, message: `resuming ${verb} (attempt ${op.attempt})` });
+    } else {
+      const cur = this.store.getNode(name)!;
+      during = verb === 'provide' ? cur.state : start(name, verb, cur.state);
+      if (during !== cur.state) this.move(name, during, { phase, from: cur.state, detail: { verb } });
+      op = { verb, since: this.lastEventId(name), started_at: this.clock.now(), owner: this.owner, attempt: 1 };
+    }
+    this.store.updateNode(name, { data: { op } });
+    const timeout = phase === 'provide' ? this.t.enroll : (this.t[phase as keyof PhaseTimeouts] ?? this.t.deploy);
+    let error: string | undefined;
+    try {
+      await withTimeout(this.clock, timeout, phase, (signal, note) => work({ since: op.since, resumed: Boolean(resume), signal, note }));
+    } catch (err) {
+      error = err instanceof PhaseTimeout ? err.message : errText(err);
+    }
+    this.store.updateNode(name, { data: { op: null }, ...(error ? {} : { last_error: null }) });
+    if (verb === 'provide' && error) {
+      // provide has no failed state: the node stays manageable, with the reason
+      this.store.updateNode(name, { last_error: error });
+      this.emit({ node: name, kind: 'info', phase, error });
+      return false;
+    }
+    this.move(name, finish(verb, error ? 'fail' : 'done'), { phase, from: during, ...(error ? { error } : {}) });
+    return !error;
+  }
+
+  private enrollWork = (name: string) => async (ctx: Ctx) => {
+    let n = await this.client.findNode(name, ctx.signal);
+    // kseed's own check first: a wrong BMC password never reaches Ironic
+    if (!this.isFake(name) && (!n || n.provision_state === 'enroll')) await this.bmcCheck(name, ctx.signal);
+    n = await this.ensureIronicNode(name, ctx.signal);
+    if (n.provision_state === 'enroll') n = await this.client.manage(n.uuid, this.waitOpts(name, ctx));
+    else if (n.provision_state === 'verifying') n = await this.client.waitProvision(n.uuid, 'manageable', this.waitOpts(name, ctx));
+    else if (n.provision_state === 'clean failed') n = await this.client.manage(n.uuid, this.waitOpts(name, ctx));
+    this.remember(name, n);
+  };
+
+  private inspectWork = (name: string) => async (ctx: Ctx) => {
+    const n = await this.ensureIronicNode(name, ctx.signal);
+    let out: IronicNode;
+    if (n.provision_state === 'inspecting' || n.provision_state === 'inspect wait') out = await this.client.waitProvision(n.uuid, 'manageable', this.waitOpts(name, ctx));
+    else out = await this.client.inspect(n.uuid, this.waitOpts(name, ctx));
+    this.remember(name, out);
+    this.store.updateNode(name, { data: { inspected_at: this.clock.now() } });
+  };
+
+  private provideWork = (name: string) => async (ctx: Ctx) => {
+    const n = await this.ensureIronicNode(name, ctx.signal);
+    let out = n;
+    if (n.provision_state === 'manageable') out = await this.client.provide(n.uuid, this.waitOpts(name, ctx));
+    else if (n.provision_state === 'cleaning' || n.provision_state === 'clean wait') out = await this.client.waitProvision(n.uuid, 'available', this.waitOpts(name, ctx));
+    else if (n.provision_state !== 'available') throw new Error(`Ironic has it ${n.provision_state}, not manageable`);
+    this.remember(name, out);
+  };
+
+  /** instance_info (and driver_info for direct) for this deploy; the agent token for ramdisk deploys. */
+  private async prepareDeploy(name: string, uuid: string, signal: AbortSignal): Promise<void> {
+    const spec = this.spec(name);
+    const mode = this.modeOf(name);
+    if (mode === 'fake') {
+      if (spec.image) await this.client.updateNode(uuid, { instance_info: { image_source: spec.image.url } }, signal);
+      return;
+    }
+    if (mode === 'direct') {
+      const img = spec.image;
+      if (!img) throw new Error('no image: set image on the node or defaults.image in the site file');
+      const { deploy_kernel, deploy_ramdisk } = this.o.site.ironic;
+      if (!deploy_kernel || !deploy_ramdisk) throw new Error('direct deploys need ironic.deploy_kernel and ironic.deploy_ramdisk (an IPA kernel and ramdisk) in the site file');
+      const [algo, value] = img.checksum.split(':');
+      await this.client.updateNode(
+        uuid,
+        {
+          driver_info: { deploy_kernel, deploy_ramdisk },
+          instance_info: { image_source: img.url, image_os_hash_algo: algo, image_os_hash_value: value, image_disk_format: img.format },
+        },
+        signal,
+      );
+      return;
+    }
+    const kr = this.o.kseedRamdisk;
+    if (!kr) throw new Error('ramdisk deploys need the URLs of kseed\'s deploy ramdisk (kernel, initramfs, agent service): none were given to the engine (kseed up records them)');
+    if (!spec.image) throw new Error('no image: set image on the node or defaults.image in the site file');
+    if (!spec.macs.length) throw new Error('node has no MAC in the site file: it cannot network-boot');
+    // a fresh credential for this deploy: an older ramdisk still running cannot report into it
+    this.store.revokeNodeTokens(name, AGENT_TOKEN_PURPOSE);
+    const token = this.store.issueNodeToken(name, AGENT_TOKEN_PURPOSE, this.o.tokenTtlMs ?? 4 * 3600_000);
+    const args = [`kseed.url=${kr.agentUrl}`, `kseed.node=${name}`, `kseed.token=${token}`, `kseed.mac=${spec.macs[0]!.toLowerCase()}`, 'console=ttyS0'];
+    if (kr.extraArgs) args.push(kr.extraArgs);
+    await this.client.updateNode(uuid, { instance_info: { kernel: kr.kernelUrl, ramdisk: kr.ramdiskUrl, ramdisk_kernel_arguments: args.join(' '), image_source: spec.image.url } }, signal);
+  }
+
+  private async waitAgent(name: string, verb: Verb, since: number, ctx: Ctx): Promise<void> {
+    ctx.note(`the deploy ramdisk's ${verb} result`);
+    for (;;) {
+      ctx.signal.throwIfAborted();
+      const out = agentOutcome(verb, this.store.listEvents(name, { sinceId: since }));
+      if (out?.status === 'ok') return;
+      if (out?.status === 'fail') throw new Error(out.stage && out.stage !== 'deploy' ? `${out.stage}: ${out.reason}` : out.reason);
+      await this.clock.sleep(this.o.pollMs ?? 1000, ctx.signal);
+    }
+  }
+
+  private deployWork = (name: string, verb: 'deploy' | 'rebuild') => async (ctx: Ctx) => {
+    const mode = this.modeOf(name);
+    let n = await this.client.findNode(name, ctx.signal);
+    if (!n) throw new Error('the node is not in Ironic (was its database dropped?): run `kseed provision` to enroll it again');
+    this.remember(name, n);
+    const busy = n.provision_state === 'deploying' || n.provision_state === 'wait call-back' || n.provision_state === 'rebuild';
+    const resumedActive = ctx.resumed && n.provision_state === 'active';
+    if (!busy && !resumedActive) {
+      await this.prepareDeploy(name, n.uuid, ctx.signal);
+      n = verb === 'rebuild' || n.provision_state === 'active' ? await this.client.rebuild(n.uuid, this.waitOpts(name, ctx)) : await this.client.deploy(n.uuid, this.waitOpts(name, ctx));
+    } else if (busy) {
+      n = await this.client.waitProvision(n.uuid, 'active', { ...this.waitOpts(name, ctx), label: 'active' });
+    }
+    this.remember(name, n);
+    if (mode === 'ramdisk') {
+      // Ironic's ramdisk deploy is active once the node powers on; the image is written by kseed's ramdisk
+      await this.waitAgent(name, verb, ctx.since, ctx);
+    }
+  };
+
+  /** After kseed's ramdisk wrote the disk: boot the disk from now on (Ironic's ramdisk boot would PXE it again). */
+  private async bootFromDisk(name: string): Promise<boolean> {
+    // a fake-hardware machine has no disk to boot (its management interface knows pxe only)
+    if (this.modeOf(name) !== 'ramdisk' || this.isFake(name)) return true;
+    const uuid = this.store.getNode(name)?.data.ironic_uuid as string | undefined;
+    if (!uuid) return true;
+    try {
+      await withTimeout(this.clock, this.t.undeploy, 'boot from disk', async (signal) => {
+        await this.client.setBootDevice(uuid, 'disk', true, signal);
+        const n = await this.client.setPower(uuid, 'rebooting', { signal, pollMs: this.o.pollMs ?? 1000, timeoutMs: this.t.undeploy });
+        this.remember(name, n);
+      });
+      this.emit({ node: name, kind: 'step', message: 'boot from disk (Ironic: boot device disk, reboot)' });
+      return true;
+    } catch (err) {
+      const msg = `deployed, but booting it from disk failed: ${errText(err)}`;
+      this.store.updateNode(name, { last_error: msg });
+      this.emit({ node: name, kind: 'info', phase: 'boot', error: msg });
+      return false;
+    }
+  }
+
+  private async afterDeploy(name: string, since: number): Promise<boolean> {
+    this.store.recordEvent(name, 'boot-wait', { phase: 'boot' });
+    try {
+      const cb = await withTimeout(this.clock, this.t.boot, 'first boot', async (signal, note) => {
+        note('the installed OS to call back');
+        for (;;) {
+          const found = bootCallback(this.store.listEvents(name, { sinceId: since }));
+          if (found) return found;
+          await this.clock.sleep(this.o.pollMs ?? 1000, signal);
+        }
+      });
+      this.store.updateNode(name, { data: { booted: { hostname: cb.hostname ?? null, at: this.clock.now() } } });
+      this.store.recordEvent(name, 'booted', { phase: 'boot', hostname: cb.hostname });
+      this.emit({ node: name, kind: 'info', phase: 'boot', message: `booted from disk as ${cb.hostname ?? '?'}` });
+      return true;
+    } catch (err) {
+      const msg = errText(err);
+      this.store.updateNode(name, { last_error: msg });
+      this.store.recordEvent(name, 'boot-wait-failed', { phase: 'boot', error: msg });
+      this.emit({ node: name, kind: 'info', phase: 'boot', error: msg });
+      return false;
+    }
+  }
+
+  private undeployWork = (name: string) => async (ctx: Ctx) => {
+    const n = await this.client.findNode(name, ctx.signal);
+    if (n) {
+      let out = n;
+      if (n.provision_state === 'deleting' || n.provision_state === 'cleaning') out = await this.client.waitProvision(n.uuid, 'available', this.waitOpts(name, ctx));
+      else if (n.provision_state !== 'available') out = await this.client.undeploy(n.uuid, this.waitOpts(name, ctx));
+      this.remember(name, out);
+    }
+    // the installed OS's and any ramdisk's credentials end here
+    this.store.revokeNodeTokens(name);
+    this.store.updateNode(name, { data: { booted: null } });
+  };
+
+  // ------------------------------------------------------- mirror sync
+
+  /**
+   * Brings the store's state in line with Ironic's before any work (a
+   * crash may have left them apart). Returns the op to resume, if a busy
+   * verb is under way in Ironic (or waits for kseed's ramdisk).
+   */
+  private async sync(name: string, signal: AbortSignal): Promise<{ resume?: { verb: Verb; op: OpRecord }; error?: string }> {
+    const cur = this.store.getNode(name)!;
+    const n = await this.client.findNode(name, signal);
+    const op = (cur.data.op ?? undefined) as OpRecord | undefined;
+    if (!n) {
+      if (cur.state === 'active' || cur.state === 'handed-off' || cur.state === 'deploying') {
+        return { error: `kseed has it ${cur.state} but Ironic does not know it (was Ironic's database dropped?); nothing was done` };
+      }
+      if (cur.state !== 'enroll' && cur.state !== 'enroll failed') this.move(name, 'enroll', { from: cur.state, reason: 'not in Ironic' });
+      else if (op) this.store.updateNode(name, { data: { op: null } });
+      return {};
+    }
+    this.remember(name, n);
+    this.store.updateNode(name, { data: { ironic_uuid: n.uuid } });
+    const want = kseedStateOf(n.provision_state);
+    // a ramdisk deploy Ironic finished but kseed's ramdisk may still be writing: resume the wait
+    if (cur.state === 'deploying' && n.provision_state === 'active' && op && (op.verb === 'deploy' || op.verb === 'rebuild') && this.modeOf(name) === 'ramdisk') {
+      return { resume: { verb: op.verb, op } };
+    }
+    if (BUSY_STATES.has(want)) {
+      const verb: Verb = want === 'inspecting' ? 'inspect' : want === 'deleting' ? 'undeploy' : op?.verb === 'rebuild' ? 'rebuild' : 'deploy';
+      if (cur.state !== want) this.move(name, want, { from: cur.state, phase: verb === 'rebuild' ? 'deploy' : verb, reason: 'found busy in Ironic' });
+      const base: OpRecord = op ?? { verb, since: this.lastEventId(name), started_at: this.clock.now(), owner: this.owner, attempt: 0 };
+      return { resume: { verb, op: base } };
+    }
+    if (op) this.store.updateNode(name, { data: { op: null } });
+    // handed-off is kseed's own word for an active node
+    if (cur.state !== want && !(cur.state === 'handed-off' && want === 'active') && !(cur.state === 'enroll failed' && want === 'enroll')) {
+      this.move(name, want, { from: cur.state, reason: `Ironic has it ${n.provision_state ?? 'available'}`, ...(n.last_error && want.endsWith('failed') ? { error: n.last_error } : {}) });
+    }
+    return {};
+  }
+
+  // ------------------------------------------------------------ verbs
+
+  private workFor(name: string, verb: Verb): (ctx: Ctx) => Promise<void> {
+    switch (verb) {
+      case 'enroll':
+        return this.enrollWork(name);
+      case 'inspect':
+        return this.inspectWork(name);
+      case 'provide':
+        return this.provideWork(name);
+      case 'deploy':
+      case 'rebuild':
+        return this.deployWork(name, verb);
+      case 'undeploy':
+        return this.undeployWork(name);
+      default:
+        return async () => {};
+    }
+  }
+
+  /** What brings the node from `state` to active (provision). */
+  private planFor(state: NodeState, opts: ProvisionOptions): Verb[] {
+    const inspect = this.o.site.ironic.inspector && opts.inspect !== false;
+    switch (state) {
+      case 'enroll':
+      case 'enroll failed':
+        return ['enroll', ...(inspect ? (['inspect'] as Verb[]) : []), 'provide', 'deploy'];
+      case 'manageable':
+      case 'inspect failed':
+        return [...(inspect || state === 'inspect failed' ? (['inspect'] as Verb[]) : []), 'provide', 'deploy'];
+      case 'available':
+      case 'deploy failed':
+        return ['deploy'];
+      default:
+        return [];
+    }
+  }
+
+  private async one(name: string, verbs: (cur: NodeState) => Verb[], opts: ProvisionOptions = {}): Promise<NodeOutcome> {
+    const t0 = this.clock.now();
+    const ran: Verb[] = [];
+    const spec = this.spec(name);
+    this.store.ensureNode(name, { ...(spec.ip ? { ip: spec.ip } : {}), phase: 'enroll' });
+    try {
+      this.claim(name);
+    } catch (err) {
+      return { node: name, ok: false, state: this.store.getNode(name)!.state, verbs: [], error: errText(err), ms: this.clock.now() - t0 };
+    }
+    const outcome = (ok: boolean, error?: string): NodeOutcome => {
+      const fin = this.store.getNode(name)!;
+      const e = error ?? (!ok ? (fin.last_error ?? undefined) : undefined);
+      return { node: name, ok, state: fin.state, verbs: ran, ...(e ? { error: e } : {}), ...(ran.length === 0 && ok ? { skipped: true } : {}), ms: this.clock.now() - t0 };
+    };
+    try {
+      let s: Awaited<ReturnType<IronicEngine['sync']>>;
+      try {
+        s = await withTimeout(this.clock, this.t.bmc, 'reading the node from Ironic', (signal) => this.sync(name, signal));
+      } catch (err) {
+        return outcome(false, `Ironic: ${errText(err)}`);
+      }
+      if (s.error) return outcome(false, s.error);
+      let ok = true;
+      if (s.resume) {
+        const { verb, op } = s.resume;
+        ran.push(verb);
+        ok = await this.runVerb(name, verb, this.workFor(name, verb), op);
+        if (ok && (verb === 'deploy' || verb === 'rebuild')) ok = await this.bootFromDisk(name);
+        if (ok && opts.waitBooted && (verb === 'deploy' || verb === 'rebuild')) ok = await this.afterDeploy(name, op.since);
+      }
+      if (ok) {
+        for (const verb of verbs(this.store.getNode(name)!.state)) {
+          ran.push(verb);
+          const since = this.lastEventId(name);
+          ok = await this.runVerb(name, verb, this.workFor(name, verb));
+          if (!ok) break;
+          if (verb === 'deploy' || verb === 'rebuild') {
+            ok = await this.bootFromDisk(name);
+            if (ok && opts.waitBooted) ok = await this.afterDeploy(name, since);
+            if (!ok) break;
+          }
+        }
+      }
+      return outcome(ok);
+    } finally {
+      this.release(name);
+    }
+  }
+
+  private single(name: string, verb: Verb, opts: ProvisionOptions = {}): Promise<NodeOutcome> {
+    return this.limit(() =>
+      this.one(
+        name,
+        (state) => {
+          // already there (e.g. a resumed deploy just finished): nothing to do
+          if (verb === 'deploy' && (state === 'active' || state === 'handed-off')) return [];
+          if (verb === 'undeploy' && state === 'available') return [];
+          if (!canApply(verb, state)) throw new Error(`cannot ${verb} ${name}: it is ${state}`);
+          return [verb];
+        },
+        opts,
+      ).catch((err) => ({ node: name, ok: false, state: this.store.getNode(name)?.state ?? ('enroll' as NodeState), verbs: [], error: errText(err), ms: 0 })),
+    );
+  }
+
+  enroll(node: string): Promise<NodeOutcome> {
+    return this.single(node, 'enroll');
+  }
+  inspect(node: string): Promise<NodeOutcome> {
+    return this.single(node, 'inspect');
+  }
+  provide(node: string): Promise<NodeOutcome> {
+    return this.single(node, 'provide');
+  }
+  deploy(node: string, opts?: ProvisionOptions): Promise<NodeOutcome> {
+    return this.single(node, 'deploy', opts);
+  }
+  rebuild(node: string, opts?: ProvisionOptions): Promise<NodeOutcome> {
+    return this.single(node, 'rebuild', opts);
+  }
+  undeploy(node: string): Promise<NodeOutcome> {
+    return this.single(node, 'undeploy');
+  }
+
+  provision(nodes: string[], opts: ProvisionOptions = {}): Promise<NodeOutcome[]> {
+    for (const n of nodes) this.spec(n);
+    return Promise.all(
+      nodes.map((name) =>
+        this.limit(() =>
+          this.one(name, (state) => this.planFor(state, opts), opts).catch((err) => ({
+            node: name,
+            ok: false,
+            state: this.store.getNode(name)?.state ?? ('enroll' as NodeState),
+            verbs: [],
+            error: errText(err),
+            ms: 0,
+          })),
+        ),
+      ),
+    );
+  }
+
+  /** The store's rows plus the last Ironic state this engine saw (synchronous, no request). */
+  status(nodes?: string[]): IronicNodeStatus[] {
+    const names = nodes ?? this.o.site.nodes.map((n) => n.name);
+    return names.map((name) => {
+      const r = this.store.getNode(name);
+      const ironic = this.seen.get(name);
+      const base: IronicNodeStatus = r
+        ? {
+            node: name,
+            state: r.state,
+            power: r.power,
+            ip: r.ip ?? this.leaseIp(name),
+            profile: r.profile,
+            last_error: r.last_error,
+            timings: this.store.phaseTimings(name),
+            ...((r.data.booted as { hostname?: string } | null | undefined)?.hostname ? { booted_hostname: (r.data.booted as { hostname: string }).hostname } : {}),
+            updated_at: r.updated_at,
+          }
+        : { node: name, state: 'enroll', power: null, ip: null, profile: null, last_error: null, timings: [], updated_at: 0 };
+      return ironic ? { ...base, ironic } : base;
+    });
+  }
+
+  /** status() after asking Ironic for every node's provision/power state and last_error. */
+  async refreshStatus(nodes?: string[]): Promise<IronicNodeStatus[]> {
+    const names = nodes ?? this.o.site.nodes.map((n) => n.name);
+    try {
+      const all = await this.client.listNodes({ fields: ['uuid', 'name', 'provision_state', 'power_state', 'last_error'] });
+      const byName = new Map(all.map((n) => [n.name, n]));
+      for (const name of names) {
+        const n = byName.get(name);
+        if (n) this.seen.set(name, { uuid: n.uuid, provision_state: n.provision_state, power_state: n.power_state, last_error: n.last_error });
+        else this.seen.set(name, { error: 'not in Ironic' });
+      }
+    } catch (err) {
+      for (const name of names) this.seen.set(name, { error: `Ironic: ${errText(err)}` });
+    }
+    return this.status(names);
+  }
+
+  private leaseIp(name: string): string | null {
+    const mac = this.specs.get(name)?.macs[0];
+    return (mac && this.store.getLease(mac)?.ip) || null;
+  }
+
+  async close(): Promise<void> {}
+}

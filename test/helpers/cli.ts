@@ -1,0 +1,50 @@
+/**
+ * Running the built CLI (`node bin/kseed.js`) from tests, as a user runs it:
+ * its own process, exit code, stdout and stderr kept apart.
+ */
+import { execFile, execFileSync } from 'node:child_process';
+import { existsSync, readdirSync, statSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const REPO = fileURLToPath(new URL('../../', import.meta.url));
+export const KSEED_BIN = path.join(REPO, 'bin/kseed.js');
+
+export interface CliRun {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+function newest(dir: string): number {
+  let t = 0;
+  for (const e of readdirSync(dir, { withFileTypes: true })) {
+    const p = path.join(dir, e.name);
+    t = Math.max(t, e.isDirectory() ? newest(p) : statSync(p).mtimeMs);
+  }
+  return t;
+}
+
+/** `npm test` builds first; this builds only when dist/ is missing or older than src/ (a lone `vitest run FILE`). */
+export function ensureBuilt(): void {
+  const main = path.join(REPO, 'dist/cli/main.js');
+  if (!existsSync(main) || statSync(main).mtimeMs < newest(path.join(REPO, 'src'))) {
+    execFileSync(process.execPath, [path.join(REPO, 'node_modules/typescript/bin/tsc'), '-p', path.join(REPO, 'tsconfig.json')], { stdio: 'inherit' });
+  }
+}
+
+/**
+ * Runs kseed with `args`. `env` entries set to undefined are removed from the
+ * inherited environment. stdin stays an open pipe: a command that prompted
+ * would hang and hit the timeout instead of passing.
+ */
+export function runKseed(args: string[], opts: { cwd: string; env?: Record<string, string | undefined>; timeoutMs?: number }): Promise<CliRun> {
+  const env: Record<string, string | undefined> = { ...process.env, ...opts.env };
+  for (const [k, v] of Object.entries(env)) if (v === undefined) delete env[k];
+  return new Promise((resolve) => {
+    const child = execFile(process.execPath, [KSEED_BIN, ...args], { cwd: opts.cwd, env, timeout: opts.timeoutMs ?? 30_000, maxBuffer: 64 * 1024 * 1024 }, (err, stdout, stderr) => {
+      resolve({ code: err ? (typeof err.code === 'number' ? err.code : -1) : 0, stdout, stderr });
+    });
+    child.stdin?.on('error', () => {});
+  });
+}
