@@ -5,7 +5,9 @@ import { checkSeed, ComposeDriver, ensureImages, upStack, type ServiceStatus } f
 import { AGENT_MAIN } from '../compose/agent.js';
 import { statSync } from 'node:fs';
 import { bootServicePid, startBootService, stopBootService } from '../engine/service.js';
-import { renderStack, type RenderResult } from '../render/index.js';
+import { IRONIC_URL_KEY, KSEED_RAMDISK_KEY } from '../engine/open.js';
+import { openState } from '../engine/state.js';
+import { ironicBootPlan, renderStack, type RenderResult } from '../render/index.js';
 import { resolveSecret } from '../site/secrets.js';
 import type { Site } from '../site/types.js';
 import type { CliContext } from './context.js';
@@ -109,6 +111,15 @@ export function register(program: Command): void {
         ...(opts.initrd ? { initrd: opts.initrd } : {}),
         readyTimeoutMs: 30_000,
       });
+      // what `kseed provision` (another process) needs to deploy through this stack: Ironic's URL and kseed's ramdisk
+      const plan = ironicBootPlan(site, ctx.stateDir, r.outDir);
+      const store = openState(ctx.stateDir);
+      try {
+        store.set(IRONIC_URL_KEY, plan.ironicUrl);
+        store.set(KSEED_RAMDISK_KEY, { kernelUrl: plan.kernel, ramdiskUrl: plan.ramdisk, agentUrl: plan.agentUrl, extraArgs: plan.kernelArgs.join(' ') });
+      } finally {
+        store.close();
+      }
       const totalMs = Date.now() - t0;
       ctx.out.result(
         {

@@ -156,8 +156,10 @@ function hostOf(node: NodeSpec, withIp: boolean): { name: string; macs: string[]
 export function buildModel(
   site: Site,
   secrets: StackSecrets,
-  opts: { imageTag: string; secretsRel: string; boot: Omit<BootArtifacts, 'mountPoint'> },
+  opts: { imageTag: string; secretsRel: string; boot?: Omit<BootArtifacts, 'mountPoint'> },
 ): StackModel {
+  // renderStack always passes it; other callers only want URLs and names
+  const boot = opts.boot ?? { artifactsDir: '../cache/ramdisk', kernel: 'vmlinuz', initrd: 'initramfs.gz' };
   const seed = site.seed;
   const mode = seed.dhcp.mode;
   const services: StackService[] = ['ironic', 'dnsmasq', 'http'];
@@ -185,7 +187,7 @@ export function buildModel(
       ...(seed.netns ? { netns: seed.netns } : {}),
     },
     placement: stackPlacement(site),
-    boot: { ...opts.boot, mountPoint: ARTIFACTS_MOUNT },
+    boot: { ...boot, mountPoint: ARTIFACTS_MOUNT },
     dhcp: {
       mode,
       authoritative: mode === 'authoritative',
