@@ -27,10 +27,12 @@ export function register(program: Command): void {
       const { manifest, dir } = stack;
       const volumes = Object.entries(manifest.volumes);
       if (opts.volumes) {
-        ctx.out.progress(`deleting the volumes of ${manifest.project}; this loses, for good:`);
-        for (const [v, what] of volumes) ctx.out.progress(`  ${v}: ${what}`);
+        // a warning about data loss, not progress: on stderr even under --json
+        const warn = (m: string) => process.stderr.write(`${m}\n`);
+        warn(`deleting the volumes of ${manifest.project}; this loses, for good:`);
+        for (const [v, what] of volumes) warn(`  ${v}: ${what}`);
         // the state store is not a volume: what kseed itself knows about the nodes survives
-        ctx.out.progress(`kept: kseed's own node states and events (${ctx.stateDir}/state.db); the next provision enrolls the nodes in Ironic again`);
+        warn(`kept: kseed's own node states and events (${ctx.stateDir}/state.db); the next provision enrolls the nodes in Ironic again`);
       }
       const driver = await ComposeDriver.detect();
       await driver.down({ name: manifest.project, file: `${dir}/${manifest.composeFile}`, dir }, { volumes: Boolean(opts.volumes) });

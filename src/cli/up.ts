@@ -86,6 +86,7 @@ export function register(program: Command): void {
       const placement = r.placement;
       const statuses = await upStack(driver, r, {
         timeoutMs: timeout * 1000,
+        unchanged: r.unchanged,
         ...(site.seed.netns ? { netns: { name: site.seed.netns, services: placement.inNetns } } : {}),
         onProgress: (ss) => {
           const line = ss.map((s) => `${s.service}=${s.health === 'none' ? s.state : s.health}`).join(' ');

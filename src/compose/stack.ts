@@ -65,10 +65,17 @@ export function staleNetnsServices(statuses: ServiceStatus[], netns: string, ser
 export async function upStack(
   driver: ComposeDriver,
   ref: StackRef,
-  opts: WaitOptions & { hint?: string; netns?: { name: string; services: string[] } } = {},
+  opts: WaitOptions & { hint?: string; netns?: { name: string; services: string[] }; unchanged?: boolean } = {},
 ): Promise<ServiceStatus[]> {
   await ensureImages(driver, ref, opts.hint);
   const p = projectOf(ref);
+  if (opts.unchanged) {
+    // nothing re-rendered and every service already up and healthy in the right namespace: Compose has nothing to do
+    const now = await driver.ps(p);
+    const up = ref.services.every((name) => now.some((s) => s.service === name && s.state === 'running' && (s.health === 'healthy' || s.health === 'none')));
+    const stale = opts.netns ? staleNetnsServices(now, opts.netns.name, opts.netns.services) : [];
+    if (up && stale.length === 0 && now.length === ref.services.length) return now.filter((s) => ref.services.includes(s.service));
+  }
   await driver.up(p);
   if (opts.netns) await driver.recreate(p, staleNetnsServices(await driver.ps(p), opts.netns.name, opts.netns.services));
   return driver.waitHealthy(p, ref.services, opts);
