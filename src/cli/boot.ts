@@ -20,6 +20,7 @@ import { BootServices, type BootServiceEvent, type BootServicesInfo } from '../b
 import { chooseRootDevice } from '../engine/rootdevice.js';
 import { openState } from '../engine/state.js';
 import { InputError, KseedError } from '../errors.js';
+import { handoffPublicKey, nodeUserData } from '../handoff/userdata.js';
 import { loadSite } from '../site/load.js';
 import type { DhcpMode } from '../site/types.js';
 import { contextOf } from './context.js';
@@ -135,10 +136,12 @@ async function serve(opts: ServeOpts, cmd: Command): Promise<void> {
     else process.stdout.write(`${stamp()} ${formatEvent(e)}\n`);
   };
 
+  // the nodes' user-data authorizes the hand-off login (the key `kseed handoff` gives the installers)
+  const handoffKey = await handoffPublicKey(site, ctx.stateDir);
   const store = openState(ctx.stateDir, { synchronous: 'normal' });
   const services = new BootServices({
     site,
-    backend: new StateBootBackend({ store, nodes: site.nodes, chooseRootDevice }),
+    backend: new StateBootBackend({ store, nodes: site.nodes, chooseRootDevice, userData: (n) => nodeUserData(n, site, handoffKey.publicKey) }),
     ...(opts.interface ? { interface: opts.interface } : {}),
     ...(opts.dhcp ? { dhcpMode: opts.dhcp as DhcpMode } : {}),
     leaseStore: new StateLeaseStore(store),
@@ -159,6 +162,9 @@ async function serve(opts: ServeOpts, cmd: Command): Promise<void> {
     if (!existsSync(path.join(artifactsDir, f))) {
       line({ service: 'serve', type: 'warning', message: `deploy ramdisk ${path.join(artifactsDir, f)} missing (kseed images ramdisk builds it): nodes to inspect or deploy cannot boot` });
     }
+  }
+  if (handoffKey.problem) {
+    line({ service: 'serve', type: 'warning', message: `hand-off key not authorized on the nodes (their user-data carries no ssh_authorized_keys): ${handoffKey.problem}` });
   }
   if (json) process.stdout.write(`${JSON.stringify({ ts: new Date().toISOString(), service: 'serve', type: 'listening', ...info })}\n`);
   else process.stdout.write(`${describeServices(info)}\n`);

@@ -72,7 +72,7 @@ export function register(program: Command): void {
         const steps: Step[] = [];
         if (r.kolla) steps.push(...kollaSteps(r.kolla.inventory, r.kolla.configdir));
         if (r.ceph) {
-          steps.push(...cephSteps(site, { hosts: r.ceph.hosts, bootstrapHost: r.ceph.bootstrap_host ?? undefined, bootstrap: r.ceph.bootstrap_argv }, r.ssh_key_file, path.join(r.out, 'ceph')));
+          steps.push(...cephSteps(site, { hosts: r.ceph.hosts, bootstrapHost: r.ceph.bootstrap_host ?? undefined, bootstrap: r.ceph.bootstrap_argv }, r.ssh_key_file, path.join(r.out, 'ceph'), path.join(r.out, 'known_hosts')));
         }
         const missing = await missingTools(steps);
         if (missing.length) {

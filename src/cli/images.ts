@@ -10,6 +10,7 @@ interface BuildOpts {
   cache?: string;
   force?: boolean;
   kernel?: string;
+  ssh?: boolean;
 }
 
 function cacheDir(cmd: Command, o: BuildOpts): string {
@@ -56,9 +57,10 @@ export function register(program: Command): void {
     .option('--cache <dir>', 'cache directory (default: .kseed/cache beside the site file)')
     .option('--kernel <package>', 'kernel package or metapackage (default: linux-image-cloud-amd64)')
     .option('--force', 'rebuild even when nothing changed', false)
+    .option('--ssh', 'the variant with an SSH server (dropbear, sftp-server) and python3: Ansible can log in with the keys of the NoCloud user-data')
     .action(async (o: BuildOpts, cmd: Command) => {
       const ctx = contextOf(cmd);
-      const r = await buildTestOs({ cacheDir: cacheDir(cmd, o), kernelPackage: o.kernel, force: o.force, onProgress: (m) => ctx.out.progress(m) });
+      const r = await buildTestOs({ cacheDir: cacheDir(cmd, o), kernelPackage: o.kernel, force: o.force, ssh: o.ssh, onProgress: (m) => ctx.out.progress(m) });
       ctx.out.result(r, () =>
         table(
           ['artifact', 'path', 'size', 'sha256'],

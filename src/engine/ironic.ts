@@ -27,7 +27,7 @@
  *       (instance_info kernel/ramdisk = kseedRamdisk URLs, kernel args kseed.url/node/token/mac), the
  *       store state becomes `deploying` first (kseed's agent service hands the deploy task only to
  *       deploying nodes), then both Ironic `active` and the ramdisk's `agent-result` (status ok, after
- *       this deploy started) are waited for; the node is then set to boot from disk and restarted;
+ *       this deploy started) are waited for; a UEFI node is then set to boot from disk and restarted;
  *     - fake (tests): a profile whose ironic.driver is `fake-hardware` gets every interface `fake`
  *       and SKIPS kseed's BMC check (there is no BMC). The profile schema does not accept that
  *       driver, so only code (tests) can make such a profile: a site file never skips the check.
@@ -66,7 +66,7 @@ export interface KseedRamdisk {
   ramdiskUrl: string;
   /** kseed's agent service (the boot HTTP server's /v1/agent/...), as `kseed.url=`. */
   agentUrl: string;
-  /** Extra kernel arguments (e.g. kseed.wait=300). */
+  /** Kernel arguments put before the kseed.* ones (e.g. console=ttyS0,115200); console=ttyS0 is added unless it has a console=. */
   extraArgs?: string;
 }
 
@@ -226,7 +226,8 @@ export class IronicEngine implements Provisioner {
   modeOf(name: string): IronicDeployMode {
     const p = this.profileOf(name);
     // fake-hardware with deploy ramdisk: Ironic's real ramdisk deploy (iPXE config, image fetch) on a fake machine
-    if (this.isFake(name)) return p?.ironic.deploy === 'ramdisk' ? 'ramdisk' : 'fake';
+    // (fake-hardware with deploy direct: Ironic's real direct deploy up to its wait for an IPA that never comes)
+    if (this.isFake(name)) return p?.ironic.deploy === 'ramdisk' ? 'ramdisk' : (p?.ironic.deploy as string) === 'direct' ? 'direct' : 'fake';
     return this.o.site.ironic.deploy_interface === 'ramdisk' || p?.ironic.deploy === 'ramdisk' ? 'ramdisk' : 'direct';
   }
 
@@ -518,8 +519,10 @@ export class IronicEngine implements Provisioner {
     // a fresh credential for this deploy: an older ramdisk still running cannot report into it
     this.store.revokeNodeTokens(name, AGENT_TOKEN_PURPOSE);
     const token = this.store.issueNodeToken(name, AGENT_TOKEN_PURPOSE, this.o.tokenTtlMs ?? 4 * 3600_000);
-    const args = [`kseed.url=${kr.agentUrl}`, `kseed.node=${name}`, `kseed.token=${token}`, `kseed.mac=${spec.macs[0]!.toLowerCase()}`, 'console=ttyS0'];
-    if (kr.extraArgs) args.push(kr.extraArgs);
+    const extra = kr.extraArgs?.trim() ?? '';
+    const args = [...(extra ? [extra] : []), `kseed.url=${kr.agentUrl}`, `kseed.node=${name}`, `kseed.token=${token}`, `kseed.mac=${spec.macs[0]!.toLowerCase()}`];
+    // one console only: the caller's when it names one
+    if (!/(^|\s)console=/.test(extra)) args.push('console=ttyS0');
     await this.client.updateNode(uuid, { instance_info: { kernel: kr.kernelUrl, ramdisk: kr.ramdiskUrl, ramdisk_kernel_arguments: args.join(' '), image_source: spec.image.url } }, signal);
   }
 
@@ -554,10 +557,18 @@ export class IronicEngine implements Provisioner {
     }
   };
 
-  /** After kseed's ramdisk wrote the disk: boot the disk from now on (Ironic's ramdisk boot would PXE it again). */
+  /**
+   * After kseed's ramdisk wrote the disk of a UEFI node: as the embedded
+   * engine does (and for its reason: the firmware's boot order has no entry
+   * for a disk that was blank when it last enumerated, seen with OVMF), the
+   * boot device becomes the disk, persistently, and the node restarts from
+   * it, here through Ironic's management and power interfaces. BIOS nodes
+   * boot the disk from kseed's iPXE script for active nodes.
+   */
   private async bootFromDisk(name: string): Promise<boolean> {
     // a fake-hardware machine has no disk to boot (its management interface knows pxe only)
     if (this.modeOf(name) !== 'ramdisk' || this.isFake(name)) return true;
+    if (bootModeOf(this.spec(name), this.profileOf(name)) !== 'uefi') return true;
     const uuid = this.store.getNode(name)?.data.ironic_uuid as string | undefined;
     if (!uuid) return true;
     try {
@@ -628,12 +639,14 @@ export class IronicEngine implements Provisioner {
       if (cur.state === 'active' || cur.state === 'handed-off' || cur.state === 'deploying') {
         return { error: `kseed has it ${cur.state} but Ironic does not know it (was Ironic's database dropped?); nothing was done` };
       }
+      // what kseed knew of an Ironic record that is gone belongs to it
+      this.store.updateNode(name, { data: { op: null, ironic_uuid: null, inspected_at: null } });
       if (cur.state !== 'enroll' && cur.state !== 'enroll failed') this.move(name, 'enroll', { from: cur.state, reason: 'not in Ironic' });
-      else if (op) this.store.updateNode(name, { data: { op: null } });
       return {};
     }
     this.remember(name, n);
-    this.store.updateNode(name, { data: { ironic_uuid: n.uuid } });
+    // an inspection Ironic finished (perhaps while no engine watched) is not run again by provision
+    this.store.updateNode(name, { data: { ironic_uuid: n.uuid, ...(n.inspection_finished_at ? { inspected_at: Date.parse(n.inspection_finished_at) } : {}) } });
     const want = kseedStateOf(n.provision_state);
     // a ramdisk deploy Ironic finished but kseed's ramdisk may still be writing: resume the wait
     if (cur.state === 'deploying' && n.provision_state === 'active' && op && (op.verb === 'deploy' || op.verb === 'rebuild') && this.modeOf(name) === 'ramdisk') {
@@ -674,8 +687,9 @@ export class IronicEngine implements Provisioner {
   }
 
   /** What brings the node from `state` to active (provision). */
-  private planFor(state: NodeState, opts: ProvisionOptions): Verb[] {
-    const inspect = this.o.site.ironic.inspector && opts.inspect !== false;
+  private planFor(name: string, state: NodeState, opts: ProvisionOptions): Verb[] {
+    const done = state === 'manageable' && this.store.getNode(name)?.data.inspected_at;
+    const inspect = this.o.site.ironic.inspector && opts.inspect !== false && !done;
     switch (state) {
       case 'enroll':
       case 'enroll failed':
@@ -691,7 +705,7 @@ export class IronicEngine implements Provisioner {
     }
   }
 
-  private async one(name: string, verbs: (cur: NodeState) => Verb[], opts: ProvisionOptions = {}): Promise<NodeOutcome> {
+  private async one(name: string, verbs: (cur: NodeState) => Verb[], opts: ProvisionOptions = {}, interrupt = false): Promise<NodeOutcome> {
     const t0 = this.clock.now();
     const ran: Verb[] = [];
     const spec = this.spec(name);
@@ -715,6 +729,12 @@ export class IronicEngine implements Provisioner {
       }
       if (s.error) return outcome(false, s.error);
       let ok = true;
+      if (s.resume && interrupt && (s.resume.verb === 'deploy' || s.resume.verb === 'rebuild')) {
+        // undeploy of a deploy under way (e.g. Ironic waiting for an IPA that never calls back): stop waiting for it
+        this.store.updateNode(name, { data: { op: null } });
+        this.move(name, 'deploy failed', { from: this.store.getNode(name)!.state, phase: 'deploy', reason: 'interrupted by undeploy', error: 'deploy interrupted by undeploy' });
+        delete s.resume;
+      }
       if (s.resume) {
         const { verb, op } = s.resume;
         ran.push(verb);
@@ -753,6 +773,7 @@ export class IronicEngine implements Provisioner {
           return [verb];
         },
         opts,
+        verb === 'undeploy',
       ).catch((err) => ({ node: name, ok: false, state: this.store.getNode(name)?.state ?? ('enroll' as NodeState), verbs: [], error: errText(err), ms: 0 })),
     );
   }
@@ -781,7 +802,7 @@ export class IronicEngine implements Provisioner {
     return Promise.all(
       nodes.map((name) =>
         this.limit(() =>
-          this.one(name, (state) => this.planFor(state, opts), opts).catch((err) => ({
+          this.one(name, (state) => this.planFor(name, state, opts), opts).catch((err) => ({
             node: name,
             ok: false,
             state: this.store.getNode(name)?.state ?? ('enroll' as NodeState),

@@ -13,7 +13,7 @@ import { buildModel } from '../render/model.js';
 import { ensureSecrets } from '../render/secrets.js';
 import type { Site } from '../site/types.js';
 import { EmbeddedEngine, type EmbeddedEngineOptions } from './embedded.js';
-import { IronicEngine, type KseedRamdisk } from './ironic.js';
+import { IronicEngine, type IronicNodeStatus, type KseedRamdisk } from './ironic.js';
 import { openState, type StateStore } from './state.js';
 import type { Provisioner } from './types.js';
 
@@ -89,4 +89,29 @@ export async function openEngine(site: Site, stateDir: string, opts: OpenEngineO
       store.close();
     },
   };
+}
+
+/**
+ * `kseed status` for engine ironic: the state store's rows (lifecycle,
+ * timings, last_error) plus Ironic's provision/power state and last_error
+ * per node; when Ironic does not answer, the rows with `ironic.error`.
+ */
+export async function ironicStatus(site: Site, stateDir: string, nodes?: string[]): Promise<IronicNodeStatus[]> {
+  let opened: OpenedEngine | undefined;
+  try {
+    opened = await openEngine(site, stateDir);
+  } catch (err) {
+    const store = openState(stateDir);
+    try {
+      const engine = new IronicEngine({ site, store, profiles: [], client: new IronicClient({ url: 'http://127.0.0.1:0' }), connect: connectBmc });
+      return engine.status(nodes).map((s) => ({ ...s, ironic: { error: (err as Error).message } }));
+    } finally {
+      store.close();
+    }
+  }
+  try {
+    return await (opened.engine as IronicEngine).refreshStatus(nodes);
+  } finally {
+    await opened.close();
+  }
 }

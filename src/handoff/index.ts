@@ -3,7 +3,7 @@
  * hardware profiles and what the state store knows about the nodes, written
  * to `.kseed/handoff/`; active nodes then move to `handed-off`.
  */
-import { access } from 'node:fs/promises';
+import { access, link, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { KseedError } from '../errors.js';
 import { StateConflict, type NodeState, type StateStore } from '../engine/state.js';
@@ -13,7 +13,7 @@ import type { Site } from '../site/types.js';
 import { buildCeph, type CephHost, type OsdSpec } from './ceph.js';
 import { gatherFacts, type AddressSource, type Assumption } from './facts.js';
 import { readIfExists, writeAll, writeAtomic, type OutFile } from './files.js';
-import { buildKolla, type NodeInterfaces } from './kolla.js';
+import { buildKolla, sshHostKeyArgs, type NodeInterfaces } from './kolla.js';
 import { buildPasswords, sshKeyPair } from './passwords.js';
 
 export const REMOTE_CEPH_DIR = '/root/kseed-ceph';
@@ -99,8 +99,19 @@ export async function ensureSshKey(site: Site, stateDir: string): Promise<{ file
   if (await exists(file)) return { file, generated: false };
   // RSA in PKCS#8 PEM: what node:crypto writes and every OpenSSH reads
   const pair = await sshKeyPair(`kseed-handoff@${site.site}`, 3072);
+  // The boot services (NoCloud user-data) and `kseed handoff` may both get here first:
+  // link() publishes the private key only if no other process did, so both use one key.
+  const tmp = `${file}.new-${process.pid}`;
+  await writeAtomic(tmp, pair.private_key, 0o600);
+  try {
+    await link(tmp, file);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+    return { file, generated: false };
+  } finally {
+    await rm(tmp, { force: true });
+  }
   await writeAtomic(`${file}.pub`, `${pair.public_key}\n`, 0o644);
-  await writeAtomic(file, pair.private_key, 0o600);
   return { file, generated: true };
 }
 
@@ -123,6 +134,10 @@ export async function generateHandoff(site: Site, state: StateStore | undefined,
     assumptions.push({ setting: 'docker_registry_password', value: '(empty)', reason: 'the seed registry has no password yet (run `kseed up` first, or set registry.password); docker_registry_password and ceph/registry.json are left empty' });
   }
   const key = await ensureSshKey(site, opts.stateDir);
+  // Each hand-off follows a provisioning, whose first boots made new host keys:
+  // it starts a fresh known_hosts that the installers then fill and hold to.
+  const knownHosts = path.join(out, 'known_hosts');
+  files.push({ rel: 'known_hosts', content: '', mode: 0o644 });
   const result: HandoffResult = { out, ssh_key_file: key.file, files: [], nodes: [], assumptions, warnings };
   const cephWanted = opts.ceph;
   // Kolla's external-Ceph settings follow the site's plan, even when this run writes the Kolla files only
@@ -130,7 +145,7 @@ export async function generateHandoff(site: Site, state: StateStore | undefined,
 
   let kolla: ReturnType<typeof buildKolla> | undefined;
   if (opts.kolla) {
-    kolla = buildKolla({ site, facts, sshKeyFile: key.file, registry, ceph: cephBackend });
+    kolla = buildKolla({ site, facts, sshKeyFile: key.file, knownHostsFile: knownHosts, registry, ceph: cephBackend });
     const pwFile = path.join(out, 'kolla', 'passwords.yml');
     // another --out still keeps the passwords the default hand-off already holds
     const fallback = path.join(opts.stateDir, 'handoff', 'kolla', 'passwords.yml');
@@ -161,7 +176,7 @@ export async function generateHandoff(site: Site, state: StateStore | undefined,
     assumptions.push(...ceph.assumptions);
     warnings.push(...ceph.warnings);
     const regJson = JSON.stringify({ url: registry.address, username: registry.username, password: regPass ?? '' }, null, 2) + '\n';
-    const script = cephScript(site, ceph, key.file);
+    const script = cephScript(site, ceph, key.file, knownHosts);
     files.push(
       { rel: 'ceph/cluster.yaml', content: ceph.spec, mode: 0o644 },
       { rel: 'ceph/registry.json', content: regJson, mode: 0o600 },
@@ -226,11 +241,11 @@ export async function generateHandoff(site: Site, state: StateStore | undefined,
 }
 
 /** The exact commands that bootstrap Ceph from the seed, as a script the user can read and run. */
-function cephScript(site: Site, ceph: ReturnType<typeof buildCeph>, keyFile: string): string {
+function cephScript(site: Site, ceph: ReturnType<typeof buildCeph>, keyFile: string, knownHosts: string): string {
   const host = ceph.hosts.find((h) => h.name === ceph.bootstrapHost);
   const lines = ['#!/bin/sh', `# Bootstrap Ceph for site ${site.site} from the seed; written by \`kseed handoff\`.`, '# Run it from this directory. `kseed handoff --run` runs the same steps and can resume them.', 'set -eu'];
   if (!host) return [...lines, 'echo "no monitor host: give a node the control or storage role and an address" >&2', 'exit 1', ''].join('\n');
-  for (const step of cephSteps(site, ceph, keyFile, '.')) lines.push(`# ${step.name}`, step.argv.map(shq).join(' ') + (step.stdinFile ? ` < ${shq(step.stdinFile)}` : ''));
+  for (const step of cephSteps(site, ceph, keyFile, '.', knownHosts)) lines.push(`# ${step.name}`, step.argv.map(shq).join(' ') + (step.stdinFile ? ` < ${shq(step.stdinFile)}` : ''));
   return lines.join('\n') + '\n';
 }
 
@@ -244,12 +259,12 @@ export interface Step {
 }
 
 /** cephadm runs on the first monitor; the files travel over the same SSH login. */
-export function cephSteps(site: Site, ceph: ReturnType<typeof buildCeph> | { hosts: CephHost[]; bootstrapHost?: string; bootstrap: string[] }, keyFile: string, localDir: string): Step[] {
+export function cephSteps(site: Site, ceph: ReturnType<typeof buildCeph> | { hosts: CephHost[]; bootstrapHost?: string; bootstrap: string[] }, keyFile: string, localDir: string, knownHosts: string): Step[] {
   const host = ceph.hosts.find((h) => h.name === ceph.bootstrapHost);
   if (!host) return [];
   const user = site.handoff.ssh_user;
   const sudo = user === 'root' ? [] : ['sudo'];
-  const ssh = (remote: string) => ['ssh', '-i', keyFile, '-o', 'BatchMode=yes', '-o', 'StrictHostKeyChecking=accept-new', `${user}@${host.addr}`, remote];
+  const ssh = (remote: string) => ['ssh', '-i', keyFile, '-o', 'BatchMode=yes', ...sshHostKeyArgs(knownHosts), `${user}@${host.addr}`, remote];
   const remote = (argv: string[]) => [...sudo, ...argv].map(shq).join(' ');
   const d = REMOTE_CEPH_DIR;
   return [

@@ -24,6 +24,8 @@ export interface KollaInput {
   site: Site;
   facts: NodeFacts[];
   sshKeyFile: string;
+  /** The known_hosts file the hand-off pins the nodes' host keys in (see generateHandoff). */
+  knownHostsFile?: string;
   registry: { address: string; username: string };
   ceph: boolean;
 }
@@ -40,6 +42,15 @@ export interface KollaOutput {
 }
 
 /** INI values: Ansible's INI parser splits on whitespace and treats '#'/';' as comments. */
+/**
+ * Host keys of freshly provisioned nodes: trust on first use, kept in the
+ * hand-off's own known_hosts (never the operator's ~/.ssh/known_hosts,
+ * where a reprovisioned node's new key would be refused as an attack).
+ */
+export function sshHostKeyArgs(knownHostsFile: string): string[] {
+  return ['-o', `UserKnownHostsFile=${knownHostsFile}`, '-o', 'StrictHostKeyChecking=accept-new'];
+}
+
 function iniValue(v: string): string {
   return /^[A-Za-z0-9_./:@+=-]+$/.test(v) ? v : JSON.stringify(v);
 }
@@ -124,6 +135,7 @@ export function buildKolla(input: KollaInput): KollaOutput {
     const vars: [string, string][] = [];
     if (f.address) vars.push(['ansible_host', f.address]);
     vars.push(['ansible_user', site.handoff.ssh_user], ['ansible_ssh_private_key_file', input.sshKeyFile]);
+    if (input.knownHostsFile) vars.push(['ansible_ssh_common_args', sshHostKeyArgs(input.knownHostsFile).join(' ')]);
     if (site.handoff.ssh_user !== 'root') vars.push(['ansible_become', 'True']); // INI values go through literal_eval: True is a boolean, true a string
     const i = interfaces[f.spec.name]!;
     // per-host overrides where a node's NIC names differ from the global ones

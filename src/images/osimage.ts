@@ -11,6 +11,10 @@
  *                 files meta-data, user-data, network-config and kseed.env
  * Both firmware paths boot the same cloud kernel and a busybox initramfs whose
  * /init is templates/osimage/init.
+ *
+ * The `ssh` variant (testos-ssh.raw*, for the hand-off tests) adds an SSH
+ * server, sftp-server and python3 from Debian packages (sshos.ts) and
+ * templates/osimage/ssh.sh, which /init runs once the network is up.
  */
 import { createReadStream, createWriteStream, existsSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, utimesSync, writeFileSync, openSync, writeSync, closeSync, ftruncateSync } from 'node:fs';
 import { createHash } from 'node:crypto';
@@ -21,8 +25,11 @@ import { run } from './exec.js';
 import { addModules, baseCpio, fetchBase, gzip, inputsHash, prepareKernel, TEMPLATES, templateFiles } from './kernel.js';
 import { extractDeb } from './debs.js';
 import { mbr } from './mbr.js';
+import { addTree, fetchSshDebs, stageSshRoot } from './sshos.js';
 
 const BUILDER = 'kseed-testos-2';
+/** Bump when the SSH variant's output changes for the same inputs. */
+const SSH_BUILDER = 'kseed-testos-ssh-1';
 const MiB = 1024 * 1024;
 export const BOOT_LABEL = 'KSEEDBOOT';
 export const CIDATA_LABEL = 'CIDATA';
@@ -41,6 +48,8 @@ export interface TestOsOptions {
   /** MiB for the CIDATA partition (default 4). */
   cidataMiB?: number;
   force?: boolean;
+  /** The SSH variant: dropbear + sftp-server + python3, keys from the NoCloud user-data. */
+  ssh?: boolean;
   onProgress?: (msg: string) => void;
 }
 
@@ -59,6 +68,8 @@ export interface TestOsResult {
   stamp: string;
   inputs: string;
   kernelVersion: string;
+  /** SSH variant: Debian packages in the image, extension modules left out, whether .pyc were precompiled */
+  ssh?: { packages: string[]; dropped: string[]; python: string; compiled: boolean };
   reused: boolean;
   seconds: number;
 }
@@ -66,6 +77,7 @@ export interface TestOsResult {
 interface Stamp {
   inputs: string;
   kernelVersion: string;
+  ssh?: TestOsResult['ssh'];
   sha256: TestOsResult['sha256'];
   partitions: TestOsResult['partitions'];
 }
@@ -84,14 +96,17 @@ export async function buildTestOs(opts: TestOsOptions): Promise<TestOsResult> {
   const t0 = Date.now();
   const say = opts.onProgress ?? (() => {});
   const cacheDir = path.resolve(opts.cacheDir);
-  const outDir = path.join(cacheDir, 'testos');
+  const base = opts.ssh ? 'testos-ssh' : 'testos';
+  const outDir = path.join(cacheDir, base);
   const cidataMiB = opts.cidataMiB ?? 4;
 
   say('resolving packages');
   const [kdeb, busybox] = await fetchBase(cacheDir, opts.kernelPackage);
   const kernel = await prepareKernel(cacheDir, kdeb!);
+  const sshDebs = opts.ssh ? await fetchSshDebs(cacheDir) : undefined;
   const tdir = path.join(TEMPLATES, 'osimage');
   const inputs = inputsHash([
+    ...(sshDebs ? [SSH_BUILDER, sshDebs.debs.map((d) => path.basename(d.file))] : []),
     BUILDER,
     [kdeb!.file, busybox!.file].map((f) => path.basename(f)),
     templateFiles(tdir),
@@ -102,7 +117,7 @@ export async function buildTestOs(opts: TestOsOptions): Promise<TestOsResult> {
     cidataMiB,
     await hostVersions(),
   ]);
-  const rawOut = path.join(outDir, 'testos.raw');
+  const rawOut = path.join(outDir, `${base}.raw`);
   const gzOut = `${rawOut}.gz`;
   const zstOut = `${rawOut}.zst`;
   const stampOut = path.join(outDir, 'stamp');
@@ -118,6 +133,7 @@ export async function buildTestOs(opts: TestOsOptions): Promise<TestOsResult> {
     stamp: stampOut,
     inputs,
     kernelVersion: kernel.version,
+    ...(st.ssh ? { ssh: st.ssh } : {}),
     reused,
     seconds: (Date.now() - t0) / 1000,
   });
@@ -140,6 +156,15 @@ export async function buildTestOs(opts: TestOsOptions): Promise<TestOsResult> {
     cpio.file('lib/kseed/lib.sh', readFileSync(path.join(TEMPLATES, 'ramdisk/lib.sh')));
     cpio.file('etc/kseed/udhcpc.script', readFileSync(path.join(TEMPLATES, 'ramdisk/udhcpc.script')), 0o755);
     addModules(cpio, kernel, TESTOS_MODULES, 'etc/kseed/modules.order');
+    let ssh: TestOsResult['ssh'];
+    if (sshDebs) {
+      say('staging dropbear, sftp-server and python3');
+      const stage = await stageSshRoot(cacheDir, work, sshDebs);
+      addTree(cpio, stage.dir);
+      cpio.file('etc/kseed/ssh.sh', readFileSync(path.join(tdir, 'ssh.sh')), 0o644);
+      ssh = { packages: stage.packages, dropped: stage.dropped, python: stage.pythonVersion, compiled: stage.compiled };
+      rmSync(stage.dir, { recursive: true, force: true });
+    }
     const files = {
       vmlinuz: path.join(work, 'vmlinuz'),
       initrd: path.join(work, 'initrd.gz'),
@@ -184,7 +209,7 @@ export async function buildTestOs(opts: TestOsOptions): Promise<TestOsResult> {
       ],
       { bootCode, diskSignature: 0x4b534545 },
     );
-    const tmpRaw = path.join(work, 'testos.raw');
+    const tmpRaw = path.join(work, `${base}.raw`);
     const fd = openSync(tmpRaw, 'w');
     try {
       ftruncateSync(fd, total);
@@ -201,6 +226,7 @@ export async function buildTestOs(opts: TestOsOptions): Promise<TestOsResult> {
     const st: Stamp = {
       inputs,
       kernelVersion: kernel.version,
+      ...(ssh ? { ssh } : {}),
       sha256: { raw: await fileSha256(tmpRaw), gz: await fileSha256(tmpGz), zst: await fileSha256(tmpZst) },
       partitions: [
         { label: BOOT_LABEL, offset: p1.start * 512, size: p1.sectors * 512 },
@@ -211,9 +237,9 @@ export async function buildTestOs(opts: TestOsOptions): Promise<TestOsResult> {
     renameSync(tmpRaw, rawOut);
     renameSync(tmpGz, gzOut);
     renameSync(tmpZst, zstOut);
-    writeFileSync(`${rawOut}.sha256`, `${st.sha256.raw}  testos.raw\n`);
-    writeFileSync(`${gzOut}.sha256`, `${st.sha256.gz}  testos.raw.gz\n`);
-    writeFileSync(`${zstOut}.sha256`, `${st.sha256.zst}  testos.raw.zst\n`);
+    writeFileSync(`${rawOut}.sha256`, `${st.sha256.raw}  ${base}.raw\n`);
+    writeFileSync(`${gzOut}.sha256`, `${st.sha256.gz}  ${base}.raw.gz\n`);
+    writeFileSync(`${zstOut}.sha256`, `${st.sha256.zst}  ${base}.raw.zst\n`);
     writeFileSync(stampOut, `${JSON.stringify(st, null, 2)}\n`);
     return done(st, false);
   } finally {

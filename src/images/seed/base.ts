@@ -5,7 +5,7 @@
  * a `--make-tarball` in the cache, so later bases unpack without a network.
  */
 import { createHash } from 'node:crypto';
-import { closeSync, copyFileSync, createReadStream, existsSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, copyFileSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
 import path from 'node:path';
 import { execa } from 'execa';
 import { KseedError } from '../../errors.js';
@@ -38,10 +38,18 @@ export interface BaseResult {
   tarball?: string;
 }
 
-async function sha256File(file: string): Promise<string> {
-  const h = createHash('sha256');
-  for await (const chunk of createReadStream(file)) h.update(chunk as Buffer);
-  return h.digest('hex');
+/**
+ * What a debootstrap tarball holds, for the image's input hash: the sorted
+ * names of its .debs (Debian file names carry package, version and arch).
+ * Its bytes would not do: tar and gzip record times, so the same packages
+ * fetched into another cache (a fresh clone, the Try-it work dir) would
+ * hash differently and rebuild every image for nothing.
+ */
+async function tarballPackages(file: string): Promise<string> {
+  const list = await run('tar', ['-tzf', file], { timeoutMs: 120_000 });
+  const debs = list.split('\n').filter((l) => l.endsWith('.deb')).map((l) => path.basename(l)).sort();
+  if (!debs.length) throw new KseedError(`${file} holds no .deb files: not a debootstrap --make-tarball`, { code: 'bad-input' });
+  return createHash('sha256').update(debs.join('\n')).digest('hex');
 }
 
 async function hostArch(): Promise<string> {
@@ -164,7 +172,7 @@ async function ensureBaseLocked(opts: BaseOptions): Promise<BaseResult> {
 
   const list = sourcesList(suite, m);
   const hash = createHash('sha256')
-    .update(`${RECIPE}\nbase ${suite} ${arch} minbase\n${list}\n${await sha256File(tarball)}\n`)
+    .update(`${RECIPE}\nbase ${suite} ${arch} minbase\n${list}\n${await tarballPackages(tarball)}\n`)
     .digest('hex');
   const image = `kseed/base:${suite}-${hash.slice(0, 12)}`;
   const have = await inspectImage(image);

@@ -2,8 +2,8 @@
  * `ansible all -m ping` through the generated inventory, with the generated
  * login key, against a real sshd. The "nodes" are loopback addresses
  * (127.0.0.2/3) served by one sshd on port 21502 that this test starts, so
- * nothing outside the machine is contacted; the provisioned-lab version of
- * this test needs lab VMs with an OS image (see the hand-off report).
+ * nothing outside the machine is contacted. The provisioned-lab version
+ * (lab VMs running the SSH test OS) is test/e2e/handoff.test.ts.
  */
 import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';

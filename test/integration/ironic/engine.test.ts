@@ -13,7 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connectBmc } from '../../../src/bmc/index.js';
 import { StateBootBackend } from '../../../src/boot/backend.js';
 import { IronicEngine, type KseedRamdisk } from '../../../src/engine/ironic.js';
-import { KSEED_RAMDISK_KEY, openEngine } from '../../../src/engine/open.js';
+import { IRONIC_URL_KEY, ironicStatus, KSEED_RAMDISK_KEY, openEngine } from '../../../src/engine/open.js';
 import { ensureSecrets } from '../../../src/render/secrets.js';
 import { chooseRootDevice } from '../../../src/engine/rootdevice.js';
 import { ownerName, type Clock } from '../../../src/engine/runner.js';
@@ -31,7 +31,7 @@ const FILES_PORT = 21611;
 const BMC_PORT = 21620;
 
 /** Made in code on purpose: the profile schema refuses fake-hardware, so a site file never can. */
-function fakeProfile(name: string, deploy: 'fake' | 'ramdisk'): HardwareProfile {
+function fakeProfile(name: string, deploy: 'fake' | 'ramdisk' | 'direct'): HardwareProfile {
   return {
     name,
     description: 'test machine without a BMC',
@@ -144,7 +144,7 @@ describe.skipIf(!needPeers('ironic', 'ironic-dbsync', 'ipmi_sim', 'ipmitool'))('
     // what Ironic downloads for a ramdisk deploy: any bytes do on fake hardware
     files = createServer((req, res) => {
       // Ironic checks image hrefs with HEAD and needs Content-Length there
-      res.writeHead(req.url === '/vmlinuz' || req.url === '/initramfs.gz' ? 200 : 404, { 'Content-Type': 'application/octet-stream', 'Content-Length': 4096 });
+      res.writeHead(['/vmlinuz', '/initramfs.gz', '/disk.raw', '/ipa.kernel', '/ipa.initramfs'].includes(req.url ?? '') ? 200 : 404, { 'Content-Type': 'application/octet-stream', 'Content-Length': 4096 });
       res.end(req.method === 'HEAD' ? undefined : Buffer.alloc(4096, 7));
     });
     await new Promise<void>((r) => files.listen(FILES_PORT, '127.0.0.1', () => r()));
@@ -154,7 +154,7 @@ describe.skipIf(!needPeers('ironic', 'ironic-dbsync', 'ipmi_sim', 'ipmitool'))('
     const rendered = readFileSync(path.join(dir, 'open', '.kseed', 'secrets', 'ironic-htpasswd'), 'utf8');
     ironic = await startIronic({ port: IRONIC_PORT, httpPort: FILES_PORT, extraHtpasswd: rendered });
     client = await IronicClient.connect({ url: ironic.url, username: ironic.username, password: ironic.password, pollMs: 200 });
-    profiles = [fakeProfile('test-fake', 'fake'), fakeProfile('test-fake-ramdisk', 'ramdisk'), ...(await loadProfiles())];
+    profiles = [fakeProfile('test-fake', 'fake'), fakeProfile('test-fake-ramdisk', 'ramdisk'), fakeProfile('test-fake-direct', 'direct'), ...(await loadProfiles())];
   });
   afterAll(async () => {
     await ironic?.stop();
@@ -233,13 +233,16 @@ describe.skipIf(!needPeers('ironic', 'ironic-dbsync', 'ipmi_sim', 'ipmitool'))('
     const s1 = openState(stateDir);
     const e1 = engineFor(site, s1);
     expect((await e1.enroll('cr0')).state).toBe('manageable');
-    s1.transition('cr0', 'enroll', { reason: 'test: the crash lost the last transition' });
+    expect((await e1.inspect('cr0')).state).toBe('manageable');
+    s1.transition('cr0', 'enroll', { reason: 'test: the crash lost the last transitions' });
+    s1.updateNode('cr0', { data: { inspected_at: null } });
     s1.close();
 
     const s2 = openState(stateDir);
     try {
       const out = await engineFor(site, s2).provision(['cr0']);
-      expect(out[0], out[0]!.error).toMatchObject({ ok: true, state: 'active' });
+      // continued from Ironic's manageable; its finished inspection is not run again
+      expect(out[0], out[0]!.error).toMatchObject({ ok: true, state: 'active', verbs: ['provide', 'deploy'] });
       expect(await ironicCount('cr0')).toBe(1);
       expect(s2.listEvents('cr0', { kind: 'ironic-created' })).toHaveLength(1);
       expect(await client.listPorts('cr0')).toHaveLength(2);
@@ -297,9 +300,14 @@ describe.skipIf(!needPeers('ironic', 'ironic-dbsync', 'ipmi_sim', 'ipmitool'))('
       expect(st.booted_hostname).toBe('rd0');
 
       // a failing agent fails the node with its message
-      const rb = engineFor(site, s2).rebuild('rd0');
+      const rb = engineFor(site, s2, { kseedRamdisk: { ...kseedRamdisk, extraArgs: 'console=ttyS1,115200 kseed.wait=60' } }).rebuild('rd0');
       await until('rebuild deploying', () => s2.getNode('rd0')?.state === 'deploying' || undefined);
       await until('Ironic active again', async () => (await client.getNode('rd0')).provision_state === 'active');
+      // the caller's arguments first, its console instead of ours; a new token for the new deploy
+      expect(((await client.getNode('rd0')).instance_info as Record<string, string>).ramdisk_kernel_arguments).toBe(
+        `console=ttyS1,115200 kseed.wait=60 kseed.url=${kseedRamdisk.agentUrl} kseed.node=rd0 kseed.token=****** kseed.mac=52:54:00:16:00:14`,
+      );
+      expect(agent.verifyToken('rd0', token)).toBe(false);
       agent.onResult('rd0', { status: 'fail', stage: 'deploy', msg: 'checksum mismatch' });
       const r = await rb;
       expect(r).toMatchObject({ ok: false, state: 'deploy failed', error: 'checksum mismatch' });
@@ -308,12 +316,12 @@ describe.skipIf(!needPeers('ironic', 'ironic-dbsync', 'ipmi_sim', 'ipmitool'))('
     }
   }, 180_000);
 
-  it('kseed\'s own BMC check fails a node with a wrong password before anything is created in Ironic', async () => {
+  it('kseed\'s own BMC check fails a node with a wrong password before anything is created in Ironic; the right one goes to active over real IPMI', async () => {
     const root = tempRoot('ksi-bmc-');
     const bmc = await startBmc(writeBmc(root, { name: 'ksi-bmc0', port: BMC_PORT, password: 'password' }));
     try {
       const bmcOf = (pw: string) => ({ type: 'ipmi' as const, address: '127.0.0.1', port: BMC_PORT, username: 'admin', password: { value: pw } });
-      const nodes = [node('bmcbad', 30, { profile: 'qemu-lab', bmc: bmcOf('not-the-password') }), node('bmcgood', 31, { profile: 'qemu-lab', bmc: bmcOf('password') })];
+      const nodes = [node('bmcbad', 30, { profile: 'qemu-lab', bmc: bmcOf('not-the-password') }), node('bmcgood', 31, { profile: 'qemu-lab', bmc: bmcOf('password'), boot_mode: 'uefi' })];
       const site = siteOf(path.join(dir, 'bmc'), nodes);
       // this Ironic has no inspector interface enabled
       site.ironic.inspector = false;
@@ -339,6 +347,23 @@ describe.skipIf(!needPeers('ironic', 'ironic-dbsync', 'ipmi_sim', 'ipmitool'))('
         expect(st[0]).toMatchObject({ state: 'enroll failed', ironic: { error: 'not in Ironic' } });
         expect(st[0]!.last_error).toMatch(/21620/);
         expect(st[1]).toMatchObject({ state: 'manageable', profile: 'qemu-lab', ironic: { provision_state: 'manageable' } });
+
+        // on to active through Ironic's ipmitool: a ramdisk deploy (power on, PXE), the agent's report,
+        // then (UEFI) boot device disk, persistently, and a restart through Ironic
+        const agent = new StateBootBackend({ store, nodes: site.nodes, chooseRootDevice });
+        const deploying = engine.provision(['bmcgood']);
+        await until('Ironic active', async () => (await client.getNode('bmcgood')).provision_state === 'active', 90_000);
+        expect(store.getNode('bmcgood')!.state).toBe('deploying');
+        expect(bmc.power()).toBe('1');
+        agent.onResult('bmcgood', { status: 'ok', stage: 'deploy', msg: 'image written to /dev/vda' });
+        const [dep] = await deploying;
+        expect(dep, dep!.error).toMatchObject({ ok: true, state: 'active', verbs: ['provide', 'deploy'] });
+        // what reached the BMC, in order: Ironic's deploy (PXE, power on), then kseed's boot from disk
+        // (ipmi_sim's chassis control names the disk "default") with an off/on restart
+        const log = readFileSync(path.join(bmc.dir, 'chassis.log'), 'utf8').trim().split('\n');
+        expect(log.slice(-5)).toEqual(['set boot pxe', 'set power 1', 'set boot default', 'set power 0', 'set power 1']);
+        expect(bmc.bootFile()).toBe('default');
+        expect(bmc.power()).toBe('1');
       } finally {
         store.close();
       }
@@ -365,9 +390,53 @@ describe.skipIf(!needPeers('ironic', 'ironic-dbsync', 'ipmi_sim', 'ipmitool'))('
     } finally {
       await opened.close();
     }
+    expect(await ironicStatus(site, stateDir)).toMatchObject([{ node: 'op0', state: 'enroll', ironic: { error: 'not in Ironic' } }]);
+    // Ironic down (where `kseed up` said it answers): the store's rows, and why Ironic's view is missing
+    const kv = openState(stateDir);
+    kv.set(IRONIC_URL_KEY, 'http://127.0.0.1:21619');
+    kv.close();
+    const down = await ironicStatus(site, stateDir);
+    expect(down).toMatchObject([{ node: 'op0', state: 'enroll', ironic: { error: 'Ironic at http://127.0.0.1:21619 does not answer (is the seed stack up? `kseed up`)' } }]);
+    const kv2 = openState(stateDir);
+    kv2.delete(IRONIC_URL_KEY);
+    kv2.close();
     const e1 = await openEngine(siteOf(path.join(dir, 'never-rendered'), []), path.join(dir, 'never-rendered', '.kseed')).catch((e: unknown) => e);
     expect((e1 as Error).message).toMatch(/no Ironic credentials in .*never-rendered.*run `kseed up`/);
     const e2 = await openEngine(site, stateDir, { ironic: { url: 'http://127.0.0.1:21619' } }).catch((e: unknown) => e);
     expect((e2 as Error).message).toBe('Ironic at http://127.0.0.1:21619 does not answer (is the seed stack up? `kseed up`)');
   });
+
+  it('direct deploy: IPA kernel/ramdisk and the image with its checksum go to Ironic; with no IPA calling back the phase times out naming the wait', async () => {
+    const nodes = [node('dd0', 50, { profile: 'test-fake-direct' }), node('dd1', 51, { profile: 'test-fake-direct', root_device: { size_gb: { min: 10, max: 20 } } })];
+    const site = siteOf(path.join(dir, 'direct'), nodes);
+    site.ironic.inspector = false;
+    const store = openState(path.join(site.dir, '.kseed'));
+    try {
+      const noIpa = await engineFor(site, store).provision(['dd0']);
+      expect(noIpa[0]).toMatchObject({ ok: false, state: 'deploy failed' });
+      expect(noIpa[0]!.error).toMatch(/direct deploys need ironic\.deploy_kernel and ironic\.deploy_ramdisk/);
+
+      site.ironic.deploy_kernel = `http://127.0.0.1:${FILES_PORT}/ipa.kernel`;
+      site.ironic.deploy_ramdisk = `http://127.0.0.1:${FILES_PORT}/ipa.initramfs`;
+      const out = await engineFor(site, store, { timeouts: { deploy: 8000 } }).provision(['dd0', 'dd1']);
+      expect(out[0]).toMatchObject({ ok: false, state: 'deploy failed' });
+      expect(out[0]!.error).toMatch(/^deploy timed out after 8 s waiting for Ironic \((deploying|wait call-back) -> active\)/);
+      const n = await client.getNode('dd0');
+      expect(n.provision_state).toBe('wait call-back');
+      expect(n.deploy_interface).toBe('direct');
+      expect(n.driver_info).toMatchObject({ deploy_kernel: site.ironic.deploy_kernel, deploy_ramdisk: site.ironic.deploy_ramdisk });
+      expect(n.instance_info).toMatchObject({ image_source: nodes[0]!.image!.url, image_os_hash_algo: 'sha256', image_os_hash_value: 'a'.repeat(64), image_disk_format: 'raw' });
+      // a size range Ironic cannot express is refused for direct deploys, before anything is created
+      expect(out[1]).toMatchObject({ ok: false, state: 'enroll failed' });
+      expect(out[1]!.error).toMatch(/size range, which Ironic cannot express/);
+      expect(await client.findNode('dd1')).toBeUndefined();
+
+      // undeploy stops a deploy Ironic still waits on (wait call-back) instead of resuming the wait
+      const ud = await engineFor(site, store).undeploy('dd0');
+      expect(ud, ud.error).toMatchObject({ ok: true, state: 'available' });
+      expect((await client.getNode('dd0')).provision_state).toBe('available');
+    } finally {
+      store.close();
+    }
+  }, 120_000);
 });

@@ -94,7 +94,7 @@ describe('--out and --kolla', () => {
     const other = path.join(first.dir, 'elsewhere');
     const r = await run(first.dir, first.file, { outDir: other, kolla: true, ceph: false });
     expect(r.out).toBe(other);
-    expect(r.files.map((f) => path.relative(other, f.path)).sort()).toEqual(['kolla/globals.yml', 'kolla/multinode', 'kolla/passwords.yml']);
+    expect(r.files.map((f) => path.relative(other, f.path)).sort()).toEqual(['known_hosts', 'kolla/globals.yml', 'kolla/multinode', 'kolla/passwords.yml']);
     const a = YAML.parse(readFileSync(first.pwFile, 'utf8')) as Record<string, unknown>;
     const b = YAML.parse(readFileSync(path.join(other, 'kolla', 'passwords.yml'), 'utf8')) as Record<string, unknown>;
     for (const k of PW_KEYS) expect(b[k], k).toEqual(a[k]);
@@ -106,7 +106,7 @@ describe('without inspection data', () => {
   it('writes every file and lists what it assumed', () => {
     const r = first.r;
     expect(r.files.map((f) => path.relative(r.out, f.path)).sort()).toEqual(
-      ['ceph/bootstrap.sh', 'ceph/cluster.yaml', 'ceph/registry.json', 'kolla/globals.yml', 'kolla/multinode', 'kolla/passwords.yml'].sort(),
+      ['ceph/bootstrap.sh', 'ceph/cluster.yaml', 'ceph/registry.json', 'kolla/globals.yml', 'kolla/multinode', 'kolla/passwords.yml', 'known_hosts'].sort(),
     );
     expect(statSync(path.join(r.out, 'ceph', 'registry.json')).mode & 0o777).toBe(0o600);
     const a = r.assumptions.map((x) => `${x.node}:${x.setting}=${x.value}`);
@@ -162,7 +162,7 @@ describe('with inspection data in the state store', () => {
     // the tie (one node each) goes to the first node: ctl1's names are global, cmp1 overrides
     expect(YAML.parse(readFileSync(path.join(r.out, 'kolla', 'globals.yml'), 'utf8'))).toMatchObject({ network_interface: 'ens3', neutron_external_interface: 'ens4' });
     expect(inv).toMatch(/^cmp1 ansible_host=10\.78\.0\.12 .*network_interface=eno1 neutron_external_interface=eno2$/m);
-    expect(inv).toMatch(/^ctl1 ansible_host=10\.78\.0\.51 ansible_user=debian \S+ ansible_become=True$/m);
+    expect(inv).toMatch(/^ctl1 ansible_host=10\.78\.0\.51 ansible_user=debian ansible_ssh_private_key_file=\S+ ansible_ssh_common_args="-o UserKnownHostsFile=\S+ -o StrictHostKeyChecking=accept-new" ansible_become=True$/m);
     const assumed = r.assumptions.filter((a) => a.node === 'ctl1' || a.node === 'cmp1').map((a) => a.setting);
     expect(assumed).toEqual([]);
   });
