@@ -97,6 +97,21 @@ export function chainScript(seedUrl: string): string {
   ].join('\n');
 }
 
+/**
+ * Hand the boot over to another script (Ironic's per-node config in the
+ * Ironic stack). It carries no token: whoever wrote that script put its own.
+ * When the chain fails the node leaves iPXE: never a deploy by accident.
+ */
+export function chainToScript(node: string, url: string): string {
+  return [
+    '#!ipxe',
+    `echo kseed: ${echoText(node)}: chaining to ${echoText(url)}`,
+    `chain --autofree ${word(url, 'chain URL')} || echo kseed: ${echoText(node)}: no script at ${echoText(url)}`,
+    'exit',
+    '',
+  ].join('\n');
+}
+
 /** URL of a MAC's per-node script on the seed, e.g. for the DHCP boot file of iPXE clients. */
 export function ipxeScriptUrl(seedUrl: string, mac: string): string {
   const m = mac.toLowerCase();

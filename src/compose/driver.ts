@@ -46,6 +46,8 @@ export interface ServiceStatus {
   restarts: number;
   /** Output of the last failing healthcheck probe, if any. */
   lastProbe?: string;
+  /** Host PID of the container's process 1 while it runs. */
+  pid?: number;
 }
 
 export interface WaitOptions {
@@ -164,6 +166,11 @@ export class ComposeDriver {
     await this.run(p, 'up', services, { commandOptions: ['-d', '--remove-orphans'] });
   }
 
+  /** Recreates these services' containers even though their definition did not change. */
+  async recreate(p: ComposeProject, services: string[]): Promise<void> {
+    if (services.length) await this.run(p, 'up', services, { commandOptions: ['-d', '--no-deps', '--force-recreate'] });
+  }
+
   async down(p: ComposeProject, opts: { volumes?: boolean } = {}): Promise<void> {
     await this.run(p, 'down', [], { commandOptions: ['--remove-orphans', ...(opts.volumes ? ['--volumes'] : [])] });
   }
@@ -261,6 +268,7 @@ interface InspectEntry {
   Config: { Image: string; Labels?: Record<string, string> };
   State: {
     Status: string;
+    Pid?: number;
     ExitCode: number;
     Health?: { Status: string; Log?: { ExitCode: number; Output: string }[] };
   };
@@ -278,6 +286,7 @@ function toStatus(c: InspectEntry): ServiceStatus {
     exitCode: c.State.ExitCode,
     restarts: c.RestartCount ?? 0,
     ...(lastFailed ? { lastProbe: lastFailed.Output.trim().slice(0, 2000) } : {}),
+    ...(c.State.Pid ? { pid: c.State.Pid } : {}),
   };
 }
 

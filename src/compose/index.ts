@@ -1,3 +1,3 @@
 export { ComposeDriver, type ComposeFlavor, type ComposeProject, type DriverOptions, type ServiceStatus, type WaitOptions } from './driver.js';
-export { BUILD_HINT, ensureImages, projectOf, upStack, type StackRef } from './stack.js';
-export { checkSeedAddress } from './preflight.js';
+export { BUILD_HINT, ensureImages, projectOf, staleNetnsServices, upStack, type StackRef } from './stack.js';
+export { checkSeed, checkSeedAddress, interfacesIn } from './preflight.js';

@@ -1,7 +1,21 @@
 export { createEnv, sortKeys } from './env.js';
-export { buildModel, IMAGE_REPOS, projectName, type StackModel, type StackService } from './model.js';
-export { ensureSecrets, IRONIC_USER, type StackSecrets } from './secrets.js';
 export {
+  ARTIFACTS_MOUNT,
+  buildModel,
+  IMAGE_REPOS,
+  ironicApiUrl,
+  projectName,
+  stackPlacement,
+  type BootArtifacts,
+  type StackModel,
+  type StackPlacement,
+  type StackService,
+} from './model.js';
+export { ensureSecrets, IRONIC_USER, type StackSecrets } from './secrets.js';
+export { ironicBootPlan, type IronicBootPlan } from './boot-plan.js';
+export {
+  DEFAULT_INITRD,
+  DEFAULT_KERNEL,
   readStackManifest,
   renderStack,
   REPO_ROOT,

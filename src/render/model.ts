@@ -52,7 +52,13 @@ export interface StackModel {
     netmask: string;
     network: string;
     ports: Site['seed']['ports'];
+    /** The network namespace holding the seed interface (the virtual lab); see stackPlacement. */
+    netns?: string;
   };
+  /** Where each part listens: see stackPlacement below. */
+  placement: StackPlacement;
+  /** kseed's deploy ramdisk, handed to Ironic as file:// URLs of a read-only bind mount. */
+  boot: BootArtifacts;
   dhcp: {
     mode: Site['seed']['dhcp']['mode'];
     authoritative: boolean;
@@ -82,11 +88,78 @@ export interface StackModel {
   urls: { http: string; ironic: string; inspector: string; ipxeScript: string };
 }
 
+/**
+ * Where the stack's parts run, and why.
+ *
+ * Without seed.netns every service uses host networking and binds the seed
+ * address. With seed.netns (the virtual lab: the seed address lives on a
+ * bridge inside a network namespace, the BMCs on 127.0.0.1 of the host, and
+ * DHCP may only ever answer inside a namespace) the stack is split:
+ * - dnsmasq, http (nginx) and registry face the provisioning network: their
+ *   container keeps host networking (Docker cannot join an existing named
+ *   namespace) but PID 1 enters the namespace with `nsenter --net` before it
+ *   execs the service, then drops CAP_SYS_ADMIN (needed for setns only) from
+ *   its bounding set. Healthchecks read /proc/1/net/*, i.e. PID 1's namespace.
+ * - Ironic stays in the host namespace: it must reach the BMCs on 127.0.0.1.
+ *   With the ramdisk deploy interface no node ever calls Ironic's API, so it
+ *   listens on 127.0.0.1 only. It reads kseed's ramdisk through file:// URLs
+ *   of a read-only bind mount, and its iPXE configs land in the ironic-data
+ *   volume that nginx serves on the seed address.
+ * - kseed's own HTTP boot service (per-node iPXE scripts by kseed lifecycle
+ *   state, the deploy agent API, /artifacts) runs as a managed process in the
+ *   namespace on 127.0.0.1:<seed.ports.http> (same port, other address than
+ *   nginx), and nginx proxies its paths, so nodes see one HTTP server.
+ */
+export interface StackPlacement {
+  /** Address of Ironic's API ([api] host_ip). */
+  ironicApiHost: string;
+  /** Services whose PID 1 enters seed.netns. */
+  inNetns: StackService[];
+  /** kseed's HTTP boot service, behind nginx. */
+  agent: { address: string; port: number };
+}
+
+export interface BootArtifacts {
+  /**
+   * Host directory holding the deploy kernel and initramfs (and images served
+   * under /artifacts/), relative to the stack directory (./ or ../), so a
+   * stack renders byte-identically wherever the site lives.
+   */
+  artifactsDir: string;
+  /** Where Ironic's container sees it. */
+  mountPoint: string;
+  kernel: string;
+  initrd: string;
+}
+
+/** Where the artifacts directory is mounted in the Ironic container ([conductor] file_url_allowed_paths). */
+export const ARTIFACTS_MOUNT = '/kseed/artifacts';
+
+export function stackPlacement(site: Site): StackPlacement {
+  const netns = site.seed.netns;
+  return {
+    ironicApiHost: netns ? '127.0.0.1' : site.seed.address,
+    inNetns: netns ? ['dnsmasq', 'http', 'registry'] : [],
+    agent: { address: '127.0.0.1', port: site.seed.ports.http },
+  };
+}
+
+/** Where the Ironic API answers for kseed itself (always the host namespace). */
+export function ironicApiUrl(site: Site): string {
+  return `http://${stackPlacement(site).ironicApiHost}:${site.seed.ports.ironic_api}`;
+}
+
 function hostOf(node: NodeSpec, withIp: boolean): { name: string; macs: string[]; ip?: string } {
   return { name: node.name, macs: node.macs.map((m) => m.toLowerCase()), ...(withIp && node.ip ? { ip: node.ip } : {}) };
 }
 
-export function buildModel(site: Site, secrets: StackSecrets, opts: { imageTag: string; secretsRel: string }): StackModel {
+export function buildModel(
+  site: Site,
+  secrets: StackSecrets,
+  opts: { imageTag: string; secretsRel: string; boot?: Omit<BootArtifacts, 'mountPoint'> },
+): StackModel {
+  // renderStack always passes it; other callers only want URLs and names
+  const boot = opts.boot ?? { artifactsDir: '../cache/ramdisk', kernel: 'vmlinuz', initrd: 'initramfs.gz' };
   const seed = site.seed;
   const mode = seed.dhcp.mode;
   const services: StackService[] = ['ironic', 'dnsmasq', 'http'];
@@ -111,7 +184,10 @@ export function buildModel(site: Site, secrets: StackSecrets, opts: { imageTag: 
       netmask: netmaskOf(seed.prefix),
       network: networkOf(seed.address, seed.prefix),
       ports: seed.ports,
+      ...(seed.netns ? { netns: seed.netns } : {}),
     },
+    placement: stackPlacement(site),
+    boot: { ...boot, mountPoint: ARTIFACTS_MOUNT },
     dhcp: {
       mode,
       authoritative: mode === 'authoritative',
@@ -142,7 +218,7 @@ export function buildModel(site: Site, secrets: StackSecrets, opts: { imageTag: 
     secrets: secretPaths,
     urls: {
       http: `${base}:${seed.ports.http}`,
-      ironic: `${base}:${seed.ports.ironic_api}`,
+      ironic: ironicApiUrl(site),
       inspector: `${base}:${seed.ports.inspector}`,
       ipxeScript: `${base}:${seed.ports.http}/boot.ipxe`,
     },

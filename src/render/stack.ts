@@ -16,7 +16,7 @@ import YAML from 'yaml';
 import { InputError, KseedError } from '../errors.js';
 import type { Site } from '../site/types.js';
 import { createEnv, sortKeys } from './env.js';
-import { buildModel, type StackModel, type StackService } from './model.js';
+import { buildModel, type BootArtifacts, type StackModel, type StackPlacement, type StackService } from './model.js';
 import { ensureSecrets, type StackSecrets } from './secrets.js';
 
 /** Repository root: src/render/ and dist/render/ both sit two levels below it. */
@@ -35,6 +35,11 @@ export interface RenderOptions {
   templatesDir?: string;
   /** The site's registry password, resolved from its SecretRef by the caller. */
   registryPassword?: string;
+  /** Deploy kernel/initramfs directory (default `<site.dir>/.kseed/cache/ramdisk`, where `kseed images ramdisk` puts them). */
+  artifactsDir?: string;
+  /** File names in artifactsDir; default vmlinuz, initramfs.gz (as `kseed boot serve`). */
+  kernel?: string;
+  initrd?: string;
 }
 
 export interface RenderResult {
@@ -45,6 +50,8 @@ export interface RenderResult {
   /** image per service that the stack runs. */
   images: Record<string, string>;
   services: StackService[];
+  /** Where each part listens (seed.netns split). */
+  placement: StackPlacement;
   added: string[];
   changed: string[];
   removed: string[];
@@ -153,6 +160,8 @@ async function renderFiles(
 }
 
 export const STACK_MANIFEST = 'kseed-stack.json';
+export const DEFAULT_KERNEL = 'vmlinuz';
+export const DEFAULT_INITRD = 'initramfs.gz';
 
 export interface StackManifest {
   project: string;
@@ -161,6 +170,10 @@ export interface StackManifest {
   services: StackService[];
   images: Record<string, string>;
   volumes: Record<string, string>;
+  /** What `kseed up` hands the boot service and the Ironic engine (absent in stacks rendered before it existed). */
+  boot?: BootArtifacts;
+  placement?: StackPlacement;
+  netns?: string;
 }
 
 /** What each named volume holds: `kseed down --volumes` says what it deletes. */
@@ -185,6 +198,9 @@ function manifestOf(model: StackModel): StackManifest {
     services: model.services,
     images: Object.fromEntries(model.services.map((s) => [s, model.images[s]])),
     volumes,
+    boot: model.boot,
+    placement: model.placement,
+    ...(model.seed.netns ? { netns: model.seed.netns } : {}),
   };
 }
 
@@ -250,6 +266,15 @@ export async function renderStack(site: Site, opts: RenderOptions = {}): Promise
   const composeDir = opts.composeDir ?? path.join(REPO_ROOT, 'compose');
   const templatesDir = opts.templatesDir ?? path.join(REPO_ROOT, 'templates', 'stack');
 
+  if (site.seed.netns && site.ironic.inspector) {
+    // the inspector's API must be reachable by the nodes' ramdisk; in the split stack nothing but nginx, dnsmasq and the registry is
+    throw new InputError('ironic.inspector is not supported when the seed lives in a network namespace (seed.netns)', [
+      { file: site.file, path: 'ironic.inspector', message: 'set ironic.inspector: false, or remove seed.netns' },
+    ]);
+  }
+  for (const [what, name] of [['kernel', opts.kernel], ['initrd', opts.initrd]] as const) {
+    if (name !== undefined && !/^[A-Za-z0-9._-]+$/.test(name)) throw new InputError(`--${what} must be a file name in the artifacts directory, not ${JSON.stringify(name)}`);
+  }
   // dnsmasq always listens for TFTP on port 69 (only transfer ports are configurable), and PXE ROMs only ask there.
   if (site.seed.ports.tftp !== 69) {
     throw new InputError(`the Compose stack serves TFTP on port 69 only (seed.ports.tftp is ${site.seed.ports.tftp})`, [
@@ -262,7 +287,17 @@ export async function renderStack(site: Site, opts: RenderOptions = {}): Promise
     inspector: site.ironic.inspector,
   });
   const secretsRel = path.relative(outDir, secretsDir).split(path.sep).join('/') || '.';
-  const model = buildModel(site, secrets, { imageTag: opts.imageTag ?? kseedVersion(), secretsRel });
+  const artifactsAbs = path.resolve(opts.artifactsDir ?? path.join(stateDir, 'cache', 'ramdisk'));
+  const artifactsRel = path.relative(outDir, artifactsAbs).split(path.sep).join('/');
+  const boot = {
+    // Compose takes a volume source as a path only when it starts with . or /
+    artifactsDir: artifactsRel.startsWith('.') ? artifactsRel : `./${artifactsRel}`,
+    kernel: opts.kernel ?? DEFAULT_KERNEL,
+    initrd: opts.initrd ?? DEFAULT_INITRD,
+  };
+  // Compose's short volume syntax splits on ':'
+  if (artifactsAbs.includes(':')) throw new InputError(`the artifacts directory ${artifactsAbs} must not contain ':'`);
+  const model = buildModel(site, secrets, { imageTag: opts.imageTag ?? kseedVersion(), secretsRel, boot });
   const secretDigests: Record<string, string> = {};
   for (const [name, file] of Object.entries(secrets.files)) {
     secretDigests[name] = createHash('sha256').update(await readFile(path.join(secretsDir, file))).digest('hex');
@@ -288,6 +323,7 @@ export async function renderStack(site: Site, opts: RenderOptions = {}): Promise
     composeFile: path.join(outDir, 'docker-compose.yml'),
     images: Object.fromEntries(model.services.map((s) => [s, model.images[s]])),
     services: model.services,
+    placement: model.placement,
     added,
     changed,
     removed,

@@ -14,7 +14,7 @@
  */
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { chainScript, localBootScript, noBootScript, ramdiskScript } from '../ipxe.js';
+import { chainScript, chainToScript, localBootScript, noBootScript, ramdiskScript } from '../ipxe.js';
 import { ArtifactStore, send } from './artifacts.js';
 import { formatTask, InventoryError, parseInventory, type AgentProgress, type AgentResult, type BootBackend, type NodeCallback } from './types.js';
 
@@ -191,6 +191,8 @@ export class HttpBootServer {
         });
       case 'local':
         return localBootScript(node.name);
+      case 'chain':
+        return node.chainUrl ? chainToScript(node.name, node.chainUrl) : noBootScript(`${node.name}: nothing to chain to`);
       default:
         return noBootScript(`${node.name}: nothing to do`);
     }

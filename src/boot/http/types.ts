@@ -11,14 +11,20 @@
 export type Awaitable<T> = T | Promise<T>;
 export type BootMode = 'uefi' | 'bios';
 
-/** What the next network boot of a node should do. */
-export type BootAction = 'deploy' | 'inspect' | 'local' | 'none';
+/**
+ * What the next network boot of a node should do. `chain`: hand over to
+ * another iPXE script at `BootNode.chainUrl` (the Ironic stack: Ironic's own
+ * per-node config boots the deploy ramdisk).
+ */
+export type BootAction = 'deploy' | 'inspect' | 'local' | 'none' | 'chain';
 
 export interface BootNode {
   name: string;
   /** Lower-case, colon-separated. */
   macs: string[];
   action: BootAction;
+  /** action `chain` only: absolute URL of the script to chain to. */
+  chainUrl?: string;
 }
 
 export interface InventoryDisk {

@@ -1,7 +1,9 @@
 /**
  * The rendered nginx.conf run by the real nginx in a private network
  * namespace holding the seed address: it serves Ironic's httpboot files,
- * answers 404 for missing ones and never lists directories.
+ * answers 404 for missing ones and never lists directories, and passes
+ * kseed's paths (/boot.ipxe, /boot/, /v1/, /artifacts/) to kseed's boot
+ * service on 127.0.0.1 (a python http.server stands in for it).
  */
 import { spawnSync } from 'node:child_process';
 import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -28,8 +30,15 @@ describe.skipIf(!ok)('rendered nginx.conf serves httpboot', () => {
     chmodSync(work, 0o755);
     const root = path.join(work, 'httpboot');
     mkdirSync(path.join(root, 'node-1'), { recursive: true });
+    // Ironic writes its own boot.ipxe into httpboot: nodes must never get it (it skips kseed's state check)
     writeFileSync(path.join(root, 'boot.ipxe'), '#!ipxe\nchain pxelinux.cfg/${mac:hexhyp}\n');
     writeFileSync(path.join(root, 'node-1', 'config'), '#!ipxe\nkernel deploy_kernel\n');
+    const agent = path.join(work, 'agent');
+    mkdirSync(path.join(agent, 'boot'), { recursive: true });
+    mkdirSync(path.join(agent, 'artifacts'), { recursive: true });
+    writeFileSync(path.join(agent, 'boot.ipxe'), '#!ipxe\necho from kseed\n');
+    writeFileSync(path.join(agent, 'boot', '52-54-00-00-00-01.ipxe'), '#!ipxe\necho per-node from kseed\n');
+    writeFileSync(path.join(agent, 'artifacts', 'vmlinuz'), 'k'.repeat(100_000));
     const prefix = path.join(work, 'prefix');
     mkdirSync(path.join(prefix, 'run'), { recursive: true });
     mkdirSync(path.join(prefix, 'tmp'), { recursive: true });
@@ -45,13 +54,16 @@ describe.skipIf(!ok)('rendered nginx.conf serves httpboot', () => {
       'ip link set lo up',
       'ip addr add 10.77.0.1/24 dev lo',
       `nginx -p "${prefix}/" -c "${conf}"`,
-      'sleep 0.3',
+      `python3 -m http.server 15081 --bind 127.0.0.1 --directory "${agent}" >/dev/null 2>&1 & echo $! > "${work}/agent.pid"`,
+      'sleep 1',
       `curl -s ${url}/boot.ipxe`,
       curl('/boot.ipxe'),
+      `curl -s ${url}/boot/52-54-00-00-00-01.ipxe`,
+      curl('/artifacts/vmlinuz'),
       curl('/node-1/config'),
       curl('/missing'),
       curl('/node-1/'),
-      `kill $(cat "${prefix}/run/nginx.pid")`,
+      `kill $(cat "${prefix}/run/nginx.pid") $(cat "${work}/agent.pid")`,
     ].join('\n');
     // stdout to a file: access_log /dev/stdout cannot be opened on a socket.
     const outFile = path.join(work, 'out.txt');
@@ -61,10 +73,16 @@ describe.skipIf(!ok)('rendered nginx.conf serves httpboot', () => {
   });
   afterAll(() => rmSync(work, { recursive: true, force: true }));
 
-  it('serves the iPXE script and per-node files with the right types', () => {
-    expect(out, err).toContain('#!ipxe\nchain pxelinux.cfg/${mac:hexhyp}\n');
-    expect(out).toContain('/boot.ipxe 200 text/plain');
-    expect(out).toMatch(/\/node-1\/config 200 application\/octet-stream/);
+  it("serves Ironic's per-node files from httpboot", () => {
+    expect(out, err).toMatch(/\/node-1\/config 200 application\/octet-stream/);
+  });
+
+  it("passes kseed's paths to kseed's boot service: its entry script, never Ironic's boot.ipxe", () => {
+    expect(out, err).toContain('#!ipxe\necho from kseed\n');
+    expect(out).not.toContain('chain pxelinux.cfg');
+    expect(out).toContain('#!ipxe\necho per-node from kseed\n');
+    expect(out).toMatch(/\/boot\.ipxe 200/);
+    expect(out).toMatch(/\/artifacts\/vmlinuz 200/);
   });
 
   it('answers 404 for missing files and does not list directories', () => {

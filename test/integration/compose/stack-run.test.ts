@@ -120,15 +120,16 @@ describe.skipIf(!ok)('the seed stack under Compose (stand-in images)', () => {
   it('http serves what Ironic writes to httpboot in the shared volume', () => {
     // Ironic (not running here) would write this; the dnsmasq container mounts the same volume read-write.
     const dns = execFileSync('docker', ['ps', '-q', '--filter', `label=com.docker.compose.project=${r.project}`, '--filter', 'label=com.docker.compose.service=dnsmasq'], { encoding: 'utf8' }).trim();
-    execFileSync('docker', ['exec', dns, 'sh', '-c', 'mkdir -p /var/lib/ironic/httpboot && printf "#!ipxe\\necho kseed\\n" > /var/lib/ironic/httpboot/boot.ipxe']);
-    const body = execFileSync('curl', ['-s', '--max-time', '10', `http://127.0.0.1:${HTTP_PORT}/boot.ipxe`], { encoding: 'utf8' });
+    // (/boot.ipxe is not Ironic's: nginx passes it to kseed's boot service)
+    execFileSync('docker', ['exec', dns, 'sh', '-c', 'mkdir -p /var/lib/ironic/httpboot/pxelinux.cfg && printf "#!ipxe\\necho kseed\\n" > /var/lib/ironic/httpboot/pxelinux.cfg/52-54-00-00-00-01']);
+    const body = execFileSync('curl', ['-s', '--max-time', '10', `http://127.0.0.1:${HTTP_PORT}/pxelinux.cfg/52-54-00-00-00-01`], { encoding: 'utf8' });
     expect(body).toBe('#!ipxe\necho kseed\n');
   });
 
   it('logs show both services', async () => {
     const logs = await driver.logs(project, { tail: 50 });
     expect(logs).toMatch(/dnsmasq.*TFTP root is \/var\/lib\/ironic\/tftpboot/);
-    expect(logs).toMatch(/http.*"GET \/boot\.ipxe HTTP\/1\.1" 200/);
+    expect(logs).toMatch(/http.*"GET \/pxelinux\.cfg\/52-54-00-00-00-01 HTTP\/1\.1" 200/);
   });
 
   it('down --volumes leaves nothing behind', async () => {

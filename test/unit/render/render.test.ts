@@ -252,8 +252,8 @@ describe('stack content', () => {
     expect(doc.version).toBeUndefined();
     expect(doc.name).toBeUndefined();
     expect(doc.services.inspector.depends_on).toEqual({ ironic: { condition: 'service_healthy' } });
-    expect(doc.services.http.healthcheck.test).toEqual(['CMD', 'grep', '-q', '02000A0A:1F90 00000000:0000 0A', '/proc/net/tcp']);
-    expect(doc.services.dnsmasq.healthcheck.test).toEqual(['CMD', 'grep', '-q', '02000A0A:0045 ', '/proc/net/udp']);
+    expect(doc.services.http.healthcheck.test).toEqual(['CMD', 'grep', '-q', '02000A0A:1F90 00000000:0000 0A', '/proc/1/net/tcp']);
+    expect(doc.services.dnsmasq.healthcheck.test).toEqual(['CMD', 'grep', '-q', '02000A0A:0045 ', '/proc/1/net/udp']);
   });
 
   it('dnsmasq authoritative: one dhcp-host per node, unknown MACs ignored, iPXE chainload by arch and user class', async () => {
