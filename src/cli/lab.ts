@@ -44,8 +44,12 @@ export function register(program: Command): void {
     .option('--image-compression <c>', 'none, gzip or zstd (default none)')
     .option('--address <cidr>', 'seed address on the lab bridge (default 10.77.0.1/24)')
     .option('--name <name>', 'lab name; netns ksl-<name> (default lab)')
+    .option('--engine <engine>', 'engine of the lab site file: embedded (kseed\'s boot services) or ironic (the seed Compose stack); default embedded, or as the existing lab')
     .option('--no-site', 'do not write the lab site file')
-    .action(async (opts: { nodes?: number; uefiNodes?: number; diskGb?: number; dataDisks?: number; dataDiskGb?: number; unlistedNodes?: number; memoryMb?: number; bmcPortBase?: number; address?: string; name?: string; site: boolean; imageUrl?: string; imageChecksum?: string; imageFormat?: string; imageCompression?: string }, cmd: Command) => {
+    .action(async (opts: { nodes?: number; uefiNodes?: number; diskGb?: number; dataDisks?: number; dataDiskGb?: number; unlistedNodes?: number; memoryMb?: number; bmcPortBase?: number; address?: string; name?: string; site: boolean; imageUrl?: string; imageChecksum?: string; imageFormat?: string; imageCompression?: string; engine?: string }, cmd: Command) => {
+      if (opts.engine !== undefined && opts.engine !== 'embedded' && opts.engine !== 'ironic') {
+        throw new InputError(`--engine must be embedded or ironic, not "${opts.engine}"`, [{ file: '<command line>', path: 'engine', message: 'embedded or ironic' }]);
+      }
       const ctx = contextOf(cmd);
       if (Boolean(opts.imageUrl) !== Boolean(opts.imageChecksum)) {
         throw new InputError('--image-url and --image-checksum go together', [
@@ -62,6 +66,7 @@ export function register(program: Command): void {
           ? { image: { url: opts.imageUrl, checksum: opts.imageChecksum, format: fmt as 'raw' | 'qcow2', compression: comp as 'none' | 'gzip' | 'zstd' } }
           : {}),
         stateDir: ctx.stateDir,
+        ...(opts.engine ? { engine: opts.engine as 'embedded' | 'ironic' } : {}),
         ...(opts.name ? { name: opts.name } : {}),
         ...(opts.nodes !== undefined ? { nodes: opts.nodes } : {}),
         ...(opts.uefiNodes !== undefined ? { uefiNodes: opts.uefiNodes } : {}),

@@ -67,6 +67,8 @@ export interface CreateLabOptions {
   unlistedNodes?: number;
   /** `defaults.image` of the lab site file; unset = as the existing lab, else none. */
   image?: ImageSpec;
+  /** `engine:` of the lab site file; unset = as the existing lab, else embedded. */
+  engine?: 'embedded' | 'ironic';
   /** Seed address on the lab bridge, IPv4/prefix. */
   address?: string;
   /** Lab site file to write; undefined = none. */
@@ -318,6 +320,7 @@ export async function createLab(o: CreateLabOptions): Promise<CreateLabResult> {
       bmcPortBase: base,
       ...(o.siteFile ? { siteFile: path.resolve(o.siteFile) } : prev?.siteFile ? { siteFile: prev.siteFile } : {}),
       ...(o.image ? { image: checkImage(o.image) } : prev?.image ? { image: prev.image } : {}),
+      ...(o.engine ? { engine: o.engine } : prev?.engine ? { engine: prev.engine } : {}),
       createdAt: prev?.createdAt ?? now,
       updatedAt: now,
       // removed nodes stay listed until they are gone, so a crash in between loses nothing

@@ -57,6 +57,8 @@ export interface LabManifest {
   bmcPortBase: number;
   /** OS image for `defaults.image` of the lab site file (the seed serves it). */
   image?: ImageSpec;
+  /** `engine:` of the lab site file (default embedded). */
+  engine?: 'embedded' | 'ironic';
   /** Lab site file written by `lab up`, removed by `lab down` if still ours. */
   siteFile?: string;
   createdAt: string;

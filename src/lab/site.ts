@@ -28,7 +28,7 @@ export function renderLabSite(m: LabManifest): string {
     `# Written by \`kseed lab up\` for the virtual lab "${m.name}"; \`kseed lab down\` removes it.`,
     '# Edits are lost on the next `kseed lab up`.',
     `site: ${q(m.name)}`,
-    'engine: embedded',
+    `engine: ${m.engine ?? 'embedded'}`,
     'seed:',
     `  interface: ${m.bridge}`,
     `  netns: ${m.netns}`,
@@ -36,6 +36,9 @@ export function renderLabSite(m: LabManifest): string {
     '  dhcp:',
     '    mode: authoritative',
     `    range: ${n.dhcpRange.start}-${n.dhcpRange.end}`,
+    // The lab has no IPA: Ironic boots kseed's own deploy ramdisk (deploy interface
+    // ramdisk), and ipmi_sim keeps up with one IPMI command a second.
+    ...(m.engine === 'ironic' ? ['ironic:', '  deploy_interface: ramdisk', '  min_command_interval: 1'] : []),
     'defaults:',
     '  bmc:',
     '    type: ipmi',

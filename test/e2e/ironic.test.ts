@@ -75,13 +75,11 @@ function start(args: string[]): { child: ChildProcess; done: Promise<Run> } {
 
 const kseed = (args: string[]) => start(args).done;
 
-/** The lab's site file, turned into an Ironic site with this test's names and ports. */
+/** The lab's Ironic site file (`lab up --engine ironic`), with this test's site name and API port. */
 function ironicSite(file: string): void {
   const text = readFileSync(file, 'utf8')
     .replace(/^site: .*$/m, `site: "${SITE_NAME}"`)
-    .replace(/^engine: embedded$/m, 'engine: ironic')
-    .replace(/^(\s+range: .*)$/m, `$1\n  ports: { ironic_api: ${IRONIC_PORT} }`)
-    .replace(/^defaults:$/m, 'ironic:\n  deploy_interface: ramdisk\n  min_command_interval: 1\ndefaults:');
+    .replace(/^(\s+range: .*)$/m, `$1\n  ports: { ironic_api: ${IRONIC_PORT} }`);
   writeFileSync(file, text);
 }
 
@@ -138,6 +136,7 @@ describe.skipIf(!ok)('ironic engine: the seed stack provisions the lab', () => {
       uefiNodes: 1,
       diskGb: 1,
       bmcPortBase: BMC_BASE,
+      engine: 'ironic',
       image: { url: 'http://10.77.0.1:8080/artifacts/testos.raw.zst', checksum: `sha256:${testos.sha256.zst}`, format: 'raw', compression: 'zstd' },
       siteFile: site,
     });

@@ -317,6 +317,13 @@ describe('lab site file', () => {
     const y3 = parse(renderLabSite({ ...m, image: img })) as Record<string, any>;
     expect(y3.defaults.image).toEqual(img);
   });
+  it('says engine embedded unless the lab was made for the Ironic stack', () => {
+    expect(y.engine).toBe('embedded');
+    expect(y.ironic).toBeUndefined();
+    const yi = parse(renderLabSite({ ...m, engine: 'ironic' })) as Record<string, any>;
+    expect(yi.engine).toBe('ironic');
+    expect(yi.ironic).toEqual({ deploy_interface: 'ramdisk', min_command_interval: 1 });
+  });
   it('gives a single node every role', () => {
     expect(labRoles(0, 1)).toEqual(['control', 'network', 'compute', 'storage', 'monitoring']);
   });
