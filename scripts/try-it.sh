@@ -4,11 +4,14 @@
 # namespace) provisioned from bare metal to an OS on disk, then the status
 # table. Run as root after scripts/setup.sh, npm ci and npm run build.
 # Re-running converges. Clean up with: scripts/try-it.sh --down
+# KSEED_ENGINE=ironic runs the same job through the seed Compose stack
+# (real Ironic, dnsmasq, nginx, registry), building its images first.
 set -euo pipefail
 here="$(cd "$(dirname "$0")/.." && pwd)"
 work="${KSEED_TRY_DIR:-/tmp/kseed-try}"
 cfg="$work/kseed.yaml"
 lab=try
+engine="${KSEED_ENGINE:-embedded}"
 kseed() { node "$here/bin/kseed.js" --config "$cfg" "$@"; }
 field() { node -e 'let v=JSON.parse(require("fs").readFileSync(0,"utf8"));for(const k of process.argv[1].split("."))v=v[k];console.log(v)' "$1"; }
 
@@ -28,10 +31,16 @@ ln -f "$(field gz <<<"$testos")" "$work/artifacts/testos.raw.gz"
 sum=$(field sha256.gz <<<"$testos")
 
 echo "== virtual rack: 2 nodes (1 UEFI), BMCs on 127.0.0.1, seed 10.77.0.1/24 in netns ksl-$lab"
-kseed lab up --name "$lab" --nodes 2 --uefi-nodes 1 --disk-gb 1 \
+kseed lab up --name "$lab" --engine "$engine" --nodes 2 --uefi-nodes 1 --disk-gb 1 \
   --image-url http://10.77.0.1:8080/artifacts/testos.raw.gz --image-checksum "sha256:$sum" --image-compression gzip
 
-echo "== seed up (embedded DHCP/TFTP/HTTP inside the lab namespace)"
+if [ "$engine" = ironic ]; then
+  echo "== seed images (debootstrap base + Debian packages; reused when nothing changed)"
+  kseed images build
+  echo "== seed up (the Compose stack: Ironic on loopback, dnsmasq/nginx/registry inside the lab namespace)"
+else
+  echo "== seed up (embedded DHCP/TFTP/HTTP inside the lab namespace)"
+fi
 kseed up --artifacts "$work/artifacts"
 
 echo "== provision: enroll -> inspect -> deploy -> active, until each node calls back from its own disk"
