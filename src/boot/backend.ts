@@ -63,6 +63,8 @@ export interface StateBootBackendOptions {
   tokenTtlMs?: number;
   /** Extra cloud-init user-data; default a minimal #cloud-config with the host name. */
   userData?: (node: NodeSpec) => string;
+  /** The node's root-device hint as the engine sees it (profile underneath); default the site file's. */
+  rootDevice?: (node: NodeSpec) => RootDeviceHint | undefined;
 }
 
 /** Purpose of the tokens handed to the deploy ramdisk (state store node_tokens.purpose). */
@@ -189,7 +191,7 @@ export class StateBootBackend implements BootBackend {
   private targetDisk(spec: NodeSpec, data: Record<string, unknown>): { ok: true; dev: string } | { ok: false; reason: string } | undefined {
     const inv = data.inventory as Inventory | undefined;
     if (!inv) return undefined;
-    const choice = this.o.chooseRootDevice(inv.disks, spec.root_device);
+    const choice = this.o.chooseRootDevice(inv.disks, this.o.rootDevice ? this.o.rootDevice(spec) : spec.root_device);
     return choice.ok ? { ok: true, dev: `/dev/${choice.disk.name}` } : { ok: false, reason: choice.reason.replace(/[\r\n]+/g, ' ') };
   }
 

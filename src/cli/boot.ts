@@ -17,10 +17,9 @@ import type { Command } from 'commander';
 import { StateBootBackend } from '../boot/backend.js';
 import { StateLeaseStore } from '../boot/dhcp/state-store.js';
 import { BootServices, type BootServiceEvent, type BootServicesInfo } from '../boot/serve.js';
-import { chooseRootDevice } from '../engine/rootdevice.js';
+import { bootBackendOptions } from '../engine/bootnodes.js';
 import { openState } from '../engine/state.js';
 import { InputError, KseedError } from '../errors.js';
-import { handoffPublicKey, nodeUserData } from '../handoff/userdata.js';
 import { loadSite } from '../site/load.js';
 import type { DhcpMode } from '../site/types.js';
 import { contextOf } from './context.js';
@@ -136,12 +135,12 @@ async function serve(opts: ServeOpts, cmd: Command): Promise<void> {
     else process.stdout.write(`${stamp()} ${formatEvent(e)}\n`);
   };
 
-  // the nodes' user-data authorizes the hand-off login (the key `kseed handoff` gives the installers)
-  const handoffKey = await handoffPublicKey(site, ctx.stateDir);
   const store = openState(ctx.stateDir, { synchronous: 'normal' });
+  const boot = await bootBackendOptions(site, ctx.stateDir, store);
   const services = new BootServices({
     site,
-    backend: new StateBootBackend({ store, nodes: site.nodes, chooseRootDevice, userData: (n) => nodeUserData(n, site, handoffKey.publicKey) }),
+    // root-device hints as the engine checks them; user-data authorizing the hand-off login
+    backend: new StateBootBackend({ store, ...boot.options }),
     ...(opts.interface ? { interface: opts.interface } : {}),
     ...(opts.dhcp ? { dhcpMode: opts.dhcp as DhcpMode } : {}),
     leaseStore: new StateLeaseStore(store),
@@ -163,8 +162,8 @@ async function serve(opts: ServeOpts, cmd: Command): Promise<void> {
       line({ service: 'serve', type: 'warning', message: `deploy ramdisk ${path.join(artifactsDir, f)} missing (kseed images ramdisk builds it): nodes to inspect or deploy cannot boot` });
     }
   }
-  if (handoffKey.problem) {
-    line({ service: 'serve', type: 'warning', message: `hand-off key not authorized on the nodes (their user-data carries no ssh_authorized_keys): ${handoffKey.problem}` });
+  if (boot.handoffKeyProblem) {
+    line({ service: 'serve', type: 'warning', message: `hand-off key not authorized on the nodes (their user-data carries no ssh_authorized_keys): ${boot.handoffKeyProblem}` });
   }
   if (json) process.stdout.write(`${JSON.stringify({ ts: new Date().toISOString(), service: 'serve', type: 'listening', ...info })}\n`);
   else process.stdout.write(`${describeServices(info)}\n`);

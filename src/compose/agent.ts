@@ -28,7 +28,7 @@ import { fileURLToPath } from 'node:url';
 import { StateBootBackend, type StateBootBackendOptions } from '../boot/backend.js';
 import { HttpBootServer, type HttpEvent } from '../boot/http/server.js';
 import type { BootNode } from '../boot/http/types.js';
-import { chooseRootDevice } from '../engine/rootdevice.js';
+import { bootBackendOptions } from '../engine/bootnodes.js';
 import { openState } from '../engine/state.js';
 import { KseedError } from '../errors.js';
 import { loadSite } from '../site/load.js';
@@ -109,7 +109,7 @@ export async function startAgent(site: Site, args: AgentArgs, log: (e: Record<st
   const artifactsDir = path.resolve(args.artifacts ?? path.join(stateDir, 'cache', 'ramdisk'));
   const publicUrl = `http://${site.seed.address}:${site.seed.ports.http}`;
   const store = openState(stateDir, { synchronous: 'normal' });
-  const backend = new IronicChainBackend({ store, nodes: site.nodes, chooseRootDevice, httpUrl: publicUrl });
+  const backend = new IronicChainBackend({ store, ...(await bootBackendOptions(site, stateDir, store)).options, httpUrl: publicUrl });
   const server = new HttpBootServer({
     backend,
     ...(existsSync(artifactsDir) ? { artifactsDir } : {}),

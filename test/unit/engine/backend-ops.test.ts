@@ -142,3 +142,39 @@ describe('StateBootBackend during engine operations', () => {
     expect(action()).toBe('none');
   });
 });
+
+describe('boot services pick the disk with the hint the engine checks', () => {
+  it("the hardware profile's root-device hint applies where the site file gives none (bootBackendOptions)", async () => {
+    const { bootBackendOptions } = await import('../../../src/engine/bootnodes.js');
+    const { writeFileSync, mkdirSync } = await import('node:fs');
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'kse-bootnodes-'));
+    mkdirSync(path.join(dir, '.kseed'));
+    const store = openState(path.join(dir, '.kseed'));
+    try {
+      // qemu-lab's profile hint (shipped in hardware-profiles/) and no hint on the node
+      const node = { ...spec(undefined), profile: 'qemu-lab' };
+      delete (node as Partial<NodeSpec>).root_device;
+      const site = { dir, file: path.join(dir, 'kseed.yaml'), site: 't', nodes: [node], handoff: { ssh_user: 'root' } } as unknown as import('../../../src/site/types.js').Site;
+      writeFileSync(site.file, '');
+      const { options } = await bootBackendOptions(site, path.join(dir, '.kseed'), store);
+      const { loadSiteProfiles } = await import('../../../src/profiles/load.js');
+      const profile = (await loadSiteProfiles(dir)).find((p) => p.name === 'qemu-lab')!;
+      expect(profile.root_device).toBeDefined();
+      expect(options.rootDevice!(node)).toEqual(profile.root_device);
+      // and the site file's own hint still wins
+      expect(options.rootDevice!(spec({ serial: 'S-B' }))).toEqual({ serial: 'S-B' });
+      const b = new StateBootBackend({ store, ...options, nodes: [{ ...node, root_device: undefined }] });
+      store.ensureNode('n1');
+      store.transition('n1', 'deploying', { phase: 'deploy' });
+      b.onInventory('n1', inventory(disk('vda', 'S-A')));
+      // qemu-lab's hint is name /dev/vda: the profile selects the disk
+      expect(formatTask(b.taskFor('n1'))).toMatch(/^TASK=deploy\n[^]*TARGET_DISK=\/dev\/vda\n/);
+      // without the engine's view the same node has no hint, and the seed refuses to pick a disk
+      const bare = new StateBootBackend({ store, nodes: [{ ...node, root_device: undefined }], chooseRootDevice });
+      expect(formatTask(bare.taskFor('n1'))).toMatch(/^TASK=fail\n/);
+    } finally {
+      store.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
