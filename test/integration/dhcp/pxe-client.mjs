@@ -23,17 +23,26 @@ const req = {
   ]),
 };
 const sock = dgram.createSocket('udp4');
+// A PXE ROM retransmits its port-4011 request (PXE 2.1, 2.2.5: timeouts 4, 8, 16, 32 s);
+// this client resends every second for 10 s, so one datagram lost on a loaded machine
+// is not a failure, while a proxy that never answers still is.
+let resend;
 const timer = setTimeout(() => {
   process.stdout.write('TIMEOUT\n');
   process.exit(2);
-}, 5000);
+}, 10_000);
 sock.on('message', (msg) => {
   const p = codec.decode(msg);
   if (p.xid !== req.xid) return;
   clearTimeout(timer);
+  clearInterval(resend);
   process.stdout.write(
     `${JSON.stringify({ type: codec.messageType(p), yiaddr: p.yiaddr, siaddr: p.siaddr, file: p.file, vendorClass: codec.optString(p, codec.Opt.VENDOR_CLASS) })}\n`,
   );
   sock.close();
 });
-sock.bind({ port: 68, address: ciaddr }, () => sock.send(codec.encode(req), 4011, server));
+sock.bind({ port: 68, address: ciaddr }, () => {
+  const send = () => sock.send(codec.encode(req), 4011, server);
+  send();
+  resend = setInterval(send, 1000);
+});
