@@ -122,6 +122,11 @@ function registerMirror(program: Command): void {
       const ctx = contextOf(cmd);
       const site = await loadSite(ctx.configPath);
       if (!site.registry.enabled) throw new InputError('the site has registry.enabled: false: there is no seed registry to load');
+      // Distribution's proxy mode (proxy.remoteurl) refuses every push ("unsupported"): a
+      // pull-through cache fills itself from upstream, and an air-gapped registry is loaded.
+      if (site.registry.upstream) {
+        throw new InputError(`${site.file}: registry.upstream is set (${site.registry.upstream}): the seed registry is a pull-through cache, which takes no pushes; nodes pull through it directly. For an air-gapped seed, remove registry.upstream and run \`kseed mirror sync\` again`, [], { code: 'registry-is-cache' });
+      }
       const source = await sourceOf(opts.from);
       const refs = opts.list ? await readImageList(opts.list) : source.kind === 'oci' ? await ociRefs(source.dir) : [];
       if (!refs.length) throw new InputError(opts.list ? `${opts.list} lists no image` : 'give --list FILE (or --from an OCI layout directory, whose images are taken)');

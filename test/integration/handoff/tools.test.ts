@@ -10,7 +10,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import YAML from 'yaml';
 import { openState } from '../../../src/engine/state.js';
-import { cleanup, FIXTURES, inventory, keyList, siteDir } from '../../fixtures/handoff/site.js';
+import { cleanup, FIXTURES, inventory, keyList, SITE, siteDir } from '../../fixtures/handoff/site.js';
 import { needPeers } from '../../helpers/peers.js';
 
 const ROOT = path.resolve(FIXTURES, '../../..');
@@ -176,6 +176,15 @@ describe('kseed mirror sync (CLI)', () => {
     const b = kseed(['mirror', 'sync', '--list', list], fresh.dir);
     expect(b.code).toBe(2);
     expect(b.stderr).toMatch(/no password yet: run `kseed up` first/);
+  });
+
+  it('refuses up front where the seed registry is a pull-through cache (it takes no pushes)', () => {
+    const cache = siteDir(SITE('registry:\n  upstream: https://registry-1.docker.io\n'));
+    const list = path.join(cache.dir, 'images.txt');
+    writeFileSync(list, 'quay.io/ceph/ceph:v18\n');
+    const r = kseed(['mirror', 'sync', '--list', list], cache.dir);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/registry\.upstream is set \(https:\/\/registry-1\.docker\.io\): the seed registry is a pull-through cache, which takes no pushes/);
   });
 });
 
