@@ -30,7 +30,12 @@ import {
   agentOutcome,
   bootCallback,
   type Clock,
+  errText,
+  failedOutcome,
+  isAlive,
   limiter,
+  NodeBusy,
+  SingleVerbs,
   type OpRecord,
   ownerIsDead,
   ownerName,
@@ -82,24 +87,9 @@ export interface EmbeddedEngineOptions {
   claimTtlMs?: number;
 }
 
-const isAlive = (pid: number): boolean => {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-};
 
-function errText(e: unknown): string {
-  const m = e instanceof Error ? e.message : String(e);
-  return m.replace(/[\r\n]+/g, ' ');
-}
 
-/** The claim is held by someone else who is alive. */
-class NodeBusy extends Error {}
-
-export class EmbeddedEngine implements Provisioner {
+export class EmbeddedEngine extends SingleVerbs implements Provisioner {
   readonly engine = 'embedded' as const;
   private readonly specs = new Map<string, NodeSpec>();
   private readonly clock: Clock;
@@ -116,6 +106,7 @@ export class EmbeddedEngine implements Provisioner {
   private readonly warm = new Set<string>();
 
   constructor(private readonly o: EmbeddedEngineOptions) {
+    super();
     for (const n of o.site.nodes) this.specs.set(n.name, n);
     this.clock = o.clock ?? realClock;
     this.t = { ...DEFAULT_TIMEOUTS, ...(o.timeouts ?? {}) };
@@ -552,7 +543,7 @@ export class EmbeddedEngine implements Provisioner {
     return { ok, verbs: [d.verb] };
   }
 
-  private single(name: string, verb: Verb, opts: ProvisionOptions = {}): Promise<NodeOutcome> {
+  protected single(name: string, verb: Verb, opts: ProvisionOptions = {}): Promise<NodeOutcome> {
     return this.limit(() =>
       this.one(
         name,
@@ -561,27 +552,8 @@ export class EmbeddedEngine implements Provisioner {
           return [verb];
         },
         opts,
-      ).catch((err) => ({ node: name, ok: false, state: this.store.getNode(name)?.state ?? 'enroll', verbs: [], error: errText(err), ms: 0 })),
+      ).catch((err) => failedOutcome(name, this.store.getNode(name)?.state, err)),
     );
-  }
-
-  enroll(node: string): Promise<NodeOutcome> {
-    return this.single(node, 'enroll');
-  }
-  inspect(node: string): Promise<NodeOutcome> {
-    return this.single(node, 'inspect');
-  }
-  provide(node: string): Promise<NodeOutcome> {
-    return this.single(node, 'provide');
-  }
-  deploy(node: string, opts?: ProvisionOptions): Promise<NodeOutcome> {
-    return this.single(node, 'deploy', opts);
-  }
-  rebuild(node: string, opts?: ProvisionOptions): Promise<NodeOutcome> {
-    return this.single(node, 'rebuild', opts);
-  }
-  undeploy(node: string): Promise<NodeOutcome> {
-    return this.single(node, 'undeploy');
   }
 
   provision(nodes: string[], opts: ProvisionOptions = {}): Promise<NodeOutcome[]> {
@@ -589,14 +561,7 @@ export class EmbeddedEngine implements Provisioner {
     return Promise.all(
       nodes.map((name) =>
         this.limit(() =>
-          this.one(name, (state) => plan(state, 'active', { inspect: opts.inspect ?? true }), opts).catch((err) => ({
-            node: name,
-            ok: false,
-            state: this.store.getNode(name)?.state ?? ('enroll' as NodeState),
-            verbs: [],
-            error: errText(err),
-            ms: 0,
-          })),
+          this.one(name, (state) => plan(state, 'active', { inspect: opts.inspect ?? true }), opts).catch((err) => failedOutcome(name, this.store.getNode(name)?.state, err)),
         ),
       ),
     );

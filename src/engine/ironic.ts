@@ -49,7 +49,12 @@ import {
   agentOutcome,
   bootCallback,
   type Clock,
+  errText,
+  failedOutcome,
+  isAlive,
   limiter,
+  NodeBusy,
+  SingleVerbs,
   type OpRecord,
   ownerIsDead,
   ownerName,
@@ -153,21 +158,7 @@ export function ironicRootDevice(h: RootDeviceHint | undefined): { hint: Record<
   return { hint: out, partial };
 }
 
-const isAlive = (pid: number): boolean => {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-};
 
-function errText(e: unknown): string {
-  const m = e instanceof Error ? e.message : String(e);
-  return m.replace(/[\r\n]+/g, ' ');
-}
-
-class NodeBusy extends Error {}
 
 interface Ctx {
   since: number;
@@ -176,7 +167,7 @@ interface Ctx {
   note: (w: string) => void;
 }
 
-export class IronicEngine implements Provisioner {
+export class IronicEngine extends SingleVerbs implements Provisioner {
   readonly engine = 'ironic' as const;
   private readonly specs = new Map<string, NodeSpec>();
   private readonly clock: Clock;
@@ -188,6 +179,7 @@ export class IronicEngine implements Provisioner {
   private readonly seen = new Map<string, IronicNodeStatus['ironic']>();
 
   constructor(private readonly o: IronicEngineOptions) {
+    super();
     for (const n of o.site.nodes) this.specs.set(n.name, n);
     this.clock = o.clock ?? realClock;
     this.t = { ...DEFAULT_TIMEOUTS, ...(o.timeouts ?? {}) };
@@ -761,7 +753,7 @@ export class IronicEngine implements Provisioner {
     }
   }
 
-  private single(name: string, verb: Verb, opts: ProvisionOptions = {}): Promise<NodeOutcome> {
+  protected single(name: string, verb: Verb, opts: ProvisionOptions = {}): Promise<NodeOutcome> {
     return this.limit(() =>
       this.one(
         name,
@@ -774,27 +766,8 @@ export class IronicEngine implements Provisioner {
         },
         opts,
         verb === 'undeploy',
-      ).catch((err) => ({ node: name, ok: false, state: this.store.getNode(name)?.state ?? ('enroll' as NodeState), verbs: [], error: errText(err), ms: 0 })),
+      ).catch((err) => failedOutcome(name, this.store.getNode(name)?.state, err)),
     );
-  }
-
-  enroll(node: string): Promise<NodeOutcome> {
-    return this.single(node, 'enroll');
-  }
-  inspect(node: string): Promise<NodeOutcome> {
-    return this.single(node, 'inspect');
-  }
-  provide(node: string): Promise<NodeOutcome> {
-    return this.single(node, 'provide');
-  }
-  deploy(node: string, opts?: ProvisionOptions): Promise<NodeOutcome> {
-    return this.single(node, 'deploy', opts);
-  }
-  rebuild(node: string, opts?: ProvisionOptions): Promise<NodeOutcome> {
-    return this.single(node, 'rebuild', opts);
-  }
-  undeploy(node: string): Promise<NodeOutcome> {
-    return this.single(node, 'undeploy');
   }
 
   provision(nodes: string[], opts: ProvisionOptions = {}): Promise<NodeOutcome[]> {
@@ -802,14 +775,7 @@ export class IronicEngine implements Provisioner {
     return Promise.all(
       nodes.map((name) =>
         this.limit(() =>
-          this.one(name, (state) => this.planFor(name, state, opts), opts).catch((err) => ({
-            node: name,
-            ok: false,
-            state: this.store.getNode(name)?.state ?? ('enroll' as NodeState),
-            verbs: [],
-            error: errText(err),
-            ms: 0,
-          })),
+          this.one(name, (state) => this.planFor(name, state, opts), opts).catch((err) => failedOutcome(name, this.store.getNode(name)?.state, err)),
         ),
       ),
     );

@@ -6,6 +6,7 @@
  * sockets, VMs or a real clock.
  */
 import type { NodeState, Verb } from './lifecycle.js';
+import type { NodeOutcome, ProvisionOptions } from './types.js';
 
 export interface Clock {
   now(): number;
@@ -193,4 +194,56 @@ export function ownerIsDead(owner: string, host: string, isAlive: (pid: number) 
   const m = /^kseed-engine@(.+):(\d+)$/.exec(owner);
   if (!m || m[1] !== host) return false;
   return !isAlive(Number(m[2]));
+}
+
+/** Whether a claim owner's process still runs on this host (EPERM: it does, as another user). */
+export const isAlive = (pid: number): boolean => {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+};
+
+/** An error as one line of a node's last_error. */
+export function errText(e: unknown): string {
+  const m = e instanceof Error ? e.message : String(e);
+  return m.replace(/[\r\n]+/g, ' ');
+}
+
+/** The claim is held by someone else who is alive. */
+export class NodeBusy extends Error {}
+
+/** The outcome of a node whose verb could not even start (busy, not allowed from its state). */
+export function failedOutcome(node: string, state: NodeState | undefined, err: unknown): NodeOutcome {
+  return { node, ok: false, state: state ?? 'enroll', verbs: [], error: errText(err), ms: 0 };
+}
+
+/**
+ * The single-verb half of the Provisioner interface, the same for every
+ * engine: each verb is `single(node, verb)`, which the engine implements
+ * with its own claims, concurrency cap and lifecycle checks.
+ */
+export abstract class SingleVerbs {
+  protected abstract single(node: string, verb: Verb, opts?: ProvisionOptions): Promise<NodeOutcome>;
+
+  enroll(node: string): Promise<NodeOutcome> {
+    return this.single(node, 'enroll');
+  }
+  inspect(node: string): Promise<NodeOutcome> {
+    return this.single(node, 'inspect');
+  }
+  provide(node: string): Promise<NodeOutcome> {
+    return this.single(node, 'provide');
+  }
+  deploy(node: string, opts?: ProvisionOptions): Promise<NodeOutcome> {
+    return this.single(node, 'deploy', opts);
+  }
+  rebuild(node: string, opts?: ProvisionOptions): Promise<NodeOutcome> {
+    return this.single(node, 'rebuild', opts);
+  }
+  undeploy(node: string): Promise<NodeOutcome> {
+    return this.single(node, 'undeploy');
+  }
 }
