@@ -6,6 +6,7 @@
  * sockets, VMs or a real clock.
  */
 import type { NodeState, Verb } from './lifecycle.js';
+import { abortableSleep } from '../util/sleep.js';
 import type { NodeOutcome, ProvisionOptions } from './types.js';
 
 export interface Clock {
@@ -16,19 +17,7 @@ export interface Clock {
 
 export const realClock: Clock = {
   now: () => Date.now(),
-  sleep: (ms, signal) =>
-    new Promise<void>((resolve, reject) => {
-      if (signal?.aborted) return reject(signal.reason);
-      const t = setTimeout(() => {
-        signal?.removeEventListener('abort', onAbort);
-        resolve();
-      }, ms);
-      const onAbort = () => {
-        clearTimeout(t);
-        reject(signal!.reason);
-      };
-      signal?.addEventListener('abort', onAbort, { once: true });
-    }),
+  sleep: abortableSleep,
 };
 
 /** A phase ran out of time: the node fails with this message, the run goes on. */

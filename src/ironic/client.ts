@@ -30,6 +30,7 @@ import type {
   ProvisionState,
   ProvisionTarget,
 } from './types.js';
+import { abortableSleep } from '../util/sleep.js';
 
 /**
  * 1.78 (Zed) has everything used here: names (1.5), enroll (1.11), abort
@@ -100,20 +101,6 @@ export function compareVersions(a: string, b: string): number {
 
 const isFailed = (s: ProvisionState | string | null): boolean => typeof s === 'string' && (s.endsWith(' failed') || s === 'error');
 
-function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal?.aborted) return reject(signal.reason);
-    const t = setTimeout(() => {
-      signal?.removeEventListener('abort', onAbort);
-      resolve();
-    }, ms);
-    const onAbort = () => {
-      clearTimeout(t);
-      reject(signal!.reason);
-    };
-    signal?.addEventListener('abort', onAbort, { once: true });
-  });
-}
 
 export class IronicClient {
   readonly url: string;
@@ -182,7 +169,7 @@ export class IronicClient {
       }
       // NodeLocked: a conductor task (power sync, a running verb) holds the node for a moment
       if (status === 409 && /locked/i.test(fault ?? '') && Date.now() + delay < deadline) {
-        await sleep(delay, signal);
+        await abortableSleep(delay, signal);
         delay = Math.min(delay * 2, 2000);
         continue;
       }
@@ -480,7 +467,7 @@ export class IronicClient {
         const where = `${n.provision_state ?? 'available'}${n.target_provision_state ? ` (target ${n.target_provision_state})` : ''}, ${n.power_state ?? 'power unknown'}`;
         throw new IronicTimeout(n.name ?? node, label, where, Date.now() - t0, n.last_error);
       }
-      await sleep(every, opts.signal);
+      await abortableSleep(every, opts.signal);
     }
   }
 }
