@@ -74,6 +74,32 @@ export function engineOptions(c: Command): Command {
     .option('--wait-booted', 'after deploy, wait for the installed OS to call back from its own disk');
 }
 
+/**
+ * A command that runs one engine verb on the named nodes at once
+ * (`kseed rebuild`, `kseed undeploy`): the same node selection, engine
+ * options and per-node report, exit 3 when some nodes failed.
+ */
+export function nodeVerbCommand(
+  program: Command,
+  name: string,
+  description: string,
+  verb: (engine: Provisioner, node: string, opts: EngineCliOpts) => Promise<NodeOutcome>,
+): void {
+  engineOptions(program.command(name).description(description).argument('<nodes...>', 'node names')).action(
+    async (names: string[], opts: EngineCliOpts, cmd: Command) => {
+      const ctx = contextOf(cmd);
+      const site = await loadSite(ctx.configPath);
+      const nodes = selectNodes(site, names, false);
+      const opened = await engineFor(ctx, site, opts);
+      try {
+        report(ctx, opened.engine, await Promise.all(nodes.map((n) => verb(opened.engine, n.name, opts))));
+      } finally {
+        await opened.close();
+      }
+    },
+  );
+}
+
 export function register(program: Command): void {
   engineOptions(
     program

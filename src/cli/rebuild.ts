@@ -1,26 +1,9 @@
 /** `kseed rebuild NODE...`: write the image again on active (or failed) nodes. */
 import type { Command } from 'commander';
-import { loadSite } from '../site/load.js';
-import { selectNodes } from './bmc.js';
-import { contextOf } from './context.js';
-import { engineFor, engineOptions, report, type EngineCliOpts } from './provision.js';
+import { nodeVerbCommand } from './provision.js';
 
 export function register(program: Command): void {
-  engineOptions(
-    program
-      .command('rebuild')
-      .description('redeploy the image on active nodes (deploying -> active); exit 3 if some failed')
-      .argument('<nodes...>', 'node names'),
-  ).action(async (names: string[], opts: EngineCliOpts, cmd: Command) => {
-    const ctx = contextOf(cmd);
-    const site = await loadSite(ctx.configPath);
-    const nodes = selectNodes(site, names, false);
-    const opened = await engineFor(ctx, site, opts);
-    try {
-      const outcomes = await Promise.all(nodes.map((n) => opened.engine.rebuild(n.name, { waitBooted: Boolean(opts.waitBooted) })));
-      report(ctx, opened.engine, outcomes);
-    } finally {
-      await opened.close();
-    }
-  });
+  nodeVerbCommand(program, 'rebuild', 'redeploy the image on active nodes (deploying -> active); exit 3 if some failed', (engine, node, opts) =>
+    engine.rebuild(node, { waitBooted: Boolean(opts.waitBooted) }),
+  );
 }
