@@ -3,7 +3,7 @@
  * own namespace (10.92.0.2); kseed's seed is 10.92.0.1 on bridge br0; clients
  * get their address from dnsmasq and their boot file from kseed.
  */
-import { rmSync, writeFileSync } from 'node:fs';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Client, Lab } from '../../helpers/netns.js';
@@ -63,8 +63,8 @@ describe.skipIf(!ok)('proxyDHCP beside dnsmasq', () => {
   });
 
   /** tcpdump in the client's namespace: what actually reached the client. */
-  async function capture(c: Client, fn: () => Promise<void>): Promise<string> {
-    const td = c.spawn('tcpdump', ['-i', 'eth0', '-n', '-l', '-vv', 'udp and (port 67 or port 68 or port 4011)']);
+  async function capture(c: Client, fn: () => Promise<void>, filter = 'udp and (port 67 or port 68 or port 4011)'): Promise<string> {
+    const td = c.spawn('tcpdump', ['-i', 'eth0', '-n', '-l', '-vv', filter]);
     let out = '';
     td.stdout?.on('data', (d: Buffer) => (out += d.toString()));
     td.stderr?.on('data', (d: Buffer) => (out += d.toString()));
@@ -74,6 +74,36 @@ describe.skipIf(!ok)('proxyDHCP beside dnsmasq', () => {
     td.kill('SIGTERM');
     await new Promise((r) => td.once('exit', r));
     return out;
+  }
+
+  /**
+   * The PXE ROM's second step (pxe-client.mjs) once dhclient, which holds
+   * port 68, is gone. A client that gets no ACK fails with what would tell
+   * why: the 4011 exchange on the client's wire, its address and neighbours,
+   * and what kseed logged for the MAC.
+   */
+  async function askProxy(c: Client, dhclientPid: string, ip: string, arch: number): Promise<unknown> {
+    await waitFor(() => {
+      try {
+        process.kill(Number(readFileSync(dhclientPid, 'utf8').trim()), 0);
+        return false;
+      } catch {
+        return true;
+      }
+    });
+    let r: Awaited<ReturnType<Client['exec']>> | undefined;
+    const wire = await capture(c, async () => {
+      r = await c.exec(process.execPath, [path.join(repoRoot, 'test/integration/dhcp/pxe-client.mjs'), '10.92.0.1', c.mac, ip, String(arch)], { timeoutMs: 40_000 });
+    }, 'arp or (udp and port 4011)');
+    if (r!.code !== 0) {
+      const addr = await c.exec('ip', ['-4', 'addr', 'show', 'dev', 'eth0']);
+      const neigh = await c.exec('ip', ['neigh']);
+      const seen = kseed.events.filter((e) => e.mac === c.mac);
+      throw new Error(
+        [`pxe-client exit ${r!.code}: ${r!.stderr}`, `client wire:\n${wire}`, `client addr:\n${addr.stdout}`, `client neigh:\n${neigh.stdout}`, `kseed events for ${c.mac}: ${JSON.stringify(seen)}`, `kseed stderr: ${kseed.stderr}`].join('\n'),
+      );
+    }
+    return JSON.parse(r!.stdout);
   }
 
   /**
@@ -110,8 +140,8 @@ describe.skipIf(!ok)('proxyDHCP beside dnsmasq', () => {
     expect(offers[0]).toContain('"PXEClient"');
     expect(offers[0]).not.toContain('Lease-Time');
     // then, as a PXE ROM does, the client asks kseed on 4011 with its new address
-    const r = await c.exec(process.execPath, [path.join(repoRoot, 'test/integration/dhcp/pxe-client.mjs'), '10.92.0.1', NODE, ip!, '0']);
-    expect(JSON.parse(r.stdout)).toEqual({ type: 5, yiaddr: '0.0.0.0', siaddr: '10.92.0.1', file: 'undionly.kpxe', vendorClass: 'PXEClient' });
+    const r = await askProxy(c, lease!.pidFile, ip!, 0);
+    expect(r).toEqual({ type: 5, yiaddr: '0.0.0.0', siaddr: '10.92.0.1', file: 'undionly.kpxe', vendorClass: 'PXEClient' });
   });
 
   it('x86-64 UEFI with the ipxe.efi profile flag gets ipxe.efi', async () => {
@@ -124,8 +154,8 @@ describe.skipIf(!ok)('proxyDHCP beside dnsmasq', () => {
     expect(lease!.leases, wire).toContain('option dhcp-server-identifier 10.92.0.2;');
     expect(wire).toContain('file "ipxe.efi"');
     const ip = /fixed-address (10\.92\.0\.\d+);/.exec(lease!.leases)?.[1];
-    const r = await c.exec(process.execPath, [path.join(repoRoot, 'test/integration/dhcp/pxe-client.mjs'), '10.92.0.1', UEFI, ip!, '7']);
-    expect(JSON.parse(r.stdout)).toMatchObject({ type: 5, file: 'ipxe.efi' });
+    const r = await askProxy(c, lease!.pidFile, ip!, 7);
+    expect(r).toMatchObject({ type: 5, file: 'ipxe.efi' });
   });
 
   it('non-PXE clients and unknown MACs get nothing from kseed', async () => {

@@ -23,14 +23,18 @@ const req = {
   ]),
 };
 const sock = dgram.createSocket('udp4');
-// A PXE ROM retransmits its port-4011 request (PXE 2.1, 2.2.5: timeouts 4, 8, 16, 32 s);
-// this client resends every second for 10 s, so one datagram lost on a loaded machine
-// is not a failure, while a proxy that never answers still is.
+// A PXE ROM retransmits its port-4011 request (PXE 2.1, 2.2.5: timeouts 4, 8,
+// 16, 32 s, so it waits a minute in all); this client resends every second and
+// gives up after 30 s, so a proxy stalled by a loaded machine is not a failure,
+// while one that never answers still is.
 let resend;
+let sent = 0;
 const timer = setTimeout(() => {
+  // stdout stays unparseable on purpose; stderr says what was tried
   process.stdout.write('TIMEOUT\n');
+  process.stderr.write(`no ACK from ${server}:4011 after ${sent} requests from ${ciaddr}:68\n`);
   process.exit(2);
-}, 10_000);
+}, 30_000);
 sock.on('message', (msg) => {
   const p = codec.decode(msg);
   if (p.xid !== req.xid) return;
@@ -42,7 +46,10 @@ sock.on('message', (msg) => {
   sock.close();
 });
 sock.bind({ port: 68, address: ciaddr }, () => {
-  const send = () => sock.send(codec.encode(req), 4011, server);
+  const send = () => {
+    sent++;
+    sock.send(codec.encode(req), 4011, server);
+  };
   send();
   resend = setInterval(send, 1000);
 });
