@@ -56,6 +56,13 @@ export interface PhaseTimeouts {
   boot: number;
   /** One BMC request (connect included). */
   bmc: number;
+  /**
+   * Fast track: how long the ramdisk left up after its inspection (WAIT=1,
+   * polling every second) has to take the deploy task. After that it is
+   * presumed dead and the node boots a fresh one, as Ironic does when an
+   * agent's last heartbeat is older than [deploy] fast_track_timeout.
+   */
+  fastTrack: number;
 }
 
 export const DEFAULT_TIMEOUTS: PhaseTimeouts = {
@@ -66,6 +73,7 @@ export const DEFAULT_TIMEOUTS: PhaseTimeouts = {
   undeploy: 15 * 60_000,
   boot: 15 * 60_000,
   bmc: 30_000,
+  fastTrack: 60_000,
 };
 
 export interface EmbeddedEngineOptions {
@@ -256,6 +264,23 @@ export class EmbeddedEngine extends SingleVerbs implements Provisioner {
     }
   }
 
+  /** True once the boot services handed this op's node a task (or it reported), false after the fast-track limit. */
+  private async warmTookTask(name: string, since: number, signal: AbortSignal): Promise<boolean> {
+    const ac = new AbortController();
+    const stop = () => ac.abort();
+    signal.addEventListener('abort', stop, { once: true });
+    try {
+      return await Promise.race([
+        this.waitEvents(name, since, ac.signal, (evs) => (evs.some((e) => e.kind === 'task' || e.kind === 'agent-progress' || e.kind === 'agent-result') ? true : undefined)),
+        this.clock.sleep(this.t.fastTrack, ac.signal).then(() => false),
+      ]);
+    } finally {
+      signal.removeEventListener('abort', stop);
+      ac.abort();
+      signal.throwIfAborted();
+    }
+  }
+
   private async waitAgent(name: string, verb: Verb, since: number, signal: AbortSignal, note: (w: string) => void): Promise<void> {
     note(`the deploy ramdisk's ${verb === 'undeploy' ? 'wipe' : verb} result`);
     const out = await this.waitEvents(name, since, signal, (evs) => agentOutcome(verb, evs));
@@ -363,10 +388,18 @@ export class EmbeddedEngine extends SingleVerbs implements Provisioner {
         this.store.updateNode(name, { data: { target_disk: `/dev/${choice.disk.name}` } });
       }
       const reported = resumed && agentOutcome(verb, this.store.listEvents(name, { sinceId: since }));
-      // the inspection's ramdisk is still up and asking for its next task: it gets this deploy
+      // the inspection's ramdisk should still be up and asking for its next task: it gets this deploy
       const warm = this.warm.delete(name) && !resumed;
-      if (warm) this.store.recordEvent(name, 'step', { step: 'fast-track', status: 'done' });
-      else if (!reported) await this.netboot(name, signal);
+      if (warm) {
+        if (await this.warmTookTask(name, since, signal)) this.store.recordEvent(name, 'step', { step: 'fast-track', status: 'done' });
+        else {
+          const error = `the ramdisk kept up after inspection did not take its deploy task within ${Math.round(this.t.fastTrack / 1000)} s`;
+          this.store.recordEvent(name, 'step', { step: 'fast-track', status: 'fail', error });
+          this.emit({ node: name, kind: 'info', phase: 'deploy', message: `${error}; booting it again` });
+          // a new boot script revokes the old ramdisk's token: should it wake up, it can no longer report
+          await this.netboot(name, signal);
+        }
+      } else if (!reported) await this.netboot(name, signal);
       await this.waitAgent(name, verb, since, signal, note);
     };
 

@@ -105,20 +105,25 @@ describe('StateBootBackend', () => {
     const tok = b.agentToken('n1');
     expect(b.verifyToken('n1', tok)).toBe(true);
     b.onInventory('n1', inventory([disk('vda', 20)]));
+    expect(b.taskFor('n1').task).toBe('inspect');
     b.onProgress('n1', { stage: 'deploy', pct: 40, msg: 'x'.repeat(5000) });
     b.onResult('n1', { status: 'ok', stage: 'inspect', msg: 'inventory posted' });
+    expect(b.taskFor('n1').task).toBe('none');
     b.onCallback('n1', { stage: 'booted', hostname: 'n1', fields: { stage: 'booted', hostname: 'n1' } });
     const ev = store.listEvents('n1').filter((e) => e.kind !== 'created' && e.kind !== 'transition' && e.kind !== 'boot-script');
     const id = tokenId(tok);
     expect(ev.map((e) => [e.kind, e.detail.token_id])).toEqual([
       ['inventory', id],
+      // a handed-out task is an event (the engine's sign of a live ramdisk); TASK=none polls are not
+      ['task', id],
       ['agent-progress', id],
       ['agent-result', id],
       ['callback', id],
     ]);
     expect(ev[0]!.detail).toMatchObject({ cpus: 2, boot_mode: 'bios', macs: ['52:54:00:00:00:01'], disks: [{ name: 'vda', size_bytes: 20 * GiB }] });
-    expect((ev[1]!.detail.msg as string).length).toBeLessThan(1100);
-    expect(ev[3]!.detail).toMatchObject({ stage: 'booted', hostname: 'n1', fields: { stage: 'booted', hostname: 'n1' } });
+    expect(ev[1]!.detail.task).toBe('inspect');
+    expect((ev[2]!.detail.msg as string).length).toBeLessThan(1100);
+    expect(ev[4]!.detail).toMatchObject({ stage: 'booted', hostname: 'n1', fields: { stage: 'booted', hostname: 'n1' } });
     expect(store.getNode('n1')!.data.inventory).toMatchObject({ cpus: 2 });
   });
 

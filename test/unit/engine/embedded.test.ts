@@ -35,7 +35,7 @@ function node(name: string, port: number, extra: Partial<NodeSpec> = {}): NodeSp
 }
 
 /** What the lab's node does when powered on: the ramdisk (as the boot services record it) for busy states. */
-type Behaviour = 'ok' | 'silent' | 'hang' | 'wipe-fails';
+type Behaviour = 'ok' | 'silent' | 'hang' | 'wipe-fails' | 'dies-after-inspect';
 
 class FakeBmc implements Bmc {
   readonly protocol = 'ipmi' as const;
@@ -112,6 +112,8 @@ class World {
         this.tasks.push(`${name}#${id} ${t.task}${'targetDisk' in t && t.targetDisk ? ` ${t.targetDisk}` : ''}${t.task === 'inspect' && t.wait ? ' wait' : ''}`);
         if (t.task === 'inspect') {
           b.onResult(name, { status: 'ok', stage: 'inspect', msg: 'inventory posted' });
+          // the first boot's kernel panics after reporting: the node stays on, nothing polls
+          if (n.ramdisk === 'dies-after-inspect' && id === 1) return;
           if (t.wait) continue;
           return off();
         }
@@ -272,6 +274,25 @@ describe('EmbeddedEngine', () => {
     // off before on: the waiting ramdisk is gone, the deploy goes to a new boot
     expect(world.log).toEqual(['n1 bootdev pxe', 'n1 power off', 'n1 power on']);
     expect(world.tasks.filter((t) => t.includes('deploy'))).toEqual(['n1#2 deploy /dev/vda']);
+  });
+
+  it('a fast-track ramdisk that dies after inspecting: the node is booted again after the fast-track limit and deployed', async () => {
+    world.add('n1', 1, 'ok', 'dies-after-inspect');
+    const e = engine([node('n1', 1)], { timeouts: { fastTrack: 30_000 } });
+    const t0 = clock.now();
+    const [o] = await e.provision(['n1']);
+    expect(o).toMatchObject({ ok: true, state: 'active', verbs: ['enroll', 'inspect', 'provide', 'deploy'] });
+    const steps = store.listEvents('n1', { kind: 'step' }).map((x) => `${x.detail.step}:${x.detail.status}`);
+    expect(steps).toEqual(['identify:start', 'identify:done', 'netboot:start', 'netboot:done', 'fast-track:fail', 'netboot:start', 'netboot:done']);
+    expect(store.listEvents('n1', { kind: 'step' }).find((x) => x.detail.step === 'fast-track')!.detail.error).toBe(
+      'the ramdisk kept up after inspection did not take its deploy task within 30 s',
+    );
+    // the second boot (power off, on) took the deploy; the dead one never did
+    expect(world.log).toEqual(['n1 bootdev pxe', 'n1 power on', 'n1 bootdev pxe', 'n1 power off', 'n1 power on']);
+    expect([...new Set(world.tasks)]).toEqual(['n1#1 inspect wait', 'n1#2 deploy /dev/vda']);
+    expect(progress.some((p) => p.message?.includes('booting it again'))).toBe(true);
+    // the wait was the limit, not the 45-minute deploy timeout
+    expect(clock.now() - t0).toBeLessThan(60_000);
   });
 
   it('inspect alone: the ramdisk is not told to wait and the node is powered off', async () => {
