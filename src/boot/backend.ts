@@ -255,6 +255,10 @@ export class StateBootBackend implements BootBackend {
     const fields: Record<string, string> = {};
     for (const [k, v] of Object.entries(cb.fields)) fields[k] = clip(v);
     this.store.recordEvent(node, 'callback', { stage: cb.stage, ...(cb.hostname !== undefined ? { hostname: cb.hostname } : {}), fields, ...this.who(node) });
+    // The token sits in the installed OS's kseed.env, readable by whoever gets
+    // root there; once it has said "booted" it has no more to report, and the
+    // next deploy or wipe boots with a fresh token.
+    if (cb.stage === 'booted') this.store.revokeNodeTokens(node, AGENT_TOKEN);
   }
 
   nocloud(node: string): NoCloudData | undefined {

@@ -125,6 +125,8 @@ describe('StateBootBackend', () => {
     expect((ev[2]!.detail.msg as string).length).toBeLessThan(1100);
     expect(ev[4]!.detail).toMatchObject({ stage: 'booted', hostname: 'n1', fields: { stage: 'booted', hostname: 'n1' } });
     expect(store.getNode('n1')!.data.inventory).toMatchObject({ cpus: 2 });
+    // "booted" was the token's last use: the installed OS keeps a copy of it
+    expect(b.verifyToken('n1', tok)).toBe(false);
   });
 
   it('NoCloud data names the node; none for strangers', () => {
