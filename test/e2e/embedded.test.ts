@@ -8,8 +8,8 @@
  *
  * E2E_NODES=1 runs the single BIOS node happy path only.
  */
-import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { chmodSync, existsSync, linkSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -17,50 +17,18 @@ import { openState } from '../../src/engine/state.js';
 import { buildRamdisk } from '../../src/images/ramdisk.js';
 import { buildTestOs } from '../../src/images/osimage.js';
 import { createLab, destroyLab, powerState, readLabPassword, readSerial, type CreateLabResult } from '../../src/lab/index.js';
+import { stageArtifacts } from '../helpers/artifacts.js';
+import { ensureBuilt, REPO, startKseed } from '../helpers/cli.js';
 import { needPeers, needRoot } from '../helpers/peers.js';
 
 const LAB = 'e2e';
 const BMC_BASE = 17100;
-const REPO = path.resolve(__dirname, '../..');
-const KSEED = path.join(REPO, 'bin/kseed.js');
 const CACHE = process.env.KSEED_CACHE ?? path.join(REPO, 'cache');
 const NODES = Number(process.env.E2E_NODES ?? 2);
 
 const ok = needRoot() && needPeers('ip', 'ipmi_sim', 'ipmitool', 'qemu-system-x86_64', 'qemu-img', 'busybox', 'apt-get', 'dpkg-deb', 'mkfs.fat', 'mcopy', 'syslinux', 'zstd');
 
-interface Run {
-  code: number;
-  stdout: string;
-  stderr: string;
-  json?: any;
-}
-
-function start(args: string[]): { child: ChildProcess; done: Promise<Run> } {
-  const child = spawn(process.execPath, [KSEED, ...args], { stdio: ['ignore', 'pipe', 'pipe'], cwd: REPO });
-  let stdout = '';
-  let stderr = '';
-  child.stdout!.on('data', (d) => (stdout += d));
-  child.stderr!.on('data', (d) => {
-    stderr += d;
-    if (process.env.E2E_VERBOSE) process.stderr.write(d);
-  });
-  const done = new Promise<Run>((resolve) =>
-    child.once('exit', (code, sig) => {
-      let json: any;
-      if (args.includes('--json') && stdout.trim()) {
-        try {
-          json = JSON.parse(stdout);
-        } catch {
-          /* left undefined: the assertion shows stdout */
-        }
-      }
-      resolve({ code: code ?? (sig ? 128 : 1), stdout, stderr, json });
-    }),
-  );
-  return { child, done };
-}
-
-const kseed = (args: string[]) => start(args).done;
+const kseed = (args: string[]) => startKseed(args).done;
 
 const MiB = 1024 * 1024;
 /** `count` 512-byte sectors of a qcow2 disk from `sector` on, as raw bytes (-U: no lock needed). */
@@ -101,22 +69,11 @@ describe.skipIf(!ok)('embedded engine: bare metal to OS on disk', () => {
     stateDir = path.join(root, '.kseed');
     site = path.join(root, 'kseed.yaml');
     // the commands run as separate processes from dist/
-    execFileSync(process.execPath, [path.join(REPO, 'node_modules/typescript/bin/tsc'), '-p', path.join(REPO, 'tsconfig.json')], { stdio: 'inherit' });
+    ensureBuilt();
     const ramdisk = await buildRamdisk({ cacheDir: CACHE });
     const testos = await buildTestOs({ cacheDir: CACHE });
     const artifacts = path.join(root, 'artifacts');
-    mkdirSync(artifacts);
-    for (const [from, to] of [
-      [ramdisk.kernel, 'vmlinuz'],
-      [ramdisk.initramfs, 'initramfs.gz'],
-      [testos.zst, 'testos.raw.zst'],
-    ] as const) {
-      try {
-        linkSync(from, path.join(artifacts, to));
-      } catch {
-        writeFileSync(path.join(artifacts, to), readFileSync(from));
-      }
-    }
+    stageArtifacts(artifacts, { vmlinuz: ramdisk.kernel, 'initramfs.gz': ramdisk.initramfs, 'testos.raw.zst': testos.zst });
     lab = await createLab({
       stateDir,
       name: LAB,
@@ -199,7 +156,7 @@ describe.skipIf(!ok)('embedded engine: bare metal to OS on disk', () => {
   it.runIf(NODES > 1)('a seed killed with SIGKILL during deploy and started again converges; the node is deployed once', async () => {
     const node = lab.nodes.filter((n) => n.listed)[1]!; // the UEFI node, deploy failed above
     const before = events(node.name, 'agent-progress').at(-1)?.id ?? 0;
-    const first = start([...cfg(), 'provision', node.name]);
+    const first = startKseed([...cfg(), 'provision', node.name]);
     // kill while the ramdisk is writing the image
     const deadline = Date.now() + 600_000;
     for (;;) {

@@ -10,7 +10,7 @@
  * process from dist/.
  */
 import { spawnSync } from 'node:child_process';
-import { appendFileSync, chmodSync, existsSync, linkSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { appendFileSync, chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -18,6 +18,7 @@ import { openState } from '../../src/engine/state.js';
 import { buildRamdisk } from '../../src/images/ramdisk.js';
 import { buildTestOs } from '../../src/images/osimage.js';
 import { createLab, destroyLab, readSerial, type CreateLabResult } from '../../src/lab/index.js';
+import { stageArtifacts } from '../helpers/artifacts.js';
 import { ensureBuilt, REPO, runKseed } from '../helpers/cli.js';
 import { needPeers, needRoot } from '../helpers/peers.js';
 
@@ -61,14 +62,7 @@ describe.skipIf(!ok)('hand-off: a provisioned 3-node lab to Kolla-Ansible and ce
     const ramdisk = await buildRamdisk({ cacheDir: CACHE });
     const testos = await buildTestOs({ cacheDir: CACHE, ssh: true });
     const artifacts = path.join(root, 'artifacts');
-    mkdirSync(artifacts);
-    for (const [to, from] of Object.entries({ vmlinuz: ramdisk.kernel, 'initramfs.gz': ramdisk.initramfs, 'testos-ssh.raw.zst': testos.zst })) {
-      try {
-        linkSync(from, path.join(artifacts, to));
-      } catch {
-        writeFileSync(path.join(artifacts, to), readFileSync(from));
-      }
-    }
+    stageArtifacts(artifacts, { vmlinuz: ramdisk.kernel, 'initramfs.gz': ramdisk.initramfs, 'testos-ssh.raw.zst': testos.zst });
     lab = await createLab({
       stateDir,
       name: LAB,

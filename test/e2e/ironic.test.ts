@@ -13,8 +13,8 @@
  * CI machine it builds them (measured ~9 min on 2 busy cores), hence the
  * 40-minute beforeAll.
  */
-import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { chmodSync, existsSync, linkSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -22,6 +22,8 @@ import { openState } from '../../src/engine/state.js';
 import { buildRamdisk } from '../../src/images/ramdisk.js';
 import { buildTestOs } from '../../src/images/osimage.js';
 import { createLab, destroyLab, readSerial, type CreateLabResult } from '../../src/lab/index.js';
+import { stageArtifacts } from '../helpers/artifacts.js';
+import { ensureBuilt, REPO, startKseed } from '../helpers/cli.js';
 import { needDocker, needPeers, needRoot } from '../helpers/peers.js';
 
 const LAB = 'i2e';
@@ -30,8 +32,6 @@ const SITE_NAME = 'kseedtest-i2e';
 const PROJECT = `kseed-${SITE_NAME}`;
 const BMC_BASE = 17500;
 const IRONIC_PORT = 21710;
-const REPO = path.resolve(__dirname, '../..');
-const KSEED = path.join(REPO, 'bin/kseed.js');
 const CACHE = process.env.KSEED_CACHE ?? path.join(REPO, 'cache');
 
 const ok =
@@ -39,41 +39,7 @@ const ok =
   needDocker() &&
   needPeers('ip', 'ipmi_sim', 'ipmitool', 'qemu-system-x86_64', 'qemu-img', 'busybox', 'apt-get', 'dpkg-deb', 'mkfs.fat', 'mcopy', 'syslinux', 'zstd', 'curl');
 
-interface Run {
-  code: number;
-  stdout: string;
-  stderr: string;
-  json?: any;
-  ms: number;
-}
-
-function start(args: string[]): { child: ChildProcess; done: Promise<Run> } {
-  const t0 = Date.now();
-  const child = spawn(process.execPath, [KSEED, ...args], { stdio: ['ignore', 'pipe', 'pipe'], cwd: REPO });
-  let stdout = '';
-  let stderr = '';
-  child.stdout!.on('data', (d) => (stdout += d));
-  child.stderr!.on('data', (d) => {
-    stderr += d;
-    if (process.env.E2E_VERBOSE) process.stderr.write(d);
-  });
-  const done = new Promise<Run>((resolve) =>
-    child.once('exit', (code, sig) => {
-      let json: any;
-      if (args.includes('--json') && stdout.trim()) {
-        try {
-          json = JSON.parse(stdout);
-        } catch {
-          /* left undefined: the assertion shows stdout */
-        }
-      }
-      resolve({ code: code ?? (sig ? 128 : 1), stdout, stderr, json, ms: Date.now() - t0 });
-    }),
-  );
-  return { child, done };
-}
-
-const kseed = (args: string[]) => start(args).done;
+const kseed = (args: string[]) => startKseed(args).done;
 
 /** The lab's Ironic site file (`lab up --engine ironic`), with this test's site name and API port. */
 function ironicSite(file: string): void {
@@ -108,7 +74,7 @@ describe.skipIf(!ok)('ironic engine: the seed stack provisions the lab', () => {
     chmodSync(root, 0o755);
     stateDir = path.join(root, '.kseed');
     site = path.join(root, 'kseed.yaml');
-    execFileSync(process.execPath, [path.join(REPO, 'node_modules/typescript/bin/tsc'), '-p', path.join(REPO, 'tsconfig.json')], { stdio: 'inherit' });
+    ensureBuilt();
     // the seed images: a quick no-op where they exist, a full build on a fresh machine
     const build = await kseed(['--json', 'images', 'build']);
     expect(build.code, build.stderr).toBe(0);
@@ -117,18 +83,7 @@ describe.skipIf(!ok)('ironic engine: the seed stack provisions the lab', () => {
     const ramdisk = await buildRamdisk({ cacheDir: CACHE });
     const testos = await buildTestOs({ cacheDir: CACHE });
     artifacts = path.join(root, 'artifacts');
-    mkdirSync(artifacts);
-    for (const [from, to] of [
-      [ramdisk.kernel, 'vmlinuz'],
-      [ramdisk.initramfs, 'initramfs.gz'],
-      [testos.zst, 'testos.raw.zst'],
-    ] as const) {
-      try {
-        linkSync(from, path.join(artifacts, to));
-      } catch {
-        writeFileSync(path.join(artifacts, to), readFileSync(from));
-      }
-    }
+    stageArtifacts(artifacts, { vmlinuz: ramdisk.kernel, 'initramfs.gz': ramdisk.initramfs, 'testos.raw.zst': testos.zst });
     lab = await createLab({
       stateDir,
       name: LAB,

@@ -2,7 +2,7 @@
  * Running the built CLI (`node bin/kseed.js`) from tests, as a user runs it:
  * its own process, exit code, stdout and stderr kept apart.
  */
-import { execFile, execFileSync } from 'node:child_process';
+import { type ChildProcess, execFile, execFileSync, spawn } from 'node:child_process';
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -47,4 +47,41 @@ export function runKseed(args: string[], opts: { cwd: string; env?: Record<strin
     });
     child.stdin?.on('error', () => {});
   });
+}
+
+export interface StartedRun extends CliRun {
+  /** stdout parsed, when the command was given --json and printed a document. */
+  json?: any;
+  ms: number;
+}
+
+/**
+ * Starts kseed (cwd: the repo) and returns the child at once, so a test can
+ * SIGKILL a seed mid-deploy, and `done` with the outcome. stdin is closed.
+ * E2E_VERBOSE=1 streams the command's stderr (long lab runs).
+ */
+export function startKseed(args: string[]): { child: ChildProcess; done: Promise<StartedRun> } {
+  const t0 = Date.now();
+  const child = spawn(process.execPath, [KSEED_BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'], cwd: REPO });
+  let stdout = '';
+  let stderr = '';
+  child.stdout!.on('data', (d) => (stdout += d));
+  child.stderr!.on('data', (d) => {
+    stderr += d;
+    if (process.env.E2E_VERBOSE) process.stderr.write(d);
+  });
+  const done = new Promise<StartedRun>((resolve) =>
+    child.once('exit', (code, sig) => {
+      let json: any;
+      if (args.includes('--json') && stdout.trim()) {
+        try {
+          json = JSON.parse(stdout);
+        } catch {
+          /* left undefined: the assertion shows stdout */
+        }
+      }
+      resolve({ code: code ?? (sig ? 128 : 1), stdout, stderr, json, ms: Date.now() - t0 });
+    }),
+  );
+  return { child, done };
 }
