@@ -243,33 +243,36 @@ describe.skipIf(!ok)('embedded engine: bare metal to OS on disk', () => {
     }
   }, 300_000);
 
-  it.runIf(NODES > 1)('kseed undeploy wipes the disk in the ramdisk: available, powered off, no partition table, boot or filesystem signature left', async () => {
-    const node = lab.nodes.find((n) => n.name === 'node01')!;
-    // the deployed test OS: an MBR with partitions, one of them FAT (read while it runs)
-    const before = readDisk(node.disk.path, 0, 1);
-    expect(before.readUInt16LE(510)).toBe(0xaa55);
-    const parts = mbrPartitions(before);
-    expect(parts.length).toBeGreaterThan(0);
-    expect(parts.some((p) => readDisk(node.disk.path, p.start, 1).readUInt16LE(510) === 0xaa55)).toBe(true);
+  it.runIf(NODES > 1)('kseed undeploy wipes the disk in the ramdisk, BIOS and UEFI at once: available, powered off, no partition table, boot or filesystem signature left', async () => {
+    // node02 (UEFI) boots its disk persistently since its deploy: the wipe must get it back to the network
+    const undeploy = async (node: CreateLabResult['nodes'][number]) => {
+      // the deployed test OS: an MBR with partitions, one of them FAT (read while it runs)
+      const before = readDisk(node.disk.path, 0, 1);
+      expect(before.readUInt16LE(510)).toBe(0xaa55);
+      const parts = mbrPartitions(before);
+      expect(parts.length).toBeGreaterThan(0);
+      expect(parts.some((p) => readDisk(node.disk.path, p.start, 1).readUInt16LE(510) === 0xaa55)).toBe(true);
 
-    const r = await kseed([...cfg(), '--json', 'undeploy', node.name, '--timeout', '600']);
-    expect(r.code, `${r.stderr}\n${r.stdout}`).toBe(0);
-    expect(r.json.nodes[0]).toMatchObject({ node: node.name, ok: true, state: 'available', verbs: ['undeploy'] });
-    const status = await kseed([...cfg(), '--json', 'status']);
-    const st = status.json.nodes.find((n: any) => n.node === node.name);
-    expect(st).toMatchObject({ state: 'available', power: 'off', last_error: null });
-    expect(st.booted_hostname).toBeUndefined();
-    expect(st.timings.at(-1)).toMatchObject({ phase: 'undeploy' });
-    console.log(`e2e timings ${node.name} undeploy ${(st.timings.at(-1).ms / 1000).toFixed(1)}s`);
-    const wiped = events(node.name, 'agent-result').at(-1)!.detail;
-    expect(wiped).toMatchObject({ status: 'ok', stage: 'wipe' });
-    expect(String(wiped.msg)).toContain('/dev/vda');
-    expect(powerState(node)).toBe('off');
+      const r = await kseed([...cfg(), '--json', 'undeploy', node.name, '--timeout', '600']);
+      expect(r.code, `${r.stderr}\n${r.stdout}`).toBe(0);
+      expect(r.json.nodes[0]).toMatchObject({ node: node.name, ok: true, state: 'available', verbs: ['undeploy'] });
+      const status = await kseed([...cfg(), '--json', 'status']);
+      const st = status.json.nodes.find((n: any) => n.node === node.name);
+      expect(st).toMatchObject({ state: 'available', power: 'off', last_error: null });
+      expect(st.booted_hostname).toBeUndefined();
+      expect(st.timings.at(-1)).toMatchObject({ phase: 'undeploy' });
+      console.log(`e2e timings ${node.name} undeploy ${(st.timings.at(-1).ms / 1000).toFixed(1)}s`);
+      const wiped = events(node.name, 'agent-result').at(-1)!.detail;
+      expect(wiped).toMatchObject({ status: 'ok', stage: 'wipe' });
+      expect(String(wiped.msg)).toContain('/dev/vda');
+      expect(powerState(node)).toBe('off');
 
-    // the disk as the firmware would see it now: nothing at either end, nothing where the partitions began
-    const sectors = Number(JSON.parse(execFileSync('qemu-img', ['info', '-U', '--output=json', node.disk.path], { encoding: 'utf8' }))['virtual-size']) / 512;
-    expect(allZero(readDisk(node.disk.path, 0, MiB / 512))).toBe(true);
-    expect(allZero(readDisk(node.disk.path, sectors - MiB / 512, MiB / 512))).toBe(true);
-    for (const p of parts) expect(allZero(readDisk(node.disk.path, p.start, Math.min(p.sectors, MiB / 512)))).toBe(true);
+      // the disk as the firmware would see it now: nothing at either end, nothing where the partitions began
+      const sectors = Number(JSON.parse(execFileSync('qemu-img', ['info', '-U', '--output=json', node.disk.path], { encoding: 'utf8' }))['virtual-size']) / 512;
+      expect(allZero(readDisk(node.disk.path, 0, MiB / 512))).toBe(true);
+      expect(allZero(readDisk(node.disk.path, sectors - MiB / 512, MiB / 512))).toBe(true);
+      for (const p of parts) expect(allZero(readDisk(node.disk.path, p.start, Math.min(p.sectors, MiB / 512)))).toBe(true);
+    };
+    await Promise.all(lab.nodes.filter((n) => n.listed).map(undeploy));
   }, 900_000);
 });

@@ -81,7 +81,7 @@ describe.skipIf(!ok)('authoritative DHCP with udhcpc and dhclient', () => {
   it('dhclient gets a lease; the lease file has the boot file for its architecture', async () => {
     const c = await lab.client('dh', 'br0', DHC);
     const r = await dhclient(c, dir, 'send vendor-class-identifier "PXEClient:Arch:00007:UNDI:003016";\nsend pxe-system-type 7;\noption pxe-system-type code 93 = unsigned integer 16;\n');
-    killPidFile(r.pidFile);
+    await killPidFile(r.pidFile);
     expect(r.leases, r.log).toMatch(/fixed-address 10\.91\.0\.10\d;/);
     expect(r.leases).toContain('filename "snponly.efi";');
     // ISC dhclient does not record siaddr (next-server); udhcpc's test above checks it

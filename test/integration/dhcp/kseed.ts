@@ -132,12 +132,42 @@ export async function dhclient(c: Client, dir: string, conf = '', extra: string[
   return { code: r.code, leases, log: r.stdout + r.stderr, pidFile, leaseFile, script, confFile };
 }
 
-export function killPidFile(file: string): void {
+/** Gone, or a zombie that nobody reaped yet: either way it holds no socket. */
+function exited(pid: number): boolean {
   try {
-    const pid = Number(readFileSync(file, 'utf8').trim());
-    if (pid > 1) process.kill(pid, 'SIGTERM');
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat[stat.lastIndexOf(')') + 2] === 'Z';
   } catch {
-    /* not running */
+    return true;
+  }
+}
+
+/**
+ * Stops a daemon by its pid file and returns once it has exited. dhclient
+ * writes the file after it forked and its parent exited, so the file may
+ * not be there yet when `dhclient -1` returns; and the daemon is reparented
+ * to whichever reaper is above the test, which may reap it late.
+ */
+export async function killPidFile(file: string): Promise<void> {
+  let pid = 0;
+  try {
+    pid = await waitFor(() => {
+      try {
+        return Number(readFileSync(file, 'utf8').trim()) || undefined;
+      } catch {
+        return undefined;
+      }
+    }, 5000);
+  } catch {
+    return; // never daemonized
+  }
+  if (pid <= 1 || exited(pid)) return;
+  process.kill(pid, 'SIGTERM');
+  try {
+    await waitFor(() => exited(pid), 10_000);
+  } catch {
+    process.kill(pid, 'SIGKILL');
+    await waitFor(() => exited(pid), 5000);
   }
 }
 

@@ -52,6 +52,9 @@ describe.skipIf(!needPeers('sh', 'setsid'))('chassis_control program', () => {
     const on = chassis('set', 'power', '1');
     const pid = readPidFile(path.join(dir, 'vm.pid'))!;
     pids.push(pid);
+    // the PID is written right after the fork: the exec of vm.sh may still be under way
+    const deadline = Date.now() + 5000;
+    while (!liveCmdline(pid)?.includes(`${dir}/vm.sh`) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
     expect(liveCmdline(pid)).toContain(`${dir}/vm.sh`);
     // a second power on (ipmi_sim re-runs a command when ipmitool retransmits) starts nothing new
     chassis('set', 'power', '1');
