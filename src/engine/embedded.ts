@@ -266,17 +266,16 @@ export class EmbeddedEngine extends SingleVerbs implements Provisioner {
 
   /** True once the boot services handed this op's node a task (or it reported), false after the fast-track limit. */
   private async warmTookTask(name: string, since: number, signal: AbortSignal): Promise<boolean> {
-    const ac = new AbortController();
-    const stop = () => ac.abort();
-    signal.addEventListener('abort', stop, { once: true });
+    // the loser of the race is stopped, and both stop with the phase
+    const settled = new AbortController();
+    const both = AbortSignal.any([signal, settled.signal]);
     try {
       return await Promise.race([
-        this.waitEvents(name, since, ac.signal, (evs) => (evs.some((e) => e.kind === 'task' || e.kind === 'agent-progress' || e.kind === 'agent-result') ? true : undefined)),
-        this.clock.sleep(this.t.fastTrack, ac.signal).then(() => false),
+        this.waitEvents(name, since, both, (evs) => (evs.some((e) => e.kind === 'task' || e.kind === 'agent-progress' || e.kind === 'agent-result') ? true : undefined)),
+        this.clock.sleep(this.t.fastTrack, both).then(() => false),
       ]);
     } finally {
-      signal.removeEventListener('abort', stop);
-      ac.abort();
+      settled.abort();
       signal.throwIfAborted();
     }
   }

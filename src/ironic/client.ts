@@ -101,7 +101,6 @@ export function compareVersions(a: string, b: string): number {
 
 const isFailed = (s: ProvisionState | string | null): boolean => typeof s === 'string' && (s.endsWith(' failed') || s === 'error');
 
-
 export class IronicClient {
   readonly url: string;
   readonly apiVersion: string;

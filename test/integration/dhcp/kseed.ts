@@ -10,6 +10,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Client, Netns } from '../../helpers/netns.js';
 import { waitForLine } from '../../helpers/netns.js';
+import { isOurs, readPidFile } from '../../../src/lab/proc.js';
 
 export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
 const fixture = path.join(repoRoot, 'test/integration/dhcp/serve-fixture.mjs');
@@ -132,42 +133,29 @@ export async function dhclient(c: Client, dir: string, conf = '', extra: string[
   return { code: r.code, leases, log: r.stdout + r.stderr, pidFile, leaseFile, script, confFile };
 }
 
-/** Gone, or a zombie that nobody reaped yet: either way it holds no socket. */
-function exited(pid: number): boolean {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat[stat.lastIndexOf(')') + 2] === 'Z';
-  } catch {
-    return true;
-  }
-}
-
 /**
- * Stops a daemon by its pid file and returns once it has exited. dhclient
- * writes the file after it forked and its parent exited, so the file may
- * not be there yet when `dhclient -1` returns; and the daemon is reparented
- * to whichever reaper is above the test, which may reap it late.
+ * Stops a daemon started with `file` as its pid file (dhclient -pf) and
+ * returns once it has exited. dhclient writes the file after it forked and
+ * its parent exited, so it may not exist yet when `dhclient -1` returns; and
+ * the killed daemon is reparented to whichever reaper is above the test,
+ * which may leave it a zombie for a while (isOurs counts that as gone, as
+ * it does a reused PID).
  */
 export async function killPidFile(file: string): Promise<void> {
-  let pid = 0;
+  let pid: number;
   try {
-    pid = await waitFor(() => {
-      try {
-        return Number(readFileSync(file, 'utf8').trim()) || undefined;
-      } catch {
-        return undefined;
-      }
-    }, 5000);
+    pid = await waitFor(() => readPidFile(file), 5000);
   } catch {
     return; // never daemonized
   }
-  if (pid <= 1 || exited(pid)) return;
+  const running = () => isOurs(pid, file);
+  if (!running()) return;
   process.kill(pid, 'SIGTERM');
   try {
-    await waitFor(() => exited(pid), 10_000);
+    await waitFor(() => !running(), 10_000);
   } catch {
     process.kill(pid, 'SIGKILL');
-    await waitFor(() => exited(pid), 5000);
+    await waitFor(() => !running(), 5000);
   }
 }
 
