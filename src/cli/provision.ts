@@ -6,7 +6,7 @@
  */
 import type { Command } from 'commander';
 import { openEngine } from '../engine/open.js';
-import type { PhaseTimeouts } from '../engine/embedded.js';
+import type { PhaseTimeouts } from '../engine/types.js';
 import type { NodeOutcome, ProgressEvent, Provisioner } from '../engine/types.js';
 import { InputError } from '../errors.js';
 import { loadSite } from '../site/load.js';

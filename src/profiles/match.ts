@@ -96,3 +96,28 @@ export function rankProfiles(id: BmcIdentity, profiles: readonly HardwareProfile
 export function matchProfile(id: BmcIdentity, profiles: readonly HardwareProfile[]): ProfileMatch | undefined {
   return rankProfiles(id, profiles)[0];
 }
+
+/** What a BMC said about itself, in a line for an error message. */
+export function describeIdentity(id: BmcIdentity): string {
+  const parts: string[] = [];
+  if (id.manufacturerId !== undefined) parts.push(`IPMI manufacturer ${id.manufacturerId}`);
+  if (id.productId !== undefined) parts.push(`product ${hex(id.productId)}`);
+  if (id.manufacturer) parts.push(`"${id.manufacturer}"`);
+  if (id.model) parts.push(`"${id.model}"`);
+  return parts.join(', ') || 'nothing identifying';
+}
+
+/**
+ * The profile a node enrolls with: the one the site pins (the site says what
+ * the node is), else the best match of the BMC's identity. Throws when the
+ * pinned one does not exist or nothing matches.
+ */
+export function chooseProfile(pinned: string | undefined, id: BmcIdentity, profiles: readonly HardwareProfile[]): string {
+  if (pinned) {
+    if (!profiles.some((p) => p.name === pinned)) throw new Error(`hardware profile "${pinned}" does not exist`);
+    return pinned;
+  }
+  const m = matchProfile(id, profiles);
+  if (!m) throw new Error(`no hardware profile matches ${describeIdentity(id)}; add one or set the node's profile`);
+  return m.profile.name;
+}
