@@ -5,6 +5,7 @@
  * a node it finds busy. No I/O here, so all of it is unit-tested without
  * sockets, VMs or a real clock.
  */
+import { BmcError } from '../bmc/errors.js';
 import type { NodeState, Verb } from './lifecycle.js';
 import { abortableSleep } from '../util/sleep.js';
 import type { NodeOutcome } from './types.js';
@@ -195,9 +196,12 @@ export const isAlive = (pid: number): boolean => {
   }
 };
 
-/** An error as one line of a node's last_error. */
+/**
+ * An error as one line of a node's last_error. A BMC's error says its kind
+ * (auth, timeout...) instead of the BMC's address: the node is named already.
+ */
 export function errText(e: unknown): string {
-  const m = e instanceof Error ? e.message : String(e);
+  const m = e instanceof BmcError ? `${e.kind}: ${e.message.replace(`${e.bmc}: `, '')}` : e instanceof Error ? e.message : String(e);
   return m.replace(/[\r\n]+/g, ' ');
 }
 
