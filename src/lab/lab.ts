@@ -43,7 +43,8 @@ import { bootDevice, powerOnCount, stopVm, vmInput, vmLastError, vmPid } from '.
 import { findByMarker, isOurs, liveCmdline, readPidFile, terminate } from './proc.js';
 import { forgetLabResources, recordLabResources } from './resources.js';
 import { removeLabSite, writeLabSite, checkSiteWritable } from './site.js';
-import { labTools, type LabTools, which } from './tools.js';
+import { requireTool, which } from '../util/tools.js';
+import { labTools, type LabTools } from './tools.js';
 import { checkUefiFirmware, createDisk, createUefiVars, diskInfo, type Firmware, renderVmScript } from './vm.js';
 
 export interface CreateLabOptions {
@@ -439,8 +440,7 @@ export async function destroyLab(o: DestroyLabOptions): Promise<DestroyLabResult
   const say = o.progress ?? (() => undefined);
   const stateDir = path.resolve(o.stateDir);
   const dir = labDir(stateDir, name);
-  const ip = which('ip');
-  if (!ip) throw new KseedError('ip not found (install the Debian package iproute2)', { code: 'missing-tool' });
+  const ip = requireTool('ip');
 
   return withLabLock(stateDir, name, async () => {
     let m: LabManifest | undefined;
