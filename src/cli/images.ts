@@ -2,7 +2,7 @@ import path from 'node:path';
 import type { Command } from 'commander';
 import { buildTestOs } from '../images/osimage.js';
 import { buildRamdisk } from '../images/ramdisk.js';
-import { registerSeedImages } from '../images/seed/cli.js';
+import { registerSeedImages } from './images-seed.js';
 import { contextOf } from './context.js';
 import { table } from './output.js';
 

@@ -9,7 +9,7 @@
  */
 import path from 'node:path';
 import type { BmcIdentity } from '../bmc/types.js';
-import { BUILTIN_PROFILES_DIR } from './dirs.js';
+import { BUILTIN_PROFILES_DIR } from '../site/profile-dirs.js';
 import type { HardwareProfile } from './schema.js';
 
 export interface ProfileMatch {

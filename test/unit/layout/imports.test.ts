@@ -58,16 +58,8 @@ const KNOWN: string[] = [
   "handoff/generate.ts -> engine/state.ts",
   "handoff/mirror.ts -> engine/state.ts",
   "handoff/run.ts -> engine/state.ts",
-  "images/seed/cli.ts -> cli/context.ts",
-  "images/seed/cli.ts -> cli/output.ts",
   "profiles/apply.ts -> bmc/types.ts",
-  "profiles/apply.ts -> site/secrets.ts",
-  "profiles/apply.ts -> site/types.ts",
-  "profiles/load.ts -> site/yaml.ts",
   "profiles/match.ts -> bmc/types.ts",
-  "profiles/schema.ts -> site/schema.ts",
-  "profiles/schema.ts -> site/types.ts",
-  "site/load.ts -> profiles/dirs.ts",
 ];
 
 function files(dir: string): string[] {
