@@ -7,7 +7,7 @@ import { connectBmc } from '../bmc/index.js';
 import { runFleet, type FleetResult } from '../bmc/fleet.js';
 import type { Bmc, BmcTarget, BootDevice, PowerAction } from '../bmc/types.js';
 import { ExitCode, InputError, KseedError } from '../errors.js';
-import { bmcTarget } from '../profiles/apply.js';
+import { bmcTarget } from '../engine/bmc-target.js';
 import type { HardwareProfile } from '../profiles/schema.js';
 import { loadSite } from '../site/load.js';
 import type { NodeSpec, Site } from '../site/types.js';

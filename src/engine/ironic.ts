@@ -38,7 +38,8 @@
  */
 import type { PowerState } from '../bmc/types.js';
 import { IronicClient, IronicError, type IronicNode, type NodeCreate, type NodeStates, type ProvisionState } from '../ironic/index.js';
-import { bmcTarget, bootModeOf, effectiveBmc, rootDeviceOf } from '../profiles/apply.js';
+import { bootModeOf, effectiveBmc, rootDeviceOf } from '../profiles/apply.js';
+import { bmcTarget } from './bmc-target.js';
 import type { RootDeviceHint } from '../site/types.js';
 import { BUSY_STATES, type NodeState, type Verb } from './lifecycle.js';
 import { NodeRunner, type NodeRunnerOptions, type Prepared, type Work, type WorkCtx } from './node-runner.js';

@@ -13,7 +13,7 @@
  */
 import { hostname } from 'node:os';
 import type { Bmc, BmcIdentity, BmcTarget, PowerState } from '../bmc/types.js';
-import { bmcTarget } from '../profiles/apply.js';
+import { bmcTarget } from './bmc-target.js';
 import { chooseProfile } from '../profiles/match.js';
 import type { HardwareProfile } from '../profiles/schema.js';
 import type { NodeSpec, Site } from '../site/types.js';

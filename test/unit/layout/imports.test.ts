@@ -58,8 +58,6 @@ const KNOWN: string[] = [
   "handoff/generate.ts -> engine/state.ts",
   "handoff/mirror.ts -> engine/state.ts",
   "handoff/run.ts -> engine/state.ts",
-  "profiles/apply.ts -> bmc/types.ts",
-  "profiles/match.ts -> bmc/types.ts",
 ];
 
 function files(dir: string): string[] {
