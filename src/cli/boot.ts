@@ -17,7 +17,7 @@ import type { Command } from 'commander';
 import { StateBootBackend } from '../boot/backend.js';
 import { StateLeaseStore } from '../boot/dhcp/state-store.js';
 import { BootServices, type BootServiceEvent, type BootServicesInfo } from '../boot/serve.js';
-import { bootBackendOptions } from '../engine/bootnodes.js';
+import { bootBackendOptions } from '../service/boot-nodes.js';
 import { openState } from '../engine/state.js';
 import { InputError, KseedError } from '../errors.js';
 import { loadSite } from '../site/load.js';

@@ -49,15 +49,6 @@ const FORBIDDEN: [from: string, to: string][] = [
 const KNOWN: string[] = [
   "boot/backend.ts -> site/types.ts",
   "boot/serve.ts -> site/types.ts",
-  "compose/agent.ts -> engine/bootnodes.ts",
-  "compose/agent.ts -> engine/state.ts",
-  "engine/bootnodes.ts -> handoff/userdata.ts",
-  "handoff/ceph.ts -> engine/rootdevice.ts",
-  "handoff/facts.ts -> engine/rootdevice.ts",
-  "handoff/facts.ts -> engine/state.ts",
-  "handoff/generate.ts -> engine/state.ts",
-  "handoff/mirror.ts -> engine/state.ts",
-  "handoff/run.ts -> engine/state.ts",
 ];
 
 function files(dir: string): string[] {

@@ -12,8 +12,8 @@ import { handoffPublicKey, nodeUserData } from '../handoff/userdata.js';
 import { rootDeviceOf } from '../profiles/apply.js';
 import { loadSiteProfiles } from '../profiles/load.js';
 import type { Site } from '../site/types.js';
-import { chooseRootDevice } from './rootdevice.js';
-import type { StateStore } from './state.js';
+import { chooseRootDevice } from '../engine/rootdevice.js';
+import type { StateStore } from '../engine/state.js';
 
 export async function bootBackendOptions(
   site: Site,
