@@ -3,6 +3,7 @@
  * the helpers enroll shares (node selection, site node -> BmcTarget).
  */
 import type { Command } from 'commander';
+import { BmcError } from '../bmc/errors.js';
 import { connectBmc } from '../bmc/index.js';
 import { runFleet, type FleetResult } from '../bmc/fleet.js';
 import type { Bmc, BmcTarget, BootDevice, PowerAction } from '../bmc/types.js';
@@ -11,7 +12,6 @@ import { bmcTarget } from '../engine/bmc-target.js';
 import type { HardwareProfile } from '../profiles/schema.js';
 import { loadSite } from '../site/load.js';
 import type { NodeSpec, Site } from '../site/types.js';
-import { errText } from '../engine/runner.js';
 import { contextOf } from './context.js';
 import { table, type Output } from './output.js';
 
@@ -55,7 +55,11 @@ export async function onNodes<T>(
 }
 
 /** One line of error for tables and JSON; never contains a secret (BmcError messages name address:port only). */
-export const errorText = errText;
+export function errorText(e: unknown): string {
+  if (e instanceof BmcError) return `${e.kind}: ${e.message.replace(`${e.bmc}: `, '')}`;
+  if (e instanceof KseedError) return e.message;
+  return (e as Error)?.message ?? String(e);
+}
 
 /** 0 all ok, 3 some failed, 1 all failed. */
 export function exitFor(ok: number, failed: number): number {

@@ -197,11 +197,11 @@ export const isAlive = (pid: number): boolean => {
 };
 
 /**
- * An error as one line of a node's last_error. A BMC's error says its kind
- * (auth, timeout...) instead of the BMC's address: the node is named already.
+ * An error as one line of a node's last_error. A BMC's error starts with its
+ * kind (auth, timeout...), as `kseed bmc` prints it, then the BMC's address.
  */
 export function errText(e: unknown): string {
-  const m = e instanceof BmcError ? `${e.kind}: ${e.message.replace(`${e.bmc}: `, '')}` : e instanceof Error ? e.message : String(e);
+  const m = e instanceof BmcError ? `${e.kind}: ${e.message}` : e instanceof Error ? e.message : String(e);
   return m.replace(/[\r\n]+/g, ' ');
 }
 
