@@ -15,7 +15,8 @@
  * state and records what the node said.
  */
 import { createHash } from 'node:crypto';
-import type { BootImage, BootNodeSpec, DiskHint } from './nodes.js';
+// boot's own types (boot/nodes.ts) under the names this file has always used
+import type { BootImage as ImageSpec, BootNodeSpec as NodeSpec, DiskHint as RootDeviceHint } from './nodes.js';
 import {
   bootActionFor,
   type AgentProgress,
@@ -51,20 +52,20 @@ export interface DiskInfo {
   rotational?: boolean;
 }
 
-export type RootDeviceChooser = (disks: DiskInfo[], hint: DiskHint | undefined) => { ok: true; disk: DiskInfo } | { ok: false; reason: string };
+export type RootDeviceChooser = (disks: DiskInfo[], hint: RootDeviceHint | undefined) => { ok: true; disk: DiskInfo } | { ok: false; reason: string };
 
 export interface StateBootBackendOptions {
   store: NodeStateApi;
   /** The site file's nodes (defaults merged). Only these ever boot anything. */
-  nodes: BootNodeSpec[];
+  nodes: NodeSpec[];
   /** engine/rootdevice.ts chooseRootDevice: the one disk the node's hint selects. */
   chooseRootDevice: RootDeviceChooser;
   /** How long an agent token lives; default 4 h (a slow image write must not outlive it). */
   tokenTtlMs?: number;
   /** Extra cloud-init user-data; default a minimal #cloud-config with the host name. */
-  userData?: (node: BootNodeSpec) => string;
+  userData?: (node: NodeSpec) => string;
   /** The node's root-device hint as the engine sees it (profile underneath); default the site file's. */
-  rootDevice?: (node: BootNodeSpec) => DiskHint | undefined;
+  rootDevice?: (node: NodeSpec) => RootDeviceHint | undefined;
 }
 
 /** Purpose of the tokens handed to the deploy ramdisk (state store node_tokens.purpose). */
@@ -89,8 +90,8 @@ function clip(s: string): string {
 }
 
 export class StateBootBackend implements BootBackend {
-  private readonly byName = new Map<string, BootNodeSpec>();
-  private readonly byMac = new Map<string, BootNodeSpec>();
+  private readonly byName = new Map<string, NodeSpec>();
+  private readonly byMac = new Map<string, NodeSpec>();
   private readonly store: NodeStateApi;
   private readonly ttl: number;
   /** Token id of the last request each node authenticated with (reports name it). */
@@ -105,7 +106,7 @@ export class StateBootBackend implements BootBackend {
     }
   }
 
-  private view(n: BootNodeSpec | undefined): BootNode | undefined {
+  private view(n: NodeSpec | undefined): BootNode | undefined {
     if (!n) return undefined;
     // A node the state store has never seen is not enrolled: nothing to do.
     const rec = this.store.getNode(n.name);
@@ -195,7 +196,7 @@ export class StateBootBackend implements BootBackend {
   }
 
   /** The disk the node's root-device hint selects in its last posted inventory; undefined without one. */
-  private targetDisk(spec: BootNodeSpec, data: Record<string, unknown>): { ok: true; dev: string } | { ok: false; reason: string } | undefined {
+  private targetDisk(spec: NodeSpec, data: Record<string, unknown>): { ok: true; dev: string } | { ok: false; reason: string } | undefined {
     const inv = data.inventory as Inventory | undefined;
     if (!inv) return undefined;
     const choice = this.o.chooseRootDevice(inv.disks, this.o.rootDevice ? this.o.rootDevice(spec) : spec.root_device);
@@ -203,7 +204,7 @@ export class StateBootBackend implements BootBackend {
   }
 
   /** Undeploy: erase the metadata of the disk deploy would write (the same choice), then power off. */
-  private wipeTask(spec: BootNodeSpec, data: Record<string, unknown>): AgentTask {
+  private wipeTask(spec: NodeSpec, data: Record<string, unknown>): AgentTask {
     const t = this.targetDisk(spec, data);
     // Without an inventory the agent posts one first, then asks again; a wipe without TARGET_DISK is refused by the agent.
     if (!t) return { task: 'wipe', reboot: false };
@@ -211,8 +212,8 @@ export class StateBootBackend implements BootBackend {
     return { task: 'wipe', targetDisk: t.dev, reboot: false };
   }
 
-  private deployTask(spec: BootNodeSpec, data: Record<string, unknown>): AgentTask {
-    const img: BootImage | undefined = spec.image;
+  private deployTask(spec: NodeSpec, data: Record<string, unknown>): AgentTask {
+    const img: ImageSpec | undefined = spec.image;
     if (!img) return { task: 'fail', reason: `node ${spec.name} has no image in the site file`, reboot: false };
     if (img.format !== 'raw') return { task: 'fail', reason: `image format ${img.format} is not supported by the deploy agent (raw only)`, reboot: false };
     if (!/^sha256:[0-9a-f]{64}$/i.test(img.checksum)) return { task: 'fail', reason: 'the deploy agent verifies sha256 checksums only', reboot: false };
