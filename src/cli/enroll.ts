@@ -12,7 +12,7 @@ import { canApply } from '../engine/lifecycle.js';
 import { openEngine } from '../engine/open.js';
 import { InputError } from '../errors.js';
 import { loadSite } from '../site/load.js';
-import { exitFor, selectNodes } from './bmc.js';
+import { exitFor, selectNodes } from './nodes.js';
 import { contextOf } from './context.js';
 import { table } from './output.js';
 

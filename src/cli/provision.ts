@@ -11,7 +11,7 @@ import type { NodeOutcome, ProgressEvent, Provisioner } from '../engine/types.js
 import { InputError } from '../errors.js';
 import { loadSite } from '../site/load.js';
 import type { Site } from '../site/types.js';
-import { exitFor, selectNodes } from './bmc.js';
+import { exitFor, selectNodes } from './nodes.js';
 import { contextOf, type CliContext } from './context.js';
 import { table } from './output.js';
 
