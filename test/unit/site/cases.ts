@@ -42,6 +42,8 @@ export interface Case {
 
 const c = (name: string, yaml: string, problems: string[]): Case => ({ name, yaml, problems });
 
+import { NETWORK_CASES } from './network-cases.js';
+
 export const CASES: Case[] = [
   c('bad MAC', edit('"52:54:00:00:00:01"', '"52:54:00:zz:00:01"'), [
     "14:12 nodes[0].macs[0]: \"52:54:00:zz:00:01\" is not a MAC address",
@@ -204,4 +206,5 @@ export const CASES: Case[] = [
   c('top level is a list', '- site: t\n- engine: embedded\n', [
     "1:1: the site file must be a mapping with site, engine, seed and nodes at the top level",
   ]),
+  ...NETWORK_CASES,
 ];
