@@ -44,6 +44,7 @@ interface Subnet {
   net: IpCidr;
   vlan?: number;
   gateway?: Ip;
+  mtu?: number;
   where: string;
 }
 
@@ -69,7 +70,8 @@ export function checkSubnets(ctx: NetworkCheckContext): Subnet[] {
     }
     arr(s.routes).forEach((r, k) => checkVia(ctx, [...p, 'routes', k], obj(r), [net]));
     const vlan = typeof s.vlan === 'number' && Number.isInteger(s.vlan) && s.vlan >= 1 && s.vlan <= 4094 ? s.vlan : undefined;
-    out.push({ net, ...(vlan !== undefined ? { vlan } : {}), ...(gw && gw.family === net.family ? { gateway: gw } : {}), where: `defaults.network.subnets[${i}]` });
+    const mtu = typeof s.mtu === 'number' ? s.mtu : undefined;
+    out.push({ net, ...(vlan !== undefined ? { vlan } : {}), ...(gw && gw.family === net.family ? { gateway: gw } : {}), ...(mtu !== undefined ? { mtu } : {}), where: `defaults.network.subnets[${i}]` });
   });
   return out;
 }
@@ -201,6 +203,28 @@ export function checkNodeNetwork(ctx: NetworkCheckContext, subnets: Subnet[], i:
       const prev = vlanKeys.get(k);
       if (prev) ctx.err([...vp, 'id'], `VLAN ${id} on ${link} is already vlans.${prev}`);
       else vlanKeys.set(k, name);
+    }
+  }
+
+  // --- a VLAN's MTU fits in its link's (the kernel refuses a larger one)
+  const mtuOf = (i: Obj | undefined): number | undefined => {
+    if (!i) return undefined;
+    if (typeof i.mtu === 'number') return i.mtu;
+    for (const a of arr(i.addresses)) {
+      const c = parseIpCidr(strv(a) ?? '');
+      const sub = c && subnets.find((x) => contains(x.net, c));
+      if (sub?.mtu !== undefined) return sub.mtu;
+    }
+    return undefined;
+  };
+  for (const [name, v] of entries(net.vlans)) {
+    const mtu = mtuOf(v);
+    const link = strv(v.link);
+    if (mtu === undefined || !link) continue;
+    const linkIface = obj(obj(net.bonds)?.[link]) ?? obj(obj(net.ethernets)?.[link]) ?? entries(net.ethernets).find(([, e]) => normalizeMac(strv(e.mac) ?? '') === normalizeMac(link))?.[1];
+    const linkMtu = mtuOf(linkIface) ?? 1500;
+    if (mtu > linkMtu) {
+      ctx.err(v.mtu !== undefined ? [...np, 'vlans', name, 'mtu'] : [...np, 'vlans', name], `MTU ${mtu}${v.mtu === undefined ? ' (from its subnet)' : ''} is larger than its link ${link}'s ${linkMtu}${mtuOf(linkIface) === undefined ? ' (the default)' : ''}: raise the link's mtu`);
     }
   }
 

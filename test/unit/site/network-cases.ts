@@ -119,4 +119,7 @@ export const NETWORK_CASES: Case[] = [
     "22:7 nodes[0].network.bond: unknown key \"bond\" (did you mean \"bonds\"?)",
     "25:37 nodes[0].network.vlans[\"bond0.120\"].link: unknown link \"bond0\": name a NIC or bond of this node or one of its MACs",
   ]),
+  c('network: VLAN MTU above its link\'s', netEdit(N1_VLAN, N1_VLAN.replace('link: bond0,', 'link: bond0, mtu: 9000,')), [
+    "25:49 nodes[0].network.vlans[\"bond0.120\"].mtu: MTU 9000 is larger than its link bond0's 1500 (the default): raise the link's mtu",
+  ]),
 ];

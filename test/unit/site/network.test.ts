@@ -45,7 +45,7 @@ describe('node network, resolved', () => {
     );
     y = netEdit(
       '      bonds:\n        bond0: { members: ["52:54:00:00:00:03", "52:54:00:00:00:04"], addresses: [10.77.0.12/24] }\n      vlans:\n        bond0.120: { id: 120, link: bond0, addresses: [10.20.0.12/24, "2001:db8:120::12/64"] }\n',
-      '      vlans:\n        v120: { id: 120, link: "52:54:00:00:00:03", addresses: [10.20.0.12/24], mtu: 9000 }\n',
+      '      vlans:\n        v120: { id: 120, link: "52:54:00:00:00:03", addresses: [10.20.0.12/24], mtu: 1400 }\n',
       y,
     );
     const { site, problems, warnings } = await load(y);
@@ -59,7 +59,7 @@ describe('node network, resolved', () => {
       addresses: ['10.77.0.11/24'],
     });
     // n2: the VLAN sits on its PXE NIC (named by MAC), which then carries no DHCP of its own
-    expect(site!.nodes[1]!.network!.vlans).toEqual({ v120: { id: 120, link: 'nic0', addresses: ['10.20.0.12/24'], gateway4: '10.20.0.1', mtu: 9000 } });
+    expect(site!.nodes[1]!.network!.vlans).toEqual({ v120: { id: 120, link: 'nic0', addresses: ['10.20.0.12/24'], gateway4: '10.20.0.1', mtu: 1400 } });
     expect(site!.nodes[1]!.network!.ethernets).toEqual({ nic0: { mac: '52:54:00:00:00:03' } });
   });
 
