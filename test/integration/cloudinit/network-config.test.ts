@@ -23,7 +23,7 @@ import { renderNetworkConfig } from '../../../src/render/network-config.js';
 import { loadSite } from '../../../src/site/load.js';
 import type { Site } from '../../../src/site/types.js';
 import { needPeers } from '../../helpers/peers.js';
-import { NET_BASE, netEdit } from '../../unit/site/network-cases.js';
+import { NET_BASE, netEdit } from '../../unit/site/cases.js';
 
 const run = promisify(execFile);
 const root = mkdtempSync(path.join(tmpdir(), 'kst-cloudinit-'));

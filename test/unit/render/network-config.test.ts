@@ -10,7 +10,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { renderNetworkConfig } from '../../../src/render/network-config.js';
 import { loadSite } from '../../../src/site/load.js';
-import { NET_BASE, netEdit } from '../site/network-cases.js';
+import { NET_BASE, netEdit } from '../site/cases.js';
 
 const root = mkdtempSync(path.join(tmpdir(), 'kseed-nc-'));
 afterAll(() => rmSync(root, { recursive: true, force: true }));

@@ -9,7 +9,7 @@ import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { contains, formatIp, networkOf, parseIp, parseIpCidr, reservedIn } from '../../../src/site/ip.js';
 import { checkSite } from '../../../src/site/load.js';
-import { NET_BASE, netEdit } from './network-cases.js';
+import { NET_BASE, netEdit } from './cases.js';
 
 const root = mkdtempSync(path.join(tmpdir(), 'kseed-net-'));
 afterAll(() => rmSync(root, { recursive: true, force: true }));
