@@ -86,6 +86,15 @@ describe.skipIf(!needPeers('cloud-init', 'netplan', 'curl'))('network-config v2 
     expect((await fetchNc('n1', t2)).status).toBe(403);
   });
 
+  it('the user-data served beside it is valid cloud-config to cloud-init\'s schema (22.4 has no schema check for network-config)', async () => {
+    const { stdout } = await run('curl', ['-sS', '-H', `Authorization: Bearer ${backend.agentToken('n1')}`, `${base}/v1/nocloud/n1/user-data`]);
+    expect(stdout).toMatch(/^#cloud-config\nhostname: n1\n/);
+    const f = path.join(root, 'user-data');
+    writeFileSync(f, stdout);
+    const r = await run('cloud-init', ['schema', '-c', f]);
+    expect(r.stdout.trim()).toBe(`Valid cloud-config: ${f}`);
+  });
+
   it('cloud-init passes it to netplan unchanged; netplan makes an 802.3ad bond of the two NICs (by permanent MAC) and VLAN 120 on it', async () => {
     const f = path.join(root, 'n1.yaml');
     writeFileSync(f, (await fetchNc('n1', backend.agentToken('n1'))).body);
