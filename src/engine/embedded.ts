@@ -21,7 +21,7 @@
 import type { BootDevice } from '../bmc/types.js';
 import { bootModeOf, rootDeviceOf } from '../profiles/apply.js';
 import { BUSY_STATES, finish, plan, type NodeState, type Verb } from './lifecycle.js';
-import { NodeRunner, type NodeRunnerOptions, type Prepared, type Work, type WorkCtx } from './node-runner.js';
+import { NodeRunner, type NodeRunnerOptions, type Prepared, type WorkCtx } from './node-runner.js';
 import { chooseRootDevice, type Disk } from './rootdevice.js';
 import { agentOutcome, type OpRecord, resumeDecision } from './runner.js';
 import type { ProvisionOptions } from './types.js';
@@ -221,22 +221,13 @@ export class EmbeddedEngine extends NodeRunner {
 
   // ------------------------------------------------------------ verbs
 
-  protected workFor(name: string, verb: Verb, next?: Verb): Work | undefined {
-    switch (verb) {
-      case 'enroll':
-        return this.enrollWork(name);
-      case 'inspect':
-        return this.inspectWork(name, next === 'deploy');
-      case 'deploy':
-      case 'rebuild':
-        return this.deployWork(name, verb);
-      case 'undeploy':
-        return this.undeployWork(name);
-      default:
-        // provide: nothing runs between manageable and available
-        return undefined;
-    }
-  }
+  // provide has no work: nothing runs between manageable and available
+  protected readonly works = {
+    enroll: (name: string) => this.enrollWork(name),
+    inspect: (name: string, _verb: Verb, next?: Verb) => this.inspectWork(name, next === 'deploy'),
+    deploy: (name: string, verb: Verb) => this.deployWork(name, verb),
+    undeploy: (name: string) => this.undeployWork(name),
+  };
 
   protected planFor(_name: string, state: NodeState, opts: ProvisionOptions): Verb[] {
     return plan(state, 'active', { inspect: opts.inspect ?? true });

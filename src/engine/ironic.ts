@@ -42,7 +42,7 @@ import { bootModeOf, effectiveBmc, rootDeviceOf } from '../profiles/apply.js';
 import { bmcTarget } from './bmc-target.js';
 import { ironicRootDevice, kseedStateOf } from './ironic-map.js';
 import { BUSY_STATES, type NodeState, type Verb } from './lifecycle.js';
-import { NodeRunner, type NodeRunnerOptions, type Prepared, type Work, type WorkCtx } from './node-runner.js';
+import { NodeRunner, type NodeRunnerOptions, type Prepared, type WorkCtx } from './node-runner.js';
 import { errText, type OpRecord, withTimeout } from './runner.js';
 import type { NodeStatus, ProvisionOptions } from './types.js';
 
@@ -413,23 +413,13 @@ export class IronicEngine extends NodeRunner {
 
   // ------------------------------------------------------------ verbs
 
-  protected workFor(name: string, verb: Verb): Work | undefined {
-    switch (verb) {
-      case 'enroll':
-        return this.enrollWork(name);
-      case 'inspect':
-        return this.inspectWork(name);
-      case 'provide':
-        return this.provideWork(name);
-      case 'deploy':
-      case 'rebuild':
-        return this.deployWork(name, verb);
-      case 'undeploy':
-        return this.undeployWork(name);
-      default:
-        return undefined;
-    }
-  }
+  protected readonly works = {
+    enroll: (name: string) => this.enrollWork(name),
+    inspect: (name: string) => this.inspectWork(name),
+    provide: (name: string) => this.provideWork(name),
+    deploy: (name: string, verb: Verb) => this.deployWork(name, verb as 'deploy' | 'rebuild'),
+    undeploy: (name: string) => this.undeployWork(name),
+  };
 
   /** What brings the node from `state` to active (provision). */
   protected planFor(name: string, state: NodeState, opts: ProvisionOptions): Verb[] {

@@ -104,8 +104,12 @@ export abstract class NodeRunner implements Provisioner {
 
   /** Before any verb: bring what the engine knows in line, and say what to resume. Throws only for a bug. */
   protected abstract prepare(name: string, single?: Verb): Promise<Prepared>;
-  /** The work of a verb; undefined for a verb with nothing to run (the node moves at once). */
-  protected abstract workFor(name: string, verb: Verb, next?: Verb): Work | undefined;
+  /**
+   * The work of each verb (rebuild is deploy's); a verb without one has
+   * nothing to run: the node moves at once. `next` is the verb the same
+   * ramdisk boot runs after this one (nextInBoot).
+   */
+  protected abstract readonly works: Partial<Record<'enroll' | 'inspect' | 'provide' | 'deploy' | 'undeploy', (name: string, verb: Verb, next?: Verb) => Work>>;
   /** The verbs that take a node from `state` to active (provision). */
   protected abstract planFor(name: string, state: NodeState, opts: ProvisionOptions): Verb[];
   /** Makes a deployed node boot its disk; throws when that failed. */
@@ -245,7 +249,7 @@ export abstract class NodeRunner implements Provisioner {
    */
   protected async runVerb(name: string, verb: Verb, resume?: OpRecord, next?: Verb): Promise<boolean> {
     const phase = verb === 'rebuild' ? 'deploy' : verb;
-    const work = this.workFor(name, verb, next);
+    const work = verb === 'handoff' ? undefined : this.works[verb === 'rebuild' ? 'deploy' : verb]?.(name, verb, next);
     if (!work) {
       // instant: nothing runs between the two states
       const cur = this.store.getNode(name)!;
