@@ -12,7 +12,7 @@ export interface BootImage {
   /** `sha256:<hex>` or `sha512:<hex>`. */
   checksum: string;
   format: 'raw' | 'qcow2';
-  compression?: 'none' | 'gzip' | 'zstd';
+  compression?: 'none' | 'gzip' | 'zstd' | 'xz';
 }
 
 /** Which disk may be written (the root-device hint): no hint, no disk. */
