@@ -2,6 +2,7 @@ import path from 'node:path';
 import type { Command } from 'commander';
 import { buildTestOs } from '../images/osimage.js';
 import { buildRamdisk } from '../images/ramdisk.js';
+import { registerCephImage } from './images-ceph.js';
 import { registerSeedImages } from '../images/seed/cli.js';
 import { contextOf } from './context.js';
 import { table } from './output.js';
@@ -74,4 +75,5 @@ export function register(program: Command): void {
     });
 
   registerSeedImages(images);
+  registerCephImage(images);
 }
