@@ -12,7 +12,6 @@
  */
 import path from 'node:path';
 import { KseedError } from '../errors.js';
-import type { StateStore } from '../engine/state.js';
 import { findCephadmDeb, upstreamVersion } from '../images/ceph/version.js';
 import type { CephHost, OsdSpec } from './ceph.js';
 import { addHostsScript, applySpecScript, authorizeKeyScript, bootstrapScript, cephCli, installCephadmScript, trustRegistryScript } from './ceph-scripts.js';
@@ -24,6 +23,12 @@ import { render } from './templates.js';
 import type { Site } from '../site/types.js';
 
 export const CEPH_RUN_KEY = 'handoff.ceph';
+
+/** The state store's key-value half, all the run needs (engine's StateStore is one). */
+export interface KvStore {
+  get<T>(key: string): T | undefined;
+  update<T>(key: string, fn: (old: T | undefined) => T): T;
+}
 
 export interface CephPlan {
   site: string;
@@ -98,7 +103,7 @@ export async function preflight(plan: CephPlan): Promise<{ debFile: string; debV
   return { debFile: deb.file, debVersion: deb.version };
 }
 
-export async function runCeph(state: StateStore, plan: CephPlan, opts: CephRunOptions = {}): Promise<CephRunReport> {
+export async function runCeph(state: KvStore, plan: CephPlan, opts: CephRunOptions = {}): Promise<CephRunReport> {
   const say = opts.onProgress ?? (() => {});
   const { debFile, debVersion } = await preflight(plan);
   const first = plan.hosts.find((h) => h.name === plan.bootstrapHost);

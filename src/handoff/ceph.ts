@@ -177,7 +177,8 @@ export function buildCeph(input: CephInput): CephOutput {
   const image = mirroredImage(name, input.registry.address);
   const spec = render('cluster.yaml.hbs', {
     site: site.site,
-    assumptions: assumptions.map((a) => `${a.node}: ${a.setting}=${a.value} (${a.reason})`),
+    // one colon per line for cephadm's line reader (see the template)
+    assumptions: assumptions.map((a) => `${a.node ? `${a.node} ` : ''}${a.setting}=${a.value} (${a.reason})`.replace(/:/g, ' ')),
     hosts,
     osds,
   });

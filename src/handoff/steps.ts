@@ -19,7 +19,7 @@ export function cephScript(site: Site, ceph: ReturnType<typeof buildCeph>, keyFi
   const host = ceph.hosts.find((h) => h.name === ceph.bootstrapHost);
   const lines = ['#!/bin/sh', `# Bootstrap Ceph for site ${site.site} from the seed; written by \`kseed handoff\`.`, '# Run it from this directory. `kseed handoff --run` runs the same steps and can resume them.', 'set -eu'];
   if (!host) return [...lines, 'echo "no monitor host: give a node the control or storage role and an address" >&2', 'exit 1', ''].join('\n');
-  for (const step of cephSteps(site, ceph, keyFile, '.', knownHosts)) lines.push(`# ${step.name}`, step.argv.map(shq).join(' ') + (step.stdinFile ? ` < ${shq(step.stdinFile)}` : ''));
+  for (const step of cephSteps(site, ceph, keyFile, '.', knownHosts)) lines.push(`# ${step.name}`, (step.shell ?? step.argv.map(shq).join(' ')) + (step.stdinFile ? ` < ${shq(step.stdinFile)}` : ''));
   return lines.join('\n') + '\n';
 }
 
@@ -30,6 +30,8 @@ export interface Step {
   stdinFile?: string;
   /** the local tool the step needs */
   tool: string;
+  /** the same command as one shell line (a pipe), for the script a person reads */
+  shell?: string;
 }
 
 /**
@@ -56,7 +58,7 @@ export function cephSteps(site: Site, ceph: ReturnType<typeof buildCeph> | { hos
   ];
   for (const other of ceph.hosts.filter((h) => h !== host)) {
     const pipe = `${sshTo(host.addr, remote(['cat', '/etc/ceph/ceph.pub'])).map(shq).join(' ')} | ${sshTo(other.addr, 'umask 077; mkdir -p ~/.ssh; cat >> ~/.ssh/authorized_keys').map(shq).join(' ')}`;
-    steps.push({ name: `ceph-key-${other.name}`, tool: 'ssh', argv: ['sh', '-c', pipe] });
+    steps.push({ name: `ceph-key-${other.name}`, tool: 'ssh', argv: ['sh', '-c', pipe], shell: pipe });
   }
   const image = ceph.bootstrap[ceph.bootstrap.indexOf('--image') + 1]!;
   steps.push({ name: 'ceph-apply', tool: 'ssh', argv: ssh(remote(['cephadm', '--image', image, 'shell', '--mount', `${d}/cluster.yaml:/mnt/cluster.yaml`, '--', 'ceph', 'orch', 'apply', '-i', '/mnt/cluster.yaml'])) });
