@@ -103,7 +103,7 @@ export function register(program: Command): void {
         // Ceph first: Kolla's Glance, Cinder and Nova are configured against it
         let cephRun: CephRunReport | undefined;
         if (r.ceph) {
-          cephRun = await runCeph(state, cephPlanOf(site, r, ctx.stateDir, await registryPassword(site, ctx.stateDir)), { onProgress: (l) => ctx.out.progress(`[ceph] ${l}`) });
+          cephRun = await runCeph(state, cephPlanOf(site, r, ctx.stateDir, await registryPassword(site, ctx.stateDir)), { onProgress: (l) => ctx.out.progress(`[ceph] ${l}`), kollaConfigDir: r.kolla?.configdir });
           const bootstrapped = cephRun.steps.some((s) => s.name === 'bootstrap' && (s.status === 'ok' || s.status === 'done before'));
           if (!cephRun.ok) {
             ctx.out.result({ ...r, ceph_run: cephRun }, () => cephHuman(cephRun!));

@@ -15,6 +15,8 @@ import { KseedError } from '../errors.js';
 import { findCephadmDeb, upstreamVersion } from '../images/ceph/version.js';
 import type { CephHost, OsdSpec } from './ceph.js';
 import { addHostsScript, applySpecScript, authorizeKeyScript, bootstrapScript, cephCli, installCephadmScript, trustRegistryScript } from './ceph-scripts.js';
+import { kollaCephFiles, kollaCephScript } from './ceph-kolla.js';
+import { writeAll } from './files.js';
 import { checkSeedImage } from './registry-check.js';
 import { reasonOf, runRemote, type Login } from './remote.js';
 import type { HandoffResult } from './generate.js';
@@ -67,6 +69,8 @@ export interface CephRunReport {
 }
 
 export interface CephRunOptions {
+  /** Kolla's config directory: when set, the pools, clients and Kolla's external-Ceph files are made there */
+  kollaConfigDir?: string;
   /** default 40 min: one OSD took 268 s under emulation, after a 352 s bootstrap */
   osdTimeoutMs?: number;
   pollMs?: number;
@@ -204,7 +208,20 @@ export async function runCeph(state: KvStore, plan: CephPlan, opts: CephRunOptio
   // 8. every planned OSD up and in
   const expected = expectedOsds(osds, inCluster);
   report.osds_expected = Object.values(expected).reduce((a, b) => a + b, 0);
-  await step('osds-up', undefined, () => waitOsds(plan, first, expected, opts, (n) => (report.osds_up = n)));
+  if (!(await step('osds-up', undefined, () => waitOsds(plan, first, expected, opts, (n) => (report.osds_up = n))))) return finish();
+  if (report.steps.at(-1)?.status === 'done before') report.osds_up = report.osds_expected;
+
+  // 9. Kolla's Glance, Cinder and Nova on this cluster
+  if (opts.kollaConfigDir) {
+    const dir = opts.kollaConfigDir;
+    await step('kolla-ceph', undefined, async () => {
+      const r = await runRemote(plan.login, first.addr, kollaCephScript(plan.image));
+      if (r.code !== 0) return { ok: false, detail: reasonOf(r) };
+      const files = kollaCephFiles(r.stdout);
+      await writeAll(dir, files);
+      return { ok: true, detail: `${files.length} files under ${dir}/config` };
+    });
+  }
   return finish();
 
   function finish(): CephRunReport {

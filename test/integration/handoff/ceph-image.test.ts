@@ -14,7 +14,7 @@ import path from 'node:path';
 import bcrypt from 'bcryptjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openState } from '../../../src/engine/state.js';
-import { preflight, type CephPlan } from '../../../src/handoff/ceph-run.js';
+import { CEPH_RUN_KEY, preflight, runCeph, type CephPlan, type CephRunRecord } from '../../../src/handoff/ceph-run.js';
 import { syncImages } from '../../../src/handoff/mirror.js';
 import { buildCephImage, type CephImageResult } from '../../../src/images/ceph/build.js';
 import { needDocker, needPeers, needRoot } from '../../helpers/peers.js';
@@ -152,5 +152,26 @@ print(json.dumps(out))
       state.close();
     }
     await expect(preflight(plan(PASS))).resolves.toEqual({ debFile: path.basename(img.cephadm_deb), debVersion: img.version });
+
+    // past the preflight, unreachable nodes (nothing listens on 127.0.0.77/78:22) fail each with its
+    // reason, and the run stops before bootstrap because the first monitor is one of them
+    const st = openState(path.join(dir, 'state-run'));
+    try {
+      const key = path.join(dir, 'id');
+      const p = { ...plan(PASS), hosts: [{ name: 'n1', addr: '127.0.0.77', labels: ['mon', 'mgr', '_admin'] }, { name: 'n2', addr: '127.0.0.78', labels: ['osd'] }], login: { user: 'root', keyFile: key, knownHosts: path.join(dir, 'kh') } };
+      const rep = await runCeph(st, p);
+      expect(rep.ok).toBe(false);
+      expect(rep.failed_hosts).toEqual([
+        { host: 'n1', step: 'trust-registry', reason: expect.stringMatching(/^unreachable over SSH: .*127\.0\.0\.77.*Connection refused/) },
+        { host: 'n2', step: 'trust-registry', reason: expect.stringMatching(/^unreachable over SSH: .*127\.0\.0\.78.*Connection refused/) },
+      ]);
+      expect(rep.steps.map((x) => `${x.name}@${x.host}:${x.status}`)).toEqual(['trust-registry@n1:failed', 'trust-registry@n2:failed']);
+      expect(st.get<CephRunRecord>(CEPH_RUN_KEY)?.steps).toEqual({
+        'trust-registry@n1': expect.objectContaining({ status: 'failed' }),
+        'trust-registry@n2': expect.objectContaining({ status: 'failed' }),
+      });
+    } finally {
+      st.close();
+    }
   }, 600_000);
 });

@@ -10,6 +10,7 @@ import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { addHostsScript, applySpecScript, authorizeKeyScript, bootstrapScript, installCephadmScript, trustRegistryScript } from '../../../src/handoff/ceph-scripts.js';
 import { CEPH_RUN_KEY, expectedOsds, osdsPerHost, preflight, runCeph, type CephPlan, type KvStore } from '../../../src/handoff/ceph-run.js';
+import { kollaCephFiles, kollaCephScript } from '../../../src/handoff/ceph-kolla.js';
 import { parseStatus } from '../../../src/handoff/ceph-status.js';
 import { heredoc } from '../../../src/handoff/remote.js';
 import { cephadmDebOf, findCephadmDeb, releaseOf, upstreamVersion } from '../../../src/images/ceph/version.js';
@@ -130,6 +131,42 @@ describe('node scripts under sh', () => {
     const r = sh(script);
     expect(r.status).toBe(0);
     expect(r.stdout).toMatch(/already bootstrapped/);
+  });
+});
+
+describe("Kolla's external Ceph files", () => {
+  const conf = '# minimal ceph.conf for 6a1b\n[global]\n\tfsid = 6a1b\n\tmon_host = [v2:10.0.0.11:3300/0,v1:10.0.0.11:6789/0]\n';
+  const keyring = (n: string) => `[client.${n}]\n\tkey = AQBkZ2Vma2V5${n.length}==\n\tcaps mon = "profile rbd"\n`;
+  const out = ['Inferring config', '----kseed-file---- ceph.conf', conf, ...['glance', 'cinder', 'cinder-backup'].flatMap((n) => [`----kseed-file---- ceph.client.${n}.keyring`, keyring(n)])].join('\n');
+
+  it("lands where Kolla-Ansible 2024.1's external-Ceph guide reads them, conf without leading tabs, keyrings 0600", () => {
+    const files = kollaCephFiles(out);
+    expect(files.map((f) => [f.rel, f.mode.toString(8)])).toEqual([
+      ['config/glance/ceph.conf', '644'],
+      ['config/glance/ceph.client.glance.keyring', '600'],
+      ['config/cinder/ceph.conf', '644'],
+      ['config/cinder/cinder-volume/ceph.client.cinder.keyring', '600'],
+      ['config/cinder/cinder-backup/ceph.client.cinder.keyring', '600'],
+      ['config/cinder/cinder-backup/ceph.client.cinder-backup.keyring', '600'],
+      ['config/nova/ceph.conf', '644'],
+      ['config/nova/ceph.client.cinder.keyring', '600'],
+    ]);
+    expect(files[0]!.content).toBe('# minimal ceph.conf for 6a1b\n[global]\nfsid = 6a1b\nmon_host = [v2:10.0.0.11:3300/0,v1:10.0.0.11:6789/0]\n');
+    expect(files[5]!.content).toBe(keyring('cinder-backup'));
+  });
+
+  it('refuses output without a keyring rather than writing half the files', () => {
+    expect(() => kollaCephFiles(out.replace(/----kseed-file---- ceph\.client\.cinder\.keyring[\s\S]*?(?=----kseed-file----)/, ''))).toThrow(/no keyring for client\.cinder/);
+  });
+
+  it('makes the pools and the clients in one cephadm shell whose script parses', () => {
+    const cmd = kollaCephScript('r/kseed/ceph:16.2.15');
+    expect(cmd.startsWith("cephadm --image r/kseed/ceph:16.2.15 shell -- sh -c '")).toBe(true);
+    // the shell's own word splitting of the command gives back the inner script
+    const inner = spawnSync('sh', ['-c', 'eval "set -- $CMD"; shift 7; printf %s "$1"'], { encoding: 'utf8', env: { PATH: process.env.PATH!, CMD: cmd } }).stdout;
+    expect(spawnSync('sh', ['-n'], { input: inner }).status).toBe(0);
+    for (const p of ['images', 'volumes', 'backups', 'vms']) expect(inner).toContain(`ceph osd pool create ${p}`);
+    expect(inner).toContain("ceph auth get-or-create client.glance mon 'profile rbd' osd 'profile rbd pool=images' mgr 'profile rbd pool=images'");
   });
 });
 
