@@ -200,15 +200,21 @@ export async function runCeph(state: KvStore, plan: CephPlan, opts: CephRunOptio
   const inCluster = plan.hosts.filter((h) => done(`add-host@${h.name}`)).map((h) => h.name);
   const osds = plan.osds.map((o) => ({ ...o, hosts: o.hosts?.filter((h) => inCluster.includes(h)) ?? null })).filter((o) => o.hosts === null || o.hosts.length > 0);
   const spec = render('cluster.yaml.hbs', { site: plan.site, assumptions: [], hosts: [], osds });
-  const specKey = `apply-spec:${inCluster.join(',')}`;
-  // the spec changes with the hosts in it: a host added later makes the step run again
-  if (state.get<CephRunRecord>(CEPH_RUN_KEY)?.steps['apply-spec']?.detail !== specKey) record('apply-spec', { status: 'failed', ms: 0, at: Date.now(), detail: specKey });
-  if (!(await step('apply-spec', undefined, async () => ({ ...(await remote(first, applySpecScript(plan.image, plan.remoteDir, spec))), detail: specKey })))) return finish();
+  // the spec and the OSDs to wait for change with the hosts in the cluster:
+  // a host that joins on a later run makes both steps run again
+  const hostsKey = `hosts ${inCluster.join(',')}`;
+  for (const name of ['apply-spec', 'osds-up']) {
+    const old = state.get<CephRunRecord>(CEPH_RUN_KEY)?.steps[name];
+    if (old?.status === 'ok' && old.detail !== hostsKey) record(name, { ...old, status: 'failed' });
+  }
+  const keyed = (r: { ok: boolean; detail?: string }) => (r.ok ? { ok: true, detail: hostsKey } : r);
+  if (!(await step('apply-spec', undefined, async () => keyed(await remote(first, applySpecScript(plan.image, plan.remoteDir, spec)))))) return finish();
 
   // 8. every planned OSD up and in
   const expected = expectedOsds(osds, inCluster);
   report.osds_expected = Object.values(expected).reduce((a, b) => a + b, 0);
-  if (!(await step('osds-up', undefined, () => waitOsds(plan, first, expected, opts, (n) => (report.osds_up = n))))) return finish();
+  const osdsOk = await step('osds-up', undefined, async () => keyed(await waitOsds(plan, first, expected, opts, (n) => (report.osds_up = n))));
+  if (!osdsOk) return finish();
   if (report.steps.at(-1)?.status === 'done before') report.osds_up = report.osds_expected;
 
   // 9. Kolla's Glance, Cinder and Nova on this cluster

@@ -105,7 +105,8 @@ export interface HostToAdd {
 export function addHostsScript(image: string, hosts: HostToAdd[]): string {
   const lines = ['set -u'];
   const inner = hosts
-    .map((h) => `if ceph orch host add ${shq(h.name)} ${shq(h.addr)} ${h.labels.map((l) => `--labels ${shq(l)}`).join(' ')} >/tmp/kseed-add.out 2>&1; then echo "kseed-host ${h.name} ok"; else echo "kseed-host ${h.name} failed: $(tail -n 1 /tmp/kseed-add.out)"; fi`)
+    // `orch host add <hostname> [<addr>] [<labels>...]`: the labels are the trailing positionals
+    .map((h) => `if ceph orch host add ${[h.name, h.addr, ...h.labels].map(shq).join(' ')} >/tmp/kseed-add.out 2>&1; then echo "kseed-host ${h.name} ok"; else echo "kseed-host ${h.name} failed: $(tail -n 1 /tmp/kseed-add.out)"; fi`)
     .join('\n');
   lines.push(`cephadm --image ${shq(image)} shell -- sh -c ${shq(inner)}`);
   return lines.join('\n');
