@@ -63,6 +63,8 @@ export interface StateBootBackendOptions {
   tokenTtlMs?: number;
   /** Extra cloud-init user-data; default a minimal #cloud-config with the host name. */
   userData?: (node: NodeSpec) => string;
+  /** The node's cloud-init network-config, rendered by the engine; undefined = none (the image's default). */
+  networkConfig?: (node: NodeSpec) => string | undefined;
   /** The node's root-device hint as the engine sees it (profile underneath); default the site file's. */
   rootDevice?: (node: NodeSpec) => RootDeviceHint | undefined;
 }
@@ -264,9 +266,11 @@ export class StateBootBackend implements BootBackend {
   nocloud(node: string): NoCloudData | undefined {
     const spec = this.byName.get(node);
     if (!spec) return undefined;
+    const networkConfig = this.o.networkConfig?.(spec);
     return {
       metaData: `instance-id: kseed-${spec.name}\nlocal-hostname: ${spec.name}\n`,
       userData: this.o.userData ? this.o.userData(spec) : `#cloud-config\nhostname: ${spec.name}\npreserve_hostname: false\n`,
+      ...(networkConfig !== undefined ? { networkConfig } : {}),
     };
   }
 }
