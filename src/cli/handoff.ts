@@ -2,9 +2,9 @@ import path from 'node:path';
 import type { Command } from 'commander';
 import { openState } from '../engine/state.js';
 import { InputError } from '../errors.js';
-import { registryPassword } from '../handoff/credentials.js';
 import { generateHandoff, type HandoffResult } from '../handoff/generate.js';
-import { cephPlanOf, runCeph, type CephRunReport } from '../handoff/ceph-run.js';
+import { CEPH_RUN_KEY, cephPlanOf, runCeph, type CephRunRecord, type CephRunReport } from '../handoff/ceph-run.js';
+import { ensureSshKey, registryPassword } from '../handoff/credentials.js';
 import { cephStatus } from '../handoff/ceph-status.js';
 import { CEPH_IMAGE_REPO } from '../handoff/ceph.js';
 import { findCephadmDeb, upstreamVersion } from '../images/ceph/version.js';
@@ -80,12 +80,15 @@ export function register(program: Command): void {
       const ceph = both ? planned.ceph : Boolean(opts.ceph);
       const state = openState(ctx.stateDir);
       try {
-        const r = await generateHandoff(site, state, { kolla, ceph, outDir: opts.out && path.resolve(opts.out), stateDir: ctx.stateDir, profiles, noTransition: opts.status });
         if (opts.status) {
-          const first = r.ceph?.hosts.find((h) => h.name === r.ceph?.bootstrap_host);
-          if (!first) throw new KseedError('no first Ceph monitor in the hand-off (give a node the control or storage role and an address)', { code: 'no-mon' });
-          const st = await cephStatus({ user: site.handoff.ssh_user, keyFile: r.ssh_key_file, knownHosts: path.join(r.out, 'known_hosts') }, first.addr, r.ceph!.image);
-          ctx.out.result({ bootstrap_host: first.name, ...st }, () =>
+          // what the run recorded: no files written, no node asked before a bootstrap
+          const rec = state.get<CephRunRecord>(CEPH_RUN_KEY);
+          if (rec?.steps.bootstrap?.status !== 'ok' || !rec.mon || !rec.image) {
+            throw new KseedError('Ceph has not been bootstrapped by kseed on this site yet: run `kseed handoff --ceph --run`', { code: 'no-ceph' });
+          }
+          const key = await ensureSshKey(site, ctx.stateDir);
+          const st = await cephStatus({ user: site.handoff.ssh_user, keyFile: key.file, knownHosts: rec.mon.known_hosts }, rec.mon.addr, rec.image);
+          ctx.out.result({ bootstrap_host: rec.mon.name, ...st }, () =>
             [
               `health ${st.health}${st.checks.length ? ` (${st.checks.map((c) => `${c.code}: ${c.summary}`).join('; ')})` : ''}`,
               `mons ${st.mons.count} (quorum ${st.mons.quorum.join(', ') || 'none'}); mgr ${st.mgrs.available ? `${st.mgrs.active} active` : 'not available'}, ${st.mgrs.standbys} standby`,
@@ -95,6 +98,7 @@ export function register(program: Command): void {
           );
           return;
         }
+        const r = await generateHandoff(site, state, { kolla, ceph, outDir: opts.out && path.resolve(opts.out), stateDir: ctx.stateDir, profiles });
         if (!opts.run) {
           ctx.out.result(r, () => human(r));
           return;

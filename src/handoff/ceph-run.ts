@@ -56,6 +56,8 @@ export interface StepRecord {
 
 export interface CephRunRecord {
   image?: string;
+  /** the first monitor and the known_hosts the run used: `--status` asks there */
+  mon?: { name: string; addr: string; known_hosts: string };
   steps: Record<string, StepRecord>;
 }
 
@@ -119,7 +121,8 @@ export async function runCeph(state: KvStore, plan: CephPlan, opts: CephRunOptio
   const report: CephRunReport = { ok: true, steps: [], failed_hosts: [], osds_expected: 0, osds_up: 0 };
   const failedHosts = new Set<string>();
 
-  const record = (name: string, r: StepRecord) => state.update<CephRunRecord>(CEPH_RUN_KEY, (old) => ({ image: plan.image, steps: { ...(old?.steps ?? {}), [name]: r } }));
+  const mon = { name: first.name, addr: first.addr, known_hosts: plan.login.knownHosts };
+  const record = (name: string, r: StepRecord) => state.update<CephRunRecord>(CEPH_RUN_KEY, (old) => ({ image: plan.image, mon, steps: { ...(old?.steps ?? {}), [name]: r } }));
   const done = (name: string) => state.get<CephRunRecord>(CEPH_RUN_KEY)?.steps[name]?.status === 'ok';
 
   /** Runs one step unless done before; false when it failed. */

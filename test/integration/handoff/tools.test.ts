@@ -264,6 +264,14 @@ describe('kseed handoff --json', () => {
     expect(parsed.run.commands.map((c) => c.split(' ')[0])).toEqual(['kolla-ansible', 'kolla-ansible', 'kolla-ansible']);
   });
 
+  it('--ceph --status before any bootstrap says so and asks no node (exit 1)', () => {
+    const r = kseed(['handoff', '--ceph', '--status'], site.dir);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/Ceph has not been bootstrapped by kseed on this site yet: run `kseed handoff --ceph --run`/);
+    const j = kseed(['--json', 'handoff', '--ceph', '--status'], site.dir);
+    expect(JSON.parse(j.stdout)).toMatchObject({ error: 'no-ceph' });
+  });
+
   it('--run with Ceph in the plan runs Ceph first, and stops before any node when the seed has no cephadm, naming what to build', () => {
     const r = kseed(['handoff', '--run'], site.dir);
     expect(r.code).toBe(1);
