@@ -1,5 +1,6 @@
 """SSH connections through execnet gateways, one per host."""
 import execnet
+import execnet.gateway_bootstrap
 
 
 class LegacyModuleExecute(object):
@@ -40,7 +41,12 @@ class BaseConnection(object):
         # execnet splits the ssh= value on whitespace into ssh's own arguments
         python = ('sudo ' if self.sudo else '') + self.interpreter
         spec = 'ssh=%s %s//python=%s' % (self.ssh_options or '', self.hostname, python)
-        return execnet.makegateway(spec.replace('ssh= ', 'ssh=', 1))
+        try:
+            return execnet.makegateway(spec.replace('ssh= ', 'ssh=', 1))
+        except OSError as e:
+            # ssh that dies before execnet has written its bootstrap (connection refused)
+            # shows as a broken pipe: the same "host not reachable" as execnet's own error
+            raise execnet.gateway_bootstrap.HostNotFound('%s: %s' % (self.hostname, e))
 
     def has_connection(self):
         return bool(self.gateway) and self.gateway.hasreceiver()
