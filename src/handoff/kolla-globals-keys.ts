@@ -1,10 +1,9 @@
 /**
- * The globals.yml keys kseed may write, and the enable_* switches a site may
- * set through handoff.kolla.enable: each is documented in Kolla-Ansible's
- * etc/kolla/globals.yml. Source: amarce/kolla-ansible etc/kolla/globals.yml
- * @ 0adf146c1530fde1a5d6a091932d6cd4e055acb1 (2024.1-era tree: venus, redis,
- * influxdb, podman; its fork-only ceilometer_mongodb_* keys are left out).
- * test/fixtures/handoff/kolla-globals-keys.txt is the same list for the tests.
+ * The enable_* switches a site may set through handoff.kolla.enable: each is
+ * documented in Kolla-Ansible's etc/kolla/globals.yml for 2024.1, the release
+ * kseed names (openstack/kolla-ansible @ 1276a4338402ae4c2f2dc2565f67760aebd6c8fe,
+ * unmaintained/2024.1). test/fixtures/handoff/kolla-globals-keys.txt lists every
+ * documented key; the tests hold what kseed writes to it.
  */
 const SWITCHES = `
 enable_openstack_core enable_glance enable_hacluster enable_haproxy enable_keepalived enable_keystone
@@ -13,17 +12,17 @@ enable_aodh enable_barbican enable_blazar enable_ceilometer enable_ceilometer_ip
 enable_central_logging enable_ceph_rgw enable_ceph_rgw_loadbalancer enable_cinder enable_cinder_backup
 enable_cinder_backend_iscsi enable_cinder_backend_lvm enable_cinder_backend_nfs enable_cinder_backend_quobyte
 enable_cinder_backend_pure_iscsi enable_cinder_backend_pure_fc enable_cinder_backend_pure_roce
-enable_cinder_backend_pure_nvme_tcp enable_cinder_backend_lightbits enable_cloudkitty enable_collectd
+enable_cloudkitty enable_collectd
 enable_cyborg enable_designate enable_destroy_images enable_etcd enable_fluentd enable_fluentd_systemd
 enable_gnocchi enable_gnocchi_statsd enable_grafana enable_grafana_external enable_heat enable_horizon
 enable_horizon_blazar enable_horizon_cloudkitty enable_horizon_designate enable_horizon_fwaas
 enable_horizon_heat enable_horizon_ironic enable_horizon_magnum enable_horizon_manila enable_horizon_masakari
 enable_horizon_mistral enable_horizon_neutron_vpnaas enable_horizon_octavia enable_horizon_tacker
-enable_horizon_trove enable_horizon_venus enable_horizon_watcher enable_horizon_zun enable_influxdb
+enable_horizon_trove enable_horizon_watcher enable_horizon_zun enable_influxdb
 enable_ironic enable_ironic_neutron_agent enable_ironic_prometheus_exporter enable_iscsid enable_kuryr
 enable_magnum enable_manila enable_manila_backend_generic enable_manila_backend_hnas
 enable_manila_backend_cephfs_native enable_manila_backend_cephfs_nfs enable_manila_backend_glusterfs_nfs
-enable_manila_backend_flashblade enable_mariabackup enable_masakari enable_mistral enable_multipathd
+enable_mariabackup enable_masakari enable_mistral enable_multipathd
 enable_neutron_vpnaas enable_neutron_sriov enable_neutron_dvr enable_neutron_fwaas enable_neutron_qos
 enable_neutron_agent_ha enable_neutron_bgp_dragent enable_neutron_provider_networks enable_neutron_segments
 enable_neutron_sfc enable_neutron_trunk enable_neutron_metering enable_neutron_infoblox_ipam_agent
@@ -35,7 +34,7 @@ enable_trove enable_trove_singletenant enable_venus enable_watcher enable_zun en
 enable_external_api_firewalld enable_glance_image_cache
 enable_prometheus_server enable_prometheus_haproxy_exporter enable_prometheus_mysqld_exporter
 enable_prometheus_node_exporter enable_prometheus_cadvisor enable_prometheus_fluentd_integration
-enable_prometheus_memcached_exporter enable_prometheus_alertmanager enable_prometheus_alertmanager_external
+enable_prometheus_alertmanager enable_prometheus_alertmanager_external
 enable_prometheus_ceph_mgr_exporter enable_prometheus_openstack_exporter enable_prometheus_elasticsearch_exporter
 enable_prometheus_blackbox_exporter enable_prometheus_libvirt_exporter enable_prometheus_etcd_integration
 glance_backend_ceph glance_backend_file glance_backend_vmware glance_backend_s3

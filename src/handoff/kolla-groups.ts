@@ -1,7 +1,9 @@
 /**
  * Kolla-Ansible's inventory group tree, as data: which groups each service
  * group is made of. Derived (not copied) from the `multinode` sample
- * inventory Kolla-Ansible ships, as the union of two versions:
+ * inventory Kolla-Ansible ships, as the union of three versions:
+ *   - openstack/kolla-ansible ansible/inventory/multinode @ 1276a4338402ae4c2f2dc2565f67760aebd6c8fe
+ *     (unmaintained/2024.1, the release kseed names: swift, prometheus-msteams)
  *   - openstack/kolla-ansible ansible/inventory/multinode @ 86c732dfabeb8cc9b116da758b3c55eb5d8a2b43
  *     (master after 2024.2: valkey, ovn-sb-db-relay, ironic-dnsmasq, nova-metadata)
  *   - Jax0303/kolla-ansible ansible/inventory/multinode @ 490228601f246cc4ea278a581384cdde1bb38408
@@ -62,6 +64,7 @@ redis: control
 valkey: control
 blazar: control
 venus: monitoring
+swift: control
 letsencrypt: loadbalancer
 cron: common
 fluentd: common
@@ -156,6 +159,10 @@ designate-worker: designate
 designate-sink: designate
 designate-backend-bind9: designate
 placement-api: placement
+swift-proxy-server: swift
+swift-account-server: storage
+swift-container-server: storage
+swift-object-server: storage
 zun-api: zun
 zun-wsproxy: zun
 zun-compute: compute
@@ -175,6 +182,7 @@ prometheus-openstack-exporter: monitoring
 prometheus-elasticsearch-exporter: opensearch
 prometheus-blackbox-exporter: monitoring
 prometheus-libvirt-exporter: compute
+prometheus-msteams: prometheus-alertmanager
 masakari-api: control
 masakari-engine: control
 masakari-hostmonitor: control

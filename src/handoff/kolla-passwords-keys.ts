@@ -1,19 +1,23 @@
 /**
  * Every key of Kolla-Ansible's etc/kolla/passwords.yml, with the kind of
  * value `kolla-genpwd` puts there (kolla_ansible/cmd/genpwd.py: uuid keys,
- * SSH key pairs, HMAC-MD5 hex, Fernet keys, else 40 random letters/digits).
- * Sources (the union, for the same reason as the inventory tree: a missing
- * key fails a play, an unused one costs nothing):
+ * SSH key pairs, HMAC-MD5 hex, Fernet keys, bcrypt salts, else 40 random
+ * letters/digits). Sources (the union, for the same reason as the inventory
+ * tree: a missing key fails a play, an unused one costs nothing):
+ *   - openstack/kolla-ansible etc/kolla/passwords.yml and genpwd.py @ 1276a4338402ae4c2f2dc2565f67760aebd6c8fe
+ *     (unmaintained/2024.1, the release kseed names: the swift keys)
  *   - openstack/kolla-ansible etc/kolla/passwords.yml @ 86c732dfabeb8cc9b116da758b3c55eb5d8a2b43 (master after 2024.2)
  *   - amarce/kolla-ansible etc/kolla/passwords.yml @ 25d8d140f713d2ff341de1d8fd319c9aba555e20 (2024.1-era:
  *     venus, redis, ironic_inspector, vmware; its fork-only ceph_backend_secrets map is left out)
  * test/fixtures/handoff/kolla-passwords-keys.txt holds the same list for the tests.
  */
-export type PasswordKind = 'password' | 'uuid' | 'ssh' | 'hmac-md5' | 'fernet' | 'registry';
+export type PasswordKind = 'password' | 'uuid' | 'ssh' | 'hmac-md5' | 'fernet' | 'bcrypt-salt' | 'registry';
 
 const UUID = new Set(['rbd_secret_uuid', 'cinder_rbd_secret_uuid', 'gnocchi_project_id', 'gnocchi_resource_id', 'gnocchi_user_id', 'designate_pool_id']);
 const HMAC = new Set(['designate_rndc_key', 'osprofiler_secret']);
 const FERNET = new Set(['barbican_crypto_key']);
+/** genpwd's bcrypt_keys: Kolla's prometheus precheck asserts a length of 22. */
+const BCRYPT = new Set(['prometheus_bcrypt_salt']);
 
 export const KOLLA_SSH_KEYS = [
   'nova_ssh_key',
@@ -80,6 +84,7 @@ ceph_rgw_keystone_password
 libvirt_sasl_password
 proxysql_admin_password proxysql_stats_password
 opensearch_dashboards_password
+swift_keystone_password swift_hash_path_suffix swift_hash_path_prefix
 `;
 
 export const KOLLA_PASSWORD_KEYS: readonly string[] = KEYS.trim().split(/\s+/);
@@ -89,6 +94,7 @@ export function passwordKind(key: string): PasswordKind {
   if (UUID.has(key)) return 'uuid';
   if (HMAC.has(key)) return 'hmac-md5';
   if (FERNET.has(key)) return 'fernet';
+  if (BCRYPT.has(key)) return 'bcrypt-salt';
   // kolla-genpwd leaves it blank; kseed knows the seed registry's password
   if (key === 'docker_registry_password') return 'registry';
   return 'password';

@@ -14,6 +14,23 @@ const ALNUM = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789';
 /** kolla-genpwd's length; 40 of 62 symbols is ~238 bits. */
 const LENGTH = 40;
 
+/** bcrypt's own base64 alphabet (ansible's random_salt draws from the same 64). */
+const BCRYPT64 = './ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789';
+
+/**
+ * A 22-character bcrypt salt, as genpwd's random_salt(22). 22 characters carry
+ * 132 bits of which bcrypt uses 128: the last one is drawn from the four whose
+ * low 4 bits are zero, so passlib takes the salt as it is instead of
+ * rewriting it (and warning) each time Ansible hashes with it.
+ */
+const BCRYPT_SALT = /^[./A-Za-z0-9]{22}$/;
+
+export function bcryptSalt(): string {
+  let s = '';
+  for (let i = 0; i < 21; i++) s += BCRYPT64[randomInt(64)];
+  return s + '.Oeu'[randomInt(4)];
+}
+
 export function randomPassword(length = LENGTH): string {
   let s = '';
   for (let i = 0; i < length; i++) s += ALNUM[randomInt(ALNUM.length)];
@@ -90,7 +107,10 @@ export async function buildPasswords(existingText: string | undefined, opts: { r
   for (const key of KOLLA_PASSWORD_KEYS) {
     const old = existing[key];
     const kind = passwordKind(key);
-    if (kind === 'ssh' ? isKeyPair(old) : !isEmpty(old) && kind !== 'registry') {
+    // a salt earlier kseed versions wrote as a 40-character password fails Kolla's
+    // precheck: it is only a salt (the hash is made again on each deploy), so replace it
+    const keep = kind === 'ssh' ? isKeyPair(old) : kind === 'bcrypt-salt' ? typeof old === 'string' && BCRYPT_SALT.test(old) : !isEmpty(old) && kind !== 'registry';
+    if (keep) {
       out[key] = old;
       kept.push(key);
       continue;
@@ -112,6 +132,9 @@ export async function buildPasswords(existingText: string | undefined, opts: { r
       case 'fernet':
         // a Fernet key: 32 random bytes, url-safe base64 with padding
         out[key] = randomBytes(32).toString('base64url') + '=';
+        break;
+      case 'bcrypt-salt':
+        out[key] = bcryptSalt();
         break;
       case 'registry':
         generated.pop();

@@ -9,7 +9,7 @@ import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { execa } from 'execa';
 import type { StateStore } from '../engine/state.js';
-import { shq, type Step } from './index.js';
+import { shq, type Step } from './steps.js';
 
 export const RUN_KEY = 'handoff.run';
 

@@ -16,7 +16,7 @@ import { readFile } from 'node:fs/promises';
 import { promisify } from 'node:util';
 import YAML from 'yaml';
 import type { NodeSpec, Site } from '../site/types.js';
-import { ensureSshKey } from './index.js';
+import { ensureSshKey } from './credentials.js';
 import { opensshRsaPublic } from './passwords.js';
 
 export interface HandoffKey {

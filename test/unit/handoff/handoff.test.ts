@@ -6,7 +6,8 @@ import YAML from 'yaml';
 import { openState } from '../../../src/engine/state.js';
 import { InputError } from '../../../src/errors.js';
 import { generateHandoff, type HandoffResult } from '../../../src/handoff/index.js';
-import { resolveGroup } from '../../../src/handoff/kolla-groups.js';
+import { KOLLA_SWITCHES } from '../../../src/handoff/kolla-globals-keys.js';
+import { KOLLA_CHILD_GROUPS, resolveGroup } from '../../../src/handoff/kolla-groups.js';
 import { opensshRsaPublic } from '../../../src/handoff/passwords.js';
 import { loadSiteProfiles } from '../../../src/profiles/load.js';
 import { loadSite } from '../../../src/site/load.js';
@@ -56,6 +57,9 @@ describe('passwords.yml', () => {
     expect(pw.designate_rndc_key).toMatch(/^[0-9a-f]{32}$/);
     expect(Buffer.from(pw.barbican_crypto_key as string, 'base64url')).toHaveLength(32);
     expect(pw.database_password).toMatch(/^[A-Za-z0-9]{40}$/);
+    // genpwd's bcrypt_keys: a 22-character salt of bcrypt's alphabet (Kolla's prometheus precheck asserts 22)
+    expect(pw.prometheus_bcrypt_salt).toMatch(/^[./A-Za-z0-9]{21}[.Oeu]$/);
+    for (const k of ['swift_keystone_password', 'swift_hash_path_suffix', 'swift_hash_path_prefix']) expect(pw[k], k).toMatch(/^[A-Za-z0-9]{40}$/);
     const plain = PW_KEYS.filter((k) => typeof pw[k] === 'string');
     expect(new Set(plain.map((k) => pw[k])).size).toBe(plain.length);
   });
@@ -82,6 +86,14 @@ describe('passwords.yml', () => {
     expect(again.my_plugin_password).toBe('mine');
     expect(again.keystone_admin_password).toMatch(/^[A-Za-z0-9]{40}$/);
     expect(r.kolla?.generated_values).toBe(1);
+    // a 40-character salt (what kseed wrote before) fails Kolla's precheck: it is replaced, the rest kept
+    const bad = { ...again, prometheus_bcrypt_salt: 'A'.repeat(40) };
+    writeFileSync(first.pwFile, YAML.stringify(bad), { mode: 0o600 });
+    const fixed = await run(first.dir, first.file);
+    const now = YAML.parse(readFileSync(first.pwFile, 'utf8')) as Record<string, unknown>;
+    expect(now.prometheus_bcrypt_salt).toMatch(/^[./A-Za-z0-9]{22}$/);
+    expect(now.database_password).toBe(again.database_password);
+    expect(fixed.kolla?.generated_values).toBe(1);
     // a third run changes nothing at all
     const before = readFileSync(first.pwFile, 'utf8');
     await run(first.dir, first.file);
@@ -241,6 +253,21 @@ describe('site switches against the Ceph block', () => {
 });
 
 describe('Kolla group tree', () => {
+  it("has every group of Kolla-Ansible 2024.1's multinode sample, with the sample's children", () => {
+    const sample = keyList('kolla-multinode-2024.1.txt').map((l) => {
+      const [name, rest] = l.split(':') as [string, string];
+      return { name, children: rest.trim().split(/\s+/) };
+    });
+    expect(sample.length).toBeGreaterThan(170);
+    for (const g of sample) expect(KOLLA_CHILD_GROUPS.find((c) => c.name === g.name)?.children.slice().sort(), g.name).toEqual(g.children.slice().sort());
+    expect(sample.map((g) => g.name)).toEqual(expect.arrayContaining(['prometheus-msteams', 'swift', 'swift-proxy-server', 'swift-account-server', 'swift-container-server', 'swift-object-server']));
+  });
+
+  it('lets a site set only switches the 2024.1 globals.yml documents', () => {
+    const documented = new Set(keyList('kolla-globals-keys.txt'));
+    expect([...KOLLA_SWITCHES].filter((k) => !documented.has(k))).toEqual([]);
+  });
+
   it('resolves service groups to the role groups holding them', () => {
     const roles = { control: ['c1'], network: ['n1'], compute: ['k1', 'k2'], storage: ['s1'], monitoring: ['m1'], deployment: ['localhost'] };
     expect(resolveGroup('neutron-server', roles)).toEqual(['c1']);
@@ -249,5 +276,8 @@ describe('Kolla group tree', () => {
     expect(resolveGroup('ovn-controller', roles).sort()).toEqual(['k1', 'k2', 'n1']);
     expect(resolveGroup('cinder-volume', roles)).toEqual(['s1']);
     expect(resolveGroup('prometheus-node-exporter', roles).sort()).toEqual(['c1', 'k1', 'k2', 'm1', 'n1', 's1']);
+    expect(resolveGroup('prometheus-msteams', roles)).toEqual(['m1']);
+    expect(resolveGroup('swift-proxy-server', roles)).toEqual(['c1']);
+    expect(resolveGroup('swift-object-server', roles)).toEqual(['s1']);
   });
 });
