@@ -11,7 +11,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ensureBuilt, runKseed } from '../../helpers/cli.js';
 import { type Client, Lab } from '../../helpers/netns.js';
 import { needPeers, needRoot } from '../../helpers/peers.js';
-import { tmpDir } from '../bootserve/kseed.js';
+import { encode, MessageType } from '../../../src/boot/dhcp/codec.js';
+import { request } from '../../unit/dhcp/build.js';
+import { tmpDir, udhcpcOnce } from '../bootserve/kseed.js';
 
 const ok = needRoot() && needPeers('udhcpc', 'ip');
 const MAC = '52:54:00:4a:00:01';
@@ -30,7 +32,7 @@ seed:
 defaults:
   bmc: { type: ipmi, username: admin, password: { env: KST_UNUSED_PASSWORD } }
 nodes:
-  - { name: n1, bmc: { address: 127.0.0.1, port: 18597 }, macs: ["${MAC}"] }
+  - { name: n1, bmc: { address: 127.0.0.1, port: 18597 }, macs: ["${MAC}"], ip: 10.194.0.50 }
 `;
 
 /** One UDP datagram from inside a client namespace (node:dgram, no extra tool). */
@@ -85,4 +87,25 @@ describe.skipIf(!ok)('a hostile host on the provisioning network (kseed up, embe
     // it listens in about 2 s; the old reader scanned a byte offset as a string index and never saw it
     expect(Date.now() - t0).toBeLessThan(20_000);
   }, 90_000);
+
+  it('a DECLINE forged by another host in the node\'s name does not stop the node getting its address, before or after a restart', async () => {
+    const up = await kseed('up', '--json', '--timeout', '20');
+    expect(up.code, up.stdout + up.stderr).toBe(0);
+    const log = JSON.parse(up.stdout).boot_services.log as string;
+    const first = await udhcpcOnce(node, 'eth0', dir);
+    expect(first?.ip).toBe('10.194.0.50');
+    // the node's MAC in chaddr, its address in option 50, our server identifier: all a DECLINE carries
+    const decline = encode(request({ type: MessageType.DECLINE, mac: MAC, requested: '10.194.0.50', serverId: SEED }));
+    await sendUdp(stranger, SEED, 67, decline.toString('hex'), 68);
+    await sendUdp(stranger, '10.194.0.255', 67, decline.toString('hex'), 68);
+    for (let i = 0; i < 50 && !readFileSync(log, 'utf8').includes('"decline'); i++) await new Promise((r) => setTimeout(r, 100));
+    const again = await udhcpcOnce(node, 'eth0', dir);
+    expect(again?.ip).toBe('10.194.0.50');
+    expect(readFileSync(log, 'utf8')).toMatch(/"type":"decline-ignored"[^\n]*sent from 10\.194\.0\.66/);
+    // the old code kept the block in the state store for an hour: a restart must not bring one back
+    expect((await kseed('down', '--json')).code).toBe(0);
+    expect((await kseed('up', '--json', '--timeout', '20')).code).toBe(0);
+    const afterRestart = await udhcpcOnce(node, 'eth0', dir);
+    expect(afterRestart?.ip).toBe('10.194.0.50');
+  }, 120_000);
 });
