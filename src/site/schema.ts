@@ -123,7 +123,7 @@ export const Image = z
       }
     }),
     format: z.enum(['raw', 'qcow2']).optional(),
-    compression: z.enum(['none', 'gzip', 'zstd']).optional(),
+    compression: z.enum(['none', 'gzip', 'zstd', 'xz']).optional(),
   })
   .transform((i): ImageSpec => ({ ...i, format: i.format ?? inferFormat(i.url) }));
 

@@ -51,7 +51,7 @@ export interface ImageSpec {
   /** `sha256:<hex>` or `sha512:<hex>`. */
   checksum: string;
   format: 'raw' | 'qcow2';
-  compression?: 'none' | 'gzip' | 'zstd';
+  compression?: 'none' | 'gzip' | 'zstd' | 'xz';
 }
 
 export interface NodeSpec {
