@@ -11,6 +11,13 @@ if [ ! -e /usr/sbin/policy-rc.d ]; then
   printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d
 fi
 
+# cloud-init is only a converter for the tests (network-config v2 checked by
+# cloud-init and netplan themselves): when this machine did not have it, keep
+# it from ever running at boot here (cloud-init's documented off switch).
+if ! dpkg -s cloud-init >/dev/null 2>&1; then
+  mkdir -p /etc/cloud && touch /etc/cloud/cloud-init.disabled
+fi
+
 apt-get update -q
 grep -v '^\s*#' scripts/packages | xargs apt-get install -y -q --no-install-recommends >/tmp/kseed-apt.log 2>&1 \
   || { tail -50 /tmp/kseed-apt.log; exit 1; }

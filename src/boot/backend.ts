@@ -63,8 +63,21 @@ export interface StateBootBackendOptions {
   tokenTtlMs?: number;
   /** Extra cloud-init user-data; default a minimal #cloud-config with the host name. */
   userData?: (node: NodeSpec) => string;
+  /** The node's cloud-init network-config, rendered by the engine; undefined = none (the image's default). */
+  networkConfig?: (node: NodeSpec) => string | undefined;
   /** The node's root-device hint as the engine sees it (profile underneath); default the site file's. */
   rootDevice?: (node: NodeSpec) => RootDeviceHint | undefined;
+  /** Makes qcow2 images streamable (images/convert.ts ImagePreparer); without it qcow2 deploys fail. */
+  images?: ImageConverter;
+}
+
+/**
+ * What the backend needs of the seed's image converter: a non-blocking view
+ * that starts the work on first sight. A ready image is served at
+ * /v1/images/<node>/<name> (the HTTP server's imagesDir).
+ */
+export interface ImageConverter {
+  status(img: ImageSpec): { state: 'ready'; image: { name: string; sha256: string; bytes: number; compression: 'zstd'; virtualSize: number } } | { state: 'pending' } | { state: 'failed'; reason: string };
 }
 
 /** Purpose of the tokens handed to the deploy ramdisk (state store node_tokens.purpose). */
@@ -95,6 +108,8 @@ export class StateBootBackend implements BootBackend {
   private readonly ttl: number;
   /** Token id of the last request each node authenticated with (reports name it). */
   private readonly lastToken = new Map<string, string>();
+  /** Nodes told to wait while their image is converted (one `task` event each, see taskFor). */
+  private readonly waitingImage = new Set<string>();
 
   constructor(private readonly o: StateBootBackendOptions) {
     this.store = o.store;
@@ -183,6 +198,8 @@ export class StateBootBackend implements BootBackend {
         // Power off after inspection (the engine decides what boots next),
         // unless the engine deploys right after it: then the same boot takes the deploy task.
         const op = rec.data.op as { next?: unknown } | null | undefined;
+        // the conversion runs while the node is inspected: off the deploy's critical path
+        if (op?.next === 'deploy' && spec.image?.format === 'qcow2') this.o.images?.status(spec.image);
         return op?.next === 'deploy' ? { task: 'inspect', reboot: false, wait: true } : { task: 'inspect', reboot: false };
       }
       case 'deploying':
@@ -195,11 +212,11 @@ export class StateBootBackend implements BootBackend {
   }
 
   /** The disk the node's root-device hint selects in its last posted inventory; undefined without one. */
-  private targetDisk(spec: NodeSpec, data: Record<string, unknown>): { ok: true; dev: string } | { ok: false; reason: string } | undefined {
+  private targetDisk(spec: NodeSpec, data: Record<string, unknown>): { ok: true; dev: string; size: number } | { ok: false; reason: string } | undefined {
     const inv = data.inventory as Inventory | undefined;
     if (!inv) return undefined;
     const choice = this.o.chooseRootDevice(inv.disks, this.o.rootDevice ? this.o.rootDevice(spec) : spec.root_device);
-    return choice.ok ? { ok: true, dev: `/dev/${choice.disk.name}` } : { ok: false, reason: choice.reason.replace(/[\r\n]+/g, ' ') };
+    return choice.ok ? { ok: true, dev: `/dev/${choice.disk.name}`, size: choice.disk.size_bytes } : { ok: false, reason: choice.reason.replace(/[\r\n]+/g, ' ') };
   }
 
   /** Undeploy: erase the metadata of the disk deploy would write (the same choice), then power off. */
@@ -214,9 +231,8 @@ export class StateBootBackend implements BootBackend {
   private deployTask(spec: NodeSpec, data: Record<string, unknown>): AgentTask {
     const img: ImageSpec | undefined = spec.image;
     if (!img) return { task: 'fail', reason: `node ${spec.name} has no image in the site file`, reboot: false };
-    if (img.format !== 'raw') return { task: 'fail', reason: `image format ${img.format} is not supported by the deploy agent (raw only)`, reboot: false };
-    if (!/^sha256:[0-9a-f]{64}$/i.test(img.checksum)) return { task: 'fail', reason: 'the deploy agent verifies sha256 checksums only', reboot: false };
-    const task: AgentTask = {
+    if (!/^sha256:[0-9a-f]{64}$/i.test(img.checksum) && img.format !== 'qcow2') return { task: 'fail', reason: `image ${img.url}: the deploy agent verifies sha256 checksums only`, reboot: false };
+    let task: Extract<AgentTask, { task: 'deploy' }> = {
       task: 'deploy',
       imageUrl: img.url,
       imageChecksum: img.checksum.toLowerCase(),
@@ -224,10 +240,32 @@ export class StateBootBackend implements BootBackend {
       imageCompression: img.compression ?? 'none',
       reboot: true,
     };
+    let virtualSize: number | undefined;
+    if (img.format === 'qcow2') {
+      // converted on the seed (checksum, qemu-img check, raw, zstd); the agent streams the result
+      const st = this.o.images ? this.o.images.status(img) : { state: 'failed' as const, reason: `image ${img.url}: qcow2 needs the seed's image converter, which this server runs without` };
+      if (st.state === 'failed') return { task: 'fail', reason: st.reason.replace(/[\r\n]+/g, ' '), reboot: false };
+      if (st.state === 'pending') {
+        // the ramdisk asks again every second; the engine's fast track reads the event as "taken"
+        if (!this.waitingImage.has(spec.name)) {
+          this.waitingImage.add(spec.name);
+          this.store.recordEvent(spec.name, 'task', { task: 'none', waiting: `seed converting ${img.url}`, ...this.who(spec.name) });
+        }
+        return { task: 'none', reboot: false };
+      }
+      this.waitingImage.delete(spec.name);
+      const p = st.image;
+      virtualSize = p.virtualSize;
+      task = { ...task, imageUrl: `/v1/images/${spec.name}/${p.name}`, imageChecksum: `sha256:${p.sha256}`, imageCompression: p.compression, imageSize: p.bytes };
+    }
     const t = this.targetDisk(spec, data);
     // Without an inventory the agent posts one first, then asks again.
     if (!t) return task;
     if (!t.ok) return { task: 'fail', reason: t.reason, reboot: false };
+    if (virtualSize !== undefined && virtualSize > t.size) {
+      const gib = (n: number) => `${(n / 1024 ** 3).toFixed(1)} GiB`;
+      return { task: 'fail', reason: `image ${img.url}: too large: its virtual size ${gib(virtualSize)} (${virtualSize} bytes) does not fit ${t.dev} (${gib(t.size)}); nothing written`, reboot: false };
+    }
     return { ...task, targetDisk: t.dev };
   }
 
@@ -264,9 +302,11 @@ export class StateBootBackend implements BootBackend {
   nocloud(node: string): NoCloudData | undefined {
     const spec = this.byName.get(node);
     if (!spec) return undefined;
+    const networkConfig = this.o.networkConfig?.(spec);
     return {
       metaData: `instance-id: kseed-${spec.name}\nlocal-hostname: ${spec.name}\n`,
       userData: this.o.userData ? this.o.userData(spec) : `#cloud-config\nhostname: ${spec.name}\npreserve_hostname: false\n`,
+      ...(networkConfig !== undefined ? { networkConfig } : {}),
     };
   }
 }

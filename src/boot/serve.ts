@@ -45,6 +45,8 @@ export interface BootServicesOptions {
   leaseStore?: LeaseStore;
   /** Served under /artifacts/: the deploy kernel and initramfs (and images, if local). */
   artifactsDir?: string;
+  /** Converted images (qcow2 -> raw.zst), served to their node under /v1/images/. */
+  imagesDir?: string;
   /** File names under artifactsDir (or absolute URLs). */
   ramdisk: { kernel: string; initrd: string; args?: string[] };
   /** TFTP root holding the iPXE first stages; default SYSTEM_IPXE_DIR when present. */
@@ -128,6 +130,7 @@ export class BootServices {
       this.http = new HttpBootServer({
         backend: this.o.backend,
         artifactsDir: this.o.artifactsDir,
+        ...(this.o.imagesDir ? { imagesDir: this.o.imagesDir } : {}),
         ...(tftpRoot ? { ipxeDir: tftpRoot } : {}),
         publicUrl,
         ramdisk: this.o.ramdisk,

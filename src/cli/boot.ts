@@ -18,6 +18,7 @@ import { StateBootBackend } from '../boot/backend.js';
 import { StateLeaseStore } from '../boot/dhcp/state-store.js';
 import { BootServices, type BootServiceEvent, type BootServicesInfo } from '../boot/serve.js';
 import { bootBackendOptions } from '../engine/bootnodes.js';
+import { ImagePreparer } from '../images/convert.js';
 import { openState } from '../engine/state.js';
 import { InputError, KseedError } from '../errors.js';
 import { loadSite } from '../site/load.js';
@@ -137,10 +138,13 @@ async function serve(opts: ServeOpts, cmd: Command): Promise<void> {
 
   const store = openState(ctx.stateDir, { synchronous: 'normal' });
   const boot = await bootBackendOptions(site, ctx.stateDir, store);
+  // qcow2 images are converted here, once per checksum, and served to the ramdisk as raw.zst
+  const imagesDir = path.join(ctx.stateDir, 'cache', 'images');
   const services = new BootServices({
     site,
     // root-device hints as the engine checks them; user-data authorizing the hand-off login
-    backend: new StateBootBackend({ store, ...boot.options }),
+    backend: new StateBootBackend({ store, ...boot.options, images: new ImagePreparer(imagesDir) }),
+    imagesDir,
     ...(opts.interface ? { interface: opts.interface } : {}),
     ...(opts.dhcp ? { dhcpMode: opts.dhcp as DhcpMode } : {}),
     leaseStore: new StateLeaseStore(store),

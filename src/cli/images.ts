@@ -1,8 +1,11 @@
 import path from 'node:path';
 import type { Command } from 'commander';
+import { buildOsImage } from '../images/nodeos.js';
 import { buildTestOs } from '../images/osimage.js';
 import { buildRamdisk } from '../images/ramdisk.js';
+import { OS_DEFAULT_PACKAGES } from '../images/os-root.js';
 import { registerSeedImages } from '../images/seed/cli.js';
+import { InputError } from '../errors.js';
 import { contextOf } from './context.js';
 import { table } from './output.js';
 
@@ -20,23 +23,25 @@ function cacheDir(cmd: Command, o: BuildOpts): string {
 const mib = (n: number) => `${(n / 1048576).toFixed(1)} MiB`;
 
 export function register(program: Command): void {
-  const images = program.command('images').description('build the deploy ramdisk and the test OS image from Debian packages');
+  const images = program.command('images').description('build the deploy ramdisk, the node OS image and the test OS image from Debian packages');
 
   images
     .command('ramdisk')
     .description('kernel + busybox initramfs running the kseed deploy agent (reused when its inputs are unchanged)')
     .option('--cache <dir>', 'cache directory (default: .kseed/cache beside the site file)')
-    .option('--kernel <package>', 'kernel package or metapackage, e.g. linux-image-amd64 for real servers (default: linux-image-cloud-amd64)')
-    .option('--modules <list>', 'more kernel modules, comma-separated (dependencies are added), e.g. e1000e,igb,ahci')
+    .option('--kernel <package>', 'kernel package or metapackage (default: linux-image-amd64, the generic kernel with the drivers of real servers)')
+    .option('--modules <list>', 'more kernel modules, comma-separated (dependencies are added), e.g. qede,bnx2x')
+    .option('--lab-only', 'virtio and QEMU disk drivers only: no server NIC/storage drivers, no firmware (smaller, boots faster in the lab)')
     .option('--no-zstd', 'leave zstd out (zstd-compressed images then fail with a clear message)')
     .option('--force', 'rebuild even when nothing changed', false)
-    .action(async (o: BuildOpts & { zstd: boolean; modules?: string }, cmd: Command) => {
+    .action(async (o: BuildOpts & { zstd: boolean; modules?: string; labOnly?: boolean }, cmd: Command) => {
       const ctx = contextOf(cmd);
       const r = await buildRamdisk({
         cacheDir: cacheDir(cmd, o),
         kernelPackage: o.kernel,
         extraModules: o.modules?.split(',').map((m) => m.trim()).filter(Boolean),
         zstd: o.zstd,
+        labOnly: o.labOnly,
         force: o.force,
         onProgress: (m) => ctx.out.progress(m),
       });
@@ -47,7 +52,10 @@ export function register(program: Command): void {
             ['kernel', r.kernel, mib(r.kernelBytes)],
             ['initramfs', r.initramfs, mib(r.initramfsBytes)],
           ],
-        ) + `\n${r.reused ? 'unchanged, reused' : 'built'} in ${r.seconds.toFixed(1)} s (kernel ${r.kernelVersion}, ${r.modules.length} modules)`,
+        ) +
+          `\n${r.reused ? 'unchanged, reused' : 'built'} in ${r.seconds.toFixed(1)} s (kernel ${r.kernelVersion}, ${r.modules.length} modules, ${r.firmware.files.length} firmware files)` +
+          (r.absent.length ? `\nnot in this kernel: ${r.absent.join(', ')}` : '') +
+          (r.firmware.unavailable.length ? `\nfirmware packages apt does not know (enable non-free-firmware to include them): ${r.firmware.unavailable.join(', ')}` : ''),
       );
     });
 
@@ -70,6 +78,41 @@ export function register(program: Command): void {
             ['zstd', r.zst, mib(r.zstBytes), r.sha256.zst],
           ],
         ) + `\n${r.reused ? 'unchanged, reused' : 'built'} in ${r.seconds.toFixed(1)} s`,
+      );
+    });
+
+  images
+    .command('os')
+    .description('Debian cloud image for the nodes (qcow2, BIOS + UEFI, cloud-init NoCloud), built from Debian packages; reused when its inputs are unchanged')
+    .option('--cache <dir>', 'cache directory (default: .kseed/cache beside the site file)')
+    .option('--packages <list>', `comma-separated packages replacing the default extras (${OS_DEFAULT_PACKAGES.join(',')}); the boot, cloud-init and SSH packages always stay`)
+    .option('--add-packages <list>', 'comma-separated packages added to the list')
+    .option('--size <GiB>', 'virtual disk size in GiB; the node grows the root filesystem to its disk', '4')
+    .option('--force', 'rebuild even when nothing changed', false)
+    .action(async (o: BuildOpts & { packages?: string; addPackages?: string; size: string }, cmd: Command) => {
+      const ctx = contextOf(cmd);
+      const list = (s?: string) => s?.split(',').map((p) => p.trim()).filter(Boolean);
+      const size = Number(o.size);
+      if (!Number.isInteger(size)) throw new InputError(`--size: expected a whole number of GiB, got ${JSON.stringify(o.size)}`);
+      const r = await buildOsImage({ cacheDir: cacheDir(cmd, o), packages: list(o.packages), addPackages: list(o.addPackages), sizeGiB: size, force: o.force, onProgress: (m) => ctx.out.progress(m) });
+      const summary = {
+        path: r.path,
+        format: r.format,
+        virtual_size: r.virtualSize,
+        size: r.size,
+        sha256: r.sha256,
+        checksum: r.checksum,
+        kernel: r.kernelVersion,
+        packages: r.packages.length,
+        root_bytes: r.rootBytes,
+        reused: r.reused,
+        seconds: Number(r.seconds.toFixed(1)),
+      };
+      ctx.out.result(summary, () =>
+        table(
+          ['artifact', 'path', 'size', 'virtual size', 'sha256'],
+          [['qcow2', r.path, mib(r.size), mib(r.virtualSize), r.sha256]],
+        ) + `\n${r.reused ? 'unchanged, reused' : 'built'} in ${r.seconds.toFixed(1)} s (kernel ${r.kernelVersion}, ${r.packages.length} packages, root ${mib(r.rootBytes)})`,
       );
     });
 

@@ -35,6 +35,9 @@ export function register(program: Command): void {
     .option('--disk-gb <g>', 'qcow2 disk size per node, GiB (default 10)', int)
     .option('--data-disks <n>', 'extra disks per node, e.g. for Ceph OSDs (default 0)', int)
     .option('--data-disk-gb <g>', 'size of each extra disk, GiB (default 5)', int)
+    .option('--nics <n>', 'NICs per node, 1-4, all on the lab bridge; the first network-boots (default 1, or as the existing lab)', int)
+    .option('--static-network', 'the site file gives each node a bond of its NICs (active-backup) with a fixed address and VLAN 100 on it (IPv4 and IPv6); the seed gets ksl-br0.100')
+    .option('--no-static-network', 'no bond or VLAN in the site file (the default)')
     .option('--unlisted-nodes <k>', 'extra machines on the lab network that are NOT in the site file (unknown MACs)', int)
     .option('--memory-mb <mb>', 'RAM per VM (default 1024)', int)
     .option('--bmc-port-base <port>', 'UDP port of the first BMC on 127.0.0.1 (default 6230, or the next free range of 100)', int)
@@ -46,7 +49,7 @@ export function register(program: Command): void {
     .option('--name <name>', 'lab name; netns ksl-<name> (default lab)')
     .option('--engine <engine>', 'engine of the lab site file: embedded (kseed\'s boot services) or ironic (the seed Compose stack); default embedded, or as the existing lab')
     .option('--no-site', 'do not write the lab site file')
-    .action(async (opts: { nodes?: number; uefiNodes?: number; diskGb?: number; dataDisks?: number; dataDiskGb?: number; unlistedNodes?: number; memoryMb?: number; bmcPortBase?: number; address?: string; name?: string; site: boolean; imageUrl?: string; imageChecksum?: string; imageFormat?: string; imageCompression?: string; engine?: string }, cmd: Command) => {
+    .action(async (opts: { nodes?: number; uefiNodes?: number; diskGb?: number; dataDisks?: number; dataDiskGb?: number; nics?: number; staticNetwork?: boolean; unlistedNodes?: number; memoryMb?: number; bmcPortBase?: number; address?: string; name?: string; site: boolean; imageUrl?: string; imageChecksum?: string; imageFormat?: string; imageCompression?: string; engine?: string }, cmd: Command) => {
       if (opts.engine !== undefined && opts.engine !== 'embedded' && opts.engine !== 'ironic') {
         throw new InputError(`--engine must be embedded or ironic, not "${opts.engine}"`, [{ file: '<command line>', path: 'engine', message: 'embedded or ironic' }]);
       }
@@ -74,6 +77,8 @@ export function register(program: Command): void {
         ...(opts.memoryMb !== undefined ? { memoryMb: opts.memoryMb } : {}),
         ...(opts.dataDisks !== undefined ? { dataDisks: opts.dataDisks } : {}),
         ...(opts.dataDiskGb !== undefined ? { dataDiskGb: opts.dataDiskGb } : {}),
+        ...(opts.nics !== undefined ? { nics: opts.nics } : {}),
+        ...(opts.staticNetwork !== undefined ? { staticNetwork: opts.staticNetwork } : {}),
         ...(opts.unlistedNodes !== undefined ? { unlistedNodes: opts.unlistedNodes } : {}),
         ...(opts.bmcPortBase !== undefined ? { bmcPortBase: opts.bmcPortBase } : {}),
         ...(opts.address ? { address: opts.address } : {}),
@@ -91,11 +96,14 @@ export function register(program: Command): void {
           dir: r.dir,
           ms: r.ms,
           removed_nodes: r.removedNodes,
+          ...(r.seedVlan !== undefined ? { seed_vlan: r.seedVlan } : {}),
           nodes: r.nodes.map((n) => ({
             name: n.name,
             listed: n.listed,
             firmware: n.firmware,
             mac: n.mac,
+            macs: [n.mac, ...(n.extraNics ?? []).map((x) => x.mac)],
+            ...(n.addresses ? { addresses: n.addresses } : {}),
             bmc: `${n.bmc.address}:${n.bmc.port}`,
             bmc_pid: n.bmcPid,
             disk: n.disk.path,

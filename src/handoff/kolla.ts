@@ -55,8 +55,38 @@ function iniValue(v: string): string {
   return /^[A-Za-z0-9_./:@+=-]+$/.test(v) ? v : JSON.stringify(v);
 }
 
+/**
+ * With a `network` in the site file the installed OS names its interfaces
+ * from it (NICs renamed by MAC, bonds, VLANs): those names, not the deploy
+ * ramdisk's that inspection saw. The API network is the interface carrying
+ * the PXE NIC (ansible_host's network) unless the site names another.
+ */
+function interfacesFromNetwork(f: NodeFacts, site: Site, warnings: string[]): NodeInterfaces | undefined {
+  const n = f.spec.network;
+  if (!n) return undefined;
+  const k = site.handoff.kolla;
+  const members = new Set(Object.values(n.bonds).flatMap((b) => b.members));
+  const names = [...Object.keys(n.ethernets), ...Object.keys(n.bonds), ...Object.keys(n.vlans)].filter((x) => !members.has(x));
+  const pxeNic = Object.entries(n.ethernets).find(([, e]) => e.mac === f.spec.macs[0]?.toLowerCase())?.[0];
+  const pxe = pxeNic && members.has(pxeNic) ? Object.entries(n.bonds).find(([, b]) => b.members.includes(pxeNic))?.[0] : pxeNic;
+  const usable = (x?: string): x is string => x !== undefined && names.includes(x);
+  const net = usable(k?.network_interface) ? k.network_interface : (pxe ?? names[0]!);
+  if (k?.network_interface && !usable(k.network_interface)) warnings.push(`${f.spec.name}: site handoff.kolla.network_interface ${k.network_interface} is not an interface of this node's network (${names.join(', ')}); using ${net}`);
+  // only network hosts plug Neutron's external network (no DVR here): elsewhere the site's name stands
+  if (!f.spec.roles.includes('network')) return { network_interface: net, neutron_external_interface: k?.neutron_external_interface ?? DEFAULT_EXTERNAL_INTERFACE, from: 'site' };
+  let ext = usable(k?.neutron_external_interface) && k.neutron_external_interface !== net ? k.neutron_external_interface : names.find((x) => x !== net);
+  if (k?.neutron_external_interface && ext !== k.neutron_external_interface) warnings.push(`${f.spec.name}: site handoff.kolla.neutron_external_interface ${k.neutron_external_interface} is not a usable interface of this node's network (${names.join(', ')})${ext ? `; using ${ext}` : ''}`);
+  if (!ext) {
+    ext = k?.neutron_external_interface ?? DEFAULT_EXTERNAL_INTERFACE;
+    warnings.push(`${f.spec.name}: its network has one interface (${net}); Neutron needs a second one for its external network`);
+  }
+  return { network_interface: net, neutron_external_interface: ext, from: 'site' };
+}
+
 /** The NICs Kolla should use on one node, and why. */
 export function chooseInterfaces(f: NodeFacts, site: Site, assumptions: Assumption[], warnings: string[]): NodeInterfaces {
+  const fromNetwork = interfacesFromNetwork(f, site, warnings);
+  if (fromNetwork) return fromNetwork;
   const k = site.handoff.kolla;
   const name = f.spec.name;
   const inv = f.inventory;

@@ -99,7 +99,7 @@ function memoPut(answers: Record<string, AptPackage | null>): void {
   renameSync(tmp, memoFile);
 }
 
-async function aptShow(names: string[]): Promise<Map<string, AptPackage>> {
+export async function aptShow(names: string[]): Promise<Map<string, AptPackage>> {
   const out = new Map<string, AptPackage>();
   const ask: string[] = [];
   for (const n of names) {

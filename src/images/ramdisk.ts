@@ -6,16 +6,19 @@
  */
 import { copyFileSync, existsSync, mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { extractDeb } from './debs.js';
+import { aptShow, extractDeb, useAptMemo } from './debs.js';
+import { run } from './exec.js';
+import type { CpioArchive } from './cpio.js';
+import type { Kernel } from './kernel.js';
 import { addModules, baseCpio, fetchBase, gzip, inputsHash, prepareKernel, TEMPLATES, templateFiles } from './kernel.js';
 import { KseedError } from '../errors.js';
 
 /** Bump when the builder's output changes for the same inputs. */
-const BUILDER = 'kseed-ramdisk-1';
+const BUILDER = 'kseed-ramdisk-2';
 
 /**
- * virtio for the lab; SCSI/IDE disk drivers the cloud kernel has as modules
- * (NVMe is built in); FAT + code pages to fill the image's CIDATA partition.
+ * virtio for the lab; the SCSI/IDE disk drivers QEMU machines show; FAT +
+ * code pages to fill the image's CIDATA partition.
  */
 export const RAMDISK_MODULES = [
   'virtio_pci',
@@ -31,18 +34,32 @@ export const RAMDISK_MODULES = [
   'nls_utf8',
 ];
 
+/**
+ * The NIC and storage drivers of the servers operators meet (Intel 1/10/25/40/100G,
+ * Broadcom tg3 and NetXtreme-E, Mellanox ConnectX, Realtek; Broadcom/LSI MegaRAID and
+ * SAS HBAs, Microchip SmartPQI, HPE Smart Array, NVMe, AHCI). The generic Debian kernel
+ * (linux-image-amd64, the default) has them all; a kernel without one (the cloud
+ * flavour) leaves it out and says so in `absent`.
+ */
+export const SERVER_MODULES = ['igb', 'ixgbe', 'i40e', 'ice', 'e1000e', 'tg3', 'bnxt_en', 'mlx5_core', 'r8169', 'megaraid_sas', 'mpt3sas', 'smartpqi', 'hpsa', 'nvme', 'ahci'];
+
+/** Debian's packages of the firmware those drivers load (component non-free-firmware), used when apt knows them. */
+export const FIRMWARE_PACKAGES = ['firmware-misc-nonfree', 'firmware-bnx2x', 'firmware-realtek', 'firmware-qlogic'];
+
 /** zstd is not in busybox: the Debian binary comes with the shared libraries it links. */
 const ZSTD_PACKAGES = ['zstd', 'libzstd1', 'zlib1g', 'liblzma5', 'liblz4-1', 'libc6'];
 const ZSTD_LIBS = ['libzstd.so.1', 'libz.so.1', 'liblzma.so.5', 'liblz4.so.1', 'libc.so.6'];
 
 export interface RamdiskOptions {
   cacheDir: string;
-  /** Versioned kernel package; default: what linux-image-cloud-amd64 depends on. */
+  /** Kernel package or metapackage; default linux-image-amd64 (the generic kernel: real servers' drivers). */
   kernelPackage?: string;
   /** Include zstd (+ its libraries, ~2 MB compressed) for zstd images. Default true. */
   zstd?: boolean;
-  /** More kernel modules (e.g. NIC drivers of real hardware), dependencies added. */
+  /** More kernel modules, dependencies added. */
   extraModules?: string[];
+  /** Leave SERVER_MODULES and their firmware out (a lab-only ramdisk, smaller and faster to boot). */
+  labOnly?: boolean;
   /** Rebuild even when the stamp matches. */
   force?: boolean;
   onProgress?: (msg: string) => void;
@@ -56,6 +73,10 @@ export interface RamdiskResult {
   inputs: string;
   kernelVersion: string;
   modules: string[];
+  /** SERVER_MODULES the kernel does not have */
+  absent: string[];
+  /** firmware files in the initramfs (under lib/firmware/), the ones the drivers name but no package had, and the firmware packages apt does not know */
+  firmware: { files: string[]; missing: string[]; unavailable: string[] };
   packages: string[];
   kernelBytes: number;
   initramfsBytes: number;
@@ -67,6 +88,8 @@ interface Stamp {
   inputs: string;
   kernelVersion: string;
   modules: string[];
+  absent: string[];
+  firmware: RamdiskResult['firmware'];
   packages: string[];
 }
 
@@ -86,12 +109,20 @@ export async function buildRamdisk(opts: RamdiskOptions): Promise<RamdiskResult>
   const cacheDir = path.resolve(opts.cacheDir);
   const outDir = path.join(cacheDir, 'ramdisk');
   const withZstd = opts.zstd ?? true;
-  const wanted = [...RAMDISK_MODULES, ...(opts.extraModules ?? [])];
 
   say('resolving packages');
-  const debs = await fetchBase(cacheDir, opts.kernelPackage, withZstd ? ZSTD_PACKAGES : []);
-  const [kdeb, busybox, ...zstdDebs] = debs;
+  useAptMemo(cacheDir);
+  // firmware packages live in non-free-firmware, which a mirror may not carry: take the ones apt knows
+  const fwKnown = opts.labOnly ? new Set<string>() : new Set((await aptShow(FIRMWARE_PACKAGES)).keys());
+  const fwNames = FIRMWARE_PACKAGES.filter((p) => fwKnown.has(p));
+  const debs = await fetchBase(cacheDir, opts.kernelPackage ?? 'linux-image-amd64', [...(withZstd ? ZSTD_PACKAGES : []), ...fwNames]);
+  const [kdeb, busybox, ...rest] = debs;
+  const zstdDebs = withZstd ? rest.slice(0, ZSTD_PACKAGES.length) : [];
+  const fwDebs = rest.slice(zstdDebs.length);
   const kernel = await prepareKernel(cacheDir, kdeb!);
+  const server = opts.labOnly ? [] : SERVER_MODULES;
+  const absent = server.filter((m) => !kernel.index.path.has(m) && !kernel.index.builtin.has(m));
+  const wanted = [...RAMDISK_MODULES, ...server.filter((m) => !absent.includes(m)), ...(opts.extraModules ?? [])];
   const packages = debs.map((d) => `${d.pkg}=${d.version}`);
   const tdir = path.join(TEMPLATES, 'ramdisk');
   const inputs = inputsHash([BUILDER, packages, templateFiles(tdir), wanted, withZstd]);
@@ -99,13 +130,15 @@ export async function buildRamdisk(opts: RamdiskOptions): Promise<RamdiskResult>
   const kernelOut = path.join(outDir, 'vmlinuz');
   const initrdOut = path.join(outDir, 'initramfs.gz');
   const stampOut = path.join(outDir, 'stamp');
-  const done = (reused: boolean, modules: string[]): RamdiskResult => ({
+  const done = (reused: boolean, modules: string[], firmware: RamdiskResult['firmware']): RamdiskResult => ({
     kernel: kernelOut,
     initramfs: initrdOut,
     stamp: stampOut,
     inputs,
     kernelVersion: kernel.version,
     modules,
+    absent,
+    firmware,
     packages,
     kernelBytes: statSync(kernelOut).size,
     initramfsBytes: statSync(initrdOut).size,
@@ -116,7 +149,7 @@ export async function buildRamdisk(opts: RamdiskOptions): Promise<RamdiskResult>
   if (!opts.force && existsSync(kernelOut) && existsSync(initrdOut) && existsSync(stampOut)) {
     try {
       const st = JSON.parse(readFileSync(stampOut, 'utf8')) as Stamp;
-      if (st.inputs === inputs) return done(true, st.modules);
+      if (st.inputs === inputs && st.firmware) return done(true, st.modules, st.firmware);
     } catch {
       // unreadable stamp: rebuild
     }
@@ -129,6 +162,8 @@ export async function buildRamdisk(opts: RamdiskOptions): Promise<RamdiskResult>
   cpio.file('lib/kseed/lib.sh', readFileSync(path.join(tdir, 'lib.sh')), 0o644);
   cpio.file('etc/kseed/udhcpc.script', readFileSync(path.join(tdir, 'udhcpc.script')), 0o755);
   const modules = addModules(cpio, kernel, wanted, 'etc/kseed/modules.order');
+  const firmware = await addFirmware(cpio, kernel, modules, await Promise.all(fwDebs.map((d) => extractDeb(d, cacheDir))));
+  firmware.unavailable = FIRMWARE_PACKAGES.filter((p) => !fwKnown.has(p) && !opts.labOnly);
   if (withZstd) {
     const roots = await Promise.all(zstdDebs.map((d) => extractDeb(d, cacheDir)));
     cpio.file('usr/bin/zstd', readFileSync(path.join(roots[0]!, 'usr/bin/zstd')), 0o755);
@@ -145,7 +180,32 @@ export async function buildRamdisk(opts: RamdiskOptions): Promise<RamdiskResult>
   writeFileSync(tmp(initrdOut), image);
   renameSync(tmp(kernelOut), kernelOut);
   renameSync(tmp(initrdOut), initrdOut);
-  const stamp: Stamp = { inputs, kernelVersion: kernel.version, modules, packages };
+  const stamp: Stamp = { inputs, kernelVersion: kernel.version, modules, absent, firmware, packages };
   writeFileSync(stampOut, `${JSON.stringify(stamp, null, 2)}\n`);
-  return done(false, modules);
+  return done(false, modules, firmware);
+}
+
+/**
+ * The firmware files the modules name (`modinfo -F firmware`), from the unpacked
+ * firmware packages, under lib/firmware/ where the kernel's loader looks.
+ */
+async function addFirmware(cpio: CpioArchive, kernel: Kernel, modules: string[], roots: string[]): Promise<RamdiskResult['firmware']> {
+  const modDir = path.join(kernel.root, 'lib/modules', kernel.version);
+  const names = new Set<string>();
+  for (const m of modules) {
+    const out = await run('modinfo', ['-F', 'firmware', path.join(modDir, kernel.index.path.get(m)!)]);
+    for (const l of out.split('\n')) if (l.trim()) names.add(l.trim());
+  }
+  const files: string[] = [];
+  const missing: string[] = [];
+  for (const n of [...names].sort()) {
+    const src = roots.map((r) => path.join(r, 'lib/firmware', n)).find((p) => existsSync(p));
+    if (!src) {
+      missing.push(n);
+      continue;
+    }
+    cpio.file(`lib/firmware/${n}`, readFileSync(src), 0o644);
+    files.push(n);
+  }
+  return { files, missing, unavailable: [] };
 }

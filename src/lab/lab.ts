@@ -31,14 +31,18 @@ import {
   DEFAULT_LAB_NAME,
   DEFAULT_NETWORK,
   diskSerial,
+  MAX_NICS,
   MAX_NODES,
   netnsName,
+  nicMac,
+  nicTapName,
   nodeMac,
   nodeName,
   parseSeedAddress,
   tapName,
 } from './names.js';
-import { deleteNetns, deleteTap, ensureBridge, ensureNetns, ensureTap, netnsExists, netnsLinks, netnsPids } from './net.js';
+import { deleteLink, deleteNetns, deleteTap, ensureBridge, ensureNetns, ensureTap, ensureVlan, netnsExists, netnsLinks, netnsPids } from './net.js';
+import { LAB_VLAN, labNodeAddresses, labVlanIface, seedVlanAddresses } from './static-net.js';
 import { bootDevice, powerOnCount, stopVm, vmInput, vmLastError, vmPid } from './node.js';
 import { findByMarker, isOurs, liveCmdline, readPidFile, terminate } from './proc.js';
 import { forgetLabResources, recordLabResources } from './resources.js';
@@ -60,6 +64,10 @@ export interface CreateLabOptions {
   /** Extra disks per node (Ceph OSD data devices), 0-9; unset = as the existing lab, else 0. */
   dataDisks?: number;
   dataDiskGb?: number;
+  /** NICs per node, 1-4, all on the lab bridge; the first network-boots. Unset = as the existing lab, else 1. */
+  nics?: number;
+  /** A bond of each node's NICs and a VLAN on it, with fixed addresses, in the site file (static-net.ts). Unset = as the existing lab. */
+  staticNetwork?: boolean;
   /**
    * Machines on the lab network with a BMC but NOT in the site file, numbered
    * after the listed ones (BIOS): the unknown MACs of the safety tests.
@@ -93,6 +101,8 @@ export interface CreateLabResult {
   passwordFile: string;
   nodes: LabNodeResult[];
   removedNodes: string[];
+  /** With --static-network: the seed's interface on the nodes' VLAN, or null when the kernel cannot make one. */
+  seedVlan?: string | null;
   ms: number;
 }
 
@@ -236,6 +246,7 @@ interface NodePlan {
   memoryMb: number;
   dataDisks: number;
   dataDiskGb: number;
+  nics: number;
   listed: boolean;
   prev: LabNodeManifest | undefined;
 }
@@ -253,6 +264,7 @@ function planNode(p: NodePlan): LabNodeManifest {
     firmware: p.firmware,
     mac: nodeMac(p.lab, p.index),
     tap: tapName(p.index),
+    ...(p.nics > 1 ? { extraNics: Array.from({ length: p.nics - 1 }, (_, k) => ({ mac: nicMac(p.lab, p.index, k + 1), tap: nicTapName(p.index, k + 1) })) } : {}),
     memoryMb: p.memoryMb,
     bmc: { address: '127.0.0.1', port: bmcPort(p.base, p.index), username: 'admin', mac: bmcMac(p.lab, p.index) },
     disk: {
@@ -298,13 +310,16 @@ export async function createLab(o: CreateLabOptions): Promise<CreateLabResult> {
 
     const dataDisks = intOption(o.dataDisks, 'data-disks', 0, 9, prev?.nodes[0]?.dataDisks?.length ?? 0);
     const dataDiskGb = intOption(o.dataDiskGb, 'data-disk-gb', 1, 4096, prev?.nodes[0]?.dataDisks?.[0]?.sizeGb ?? DEFAULT_DATA_DISK_GB);
+    const nics = intOption(o.nics, 'nics', 1, MAX_NICS, prev ? 1 + (prev.nodes[0]?.extraNics?.length ?? 0) : 1);
+    const staticNetwork = o.staticNetwork ?? prev?.staticNetwork ?? false;
     const unlisted = intOption(o.unlistedNodes, 'unlisted-nodes', 0, MAX_NODES - count, prev ? prev.nodes.filter((n) => n.listed === false).length : 0);
 
     const nodes: LabNodeManifest[] = [];
     for (let i = 0; i < count + unlisted; i++) {
       const listed = i < count;
       const fw: Firmware = listed && i >= count - uefi ? 'uefi' : 'bios';
-      nodes.push(planNode({ lab: name, dir, index: i, firmware: fw, base, diskGb, memoryMb, dataDisks, dataDiskGb, listed, prev: prev?.nodes[i] }));
+      const node = planNode({ lab: name, dir, index: i, firmware: fw, base, diskGb, memoryMb, dataDisks, dataDiskGb, nics, listed, prev: prev?.nodes[i] });
+      nodes.push(staticNetwork && listed ? { ...node, addresses: labNodeAddresses(network, i) } : node);
     }
     const removed = (prev?.nodes ?? []).filter((n) => n.index >= nodes.length);
     const now = new Date().toISOString();
@@ -321,6 +336,7 @@ export async function createLab(o: CreateLabOptions): Promise<CreateLabResult> {
       ...(o.siteFile ? { siteFile: path.resolve(o.siteFile) } : prev?.siteFile ? { siteFile: prev.siteFile } : {}),
       ...(o.image ? { image: checkImage(o.image) } : prev?.image ? { image: prev.image } : {}),
       ...(o.engine ? { engine: o.engine } : prev?.engine ? { engine: prev.engine } : {}),
+      ...(staticNetwork ? { staticNetwork } : {}),
       createdAt: prev?.createdAt ?? now,
       updatedAt: now,
       // removed nodes stay listed until they are gone, so a crash in between loses nothing
@@ -335,7 +351,17 @@ export async function createLab(o: CreateLabOptions): Promise<CreateLabResult> {
     say(`lab ${name}: network ${manifest.netns} / ${BRIDGE} ${network.ipv4}/${network.prefix}`);
     await ensureNetns(tools.ip, manifest.netns);
     await ensureBridge(tools.ip, manifest.netns, BRIDGE, network);
-    for (const n of nodes) await ensureTap(tools.ip, manifest.netns, BRIDGE, n.tap);
+    for (const n of nodes) {
+      await ensureTap(tools.ip, manifest.netns, BRIDGE, n.tap);
+      for (const x of n.extraNics ?? []) await ensureTap(tools.ip, manifest.netns, BRIDGE, x.tap);
+      // fewer NICs than before: the surplus taps go with them
+      for (let k = nics; k < MAX_NICS; k++) await deleteTap(tools.ip, manifest.netns, nicTapName(n.index, k));
+    }
+    const vlanDev = labVlanIface(BRIDGE);
+    delete manifest.seedVlan;
+    if (!staticNetwork) await deleteLink(tools.ip, manifest.netns, vlanDev);
+    else if (await ensureVlan(tools.ip, manifest.netns, BRIDGE, vlanDev, LAB_VLAN, Object.values(seedVlanAddresses()))) manifest.seedVlan = vlanDev;
+    else say(`lab ${name}: this kernel has no 802.1Q (8021q): the seed is not on VLAN ${LAB_VLAN}; the nodes still reach each other on it`);
 
     for (const n of removed) {
       say(`lab ${name}: removing ${n.name}`);
@@ -385,6 +411,7 @@ export async function createLab(o: CreateLabOptions): Promise<CreateLabResult> {
       passwordFile: manifest.passwordFile,
       nodes: results,
       removedNodes: removed.map((n) => n.name),
+      ...(staticNetwork ? { seedVlan: manifest.seedVlan ?? null } : {}),
       ms: Date.now() - t0,
     };
   });
@@ -394,6 +421,7 @@ async function removeNode(tools: LabTools, m: LabManifest, n: LabNodeManifest): 
   await stopBmc(n);
   await stopVm(n);
   await deleteTap(tools.ip, m.netns, n.tap);
+  for (const x of n.extraNics ?? []) await deleteTap(tools.ip, m.netns, x.tap);
   rmSync(n.dir, { recursive: true, force: true });
 }
 

@@ -10,6 +10,7 @@ import { KseedError } from '../errors.js';
 import type { Firmware } from './vm.js';
 import type { LabNetwork } from './names.js';
 import type { ImageSpec } from '../site/types.js';
+import type { LabNodeAddresses } from './static-net.js';
 
 export const MANIFEST_VERSION = 1;
 
@@ -26,8 +27,13 @@ export interface LabNodeManifest {
   /** Absolute node directory: BMC config, vm.sh, disk, serial log, PID files. */
   dir: string;
   firmware: Firmware;
+  /** The PXE NIC. */
   mac: string;
   tap: string;
+  /** NICs after the PXE one, on the same bridge; no boot ROM. */
+  extraNics?: { mac: string; tap: string }[];
+  /** With a static network: the node's fixed addresses (bond, VLAN). */
+  addresses?: LabNodeAddresses;
   memoryMb: number;
   bmc: { address: '127.0.0.1'; port: number; username: string; mac: string };
   /** Boot/root disk (bootindex after the NIC unless IPMI set bootdev disk). */
@@ -57,6 +63,10 @@ export interface LabManifest {
   bmcPortBase: number;
   /** OS image for `defaults.image` of the lab site file (the seed serves it). */
   image?: ImageSpec;
+  /** Nodes get a bond of their NICs and a VLAN with fixed addresses (static-net.ts). */
+  staticNetwork?: boolean;
+  /** The seed's VLAN sub-interface when the kernel could make one (static-net.ts). */
+  seedVlan?: string;
   /** `engine:` of the lab site file (default embedded). */
   engine?: 'embedded' | 'ironic';
   /** Lab site file written by `lab up`, removed by `lab down` if still ours. */

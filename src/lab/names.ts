@@ -37,6 +37,17 @@ export function tapName(index: number): string {
   return n;
 }
 
+/** Tap of the node's NIC `nic` (0 = the PXE NIC, whose tap keeps the one-NIC name). */
+export function nicTapName(index: number, nic: number): string {
+  if (nic === 0) return tapName(index);
+  const n = `ksl-t${index}n${nic}`;
+  if (n.length > IFNAME_MAX) throw new Error(`tap name ${n} too long`);
+  return n;
+}
+
+/** Most NICs a lab node can have. */
+export const MAX_NICS = 4;
+
 /** Node names sort naturally and match typical rack hostnames. */
 export function nodeName(index: number): string {
   return `node${String(index + 1).padStart(2, '0')}`;
@@ -61,6 +72,13 @@ const hex2 = (n: number) => n.toString(16).padStart(2, '0');
 export function nodeMac(lab: string, index: number): string {
   if (index < 0 || index > 0xfe) throw new Error(`node index ${index} out of range`);
   return `52:54:00:77:${hex2(labByte(lab))}:${hex2(index + 1)}`;
+}
+
+/** MAC of the node's NIC `nic`: the PXE NIC is nodeMac; the others count up in the third byte. */
+export function nicMac(lab: string, index: number, nic: number): string {
+  if (nic < 0 || nic >= MAX_NICS) throw new Error(`NIC ${nic} out of range 0..${MAX_NICS - 1}`);
+  const m = nodeMac(lab, index);
+  return nic === 0 ? m : `52:54:${hex2(nic)}:${m.slice(9)}`;
 }
 
 /** Shown by `ipmitool lan print 1`; locally administered so it never looks like a real vendor's. */

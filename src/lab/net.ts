@@ -80,6 +80,31 @@ export async function ensureTap(ip: string, ns: string, bridge: string, tap: str
   await run(ip, ['-n', ns, 'link', 'set', tap, 'up']);
 }
 
+/**
+ * A VLAN sub-interface of the bridge with its addresses (the seed's side of a
+ * tagged network). False when this kernel has no 802.1Q support (no 8021q
+ * module, as in some VMs and containers): the bridge still forwards the
+ * nodes' tagged frames between them, only the seed is not on the VLAN.
+ */
+export async function ensureVlan(ip: string, ns: string, bridge: string, dev: string, id: number, cidrs: string[]): Promise<boolean> {
+  checkIfName(dev);
+  if (!(await linkExists(ip, ns, dev))) {
+    const r = await runQuiet(ip, ['-n', ns, 'link', 'add', 'link', bridge, 'name', dev, 'type', 'vlan', 'id', String(id)]);
+    if (r.exitCode !== 0 && /unknown device type|not supported/i.test(r.stderr)) return false;
+    if (r.exitCode !== 0 && !(await linkExists(ip, ns, dev))) {
+      throw new KseedError(`ip link add ${dev} type vlan in ${ns} failed`, { detail: r.stderr.trim(), code: 'tool-failed' });
+    }
+  }
+  // nodad: usable at once, as the bridge's own IPv6 address
+  for (const c of cidrs) await addAddr(ip, ns, dev, c, c.includes(':') ? ['nodad'] : []);
+  await run(ip, ['-n', ns, 'link', 'set', dev, 'up']);
+  return true;
+}
+
+export async function deleteLink(ip: string, ns: string, dev: string): Promise<void> {
+  if (await linkExists(ip, ns, dev)) await run(ip, ['-n', ns, 'link', 'del', dev]);
+}
+
 export async function deleteTap(ip: string, ns: string, tap: string): Promise<void> {
   if (await linkExists(ip, ns, tap)) await run(ip, ['-n', ns, 'link', 'del', tap]);
 }

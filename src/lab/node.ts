@@ -139,6 +139,7 @@ export function vmInput(m: LabManifest, node: LabNodeManifest, tools: { ip: stri
     netns: m.netns,
     tap: node.tap,
     mac: node.mac,
+    ...(node.extraNics?.length ? { extraNics: node.extraNics } : {}),
     firmware: node.firmware,
     memoryMb: node.memoryMb,
     diskSerial: node.disk.serial,

@@ -30,6 +30,7 @@ export function labResources(m: LabManifest): LabResource[] {
   for (const n of m.nodes) {
     r.push(
       { kind: 'tap', name: n.tap, ref: m.netns, node: n.name },
+      ...(n.extraNics ?? []).map((x) => ({ kind: 'tap' as const, name: x.tap, ref: m.netns, node: n.name })),
       { kind: 'bmc', name: `127.0.0.1:${n.bmc.port}`, ref: `${n.dir}/bmc.pid`, node: n.name },
       { kind: 'vm', name: n.name, ref: `${n.dir}/vm.pid`, node: n.name },
       { kind: 'disk', name: n.disk.path, ref: n.disk.path, node: n.name },

@@ -8,6 +8,7 @@ import { existsSync, readFileSync, renameSync, rmSync, writeFileSync } from 'nod
 import { InputError } from '../errors.js';
 import type { Role } from '../site/types.js';
 import type { LabManifest } from './manifest.js';
+import { labNetworkDefaultLines, labNodeNetworkLines } from './static-net.js';
 
 export function siteMarker(lab: string): string {
   return `# kseed-lab: ${lab}`;
@@ -47,6 +48,7 @@ export function renderLabSite(m: LabManifest): string {
     // ipmi_sim answers suite 3 but not "Get Channel Cipher Suites"
     '    cipher_suite: 3',
     '  profile: qemu-lab',
+    ...(m.staticNetwork ? labNetworkDefaultLines() : []),
   ];
   if (m.image) {
     lines.push(
@@ -61,14 +63,16 @@ export function renderLabSite(m: LabManifest): string {
   // unlisted machines are on the lab network but deliberately unknown to the seed
   const listed = m.nodes.filter((n) => n.listed !== false);
   for (const node of listed) {
+    const macs = [node.mac, ...(node.extraNics ?? []).map((x) => x.mac)];
     lines.push(
       `  - name: ${node.name}`,
       `    bmc: { address: ${node.bmc.address}, port: ${node.bmc.port} }`,
-      `    macs: [${q(node.mac)}]`,
+      `    macs: [${macs.map(q).join(', ')}]`,
       `    roles: [${labRoles(node.index, listed.length).join(', ')}]`,
       `    boot_mode: ${node.firmware}`,
       // the disk's virtio serial: selects exactly this disk, nothing else is ever written
       `    root_device: { serial: ${q(node.disk.serial)} }`,
+      ...(m.staticNetwork && node.addresses ? labNodeNetworkLines(macs, node.addresses) : []),
     );
   }
   return `${lines.join('\n')}\n`;

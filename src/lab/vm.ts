@@ -21,6 +21,8 @@ export interface VmInput {
   netns: string;
   tap: string;
   mac: string;
+  /** NICs after the first: no bootindex and no option ROM, so only the first NIC network-boots. */
+  extraNics?: { mac: string; tap: string }[];
   firmware: Firmware;
   memoryMb: number;
   diskSerial: string;
@@ -56,6 +58,7 @@ export function renderVmScript(v: VmInput): string {
     '-device virtio-rng-pci',
     `-netdev ${shq(`tap,id=n0,ifname=${v.tap},script=no,downscript=no`)}`,
     `-device "virtio-net-pci,netdev=n0,mac=${v.mac},bootindex=$NET"`,
+    ...(v.extraNics ?? []).flatMap((x, k) => [`-netdev ${shq(`tap,id=n${k + 1},ifname=${x.tap},script=no,downscript=no`)}`, `-device "virtio-net-pci,netdev=n${k + 1},mac=${x.mac},romfile="`]),
     '-drive "file=$d/disk.qcow2,format=qcow2,if=none,id=d0,discard=unmap"',
     `-device "virtio-blk-pci,drive=d0,serial=${v.diskSerial},bootindex=$DISK"`,
   ];
@@ -147,6 +150,7 @@ export function directBootArgv(v: DirectBootInput): string[] {
     '-device', 'virtio-rng-pci',
     '-netdev', `tap,id=n0,ifname=${v.tap},script=no,downscript=no`,
     '-device', `virtio-net-pci,netdev=n0,mac=${v.mac}`,
+    ...(v.extraNics ?? []).flatMap((x, k) => ['-netdev', `tap,id=n${k + 1},ifname=${x.tap},script=no,downscript=no`, '-device', `virtio-net-pci,netdev=n${k + 1},mac=${x.mac},romfile=`]),
     '-drive', `file=${d}/disk.qcow2,format=qcow2,if=none,id=d0,discard=unmap`,
     '-device', `virtio-blk-pci,drive=d0,serial=${v.diskSerial}`,
   ];

@@ -8,6 +8,8 @@ import { ROLES } from './types.js';
 import { DEFAULT_BMC_PORT, DEFAULT_PORTS, suggest } from './schema.js';
 import { formatSubnet, intToIp, ipToInt, isHostIn, isIPv4, normalizeMac, parseCidr, subnetOf, type Subnet } from './net.js';
 import { positionOf, problemAt, type Path, type YamlFile } from './yaml.js';
+import { parseIp, parseIpCidr, formatIp } from './ip.js';
+import { checkNodeNetwork, checkSubnets, type NetworkCheckContext } from './network-check.js';
 
 type Obj = Record<string, unknown>;
 const obj = (v: unknown): Obj | undefined => (v && typeof v === 'object' && !Array.isArray(v) ? (v as Obj) : undefined);
@@ -105,6 +107,18 @@ export function crossCheck(y: YamlFile, profileNames: string[]): CheckResult {
   inlineSecret(['defaults', 'bmc', 'kg'], dbmc.kg);
   inlineSecret(['registry', 'password'], obj(root.registry)?.password);
 
+  // --- node networks: addresses are unique across the seed, the nodes' fixed ip and their networks
+  const net: NetworkCheckContext = { err, warn, defaults: obj(defaults.network), taken: new Map() };
+  if (cidr && subnet) {
+    net.seedNet = parseIpCidr(`${cidr.address}/${cidr.prefix}`);
+    net.taken.set(cidr.address, { node: -1, label: 'the seed', where: 'seed.address' });
+  }
+  nodes.forEach((raw, i) => {
+    const ip = parseIp(strv(obj(raw)?.ip) ?? '');
+    if (ip && !net.taken.has(formatIp(ip))) net.taken.set(formatIp(ip), { node: i, label: nodeLabel(nodes, i), where: 'ip' });
+  });
+  const subnets = checkSubnets(net);
+
   // --- nodes
   const names = new Map<string, number>();
   const macs = new Map<string, [number, number]>();
@@ -191,6 +205,9 @@ export function crossCheck(y: YamlFile, profileNames: string[]): CheckResult {
       if (mode === 'proxy' || mode === 'off') warn(p, `ignored in ${mode} DHCP mode: another DHCP server assigns addresses`);
     }
 
+    const nodeMacs = arr(n.macs).flatMap((m) => (typeof m === 'string' && normalizeMac(m) ? [normalizeMac(m)!] : []));
+    checkNodeNetwork(net, subnets, i, nodeLabel(nodes, i), nodeMacs, n.network);
+
     // deploys refuse to write a disk no hint selected (DESIGN, safety)
     if (n.root_device === undefined && defaults.root_device === undefined) {
       warn(np, `node ${label} has no root_device hint (here or in defaults): deploys will refuse to choose a disk`);
@@ -202,6 +219,11 @@ export function crossCheck(y: YamlFile, profileNames: string[]): CheckResult {
 
   if (Array.isArray(root.nodes) && nodes.length === 0) warn(['nodes'], 'no nodes: nothing to provision');
   return { problems, warnings };
+}
+
+function nodeLabel(nodes: unknown[], i: number): string {
+  const name = strv(obj(nodes[i])?.name);
+  return name ? `node "${name}"` : `nodes[${i}]`;
 }
 
 function parseRange(v: unknown): { start: string; end: string } | undefined {

@@ -8,6 +8,7 @@ import { InputError, type Problem } from '../errors.js';
 import { profileDirs, profileFiles } from '../profiles/dirs.js';
 import { crossCheck } from './check.js';
 import { parseCidr } from './net.js';
+import { resolveNetwork } from './network.js';
 import {
   DEFAULT_BMC_PORT,
   DEFAULT_HANDOFF,
@@ -116,6 +117,7 @@ function resolve(y: YamlFile, f: SiteFileInput): Site {
       image: n.image ?? d.image,
       boot_mode: n.boot_mode ?? d.boot_mode,
       ip: n.ip,
+      network: resolveNetwork(n.network, n.macs, d.network),
       source: positionOf(y, ['nodes', i]),
     });
   });

@@ -21,6 +21,7 @@ import type {
 } from './types.js';
 import { ROLES } from './types.js';
 import { isHostLabel, isHostname, isIPv4, normalizeMac, parseCidr } from './net.js';
+import { NetworkDefaultsSchema, NodeNetworkSchema } from './network.js';
 
 const str = (what: string, ok: (s: string) => boolean, explain?: string) =>
   z.string().superRefine((s, ctx) => {
@@ -122,7 +123,7 @@ export const Image = z
       }
     }),
     format: z.enum(['raw', 'qcow2']).optional(),
-    compression: z.enum(['none', 'gzip', 'zstd']).optional(),
+    compression: z.enum(['none', 'gzip', 'zstd', 'xz']).optional(),
   })
   .transform((i): ImageSpec => ({ ...i, format: i.format ?? inferFormat(i.url) }));
 
@@ -177,6 +178,7 @@ export const Node = z.strictObject({
   image: Image.optional(),
   boot_mode: BootMode.optional(),
   ip: Ipv4.optional(),
+  network: NodeNetworkSchema.optional(),
 });
 
 export type DhcpRange = { start: string; end: string };
@@ -272,6 +274,7 @@ export const SiteFile = z.strictObject({
       root_device: RootDevice.optional(),
       boot_mode: BootMode.optional(),
       profile: nonEmpty.optional(),
+      network: NetworkDefaultsSchema.optional(),
     })
     .optional(),
   registry: Registry.optional(),

@@ -51,7 +51,7 @@ export interface ImageSpec {
   /** `sha256:<hex>` or `sha512:<hex>`. */
   checksum: string;
   format: 'raw' | 'qcow2';
-  compression?: 'none' | 'gzip' | 'zstd';
+  compression?: 'none' | 'gzip' | 'zstd' | 'xz';
 }
 
 export interface NodeSpec {
@@ -67,6 +67,8 @@ export interface NodeSpec {
   boot_mode?: 'uefi' | 'bios';
   /** Fixed address on the provisioning network (authoritative DHCP). */
   ip?: string;
+  /** The installed OS's network configuration, defaults merged (src/site/network.ts). */
+  network?: NodeNetwork;
   /** Line:column of the node in the site file, for error messages. */
   source?: { line: number; col: number };
 }
@@ -141,10 +143,103 @@ export interface Site {
     root_device?: RootDeviceHint;
     boot_mode?: 'uefi' | 'bios';
     profile?: string;
+    network?: NetworkDefaults;
   };
   registry: RegistrySpec;
   ironic: IronicSpec;
   /** Defaults already merged in. */
   nodes: NodeSpec[];
   handoff: HandoffSpec;
+}
+
+/** Linux bonding modes (kernel Documentation/networking/bonding.rst), as netplan spells them. */
+export const BOND_MODES = ['balance-rr', 'active-backup', 'balance-xor', 'broadcast', '802.3ad', 'balance-tlb', 'balance-alb'] as const;
+export type BondMode = (typeof BOND_MODES)[number];
+
+/** Bond parameters; the names are netplan's with underscores (netplan: mii-monitor-interval). */
+export interface BondParameters {
+  mode?: BondMode;
+  lacp_rate?: 'slow' | 'fast';
+  /** Milliseconds. */
+  mii_monitor_interval?: number;
+  min_links?: number;
+  transmit_hash_policy?: 'layer2' | 'layer3+4' | 'layer2+3' | 'encap2+3' | 'encap3+4';
+  ad_select?: 'stable' | 'bandwidth' | 'count';
+  up_delay?: number;
+  down_delay?: number;
+  primary_reselect_policy?: 'always' | 'better' | 'failure';
+  fail_over_mac_policy?: 'none' | 'active' | 'follow';
+  gratuitous_arp?: number;
+}
+
+export interface RouteSpec {
+  to: string;
+  via: string;
+  metric?: number;
+}
+
+export interface DnsSpec {
+  servers?: string[];
+  search?: string[];
+}
+
+/** What every interface kind carries: layer 3 and MTU. */
+export interface IfaceConfig {
+  /** CIDR, IPv4 or IPv6. */
+  addresses?: string[];
+  gateway4?: string;
+  gateway6?: string;
+  dhcp4?: boolean;
+  dhcp6?: boolean;
+  mtu?: number;
+  routes?: RouteSpec[];
+  dns?: DnsSpec;
+}
+
+export interface EthernetSpec extends IfaceConfig {
+  mac: string;
+}
+
+export interface BondSpec extends IfaceConfig {
+  /** Interface names (keys of ethernets) once resolved; MACs in the site file. */
+  members: string[];
+  /** The member that is active when up (active-backup, balance-tlb/alb): an interface name once resolved. */
+  primary?: string;
+  parameters: BondParameters;
+}
+
+export interface VlanSpec extends IfaceConfig {
+  id: number;
+  /** An interface name (ethernet or bond) once resolved; a name or a MAC in the site file. */
+  link: string;
+}
+
+/**
+ * A node's network, resolved: every NIC it uses is in `ethernets` under the
+ * name it gets (set-name), bond members and VLAN links are those names,
+ * and what the defaults' subnets give (gateway, MTU, routes) is filled in.
+ */
+export interface NodeNetwork {
+  ethernets: Record<string, EthernetSpec>;
+  bonds: Record<string, BondSpec>;
+  vlans: Record<string, VlanSpec>;
+  dns?: DnsSpec;
+}
+
+/** A subnet of the site: addresses inside it get its gateway, MTU and routes unless they set their own. */
+export interface SubnetSpec {
+  name?: string;
+  cidr: string;
+  /** The VLAN it is on: an address on that VLAN must be inside one of its subnets. */
+  vlan?: number;
+  gateway?: string;
+  mtu?: number;
+  routes?: RouteSpec[];
+}
+
+export interface NetworkDefaults {
+  dns?: DnsSpec;
+  /** Parameters every bond gets unless it sets its own. */
+  bond?: BondParameters;
+  subnets?: SubnetSpec[];
 }

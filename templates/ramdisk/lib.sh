@@ -63,9 +63,9 @@ validate_task() {
       fi
       [ "$T_IMAGE_FORMAT" = raw ] || { echo "IMAGE_FORMAT '$T_IMAGE_FORMAT' unsupported (only raw)"; return 1; }
       case "$T_IMAGE_COMPRESSION" in
-        none|gzip) ;;
+        none|gzip|xz) ;;
         zstd) command -v zstd >/dev/null 2>&1 || { echo "IMAGE_COMPRESSION zstd unsupported: no zstd in this ramdisk"; return 1; } ;;
-        *) echo "IMAGE_COMPRESSION '$T_IMAGE_COMPRESSION' unsupported (none, gzip, zstd)"; return 1 ;;
+        *) echo "IMAGE_COMPRESSION '$T_IMAGE_COMPRESSION' unsupported (none, gzip, zstd, xz)"; return 1 ;;
       esac
       case "$T_IMAGE_SIZE" in ''|*[!0-9]*) T_IMAGE_SIZE= ;; esac
       ;;
@@ -98,6 +98,9 @@ json_str() {
 
 # first line of a sysfs file with surrounding blanks removed, or empty
 sysval() { [ -r "$1" ] && sed -e 's/^[[:space:]]*//' -e 's/[[:space:]]*$//' -e q "$1" 2>/dev/null; }
+
+# mem_available_kib -> MemAvailable of /proc/meminfo (what the kernel could give without swapping)
+mem_available_kib() { sed -n 's/^MemAvailable: *\([0-9]*\).*/\1/p' /proc/meminfo; }
 
 memory_mib() {
   bsz=$(sysval /sys/devices/system/memory/block_size_bytes)

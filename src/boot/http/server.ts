@@ -7,6 +7,7 @@
  *   GET  /v1/agent/<node>/task           AGENT-API.md                   (token)
  *   POST /v1/agent/<node>/inventory|progress|result                      (token)
  *   POST /v1/callback/<node>             first boot of the installed OS (token)
+ *   GET|HEAD /v1/images/<node>/<file>    images the seed converted for the node (token)
  *
  * Every API under /v1 needs `Authorization: Bearer <token>` of the node named
  * in the path: none -> 401, any other token -> 403, and nothing changes.
@@ -16,7 +17,7 @@ import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { chainScript, chainToScript, localBootScript, noBootScript, ramdiskScript } from '../ipxe.js';
 import { ArtifactStore, send } from './artifacts.js';
-import { formatTask, InventoryError, parseInventory, type AgentProgress, type AgentResult, type BootBackend, type NodeCallback } from './types.js';
+import { formatTask, InventoryError, parseInventory, type AgentProgress, type AgentTask, type AgentResult, type BootBackend, type NodeCallback } from './types.js';
 
 export interface HttpBootServerOptions {
   backend: BootBackend;
@@ -27,6 +28,8 @@ export interface HttpBootServerOptions {
    * arch 16, vendor class "HTTPClient") is handed `<publicUrl>/ipxe/<file>` by DHCP.
    */
   ipxeDir?: string;
+  /** Images the seed converted (images/convert.ts), served under /v1/images/<node>/. */
+  imagesDir?: string;
   /** URL the nodes reach this server at, e.g. http://10.77.0.1:8080 (used in iPXE scripts). */
   publicUrl: string;
   /** Deploy ramdisk: file names under /artifacts/, or absolute http(s) URLs. */
@@ -67,12 +70,14 @@ export class HttpBootServer {
   private server: http.Server | undefined;
   private readonly artifacts: ArtifactStore | undefined;
   private readonly ipxe: ArtifactStore | undefined;
+  private readonly images: ArtifactStore | undefined;
   private readonly maxBody: number;
 
   constructor(private readonly o: HttpBootServerOptions) {
     this.o = { ...o, publicUrl: o.publicUrl.replace(/\/+$/, '') };
     this.artifacts = o.artifactsDir !== undefined ? new ArtifactStore(o.artifactsDir) : undefined;
     this.ipxe = o.ipxeDir !== undefined ? new ArtifactStore(o.ipxeDir) : undefined;
+    this.images = o.imagesDir !== undefined ? new ArtifactStore(o.imagesDir) : undefined;
     this.maxBody = o.maxBodyBytes ?? 1024 * 1024;
   }
 
@@ -170,6 +175,11 @@ export class HttpBootServer {
     return /^https?:\/\//.test(f) ? f : `${this.o.publicUrl}/artifacts/${f.split('/').map(encodeURIComponent).join('/')}`;
   }
 
+  /** A deploy task's image the seed itself serves (a path) becomes a URL the node reaches. */
+  private absolute(t: AgentTask): AgentTask {
+    return t.task === 'deploy' && t.imageUrl.startsWith('/') ? { ...t, imageUrl: `${this.o.publicUrl}${t.imageUrl}` } : t;
+  }
+
   /** Unknown MACs and nodes with nothing to do get a script that only exits: never a deploy. */
   private async bootScript(mac: string, ev: HttpEvent): Promise<string> {
     const b = this.o.backend;
@@ -211,6 +221,15 @@ export class HttpBootServer {
   private async api(req: IncomingMessage, res: ServerResponse, seg: string[], method: string, ev: HttpEvent): Promise<void> {
     const b = this.o.backend;
     const [area, node, what, ...rest] = seg;
+    if (area === 'images' && node !== undefined && what !== undefined && rest.length === 0) {
+      if (method !== 'GET' && method !== 'HEAD') throw new HttpError(405, 'method not allowed');
+      await this.authorize(req, node);
+      ev.node = node;
+      const file = this.images ? await this.images.resolve(what) : undefined;
+      if (!file) throw new HttpError(404, 'not found');
+      await this.images!.serve(req, res, file);
+      return;
+    }
     if (node === undefined || rest.length > 0) throw new HttpError(404, 'not found');
     const route = `${method} ${area}/${what ?? ''}`;
     const known = new Set([
@@ -232,7 +251,7 @@ export class HttpBootServer {
     switch (route) {
       case 'GET agent/task':
         res.setHeader('Cache-Control', 'no-store');
-        send(res, 200, formatTask(await b.taskFor(node)));
+        send(res, 200, formatTask(this.absolute(await b.taskFor(node))));
         return;
       case 'POST agent/inventory': {
         let json: unknown;

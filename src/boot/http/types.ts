@@ -65,7 +65,9 @@ export type AgentTask =
       /** `sha256:<hex>` */
       imageChecksum: string;
       imageFormat: 'raw';
-      imageCompression: 'none' | 'gzip' | 'zstd';
+      imageCompression: 'none' | 'gzip' | 'zstd' | 'xz';
+      /** IMAGE_SIZE: bytes at imageUrl, for the agent's progress percentages. */
+      imageSize?: number;
       /** Absent until the inventory is posted and a disk was chosen. */
       targetDisk?: string;
       reboot?: boolean;
@@ -220,6 +222,7 @@ export function formatTask(t: AgentTask): string {
   switch (t.task) {
     case 'deploy':
       kv.push(['IMAGE_URL', t.imageUrl], ['IMAGE_CHECKSUM', t.imageChecksum], ['IMAGE_FORMAT', t.imageFormat], ['IMAGE_COMPRESSION', t.imageCompression]);
+      if (t.imageSize !== undefined) kv.push(['IMAGE_SIZE', String(t.imageSize)]);
       if (t.targetDisk !== undefined) kv.push(['TARGET_DISK', t.targetDisk]);
       break;
     case 'wipe':

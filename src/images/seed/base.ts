@@ -45,14 +45,14 @@ export interface BaseResult {
  * fetched into another cache (a fresh clone, the Try-it work dir) would
  * hash differently and rebuild every image for nothing.
  */
-async function tarballPackages(file: string): Promise<string> {
+export async function tarballPackages(file: string): Promise<string> {
   const list = await run('tar', ['-tzf', file], { timeoutMs: 120_000 });
   const debs = list.split('\n').filter((l) => l.endsWith('.deb')).map((l) => path.basename(l)).sort();
   if (!debs.length) throw new KseedError(`${file} holds no .deb files: not a debootstrap --make-tarball`, { code: 'bad-input' });
   return createHash('sha256').update(debs.join('\n')).digest('hex');
 }
 
-async function hostArch(): Promise<string> {
+export async function hostArch(): Promise<string> {
   try {
     return await run('dpkg', ['--print-architecture'], { timeoutMs: 10_000 });
   } catch {
@@ -78,7 +78,7 @@ export function cleanRootfs(root: string, suite: string, m: Pick<Mirrors, 'mirro
  * files) would otherwise each debootstrap and import the same base. A lock
  * whose owner process is gone is taken over.
  */
-async function withLock<T>(file: string, fn: () => Promise<T>): Promise<T> {
+export async function withLock<T>(file: string, fn: () => Promise<T>): Promise<T> {
   for (;;) {
     try {
       const fd = openSync(file, 'wx');
@@ -112,6 +112,50 @@ async function withLock<T>(file: string, fn: () => Promise<T>): Promise<T> {
   }
 }
 
+/**
+ * The debootstrap --make-tarball of a minbase system, made once per cache
+ * (or copied from an offline bundle): the seed images' base and the node OS
+ * image both unpack it, so the packages it holds are fetched only once.
+ * Callers hold the cache's base.lock.
+ */
+export async function minbaseTarball(o: { cacheDir: string; suite: string; arch: string; mirror: string; offlineDir?: string; say: (m: string) => void }): Promise<string> {
+  const { suite, arch, say } = o;
+  const m = { mirror: o.mirror };
+  const dir = path.join(o.cacheDir, 'seed');
+  mkdirSync(dir, { recursive: true });
+  const tarball = path.join(dir, `${suite}-minbase-${arch}.tgz`);
+
+  const bundled = o.offlineDir ? path.join(o.offlineDir, 'base', path.basename(tarball)) : undefined;
+  if (!existsSync(tarball) && bundled && existsSync(bundled)) {
+    say(`base: debootstrap tarball from ${bundled}`);
+    copyFileSync(bundled, `${tarball}.${process.pid}.tmp`);
+    renameSync(`${tarball}.${process.pid}.tmp`, tarball);
+  }
+  if (!existsSync(tarball) && o.offlineDir) {
+    throw new KseedError(`no debootstrap tarball for the base: neither ${tarball} nor ${bundled}`, {
+      code: 'bad-input',
+      detail: 'make the bundle with `kseed images fetch --out DIR` (it includes base/), or pass --base IMAGE',
+    });
+  }
+  if (!existsSync(tarball)) {
+    say(`base: debootstrap --make-tarball ${suite} from ${m.mirror}`);
+    const work = path.join(dir, `mt-${process.pid}`);
+    const tmp = `${tarball}.${process.pid}.tmp`;
+    rmSync(work, { recursive: true, force: true });
+    try {
+      await run('debootstrap', ['--variant=minbase', `--arch=${arch}`, `--make-tarball=${tmp}`, suite, work, m.mirror], {
+        timeoutMs: 1_800_000,
+      });
+      renameSync(tmp, tarball);
+    } finally {
+      rmSync(work, { recursive: true, force: true });
+      rmSync(tmp, { force: true });
+    }
+  }
+
+  return tarball;
+}
+
 export async function ensureBase(opts: BaseOptions): Promise<BaseResult> {
   if (opts.image) return ensureBaseLocked(opts);
   const dir = path.join(opts.cacheDir, 'seed');
@@ -139,36 +183,7 @@ async function ensureBaseLocked(opts: BaseOptions): Promise<BaseResult> {
   const arch = opts.arch ?? (await hostArch());
   const m = opts.mirrors ?? pickMirrors(readHostSources(), suite);
   const dir = path.join(opts.cacheDir, 'seed');
-  mkdirSync(dir, { recursive: true });
-  const tarball = path.join(dir, `${suite}-minbase-${arch}.tgz`);
-
-  const bundled = opts.offlineDir ? path.join(opts.offlineDir, 'base', path.basename(tarball)) : undefined;
-  if (!existsSync(tarball) && bundled && existsSync(bundled)) {
-    say(`base: debootstrap tarball from ${bundled}`);
-    copyFileSync(bundled, `${tarball}.${process.pid}.tmp`);
-    renameSync(`${tarball}.${process.pid}.tmp`, tarball);
-  }
-  if (!existsSync(tarball) && opts.offlineDir) {
-    throw new KseedError(`no debootstrap tarball for the base: neither ${tarball} nor ${bundled}`, {
-      code: 'bad-input',
-      detail: 'make the bundle with `kseed images fetch --out DIR` (it includes base/), or pass --base IMAGE',
-    });
-  }
-  if (!existsSync(tarball)) {
-    say(`base: debootstrap --make-tarball ${suite} from ${m.mirror}`);
-    const work = path.join(dir, `mt-${process.pid}`);
-    const tmp = `${tarball}.${process.pid}.tmp`;
-    rmSync(work, { recursive: true, force: true });
-    try {
-      await run('debootstrap', ['--variant=minbase', `--arch=${arch}`, `--make-tarball=${tmp}`, suite, work, m.mirror], {
-        timeoutMs: 1_800_000,
-      });
-      renameSync(tmp, tarball);
-    } finally {
-      rmSync(work, { recursive: true, force: true });
-      rmSync(tmp, { force: true });
-    }
-  }
+  const tarball = await minbaseTarball({ cacheDir: opts.cacheDir, suite, arch, mirror: m.mirror, offlineDir: opts.offlineDir, say });
 
   const list = sourcesList(suite, m);
   const hash = createHash('sha256')

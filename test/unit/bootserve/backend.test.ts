@@ -100,6 +100,30 @@ describe('StateBootBackend', () => {
     expect(b.taskFor('n3')).toMatchObject({ task: 'fail', reason: 'node n3 has no image in the site file' });
   });
 
+  it('qcow2: the node waits while the seed converts, then streams the raw.zst; too large or bad is its deploy failure', () => {
+    type Status = ReturnType<NonNullable<ConstructorParameters<typeof StateBootBackend>[0]['images']>['status']>;
+    let status: Status = { state: 'pending' };
+    const asked: string[] = [];
+    const withHint = nodes.map((n) => (n.name === 'n2' ? { ...n, root_device: { size_gb: { min: 1 } } } : n));
+    const conv = new StateBootBackend({ store, nodes: withHint, chooseRootDevice, images: { status: (img) => (asked.push(img.url), status) } });
+    put('n2', 'deploying');
+    conv.onInventory('n2', inventory([disk('vda', 4)]));
+    expect(conv.taskFor('n2')).toEqual({ task: 'none', reboot: false });
+    expect(conv.taskFor('n2')).toEqual({ task: 'none', reboot: false });
+    // one event for the engine's fast track ("a ramdisk took the op"), not one per poll
+    expect(store.listEvents('n2', { kind: 'task' }).map((e) => e.detail)).toEqual([{ task: 'none', waiting: `seed converting ${IMAGE.url}` }]);
+    expect(asked).toEqual([IMAGE.url, IMAGE.url]);
+    const sha = 'c'.repeat(64);
+    status = { state: 'ready', image: { name: 'sha256-ab.raw.zst', sha256: sha, bytes: 123, compression: 'zstd', virtualSize: 3 * GiB } };
+    const t = conv.taskFor('n2');
+    expect(t).toEqual({ task: 'deploy', imageUrl: '/v1/images/n2/sha256-ab.raw.zst', imageChecksum: `sha256:${sha}`, imageFormat: 'raw', imageCompression: 'zstd', imageSize: 123, targetDisk: '/dev/vda', reboot: true });
+    expect(formatTask(t)).toContain('IMAGE_SIZE=123\n');
+    status = { state: 'ready', image: { name: 'sha256-ab.raw.zst', sha256: sha, bytes: 123, compression: 'zstd', virtualSize: 5 * GiB } };
+    expect(conv.taskFor('n2')).toMatchObject({ task: 'fail', reason: `image ${IMAGE.url}: too large: its virtual size 5.0 GiB (${5 * GiB} bytes) does not fit /dev/vda (4.0 GiB); nothing written` });
+    status = { state: 'failed', reason: `image ${IMAGE.url}: corrupt qcow2: qemu-img check found 3 corruptions` };
+    expect(conv.taskFor('n2')).toMatchObject({ task: 'fail', reason: `image ${IMAGE.url}: corrupt qcow2: qemu-img check found 3 corruptions` });
+  });
+
   it('reports become state-store events, with the id of the token they came with', () => {
     put('n1', 'inspecting');
     const tok = b.agentToken('n1');
