@@ -7,6 +7,7 @@ import { OS_DEFAULT_PACKAGES } from '../images/os-root.js';
 import { registerSeedImages } from '../images/seed/cli.js';
 import { InputError } from '../errors.js';
 import { contextOf } from './context.js';
+import { registerCephImage } from './images-ceph.js';
 import { table } from './output.js';
 
 interface BuildOpts {
@@ -117,4 +118,5 @@ export function register(program: Command): void {
     });
 
   registerSeedImages(images);
+  registerCephImage(images);
 }

@@ -7,7 +7,7 @@
  * PID is only signalled when its command line is still our server's.
  */
 import { spawn } from 'node:child_process';
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { KseedError } from '../errors.js';
@@ -77,23 +77,79 @@ export function bootServicePid(stateDir: string, configPath?: string): number | 
   return undefined;
 }
 
-function lastListening(log: string, since: number): Record<string, unknown> | undefined {
-  let text = '';
-  try {
-    text = readFileSync(log, 'utf8').slice(since);
-  } catch {
-    return undefined;
+/**
+ * Follows a log from a byte offset: each call reads only the bytes appended
+ * since the last one (never the whole file), and splits on newline bytes
+ * before decoding, so a multi-byte character can never shift the offset.
+ */
+export class LogFollower {
+  private pos: number;
+  private partial: Buffer = Buffer.alloc(0);
+
+  constructor(private readonly file: string, since: number) {
+    this.pos = since;
   }
-  for (const line of text.split('\n')) {
+
+  /** Complete lines appended since the last call (a line still being written waits). */
+  lines(): string[] {
+    let fd: number;
+    try {
+      fd = openSync(this.file, 'r');
+    } catch {
+      return [];
+    }
+    const chunks: Buffer[] = [this.partial];
+    try {
+      const buf = Buffer.alloc(64 * 1024);
+      for (;;) {
+        const n = readSync(fd, buf, 0, buf.length, this.pos);
+        if (n <= 0) break;
+        this.pos += n;
+        chunks.push(Buffer.from(buf.subarray(0, n)));
+      }
+    } finally {
+      closeSync(fd);
+    }
+    const all = Buffer.concat(chunks);
+    const end = all.lastIndexOf(0x0a);
+    if (end < 0) {
+      this.partial = all;
+      return [];
+    }
+    this.partial = Buffer.from(all.subarray(end + 1));
+    return all.subarray(0, end).toString('utf8').split('\n');
+  }
+}
+
+function listeningIn(lines: string[]): Record<string, unknown> | undefined {
+  for (const line of lines) {
     if (!line.startsWith('{')) continue;
     try {
       const j = JSON.parse(line) as Record<string, unknown>;
       if (j.service === 'serve' && j.type === 'listening') return j;
     } catch {
-      /* a partial line */
+      /* not one of our JSON records */
     }
   }
   return undefined;
+}
+
+/** The last `n` lines after byte offset `since`, reading at most 64 KiB from the end. */
+function tailFrom(file: string, since: number, n: number): string {
+  try {
+    const size = statSync(file).size;
+    const start = Math.max(since, size - 64 * 1024);
+    const fd = openSync(file, 'r');
+    try {
+      const buf = Buffer.alloc(size - start);
+      readSync(fd, buf, 0, buf.length, start);
+      return buf.toString('utf8').split('\n').slice(-n).join('\n');
+    } finally {
+      closeSync(fd);
+    }
+  } catch {
+    return '';
+  }
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -109,7 +165,7 @@ export async function startBootService(o: BootServiceOptions): Promise<BootServi
   }
   mkdirSync(path.dirname(pidFile), { recursive: true, mode: 0o700 });
   mkdirSync(path.dirname(log), { recursive: true, mode: 0o700 });
-  const since = existsSync(log) ? readFileSync(log).length : 0;
+  const since = existsSync(log) ? statSync(log).size : 0;
   const fd = openSync(log, 'a', 0o600);
   const args = [
     ...(o.command ?? [process.execPath, KSEED_BIN]),
@@ -134,17 +190,12 @@ export async function startBootService(o: BootServiceOptions): Promise<BootServi
   if (pid === undefined) throw new KseedError('could not start kseed boot serve', { code: 'boot-serve' });
   writeFileSync(pidFile, `${pid}\n`, { mode: 0o600 });
   const deadline = Date.now() + (o.readyTimeoutMs ?? 30_000);
+  const follow = new LogFollower(log, since);
   for (;;) {
-    const l = lastListening(log, since);
+    const l = listeningIn(follow.lines());
     if (l) return { pid, pidFile, log, already: false, listening: l };
     if (exited !== undefined || Date.now() > deadline) {
-      const tail = (() => {
-        try {
-          return readFileSync(log, 'utf8').slice(since).split('\n').slice(-15).join('\n');
-        } catch {
-          return '';
-        }
-      })();
+      const tail = tailFrom(log, since, 15);
       if (exited === undefined) process.kill(pid, 'SIGTERM');
       rmSync(pidFile, { force: true });
       throw new KseedError(`boot services did not start (${exited ?? 'not listening after the timeout'}); log ${log}`, { code: 'boot-serve', detail: tail });

@@ -18,7 +18,8 @@ import { mirroredImage } from './ceph.js';
 
 export const MIRROR_KEY = 'mirror.sync';
 
-export type MirrorSource = { kind: 'upstream' } | { kind: 'oci'; dir: string } | { kind: 'bundle'; file: string };
+/** `daemon`: the local Docker engine (skopeo's docker-daemon: transport), where `kseed images ceph` leaves its image. */
+export type MirrorSource = { kind: 'upstream' } | { kind: 'oci'; dir: string } | { kind: 'bundle'; file: string } | { kind: 'daemon' };
 
 export interface MirrorImage {
   ref: string;
@@ -65,6 +66,7 @@ export async function ociRefs(dir: string): Promise<string[]> {
 
 export async function sourceOf(from: string | undefined): Promise<MirrorSource> {
   if (!from) return { kind: 'upstream' };
+  if (from === 'docker-daemon') return { kind: 'daemon' };
   let st;
   try {
     st = await stat(from);
@@ -82,6 +84,8 @@ function srcRef(src: MirrorSource, ref: string): string {
       return `oci:${src.dir}:${ref}`;
     case 'bundle':
       return `docker-archive:${src.file}:${ref}`;
+    case 'daemon':
+      return `docker-daemon:${ref.includes(':') ? ref : `${ref}:latest`}`;
   }
 }
 

@@ -145,8 +145,14 @@ export interface AuthoritativeConfig {
   store?: LeaseStore;
   /** How long an offered address is held for the client (default 60 s). */
   offerHoldSeconds?: number;
-  /** How long a declined address stays out of the pool (default 1 h). */
+  /** How long a declined pool address stays out of the pool (default 10 min). */
   declineHoldSeconds?: number;
+  /**
+   * A DECLINE counts only this long after the ACK it answers (default 60 s):
+   * the client checks the address right after it is acknowledged (RFC 2131
+   * 4.4.1, 2.2), never hours later.
+   */
+  declineWindowSeconds?: number;
 }
 
 export class AuthoritativeHandler {
@@ -256,7 +262,7 @@ export class AuthoritativeHandler {
       case MessageType.REQUEST:
         return this.request(req, mac, node, now);
       case MessageType.DECLINE:
-        this.decline(req, mac, node, now);
+        this.decline(req, mac, node, src, now);
         return null;
       case MessageType.RELEASE:
         this.release(req, mac, now);
@@ -316,14 +322,6 @@ export class AuthoritativeHandler {
   }
 
   private discover(req: DhcpPacket, mac: string, node: DhcpNode | undefined, now: number): Reply | null {
-    if (node?.ip) {
-      const held = this.leases.atIp(node.ip);
-      if (held?.state === 'declined' && held.expiresAt > now) {
-        // offering it again would only be declined again, in a loop; the operator must act
-        this.note({ type: 'ignored', mac, name: node.name, ip: node.ip, reason: `fixed address ${node.ip} was declined: another host uses it` });
-        return null;
-      }
-    }
     const ip = this.addressFor(req, mac, node, now);
     if (!ip) {
       this.note({ type: 'ignored', mac, reason: 'address pool exhausted' });
@@ -375,14 +373,51 @@ export class AuthoritativeHandler {
     return null;
   }
 
-  /** RFC 2131 4.3.3: the address is in use by someone else; keep it out of the pool. */
-  private decline(req: DhcpPacket, mac: string, node: DhcpNode | undefined, now: number): void {
+  /**
+   * RFC 2131 4.3.3: the client found its address in use; the server marks the
+   * address unavailable and tells the operator. DHCP has no authentication,
+   * so anyone can send a DECLINE in any client's name: it counts only when it
+   * is plausible, and even then it never denies the client service.
+   * - It must answer this client's own lease: the address we acknowledged to
+   *   this chaddr (option 50), our server identifier (option 54), ciaddr 0
+   *   (table 5), sent from 0.0.0.0 (4.1: the client has no address now) or
+   *   through a relay of our subnet, within `declineWindowSeconds` of the ACK.
+   * - A fixed address stays the node's (the site file says so): the conflict
+   *   is reported, nothing is held, and the node gets its address next time.
+   * - A pool address leaves the pool for `declineHoldSeconds`; the client
+   *   gets another one. The hold expires.
+   */
+  private decline(req: DhcpPacket, mac: string, node: DhcpNode | undefined, src: Source, now: number): void {
     const ip = optIp(req, Opt.REQUESTED_IP);
-    if (optIp(req, Opt.SERVER_ID) !== this.cfg.seedAddress || !ip) return;
     const known = this.leases.forMac(mac);
-    if (!known || known.ip !== ip) return;
-    this.leases.set({ mac, ip, state: 'declined', expiresAt: now + (this.cfg.declineHoldSeconds ?? 3600) * 1000 });
-    this.note({ type: 'declined', mac, ip, name: node?.name, reason: node?.ip === ip ? 'fixed address in use by another host' : 'address in use' });
+    const boundAt = known ? known.expiresAt - this.cfg.leaseSeconds * 1000 : 0;
+    const window = (this.cfg.declineWindowSeconds ?? 60) * 1000;
+    const fromClient = req.giaddr !== ZERO ? src.address === req.giaddr : src.address === ZERO;
+    const reason =
+      optIp(req, Opt.SERVER_ID) !== this.cfg.seedAddress
+        ? `server identifier (option 54) is ${optIp(req, Opt.SERVER_ID) ?? 'missing'}, not ${this.cfg.seedAddress}`
+        : !ip
+          ? 'no requested address (option 50)'
+          : req.ciaddr !== ZERO
+            ? `ciaddr is ${req.ciaddr}, must be 0.0.0.0`
+            : !fromClient
+              ? `sent from ${src.address}: a client that declines has no address (0.0.0.0) or comes through its relay`
+              : !known || known.ip !== ip || known.state !== 'bound'
+                ? `${ip} is not the address bound to ${mac}`
+                : now - boundAt > window
+                  ? `${ip} was acknowledged ${Math.round((now - boundAt) / 1000)} s ago, a DECLINE comes right after the ACK`
+                  : undefined;
+    if (reason !== undefined) {
+      this.note({ type: 'decline-ignored', mac, ...(ip ? { ip } : {}), name: node?.name, reason });
+      return;
+    }
+    if (node?.ip === ip) {
+      this.leases.set({ ...known!, state: 'released', expiresAt: now });
+      this.note({ type: 'declined', mac, ip, name: node!.name, reason: `fixed address ${ip} reported in use by another host: check the network for an address conflict; it stays this node's` });
+      return;
+    }
+    this.leases.set({ mac, ip: ip!, state: 'declined', expiresAt: now + (this.cfg.declineHoldSeconds ?? 600) * 1000 });
+    this.note({ type: 'declined', mac, ip, name: node?.name, reason: 'address in use by another host: kept out of the pool for a while' });
   }
 
   /** RFC 2131 4.3.4: the client gives the address back. */

@@ -11,6 +11,12 @@ export interface NegotiationLimits {
   maxBlksize: number;
   /** Largest window we agree to (RFC 7440 allows up to 65535). */
   maxWindowsize: number;
+  /**
+   * Largest retransmission timeout we accept, in seconds (RFC 2349 allows up
+   * to 255). A larger request is ignored, not lowered: the RFC lets the server
+   * only accept or ignore the value. Default 10.
+   */
+  maxTimeoutS?: number;
 }
 
 export interface Negotiated {
@@ -52,7 +58,9 @@ export function negotiate(requested: Map<string, string>, fileSize: number, limi
       }
       case 'timeout': {
         // RFC 2349: 1..255 seconds; the server must not change it, only accept or ignore it.
-        if (v === undefined || v < 1 || v > 255) break;
+        // Above our bound it is ignored: a client that never ACKs would otherwise
+        // hold its transfer slot for 255 s per retry.
+        if (v === undefined || v < 1 || v > Math.min(255, limits.maxTimeoutS ?? 10)) break;
         out.timeoutMs = v * 1000;
         out.oack.set('timeout', String(v));
         break;

@@ -20,6 +20,8 @@ export interface RunParams {
   windowsize: number;
   timeoutMs: number;
   maxRetries: number;
+  setupTimeoutMs?: number;
+  setupRetries?: number;
   oack?: Uint8Array;
   gso: boolean;
   readChunkBytes: number;
@@ -69,6 +71,8 @@ export async function runTransfer(p: RunParams, onEnd: (o: TransferOutcome) => v
     windowsize: p.windowsize,
     timeoutMs: p.timeoutMs,
     maxRetries: p.maxRetries,
+    ...(p.setupTimeoutMs !== undefined ? { setupTimeoutMs: p.setupTimeoutMs } : {}),
+    ...(p.setupRetries !== undefined ? { setupRetries: p.setupRetries } : {}),
     oack: p.oack ? Buffer.from(p.oack.buffer, p.oack.byteOffset, p.oack.byteLength) : undefined,
     send: (parts) => {
       try {

@@ -5,8 +5,12 @@
  *   ephemeral port (its TID, section 4) and runs on its own socket.
  * - RFC 2347/2348/2349/7440: OACK with blksize, tsize, timeout, windowsize.
  * - WRQ is refused (access violation): the seed never accepts uploads.
- * - At most `maxTransfers` at once; a retransmitted RRQ from a client that
- *   already has a transfer running is ignored instead of starting a second one.
+ * - At most `maxTransfers` at once and `maxPerClient` per client address; a
+ *   retransmitted RRQ from a client that already has a transfer running is
+ *   ignored instead of starting a second one. A requested timeout above
+ *   `maxTimeoutS` is ignored, and until the client ACKs the OACK the server's
+ *   own timeout and `setupRetries` hold: a client that asks and never answers
+ *   cannot keep a slot for more than a few seconds.
  *
  * The transfer socket is connect()ed to the client, so the kernel drops
  * datagrams from any other address/port (RFC 1350 section 4 asks for an
@@ -43,6 +47,12 @@ export interface TftpServerOptions {
   timeoutMs?: number;
   /** Timeouts in a row before a transfer is dropped. Default 5. */
   maxRetries?: number;
+  /** Transfers at once from one client address; further requests get "server busy". Default 16. */
+  maxPerClient?: number;
+  /** Largest RFC 2349 timeout accepted, in seconds (larger requests are ignored). Default 10. */
+  maxTimeoutS?: number;
+  /** Retransmissions of the OACK before a client that never ACKs it is dropped. Default 2. */
+  setupRetries?: number;
   /** Read size per file read. Default 256 KiB (raised to hold a full window). */
   readChunkBytes?: number;
   /** Largest file served in netascii mode (converted in memory). Default 16 MiB. */
@@ -67,12 +77,15 @@ export type TftpEvent =
 
 interface Active {
   running?: Running;
+  address: string;
 }
 
 export class TftpServer {
   private socket: dgram.Socket | undefined;
   private realRoot: string | undefined;
   private readonly active = new Map<string, Active>();
+  /** Transfers per client address (the per-client limit). */
+  private readonly perClient = new Map<string, number>();
   private closing = false;
   private readonly o: Required<Omit<TftpServerOptions, 'root' | 'generated' | 'log'>> & Pick<TftpServerOptions, 'root' | 'generated' | 'log'>;
 
@@ -85,6 +98,9 @@ export class TftpServer {
       maxWindowsize: 64,
       timeoutMs: 1000,
       maxRetries: 5,
+      maxPerClient: 16,
+      maxTimeoutS: 10,
+      setupRetries: 2,
       readChunkBytes: 256 * 1024,
       maxNetasciiBytes: 16 * 1024 * 1024,
       gso: true,
@@ -177,13 +193,14 @@ export class TftpServer {
       this.refuse(rinfo, ErrorCode.illegalOperation, 'mail mode not supported', pkt.filename);
       return;
     }
-    if (this.active.size >= this.o.maxTransfers) {
+    if (this.active.size >= this.o.maxTransfers || (this.perClient.get(rinfo.address) ?? 0) >= this.o.maxPerClient) {
       this.refuse(rinfo, ErrorCode.notDefined, 'server busy, try again', pkt.filename);
       return;
     }
     // Reserve the slot now: opening the file is asynchronous.
-    const slot: Active = {};
+    const slot: Active = { address: rinfo.address };
     this.active.set(key, slot);
+    this.perClient.set(rinfo.address, (this.perClient.get(rinfo.address) ?? 0) + 1);
     this.startRead(pkt, rinfo, key, slot).catch((e: Error) => {
       this.emit({ type: 'error', message: `transfer setup failed: ${e.message}` });
       this.release(key, slot);
@@ -191,7 +208,11 @@ export class TftpServer {
   }
 
   private release(key: string, slot: Active): void {
-    if (this.active.get(key) === slot) this.active.delete(key);
+    if (this.active.get(key) !== slot) return;
+    this.active.delete(key);
+    const n = (this.perClient.get(slot.address) ?? 1) - 1;
+    if (n > 0) this.perClient.set(slot.address, n);
+    else this.perClient.delete(slot.address);
   }
 
   private async openFile(pkt: RequestPacket, rinfo: dgram.RemoteInfo): Promise<{ rel: string; opened: Opened }> {
@@ -234,7 +255,7 @@ export class TftpServer {
       } else opened = { kind: 'memory', data: toNetascii(opened.data) };
     }
     const size = opened.kind === 'memory' ? opened.data.length : opened.size;
-    const neg = negotiate(pkt.options, size, { maxBlksize: this.o.maxBlksize, maxWindowsize: this.o.maxWindowsize });
+    const neg = negotiate(pkt.options, size, { maxBlksize: this.o.maxBlksize, maxWindowsize: this.o.maxWindowsize, maxTimeoutS: this.o.maxTimeoutS });
     const fh = opened.kind === 'file' ? opened.fh : undefined;
     if (this.closing) {
       await fh?.close();
@@ -250,6 +271,8 @@ export class TftpServer {
       windowsize: neg.windowsize,
       timeoutMs: neg.timeoutMs ?? this.o.timeoutMs,
       maxRetries: this.o.maxRetries,
+      setupTimeoutMs: this.o.timeoutMs,
+      setupRetries: Math.min(this.o.setupRetries, this.o.maxRetries),
       oack: neg.oack.size > 0 ? encodeOack(neg.oack) : undefined,
       gso: this.o.gso,
       readChunkBytes: this.o.readChunkBytes,

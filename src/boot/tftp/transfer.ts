@@ -17,6 +17,15 @@ export interface TransferOptions {
   maxRetries: number;
   /** OACK to send first (RFC 2347); the client then ACKs block 0. */
   oack?: Buffer;
+  /**
+   * Retransmission timeout and retries until the client's first ACK. The
+   * negotiated options take effect only once the client acknowledged the OACK
+   * (RFC 2347), so until then the server's own, short values hold: a client
+   * that asks and never answers frees its slot in seconds. Default: timeoutMs, maxRetries.
+   * (Without options there is no OACK and timeoutMs is the server's own already.)
+   */
+  setupTimeoutMs?: number;
+  setupRetries?: number;
   /** Control packets (OACK, ERROR). */
   send(parts: Buffer[]): void;
   /** `count` DATA packets laid out back to back with stride 4 + blksize (see PacketSource). */
@@ -163,15 +172,27 @@ export class Transfer {
     this.end(false, reason);
   }
 
-  private armTimer(): void {
-    if (this.timer) this.timer.refresh();
-    else this.timer = setTimeout(() => this.onTimeout(), this.o.timeoutMs);
+  /** Still waiting for the ACK of the OACK: the negotiated timeout is not agreed yet. */
+  private get inSetup(): boolean {
+    return this.oackPending;
   }
+
+  private armTimer(): void {
+    const ms = this.inSetup ? (this.o.setupTimeoutMs ?? this.o.timeoutMs) : this.o.timeoutMs;
+    if (this.timer && this.timerMs === ms) this.timer.refresh();
+    else {
+      if (this.timer) clearTimeout(this.timer);
+      this.timerMs = ms;
+      this.timer = setTimeout(() => this.onTimeout(), ms);
+    }
+  }
+
+  private timerMs = 0;
 
   private onTimeout(): void {
     if (this.ended) return;
     this.retries++;
-    if (this.retries > this.o.maxRetries) {
+    if (this.retries > (this.inSetup ? (this.o.setupRetries ?? this.o.maxRetries) : this.o.maxRetries)) {
       this.fail('timeout');
       return;
     }

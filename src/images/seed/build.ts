@@ -73,8 +73,8 @@ export function failureReason(raw: string[]): string {
   return (err.pop() ?? tail.filter((l) => l.trim()).pop() ?? 'unknown error').trim();
 }
 
-async function dockerBuild(
-  args: { tag: string; hash: string; service: StackService; dockerfile: string; context: string; network?: string; logFile: string },
+export async function dockerBuild(
+  args: { tag: string; hash: string; service: string; dockerfile: string; context: string; network?: string; logFile: string },
   say: (l: string) => void,
 ): Promise<void> {
   const cli = [

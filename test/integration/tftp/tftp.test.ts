@@ -16,6 +16,8 @@ import { needPeers, needRoot } from '../../helpers/peers.js';
 const PORT = 18101;
 const CAP_PORT = 18102;
 const FUZZ_PORT = 18103;
+const HOLD_PORT = 18104;
+const HOLD2_PORT = 18105;
 
 function run(cmd: string, args: string[], timeout = 120_000): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
@@ -29,11 +31,11 @@ function run(cmd: string, args: string[], timeout = 120_000): Promise<{ code: nu
 const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 
 /** A hand-driven client socket: sends what the test says, records every packet it gets. */
-async function rawClient() {
+async function rawClient(address = '127.0.0.1') {
   const sock = dgram.createSocket('udp4');
   const got: { p: Packet; port: number }[] = [];
   sock.on('message', (m, r) => got.push({ p: decode(m), port: r.port }));
-  await new Promise<void>((r) => sock.bind(0, '127.0.0.1', () => r()));
+  await new Promise<void>((r) => sock.bind(0, address, () => r()));
   return {
     got,
     send: (buf: Buffer, port: number) => new Promise<void>((r) => sock.send(buf, port, '127.0.0.1', () => r())),
@@ -253,6 +255,63 @@ describe.skipIf(!needRoot() || !needPeers('curl', 'tftp', 'atftp'))('TFTP server
       await a.close();
       await b.close();
     } finally {
+      await s.close();
+    }
+  });
+
+  /** 256 read requests asking timeout=255 that never ACK (issue 14, hole 3), from `addressOf(i)`. */
+  async function hold(port: number, addressOf: (i: number) => string) {
+    const cls = [];
+    for (let i = 0; i < 256; i++) {
+      const c = await rawClient(addressOf(i));
+      await c.send(encodeRequest('rrq', 'small.txt', 'octet', { timeout: '255', blksize: '1468' }), port);
+      cls.push(c);
+    }
+    return cls;
+  }
+
+  it('256 never-ACKing requests with timeout=255 from one host leave room for a legitimate client, and free their slots in seconds', async () => {
+    const s = new TftpServer({ root, address: '127.0.0.1', port: HOLD_PORT, workers: 0 });
+    await s.listen();
+    const cls = await hold(HOLD_PORT, () => '127.0.0.2');
+    try {
+      await until(() => cls.every((c) => c.got.length > 0));
+      // the per-client bound: one host cannot take every slot
+      expect(s.activeTransfers).toBeLessThanOrEqual(16);
+      // a timeout of 255 s is above the server's bound: ignored (RFC 2349 lets it only accept or ignore)
+      const oack = cls.map((c) => c.got[0]!.p).find((p) => p.op === 'oack');
+      expect(oack).toBeDefined();
+      expect(oack!.op === 'oack' && oack!.options.has('timeout')).toBe(false);
+      const o = out('hold1');
+      const r = await run('curl', ['-sS', '--max-time', '20', '-o', o, `tftp://127.0.0.1:${HOLD_PORT}/f3m.bin`]);
+      expect(r.code, r.stderr).toBe(0);
+      expect(sha(readFileSync(o))).toBe(sha(files['f3m.bin']!));
+      // the held slots are given up after the server's own setup timeout (3 x 1 s), not 6 x 255 s
+      await until(() => s.activeTransfers === 0, 10_000);
+    } finally {
+      for (const c of cls) await c.close();
+      await s.close();
+    }
+  });
+
+  it('256 never-ACKing requests with timeout=255 from 256 hosts hold the server for seconds only: a legitimate transfer succeeds after', async () => {
+    const s = new TftpServer({ root, address: '127.0.0.1', port: HOLD2_PORT, workers: 0 });
+    await s.listen();
+    const cls = await hold(HOLD2_PORT, (i) => `127.0.${3 + (i >> 7)}.${1 + (i & 127)}`);
+    try {
+      await until(() => cls.every((c) => c.got.length > 0));
+      const t0 = Date.now();
+      const o = out('hold2');
+      let r = await run('curl', ['-sS', '-o', o, `tftp://127.0.0.1:${HOLD2_PORT}/small.txt`]);
+      // every slot is taken for the moment: the client is told so, and tries again as a PXE ROM would
+      while (r.code !== 0 && Date.now() - t0 < 15_000) {
+        await new Promise((res) => setTimeout(res, 500));
+        r = await run('curl', ['-sS', '-o', o, `tftp://127.0.0.1:${HOLD2_PORT}/small.txt`]);
+      }
+      expect(r.code, r.stderr).toBe(0);
+      expect(readFileSync(o, 'utf8')).toBe('hello from kseed\n');
+    } finally {
+      for (const c of cls) await c.close();
       await s.close();
     }
   });

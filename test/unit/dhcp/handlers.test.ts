@@ -133,13 +133,44 @@ describe('authoritative handler', () => {
     expect(dora(h2, STRANGER).packet.yiaddr).toBe(second);
   });
 
-  it('a declined fixed address is not offered again until the hold ends', () => {
-    const h = new AuthoritativeHandler(cfg({ declineHoldSeconds: 60 }));
+  it('a DECLINE of a fixed address reports the conflict and never denies the node: it gets its address again at once', () => {
+    const h = new AuthoritativeHandler(cfg());
     dora(h, FIXED);
-    h.handle(request({ type: MessageType.DECLINE, mac: FIXED, requested: '10.77.0.50', serverId: SEED }), src, T0);
-    expect(h.handle(request({ type: MessageType.DISCOVER, mac: FIXED }), src, T0 + 1000)).toBeNull();
-    expect(h.drainEvents()).toContainEqual(expect.objectContaining({ type: 'ignored', mac: FIXED, reason: expect.stringContaining('was declined') }));
-    expect(h.handle(request({ type: MessageType.DISCOVER, mac: FIXED }), src, T0 + 61_000)?.packet.yiaddr).toBe('10.77.0.50');
+    h.handle(request({ type: MessageType.DECLINE, mac: FIXED, requested: '10.77.0.50', serverId: SEED }), src, T0 + 2000);
+    expect(h.drainEvents()).toContainEqual(expect.objectContaining({ type: 'declined', mac: FIXED, reason: expect.stringContaining('address conflict') }));
+    expect(dora(h, FIXED, {}, T0 + 3000).packet.yiaddr).toBe('10.77.0.50');
+  });
+
+  it('implausible DECLINEs (RFC 2131 4.3.3) change nothing and say which field was wrong', () => {
+    const h = new AuthoritativeHandler(cfg());
+    const ip = dora(h, KNOWN).packet.yiaddr;
+    const cases: [object, { address: string; port: number }, number, RegExp][] = [
+      [{ requested: ip, serverId: '10.77.0.9' }, src, T0 + 1000, /option 54/],
+      [{ serverId: SEED }, src, T0 + 1000, /option 50/],
+      [{ requested: ip, serverId: SEED, ciaddr: ip }, src, T0 + 1000, /ciaddr/],
+      // from a host that has an address: a stranger on the segment, not the client
+      [{ requested: ip, serverId: SEED }, { address: '10.77.0.66', port: 68 }, T0 + 1000, /sent from 10\.77\.0\.66/],
+      // not the client's own lease
+      [{ requested: '10.77.0.101', serverId: SEED }, src, T0 + 1000, /not the address bound/],
+      // long after the ACK: the client checks its address right after it gets it
+      [{ requested: ip, serverId: SEED }, src, T0 + 61_000, /acknowledged 61 s ago/],
+    ];
+    for (const [fields, from, now, why] of cases) {
+      h.drainEvents();
+      expect(h.handle(request({ type: MessageType.DECLINE, mac: KNOWN, ...fields }), from, now)).toBeNull();
+      expect(h.drainEvents()).toEqual([expect.objectContaining({ type: 'decline-ignored', mac: KNOWN, reason: expect.stringMatching(why) })]);
+      expect(h.leases.forMac(KNOWN)).toMatchObject({ ip, state: 'bound' });
+    }
+  });
+
+  it('a declined pool address comes back after the hold (default 10 min), and the MAC is never blocked', () => {
+    const h = new AuthoritativeHandler(cfg({ range: { start: '10.77.0.100', end: '10.77.0.101' } }));
+    const first = dora(h, KNOWN).packet.yiaddr;
+    h.handle(request({ type: MessageType.DECLINE, mac: KNOWN, requested: first, serverId: SEED }), src, T0 + 1000);
+    const second = dora(h, KNOWN, {}, T0 + 2000).packet.yiaddr;
+    expect(second).not.toBe(first);
+    expect(h.leases.availableFor(first, KNOWN, T0 + 1000 + 599_000)).toBe(false);
+    expect(h.leases.availableFor(first, KNOWN, T0 + 1000 + 600_000)).toBe(true);
   });
 
   it('stays silent when the pool is exhausted', () => {

@@ -7,7 +7,8 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { bootServicePid, logFileOf, pidFileOf, startBootService, stopBootService } from '../../../src/engine/service.js';
+import { appendFileSync } from 'node:fs';
+import { bootServicePid, LogFollower, logFileOf, pidFileOf, startBootService, stopBootService } from '../../../src/engine/service.js';
 
 describe('boot service manager', () => {
   let dir: string;
@@ -47,6 +48,34 @@ describe('boot service manager', () => {
     expect(existsSync(pidFileOf(stateDir()))).toBe(false);
     expect(readFileSync(logFileOf(stateDir()), 'utf8')).toContain('stopped');
     expect(await stopBootService(stateDir(), config)).toEqual({ stopped: false });
+  });
+
+  it('reads a log by byte offsets: multi-byte text before and a character cut between writes change nothing', () => {
+    const log = path.join(dir, 'x.log');
+    // an earlier run logged 1,000 non-ASCII characters (3,000 bytes)
+    writeFileSync(log, `${JSON.stringify({ file: '\ufffd'.repeat(1000) })}\n`);
+    const f = new LogFollower(log, readFileSync(log).length);
+    expect(f.lines()).toEqual([]);
+    const rec = Buffer.from(`${JSON.stringify({ service: 'serve', type: 'listening', name: 'é' })}\n`);
+    const cut = rec.indexOf(Buffer.from('é')) + 1; // inside the 2-byte "é"
+    appendFileSync(log, rec.subarray(0, cut));
+    expect(f.lines()).toEqual([]);
+    appendFileSync(log, rec.subarray(cut));
+    expect(f.lines().map((l) => JSON.parse(l))).toEqual([{ service: 'serve', type: 'listening', name: 'é' }]);
+    // nothing read twice
+    expect(f.lines()).toEqual([]);
+  });
+
+  it('is ready after a log of earlier runs full of non-ASCII bytes', async () => {
+    mkdirSync(path.join(stateDir(), 'logs'), { recursive: true });
+    writeFileSync(logFileOf(stateDir()), `${JSON.stringify({ service: 'tftp', file: '\ufffd'.repeat(1000) })}\n`);
+    write(`
+      console.log(JSON.stringify({ service: 'serve', type: 'listening', http: { port: 8081 } }));
+      process.on('SIGTERM', () => process.exit(0));
+      setInterval(() => {}, 1000);
+    `);
+    const info = await startBootService({ stateDir: stateDir(), configPath: config, command: [process.execPath, script], readyTimeoutMs: 5000 });
+    expect(info).toMatchObject({ already: false, listening: { http: { port: 8081 } } });
   });
 
   it('a server that exits before listening fails up with its log tail', async () => {

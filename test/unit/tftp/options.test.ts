@@ -61,4 +61,11 @@ describe('TFTP option negotiation', () => {
     expect(n.oack.size).toBe(0);
     expect(n.blksize).toBe(512);
   });
+
+  it("ignores a timeout above the server's bound (default 10 s) instead of holding a slot for 255 s per retry", () => {
+    expect(negotiate(new Map([['timeout', '255']]), 10, limits).oack.has('timeout')).toBe(false);
+    expect(negotiate(new Map([['timeout', '11']]), 10, limits).timeoutMs).toBeUndefined();
+    expect(negotiate(new Map([['timeout', '10']]), 10, limits).timeoutMs).toBe(10_000);
+    expect(negotiate(new Map([['timeout', '30']]), 10, { ...limits, maxTimeoutS: 30 }).timeoutMs).toBe(30_000);
+  });
 });

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { formatProblem, InputError, ExitCode } from '../../src/errors.js';
-import { redact, table } from '../../src/cli/output.js';
+import { formatProblem, InputError, ExitCode } from '../../../src/errors.js';
+import { redact, table } from '../../../src/cli/output.js';
 
 describe('errors', () => {
   it('formats a problem as file:line:col path: message', () => {
