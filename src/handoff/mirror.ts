@@ -12,6 +12,7 @@ import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { execa } from 'execa';
+import { requireTool } from '../util/tools.js';
 import { InputError, KseedError } from '../errors.js';
 import type { StateStore } from '../engine/state.js';
 import { mirroredImage } from './ceph.js';
@@ -103,10 +104,7 @@ export interface SyncOptions {
 
 /** Copies each image; keeps going past a failed one and reports it. */
 export async function syncImages(state: StateStore, refs: string[], opts: SyncOptions): Promise<MirrorImage[]> {
-  const check = await execa('sh', ['-c', 'command -v skopeo'], { reject: false });
-  if (check.exitCode !== 0) {
-    throw new KseedError('skopeo is not installed: install the Debian package skopeo (apt-get install skopeo) to load images into the seed registry', { code: 'missing-tool' });
-  }
+  requireTool('skopeo', 'to load images into the seed registry');
   // credentials in an auth file (0600, removed after), never on a command line `ps` shows
   const tmp = await mkdtemp(path.join(tmpdir(), 'kseed-mirror-'));
   const authFile = path.join(tmp, 'auth.json');

@@ -8,7 +8,7 @@
 import { copyFile, stat } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { KseedError } from '../errors.js';
-import { run, runQuiet } from './tools.js';
+import { run, runQuiet } from '../util/tools.js';
 
 export type Firmware = 'bios' | 'uefi';
 

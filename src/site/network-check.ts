@@ -232,7 +232,7 @@ export function checkNodeNetwork(ctx: NetworkCheckContext, subnets: Subnet[], i:
 
   // --- addresses, gateways, routes
   const pxe = macs[0];
-  const carriesPxe = (kind: string, name: string, i: Obj): boolean => {
+  const carriesPxe = (kind: string, i: Obj): boolean => {
     if (!pxe) return false;
     if (kind === 'ethernets') return normalizeMac(strv(i.mac) ?? '') === pxe;
     if (kind === 'bonds') return arr(i.members).some((m) => normalizeMac(strv(m) ?? '') === pxe);
@@ -253,7 +253,7 @@ export function checkNodeNetwork(ctx: NetworkCheckContext, subnets: Subnet[], i:
         nets.push(c);
         const what = reservedIn(c, c);
         if (what) return ctx.err(p, `${formatIp(c)} is the ${what} address of ${formatCidr(networkOf(c))}, not a host address`);
-        if (subnetKnown) checkSubnet(ctx, p, c, subnets, vlan, kind !== 'vlans' && carriesPxe(kind, name, iface));
+        if (subnetKnown) checkSubnet(ctx, p, c, subnets, vlan, kind !== 'vlans' && carriesPxe(kind, iface));
         const key = formatIp(c);
         const prev = ctx.taken.get(key);
         if (prev && (prev.node !== i || prev.where !== 'ip')) ctx.err(p, `address ${key} is already used by ${prev.node === i ? 'this node' : prev.label} (${prev.where})`);

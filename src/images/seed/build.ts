@@ -7,6 +7,7 @@ import { createWriteStream, existsSync, mkdirSync, readdirSync, readFileSync, rm
 import path from 'node:path';
 import { execa } from 'execa';
 import { KseedError } from '../../errors.js';
+import { missingTool } from '../../util/tools.js';
 import { REPO_ROOT } from '../../render/stack.js';
 import type { StackService } from '../../render/model.js';
 import { ensureBase, type BaseResult } from './base.js';
@@ -113,7 +114,7 @@ export async function dockerBuild(
   await new Promise<void>((resolve) => logStream.end(partial ? `${partial}\n` : '', () => resolve()));
   if (r.exitCode !== 0) {
     if ((r as { code?: string }).code === 'ENOENT') {
-      throw new KseedError('docker not found: install the Debian package docker.io', { code: 'missing-tool' });
+      throw missingTool('docker');
     }
     const tail = log.slice(-30).map((l) => l.replace(/\x1b\[[0-9;]*m/g, ''));
     throw new KseedError(`building ${args.tag} failed: ${failureReason(tail)}`, {

@@ -17,7 +17,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { StateBootBackend } from '../../../src/boot/backend.js';
 import { HttpBootServer } from '../../../src/boot/http/server.js';
-import { bootBackendOptions } from '../../../src/engine/bootnodes.js';
+import { bootBackendOptions } from '../../../src/service/boot-nodes.js';
 import { openState, type StateStore } from '../../../src/engine/state.js';
 import { renderNetworkConfig } from '../../../src/render/network-config.js';
 import { loadSite } from '../../../src/site/load.js';

@@ -92,9 +92,9 @@ describe.skipIf(!ok)('kseed enroll and kseed bmc against 20 BMCs', () => {
     expect(out.nodes).toHaveLength(20);
     const byName = new Map(out.nodes.map((n) => [n.node, n]));
     expect(out.nodes.filter((n) => n.result === 'manageable')).toHaveLength(18);
-    expect(byName.get('n07')).toMatchObject({ result: 'enroll failed', error: 'auth: wrong password (RAKP 2 HMAC is invalid)' });
+    expect(byName.get('n07')).toMatchObject({ result: 'enroll failed', error: `auth: 127.0.0.1:${BASE + 7}: wrong password (RAKP 2 HMAC is invalid)` });
     expect(byName.get('n19')!.result).toBe('enroll failed');
-    expect(byName.get('n19')!.error).toMatch(/^timeout: no answer to RMCP\+ Open Session Request after \d tries$/);
+    expect(byName.get('n19')!.error).toMatch(new RegExp(`^timeout: 127\\.0\\.0\\.1:${BASE + 19}: no answer to RMCP\\+ Open Session Request after \\d tries$`));
     // the dead BMC cost its own budget (2 s), not more; the run did not wait on it serially
     expect(byName.get('n19')!.ms).toBeLessThan(3000);
     expect(took).toBeLessThan(20_000);
@@ -108,7 +108,7 @@ describe.skipIf(!ok)('kseed enroll and kseed bmc against 20 BMCs', () => {
     try {
       expect(st.getNode('n00')).toMatchObject({ state: 'manageable', profile: 'qemu-lab', power: 'off' });
       expect((st.getNode('n00')!.data.bmc as { serial: string }).serial).toBe('SN-C0');
-      expect(st.getNode('n07')).toMatchObject({ state: 'enroll failed', last_error: 'auth: wrong password (RAKP 2 HMAC is invalid)' });
+      expect(st.getNode('n07')).toMatchObject({ state: 'enroll failed', last_error: `auth: 127.0.0.1:${BASE + 7}: wrong password (RAKP 2 HMAC is invalid)` });
       expect(st.getNode('n19')!.state).toBe('enroll failed');
       expect(st.phaseTimings('n00').map((p) => p.phase)).toContain('enroll');
     } finally {

@@ -44,7 +44,7 @@ describe.skipIf(!ok)('images build failures', () => {
     process.env.DOCKER_HOST = `unix://${tmp}/no-such-docker.sock`;
     try {
       const e = await failure(buildSeedImages({ cacheDir: path.join(tmp, 'c1') }));
-      expect(e.message).toBe('cannot reach the Docker engine: is dockerd running?');
+      expect(e.message).toBe('no Docker engine reachable (`docker info` failed): start dockerd or check DOCKER_HOST');
       expect(e.code).toBe('no-docker');
       expect(e.detail).toMatch(/no-such-docker\.sock/);
     } finally {

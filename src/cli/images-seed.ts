@@ -2,13 +2,13 @@
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import type { Command } from 'commander';
-import { contextOf } from '../../cli/context.js';
-import { table } from '../../cli/output.js';
-import { InputError } from '../../errors.js';
-import { loadSite } from '../../site/load.js';
-import { buildSeedImages, DEFAULT_SERVICES } from './build.js';
-import { fetchSeedDebs } from './fetch.js';
-import { parseServices } from './services.js';
+import { contextOf } from './context.js';
+import { table } from './output.js';
+import { InputError } from '../errors.js';
+import { loadSite } from '../site/load.js';
+import { buildSeedImages, DEFAULT_SERVICES } from '../images/seed/build.js';
+import { fetchSeedDebs } from '../images/seed/fetch.js';
+import { parseServices } from '../images/seed/services.js';
 
 interface Opts {
   base?: string;
