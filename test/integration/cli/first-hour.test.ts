@@ -138,9 +138,9 @@ describe('site file checks', () => {
     writeFileSync(f, `${(await import('node:fs')).readFileSync(f, 'utf8').replace('  root_device: { name: /dev/vda }\n', `  root_device: { name: /dev/vda }\n  image: { url: "http://10.77.0.1:8080/x.raw", checksum: "sha256:${'0'.repeat(64)}" }\n`)}`);
     const loose = await kseed(['--config', f, 'validate']);
     expect(loose.code).toBe(0);
-    expect(loose.stderr).toContain("warning: zero.yaml:11:52 defaults.image.checksum: checksum is all zeros, a placeholder: put the image's own");
+    expect(loose.stderr).toContain("warning: zero.yaml:10:58 defaults.image.checksum: checksum is all zeros, a placeholder: put the image's own");
     const strict = await kseed(['--config', f, 'validate', '--strict']);
     expect(strict.code).toBe(2);
-    expect(strict.stderr).toContain("zero.yaml:11:52 defaults.image.checksum: checksum is all zeros");
+    expect(strict.stderr).toContain("zero.yaml:10:58 defaults.image.checksum: checksum is all zeros");
   });
 });
