@@ -6,13 +6,12 @@
  */
 import type { Command } from 'commander';
 import { openEngine } from '../engine/open.js';
-import type { PhaseTimeouts } from '../engine/embedded.js';
 import type { NodeState } from '../engine/lifecycle.js';
-import type { NodeOutcome, ProgressEvent, Provisioner } from '../engine/types.js';
+import type { NodeOutcome, PhaseTimeouts, ProgressEvent, Provisioner } from '../engine/types.js';
 import { InputError } from '../errors.js';
 import { loadSite } from '../site/load.js';
 import type { NodeSpec, Site } from '../site/types.js';
-import { exitFor, selectNodes } from './bmc.js';
+import { exitFor, selectNodes } from './nodes.js';
 import { contextOf, type CliContext } from './context.js';
 import { table } from './output.js';
 
