@@ -108,7 +108,7 @@ export function register(program: Command): void {
           );
           return;
         }
-        const r = await generateHandoff(site, state, { kolla, ceph, outDir: opts.out && path.resolve(opts.out), stateDir: ctx.stateDir, profiles });
+        const r = await generateHandoff(site, state, { kolla, ceph, outDir: opts.out && path.resolve(opts.out), stateDir: ctx.stateDir, artifactsDir: servedArtifactsDir(ctx.stateDir, site.file), profiles });
         if (!opts.run) {
           ctx.out.result(r, () => human(r));
           return;
@@ -222,9 +222,10 @@ function registerMirror(program: Command): void {
         refs = [`${CEPH_IMAGE_REPO}:${upstreamVersion(deb.version)}`];
       }
       if (!refs.length) throw new InputError(opts.list ? `${opts.list} lists no image` : 'give --list FILE (or --from an OCI layout directory, whose images are taken)');
+      // the embedded engine's registry starts here (and makes its password); the Ironic stack's runs since `kseed up`
+      const { address: registry } = await ensureSeedRegistry(site, ctx.stateDir);
       const password = await registryPassword(site, ctx.stateDir);
       if (password === undefined) throw new KseedError('the seed registry has no password yet: run `kseed up` first (or set registry.password)', { exitCode: 2, code: 'bad-input' });
-      const { address: registry } = await ensureSeedRegistry(site, ctx.stateDir);
       const state = openState(ctx.stateDir);
       try {
         const images = await syncImages(state, refs, {
