@@ -22,6 +22,7 @@ import { ensureSecrets } from '../render/secrets.js';
 import { REPO_ROOT } from '../render/stack.js';
 import { resolveSecret } from '../site/secrets.js';
 import type { Site } from '../site/types.js';
+import { pidInNetns } from '../util/netns.js';
 import { requireTool } from '../util/tools.js';
 
 const HASH_LABEL = 'io.kseed.config-hash';
@@ -48,16 +49,6 @@ async function docker(args: string[]) {
 function listenLine(address: string, port: number): string {
   const a = address.split('.').reverse().map((b) => Number(b).toString(16).toUpperCase().padStart(2, '0')).join('');
   return `${a}:${port.toString(16).toUpperCase().padStart(4, '0')} 00000000:0000 0A`;
-}
-
-function sameNetns(pid: number, netns: string): boolean {
-  try {
-    const a = statSync(`/proc/${pid}/ns/net`);
-    const b = statSync(`/run/netns/${netns}`);
-    return a.ino === b.ino && a.dev === b.dev;
-  } catch {
-    return false;
-  }
 }
 
 async function inspect(name: string): Promise<{ running: boolean; pid: number; hash?: string } | undefined> {
@@ -107,7 +98,7 @@ export async function ensureSeedRegistry(site: Site, stateDir: string, opts: { t
     .slice(0, 16);
 
   const now = await inspect(name);
-  if (now?.running && now.hash === hash && (!site.seed.netns || sameNetns(now.pid, site.seed.netns))) return { address, container: name, started: false };
+  if (now?.running && now.hash === hash && (!site.seed.netns || pidInNetns(now.pid, site.seed.netns))) return { address, container: name, started: false };
   if (now) await docker(['rm', '-f', name]);
   const netns = site.seed.netns
     ? [
