@@ -15,6 +15,7 @@
  * state and records what the node said.
  */
 import { createHash } from 'node:crypto';
+import { neighbourMac } from './http/peer.js';
 import type { ImageSpec, NodeSpec, RootDeviceHint } from '../site/types.js';
 import {
   bootActionFor,
@@ -37,6 +38,8 @@ export interface NodeStateApi {
   issueNodeToken(node: string, purpose: string, ttlMs: number): string;
   verifyNodeToken(token: string, purpose: string): string | undefined;
   revokeNodeTokens(node: string, purpose?: string): number;
+  /** The DHCP lease at an address (authoritative mode keeps them in the store). */
+  leaseByIp?(ip: string): { mac: string; state: string; expires_at: number } | undefined;
 }
 
 /** What the backend needs of a disk to pick the root device (engine/rootdevice.ts Disk). */
@@ -69,6 +72,10 @@ export interface StateBootBackendOptions {
   rootDevice?: (node: NodeSpec) => RootDeviceHint | undefined;
   /** Makes qcow2 images streamable (images/convert.ts ImagePreparer); without it qcow2 deploys fail. */
   images?: ImageConverter;
+  /** MAC behind a peer address on the provisioning segment; default the kernel's neighbour table. */
+  neighbourMac?: (address: string) => string | undefined;
+  /** Clock for lease expiry (tests); default Date.now. */
+  now?: () => number;
 }
 
 /**
@@ -169,14 +176,38 @@ export class StateBootBackend implements BootBackend {
   }
 
   /**
-   * A fresh token each time the node's boot script is served: the previous
-   * boot's ramdisk (if it is still around) loses its right to report.
+   * Whether `address` is the node itself (docs/AGENT-API.md "Agent token"):
+   * in authoritative mode the address must hold a live lease of one of the
+   * node's MACs in the state store; an address leased to another MAC is
+   * refused whatever else is true. Without a lease there (proxy mode, or DHCP
+   * off) the kernel's neighbour table must map the address to one of its MACs.
    */
-  agentToken(node: string): string {
-    if (!this.byName.has(node)) throw new Error(`unknown node ${node}`);
+  private isNode(spec: NodeSpec, address: string): boolean {
+    const ip = address.startsWith('::ffff:') ? address.slice(7) : address;
+    const macs = new Set(spec.macs.map((m) => m.toLowerCase()));
+    const lease = this.store.leaseByIp?.(ip);
+    const now = (this.o.now ?? Date.now)();
+    if (lease && lease.state === 'bound' && lease.expires_at > now) return macs.has(lease.mac.toLowerCase());
+    const mac = (this.o.neighbourMac ?? neighbourMac)(ip);
+    return mac !== undefined && macs.has(mac);
+  }
+
+  /**
+   * A fresh token each time the node itself fetches its boot script (a new
+   * boot): the previous boot's ramdisk, if still around, loses its right to
+   * report. A request from any other address gets nothing and revokes
+   * nothing. Without `client` (an engine minting for its own use) no check.
+   */
+  agentToken(node: string, client?: { address: string }): string | undefined {
+    const spec = this.byName.get(node);
+    if (!spec) throw new Error(`unknown node ${node}`);
+    if (client && !this.isNode(spec, client.address)) {
+      this.store.recordEvent(node, 'token-refused', { client: client.address.slice(0, 64), reason: 'not the address of this node' });
+      return undefined;
+    }
     this.store.revokeNodeTokens(node, AGENT_TOKEN);
     const token = this.store.issueNodeToken(node, AGENT_TOKEN, this.ttl);
-    this.store.recordEvent(node, 'boot-script', { purpose: this.view(this.byName.get(node))?.action, token_id: tokenId(token) });
+    this.store.recordEvent(node, 'boot-script', { purpose: this.view(spec)?.action, token_id: tokenId(token) });
     return token;
   }
 

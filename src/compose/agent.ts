@@ -1,7 +1,7 @@
 /**
  * kseed's HTTP boot service for the Ironic stack ("the agent service"):
  * per-node iPXE scripts by kseed lifecycle state, the deploy agent API
- * (AGENT-API.md), NoCloud, callbacks and /artifacts. HTTP only: DHCP and
+ * (docs/AGENT-API.md), NoCloud, callbacks and /artifacts. HTTP only: DHCP and
  * TFTP are the stack's dnsmasq. It listens on 127.0.0.1:<seed.ports.http>
  * (inside seed.netns when set) behind the stack's nginx, which owns the seed
  * address (see stackPlacement in src/render/model.ts).

@@ -4,7 +4,7 @@
  *   GET  /boot/<mac-dashes>.ipxe         per-MAC script by the node's boot action
  *   GET|HEAD /artifacts/<file>           kernel, initramfs, images (Range, ETag)
  *   GET  /v1/nocloud/<node>/<file>       cloud-init NoCloud data        (token)
- *   GET  /v1/agent/<node>/task           AGENT-API.md                   (token)
+ *   GET  /v1/agent/<node>/task           docs/AGENT-API.md              (token)
  *   POST /v1/agent/<node>/inventory|progress|result                      (token)
  *   POST /v1/callback/<node>             first boot of the installed OS (token)
  *   GET|HEAD /v1/images/<node>/<file>    images the seed converted for the node (token)
@@ -192,7 +192,7 @@ export class HttpBootServer {
         return ramdiskScript({
           seedUrl: this.o.publicUrl,
           node: node.name,
-          token: await b.agentToken(node.name),
+          token: await this.tokenFor(node.name, ev),
           mac,
           kernelUrl: this.artifactUrl(this.o.ramdisk.kernel),
           initrdUrl: this.artifactUrl(this.o.ramdisk.initrd),
@@ -206,6 +206,16 @@ export class HttpBootServer {
       default:
         return noBootScript(`${node.name}: nothing to do`);
     }
+  }
+
+  /**
+   * The agent token goes only to the node itself (docs/AGENT-API.md "Agent
+   * token"): anyone else asking for its boot script gets 403 and changes nothing.
+   */
+  private async tokenFor(node: string, ev: HttpEvent): Promise<string> {
+    const token = await this.o.backend.agentToken(node, { address: ev.client });
+    if (token === undefined) throw new HttpError(403, `${ev.client} does not hold ${node}'s address: no boot script`);
+    return token;
   }
 
   private async authorize(req: IncomingMessage, node: string): Promise<void> {

@@ -6,6 +6,7 @@
  * the same bridge.
  */
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { openState } from '../../../src/engine/state.js';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ensureBuilt, runKseed } from '../../helpers/cli.js';
@@ -107,5 +108,49 @@ describe.skipIf(!ok)('a hostile host on the provisioning network (kseed up, embe
     expect((await kseed('up', '--json', '--timeout', '20')).code).toBe(0);
     const afterRestart = await udhcpcOnce(node, 'eth0', dir);
     expect(afterRestart?.ip).toBe('10.194.0.50');
+  }, 120_000);
+
+  it('a second host can neither get a node\'s agent token nor revoke it, so it cannot fake an inspection or a deploy', async () => {
+    const up = await kseed('up', '--json', '--timeout', '20');
+    expect(up.code, up.stdout + up.stderr).toBe(0);
+    // the node holds its lease and uses it, as iPXE does
+    expect((await udhcpcOnce(node, 'eth0', dir))?.ip).toBe('10.194.0.50');
+    await node.ns.ip('addr', 'replace', '10.194.0.50/24', 'dev', 'eth0');
+    const store = openState(path.join(dir, '.kseed'));
+    try {
+      store.ensureNode('n1');
+      if (store.getNode('n1')!.state === 'enroll') store.transition('n1', 'manageable');
+      store.transition('n1', 'inspecting');
+    } finally {
+      store.close();
+    }
+    const url = `http://${SEED}:18596/boot/${MAC.replace(/:/g, '-')}.ipxe`;
+    const get = async (c: Client, u: string, headers: string[] = [], data?: string) => {
+      const r = await c.exec('curl', ['-sS', '-o', '-', '-w', '\n%{http_code}', ...headers.flatMap((h) => ['-H', h]), ...(data !== undefined ? ['--data-binary', data] : []), u]);
+      const i = r.stdout.lastIndexOf('\n');
+      return { status: Number(r.stdout.slice(i + 1)), body: r.stdout.slice(0, i) };
+    };
+    const stolen = await get(stranger, url);
+    expect(stolen.status).toBe(403);
+    expect(stolen.body).not.toMatch(/kseed\.token=/);
+    const own = await get(node, url);
+    expect(own.status, own.body).toBe(200);
+    const token = /kseed\.token=([^\s]+)/.exec(own.body)?.[1];
+    expect(token).toBeDefined();
+    // someone else asking again revokes nothing: the node's token still works
+    expect((await get(stranger, url)).status).toBe(403);
+    const task = await get(node, `http://${SEED}:18596/v1/agent/n1/task`, [`Authorization: Bearer ${token}`]);
+    expect(task.status, task.body).toBe(200);
+    expect(JSON.parse(task.body)).toMatchObject({ task: 'inspect' });
+    // without the token, the stranger's "inspection done" is refused and recorded nowhere
+    const forged = await get(stranger, `http://${SEED}:18596/v1/agent/n1/result`, ['Authorization: Bearer AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA', 'Content-Type: application/json'], JSON.stringify({ status: 'ok', stage: 'inspect', msg: 'forged' }));
+    expect(forged.status).toBe(403);
+    const check = openState(path.join(dir, '.kseed'));
+    try {
+      expect(check.listEvents('n1', { kind: 'agent-result' })).toEqual([]);
+      expect(check.listEvents('n1', { kind: 'token-refused' }).length).toBe(2);
+    } finally {
+      check.close();
+    }
   }, 120_000);
 });

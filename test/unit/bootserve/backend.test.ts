@@ -58,6 +58,26 @@ describe('StateBootBackend', () => {
     expect(seen).toEqual({ manageable: 'none', inspecting: 'inspect', available: 'none', deploying: 'deploy', 'deploy failed': 'none', active: 'local', 'handed-off': 'local' });
   });
 
+  it('tokens go only to the node itself: the address holding its lease, else the neighbour table (docs/AGENT-API.md)', () => {
+    put('n1', 'inspecting');
+    const neigh: Record<string, string> = { '10.0.0.77': '52:54:00:00:01:01', '10.0.0.66': '52:54:00:00:00:66' };
+    const nb = new StateBootBackend({ store, nodes, chooseRootDevice, neighbourMac: (a) => neigh[a] });
+    // authoritative: n1's second NIC holds 10.0.0.11; 10.0.0.12 is leased to a stranger
+    store.allocateLease('52:54:00:00:01:01', { start: '10.0.0.11', end: '10.0.0.11', fixed: '10.0.0.11' }, { ttlSeconds: 600, state: 'bound' });
+    store.allocateLease('52:54:00:00:00:66', { start: '10.0.0.12', end: '10.0.0.12', fixed: '10.0.0.12' }, { ttlSeconds: 600, state: 'bound' });
+    const own = nb.agentToken('n1', { address: '10.0.0.11' });
+    expect(own).toMatch(/^[A-Za-z0-9_-]{43}$/);
+    // a stranger, with or without a lease, gets nothing and revokes nothing
+    expect(nb.agentToken('n1', { address: '10.0.0.12' })).toBeUndefined();
+    expect(nb.agentToken('n1', { address: '10.0.0.66' })).toBeUndefined();
+    expect(nb.agentToken('n1', { address: '::ffff:10.0.0.66' })).toBeUndefined();
+    expect(nb.verifyToken('n1', own!)).toBe(true);
+    expect(store.listEvents('n1', { kind: 'token-refused' }).map((e) => e.detail.client)).toEqual(['10.0.0.12', '10.0.0.66', '::ffff:10.0.0.66']);
+    // no lease at the address (proxy DHCP): the neighbour table must show one of the node's MACs
+    expect(nb.agentToken('n1', { address: '10.0.0.77' })).toMatch(/^[A-Za-z0-9_-]{43}$/);
+    expect(nb.agentToken('n1', { address: '10.0.0.78' })).toBeUndefined();
+  });
+
   it('tokens: one live token per node, valid only for that node, replaced at each boot script', () => {
     put('n1', 'inspecting');
     put('n3', 'inspecting');
