@@ -16,7 +16,8 @@
  */
 import { createHash } from 'node:crypto';
 import { neighbourMac } from './http/peer.js';
-import type { ImageSpec, NodeSpec, RootDeviceHint } from '../site/types.js';
+// boot's own types (boot/nodes.ts) under the names this file has always used
+import type { BootImage as ImageSpec, BootNodeSpec as NodeSpec, DiskHint as RootDeviceHint } from './nodes.js';
 import {
   bootActionFor,
   type AgentProgress,

@@ -1,7 +1,7 @@
 /**
  * The embedded boot services composed: DHCP (authoritative, proxy or off),
  * TFTP (iPXE first stages) and HTTP (iPXE scripts, ramdisk artifacts, agent
- * API), all from one Site and one BootBackend. `kseed boot serve` and the
+ * API), all from one site (BootSite: the seed and its nodes) and one BootBackend. `kseed boot serve` and the
  * embedded engine run the same code.
  *
  * The chain a PXE client follows (lab.md 3.3):
@@ -15,7 +15,7 @@
  */
 import { existsSync } from 'node:fs';
 import path from 'node:path';
-import type { DhcpMode, Site } from '../site/types.js';
+import type { BootSite, DhcpMode } from './nodes.js';
 import type { DhcpEvent, DhcpNode } from './dhcp/handlers.js';
 import type { LeaseStore } from './dhcp/leases.js';
 import { DhcpServer } from './dhcp/server.js';
@@ -35,7 +35,7 @@ export type BootServiceEvent =
   | { service: 'serve'; type: 'warning' | 'error'; message: string };
 
 export interface BootServicesOptions {
-  site: Site;
+  site: BootSite;
   backend: BootBackend;
   /** Overrides seed.interface. */
   interface?: string;
@@ -71,7 +71,7 @@ export interface BootServicesInfo {
 }
 
 /** One DHCP entry per MAC of every site node: any of its NICs may PXE boot. */
-export function dhcpNodes(site: Site): DhcpNode[] {
+export function dhcpNodes(site: BootSite): DhcpNode[] {
   const out: DhcpNode[] = [];
   for (const n of site.nodes) {
     n.macs.forEach((mac, i) => {

@@ -1,18 +1,13 @@
 /**
- * The embedded engine's parts of `kseed up`, `kseed down` and `kseed status`:
- * the boot services as a managed background process, and the node table.
+ * How `kseed up`, `kseed down` and `kseed status` print the embedded
+ * engine's seed (engine/embedded-seed.ts does the work).
  * The Compose (Ironic) versions of these commands (up.ts, down.ts,
  * status.ts) dispatch here when the site says `engine: embedded`.
  */
 import { existsSync } from 'node:fs';
-import path from 'node:path';
 import type { Command } from 'commander';
-import { openState } from '../engine/state.js';
-import { EmbeddedEngine } from '../engine/embedded.js';
-import { bootServicePid, logFileOf, startBootService, stopBootService } from '../engine/service.js';
-import { connectBmc } from '../bmc/index.js';
+import { embeddedSeedDown, embeddedSeedStatus, embeddedSeedUp } from '../engine/embedded-seed.js';
 import { InputError } from '../errors.js';
-import { loadSiteProfiles } from '../profiles/load.js';
 import { loadSite } from '../site/load.js';
 import type { Site } from '../site/types.js';
 import type { CliContext } from './context.js';
@@ -28,11 +23,8 @@ export interface EmbeddedUpOpts {
 export async function upEmbedded(ctx: CliContext, site: Site, opts: EmbeddedUpOpts): Promise<void> {
   const timeout = opts.timeout === undefined ? 30 : Number(opts.timeout);
   if (!Number.isFinite(timeout) || timeout <= 0) throw new InputError(`--timeout must be a positive number of seconds, not "${opts.timeout}"`);
-  const info = await startBootService({
-    stateDir: ctx.stateDir,
-    configPath: site.file,
-    ...(site.seed.netns ? { netns: site.seed.netns } : {}),
-    ...(opts.artifacts ? { artifacts: path.resolve(opts.artifacts) } : {}),
+  const info = await embeddedSeedUp(site, ctx.stateDir, {
+    ...(opts.artifacts ? { artifacts: opts.artifacts } : {}),
     ...(opts.kernel ? { kernel: opts.kernel } : {}),
     ...(opts.initrd ? { initrd: opts.initrd } : {}),
     readyTimeoutMs: timeout * 1000,
@@ -47,7 +39,7 @@ export async function upEmbedded(ctx: CliContext, site: Site, opts: EmbeddedUpOp
 }
 
 export async function downEmbedded(ctx: CliContext, site: Site): Promise<void> {
-  const r = await stopBootService(ctx.stateDir, site.file);
+  const r = await embeddedSeedDown(site, ctx.stateDir);
   ctx.out.result({ engine: 'embedded', boot_services: r }, () =>
     r.stopped ? `boot services stopped (pid ${r.pid}${r.forced ? ', killed after 10 s' : ''})` : 'boot services were not running',
   );
@@ -56,33 +48,24 @@ export async function downEmbedded(ctx: CliContext, site: Site): Promise<void> {
 const fmtMs = (ms: number) => (ms >= 60_000 ? `${Math.floor(ms / 60_000)}m${Math.round((ms % 60_000) / 1000)}s` : `${(ms / 1000).toFixed(1)}s`);
 
 export async function statusEmbedded(ctx: CliContext, site: Site): Promise<void> {
-  const pid = bootServicePid(ctx.stateDir, site.file);
-  const store = openState(ctx.stateDir);
-  try {
-    const engine = new EmbeddedEngine({ site, store, profiles: await loadSiteProfiles(site.dir), connect: connectBmc });
-    const nodes = engine.status();
-    ctx.out.result(
-      { engine: 'embedded', boot_services: { running: pid !== undefined, ...(pid ? { pid } : {}), log: logFileOf(ctx.stateDir) }, nodes },
-      () =>
-        [
-          pid ? `boot services: running (pid ${pid})` : `boot services: not running (kseed up starts them)`,
-          table(
-            ['NODE', 'STATE', 'POWER', 'IP', 'PROFILE', 'TIMINGS', 'LAST ERROR'],
-            nodes.map((n) => [
-              n.node,
-              n.state,
-              n.power ?? undefined,
-              n.ip ?? undefined,
-              n.profile ?? undefined,
-              n.timings.map((t) => `${t.phase} ${fmtMs(t.ms)}`).join(', ') || undefined,
-              n.last_error ?? undefined,
-            ]),
-          ),
-        ].join('\n'),
-    );
-  } finally {
-    store.close();
-  }
+  const { boot_services, nodes } = await embeddedSeedStatus(site, ctx.stateDir);
+  ctx.out.result({ engine: 'embedded', boot_services, nodes }, () =>
+    [
+      boot_services.pid ? `boot services: running (pid ${boot_services.pid})` : `boot services: not running (kseed up starts them)`,
+      table(
+        ['NODE', 'STATE', 'POWER', 'IP', 'PROFILE', 'TIMINGS', 'LAST ERROR'],
+        nodes.map((n) => [
+          n.node,
+          n.state,
+          n.power ?? undefined,
+          n.ip ?? undefined,
+          n.profile ?? undefined,
+          n.timings.map((t) => `${t.phase} ${fmtMs(t.ms)}`).join(', ') || undefined,
+          n.last_error ?? undefined,
+        ]),
+      ),
+    ].join('\n'),
+  );
 }
 
 /**

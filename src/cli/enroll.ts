@@ -1,20 +1,18 @@
 /**
- * `kseed enroll`: Ironic's "manage" step. Every selected node's BMC is
- * reached and authenticated at once (bounded), asked what it is (power,
- * device id, GUID, FRU, BMC MAC), matched to a hardware profile, and the
- * node recorded as `manageable` or `enroll failed` with the reason.
+ * `kseed enroll`: Ironic's "manage" step, run by the site's engine (the same
+ * verb `kseed provision` starts with). Every selected node's BMC is reached
+ * and authenticated at once (bounded), asked what it is (power, device id,
+ * GUID, FRU, BMC MAC), matched to a hardware profile, and the node recorded
+ * as `manageable` or `enroll failed` with the reason. With the Ironic engine
+ * the node is then created in Ironic (with its ports) and managed there.
  */
 import type { Command } from 'commander';
-import { InputError } from '../errors.js';
 import type { BmcIdentity, PowerState } from '../bmc/types.js';
-import { openState, type StateStore } from '../engine/state.js';
 import { canApply } from '../engine/lifecycle.js';
-import { loadSiteProfiles } from '../profiles/load.js';
-import { matchProfile } from '../profiles/match.js';
-import type { HardwareProfile } from '../profiles/schema.js';
+import { openEngine } from '../engine/open.js';
+import { InputError } from '../errors.js';
 import { loadSite } from '../site/load.js';
-import type { NodeSpec } from '../site/types.js';
-import { errorText, exitFor, onNodes, selectNodes } from './bmc.js';
+import { exitFor, selectNodes } from './nodes.js';
 import { contextOf } from './context.js';
 import { table } from './output.js';
 
@@ -26,41 +24,6 @@ interface EnrollRow {
   ms?: number;
   error?: string;
   identity?: BmcIdentity;
-}
-
-function describeIdentity(id: BmcIdentity): string {
-  const parts: string[] = [];
-  if (id.manufacturerId !== undefined) parts.push(`IPMI manufacturer ${id.manufacturerId}`);
-  if (id.productId !== undefined) parts.push(`product 0x${id.productId.toString(16).padStart(4, '0')}`);
-  if (id.manufacturer) parts.push(`"${id.manufacturer}"`);
-  if (id.model) parts.push(`"${id.model}"`);
-  return parts.join(', ') || 'nothing identifying';
-}
-
-/** A pinned profile wins (the site says what the node is); otherwise the best match. */
-function pickProfile(node: NodeSpec, id: BmcIdentity, profiles: readonly HardwareProfile[]): { profile?: string; error?: string } {
-  if (node.profile) {
-    const p = profiles.find((x) => x.name === node.profile);
-    return p ? { profile: p.name } : { error: `hardware profile "${node.profile}" does not exist` };
-  }
-  const m = matchProfile(id, profiles);
-  if (m) return { profile: m.profile.name };
-  return { error: `no hardware profile matches ${describeIdentity(id)}; add one or set the node's profile` };
-}
-
-function record(state: StateStore, node: NodeSpec, row: EnrollRow): void {
-  const ok = row.result === 'manageable';
-  state.updateNode(node.name, {
-    power: row.power ?? 'unknown',
-    ...(row.profile ? { profile: row.profile } : {}),
-    ...(row.identity ? { data: { bmc: row.identity } } : {}),
-  });
-  state.transition(node.name, ok ? 'manageable' : 'enroll failed', {
-    phase: 'enroll',
-    from: 'enroll',
-    ...(ok ? {} : { error: row.error }),
-    detail: { ms: row.ms, ...(row.profile ? { profile: row.profile } : {}) },
-  });
 }
 
 export function register(program: Command): void {
@@ -83,50 +46,25 @@ export function register(program: Command): void {
       const ctx = contextOf(cmd);
       const site = await loadSite(ctx.configPath);
       const nodes = selectNodes(site, names, opts.all);
-      const profiles = await loadSiteProfiles(site.dir);
-      const state = openState(ctx.stateDir);
+      const opened = await openEngine(site, ctx.stateDir, { concurrency: opts.concurrency });
       try {
+        ctx.out.progress(`enrolling ${nodes.length} node${nodes.length === 1 ? '' : 's'}...`);
+        const outcomes = await Promise.all(nodes.map((n) => opened.engine.enroll(n.name)));
         const rows = new Map<string, EnrollRow>();
-        const todo: NodeSpec[] = [];
-        for (const n of nodes) {
-          const cur = state.ensureNode(n.name, { ...(n.ip ? { ip: n.ip } : {}), phase: 'enroll' });
-          if (!canApply('enroll', cur.state)) {
-            rows.set(n.name, { node: n.name, result: 'skipped', error: `node is ${cur.state}; enroll applies to enroll, enroll failed, manageable` });
-            continue;
-          }
-          if (cur.state !== 'enroll') state.transition(n.name, 'enroll', { phase: 'enroll', reason: 're-enroll' });
-          todo.push(n);
+        for (const o of outcomes) {
+          const rec = opened.store.getNode(o.node);
+          // a node the verb never started for (not in an enroll state, claimed by another run) is left as it is
+          const skipped = !o.ok && o.verbs.length === 0 && !canApply('enroll', o.state);
+          rows.set(o.node, {
+            node: o.node,
+            result: skipped ? 'skipped' : o.ok ? 'manageable' : 'enroll failed',
+            ...(o.ok && rec?.profile ? { profile: rec.profile } : {}),
+            ...(o.ok && rec?.power ? { power: rec.power as PowerState } : {}),
+            ...(skipped ? {} : { ms: o.ms }),
+            ...(o.error ? { error: o.error } : {}),
+            ...(o.ok && rec?.data.bmc ? { identity: rec.data.bmc as BmcIdentity } : {}),
+          });
         }
-        ctx.out.progress(`enrolling ${todo.length} node${todo.length === 1 ? '' : 's'}...`);
-        const res = await onNodes(
-          site,
-          todo,
-          async (b) => {
-            const power = await b.powerStatus();
-            const identity = await b.identity();
-            return { power, identity };
-          },
-          { profiles, concurrency: opts.concurrency },
-        );
-        res.forEach((r, i) => {
-          const n = todo[i]!;
-          let row: EnrollRow;
-          if (r.ok) {
-            const pick = pickProfile(n, r.value!.identity, profiles);
-            row = {
-              node: n.name,
-              result: pick.error ? 'enroll failed' : 'manageable',
-              power: r.value!.power,
-              identity: r.value!.identity,
-              ms: r.ms,
-              ...pick,
-            };
-          } else {
-            row = { node: n.name, result: 'enroll failed', ms: r.ms, error: errorText(r.error) };
-          }
-          record(state, n, row);
-          rows.set(n.name, row);
-        });
         const ordered = nodes.map((n) => rows.get(n.name)!);
         ctx.out.result({ nodes: ordered }, () =>
           table(
@@ -137,7 +75,7 @@ export function register(program: Command): void {
         const failed = ordered.filter((r) => r.result === 'enroll failed').length;
         process.exitCode = exitFor(ordered.length - failed, failed);
       } finally {
-        state.close();
+        await opened.close();
       }
     });
 }

@@ -2,9 +2,13 @@ import path from 'node:path';
 import type { Command } from 'commander';
 import { openState } from '../engine/state.js';
 import { InputError } from '../errors.js';
-import { registryPassword } from '../handoff/credentials.js';
 import { generateHandoff, type HandoffResult } from '../handoff/generate.js';
-import { cephSteps, kollaSteps, type Step } from '../handoff/steps.js';
+import { CEPH_RUN_KEY, cephPlanOf, runCeph, type CephRunRecord, type CephRunReport } from '../handoff/ceph-run.js';
+import { ensureSshKey, registryPassword } from '../handoff/credentials.js';
+import { cephStatus } from '../handoff/ceph-status.js';
+import { CEPH_IMAGE_REPO } from '../handoff/ceph.js';
+import { findCephadmDeb, upstreamVersion } from '../images/ceph/version.js';
+import { kollaSteps, type Step } from '../handoff/steps.js';
 import { ociRefs, readImageList, sourceOf, syncImages } from '../handoff/mirror.js';
 import { ExitCode, KseedError } from '../errors.js';
 import { commandLine, missingTools, runSteps } from '../handoff/run.js';
@@ -19,6 +23,7 @@ interface Opts {
   out?: string;
   run?: boolean;
   from?: string;
+  status?: boolean;
 }
 
 function human(r: HandoffResult): string {
@@ -43,6 +48,14 @@ function human(r: HandoffResult): string {
   return lines.join('\n');
 }
 
+function cephHuman(c: CephRunReport): string {
+  const lines = [table(['step', 'host', 'status', 'seconds', 'detail'], c.steps.map((s) => [s.name, s.host ?? '-', s.status, s.status === 'done before' ? '-' : s.seconds.toFixed(1), s.detail ?? '']))];
+  lines.push(`OSDs up and in: ${c.osds_up}/${c.osds_expected}`);
+  for (const f of c.failed_hosts) lines.push(`host ${f.host} failed at ${f.step}: ${f.reason}`);
+  lines.push(c.ok ? 'Ceph is up (kseed handoff --ceph --status shows it)' : 'Ceph hand-off incomplete: fix the above and run `kseed handoff --ceph --run` again; it resumes where it stopped');
+  return lines.join('\n');
+}
+
 export function register(program: Command): void {
   registerMirror(program);
   program
@@ -53,9 +66,11 @@ export function register(program: Command): void {
     .option('--out <dir>', 'write here instead of .kseed/handoff/')
     .option('--run', 'then run kolla-ansible (bootstrap-servers, prechecks, deploy) and cephadm; resumes at the step that failed')
     .option('--from <step>', 'with --run: start at this step even if it succeeded before')
+    .option('--status', "with --ceph: the cluster's health, mons, mgrs and OSDs up/in per host (asked on the first monitor)")
     .action(async (opts: Opts, cmd: Command) => {
       const ctx = contextOf(cmd);
       if (opts.from && !opts.run) throw new InputError('--from needs --run');
+      if (opts.status && (opts.run || !opts.ceph)) throw new InputError('--status goes with --ceph alone (kseed handoff --ceph --status)');
       const site = await loadSite(ctx.configPath);
       const profiles = await loadSiteProfiles(site.dir);
       // no flag: what the site plans (its handoff.kolla / handoff.ceph sections; Kolla when it names neither)
@@ -65,22 +80,53 @@ export function register(program: Command): void {
       const ceph = both ? planned.ceph : Boolean(opts.ceph);
       const state = openState(ctx.stateDir);
       try {
+        if (opts.status) {
+          // what the run recorded: no files written, no node asked before a bootstrap
+          const rec = state.get<CephRunRecord>(CEPH_RUN_KEY);
+          if (rec?.steps.bootstrap?.status !== 'ok' || !rec.mon || !rec.image) {
+            throw new KseedError('Ceph has not been bootstrapped by kseed on this site yet: run `kseed handoff --ceph --run`', { code: 'no-ceph' });
+          }
+          const key = await ensureSshKey(site, ctx.stateDir);
+          const st = await cephStatus({ user: site.handoff.ssh_user, keyFile: key.file, knownHosts: rec.mon.known_hosts }, rec.mon.addr, rec.image);
+          ctx.out.result({ bootstrap_host: rec.mon.name, ...st }, () =>
+            [
+              `health ${st.health}${st.checks.length ? ` (${st.checks.map((c) => `${c.code}: ${c.summary}`).join('; ')})` : ''}`,
+              `mons ${st.mons.count} (quorum ${st.mons.quorum.join(', ') || 'none'}); mgr ${st.mgrs.available ? `${st.mgrs.active} active` : 'not available'}, ${st.mgrs.standbys} standby`,
+              `OSDs ${st.osds.up} up, ${st.osds.in} in, of ${st.osds.total}`,
+              table(['host', 'osds', 'up', 'in'], st.hosts.map((h) => [h.host, String(h.osds), String(h.up), String(h.in)])),
+            ].join('\n'),
+          );
+          return;
+        }
         const r = await generateHandoff(site, state, { kolla, ceph, outDir: opts.out && path.resolve(opts.out), stateDir: ctx.stateDir, profiles });
         if (!opts.run) {
           ctx.out.result(r, () => human(r));
           return;
         }
         ctx.out.progress(human(r));
-        const steps: Step[] = [];
-        if (r.kolla) steps.push(...kollaSteps(r.kolla.inventory, r.kolla.configdir));
+        // Ceph first: Kolla's Glance, Cinder and Nova are configured against it
+        let cephRun: CephRunReport | undefined;
         if (r.ceph) {
-          steps.push(...cephSteps(site, { hosts: r.ceph.hosts, bootstrapHost: r.ceph.bootstrap_host ?? undefined, bootstrap: r.ceph.bootstrap_argv }, r.ssh_key_file, path.join(r.out, 'ceph'), path.join(r.out, 'known_hosts')));
+          cephRun = await runCeph(state, cephPlanOf(site, r, ctx.stateDir, await registryPassword(site, ctx.stateDir)), { onProgress: (l) => ctx.out.progress(`[ceph] ${l}`), kollaConfigDir: r.kolla?.configdir });
+          const bootstrapped = cephRun.steps.some((s) => s.name === 'bootstrap' && (s.status === 'ok' || s.status === 'done before'));
+          if (!cephRun.ok) {
+            ctx.out.result({ ...r, ceph_run: cephRun }, () => cephHuman(cephRun!));
+            // the cluster is up but some hosts are not in it: partial
+            process.exitCode = bootstrapped && cephRun.failed_hosts.length && cephRun.steps.every((s) => s.status !== 'failed' || s.host) ? ExitCode.partial : ExitCode.failure;
+            return;
+          }
+          if (!r.kolla) {
+            ctx.out.result({ ...r, ceph_run: cephRun }, () => cephHuman(cephRun!));
+            return;
+          }
         }
+        const steps: Step[] = r.kolla ? kollaSteps(r.kolla.inventory, r.kolla.configdir) : [];
         const missing = await missingTools(steps);
         if (missing.length) {
           const commands = steps.map(commandLine);
-          ctx.out.result({ ...r, run: { ok: false, missing, commands } }, () =>
+          ctx.out.result({ ...r, ...(ceph ? { ceph_run: cephRun } : {}), run: { ok: false, missing, commands } }, () =>
             [
+              ...(cephRun ? [cephHuman(cephRun), ''] : []),
               `cannot run the installers: ${missing.join(', ')} ${missing.length === 1 ? 'is' : 'are'} not installed on this machine.`,
               'Install Kolla-Ansible for the release (pip install kolla-ansible in a virtualenv, then `kolla-ansible install-deps`),',
               'or run these commands by hand, in order, from a machine that has it:',
@@ -96,7 +142,7 @@ export function register(program: Command): void {
           cwd: r.out,
           onLine: (step, line) => ctx.out.progress(`[${step}] ${line}`),
         });
-        ctx.out.result({ ...r, run: { ok: !outcome.failed, ...outcome } }, () =>
+        ctx.out.result({ ...r, ...(cephRun ? { ceph_run: cephRun } : {}), run: { ok: !outcome.failed, ...outcome } }, () =>
           outcome.failed
             ? `step ${outcome.failed} failed (log: ${outcome.ran.at(-1)?.log}); fix it and run \`kseed handoff --run\` again to resume there`
             : outcome.ran.length
@@ -118,10 +164,12 @@ function registerMirror(program: Command): void {
     .command('sync')
     .description('copy images (a Kolla release, the Ceph image) into the seed registry: from upstream, an OCI layout directory, or a `docker save` bundle')
     .option('--list <file>', 'image references, one per line (default with --from DIR: every image the layout holds)')
-    .option('--from <dir|bundle>', 'an OCI image layout directory or a docker-archive tar, for air-gapped sites')
+    .option('--from <dir|bundle>', 'an OCI image layout directory, a docker-archive tar, or docker-daemon (the local Docker engine)')
+    .option('--ceph', 'the Ceph image `kseed images ceph` built, at the version of the cephadm the seed serves (from the local Docker engine)')
     .option('--force', 'copy again images a previous sync finished')
-    .action(async (opts: { list?: string; from?: string; force?: boolean }, cmd: Command) => {
+    .action(async (opts: { list?: string; from?: string; force?: boolean; ceph?: boolean }, cmd: Command) => {
       const ctx = contextOf(cmd);
+      if (opts.ceph && (opts.list || opts.from)) throw new InputError('--ceph names its image and source itself: leave out --list and --from');
       const site = await loadSite(ctx.configPath);
       if (!site.registry.enabled) throw new InputError('the site has registry.enabled: false: there is no seed registry to load');
       // Distribution's proxy mode (proxy.remoteurl) refuses every push ("unsupported"): a
@@ -129,8 +177,14 @@ function registerMirror(program: Command): void {
       if (site.registry.upstream) {
         throw new InputError(`${site.file}: registry.upstream is set (${site.registry.upstream}): the seed registry is a pull-through cache, which takes no pushes; nodes pull through it directly. For an air-gapped seed, remove registry.upstream and run \`kseed mirror sync\` again`, [], { code: 'registry-is-cache' });
       }
-      const source = await sourceOf(opts.from);
-      const refs = opts.list ? await readImageList(opts.list) : source.kind === 'oci' ? await ociRefs(source.dir) : [];
+      let source = await sourceOf(opts.from);
+      let refs = opts.list ? await readImageList(opts.list) : source.kind === 'oci' ? await ociRefs(source.dir) : [];
+      if (opts.ceph) {
+        const deb = findCephadmDeb(path.join(ctx.stateDir, 'cache', 'ramdisk'));
+        if (!deb) throw new KseedError('no Ceph image built yet (no cephadm .deb among the seed artifacts): run `kseed images ceph` first', { code: 'cephadm-missing' });
+        source = { kind: 'daemon' };
+        refs = [`${CEPH_IMAGE_REPO}:${upstreamVersion(deb.version)}`];
+      }
       if (!refs.length) throw new InputError(opts.list ? `${opts.list} lists no image` : 'give --list FILE (or --from an OCI layout directory, whose images are taken)');
       const password = await registryPassword(site, ctx.stateDir);
       if (password === undefined) throw new KseedError('the seed registry has no password yet: run `kseed up` first (or set registry.password)', { exitCode: 2, code: 'bad-input' });

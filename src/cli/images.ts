@@ -4,9 +4,10 @@ import { buildOsImage } from '../images/nodeos.js';
 import { buildTestOs } from '../images/osimage.js';
 import { buildRamdisk } from '../images/ramdisk.js';
 import { OS_DEFAULT_PACKAGES } from '../images/os-root.js';
-import { registerSeedImages } from '../images/seed/cli.js';
 import { InputError } from '../errors.js';
+import { registerSeedImages } from './images-seed.js';
 import { contextOf } from './context.js';
+import { registerCephImage } from './images-ceph.js';
 import { table } from './output.js';
 
 interface BuildOpts {
@@ -117,4 +118,5 @@ export function register(program: Command): void {
     });
 
   registerSeedImages(images);
+  registerCephImage(images);
 }

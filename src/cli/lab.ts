@@ -44,7 +44,7 @@ export function register(program: Command): void {
     .option('--image-url <url>', 'OS image for defaults.image of the site file (served by the seed)')
     .option('--image-checksum <sum>', 'sha256:<hex> or sha512:<hex> of the image')
     .option('--image-format <fmt>', 'raw or qcow2 (default raw)')
-    .option('--image-compression <c>', 'none, gzip or zstd (default none)')
+    .option('--image-compression <c>', 'none, gzip, zstd or xz (default none)')
     .option('--address <cidr>', 'seed address on the lab bridge (default 10.77.0.1/24)')
     .option('--name <name>', 'lab name; netns ksl-<name> (default lab)')
     .option('--engine <engine>', 'engine of the lab site file: embedded (kseed\'s boot services) or ironic (the seed Compose stack); default embedded, or as the existing lab')
@@ -61,12 +61,12 @@ export function register(program: Command): void {
       }
       const fmt = opts.imageFormat ?? 'raw';
       const comp = opts.imageCompression ?? 'none';
-      if (!['raw', 'qcow2'].includes(fmt) || !['none', 'gzip', 'zstd'].includes(comp)) {
-        throw new InputError('bad image format or compression', [{ file: '<command line>', path: 'image-format', message: 'format raw|qcow2, compression none|gzip|zstd' }]);
+      if (!['raw', 'qcow2'].includes(fmt) || !['none', 'gzip', 'zstd', 'xz'].includes(comp)) {
+        throw new InputError('bad image format or compression', [{ file: '<command line>', path: 'image-format', message: 'format raw|qcow2, compression none|gzip|zstd|xz' }]);
       }
       const r = await createLab({
         ...(opts.imageUrl && opts.imageChecksum
-          ? { image: { url: opts.imageUrl, checksum: opts.imageChecksum, format: fmt as 'raw' | 'qcow2', compression: comp as 'none' | 'gzip' | 'zstd' } }
+          ? { image: { url: opts.imageUrl, checksum: opts.imageChecksum, format: fmt as 'raw' | 'qcow2', compression: comp as 'none' | 'gzip' | 'zstd' | 'xz' } }
           : {}),
         stateDir: ctx.stateDir,
         ...(opts.engine ? { engine: opts.engine as 'embedded' | 'ironic' } : {}),

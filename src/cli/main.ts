@@ -1,14 +1,33 @@
 import { readFileSync } from 'node:fs';
-import { Command, CommanderError } from 'commander';
+import { Command, CommanderError, Help } from 'commander';
 import { ExitCode, formatProblem, InputError, KseedError } from '../errors.js';
-import { commands } from './commands.js';
+import { commands, type Register } from './commands.js';
 
 function version(): string {
   const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
   return pkg.version;
 }
 
-export function buildProgram(): Command {
+/** The command word of `args` (argv without node and script): the first argument that is not a global option or its value. */
+export function commandWord(args: readonly string[]): string | undefined {
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i]!;
+    if (a === '--') return args[i + 1];
+    if (a === '-c' || a === '--config') {
+      i++;
+      continue;
+    }
+    if (!a.startsWith('-')) return a === 'help' ? commandWord(args.slice(i + 1)) ?? a : a;
+  }
+  return undefined;
+}
+
+/**
+ * The program with the command `argv` names loaded and registered; with
+ * none (top-level help, an unknown command) every command is listed from
+ * the table without loading any. `all` loads every command (completion).
+ */
+export async function buildProgram(argv: readonly string[] = process.argv, all = false): Promise<Command> {
   const program = new Command('kseed')
     .description('Seed a datacenter: bare-metal provisioning from a laptop, then hand-off to Kolla-Ansible and cephadm.')
     .version(version(), '-V, --version')
@@ -17,7 +36,24 @@ export function buildProgram(): Command {
     .option('-v, --verbose', 'more detail, including stderr of failed tools', false)
     .showHelpAfterError()
     .exitOverride();
-  for (const register of commands) register(program);
+  const word = commandWord(argv.slice(2));
+  const wanted = all ? [...commands] : commands.filter((c) => c.name === word);
+  if (wanted.length) {
+    const done = new Set<Register>();
+    for (const c of wanted) {
+      const { register } = await c.load();
+      // one file may register two commands (handoff and mirror)
+      if (done.has(register)) continue;
+      done.add(register);
+      register(program);
+    }
+  } else {
+    const usage = new Map(commands.map((c) => [c.name, c.usage]));
+    const help = new Help();
+    // listed as the loaded command would list itself (`logs [options] [service]`)
+    program.configureHelp({ subcommandTerm: (c) => (usage.has(c.name()) ? [c.name(), usage.get(c.name())].filter(Boolean).join(' ') : help.subcommandTerm(c)) });
+    for (const c of commands) program.command(c.name).description(c.summary);
+  }
   return program;
 }
 
@@ -27,8 +63,8 @@ function wantsJson(argv: string[]): boolean {
 
 /** The one top-level catch: every failure becomes a message and an exit code. */
 export async function main(argv: string[]): Promise<number> {
-  const program = buildProgram();
   try {
+    const program = await buildProgram(argv);
     await program.parseAsync(argv);
     return typeof process.exitCode === 'number' ? process.exitCode : ExitCode.ok;
   } catch (err) {

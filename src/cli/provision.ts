@@ -6,12 +6,12 @@
  */
 import type { Command } from 'commander';
 import { openEngine } from '../engine/open.js';
-import type { PhaseTimeouts } from '../engine/embedded.js';
+import type { PhaseTimeouts } from '../engine/types.js';
 import type { NodeOutcome, ProgressEvent, Provisioner } from '../engine/types.js';
 import { InputError } from '../errors.js';
 import { loadSite } from '../site/load.js';
 import type { Site } from '../site/types.js';
-import { exitFor, selectNodes } from './bmc.js';
+import { exitFor, selectNodes } from './nodes.js';
 import { contextOf, type CliContext } from './context.js';
 import { table } from './output.js';
 

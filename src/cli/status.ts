@@ -3,6 +3,7 @@ import type { Command } from 'commander';
 import { ComposeDriver } from '../compose/index.js';
 import { bootServicePid, logFileOf } from '../engine/service.js';
 import { openState } from '../engine/state.js';
+import { IronicClient, IronicError, type IronicNode } from '../ironic/index.js';
 import { ironicBootPlan } from '../render/index.js';
 import { loadSite } from '../site/load.js';
 import type { Site } from '../site/types.js';
@@ -12,29 +13,15 @@ import { table } from './output.js';
 import { renderedStack } from './render.js';
 import { statusTable } from './up.js';
 
-interface IronicNodeView {
-  name: string;
-  uuid: string;
-  provision_state: string | null;
-  target_provision_state: string | null;
-  power_state: string | null;
-  last_error: string | null;
-  maintenance: boolean;
-}
-
-/** Ironic's own view of the nodes: its API, authenticated, 5 s at most; undefined + why when it does not answer. */
-async function ironicNodes(site: Site, stateDir: string): Promise<{ nodes?: IronicNodeView[]; error?: string }> {
+/** Ironic's own view of the nodes: its API through the one Ironic client, 5 s at most; undefined + why when it does not answer. */
+async function ironicNodes(site: Site, stateDir: string): Promise<{ nodes?: IronicNode[]; error?: string }> {
   const plan = ironicBootPlan(site, stateDir);
   if (!existsSync(plan.passwordFile)) return { error: 'no Ironic credentials yet (kseed up creates them)' };
-  const auth = Buffer.from(`${plan.username}:${readFileSync(plan.passwordFile, 'utf8').trim()}`).toString('base64');
+  const client = new IronicClient({ url: plan.ironicUrl, username: plan.username, password: readFileSync(plan.passwordFile, 'utf8').trim(), timeoutMs: 5000 });
   try {
-    const res = await fetch(`${plan.ironicUrl}/v1/nodes?fields=uuid,name,provision_state,target_provision_state,power_state,last_error,maintenance`, {
-      headers: { Authorization: `Basic ${auth}`, 'X-OpenStack-Ironic-API-Version': '1.82', Accept: 'application/json' },
-      signal: AbortSignal.timeout(5000),
-    });
-    if (!res.ok) return { error: `Ironic answered ${res.status} at ${plan.ironicUrl}` };
-    return { nodes: ((await res.json()) as { nodes: IronicNodeView[] }).nodes };
+    return { nodes: await client.listNodes({ fields: ['uuid', 'name', 'provision_state', 'target_provision_state', 'power_state', 'last_error', 'maintenance'] }) };
   } catch (err) {
+    if (err instanceof IronicError && err.status) return { error: `Ironic answered ${err.status} at ${plan.ironicUrl}` };
     return { error: `Ironic does not answer at ${plan.ironicUrl} (${(err as Error).message})` };
   }
 }
@@ -83,7 +70,7 @@ export function register(program: Command): void {
               timings: store && k ? store.phaseTimings(n.name) : [],
               booted_hostname: (k?.data.booted as { hostname?: string } | null | undefined)?.hostname ?? null,
               ironic: i
-                ? { uuid: i.uuid, provision_state: i.provision_state, target_provision_state: i.target_provision_state, power_state: i.power_state, last_error: i.last_error, maintenance: i.maintenance }
+                ? { uuid: i.uuid, provision_state: i.provision_state, target_provision_state: i.target_provision_state, power_state: i.power_state, last_error: i.last_error, maintenance: i.maintenance ?? false }
                 : null,
             };
           });

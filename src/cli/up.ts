@@ -2,7 +2,7 @@ import path from 'node:path';
 import type { Command } from 'commander';
 import { InputError } from '../errors.js';
 import { checkSeed, ComposeDriver, ensureImages, upStack, type ServiceStatus } from '../compose/index.js';
-import { AGENT_MAIN } from '../compose/agent.js';
+import { AGENT_MAIN } from '../service/agent.js';
 import { statSync } from 'node:fs';
 import { bootServicePid, startBootService, stopBootService } from '../engine/service.js';
 import { IRONIC_URL_KEY, KSEED_RAMDISK_KEY } from '../engine/open.js';

@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { formatProblem, InputError, type Problem } from '../errors.js';
 import { checkProfiles } from '../profiles/load.js';
-import { profileDirs } from '../profiles/dirs.js';
+import { profileDirs } from '../site/profile-dirs.js';
 import { checkSite, sortProblems } from '../site/load.js';
 import { auditSecret } from '../site/secrets.js';
 import type { SecretRef, Site } from '../site/types.js';

@@ -12,6 +12,7 @@ import * as compose from 'docker-compose';
 import path from 'node:path';
 import { execa } from 'execa';
 import { KseedError } from '../errors.js';
+import { dockerEngine } from '../util/tools.js';
 
 export type ComposeFlavor = 'v2' | 'v1';
 
@@ -94,19 +95,7 @@ export class ComposeDriver {
     if (composeV1.includes('/')) env.PATH = `${path.dirname(composeV1)}${path.delimiter}${env.PATH ?? ''}`;
     const prefer = opts.prefer ?? (env.KSEED_COMPOSE === 'v1' || env.KSEED_COMPOSE === 'v2' ? env.KSEED_COMPOSE : undefined);
 
-    const info = await execa(docker, ['info', '--format', '{{.ServerVersion}}'], { reject: false, env, timeout: 20_000 });
-    if ((info as { code?: string }).code === 'ENOENT' || info.exitCode === undefined) {
-      throw new KseedError(`docker CLI not found (${docker}): install Docker (Debian: apt-get install docker.io)`, {
-        code: 'no-docker',
-        detail: info.stderr || String(info.message ?? ''),
-      });
-    }
-    if (info.exitCode !== 0) {
-      throw new KseedError(`no Docker engine reachable (\`${docker} info\` failed): start dockerd or check DOCKER_HOST`, {
-        code: 'no-engine',
-        detail: `$ ${cmdline([docker, 'info'])}\n${info.stderr}`,
-      });
-    }
+    await dockerEngine(docker, env);
 
     const tried: string[] = [];
     if (prefer !== 'v1') {

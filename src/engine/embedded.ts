@@ -18,93 +18,18 @@
  *   ends the old ramdisk (and its image write) before a new one boots; the
  *   new boot gets a fresh agent token, so the old instance cannot report.
  */
-import { hostname } from 'node:os';
-import type { Bmc, BmcTarget, BootDevice, PowerState } from '../bmc/types.js';
-import { bmcTarget, bootModeOf, rootDeviceOf } from '../profiles/apply.js';
-import { matchProfile } from '../profiles/match.js';
-import type { HardwareProfile } from '../profiles/schema.js';
-import type { NodeSpec, Site } from '../site/types.js';
-import { BUSY_STATES, canApply, finish, plan, start, type NodeState, type Verb } from './lifecycle.js';
+import type { BootDevice } from '../bmc/types.js';
+import { bootModeOf, rootDeviceOf } from '../profiles/apply.js';
+import { BUSY_STATES, finish, plan, type NodeState, type Verb } from './lifecycle.js';
+import { NodeRunner, type NodeRunnerOptions, type Prepared, type WorkCtx } from './node-runner.js';
 import { chooseRootDevice, type Disk } from './rootdevice.js';
-import {
-  agentOutcome,
-  bootCallback,
-  type Clock,
-  errText,
-  failedOutcome,
-  isAlive,
-  limiter,
-  NodeBusy,
-  SingleVerbs,
-  type OpRecord,
-  ownerIsDead,
-  ownerName,
-  PhaseTimeout,
-  realClock,
-  resumeDecision,
-  withTimeout,
-} from './runner.js';
-import type { EventRecord, StateStore } from './state.js';
-import type { NodeOutcome, NodeStatus, ProgressEvent, ProvisionOptions, Provisioner } from './types.js';
+import { agentOutcome, type OpRecord, resumeDecision } from './runner.js';
+import type { ProvisionOptions } from './types.js';
 
-export interface PhaseTimeouts {
-  enroll: number;
-  inspect: number;
-  deploy: number;
-  undeploy: number;
-  /** From active to the installed OS's first-boot callback (waitBooted). */
-  boot: number;
-  /** One BMC request (connect included). */
-  bmc: number;
-  /**
-   * Fast track: how long the ramdisk left up after its inspection (WAIT=1,
-   * polling every second) has to take the deploy task. After that it is
-   * presumed dead and the node boots a fresh one, as Ironic does when an
-   * agent's last heartbeat is older than [deploy] fast_track_timeout.
-   */
-  fastTrack: number;
-}
+export type EmbeddedEngineOptions = NodeRunnerOptions;
 
-export const DEFAULT_TIMEOUTS: PhaseTimeouts = {
-  enroll: 60_000,
-  inspect: 15 * 60_000,
-  deploy: 45 * 60_000,
-  // a ramdisk boot, like inspect; the wipe itself takes seconds
-  undeploy: 15 * 60_000,
-  boot: 15 * 60_000,
-  bmc: 30_000,
-  fastTrack: 60_000,
-};
-
-export interface EmbeddedEngineOptions {
-  site: Site;
-  store: StateStore;
-  profiles: readonly HardwareProfile[];
-  /** connectBmc (src/bmc/index.ts) in production. */
-  connect: (target: BmcTarget) => Promise<Bmc>;
-  clock?: Clock;
-  /** Nodes worked on at once (default 16). */
-  concurrency?: number;
-  timeouts?: Partial<PhaseTimeouts>;
-  /** How often the event log is read while waiting for the ramdisk (default 250 ms). */
-  pollMs?: number;
-  onProgress?: (e: ProgressEvent) => void;
-  /** Claim owner; default kseed-engine@<host>:<pid>. */
-  owner?: string;
-  /** Claim lifetime (default 12 h): a dead engine on another host frees its nodes after this. */
-  claimTtlMs?: number;
-}
-
-
-
-export class EmbeddedEngine extends SingleVerbs implements Provisioner {
+export class EmbeddedEngine extends NodeRunner {
   readonly engine = 'embedded' as const;
-  private readonly specs = new Map<string, NodeSpec>();
-  private readonly clock: Clock;
-  private readonly t: PhaseTimeouts;
-  private readonly owner: string;
-  private readonly host = hostname();
-  private readonly limit: <T>(task: () => Promise<T>) => Promise<T>;
   /**
    * Nodes whose inspection ramdisk stays up for the deploy that follows
    * (fast track, WAIT=1): their deploy is served to that boot, no power cycle.
@@ -113,89 +38,12 @@ export class EmbeddedEngine extends SingleVerbs implements Provisioner {
    */
   private readonly warm = new Set<string>();
 
-  constructor(private readonly o: EmbeddedEngineOptions) {
-    super();
-    for (const n of o.site.nodes) this.specs.set(n.name, n);
-    this.clock = o.clock ?? realClock;
-    this.t = { ...DEFAULT_TIMEOUTS, ...(o.timeouts ?? {}) };
-    this.owner = o.owner ?? ownerName(this.host, process.pid);
-    this.limit = limiter(o.concurrency ?? 16);
-  }
-
-  private get store(): StateStore {
-    return this.o.store;
-  }
-
-  private spec(name: string): NodeSpec {
-    const s = this.specs.get(name);
-    if (!s) throw new Error(`node ${name} is not in ${this.o.site.file}`);
-    return s;
-  }
-
-  private profileOf(name: string): HardwareProfile | undefined {
-    const p = this.store.getNode(name)?.profile ?? this.spec(name).profile;
-    return p ? this.o.profiles.find((x) => x.name === p) : undefined;
-  }
-
-  private emit(e: Omit<ProgressEvent, 'ts'>): void {
-    try {
-      this.o.onProgress?.({ ts: this.clock.now(), ...e });
-    } catch {
-      /* a failing printer must not fail a node */
-    }
-  }
-
-  private move(name: string, to: NodeState, opts: { phase: string; from: NodeState; error?: string; reason?: string; detail?: Record<string, unknown> }): void {
-    this.store.transition(name, to, opts);
-    this.emit({ node: name, kind: 'transition', from: opts.from, to, phase: opts.phase, ...(opts.error ? { error: opts.error } : {}) });
-  }
-
-  private lastEventId(name: string): number {
-    const evs = this.store.listEvents(name);
-    return evs.length ? evs[evs.length - 1]!.id : 0;
-  }
-
-  // ------------------------------------------------------------ claims
-
-  private claim(name: string): void {
-    const ttl = this.o.claimTtlMs ?? 12 * 3600_000;
-    let r = this.store.claimNode(name, this.owner, ttl, 'embedded engine');
-    if (!r.ok && ownerIsDead(r.heldBy.owner, this.host, isAlive)) {
-      // releaseClaim only removes the dead owner's row: two engines racing here cannot both win
-      this.store.releaseClaim(name, r.heldBy.owner);
-      this.store.recordEvent(name, 'claim-takeover', { from: r.heldBy.owner, to: this.owner });
-      r = this.store.claimNode(name, this.owner, ttl, 'embedded engine');
-    }
-    if (!r.ok) throw new NodeBusy(`node ${name} is claimed by ${r.heldBy.owner} until ${new Date(r.heldBy.expires_at).toISOString()}`);
-  }
-
-  private release(name: string): void {
-    this.store.releaseClaim(name, this.owner);
+  constructor(o: EmbeddedEngineOptions) {
+    // the boot services write the ramdisk's reports into the store: read them often
+    super(o, 250);
   }
 
   // --------------------------------------------------------------- BMC
-
-  /** One BMC conversation, bounded: a BMC that does not answer fails this node only. */
-  private async withBmc<T>(name: string, what: string, signal: AbortSignal, fn: (bmc: Bmc) => Promise<T>): Promise<T> {
-    signal.throwIfAborted();
-    this.store.recordEvent(name, 'step', { step: what, status: 'start' });
-    try {
-      const target = await bmcTarget(this.spec(name), this.o.site, this.profileOf(name));
-      const v = await withTimeout(this.clock, this.t.bmc, `BMC ${what}`, async () => {
-        const bmc = await this.o.connect(target);
-        try {
-          return await fn(bmc);
-        } finally {
-          await bmc.close().catch(() => undefined);
-        }
-      });
-      this.store.recordEvent(name, 'step', { step: what, status: 'done' });
-      return v;
-    } catch (err) {
-      this.store.recordEvent(name, 'step', { step: what, status: 'fail', error: errText(err) });
-      throw err;
-    }
-  }
 
   /** Boot the node from the network now: what it boots is the boot services' choice from its state. */
   private async netboot(name: string, signal: AbortSignal): Promise<void> {
@@ -218,7 +66,7 @@ export class EmbeddedEngine extends SingleVerbs implements Provisioner {
    * the node is restarted from it. BIOS nodes boot the disk from the iPXE
    * script (sanboot), with no extra power cycle.
    */
-  private async bootFromDisk(name: string): Promise<void> {
+  protected async bootDisk(name: string): Promise<void> {
     if (bootModeOf(this.spec(name), this.profileOf(name)) !== 'uefi') return;
     const ac = new AbortController();
     await this.withBmc(name, 'boot-disk', ac.signal, async (bmc) => {
@@ -254,16 +102,6 @@ export class EmbeddedEngine extends SingleVerbs implements Provisioner {
     this.store.updateNode(name, { power: 'on' });
   }
 
-  /** Polls the event log until `check` finds something in the events after `since`. */
-  private async waitEvents<T>(name: string, since: number, signal: AbortSignal, check: (evs: EventRecord[]) => T | undefined): Promise<T> {
-    for (;;) {
-      signal.throwIfAborted();
-      const v = check(this.store.listEvents(name, { sinceId: since }));
-      if (v !== undefined) return v;
-      await this.clock.sleep(this.o.pollMs ?? 250, signal);
-    }
-  }
-
   /** True once the boot services handed this op's node a task (or it reported), false after the fast-track limit. */
   private async warmTookTask(name: string, since: number, signal: AbortSignal): Promise<boolean> {
     // the loser of the race is stopped, and both stop with the phase
@@ -280,89 +118,43 @@ export class EmbeddedEngine extends SingleVerbs implements Provisioner {
     }
   }
 
-  private async waitAgent(name: string, verb: Verb, since: number, signal: AbortSignal, note: (w: string) => void): Promise<void> {
-    note(`the deploy ramdisk's ${verb === 'undeploy' ? 'wipe' : verb} result`);
-    const out = await this.waitEvents(name, since, signal, (evs) => agentOutcome(verb, evs));
-    if (out.status === 'fail') throw new Error(out.stage && out.stage !== verb ? `${out.stage}: ${out.reason}` : out.reason);
-  }
-
   // ------------------------------------------------------------ phases
 
-  /**
-   * Runs one verb on a claimed node: start transition (or resume of a busy
-   * one), intent, work under the phase timeout, finish transition. A failure
-   * becomes the node's state and last_error; it never throws.
-   */
-  private async runVerb(
-    name: string,
-    verb: Verb,
-    work: (ctx: { since: number; resumed: boolean; signal: AbortSignal; note: (w: string) => void }) => Promise<void>,
-    resume?: OpRecord,
-    next?: Verb,
-  ): Promise<boolean> {
-    const phase = verb === 'rebuild' ? 'deploy' : verb;
-    let during: NodeState;
-    let op: OpRecord;
-    if (verb === 'provide') {
-      // instant: nothing runs between the two states
-      const cur = this.store.getNode(name)!;
-      const to = start(name, verb, cur.state);
-      this.move(name, to, { phase: verb, from: cur.state });
-      return true;
-    }
-    if (resume) {
-      during = this.store.getNode(name)!.state;
-      // no fast track for a resumed verb: its ramdisk boots again and powers off when done
-      const { next: _next, ...prev } = resume;
-      op = { ...prev, owner: this.owner, attempt: resume.attempt + 1 };
-      this.store.recordEvent(name, 'resume', { verb, phase, attempt: op.attempt, since: op.since });
-      this.emit({ node: name, kind: 'info', phase, message: `resuming ${verb} (attempt ${op.attempt})` });
-    } else {
-      const cur = this.store.getNode(name)!;
-      during = start(name, verb, cur.state);
-      this.move(name, during, { phase, from: cur.state, detail: { verb } });
-      op = { verb, since: this.lastEventId(name), started_at: this.clock.now(), owner: this.owner, attempt: 1, ...(next ? { next } : {}) };
-    }
-    this.store.updateNode(name, { data: { op } });
-    const timeout = this.t[phase as keyof PhaseTimeouts] ?? this.t.deploy;
-    let error: string | undefined;
-    try {
-      await withTimeout(this.clock, timeout, phase, (signal, note) => work({ since: op.since, resumed: Boolean(resume), signal, note }));
-    } catch (err) {
-      error = err instanceof PhaseTimeout ? err.message : errText(err);
-      // As Ironic does after a failed deploy or cleaning: a ramdisk that hangs,
-      // or one still waiting for a task (fast track), must not stay up. A node
-      // refused before its ramdisk booted (bad hint) keeps running what it runs.
-      const ramdiskBooted = this.store.listEvents(name, { sinceId: op.since, kind: 'step' }).some((e) => e.detail.step === 'netboot' || e.detail.step === 'fast-track');
-      if (this.warm.has(name) || ramdiskBooted) await this.powerOffAfterFailure(name);
-    }
-    const to = finish(verb, error ? 'fail' : 'done');
-    this.store.updateNode(name, { data: { op: null }, ...(error ? {} : { last_error: null }) });
-    this.move(name, to, { phase, from: during, ...(error ? { error } : {}) });
-    return !error;
+  protected override async afterFailure(name: string, op: OpRecord): Promise<void> {
+    // As Ironic does after a failed deploy or cleaning: a ramdisk that hangs,
+    // or one still waiting for a task (fast track), must not stay up. A node
+    // refused before its ramdisk booted (bad hint) keeps running what it runs.
+    const ramdiskBooted = this.store.listEvents(name, { sinceId: op.since, kind: 'step' }).some((e) => e.detail.step === 'netboot' || e.detail.step === 'fast-track');
+    if (this.warm.has(name) || ramdiskBooted) await this.powerOffAfterFailure(name);
   }
 
-  private enrollWork = (name: string) => async ({ signal }: { signal: AbortSignal }) => {
-    const spec = this.spec(name);
-    const { power, identity } = await this.withBmc(name, 'identify', signal, async (bmc) => ({ power: await bmc.powerStatus(), identity: await bmc.identity() }));
-    let profile: string | undefined;
-    if (spec.profile) {
-      if (!this.o.profiles.some((p) => p.name === spec.profile)) throw new Error(`hardware profile "${spec.profile}" does not exist`);
-      profile = spec.profile;
-    } else {
-      profile = matchProfile(identity, this.o.profiles)?.profile.name;
-      if (!profile) throw new Error(`no hardware profile matches the BMC's identity (${identity.manufacturer ?? '?'} ${identity.model ?? ''}); set the node's profile`);
-    }
-    this.store.updateNode(name, { power: power as PowerState, profile, data: { bmc: identity } });
+  protected override async settle(name: string): Promise<void> {
+    // a fast-track ramdisk whose deploy never came must not stay up
+    if (this.warm.delete(name)) await this.powerOffAfterFailure(name);
+  }
+
+  protected override async duringBootWait(name: string, signal: AbortSignal): Promise<void> {
+    // the ramdisk reboots into the network-first boot order; a node it left powered off is started
+    await this.clock.sleep(90_000, signal);
+    await this.ensureOn(name, signal);
+  }
+
+  protected override nextInBoot(verb: Verb, rest: readonly Verb[]): Verb | undefined {
+    // inspect then deploy in one boot (provide in between is instant)
+    return verb === 'inspect' && rest.includes('deploy') ? 'deploy' : undefined;
+  }
+
+  private enrollWork = (name: string) => async ({ signal }: WorkCtx) => {
+    await this.identify(name, 'identify', signal);
   };
 
   private inspectWork =
     (name: string, fastTrack = false) =>
-    async ({ since, resumed, signal, note }: { since: number; resumed: boolean; signal: AbortSignal; note: (w: string) => void }) => {
+    async ({ since, resumed, signal, note }: WorkCtx) => {
       if (!this.spec(name).macs.length) throw new Error('node has no MAC in the site file: it cannot network-boot');
       // resumed: the ramdisk may have reported while no engine was listening
       if (!(resumed && agentOutcome('inspect', this.store.listEvents(name, { sinceId: since })))) await this.netboot(name, signal);
-      await this.waitAgent(name, 'inspect', since, signal, note);
+      await this.waitAgent(name, 'inspect', { since, signal, note });
       if (!this.store.listEvents(name, { sinceId: since, kind: 'inventory' }).length) throw new Error('the ramdisk reported success but posted no inventory');
       // fast track: the ramdisk was told WAIT=1 and now waits for its deploy task
       if (fastTrack && !resumed) {
@@ -375,17 +167,13 @@ export class EmbeddedEngine extends SingleVerbs implements Provisioner {
 
   private deployWork =
     (name: string, verb: Verb) =>
-    async ({ since, resumed, signal, note }: { since: number; resumed: boolean; signal: AbortSignal; note: (w: string) => void }) => {
+    async ({ since, resumed, signal, note }: WorkCtx) => {
       const spec = this.spec(name);
       if (!spec.image) throw new Error('no image: set image on the node or defaults.image in the site file');
       if (!spec.macs.length) throw new Error('node has no MAC in the site file: it cannot network-boot');
-      const inv = this.store.getNode(name)?.data.inventory as { disks?: Disk[] } | undefined;
-      if (inv?.disks) {
-        // refuse before anything boots: the same choice the boot services make for TARGET_DISK
-        const choice = chooseRootDevice(inv.disks, rootDeviceOf(spec, this.profileOf(name)));
-        if (!choice.ok) throw new Error(choice.reason);
-        this.store.updateNode(name, { data: { target_disk: `/dev/${choice.disk.name}` } });
-      }
+      const choice = this.diskChoice(name);
+      if (choice && !choice.ok) throw new Error(choice.reason);
+      if (choice?.ok) this.store.updateNode(name, { data: { target_disk: `/dev/${choice.disk.name}` } });
       const reported = resumed && agentOutcome(verb, this.store.listEvents(name, { sinceId: since }));
       // the inspection's ramdisk should still be up and asking for its next task: it gets this deploy
       const warm = this.warm.delete(name) && !resumed;
@@ -399,50 +187,14 @@ export class EmbeddedEngine extends SingleVerbs implements Provisioner {
           await this.netboot(name, signal);
         }
       } else if (!reported) await this.netboot(name, signal);
-      await this.waitAgent(name, verb, since, signal, note);
+      await this.waitAgent(name, verb, { since, signal, note });
     };
 
-  /** The node is active; make sure it boots its disk. A failure here is the node's error, its state stays active. */
-  private async afterActive(name: string): Promise<boolean> {
-    try {
-      await this.bootFromDisk(name);
-      return true;
-    } catch (err) {
-      const msg = `deployed, but booting it from disk failed: ${errText(err)}`;
-      this.store.updateNode(name, { last_error: msg });
-      this.emit({ node: name, kind: 'info', phase: 'boot', error: msg });
-      return false;
-    }
-  }
-
-  private async afterDeploy(name: string, since: number, opts: ProvisionOptions): Promise<void> {
-    if (!opts.waitBooted) return;
-    this.store.recordEvent(name, 'boot-wait', { phase: 'boot' });
-    try {
-      const cb = await withTimeout(this.clock, this.t.boot, 'first boot', async (signal, note) => {
-        note('the installed OS to call back');
-        const found = await Promise.race([
-          this.waitEvents(name, since, signal, (evs) => bootCallback(evs)),
-          // the ramdisk reboots into the network-first boot order; a node it left powered off is started
-          this.clock
-            .sleep(90_000, signal)
-            .then(() => this.ensureOn(name, signal))
-            .catch(() => undefined)
-            .then(() => new Promise<never>(() => {})),
-        ]);
-        return found;
-      });
-      this.store.updateNode(name, { data: { booted: { hostname: cb.hostname ?? null, at: this.clock.now() } } });
-      this.store.recordEvent(name, 'booted', { phase: 'boot', hostname: cb.hostname });
-      this.emit({ node: name, kind: 'info', phase: 'boot', message: `booted from disk as ${cb.hostname ?? '?'}` });
-    } catch (err) {
-      // the node is deployed; a missing callback is reported, not a lifecycle failure
-      const msg = errText(err);
-      this.store.updateNode(name, { last_error: msg });
-      this.store.recordEvent(name, 'boot-wait-failed', { phase: 'boot', error: msg });
-      this.emit({ node: name, kind: 'info', phase: 'boot', error: msg });
-      throw err;
-    }
+  /** The disk the root-device hint picks from the inspected inventory; undefined before inspection. */
+  private diskChoice(name: string): ReturnType<typeof chooseRootDevice> | undefined {
+    const inv = this.store.getNode(name)?.data.inventory as { disks?: Disk[] } | undefined;
+    // refuse before anything boots: the same choice the boot services make for TARGET_DISK
+    return inv?.disks ? chooseRootDevice(inv.disks, rootDeviceOf(this.spec(name), this.profileOf(name))) : undefined;
   }
 
   /**
@@ -454,18 +206,13 @@ export class EmbeddedEngine extends SingleVerbs implements Provisioner {
    */
   private undeployWork =
     (name: string) =>
-    async ({ since, resumed, signal, note }: { since: number; resumed: boolean; signal: AbortSignal; note: (w: string) => void }) => {
-      const spec = this.spec(name);
-      if (!spec.macs.length) throw new Error('node has no MAC in the site file: it cannot network-boot');
-      const inv = this.store.getNode(name)?.data.inventory as { disks?: Disk[] } | undefined;
-      if (inv?.disks) {
-        // refuse before anything boots: the same choice the boot services make for TARGET_DISK
-        const choice = chooseRootDevice(inv.disks, rootDeviceOf(spec, this.profileOf(name)));
-        if (!choice.ok) throw new Error(`not wiping: ${choice.reason}`);
-      }
+    async ({ since, resumed, signal, note }: WorkCtx) => {
+      if (!this.spec(name).macs.length) throw new Error('node has no MAC in the site file: it cannot network-boot');
+      const choice = this.diskChoice(name);
+      if (choice && !choice.ok) throw new Error(`not wiping: ${choice.reason}`);
       const reported = resumed && agentOutcome('undeploy', this.store.listEvents(name, { sinceId: since }));
       if (!reported) await this.netboot(name, signal);
-      await this.waitAgent(name, 'undeploy', since, signal, note);
+      await this.waitAgent(name, 'undeploy', { since, signal, note });
       await this.powerOff(name, signal);
       // the installed OS's and any ramdisk's credentials end here
       this.store.revokeNodeTokens(name);
@@ -474,156 +221,33 @@ export class EmbeddedEngine extends SingleVerbs implements Provisioner {
 
   // ------------------------------------------------------------ verbs
 
-  private async one(name: string, verbs: (cur: NodeState) => Verb[], opts: ProvisionOptions = {}): Promise<NodeOutcome> {
-    const t0 = this.clock.now();
-    const ran: Verb[] = [];
-    const spec = this.spec(name);
-    this.store.ensureNode(name, { ...(spec.ip ? { ip: spec.ip } : {}), phase: 'enroll' });
-    try {
-      this.claim(name);
-    } catch (err) {
-      const cur = this.store.getNode(name)!;
-      return { node: name, ok: false, state: cur.state, verbs: [], error: errText(err), ms: this.clock.now() - t0 };
-    }
-    try {
-      let ok = true;
-      let cur = this.store.getNode(name)!;
-      if (BUSY_STATES.has(cur.state)) {
-        const since = (cur.data.op as OpRecord | undefined)?.since ?? this.lastEventId(name);
-        const r = await this.resume(name);
-        ran.push(...r.verbs);
-        ok = r.ok;
-        if (ok && (r.verbs.includes('deploy') || r.verbs.includes('rebuild'))) ok = await this.afterActive(name);
-        if (ok && opts.waitBooted && (r.verbs.includes('deploy') || r.verbs.includes('rebuild'))) {
-          ok = await this.afterDeploy(name, since, opts).then(
-            () => true,
-            () => false,
-          );
-        }
-        cur = this.store.getNode(name)!;
-      }
-      if (ok) {
-        const todo = verbs(cur.state);
-        for (const [i, verb] of todo.entries()) {
-          ran.push(verb);
-          const since = this.lastEventId(name);
-          // inspect then deploy in one boot (provide in between is instant)
-          const fastTrack = verb === 'inspect' && todo.slice(i + 1).includes('deploy');
-          ok = await this.runVerb(name, verb, fastTrack ? this.inspectWork(name, true) : this.workFor(name, verb), undefined, fastTrack ? 'deploy' : undefined);
-          if (!ok) break;
-          if (verb === 'deploy' || verb === 'rebuild') {
-            ok = await this.afterActive(name);
-            if (!ok) break;
-          }
-          if ((verb === 'deploy' || verb === 'rebuild') && opts.waitBooted) {
-            try {
-              await this.afterDeploy(name, since, opts);
-            } catch {
-              ok = false;
-              break;
-            }
-          }
-        }
-      }
-      const fin = this.store.getNode(name)!;
-      return {
-        node: name,
-        ok,
-        state: fin.state,
-        verbs: ran,
-        ...(!ok && fin.last_error ? { error: fin.last_error } : {}),
-        ...(ran.length === 0 ? { skipped: true } : {}),
-        ms: this.clock.now() - t0,
-      };
-    } finally {
-      if (this.warm.delete(name)) await this.powerOffAfterFailure(name);
-      this.release(name);
-    }
-  }
+  // provide has no work: nothing runs between manageable and available
+  protected readonly works = {
+    enroll: (name: string) => this.enrollWork(name),
+    inspect: (name: string, _verb: Verb, next?: Verb) => this.inspectWork(name, next === 'deploy'),
+    deploy: (name: string, verb: Verb) => this.deployWork(name, verb),
+    undeploy: (name: string) => this.undeployWork(name),
+  };
 
-  private workFor(name: string, verb: Verb) {
-    switch (verb) {
-      case 'enroll':
-        return this.enrollWork(name);
-      case 'inspect':
-        return this.inspectWork(name);
-      case 'deploy':
-      case 'rebuild':
-        return this.deployWork(name, verb);
-      case 'undeploy':
-        return this.undeployWork(name);
-      default:
-        return async () => {};
-    }
+  protected planFor(_name: string, state: NodeState, opts: ProvisionOptions): Verb[] {
+    return plan(state, 'active', { inspect: opts.inspect ?? true });
   }
 
   /** A busy node found by this engine: finish it from the ramdisk's report, or restart its work. */
-  private async resume(name: string): Promise<{ ok: boolean; verbs: Verb[] }> {
+  protected async prepare(name: string): Promise<Prepared> {
     const cur = this.store.getNode(name)!;
+    if (!BUSY_STATES.has(cur.state)) return {};
     const op = (cur.data.op ?? undefined) as OpRecord | undefined;
-    const d = resumeDecision(cur.state, op ?? undefined, this.store.listEvents(name, { sinceId: op?.since ?? 0 }));
-    if (d.action === 'skip') return { ok: true, verbs: [] };
+    const d = resumeDecision(cur.state, op, this.store.listEvents(name, { sinceId: op?.since ?? 0 }));
+    if (d.action === 'skip') return {};
     const phase = d.verb === 'rebuild' ? 'deploy' : d.verb;
     if (d.action === 'finish') {
+      const since = op?.since ?? this.lastEventId(name);
       this.store.recordEvent(name, 'resume', { verb: d.verb, phase, finished: d.outcome });
       this.store.updateNode(name, { data: { op: null } });
       this.move(name, finish(d.verb, d.outcome), { phase, from: cur.state, ...(d.reason ? { error: d.reason } : {}), reason: 'resumed after a seed restart' });
-      return { ok: d.outcome === 'done', verbs: [d.verb] };
+      return { finished: { verb: d.verb, ok: d.outcome === 'done', since } };
     }
-    const base: OpRecord = op ?? { verb: d.verb, since: this.lastEventId(name), started_at: this.clock.now(), owner: this.owner, attempt: 0 };
-    const ok = await this.runVerb(name, d.verb, this.workFor(name, d.verb), base);
-    return { ok, verbs: [d.verb] };
+    return { resume: { verb: d.verb, op: op ?? { verb: d.verb, since: this.lastEventId(name), started_at: this.clock.now(), owner: this.owner, attempt: 0 } } };
   }
-
-  protected single(name: string, verb: Verb, opts: ProvisionOptions = {}): Promise<NodeOutcome> {
-    return this.limit(() =>
-      this.one(
-        name,
-        (state) => {
-          if (!canApply(verb, state)) throw new Error(`cannot ${verb} ${name}: it is ${state}`);
-          return [verb];
-        },
-        opts,
-      ).catch((err) => failedOutcome(name, this.store.getNode(name)?.state, err)),
-    );
-  }
-
-  provision(nodes: string[], opts: ProvisionOptions = {}): Promise<NodeOutcome[]> {
-    for (const n of nodes) this.spec(n);
-    return Promise.all(
-      nodes.map((name) =>
-        this.limit(() =>
-          this.one(name, (state) => plan(state, 'active', { inspect: opts.inspect ?? true }), opts).catch((err) => failedOutcome(name, this.store.getNode(name)?.state, err)),
-        ),
-      ),
-    );
-  }
-
-  status(nodes?: string[]): NodeStatus[] {
-    const names = nodes ?? this.o.site.nodes.map((n) => n.name);
-    return names.map((name) => {
-      const r = this.store.getNode(name);
-      if (!r) return { node: name, state: 'enroll', power: null, ip: null, profile: null, last_error: null, timings: [], updated_at: 0 };
-      const booted = r.data.booted as { hostname?: string } | null | undefined;
-      return {
-        node: name,
-        state: r.state,
-        power: r.power,
-        // the address DHCP gave its PXE NIC, unless the site fixes one
-        ip: r.ip ?? this.leaseIp(name),
-        profile: r.profile,
-        last_error: r.last_error,
-        timings: this.store.phaseTimings(name),
-        ...(booted?.hostname ? { booted_hostname: booted.hostname } : {}),
-        updated_at: r.updated_at,
-      };
-    });
-  }
-
-  private leaseIp(name: string): string | null {
-    const mac = this.specs.get(name)?.macs[0];
-    return (mac && this.store.getLease(mac)?.ip) || null;
-  }
-
-  async close(): Promise<void> {}
 }

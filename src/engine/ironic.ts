@@ -36,34 +36,15 @@
  *  Idempotent and resumable: the node is looked up in Ironic by name and continued from Ironic's
  *  state, never created twice; a busy node a killed engine left is waited for, not restarted.
  */
-import { hostname } from 'node:os';
-import type { Bmc, BmcTarget, PowerState } from '../bmc/types.js';
-import { IronicClient, IronicError, type IronicNode, type NodeCreate, type NodeStates, type ProvisionState } from '../ironic/index.js';
-import { bmcTarget, bootModeOf, effectiveBmc, rootDeviceOf } from '../profiles/apply.js';
-import { matchProfile } from '../profiles/match.js';
-import type { HardwareProfile } from '../profiles/schema.js';
-import type { NodeSpec, RootDeviceHint, Site } from '../site/types.js';
-import { DEFAULT_TIMEOUTS, type PhaseTimeouts } from './embedded.js';
-import { BUSY_STATES, canApply, finish, start, type NodeState, type Verb } from './lifecycle.js';
-import {
-  agentOutcome,
-  bootCallback,
-  type Clock,
-  errText,
-  failedOutcome,
-  isAlive,
-  limiter,
-  NodeBusy,
-  SingleVerbs,
-  type OpRecord,
-  ownerIsDead,
-  ownerName,
-  PhaseTimeout,
-  realClock,
-  withTimeout,
-} from './runner.js';
-import type { StateStore } from './state.js';
-import type { NodeOutcome, NodeStatus, ProgressEvent, ProvisionOptions, Provisioner } from './types.js';
+import type { PowerState } from '../bmc/types.js';
+import { IronicClient, IronicError, type IronicNode, type NodeCreate, type NodeStates } from '../ironic/index.js';
+import { bootModeOf, effectiveBmc, rootDeviceOf } from '../profiles/apply.js';
+import { bmcTarget } from './bmc-target.js';
+import { ironicRootDevice, kseedStateOf } from './ironic-map.js';
+import { BUSY_STATES, type NodeState, type Verb } from './lifecycle.js';
+import { NodeRunner, type NodeRunnerOptions, type Prepared, type WorkCtx } from './node-runner.js';
+import { errText, type OpRecord, withTimeout } from './runner.js';
+import type { NodeStatus, ProvisionOptions } from './types.js';
 
 /** URLs of kseed's own deploy ramdisk, as Ironic (kernel, ramdisk) and the ramdisk (agent) reach them. */
 export interface KseedRamdisk {
@@ -80,133 +61,38 @@ export type IronicDeployMode = 'direct' | 'ramdisk' | 'fake';
 /** Purpose of the deploy ramdisk's tokens: the same as src/boot/backend.ts AGENT_TOKEN (boot/ is not imported from here). */
 export const AGENT_TOKEN_PURPOSE = 'agent';
 
-export interface IronicEngineOptions {
-  site: Site;
-  store: StateStore;
-  profiles: readonly HardwareProfile[];
+export interface IronicEngineOptions extends NodeRunnerOptions {
   client: IronicClient;
-  /** kseed's own BMC check: connectBmc (src/bmc) in production. */
-  connect: (target: BmcTarget) => Promise<Bmc>;
   /** Needed for ramdisk deploys. */
   kseedRamdisk?: KseedRamdisk;
-  clock?: Clock;
-  concurrency?: number;
-  timeouts?: Partial<PhaseTimeouts>;
-  /** Poll interval for Ironic and the event log; default 1000 ms. */
-  pollMs?: number;
-  onProgress?: (e: ProgressEvent) => void;
-  owner?: string;
-  claimTtlMs?: number;
   /** Lifetime of the ramdisk's agent token; default 4 h. */
   tokenTtlMs?: number;
 }
+
 
 /** What `status()` adds: Ironic's view of the node, when known. */
 export interface IronicNodeStatus extends NodeStatus {
   ironic?: { uuid: string; provision_state: string | null; power_state: string | null; last_error: string | null } | { error: string };
 }
 
-/** Ironic states to kseed's lifecycle words (kseed has no cleaning: it stays short of available). */
-export function kseedStateOf(s: ProvisionState): NodeState {
-  switch (s) {
-    case 'enroll':
-    case 'verifying':
-      return 'enroll';
-    case 'manageable':
-    case 'cleaning':
-    case 'clean wait':
-    case 'clean failed':
-      return 'manageable';
-    case 'inspecting':
-    case 'inspect wait':
-      return 'inspecting';
-    case 'inspect failed':
-      return 'inspect failed';
-    case 'available':
-    case null:
-      return 'available';
-    case 'deploying':
-    case 'wait call-back':
-    case 'rebuild':
-      return 'deploying';
-    case 'active':
-      return 'active';
-    case 'deleting':
-      return 'deleting';
-    default:
-      return 'deploy failed';
-  }
-}
+type Ctx = WorkCtx;
 
-/**
- * Ironic's root device hints (ironic-lib 5.3 VALID_ROOT_DEVICE_HINTS): size
- * in GiB, with oslo specs_matcher operators. A size range has no operator
- * there (no <range-in>): the lower bound is kept and `partial` says the
- * upper one is lost (kseed's own ramdisk still applies the whole hint).
- */
-export function ironicRootDevice(h: RootDeviceHint | undefined): { hint: Record<string, unknown>; partial: boolean } | undefined {
-  if (!h) return undefined;
-  const out: Record<string, unknown> = {};
-  for (const k of ['name', 'model', 'vendor', 'serial', 'wwn', 'hctl', 'by_path', 'rotational'] as const) if (h[k] !== undefined) out[k] = h[k];
-  const s = h.size_gb;
-  let partial = false;
-  if (typeof s === 'number') out.size = s;
-  else if (s?.min !== undefined) {
-    out.size = `>= ${s.min}`;
-    partial = s.max !== undefined;
-  } else if (s?.max !== undefined) out.size = `<= ${s.max}`;
-  return { hint: out, partial };
-}
-
-
-
-interface Ctx {
-  since: number;
-  resumed: boolean;
-  signal: AbortSignal;
-  note: (w: string) => void;
-}
-
-export class IronicEngine extends SingleVerbs implements Provisioner {
+export class IronicEngine extends NodeRunner {
   readonly engine = 'ironic' as const;
-  private readonly specs = new Map<string, NodeSpec>();
-  private readonly clock: Clock;
-  private readonly t: PhaseTimeouts;
-  private readonly owner: string;
-  private readonly host = hostname();
-  private readonly limit: <T>(task: () => Promise<T>) => Promise<T>;
   /** The last Ironic state seen per node (status() is synchronous). */
   private readonly seen = new Map<string, IronicNodeStatus['ironic']>();
 
   constructor(private readonly o: IronicEngineOptions) {
-    super();
-    for (const n of o.site.nodes) this.specs.set(n.name, n);
-    this.clock = o.clock ?? realClock;
-    this.t = { ...DEFAULT_TIMEOUTS, ...(o.timeouts ?? {}) };
-    this.owner = o.owner ?? ownerName(this.host, process.pid);
-    this.limit = limiter(o.concurrency ?? 16);
+    // Ironic is asked at each poll: not more than once a second
+    super(o, 1000);
   }
 
-  private get store(): StateStore {
-    return this.o.store;
-  }
   /** The deploy ramdisk URLs this engine was given (ramdisk deploys). */
   get kseedRamdisk(): KseedRamdisk | undefined {
     return this.o.kseedRamdisk;
   }
   private get client(): IronicClient {
     return this.o.client;
-  }
-
-  private spec(name: string): NodeSpec {
-    const s = this.specs.get(name);
-    if (!s) throw new Error(`node ${name} is not in ${this.o.site.file}`);
-    return s;
-  }
-
-  private profileOf(name: string): HardwareProfile | undefined {
-    const p = this.store.getNode(name)?.profile ?? this.spec(name).profile;
-    return p ? this.o.profiles.find((x) => x.name === p) : undefined;
   }
 
   /** fake-hardware only through a profile object made in code (the profile schema refuses it). */
@@ -223,24 +109,6 @@ export class IronicEngine extends SingleVerbs implements Provisioner {
     return this.o.site.ironic.deploy_interface === 'ramdisk' || p?.ironic.deploy === 'ramdisk' ? 'ramdisk' : 'direct';
   }
 
-  private emit(e: Omit<ProgressEvent, 'ts'>): void {
-    try {
-      this.o.onProgress?.({ ts: this.clock.now(), ...e });
-    } catch {
-      /* a failing printer must not fail a node */
-    }
-  }
-
-  private move(name: string, to: NodeState, opts: { phase?: string; from: NodeState; error?: string; reason?: string; detail?: Record<string, unknown> }): void {
-    this.store.transition(name, to, { ...opts, ...(opts.phase ? { phase: opts.phase } : {}) });
-    this.emit({ node: name, kind: 'transition', from: opts.from, to, ...(opts.phase ? { phase: opts.phase } : {}), ...(opts.error ? { error: opts.error } : {}) });
-  }
-
-  private lastEventId(name: string): number {
-    const evs = this.store.listEvents(name);
-    return evs.length ? evs[evs.length - 1]!.id : 0;
-  }
-
   private remember(name: string, n: Pick<IronicNode, 'uuid' | 'provision_state' | 'power_state' | 'last_error'>): void {
     const prev = this.seen.get(name);
     const cur = { uuid: n.uuid, provision_state: n.provision_state, power_state: n.power_state, last_error: n.last_error };
@@ -255,7 +123,7 @@ export class IronicEngine extends SingleVerbs implements Provisioner {
   private waitOpts(name: string, ctx: Ctx) {
     return {
       signal: ctx.signal,
-      pollMs: this.o.pollMs ?? 1000,
+      pollMs: this.pollMs,
       // the phase's own timeout (withTimeout) bounds the wait; Ironic's wait gets no shorter limit
       timeoutMs: 7 * 24 * 3600_000,
       onChange: (s: NodeStates & { uuid: string }) => {
@@ -265,57 +133,6 @@ export class IronicEngine extends SingleVerbs implements Provisioner {
       },
     };
   }
-
-  // ------------------------------------------------------------ claims
-
-  private claim(name: string): void {
-    const ttl = this.o.claimTtlMs ?? 12 * 3600_000;
-    let r = this.store.claimNode(name, this.owner, ttl, 'ironic engine');
-    if (!r.ok && ownerIsDead(r.heldBy.owner, this.host, isAlive)) {
-      this.store.releaseClaim(name, r.heldBy.owner);
-      this.store.recordEvent(name, 'claim-takeover', { from: r.heldBy.owner, to: this.owner });
-      r = this.store.claimNode(name, this.owner, ttl, 'ironic engine');
-    }
-    if (!r.ok) throw new NodeBusy(`node ${name} is claimed by ${r.heldBy.owner} until ${new Date(r.heldBy.expires_at).toISOString()}`);
-  }
-
-  private release(name: string): void {
-    this.store.releaseClaim(name, this.owner);
-  }
-
-  // ----------------------------------------------------- kseed's BMC check
-
-  /** Connect, power status, identity -> profile: the same check the embedded engine enrolls with. */
-  private async bmcCheck(name: string, signal: AbortSignal): Promise<void> {
-    const spec = this.spec(name);
-    signal.throwIfAborted();
-    this.store.recordEvent(name, 'step', { step: 'bmc-check', status: 'start' });
-    try {
-      const target = await bmcTarget(spec, this.o.site, this.profileOf(name));
-      const { power, identity } = await withTimeout(this.clock, this.t.bmc, 'BMC check', async () => {
-        const bmc = await this.o.connect(target);
-        try {
-          return { power: await bmc.powerStatus(), identity: await bmc.identity() };
-        } finally {
-          await bmc.close().catch(() => undefined);
-        }
-      });
-      let profile: string | undefined;
-      if (spec.profile) {
-        if (!this.o.profiles.some((p) => p.name === spec.profile)) throw new Error(`hardware profile "${spec.profile}" does not exist`);
-        profile = spec.profile;
-      } else {
-        profile = matchProfile(identity, this.o.profiles)?.profile.name;
-        if (!profile) throw new Error(`no hardware profile matches the BMC's identity (${identity.manufacturer ?? '?'} ${identity.model ?? ''}); set the node's profile`);
-      }
-      this.store.updateNode(name, { power: power as PowerState, profile, data: { bmc: identity } });
-      this.store.recordEvent(name, 'step', { step: 'bmc-check', status: 'done' });
-    } catch (err) {
-      this.store.recordEvent(name, 'step', { step: 'bmc-check', status: 'fail', error: errText(err) });
-      throw err;
-    }
-  }
-
   // ------------------------------------------------ the node in Ironic
 
   private async driverInfo(name: string): Promise<Record<string, unknown>> {
@@ -410,51 +227,13 @@ export class IronicEngine extends SingleVerbs implements Provisioner {
     return n;
   }
 
-  // ------------------------------------------------------------ phases
 
-  /**
-   * One verb on a claimed node: the store's start transition (unless
-   * resumed), the intent, the work under the phase timeout, the finish
-   * transition with last_error. Never throws.
-   */
-  private async runVerb(name: string, verb: Verb, work: (ctx: Ctx) => Promise<void>, resume?: OpRecord): Promise<boolean> {
-    const phase = verb === 'rebuild' ? 'deploy' : verb;
-    let during: NodeState;
-    let op: OpRecord;
-    if (resume) {
-      during = this.store.getNode(name)!.state;
-      op = { ...resume, owner: this.owner, attempt: resume.attempt + 1 };
-      this.store.recordEvent(name, 'resume', { verb, phase, attempt: op.attempt, since: op.since });
-      this.emit({ node: name, kind: 'info', phase, message: `resuming ${verb} (attempt ${op.attempt})` });
-    } else {
-      const cur = this.store.getNode(name)!;
-      during = verb === 'provide' ? cur.state : start(name, verb, cur.state);
-      if (during !== cur.state) this.move(name, during, { phase, from: cur.state, detail: { verb } });
-      op = { verb, since: this.lastEventId(name), started_at: this.clock.now(), owner: this.owner, attempt: 1 };
-    }
-    this.store.updateNode(name, { data: { op } });
-    const timeout = phase === 'provide' ? this.t.enroll : (this.t[phase as keyof PhaseTimeouts] ?? this.t.deploy);
-    let error: string | undefined;
-    try {
-      await withTimeout(this.clock, timeout, phase, (signal, note) => work({ since: op.since, resumed: Boolean(resume), signal, note }));
-    } catch (err) {
-      error = err instanceof PhaseTimeout ? err.message : errText(err);
-    }
-    this.store.updateNode(name, { data: { op: null }, ...(error ? {} : { last_error: null }) });
-    if (verb === 'provide' && error) {
-      // provide has no failed state: the node stays manageable, with the reason
-      this.store.updateNode(name, { last_error: error });
-      this.emit({ node: name, kind: 'info', phase, error });
-      return false;
-    }
-    this.move(name, finish(verb, error ? 'fail' : 'done'), { phase, from: during, ...(error ? { error } : {}) });
-    return !error;
-  }
+  // ------------------------------------------------------------ phases
 
   private enrollWork = (name: string) => async (ctx: Ctx) => {
     let n = await this.client.findNode(name, ctx.signal);
-    // kseed's own check first: a wrong BMC password never reaches Ironic
-    if (!this.isFake(name) && (!n || n.provision_state === 'enroll')) await this.bmcCheck(name, ctx.signal);
+    // kseed's own check first (the one the embedded engine enrolls with): a wrong BMC password never reaches Ironic
+    if (!this.isFake(name) && (!n || n.provision_state === 'enroll')) await this.identify(name, 'identify', ctx.signal);
     n = await this.ensureIronicNode(name, ctx.signal);
     if (n.provision_state === 'enroll') n = await this.client.manage(n.uuid, this.waitOpts(name, ctx));
     else if (n.provision_state === 'verifying') n = await this.client.waitProvision(n.uuid, 'manageable', this.waitOpts(name, ctx));
@@ -518,17 +297,6 @@ export class IronicEngine extends SingleVerbs implements Provisioner {
     await this.client.updateNode(uuid, { instance_info: { kernel: kr.kernelUrl, ramdisk: kr.ramdiskUrl, ramdisk_kernel_arguments: args.join(' '), image_source: spec.image.url } }, signal);
   }
 
-  private async waitAgent(name: string, verb: Verb, since: number, ctx: Ctx): Promise<void> {
-    ctx.note(`the deploy ramdisk's ${verb} result`);
-    for (;;) {
-      ctx.signal.throwIfAborted();
-      const out = agentOutcome(verb, this.store.listEvents(name, { sinceId: since }));
-      if (out?.status === 'ok') return;
-      if (out?.status === 'fail') throw new Error(out.stage && out.stage !== 'deploy' ? `${out.stage}: ${out.reason}` : out.reason);
-      await this.clock.sleep(this.o.pollMs ?? 1000, ctx.signal);
-    }
-  }
-
   private deployWork = (name: string, verb: 'deploy' | 'rebuild') => async (ctx: Ctx) => {
     const mode = this.modeOf(name);
     let n = await this.client.findNode(name, ctx.signal);
@@ -545,7 +313,7 @@ export class IronicEngine extends SingleVerbs implements Provisioner {
     this.remember(name, n);
     if (mode === 'ramdisk') {
       // Ironic's ramdisk deploy is active once the node powers on; the image is written by kseed's ramdisk
-      await this.waitAgent(name, verb, ctx.since, ctx);
+      await this.waitAgent(name, verb, ctx);
     }
   };
 
@@ -557,50 +325,18 @@ export class IronicEngine extends SingleVerbs implements Provisioner {
    * it, here through Ironic's management and power interfaces. BIOS nodes
    * boot the disk from kseed's iPXE script for active nodes.
    */
-  private async bootFromDisk(name: string): Promise<boolean> {
+  protected async bootDisk(name: string): Promise<void> {
     // a fake-hardware machine has no disk to boot (its management interface knows pxe only)
-    if (this.modeOf(name) !== 'ramdisk' || this.isFake(name)) return true;
-    if (bootModeOf(this.spec(name), this.profileOf(name)) !== 'uefi') return true;
+    if (this.modeOf(name) !== 'ramdisk' || this.isFake(name)) return;
+    if (bootModeOf(this.spec(name), this.profileOf(name)) !== 'uefi') return;
     const uuid = this.store.getNode(name)?.data.ironic_uuid as string | undefined;
-    if (!uuid) return true;
-    try {
-      await withTimeout(this.clock, this.t.undeploy, 'boot from disk', async (signal) => {
-        await this.client.setBootDevice(uuid, 'disk', true, signal);
-        const n = await this.client.setPower(uuid, 'rebooting', { signal, pollMs: this.o.pollMs ?? 1000, timeoutMs: this.t.undeploy });
-        this.remember(name, n);
-      });
-      this.emit({ node: name, kind: 'step', message: 'boot from disk (Ironic: boot device disk, reboot)' });
-      return true;
-    } catch (err) {
-      const msg = `deployed, but booting it from disk failed: ${errText(err)}`;
-      this.store.updateNode(name, { last_error: msg });
-      this.emit({ node: name, kind: 'info', phase: 'boot', error: msg });
-      return false;
-    }
-  }
-
-  private async afterDeploy(name: string, since: number): Promise<boolean> {
-    this.store.recordEvent(name, 'boot-wait', { phase: 'boot' });
-    try {
-      const cb = await withTimeout(this.clock, this.t.boot, 'first boot', async (signal, note) => {
-        note('the installed OS to call back');
-        for (;;) {
-          const found = bootCallback(this.store.listEvents(name, { sinceId: since }));
-          if (found) return found;
-          await this.clock.sleep(this.o.pollMs ?? 1000, signal);
-        }
-      });
-      this.store.updateNode(name, { data: { booted: { hostname: cb.hostname ?? null, at: this.clock.now() } } });
-      this.store.recordEvent(name, 'booted', { phase: 'boot', hostname: cb.hostname });
-      this.emit({ node: name, kind: 'info', phase: 'boot', message: `booted from disk as ${cb.hostname ?? '?'}` });
-      return true;
-    } catch (err) {
-      const msg = errText(err);
-      this.store.updateNode(name, { last_error: msg });
-      this.store.recordEvent(name, 'boot-wait-failed', { phase: 'boot', error: msg });
-      this.emit({ node: name, kind: 'info', phase: 'boot', error: msg });
-      return false;
-    }
+    if (!uuid) return;
+    await withTimeout(this.clock, this.t.undeploy, 'boot from disk', async (signal) => {
+      await this.client.setBootDevice(uuid, 'disk', true, signal);
+      const n = await this.client.setPower(uuid, 'rebooting', { signal, pollMs: this.pollMs, timeoutMs: this.t.undeploy });
+      this.remember(name, n);
+    });
+    this.emit({ node: name, kind: 'step', message: 'boot from disk (Ironic: boot device disk, reboot)' });
   }
 
   private undeployWork = (name: string) => async (ctx: Ctx) => {
@@ -623,7 +359,7 @@ export class IronicEngine extends SingleVerbs implements Provisioner {
    * crash may have left them apart). Returns the op to resume, if a busy
    * verb is under way in Ironic (or waits for kseed's ramdisk).
    */
-  private async sync(name: string, signal: AbortSignal): Promise<{ resume?: { verb: Verb; op: OpRecord }; error?: string }> {
+  private async sync(name: string, signal: AbortSignal): Promise<Prepared> {
     const cur = this.store.getNode(name)!;
     const n = await this.client.findNode(name, signal);
     const op = (cur.data.op ?? undefined) as OpRecord | undefined;
@@ -658,28 +394,35 @@ export class IronicEngine extends SingleVerbs implements Provisioner {
     return {};
   }
 
-  // ------------------------------------------------------------ verbs
-
-  private workFor(name: string, verb: Verb): (ctx: Ctx) => Promise<void> {
-    switch (verb) {
-      case 'enroll':
-        return this.enrollWork(name);
-      case 'inspect':
-        return this.inspectWork(name);
-      case 'provide':
-        return this.provideWork(name);
-      case 'deploy':
-      case 'rebuild':
-        return this.deployWork(name, verb);
-      case 'undeploy':
-        return this.undeployWork(name);
-      default:
-        return async () => {};
+  /** The mirror brought in line with Ironic (bounded: an Ironic that hangs fails the node); an undeploy interrupts a deploy under way. */
+  protected async prepare(name: string, single?: Verb): Promise<Prepared> {
+    let s: Prepared;
+    try {
+      s = await withTimeout(this.clock, this.t.bmc, 'reading the node from Ironic', (signal) => this.sync(name, signal));
+    } catch (err) {
+      return { error: `Ironic: ${errText(err)}` };
     }
+    if (s.resume && single === 'undeploy' && (s.resume.verb === 'deploy' || s.resume.verb === 'rebuild')) {
+      // undeploy of a deploy under way (e.g. Ironic waiting for an IPA that never calls back): stop waiting for it
+      this.store.updateNode(name, { data: { op: null } });
+      this.move(name, 'deploy failed', { from: this.store.getNode(name)!.state, phase: 'deploy', reason: 'interrupted by undeploy', error: 'deploy interrupted by undeploy' });
+      delete s.resume;
+    }
+    return s;
   }
 
+  // ------------------------------------------------------------ verbs
+
+  protected readonly works = {
+    enroll: (name: string) => this.enrollWork(name),
+    inspect: (name: string) => this.inspectWork(name),
+    provide: (name: string) => this.provideWork(name),
+    deploy: (name: string, verb: Verb) => this.deployWork(name, verb as 'deploy' | 'rebuild'),
+    undeploy: (name: string) => this.undeployWork(name),
+  };
+
   /** What brings the node from `state` to active (provision). */
-  private planFor(name: string, state: NodeState, opts: ProvisionOptions): Verb[] {
+  protected planFor(name: string, state: NodeState, opts: ProvisionOptions): Verb[] {
     const done = state === 'manageable' && this.store.getNode(name)?.data.inspected_at;
     const inspect = this.o.site.ironic.inspector && opts.inspect !== false && !done;
     switch (state) {
@@ -697,109 +440,15 @@ export class IronicEngine extends SingleVerbs implements Provisioner {
     }
   }
 
-  private async one(name: string, verbs: (cur: NodeState) => Verb[], opts: ProvisionOptions = {}, interrupt = false): Promise<NodeOutcome> {
-    const t0 = this.clock.now();
-    const ran: Verb[] = [];
-    const spec = this.spec(name);
-    this.store.ensureNode(name, { ...(spec.ip ? { ip: spec.ip } : {}), phase: 'enroll' });
-    try {
-      this.claim(name);
-    } catch (err) {
-      return { node: name, ok: false, state: this.store.getNode(name)!.state, verbs: [], error: errText(err), ms: this.clock.now() - t0 };
-    }
-    const outcome = (ok: boolean, error?: string): NodeOutcome => {
-      const fin = this.store.getNode(name)!;
-      const e = error ?? (!ok ? (fin.last_error ?? undefined) : undefined);
-      return { node: name, ok, state: fin.state, verbs: ran, ...(e ? { error: e } : {}), ...(ran.length === 0 && ok ? { skipped: true } : {}), ms: this.clock.now() - t0 };
-    };
-    try {
-      let s: Awaited<ReturnType<IronicEngine['sync']>>;
-      try {
-        s = await withTimeout(this.clock, this.t.bmc, 'reading the node from Ironic', (signal) => this.sync(name, signal));
-      } catch (err) {
-        return outcome(false, `Ironic: ${errText(err)}`);
-      }
-      if (s.error) return outcome(false, s.error);
-      let ok = true;
-      if (s.resume && interrupt && (s.resume.verb === 'deploy' || s.resume.verb === 'rebuild')) {
-        // undeploy of a deploy under way (e.g. Ironic waiting for an IPA that never calls back): stop waiting for it
-        this.store.updateNode(name, { data: { op: null } });
-        this.move(name, 'deploy failed', { from: this.store.getNode(name)!.state, phase: 'deploy', reason: 'interrupted by undeploy', error: 'deploy interrupted by undeploy' });
-        delete s.resume;
-      }
-      if (s.resume) {
-        const { verb, op } = s.resume;
-        ran.push(verb);
-        ok = await this.runVerb(name, verb, this.workFor(name, verb), op);
-        if (ok && (verb === 'deploy' || verb === 'rebuild')) ok = await this.bootFromDisk(name);
-        if (ok && opts.waitBooted && (verb === 'deploy' || verb === 'rebuild')) ok = await this.afterDeploy(name, op.since);
-      }
-      if (ok) {
-        for (const verb of verbs(this.store.getNode(name)!.state)) {
-          ran.push(verb);
-          const since = this.lastEventId(name);
-          ok = await this.runVerb(name, verb, this.workFor(name, verb));
-          if (!ok) break;
-          if (verb === 'deploy' || verb === 'rebuild') {
-            ok = await this.bootFromDisk(name);
-            if (ok && opts.waitBooted) ok = await this.afterDeploy(name, since);
-            if (!ok) break;
-          }
-        }
-      }
-      return outcome(ok);
-    } finally {
-      this.release(name);
-    }
-  }
-
-  protected single(name: string, verb: Verb, opts: ProvisionOptions = {}): Promise<NodeOutcome> {
-    return this.limit(() =>
-      this.one(
-        name,
-        (state) => {
-          // already there (e.g. a resumed deploy just finished): nothing to do
-          if (verb === 'deploy' && (state === 'active' || state === 'handed-off')) return [];
-          if (verb === 'undeploy' && state === 'available') return [];
-          if (!canApply(verb, state)) throw new Error(`cannot ${verb} ${name}: it is ${state}`);
-          return [verb];
-        },
-        opts,
-        verb === 'undeploy',
-      ).catch((err) => failedOutcome(name, this.store.getNode(name)?.state, err)),
-    );
-  }
-
-  provision(nodes: string[], opts: ProvisionOptions = {}): Promise<NodeOutcome[]> {
-    for (const n of nodes) this.spec(n);
-    return Promise.all(
-      nodes.map((name) =>
-        this.limit(() =>
-          this.one(name, (state) => this.planFor(name, state, opts), opts).catch((err) => failedOutcome(name, this.store.getNode(name)?.state, err)),
-        ),
-      ),
-    );
+  protected override alreadyThere(verb: Verb, state: NodeState): boolean {
+    // e.g. a resumed deploy just finished
+    return (verb === 'deploy' && (state === 'active' || state === 'handed-off')) || (verb === 'undeploy' && state === 'available');
   }
 
   /** The store's rows plus the last Ironic state this engine saw (synchronous, no request). */
-  status(nodes?: string[]): IronicNodeStatus[] {
-    const names = nodes ?? this.o.site.nodes.map((n) => n.name);
-    return names.map((name) => {
-      const r = this.store.getNode(name);
-      const ironic = this.seen.get(name);
-      const base: IronicNodeStatus = r
-        ? {
-            node: name,
-            state: r.state,
-            power: r.power,
-            ip: r.ip ?? this.leaseIp(name),
-            profile: r.profile,
-            last_error: r.last_error,
-            timings: this.store.phaseTimings(name),
-            ...((r.data.booted as { hostname?: string } | null | undefined)?.hostname ? { booted_hostname: (r.data.booted as { hostname: string }).hostname } : {}),
-            updated_at: r.updated_at,
-          }
-        : { node: name, state: 'enroll', power: null, ip: null, profile: null, last_error: null, timings: [], updated_at: 0 };
+  override status(nodes?: string[]): IronicNodeStatus[] {
+    return super.status(nodes).map((base) => {
+      const ironic = this.seen.get(base.node);
       return ironic ? { ...base, ironic } : base;
     });
   }
@@ -820,11 +469,4 @@ export class IronicEngine extends SingleVerbs implements Provisioner {
     }
     return this.status(names);
   }
-
-  private leaseIp(name: string): string | null {
-    const mac = this.specs.get(name)?.macs[0];
-    return (mac && this.store.getLease(mac)?.ip) || null;
-  }
-
-  async close(): Promise<void> {}
 }

@@ -64,15 +64,7 @@ export async function openEngine(site: Site, stateDir: string, opts: OpenEngineO
       });
       const kseedRamdisk = opts.ironic?.kseedRamdisk ?? store.get<KseedRamdisk>(KSEED_RAMDISK_KEY);
       const { ironic: _ignored, ...rest } = opts;
-      const engine = new IronicEngine({ site, store, profiles, client, connect: connectBmc, ...(kseedRamdisk ? { kseedRamdisk } : {}), ...rest });
-      return {
-        engine,
-        store,
-        close: async () => {
-          await engine.close();
-          store.close();
-        },
-      };
+      return opened(new IronicEngine({ site, store, profiles, client, connect: connectBmc, ...(kseedRamdisk ? { kseedRamdisk } : {}), ...rest }), store);
     } catch (err) {
       store.close();
       throw err;
@@ -80,7 +72,11 @@ export async function openEngine(site: Site, stateDir: string, opts: OpenEngineO
   }
   const store = openState(stateDir);
   const { ironic: _ignored, ...rest } = opts;
-  const engine = new EmbeddedEngine({ site, store, profiles, connect: connectBmc, ...rest });
+  return opened(new EmbeddedEngine({ site, store, profiles, connect: connectBmc, ...rest }), store);
+}
+
+/** Closing the engine closes its store too. */
+function opened(engine: Provisioner, store: StateStore): OpenedEngine {
   return {
     engine,
     store,

@@ -5,9 +5,10 @@
  * a node it finds busy. No I/O here, so all of it is unit-tested without
  * sockets, VMs or a real clock.
  */
+import { BmcError } from '../bmc/errors.js';
 import type { NodeState, Verb } from './lifecycle.js';
 import { abortableSleep } from '../util/sleep.js';
-import type { NodeOutcome, ProvisionOptions } from './types.js';
+import type { NodeOutcome } from './types.js';
 
 export interface Clock {
   now(): number;
@@ -195,9 +196,12 @@ export const isAlive = (pid: number): boolean => {
   }
 };
 
-/** An error as one line of a node's last_error. */
+/**
+ * An error as one line of a node's last_error. A BMC's error starts with its
+ * kind (auth, timeout...), as `kseed bmc` prints it, then the BMC's address.
+ */
 export function errText(e: unknown): string {
-  const m = e instanceof Error ? e.message : String(e);
+  const m = e instanceof BmcError ? `${e.kind}: ${e.message}` : e instanceof Error ? e.message : String(e);
   return m.replace(/[\r\n]+/g, ' ');
 }
 
@@ -207,32 +211,4 @@ export class NodeBusy extends Error {}
 /** The outcome of a node whose verb could not even start (busy, not allowed from its state). */
 export function failedOutcome(node: string, state: NodeState | undefined, err: unknown): NodeOutcome {
   return { node, ok: false, state: state ?? 'enroll', verbs: [], error: errText(err), ms: 0 };
-}
-
-/**
- * The single-verb half of the Provisioner interface, the same for every
- * engine: each verb is `single(node, verb)`, which the engine implements
- * with its own claims, concurrency cap and lifecycle checks.
- */
-export abstract class SingleVerbs {
-  protected abstract single(node: string, verb: Verb, opts?: ProvisionOptions): Promise<NodeOutcome>;
-
-  enroll(node: string): Promise<NodeOutcome> {
-    return this.single(node, 'enroll');
-  }
-  inspect(node: string): Promise<NodeOutcome> {
-    return this.single(node, 'inspect');
-  }
-  provide(node: string): Promise<NodeOutcome> {
-    return this.single(node, 'provide');
-  }
-  deploy(node: string, opts?: ProvisionOptions): Promise<NodeOutcome> {
-    return this.single(node, 'deploy', opts);
-  }
-  rebuild(node: string, opts?: ProvisionOptions): Promise<NodeOutcome> {
-    return this.single(node, 'rebuild', opts);
-  }
-  undeploy(node: string): Promise<NodeOutcome> {
-    return this.single(node, 'undeploy');
-  }
 }

@@ -17,174 +17,31 @@ import { chmodSync, mkdirSync, statSync } from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { KseedError } from '../errors.js';
-import { intToIp, ipToInt } from '../site/net.js';
 import { NODE_STATES, type NodeState } from './lifecycle.js';
+import { Leases } from './state-leases.js';
+import { MIGRATIONS, SCHEMA_VERSION } from './state-schema.js';
+import {
+  type ClaimRecord,
+  eventOf,
+  type EventRecord,
+  type LeaseRecord,
+  type LeaseState,
+  type NodeRecord,
+  nodeOf,
+  type PhaseTiming,
+  type PowerStateRecord,
+  type ResourceRecord,
+  resourceOf,
+  type Row,
+  StateConflict,
+  type StateSpan,
+  type TransitionOptions,
+} from './state-records.js';
 
 // One list of states for the whole engine: the lifecycle owns it.
 export { NODE_STATES, type NodeState } from './lifecycle.js';
-
-export type PowerStateRecord = 'on' | 'off' | 'unknown';
-
-export interface NodeRecord {
-  name: string;
-  state: NodeState;
-  power: PowerStateRecord | null;
-  ip: string | null;
-  profile: string | null;
-  last_error: string | null;
-  /** ms since the epoch */
-  updated_at: number;
-  data: Record<string, unknown>;
-}
-
-export interface EventRecord {
-  id: number;
-  node: string | null;
-  ts: number;
-  kind: string;
-  from_state: NodeState | null;
-  to_state: NodeState | null;
-  detail: Record<string, unknown>;
-}
-
-export type LeaseState = 'offered' | 'bound' | 'released' | 'declined';
-export interface LeaseRecord {
-  mac: string;
-  ip: string;
-  hostname: string | null;
-  /** ms since the epoch */
-  expires_at: number;
-  state: LeaseState;
-}
-
-export interface ResourceRecord {
-  kind: string;
-  name: string;
-  pid: number | null;
-  data: Record<string, unknown>;
-  created_at: number;
-}
-
-/** A node leased to a user or a CI pipeline. */
-export interface ClaimRecord {
-  node: string;
-  owner: string;
-  expires_at: number;
-  created_at: number;
-  note: string | null;
-}
-
-export interface TransitionOptions {
-  reason?: string;
-  /** Names the phase this transition belongs to (enroll, inspect, deploy...): timings group by it. */
-  phase?: string;
-  /** Compare-and-set: only transition from one of these states, else StateConflict. */
-  from?: NodeState | readonly NodeState[];
-  /** Stored as last_error (cleared by a transition without one). */
-  error?: string;
-  detail?: Record<string, unknown>;
-}
-
-export interface StateSpan {
-  state: NodeState;
-  phase: string | null;
-  start: number;
-  /** undefined while the node is still in this state */
-  end?: number;
-  ms?: number;
-}
-
-export interface PhaseTiming {
-  phase: string;
-  start: number;
-  end: number;
-  ms: number;
-}
-
-/** A compare-and-set transition found the node in another state. */
-export class StateConflict extends KseedError {
-  constructor(
-    readonly node: string,
-    readonly actual: NodeState | undefined,
-    expected: readonly NodeState[],
-  ) {
-    super(
-      actual === undefined
-        ? `node ${node} is not in the state store`
-        : `node ${node} is ${actual}, expected ${expected.join(' or ')}`,
-      { code: 'state-conflict' },
-    );
-    this.name = 'StateConflict';
-  }
-}
-
-// Each entry upgrades the schema by one version; never edit a shipped one,
-// append a new one (old state.db files are migrated in order on open).
-const MIGRATIONS: readonly string[] = [
-  /* v1 */ `
-  CREATE TABLE nodes (
-    name TEXT PRIMARY KEY,
-    state TEXT NOT NULL,
-    power TEXT,
-    ip TEXT,
-    profile TEXT,
-    last_error TEXT,
-    updated_at INTEGER NOT NULL,
-    data TEXT NOT NULL DEFAULT '{}'
-  );
-  CREATE TABLE events (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    node TEXT,
-    ts INTEGER NOT NULL,
-    kind TEXT NOT NULL,
-    from_state TEXT,
-    to_state TEXT,
-    detail TEXT NOT NULL DEFAULT '{}'
-  );
-  CREATE INDEX events_node ON events(node, id);
-  CREATE TABLE leases (
-    mac TEXT PRIMARY KEY,
-    ip TEXT NOT NULL UNIQUE,
-    ip_int INTEGER NOT NULL,
-    hostname TEXT,
-    expires_at INTEGER NOT NULL,
-    state TEXT NOT NULL
-  );
-  CREATE INDEX leases_ip_int ON leases(ip_int);
-  CREATE TABLE resources (
-    kind TEXT NOT NULL,
-    name TEXT NOT NULL,
-    pid INTEGER,
-    data TEXT NOT NULL DEFAULT '{}',
-    created_at INTEGER NOT NULL,
-    PRIMARY KEY (kind, name)
-  );
-  CREATE TABLE kv (
-    key TEXT PRIMARY KEY,
-    value TEXT NOT NULL,
-    updated_at INTEGER NOT NULL
-  );
-  CREATE TABLE node_claims (
-    node TEXT PRIMARY KEY,
-    owner TEXT NOT NULL,
-    expires_at INTEGER NOT NULL,
-    created_at INTEGER NOT NULL,
-    note TEXT
-  );
-  `,
-  /* v2: per-node credentials for what a booting node calls back (ramdisk, cloud-init) */ `
-  CREATE TABLE node_tokens (
-    token_hash TEXT PRIMARY KEY,
-    node TEXT NOT NULL,
-    purpose TEXT NOT NULL,
-    expires_at INTEGER NOT NULL,
-    created_at INTEGER NOT NULL
-  );
-  CREATE INDEX node_tokens_node ON node_tokens(node);
-  `,
-];
-
-export const SCHEMA_VERSION = MIGRATIONS.length;
+export * from './state-records.js';
+export { SCHEMA_VERSION } from './state-schema.js';
 
 export interface OpenStateOptions {
   /** ms a writer waits for another process's lock; default 15 s. */
@@ -200,53 +57,12 @@ export interface OpenStateOptions {
   now?: () => number;
 }
 
-type Row = Record<string, unknown>;
-const parse = (s: unknown): Record<string, unknown> => (typeof s === 'string' && s ? (JSON.parse(s) as Record<string, unknown>) : {});
-
-function nodeOf(r: Row): NodeRecord {
-  return {
-    name: r.name as string,
-    state: r.state as NodeState,
-    power: (r.power as PowerStateRecord | null) ?? null,
-    ip: (r.ip as string | null) ?? null,
-    profile: (r.profile as string | null) ?? null,
-    last_error: (r.last_error as string | null) ?? null,
-    updated_at: r.updated_at as number,
-    data: parse(r.data),
-  };
-}
-
-function eventOf(r: Row): EventRecord {
-  return {
-    id: r.id as number,
-    node: (r.node as string | null) ?? null,
-    ts: r.ts as number,
-    kind: r.kind as string,
-    from_state: (r.from_state as NodeState | null) ?? null,
-    to_state: (r.to_state as NodeState | null) ?? null,
-    detail: parse(r.detail),
-  };
-}
-
-function leaseOf(r: Row): LeaseRecord {
-  return {
-    mac: r.mac as string,
-    ip: r.ip as string,
-    hostname: (r.hostname as string | null) ?? null,
-    expires_at: r.expires_at as number,
-    state: r.state as LeaseState,
-  };
-}
-
-function resourceOf(r: Row): ResourceRecord {
-  return { kind: r.kind as string, name: r.name as string, pid: (r.pid as number | null) ?? null, data: parse(r.data), created_at: r.created_at as number };
-}
-
 export class StateStore {
   readonly path: string;
   /** Escape hatch for reads the methods do not cover; write through tx(). */
   readonly db: Database.Database;
   private readonly now: () => number;
+  private readonly leases: Leases;
 
   constructor(stateDir: string, opts: OpenStateOptions = {}) {
     // 0700: state and secrets are nobody else's business
@@ -265,6 +81,7 @@ export class StateStore {
       throw new KseedError(`cannot open state store ${this.path}`, { detail: (err as Error).message, cause: err });
     }
     this.db = db;
+    this.leases = new Leases(db, this.now, (fn) => this.tx(fn));
     try {
       chmodSync(this.path, 0o600);
       db.pragma('journal_mode = WAL');
@@ -450,106 +267,41 @@ export class StateStore {
     return out;
   }
 
-  // ----------------------------------------------------------------- leases
+  // ----------------------------------------------------------------- leases (state-leases.ts)
 
   getLease(mac: string): LeaseRecord | undefined {
-    const r = this.db.prepare('SELECT * FROM leases WHERE mac = ?').get(mac) as Row | undefined;
-    return r ? leaseOf(r) : undefined;
+    return this.leases.get(mac);
   }
 
   leaseByIp(ip: string): LeaseRecord | undefined {
-    const r = this.db.prepare('SELECT * FROM leases WHERE ip = ?').get(ip) as Row | undefined;
-    return r ? leaseOf(r) : undefined;
+    return this.leases.byIp(ip);
   }
 
   listLeases(opts: { activeOnly?: boolean } = {}): LeaseRecord[] {
-    const rows = opts.activeOnly
-      ? (this.db.prepare("SELECT * FROM leases WHERE expires_at > ? AND state IN ('offered','bound') ORDER BY ip_int").all(this.now()) as Row[])
-      : (this.db.prepare('SELECT * FROM leases ORDER BY ip_int').all() as Row[]);
-    return rows.map(leaseOf);
+    return this.leases.list(opts);
   }
 
-  /**
-   * Gives `mac` an address atomically: its current lease (renewed), else a
-   * fixed address, else the lowest free one in the range. Expired, released
-   * and declined leases are reused; `exclude` (seed address, other nodes'
-   * fixed addresses) never is. Undefined when the range is exhausted.
-   */
+  /** See Leases.allocate: an address for `mac`, atomically; undefined when the range is exhausted. */
   allocateLease(
     mac: string,
     pool: { start: string; end: string; fixed?: string; exclude?: Iterable<string> },
     opts: { ttlSeconds: number; hostname?: string; state?: LeaseState },
   ): LeaseRecord | undefined {
-    return this.tx(() => {
-      const now = this.now();
-      const expires = now + opts.ttlSeconds * 1000;
-      const state = opts.state ?? 'offered';
-      const mine = this.getLease(mac);
-      const want = pool.fixed ?? (mine && mine.state !== 'declined' ? mine.ip : undefined);
-      if (want) {
-        const holder = this.leaseByIp(want);
-        if (!holder || holder.mac === mac || this.reusable(holder, now)) {
-          if (holder && holder.mac !== mac) this.db.prepare('DELETE FROM leases WHERE mac = ?').run(holder.mac);
-          this.putLease(mac, want, opts.hostname ?? mine?.hostname ?? null, expires, state);
-          return this.getLease(mac);
-        }
-        if (pool.fixed) return undefined; // someone else holds this node's fixed address
-      }
-      const lo = ipToInt(pool.start);
-      const hi = ipToInt(pool.end);
-      const excluded = new Set([...(pool.exclude ?? [])].map(ipToInt));
-      const held = new Set(
-        (this.db.prepare('SELECT ip_int, mac, expires_at, state FROM leases WHERE ip_int BETWEEN ? AND ?').all(lo, hi) as Row[])
-          .filter((r) => r.mac !== mac && !this.reusable(leaseOf({ ...r, ip: '', hostname: null }), now))
-          .map((r) => r.ip_int as number),
-      );
-      for (let n = lo; n <= hi; n++) {
-        if (held.has(n) || excluded.has(n)) continue;
-        const ip = intToIp(n);
-        this.db.prepare('DELETE FROM leases WHERE ip = ? AND mac != ?').run(ip, mac);
-        this.putLease(mac, ip, opts.hostname ?? mine?.hostname ?? null, expires, state);
-        return this.getLease(mac);
-      }
-      return undefined;
-    });
-  }
-
-  private reusable(l: LeaseRecord, now: number): boolean {
-    return l.expires_at <= now || l.state === 'released' || l.state === 'declined';
-  }
-
-  private putLease(mac: string, ip: string, hostname: string | null, expires: number, state: LeaseState): void {
-    this.db
-      .prepare(
-        `INSERT INTO leases (mac, ip, ip_int, hostname, expires_at, state) VALUES (?, ?, ?, ?, ?, ?)
-         ON CONFLICT(mac) DO UPDATE SET ip = excluded.ip, ip_int = excluded.ip_int, hostname = excluded.hostname,
-           expires_at = excluded.expires_at, state = excluded.state`,
-      )
-      .run(mac, ip, ipToInt(ip), hostname, expires, state);
+    return this.leases.allocate(mac, pool, opts);
   }
 
   /** Sets a lease's state (e.g. offered -> bound on DHCPREQUEST) and optionally its expiry. */
   setLeaseState(mac: string, state: LeaseState, ttlSeconds?: number): LeaseRecord | undefined {
-    return this.tx(() => {
-      const now = this.now();
-      const sets = ttlSeconds !== undefined ? 'state = ?, expires_at = ?' : 'state = ?';
-      const args: unknown[] = ttlSeconds !== undefined ? [state, now + ttlSeconds * 1000] : [state];
-      if (state === 'released') {
-        this.db.prepare('UPDATE leases SET state = ?, expires_at = ? WHERE mac = ?').run(state, now, mac);
-      } else {
-        this.db.prepare(`UPDATE leases SET ${sets} WHERE mac = ?`).run(...args, mac);
-      }
-      return this.getLease(mac);
-    });
+    return this.leases.setState(mac, state, ttlSeconds);
   }
 
   deleteLease(mac: string): boolean {
-    return this.tx(() => this.db.prepare('DELETE FROM leases WHERE mac = ?').run(mac).changes > 0);
+    return this.leases.delete(mac);
   }
 
   /** Deletes leases expired before `olderThanMs` ago; returns how many. */
   pruneLeases(olderThanMs = 0): number {
-    return this.tx(() => this.db.prepare('DELETE FROM leases WHERE expires_at <= ?').run(this.now() - olderThanMs).changes);
+    return this.leases.prune(olderThanMs);
   }
 
   // -------------------------------------------------------------- resources

@@ -45,6 +45,36 @@ export interface NodeStatus {
   updated_at: number;
 }
 
+/** How long each phase may take, in ms. */
+export interface PhaseTimeouts {
+  enroll: number;
+  inspect: number;
+  deploy: number;
+  undeploy: number;
+  /** From active to the installed OS's first-boot callback (waitBooted). */
+  boot: number;
+  /** One BMC request (connect included). */
+  bmc: number;
+  /**
+   * Fast track: how long the ramdisk left up after its inspection (WAIT=1,
+   * polling every second) has to take the deploy task. After that it is
+   * presumed dead and the node boots a fresh one, as Ironic does when an
+   * agent's last heartbeat is older than [deploy] fast_track_timeout.
+   */
+  fastTrack: number;
+}
+
+export const DEFAULT_TIMEOUTS: PhaseTimeouts = {
+  enroll: 60_000,
+  inspect: 15 * 60_000,
+  deploy: 45 * 60_000,
+  // a ramdisk boot, like inspect; the wipe itself takes seconds
+  undeploy: 15 * 60_000,
+  boot: 15 * 60_000,
+  bmc: 30_000,
+  fastTrack: 60_000,
+};
+
 export interface ProvisionOptions {
   /** Inspect nodes not yet provided (default true). */
   inspect?: boolean;

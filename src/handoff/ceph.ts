@@ -8,11 +8,15 @@
  * hosts that keep ceph.conf and the admin keyring.
  */
 import type { Disk } from '../engine/rootdevice.js';
+import { upstreamVersion } from '../images/ceph/version.js';
 import type { Site } from '../site/types.js';
 import type { Assumption, NodeFacts } from './facts.js';
 import { render } from './templates.js';
 
-export const DEFAULT_CEPH_IMAGE = 'quay.io/ceph/ceph:v18';
+/** What `kseed images ceph` builds: Debian 12's Ceph, tagged with its version. */
+export const CEPH_IMAGE_REPO = 'kseed/ceph';
+/** Debian 12's Ceph when the seed has no build yet to tell (bookworm and its security updates). */
+export const DEBIAN_CEPH_VERSION = '16.2.15';
 /** Ceph refuses OSDs on devices smaller than 5 GB (ceph-volume's minimum). */
 const MIN_OSD_BYTES = 5 * 1024 ** 3;
 
@@ -24,6 +28,8 @@ export interface CephInput {
   registry: { address: string; username: string };
   /** Where the files are on the bootstrap host when the command runs there. */
   remoteDir: string;
+  /** Debian version of the cephadm .deb the seed serves (its image has the same), if built. */
+  cephadmVersion?: string;
 }
 
 export interface CephHost {
@@ -161,14 +167,24 @@ export function buildCeph(input: CephInput): CephOutput {
     }
   }
 
-  const image = mirroredImage(site.handoff.ceph?.image ?? DEFAULT_CEPH_IMAGE, input.registry.address);
+  let name = site.handoff.ceph?.image;
+  if (!name) {
+    name = `${CEPH_IMAGE_REPO}:${input.cephadmVersion ? upstreamVersion(input.cephadmVersion) : DEBIAN_CEPH_VERSION}`;
+    if (!input.cephadmVersion) {
+      assumptions.push({ setting: 'ceph image', value: name, reason: "no cephadm .deb among the seed's artifacts yet: `kseed images ceph` builds the image and the cephadm of one Ceph version" });
+    }
+  }
+  const image = mirroredImage(name, input.registry.address);
   const spec = render('cluster.yaml.hbs', {
     site: site.site,
-    assumptions: assumptions.map((a) => `${a.node}: ${a.setting}=${a.value} (${a.reason})`),
+    // one colon per line for cephadm's line reader (see the template)
+    assumptions: assumptions.map((a) => `${a.node ? `${a.node} ` : ''}${a.setting}=${a.value} (${a.reason})`.replace(/:/g, ' ')),
     hosts,
     osds,
   });
   const dir = input.remoteDir;
+  // No --apply-spec: bootstrap would copy its key to the other hosts with ssh-copy-id,
+  // which needs a password login; kseed hands the key out itself, then applies the spec.
   const bootstrap = first
     ? [
         'cephadm',
@@ -182,8 +198,12 @@ export function buildCeph(input: CephInput): CephOutput {
         `${dir}/registry.json`,
         '--ssh-user',
         site.handoff.ssh_user,
-        '--apply-spec',
-        `${dir}/cluster.yaml`,
+        // Grafana, Prometheus and friends are upstream images the seed does not carry
+        '--skip-monitoring-stack',
+        // Debian packages the dashboard apart (ceph-mgr-dashboard): the image leaves it out
+        '--skip-dashboard',
+        // one host cannot hold the default 3 replicas (nor 2): pools of size 1 there
+        ...(hosts.length === 1 ? ['--single-host-defaults'] : []),
       ]
     : [];
   if (!first) warnings.push('no host for the first Ceph monitor: no bootstrap command');

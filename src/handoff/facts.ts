@@ -8,6 +8,7 @@
 import type { StateStore, NodeRecord } from '../engine/state.js';
 import { chooseRootDevice, type Disk } from '../engine/rootdevice.js';
 import type { HardwareProfile } from '../profiles/schema.js';
+import { provisioningAddress } from '../site/network.js';
 import type { NodeSpec, RootDeviceHint, Site } from '../site/types.js';
 
 export interface InventoryNic {
@@ -101,6 +102,12 @@ export function gatherFacts(site: Site, state: StateStore | undefined, profiles:
     }
     if (!address && spec.ip) {
       address = spec.ip;
+      addressSource = 'site';
+    }
+    // a fixed address the site file's network puts on the PXE interface is what the OS has there (no DHCP on it)
+    const fixed = provisioningAddress(spec.network, spec.macs[0]);
+    if (fixed) {
+      address = fixed;
       addressSource = 'site';
     }
     const f: NodeFacts = { spec, record, address, addressSource };

@@ -7,6 +7,7 @@ import path from 'node:path';
 import { StateConflict, type NodeState, type StateStore } from '../engine/state.js';
 import type { HardwareProfile } from '../profiles/schema.js';
 import type { Site } from '../site/types.js';
+import { findCephadmDeb } from '../images/ceph/version.js';
 import { buildCeph, type CephHost, type OsdSpec } from './ceph.js';
 import { ensureSshKey, registryPassword } from './credentials.js';
 import { gatherFacts, type AddressSource, type Assumption } from './facts.js';
@@ -24,6 +25,8 @@ export interface HandoffOptions {
   profiles: readonly HardwareProfile[];
   /** Skip the lifecycle transitions (tests of file generation alone). */
   noTransition?: boolean;
+  /** the directory the seed serves under /artifacts/ (default `<stateDir>/cache/ramdisk`): its cephadm .deb names the Ceph version */
+  artifactsDir?: string;
 }
 
 export interface NodeReport {
@@ -80,7 +83,7 @@ export async function generateHandoff(site: Site, state: StateStore | undefined,
   const files: OutFile[] = [];
   const regPass = await registryPassword(site, opts.stateDir);
   if (regPass === undefined) {
-    assumptions.push({ setting: 'docker_registry_password', value: '(empty)', reason: 'the seed registry has no password yet (run `kseed up` first, or set registry.password); docker_registry_password and ceph/registry.json are left empty' });
+    assumptions.push({ setting: 'docker_registry_password', value: '(empty)', reason: 'the seed registry has no password yet (run `kseed up` first, or set registry.password); docker_registry_password is left empty and ceph/registry.json is not written' });
   }
   const key = await ensureSshKey(site, opts.stateDir);
   // Each hand-off follows a provisioning, whose first boots made new host keys:
@@ -121,16 +124,16 @@ export async function generateHandoff(site: Site, state: StateStore | undefined,
 
   let ceph: ReturnType<typeof buildCeph> | undefined;
   if (cephWanted) {
-    ceph = buildCeph({ site, facts, registry, remoteDir: REMOTE_CEPH_DIR });
+    const deb = findCephadmDeb(opts.artifactsDir ?? path.join(opts.stateDir, 'cache', 'ramdisk'));
+    ceph = buildCeph({ site, facts, registry, remoteDir: REMOTE_CEPH_DIR, cephadmVersion: deb?.version });
     assumptions.push(...ceph.assumptions);
     warnings.push(...ceph.warnings);
     const regJson = JSON.stringify({ url: registry.address, username: registry.username, password: regPass ?? '' }, null, 2) + '\n';
     const script = cephScript(site, ceph, key.file, knownHosts);
-    files.push(
-      { rel: 'ceph/cluster.yaml', content: ceph.spec, mode: 0o644 },
-      { rel: 'ceph/registry.json', content: regJson, mode: 0o600 },
-      { rel: 'ceph/bootstrap.sh', content: script, mode: 0o755 },
-    );
+    files.push({ rel: 'ceph/cluster.yaml', content: ceph.spec, mode: 0o644 }, { rel: 'ceph/bootstrap.sh', content: script, mode: 0o755 });
+    // an empty password fails cephadm's registry login: no file until there is one
+    if (regPass !== undefined) files.push({ rel: 'ceph/registry.json', content: regJson, mode: 0o600 });
+    else warnings.push('ceph/registry.json not written: the seed registry has no password yet (run `kseed up`, then `kseed handoff` again)');
     result.ceph = {
       image: ceph.image,
       bootstrap_host: ceph.bootstrapHost ?? null,

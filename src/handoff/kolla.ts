@@ -3,6 +3,7 @@
  * site file and the node facts. Pure: returns file contents, writes nothing.
  */
 import { InputError, type Problem } from '../errors.js';
+import { pxeInterface } from '../site/network.js';
 import type { Role, Site } from '../site/types.js';
 import type { Assumption, NodeFacts } from './facts.js';
 import { KOLLA_CHILD_GROUPS, ROLE_GROUPS } from './kolla-groups.js';
@@ -67,8 +68,7 @@ function interfacesFromNetwork(f: NodeFacts, site: Site, warnings: string[]): No
   const k = site.handoff.kolla;
   const members = new Set(Object.values(n.bonds).flatMap((b) => b.members));
   const names = [...Object.keys(n.ethernets), ...Object.keys(n.bonds), ...Object.keys(n.vlans)].filter((x) => !members.has(x));
-  const pxeNic = Object.entries(n.ethernets).find(([, e]) => e.mac === f.spec.macs[0]?.toLowerCase())?.[0];
-  const pxe = pxeNic && members.has(pxeNic) ? Object.entries(n.bonds).find(([, b]) => b.members.includes(pxeNic))?.[0] : pxeNic;
+  const pxe = pxeInterface(n, f.spec.macs[0]);
   const usable = (x?: string): x is string => x !== undefined && names.includes(x);
   const net = usable(k?.network_interface) ? k.network_interface : (pxe ?? names[0]!);
   if (k?.network_interface && !usable(k.network_interface)) warnings.push(`${f.spec.name}: site handoff.kolla.network_interface ${k.network_interface} is not an interface of this node's network (${names.join(', ')}); using ${net}`);

@@ -12,13 +12,15 @@ import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { execa } from 'execa';
+import { requireTool } from '../util/tools.js';
 import { InputError, KseedError } from '../errors.js';
 import type { StateStore } from '../engine/state.js';
 import { mirroredImage } from './ceph.js';
 
 export const MIRROR_KEY = 'mirror.sync';
 
-export type MirrorSource = { kind: 'upstream' } | { kind: 'oci'; dir: string } | { kind: 'bundle'; file: string };
+/** `daemon`: the local Docker engine (skopeo's docker-daemon: transport), where `kseed images ceph` leaves its image. */
+export type MirrorSource = { kind: 'upstream' } | { kind: 'oci'; dir: string } | { kind: 'bundle'; file: string } | { kind: 'daemon' };
 
 export interface MirrorImage {
   ref: string;
@@ -65,6 +67,7 @@ export async function ociRefs(dir: string): Promise<string[]> {
 
 export async function sourceOf(from: string | undefined): Promise<MirrorSource> {
   if (!from) return { kind: 'upstream' };
+  if (from === 'docker-daemon') return { kind: 'daemon' };
   let st;
   try {
     st = await stat(from);
@@ -82,6 +85,8 @@ function srcRef(src: MirrorSource, ref: string): string {
       return `oci:${src.dir}:${ref}`;
     case 'bundle':
       return `docker-archive:${src.file}:${ref}`;
+    case 'daemon':
+      return `docker-daemon:${ref.includes(':') ? ref : `${ref}:latest`}`;
   }
 }
 
@@ -99,10 +104,7 @@ export interface SyncOptions {
 
 /** Copies each image; keeps going past a failed one and reports it. */
 export async function syncImages(state: StateStore, refs: string[], opts: SyncOptions): Promise<MirrorImage[]> {
-  const check = await execa('sh', ['-c', 'command -v skopeo'], { reject: false });
-  if (check.exitCode !== 0) {
-    throw new KseedError('skopeo is not installed: install the Debian package skopeo (apt-get install skopeo) to load images into the seed registry', { code: 'missing-tool' });
-  }
+  requireTool('skopeo', 'to load images into the seed registry');
   // credentials in an auth file (0600, removed after), never on a command line `ps` shows
   const tmp = await mkdtemp(path.join(tmpdir(), 'kseed-mirror-'));
   const authFile = path.join(tmp, 'auth.json');

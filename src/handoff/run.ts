@@ -8,6 +8,7 @@ import { createWriteStream } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { execa } from 'execa';
+import { missingTools as findMissing } from '../util/tools.js';
 import type { StateStore } from '../engine/state.js';
 import { shq, type Step } from './steps.js';
 
@@ -23,15 +24,9 @@ export interface StepStatus {
 
 export type RunRecord = Record<string, StepStatus>;
 
-/** Local tools the steps need that are not on PATH. */
+/** Local tools the steps need that are not installed. */
 export async function missingTools(steps: Step[]): Promise<string[]> {
-  const tools = [...new Set(steps.map((s) => s.tool))];
-  const missing: string[] = [];
-  for (const t of tools) {
-    const r = await execa('sh', ['-c', `command -v ${shq(t)}`], { reject: false });
-    if (r.exitCode !== 0) missing.push(t);
-  }
-  return missing;
+  return findMissing(steps.map((s) => s.tool));
 }
 
 export function commandLine(s: Step): string {

@@ -19,7 +19,7 @@ export function cephScript(site: Site, ceph: ReturnType<typeof buildCeph>, keyFi
   const host = ceph.hosts.find((h) => h.name === ceph.bootstrapHost);
   const lines = ['#!/bin/sh', `# Bootstrap Ceph for site ${site.site} from the seed; written by \`kseed handoff\`.`, '# Run it from this directory. `kseed handoff --run` runs the same steps and can resume them.', 'set -eu'];
   if (!host) return [...lines, 'echo "no monitor host: give a node the control or storage role and an address" >&2', 'exit 1', ''].join('\n');
-  for (const step of cephSteps(site, ceph, keyFile, '.', knownHosts)) lines.push(`# ${step.name}`, step.argv.map(shq).join(' ') + (step.stdinFile ? ` < ${shq(step.stdinFile)}` : ''));
+  for (const step of cephSteps(site, ceph, keyFile, '.', knownHosts)) lines.push(`# ${step.name}`, (step.shell ?? step.argv.map(shq).join(' ')) + (step.stdinFile ? ` < ${shq(step.stdinFile)}` : ''));
   return lines.join('\n') + '\n';
 }
 
@@ -30,24 +30,39 @@ export interface Step {
   stdinFile?: string;
   /** the local tool the step needs */
   tool: string;
+  /** the same command as one shell line (a pipe), for the script a person reads */
+  shell?: string;
 }
 
-/** cephadm runs on the first monitor; the files travel over the same SSH login. */
+/**
+ * The same sequence `kseed handoff --ceph --run` runs, as commands a person can
+ * read and run: cephadm on the first monitor, the cluster's key handed to the
+ * other hosts over the hand-off login (bootstrap's own ssh-copy-id would need
+ * a password login), then the spec. The run itself also installs cephadm from
+ * the seed and has docker trust the seed registry; see README.
+ */
 export function cephSteps(site: Site, ceph: ReturnType<typeof buildCeph> | { hosts: CephHost[]; bootstrapHost?: string; bootstrap: string[] }, keyFile: string, localDir: string, knownHosts: string): Step[] {
   const host = ceph.hosts.find((h) => h.name === ceph.bootstrapHost);
   if (!host) return [];
   const user = site.handoff.ssh_user;
   const sudo = user === 'root' ? [] : ['sudo'];
-  const ssh = (remote: string) => ['ssh', '-i', keyFile, '-o', 'BatchMode=yes', ...sshHostKeyArgs(knownHosts), `${user}@${host.addr}`, remote];
+  const sshTo = (addr: string, remote: string) => ['ssh', '-i', keyFile, '-o', 'BatchMode=yes', ...sshHostKeyArgs(knownHosts), `${user}@${addr}`, remote];
+  const ssh = (remote: string) => sshTo(host.addr, remote);
   const remote = (argv: string[]) => [...sudo, ...argv].map(shq).join(' ');
   const d = REMOTE_CEPH_DIR;
-  return [
+  const steps: Step[] = [
     { name: 'ceph-check', tool: 'ssh', argv: ssh(remote(['sh', '-c', 'command -v cephadm >/dev/null || { echo "cephadm is not installed on this host" >&2; exit 127; }'])) },
     { name: 'ceph-copy-spec', tool: 'ssh', argv: ssh(`${remote(['install', '-d', '-m', '0700', d])} && ${remote(['sh', '-c', `umask 077; cat > ${d}/cluster.yaml`])}`), stdinFile: path.join(localDir, 'cluster.yaml') },
     { name: 'ceph-copy-registry', tool: 'ssh', argv: ssh(remote(['sh', '-c', `umask 077; cat > ${d}/registry.json`])), stdinFile: path.join(localDir, 'registry.json') },
     { name: 'ceph-bootstrap', tool: 'ssh', argv: ssh(remote(ceph.bootstrap)) },
-    { name: 'ceph-apply', tool: 'ssh', argv: ssh(remote(['cephadm', 'shell', '--mount', `${d}/cluster.yaml:/mnt/cluster.yaml`, '--', 'ceph', 'orch', 'apply', '-i', '/mnt/cluster.yaml'])) },
   ];
+  for (const other of ceph.hosts.filter((h) => h !== host)) {
+    const pipe = `${sshTo(host.addr, remote(['cat', '/etc/ceph/ceph.pub'])).map(shq).join(' ')} | ${sshTo(other.addr, 'umask 077; mkdir -p ~/.ssh; cat >> ~/.ssh/authorized_keys').map(shq).join(' ')}`;
+    steps.push({ name: `ceph-key-${other.name}`, tool: 'ssh', argv: ['sh', '-c', pipe], shell: pipe });
+  }
+  const image = ceph.bootstrap[ceph.bootstrap.indexOf('--image') + 1]!;
+  steps.push({ name: 'ceph-apply', tool: 'ssh', argv: ssh(remote(['cephadm', '--image', image, 'shell', '--mount', `${d}/cluster.yaml:/mnt/cluster.yaml`, '--', 'ceph', 'orch', 'apply', '-i', '/mnt/cluster.yaml'])) });
+  return steps;
 }
 
 export function kollaSteps(inventory: string, configdir: string): Step[] {

@@ -8,7 +8,7 @@
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { KseedError } from '../errors.js';
-import { run } from './exec.js';
+import { output as run } from '../util/tools.js';
 
 export interface Deb {
   pkg: string;

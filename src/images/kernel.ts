@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { gzipSync } from 'node:zlib';
 import { CpioArchive } from './cpio.js';
 import { type Deb, extractDeb, fetchDebs, resolveKernelPackage } from './debs.js';
-import { run } from './exec.js';
+import { output as run } from '../util/tools.js';
 import { loadOrder, type ModuleIndex, parseModulesDep } from './modules.js';
 
 /** templates/ at the package root, from src/images (vitest) or dist/images (built CLI). */

@@ -18,7 +18,7 @@ import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { KseedError } from '../errors.js';
 import { aptShow, useAptMemo } from './debs.js';
-import { run } from './exec.js';
+import { output as run } from '../util/tools.js';
 import { inputsHash, TEMPLATES, templateFiles } from './kernel.js';
 import { installGrubBios } from './grub-bios.js';
 import { osDiskLayout, placePartition, writeGpt } from './os-disk.js';

@@ -13,7 +13,7 @@
  * Partition table: UEFI spec 2.10 section 5.3 (GPT); GUID type codes are sgdisk's short forms.
  */
 import { closeSync, ftruncateSync, openSync } from 'node:fs';
-import { run } from './exec.js';
+import { output as run } from '../util/tools.js';
 
 const MiB = 1024 * 1024;
 const SECTOR = 512;

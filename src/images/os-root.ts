@@ -8,7 +8,7 @@
 import { chmodSync, copyFileSync, cpSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, symlinkSync, unlinkSync, writeFileSync, lstatSync } from 'node:fs';
 import path from 'node:path';
 import { KseedError } from '../errors.js';
-import { run } from './exec.js';
+import { output as run } from '../util/tools.js';
 import { TEMPLATES } from './kernel.js';
 
 /** What every node image needs to boot, be configured by cloud-init and call back (not overridable). */

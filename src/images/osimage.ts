@@ -21,7 +21,7 @@ import { createHash } from 'node:crypto';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { createGzip } from 'node:zlib';
-import { run } from './exec.js';
+import { output as run } from '../util/tools.js';
 import { addModules, baseCpio, fetchBase, gzip, inputsHash, prepareKernel, TEMPLATES, templateFiles } from './kernel.js';
 import { extractDeb } from './debs.js';
 import { mbr } from './mbr.js';

@@ -7,7 +7,7 @@
 import { copyFileSync, existsSync, mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { aptShow, extractDeb, useAptMemo } from './debs.js';
-import { run } from './exec.js';
+import { output as run } from '../util/tools.js';
 import type { CpioArchive } from './cpio.js';
 import type { Kernel } from './kernel.js';
 import { addModules, baseCpio, fetchBase, gzip, inputsHash, prepareKernel, TEMPLATES, templateFiles } from './kernel.js';

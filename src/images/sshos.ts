@@ -22,7 +22,7 @@ import { KseedError } from '../errors.js';
 import type { CpioArchive } from './cpio.js';
 import { type Deb, extractDeb, fetchDebs } from './debs.js';
 import { elfNeeded, isElf } from './elf.js';
-import { run } from './exec.js';
+import { output as run } from '../util/tools.js';
 
 const SSH_PACKAGES = ['dropbear-bin', 'openssh-sftp-server'];
 /** Where DT_NEEDED sonames are looked up (libc6 also brings ld.so). */

@@ -17,7 +17,7 @@ import {
 } from './bmc-config.js';
 import type { LabNodeManifest } from './manifest.js';
 import { isOurs, readPidFile, terminate } from './proc.js';
-import { runQuiet } from './tools.js';
+import { runQuiet } from '../util/tools.js';
 
 export interface BmcFiles {
   lanConf: string;

@@ -1,21 +1,10 @@
 /**
  * The virtual lab: what the CLI, the engine and the end-to-end tests call.
  */
-export {
-  createLab,
-  destroyLab,
-  labStatus,
-  listLabs,
-  readLabPassword,
-  type CreateLabOptions,
-  type CreateLabResult,
-  type DestroyLabOptions,
-  type DestroyLabResult,
-  type LabNodeResult,
-  type LabNodeStatus,
-  type LabStatus,
-} from './lab.js';
-export { type LabDisk, type LabManifest, type LabNodeManifest, labDir, manifestPath, passwordPath, readManifest } from './manifest.js';
+export { createLab, readLabPassword, type CreateLabOptions, type CreateLabResult, type LabNodeResult } from './lab.js';
+export { destroyLab, type DestroyLabOptions, type DestroyLabResult } from './down.js';
+export { labStatus, type LabNodeStatus, type LabStatus } from './status.js';
+export { type LabDisk, type LabManifest, type LabNodeManifest, labDir, listLabs, manifestPath, passwordPath, readManifest } from './manifest.js';
 export {
   BRIDGE,
   DEFAULT_BMC_PORT_BASE,

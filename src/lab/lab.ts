@@ -1,5 +1,6 @@
 /**
- * createLab / destroyLab / labStatus: the virtual rack as a whole.
+ * createLab: the virtual rack as a whole (destroyLab is down.ts, labStatus
+ * status.ts), and what the three share: the lab lock, root, the BMC password.
  *
  * Order matters for crash safety: the manifest is written before anything it
  * lists is created, so destroyLab can always find and remove what a killed
@@ -8,15 +9,16 @@
  * file was never written.
  */
 import { randomBytes } from 'node:crypto';
-import { chmodSync, closeSync, existsSync, mkdirSync, openSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { InputError, KseedError } from '../errors.js';
 import type { ImageSpec } from '../site/types.js';
-import { bmcPid, probeBmc, startBmc, stopBmc, udpPortBusy, writeBmcFiles } from './bmc.js';
+import { bmcPid, startBmc, stopBmc, udpPortBusy, writeBmcFiles } from './bmc.js';
 import {
   type LabManifest,
   type LabNodeManifest,
   labDir,
+  listLabs,
   MANIFEST_VERSION,
   passwordPath,
   readManifest,
@@ -41,14 +43,15 @@ import {
   parseSeedAddress,
   tapName,
 } from './names.js';
-import { deleteLink, deleteNetns, deleteTap, ensureBridge, ensureNetns, ensureTap, ensureVlan, netnsExists, netnsLinks, netnsPids } from './net.js';
+import { deleteLink, deleteTap, ensureBridge, ensureNetns, ensureTap, ensureVlan } from './net.js';
 import { LAB_VLAN, labNodeAddresses, labVlanIface, seedVlanAddresses } from './static-net.js';
-import { bootDevice, powerOnCount, stopVm, vmInput, vmLastError, vmPid } from './node.js';
-import { findByMarker, isOurs, liveCmdline, readPidFile, terminate } from './proc.js';
-import { forgetLabResources, recordLabResources } from './resources.js';
-import { removeLabSite, writeLabSite, checkSiteWritable } from './site.js';
-import { labTools, type LabTools, which } from './tools.js';
-import { checkUefiFirmware, createDisk, createUefiVars, diskInfo, type Firmware, renderVmScript } from './vm.js';
+import { stopVm, vmInput } from './node.js';
+import { liveCmdline, readPidFile } from './proc.js';
+import { recordLabResources } from './resources.js';
+import { writeLabSite, checkSiteWritable } from './site.js';
+import { which } from '../util/tools.js';
+import { labTools, type LabTools } from './tools.js';
+import { checkUefiFirmware, createDisk, createUefiVars, type Firmware, renderVmScript } from './vm.js';
 
 export interface CreateLabOptions {
   /** `.kseed/` directory: the lab goes to `<stateDir>/lab/<name>/`. */
@@ -113,7 +116,7 @@ const DEFAULT_DATA_DISK_GB = 5;
 const DEFAULT_MEMORY_MB = 1024;
 const PASSWORD_ALPHABET = 'ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz23456789';
 
-function requireRoot(what: string): void {
+export function requireRoot(what: string): void {
   if (process.getuid?.() !== 0) {
     throw new KseedError(`${what} needs root (network namespaces, taps)`, { code: 'needs-root' });
   }
@@ -183,7 +186,7 @@ function checkPath(p: string): void {
 }
 
 /** A lock per lab, so two `lab up`/`lab down` on one lab never interleave; a dead holder's lock is taken over. */
-async function withLabLock<T>(stateDir: string, name: string, fn: () => Promise<T>): Promise<T> {
+export async function withLabLock<T>(stateDir: string, name: string, fn: () => Promise<T>): Promise<T> {
   const lockDir = path.join(path.resolve(stateDir), 'lab');
   mkdirSync(lockDir, { recursive: true });
   const lock = path.join(lockDir, `.${name}.lock`);
@@ -417,231 +420,10 @@ export async function createLab(o: CreateLabOptions): Promise<CreateLabResult> {
   });
 }
 
-async function removeNode(tools: LabTools, m: LabManifest, n: LabNodeManifest): Promise<void> {
+export async function removeNode(tools: LabTools, m: LabManifest, n: LabNodeManifest): Promise<void> {
   await stopBmc(n);
   await stopVm(n);
   await deleteTap(tools.ip, m.netns, n.tap);
   for (const x of n.extraNics ?? []) await deleteTap(tools.ip, m.netns, x.tap);
   rmSync(n.dir, { recursive: true, force: true });
-}
-
-export interface DestroyLabOptions {
-  stateDir: string;
-  name?: string;
-  progress?: (msg: string) => void;
-}
-
-export interface DestroyLabResult {
-  name: string;
-  existed: boolean;
-  /** PIDs signalled, with what they were. */
-  killed: { pid: number; what: string }[];
-  netnsDeleted: boolean;
-  removedFiles: string[];
-  ms: number;
-}
-
-/** Inode of a netns, to tell whether a process is inside it. */
-function nsInode(file: string): number | undefined {
-  try {
-    return statSync(file).ino;
-  } catch {
-    return undefined;
-  }
-}
-
-function cmdName(pid: number): string {
-  return (liveCmdline(pid) ?? '?').split(' ')[0]!.split('/').pop() ?? '?';
-}
-
-/**
- * Removes everything the lab made: VMs, BMCs and any process left inside the
- * lab netns (by PID, each checked before the signal), the netns (with its
- * bridge and taps), the lab directory, the password file and the lab site
- * file. Works from the manifest, and without one from the lab's names.
- */
-export async function destroyLab(o: DestroyLabOptions): Promise<DestroyLabResult> {
-  requireRoot('kseed lab down');
-  const t0 = Date.now();
-  const name = checkLabName(o.name ?? DEFAULT_LAB_NAME);
-  const say = o.progress ?? (() => undefined);
-  const stateDir = path.resolve(o.stateDir);
-  const dir = labDir(stateDir, name);
-  const ip = which('ip');
-  if (!ip) throw new KseedError('ip not found (install the Debian package iproute2)', { code: 'missing-tool' });
-
-  return withLabLock(stateDir, name, async () => {
-    let m: LabManifest | undefined;
-    try {
-      m = readManifest(stateDir, name);
-    } catch {
-      m = undefined; // unreadable manifest: fall back to names and directory scans
-    }
-    const ns = m?.netns ?? netnsName(name);
-    const existed = m !== undefined || existsSync(dir) || (await netnsExists(ip, ns));
-    const killed: { pid: number; what: string }[] = [];
-    const note = (pids: number[], what: string) => pids.forEach((pid) => killed.push({ pid, what }));
-
-    const nodeDirs = new Set<string>((m?.nodes ?? []).map((n) => n.dir));
-    const nodesRoot = path.join(dir, 'nodes');
-    if (existsSync(nodesRoot)) for (const e of readdirSync(nodesRoot)) nodeDirs.add(path.join(nodesRoot, e));
-
-    for (const d of nodeDirs) {
-      const node = { dir: d } as LabNodeManifest;
-      const bpid = bmcPid(node);
-      // BMC first, so nothing powers the VM on again while it is being stopped
-      if (await stopBmc(node)) note(bpid !== undefined ? [bpid] : [], 'ipmi_sim');
-      const vpids = await stopVm(node);
-      note(vpids, 'qemu');
-    }
-    // anything else naming the lab directory (a BMC whose PID file was never written, a config check)
-    const stray = await terminate(findByMarker(`${dir}/`), (p) => isOurs(p, `${dir}/`), 2000);
-    note(stray, 'lab process');
-
-    // processes inside the lab netns (e.g. boot services the engine ran there): identified by the netns inode
-    const nsIno = nsInode(`/run/netns/${ns}`);
-    if (nsIno !== undefined) {
-      const inNs = (p: number) => liveCmdline(p) !== undefined && nsInode(`/proc/${p}/ns/net`) === nsIno;
-      const pids = (await netnsPids(ip, ns)).filter(inNs);
-      const names = new Map(pids.map((p) => [p, cmdName(p)]));
-      const gone = await terminate(pids, inNs, 3000);
-      for (const p of gone) killed.push({ pid: p, what: `${names.get(p)} in ${ns}` });
-    }
-    let netnsDeleted = false;
-    if (await netnsExists(ip, ns)) {
-      say(`lab ${name}: deleting ${ns}`);
-      await deleteNetns(ip, ns);
-      netnsDeleted = true;
-    }
-
-    forgetLabResources(stateDir, name);
-    const removedFiles: string[] = [];
-    if (m?.siteFile && removeLabSite(m.siteFile, name)) removedFiles.push(m.siteFile);
-    const pw = m?.passwordFile ?? passwordPath(stateDir, name);
-    if (existsSync(pw)) {
-      rmSync(pw, { force: true });
-      removedFiles.push(pw);
-    }
-    if (existsSync(dir)) {
-      rmSync(dir, { recursive: true, force: true });
-      removedFiles.push(dir);
-    }
-    return { name, existed, killed, netnsDeleted, removedFiles, ms: Date.now() - t0 };
-  });
-}
-
-export interface LabNodeStatus {
-  name: string;
-  /** False: on the lab network but not in the site file. */
-  listed: boolean;
-  firmware: Firmware;
-  mac: string;
-  tap: string;
-  tapPresent: boolean;
-  bmc: { address: string; port: number; pid?: number; running: boolean; answering?: boolean; authFailed?: boolean; probeMs?: number; error?: string };
-  power: 'on' | 'off';
-  vmPid?: number;
-  /** Last error line of QEMU, if it printed one (why a power on did not stick). */
-  vmError?: string;
-  bootDevice: string;
-  powerOns: number;
-  disk: { path: string; sizeGb: number; serial: string; allocatedBytes?: number; present: boolean };
-  dataDisks: { path: string; sizeGb: number; serial: string; present: boolean }[];
-  serialLog: string;
-  dir: string;
-}
-
-export interface LabStatus {
-  name: string;
-  exists: boolean;
-  netns: string;
-  netnsPresent: boolean;
-  bridge: string;
-  bridgeUp: boolean;
-  address?: string;
-  siteFile?: string;
-  dir: string;
-  nodes: LabNodeStatus[];
-}
-
-/**
- * Per node: BMC port, process and whether it answers RMCP+ (probe), VM
- * power (its process), MAC, disk. Read-only; does not need the lab lock.
- */
-export async function labStatus(o: { stateDir: string; name?: string; probe?: boolean }): Promise<LabStatus> {
-  const name = checkLabName(o.name ?? DEFAULT_LAB_NAME);
-  const stateDir = path.resolve(o.stateDir);
-  const dir = labDir(stateDir, name);
-  const m = readManifest(stateDir, name);
-  const ip = which('ip');
-  const ns = m?.netns ?? netnsName(name);
-  const netnsPresent = ip ? await netnsExists(ip, ns) : false;
-  const links = ip && netnsPresent ? await netnsLinks(ip, ns) : [];
-  const bridge = links.find((l) => l.name === BRIDGE);
-  const base: LabStatus = {
-    name,
-    exists: m !== undefined,
-    netns: ns,
-    netnsPresent,
-    bridge: BRIDGE,
-    bridgeUp: bridge?.up ?? false,
-    dir,
-    nodes: [],
-    ...(m ? { address: `${m.network.ipv4}/${m.network.prefix}` } : {}),
-    ...(m?.siteFile ? { siteFile: m.siteFile } : {}),
-  };
-  if (!m) return base;
-  const password = readLabPassword(m.passwordFile);
-  const ipmitool = which('ipmitool');
-  const qemuImg = which('qemu-img');
-  base.nodes = await Promise.all(
-    m.nodes.map(async (n): Promise<LabNodeStatus> => {
-      const bpid = bmcPid(n);
-      const bmc: LabNodeStatus['bmc'] = { address: n.bmc.address, port: n.bmc.port, running: bpid !== undefined, ...(bpid ? { pid: bpid } : {}) };
-      if (o.probe !== false && bpid !== undefined && ipmitool && password) {
-        const p = await probeBmc(ipmitool, n.bmc.port, n.bmc.username, password, { waitSec: 2, tries: 1 });
-        bmc.answering = p.ok;
-        bmc.probeMs = p.ms;
-        if (p.error) bmc.error = p.error;
-        if (p.authFailed) bmc.authFailed = true;
-      }
-      const vpid = vmPid(n);
-      const vmError = vmLastError(n);
-      const di = qemuImg ? await diskInfo(qemuImg, n.disk.path) : undefined;
-      return {
-        name: n.name,
-        listed: n.listed !== false,
-        firmware: n.firmware,
-        mac: n.mac,
-        tap: n.tap,
-        tapPresent: links.some((l) => l.name === n.tap),
-        bmc,
-        power: vpid === undefined ? 'off' : 'on',
-        ...(vpid !== undefined ? { vmPid: vpid } : {}),
-        ...(vmError ? { vmError } : {}),
-        bootDevice: bootDevice(n),
-        powerOns: powerOnCount(n),
-        disk: {
-          path: n.disk.path,
-          sizeGb: n.disk.sizeGb,
-          serial: n.disk.serial,
-          present: existsSync(n.disk.path),
-          ...(di ? { allocatedBytes: di.actualSizeBytes } : {}),
-        },
-        dataDisks: (n.dataDisks ?? []).map((dd) => ({ ...dd, present: existsSync(dd.path) })),
-        serialLog: n.serialLog,
-        dir: n.dir,
-      };
-    }),
-  );
-  return base;
-}
-
-/** Names of the labs under a state directory. */
-export function listLabs(stateDir: string): string[] {
-  const root = path.join(path.resolve(stateDir), 'lab');
-  if (!existsSync(root)) return [];
-  return readdirSync(root)
-    .filter((e) => !e.startsWith('.') && existsSync(path.join(root, e, 'manifest.json')))
-    .sort();
 }

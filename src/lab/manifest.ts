@@ -4,7 +4,7 @@
  * remove. Runtime facts (PIDs) live in PID files in the node directories,
  * because the BMC's chassis script, not kseed, starts and stops the VMs.
  */
-import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { KseedError } from '../errors.js';
 import type { Firmware } from './vm.js';
@@ -119,4 +119,13 @@ export function writeManifest(m: LabManifest): void {
   const tmp = `${file}.${process.pid}.tmp`;
   writeFileSync(tmp, `${JSON.stringify(m, null, 2)}\n`);
   renameSync(tmp, file);
+}
+
+/** Names of the labs under a state directory. */
+export function listLabs(stateDir: string): string[] {
+  const root = path.join(path.resolve(stateDir), 'lab');
+  if (!existsSync(root)) return [];
+  return readdirSync(root)
+    .filter((e) => !e.startsWith('.') && existsSync(path.join(root, e, 'manifest.json')))
+    .sort();
 }

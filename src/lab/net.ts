@@ -8,7 +8,7 @@
 import { existsSync } from 'node:fs';
 import { KseedError } from '../errors.js';
 import { IFNAME_MAX, type LabNetwork } from './names.js';
-import { run, runQuiet } from './tools.js';
+import { run, runQuiet } from '../util/tools.js';
 
 export async function netnsExists(ip: string, ns: string): Promise<boolean> {
   // /run/netns/<ns> is what `ip netns add` creates; cheaper than parsing `ip netns list`

@@ -8,7 +8,7 @@ import { appendFileSync, closeSync, existsSync, openSync, readFileSync, renameSy
 import path from 'node:path';
 import { KseedError } from '../errors.js';
 import type { LabManifest, LabNodeManifest } from './manifest.js';
-import { requireTool } from './tools.js';
+import { requireTool } from '../util/tools.js';
 import { directBootArgv, type VmInput } from './vm.js';
 import { findByMarker, isOurs, liveCmdline, readPidFile, terminate } from './proc.js';
 

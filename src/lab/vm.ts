@@ -8,7 +8,7 @@
 import { copyFile, stat } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { KseedError } from '../errors.js';
-import { run, runQuiet } from './tools.js';
+import { run, runQuiet } from '../util/tools.js';
 
 export type Firmware = 'bios' | 'uefi';
 
@@ -50,9 +50,11 @@ export function qmpUsable(nodeDir: string): boolean {
   return `${nodeDir}/qmp.sock`.length < 100;
 }
 
+// -cpu max: a Debian node OS boots ~30% faster under TCG than with the default qemu64, and
+// Ceph's erasure-code plugins need its instructions (node-os-and-ceph.md)
 export function renderVmScript(v: VmInput): string {
   const args = [
-    `-name ${shq(v.name)} -machine ${v.firmware === 'uefi' ? 'q35' : 'pc'} -accel tcg -smp 1 -m ${v.memoryMb}`,
+    `-name ${shq(v.name)} -machine ${v.firmware === 'uefi' ? 'q35' : 'pc'} -accel tcg -cpu max -smp 1 -m ${v.memoryMb}`,
     '-nographic -nodefaults -no-user-config -monitor none -pidfile "$d/qemu.pid"',
     '-chardev "file,id=ser0,path=$d/serial.log,append=on" -serial chardev:ser0',
     '-device virtio-rng-pci',
@@ -144,7 +146,7 @@ export function directBootArgv(v: DirectBootInput): string[] {
   const d = v.nodeDir;
   const argv = [
     'netns', 'exec', v.netns, v.qemuPath,
-    '-name', v.name, '-machine', v.firmware === 'uefi' ? 'q35' : 'pc', '-accel', 'tcg', '-smp', '1', '-m', String(v.memoryMb),
+    '-name', v.name, '-machine', v.firmware === 'uefi' ? 'q35' : 'pc', '-accel', 'tcg', '-cpu', 'max', '-smp', '1', '-m', String(v.memoryMb),
     '-nographic', '-nodefaults', '-no-user-config', '-monitor', 'none', '-pidfile', `${d}/qemu.pid`,
     '-chardev', `file,id=ser0,path=${d}/serial.log,append=on`, '-serial', 'chardev:ser0',
     '-device', 'virtio-rng-pci',

@@ -5,7 +5,7 @@
 import path from 'node:path';
 import { InputError, type Problem } from '../errors.js';
 import { problemAt, readYaml, zodProblems } from '../site/yaml.js';
-import { profileDirs, profileFiles } from './dirs.js';
+import { profileDirs, profileFiles } from '../site/profile-dirs.js';
 import { Profile, type HardwareProfile } from './schema.js';
 
 export interface ProfileCheck {

@@ -8,9 +8,22 @@
  * is stable.
  */
 import path from 'node:path';
-import type { BmcIdentity } from '../bmc/types.js';
-import { BUILTIN_PROFILES_DIR } from './dirs.js';
+import { BUILTIN_PROFILES_DIR } from '../site/profile-dirs.js';
 import type { HardwareProfile } from './schema.js';
+
+/**
+ * What a BMC says it is, as far as matching reads it (src/bmc's IdentityFacts
+ * is one): profiles know nothing of the BMC protocols themselves.
+ */
+export interface IdentityFacts {
+  protocol: 'ipmi' | 'redfish';
+  manufacturerId?: number;
+  productId?: number;
+  manufacturer?: string;
+  model?: string;
+  productName?: string;
+  boardProduct?: string;
+}
 
 export interface ProfileMatch {
   profile: HardwareProfile;
@@ -32,7 +45,7 @@ const re = (s: string) => new RegExp(s, 'i');
 const hex = (n: number, w = 4) => `0x${n.toString(16).padStart(w, '0')}`;
 
 /** Score of one profile, or undefined when the identity rules it out or nothing matched. */
-export function scoreProfile(id: BmcIdentity, p: HardwareProfile): ProfileMatch | undefined {
+export function scoreProfile(id: IdentityFacts, p: HardwareProfile): ProfileMatch | undefined {
   const m = p.match;
   let score = 0;
   const reasons: string[] = [];
@@ -86,13 +99,38 @@ export function scoreProfile(id: BmcIdentity, p: HardwareProfile): ProfileMatch 
 const shipped = (p: HardwareProfile) => path.dirname(p.source) === path.resolve(BUILTIN_PROFILES_DIR);
 
 /** Every matching profile, best first. */
-export function rankProfiles(id: BmcIdentity, profiles: readonly HardwareProfile[]): ProfileMatch[] {
+export function rankProfiles(id: IdentityFacts, profiles: readonly HardwareProfile[]): ProfileMatch[] {
   return profiles
     .map((p) => scoreProfile(id, p))
     .filter((x): x is ProfileMatch => x !== undefined)
     .sort((a, b) => b.score - a.score || Number(shipped(a.profile)) - Number(shipped(b.profile)) || a.profile.name.localeCompare(b.profile.name));
 }
 
-export function matchProfile(id: BmcIdentity, profiles: readonly HardwareProfile[]): ProfileMatch | undefined {
+export function matchProfile(id: IdentityFacts, profiles: readonly HardwareProfile[]): ProfileMatch | undefined {
   return rankProfiles(id, profiles)[0];
+}
+
+/** What a BMC said about itself, in a line for an error message. */
+export function describeIdentity(id: IdentityFacts): string {
+  const parts: string[] = [];
+  if (id.manufacturerId !== undefined) parts.push(`IPMI manufacturer ${id.manufacturerId}`);
+  if (id.productId !== undefined) parts.push(`product ${hex(id.productId)}`);
+  if (id.manufacturer) parts.push(`"${id.manufacturer}"`);
+  if (id.model) parts.push(`"${id.model}"`);
+  return parts.join(', ') || 'nothing identifying';
+}
+
+/**
+ * The profile a node enrolls with: the one the site pins (the site says what
+ * the node is), else the best match of the BMC's identity. Throws when the
+ * pinned one does not exist or nothing matches.
+ */
+export function chooseProfile(pinned: string | undefined, id: IdentityFacts, profiles: readonly HardwareProfile[]): string {
+  if (pinned) {
+    if (!profiles.some((p) => p.name === pinned)) throw new Error(`hardware profile "${pinned}" does not exist`);
+    return pinned;
+  }
+  const m = matchProfile(id, profiles);
+  if (!m) throw new Error(`no hardware profile matches ${describeIdentity(id)}; add one or set the node's profile`);
+  return m.profile.name;
 }

@@ -117,6 +117,7 @@ export function crossCheck(y: YamlFile, profileNames: string[]): CheckResult {
     const ip = parseIp(strv(obj(raw)?.ip) ?? '');
     if (ip && !net.taken.has(formatIp(ip))) net.taken.set(formatIp(ip), { node: i, label: nodeLabel(nodes, i), where: 'ip' });
   });
+  if (rangeInts && mode === 'authoritative') net.dhcpRange = rangeInts;
   const subnets = checkSubnets(net);
 
   // --- nodes

@@ -5,7 +5,7 @@
  */
 import path from 'node:path';
 import { InputError, type Problem } from '../errors.js';
-import { profileDirs, profileFiles } from '../profiles/dirs.js';
+import { profileDirs, profileFiles } from './profile-dirs.js';
 import { crossCheck } from './check.js';
 import { parseCidr } from './net.js';
 import { resolveNetwork } from './network.js';

@@ -34,6 +34,8 @@ export interface NetworkCheckContext {
   warn: (p: Path, m: string) => void;
   /** The seed's provisioning subnet (seed.address), when it parsed. */
   seedNet?: IpCidr;
+  /** kseed's authoritative DHCP range, as IPv4 numbers, when it has one. */
+  dhcpRange?: [number, number];
   /** Raw defaults.network. */
   defaults: Obj | undefined;
   /** Every address seen so far: canonical text -> who has it. Shared by all nodes. */
@@ -230,7 +232,7 @@ export function checkNodeNetwork(ctx: NetworkCheckContext, subnets: Subnet[], i:
 
   // --- addresses, gateways, routes
   const pxe = macs[0];
-  const carriesPxe = (kind: string, name: string, i: Obj): boolean => {
+  const carriesPxe = (kind: string, i: Obj): boolean => {
     if (!pxe) return false;
     if (kind === 'ethernets') return normalizeMac(strv(i.mac) ?? '') === pxe;
     if (kind === 'bonds') return arr(i.members).some((m) => normalizeMac(strv(m) ?? '') === pxe);
@@ -251,7 +253,7 @@ export function checkNodeNetwork(ctx: NetworkCheckContext, subnets: Subnet[], i:
         nets.push(c);
         const what = reservedIn(c, c);
         if (what) return ctx.err(p, `${formatIp(c)} is the ${what} address of ${formatCidr(networkOf(c))}, not a host address`);
-        if (subnetKnown) checkSubnet(ctx, p, c, subnets, vlan, kind !== 'vlans' && carriesPxe(kind, name, iface));
+        if (subnetKnown) checkSubnet(ctx, p, c, subnets, vlan, kind !== 'vlans' && carriesPxe(kind, iface));
         const key = formatIp(c);
         const prev = ctx.taken.get(key);
         if (prev && (prev.node !== i || prev.where !== 'ip')) ctx.err(p, `address ${key} is already used by ${prev.node === i ? 'this node' : prev.label} (${prev.where})`);
@@ -297,6 +299,10 @@ function checkSubnet(ctx: NetworkCheckContext, p: Path, c: IpCidr, subnets: Subn
     }
     // the seed's own address is reported as a duplicate
     if (c.prefix !== seed.prefix) ctx.err(p, `prefix /${c.prefix} differs from the provisioning subnet ${formatCidr(seed)}`);
+    const r = ctx.dhcpRange;
+    const v = Number(c.value);
+    // unlike nodes[].ip, a static address is unknown to kseed's DHCP: it could lease it to another machine
+    if (r && v >= r[0] && v <= r[1]) ctx.err(p, `${formatIp(c)} is inside kseed's DHCP range ${formatIp({ family: 4, value: BigInt(r[0]) })}-${formatIp({ family: 4, value: BigInt(r[1]) })}, which could lease it to another machine: use an address outside it`);
     return;
   }
   const s = ofFamily.find((x) => contains(x.net, c));

@@ -163,6 +163,26 @@ function inherit(c: IfaceConfig, subnets: readonly SubnetSpec[]): IfaceConfig {
 }
 
 /**
+ * The interface that carries the PXE NIC untagged in the installed OS: the
+ * NIC itself, or the bond it is a member of. Undefined without a network.
+ */
+export function pxeInterface(n: NodeNetwork | undefined, pxeMac: string | undefined): string | undefined {
+  if (!n || !pxeMac) return undefined;
+  const nic = Object.entries(n.ethernets).find(([, e]) => e.mac === pxeMac.toLowerCase())?.[0];
+  if (!nic) return undefined;
+  return Object.entries(n.bonds).find(([, b]) => b.members.includes(nic))?.[0] ?? nic;
+}
+
+/** The node's fixed IPv4 address on the provisioning network (on its PXE interface), if its network gives one. */
+export function provisioningAddress(n: NodeNetwork | undefined, pxeMac: string | undefined): string | undefined {
+  const name = pxeInterface(n, pxeMac);
+  if (!name || !n) return undefined;
+  const iface = n.bonds[name] ?? n.ethernets[name];
+  const a = iface?.addresses?.find((x) => parseIpCidr(x)?.family === 4);
+  return a?.split('/')[0];
+}
+
+/**
  * The node's network with defaults merged, or undefined when the node has
  * none (the OS then does what its image does by default: cloud-init's
  * fallback is DHCP on the first NIC). Call only on a file the checks passed.

@@ -219,9 +219,9 @@ describe.skipIf(!ok)('hand-off: a provisioned 3-node lab to Kolla-Ansible and ce
     expect(osds).toEqual([expect.objectContaining({ class: 'DriveGroupSpec', hosts: ['node02', 'node03'], data_devices: expect.objectContaining({ paths: ['/dev/vdb'] }) })]);
   });
 
-  it('--run without the installers exits 1 and prints the exact commands; the nodes stay handed off', async () => {
+  it('--run without the installers exits 1 and prints the exact commands; Ceph (first) stops on the seed, naming what to build; the nodes stay handed off', async () => {
     if (spawnSync('sh', ['-c', 'command -v kolla-ansible']).status === 0) return expect.unreachable('kolla-ansible is installed here: this test is about its absence');
-    const r = await kseed(['handoff', '--kolla', '--ceph', '--run'], { PATH: '/usr/bin:/bin' });
+    const r = await kseed(['handoff', '--kolla', '--run'], { PATH: '/usr/bin:/bin' });
     expect(r.code, r.stderr).toBe(1);
     const inv = handoff.kolla.inventory;
     const cfg = handoff.kolla.configdir;
@@ -229,9 +229,14 @@ describe.skipIf(!ok)('hand-off: a provisioned 3-node lab to Kolla-Ansible and ce
     for (const step of ['bootstrap-servers', 'prechecks', 'deploy']) {
       expect(r.stdout).toContain(`  kolla-ansible ${step} -i ${inv} --configdir ${cfg} --passwords ${path.join(cfg, 'passwords.yml')}`);
     }
+    // Ceph runs before Kolla: without the image build on the seed it stops there, before any node
+    const c = await kseed(['handoff', '--kolla', '--ceph', '--run'], { PATH: '/usr/bin:/bin' });
+    expect(c.code, c.stderr).toBe(1);
+    expect(c.stderr).toMatch(/the seed serves no cephadm \.deb .*build it with `kseed images ceph`.*nothing was started on the nodes/);
     const mon = handoff.ceph.bootstrap_host;
     const monIp = handoff.nodes.find((n: any) => n.name === mon).address;
-    expect(r.stdout).toMatch(new RegExp(`ssh -i ${handoff.ssh_key_file} .*root@${monIp.replace(/\./g, '\\.')} .*cephadm --image \\S+ bootstrap --mon-ip ${monIp.replace(/\./g, '\\.')}`));
+    const script = readFileSync(handoff.ceph.script, 'utf8');
+    expect(script).toMatch(new RegExp(`ssh -i ${handoff.ssh_key_file} .*root@${monIp.replace(/\./g, '\\.')} .*cephadm --image \\S+ bootstrap --mon-ip ${monIp.replace(/\./g, '\\.')}`));
     for (const n of ['node01', 'node02', 'node03']) expect(nodeState(n)).toBe('handed-off');
   }, 120_000);
 });

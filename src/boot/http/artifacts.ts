@@ -73,7 +73,11 @@ export class ArtifactStore {
   }
 
   /** Serve `file` (from resolve()). Returns the status sent. */
-  async serve(req: IncomingMessage, res: ServerResponse, file: string): Promise<number> {
+  /**
+   * `stallMs`: how long a client may read nothing before it is dropped (default 60 s). OS images
+   * need more: a node writing the zeros of its disk reads nothing from the socket meanwhile.
+   */
+  async serve(req: IncomingMessage, res: ServerResponse, file: string, opts: { stallMs?: number } = {}): Promise<number> {
     let fh: fsp.FileHandle;
     try {
       fh = await fsp.open(file, constants.O_RDONLY | constants.O_NOFOLLOW);
@@ -132,8 +136,12 @@ export class ArtifactStore {
         // Headers through node (flushed first), then the body straight from the page cache.
         res.flushHeaders();
         await new Promise<void>((r) => req.socket.write(Buffer.alloc(0), () => r()));
+        // node's idle timer sees none of sendfile's writes: sendfileAll's no-progress limit replaces it
+        const idle = req.socket.timeout;
+        req.socket.setTimeout(0);
         try {
-          await sendfileAll(req.socket, sockFd, fh.fd, start, length);
+          await sendfileAll(req.socket, sockFd, fh.fd, start, length, opts.stallMs);
+          if (idle) req.socket.setTimeout(idle);
         } catch {
           res.destroy();
           return status;

@@ -237,7 +237,8 @@ export class HttpBootServer {
       ev.node = node;
       const file = this.images ? await this.images.resolve(what) : undefined;
       if (!file) throw new HttpError(404, 'not found');
-      await this.images!.serve(req, res, file);
+      // a node writing the zeros of a large disk may read nothing for minutes
+      await this.images!.serve(req, res, file, { stallMs: 900_000 });
       return;
     }
     if (node === undefined || rest.length > 0) throw new HttpError(404, 'not found');

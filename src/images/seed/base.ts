@@ -9,7 +9,7 @@ import { closeSync, copyFileSync, existsSync, mkdirSync, openSync, readdirSync, 
 import path from 'node:path';
 import { execa } from 'execa';
 import { KseedError } from '../../errors.js';
-import { run } from '../exec.js';
+import { output as run } from '../../util/tools.js';
 import { INPUTS_LABEL, RECIPE } from './dockerfile.js';
 import { inspectImage } from './docker.js';
 import { pickMirrors, readHostSources, sourcesList, type Mirrors } from './sources.js';

@@ -7,6 +7,7 @@ import { createWriteStream, existsSync, mkdirSync, readdirSync, readFileSync, rm
 import path from 'node:path';
 import { execa } from 'execa';
 import { KseedError } from '../../errors.js';
+import { missingTool } from '../../util/tools.js';
 import { REPO_ROOT } from '../../render/stack.js';
 import type { StackService } from '../../render/model.js';
 import { ensureBase, type BaseResult } from './base.js';
@@ -73,8 +74,8 @@ export function failureReason(raw: string[]): string {
   return (err.pop() ?? tail.filter((l) => l.trim()).pop() ?? 'unknown error').trim();
 }
 
-async function dockerBuild(
-  args: { tag: string; hash: string; service: StackService; dockerfile: string; context: string; network?: string; logFile: string },
+export async function dockerBuild(
+  args: { tag: string; hash: string; service: string; dockerfile: string; context: string; network?: string; logFile: string },
   say: (l: string) => void,
 ): Promise<void> {
   const cli = [
@@ -113,7 +114,7 @@ async function dockerBuild(
   await new Promise<void>((resolve) => logStream.end(partial ? `${partial}\n` : '', () => resolve()));
   if (r.exitCode !== 0) {
     if ((r as { code?: string }).code === 'ENOENT') {
-      throw new KseedError('docker not found: install the Debian package docker.io', { code: 'missing-tool' });
+      throw missingTool('docker');
     }
     const tail = log.slice(-30).map((l) => l.replace(/\x1b\[[0-9;]*m/g, ''));
     throw new KseedError(`building ${args.tag} failed: ${failureReason(tail)}`, {

@@ -4,7 +4,7 @@
  * BuildKit requested the build fails outright.
  */
 import { execa } from 'execa';
-import { KseedError } from '../../errors.js';
+import { dockerEngine } from '../../util/tools.js';
 
 export const DOCKER_ENV = { DOCKER_BUILDKIT: '0' };
 
@@ -14,18 +14,9 @@ export interface ImageInfo {
   labels: Record<string, string>;
 }
 
+/** The Docker engine's version; the one check src/util/tools.ts makes for Compose too. */
 export async function checkDocker(docker = 'docker'): Promise<string> {
-  const r = await execa(docker, ['version', '--format', '{{.Server.Version}}'], { reject: false, timeout: 30_000 });
-  if ((r as { code?: string }).code === 'ENOENT' || r.failed && /ENOENT/.test(String(r.message))) {
-    throw new KseedError('docker not found: install the Debian package docker.io', { code: 'missing-tool' });
-  }
-  if (r.exitCode !== 0) {
-    throw new KseedError('cannot reach the Docker engine: is dockerd running?', {
-      code: 'no-docker',
-      detail: String(r.stderr || r.message).trim(),
-    });
-  }
-  return String(r.stdout).trim();
+  return dockerEngine(docker);
 }
 
 export async function inspectImage(ref: string, docker = 'docker'): Promise<ImageInfo | undefined> {

@@ -32,7 +32,7 @@ export interface TemplateSet {
   partials: Record<string, string>;
 }
 
-export function loadTemplates(svc: SeedService, dir = IMAGE_TEMPLATES_DIR): TemplateSet {
+export function loadTemplates(svc: Pick<SeedService, 'template'>, dir = IMAGE_TEMPLATES_DIR): TemplateSet {
   const pdir = path.join(dir, 'partials');
   const partials: Record<string, string> = {};
   for (const f of readdirSync(pdir).sort()) {

@@ -145,7 +145,7 @@ describe('StateBootBackend during engine operations', () => {
 
 describe('boot services pick the disk with the hint the engine checks', () => {
   it("the hardware profile's root-device hint applies where the site file gives none (bootBackendOptions)", async () => {
-    const { bootBackendOptions } = await import('../../../src/engine/bootnodes.js');
+    const { bootBackendOptions } = await import('../../../src/service/boot-nodes.js');
     const { writeFileSync, mkdirSync } = await import('node:fs');
     const dir = mkdtempSync(path.join(os.tmpdir(), 'kse-bootnodes-'));
     mkdirSync(path.join(dir, '.kseed'));

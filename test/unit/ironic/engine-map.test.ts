@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ironicRootDevice, kseedStateOf } from '../../../src/engine/ironic.js';
+import { ironicRootDevice, kseedStateOf } from '../../../src/engine/ironic-map.js';
 
 describe('Ironic states in kseed\'s words', () => {
   it('maps every stable and busy Ironic state', () => {

@@ -4,7 +4,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { BmcIdentity } from '../../../src/bmc/types.js';
 import { formatProblem, InputError } from '../../../src/errors.js';
-import { BUILTIN_PROFILES_DIR, profileDirs } from '../../../src/profiles/dirs.js';
+import { BUILTIN_PROFILES_DIR, profileDirs } from '../../../src/site/profile-dirs.js';
 import { checkProfileFile, loadProfiles } from '../../../src/profiles/load.js';
 import { matchProfile, rankProfiles } from '../../../src/profiles/match.js';
 import type { HardwareProfile } from '../../../src/profiles/schema.js';

@@ -310,6 +310,9 @@ export const NETWORK_CASES: Case[] = [
   c('network: VLAN MTU above its link\'s', netEdit(N1_VLAN, N1_VLAN.replace('link: bond0,', 'link: bond0, mtu: 9000,')), [
     "25:49 nodes[0].network.vlans[\"bond0.120\"].mtu: MTU 9000 is larger than its link bond0's 1500 (the default): raise the link's mtu",
   ]),
+  c('network: static address inside kseed\'s DHCP range', netEdit('addresses: [10.77.0.11/24]', 'addresses: [10.77.0.150/24]'), [
+    "23:83 nodes[0].network.bonds.bond0.addresses[0]: 10.77.0.150 is inside kseed's DHCP range 10.77.0.100-10.77.0.199, which could lease it to another machine: use an address outside it",
+  ]),
 ];
 
 export const CASES: Case[] = [...BASIC_CASES, ...NETWORK_CASES];

@@ -1,0 +1,69 @@
+/** The state store's schema, as a list of migrations applied in order on open. */
+
+// Each entry upgrades the schema by one version; never edit a shipped one,
+// append a new one (old state.db files are migrated in order on open).
+export const MIGRATIONS: readonly string[] = [
+  /* v1 */ `
+  CREATE TABLE nodes (
+    name TEXT PRIMARY KEY,
+    state TEXT NOT NULL,
+    power TEXT,
+    ip TEXT,
+    profile TEXT,
+    last_error TEXT,
+    updated_at INTEGER NOT NULL,
+    data TEXT NOT NULL DEFAULT '{}'
+  );
+  CREATE TABLE events (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    node TEXT,
+    ts INTEGER NOT NULL,
+    kind TEXT NOT NULL,
+    from_state TEXT,
+    to_state TEXT,
+    detail TEXT NOT NULL DEFAULT '{}'
+  );
+  CREATE INDEX events_node ON events(node, id);
+  CREATE TABLE leases (
+    mac TEXT PRIMARY KEY,
+    ip TEXT NOT NULL UNIQUE,
+    ip_int INTEGER NOT NULL,
+    hostname TEXT,
+    expires_at INTEGER NOT NULL,
+    state TEXT NOT NULL
+  );
+  CREATE INDEX leases_ip_int ON leases(ip_int);
+  CREATE TABLE resources (
+    kind TEXT NOT NULL,
+    name TEXT NOT NULL,
+    pid INTEGER,
+    data TEXT NOT NULL DEFAULT '{}',
+    created_at INTEGER NOT NULL,
+    PRIMARY KEY (kind, name)
+  );
+  CREATE TABLE kv (
+    key TEXT PRIMARY KEY,
+    value TEXT NOT NULL,
+    updated_at INTEGER NOT NULL
+  );
+  CREATE TABLE node_claims (
+    node TEXT PRIMARY KEY,
+    owner TEXT NOT NULL,
+    expires_at INTEGER NOT NULL,
+    created_at INTEGER NOT NULL,
+    note TEXT
+  );
+  `,
+  /* v2: per-node credentials for what a booting node calls back (ramdisk, cloud-init) */ `
+  CREATE TABLE node_tokens (
+    token_hash TEXT PRIMARY KEY,
+    node TEXT NOT NULL,
+    purpose TEXT NOT NULL,
+    expires_at INTEGER NOT NULL,
+    created_at INTEGER NOT NULL
+  );
+  CREATE INDEX node_tokens_node ON node_tokens(node);
+  `,
+];
+
+export const SCHEMA_VERSION = MIGRATIONS.length;

@@ -1,0 +1,62 @@
+/**
+ * Commands on the handed-off nodes over the hand-off's SSH login: one
+ * `ssh` per command, the script on stdin (never on a command line `ps`
+ * shows), root through sudo when the login user is not root.
+ */
+import { execa } from 'execa';
+import { sshHostKeyArgs } from './kolla.js';
+
+export interface Login {
+  user: string;
+  keyFile: string;
+  knownHosts: string;
+}
+
+export interface RemoteResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+  /** ssh itself failed (exit 255): the host is unreachable or refused the key */
+  unreachable: boolean;
+}
+
+export function sshArgv(login: Login, addr: string, remote: string): string[] {
+  return ['ssh', '-i', login.keyFile, '-o', 'BatchMode=yes', '-o', 'ConnectTimeout=15', '-o', 'ServerAliveInterval=15', '-o', 'ServerAliveCountMax=4', ...sshHostKeyArgs(login.knownHosts), `${login.user}@${addr}`, remote];
+}
+
+/** Runs a POSIX sh script on the host, as root unless `asUser`. */
+export async function runRemote(
+  login: Login,
+  addr: string,
+  script: string,
+  opts: { asUser?: boolean; timeoutMs?: number; onLine?: (line: string) => void } = {},
+): Promise<RemoteResult> {
+  const argv = sshArgv(login, addr, opts.asUser || login.user === 'root' ? 'sh -s' : 'sudo -n sh -s');
+  const child = execa(argv[0]!, argv.slice(1), { input: script, reject: false, timeout: opts.timeoutMs ?? 1_800_000 });
+  let buf = '';
+  child.stdout?.on('data', (b: Buffer) => {
+    buf += b.toString('utf8');
+    let nl: number;
+    while ((nl = buf.indexOf('\n')) >= 0) {
+      opts.onLine?.(buf.slice(0, nl));
+      buf = buf.slice(nl + 1);
+    }
+  });
+  const r = await child;
+  if (buf) opts.onLine?.(buf);
+  const code = r.exitCode ?? (r.timedOut ? 124 : 1);
+  return { code, stdout: String(r.stdout ?? ''), stderr: String(r.stderr ?? ''), unreachable: code === 255 };
+}
+
+/** The last meaningful line of a failed command's stderr, for a one-line reason. */
+export function reasonOf(r: RemoteResult): string {
+  const lines = r.stderr.split('\n').map((l) => l.trim()).filter((l) => l && !/^Warning: Permanently added/.test(l));
+  return lines.at(-1) ?? `exit ${r.code}`;
+}
+
+/** A here-doc carrying `text` into a script, with a terminator the text cannot contain. */
+export function heredoc(text: string): string {
+  let tag = 'KSEED_EOF';
+  while (text.includes(tag)) tag += '_';
+  return `<<'${tag}'\n${text.endsWith('\n') ? text : `${text}\n`}${tag}`;
+}

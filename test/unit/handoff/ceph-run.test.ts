@@ -1,0 +1,212 @@
+/**
+ * The pieces of `kseed handoff --ceph --run` that need no node: versions and
+ * the cephadm .deb, the OSD count the plan expects, what `ceph osd tree` and
+ * `ceph status` say per host, and the node scripts under a real `sh`.
+ */
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { addHostsScript, applySpecScript, authorizeKeyScript, bootstrapScript, installCephadmScript, trustRegistryScript } from '../../../src/handoff/ceph-scripts.js';
+import { CEPH_RUN_KEY, expectedOsds, osdsPerHost, preflight, runCeph, type CephPlan, type KvStore } from '../../../src/handoff/ceph-run.js';
+import { kollaCephFiles, kollaCephScript } from '../../../src/handoff/ceph-kolla.js';
+import { parseStatus } from '../../../src/handoff/ceph-status.js';
+import { heredoc } from '../../../src/handoff/remote.js';
+import { cephadmDebOf, findCephadmDeb, releaseOf, upstreamVersion } from '../../../src/images/ceph/version.js';
+
+const tmp = mkdtempSync(path.join(tmpdir(), 'kseed-cephrun-'));
+afterAll(() => rmSync(tmp, { recursive: true, force: true }));
+
+describe('Ceph versions and the cephadm .deb', () => {
+  it("reads Debian's version strings and file names", () => {
+    expect(upstreamVersion('16.2.15+ds-0+deb12u2')).toBe('16.2.15');
+    expect(upstreamVersion('2:18.2.4-1')).toBe('18.2.4');
+    expect(releaseOf('16.2.15+ds-0+deb12u2')).toBe('pacific');
+    expect(releaseOf('18.2.1')).toBe('reef');
+    expect(cephadmDebOf('cephadm_16.2.15+ds-0+deb12u2_amd64.deb')).toEqual({ version: '16.2.15+ds-0+deb12u2', arch: 'amd64' });
+    expect(cephadmDebOf('ceph-mon_16.2.15_amd64.deb')).toBeUndefined();
+    expect(() => upstreamVersion('pacific')).toThrow(/not a Ceph version/);
+  });
+
+  it('finds the newest cephadm .deb among the artifacts, and none in an empty or missing directory', () => {
+    const dir = path.join(tmp, 'artifacts');
+    mkdirSync(dir);
+    expect(findCephadmDeb(dir)).toBeUndefined();
+    expect(findCephadmDeb(path.join(tmp, 'nope'))).toBeUndefined();
+    for (const f of ['cephadm_16.2.9-1_amd64.deb', 'cephadm_16.2.15+ds-0+deb12u2_amd64.deb', 'vmlinuz']) writeFileSync(path.join(dir, f), 'x');
+    expect(findCephadmDeb(dir)).toEqual({ file: 'cephadm_16.2.15+ds-0+deb12u2_amd64.deb', version: '16.2.15+ds-0+deb12u2' });
+  });
+});
+
+describe('OSDs', () => {
+  it('expects one OSD per listed device on the hosts in the cluster, at least one where a filter decides', () => {
+    const osds = [
+      { id: 'kseed-1', hosts: ['a', 'b'], data_devices: { paths: ['/dev/vdb', '/dev/vdc'] } },
+      { id: 'kseed-uninspected', hosts: ['c'], data_devices: { rotational: 0 } },
+    ];
+    expect(expectedOsds(osds, ['a', 'b', 'c'])).toEqual({ a: 2, b: 2, c: 1 });
+    // b failed to join: its OSDs are not waited for
+    expect(expectedOsds(osds, ['a', 'c'])).toEqual({ a: 2, c: 1 });
+  });
+
+  it('counts up and in per host from ceph osd tree (in = reweight above 0)', () => {
+    const tree = {
+      nodes: [
+        { id: -1, name: 'default', type: 'root', children: [-3, -5] },
+        { id: -3, name: 'a', type: 'host', children: [0, 1] },
+        { id: -5, name: 'b', type: 'host', children: [2] },
+        { id: 0, name: 'osd.0', type: 'osd', status: 'up', reweight: 1 },
+        { id: 1, name: 'osd.1', type: 'osd', status: 'down', reweight: 1 },
+        { id: 2, name: 'osd.2', type: 'osd', status: 'up', reweight: 0 },
+      ],
+    };
+    expect(osdsPerHost(tree)).toEqual({ a: { total: 2, up: 1, in: 2 }, b: { total: 1, up: 1, in: 0 } });
+  });
+
+  it('reads ceph status as Ceph 16 prints it (osdmap nested), with a cephadm shell line before the JSON', () => {
+    const status = {
+      health: { status: 'HEALTH_WARN', checks: { TOO_FEW_OSDS: { summary: { message: 'OSD count 1 < osd_pool_default_size 2' } } } },
+      quorum_names: ['n1'],
+      monmap: { num_mons: 1 },
+      mgrmap: { available: true, num_standbys: 1, active_name: 'n1.abcdef' },
+      osdmap: { osdmap: { num_osds: 1, num_up_osds: 1, num_in_osds: 1 } },
+    };
+    const tree = { nodes: [{ id: -2, name: 'n1', type: 'host', children: [0] }, { id: 0, name: 'osd.0', type: 'osd', status: 'up', reweight: 1 }] };
+    const s = parseStatus(`Inferring fsid 1234\n${JSON.stringify(status)}\n----kseed----\n${JSON.stringify(tree)}\n`);
+    expect(s).toEqual({
+      health: 'HEALTH_WARN',
+      checks: [{ code: 'TOO_FEW_OSDS', summary: 'OSD count 1 < osd_pool_default_size 2' }],
+      mons: { count: 1, quorum: ['n1'] },
+      mgrs: { available: true, active: 'n1.abcdef', standbys: 1 },
+      osds: { total: 1, up: 1, in: 1 },
+      hosts: [{ host: 'n1', osds: 1, up: 1, in: 1 }],
+    });
+  });
+});
+
+describe('node scripts under sh', () => {
+  const sh = (script: string, env: Record<string, string> = {}) => spawnSync('sh', ['-s'], { input: script, encoding: 'utf8', env: { PATH: process.env.PATH!, ...env } });
+
+  it('every script parses (sh -n)', () => {
+    const scripts = [
+      trustRegistryScript('10.0.0.1:5000'),
+      installCephadmScript('http://10.0.0.1:8080/artifacts/cephadm_16.2.15%2Bds_amd64.deb', '16.2.15+ds-0+deb12u2'),
+      bootstrapScript(['cephadm', '--image', 'r/kseed/ceph:16.2.15', 'bootstrap', '--mon-ip', '10.0.0.11'], '/root/kseed-ceph', '{"url":"r","username":"u","password":"p\'q"}\n'),
+      authorizeKeyScript('ssh-ed25519 AAAA cluster'),
+      addHostsScript('r/kseed/ceph:16.2.15', [{ name: 'n2', addr: '10.0.0.12', labels: ['osd'] }]),
+      applySpecScript('r/kseed/ceph:16.2.15', '/root/kseed-ceph', 'service_type: mon\n'),
+    ];
+    for (const s of scripts) {
+      const r = spawnSync('sh', ['-n'], { input: s, encoding: 'utf8' });
+      expect(r.status, `${s}\n${r.stderr}`).toBe(0);
+    }
+  });
+
+  it('authorizes the cluster key once, whatever runs it again', () => {
+    const home = path.join(tmp, 'home');
+    mkdirSync(home);
+    const key = 'ssh-rsa AAAAB3NzaC1yc2EAAAADAQABAAABAQ ceph-1234';
+    const a = sh(authorizeKeyScript(key), { HOME: home });
+    expect(a.status, a.stderr).toBe(0);
+    expect(a.stdout).toMatch(/now authorized/);
+    const b = sh(authorizeKeyScript(`${key}\n`), { HOME: home });
+    expect(b.stdout).toMatch(/already authorized/);
+    expect(readFileSync(path.join(home, '.ssh', 'authorized_keys'), 'utf8')).toBe(`${key}\n`);
+  });
+
+  it('carries secrets and specs through here-docs untouched, quotes and all', () => {
+    const text = `{"password": "a'b\\"c $HOME \`x\`"}\nKSEED_EOF\n`;
+    const r = sh(`cat ${heredoc(text)}\n`);
+    expect(r.stdout).toBe(text);
+  });
+
+  it('never bootstraps a host that holds the admin keyring (a run killed after bootstrap, before its record)', () => {
+    // the guard is the script's first command: run it against a fake /etc/ceph by rewriting the path only
+    const etc = path.join(tmp, 'etc-ceph');
+    mkdirSync(etc);
+    writeFileSync(path.join(etc, 'ceph.conf'), '');
+    writeFileSync(path.join(etc, 'ceph.client.admin.keyring'), '');
+    const script = bootstrapScript(['false'], path.join(tmp, 'remote'), '{}').replaceAll('/etc/ceph/', `${etc}/`);
+    const r = sh(script);
+    expect(r.status).toBe(0);
+    expect(r.stdout).toMatch(/already bootstrapped/);
+  });
+});
+
+describe("Kolla's external Ceph files", () => {
+  const conf = '# minimal ceph.conf for 6a1b\n[global]\n\tfsid = 6a1b\n\tmon_host = [v2:10.0.0.11:3300/0,v1:10.0.0.11:6789/0]\n';
+  const keyring = (n: string) => `[client.${n}]\n\tkey = AQBkZ2Vma2V5${n.length}==\n\tcaps mon = "profile rbd"\n`;
+  const out = ['Inferring config', '----kseed-file---- ceph.conf', conf, ...['glance', 'cinder', 'cinder-backup'].flatMap((n) => [`----kseed-file---- ceph.client.${n}.keyring`, keyring(n)])].join('\n');
+
+  it("lands where Kolla-Ansible 2024.1's external-Ceph guide reads them, conf without leading tabs, keyrings 0600", () => {
+    const files = kollaCephFiles(out);
+    expect(files.map((f) => [f.rel, f.mode.toString(8)])).toEqual([
+      ['config/glance/ceph.conf', '644'],
+      ['config/glance/ceph.client.glance.keyring', '600'],
+      ['config/cinder/ceph.conf', '644'],
+      ['config/cinder/cinder-volume/ceph.client.cinder.keyring', '600'],
+      ['config/cinder/cinder-backup/ceph.client.cinder.keyring', '600'],
+      ['config/cinder/cinder-backup/ceph.client.cinder-backup.keyring', '600'],
+      ['config/nova/ceph.conf', '644'],
+      ['config/nova/ceph.client.cinder.keyring', '600'],
+    ]);
+    expect(files[0]!.content).toBe('# minimal ceph.conf for 6a1b\n[global]\nfsid = 6a1b\nmon_host = [v2:10.0.0.11:3300/0,v1:10.0.0.11:6789/0]\n');
+    expect(files[5]!.content).toBe(keyring('cinder-backup'));
+  });
+
+  it('refuses output without a keyring rather than writing half the files', () => {
+    expect(() => kollaCephFiles(out.replace(/----kseed-file---- ceph\.client\.cinder\.keyring[\s\S]*?(?=----kseed-file----)/, ''))).toThrow(/no keyring for client\.cinder/);
+  });
+
+  it('makes the pools and the clients in one cephadm shell whose script parses', () => {
+    const cmd = kollaCephScript('r/kseed/ceph:16.2.15');
+    expect(cmd.startsWith("cephadm --image r/kseed/ceph:16.2.15 shell -- sh -c '")).toBe(true);
+    // the shell's own word splitting of the command gives back the inner script
+    const inner = spawnSync('sh', ['-c', 'eval "set -- $CMD"; shift 7; printf %s "$1"'], { encoding: 'utf8', env: { PATH: process.env.PATH!, CMD: cmd } }).stdout;
+    expect(spawnSync('sh', ['-n'], { input: inner }).status).toBe(0);
+    for (const p of ['images', 'volumes', 'backups', 'vms']) expect(inner).toContain(`ceph osd pool create ${p}`);
+    expect(inner).toContain("ceph auth get-or-create client.glance mon 'profile rbd' osd 'profile rbd pool=images' mgr 'profile rbd pool=images'");
+  });
+});
+
+describe('preflight: nothing starts on a node before the seed has everything', () => {
+  const plan = (over: Partial<CephPlan> = {}): CephPlan => ({
+    site: 's',
+    image: '127.0.0.1:1/kseed/ceph:16.2.15',
+    hosts: [{ name: 'n1', addr: '10.99.0.11', labels: ['mon', 'mgr', 'osd', '_admin'] }],
+    osds: [],
+    bootstrapHost: 'n1',
+    bootstrapArgv: ['cephadm'],
+    remoteDir: '/root/kseed-ceph',
+    registry: { address: '127.0.0.1:1', username: 'kseed', password: 'pw' },
+    httpUrl: 'http://127.0.0.1:2',
+    artifactsDir: path.join(tmp, 'empty-artifacts'),
+    login: { user: 'root', keyFile: '/nonexistent', knownHosts: '/nonexistent' },
+    ...over,
+  });
+  const kv = (): KvStore & { data: Map<string, unknown> } => {
+    const data = new Map<string, unknown>();
+    return { data, get: <T,>(k: string) => data.get(k) as T | undefined, update: <T,>(k: string, fn: (o: T | undefined) => T) => { const v = fn(data.get(k) as T | undefined); data.set(k, v); return v; } };
+  };
+
+  it('names `kseed images ceph` when the seed serves no cephadm, and records nothing', async () => {
+    const store = kv();
+    await expect(runCeph(store, plan())).rejects.toThrow(/the seed serves no cephadm \.deb .*kseed images ceph.*nothing was started/);
+    expect(store.data.has(CEPH_RUN_KEY)).toBe(false);
+  });
+
+  it('refuses an image of another release than the cephadm', async () => {
+    const dir = path.join(tmp, 'a2');
+    mkdirSync(dir);
+    writeFileSync(path.join(dir, 'cephadm_16.2.15+ds-0+deb12u2_amd64.deb'), 'x');
+    await expect(preflight(plan({ artifactsDir: dir, image: '127.0.0.1:1/kseed/ceph:18.2.4' }))).rejects.toThrow(/different releases/);
+  });
+
+  it('says the registry has no password yet (before kseed up)', async () => {
+    const dir = path.join(tmp, 'a3');
+    mkdirSync(dir);
+    writeFileSync(path.join(dir, 'cephadm_16.2.15+ds-0+deb12u2_amd64.deb'), 'x');
+    await expect(preflight(plan({ artifactsDir: dir, registry: { address: '127.0.0.1:1', username: 'kseed' } }))).rejects.toThrow(/no password yet.*kseed up/);
+  });
+});
