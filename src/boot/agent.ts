@@ -1,7 +1,7 @@
 /**
  * kseed's HTTP boot service for the Ironic stack ("the agent service"):
  * per-node iPXE scripts by kseed lifecycle state, the deploy agent API
- * (AGENT-API.md), NoCloud, callbacks and /artifacts. HTTP only: DHCP and
+ * (docs/AGENT-API.md), NoCloud, callbacks and /artifacts. HTTP only: DHCP and
  * TFTP are the stack's dnsmasq. It listens on 127.0.0.1:<port> (inside the
  * seed's network namespace when there is one) behind the stack's nginx,
  * which owns the seed address (see stackPlacement in src/render/model.ts).
@@ -12,7 +12,10 @@
  * which the ipxe boot interface of Ironic 21.4 links to `<uuid>/config`);
  * its boot_ramdisk section boots kseed's ramdisk with the kseed.url, node and
  * token the Ironic engine put into ramdisk_kernel_arguments. No token is
- * minted for it here: a new one would revoke the engine's.
+ * minted for it here: a new one would revoke the engine's. Ironic writes
+ * that token into the config, so nginx serves the config only after this
+ * service's /v1/boot-auth says the asking address is the node's
+ * (docs/AGENT-API.md "Agent token").
  *
  * The process around it (site file, state store) is src/service/agent.ts.
  */
@@ -88,6 +91,8 @@ export async function startAgent(o: AgentServiceOptions, log: (e: Record<string,
     ramdisk: o.ramdisk,
     address: '127.0.0.1',
     port: o.port,
+    // nginx owns the seed address: the node's own address comes in X-Forwarded-For
+    behindProxy: true,
     log: (e: HttpEvent) => log({ service: 'http', type: 'request', ...e }),
   });
   let info;

@@ -28,6 +28,7 @@ import {
   type Inventory,
   type NoCloudData,
   type NodeCallback,
+  ResultRefused,
 } from './http/types.js';
 
 /** The subset of the state store (src/engine/state.ts) this backend uses. */
@@ -118,6 +119,8 @@ export class StateBootBackend implements BootBackend {
   private readonly lastToken = new Map<string, string>();
   /** Nodes told to wait while their image is converted (one `task` event each, see taskFor). */
   private readonly waitingImage = new Set<string>();
+  /** When a refusal was last recorded, per node and address (admitsBoot). */
+  private readonly refusedAt = new Map<string, number>();
 
   constructor(private readonly o: StateBootBackendOptions) {
     this.store = o.store;
@@ -177,20 +180,24 @@ export class StateBootBackend implements BootBackend {
   }
 
   /**
-   * Whether `address` is the node itself (docs/AGENT-API.md "Agent token"):
-   * in authoritative mode the address must hold a live lease of one of the
-   * node's MACs in the state store; an address leased to another MAC is
-   * refused whatever else is true. Without a lease there (proxy mode, or DHCP
-   * off) the kernel's neighbour table must map the address to one of its MACs.
+   * Whether `address` is the node itself (docs/AGENT-API.md "Agent token").
+   * The kernel's neighbour table says which MAC answered for the address on
+   * the seed's segment: one of another machine's MACs is refused whatever
+   * else is true (a stranger that took the node's address). In authoritative
+   * mode the address must also hold a live, bound lease of one of the node's
+   * MACs in the state store (then a node behind a relay, with no neighbour
+   * entry of its own, is known by its lease alone). Without a lease there
+   * (proxy DHCP, DHCP off) the neighbour table must show one of its MACs.
    */
   private isNode(spec: NodeSpec, address: string): boolean {
     const ip = address.startsWith('::ffff:') ? address.slice(7) : address;
     const macs = new Set(spec.macs.map((m) => m.toLowerCase()));
+    const neighbour = (this.o.neighbourMac ?? neighbourMac)(ip);
+    if (neighbour !== undefined && !macs.has(neighbour)) return false;
     const lease = this.store.leaseByIp?.(ip);
     const now = (this.o.now ?? Date.now)();
     if (lease && lease.state === 'bound' && lease.expires_at > now) return macs.has(lease.mac.toLowerCase());
-    const mac = (this.o.neighbourMac ?? neighbourMac)(ip);
-    return mac !== undefined && macs.has(mac);
+    return neighbour !== undefined;
   }
 
   /**
@@ -202,14 +209,27 @@ export class StateBootBackend implements BootBackend {
   agentToken(node: string, client?: { address: string }): string | undefined {
     const spec = this.byName.get(node);
     if (!spec) throw new Error(`unknown node ${node}`);
-    if (client && !this.isNode(spec, client.address)) {
-      this.store.recordEvent(node, 'token-refused', { client: client.address.slice(0, 64), reason: 'not the address of this node' });
-      return undefined;
-    }
+    if (client && !this.admitsBoot(node, client)) return undefined;
     this.store.revokeNodeTokens(node, AGENT_TOKEN);
     const token = this.store.issueNodeToken(node, AGENT_TOKEN, this.ttl);
     this.store.recordEvent(node, 'boot-script', { purpose: this.view(spec)?.action, token_id: tokenId(token) });
     return token;
+  }
+
+  /** Whether `client` is the node (isNode); a refusal is a `token-refused` event, one per address and node a minute. */
+  admitsBoot(node: string, client: { address: string }): boolean {
+    const spec = this.byName.get(node);
+    if (!spec) return false;
+    if (this.isNode(spec, client.address)) return true;
+    const key = `${node} ${client.address}`;
+    const now = (this.o.now ?? Date.now)();
+    // a stranger asking in a loop must not grow the state store by an event per request
+    if ((this.refusedAt.get(key) ?? -Infinity) <= now - 60_000) {
+      if (this.refusedAt.size > 4096) this.refusedAt.clear();
+      this.refusedAt.set(key, now);
+      this.store.recordEvent(node, 'token-refused', { client: client.address.slice(0, 64), reason: 'not the address of this node' });
+    }
+    return false;
   }
 
   taskFor(node: string): AgentTask {
@@ -317,8 +337,38 @@ export class StateBootBackend implements BootBackend {
     this.store.recordEvent(node, 'agent-progress', { stage: p.stage, pct: p.pct, msg: clip(p.msg), ...this.who(node) });
   }
 
+  /**
+   * A deploy counts as done only with the digest of the image this seed
+   * serves the node (docs/AGENT-API.md "What counts as done"): anything else
+   * is refused and recorded as `result-refused`, never as `agent-result`, so
+   * the node stays deploying and its real ramdisk can still report.
+   */
   onResult(node: string, r: AgentResult): void {
-    this.store.recordEvent(node, 'agent-result', { status: r.status, stage: r.stage, msg: clip(r.msg), ...this.who(node) });
+    if (r.status === 'ok' && r.stage === 'deploy') {
+      const spec = this.byName.get(node);
+      const want = spec ? this.servedDigest(spec) : undefined;
+      if (!want || r.digest !== want) {
+        const why = !r.digest ? 'no digest' : !want ? 'no image is served to this node' : `digest ${r.digest} is not the served image's ${want}`;
+        this.store.recordEvent(node, 'result-refused', { stage: r.stage, reason: why, ...this.who(node) });
+        throw new ResultRefused(`deploy result refused: ${why}`);
+      }
+    }
+    this.store.recordEvent(node, 'agent-result', { status: r.status, stage: r.stage, msg: clip(r.msg), ...(r.digest ? { digest: r.digest } : {}), ...this.who(node) });
+  }
+
+  /**
+   * The sha256 of the bytes the node's deploy task points at: the site
+   * file's checksum of a raw image, or of the seed's conversion of a qcow2
+   * (the zstd-compressed raw it serves at /v1/images/...).
+   */
+  private servedDigest(spec: NodeSpec): string | undefined {
+    const img = spec.image;
+    if (!img) return undefined;
+    if (img.format === 'qcow2') {
+      const st = this.o.images?.status(img);
+      return st?.state === 'ready' ? `sha256:${st.image.sha256.toLowerCase()}` : undefined;
+    }
+    return /^sha256:[0-9a-f]{64}$/i.test(img.checksum) ? img.checksum.toLowerCase() : undefined;
   }
 
   onCallback(node: string, cb: NodeCallback): void {

@@ -86,7 +86,16 @@ export interface AgentResult {
   status: 'ok' | 'fail';
   stage: string;
   msg: string;
+  /**
+   * `sha256:<hex>` of the bytes the agent streamed from IMAGE_URL onto the
+   * disk; a deploy's `ok` without the digest of the image the seed served is
+   * refused (docs/AGENT-API.md "What counts as done").
+   */
+  digest?: string;
 }
+
+/** A result the seed refuses to count (HTTP 409): e.g. a deploy's digest that is not the served image's. */
+export class ResultRefused extends Error {}
 
 /** First boot of the installed OS (POST /v1/callback/<node>). */
 export interface NodeCallback {
@@ -119,6 +128,12 @@ export interface BootBackend {
    * someone else's request).
    */
   agentToken(node: string, client?: { address: string }): Awaitable<string | undefined>;
+  /**
+   * Whether `client` is the node itself, by the same rule as agentToken, for
+   * boot files that carry its token but are not served by this server
+   * (Ironic's per-node iPXE config, behind nginx's auth_request).
+   */
+  admitsBoot?(node: string, client: { address: string }): Awaitable<boolean>;
   taskFor(node: string): Awaitable<AgentTask>;
   onInventory(node: string, inventory: Inventory): Awaitable<void>;
   onProgress(node: string, progress: AgentProgress): Awaitable<void>;
@@ -147,6 +162,9 @@ export function bootActionFor(state: string): BootAction {
 }
 
 export class InventoryError extends Error {}
+
+/** The `digest` form field of a result: sha256 in lower-case hex, as the agent's sha256sum prints it. */
+export const RESULT_DIGEST = /^sha256:[0-9a-f]{64}$/;
 
 function isObj(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);

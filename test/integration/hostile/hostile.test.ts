@@ -15,11 +15,14 @@ import { needPeers, needRoot } from '../../helpers/peers.js';
 import { encode, MessageType } from '../../../src/boot/dhcp/codec.js';
 import { request } from '../../unit/boot/dhcp/build.js';
 import { tmpDir, udhcpcOnce } from '../../helpers/boot-services.js';
+import { startBmc, tempRoot, writeBmc } from '../../../bench/ipmi-fleet/ipmisim.mjs';
 
-const ok = needRoot() && needPeers('udhcpc', 'ip');
+const ok = needRoot() && needPeers('udhcpc', 'ip', 'curl', 'ipmi_sim');
 const MAC = '52:54:00:4a:00:01';
 const STRANGER = '52:54:00:4a:00:66';
 const SEED = '10.194.0.1';
+/** The image the node is told to write (never fetched here: the node's report says what it streamed). */
+const IMAGE_SHA = 'c0ffee'.repeat(10) + 'c0ffee'.slice(0, 4);
 
 const SITE = `
 site: ksthostile
@@ -31,7 +34,9 @@ seed:
   dhcp: { mode: authoritative, range: 10.194.0.100-10.194.0.120 }
   ports: { http: 18596 }
 defaults:
-  bmc: { type: ipmi, username: admin, password: { env: KST_UNUSED_PASSWORD } }
+  bmc: { type: ipmi, username: admin, password: { env: KST_HZ_BMC_PASSWORD } }
+  image: { url: http://${SEED}:18596/artifacts/os.raw, checksum: sha256:${IMAGE_SHA}, format: raw }
+  root_device: { size_gb: { min: 4 } }
 nodes:
   - { name: n1, bmc: { address: 127.0.0.1, port: 18597 }, macs: ["${MAC}"], ip: 10.194.0.50 }
 `;
@@ -110,47 +115,82 @@ describe.skipIf(!ok)('a hostile host on the provisioning network (kseed up, embe
     expect(afterRestart?.ip).toBe('10.194.0.50');
   }, 120_000);
 
-  it('a second host can neither get a node\'s agent token nor revoke it, so it cannot fake an inspection or a deploy', async () => {
+  it('a second host can neither get nor revoke a node\'s agent token nor fake its deploy; the node itself deploys to active', async () => {
     const up = await kseed('up', '--json', '--timeout', '20');
     expect(up.code, up.stdout + up.stderr).toBe(0);
     // the node holds its lease and uses it, as iPXE does
     expect((await udhcpcOnce(node, 'eth0', dir))?.ip).toBe('10.194.0.50');
     await node.ns.ip('addr', 'replace', '10.194.0.50/24', 'dev', 'eth0');
-    const store = openState(path.join(dir, '.kseed'));
+    const bmcRoot = tempRoot('kst-hz-bmc-');
+    const bmc = (await startBmc(writeBmc(bmcRoot, { name: 'hz', port: 18597, mac: MAC }))) as { stop(): Promise<void> };
     try {
-      store.ensureNode('n1');
-      if (store.getNode('n1')!.state === 'enroll') store.transition('n1', 'manageable');
-      store.transition('n1', 'inspecting');
+      const prov = runKseed(['-c', path.join(dir, 'kseed.yaml'), '--json', 'provision', 'n1', '--timeout', '120'], { cwd: dir, timeoutMs: 150_000, env: { KST_HZ_BMC_PASSWORD: 'password' } });
+      const base = `http://${SEED}:18596`;
+      const script = `${base}/boot/${MAC.replace(/:/g, '-')}.ipxe`;
+      const http = async (c: Client, u: string, headers: string[] = [], data?: string) => {
+        const r = await c.exec('curl', ['-sS', '-o', '-', '-w', '\n%{http_code}', ...headers.flatMap((h) => ['-H', h]), ...(data !== undefined ? ['--data-binary', data] : []), u]);
+        const i = r.stdout.lastIndexOf('\n');
+        return { status: Number(r.stdout.slice(i + 1)), body: r.stdout.slice(0, i) };
+      };
+      // the engine enrolls the node over its BMC and powers it on to inspect: the node's iPXE then asks for its script
+      let token: string | undefined;
+      for (let i = 0; i < 240 && !token; i++) {
+        const own = await http(node, script);
+        token = /kseed\.token=([^\s]+)/.exec(own.body)?.[1];
+        if (!token) await new Promise((r) => setTimeout(r, 250));
+      }
+      expect(token, 'the node never got a ramdisk boot script').toBeDefined();
+      const bearer = `Authorization: Bearer ${token}`;
+      // the stranger asks for the same script (twice): 403, no token, and the node's token still works
+      for (let i = 0; i < 2; i++) {
+        const stolen = await http(stranger, script);
+        expect(stolen.status).toBe(403);
+        expect(stolen.body).not.toMatch(/kseed\.token=/);
+      }
+      const inv = { cpus: 1, memory_mib: 1024, boot_mode: 'bios', disks: [{ name: 'vda', size_bytes: 8 * 1024 ** 3, model: 'QEMU', serial: 'HZ1', rotational: false }], nics: [{ name: 'eth0', mac: MAC, link: true }] };
+      expect((await http(node, `${base}/v1/agent/n1/inventory`, [bearer, 'Content-Type: application/json'], JSON.stringify(inv))).status).toBe(200);
+      const task = async () => {
+        const t = await http(node, `${base}/v1/agent/n1/task`, [bearer]);
+        expect(t.status, t.body).toBe(200);
+        return t.body;
+      };
+      expect(await task()).toMatch(/^TASK=inspect\n/);
+      expect((await http(node, `${base}/v1/agent/n1/result`, [bearer], 'status=ok&stage=inspect&msg=inventory+posted')).status).toBe(204);
+      let deploy = '';
+      for (let i = 0; i < 240 && !deploy.startsWith('TASK=deploy'); i++) {
+        deploy = await task();
+        if (!deploy.startsWith('TASK=deploy')) await new Promise((r) => setTimeout(r, 250));
+      }
+      expect(deploy).toMatch(/TARGET_DISK=\/dev\/vda\n/);
+      const checksum = /IMAGE_CHECKSUM=(sha256:[0-9a-f]{64})/.exec(deploy)?.[1];
+      expect(checksum).toBe(`sha256:${IMAGE_SHA}`);
+      // "deploy done" from the stranger: a guessed token is refused
+      const guessed = await http(stranger, `${base}/v1/agent/n1/result`, ['Authorization: Bearer AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA'], 'status=ok&stage=deploy&msg=forged');
+      expect(guessed.status).toBe(403);
+      // even with the node's own token (leaked), an ok without the digest of the served image is refused
+      const bare = await http(stranger, `${base}/v1/agent/n1/result`, [bearer], 'status=ok&stage=deploy&msg=forged');
+      expect(bare.status, bare.body).toBe(409);
+      const wrong = await http(stranger, `${base}/v1/agent/n1/result`, [bearer], `status=ok&stage=deploy&msg=forged&digest=sha256:${'0'.repeat(64)}`);
+      expect(wrong.status, wrong.body).toBe(409);
+      // the node's own report, with the sha256 of what it streamed
+      expect((await http(node, `${base}/v1/agent/n1/result`, [bearer], `status=ok&stage=deploy&msg=written&digest=${checksum}`)).status).toBe(204);
+      const r = await prov;
+      expect(r.code, r.stdout + r.stderr).toBe(0);
+      expect(JSON.stringify(JSON.parse(r.stdout))).toMatch(/"state":"active"/);
+      const check = openState(path.join(dir, '.kseed'));
+      try {
+        const results = check.listEvents('n1', { kind: 'agent-result' }).map((e) => [e.detail.status, e.detail.stage, e.detail.digest]);
+        expect(results).toEqual([['ok', 'inspect', undefined], ['ok', 'deploy', `sha256:${IMAGE_SHA}`]]);
+        expect(check.listEvents('n1', { kind: 'result-refused' }).length).toBe(2);
+        // one refusal event per address a minute, however often it asks
+        expect(check.listEvents('n1', { kind: 'token-refused' }).map((e) => e.detail.client)).toEqual(['10.194.0.66']);
+        expect(check.getNode('n1')!.state).toBe('active');
+      } finally {
+        check.close();
+      }
     } finally {
-      store.close();
+      await bmc.stop();
+      rmSync(bmcRoot, { recursive: true, force: true });
     }
-    const url = `http://${SEED}:18596/boot/${MAC.replace(/:/g, '-')}.ipxe`;
-    const get = async (c: Client, u: string, headers: string[] = [], data?: string) => {
-      const r = await c.exec('curl', ['-sS', '-o', '-', '-w', '\n%{http_code}', ...headers.flatMap((h) => ['-H', h]), ...(data !== undefined ? ['--data-binary', data] : []), u]);
-      const i = r.stdout.lastIndexOf('\n');
-      return { status: Number(r.stdout.slice(i + 1)), body: r.stdout.slice(0, i) };
-    };
-    const stolen = await get(stranger, url);
-    expect(stolen.status).toBe(403);
-    expect(stolen.body).not.toMatch(/kseed\.token=/);
-    const own = await get(node, url);
-    expect(own.status, own.body).toBe(200);
-    const token = /kseed\.token=([^\s]+)/.exec(own.body)?.[1];
-    expect(token).toBeDefined();
-    // someone else asking again revokes nothing: the node's token still works
-    expect((await get(stranger, url)).status).toBe(403);
-    const task = await get(node, `http://${SEED}:18596/v1/agent/n1/task`, [`Authorization: Bearer ${token}`]);
-    expect(task.status, task.body).toBe(200);
-    expect(JSON.parse(task.body)).toMatchObject({ task: 'inspect' });
-    // without the token, the stranger's "inspection done" is refused and recorded nowhere
-    const forged = await get(stranger, `http://${SEED}:18596/v1/agent/n1/result`, ['Authorization: Bearer AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA', 'Content-Type: application/json'], JSON.stringify({ status: 'ok', stage: 'inspect', msg: 'forged' }));
-    expect(forged.status).toBe(403);
-    const check = openState(path.join(dir, '.kseed'));
-    try {
-      expect(check.listEvents('n1', { kind: 'agent-result' })).toEqual([]);
-      expect(check.listEvents('n1', { kind: 'token-refused' }).length).toBe(2);
-    } finally {
-      check.close();
-    }
-  }, 120_000);
+  }, 200_000);
 });
