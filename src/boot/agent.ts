@@ -24,6 +24,8 @@ import { KseedError } from '../errors.js';
 import { StateBootBackend, type StateBootBackendOptions } from './backend.js';
 import { HttpBootServer, type HttpEvent } from './http/server.js';
 import type { BootNode } from './http/types.js';
+import { NoiseLimiter } from './log-limit.js';
+import { noiseOf, suppressedEvent } from './serve.js';
 
 /** Ironic's per-MAC iPXE config under its http_root, as the nodes fetch it through nginx. */
 export function ironicConfigUrl(httpUrl: string, mac: string): string {
@@ -93,8 +95,17 @@ export async function startAgent(o: AgentServiceOptions, log: (e: Record<string,
     port: o.port,
     // nginx owns the seed address: the node's own address comes in X-Forwarded-For
     behindProxy: true,
-    log: (e: HttpEvent) => log({ service: 'http', type: 'request', ...e }),
+    log: (e: HttpEvent) => {
+      const line = { service: 'http' as const, type: 'request' as const, ...e };
+      const n = noiseOf(line);
+      if (n && !noise.admit(n, (s) => log(suppressedEvent(s)))) return;
+      log(line);
+    },
   });
+  // a stranger's 4xx requests are counted, not each logged (issue 14 hole 5)
+  const noise = new NoiseLimiter();
+  const expiry = setInterval(() => noise.expire((s) => log(suppressedEvent(s))), 10_000);
+  expiry.unref();
   let info;
   try {
     info = await server.listen();
@@ -110,5 +121,12 @@ export async function startAgent(o: AgentServiceOptions, log: (e: Record<string,
     http: { address: info.address, port: info.port, url: publicUrl, behind: 'nginx' },
     ...(hasArtifacts ? { artifactsDir: o.artifactsDir } : {}),
   });
-  return { url: publicUrl, close: () => server.close() };
+  return {
+    url: publicUrl,
+    close: async () => {
+      await server.close();
+      clearInterval(expiry);
+      noise.flush((s) => log(suppressedEvent(s)));
+    },
+  };
 }
