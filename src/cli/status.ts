@@ -7,7 +7,7 @@ import { IronicClient, IronicError, type IronicNode } from '../ironic/index.js';
 import { ironicBootPlan } from '../render/index.js';
 import { loadSite } from '../site/load.js';
 import type { Site } from '../site/types.js';
-import { contextOf } from './context.js';
+import { contextOf, noSiteFile } from './context.js';
 import { statusEmbedded, embeddedSiteOf } from './embedded.js';
 import { table } from './output.js';
 import { renderedStack } from './render.js';
@@ -37,7 +37,8 @@ export function register(program: Command): void {
       if (embedded) return statusEmbedded(ctx, embedded);
       const stack = await renderedStack(ctx, opts.out);
       if (!stack) {
-        ctx.out.result({ project: null, rendered: false, services: [] }, () => 'no rendered stack (run `kseed render` or `kseed up`)');
+        if (!existsSync(ctx.configPath)) throw noSiteFile(ctx);
+        ctx.out.result({ project: null, rendered: false, services: [] }, () => 'seed not up: no rendered stack (`kseed up` renders and starts it)');
         return;
       }
       const { manifest, dir } = stack;

@@ -132,6 +132,49 @@ describe('node verbs', () => {
   });
 });
 
+describe('missing pieces are named, with the command that fixes them', () => {
+  it('status and logs with no site file name ./kseed.yaml and suggest kseed init (exit 2)', async () => {
+    const empty = mkdtempSync(path.join(dir, 'empty-'));
+    for (const verb of ['status', 'logs']) {
+      const r = await kseed([verb], empty);
+      expect(r.code, verb).toBe(2);
+      expect(r.stdout).toBe('');
+      expect(r.stderr).toBe('kseed: no site file ./kseed.yaml: `kseed init` writes a starter one (or pass --config FILE)\n  ./kseed.yaml: site file not found\n');
+    }
+    const j = await kseed(['--json', 'status'], empty);
+    expect(j.code).toBe(2);
+    expect(JSON.parse(j.stdout)).toMatchObject({ error: 'no-site', problems: [{ file: './kseed.yaml', message: 'site file not found' }] });
+  });
+
+  it('bmc power with no action names the missing action (exit 2), before any BMC packet', async () => {
+    const bmc = dgram.createSocket('udp4');
+    let packets = 0;
+    bmc.on('message', () => packets++);
+    await new Promise<void>((r) => bmc.bind(0, '127.0.0.1', () => r()));
+    try {
+      const f = site('power.yaml', bmc.address().port);
+      const missing = await kseed(['--config', f, 'bmc', 'power', 'node01']);
+      expect(missing).toMatchObject({
+        code: 2,
+        stdout: '',
+        stderr: 'kseed: missing power action after "node01" (one of on, off, cycle, reset, soft, status): e.g. kseed bmc power node01 status\n',
+      });
+      const order = await kseed(['--config', f, 'bmc', 'power', 'on', 'node01']);
+      expect(order).toMatchObject({ code: 2, stderr: 'kseed: the power action comes last: kseed bmc power node01 on\n' });
+      const unknown = await kseed(['--config', f, 'bmc', 'power', 'node01', 'explode']);
+      expect(unknown).toMatchObject({ code: 2, stderr: 'kseed: unknown power action "explode" (one of on, off, cycle, reset, soft, status)\n' });
+      const j = await kseed(['--config', f, '--json', 'bmc', 'power', 'node01']);
+      expect(JSON.parse(j.stdout)).toMatchObject({ error: 'usage' });
+      const help = await kseed(['bmc', 'power', '--help']);
+      expect(help.stdout).toContain('Examples:\n  kseed bmc power node01 status\n');
+      await new Promise((r) => setTimeout(r, 200));
+      expect(packets).toBe(0);
+    } finally {
+      bmc.close();
+    }
+  });
+});
+
 describe('site file checks', () => {
   it('validate --strict refuses an all-zero sha256; without --strict it is a warning', async () => {
     const f = site('zero.yaml', 1);
