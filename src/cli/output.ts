@@ -61,3 +61,27 @@ export function table(headers: string[], rows: (string | number | undefined)[][]
   const line = (r: string[]) => r.map((c, i) => c.padEnd(widths[i] ?? 0)).join('  ').trimEnd();
   return [line(headers), line(widths.map((w) => '-'.repeat(w))), ...cells.map(line)].join('\n');
 }
+
+export interface TimingLike {
+  phase: string;
+  start: number;
+  ms: number;
+}
+
+/** Phases whose result an undeploy wipes: their times describe an OS that is gone. */
+const OS_PHASES = new Set(['deploy', 'boot', 'handoff']);
+
+export const fmtMs = (ms: number) => (ms >= 60_000 ? `${Math.floor(ms / 60_000)}m${Math.round((ms % 60_000) / 1000)}s` : `${(ms / 1000).toFixed(1)}s`);
+
+/**
+ * The TIMINGS cell of a status table: the node as it is now, not its
+ * history (--json keeps every run): the last run of each phase, and none of
+ * the deployed OS's phases once an undeploy ran after them.
+ */
+export function timingsCell(timings: readonly TimingLike[]): string | undefined {
+  const last = new Map<string, TimingLike>();
+  for (const t of timings) last.set(t.phase, t);
+  const undeploy = last.get('undeploy');
+  const now = [...last.values()].filter((t) => !(undeploy && OS_PHASES.has(t.phase) && t.start < undeploy.start)).sort((a, b) => a.start - b.start);
+  return now.map((t) => `${t.phase} ${fmtMs(t.ms)}`).join(', ') || undefined;
+}

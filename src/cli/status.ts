@@ -9,7 +9,7 @@ import { loadSite } from '../site/load.js';
 import type { Site } from '../site/types.js';
 import { contextOf, noSiteFile } from './context.js';
 import { statusEmbedded, embeddedSiteOf } from './embedded.js';
-import { table } from './output.js';
+import { table, timingsCell } from './output.js';
 import { renderedStack } from './render.js';
 import { statusTable } from './up.js';
 
@@ -90,7 +90,7 @@ export function register(program: Command): void {
                 n.state ?? '-',
                 n.ironic ? `${n.ironic.provision_state ?? '-'}${n.ironic.target_provision_state ? ` -> ${n.ironic.target_provision_state}` : ''}` : 'not enrolled',
                 n.ironic?.power_state ?? '-',
-                n.timings.map((t) => `${t.phase} ${(t.ms / 1000).toFixed(1)}s`).join(', ') || undefined,
+                timingsCell(n.timings),
                 n.ironic?.last_error ?? n.last_error ?? undefined,
               ]),
             ),

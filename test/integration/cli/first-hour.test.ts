@@ -5,10 +5,11 @@
  * fall back to the default lab.
  */
 import dgram from 'node:dgram';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { NodeState } from '../../../src/engine/lifecycle.js';
 import { openState } from '../../../src/engine/state.js';
 import { ensureBuilt, runKseed } from '../../helpers/cli.js';
 
@@ -129,6 +130,62 @@ describe('node verbs', () => {
     const rhelp = await kseed(['rebuild', '--help']);
     expect(rhelp.stdout).toContain('--wait ');
     expect(rhelp.stdout).toContain('--wait-booted');
+  });
+});
+
+describe('status shows the node as it is now', () => {
+  it('TIMINGS: the last run of each phase, no deploy/boot after an undeploy; an available node shows no old IP', async () => {
+    const sdir = mkdtempSync(path.join(dir, 'timings-'));
+    const f = path.join(sdir, 'kseed.yaml');
+    writeFileSync(f, readFileSync(site('timings-src.yaml', 1, { image: true }), 'utf8'));
+    let t = 1_000_000;
+    const store = openState(path.join(sdir, '.kseed'), { now: () => t });
+    const step = (ms: number, to: NodeState, phase: string) => {
+      t += ms;
+      store.transition('node01', to, { phase });
+    };
+    const boot = (ms: number) => {
+      store.recordEvent('node01', 'boot-wait', { phase: 'boot' });
+      t += ms;
+      store.recordEvent('node01', 'booted', { phase: 'boot' });
+    };
+    try {
+      store.ensureNode('node01', { phase: 'enroll' });
+      step(1000, 'manageable', 'enroll');
+      step(0, 'inspecting', 'inspect');
+      step(30_000, 'manageable', 'inspect');
+      step(0, 'available', 'provide');
+      step(0, 'deploying', 'deploy');
+      step(60_000, 'active', 'deploy');
+      boot(20_000);
+      store.allocateLease('52:54:00:aa:00:01', { start: '10.77.0.100', end: '10.77.0.199' }, { ttlSeconds: 3600, state: 'bound' });
+      // rebuild: a second deploy and boot
+      step(100_000, 'deploying', 'deploy');
+      step(50_000, 'active', 'deploy');
+      boot(25_000);
+    } finally {
+      store.close();
+    }
+    const row = (out: string) => out.split('\n').find((l) => l.startsWith('node01'));
+    const active = await kseed(['--config', f, 'status']);
+    expect(active.code, active.stderr).toBe(0);
+    expect(row(active.stdout)).toMatch(/^node01 +active +- +10\.77\.0\.100 +- +enroll 1\.0s, inspect 30\.0s, provide 0\.0s, deploy 50\.0s, boot 25\.0s +-$/);
+
+    const again = openState(path.join(sdir, '.kseed'), { now: () => t });
+    try {
+      t += 5000;
+      again.transition('node01', 'deleting', { phase: 'undeploy' });
+      t += 12_000;
+      again.transition('node01', 'available', { phase: 'undeploy' });
+    } finally {
+      again.close();
+    }
+    const avail = await kseed(['--config', f, 'status']);
+    expect(row(avail.stdout)).toMatch(/^node01 +available +- +- +- +enroll 1\.0s, inspect 30\.0s, provide 0\.0s, undeploy 12\.0s +-$/);
+    // --json keeps the whole history
+    const j = JSON.parse((await kseed(['--config', f, '--json', 'status'])).stdout);
+    expect(j.nodes[0].ip).toBeNull();
+    expect(j.nodes[0].timings.map((x: { phase: string }) => x.phase)).toEqual(['enroll', 'inspect', 'provide', 'deploy', 'boot', 'deploy', 'boot', 'undeploy']);
   });
 });
 
