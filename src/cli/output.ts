@@ -3,6 +3,8 @@
  * data on stdout as one JSON document, progress and logs on stderr, and
  * secrets never printed (callers pass redacted data; `redact` is the net).
  */
+import { liveLine } from './spinner.js';
+
 export interface OutputOptions {
   json: boolean;
   verbose: boolean;
@@ -35,16 +37,19 @@ export class Output {
   progress(msg: string): void {
     if (this.opts.quiet) return;
     if (this.opts.json && !this.opts.verbose) return;
-    process.stderr.write(`${msg}\n`);
+    if (!this.opts.json && liveLine.enabled) liveLine.step(msg);
+    else process.stderr.write(`${msg}\n`);
   }
 
   /** Human-only text on stdout (skipped under --json). */
   text(msg: string): void {
+    liveLine.clear();
     if (!this.opts.json) process.stdout.write(`${msg}\n`);
   }
 
   /** The command's result: JSON under --json, else the human rendering. */
   result(data: unknown, human?: () => string): void {
+    liveLine.stop();
     if (this.opts.json) {
       process.stdout.write(`${JSON.stringify(redact(data), null, 2)}\n`);
     } else if (human) {

@@ -4,6 +4,7 @@
  * lab of its --config site file even when that lab does not exist, and never
  * fall back to the default lab.
  */
+import { execFile } from 'node:child_process';
 import dgram from 'node:dgram';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -11,7 +12,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { NodeState } from '../../../src/engine/lifecycle.js';
 import { openState } from '../../../src/engine/state.js';
-import { ensureBuilt, runKseed } from '../../helpers/cli.js';
+import { ensureBuilt, REPO, runKseed } from '../../helpers/cli.js';
 
 let dir: string;
 const kseed = (args: string[], cwd = dir) => runKseed(args, { cwd, env: { KSEED_BMC_PASSWORD: 'password' } });
@@ -187,6 +188,39 @@ describe('status shows the node as it is now', () => {
     expect(j.nodes[0].ip).toBeNull();
     expect(j.nodes[0].timings.map((x: { phase: string }) => x.phase)).toEqual(['enroll', 'inspect', 'provide', 'deploy', 'boot', 'deploy', 'boot', 'undeploy']);
   });
+});
+
+describe('long steps show life on a terminal, and only there', () => {
+  it('a BMC that never answers: a live spinner line with the step and elapsed time on a pty; plain lines off it; nothing under --json', async () => {
+    const bmc = dgram.createSocket('udp4');
+    await new Promise<void>((r) => bmc.bind(0, '127.0.0.1', () => r()));
+    try {
+      // a state dir of its own: another test's node01 is already enrolled
+      const f = site(path.join(path.basename(mkdtempSync(path.join(dir, 'slow-'))), 'slow.yaml'), bmc.address().port, { image: true });
+      // script(1) gives kseed a pty; CI (set in CI runs) would turn the live line off, as it should
+      const env: Record<string, string | undefined> = { ...process.env, KSEED_BMC_PASSWORD: 'password', CI: undefined, TERM: 'xterm' };
+      delete env.CI;
+      const tty = await new Promise<{ code: number; out: string }>((resolve) =>
+        execFile('script', ['-qec', `${process.execPath} ${path.join(REPO, 'bin/kseed.js')} --config ${f} enroll --all`, '/dev/null'], { env, timeout: 60_000 }, (err, stdout) =>
+          resolve({ code: err ? Number(err.code) : 0, out: stdout }),
+        ),
+      );
+      expect(tty.code).toBe(1); // its one node failed
+      expect(tty.out).toMatch(/^enrolling 1 node\.\.\.\r\n/);
+      expect(tty.out).toMatch(/\r\x1b\[K[⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏] enrolling 1 node\.\.\. · [1-9]s/);
+      // the live line is cleared before the result table
+      expect(tty.out).toMatch(/\r\x1b\[KNODE +RESULT/);
+
+      const plain = await kseed(['--config', f, 'enroll', '--all']);
+      expect(plain.code).toBe(1);
+      expect(plain.stderr).toBe('enrolling 1 node...\n');
+      const json = await kseed(['--config', f, '--json', 'enroll', '--all']);
+      expect(json.stderr).toBe('');
+      expect(JSON.parse(json.stdout).nodes[0]).toMatchObject({ node: 'node01', result: 'enroll failed' });
+    } finally {
+      bmc.close();
+    }
+  }, 60_000);
 });
 
 describe('missing pieces are named, with the command that fixes them', () => {
