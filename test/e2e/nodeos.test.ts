@@ -109,6 +109,8 @@ describe.skipIf(!ok)('node OS: the Debian cloud image (qcow2) on a static-networ
       // the DHCP lease, the state's address and the hand-off inventory name the address the OS configures
       (nodes.items[i] as YAML.YAMLMap).set('ip', lab.nodes[i]!.addresses!.bond.split('/')[0]);
     }
+    // Kolla-Ansible's VIP: an unused address on the provisioning network (kseed handoff --kolla needs it)
+    doc.set('handoff', doc.createNode({ kolla: { vip: '10.77.0.250' } }));
     writeFileSync(site, doc.toString());
     const up = await kseed(['--json', 'up', '--artifacts', artifacts]);
     expect(up.code, up.stderr).toBe(0);
