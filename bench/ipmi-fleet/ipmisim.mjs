@@ -1,5 +1,5 @@
 // OpenIPMI ipmi_sim instances for tests and the benchmark (shared by
-// test/integration/ipmi and bench/ipmi-fleet). Each BMC gets its own temp
+// test/integration/bmc/ipmi and bench/ipmi-fleet). Each BMC gets its own temp
 // dir with lan.conf, bmc.emu, a FRU image, a chassis_control script (power
 // and boot device kept in files, so ipmitool and kseed see the same state)
 // and a lan_config_program. Processes are tracked and killed by PID only.

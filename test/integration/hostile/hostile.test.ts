@@ -12,8 +12,8 @@ import { ensureBuilt, runKseed } from '../../helpers/cli.js';
 import { type Client, Lab } from '../../helpers/netns.js';
 import { needPeers, needRoot } from '../../helpers/peers.js';
 import { encode, MessageType } from '../../../src/boot/dhcp/codec.js';
-import { request } from '../../unit/dhcp/build.js';
-import { tmpDir, udhcpcOnce } from '../bootserve/kseed.js';
+import { request } from '../../unit/boot/dhcp/build.js';
+import { tmpDir, udhcpcOnce } from '../../helpers/boot-services.js';
 
 const ok = needRoot() && needPeers('udhcpc', 'ip');
 const MAC = '52:54:00:4a:00:01';

@@ -23,7 +23,7 @@ import { loadProfiles } from '../../../src/profiles/load.js';
 import type { HardwareProfile } from '../../../src/profiles/schema.js';
 import type { NodeSpec, Site } from '../../../src/site/types.js';
 import { needPeers } from '../../helpers/peers.js';
-import { startBmc, tempRoot, writeBmc } from '../ipmi/helpers.js';
+import { startBmc, tempRoot, writeBmc } from '../bmc/ipmi/helpers.js';
 import { startIronic, type TestIronic } from './server.js';
 
 const IRONIC_PORT = 21610;

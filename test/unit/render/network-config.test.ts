@@ -1,6 +1,6 @@
 /**
  * cloud-init network config version 2 rendered from site files loaded by
- * the real loader. (test/integration/cloudinit/ feeds the same documents to
+ * the real loader. (test/integration/render/ feeds the same documents to
  * cloud-init and netplan themselves.)
  */
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
