@@ -31,11 +31,11 @@ ramdisk=$(kseed --json images ramdisk)
 ln -f "$(field kernel <<<"$ramdisk")" "$work/artifacts/vmlinuz"
 ln -f "$(field initramfs <<<"$ramdisk")" "$work/artifacts/initramfs.gz"
 if [ "$os" = debian ]; then
-  # Debian 12 cloud image (qcow2, 4 GiB virtual): the seed converts it once, the nodes grow it to their disk
+  # Debian 12 cloud image (qcow2, 2 GiB virtual): the seed converts it once, the nodes grow it to their disk
   image=$(kseed --json images os)
   ln -f "$(field path <<<"$image")" "$work/artifacts/debian.qcow2"
   img=(--image-url http://10.77.0.1:8080/artifacts/debian.qcow2 --image-checksum "$(field checksum <<<"$image")" --image-format qcow2)
-  disk=(--disk-gb 6 --memory-mb 1024)
+  disk=(--disk-gb 4 --memory-mb 1024)
 else
   testos=$(kseed --json images testos)
   ln -f "$(field gz <<<"$testos")" "$work/artifacts/testos.raw.gz"
