@@ -74,6 +74,8 @@ describe.skipIf(!ok)('node OS: the Debian cloud image (qcow2) on a static-networ
     expect(r.code, `${r.stderr}\n${r.stdout}`).toBe(3);
     const by = Object.fromEntries(provision.nodes.map((n: any) => [n.node, n]));
     for (const n of good) expect(by[n], JSON.stringify(by[n])).toMatchObject({ ok: true, state: 'active', status: { booted_hostname: n } });
+    // per-phase times of each Debian node (the closing note's qcow2 deploy figures)
+    for (const n of good) console.log(`${n}: ${(by[n].status?.timings ?? []).map((t: any) => `${t.phase} ${(t.ms / 1000).toFixed(1)}s`).join(', ')}`);
     const st = openState(L.stateDir);
     try {
       for (const [node, b] of Object.entries(bad)) {
