@@ -9,9 +9,7 @@
  * lab), the command re-runs itself inside it: DHCP must never answer on the
  * host's own networks.
  */
-import { spawn } from 'node:child_process';
-import { existsSync, statSync } from 'node:fs';
-import os from 'node:os';
+import { existsSync } from 'node:fs';
 import path from 'node:path';
 import type { Command } from 'commander';
 import { StateBootBackend } from '../boot/backend.js';
@@ -24,6 +22,7 @@ import { InputError, KseedError } from '../errors.js';
 import { loadSite } from '../site/load.js';
 import type { DhcpMode } from '../site/types.js';
 import { contextOf } from './context.js';
+import { CHILD_ENV, inNetns, reexecIn } from './netns.js';
 
 interface ServeOpts {
   interface?: string;
@@ -34,41 +33,6 @@ interface ServeOpts {
 }
 
 const MODES: readonly DhcpMode[] = ['authoritative', 'proxy', 'off'];
-/** Set for the copy of the command re-run inside seed.netns: the pid of the copy outside. */
-const CHILD_ENV = 'KSEED_BOOT_SERVE_PARENT';
-
-/** Whether this process already runs in the named network namespace (same nsfs inode). */
-export function inNetns(name: string): boolean {
-  const file = `/run/netns/${name}`;
-  if (!existsSync(file)) {
-    throw new KseedError(`network namespace ${name} (seed.netns) does not exist: create it first (ip netns add ${name}, or bring the lab up)`, { code: 'no-netns' });
-  }
-  const target = statSync(file);
-  const self = statSync('/proc/self/ns/net');
-  return target.ino === self.ino && target.dev === self.dev;
-}
-
-/** Runs this very command again under `ip netns exec`, passing signals on; resolves to its exit code. */
-function reexecIn(netns: string): Promise<number> {
-  // `ip netns exec` execs node itself, so the child's pid is the server and signals reach it
-  const child = spawn('ip', ['netns', 'exec', netns, process.execPath, ...process.execArgv, ...process.argv.slice(1)], {
-    stdio: 'inherit',
-    env: { ...process.env, [CHILD_ENV]: String(process.pid) },
-  });
-  const forward = (sig: NodeJS.Signals) => () => child.kill(sig);
-  const onInt = forward('SIGINT');
-  const onTerm = forward('SIGTERM');
-  process.on('SIGINT', onInt);
-  process.on('SIGTERM', onTerm);
-  return new Promise((resolve, reject) => {
-    child.once('error', (err) => reject(new KseedError(`cannot run ip netns exec ${netns}`, { detail: err.message, cause: err })));
-    child.once('exit', (code, signal) => {
-      process.off('SIGINT', onInt);
-      process.off('SIGTERM', onTerm);
-      resolve(code ?? (signal ? 128 + (os.constants.signals[signal] ?? 15) : 1));
-    });
-  });
-}
 
 function stamp(): string {
   return new Date().toISOString().slice(11, 23);

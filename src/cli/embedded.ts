@@ -8,6 +8,7 @@ import { existsSync } from 'node:fs';
 import type { Command } from 'commander';
 import { embeddedSeedDown, embeddedSeedStatus, embeddedSeedUp } from '../engine/embedded-seed.js';
 import { InputError } from '../errors.js';
+import { cephSummaryAt, cephSummaryLine } from '../handoff/ceph-status.js';
 import { loadSite } from '../site/load.js';
 import type { Site } from '../site/types.js';
 import type { CliContext } from './context.js';
@@ -49,7 +50,8 @@ const fmtMs = (ms: number) => (ms >= 60_000 ? `${Math.floor(ms / 60_000)}m${Math
 
 export async function statusEmbedded(ctx: CliContext, site: Site): Promise<void> {
   const { boot_services, nodes } = await embeddedSeedStatus(site, ctx.stateDir);
-  ctx.out.result({ engine: 'embedded', boot_services, nodes }, () =>
+  const ceph = cephSummaryAt(ctx.stateDir);
+  ctx.out.result({ engine: 'embedded', boot_services, nodes, ...(ceph ? { ceph } : {}) }, () =>
     [
       boot_services.pid ? `boot services: running (pid ${boot_services.pid})` : `boot services: not running (kseed up starts them)`,
       table(
@@ -64,6 +66,7 @@ export async function statusEmbedded(ctx: CliContext, site: Site): Promise<void>
           n.last_error ?? undefined,
         ]),
       ),
+      ...(ceph ? [cephSummaryLine(ceph)] : []),
     ].join('\n'),
   );
 }

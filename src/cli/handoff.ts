@@ -15,6 +15,9 @@ import { commandLine, missingTools, runSteps } from '../handoff/run.js';
 import { loadSiteProfiles } from '../profiles/load.js';
 import { loadSite } from '../site/load.js';
 import { contextOf } from './context.js';
+import { inNetns, reexecIn } from './netns.js';
+import { ensureSeedRegistry, stopSeedRegistry } from '../handoff/seed-registry.js';
+import { servedArtifactsDir } from '../engine/service.js';
 import { table } from './output.js';
 
 interface Opts {
@@ -72,6 +75,11 @@ export function register(program: Command): void {
       if (opts.from && !opts.run) throw new InputError('--from needs --run');
       if (opts.status && (opts.run || !opts.ceph)) throw new InputError('--status goes with --ceph alone (kseed handoff --ceph --status)');
       const site = await loadSite(ctx.configPath);
+      // the nodes and the seed registry are reached from where the seed address is
+      if ((opts.run || opts.status) && site.seed.netns && !inNetns(site.seed.netns)) {
+        process.exitCode = await reexecIn(site.seed.netns);
+        return;
+      }
       const profiles = await loadSiteProfiles(site.dir);
       // no flag: what the site plans (its handoff.kolla / handoff.ceph sections; Kolla when it names neither)
       const planned = { kolla: site.handoff.kolla !== undefined || site.handoff.ceph === undefined, ceph: site.handoff.ceph !== undefined };
@@ -88,6 +96,8 @@ export function register(program: Command): void {
           }
           const key = await ensureSshKey(site, ctx.stateDir);
           const st = await cephStatus({ user: site.handoff.ssh_user, keyFile: key.file, knownHosts: rec.mon.known_hosts }, rec.mon.addr, rec.image);
+          // `kseed status` shows the last answer
+          state.update<CephRunRecord>(CEPH_RUN_KEY, (old) => ({ ...old!, cluster: { ...st, at: Date.now() } }));
           ctx.out.result({ bootstrap_host: rec.mon.name, ...st }, () =>
             [
               `health ${st.health}${st.checks.length ? ` (${st.checks.map((c) => `${c.code}: ${c.summary}`).join('; ')})` : ''}`,
@@ -98,7 +108,7 @@ export function register(program: Command): void {
           );
           return;
         }
-        const r = await generateHandoff(site, state, { kolla, ceph, outDir: opts.out && path.resolve(opts.out), stateDir: ctx.stateDir, profiles });
+        const r = await generateHandoff(site, state, { kolla, ceph, outDir: opts.out && path.resolve(opts.out), stateDir: ctx.stateDir, artifactsDir: servedArtifactsDir(ctx.stateDir, site.file), profiles });
         if (!opts.run) {
           ctx.out.result(r, () => human(r));
           return;
@@ -107,7 +117,11 @@ export function register(program: Command): void {
         // Ceph first: Kolla's Glance, Cinder and Nova are configured against it
         let cephRun: CephRunReport | undefined;
         if (r.ceph) {
-          cephRun = await runCeph(state, cephPlanOf(site, r, ctx.stateDir, await registryPassword(site, ctx.stateDir)), { onProgress: (l) => ctx.out.progress(`[ceph] ${l}`), kollaConfigDir: r.kolla?.configdir });
+          cephRun = await runCeph(state, cephPlanOf(site, r, ctx.stateDir, await registryPassword(site, ctx.stateDir)), {
+            onProgress: (l) => ctx.out.progress(`[ceph] ${l}`),
+            // a site that plans Kolla gets its external-Ceph files with --ceph alone too
+            kollaConfigDir: r.kolla?.configdir ?? (planned.kolla ? path.join(r.out, 'kolla') : undefined),
+          });
           const bootstrapped = cephRun.steps.some((s) => s.name === 'bootstrap' && (s.status === 'ok' || s.status === 'done before'));
           if (!cephRun.ok) {
             ctx.out.result({ ...r, ceph_run: cephRun }, () => cephHuman(cephRun!));
@@ -161,6 +175,24 @@ export function register(program: Command): void {
 function registerMirror(program: Command): void {
   const mirror = program.command('mirror').description('the seed registry as an image mirror for the hand-off');
   mirror
+    .command('up')
+    .description("start the seed registry (engine embedded: a kseed/registry container on the seed address; engine ironic: the stack's own registry service runs it)")
+    .action(async (_o: unknown, cmd: Command) => {
+      const ctx = contextOf(cmd);
+      const site = await loadSite(ctx.configPath);
+      const r = await ensureSeedRegistry(site, ctx.stateDir);
+      ctx.out.result({ registry: r.address, container: r.container, started: r.started }, () => `seed registry ${r.started ? 'started' : 'already running'}: ${r.address} (${r.container})`);
+    });
+  mirror
+    .command('down')
+    .description('stop the seed registry of the embedded engine (the pushed images stay in its volume)')
+    .action(async (_o: unknown, cmd: Command) => {
+      const ctx = contextOf(cmd);
+      const site = await loadSite(ctx.configPath);
+      const r = await stopSeedRegistry(site);
+      ctx.out.result(r, () => (r.stopped ? `seed registry stopped (${r.container})` : site.engine === 'embedded' ? 'seed registry was not running' : '`kseed down` stops the Ironic stack and its registry'));
+    });
+  mirror
     .command('sync')
     .description('copy images (a Kolla release, the Ceph image) into the seed registry: from upstream, an OCI layout directory, or a `docker save` bundle')
     .option('--list <file>', 'image references, one per line (default with --from DIR: every image the layout holds)')
@@ -177,18 +209,23 @@ function registerMirror(program: Command): void {
       if (site.registry.upstream) {
         throw new InputError(`${site.file}: registry.upstream is set (${site.registry.upstream}): the seed registry is a pull-through cache, which takes no pushes; nodes pull through it directly. For an air-gapped seed, remove registry.upstream and run \`kseed mirror sync\` again`, [], { code: 'registry-is-cache' });
       }
+      if (site.seed.netns && !inNetns(site.seed.netns)) {
+        process.exitCode = await reexecIn(site.seed.netns);
+        return;
+      }
       let source = await sourceOf(opts.from);
       let refs = opts.list ? await readImageList(opts.list) : source.kind === 'oci' ? await ociRefs(source.dir) : [];
       if (opts.ceph) {
-        const deb = findCephadmDeb(path.join(ctx.stateDir, 'cache', 'ramdisk'));
+        const deb = findCephadmDeb(servedArtifactsDir(ctx.stateDir, site.file));
         if (!deb) throw new KseedError('no Ceph image built yet (no cephadm .deb among the seed artifacts): run `kseed images ceph` first', { code: 'cephadm-missing' });
         source = { kind: 'daemon' };
         refs = [`${CEPH_IMAGE_REPO}:${upstreamVersion(deb.version)}`];
       }
       if (!refs.length) throw new InputError(opts.list ? `${opts.list} lists no image` : 'give --list FILE (or --from an OCI layout directory, whose images are taken)');
+      // the embedded engine's registry starts here (and makes its password); the Ironic stack's runs since `kseed up`
+      const { address: registry } = await ensureSeedRegistry(site, ctx.stateDir);
       const password = await registryPassword(site, ctx.stateDir);
       if (password === undefined) throw new KseedError('the seed registry has no password yet: run `kseed up` first (or set registry.password)', { exitCode: 2, code: 'bad-input' });
-      const registry = `${site.seed.address}:${site.seed.ports.registry}`;
       const state = openState(ctx.stateDir);
       try {
         const images = await syncImages(state, refs, {

@@ -50,7 +50,7 @@ export function register(program: Command): void {
         [
           `wrote ${shown} (${kind} template)`,
           kind === 'lab'
-            ? 'next: export KSEED_BMC_PASSWORD=password; kseed validate'
+            ? 'next: export KSEED_BMC_PASSWORD=password; kseed validate; `kseed images testos` builds an OS image for defaults.image (or `kseed lab up` writes a lab site file with one)'
             : 'next: edit nodes, BMC addresses and MACs; export KSEED_BMC_PASSWORD=...; kseed validate',
         ].join('\n'),
       );

@@ -1,7 +1,10 @@
 import { type Command, InvalidArgumentError } from 'commander';
+import { existsSync, readdirSync } from 'node:fs';
+import path from 'node:path';
 import { InputError, KseedError } from '../errors.js';
-import { createLab, destroyLab, labStatus, readManifest, readSerial } from '../lab/index.js';
-import { contextOf } from './context.js';
+import { createLab, DEFAULT_LAB_NAME, destroyLab, labNameOfSite, labStatus, manifestPath, readManifest, readSerial } from '../lab/index.js';
+import { shownPath } from '../site/yaml.js';
+import { contextOf, type CliContext } from './context.js';
 import { table } from './output.js';
 
 function int(v: string): number {
@@ -21,6 +24,34 @@ function snake(v: unknown): unknown {
 function gib(bytes: number | undefined): string | undefined {
   return bytes === undefined ? undefined : `${(bytes / 2 ** 30).toFixed(2)}G`;
 }
+
+/**
+ * The lab a verb acts on: --name; else the lab the --config site file
+ * belongs to; else, with no site file, the one lab made beside it (or the
+ * default). Never the default lab when the site file names another: lab
+ * down would take down a lab someone else is using.
+ */
+function labOf(ctx: CliContext, name: string | undefined, verb: string): string {
+  if (name) return name;
+  const shown = shownPath(ctx.configPath);
+  if (existsSync(ctx.configPath)) {
+    const fromSite = labNameOfSite(ctx.configPath);
+    if (fromSite) return fromSite;
+    // lab up refuses to overwrite a site file that is not a lab's, with its own message
+    if (verb === 'up') return DEFAULT_LAB_NAME;
+    throw new InputError(`${shown} belongs to no lab: pass --name to say which lab \`kseed lab ${verb}\` acts on`, [
+      { file: shown, line: 1, col: 1, message: 'no "# kseed-lab: NAME" first line and no seed.netns ksl-NAME' },
+    ]);
+  }
+  const labsDir = path.join(ctx.stateDir, 'lab');
+  const labs = existsSync(labsDir) ? readdirSync(labsDir).filter((l) => existsSync(manifestPath(ctx.stateDir, l))).sort() : [];
+  if (labs.length > 1) {
+    throw new InputError(`${shown} does not exist and ${labs.length} labs are beside it (${labs.join(', ')}): pass --name or --config`);
+  }
+  return labs[0] ?? DEFAULT_LAB_NAME;
+}
+
+const NAME_HELP = 'lab name; netns ksl-<name> (default: the lab of the --config site file, else lab)';
 
 export function register(program: Command): void {
   const lab = program
@@ -46,7 +77,7 @@ export function register(program: Command): void {
     .option('--image-format <fmt>', 'raw or qcow2 (default raw)')
     .option('--image-compression <c>', 'none, gzip, zstd or xz (default none)')
     .option('--address <cidr>', 'seed address on the lab bridge (default 10.77.0.1/24)')
-    .option('--name <name>', 'lab name; netns ksl-<name> (default lab)')
+    .option('--name <name>', NAME_HELP)
     .option('--engine <engine>', 'engine of the lab site file: embedded (kseed\'s boot services) or ironic (the seed Compose stack); default embedded, or as the existing lab')
     .option('--no-site', 'do not write the lab site file')
     .action(async (opts: { nodes?: number; uefiNodes?: number; diskGb?: number; dataDisks?: number; dataDiskGb?: number; nics?: number; staticNetwork?: boolean; unlistedNodes?: number; memoryMb?: number; bmcPortBase?: number; address?: string; name?: string; site: boolean; imageUrl?: string; imageChecksum?: string; imageFormat?: string; imageCompression?: string; engine?: string }, cmd: Command) => {
@@ -70,7 +101,7 @@ export function register(program: Command): void {
           : {}),
         stateDir: ctx.stateDir,
         ...(opts.engine ? { engine: opts.engine as 'embedded' | 'ironic' } : {}),
-        ...(opts.name ? { name: opts.name } : {}),
+        name: labOf(ctx, opts.name, 'up'),
         ...(opts.nodes !== undefined ? { nodes: opts.nodes } : {}),
         ...(opts.uefiNodes !== undefined ? { uefiNodes: opts.uefiNodes } : {}),
         ...(opts.diskGb !== undefined ? { diskGb: opts.diskGb } : {}),
@@ -139,10 +170,10 @@ export function register(program: Command): void {
   lab
     .command('down')
     .description('remove everything the lab made: VMs, BMCs, processes in its netns, the netns, its files and site file')
-    .option('--name <name>', 'lab name (default lab)')
+    .option('--name <name>', NAME_HELP)
     .action(async (opts: { name?: string }, cmd: Command) => {
       const ctx = contextOf(cmd);
-      const r = await destroyLab({ stateDir: ctx.stateDir, ...(opts.name ? { name: opts.name } : {}), progress: (m) => ctx.out.progress(m) });
+      const r = await destroyLab({ stateDir: ctx.stateDir, name: labOf(ctx, opts.name, 'down'), progress: (m) => ctx.out.progress(m) });
       ctx.out.result(
         { lab: r.name, existed: r.existed, killed: r.killed, netns_deleted: r.netnsDeleted, removed_files: r.removedFiles, ms: r.ms },
         () =>
@@ -155,11 +186,11 @@ export function register(program: Command): void {
   lab
     .command('status')
     .description('per node: BMC port and liveness, VM power, MAC, disk')
-    .option('--name <name>', 'lab name (default lab)')
+    .option('--name <name>', NAME_HELP)
     .option('--no-probe', 'do not ask the BMCs (only check their processes)')
     .action(async (opts: { name?: string; probe: boolean }, cmd: Command) => {
       const ctx = contextOf(cmd);
-      const s = await labStatus({ stateDir: ctx.stateDir, ...(opts.name ? { name: opts.name } : {}), probe: opts.probe });
+      const s = await labStatus({ stateDir: ctx.stateDir, name: labOf(ctx, opts.name, 'status'), probe: opts.probe });
       ctx.out.result(snake(s), () => {
         if (!s.exists) return `lab ${s.name}: not created${s.netnsPresent ? ` (but netns ${s.netns} exists: run kseed lab down)` : ''}`;
         const bmc = (n: (typeof s.nodes)[number]) =>
@@ -189,11 +220,11 @@ export function register(program: Command): void {
     .command('console')
     .description("print a node's serial console log (all power-ons, appended); --follow keeps printing")
     .argument('<node>', 'node name, e.g. node01')
-    .option('--name <name>', 'lab name (default lab)')
+    .option('--name <name>', NAME_HELP)
     .option('-f, --follow', 'keep printing new output until interrupted')
     .action(async (nodeName: string, opts: { name?: string; follow?: boolean }, cmd: Command) => {
       const ctx = contextOf(cmd);
-      const lab = opts.name ?? 'lab';
+      const lab = labOf(ctx, opts.name, 'console');
       const m = readManifest(ctx.stateDir, lab);
       if (!m) throw new KseedError(`lab ${lab} does not exist under ${ctx.stateDir}`, { code: 'not-found' });
       const node = m.nodes.find((n) => n.name === nodeName);

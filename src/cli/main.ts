@@ -63,6 +63,13 @@ function wantsJson(argv: string[]): boolean {
 
 /** The one top-level catch: every failure becomes a message and an exit code. */
 export async function main(argv: string[]): Promise<number> {
+  // `kseed ... | head`: the reader went away; that ends the output, it is no crash
+  for (const s of [process.stdout, process.stderr]) {
+    s.on('error', (err: NodeJS.ErrnoException) => {
+      if (err.code === 'EPIPE') process.exit(process.exitCode ?? 0);
+      throw err;
+    });
+  }
   try {
     const program = await buildProgram(argv);
     await program.parseAsync(argv);

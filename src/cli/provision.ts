@@ -6,11 +6,11 @@
  */
 import type { Command } from 'commander';
 import { openEngine } from '../engine/open.js';
-import type { PhaseTimeouts } from '../engine/types.js';
-import type { NodeOutcome, ProgressEvent, Provisioner } from '../engine/types.js';
+import type { NodeState } from '../engine/lifecycle.js';
+import type { NodeOutcome, PhaseTimeouts, ProgressEvent, Provisioner } from '../engine/types.js';
 import { InputError } from '../errors.js';
 import { loadSite } from '../site/load.js';
-import type { Site } from '../site/types.js';
+import type { NodeSpec, Site } from '../site/types.js';
 import { exitFor, selectNodes } from './nodes.js';
 import { contextOf, type CliContext } from './context.js';
 import { table } from './output.js';
@@ -67,11 +67,28 @@ export function report(ctx: CliContext, engine: Provisioner, outcomes: NodeOutco
   process.exitCode = exitFor(outcomes.length - failed, failed);
 }
 
-export function engineOptions(c: Command): Command {
-  return c
-    .option('--concurrency <n>', 'nodes worked on at once (default 16)')
-    .option('--timeout <seconds>', 'per-phase time limit for inspect, deploy and undeploy (default 15 min / 45 min / 15 min)')
-    .option('--wait-booted', 'after deploy, wait for the installed OS to call back from its own disk');
+export function engineOptions(c: Command, o: { deploys?: boolean } = { deploys: true }): Command {
+  c.option('--concurrency <n>', 'nodes worked on at once (default 16)').option(
+    '--timeout <seconds>',
+    'per-phase time limit for inspect, deploy and undeploy (default 15 min / 45 min / 15 min)',
+  );
+  // only a verb that writes an OS has an OS to wait for
+  return o.deploys ? c.option('--wait-booted', 'after deploy, wait for the installed OS to call back from its own disk') : c;
+}
+
+/**
+ * Refuses, before any BMC is touched, nodes that have no image to deploy:
+ * otherwise they are enrolled and inspected and fail only at deploy.
+ */
+export function requireImages(site: Site, nodes: NodeSpec[]): void {
+  const missing = nodes.filter((n) => !n.image);
+  if (!missing.length) return;
+  const names = missing.map((n) => n.name);
+  throw new InputError(
+    `${names.join(', ')} ${names.length === 1 ? 'has' : 'have'} no image to deploy: set defaults.image (or image on the node) in ${site.file}; \`kseed images testos\` builds a test image and prints its url and checksum`,
+    missing.map((n) => ({ file: site.file, path: `nodes[${site.nodes.indexOf(n)}].image`, message: `node ${n.name}: no image here or in defaults` })),
+    { code: 'no-image' },
+  );
 }
 
 /**
@@ -84,20 +101,38 @@ export function nodeVerbCommand(
   name: string,
   description: string,
   verb: (engine: Provisioner, node: string, opts: EngineCliOpts) => Promise<NodeOutcome>,
-): void {
-  engineOptions(program.command(name).description(description).argument('<nodes...>', 'node names')).action(
-    async (names: string[], opts: EngineCliOpts, cmd: Command) => {
-      const ctx = contextOf(cmd);
-      const site = await loadSite(ctx.configPath);
-      const nodes = selectNodes(site, names, false);
-      const opened = await engineFor(ctx, site, opts);
-      try {
-        report(ctx, opened.engine, await Promise.all(nodes.map((n) => verb(opened.engine, n.name, opts))));
-      } finally {
-        await opened.close();
-      }
-    },
-  );
+  o: {
+    deploys: boolean;
+    /** A node already in this state is left alone: success with a note, so the verb can be repeated. */
+    doneState?: NodeState;
+    example: string;
+  },
+): Command {
+  const c = engineOptions(program.command(name).description(description).argument('<nodes...>', 'node names'), o);
+  c.addHelpText('after', `\nExample:\n  ${o.example}`);
+  return c.action(async (names: string[], opts: EngineCliOpts, cmd: Command) => {
+    const ctx = contextOf(cmd);
+    const site = await loadSite(ctx.configPath);
+    const nodes = selectNodes(site, names, false);
+    if (o.deploys) requireImages(site, nodes);
+    const opened = await engineFor(ctx, site, opts);
+    try {
+      const states = new Map(opened.engine.status(nodes.map((n) => n.name)).map((s) => [s.node, s.state]));
+      const outcomes = await Promise.all(
+        nodes.map(async (n): Promise<NodeOutcome & { note?: string }> => {
+          if (o.doneState && states.get(n.name) === o.doneState) {
+            const note = `already ${o.doneState}: nothing to ${name}`;
+            ctx.out.progress(`${n.name}: ${note}`);
+            return { node: n.name, ok: true, skipped: true, state: o.doneState, verbs: [], ms: 0, note };
+          }
+          return verb(opened.engine, n.name, opts);
+        }),
+      );
+      report(ctx, opened.engine, outcomes);
+    } finally {
+      await opened.close();
+    }
+  });
 }
 
 export function register(program: Command): void {
@@ -113,6 +148,7 @@ export function register(program: Command): void {
     const ctx = contextOf(cmd);
     const site = await loadSite(ctx.configPath);
     const nodes = selectNodes(site, names, opts.all);
+    requireImages(site, nodes);
     const opened = await engineFor(ctx, site, opts);
     try {
       ctx.out.progress(`provisioning ${nodes.length} node${nodes.length === 1 ? '' : 's'} with the ${opened.engine.engine} engine`);

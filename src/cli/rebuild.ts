@@ -3,7 +3,13 @@ import type { Command } from 'commander';
 import { nodeVerbCommand } from './provision.js';
 
 export function register(program: Command): void {
-  nodeVerbCommand(program, 'rebuild', 'redeploy the image on active nodes (deploying -> active); exit 3 if some failed', (engine, node, opts) =>
-    engine.rebuild(node, { waitBooted: Boolean(opts.waitBooted) }),
-  );
+  nodeVerbCommand(
+    program,
+    'rebuild',
+    'redeploy the image on active nodes (deploying -> active) and wait for it; exit 3 if some failed',
+    (engine, node, opts) => engine.rebuild(node, { waitBooted: Boolean(opts.waitBooted) }),
+    { deploys: true, example: 'kseed rebuild node01 --wait-booted' },
+  )
+    // provision's flag, accepted so scripts can pass the same flags to both
+    .option('--wait', 'accepted for symmetry with provision: rebuild always waits until the node is active or failed');
 }

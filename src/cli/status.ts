@@ -8,6 +8,7 @@ import { ironicBootPlan } from '../render/index.js';
 import { loadSite } from '../site/load.js';
 import type { Site } from '../site/types.js';
 import { contextOf } from './context.js';
+import { cephSummaryAt, cephSummaryLine } from '../handoff/ceph-status.js';
 import { statusEmbedded, embeddedSiteOf } from './embedded.js';
 import { table } from './output.js';
 import { renderedStack } from './render.js';
@@ -98,8 +99,9 @@ export function register(program: Command): void {
           store?.close();
         }
       }
-      ctx.out.result({ project: manifest.project, rendered: true, healthy, services, ...extra }, () =>
-        [statusTable(services), ...lines, `${manifest.project}: ${healthy ? 'all services up' : 'not all services are up'}`].join('\n'),
+      const ceph = cephSummaryAt(ctx.stateDir);
+      ctx.out.result({ project: manifest.project, rendered: true, healthy, services, ...extra, ...(ceph ? { ceph } : {}) }, () =>
+        [statusTable(services), ...lines, ...(ceph ? [cephSummaryLine(ceph)] : []), `${manifest.project}: ${healthy ? 'all services up' : 'not all services are up'}`].join('\n'),
       );
     });
 }

@@ -2,7 +2,8 @@
  * `kseed undeploy NODE...`: boot the deploy ramdisk to erase the metadata
  * (partition tables, filesystem signatures) of the disk the root-device hint
  * selects, power off, revoke the node's credentials, return it to available.
- * A wipe that fails or times out leaves the node in "clean failed".
+ * A wipe that fails or times out leaves the node in "clean failed". A node
+ * already available is left alone (exit 0, with a note): it can be repeated.
  */
 import type { Command } from 'commander';
 import { nodeVerbCommand } from './provision.js';
@@ -13,5 +14,6 @@ export function register(program: Command): void {
     'undeploy',
     'wipe the disk of deployed nodes and return them to available (deleting -> available, or clean failed); exit 3 if some failed',
     (engine, node) => engine.undeploy(node),
+    { deploys: false, doneState: 'available', example: 'kseed undeploy node01 node02' },
   );
 }

@@ -3,7 +3,7 @@ import type { Command } from 'commander';
 import { InputError } from '../errors.js';
 import { checkSeed, ComposeDriver, ensureImages, upStack, type ServiceStatus } from '../compose/index.js';
 import { AGENT_MAIN } from '../service/agent.js';
-import { statSync } from 'node:fs';
+import { pidInNetns } from '../util/netns.js';
 import { bootServicePid, startBootService, stopBootService } from '../engine/service.js';
 import { IRONIC_URL_KEY, KSEED_RAMDISK_KEY } from '../engine/open.js';
 import { openState } from '../engine/state.js';
@@ -21,16 +21,6 @@ export function statusTable(statuses: ServiceStatus[]): string {
     ['SERVICE', 'STATE', 'HEALTH', 'CONTAINER', 'IMAGE'],
     statuses.map((s) => [s.service, s.state, s.health === 'none' ? '-' : s.health, s.container, s.image]),
   );
-}
-
-function inSameNetns(pid: number, netns: string): boolean {
-  try {
-    const a = statSync(`/proc/${pid}/ns/net`);
-    const b = statSync(`/run/netns/${netns}`);
-    return a.ino === b.ino && a.dev === b.dev;
-  } catch {
-    return false;
-  }
 }
 
 interface UpOpts {
@@ -98,7 +88,7 @@ export function register(program: Command): void {
       // kseed's HTTP boot service (per-node scripts, agent API) behind the stack's nginx, in seed.netns;
       // one left in a namespace that was since deleted and made again (lab down/up) is restarted
       const running = bootServicePid(ctx.stateDir, site.file);
-      if (running !== undefined && site.seed.netns && !inSameNetns(running, site.seed.netns)) {
+      if (running !== undefined && site.seed.netns && !pidInNetns(running, site.seed.netns)) {
         ctx.out.progress(`boot service (pid ${running}) runs in a stale ${site.seed.netns}: restarting it`);
         await stopBootService(ctx.stateDir, site.file);
       }

@@ -34,11 +34,22 @@ async function auditSecrets(site: Site, y: YamlFile): Promise<{ problems: Proble
   return { problems, warnings };
 }
 
+/** Checksums that are placeholders (all zeros): a deploy would fail only after writing the whole image. */
+function placeholderChecksums(y: YamlFile): Problem[] {
+  const paths: Path[] = [['defaults', 'image', 'checksum']];
+  const nodes = valueAt(y.data, ['nodes']);
+  if (Array.isArray(nodes)) nodes.forEach((_, i) => paths.push(['nodes', i, 'image', 'checksum']));
+  return paths
+    .filter((p) => /^sha(256|512):0+$/i.test(String(valueAt(y.data, p) ?? '')))
+    .map((p) => problemAt(y, p, 'checksum is all zeros, a placeholder: put the image\'s own (`sha256sum IMAGE`, or what `kseed images testos` prints)'));
+}
+
 export function register(program: Command): void {
   program
     .command('validate')
     .description('check the site file and the hardware profiles; print every problem and warning')
     .option('--strict', 'treat warnings as problems (exit 2)')
+    .addHelpText('after', '\nExamples:\n  kseed validate\n  kseed --config rack.yaml validate --strict --json')
     .action(async (opts: { strict?: boolean }, cmd: Command) => {
       const ctx = contextOf(cmd);
       const r = await checkSite(ctx.configPath);
@@ -50,6 +61,7 @@ export function register(program: Command): void {
         warnings.push(...s.warnings);
       }
       if (r.yaml) {
+        warnings.push(...placeholderChecksums(r.yaml));
         // the profiles this site can use: shipped ones and its own folder
         const pr = await checkProfiles(profileDirs(r.site?.dir ?? undefined));
         problems.push(...pr.problems);

@@ -78,6 +78,18 @@ export function bootServicePid(stateDir: string, configPath?: string): number | 
 }
 
 /**
+ * The directory the running boot services serve under /artifacts/ (their
+ * `--artifacts`, else the default beside the state), so what kseed puts there
+ * for the nodes (the cephadm .deb) is looked up where the nodes fetch it.
+ */
+export function servedArtifactsDir(stateDir: string, configPath?: string): string {
+  const pid = bootServicePid(stateDir, configPath);
+  const c = pid === undefined ? undefined : cmdline(pid);
+  const i = c?.indexOf('--artifacts') ?? -1;
+  return i >= 0 && c![i + 1] ? path.resolve(path.dirname(configPath ?? stateDir), c![i + 1]!) : path.join(stateDir, 'cache', 'ramdisk');
+}
+
+/**
  * Follows a log from a byte offset: each call reads only the bytes appended
  * since the last one (never the whole file), and splits on newline bytes
  * before decoding, so a multi-byte character can never shift the offset.

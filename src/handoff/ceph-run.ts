@@ -12,19 +12,21 @@
  */
 import path from 'node:path';
 import { KseedError } from '../errors.js';
+import { servedArtifactsDir } from '../engine/service.js';
 import { findCephadmDeb, upstreamVersion } from '../images/ceph/version.js';
 import type { CephHost, OsdSpec } from './ceph.js';
 import { addHostsScript, applySpecScript, authorizeKeyScript, bootstrapScript, cephCli, installCephadmScript, trustRegistryScript } from './ceph-scripts.js';
 import { kollaCephFiles, kollaCephScript } from './ceph-kolla.js';
 import { writeAll } from './files.js';
 import { checkSeedImage } from './registry-check.js';
+import { CEPH_RUN_KEY, cephStatus, osdsPerHost, type CephStatus, type OsdTree } from './ceph-status.js';
 import { reasonOf, runRemote, type Login } from './remote.js';
 import type { HandoffResult } from './generate.js';
 import { REMOTE_CEPH_DIR } from './steps.js';
 import { render } from './templates.js';
 import type { Site } from '../site/types.js';
 
-export const CEPH_RUN_KEY = 'handoff.ceph';
+export { CEPH_RUN_KEY, osdsPerHost };
 
 /** The state store's key-value half, all the run needs (engine's StateStore is one). */
 export interface KvStore {
@@ -59,12 +61,16 @@ export interface CephRunRecord {
   /** the first monitor and the known_hosts the run used: `--status` asks there */
   mon?: { name: string; addr: string; known_hosts: string };
   steps: Record<string, StepRecord>;
+  /** what the cluster said at the end of the last run that changed something (or the last --status) */
+  cluster?: CephStatus & { at: number };
 }
 
 export interface CephRunReport {
   ok: boolean;
-  /** steps in order: what this run did, or that an earlier run did them */
+  /** steps in order: what this run did, or that an earlier run did them (seconds: what it took then) */
   steps: { name: string; host?: string; status: 'ok' | 'failed' | 'done before' | 'skipped'; seconds: number; detail?: string }[];
+  /** the cluster as `ceph status` reported it after this run (or as recorded, when this run changed nothing) */
+  cluster?: CephStatus;
   failed_hosts: { host: string; step: string; reason: string }[];
   osds_expected: number;
   osds_up: number;
@@ -78,6 +84,8 @@ export interface CephRunOptions {
   pollMs?: number;
   onProgress?: (line: string) => void;
 }
+
+const secondsOf = (ms: number | undefined) => Math.round((ms ?? 0) / 100) / 10;
 
 /** The OSD count the plan expects per host: one per listed device; a filter expects at least one. */
 export function expectedOsds(osds: OsdSpec[], hosts: string[]): Record<string, number> {
@@ -129,7 +137,7 @@ export async function runCeph(state: KvStore, plan: CephPlan, opts: CephRunOptio
   const step = async (name: string, host: string | undefined, fn: () => Promise<{ ok: boolean; detail?: string }>): Promise<boolean> => {
     const key = host ? `${name}@${host}` : name;
     if (done(key)) {
-      report.steps.push({ name, ...(host ? { host } : {}), status: 'done before', seconds: 0 });
+      report.steps.push({ name, ...(host ? { host } : {}), status: 'done before', seconds: secondsOf(state.get<CephRunRecord>(CEPH_RUN_KEY)?.steps[key]?.ms) });
       return true;
     }
     const t0 = Date.now();
@@ -142,7 +150,7 @@ export async function runCeph(state: KvStore, plan: CephPlan, opts: CephRunOptio
     }
     const ms = Date.now() - t0;
     record(key, { status: r.ok ? 'ok' : 'failed', ms, at: Date.now(), ...(r.detail ? { detail: r.detail } : {}) });
-    report.steps.push({ name, ...(host ? { host } : {}), status: r.ok ? 'ok' : 'failed', seconds: Math.round(ms / 100) / 10, ...(r.detail ? { detail: r.detail } : {}) });
+    report.steps.push({ name, ...(host ? { host } : {}), status: r.ok ? 'ok' : 'failed', seconds: secondsOf(ms), ...(r.detail ? { detail: r.detail } : {}) });
     say(`${name}${host ? ` (${host})` : ''}: ${r.ok ? 'ok' : 'FAILED'} in ${(ms / 1000).toFixed(1)} s${r.detail ? ` (${r.detail})` : ''}`);
     if (!r.ok && host) {
       failedHosts.add(host);
@@ -190,14 +198,16 @@ export async function runCeph(state: KvStore, plan: CephPlan, opts: CephRunOptio
       const ok = line?.endsWith(' ok') ?? false;
       const detail = ok ? undefined : line ? line.replace(`kseed-host ${h.name} failed: `, '') : reasonOf(r);
       record(`add-host@${h.name}`, { status: ok ? 'ok' : 'failed', ms, at: Date.now(), ...(detail ? { detail } : {}) });
-      report.steps.push({ name: 'add-host', host: h.name, status: ok ? 'ok' : 'failed', seconds: Math.round(ms / 100) / 10, ...(detail ? { detail } : {}) });
+      report.steps.push({ name: 'add-host', host: h.name, status: ok ? 'ok' : 'failed', seconds: secondsOf(ms), ...(detail ? { detail } : {}) });
       if (!ok) {
         failedHosts.add(h.name);
         report.failed_hosts.push({ host: h.name, step: 'add-host', reason: detail ?? 'failed' });
       }
     }
   }
-  for (const h of plan.hosts) if (done(`add-host@${h.name}`) && !toAdd.includes(h)) report.steps.push({ name: 'add-host', host: h.name, status: 'done before', seconds: 0 });
+  for (const h of plan.hosts) {
+    if (done(`add-host@${h.name}`) && !toAdd.includes(h)) report.steps.push({ name: 'add-host', host: h.name, status: 'done before', seconds: secondsOf(state.get<CephRunRecord>(CEPH_RUN_KEY)?.steps[`add-host@${h.name}`]?.ms) });
+  }
 
   // 7. mon, mgr and OSD services over the hosts that made it
   const inCluster = plan.hosts.filter((h) => done(`add-host@${h.name}`)).map((h) => h.name);
@@ -231,27 +241,28 @@ export async function runCeph(state: KvStore, plan: CephPlan, opts: CephRunOptio
       return { ok: true, detail: `${files.length} files under ${dir}/config` };
     });
   }
+  // what the cluster says now, for `kseed status`; a run that changed nothing asks nobody
+  if (report.steps.some((s) => s.status === 'ok')) {
+    try {
+      const st = await cephStatus(plan.login, first.addr, plan.image);
+      state.update<CephRunRecord>(CEPH_RUN_KEY, (old) => ({ ...old!, cluster: { ...st, at: Date.now() } }));
+      report.cluster = st;
+    } catch (err) {
+      say(`note: ceph status after the run failed: ${(err as Error).message}`);
+    }
+  } else {
+    const c = state.get<CephRunRecord>(CEPH_RUN_KEY)?.cluster;
+    if (c) {
+      const { at: _at, ...st } = c;
+      report.cluster = st;
+    }
+  }
   return finish();
 
   function finish(): CephRunReport {
     report.ok = failedHosts.size === 0 && report.steps.every((s) => s.status !== 'failed');
     return report;
   }
-}
-
-interface OsdTree {
-  nodes: { id: number; name: string; type: string; status?: string; reweight?: number; children?: number[] }[];
-}
-
-/** Per host: OSDs up and in (`ceph osd tree`: in = reweight > 0). */
-export function osdsPerHost(tree: OsdTree): Record<string, { total: number; up: number; in: number }> {
-  const byId = new Map(tree.nodes.map((n) => [n.id, n]));
-  const out: Record<string, { total: number; up: number; in: number }> = {};
-  for (const host of tree.nodes.filter((n) => n.type === 'host')) {
-    const osds = (host.children ?? []).map((id) => byId.get(id)).filter((n): n is NonNullable<typeof n> => n?.type === 'osd');
-    out[host.name] = { total: osds.length, up: osds.filter((o) => o.status === 'up').length, in: osds.filter((o) => (o.reweight ?? 0) > 0).length };
-  }
-  return out;
 }
 
 async function waitOsds(plan: CephPlan, first: CephHost, expected: Record<string, number>, opts: CephRunOptions, seen: (n: number) => void): Promise<{ ok: boolean; detail?: string }> {
@@ -295,7 +306,7 @@ export function cephPlanOf(site: Site, r: HandoffResult, stateDir: string, passw
     remoteDir: REMOTE_CEPH_DIR,
     registry: { address: `${site.seed.address}:${site.seed.ports.registry}`, username: site.registry.username, password },
     httpUrl: `http://${site.seed.address}:${site.seed.ports.http}`,
-    artifactsDir: path.join(stateDir, 'cache', 'ramdisk'),
+    artifactsDir: servedArtifactsDir(stateDir, site.file),
     login: { user: site.handoff.ssh_user, keyFile: r.ssh_key_file, knownHosts: path.join(r.out, 'known_hosts') },
   };
 }

@@ -37,8 +37,12 @@ export const OS_BASE_PACKAGES = [
   'curl',
 ];
 
-/** The rest, as Kolla-Ansible and cephadm expect a host (`--packages` replaces this list). */
-export const OS_DEFAULT_PACKAGES = ['python3', 'sudo', 'lvm2', 'chrony', 'docker.io', 'python3-docker'];
+/**
+ * The rest, as Kolla-Ansible and cephadm expect a host (`--packages` replaces this list).
+ * Kolla-Ansible's bootstrap-servers (baremetal role, Debian) installs git, iputils-ping,
+ * tzdata, python3-pip, python3-setuptools and python3-dbus: present already, it fetches nothing.
+ */
+export const OS_DEFAULT_PACKAGES = ['python3', 'sudo', 'lvm2', 'chrony', 'docker.io', 'python3-docker', 'git', 'iputils-ping', 'tzdata', 'python3-pip', 'python3-setuptools', 'python3-dbus'];
 
 export const KERNEL_CMDLINE = 'console=tty0 console=ttyS0,115200';
 

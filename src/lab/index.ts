@@ -31,5 +31,5 @@ export {
 export { probeBmc } from './bmc.js';
 export { LAB_BMC_IDENTITY } from './bmc-config.js';
 export { forgetLabResources, labResourceRows, labResources, recordLabResources, type LabResource } from './resources.js';
-export { renderLabSite, siteMarker } from './site.js';
+export { labNameOfSite, renderLabSite, siteMarker } from './site.js';
 export type { Firmware } from './vm.js';

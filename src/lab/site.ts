@@ -107,3 +107,17 @@ export function removeLabSite(file: string, lab: string): boolean {
   rmSync(file, { force: true });
   return true;
 }
+
+/**
+ * The lab a site file belongs to: the name on its `kseed lab up` marker line,
+ * else the lab of its `seed.netns` (`ksl-<name>`, a hand-written lab file).
+ * Undefined for a site file of no lab. Read as text: a lab verb needs only
+ * the name, not a valid site.
+ */
+export function labNameOfSite(file: string): string | undefined {
+  const text = readFileSync(file, 'utf8');
+  const marker = /^# kseed-lab: (\S+)\s*$/m.exec(text.split('\n', 1)[0] ?? '');
+  if (marker) return marker[1];
+  const ns = /^\s+netns:\s*["']?ksl-([a-z0-9][a-z0-9-]*)["']?\s*(#.*)?$/m.exec(text);
+  return ns?.[1];
+}

@@ -121,7 +121,14 @@ describe('kseed init', () => {
     const text = readFileSync(path.join(d, 'kseed.yaml'), 'utf8');
     expect(text).toBe(readFileSync(path.join(repo, 'examples/lab.yaml'), 'utf8'));
     expect(text).toMatch(/^# kseed site file/);
-    expect(await kseed(['validate'], { cwd: d, env: { KSEED_BMC_PASSWORD: 'password' } })).toMatchObject({ code: 0, stderr: '' });
+    // no image until `kseed images testos` built one: a warning per node, never a placeholder that nothing builds
+    expect(await kseed(['validate'], { cwd: d, env: { KSEED_BMC_PASSWORD: 'password' } })).toMatchObject({
+      code: 0,
+      stderr:
+        'warning: kseed.yaml:51:5 nodes[0]: node "node1" has no image (here or in defaults): it can be enrolled but not deployed\n' +
+        'warning: kseed.yaml:56:5 nodes[1]: node "node2" has no image (here or in defaults): it can be enrolled but not deployed\n',
+    });
+    expect(text).not.toMatch(/sha256:0{64}/);
 
     writeFileSync(path.join(d, 'kseed.yaml'), 'mine: true\n');
     const again = await kseed(['init', '--rack'], { cwd: d });

@@ -11,7 +11,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { addHostsScript, applySpecScript, authorizeKeyScript, bootstrapScript, installCephadmScript, trustRegistryScript } from '../../../src/handoff/ceph-scripts.js';
 import { CEPH_RUN_KEY, expectedOsds, osdsPerHost, preflight, runCeph, type CephPlan, type KvStore } from '../../../src/handoff/ceph-run.js';
 import { kollaCephFiles, kollaCephScript } from '../../../src/handoff/ceph-kolla.js';
-import { parseStatus } from '../../../src/handoff/ceph-status.js';
+import { cephSummaryLine, cephSummaryOf, parseStatus } from '../../../src/handoff/ceph-status.js';
 import { heredoc } from '../../../src/handoff/remote.js';
 import { cephadmDebOf, findCephadmDeb, releaseOf, upstreamVersion } from '../../../src/images/ceph/version.js';
 
@@ -66,6 +66,7 @@ describe('OSDs', () => {
 
   it('reads ceph status as Ceph 16 prints it (osdmap nested), with a cephadm shell line before the JSON', () => {
     const status = {
+      fsid: '7c1f3f4e-2b1a-4c39-9d0e-5a6b7c8d9e0f',
       health: { status: 'HEALTH_WARN', checks: { TOO_FEW_OSDS: { summary: { message: 'OSD count 1 < osd_pool_default_size 2' } } } },
       quorum_names: ['n1'],
       monmap: { num_mons: 1 },
@@ -75,6 +76,7 @@ describe('OSDs', () => {
     const tree = { nodes: [{ id: -2, name: 'n1', type: 'host', children: [0] }, { id: 0, name: 'osd.0', type: 'osd', status: 'up', reweight: 1 }] };
     const s = parseStatus(`Inferring fsid 1234\n${JSON.stringify(status)}\n----kseed----\n${JSON.stringify(tree)}\n`);
     expect(s).toEqual({
+      fsid: '7c1f3f4e-2b1a-4c39-9d0e-5a6b7c8d9e0f',
       health: 'HEALTH_WARN',
       checks: [{ code: 'TOO_FEW_OSDS', summary: 'OSD count 1 < osd_pool_default_size 2' }],
       mons: { count: 1, quorum: ['n1'] },
@@ -82,6 +84,21 @@ describe('OSDs', () => {
       osds: { total: 1, up: 1, in: 1 },
       hosts: [{ host: 'n1', osds: 1, up: 1, in: 1 }],
     });
+  });
+});
+
+describe('the Ceph line of kseed status (from the hand-off record)', () => {
+  it('none before a bootstrap; bootstrapped without a status; the last status with its time', () => {
+    expect(cephSummaryOf(undefined)).toBeUndefined();
+    expect(cephSummaryOf({ steps: { 'trust-registry@n1': { status: 'ok' }, bootstrap: { status: 'failed' } } })).toBeUndefined();
+    const bare = cephSummaryOf({ steps: { bootstrap: { status: 'ok' } } })!;
+    expect(bare).toEqual({ fsid: null, health: null, mons: null, mgr_active: null, osds: null, as_of: null, source: 'hand-off record' });
+    expect(cephSummaryLine(bare)).toBe('ceph: bootstrapped by kseed, no status recorded yet (kseed handoff --ceph --status asks the cluster)');
+    const at = Date.UTC(2026, 11, 6, 16, 40, 1);
+    const cluster = { fsid: 'f1', health: 'HEALTH_WARN', checks: [], mons: { count: 1, quorum: ['n1'] }, mgrs: { available: true, active: 'n1.x', standbys: 0 }, osds: { total: 1, up: 1, in: 1 }, hosts: [], at };
+    const s = cephSummaryOf({ steps: { bootstrap: { status: 'ok' } }, cluster })!;
+    expect(s).toEqual({ fsid: 'f1', health: 'HEALTH_WARN', mons: 1, mgr_active: 'n1.x', osds: { total: 1, up: 1, in: 1 }, as_of: '2026-12-06T16:40:01.000Z', source: 'hand-off record' });
+    expect(cephSummaryLine(s)).toBe('ceph: HEALTH_WARN, fsid f1, 1 mon, mgr n1.x, OSDs 1 up 1 in of 1 (hand-off record of 2026-12-06T16:40:01.000Z; live: kseed handoff --ceph --status)');
   });
 });
 

@@ -68,7 +68,7 @@ describe('node OS files', () => {
   });
 
   it('package list: base always, extras replaced or added; no option-like names', () => {
-    expect(osPackageList({})).toEqual([...OS_BASE_PACKAGES, 'python3', 'sudo', 'lvm2', 'chrony', 'docker.io', 'python3-docker']);
+    expect(osPackageList({})).toEqual([...OS_BASE_PACKAGES, 'python3', 'sudo', 'lvm2', 'chrony', 'docker.io', 'python3-docker', 'git', 'iputils-ping', 'tzdata', 'python3-pip', 'python3-setuptools', 'python3-dbus']);
     expect(osPackageList({ packages: ['vim'], addPackages: ['curl', 'jq'] })).toEqual([...OS_BASE_PACKAGES, 'vim', 'jq']);
     expect(() => osPackageList({ addPackages: ['--force-yes'] })).toThrow('"--force-yes" is not a Debian package name');
   });
