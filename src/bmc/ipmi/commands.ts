@@ -323,3 +323,26 @@ export const IANA_VENDORS: Readonly<Record<number, string>> = {
 export function vendorName(iana: number): string | undefined {
   return IANA_VENDORS[iana];
 }
+
+// ------------------------------------------------ names and privileges ---
+
+/** Commands a User-level session may send (IPMI v2.0 appendix G), as `netFn:cmd`. */
+export const USER_LEVEL_COMMANDS = new Set(['6:1', '6:55', '6:56', '6:59', '6:60', '0:1', '10:16', '10:17']);
+
+const NAMES: Record<string, string> = {
+  '0:1': 'Get Chassis Status',
+  '0:2': 'Chassis Control',
+  '0:8': 'Set System Boot Options',
+  '0:9': 'Get System Boot Options',
+  '6:1': 'Get Device ID',
+  '6:55': 'Get System GUID',
+  '6:59': 'Set Session Privilege Level',
+  '6:60': 'Close Session',
+  '10:16': 'Get FRU Inventory Area Info',
+  '10:17': 'Read FRU Data',
+  '12:2': 'Get LAN Configuration Parameters',
+};
+
+export function commandName(netFn: number, cmd: number): string {
+  return NAMES[`${netFn}:${cmd}`] ?? `command netFn 0x${netFn.toString(16)} cmd 0x${cmd.toString(16)}`;
+}
