@@ -1,7 +1,7 @@
 /**
  * kseed's HTTP boot service for the Ironic stack ("the agent service"):
  * per-node iPXE scripts by kseed lifecycle state, the deploy agent API
- * (AGENT-API.md), NoCloud, callbacks and /artifacts. HTTP only: DHCP and
+ * (docs/AGENT-API.md), NoCloud, callbacks and /artifacts. HTTP only: DHCP and
  * TFTP are the stack's dnsmasq. It listens on 127.0.0.1:<port> (inside the
  * seed's network namespace when there is one) behind the stack's nginx,
  * which owns the seed address (see stackPlacement in src/render/model.ts).
@@ -12,7 +12,10 @@
  * which the ipxe boot interface of Ironic 21.4 links to `<uuid>/config`);
  * its boot_ramdisk section boots kseed's ramdisk with the kseed.url, node and
  * token the Ironic engine put into ramdisk_kernel_arguments. No token is
- * minted for it here: a new one would revoke the engine's.
+ * minted for it here: a new one would revoke the engine's. Ironic writes
+ * that token into the config, so nginx serves the config only after this
+ * service's /v1/boot-auth says the asking address is the node's
+ * (docs/AGENT-API.md "Agent token").
  *
  * The process around it (site file, state store) is src/service/agent.ts.
  */
@@ -21,6 +24,8 @@ import { KseedError } from '../errors.js';
 import { StateBootBackend, type StateBootBackendOptions } from './backend.js';
 import { HttpBootServer, type HttpEvent } from './http/server.js';
 import type { BootNode } from './http/types.js';
+import { NoiseLimiter } from './log-limit.js';
+import { noiseOf, suppressedEvent } from './serve.js';
 
 /** Ironic's per-MAC iPXE config under its http_root, as the nodes fetch it through nginx. */
 export function ironicConfigUrl(httpUrl: string, mac: string): string {
@@ -88,8 +93,19 @@ export async function startAgent(o: AgentServiceOptions, log: (e: Record<string,
     ramdisk: o.ramdisk,
     address: '127.0.0.1',
     port: o.port,
-    log: (e: HttpEvent) => log({ service: 'http', type: 'request', ...e }),
+    // nginx owns the seed address: the node's own address comes in X-Forwarded-For
+    behindProxy: true,
+    log: (e: HttpEvent) => {
+      const line = { service: 'http' as const, type: 'request' as const, ...e };
+      const n = noiseOf(line);
+      if (n && !noise.admit(n, (s) => log(suppressedEvent(s)))) return;
+      log(line);
+    },
   });
+  // a stranger's 4xx requests are counted, not each logged (issue 14 hole 5)
+  const noise = new NoiseLimiter();
+  const expiry = setInterval(() => noise.expire((s) => log(suppressedEvent(s))), 10_000);
+  expiry.unref();
   let info;
   try {
     info = await server.listen();
@@ -105,5 +121,12 @@ export async function startAgent(o: AgentServiceOptions, log: (e: Record<string,
     http: { address: info.address, port: info.port, url: publicUrl, behind: 'nginx' },
     ...(hasArtifacts ? { artifactsDir: o.artifactsDir } : {}),
   });
-  return { url: publicUrl, close: () => server.close() };
+  return {
+    url: publicUrl,
+    close: async () => {
+      await server.close();
+      clearInterval(expiry);
+      noise.flush((s) => log(suppressedEvent(s)));
+    },
+  };
 }

@@ -15,6 +15,7 @@
  * state and records what the node said.
  */
 import { createHash } from 'node:crypto';
+import { neighbourMac } from './http/peer.js';
 // boot's own types (boot/nodes.ts) under the names this file has always used
 import type { BootImage as ImageSpec, BootNodeSpec as NodeSpec, DiskHint as RootDeviceHint } from './nodes.js';
 import {
@@ -27,6 +28,7 @@ import {
   type Inventory,
   type NoCloudData,
   type NodeCallback,
+  ResultRefused,
 } from './http/types.js';
 
 /** The subset of the state store (src/engine/state.ts) this backend uses. */
@@ -38,6 +40,8 @@ export interface NodeStateApi {
   issueNodeToken(node: string, purpose: string, ttlMs: number): string;
   verifyNodeToken(token: string, purpose: string): string | undefined;
   revokeNodeTokens(node: string, purpose?: string): number;
+  /** The DHCP lease at an address (authoritative mode keeps them in the store). */
+  leaseByIp?(ip: string): { mac: string; state: string; expires_at: number } | undefined;
 }
 
 /** What the backend needs of a disk to pick the root device (engine/rootdevice.ts Disk). */
@@ -70,6 +74,10 @@ export interface StateBootBackendOptions {
   rootDevice?: (node: NodeSpec) => RootDeviceHint | undefined;
   /** Makes qcow2 images streamable (images/convert.ts ImagePreparer); without it qcow2 deploys fail. */
   images?: ImageConverter;
+  /** MAC behind a peer address on the provisioning segment; default the kernel's neighbour table. */
+  neighbourMac?: (address: string) => string | undefined;
+  /** Clock for lease expiry (tests); default Date.now. */
+  now?: () => number;
 }
 
 /**
@@ -111,6 +119,8 @@ export class StateBootBackend implements BootBackend {
   private readonly lastToken = new Map<string, string>();
   /** Nodes told to wait while their image is converted (one `task` event each, see taskFor). */
   private readonly waitingImage = new Set<string>();
+  /** When a refusal was last recorded, per node and address (admitsBoot). */
+  private readonly refusedAt = new Map<string, number>();
 
   constructor(private readonly o: StateBootBackendOptions) {
     this.store = o.store;
@@ -170,15 +180,56 @@ export class StateBootBackend implements BootBackend {
   }
 
   /**
-   * A fresh token each time the node's boot script is served: the previous
-   * boot's ramdisk (if it is still around) loses its right to report.
+   * Whether `address` is the node itself (docs/AGENT-API.md "Agent token").
+   * The kernel's neighbour table says which MAC answered for the address on
+   * the seed's segment: one of another machine's MACs is refused whatever
+   * else is true (a stranger that took the node's address). In authoritative
+   * mode the address must also hold a live, bound lease of one of the node's
+   * MACs in the state store (then a node behind a relay, with no neighbour
+   * entry of its own, is known by its lease alone). Without a lease there
+   * (proxy DHCP, DHCP off) the neighbour table must show one of its MACs.
    */
-  agentToken(node: string): string {
-    if (!this.byName.has(node)) throw new Error(`unknown node ${node}`);
+  private isNode(spec: NodeSpec, address: string): boolean {
+    const ip = address.startsWith('::ffff:') ? address.slice(7) : address;
+    const macs = new Set(spec.macs.map((m) => m.toLowerCase()));
+    const neighbour = (this.o.neighbourMac ?? neighbourMac)(ip);
+    if (neighbour !== undefined && !macs.has(neighbour)) return false;
+    const lease = this.store.leaseByIp?.(ip);
+    const now = (this.o.now ?? Date.now)();
+    if (lease && lease.state === 'bound' && lease.expires_at > now) return macs.has(lease.mac.toLowerCase());
+    return neighbour !== undefined;
+  }
+
+  /**
+   * A fresh token each time the node itself fetches its boot script (a new
+   * boot): the previous boot's ramdisk, if still around, loses its right to
+   * report. A request from any other address gets nothing and revokes
+   * nothing. Without `client` (an engine minting for its own use) no check.
+   */
+  agentToken(node: string, client?: { address: string }): string | undefined {
+    const spec = this.byName.get(node);
+    if (!spec) throw new Error(`unknown node ${node}`);
+    if (client && !this.admitsBoot(node, client)) return undefined;
     this.store.revokeNodeTokens(node, AGENT_TOKEN);
     const token = this.store.issueNodeToken(node, AGENT_TOKEN, this.ttl);
-    this.store.recordEvent(node, 'boot-script', { purpose: this.view(this.byName.get(node))?.action, token_id: tokenId(token) });
+    this.store.recordEvent(node, 'boot-script', { purpose: this.view(spec)?.action, token_id: tokenId(token) });
     return token;
+  }
+
+  /** Whether `client` is the node (isNode); a refusal is a `token-refused` event, one per address and node a minute. */
+  admitsBoot(node: string, client: { address: string }): boolean {
+    const spec = this.byName.get(node);
+    if (!spec) return false;
+    if (this.isNode(spec, client.address)) return true;
+    const key = `${node} ${client.address}`;
+    const now = (this.o.now ?? Date.now)();
+    // a stranger asking in a loop must not grow the state store by an event per request
+    if ((this.refusedAt.get(key) ?? -Infinity) <= now - 60_000) {
+      if (this.refusedAt.size > 4096) this.refusedAt.clear();
+      this.refusedAt.set(key, now);
+      this.store.recordEvent(node, 'token-refused', { client: client.address.slice(0, 64), reason: 'not the address of this node' });
+    }
+    return false;
   }
 
   taskFor(node: string): AgentTask {
@@ -286,8 +337,38 @@ export class StateBootBackend implements BootBackend {
     this.store.recordEvent(node, 'agent-progress', { stage: p.stage, pct: p.pct, msg: clip(p.msg), ...this.who(node) });
   }
 
+  /**
+   * A deploy counts as done only with the digest of the image this seed
+   * serves the node (docs/AGENT-API.md "What counts as done"): anything else
+   * is refused and recorded as `result-refused`, never as `agent-result`, so
+   * the node stays deploying and its real ramdisk can still report.
+   */
   onResult(node: string, r: AgentResult): void {
-    this.store.recordEvent(node, 'agent-result', { status: r.status, stage: r.stage, msg: clip(r.msg), ...this.who(node) });
+    if (r.status === 'ok' && r.stage === 'deploy') {
+      const spec = this.byName.get(node);
+      const want = spec ? this.servedDigest(spec) : undefined;
+      if (!want || r.digest !== want) {
+        const why = !r.digest ? 'no digest' : !want ? 'no image is served to this node' : `digest ${r.digest} is not the served image's ${want}`;
+        this.store.recordEvent(node, 'result-refused', { stage: r.stage, reason: why, ...this.who(node) });
+        throw new ResultRefused(`deploy result refused: ${why}`);
+      }
+    }
+    this.store.recordEvent(node, 'agent-result', { status: r.status, stage: r.stage, msg: clip(r.msg), ...(r.digest ? { digest: r.digest } : {}), ...this.who(node) });
+  }
+
+  /**
+   * The sha256 of the bytes the node's deploy task points at: the site
+   * file's checksum of a raw image, or of the seed's conversion of a qcow2
+   * (the zstd-compressed raw it serves at /v1/images/...).
+   */
+  private servedDigest(spec: NodeSpec): string | undefined {
+    const img = spec.image;
+    if (!img) return undefined;
+    if (img.format === 'qcow2') {
+      const st = this.o.images?.status(img);
+      return st?.state === 'ready' ? `sha256:${st.image.sha256.toLowerCase()}` : undefined;
+    }
+    return /^sha256:[0-9a-f]{64}$/i.test(img.checksum) ? img.checksum.toLowerCase() : undefined;
   }
 
   onCallback(node: string, cb: NodeCallback): void {

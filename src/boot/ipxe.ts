@@ -47,7 +47,7 @@ export function imageName(url: string): string {
   return path.slice(path.lastIndexOf('/') + 1);
 }
 
-/** Boot the deploy ramdisk with the AGENT-API.md kernel command line. */
+/** Boot the deploy ramdisk with the docs/AGENT-API.md kernel command line. */
 export function ramdiskScript(b: RamdiskBoot): string {
   const initrdName = word(imageName(b.initrdUrl), 'initrd name');
   const args = [

@@ -22,6 +22,7 @@ import { DhcpServer } from './dhcp/server.js';
 import { HttpBootServer, type HttpEvent } from './http/server.js';
 import type { BootBackend } from './http/types.js';
 import { chainScript } from './ipxe.js';
+import { NoiseLimiter, type LimitedLine, type NoiseLimiterOptions, type SuppressedSummary } from './log-limit.js';
 import { interfaceAddresses, interfaceExists, NetifError } from './netif.js';
 import { TftpServer, type TftpEvent } from './tftp/server.js';
 
@@ -32,7 +33,11 @@ export type BootServiceEvent =
   | ({ service: 'dhcp' } & DhcpEvent)
   | ({ service: 'tftp' } & TftpEvent)
   | ({ service: 'http'; type: 'request' } & HttpEvent)
-  | { service: 'serve'; type: 'warning' | 'error'; message: string };
+  | { service: 'serve'; type: 'warning' | 'error'; message: string }
+  | SuppressedEvent;
+
+/** Lines left out by the noise limit (log-limit.ts): `event` from `source`, `count` of them in `window_s`. */
+export type SuppressedEvent = { service: 'serve'; type: 'suppressed'; message: string; event: string; source: string; count: number; window_s: number };
 
 export interface BootServicesOptions {
   site: BootSite;
@@ -59,6 +64,8 @@ export interface BootServicesOptions {
   /** TFTP worker threads; default the TFTP server's own choice. */
   tftpWorkers?: number;
   log?: (e: BootServiceEvent) => void;
+  /** The noise limit's settings (tests); default 10 lines per kind and source a minute. */
+  noise?: NoiseLimiterOptions;
 }
 
 export interface BootServicesInfo {
@@ -82,20 +89,71 @@ export function dhcpNodes(site: BootSite): DhcpNode[] {
   return out;
 }
 
+/**
+ * The lines a stranger can cause by sending junk (issue 14 hole 5), with
+ * the address that caused them: these go through the noise limit.
+ */
+export function noiseOf(e: BootServiceEvent): LimitedLine | undefined {
+  switch (e.service) {
+    case 'dhcp':
+      if (e.type !== 'malformed' && e.type !== 'ignored' && e.type !== 'decline-ignored') return undefined;
+      return { kind: `dhcp ${e.type}`, source: e.client ?? (e.mac || '?') };
+    case 'tftp':
+      return e.type === 'refused' ? { kind: 'tftp refused', source: e.client.replace(/:\d+$/, '') } : undefined;
+    case 'http':
+      return e.status >= 400 && e.status < 500 ? { kind: `http ${e.status}`, source: e.client } : undefined;
+    default:
+      return undefined;
+  }
+}
+
+/** The summary line of a window's suppressed lines. */
+export function suppressedEvent(s: SuppressedSummary): SuppressedEvent {
+  return {
+    service: 'serve',
+    type: 'suppressed',
+    message: `${s.suppressed} more "${s.kind}" lines from ${s.source} in ${s.windowSeconds} s not logged`,
+    event: s.kind,
+    source: s.source,
+    count: s.suppressed,
+    window_s: s.windowSeconds,
+  };
+}
+
 export class BootServices {
   private dhcp: DhcpServer | undefined;
   private tftp: TftpServer | undefined;
   private http: HttpBootServer | undefined;
   private running = false;
+  private readonly noise: NoiseLimiter;
+  private expiry: NodeJS.Timeout | undefined;
 
-  constructor(private readonly o: BootServicesOptions) {}
+  constructor(private readonly o: BootServicesOptions) {
+    this.noise = new NoiseLimiter(o.noise);
+  }
 
-  private emit(e: BootServiceEvent): void {
+  /** TFTP's request-port counters, while it runs. */
+  get tftpStats(): TftpServer['stats'] | undefined {
+    return this.tftp ? { ...this.tftp.stats } : undefined;
+  }
+
+  /** Every line the noise limit saw, logged or not, by kind (`dhcp malformed`, `tftp refused`, `http 403`...). */
+  get noiseCounters(): Record<string, number> {
+    return { ...this.noise.counters };
+  }
+
+  private write(e: BootServiceEvent): void {
     try {
       this.o.log?.(e);
     } catch {
       /* a failing logger must not stop the services */
     }
+  }
+
+  private emit(e: BootServiceEvent): void {
+    const n = noiseOf(e);
+    if (n && !this.noise.admit(n, (s) => this.write(suppressedEvent(s)))) return;
+    this.write(e);
   }
 
   /** DHCP runs when it is on; its live counters, for the CLI's summary. */
@@ -125,6 +183,9 @@ export class BootServices {
     }
 
     this.running = true;
+    // a window's summary is written when it ends, even if its sender has gone quiet
+    this.expiry = setInterval(() => this.noise.expire((s) => this.write(suppressedEvent(s))), 10_000);
+    this.expiry.unref();
     try {
       // HTTP first: the moment DHCP answers, iPXE clients come asking for their script.
       this.http = new HttpBootServer({
@@ -202,5 +263,9 @@ export class BootServices {
     // DHCP first, so no new client is sent to services that are going away
     await dhcp?.stop().catch(() => {});
     await Promise.allSettled([tftp?.close(), http?.close()]);
+    clearInterval(this.expiry);
+    this.expiry = undefined;
+    // what was counted but not yet summarized
+    this.noise.flush((s) => this.write(suppressedEvent(s)));
   }
 }

@@ -12,6 +12,22 @@ import { table } from './output.js';
 const ACTIONS: readonly (PowerAction | 'status')[] = ['on', 'off', 'cycle', 'reset', 'soft', 'status'];
 const DEVICES: readonly BootDevice[] = ['pxe', 'disk', 'bios', 'cdrom', 'none'];
 
+/** Why `bmc power ARGS` has no action last: the action is missing, misplaced or unknown. */
+function powerUsage(args: string[], all: boolean, nodes: Set<string>): InputError {
+  const last = args[args.length - 1]!;
+  const one = `one of ${ACTIONS.join(', ')}`;
+  const misplaced = args.find((a) => ACTIONS.includes(a as PowerAction));
+  if (misplaced) {
+    const rest = args.filter((a) => a !== misplaced);
+    return new InputError(`the power action comes last: kseed bmc power ${all ? '--all ' : ''}${rest.join(' ')} ${misplaced}`, [], { code: 'usage' });
+  }
+  if (nodes.has(last) || (!all && args.length === 1)) {
+    const shown = all ? '--all' : args.join(' ');
+    return new InputError(`missing power action after "${shown}" (${one}): e.g. kseed bmc power ${shown} status`, [], { code: 'usage' });
+  }
+  return new InputError(`unknown power action "${last}" (${one})`, [], { code: 'usage' });
+}
+
 export function register(program: Command): void {
   const bmc = program.command('bmc').description('talk to the BMCs of inventory nodes (IPMI or Redfish)');
 
@@ -20,11 +36,12 @@ export function register(program: Command): void {
     .description('power on|off|cycle|reset|soft|status of nodes: kseed bmc power NODE... ACTION, or --all ACTION')
     .argument('<args...>', 'node names, then the action')
     .option('--all', 'every node of the site file')
+    .addHelpText('after', '\nExamples:\n  kseed bmc power node01 status\n  kseed bmc power --all on')
     .action(async (args: string[], opts: { all?: boolean }, cmd: Command) => {
       const ctx = contextOf(cmd);
       const action = args[args.length - 1] as PowerAction | 'status';
-      if (!ACTIONS.includes(action)) throw new InputError(`unknown power action "${action}" (one of ${ACTIONS.join(', ')})`);
       const site = await loadSite(ctx.configPath);
+      if (!ACTIONS.includes(action)) throw powerUsage(args, Boolean(opts.all), new Set(site.nodes.map((n) => n.name)));
       const nodes = selectNodes(site, args.slice(0, -1), opts.all);
       const res = await onNodes(site, nodes, async (b) => {
         if (action !== 'status') await b.power(action);

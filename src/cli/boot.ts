@@ -145,11 +145,17 @@ async function serve(opts: ServeOpts, cmd: Command): Promise<void> {
     if (parent > 1) setInterval(() => process.ppid !== parent && resolve('parent exited'), 1000).unref();
   });
   const stats = services.dhcpServer ? { ...services.dhcpServer.stats, routerAdvertisements: services.dhcpServer.routerAdvertisementsSent } : undefined;
+  const tftp = services.tftpStats;
   // a stuck close must not keep the terminal: give it 5 s
   await Promise.race([services.stop(), new Promise((r) => setTimeout(r, 5000).unref())]);
   store.close();
-  if (json) process.stdout.write(`${JSON.stringify({ ts: new Date().toISOString(), service: 'serve', type: 'stopped', signal, ...(stats ? { dhcp: stats } : {}) })}\n`);
-  else process.stdout.write(`${stamp()} stopped (${signal})${stats ? ` dhcp: ${stats.received} received, ${stats.replied} replied` : ''}\n`);
+  // every junk datagram and refused request, logged or not (the noise limit writes only the first of each source)
+  const noise = services.noiseCounters;
+  if (json) process.stdout.write(`${JSON.stringify({ ts: new Date().toISOString(), service: 'serve', type: 'stopped', signal, ...(stats ? { dhcp: stats } : {}), ...(tftp ? { tftp } : {}), noise })}\n`);
+  else {
+    const n = Object.entries(noise).map(([k, v]) => `${k}: ${v}`).join(', ');
+    process.stdout.write(`${stamp()} stopped (${signal})${stats ? ` dhcp: ${stats.received} received, ${stats.replied} replied` : ''}${n ? `; not all logged: ${n}` : ''}\n`);
+  }
 }
 
 export function register(program: Command): void {

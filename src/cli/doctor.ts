@@ -10,8 +10,10 @@ import net from 'node:net';
 import type { Command } from 'commander';
 import { probeDhcp, type ProbeOffer } from '../boot/dhcp/probe.js';
 import { enterNetns, interfaceAddresses, interfaceExists, interfaceMac } from '../boot/netif.js';
+import { bootServicePid } from '../engine/service.js';
 import { InputError, KseedError } from '../errors.js';
 import { loadSite } from '../site/load.js';
+import { portsHeldBy, type HeldPorts } from '../util/procnet.js';
 import { contextOf } from './context.js';
 import { table } from './output.js';
 
@@ -29,6 +31,8 @@ export interface DoctorReport {
   seedAddress?: string;
   checks: Check[];
   dhcpOffers: ProbeOffer[];
+  /** kseed's own boot services when they run for this site file: the ports they hold are not conflicts */
+  kseedServices?: { pid: number; udp: number[]; tcp: number[] };
   recommendation: string;
 }
 
@@ -43,6 +47,8 @@ interface Target {
   mode?: string;
   httpPort?: number;
   tftpPort?: number;
+  /** kseed's own boot services for this site file, and the ports they hold: those are no conflict */
+  own?: { pid: number; held: HeldPorts };
 }
 
 /** Interface and seed address from the flags, else from the site file when there is one. */
@@ -105,16 +111,23 @@ export async function runDoctor(t: Target, probeMs: number): Promise<DoctorRepor
     { port: t.tftpPort ?? 69, what: 'TFTP' },
     { port: 4011, what: 'proxyDHCP' },
   ];
+  const ownedBy = (proto: 'udp' | 'tcp', port: number) => Boolean(t.own?.held[proto].has(port));
   for (const u of udp) {
     const busy = await udpFree(u.port);
-    checks.push({ check: `udp/${u.port}`, status: busy ? 'fail' : 'ok', detail: busy ? `${u.what} port in use (${busy}): stop that service or turn kseed's ${u.what} off` : `${u.what} port free` });
+    const own = busy && ownedBy('udp', u.port);
+    checks.push({
+      check: `udp/${u.port}`,
+      status: busy && !own ? 'fail' : 'ok',
+      detail: own ? `${u.what} served by kseed's boot services (pid ${t.own!.pid})` : busy ? `${u.what} port in use (${busy}): stop that service or turn kseed's ${u.what} off` : `${u.what} port free`,
+    });
   }
   const httpPorts = [...new Set([80, 8080, ...(t.httpPort ? [t.httpPort] : [])])];
   for (const p of httpPorts) {
     const busy = await tcpFree(p);
+    const own = busy && ownedBy('tcp', p);
     // only the port the site file uses is a failure; the others are for information
-    const level: Level = busy ? (p === (t.httpPort ?? 8080) ? 'fail' : 'warn') : 'ok';
-    checks.push({ check: `tcp/${p}`, status: level, detail: busy ? `HTTP port in use (${busy})` : 'HTTP port free' });
+    const level: Level = busy && !own ? (p === (t.httpPort ?? 8080) ? 'fail' : 'warn') : 'ok';
+    checks.push({ check: `tcp/${p}`, status: level, detail: own ? `HTTP served by kseed's boot services (pid ${t.own!.pid})` : busy ? `HTTP port in use (${busy})` : 'HTTP port free' });
   }
   const missing = IPXE_FILES.filter((f) => !existsSync(f));
   checks.push({
@@ -134,10 +147,16 @@ export async function runDoctor(t: Target, probeMs: number): Promise<DoctorRepor
       const proxies = [...new Set(offers.filter((o) => o.proxy).map((o) => o.server))];
       const ours = t.address ? [t.address] : [];
       const foreign = servers.filter((s) => !ours.includes(s));
+      const ownDhcp = ownedBy('udp', 67) || ownedBy('udp', 4011);
       checks.push({
         check: 'DHCP servers',
         status: foreign.length && t.mode === 'authoritative' ? 'fail' : foreign.length ? 'warn' : 'ok',
-        detail: foreign.length ? `answered by ${foreign.join(', ')}` : `no DHCP server answered within ${probeMs} ms`,
+        detail: foreign.length
+          ? `answered by ${foreign.join(', ')}`
+          : ownDhcp
+            ? // it answers only the site's MACs, so the probe's own MAC gets no offer from it
+              `kseed's own DHCP server (pid ${t.own!.pid}) serves ${t.iface}; no other DHCP server answered within ${probeMs} ms`
+            : `no DHCP server answered within ${probeMs} ms`,
       });
       if (proxies.filter((s) => !ours.includes(s)).length) {
         checks.push({ check: 'PXE services', status: 'warn', detail: `proxyDHCP/PXE answered by ${proxies.join(', ')}: PXE clients may boot from it` });
@@ -152,7 +171,7 @@ export async function runDoctor(t: Target, probeMs: number): Promise<DoctorRepor
     : exists
       ? 'no other DHCP server answered: seed.dhcp.mode: authoritative is safe'
       : `fix the interface first`;
-  return { interface: t.iface, ...(t.netns ? { netns: t.netns } : {}), ...(t.address ? { seedAddress: t.address } : {}), checks, dhcpOffers: offers, recommendation };
+  return { interface: t.iface, ...(t.netns ? { netns: t.netns } : {}), ...(t.address ? { seedAddress: t.address } : {}), checks, dhcpOffers: offers, ...(t.own ? { kseedServices: { pid: t.own.pid, udp: [...t.own.held.udp].sort((a, b) => a - b), tcp: [...t.own.held.tcp].sort((a, b) => a - b) } } : {}), recommendation };
 }
 
 export function register(program: Command): void {
@@ -168,6 +187,9 @@ export function register(program: Command): void {
       const secs = Number(opts.probeSeconds);
       if (!Number.isFinite(secs) || secs <= 0 || secs > 60) throw new InputError(`--probe-seconds: expected 1..60, got ${opts.probeSeconds}`);
       const t = await target(opts, ctx.configPath);
+      // after `kseed up` its own services hold the ports the doctor checks: recognise them by the state dir's PID
+      const pid = existsSync(ctx.configPath) ? bootServicePid(ctx.stateDir, ctx.configPath) : undefined;
+      if (pid !== undefined) t.own = { pid, held: portsHeldBy(pid) };
       // ports, addresses and the probe are all about the namespace the services will run in
       if (t.netns) {
         try {

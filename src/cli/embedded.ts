@@ -12,7 +12,7 @@ import { cephSummaryAt, cephSummaryLine } from '../handoff/ceph-status.js';
 import { loadSite } from '../site/load.js';
 import type { Site } from '../site/types.js';
 import type { CliContext } from './context.js';
-import { table } from './output.js';
+import { table, timingsCell } from './output.js';
 
 export interface EmbeddedUpOpts {
   artifacts?: string;
@@ -46,8 +46,6 @@ export async function downEmbedded(ctx: CliContext, site: Site): Promise<void> {
   );
 }
 
-const fmtMs = (ms: number) => (ms >= 60_000 ? `${Math.floor(ms / 60_000)}m${Math.round((ms % 60_000) / 1000)}s` : `${(ms / 1000).toFixed(1)}s`);
-
 export async function statusEmbedded(ctx: CliContext, site: Site): Promise<void> {
   const { boot_services, nodes } = await embeddedSeedStatus(site, ctx.stateDir);
   const ceph = cephSummaryAt(ctx.stateDir);
@@ -62,7 +60,7 @@ export async function statusEmbedded(ctx: CliContext, site: Site): Promise<void>
           n.power ?? undefined,
           n.ip ?? undefined,
           n.profile ?? undefined,
-          n.timings.map((t) => `${t.phase} ${fmtMs(t.ms)}`).join(', ') || undefined,
+          timingsCell(n.timings),
           n.last_error ?? undefined,
         ]),
       ),

@@ -80,6 +80,8 @@ export async function main(argv: string[]): Promise<number> {
       if (err.exitCode === 0) return ExitCode.ok;
       return ExitCode.usage;
     }
+    // a live progress line would run into the message (loaded here only: --help never needs it)
+    (await import('./spinner.js')).liveLine.stop();
     const json = wantsJson(argv);
     const verbose = argv.includes('-v') || argv.includes('--verbose');
     if (err instanceof KseedError) {

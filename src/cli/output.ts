@@ -3,6 +3,8 @@
  * data on stdout as one JSON document, progress and logs on stderr, and
  * secrets never printed (callers pass redacted data; `redact` is the net).
  */
+import { liveLine } from './spinner.js';
+
 export interface OutputOptions {
   json: boolean;
   verbose: boolean;
@@ -35,16 +37,19 @@ export class Output {
   progress(msg: string): void {
     if (this.opts.quiet) return;
     if (this.opts.json && !this.opts.verbose) return;
-    process.stderr.write(`${msg}\n`);
+    if (!this.opts.json && liveLine.enabled) liveLine.step(msg);
+    else process.stderr.write(`${msg}\n`);
   }
 
   /** Human-only text on stdout (skipped under --json). */
   text(msg: string): void {
+    liveLine.clear();
     if (!this.opts.json) process.stdout.write(`${msg}\n`);
   }
 
   /** The command's result: JSON under --json, else the human rendering. */
   result(data: unknown, human?: () => string): void {
+    liveLine.stop();
     if (this.opts.json) {
       process.stdout.write(`${JSON.stringify(redact(data), null, 2)}\n`);
     } else if (human) {
@@ -60,4 +65,28 @@ export function table(headers: string[], rows: (string | number | undefined)[][]
   const widths = headers.map((h, i) => Math.max(h.length, ...cells.map((r) => (r[i] ?? '').length)));
   const line = (r: string[]) => r.map((c, i) => c.padEnd(widths[i] ?? 0)).join('  ').trimEnd();
   return [line(headers), line(widths.map((w) => '-'.repeat(w))), ...cells.map(line)].join('\n');
+}
+
+export interface TimingLike {
+  phase: string;
+  start: number;
+  ms: number;
+}
+
+/** Phases whose result an undeploy wipes: their times describe an OS that is gone. */
+const OS_PHASES = new Set(['deploy', 'boot', 'handoff']);
+
+export const fmtMs = (ms: number) => (ms >= 60_000 ? `${Math.floor(ms / 60_000)}m${Math.round((ms % 60_000) / 1000)}s` : `${(ms / 1000).toFixed(1)}s`);
+
+/**
+ * The TIMINGS cell of a status table: the node as it is now, not its
+ * history (--json keeps every run): the last run of each phase, and none of
+ * the deployed OS's phases once an undeploy ran after them.
+ */
+export function timingsCell(timings: readonly TimingLike[]): string | undefined {
+  const last = new Map<string, TimingLike>();
+  for (const t of timings) last.set(t.phase, t);
+  const undeploy = last.get('undeploy');
+  const now = [...last.values()].filter((t) => !(undeploy && OS_PHASES.has(t.phase) && t.start < undeploy.start)).sort((a, b) => a.start - b.start);
+  return now.map((t) => `${t.phase} ${fmtMs(t.ms)}`).join(', ') || undefined;
 }

@@ -7,10 +7,10 @@ import { IronicClient, IronicError, type IronicNode } from '../ironic/index.js';
 import { ironicBootPlan } from '../render/index.js';
 import { loadSite } from '../site/load.js';
 import type { Site } from '../site/types.js';
-import { contextOf } from './context.js';
+import { contextOf, noSiteFile } from './context.js';
 import { cephSummaryAt, cephSummaryLine } from '../handoff/ceph-status.js';
 import { statusEmbedded, embeddedSiteOf } from './embedded.js';
-import { table } from './output.js';
+import { table, timingsCell } from './output.js';
 import { renderedStack } from './render.js';
 import { statusTable } from './up.js';
 
@@ -38,7 +38,8 @@ export function register(program: Command): void {
       if (embedded) return statusEmbedded(ctx, embedded);
       const stack = await renderedStack(ctx, opts.out);
       if (!stack) {
-        ctx.out.result({ project: null, rendered: false, services: [] }, () => 'no rendered stack (run `kseed render` or `kseed up`)');
+        if (!existsSync(ctx.configPath)) throw noSiteFile(ctx);
+        ctx.out.result({ project: null, rendered: false, services: [] }, () => 'seed not up: no rendered stack (`kseed up` renders and starts it)');
         return;
       }
       const { manifest, dir } = stack;
@@ -90,7 +91,7 @@ export function register(program: Command): void {
                 n.state ?? '-',
                 n.ironic ? `${n.ironic.provision_state ?? '-'}${n.ironic.target_provision_state ? ` -> ${n.ironic.target_provision_state}` : ''}` : 'not enrolled',
                 n.ironic?.power_state ?? '-',
-                n.timings.map((t) => `${t.phase} ${(t.ms / 1000).toFixed(1)}s`).join(', ') || undefined,
+                timingsCell(n.timings),
                 n.ironic?.last_error ?? n.last_error ?? undefined,
               ]),
             ),

@@ -76,6 +76,9 @@ export interface Prepared {
   finished?: { verb: Verb; ok: boolean; since: number };
 }
 
+/** States between runs, when no ramdisk or OS of ours holds a lease: one left from an earlier boot is not the address of the node. */
+const AT_REST: ReadonlySet<NodeState> = new Set(['enroll', 'manageable', 'available']);
+
 const DEPLOYS: readonly Verb[] = ['deploy', 'rebuild'];
 
 export abstract class NodeRunner implements Provisioner {
@@ -436,8 +439,9 @@ export abstract class NodeRunner implements Provisioner {
         node: name,
         state: r.state,
         power: r.power,
-        // the address DHCP gave its PXE NIC, unless the site fixes one
-        ip: r.ip ?? this.leaseIp(name),
+        // the address DHCP gave its PXE NIC, unless the site fixes one; a node at rest
+        // (powered off, no OS of ours on it) has none, whatever lease is left
+        ip: r.ip ?? (AT_REST.has(r.state) ? null : this.leaseIp(name)),
         profile: r.profile,
         last_error: r.last_error,
         timings: this.store.phaseTimings(name),

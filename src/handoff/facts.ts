@@ -1,7 +1,7 @@
 /**
  * What the hand-off knows about each node: its address, NICs and disks.
  * Inspection data is read from the state store: `nodes.data.inventory`,
- * the JSON the deploy ramdisk posts (AGENT-API.md, POST .../inventory:
+ * the JSON the deploy ramdisk posts (docs/AGENT-API.md, POST .../inventory:
  * {cpus, memory_mib, disks[], nics[], boot_mode}). Without it, values come
  * from the site file and are recorded as assumptions for the user to check.
  */

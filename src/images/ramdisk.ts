@@ -1,6 +1,6 @@
 /**
  * The deploy ramdisk: the Debian cloud kernel plus a busybox initramfs whose
- * /init is the kseed agent (templates/ramdisk/init, speaking AGENT-API.md).
+ * /init is the kseed agent (templates/ramdisk/init, speaking docs/AGENT-API.md).
  * Built from Debian packages into <cache>/ramdisk/, and rebuilt only when an
  * input changes (package versions, templates, options: hashed into `stamp`).
  */

@@ -1,6 +1,6 @@
 # kseed deploy agent library (busybox sh). Sourced by /init; the functions
 # that need no hardware (task parsing, encoding) are also run by the unit
-# tests with the host's busybox. Protocol: AGENT-API.md (contract v1).
+# tests with the host's busybox. Protocol: docs/AGENT-API.md (contract v1).
 
 CR=$(printf '\r')
 

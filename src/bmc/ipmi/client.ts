@@ -73,7 +73,7 @@ export class IpmiBmc implements Bmc {
     return this.target.timeoutMs ?? DEFAULT_BUDGET_MS;
   }
 
-  private sessionOptions(): SessionOptions {
+  private sessionOptions(deadline: number): SessionOptions {
     return {
       address: this.target.address,
       port: this.target.port,
@@ -83,6 +83,7 @@ export class IpmiBmc implements Bmc {
       ...(this.target.cipherSuite ? { cipherSuite: this.target.cipherSuite } : {}),
       privilege: this.target.privilege ?? 'administrator',
       timeoutMs: this.budget(),
+      deadline,
       ...(this.target.retries !== undefined ? { retries: this.target.retries } : {}),
       ...(this.opts.requestTimeoutMs ? { requestTimeoutMs: this.opts.requestTimeoutMs } : {}),
       ...(this.opts.transport ? { transport: this.opts.transport } : {}),
@@ -96,12 +97,14 @@ export class IpmiBmc implements Bmc {
 
   /**
    * Runs one operation: serialised per BMC (IPMI has one request in flight
-   * per session), within the per-BMC budget, opening the session if needed.
+   * per session), opening the session if needed. The per-BMC budget is one
+   * deadline for all of it (opening, every request, every retransmission),
+   * never a time per try.
    */
   private run<T>(op: (s: IpmiSession) => Promise<T>): Promise<T> {
     const next = this.queue.then(async () => {
       const deadline = Date.now() + this.budget();
-      const s = await this.ensureSession();
+      const s = await this.ensureSession(deadline);
       s.deadline = deadline;
       try {
         return await op(s);
@@ -119,9 +122,9 @@ export class IpmiBmc implements Bmc {
     return next;
   }
 
-  private async ensureSession(): Promise<IpmiSession> {
+  private async ensureSession(deadline: number): Promise<IpmiSession> {
     if (this.session) return this.session;
-    this.opening ??= IpmiSession.open(this.sessionOptions()).finally(() => {
+    this.opening ??= IpmiSession.open(this.sessionOptions(deadline)).finally(() => {
       this.opening = undefined;
     });
     this.session = await this.opening;
@@ -140,17 +143,21 @@ export class IpmiBmc implements Bmc {
   // ----------------------------------------------------------- commands ---
 
   deviceId(): Promise<DeviceId> {
-    return this.run(async (s) => {
-      const r = await s.request(NetFn.App, AppCmd.GetDeviceId);
-      return this.decode(() => decodeDeviceId(r.data));
-    });
+    return this.run((s) => this.deviceIdIn(s));
+  }
+
+  private async deviceIdIn(s: IpmiSession): Promise<DeviceId> {
+    const r = await s.request(NetFn.App, AppCmd.GetDeviceId);
+    return this.decode(() => decodeDeviceId(r.data));
   }
 
   systemGuid(): Promise<string> {
-    return this.run(async (s) => {
-      const r = await s.request(NetFn.App, AppCmd.GetSystemGuid);
-      return this.decode(() => decodeGuid(r.data));
-    });
+    return this.run((s) => this.systemGuidIn(s));
+  }
+
+  private async systemGuidIn(s: IpmiSession): Promise<string> {
+    const r = await s.request(NetFn.App, AppCmd.GetSystemGuid);
+    return this.decode(() => decodeGuid(r.data));
   }
 
   chassisStatus(): Promise<ChassisStatus> {
@@ -221,51 +228,59 @@ export class IpmiBmc implements Bmc {
   }
 
   lanConfig(): Promise<{ mac?: string; ip?: string; channel: number }> {
-    return this.run(async (s) => {
-      // 0x0E = the channel this request arrives on (6.3), when capabilities were not asked
-      const channel = s.authCaps?.channel ?? 0x0e;
-      const get = (p: number) =>
-        s.request(NetFn.Transport, TransportCmd.GetLanConfig, Buffer.from([channel & 0x0f, p, 0x00, 0x00]), {
-          codes: { 0x80: 'parameter not supported' },
-        });
-      const mac = await get(LanParam.MacAddress);
-      const ip = await get(LanParam.IpAddress);
-      return { channel, mac: this.decode(() => decodeLanMac(mac.data)), ip: this.decode(() => decodeLanIp(ip.data)) };
-    });
+    return this.run((s) => this.lanConfigIn(s));
+  }
+
+  private async lanConfigIn(s: IpmiSession): Promise<{ mac?: string; ip?: string; channel: number }> {
+    // 0x0E = the channel this request arrives on (6.3), when capabilities were not asked
+    const channel = s.authCaps?.channel ?? 0x0e;
+    const get = (p: number) =>
+      s.request(NetFn.Transport, TransportCmd.GetLanConfig, Buffer.from([channel & 0x0f, p, 0x00, 0x00]), {
+        codes: { 0x80: 'parameter not supported' },
+      });
+    const mac = await get(LanParam.MacAddress);
+    const ip = await get(LanParam.IpAddress);
+    return { channel, mac: this.decode(() => decodeLanMac(mac.data)), ip: this.decode(() => decodeLanIp(ip.data)) };
   }
 
   /** Reads FRU device 0 and parses its chassis, board and product areas. */
   fru(fruId = 0): Promise<FruInventory> {
-    return this.run(async (s) => {
-      const infoR = await s.request(NetFn.Storage, StorageCmd.GetFruInfo, Buffer.from([fruId]));
-      const info = this.decode(() => decodeFruInfo(infoR.data));
-      const size = Math.min(info.size, FRU_MAX);
-      const chunks: Buffer[] = [];
-      let off = 0;
-      let chunk = 32;
-      while (off < size) {
-        const n = Math.min(chunk, size - off);
-        const r = await s.request(NetFn.Storage, StorageCmd.ReadFru, Buffer.from([fruId, off & 0xff, off >> 8, n]), {
-          accept: [0xc7, 0xc8, 0xca],
-        });
-        if (r.completionCode !== 0) {
-          // the BMC cannot return that many bytes in one answer: ask for fewer
-          if (chunk <= 8) throw new BmcError('completion', this.bmc, `Read FRU Data: answers shrink below 8 bytes`);
-          chunk = Math.floor(chunk / 2);
-          continue;
-        }
-        const data = this.decode(() => decodeFruRead(r.data));
-        if (data.length === 0) break;
-        chunks.push(data);
-        off += data.length;
-      }
-      return this.decode(() => parseFru(Buffer.concat(chunks)));
-    });
+    return this.run((s) => this.fruIn(s, fruId));
   }
 
-  /** Everything enrollment and profile matching need, in one session. */
-  async identity(): Promise<BmcIdentity> {
-    const dev = await this.deviceId();
+  private async fruIn(s: IpmiSession, fruId: number): Promise<FruInventory> {
+    const infoR = await s.request(NetFn.Storage, StorageCmd.GetFruInfo, Buffer.from([fruId]));
+    const info = this.decode(() => decodeFruInfo(infoR.data));
+    const size = Math.min(info.size, FRU_MAX);
+    const chunks: Buffer[] = [];
+    let off = 0;
+    let chunk = 32;
+    while (off < size) {
+      const n = Math.min(chunk, size - off);
+      const r = await s.request(NetFn.Storage, StorageCmd.ReadFru, Buffer.from([fruId, off & 0xff, off >> 8, n]), {
+        accept: [0xc7, 0xc8, 0xca],
+      });
+      if (r.completionCode !== 0) {
+        // the BMC cannot return that many bytes in one answer: ask for fewer
+        if (chunk <= 8) throw new BmcError('completion', this.bmc, `Read FRU Data: answers shrink below 8 bytes`);
+        chunk = Math.floor(chunk / 2);
+        continue;
+      }
+      const data = this.decode(() => decodeFruRead(r.data));
+      if (data.length === 0) break;
+      chunks.push(data);
+      off += data.length;
+    }
+    return this.decode(() => parseFru(Buffer.concat(chunks)));
+  }
+
+  /** Everything enrollment and profile matching need: one operation, one session, one deadline. */
+  identity(): Promise<BmcIdentity> {
+    return this.run((s) => this.identityIn(s));
+  }
+
+  private async identityIn(s: IpmiSession): Promise<BmcIdentity> {
+    const dev = await this.deviceIdIn(s);
     const id: BmcIdentity = {
       protocol: 'ipmi',
       manufacturerId: dev.manufacturerId,
@@ -276,8 +291,8 @@ export class IpmiBmc implements Bmc {
     };
     const vendor = vendorName(dev.manufacturerId);
     if (vendor) id.manufacturer = vendor;
-    id.guid = await this.systemGuid().catch((e: unknown) => optional(e));
-    const fru = await this.fru().catch((e: unknown) => optional(e));
+    id.guid = await this.systemGuidIn(s).catch((e: unknown) => optional(e));
+    const fru = await this.fruIn(s, 0).catch((e: unknown) => optional(e));
     if (fru) {
       id.manufacturer = fru.product?.manufacturer ?? fru.board?.manufacturer ?? id.manufacturer;
       id.model = fru.product?.name ?? fru.board?.product;
@@ -285,7 +300,7 @@ export class IpmiBmc implements Bmc {
       id.boardProduct = fru.board?.product;
       id.serial = fru.product?.serial ?? fru.board?.serial ?? fru.chassis?.serial;
     }
-    const lan = await this.lanConfig().catch((e: unknown) => optional(e));
+    const lan = await this.lanConfigIn(s).catch((e: unknown) => optional(e));
     if (lan) {
       id.bmcMac = lan.mac;
       id.bmcIp = lan.ip;

@@ -1,7 +1,8 @@
 /**
  * One RMCP+ (IPMI v2.0 lanplus) session with one BMC: capability discovery,
- * cipher suite choice, Open Session + RAKP 1-4 (IPMI v2.0 section 13.15-13.23),
- * authenticated and encrypted requests, privilege, Close Session.
+ * cipher suite choice, authenticated and encrypted requests, privilege,
+ * Close Session. The handshake (Open Session + RAKP 1-4) is handshake.ts;
+ * retransmission and deadlines are exchange.ts.
  *
  * Never cipher suite 0 and never IPMI v1.5 authentication: both accept any
  * password on many BMCs (ipmi_sim included), so only suites 17 and 3 exist here.
@@ -17,17 +18,11 @@ import {
   decodeAuthCaps,
   decodeCipherSuiteRecords,
   decodeIpmiResponse,
-  decodeOpenSessionResponse,
-  decodeRakp2,
-  decodeRakp4,
   decodeRmcp,
   decodeV15,
   decodeV20,
   encodeAuthCapsRequest,
   encodeIpmiRequest,
-  encodeOpenSessionRequest,
-  encodeRakp1,
-  encodeRakp3,
   encodeRmcp,
   encodeV15,
   encodeV20Raw,
@@ -37,28 +32,13 @@ import {
   PayloadType,
   Privilege,
   RmcpClass,
-  rmcppStatusName,
   type AuthCapabilities,
   type CipherSuiteRecord,
   type IpmiResponse,
 } from './codec.js';
-import {
-  CIPHER_SUITES,
-  decryptPayload,
-  encryptPayload,
-  equalCode,
-  packetAuthCode,
-  rakp2AuthCode,
-  rakp3AuthCode,
-  rakp4Icv,
-  random,
-  sessionKeys,
-  SUITE_PREFERENCE,
-  userKey,
-  type CipherSuite,
-  type RakpInputs,
-  type SessionKeys,
-} from './crypto.js';
+import { CIPHER_SUITES, decryptPayload, encryptPayload, equalCode, packetAuthCode, SUITE_PREFERENCE, userKey, type CipherSuite, type SessionKeys } from './crypto.js';
+import { ExchangeFailure, Exchanger, type Unwrapped } from './exchange.js';
+import { handshake, HandshakeFailure } from './handshake.js';
 import { UdpTransport, type Channel } from './transport.js';
 
 export type PrivilegeName = 'operator' | 'administrator';
@@ -75,12 +55,14 @@ export interface SessionOptions {
   /** Pin one suite; unset = the best the BMC offers (17, then 3). */
   cipherSuite?: 3 | 17;
   privilege?: SessionPrivilege;
-  /** Wait for one answer before retransmitting, ms (grows 1.5x per retry). */
+  /** Wait for the first answer before retransmitting, ms, until the round-trip time is measured. */
   requestTimeoutMs?: number;
-  /** Retransmissions per request after the first send. */
+  /** Most retransmissions per request after the first send; unset = as many as the deadline allows. */
   retries?: number;
   /** Budget for opening the session, ms. */
   timeoutMs?: number;
+  /** Absolute deadline (Date.now() ms) for opening, when the caller's operation has one. */
+  deadline?: number;
   transport?: UdpTransport;
 }
 
@@ -94,22 +76,26 @@ export interface RequestOptions {
   retries?: number;
 }
 
-interface Pending {
-  onPacket(body: Buffer): void;
-}
-
 const PRIV_CODE: Record<SessionPrivilege, number> = { user: Privilege.User, operator: Privilege.Operator, administrator: Privilege.Administrator };
 
-/** Errors from Open Session/RAKP statuses that mean "try another suite". */
-const SUITE_REJECTED = new Set([0x03, 0x04, 0x05, 0x06, 0x07, 0x10, 0x11]);
+/** RMCP class IPMI or nothing: anything else from the BMC's address is named, not silently dropped. */
+function unwrap(msg: Buffer): Unwrapped {
+  try {
+    const r = decodeRmcp(msg);
+    if (r.header.msgClass !== RmcpClass.IPMI) return { not: `RMCP class 0x${r.header.msgClass.toString(16)}, not IPMI` };
+    return { body: r.body };
+  } catch {
+    return { not: 'not RMCP' };
+  }
+}
 
 export class IpmiSession {
   readonly bmc: string;
   private channel?: Channel;
-  private pending?: Pending;
+  private io?: Exchanger;
   private rqSeq = randomInt(0, 64);
   private outSeq = 0;
-  private readonly consoleSessionId: number;
+  private consoleSessionId = 0;
   private bmcSessionId = 0;
   private suite?: CipherSuite;
   private keys?: SessionKeys;
@@ -120,6 +106,8 @@ export class IpmiSession {
   authCaps?: AuthCapabilities;
   /** Suites the BMC listed, or undefined if it did not answer Get Channel Cipher Suites. */
   offeredSuites?: CipherSuiteRecord[];
+  /** Handshakes the session took (more than 1: setup messages were lost and it restarted). */
+  handshakes = 0;
   /** Privilege level the session runs at: User until raised (22.18). */
   private level: number = Privilege.User;
   private inMax = 0;
@@ -137,8 +125,6 @@ export class IpmiSession {
     this.#secret = { password, ...(kg ? { kg } : {}) };
     this.opts = opts;
     this.bmc = `${opts.address}:${opts.port}`;
-    // non-zero, and distinct per session so stale answers of another session never match
-    this.consoleSessionId = random(4).readUInt32LE(0) || 1;
   }
 
   get cipherSuite(): 3 | 17 | undefined {
@@ -158,7 +144,7 @@ export class IpmiSession {
       }
     }
     const s = new IpmiSession({ ...opts, port, ip });
-    s.deadline = Date.now() + (opts.timeoutMs ?? 15_000);
+    s.deadline = Math.min(opts.deadline ?? Infinity, Date.now() + (opts.timeoutMs ?? 15_000));
     try {
       await s.connect();
       return s;
@@ -175,10 +161,12 @@ export class IpmiSession {
   private async connect(): Promise<void> {
     const transport = this.opts.transport ?? UdpTransport.shared();
     try {
-      this.channel = await transport.open(this.opts.ip, this.opts.port, (m) => this.onMessage(m));
+      this.channel = await transport.open(this.opts.ip, this.opts.port, (m) => this.io?.onDatagram(m));
     } catch (err) {
       throw new BmcError('network', this.bmc, `cannot open a UDP socket: ${(err as Error).message}`, { cause: err });
     }
+    const channel = this.channel;
+    this.io = new Exchanger((pkt) => channel.send(pkt), unwrap, this.opts.requestTimeoutMs ?? 1000);
     const priv = PRIV_CODE[this.opts.privilege ?? 'administrator'];
     this.targetLevel = priv;
     if (!this.opts.cipherSuite) {
@@ -210,7 +198,7 @@ export class IpmiSession {
         lastReject = undefined;
         break;
       } catch (err) {
-        if (err instanceof BmcError && err.kind === 'cipher') {
+        if (err instanceof BmcError && err.kind === 'cipher' && Date.now() < this.deadline) {
           lastReject = err;
           continue;
         }
@@ -226,81 +214,24 @@ export class IpmiSession {
 
   // ------------------------------------------------------------ transport ---
 
-  private onMessage(msg: Buffer): void {
-    const p = this.pending;
-    if (!p) return;
-    let body: Buffer;
-    try {
-      const r = decodeRmcp(msg);
-      if (r.header.msgClass !== RmcpClass.IPMI) return;
-      body = r.body;
-    } catch {
-      return;
-    }
-    p.onPacket(body);
-  }
-
-  /**
-   * Sends `build()` and resolves with the first packet `accept` returns a
-   * value for. Retransmits (rebuilding, so each send has a fresh session
-   * sequence number) with 1.5x backoff, never past the deadline.
-   */
-  private exchange<T>(
+  /** One exchange under the operation's deadline; its failure becomes this BMC's error. */
+  private async exchange<T>(
     what: string,
     build: () => Buffer,
     accept: (body: Buffer) => T | undefined,
     o: { deadline?: number; retries?: number; wait?: number } = {},
   ): Promise<T> {
-    const deadline = Math.min(o.deadline ?? Infinity, this.deadline);
-    const retries = o.retries ?? this.opts.retries ?? 3;
-    let wait = o.wait ?? this.opts.requestTimeoutMs ?? 1000;
-    return new Promise<T>((resolve, reject) => {
-      let sends = 0;
-      let timer: NodeJS.Timeout | undefined;
-      let lastDecodeError: DecodeError | undefined;
-      const done = (fn: () => void) => {
-        if (timer) clearTimeout(timer);
-        if (this.pending === pending) this.pending = undefined;
-        fn();
-      };
-      const pending: Pending = {
-        onPacket: (body) => {
-          try {
-            const v = accept(body);
-            if (v !== undefined) done(() => resolve(v));
-          } catch (err) {
-            if (err instanceof DecodeError) lastDecodeError = err;
-            else done(() => reject(err));
-          }
-        },
-      };
-      const send = () => {
-        const left = deadline - Date.now();
-        if (sends > retries || left <= 0) {
-          done(() =>
-            reject(
-              lastDecodeError
-                ? this.fail('protocol', `malformed answer to ${what}: ${lastDecodeError.message}`)
-                : this.fail('timeout', `no answer to ${what} after ${sends} tries`),
-            ),
-          );
-          return;
-        }
-        let pkt: Buffer;
-        try {
-          pkt = build();
-        } catch (err) {
-          done(() => reject(err));
-          return;
-        }
-        sends += 1;
-        this.channel?.send(pkt);
-        timer = setTimeout(send, Math.min(wait, left));
-        wait = Math.round(wait * 1.5);
-      };
-      this.pending = pending;
-      send();
-    });
+    const retries = o.retries ?? this.opts.retries;
+    try {
+      return await this.io!.run(what, build, accept, {
+        deadline: Math.min(o.deadline ?? Infinity, this.deadline),
+        ...(retries !== undefined ? { tries: retries + 1 } : {}),
+        ...(o.wait !== undefined ? { wait: o.wait } : {}),
+      });
+    } catch (err) {
+      if (err instanceof ExchangeFailure) throw this.fail(err.kind, err.message);
+      throw err;
+    }
   }
 
   private nextRqSeq(): number {
@@ -387,52 +318,8 @@ export class IpmiSession {
     }
   }
 
-  private setupPacket(payloadType: number, payload: Buffer): Buffer {
-    return Buffer.concat([
-      encodeRmcp(RmcpClass.IPMI),
-      encodeV20Raw({ payloadType, encrypted: false, authenticated: false, sessionId: 0, sequence: 0 }, payload),
-    ]);
-  }
-
-  private acceptSetup(body: Buffer, payloadType: number): Buffer | undefined {
-    if (!isV20(body)) return undefined;
-    const p = decodeV20(body, 0);
-    if (p.payloadType !== payloadType || p.authenticated || p.encrypted) return undefined;
-    return Buffer.from(p.payload);
-  }
-
-  /** Open Session + RAKP 1-4 with one suite (13.17-13.23). */
+  /** Open Session + RAKP 1-4 with one suite, restarted on loss within the deadline (handshake.ts). */
   private async establish(suite: CipherSuite, priv: number): Promise<void> {
-    const tag = randomInt(0, 256);
-    const open = await this.exchange(
-      'RMCP+ Open Session Request',
-      () =>
-        this.setupPacket(
-          PayloadType.OpenSessionRequest,
-          encodeOpenSessionRequest({ tag, maxPrivilege: priv, consoleSessionId: this.consoleSessionId, algorithms: suite.algorithms }),
-        ),
-      (body) => {
-        const pl = this.acceptSetup(body, PayloadType.OpenSessionResponse);
-        if (!pl) return undefined;
-        const r = decodeOpenSessionResponse(pl);
-        if (r.tag !== tag) return undefined;
-        return r;
-      },
-    );
-    if (open.status !== 0) {
-      const why = rmcppStatusName(open.status);
-      if (SUITE_REJECTED.has(open.status)) throw this.fail('cipher', `cipher suite ${suite.id} not offered (${why})`);
-      if (open.status === 0x09 || open.status === 0x0a || open.status === 0x0b) throw this.fail('privilege', `Open Session refused: ${why}`);
-      throw this.fail('auth', `Open Session refused: ${why}`);
-    }
-    if (open.consoleSessionId !== this.consoleSessionId) throw this.fail('protocol', 'Open Session Response names another session');
-    const a = open.algorithms!;
-    if (a.auth !== suite.algorithms.auth || a.integrity !== suite.algorithms.integrity || a.confidentiality !== suite.algorithms.confidentiality) {
-      // a BMC that silently downgrades (e.g. to no integrity) is refused, never followed
-      throw this.fail('cipher', `BMC answered cipher suite ${suite.id} with other algorithms (${a.auth}/${a.integrity}/${a.confidentiality})`);
-    }
-    this.bmcSessionId = open.bmcSessionId!;
-
     const username = Buffer.from(this.opts.username, 'utf8');
     if (username.length > 16) throw this.fail('auth', 'user name longer than 16 bytes');
     let kuid: Buffer;
@@ -441,66 +328,25 @@ export class IpmiSession {
     } catch {
       throw this.fail('auth', 'password longer than 20 bytes');
     }
-    // name-only lookup (bit 4), as ipmitool does by default: the BMC checks the name, we ask for a role
-    const role = 0x10 | priv;
-    const consoleRandom = random(16);
-    const tag1 = (tag + 1) & 0xff;
-    const rakp2 = await this.exchange(
-      'RAKP Message 1',
-      () => this.setupPacket(PayloadType.RAKP1, encodeRakp1({ tag: tag1, bmcSessionId: this.bmcSessionId, consoleRandom, role, username })),
-      (body) => {
-        const pl = this.acceptSetup(body, PayloadType.RAKP2);
-        if (!pl) return undefined;
-        const r = decodeRakp2(pl);
-        return r.tag === tag1 ? r : undefined;
-      },
-    );
-    if (rakp2.status !== 0) {
-      const why = rmcppStatusName(rakp2.status);
-      if (rakp2.status === 0x0d) throw this.fail('auth', `wrong user name (BMC: ${why})`);
-      if (rakp2.status === 0x09 || rakp2.status === 0x0a || rakp2.status === 0x0b) throw this.fail('privilege', `RAKP refused: ${why}`);
-      if (SUITE_REJECTED.has(rakp2.status)) throw this.fail('cipher', `cipher suite ${suite.id} refused in RAKP (${why})`);
-      throw this.fail('auth', `RAKP refused: ${why}`);
-    }
-    const inputs: RakpInputs = {
-      consoleSessionId: this.consoleSessionId,
-      bmcSessionId: this.bmcSessionId,
-      consoleRandom,
-      bmcRandom: rakp2.bmcRandom!,
-      bmcGuid: rakp2.bmcGuid!,
-      role,
-      username,
-    };
-    const tag3 = (tag + 2) & 0xff;
-    const expected = rakp2AuthCode(suite.hash, kuid, inputs);
-    if (!equalCode(expected, rakp2.authCode!)) {
-      // tell the BMC to drop the half-open session (RAKP3 with an error status, 13.22)
-      this.channel?.send(this.setupPacket(PayloadType.RAKP3, encodeRakp3(tag3, 0x0f, this.bmcSessionId, Buffer.alloc(0))));
-      throw this.fail('auth', 'wrong password (RAKP 2 HMAC is invalid)');
-    }
-    const keys = sessionKeys(suite, kuid, this.#secret.kg, inputs);
-    const rakp4 = await this.exchange(
-      'RAKP Message 3',
-      () => this.setupPacket(PayloadType.RAKP3, encodeRakp3(tag3, 0, this.bmcSessionId, rakp3AuthCode(suite.hash, kuid, inputs))),
-      (body) => {
-        const pl = this.acceptSetup(body, PayloadType.RAKP4);
-        if (!pl) return undefined;
-        const r = decodeRakp4(pl);
-        return r.tag === tag3 ? r : undefined;
-      },
-    );
-    if (rakp4.status !== 0) {
-      const why = rmcppStatusName(rakp4.status);
-      if (rakp4.status === 0x0f) throw this.fail('auth', `wrong password or BMC key (BMC: ${why})`);
-      if (rakp4.status === 0x09 || rakp4.status === 0x0a || rakp4.status === 0x0b) throw this.fail('privilege', `RAKP refused: ${why}`);
-      throw this.fail('auth', `RAKP refused: ${why}`);
-    }
-    if (rakp4.consoleSessionId !== this.consoleSessionId) throw this.fail('protocol', 'RAKP Message 4 names another session');
-    if (!equalCode(rakp4Icv(suite, keys.sik, inputs), rakp4.icv)) {
-      throw this.fail('auth', this.#secret.kg ? 'wrong BMC key Kg (RAKP 4 integrity check is invalid)' : 'RAKP 4 integrity check is invalid (the BMC may require a BMC key Kg)');
+    const channel = this.channel!;
+    try {
+      const e = await handshake(this.io!, (pkt) => channel.send(pkt), {
+        suite,
+        privilege: priv,
+        username,
+        kuid,
+        ...(this.#secret.kg ? { kg: this.#secret.kg } : {}),
+        deadline: this.deadline,
+      });
+      this.handshakes += e.attempts;
+      this.consoleSessionId = e.consoleSessionId;
+      this.bmcSessionId = e.bmcSessionId;
+      this.keys = e.keys;
+    } catch (err) {
+      if (err instanceof HandshakeFailure) throw this.fail(err.kind, err.message);
+      throw err;
     }
     this.suite = suite;
-    this.keys = keys;
     this.active = true;
   }
 
@@ -614,7 +460,7 @@ export class IpmiSession {
   private release(): void {
     this.closed = true;
     this.active = false;
-    this.pending = undefined;
+    this.io?.cancel();
     this.channel?.close();
     this.channel = undefined;
   }

@@ -53,6 +53,7 @@ export interface Reply {
 export interface DhcpEvent {
   type: string;
   mac: string;
+  /** The sender's address, for the noise limit (boot/log-limit.ts). */ client?: string;
   ip?: string;
   name?: string;
   bootFile?: string;

@@ -152,12 +152,12 @@ export class DhcpServer extends EventEmitter<DhcpServerEvents> {
       reply = this.auth ? this.auth.handle(req, src) : this.proxy!.handle(req, src, port);
       if (!reply && req.op === 1) {
         this.stats.ignored++;
-        if (messageType(req) === undefined) this.emit('event', { type: 'ignored', mac: macOf(req), reason: 'no message type (BOOTP)' });
+        if (messageType(req) === undefined) this.emit('event', { type: 'ignored', mac: macOf(req), client: rinfo.address, reason: 'no message type (BOOTP)' });
       }
     } catch (err) {
       if (err instanceof DhcpDecodeError) {
         this.stats.malformed++;
-        this.emit('event', { type: 'malformed', mac: '', reason: `${err.message} from ${rinfo.address}:${rinfo.port}` });
+        this.emit('event', { type: 'malformed', mac: '', client: rinfo.address, reason: `${err.message} from ${rinfo.address}:${rinfo.port}` });
       } else {
         this.emit('error', err as Error);
       }

@@ -4,7 +4,7 @@
  *   GET  /boot/<mac-dashes>.ipxe         per-MAC script by the node's boot action
  *   GET|HEAD /artifacts/<file>           kernel, initramfs, images (Range, ETag)
  *   GET  /v1/nocloud/<node>/<file>       cloud-init NoCloud data        (token)
- *   GET  /v1/agent/<node>/task           AGENT-API.md                   (token)
+ *   GET  /v1/agent/<node>/task           docs/AGENT-API.md              (token)
  *   POST /v1/agent/<node>/inventory|progress|result                      (token)
  *   POST /v1/callback/<node>             first boot of the installed OS (token)
  *   GET|HEAD /v1/images/<node>/<file>    images the seed converted for the node (token)
@@ -17,7 +17,7 @@ import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { chainScript, chainToScript, localBootScript, noBootScript, ramdiskScript } from '../ipxe.js';
 import { ArtifactStore, send } from './artifacts.js';
-import { formatTask, InventoryError, parseInventory, type AgentProgress, type AgentTask, type AgentResult, type BootBackend, type NodeCallback } from './types.js';
+import { formatTask, InventoryError, parseInventory, RESULT_DIGEST, ResultRefused, type AgentProgress, type AgentTask, type AgentResult, type BootBackend, type NodeCallback } from './types.js';
 
 export interface HttpBootServerOptions {
   backend: BootBackend;
@@ -37,6 +37,14 @@ export interface HttpBootServerOptions {
   address?: string;
   /** Default 80; 0 picks a free port. */
   port?: number;
+  /**
+   * Listening on loopback behind the Ironic stack's nginx, which sets
+   * X-Forwarded-For to the node's address ($remote_addr, one value): a
+   * request from a loopback peer is then taken as from that address, and
+   * GET /v1/boot-auth answers nginx's auth_request for Ironic's per-node
+   * iPXE configs (docs/AGENT-API.md "Agent token", Ironic engine).
+   */
+  behindProxy?: boolean;
   /** Largest accepted request body (inventory JSON, forms). Default 1 MiB. */
   maxBodyBytes?: number;
   log?: (event: HttpEvent) => void;
@@ -56,6 +64,7 @@ export interface HttpEvent {
 const NODE_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
 const MAC_DASHES = /^([0-9a-fA-F]{2})(-[0-9a-fA-F]{2}){5}$/;
 const WORD = /^[A-Za-z0-9_.-]{1,64}$/;
+const LOOPBACK = /^(127\.|::1$|::ffff:127\.)/;
 
 class HttpError extends Error {
   constructor(
@@ -109,7 +118,7 @@ export class HttpBootServer {
   private handle(req: IncomingMessage, res: ServerResponse): void {
     const t0 = Date.now();
     const rawPath = (req.url ?? '/').split('?')[0]!;
-    const ev: HttpEvent = { method: req.method ?? '?', path: rawPath.slice(0, 256), status: 0, ms: 0, client: req.socket.remoteAddress ?? '?' };
+    const ev: HttpEvent = { method: req.method ?? '?', path: rawPath.slice(0, 256), status: 0, ms: 0, client: this.clientOf(req) };
     res.on('finish', () => {
       ev.status = res.statusCode;
       ev.ms = Date.now() - t0;
@@ -132,6 +141,33 @@ export class HttpBootServer {
       res.setHeader('Connection', 'close');
       send(res, status, `${e instanceof HttpError ? e.message : 'internal error'}\n`);
     });
+  }
+
+  /** The requesting node's address: the TCP peer, or behind nginx (a loopback peer) the address nginx forwards. */
+  private clientOf(req: IncomingMessage): string {
+    const peer = req.socket.remoteAddress ?? '?';
+    if (!this.o.behindProxy || !LOOPBACK.test(peer)) return peer;
+    const fwd = req.headers['x-forwarded-for'];
+    const v = (Array.isArray(fwd) ? fwd.at(-1) : fwd)?.split(',').at(-1)?.trim();
+    return v && v.length <= 64 ? v : peer;
+  }
+
+  /**
+   * nginx's auth_request for Ironic's per-node iPXE config
+   * (/pxelinux.cfg/<mac-dashes>, which holds the ramdisk's kernel arguments
+   * and so its agent token): 204 only when the asking address is that
+   * node's, else 403. nginx answers 404 for this path from outside.
+   */
+  private async bootAuth(req: IncomingMessage, res: ServerResponse, ev: HttpEvent): Promise<void> {
+    if (!this.o.behindProxy || !LOOPBACK.test(req.socket.remoteAddress ?? '')) throw new HttpError(404, 'not found');
+    const uri = String(req.headers['x-original-uri'] ?? '').split('?')[0]!;
+    const m = /^\/pxelinux\.cfg\/(?:01-)?([0-9a-fA-F]{2}(?:-[0-9a-fA-F]{2}){5})$/.exec(uri);
+    if (!m) throw new HttpError(403, 'forbidden');
+    const mac = m[1]!.toLowerCase().replace(/-/g, ':');
+    const node = await this.o.backend.nodeByMac(mac);
+    if (!node || !this.o.backend.admitsBoot || !(await this.o.backend.admitsBoot(node.name, { address: ev.client }))) throw new HttpError(403, 'forbidden');
+    ev.node = node.name;
+    send(res, 204);
   }
 
   private async route(req: IncomingMessage, res: ServerResponse, rawPath: string, ev: HttpEvent): Promise<void> {
@@ -164,6 +200,10 @@ export class HttpBootServer {
       send(res, 200, await this.bootScript(m[1]!.toLowerCase().replace(/-/g, ':'), ev));
       return;
     }
+    if (p === '/v1/boot-auth' && method === 'GET') {
+      await this.bootAuth(req, res, ev);
+      return;
+    }
     if (seg[0] === 'v1') {
       await this.api(req, res, seg.slice(1), method, ev);
       return;
@@ -192,7 +232,7 @@ export class HttpBootServer {
         return ramdiskScript({
           seedUrl: this.o.publicUrl,
           node: node.name,
-          token: await b.agentToken(node.name),
+          token: await this.tokenFor(node.name, ev),
           mac,
           kernelUrl: this.artifactUrl(this.o.ramdisk.kernel),
           initrdUrl: this.artifactUrl(this.o.ramdisk.initrd),
@@ -206,6 +246,16 @@ export class HttpBootServer {
       default:
         return noBootScript(`${node.name}: nothing to do`);
     }
+  }
+
+  /**
+   * The agent token goes only to the node itself (docs/AGENT-API.md "Agent
+   * token"): anyone else asking for its boot script gets 403 and changes nothing.
+   */
+  private async tokenFor(node: string, ev: HttpEvent): Promise<string> {
+    const token = await this.o.backend.agentToken(node, { address: ev.client });
+    if (token === undefined) throw new HttpError(403, `${ev.client} does not hold ${node}'s address: no boot script`);
+    return token;
   }
 
   private async authorize(req: IncomingMessage, node: string): Promise<void> {
@@ -288,8 +338,15 @@ export class HttpBootServer {
         const stage = f.get('stage') ?? '';
         if (status !== 'ok' && status !== 'fail') throw new HttpError(400, 'result: status must be ok or fail');
         if (!WORD.test(stage)) throw new HttpError(400, 'result: stage must be a word');
-        const r: AgentResult = { status, stage, msg: (f.get('msg') ?? '').slice(0, 4096) };
-        await b.onResult(node, r);
+        const digest = f.get('digest');
+        if (digest !== null && !RESULT_DIGEST.test(digest)) throw new HttpError(400, 'result: digest must be sha256:<64 lower-case hex digits>');
+        const r: AgentResult = { status, stage, msg: (f.get('msg') ?? '').slice(0, 4096), ...(digest !== null ? { digest } : {}) };
+        try {
+          await b.onResult(node, r);
+        } catch (e) {
+          if (e instanceof ResultRefused) throw new HttpError(409, e.message);
+          throw e;
+        }
         send(res, 204);
         return;
       }

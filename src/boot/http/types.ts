@@ -1,5 +1,5 @@
 /**
- * Types of the seed <-> deploy ramdisk contract (AGENT-API.md v1) and the
+ * Types of the seed <-> deploy ramdisk contract (docs/AGENT-API.md v1) and the
  * BootBackend the HTTP server asks for every decision. The engine implements
  * BootBackend over the state store; MemoryBootBackend (memory-backend.ts)
  * implements it for tests and `kseed boot serve` without an engine.
@@ -86,7 +86,16 @@ export interface AgentResult {
   status: 'ok' | 'fail';
   stage: string;
   msg: string;
+  /**
+   * `sha256:<hex>` of the bytes the agent streamed from IMAGE_URL onto the
+   * disk; a deploy's `ok` without the digest of the image the seed served is
+   * refused (docs/AGENT-API.md "What counts as done").
+   */
+  digest?: string;
 }
+
+/** A result the seed refuses to count (HTTP 409): e.g. a deploy's digest that is not the served image's. */
+export class ResultRefused extends Error {}
 
 /** First boot of the installed OS (POST /v1/callback/<node>). */
 export interface NodeCallback {
@@ -112,11 +121,19 @@ export interface BootBackend {
    */
   verifyToken(node: string, token: string): Awaitable<boolean>;
   /**
-   * The token put on the kernel command line of the node's deploy ramdisk; called
-   * each time such a script is generated, so it may mint a fresh one
-   * (`store.issueNodeToken(node, 'agent', ttl)`).
+   * The token put on the kernel command line of the node's deploy ramdisk, or
+   * undefined when `client` (the address that asked for the boot script) is
+   * not the node itself: docs/AGENT-API.md "Agent token" (issued per boot,
+   * only to the address that holds the node's lease, never revoked by
+   * someone else's request).
    */
-  agentToken(node: string): Awaitable<string>;
+  agentToken(node: string, client?: { address: string }): Awaitable<string | undefined>;
+  /**
+   * Whether `client` is the node itself, by the same rule as agentToken, for
+   * boot files that carry its token but are not served by this server
+   * (Ironic's per-node iPXE config, behind nginx's auth_request).
+   */
+  admitsBoot?(node: string, client: { address: string }): Awaitable<boolean>;
   taskFor(node: string): Awaitable<AgentTask>;
   onInventory(node: string, inventory: Inventory): Awaitable<void>;
   onProgress(node: string, progress: AgentProgress): Awaitable<void>;
@@ -145,6 +162,9 @@ export function bootActionFor(state: string): BootAction {
 }
 
 export class InventoryError extends Error {}
+
+/** The `digest` form field of a result: sha256 in lower-case hex, as the agent's sha256sum prints it. */
+export const RESULT_DIGEST = /^sha256:[0-9a-f]{64}$/;
 
 function isObj(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -176,7 +196,7 @@ function bool(o: Record<string, unknown>, k: string, where: string): boolean {
 const DISK_NAME = /^[A-Za-z0-9._-]{1,64}$/;
 const MAC = /^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/;
 
-/** Validate a posted inventory (AGENT-API.md); throws InventoryError naming the field. */
+/** Validate a posted inventory (docs/AGENT-API.md); throws InventoryError naming the field. */
 export function parseInventory(v: unknown): Inventory {
   if (!isObj(v)) throw new InventoryError('inventory: expected a JSON object');
   const cpus = num(v, 'cpus', 'inventory');
@@ -214,7 +234,7 @@ export function parseInventory(v: unknown): Inventory {
 }
 
 /**
- * Render a task as the KEY=value lines of AGENT-API.md. A value containing a
+ * Render a task as the KEY=value lines of docs/AGENT-API.md. A value containing a
  * line break would let one value forge another key, so it is refused.
  */
 export function formatTask(t: AgentTask): string {

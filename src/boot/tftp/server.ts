@@ -111,6 +111,9 @@ export class TftpServer {
 
   private pool: WorkerPool | undefined;
 
+  /** Datagrams on the request port: read requests taken, refused (each a `refused` event), dropped unanswered (garbage, stray DATA/ACK). */
+  readonly stats = { requests: 0, refused: 0, dropped: 0 };
+
   /** Transfers running now. */
   get activeTransfers(): number {
     return this.active.size;
@@ -166,6 +169,7 @@ export class TftpServer {
   }
 
   private refuse(rinfo: dgram.RemoteInfo, code: number, message: string, file?: string): void {
+    this.stats.refused++;
     this.emit({ type: 'refused', client: `${rinfo.address}:${rinfo.port}`, file, code, message });
     this.reply(encodeError(code, message), rinfo);
   }
@@ -183,8 +187,10 @@ export class TftpServer {
     if (pkt.op !== 'rrq') {
       // DATA/ACK/ERROR/garbage on the request port belong to no transfer: answering
       // would only help reflection attacks, so they are dropped.
+      this.stats.dropped++;
       return;
     }
+    this.stats.requests++;
     const key = `${rinfo.address}|${rinfo.port}`;
     // RFC 1350 section 4: the client retransmits its RRQ when our first packet is
     // lost; the running transfer retransmits by itself, a second one would duplicate it.

@@ -4,13 +4,15 @@
  * lab of its --config site file even when that lab does not exist, and never
  * fall back to the default lab.
  */
+import { execFile } from 'node:child_process';
 import dgram from 'node:dgram';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { NodeState } from '../../../src/engine/lifecycle.js';
 import { openState } from '../../../src/engine/state.js';
-import { ensureBuilt, runKseed } from '../../helpers/cli.js';
+import { ensureBuilt, REPO, runKseed } from '../../helpers/cli.js';
 
 let dir: string;
 const kseed = (args: string[], cwd = dir) => runKseed(args, { cwd, env: { KSEED_BMC_PASSWORD: 'password' } });
@@ -129,6 +131,138 @@ describe('node verbs', () => {
     const rhelp = await kseed(['rebuild', '--help']);
     expect(rhelp.stdout).toContain('--wait ');
     expect(rhelp.stdout).toContain('--wait-booted');
+  });
+});
+
+describe('status shows the node as it is now', () => {
+  it('TIMINGS: the last run of each phase, no deploy/boot after an undeploy; an available node shows no old IP', async () => {
+    const sdir = mkdtempSync(path.join(dir, 'timings-'));
+    const f = path.join(sdir, 'kseed.yaml');
+    writeFileSync(f, readFileSync(site('timings-src.yaml', 1, { image: true }), 'utf8'));
+    let t = 1_000_000;
+    const store = openState(path.join(sdir, '.kseed'), { now: () => t });
+    const step = (ms: number, to: NodeState, phase: string) => {
+      t += ms;
+      store.transition('node01', to, { phase });
+    };
+    const boot = (ms: number) => {
+      store.recordEvent('node01', 'boot-wait', { phase: 'boot' });
+      t += ms;
+      store.recordEvent('node01', 'booted', { phase: 'boot' });
+    };
+    try {
+      store.ensureNode('node01', { phase: 'enroll' });
+      step(1000, 'manageable', 'enroll');
+      step(0, 'inspecting', 'inspect');
+      step(30_000, 'manageable', 'inspect');
+      step(0, 'available', 'provide');
+      step(0, 'deploying', 'deploy');
+      step(60_000, 'active', 'deploy');
+      boot(20_000);
+      store.allocateLease('52:54:00:aa:00:01', { start: '10.77.0.100', end: '10.77.0.199' }, { ttlSeconds: 3600, state: 'bound' });
+      // rebuild: a second deploy and boot
+      step(100_000, 'deploying', 'deploy');
+      step(50_000, 'active', 'deploy');
+      boot(25_000);
+    } finally {
+      store.close();
+    }
+    const row = (out: string) => out.split('\n').find((l) => l.startsWith('node01'));
+    const active = await kseed(['--config', f, 'status']);
+    expect(active.code, active.stderr).toBe(0);
+    expect(row(active.stdout)).toMatch(/^node01 +active +- +10\.77\.0\.100 +- +enroll 1\.0s, inspect 30\.0s, provide 0\.0s, deploy 50\.0s, boot 25\.0s +-$/);
+
+    const again = openState(path.join(sdir, '.kseed'), { now: () => t });
+    try {
+      t += 5000;
+      again.transition('node01', 'deleting', { phase: 'undeploy' });
+      t += 12_000;
+      again.transition('node01', 'available', { phase: 'undeploy' });
+    } finally {
+      again.close();
+    }
+    const avail = await kseed(['--config', f, 'status']);
+    expect(row(avail.stdout)).toMatch(/^node01 +available +- +- +- +enroll 1\.0s, inspect 30\.0s, provide 0\.0s, undeploy 12\.0s +-$/);
+    // --json keeps the whole history
+    const j = JSON.parse((await kseed(['--config', f, '--json', 'status'])).stdout);
+    expect(j.nodes[0].ip).toBeNull();
+    expect(j.nodes[0].timings.map((x: { phase: string }) => x.phase)).toEqual(['enroll', 'inspect', 'provide', 'deploy', 'boot', 'deploy', 'boot', 'undeploy']);
+  });
+});
+
+describe('long steps show life on a terminal, and only there', () => {
+  it('a BMC that never answers: a live spinner line with the step and elapsed time on a pty; plain lines off it; nothing under --json', async () => {
+    const bmc = dgram.createSocket('udp4');
+    await new Promise<void>((r) => bmc.bind(0, '127.0.0.1', () => r()));
+    try {
+      // a state dir of its own: another test's node01 is already enrolled
+      const f = site(path.join(path.basename(mkdtempSync(path.join(dir, 'slow-'))), 'slow.yaml'), bmc.address().port, { image: true });
+      // script(1) gives kseed a pty; CI (set in CI runs) would turn the live line off, as it should
+      const env: Record<string, string | undefined> = { ...process.env, KSEED_BMC_PASSWORD: 'password', CI: undefined, TERM: 'xterm' };
+      delete env.CI;
+      const tty = await new Promise<{ code: number; out: string }>((resolve) =>
+        execFile('script', ['-qec', `${process.execPath} ${path.join(REPO, 'bin/kseed.js')} --config ${f} enroll --all`, '/dev/null'], { env, timeout: 60_000 }, (err, stdout) =>
+          resolve({ code: err ? Number(err.code) : 0, out: stdout }),
+        ),
+      );
+      expect(tty.code).toBe(1); // its one node failed
+      expect(tty.out).toMatch(/^enrolling 1 node\.\.\.\r\n/);
+      expect(tty.out).toMatch(/\r\x1b\[K[⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏] enrolling 1 node\.\.\. · [1-9]s/);
+      // the live line is cleared before the result table
+      expect(tty.out).toMatch(/\r\x1b\[KNODE +RESULT/);
+
+      const plain = await kseed(['--config', f, 'enroll', '--all']);
+      expect(plain.code).toBe(1);
+      expect(plain.stderr).toBe('enrolling 1 node...\n');
+      const json = await kseed(['--config', f, '--json', 'enroll', '--all']);
+      expect(json.stderr).toBe('');
+      expect(JSON.parse(json.stdout).nodes[0]).toMatchObject({ node: 'node01', result: 'enroll failed' });
+    } finally {
+      bmc.close();
+    }
+  }, 60_000);
+});
+
+describe('missing pieces are named, with the command that fixes them', () => {
+  it('status and logs with no site file name ./kseed.yaml and suggest kseed init (exit 2)', async () => {
+    const empty = mkdtempSync(path.join(dir, 'empty-'));
+    for (const verb of ['status', 'logs']) {
+      const r = await kseed([verb], empty);
+      expect(r.code, verb).toBe(2);
+      expect(r.stdout).toBe('');
+      expect(r.stderr).toBe('kseed: no site file ./kseed.yaml: `kseed init` writes a starter one (or pass --config FILE)\n  ./kseed.yaml: site file not found\n');
+    }
+    const j = await kseed(['--json', 'status'], empty);
+    expect(j.code).toBe(2);
+    expect(JSON.parse(j.stdout)).toMatchObject({ error: 'no-site', problems: [{ file: './kseed.yaml', message: 'site file not found' }] });
+  });
+
+  it('bmc power with no action names the missing action (exit 2), before any BMC packet', async () => {
+    const bmc = dgram.createSocket('udp4');
+    let packets = 0;
+    bmc.on('message', () => packets++);
+    await new Promise<void>((r) => bmc.bind(0, '127.0.0.1', () => r()));
+    try {
+      const f = site('power.yaml', bmc.address().port);
+      const missing = await kseed(['--config', f, 'bmc', 'power', 'node01']);
+      expect(missing).toMatchObject({
+        code: 2,
+        stdout: '',
+        stderr: 'kseed: missing power action after "node01" (one of on, off, cycle, reset, soft, status): e.g. kseed bmc power node01 status\n',
+      });
+      const order = await kseed(['--config', f, 'bmc', 'power', 'on', 'node01']);
+      expect(order).toMatchObject({ code: 2, stderr: 'kseed: the power action comes last: kseed bmc power node01 on\n' });
+      const unknown = await kseed(['--config', f, 'bmc', 'power', 'node01', 'explode']);
+      expect(unknown).toMatchObject({ code: 2, stderr: 'kseed: unknown power action "explode" (one of on, off, cycle, reset, soft, status)\n' });
+      const j = await kseed(['--config', f, '--json', 'bmc', 'power', 'node01']);
+      expect(JSON.parse(j.stdout)).toMatchObject({ error: 'usage' });
+      const help = await kseed(['bmc', 'power', '--help']);
+      expect(help.stdout).toContain('Examples:\n  kseed bmc power node01 status\n');
+      await new Promise((r) => setTimeout(r, 200));
+      expect(packets).toBe(0);
+    } finally {
+      bmc.close();
+    }
   });
 });
 

@@ -32,7 +32,8 @@ describe.skipIf(!ok)('rendered nginx.conf serves httpboot', () => {
     mkdirSync(path.join(root, 'node-1'), { recursive: true });
     // Ironic writes its own boot.ipxe into httpboot: nodes must never get it (it skips kseed's state check)
     writeFileSync(path.join(root, 'boot.ipxe'), '#!ipxe\nchain pxelinux.cfg/${mac:hexhyp}\n');
-    writeFileSync(path.join(root, 'node-1', 'config'), '#!ipxe\nkernel deploy_kernel\n');
+    writeFileSync(path.join(root, 'node-1', 'config'), '#!ipxe\nkernel deploy_kernel kseed.token=SECRET\n');
+    writeFileSync(path.join(root, 'node-1', 'deploy_kernel'), 'k'.repeat(1000));
     const agent = path.join(work, 'agent');
     mkdirSync(path.join(agent, 'boot'), { recursive: true });
     mkdirSync(path.join(agent, 'artifacts'), { recursive: true });
@@ -61,6 +62,7 @@ describe.skipIf(!ok)('rendered nginx.conf serves httpboot', () => {
       `curl -s ${url}/boot/52-54-00-00-00-01.ipxe`,
       curl('/artifacts/vmlinuz'),
       curl('/node-1/config'),
+      curl('/node-1/deploy_kernel'),
       curl('/missing'),
       curl('/node-1/'),
       `kill $(cat "${prefix}/run/nginx.pid") $(cat "${work}/agent.pid")`,
@@ -73,8 +75,10 @@ describe.skipIf(!ok)('rendered nginx.conf serves httpboot', () => {
   });
   afterAll(() => rmSync(work, { recursive: true, force: true }));
 
-  it("serves Ironic's per-node files from httpboot", () => {
-    expect(out, err).toMatch(/\/node-1\/config 200 application\/octet-stream/);
+  it("serves Ironic's per-node files from httpboot, but never a per-node config (it carries the agent token) by its uuid path", () => {
+    expect(out, err).toMatch(/\/node-1\/deploy_kernel 200 application\/octet-stream/);
+    expect(out).toMatch(/\/node-1\/config 403/);
+    expect(out).not.toContain('SECRET');
   });
 
   it("passes kseed's paths to kseed's boot service: its entry script, never Ironic's boot.ipxe", () => {

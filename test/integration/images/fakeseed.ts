@@ -1,5 +1,5 @@
 /**
- * The seed's side of AGENT-API.md, written by the tests (the real server is
+ * The seed's side of docs/AGENT-API.md, written by the tests (the real server is
  * src/boot/http, from another area): enough to drive the ramdisk and to
  * receive the test OS callback, recording everything it is told.
  */

@@ -289,7 +289,7 @@ describe.skipIf(!needPeers('ironic', 'ironic-dbsync', 'ipmi_sim', 'ipmitool'))('
       const resumed = engineFor(site, s2).provision(['rd0'], { waitBooted: true });
       await new Promise((r) => setTimeout(r, 1500));
       expect(s2.getNode('rd0')!.state).toBe('deploying');
-      agent.onResult('rd0', { status: 'ok', stage: 'deploy', msg: 'image written to /dev/vda' });
+      agent.onResult('rd0', { status: 'ok', stage: 'deploy', msg: 'image written to /dev/vda', digest: `sha256:${'a'.repeat(64)}` });
       agent.onCallback('rd0', { stage: 'booted', hostname: 'rd0', fields: { stage: 'booted', hostname: 'rd0' } });
       const [out] = await resumed;
       expect(out, out!.error).toMatchObject({ ok: true, state: 'active', verbs: ['deploy'] });
@@ -355,7 +355,7 @@ describe.skipIf(!needPeers('ironic', 'ironic-dbsync', 'ipmi_sim', 'ipmitool'))('
         await until('Ironic active', async () => (await client.getNode('bmcgood')).provision_state === 'active', 90_000);
         expect(store.getNode('bmcgood')!.state).toBe('deploying');
         expect(bmc.power()).toBe('1');
-        agent.onResult('bmcgood', { status: 'ok', stage: 'deploy', msg: 'image written to /dev/vda' });
+        agent.onResult('bmcgood', { status: 'ok', stage: 'deploy', msg: 'image written to /dev/vda', digest: `sha256:${'a'.repeat(64)}` });
         const [dep] = await deploying;
         expect(dep, dep!.error).toMatchObject({ ok: true, state: 'active', verbs: ['provide', 'deploy'] });
         // what reached the BMC, in order: Ironic's deploy (PXE, power on), then kseed's boot from disk

@@ -8,7 +8,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { StateBootBackend, tokenId } from '../../../src/boot/backend.js';
-import { formatTask, type Inventory } from '../../../src/boot/http/types.js';
+import { formatTask, ResultRefused, type Inventory } from '../../../src/boot/http/types.js';
 import { dhcpNodes } from '../../../src/boot/serve.js';
 import { chooseRootDevice } from '../../../src/engine/rootdevice.js';
 import { openState, type StateStore } from '../../../src/engine/state.js';
@@ -56,6 +56,32 @@ describe('StateBootBackend', () => {
       seen[s] = b.nodeByMac('52:54:00:00:01:01'.toUpperCase())?.action;
     }
     expect(seen).toEqual({ manageable: 'none', inspecting: 'inspect', available: 'none', deploying: 'deploy', 'deploy failed': 'none', active: 'local', 'handed-off': 'local' });
+  });
+
+  it('tokens go only to the node itself: the address holding its lease, else the neighbour table (docs/AGENT-API.md)', () => {
+    put('n1', 'inspecting');
+    const neigh: Record<string, string> = { '10.0.0.77': '52:54:00:00:01:01', '10.0.0.66': '52:54:00:00:00:66' };
+    const nb = new StateBootBackend({ store, nodes, chooseRootDevice, neighbourMac: (a) => neigh[a] });
+    // authoritative: n1's second NIC holds 10.0.0.11; 10.0.0.12 is leased to a stranger
+    store.allocateLease('52:54:00:00:01:01', { start: '10.0.0.11', end: '10.0.0.11', fixed: '10.0.0.11' }, { ttlSeconds: 600, state: 'bound' });
+    store.allocateLease('52:54:00:00:00:66', { start: '10.0.0.12', end: '10.0.0.12', fixed: '10.0.0.12' }, { ttlSeconds: 600, state: 'bound' });
+    const own = nb.agentToken('n1', { address: '10.0.0.11' });
+    expect(own).toMatch(/^[A-Za-z0-9_-]{43}$/);
+    // a stranger, with or without a lease, gets nothing and revokes nothing
+    expect(nb.agentToken('n1', { address: '10.0.0.12' })).toBeUndefined();
+    expect(nb.agentToken('n1', { address: '10.0.0.66' })).toBeUndefined();
+    expect(nb.agentToken('n1', { address: '::ffff:10.0.0.66' })).toBeUndefined();
+    expect(nb.verifyToken('n1', own!)).toBe(true);
+    expect(store.listEvents('n1', { kind: 'token-refused' }).map((e) => e.detail.client)).toEqual(['10.0.0.12', '10.0.0.66', '::ffff:10.0.0.66']);
+    // no lease at the address (proxy DHCP): the neighbour table must show one of the node's MACs
+    expect(nb.agentToken('n1', { address: '10.0.0.77' })).toMatch(/^[A-Za-z0-9_-]{43}$/);
+    expect(nb.agentToken('n1', { address: '10.0.0.78' })).toBeUndefined();
+    // a stranger that took the node's leased address: its own MAC answers for it
+    neigh['10.0.0.11'] = '52:54:00:00:00:66';
+    expect(nb.agentToken('n1', { address: '10.0.0.11' })).toBeUndefined();
+    // the node itself answering there (its first NIC also counts)
+    neigh['10.0.0.11'] = '52:54:00:00:00:01';
+    expect(nb.agentToken('n1', { address: '10.0.0.11' })).toMatch(/^[A-Za-z0-9_-]{43}$/);
   });
 
   it('tokens: one live token per node, valid only for that node, replaced at each boot script', () => {
@@ -122,6 +148,33 @@ describe('StateBootBackend', () => {
     expect(conv.taskFor('n2')).toMatchObject({ task: 'fail', reason: `image ${IMAGE.url}: too large: its virtual size 5.0 GiB (${5 * GiB} bytes) does not fit /dev/vda (4.0 GiB); nothing written` });
     status = { state: 'failed', reason: `image ${IMAGE.url}: corrupt qcow2: qemu-img check found 3 corruptions` };
     expect(conv.taskFor('n2')).toMatchObject({ task: 'fail', reason: `image ${IMAGE.url}: corrupt qcow2: qemu-img check found 3 corruptions` });
+  });
+
+  it('a deploy is done only with the digest of the image served: a bare or wrong `ok` is refused and changes nothing', () => {
+    put('n1', 'deploying');
+    b.onInventory('n1', inventory([disk('vda', 20)]));
+    const served = b.taskFor('n1');
+    expect(served).toMatchObject({ task: 'deploy', imageChecksum: IMAGE.checksum.toLowerCase() });
+    expect(() => b.onResult('n1', { status: 'ok', stage: 'deploy', msg: 'forged' })).toThrow(ResultRefused);
+    expect(() => b.onResult('n1', { status: 'ok', stage: 'deploy', msg: 'forged', digest: `sha256:${'cd'.repeat(32)}` })).toThrow(/not the served image's/);
+    expect(store.listEvents('n1', { kind: 'agent-result' })).toEqual([]);
+    expect(store.listEvents('n1', { kind: 'result-refused' }).map((e) => e.detail.reason)).toEqual(['no digest', `digest sha256:${'cd'.repeat(32)} is not the served image's ${IMAGE.checksum.toLowerCase()}`]);
+    expect(b.nodeByName('n1')?.action).toBe('deploy');
+    // a failure needs no digest; then the real report, with the sha256 the agent computed while streaming
+    b.onResult('n1', { status: 'fail', stage: 'deploy', msg: 'checksum mismatch' });
+    b.onResult('n1', { status: 'ok', stage: 'deploy', msg: 'written', digest: (served as { imageChecksum: string }).imageChecksum });
+    expect(store.listEvents('n1', { kind: 'agent-result' }).map((e) => [e.detail.status, e.detail.digest])).toEqual([['fail', undefined], ['ok', IMAGE.checksum.toLowerCase()]]);
+    expect(b.nodeByName('n1')?.action).toBe('local');
+    // a qcow2 node: the digest of the seed's conversion, and none while it is not ready
+    const sha = 'ef'.repeat(32);
+    let ready = false;
+    const conv = new StateBootBackend({ store, nodes, chooseRootDevice, images: { status: () => (ready ? { state: 'ready', image: { name: 'x.raw.zst', sha256: sha, bytes: 1, compression: 'zstd', virtualSize: 1 } } : { state: 'pending' }) } });
+    put('n2', 'deploying');
+    expect(() => conv.onResult('n2', { status: 'ok', stage: 'deploy', msg: '', digest: `sha256:${sha}` })).toThrow(/no image is served/);
+    ready = true;
+    expect(() => conv.onResult('n2', { status: 'ok', stage: 'deploy', msg: '', digest: IMAGE.checksum.toLowerCase() })).toThrow(ResultRefused);
+    conv.onResult('n2', { status: 'ok', stage: 'deploy', msg: '', digest: `sha256:${sha}` });
+    expect(store.listEvents('n2', { kind: 'agent-result' }).length).toBe(1);
   });
 
   it('reports become state-store events, with the id of the token they came with', () => {

@@ -66,7 +66,7 @@ describe('start-up', () => {
     expect(r.packages).toEqual(['commander', 'yaml', 'zod']);
     expect(r.files).toContain('cli/validate.js');
     expect(r.files.filter((f) => /^(engine|bmc|boot|compose|ironic|lab|images|render|handoff)\//.test(f))).toEqual([]);
-    expect(r.files.filter((f) => f.startsWith('cli/'))).toEqual(['cli/commands.js', 'cli/context.js', 'cli/main.js', 'cli/output.js', 'cli/validate.js']);
+    expect(r.files.filter((f) => f.startsWith('cli/'))).toEqual(['cli/commands.js', 'cli/context.js', 'cli/main.js', 'cli/output.js', 'cli/spinner.js', 'cli/validate.js']);
   });
 
   it('top-level help lists every command of the table, and each loads as the command it is listed as', async () => {

@@ -26,6 +26,8 @@ const spec = (hint: NodeSpec['root_device']): NodeSpec => ({
   image: { url: 'http://10.0.0.1:8080/artifacts/os.raw', checksum: `sha256:${'ab'.repeat(32)}`, format: 'raw' },
   root_device: hint,
 });
+/** What the agent reports having streamed: the image's own sha256 (docs/AGENT-API.md). */
+const DIGEST = `sha256:${'ab'.repeat(32)}`;
 const disk = (name: string, serial: string) => ({ name, size_bytes: 10 * GiB, model: '', serial, wwn: '', rotational: false, hctl: '', by_path: '' });
 const inventory = (...disks: ReturnType<typeof disk>[]): Inventory => ({ cpus: 1, memory_mib: 512, disks, nics: [{ name: 'eth0', mac: MAC, link: true }], boot_mode: 'bios' });
 
@@ -70,7 +72,7 @@ describe('StateBootBackend during engine operations', () => {
     // an ok report of another stage is not "done"
     b.onResult('n1', { status: 'ok', stage: 'inspect', msg: '' });
     expect(action()).toBe('deploy');
-    b.onResult('n1', { status: 'ok', stage: 'deploy', msg: 'written' });
+    b.onResult('n1', { status: 'ok', stage: 'deploy', msg: 'written', digest: DIGEST });
     // the ramdisk reboots before the engine moved the node to active
     expect(store.getNode('n1')!.state).toBe('deploying');
     expect(action()).toBe('local');
@@ -81,20 +83,20 @@ describe('StateBootBackend during engine operations', () => {
     begin('deploying', 'rebuild');
     expect(action()).toBe('deploy');
     expect(task()).toMatch(/^TASK=deploy\n/);
-    b.onResult('n1', { status: 'ok', stage: 'deploy', msg: 'written again' });
+    b.onResult('n1', { status: 'ok', stage: 'deploy', msg: 'written again', digest: DIGEST });
     expect(action()).toBe('local');
   });
 
   it('before the engine wrote its intent, the operation starts at the transition into the state', () => {
     store.transition('n1', 'available');
     store.transition('n1', 'deploying');
-    b.onResult('n1', { status: 'ok', stage: 'deploy', msg: 'written' });
+    b.onResult('n1', { status: 'ok', stage: 'deploy', msg: 'written', digest: DIGEST });
     store.transition('n1', 'active');
     // e.g. a bench or an older seed: deploying again with no data.op
     store.transition('n1', 'deploying');
     expect(store.getNode('n1')!.data.op).toBeUndefined();
     expect(action()).toBe('deploy');
-    b.onResult('n1', { status: 'ok', stage: 'deploy', msg: 'written' });
+    b.onResult('n1', { status: 'ok', stage: 'deploy', msg: 'written', digest: DIGEST });
     expect(action()).toBe('local');
   });
 

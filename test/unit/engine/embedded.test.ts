@@ -119,7 +119,7 @@ class World {
         }
         if (t.task === 'deploy') {
           b.onProgress(name, { stage: 'deploy', pct: 50, msg: '' });
-          b.onResult(name, { status: 'ok', stage: 'deploy', msg: `written to ${t.targetDisk}` });
+          b.onResult(name, { status: 'ok', stage: 'deploy', msg: `written to ${t.targetDisk}`, digest: t.imageChecksum });
           // reboot: the network-first boot gets the local disk, whose OS calls back
           setImmediate(() => {
             try {

@@ -31,7 +31,7 @@ const inv = {
   boot_mode: 'uefi',
 };
 
-describe('inventory and task formats (AGENT-API.md)', () => {
+describe('inventory and task formats (docs/AGENT-API.md)', () => {
   it('parses a valid inventory and lower-cases MACs', () => {
     expect(parseInventory(inv).nics[0]!.mac).toBe('52:54:00:aa:00:01');
   });
