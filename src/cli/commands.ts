@@ -38,5 +38,6 @@ export const commands: readonly CommandEntry[] = [
   { name: 'mirror', summary: 'the seed registry as an image mirror', examples: ['kseed mirror up', 'kseed mirror sync --ceph'], load: () => import('./handoff.js') },
   { name: 'discover', usage: '[options]', summary: 'find BMCs on a network range', examples: ['kseed discover --range 10.0.0.0/24', 'kseed discover --range 10.0.0.0/24 --redfish --write bmcs.yaml'], load: () => import('./discover.js') },
   { name: 'doctor', usage: '[options]', summary: 'check this machine and the provisioning network', examples: ['kseed doctor', 'kseed doctor --interface eth1 --address 10.0.0.1/24'], load: () => import('./doctor.js') },
+  { name: 'completion', usage: '<shell>', summary: 'shell completion: bash, zsh or fish', examples: ['kseed completion bash > /etc/bash_completion.d/kseed', 'eval "$(kseed completion zsh)"           # in ~/.zshrc, after compinit', 'kseed completion fish > ~/.config/fish/completions/kseed.fish'], load: () => import('./completion.js') },
   { name: 'boot', summary: 'the embedded boot services in the foreground', examples: ['kseed boot serve                 # foreground, Ctrl-C stops (kseed up runs it in the background)'], load: () => import('./boot.js') },
 ];
