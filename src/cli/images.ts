@@ -88,13 +88,13 @@ export function register(program: Command): void {
     .option('--cache <dir>', 'cache directory (default: .kseed/cache beside the site file)')
     .option('--packages <list>', `comma-separated packages replacing the default extras (${OS_DEFAULT_PACKAGES.join(',')}); the boot, cloud-init and SSH packages always stay`)
     .option('--add-packages <list>', 'comma-separated packages added to the list')
-    .option('--size <GiB>', 'virtual disk size in GiB; the node grows the root filesystem to its disk', '4')
+    .option('--size <GiB>', 'virtual disk size in GiB (default 2); the node grows the root filesystem to its disk')
     .option('--force', 'rebuild even when nothing changed', false)
-    .action(async (o: BuildOpts & { packages?: string; addPackages?: string; size: string }, cmd: Command) => {
+    .action(async (o: BuildOpts & { packages?: string; addPackages?: string; size?: string }, cmd: Command) => {
       const ctx = contextOf(cmd);
       const list = (s?: string) => s?.split(',').map((p) => p.trim()).filter(Boolean);
-      const size = Number(o.size);
-      if (!Number.isInteger(size)) throw new InputError(`--size: expected a whole number of GiB, got ${JSON.stringify(o.size)}`);
+      const size = o.size === undefined ? undefined : Number(o.size);
+      if (size !== undefined && !Number.isInteger(size)) throw new InputError(`--size: expected a whole number of GiB, got ${JSON.stringify(o.size)}`);
       const r = await buildOsImage({ cacheDir: cacheDir(cmd, o), packages: list(o.packages), addPackages: list(o.addPackages), sizeGiB: size, force: o.force, onProgress: (m) => ctx.out.progress(m) });
       const summary = {
         path: r.path,

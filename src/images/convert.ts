@@ -19,7 +19,7 @@ import path from 'node:path';
 import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { fileURLToPath } from 'node:url';
-import { execa } from 'execa';
+import { runQuiet, type RunResult } from '../util/tools.js';
 
 export interface SourceImage {
   url: string;
@@ -81,15 +81,14 @@ function readHead(file: string): Buffer {
 
 const human = (n: number) => (n >= 1024 ** 3 ? `${(n / 1024 ** 3).toFixed(1)} GiB` : `${(n / 1024 ** 2).toFixed(0)} MiB`);
 
-async function tool(cmd: string, args: string[], what: string, timeout = 1_800_000): Promise<string> {
-  try {
-    return (await execa(cmd, args, { timeout })).stdout;
-  } catch (err) {
-    const e = err as { code?: string; stderr?: string; stdout?: string; exitCode?: number };
-    if (e.code === 'ENOENT') throw new Error(`${cmd} not found: install qemu-utils and zstd on the seed`);
-    const msg = (e.stderr || e.stdout || '').trim().split('\n').slice(-3).join('; ');
-    throw new ImageError(`${what}: ${msg || `${cmd} exit ${e.exitCode}`}`);
+/** The tool's result; a non-zero exit is the image's error (its last stderr lines), a missing tool the seed's. */
+async function tool(cmd: string, args: string[], what: string, timeoutMs = 1_800_000): Promise<RunResult> {
+  const r = await runQuiet(cmd, args, { timeoutMs });
+  if (r.exitCode !== 0) {
+    const msg = (r.stderr || r.stdout).trim().split('\n').slice(-3).join('; ');
+    throw new ImageError(`${what}: ${msg || `${cmd} exit ${r.exitCode}`}`);
   }
+  return r;
 }
 
 export class ImagePreparer {
@@ -147,7 +146,7 @@ export class ImagePreparer {
       const src = await this.fetchVerified(img, work);
       const found = sniffFormat(readHead(src));
       if (found !== 'qcow2') throw new ImageError(`image ${img.url}: unsupported format: the site file says qcow2, the file is ${found === 'raw' ? 'not qcow2 (no qcow2 header)' : found}`);
-      const info = JSON.parse(await tool('qemu-img', ['info', '--output=json', '-f', 'qcow2', src], `image ${img.url}: not a readable qcow2`)) as {
+      const info = JSON.parse((await tool('qemu-img', ['info', '--output=json', '-f', 'qcow2', src], `image ${img.url}: not a readable qcow2`)).stdout) as {
         'virtual-size': number;
         'backing-filename'?: string;
         'format-specific'?: { data?: { 'data-file'?: string } };
@@ -155,7 +154,7 @@ export class ImagePreparer {
       // a qcow2 naming another file would make the seed read that file into a node's disk
       if (info['backing-filename']) throw new ImageError(`image ${img.url}: unsupported qcow2: it has a backing file (${info['backing-filename']})`);
       if (info['format-specific']?.data?.['data-file']) throw new ImageError(`image ${img.url}: unsupported qcow2: it has an external data file`);
-      const check = await execa('qemu-img', ['check', '--output=json', '-f', 'qcow2', src], { reject: false, timeout: 1_800_000 });
+      const check = await runQuiet('qemu-img', ['check', '--output=json', '-f', 'qcow2', src], { timeoutMs: 1_800_000 });
       if (check.exitCode !== 0 && check.exitCode !== 3) {
         let why = check.stderr.trim().split('\n').at(-1) ?? `exit ${check.exitCode}`;
         try {

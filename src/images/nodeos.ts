@@ -37,7 +37,10 @@ export interface OsImageOptions {
   packages?: string[];
   /** Added to the list. */
   addPackages?: string[];
-  /** Virtual disk size in GiB (default 4): the root partition fills it; cloud-init grows it on the node. */
+  /**
+   * Virtual disk size in GiB (default 2, as Debian's own genericcloud image): the root partition
+   * fills it; cloud-init grows it to the node's disk. Every byte of it is written at deploy.
+   */
   sizeGiB?: number;
   force?: boolean;
   onProgress?: (msg: string) => void;
@@ -101,7 +104,7 @@ export async function buildOsImage(opts: OsImageOptions): Promise<OsImageResult>
   const say = opts.onProgress ?? (() => {});
   const cacheDir = path.resolve(opts.cacheDir);
   const suite = opts.suite ?? 'bookworm';
-  const sizeGiB = opts.sizeGiB ?? 4;
+  const sizeGiB = opts.sizeGiB ?? 2;
   if (!Number.isInteger(sizeGiB) || sizeGiB < 2 || sizeGiB > 64) throw new KseedError(`--size ${sizeGiB}: give a whole number of GiB from 2 to 64`, { code: 'bad-input', exitCode: 2 });
   const packages = osPackageList(opts);
   const outDir = path.join(cacheDir, 'os');

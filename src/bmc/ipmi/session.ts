@@ -78,15 +78,23 @@ export interface RequestOptions {
 
 const PRIV_CODE: Record<SessionPrivilege, number> = { user: Privilege.User, operator: Privilege.Operator, administrator: Privilege.Administrator };
 
+/** Session header formats an answer may carry: v1.5 authentication types (13.6) and RMCP+ (0x06). */
+const AUTH_TYPES = new Set([0x00, 0x01, 0x02, 0x04, 0x05, 0x06]);
+
 /** RMCP class IPMI or nothing: anything else from the BMC's address is named, not silently dropped. */
-function unwrap(msg: Buffer): Unwrapped {
+export function unwrap(msg: Buffer): Unwrapped {
+  let r;
   try {
-    const r = decodeRmcp(msg);
-    if (r.header.msgClass !== RmcpClass.IPMI) return { not: `RMCP class 0x${r.header.msgClass.toString(16)}, not IPMI` };
-    return { body: r.body };
+    r = decodeRmcp(msg);
   } catch {
     return { not: 'not RMCP' };
   }
+  const hex = (n: number) => `0x${n.toString(16).padStart(2, '0')}`;
+  if (r.header.msgClass !== RmcpClass.IPMI) return { not: `RMCP of class ${hex(r.header.msgClass)}, not IPMI` };
+  if (r.body.length === 0 || !AUTH_TYPES.has(r.body[0]!)) {
+    return { not: `RMCP without an IPMI session header (${r.body.length ? `authentication type ${hex(r.body[0]!)}` : 'empty'})` };
+  }
+  return { body: r.body };
 }
 
 export class IpmiSession {

@@ -11,21 +11,8 @@
 import type { Bmc, BmcIdentity, BmcTarget, BootOptions, PowerAction, PowerState } from '../types.js';
 import { BmcError } from '../errors.js';
 import { RedfishHttp, header, redfishErrorMessage, type RfRequest, type RfResponse } from './http.js';
-import {
-  allowedFromActionInfo,
-  bootOptionsOf,
-  bootPatch,
-  checkBootAllowed,
-  ipv4Of,
-  isObject,
-  macOf,
-  members,
-  odataId,
-  pickResetType,
-  powerStateOf,
-  str,
-  type Json,
-} from './model.js';
+import { BadField, linkAt, memberLinks, quoteValue, servicePath } from './links.js';
+import { allowedFromActionInfo, bootOptionsOf, bootPatch, checkBootAllowed, ipv4Of, isObject, macOf, pickResetType, powerStateOf, str, type Json } from './model.js';
 
 export const DEFAULT_BUDGET_MS = 30_000;
 export const DEFAULT_REQUEST_TIMEOUT_MS = 10_000;
@@ -102,17 +89,22 @@ export class RedfishBmc implements Bmc {
   }
 
   private async open(deadline: number): Promise<void> {
-    const root = await this.getJson('/redfish/v1/', deadline, false);
+    const ROOT = '/redfish/v1/';
+    const root = await this.getJson(ROOT, deadline, false);
     const type = root['@odata.type'];
     if (typeof root.RedfishVersion !== 'string' && !(typeof type === 'string' && type.includes('ServiceRoot'))) {
-      throw this.http.fail('protocol', 'not a Redfish service root at /redfish/v1/');
+      throw this.http.fail(
+        'protocol',
+        `not a Redfish service root at ${ROOT}: RedfishVersion is ${quoteValue(root.RedfishVersion ?? null)} and @odata.type is ${quoteValue(type ?? null)}`,
+      );
     }
     this.serviceRoot = root;
-    this.sessionsPath = odataId(isObject(root.Links) ? root.Links.Sessions : undefined);
+    this.sessionsPath = this.link(root, `GET ${ROOT}`, ['Links', 'Sessions', '@odata.id']);
     await this.login(deadline);
-    const systemsPath = odataId(root.Systems) ?? '/redfish/v1/Systems';
-    const list = members(await this.getJson(systemsPath, deadline));
-    if (list === undefined) throw this.http.fail('protocol', `${systemsPath} is not a collection`);
+    const systemsPath = this.link(root, `GET ${ROOT}`, ['Systems', '@odata.id']) ?? '/redfish/v1/Systems';
+    const systems = await this.getJson(systemsPath, deadline);
+    const list = this.members(systems, systemsPath);
+    if (list === undefined) throw this.http.fail('protocol', `GET ${systemsPath}: not a collection (Members is ${quoteValue(systems.Members ?? null)})`);
     // A BMC manages one server; where an enclosure manager lists several, BmcTarget cannot name one yet, so the first.
     const first = list[0];
     if (first === undefined) throw this.http.fail('completion', 'the BMC lists no ComputerSystem');
@@ -136,8 +128,10 @@ export class RedfishBmc implements Bmc {
       if (res.status >= 200 && res.status < 300 && token) {
         this.http.authHeader = ['x-auth-token', token];
         this.authMode = 'session';
-        const loc = header(res, 'location') ?? (isObject(res.body) ? odataId(res.body) : undefined);
-        this.sessionPath = loc ? new URL(loc, this.origin).pathname : undefined;
+        const loc = header(res, 'location');
+        const where = `POST ${this.sessionsPath}`;
+        this.sessionPath =
+          loc !== undefined ? this.checked(where, () => servicePath(loc, 'Location header', this.origin)) : this.link(res.body, where, ['@odata.id']);
         return;
       }
       // 404/405/501 or a 2xx without a token: sessions are not really offered.
@@ -155,6 +149,25 @@ export class RedfishBmc implements Bmc {
     this.http.authHeader = ['authorization', `Basic ${basic}`];
     this.authMode = 'basic';
     this.sessionPath = undefined;
+  }
+
+  /** A BadField from reading an answer becomes this BMC's protocol error, prefixed with the request it answered. */
+  private checked<T>(where: string, fn: () => T): T {
+    try {
+      return fn();
+    } catch (err) {
+      if (err instanceof BadField) throw this.http.fail('protocol', `${where}: ${err.message}`);
+      throw err;
+    }
+  }
+
+  /** The link at `path` in a resource read by `where` (`GET /redfish/v1/`). */
+  private link(resource: unknown, where: string, path: (string | number)[]): string | undefined {
+    return this.checked(where, () => linkAt(resource, path, this.origin));
+  }
+
+  private members(collection: Json, path: string): string[] | undefined {
+    return this.checked(`GET ${path}`, () => memberLinks(collection, this.origin));
   }
 
   private statusError(res: RfResponse, method: string, path: string): BmcError {
@@ -184,7 +197,10 @@ export class RedfishBmc implements Bmc {
   private async getRes(path: string, deadline: number, auth = true): Promise<RfResponse> {
     const res = auth ? await this.call({ method: 'GET', path, deadline }) : await this.http.send({ method: 'GET', path, deadline, auth: false });
     if (res.status >= 400) throw this.statusError(res, 'GET', path);
-    if (!isObject(res.body)) throw this.http.fail('protocol', `GET ${path}: answer is not a JSON object`);
+    if (!isObject(res.body)) {
+      const got = res.body === undefined ? 'an empty body' : Array.isArray(res.body) ? `an array ${quoteValue(res.body)}` : quoteValue(res.body);
+      throw this.http.fail('protocol', `GET ${path}: answer is not a JSON object but ${got}`);
+    }
     return res;
   }
 
@@ -214,7 +230,9 @@ export class RedfishBmc implements Bmc {
   async powerStatus(): Promise<PowerState> {
     const sys = await this.system(this.deadline());
     const state = powerStateOf(sys);
-    if (!state) throw this.http.fail('protocol', `unknown PowerState ${JSON.stringify(sys.PowerState)}`);
+    if (!state) {
+      throw this.http.fail('protocol', `GET ${this.systemPath}: PowerState is ${quoteValue(sys.PowerState ?? null)}, not On, Off, PoweringOn, PoweringOff or Paused`);
+    }
     return state;
   }
 
@@ -222,17 +240,19 @@ export class RedfishBmc implements Bmc {
   private async reset(sys: Json, deadline: number): Promise<ResetInfo> {
     if (this.resetInfo) return this.resetInfo;
     const action = isObject(sys.Actions) ? sys.Actions['#ComputerSystem.Reset'] : undefined;
-    if (!isObject(action) || typeof action.target !== 'string') {
+    if (!isObject(action) || action.target === undefined || action.target === null) {
       throw this.http.fail('completion', `${this.systemPath} offers no #ComputerSystem.Reset action`);
     }
     let allowed: string[] | undefined;
     const inline = action['ResetType@Redfish.AllowableValues'];
     if (Array.isArray(inline)) {
       allowed = inline.filter((x): x is string => typeof x === 'string');
-    } else if (typeof action['@Redfish.ActionInfo'] === 'string') {
-      allowed = allowedFromActionInfo(await this.optional(action['@Redfish.ActionInfo'], deadline));
+    } else if (action['@Redfish.ActionInfo'] !== undefined) {
+      const info = this.link(sys, `GET ${this.systemPath}`, ['Actions', '#ComputerSystem.Reset', '@Redfish.ActionInfo']);
+      allowed = allowedFromActionInfo(await this.optional(info, deadline));
     }
-    this.resetInfo = { target: new URL(action.target, this.origin).pathname, allowed };
+    const target = this.link(sys, `GET ${this.systemPath}`, ['Actions', '#ComputerSystem.Reset', 'target'])!;
+    this.resetInfo = { target, allowed };
     return this.resetInfo;
   }
 
@@ -310,14 +330,14 @@ export class RedfishBmc implements Bmc {
   async identity(): Promise<BmcIdentity> {
     const deadline = this.deadline();
     const sys = await this.system(deadline);
-    const links = isObject(sys.Links) ? sys.Links : {};
-    const managedBy = Array.isArray(links.ManagedBy) ? odataId(links.ManagedBy[0]) : undefined;
-    const managerPath = managedBy ?? (await this.firstMember(odataId(this.serviceRoot.Managers), deadline));
+    const fromSys = `GET ${this.systemPath}`;
+    const managedBy = this.link(sys, fromSys, ['Links', 'ManagedBy', 0, '@odata.id']);
+    const managerPath = managedBy ?? (await this.firstMember(this.link(this.serviceRoot, 'GET /redfish/v1/', ['Managers', '@odata.id']), deadline));
     const [nics, manager] = await Promise.all([
-      this.nics(odataId(sys.EthernetInterfaces), deadline),
+      this.nics(this.link(sys, fromSys, ['EthernetInterfaces', '@odata.id']), deadline),
       this.optional(managerPath, deadline),
     ]);
-    const bmcNics = manager ? await this.nics(odataId(manager.EthernetInterfaces), deadline) : [];
+    const bmcNics = manager ? await this.nics(this.link(manager, `GET ${managerPath}`, ['EthernetInterfaces', '@odata.id']), deadline) : [];
     // The BMC's own port is the enabled one with an address; else the first with a MAC.
     const bmcNic =
       bmcNics.find((n) => n.InterfaceEnabled !== false && macOf(n) && ipv4Of(n)) ?? bmcNics.find((n) => macOf(n));
@@ -340,13 +360,13 @@ export class RedfishBmc implements Bmc {
 
   private async firstMember(path: string | undefined, deadline: number): Promise<string | undefined> {
     const col = await this.optional(path, deadline);
-    return col ? members(col)?.[0] : undefined;
+    return col ? this.members(col, path!)?.[0] : undefined;
   }
 
   /** Every EthernetInterface of a collection, fetched concurrently. */
   private async nics(path: string | undefined, deadline: number): Promise<Json[]> {
     const col = await this.optional(path, deadline);
-    const list = col ? (members(col) ?? []) : [];
+    const list = col ? (this.members(col, path!) ?? []) : [];
     const all = await Promise.all(list.map((p) => this.optional(p, deadline)));
     return all.filter((n): n is Json => n !== undefined);
   }

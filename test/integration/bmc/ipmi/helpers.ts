@@ -64,3 +64,11 @@ export async function garbage(address: string, port: number): Promise<() => void
   await new Promise<void>((resolve) => s.bind(port, address, () => resolve()));
   return () => s.close();
 }
+
+/** A "BMC" that answers every datagram with the same bytes, whatever they are (a web server, a printer). */
+export async function answersWith(address: string, port: number, reply: Buffer): Promise<() => void> {
+  const s = dgram.createSocket('udp4');
+  s.on('message', (_msg, r) => s.send(reply, r.port, r.address));
+  await new Promise<void>((resolve) => s.bind(port, address, () => resolve()));
+  return () => s.close();
+}

@@ -10,7 +10,7 @@ import { BmcError } from '../../../../src/bmc/errors.js';
 import { IpmiBmc } from '../../../../src/bmc/ipmi/client.js';
 import { IpmiSession } from '../../../../src/bmc/ipmi/session.js';
 import type { BmcTarget } from '../../../../src/bmc/types.js';
-import { blackHole, field, garbage, ipmitool, startBmc, tempRoot, writeBmc, type SimBmc } from './helpers.js';
+import { answersWith, blackHole, field, garbage, ipmitool, startBmc, tempRoot, writeBmc, type SimBmc } from './helpers.js';
 
 const ok = needPeers('ipmi_sim', 'ipmitool');
 const PASSWORD = 'password';
@@ -234,7 +234,27 @@ describe.skipIf(!ok)('IPMI client against ipmi_sim', () => {
       const t0 = Date.now();
       const err = (await b.powerStatus().catch((e: unknown) => e)) as BmcError;
       expect(err).toBeInstanceOf(BmcError);
-      expect(['protocol', 'timeout']).toContain(err.kind);
+      // garbage is an answer, and is named as one: never "no answer"
+      expect(err.kind).toBe('protocol');
+      expect(err.message).toMatch(/^127\.0\.0\.1:16206: Get Channel Authentication Capabilities: the BMC answered \d+ bytes that are /);
+      expect(Date.now() - t0).toBeLessThan(3000);
+      await b.close();
+    } finally {
+      stop();
+    }
+  });
+
+  it('a "BMC" that answers bytes that are not RMCP is named for what it sent, not reported silent', async () => {
+    const stop = await answersWith('127.0.0.1', 16207, Buffer.from('HTTP/1.1 400', 'latin1'));
+    try {
+      const b = new IpmiBmc({ ...target(), port: 16207, timeoutMs: 1500 });
+      const t0 = Date.now();
+      const err = (await b.powerStatus().catch((e: unknown) => e)) as BmcError;
+      expect(err).toBeInstanceOf(BmcError);
+      expect(err.kind).toBe('protocol');
+      expect(err.message).toBe(
+        '127.0.0.1:16207: RMCP+ Open Session Request: the BMC answered 12 bytes that are not RMCP (first bytes 0x48 0x54 0x54 0x50 0x2f 0x31 0x2e 0x31 ...)',
+      );
       expect(Date.now() - t0).toBeLessThan(3000);
       await b.close();
     } finally {

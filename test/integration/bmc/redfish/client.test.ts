@@ -6,18 +6,16 @@
  * DSP0266 describes. It stands in for a real BMC; it is not one.
  * Ports: 19000-19499 (the redfish range).
  */
-import { execFile, execFileSync } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { needPeers } from '../../../helpers/peers.js';
 import { RedfishBmc } from '../../../../src/bmc/redfish/client.js';
 import { connectBmc } from '../../../../src/bmc/index.js';
 import { BmcError } from '../../../../src/bmc/errors.js';
 import type { BmcTarget } from '../../../../src/bmc/types.js';
-import { RedfishStandIn, SilentServer, type StandInOptions } from './server.js';
+import { RedfishStandIn, SilentServer, selfSignedCert, type StandInOptions } from './server.js';
 
 const PASSWORD = 'rf-Secret-9';
 const execFileP = promisify(execFile);
@@ -39,22 +37,10 @@ async function sushy(port: number, op: 'read' | 'write'): Promise<Record<string,
 }
 
 let tls: { cert: string; key: string };
-let tmp: string;
 let nextBase = 19000;
 
 beforeAll(() => {
-  if (!haveOpenssl) return;
-  tmp = mkdtempSync(join(tmpdir(), 'kseed-rf-'));
-  // A throw-away self-signed certificate, like the ones BMCs ship with.
-  execFileSync('openssl', [
-    'req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes',
-    '-keyout', join(tmp, 'key.pem'), '-out', join(tmp, 'cert.pem'), '-days', '1',
-    '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1',
-  ], { stdio: 'ignore' });
-  tls = { cert: readFileSync(join(tmp, 'cert.pem'), 'utf8'), key: readFileSync(join(tmp, 'key.pem'), 'utf8') };
-});
-afterAll(() => {
-  if (tmp) rmSync(tmp, { recursive: true, force: true });
+  if (haveOpenssl) tls = selfSignedCert();
 });
 
 function target(port: number, extra: Partial<BmcTarget> = {}): BmcTarget {
@@ -437,6 +423,46 @@ describe.skipIf(!haveOpenssl)('Redfish client against the stand-in BMC', () => {
     await withBmc({ malformed: ['/redfish/v1/'] }, async (srv) => {
       const err = await failure(RedfishBmc.connect(target(srv.port)));
       expect(err.kind).toBe('protocol');
+    });
+  });
+
+  it('names the field and the value of a bad link (the session Location, an @odata.id, an action target) or PowerState', async () => {
+    await withBmc({ location: 'https://[::1' }, async (srv) => {
+      const err = await failure(RedfishBmc.connect(target(srv.port)));
+      expect(err.kind).toBe('protocol');
+      expect(err.message).toBe(`127.0.0.1:${srv.port}: POST /redfish/v1/SessionService/Sessions: Location header is not a valid URI: "https://[::1"`);
+    });
+    await withBmc({}, async (srv) => {
+      srv.res.get('/redfish/v1/')!.Systems['@odata.id'] = 'http://[bad';
+      const err = await failure(RedfishBmc.connect(target(srv.port)));
+      expect(err.message).toBe(`127.0.0.1:${srv.port}: GET /redfish/v1/: Systems["@odata.id"] is not a valid URI: "http://[bad"`);
+    });
+    await withBmc({}, async (srv) => {
+      // a link to another host would carry this BMC's credentials there
+      srv.system.Links.ManagedBy[0]['@odata.id'] = '//198.51.100.7/redfish/v1/Managers/1';
+      await connected(srv, {}, async (bmc) => {
+        const err = await failure(bmc.identity());
+        expect(err.kind).toBe('protocol');
+        expect(err.message).toBe(
+          `127.0.0.1:${srv.port}: GET /redfish/v1/Systems/R1N01: Links.ManagedBy[0]["@odata.id"] points away from this BMC (https://127.0.0.1:${srv.port}): "//198.51.100.7/redfish/v1/Managers/1"`,
+        );
+      });
+    });
+    await withBmc({}, async (srv) => {
+      srv.system.Actions['#ComputerSystem.Reset'].target = 42;
+      await connected(srv, {}, async (bmc) => {
+        const err = await failure(bmc.power('on'));
+        expect(err.message).toBe(`127.0.0.1:${srv.port}: GET /redfish/v1/Systems/R1N01: Actions["#ComputerSystem.Reset"].target is not a URI: 42`);
+        expect(srv.resets).toEqual([]);
+      });
+    });
+    await withBmc({}, async (srv) => {
+      srv.system.PowerState = 'Sleeping';
+      await connected(srv, {}, async (bmc) => {
+        const err = await failure(bmc.powerStatus());
+        expect(err.kind).toBe('protocol');
+        expect(err.message).toBe(`127.0.0.1:${srv.port}: GET /redfish/v1/Systems/R1N01: PowerState is "Sleeping", not On, Off, PoweringOn, PoweringOff or Paused`);
+      });
     });
   });
 });

@@ -3,36 +3,22 @@
  * emulator is packaged here), a silent TCP listener and a plain HTTP server
  * that is not Redfish. Ports: 19500-19599.
  */
-import { execFileSync } from 'node:child_process';
 import http from 'node:http';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { needPeers } from '../../../helpers/peers.js';
 import { probeRedfish } from '../../../../src/bmc/redfish/discover.js';
-import { RedfishStandIn, SilentServer, listenInRange } from './server.js';
+import { RedfishStandIn, SilentServer, listenInRange, selfSignedCert } from './server.js';
 
 const haveOpenssl = needPeers('openssl');
-let tmp: string;
-let tls: { cert: string; key: string };
 let srv: RedfishStandIn;
 
 beforeAll(async () => {
   if (!haveOpenssl) return;
-  tmp = mkdtempSync(join(tmpdir(), 'kseed-rfd-'));
-  execFileSync('openssl', [
-    'req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes',
-    '-keyout', join(tmp, 'key.pem'), '-out', join(tmp, 'cert.pem'), '-days', '1',
-    '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1',
-  ], { stdio: 'ignore' });
-  tls = { cert: readFileSync(join(tmp, 'cert.pem'), 'utf8'), key: readFileSync(join(tmp, 'key.pem'), 'utf8') };
-  srv = new RedfishStandIn({ tls });
+  srv = new RedfishStandIn({ tls: selfSignedCert() });
   await srv.listen(19500);
 });
 afterAll(async () => {
   await srv?.close();
-  if (tmp) rmSync(tmp, { recursive: true, force: true });
 });
 
 describe.skipIf(!haveOpenssl)('probeRedfish', () => {

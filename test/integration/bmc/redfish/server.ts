@@ -14,7 +14,9 @@
  * Knobs simulate BMC variants: no sessions, no PowerCycle, ActionInfo, TLS,
  * malformed JSON. It is test code, not a Redfish implementation.
  */
-import { readFileSync, readdirSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import http from 'node:http';
 import https from 'node:https';
 import net from 'node:net';
@@ -51,6 +53,8 @@ export interface StandInOptions {
   hideBootAllowable?: boolean;
   /** A read-only account: every POST/PATCH is refused with 403. */
   readOnly?: boolean;
+  /** The Location header of a new session, instead of its path (a BMC that sends a broken one). */
+  location?: string;
 }
 
 /** One-shot faults injected by a test: the next `count` matching requests misbehave. */
@@ -203,7 +207,7 @@ export class RedfishStandIn {
       this.sessions.set(token, loc);
       const s = { '@odata.type': '#Session.v1_7_0.Session', '@odata.id': loc, Id: id, Name: 'User Session', UserName: b.UserName };
       this.res.set(loc, s);
-      return this.send(res, 201, s, { 'x-auth-token': token, location: loc });
+      return this.send(res, 201, s, { 'x-auth-token': token, location: this.o.location ?? loc });
     }
 
     if (auth === 'none' || auth === 'bad') {
@@ -343,5 +347,23 @@ export class SilentServer {
   async close(): Promise<void> {
     for (const s of this.sockets) s.destroy();
     await new Promise<void>((r) => this.server.close(() => r()));
+  }
+}
+
+/**
+ * A throw-away self-signed certificate for 127.0.0.1, like the ones BMCs
+ * ship with (openssl req; the caller checks needPeers('openssl') first).
+ */
+export function selfSignedCert(): { cert: string; key: string } {
+  const dir = mkdtempSync(join(tmpdir(), 'kseed-rf-cert-'));
+  try {
+    execFileSync('openssl', [
+      'req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes',
+      '-keyout', join(dir, 'key.pem'), '-out', join(dir, 'cert.pem'), '-days', '1',
+      '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1',
+    ], { stdio: 'ignore' });
+    return { cert: readFileSync(join(dir, 'cert.pem'), 'utf8'), key: readFileSync(join(dir, 'key.pem'), 'utf8') };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
   }
 }

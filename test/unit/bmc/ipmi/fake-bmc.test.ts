@@ -47,11 +47,18 @@ interface FakeOptions {
   downgrade?: boolean;
   /** Corrupt every in-session AuthCode. */
   forge?: boolean;
+  /** Lose the first answer of this payload type (0x15: a RAKP 4 lost on the wire). */
+  loseFirst?: number;
 }
 
 class FakeBmc {
   power = 0;
   received = 0;
+  /** Requests received per RMCP+ payload type. */
+  readonly seen = new Map<number, number>();
+  /** RAKP 3 messages with an error status: the console dropping a half-open session (13.22). */
+  abandoned = 0;
+  private lost = false;
   private sess?: { suite: Suite; sidm: number; sidc: number; rm?: Buffer; rc?: Buffer; role?: number; uname?: Buffer; k1?: Buffer; k2?: Buffer; seq: number };
   private readonly guid = randomBytes(16);
   constructor(private readonly o: FakeOptions) {}
@@ -78,6 +85,15 @@ class FakeBmc {
   }
 
   handle(pkt: Buffer): Buffer[] {
+    const out = this.answer(pkt);
+    if (this.o.loseFirst !== undefined && !this.lost && out.length && (out[0]![5]! & 0x3f) === this.o.loseFirst) {
+      this.lost = true;
+      return [];
+    }
+    return out;
+  }
+
+  private answer(pkt: Buffer): Buffer[] {
     this.received += 1;
     if (this.o.drop && this.received <= this.o.drop) return [];
     if (pkt[4] === 0x00) {
@@ -102,6 +118,7 @@ class FakeBmc {
       return [Buffer.concat([Buffer.from([6, 0, 0xff, 7]), h, ans])];
     }
     const type = pkt[5]! & 0x3f;
+    this.seen.set(type, (this.seen.get(type) ?? 0) + 1);
     const len = pkt.readUInt16LE(14);
     const p = pkt.subarray(16, 16 + len);
     if (type === 0x10) {
@@ -136,7 +153,12 @@ class FakeBmc {
       return [this.setup(0x13, Buffer.concat([head, le32(s.sidm), s.rc, this.guid, code]))];
     }
     if (type === 0x14) {
-      if (p[1] !== 0) return [];
+      if (p[1] !== 0) {
+        this.abandoned += 1;
+        return [];
+      }
+      // RAKP 3 activated the session (13.22): a second one finds no session waiting for it
+      if (s.k1) return [this.setup(0x15, Buffer.concat([Buffer.from([p[0]!, 0x02, 0, 0]), le32(s.sidm)]))];
       const ulen = Buffer.from([s.role!, s.uname!.length]);
       const expect = hmac(s.suite.hash, this.kuid(), s.rc!, le32(s.sidm), ulen, s.uname!);
       if (!expect.equals(p.subarray(8))) return [this.setup(0x15, Buffer.concat([Buffer.from([p[0]!, 0x0f, 0, 0]), le32(s.sidm)]))];
@@ -284,6 +306,16 @@ describe('RMCP+ session against an in-memory BMC', () => {
     const s = await open(bmc, { cipherSuite: 3 });
     expect((await s.request(0x00, 0x01)).completionCode).toBe(0);
     expect(bmc.received).toBeGreaterThan(5);
+    await s.close();
+  });
+
+  it('a lost RAKP 4 restarts the handshake from Open Session instead of resending RAKP 3', async () => {
+    const bmc = new FakeBmc({ offered: [3], listSuites: false, loseFirst: 0x15 });
+    const s = await open(bmc, { cipherSuite: 3 });
+    expect(s.handshakes).toBe(2);
+    // one RAKP 3 per handshake, plus the error-status RAKP 3 that drops the abandoned session
+    expect([bmc.seen.get(0x10), bmc.seen.get(0x12), bmc.seen.get(0x14), bmc.abandoned]).toEqual([2, 2, 3, 1]);
+    expect((await s.request(0x00, 0x01)).completionCode).toBe(0);
     await s.close();
   });
 
