@@ -17,7 +17,7 @@ import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { chainScript, chainToScript, localBootScript, noBootScript, ramdiskScript } from '../ipxe.js';
 import { ArtifactStore, send } from './artifacts.js';
-import { formatTask, InventoryError, parseInventory, RESULT_DIGEST, ResultRefused, type AgentProgress, type AgentTask, type AgentResult, type BootBackend, type NodeCallback } from './types.js';
+import { FormError, formatTask, InventoryError, parseInventory, parseProgress, parseResult, ResultRefused, type AgentTask, type BootBackend, type NodeCallback } from './types.js';
 
 export interface HttpBootServerOptions {
   backend: BootBackend;
@@ -65,6 +65,16 @@ const NODE_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
 const MAC_DASHES = /^([0-9a-fA-F]{2})(-[0-9a-fA-F]{2}){5}$/;
 const WORD = /^[A-Za-z0-9_.-]{1,64}$/;
 const LOOPBACK = /^(127\.|::1$|::ffff:127\.)/;
+
+/** A form the agent posted, parsed, or 400 naming the field. */
+function formOrBad<T>(parse: (f: URLSearchParams) => T, f: URLSearchParams): T {
+  try {
+    return parse(f);
+  } catch (e) {
+    if (e instanceof FormError) throw new HttpError(400, e.message);
+    throw e;
+  }
+}
 
 class HttpError extends Error {
   constructor(
@@ -322,25 +332,13 @@ export class HttpBootServer {
         return;
       }
       case 'POST agent/progress': {
-        const f = await this.form(req);
-        const pct = Number(f.get('pct') ?? '');
-        const stage = f.get('stage') ?? '';
-        if (!WORD.test(stage)) throw new HttpError(400, 'progress: stage must be a word');
-        if (!Number.isInteger(pct) || pct < 0 || pct > 100 || f.get('pct') === '') throw new HttpError(400, 'progress: pct must be 0-100');
-        const p: AgentProgress = { stage, pct, msg: (f.get('msg') ?? '').slice(0, 1024) };
+        const p = formOrBad(parseProgress, await this.form(req));
         await b.onProgress(node, p);
         send(res, 204);
         return;
       }
       case 'POST agent/result': {
-        const f = await this.form(req);
-        const status = f.get('status');
-        const stage = f.get('stage') ?? '';
-        if (status !== 'ok' && status !== 'fail') throw new HttpError(400, 'result: status must be ok or fail');
-        if (!WORD.test(stage)) throw new HttpError(400, 'result: stage must be a word');
-        const digest = f.get('digest');
-        if (digest !== null && !RESULT_DIGEST.test(digest)) throw new HttpError(400, 'result: digest must be sha256:<64 lower-case hex digits>');
-        const r: AgentResult = { status, stage, msg: (f.get('msg') ?? '').slice(0, 4096), ...(digest !== null ? { digest } : {}) };
+        const r = formOrBad(parseResult, await this.form(req));
         try {
           await b.onResult(node, r);
         } catch (e) {

@@ -166,6 +166,33 @@ export class InventoryError extends Error {}
 /** The `digest` form field of a result: sha256 in lower-case hex, as the agent's sha256sum prints it. */
 export const RESULT_DIGEST = /^sha256:[0-9a-f]{64}$/;
 
+/** A posted form (progress, result) with a bad field; the message names it. */
+export class FormError extends Error {}
+
+const STAGE = /^[A-Za-z0-9_.-]{1,64}$/;
+
+/** POST .../progress: `stage pct msg` (docs/AGENT-API.md). */
+export function parseProgress(f: URLSearchParams): AgentProgress {
+  const stage = f.get('stage') ?? '';
+  if (!STAGE.test(stage)) throw new FormError('progress: stage must be a word');
+  const raw = f.get('pct') ?? '';
+  // digits only: no "-0", "1e1" or " 5" (the agent sends a plain integer)
+  const pct = /^\d{1,3}$/.test(raw) ? Number(raw) : NaN;
+  if (!(pct >= 0 && pct <= 100)) throw new FormError('progress: pct must be 0-100');
+  return { stage, pct, msg: (f.get('msg') ?? '').slice(0, 1024) };
+}
+
+/** POST .../result: `status stage msg [digest]` (docs/AGENT-API.md "What counts as done"). */
+export function parseResult(f: URLSearchParams): AgentResult {
+  const status = f.get('status');
+  const stage = f.get('stage') ?? '';
+  if (status !== 'ok' && status !== 'fail') throw new FormError('result: status must be ok or fail');
+  if (!STAGE.test(stage)) throw new FormError('result: stage must be a word');
+  const digest = f.get('digest');
+  if (digest !== null && !RESULT_DIGEST.test(digest)) throw new FormError('result: digest must be sha256:<64 lower-case hex digits>');
+  return { status, stage, msg: (f.get('msg') ?? '').slice(0, 4096), ...(digest !== null ? { digest } : {}) };
+}
+
 function isObj(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
