@@ -9,6 +9,7 @@
  * the same datagrams.
  */
 import dgram from 'node:dgram';
+import { prng } from './fuzz.js';
 
 export interface LossyRelayOptions {
   target: { address: string; port: number };
@@ -26,18 +27,6 @@ export interface LossyRelay {
   port: number;
   stats(): { up: number; upDropped: number; down: number; downDropped: number };
   close(): Promise<void>;
-}
-
-/** mulberry32: a tiny 32-bit PRNG, enough to make drops reproducible. */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 function bound(sock: dgram.Socket, port: number): Promise<void> {

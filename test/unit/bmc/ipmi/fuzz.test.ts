@@ -1,7 +1,8 @@
 /**
  * Every decoder meets arbitrary and truncated bytes: it returns a value or
  * throws DecodeError, never anything else (no RangeError from a Buffer read,
- * no TypeError from a missing field).
+ * no TypeError from a missing field). Fixed seeds: a failure replays. The
+ * 50,000-case runs and the round trips are fuzz-seeded.test.ts.
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
@@ -60,7 +61,7 @@ const seeds = [
 describe('decoders never crash', () => {
   for (const [name, fn] of Object.entries(decoders)) {
     it(`${name}: arbitrary bytes`, () => {
-      fc.assert(fc.property(fc.uint8Array({ maxLength: 200 }), (a) => safe(fn, Buffer.from(a))), { numRuns: 400 });
+      fc.assert(fc.property(fc.uint8Array({ maxLength: 200 }), (a) => safe(fn, Buffer.from(a))), { numRuns: 400, seed: 20261206 });
     });
     it(`${name}: truncated and bit-flipped real packets`, () => {
       fc.assert(
@@ -70,7 +71,7 @@ describe('decoders never crash', () => {
           // the body after the RMCP header too: that is what the session layer decodes
           return safe(fn, b) && safe(fn, b.subarray(4));
         }),
-        { numRuns: 400 },
+        { numRuns: 400, seed: 20261206 },
       );
     });
   }
@@ -85,6 +86,7 @@ describe('decoders never crash', () => {
         }
         return true;
       }),
+      { seed: 20261206 },
     );
     expect(expandCidr('127.0.0.0/26')).toHaveLength(62);
     expect(expandCidr('10.1.2.3/32')).toEqual(['10.1.2.3']);
