@@ -28,8 +28,11 @@ const MARK = '----kseed-file----';
  * ceph.conf and each client's keyring between markers.
  */
 export function kollaCephScript(image: string): string {
-  const cmds: string[] = ['set -e'];
-  for (const p of KOLLA_CEPH.pools) cmds.push(`ceph osd pool create ${p} >/dev/null`, `ceph osd pool application enable ${p} rbd >/dev/null`);
+  // The mon refuses a pool that would put more than mon_max_pg_per_osd (250) PG copies on an
+  // OSD: four pools at the default 32 PGs and 2 copies exceed that below 3 OSDs. There they
+  // start at 8 PGs; the pg autoscaler (on by default since Ceph 16) grows them with the data.
+  const cmds: string[] = ['set -e', 'pgs=32', 'if [ "$(ceph osd ls | wc -l)" -lt 3 ]; then pgs=8; fi'];
+  for (const p of KOLLA_CEPH.pools) cmds.push(`ceph osd pool create ${p} "$pgs" >/dev/null`, `ceph osd pool application enable ${p} rbd >/dev/null`);
   for (const [name, caps] of Object.entries(KOLLA_CEPH.clients)) {
     cmds.push(`ceph auth get-or-create client.${name} mon ${shq(caps.mon)} osd ${shq(caps.osd)} mgr ${shq(caps.mgr)} >/dev/null`);
   }
