@@ -3,11 +3,12 @@
  * running in a namespace (serve-fixture.mjs over dist/), QEMU guests whose
  * NIC is a tap on the test's bridge, and a recording udhcpc.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { chmodSync, copyFileSync, existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { JsonLinesProcess } from './json-lines.js';
 import { type Netns, waitForLine } from './netns.js';
 
 export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
@@ -27,22 +28,7 @@ export interface ServeEvent {
   [k: string]: unknown;
 }
 
-export class ServeProcess {
-  readonly events: ServeEvent[] = [];
-  stderr = '';
-  private constructor(readonly child: ChildProcess) {
-    let buf = '';
-    child.stdout?.on('data', (d: Buffer) => {
-      buf += d.toString();
-      const lines = buf.split('\n');
-      buf = lines.pop() ?? '';
-      for (const l of lines) if (l.startsWith('{')) this.events.push(JSON.parse(l) as ServeEvent);
-    });
-    child.stderr?.on('data', (d: Buffer) => {
-      this.stderr += d.toString();
-    });
-  }
-
+export class ServeProcess extends JsonLinesProcess<ServeEvent> {
   static async start(ns: Netns, dir: string, cfg: Record<string, unknown>): Promise<{ serve: ServeProcess; info: Record<string, unknown> }> {
     const file = path.join(dir, 'serve.json');
     writeFileSync(file, JSON.stringify(cfg));
@@ -54,15 +40,6 @@ export class ServeProcess {
 
   of(mac: string): ServeEvent[] {
     return this.events.filter((e) => e.mac === mac);
-  }
-
-  async stop(): Promise<number | null> {
-    if (this.child.exitCode !== null) return this.child.exitCode;
-    const done = new Promise<number | null>((r) => this.child.once('exit', (code) => r(code)));
-    this.child.kill('SIGTERM');
-    const code = await Promise.race([done, new Promise<null>((r) => setTimeout(() => r(null), 5000))]);
-    if (this.child.exitCode === null) this.child.kill('SIGKILL');
-    return code;
   }
 }
 

@@ -3,11 +3,12 @@
  * namespace (serve-fixture.mjs over dist/), and the real clients (busybox
  * udhcpc, ISC dhclient) with scripts that only record, never touch /etc.
  */
-import type { ChildProcess } from 'node:child_process';
 import { chmodSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import type { DhcpEvent } from '../../src/boot/dhcp/handlers.js';
+import { JsonLinesProcess } from './json-lines.js';
 import type { Client, Netns } from './netns.js';
 import { waitForLine } from './netns.js';
 import { isOurs, readPidFile } from '../../src/lab/proc.js';
@@ -19,31 +20,10 @@ export function tmpDir(tag: string): string {
   return mkdtempSync(path.join(os.tmpdir(), `ksd-${tag}-`));
 }
 
-export interface KseedEvent {
-  type: string;
-  mac: string;
-  ip?: string;
-  name?: string;
-  bootFile?: string;
-  reason?: string;
-}
+/** What the DHCP server reports, one JSON line each (the server's own type). */
+export type KseedEvent = DhcpEvent;
 
-export class KseedProcess {
-  readonly events: KseedEvent[] = [];
-  stderr = '';
-  private constructor(readonly child: ChildProcess) {
-    let buf = '';
-    child.stdout?.on('data', (d: Buffer) => {
-      buf += d.toString();
-      const lines = buf.split('\n');
-      buf = lines.pop() ?? '';
-      for (const l of lines) if (l.startsWith('{')) this.events.push(JSON.parse(l) as KseedEvent);
-    });
-    child.stderr?.on('data', (d: Buffer) => {
-      this.stderr += d.toString();
-    });
-  }
-
+export class KseedProcess extends JsonLinesProcess<KseedEvent> {
   static async start(ns: Netns, dir: string, cfg: Record<string, unknown>): Promise<KseedProcess> {
     const file = path.join(dir, `kseed-${Date.now()}.json`);
     writeFileSync(file, JSON.stringify(cfg));
@@ -60,15 +40,6 @@ export class KseedProcess {
     const r = await ns.exec(process.execPath, [fixture, file], { timeoutMs: 15_000 });
     if (r.code === 0) throw new Error('kseed started but should not have');
     return r.stderr;
-  }
-
-  async stop(): Promise<void> {
-    if (this.child.exitCode !== null) return;
-    const done = new Promise<void>((r) => this.child.once('exit', () => r()));
-    // `ip netns exec` execs node, so the pid is the server itself
-    this.child.kill('SIGTERM');
-    await Promise.race([done, new Promise((r) => setTimeout(r, 5000))]);
-    if (this.child.exitCode === null) this.child.kill('SIGKILL');
   }
 }
 

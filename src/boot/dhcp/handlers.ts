@@ -11,6 +11,7 @@
  *   that is not ours, or a renewing ciaddr elsewhere) gets no answer;
  * - the authoritative handler NAKs only clients it has a lease record for
  *   (RFC 2131 4.3.2 lets a server stay silent; a NAK aborts some PXE ROMs).
+ * The proxy personality is proxy.ts; what both share is here.
  */
 import { type BootChoice, type BootContext, chooseBoot, describeClient, type NodeBootPrefs } from './bootfile.js';
 import {
@@ -64,8 +65,8 @@ export const CLIENT_PORT = 68;
 export const SERVER_PORT = 67;
 /** PXE spec 2.1 section 2.2.5: the boot server / ProxyDHCP request port. */
 export const PXE_PORT = 4011;
-const ZERO = '0.0.0.0';
-const BROADCAST = '255.255.255.255';
+export const ZERO = '0.0.0.0';
+export const BROADCAST = '255.255.255.255';
 
 export interface Subnet {
   address: string;
@@ -83,7 +84,7 @@ function maskOf(prefix: number): string {
 }
 
 /** Ethernet only: PXE and every client kseed serves uses htype 1, hlen 6 (RFC 1700 "Hardware Type"). */
-function isEthernetRequest(req: DhcpPacket): boolean {
+export function isEthernetRequest(req: DhcpPacket): boolean {
   return req.op === 1 && req.htype === 1 && req.hlen === 6;
 }
 
@@ -436,81 +437,6 @@ export class AuthoritativeHandler {
     const packet = this.baseReply(req, MessageType.ACK, node, undefined);
     this.note({ type: 'inform', mac, ip: req.ciaddr, name: node?.name });
     return { packet, ...destination(req, MessageType.ACK) };
-  }
-}
-
-// ================================================================ proxy
-
-export interface ProxyConfig {
-  seedAddress: string;
-  prefix: number;
-  nodes: DhcpNode[];
-  boot: BootContext;
-}
-
-/**
- * PXE spec 2.1 section 2.2 ProxyDHCP: beside the site's own DHCP server,
- * answer PXE clients' DISCOVERs on 67 with an offer that carries boot
- * information and no address (yiaddr 0), and their REQUESTs on 4011 with an
- * ACK. Never answers a non-PXE client, never offers an address.
- */
-export class ProxyHandler {
-  private readonly nodes = new Map<string, DhcpNode>();
-  private readonly subnet: Subnet;
-  private readonly events: DhcpEvent[] = [];
-
-  constructor(private readonly cfg: ProxyConfig) {
-    this.subnet = { address: cfg.seedAddress, prefix: cfg.prefix };
-    for (const n of cfg.nodes) this.nodes.set(n.mac.toLowerCase(), { ...n, mac: n.mac.toLowerCase() });
-  }
-
-  drainEvents(): DhcpEvent[] {
-    return this.events.splice(0, this.events.length);
-  }
-
-  /** Replace the inventory while serving. */
-  setNodes(nodes: DhcpNode[]): void {
-    this.nodes.clear();
-    for (const n of nodes) this.nodes.set(n.mac.toLowerCase(), { ...n, mac: n.mac.toLowerCase() });
-  }
-
-  /** `port`: the local port the request arrived on (67 or 4011). */
-  handle(req: DhcpPacket, src: Source, port: number): Reply | null {
-    if (!isEthernetRequest(req)) return null;
-    const type = messageType(req);
-    if (req.giaddr !== ZERO && !inSubnet(req.giaddr, this.subnet)) return null;
-    const client = describeClient(req);
-    if (client.kind === 'none' && !client.ipxe) return null;
-    const mac = macOf(req);
-    const node = this.nodes.get(mac);
-    if (!node) {
-      if (this.events.length < 10_000) this.events.push({ type: 'ignored', mac, reason: 'MAC not in inventory' });
-      return null;
-    }
-    const boot = chooseBoot(mac, client, this.cfg.boot, node);
-    if (!boot) return null;
-    let rep: DhcpPacket;
-    let dst: Source;
-    if (port === SERVER_PORT && type === MessageType.DISCOVER) {
-      rep = replyTo(req, MessageType.OFFER);
-      dst = destination(req, MessageType.OFFER);
-    } else if (port === PXE_PORT && (type === MessageType.REQUEST || type === MessageType.INFORM)) {
-      // PXE spec 2.2.5: the client has its address now and asks us directly;
-      // answer to where it asked from.
-      rep = replyTo(req, MessageType.ACK);
-      rep.ciaddr = req.ciaddr;
-      if (req.ciaddr !== ZERO && !inSubnet(req.ciaddr, this.subnet)) return null;
-      dst = req.ciaddr !== ZERO ? { address: req.ciaddr, port: src.port } : { address: src.address, port: src.port };
-      if (dst.address === ZERO) dst = { address: BROADCAST, port: CLIENT_PORT };
-    } else {
-      return null;
-    }
-    rep.options.set(Opt.SERVER_ID, ipBytes(this.cfg.seedAddress));
-    // ProxyDHCP answers must not look like a lease: no yiaddr, no lease time.
-    rep.yiaddr = ZERO;
-    applyBoot(req, rep, boot, { ipxeNoProxy: false });
-    if (this.events.length < 10_000) this.events.push({ type: port === PXE_PORT ? 'proxy-ack' : 'proxy-offer', mac, name: node.name, bootFile: boot.file });
-    return { packet: rep, ...dst };
   }
 }
 

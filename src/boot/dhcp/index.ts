@@ -2,9 +2,7 @@
 export { DhcpServer, type DhcpServerOptions } from './server.js';
 export {
   AuthoritativeHandler,
-  ProxyHandler,
   type AuthoritativeConfig,
-  type ProxyConfig,
   type DhcpNode,
   type DhcpEvent,
   type Reply,
@@ -15,6 +13,7 @@ export {
   SERVER_PORT,
   PXE_PORT,
 } from './handlers.js';
+export { ProxyHandler, type ProxyConfig } from './proxy.js';
 export { StateLeaseStore, stateLeaseStore, type LeaseTableApi, type LeaseRow } from './state-store.js';
 export { probeDhcp, type ProbeOffer, type ProbeOptions } from './probe.js';
 export { type Lease, type LeaseState, type LeaseStore, MemoryLeaseStore, LeaseTable } from './leases.js';

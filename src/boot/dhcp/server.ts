@@ -9,7 +9,8 @@ import { RouterAdvertiser } from '../ra.js';
 import { bindToDevice, growReceiveBuffer, interfaceAddresses, interfaceExists, NetifError } from '../netif.js';
 import { type BootFiles, DEFAULT_BOOT_FILES } from './bootfile.js';
 import { DhcpDecodeError, decode, encode, macOf, messageType, messageTypeName } from './codec.js';
-import { AuthoritativeHandler, type DhcpEvent, type DhcpNode, inSubnet, PXE_PORT, ProxyHandler, type Reply, SERVER_PORT } from './handlers.js';
+import { AuthoritativeHandler, type DhcpEvent, type DhcpNode, inSubnet, PXE_PORT, type Reply, SERVER_PORT } from './handlers.js';
+import { ProxyHandler } from './proxy.js';
 import type { Lease, LeaseStore } from './leases.js';
 
 export interface DhcpServerOptions {

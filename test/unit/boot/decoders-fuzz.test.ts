@@ -1,7 +1,7 @@
 /**
  * Seeded fuzzing of every decoder the boot services expose to the
  * provisioning network (issue 14): DHCP packets, TFTP packets, and the agent
- * API's bodies (inventory JSON, progress and result forms). A small PRNG
+ * API's bodies (inventory JSON, progress and result forms). mulberry32
  * with fixed seeds (cheap enough for 50,000 cases each in about a second on
  * an idle machine; a failure replays exactly, its case index in the message).
  * Properties: nothing but the decoder's own typed error escapes, and valid
@@ -12,19 +12,13 @@ import { describe, expect, it } from 'vitest';
 import { type DhcpPacket, DhcpDecodeError, decode as dhcpDecode, encode as dhcpEncode, Opt } from '../../../src/boot/dhcp/codec.js';
 import { FormError, type Inventory, InventoryError, parseInventory, parseProgress, parseResult } from '../../../src/boot/http/types.js';
 import { decode as tftpDecode, encodeAck, encodeData, encodeError, encodeOack, encodeRequest } from '../../../src/boot/tftp/packet.js';
+import { prng as mulberry32 } from '../../helpers/fuzz.js';
 
 const RUNS = 50_000;
 
-/** mulberry32: a 32-bit PRNG, deterministic from its seed. */
+/** The shared seeded PRNG (test/helpers/fuzz.ts) with the generators these decoders need. */
 function prng(seed: number) {
-  let a = seed >>> 0;
-  const next = () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const next = mulberry32(seed);
   const int = (n: number) => Math.floor(next() * n);
   const bytes = (max: number, min = 0) => {
     const b = Buffer.alloc(min + int(max - min + 1));

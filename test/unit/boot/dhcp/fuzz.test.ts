@@ -8,7 +8,8 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { type DhcpPacket, DhcpDecodeError, decode, encode, MessageType, messageType, Opt, optIp } from '../../../../src/boot/dhcp/codec.js';
-import { AuthoritativeHandler, inSubnet, ProxyHandler, type Reply } from '../../../../src/boot/dhcp/handlers.js';
+import { AuthoritativeHandler, inSubnet, type Reply } from '../../../../src/boot/dhcp/handlers.js';
+import { ProxyHandler } from '../../../../src/boot/dhcp/proxy.js';
 import { request } from './build.js';
 
 const SEED = '10.77.0.1';

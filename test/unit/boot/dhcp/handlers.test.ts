@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { decode, encode, MessageType, Opt, optIp, messageType } from '../../../../src/boot/dhcp/codec.js';
-import { AuthoritativeHandler, type AuthoritativeConfig, ProxyHandler } from '../../../../src/boot/dhcp/handlers.js';
+import { AuthoritativeHandler, type AuthoritativeConfig } from '../../../../src/boot/dhcp/handlers.js';
+import { ProxyHandler } from '../../../../src/boot/dhcp/proxy.js';
 import { MemoryLeaseStore } from '../../../../src/boot/dhcp/leases.js';
 import { request } from './build.js';
 
