@@ -14,27 +14,30 @@ export interface CommandEntry {
   /** Options and arguments as the top-level help lists them, e.g. `[options] [nodes...]`. */
   usage?: string;
   summary: string;
+  /** Shown under the command's own --help (the command file may add more of its own). */
+  examples?: readonly string[];
   load: () => Promise<{ register: Register }>;
 }
 
 export const commands: readonly CommandEntry[] = [
-  { name: 'init', usage: '[options]', summary: 'write a commented starter site file', load: () => import('./init.js') },
+  { name: 'init', usage: '[options]', summary: 'write a commented starter site file', examples: ['kseed init                       # the lab starter, ./kseed.yaml', 'kseed --config rack.yaml init --rack'], load: () => import('./init.js') },
   { name: 'validate', usage: '[options]', summary: 'check the site file and the hardware profiles', load: () => import('./validate.js') },
-  { name: 'render', usage: '[options]', summary: 'render the seed Compose stack into .kseed/stack/', load: () => import('./render.js') },
-  { name: 'up', usage: '[options]', summary: 'start the seed (the Compose stack, or the embedded boot services)', load: () => import('./up.js') },
-  { name: 'down', usage: '[options]', summary: 'stop the seed', load: () => import('./down.js') },
-  { name: 'status', usage: '[options]', summary: 'the seed\'s services and every node\'s state', load: () => import('./status.js') },
+  { name: 'render', usage: '[options]', summary: 'render the seed Compose stack into .kseed/stack/', examples: ['kseed render', 'kseed render --out /tmp/stack'], load: () => import('./render.js') },
+  { name: 'up', usage: '[options]', summary: 'start the seed (the Compose stack, or the embedded boot services)', examples: ['kseed up', 'kseed up --artifacts /tmp/kseed-try/artifacts   # embedded: serve the ramdisk and images from here'], load: () => import('./up.js') },
+  { name: 'down', usage: '[options]', summary: 'stop the seed', examples: ['kseed down', 'kseed down --volumes            # engine ironic: also delete the enrolled nodes and leases'], load: () => import('./down.js') },
+  { name: 'status', usage: '[options]', summary: 'the seed\'s services and every node\'s state', examples: ['kseed status', "kseed --json status | jq '.nodes[] | {node, state}'"], load: () => import('./status.js') },
   { name: 'logs', usage: '[options] [service]', summary: 'logs of the seed\'s services', load: () => import('./logs.js') },
-  { name: 'lab', summary: 'a virtual rack on this machine: QEMU VMs behind ipmi_sim BMCs', load: () => import('./lab.js') },
-  { name: 'images', summary: 'build the deploy ramdisk, the test OS image and the seed images', load: () => import('./images.js') },
-  { name: 'enroll', usage: '[options] [nodes...]', summary: 'check every BMC and record nodes as manageable', load: () => import('./enroll.js') },
-  { name: 'bmc', summary: 'drive BMCs directly: power, bootdev, info', load: () => import('./bmc.js') },
-  { name: 'provision', usage: '[options] [nodes...]', summary: 'enroll, inspect and deploy nodes until they are active', load: () => import('./provision.js') },
+  { name: 'lab', summary: 'a virtual rack on this machine: QEMU VMs behind ipmi_sim BMCs', examples: ['kseed lab up --nodes 2 --uefi-nodes 1', 'kseed lab status', 'kseed lab console node01 -f', 'kseed lab down'], load: () => import('./lab.js') },
+  { name: 'images', summary: 'build the deploy ramdisk, the test OS image and the seed images', examples: ['kseed images ramdisk --lab-only', 'kseed images testos', 'kseed images build             # the seed images of engine ironic'], load: () => import('./images.js') },
+  { name: 'enroll', usage: '[options] [nodes...]', summary: 'check every BMC and record nodes as manageable', examples: ['kseed enroll --all', 'kseed enroll node01 node02'], load: () => import('./enroll.js') },
+  { name: 'bmc', summary: 'drive BMCs directly: power, bootdev, info', examples: ['kseed bmc power node01 status', 'kseed bmc bootdev node01 pxe --uefi', 'kseed bmc info node01'], load: () => import('./bmc.js') },
+  { name: 'provision', usage: '[options] [nodes...]', summary: 'enroll, inspect and deploy nodes until they are active', examples: ['kseed provision --all --wait', 'kseed provision node01 node02 --wait-booted'], load: () => import('./provision.js') },
   { name: 'rebuild', usage: '[options] <nodes...>', summary: 'write the image again on active nodes', load: () => import('./rebuild.js') },
   { name: 'undeploy', usage: '[options] <nodes...>', summary: 'wipe deployed nodes and return them to available', load: () => import('./undeploy.js') },
-  { name: 'handoff', usage: '[options]', summary: 'Kolla-Ansible and cephadm inputs, and their runs', load: () => import('./handoff.js') },
-  { name: 'mirror', summary: 'the seed registry as an image mirror', load: () => import('./handoff.js') },
-  { name: 'discover', usage: '[options]', summary: 'find BMCs on a network range', load: () => import('./discover.js') },
-  { name: 'doctor', usage: '[options]', summary: 'check this machine and the provisioning network', load: () => import('./doctor.js') },
-  { name: 'boot', summary: 'the embedded boot services in the foreground', load: () => import('./boot.js') },
+  { name: 'handoff', usage: '[options]', summary: 'Kolla-Ansible and cephadm inputs, and their runs', examples: ['kseed handoff                    # write the Kolla-Ansible and cephadm inputs', 'kseed handoff --run', 'kseed handoff --ceph --status'], load: () => import('./handoff.js') },
+  { name: 'mirror', summary: 'the seed registry as an image mirror', examples: ['kseed mirror up', 'kseed mirror sync --ceph'], load: () => import('./handoff.js') },
+  { name: 'discover', usage: '[options]', summary: 'find BMCs on a network range', examples: ['kseed discover --range 10.0.0.0/24', 'kseed discover --range 10.0.0.0/24 --redfish --write bmcs.yaml'], load: () => import('./discover.js') },
+  { name: 'doctor', usage: '[options]', summary: 'check this machine and the provisioning network', examples: ['kseed doctor', 'kseed doctor --interface eth1 --address 10.0.0.1/24'], load: () => import('./doctor.js') },
+  { name: 'completion', usage: '<shell>', summary: 'shell completion: bash, zsh or fish', examples: ['kseed completion bash > /etc/bash_completion.d/kseed', 'eval "$(kseed completion zsh)"           # in ~/.zshrc, after compinit', 'kseed completion fish > ~/.config/fish/completions/kseed.fish'], load: () => import('./completion.js') },
+  { name: 'boot', summary: 'the embedded boot services in the foreground', examples: ['kseed boot serve                 # foreground, Ctrl-C stops (kseed up runs it in the background)'], load: () => import('./boot.js') },
 ];

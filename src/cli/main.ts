@@ -47,6 +47,10 @@ export async function buildProgram(argv: readonly string[] = process.argv, all =
       done.add(register);
       register(program);
     }
+    for (const c of wanted) {
+      const cmd = program.commands.find((x) => x.name() === c.name);
+      if (cmd && c.examples?.length) cmd.addHelpText('after', `\nExamples:\n${c.examples.map((e) => `  ${e}`).join('\n')}`);
+    }
   } else {
     const usage = new Map(commands.map((c) => [c.name, c.usage]));
     const help = new Help();

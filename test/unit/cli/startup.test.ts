@@ -84,6 +84,8 @@ describe('start-up', () => {
       const one = each[i]!;
       expect(one.code, `${c.name} --help: ${one.stderr}`).toBe(0);
       expect(one.stdout).toMatch(new RegExp(`^Usage: kseed ${c.name} `, 'm'));
+      // every command's help ends with examples a newcomer can copy
+      expect(one.stdout, `${c.name} --help`).toMatch(new RegExp(`\\nExamples?:\\n  kseed ${c.name}\\b`));
     });
   });
 
