@@ -205,8 +205,10 @@ describe('kseed mirror sync (CLI)', () => {
     const a = kseed(['mirror', 'sync'], site.dir);
     expect(a.code).toBe(2);
     expect(a.stderr).toMatch(/give --list FILE/);
-    // a fresh site: no registry password generated yet, so nothing is contacted
-    const fresh = siteDir();
+    // a fresh Ironic-engine site: its registry runs in the stack `kseed up` starts, which also
+    // makes the password, so nothing is contacted. (The embedded engine starts its own registry
+    // here instead: test/integration/handoff/seed-registry.test.ts.)
+    const fresh = siteDir(SITE().replace('engine: embedded', 'engine: ironic'));
     const list = path.join(fresh.dir, 'images.txt');
     writeFileSync(list, 'quay.io/ceph/ceph:v18\n');
     const b = kseed(['mirror', 'sync', '--list', list], fresh.dir);
