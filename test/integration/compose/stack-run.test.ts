@@ -6,7 +6,7 @@
  * and static busybox; the real kseed/* images come from `kseed images build`. The seed is loopback (127.0.0.1) with DHCP off, so no DHCP
  * server ever runs in the host namespace; TFTP binds 127.0.0.1:69.
  */
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -117,19 +117,28 @@ describe.skipIf(!ok)('the seed stack under Compose (stand-in images)', () => {
     expect(Buffer.compare(got, readFileSync(IPXE))).toBe(0);
   });
 
-  it('http serves what Ironic writes to httpboot in the shared volume', () => {
-    // Ironic (not running here) would write this; the dnsmasq container mounts the same volume read-write.
+  it('http serves what Ironic writes to httpboot in the shared volume, but not a node\'s iPXE config to a stranger', () => {
+    // Ironic (not running here) would write these; the dnsmasq container mounts the same volume read-write.
     const dns = execFileSync('docker', ['ps', '-q', '--filter', `label=com.docker.compose.project=${r.project}`, '--filter', 'label=com.docker.compose.service=dnsmasq'], { encoding: 'utf8' }).trim();
     // (/boot.ipxe is not Ironic's: nginx passes it to kseed's boot service)
-    execFileSync('docker', ['exec', dns, 'sh', '-c', 'mkdir -p /var/lib/ironic/httpboot/pxelinux.cfg && printf "#!ipxe\\necho kseed\\n" > /var/lib/ironic/httpboot/pxelinux.cfg/52-54-00-00-00-01']);
-    const body = execFileSync('curl', ['-s', '--max-time', '10', `http://127.0.0.1:${HTTP_PORT}/pxelinux.cfg/52-54-00-00-00-01`], { encoding: 'utf8' });
-    expect(body).toBe('#!ipxe\necho kseed\n');
+    execFileSync('docker', ['exec', dns, 'sh', '-c', [
+      'mkdir -p /var/lib/ironic/httpboot/pxelinux.cfg /var/lib/ironic/httpboot/0c3e5a52-0000-4000-8000-000000000001',
+      'printf "kernel bytes\\n" > /var/lib/ironic/httpboot/0c3e5a52-0000-4000-8000-000000000001/deploy_kernel',
+      'printf "#!ipxe\\necho kseed\\n" > /var/lib/ironic/httpboot/pxelinux.cfg/52-54-00-00-00-01',
+    ].join(' && ')]);
+    const kernel = execFileSync('curl', ['-s', '--max-time', '10', `http://127.0.0.1:${HTTP_PORT}/0c3e5a52-0000-4000-8000-000000000001/deploy_kernel`], { encoding: 'utf8' });
+    expect(kernel).toBe('kernel bytes\n');
+    // the per-node config carries the agent token (docs/AGENT-API.md): 127.0.0.1 is no node of
+    // this stack, so nginx's auth_request refuses it (test/integration/hostile/ironic-token.test.ts
+    // has the node's own side)
+    const cfg = spawnSync('curl', ['-s', '--max-time', '10', '-o', '/dev/null', '-w', '%{http_code}', `http://127.0.0.1:${HTTP_PORT}/pxelinux.cfg/52-54-00-00-00-01`], { encoding: 'utf8' });
+    expect(cfg.stdout).toMatch(/^(403|500)$/);
   });
 
   it('logs show both services', async () => {
     const logs = await driver.logs(project, { tail: 50 });
     expect(logs).toMatch(/dnsmasq.*TFTP root is \/var\/lib\/ironic\/tftpboot/);
-    expect(logs).toMatch(/http.*"GET \/pxelinux\.cfg\/52-54-00-00-00-01 HTTP\/1\.1" 200/);
+    expect(logs).toMatch(/http.*"GET \/0c3e5a52-0000-4000-8000-000000000001\/deploy_kernel HTTP\/1\.1" 200/);
   });
 
   it('down --volumes leaves nothing behind', async () => {
