@@ -35,7 +35,7 @@ describe.skipIf(!ok)('kseed bundle (dockerd, GNU tar)', () => {
   const files: Record<string, Buffer> = {
     vmlinuz: randomBytes(300_000),
     'initramfs.gz': randomBytes(700_000),
-    stamp: Buffer.from('{"inputs":"test"}\n'),
+    stamp: Buffer.from(`${JSON.stringify({ inputs: 'test', kernelVersion: '6.1.0-test-amd64', modules: ['virtio_net'], absent: [], firmware: { files: [], missing: [], unavailable: [] }, packages: ['linux-image-6.1.0-test-amd64=1'] })}\n`),
   };
   const kseed = (args: string[], cwd = dir) => runKseed(['--json', ...args], { cwd, timeoutMs: 120_000 });
   const fresh = (name: string) => path.join(dir, name, 'kseed.yaml');
@@ -149,6 +149,13 @@ describe.skipIf(!ok)('kseed bundle (dockerd, GNU tar)', () => {
     for (const [n, b] of Object.entries(files)) expect(readFileSync(path.join(c, 'ramdisk', n)).equals(b), n).toBe(true);
     expect(j.files.map((f: { status: string }) => f.status)).toEqual(['installed', 'installed', 'installed']);
     expect(readdirSync(c)).toEqual(['ramdisk']);
+
+    // the ramdisk builder takes the loaded files as built: no apt (nothing on PATH), no rebuild
+    const empty = path.join(dir, 'empty-path');
+    mkdirSync(empty, { recursive: true });
+    const rd = await runKseed(['--json', '--config', site, 'images', 'ramdisk'], { cwd: dir, env: { PATH: empty }, timeoutMs: 60_000 });
+    expect(rd.code, rd.stderr).toBe(0);
+    expect(JSON.parse(rd.stdout)).toMatchObject({ kernel: path.join(c, 'ramdisk/vmlinuz'), initramfs: path.join(c, 'ramdisk/initramfs.gz'), kernelVersion: '6.1.0-test-amd64', reused: true, initramfsBytes: files['initramfs.gz']!.length });
 
     const again = await kseed(['--config', site, 'bundle', 'load', bundle]);
     expect(again.code, again.stderr).toBe(0);
