@@ -26,7 +26,9 @@ const ok = needRoot() && needPeers('tar', 'docker', 'unshare', 'ip') && needDock
  */
 function offline(args: string[], cwd: string, env: Record<string, string> = {}): Promise<CliRun> {
   return new Promise((resolve) => {
-    execFile('unshare', ['--net', process.execPath, KSEED_BIN, '--json', ...args], { cwd, env: { ...process.env, ...env }, timeout: 120_000, maxBuffer: 16 * 1024 * 1024 }, (err, stdout, stderr) =>
+    // by its path: the test runs kseed with a PATH that has no tools at all
+    const unshare = execFileSync('sh', ['-c', 'command -v unshare'], { encoding: 'utf8' }).trim();
+    execFile(unshare, ['--net', process.execPath, KSEED_BIN, '--json', ...args], { cwd, env: { ...process.env, ...env }, timeout: 120_000, maxBuffer: 16 * 1024 * 1024 }, (err, stdout, stderr) =>
       resolve({ code: err ? (typeof err.code === 'number' ? err.code : -1) : 0, stdout, stderr }),
     );
   });
