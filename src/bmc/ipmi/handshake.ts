@@ -76,6 +76,8 @@ export interface Established {
   keys: SessionKeys;
   /** Handshakes started, the successful one included. */
   attempts: number;
+  /** The managed system's GUID from RAKP 2 (13.21: what Get System GUID returns), authenticated by its HMAC. */
+  systemGuid: Buffer;
 }
 
 function setupPacket(payloadType: number, payload: Buffer): Buffer {
@@ -272,5 +274,5 @@ async function attempt(io: Exchanger, send: (pkt: Buffer) => void, h: HandshakeI
       h.kg ? 'wrong BMC key Kg (RAKP 4 integrity check is invalid)' : 'RAKP 4 integrity check is invalid (the BMC may require a BMC key Kg)',
     );
   }
-  return { consoleSessionId, bmcSessionId, keys };
+  return { consoleSessionId, bmcSessionId, keys, systemGuid: inputs.bmcGuid };
 }
