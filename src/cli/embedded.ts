@@ -9,6 +9,7 @@ import type { Command } from 'commander';
 import { embeddedSeedDown, embeddedSeedStatus, embeddedSeedUp } from '../engine/embedded-seed.js';
 import { InputError } from '../errors.js';
 import { cephSummaryAt, cephSummaryLine } from '../handoff/ceph-status.js';
+import { stopSeedRegistry } from '../handoff/seed-registry.js';
 import { loadSite } from '../site/load.js';
 import type { Site } from '../site/types.js';
 import type { CliContext } from './context.js';
@@ -41,8 +42,15 @@ export async function upEmbedded(ctx: CliContext, site: Site, opts: EmbeddedUpOp
 
 export async function downEmbedded(ctx: CliContext, site: Site): Promise<void> {
   const r = await embeddedSeedDown(site, ctx.stateDir);
-  ctx.out.result({ engine: 'embedded', boot_services: r }, () =>
-    r.stopped ? `boot services stopped (pid ${r.pid}${r.forced ? ', killed after 10 s' : ''})` : 'boot services were not running',
+  // the seed registry (`kseed mirror up`/`sync`) is part of the seed too; its volume stays
+  const registry = await stopSeedRegistry(site);
+  ctx.out.result({ engine: 'embedded', boot_services: r, registry }, () =>
+    [
+      r.stopped ? `boot services stopped (pid ${r.pid}${r.forced ? ', killed after 10 s' : ''})` : 'boot services were not running',
+      registry.stopped ? `seed registry stopped (${registry.container}; its images stay in volume ${registry.container}-data)` : undefined,
+    ]
+      .filter(Boolean)
+      .join('\n'),
   );
 }
 

@@ -19,7 +19,7 @@ import { buildRamdisk } from '../../src/images/ramdisk.js';
 import { buildTestOs } from '../../src/images/osimage.js';
 import { createLab, destroyLab, readSerial, type CreateLabResult } from '../../src/lab/index.js';
 import { stageArtifacts } from '../helpers/artifacts.js';
-import { ensureBuilt, REPO, runKseed } from '../helpers/cli.js';
+import { ensureBuilt, jsonOf, REPO, runKseed } from '../helpers/cli.js';
 import { needPeers, needRoot } from '../helpers/peers.js';
 
 const LAB = 'h3';
@@ -42,15 +42,7 @@ describe.skipIf(!ok)('hand-off: a provisioned 3-node lab to Kolla-Ansible and ce
   /** One kseed command, as its own process from dist/; --json output parsed. */
   const kseed = async (args: string[], env?: Record<string, string>) => {
     const r = await runKseed(['--config', site, ...args], { cwd: root, env, timeoutMs: 1_800_000 });
-    let json: any;
-    if (args.includes('--json') && r.stdout.trim()) {
-      try {
-        json = JSON.parse(r.stdout);
-      } catch {
-        /* left undefined: the assertion shows stdout */
-      }
-    }
-    return { ...r, json };
+    return { ...r, json: jsonOf(args, r.stdout) };
   };
 
   beforeAll(async () => {

@@ -49,6 +49,16 @@ export function runKseed(args: string[], opts: { cwd: string; env?: Record<strin
   });
 }
 
+/** stdout parsed when the command was given --json and printed a document; undefined otherwise, so the caller's assertion shows stdout. */
+export function jsonOf(args: string[], stdout: string): any {
+  if (!args.includes('--json') || !stdout.trim()) return undefined;
+  try {
+    return JSON.parse(stdout);
+  } catch {
+    return undefined;
+  }
+}
+
 export interface StartedRun extends CliRun {
   /** stdout parsed, when the command was given --json and printed a document. */
   json?: any;
@@ -72,15 +82,7 @@ export function startKseed(args: string[]): { child: ChildProcess; done: Promise
   });
   const done = new Promise<StartedRun>((resolve) =>
     child.once('exit', (code, sig) => {
-      let json: any;
-      if (args.includes('--json') && stdout.trim()) {
-        try {
-          json = JSON.parse(stdout);
-        } catch {
-          /* left undefined: the assertion shows stdout */
-        }
-      }
-      resolve({ code: code ?? (sig ? 128 : 1), stdout, stderr, json, ms: Date.now() - t0 });
+      resolve({ code: code ?? (sig ? 128 : 1), stdout, stderr, json: jsonOf(args, stdout), ms: Date.now() - t0 });
     }),
   );
   return { child, done };

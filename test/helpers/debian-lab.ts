@@ -16,7 +16,7 @@ import { buildOsImage, type OsImageResult } from '../../src/images/nodeos.js';
 import { buildRamdisk } from '../../src/images/ramdisk.js';
 import { createLab, destroyLab, type CreateLabOptions, type CreateLabResult } from '../../src/lab/index.js';
 import { stageArtifacts } from './artifacts.js';
-import { ensureBuilt, REPO, runKseed, type CliRun } from './cli.js';
+import { ensureBuilt, REPO, jsonOf, runKseed, type CliRun } from './cli.js';
 
 /** Where the seed serves the staged artifacts (the lab's seed address). */
 export const SEED_ARTIFACTS = 'http://10.77.0.1:8080/artifacts';
@@ -91,15 +91,7 @@ export async function debianLab(o: DebianLabOptions): Promise<DebianLab> {
   const key = path.join(stateDir, 'secrets', 'handoff-ssh-key');
   const kseed: DebianLab['kseed'] = async (args, timeoutMs = 2_400_000) => {
     const r = await runKseed(['--config', site, ...args], { cwd: root, timeoutMs });
-    let json: any;
-    if (args.includes('--json') && r.stdout.trim()) {
-      try {
-        json = JSON.parse(r.stdout);
-      } catch {
-        // left undefined: the caller's assertion shows stdout
-      }
-    }
-    return { ...r, json };
+    return { ...r, json: jsonOf(args, r.stdout) };
   };
   const ssh: DebianLab['ssh'] = (node, cmd, timeoutMs = 120_000) =>
     spawnSync(
