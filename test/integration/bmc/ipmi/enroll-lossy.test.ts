@@ -16,7 +16,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { needPeers } from '../../../helpers/peers.js';
-import { lossyRelay, type LossyRelay } from '../../../helpers/lossy-relay.js';
+import { BAD_LINK, lossyRelay, type LossyRelay } from '../../../helpers/lossy-relay.js';
 import { DEFAULT_BUDGET_MS } from '../../../../src/bmc/index.js';
 import { startBmc, tempRoot, writeBmc, type SimBmc } from './helpers.js';
 
@@ -27,9 +27,7 @@ const ok = needPeers('ipmi_sim') && built;
 const BASE = 16320;
 const RUNS = 10;
 const SHORT_RUNS = 5;
-const LOSS = 0.3;
-const DELAY_MS = 200;
-const SEED = 20261206;
+const { loss: LOSS, delayMs: DELAY_MS, seed: SEED } = BAD_LINK;
 /** Over a deadline: closing the session (at most 100 ms), the state store, scheduling 10 processes on 2 cores. A correctness bound, not a speed claim. */
 const SLACK_MS = 1500;
 

@@ -12,16 +12,14 @@
 import { rmSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { needPeers } from '../../../helpers/peers.js';
-import { lossyRelay, type LossyRelay } from '../../../helpers/lossy-relay.js';
+import { BAD_LINK, lossyRelay, type LossyRelay } from '../../../helpers/lossy-relay.js';
 import { connectBmc, DEFAULT_BUDGET_MS } from '../../../../src/bmc/index.js';
 import type { BmcTarget } from '../../../../src/bmc/types.js';
 import { startBmc, tempRoot, writeBmc, type SimBmc } from './helpers.js';
 
 const ok = needPeers('ipmi_sim');
 const TRIALS = 10;
-const LOSS = 0.3;
-const DELAY_MS = 200;
-const SEED = 20261206;
+const { loss: LOSS, delayMs: DELAY_MS, seed: SEED } = BAD_LINK;
 /** Scheduling slack over a deadline: a bound on correctness, not a speed claim. */
 const SLACK_MS = 500;
 
