@@ -18,7 +18,7 @@ let dir: string;
 const kseed = (args: string[], cwd = dir) => runKseed(args, { cwd, env: { KSEED_BMC_PASSWORD: 'password' } });
 
 /** An embedded site of one node whose BMC is `port` on loopback. */
-function site(file: string, port: number, opts: { image?: boolean; netns?: string; marker?: string } = {}): string {
+function site(file: string, port: number, opts: { image?: boolean; netns?: string; marker?: string; bmcTimeoutMs?: number } = {}): string {
   const p = path.join(dir, file);
   writeFileSync(
     p,
@@ -36,7 +36,7 @@ function site(file: string, port: number, opts: { image?: boolean; netns?: strin
       '  root_device: { name: /dev/vda }',
       ...(opts.image ? ['  image: { url: "http://10.77.0.1:8080/artifacts/os.raw", checksum: "sha256:' + 'ab'.repeat(32) + '" }'] : []),
       'nodes:',
-      `  - { name: node01, bmc: { address: 127.0.0.1, port: ${port} }, macs: ["52:54:00:aa:00:01"] }`,
+      `  - { name: node01, bmc: { address: 127.0.0.1, port: ${port}${opts.bmcTimeoutMs ? `, timeout_ms: ${opts.bmcTimeoutMs}` : ''} }, macs: ["52:54:00:aa:00:01"] }`,
       '',
     ].join('\n'),
   );
@@ -220,7 +220,8 @@ describe('long steps show life on a terminal, and only there', () => {
     await new Promise<void>((r) => bmc.bind(0, '127.0.0.1', () => r()));
     try {
       // a state dir of its own: another test's node01 is already enrolled
-      const f = site(path.join(path.basename(mkdtempSync(path.join(dir, 'slow-'))), 'slow.yaml'), bmc.address().port, { image: true });
+      // 15 s: long enough to show the live line, short of IPMI's 60 s default budget (three runs of it here)
+      const f = site(path.join(path.basename(mkdtempSync(path.join(dir, 'slow-'))), 'slow.yaml'), bmc.address().port, { image: true, bmcTimeoutMs: 15_000 });
       // script(1) gives kseed a pty; CI (set in CI runs) would turn the live line off, as it should
       const env: Record<string, string | undefined> = { ...process.env, KSEED_BMC_PASSWORD: 'password', CI: undefined, TERM: 'xterm' };
       delete env.CI;
