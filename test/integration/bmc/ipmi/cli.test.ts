@@ -55,7 +55,10 @@ describe.skipIf(!ok)('kseed enroll and kseed bmc against 20 BMCs', () => {
     }
     writeFileSync(path.join(root, 'wrong.pw'), `${WRONG}\n`, { mode: 0o600 });
     const nodes = Array.from({ length: 20 }, (_, i) => {
-      const extra = i === 7 ? ', password: { file: wrong.pw }' : '';
+      // the dead BMC's own budget is what its failure is measured against; the 18 live ones keep the
+      // default, so their success never hangs on how fast a loaded machine runs 20 enrolls in one
+      // process (with a shared 2 s budget they used up to 1.4 s of it at load 15)
+      const extra = i === 7 ? ', password: { file: wrong.pw }' : i === 19 ? ', timeout_ms: 2000' : '';
       const mac = `52:54:00:00:01:${i.toString(16).padStart(2, '0')}`;
       return `  - name: n${String(i).padStart(2, '0')}\n    bmc: { address: 127.0.0.1, port: ${BASE + i}${extra} }\n    macs: ["${mac}"]\n    roles: [compute]`;
     });
@@ -69,7 +72,7 @@ describe.skipIf(!ok)('kseed enroll and kseed bmc against 20 BMCs', () => {
         '  address: 10.77.0.1/24',
         '  dhcp: { mode: off }',
         'defaults:',
-        '  bmc: { type: ipmi, username: admin, password: { env: KSEED_BMC_PASSWORD }, cipher_suite: 3, timeout_ms: 2000, retries: 2 }',
+        '  bmc: { type: ipmi, username: admin, password: { env: KSEED_BMC_PASSWORD }, cipher_suite: 3, retries: 2 }',
         'nodes:',
         ...nodes,
         'handoff:',
@@ -95,8 +98,7 @@ describe.skipIf(!ok)('kseed enroll and kseed bmc against 20 BMCs', () => {
     expect(byName.get('n07')).toMatchObject({ result: 'enroll failed', error: `auth: 127.0.0.1:${BASE + 7}: wrong password (RAKP 2 HMAC is invalid)` });
     expect(byName.get('n19')!.result).toBe('enroll failed');
     expect(byName.get('n19')!.error).toMatch(new RegExp(`^timeout: 127\\.0\\.0\\.1:${BASE + 19}: no answer to RMCP\\+ Open Session Request after \\d tries$`));
-    // the dead BMC cost its own budget (2 s), not more; the run did not wait on it serially
-    expect(byName.get('n19')!.ms).toBeLessThan(3000);
+    // the run did not wait on the dead BMC serially
     expect(took).toBeLessThan(20_000);
     for (const n of out.nodes.filter((x) => x.result === 'manageable')) {
       expect(n).toMatchObject({ profile: 'qemu-lab', power: 'off' });
@@ -110,6 +112,13 @@ describe.skipIf(!ok)('kseed enroll and kseed bmc against 20 BMCs', () => {
       expect((st.getNode('n00')!.data.bmc as { serial: string }).serial).toBe('SN-C0');
       expect(st.getNode('n07')).toMatchObject({ state: 'enroll failed', last_error: `auth: 127.0.0.1:${BASE + 7}: wrong password (RAKP 2 HMAC is invalid)` });
       expect(st.getNode('n19')!.state).toBe('enroll failed');
+      // the dead BMC cost its own budget (2 s), not more: its BMC step, from the store's own clock.
+      // (The node's whole time also holds the engine's bookkeeping for 20 nodes in one process, which a
+      // starved CPU stretches: it was 5 s once, run beside ten other kseed processes.)
+      const step = st.listEvents('n19', { kind: 'step' });
+      const [begin, end] = [step.find((e) => e.detail.status === 'start')!, step.find((e) => e.detail.status === 'fail')!];
+      expect(end.ts - begin.ts).toBeGreaterThanOrEqual(2000);
+      expect(end.ts - begin.ts).toBeLessThan(2500);
       expect(st.phaseTimings('n00').map((p) => p.phase)).toContain('enroll');
     } finally {
       st.close();
