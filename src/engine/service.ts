@@ -15,6 +15,12 @@ import { KseedError } from '../errors.js';
 /** bin/kseed.js of this installation (it runs dist/). */
 export const KSEED_BIN = fileURLToPath(new URL('../../bin/kseed.js', import.meta.url));
 
+/**
+ * The Ironic stack's agent service (dist/service/agent-main.js). A process
+ * the engine starts, as it starts bin/kseed.js, not a module it imports.
+ */
+export const AGENT_MAIN = fileURLToPath(new URL('../service/agent-main.js', import.meta.url));
+
 export interface BootServiceOptions {
   stateDir: string;
   configPath: string;
