@@ -3,13 +3,12 @@
  * process (engine/service.ts), up, down and status. `kseed up/down/status`
  * open it through engine/seed.ts and print what it returns.
  */
-import path from 'node:path';
 import { connectBmc } from '../bmc/index.js';
 import { loadSiteProfiles } from '../profiles/load.js';
 import type { Site } from '../site/types.js';
 import { EmbeddedEngine } from './embedded.js';
 import type { Seed, SeedUpOptions } from './seed.js';
-import { bootServicePid, logFileOf, startBootService, stopBootService, type BootServiceInfo } from './service.js';
+import { bootServiceOf, bootServicePid, logFileOf, startBootService, stopBootService, type BootServiceInfo } from './service.js';
 import { openState } from './state.js';
 import type { NodeStatus } from './types.js';
 
@@ -40,15 +39,7 @@ export class EmbeddedSeed implements Seed {
   /** Starts the boot services in the background; one already running is left as it is. */
   async up(o: SeedUpOptions): Promise<EmbeddedSeedUp> {
     const { site } = this;
-    const boot = await startBootService({
-      stateDir: this.stateDir,
-      configPath: site.file,
-      ...(site.seed.netns ? { netns: site.seed.netns } : {}),
-      ...(o.artifacts ? { artifacts: path.resolve(o.artifacts) } : {}),
-      ...(o.kernel ? { kernel: o.kernel } : {}),
-      ...(o.initrd ? { initrd: o.initrd } : {}),
-      readyTimeoutMs: o.timeoutMs,
-    });
+    const boot = await startBootService({ ...bootServiceOf(site, this.stateDir, o), readyTimeoutMs: o.timeoutMs });
     return { engine: 'embedded', boot };
   }
 

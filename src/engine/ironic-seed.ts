@@ -6,7 +6,7 @@
  * records where Ironic and kseed's ramdisk are, for `kseed provision` in
  * another process (engine/open.ts reads them).
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { checkSeed, ComposeDriver, ensureImages, upStack, type ComposeProject, type ServiceStatus } from '../compose/index.js';
 import { IronicClient, IronicError, type IronicNode } from '../ironic/index.js';
@@ -14,9 +14,9 @@ import { ironicBootPlan, readStackManifest, renderStack, type RenderResult, type
 import { resolveSecret } from '../site/secrets.js';
 import type { Site } from '../site/types.js';
 import { pidInNetns } from '../util/netns.js';
-import { IRONIC_URL_KEY, KSEED_RAMDISK_KEY } from './open.js';
+import { IRONIC_URL_KEY, ironicConnection, KSEED_RAMDISK_KEY } from './open.js';
 import type { Seed, SeedDownOptions, SeedPaths, SeedStatusOptions, SeedUpOptions } from './seed.js';
-import { AGENT_MAIN, bootServicePid, logFileOf, startBootService, stopBootService, type BootServiceInfo } from './service.js';
+import { AGENT_MAIN, bootServiceOf, bootServicePid, logFileOf, startBootService, stopBootService, type BootServiceInfo } from './service.js';
 import { openState } from './state.js';
 import type { PhaseTiming } from './state.js';
 
@@ -27,13 +27,8 @@ export function stackDirOf(stateDir: string, out?: string): string {
   return out ? path.resolve(out) : path.join(stateDir, 'stack');
 }
 
-export interface RenderSeedOptions {
-  out?: string;
-  /** The deploy ramdisk directory Ironic reads (bind-mounted, so it is part of the stack). */
-  artifacts?: string;
-  kernel?: string;
-  initrd?: string;
-}
+/** The deploy ramdisk directory (bind-mounted into Ironic, so it is part of the stack) and its files. */
+export type RenderSeedOptions = Pick<SeedUpOptions, 'out' | 'artifacts' | 'kernel' | 'initrd'>;
 
 /** Renders the site's stack (`kseed render`, and the first step of `kseed up`). */
 export async function renderSeedStack(site: Site, stateDir: string, o: RenderSeedOptions = {}): Promise<RenderResult> {
@@ -87,7 +82,7 @@ export type IronicSeedDown =
       volumesDeleted: boolean;
     };
 
-export interface IronicNodeStatus {
+export interface SeedNodeView {
   node: string;
   state: string | null;
   power: string | null;
@@ -116,20 +111,24 @@ export type IronicSeedStatus =
       site?: {
         boot_services: { running: boolean; pid?: number; log: string };
         ironic_error?: string;
-        nodes: IronicNodeStatus[];
+        nodes: SeedNodeView[];
       };
     };
 
-/** Ironic's own view of the nodes: its API through the one Ironic client, 5 s at most; undefined + why when it does not answer. */
+/** Ironic's own view of the nodes, through the engine's Ironic connection, 5 s at most; undefined + why when it does not answer. */
 async function ironicNodes(site: Site, stateDir: string): Promise<{ nodes?: IronicNode[]; error?: string }> {
-  const plan = ironicBootPlan(site, stateDir);
-  if (!existsSync(plan.passwordFile)) return { error: 'no Ironic credentials yet (kseed up creates them)' };
-  const client = new IronicClient({ url: plan.ironicUrl, username: plan.username, password: readFileSync(plan.passwordFile, 'utf8').trim(), timeoutMs: 5000 });
+  let conn: ReturnType<typeof ironicConnection>;
+  try {
+    conn = ironicConnection(site, stateDir);
+  } catch {
+    return { error: 'no Ironic credentials yet (kseed up creates them)' };
+  }
+  const client = new IronicClient({ ...conn, timeoutMs: 5000 });
   try {
     return { nodes: await client.listNodes({ fields: ['uuid', 'name', 'provision_state', 'target_provision_state', 'power_state', 'last_error', 'maintenance'] }) };
   } catch (err) {
-    if (err instanceof IronicError && err.status) return { error: `Ironic answered ${err.status} at ${plan.ironicUrl}` };
-    return { error: `Ironic does not answer at ${plan.ironicUrl} (${(err as Error).message})` };
+    if (err instanceof IronicError && err.status) return { error: `Ironic answered ${err.status} at ${conn.url}` };
+    return { error: `Ironic does not answer at ${conn.url} (${(err as Error).message})` };
   }
 }
 
@@ -174,16 +173,7 @@ export class IronicSeed implements Seed {
       say(`boot service (pid ${running}) runs in a stale ${site.seed.netns}: restarting it`);
       await stopBootService(stateDir, site.file);
     }
-    const boot = await startBootService({
-      stateDir,
-      configPath: site.file,
-      command: [process.execPath, AGENT_MAIN],
-      ...(site.seed.netns ? { netns: site.seed.netns } : {}),
-      ...(o.artifacts ? { artifacts: path.resolve(o.artifacts) } : {}),
-      ...(o.kernel ? { kernel: o.kernel } : {}),
-      ...(o.initrd ? { initrd: o.initrd } : {}),
-      readyTimeoutMs: 30_000,
-    });
+    const boot = await startBootService({ ...bootServiceOf(site, stateDir, o), command: [process.execPath, AGENT_MAIN], readyTimeoutMs: 30_000 });
     // what `kseed provision` (another process) needs to deploy through this stack: Ironic's URL and kseed's ramdisk
     const plan = ironicBootPlan(site, stateDir, r.outDir);
     const store = openState(stateDir);
@@ -246,7 +236,7 @@ export class IronicSeed implements Seed {
     const ironic = await ironicNodes(site, stateDir);
     const store = existsSync(stateDir) ? openState(stateDir) : undefined;
     try {
-      const nodes = site.nodes.map((n): IronicNodeStatus => {
+      const nodes = site.nodes.map((n): SeedNodeView => {
         const k = store?.getNode(n.name);
         const i = ironic.nodes?.find((x) => x.name === n.name);
         return {

@@ -34,6 +34,22 @@ export interface BootServiceOptions {
   command?: string[];
 }
 
+/** The boot service of a site: in seed.netns when there is one, serving the artifacts directory given (`kseed up --artifacts`, resolved here). */
+export function bootServiceOf(
+  site: { file: string; seed: { netns?: string | undefined } },
+  stateDir: string,
+  o: { artifacts?: string; kernel?: string; initrd?: string },
+): BootServiceOptions {
+  return {
+    stateDir,
+    configPath: site.file,
+    ...(site.seed.netns ? { netns: site.seed.netns } : {}),
+    ...(o.artifacts ? { artifacts: path.resolve(o.artifacts) } : {}),
+    ...(o.kernel ? { kernel: o.kernel } : {}),
+    ...(o.initrd ? { initrd: o.initrd } : {}),
+  };
+}
+
 export interface BootServiceInfo {
   pid: number;
   pidFile: string;
