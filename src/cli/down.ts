@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import { openSeed } from '../engine/seed.js';
+import { stopSeedRegistry } from '../handoff/seed-registry.js';
 import { contextOf } from './context.js';
 import { siteIfAny } from './embedded.js';
 
@@ -11,7 +12,8 @@ export function register(program: Command): void {
     .option('--out <dir>', 'stack directory (default .kseed/stack)')
     .action(async (opts: { volumes?: boolean; out?: string }, cmd: Command) => {
       const ctx = contextOf(cmd);
-      const r = await openSeed(ctx, await siteIfAny(ctx)).down({
+      const site = await siteIfAny(ctx);
+      const r = await openSeed(ctx, site).down({
         volumes: Boolean(opts.volumes),
         ...(opts.out ? { out: opts.out } : {}),
         // a warning about data loss, not progress: on stderr even under --json
@@ -19,8 +21,15 @@ export function register(program: Command): void {
       });
       if (r.engine === 'embedded') {
         const b = r.boot_services;
-        ctx.out.result({ engine: 'embedded', boot_services: b }, () =>
-          b.stopped ? `boot services stopped (pid ${b.pid}${b.forced ? ', killed after 10 s' : ''})` : 'boot services were not running',
+        // the seed registry (`kseed mirror up`/`sync`, handoff's) is part of the seed too; its volume stays
+        const registry = await stopSeedRegistry(site!); // an embedded seed always has its site
+        ctx.out.result({ engine: 'embedded', boot_services: b, registry }, () =>
+          [
+            b.stopped ? `boot services stopped (pid ${b.pid}${b.forced ? ', killed after 10 s' : ''})` : 'boot services were not running',
+            registry.stopped ? `seed registry stopped (${registry.container}; its images stay in volume ${registry.container}-data)` : undefined,
+          ]
+            .filter(Boolean)
+            .join('\n'),
         );
         return;
       }

@@ -15,6 +15,7 @@ import { readFileSync, statSync } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { execa } from 'execa';
+import { checkSeed } from '../compose/preflight.js';
 import { InputError, KseedError } from '../errors.js';
 import { createEnv } from '../render/env.js';
 import { buildModel, IMAGE_REPOS, projectName } from '../render/model.js';
@@ -99,6 +100,14 @@ export async function ensureSeedRegistry(site: Site, stateDir: string, opts: { t
 
   const now = await inspect(name);
   if (now?.running && now.hash === hash && (!site.seed.netns || pidInNetns(now.pid, site.seed.netns))) return { address, container: name, started: false };
+  // a registry on an address the host lacks dies on bind() after its start-up wait and
+  // leaves an exited container: refuse before anything starts
+  try {
+    await checkSeed(site.seed);
+  } catch (err) {
+    const e = err as KseedError;
+    throw new KseedError(`the seed registry listens on the seed address, and ${e.message}: bring the seed up first (\`kseed up\` checks the same), then run this again; no container was started`, { code: e.code, ...(e.detail ? { detail: e.detail } : {}) });
+  }
   if (now) await docker(['rm', '-f', name]);
   const netns = site.seed.netns
     ? [

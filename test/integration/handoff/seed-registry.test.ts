@@ -3,7 +3,9 @@
  * (Debian's docker-registry) as one container whose PID 1 serves inside
  * seed.netns, on the seed address only, with the htpasswd of
  * .kseed/secrets; a second `mirror up` finds it running and starts nothing;
- * `mirror down` removes it. Judged with curl from inside the namespace.
+ * `mirror down` and `kseed down` remove it; a seed address the namespace
+ * lacks is refused before any container starts. Judged with curl from
+ * inside the namespace.
  * Namespace ksr-reg-s, bridge br0 10.94.0.1/24; container kseed-ksr-reg-registry.
  */
 import { spawnSync } from 'node:child_process';
@@ -36,7 +38,7 @@ describe.skipIf(!ok)('kseed mirror up/down: the seed registry of the embedded en
   }, 60_000);
 
   afterAll(async () => {
-    spawnSync('docker', ['rm', '-f', NAME]);
+    spawnSync('docker', ['rm', '-f', NAME, 'kseed-ksr-reg2-registry']);
     spawnSync('docker', ['volume', 'rm', '-f', `${NAME}-data`]);
     await lab?.destroy();
     if (dir) rmSync(dir, { recursive: true, force: true });
@@ -68,4 +70,31 @@ describe.skipIf(!ok)('kseed mirror up/down: the seed registry of the embedded en
     expect(again.code, again.stderr).toBe(0);
     expect(JSON.parse(again.stdout)).toEqual({ stopped: false, container: NAME });
   }, 60_000);
+
+  it('kseed down stops the seed registry with the boot services; its images stay in the volume', async () => {
+    const up = await kseed(['--json', 'mirror', 'up']);
+    expect(up.code, up.stderr).toBe(0);
+    expect(JSON.parse(up.stdout)).toMatchObject({ started: true });
+    const r = await kseed(['--json', 'down']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout)).toMatchObject({ engine: 'embedded', registry: { stopped: true, container: NAME } });
+    expect(spawnSync('docker', ['inspect', NAME]).status).not.toBe(0);
+    expect(spawnSync('docker', ['volume', 'inspect', `${NAME}-data`]).status).toBe(0);
+    const human = await kseed(['down']);
+    expect(human.code, human.stderr).toBe(0);
+    expect(human.stdout).not.toContain('seed registry stopped');
+  }, 120_000);
+
+  it('refuses at once, naming `kseed up`, where the seed address is not in the namespace; no container is left', async () => {
+    const other = path.join(dir, 'other.yaml');
+    writeFileSync(other, ['site: ksr-reg2', 'engine: embedded', 'seed:', '  interface: br0', '  netns: ksr-reg-s', '  address: 10.94.0.9/24', '  dhcp:', '    mode: off', 'nodes: []', ''].join('\n'));
+    const list = path.join(dir, 'images.txt');
+    writeFileSync(list, 'quay.io/ceph/ceph:v16\n');
+    for (const verb of [['mirror', 'up'], ['mirror', 'sync', '--list', list]]) {
+      const r = await runKseed(['--config', other, ...verb], { cwd: dir, timeoutMs: 60_000 });
+      expect(r.code, verb.join(' ')).toBe(1);
+      expect(r.stderr).toMatch(/seed address 10\.94\.0\.9 is not on br0 in network namespace ksr-reg-s.*`kseed up`.*no container was started/);
+      expect(spawnSync('docker', ['inspect', 'kseed-ksr-reg2-registry']).status).not.toBe(0);
+    }
+  }, 120_000);
 });

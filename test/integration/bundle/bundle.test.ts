@@ -1,0 +1,160 @@
+/**
+ * `kseed bundle create|show|load` with the real dockerd and GNU tar: a small
+ * bundle (a deploy-ramdisk cache and a tiny imported image) is written, read
+ * by GNU tar, kept when nothing changed, and loaded into a fresh state dir
+ * twice (the second changes nothing). A corrupt member, a truncated archive
+ * and a bundle from a newer kseed (repacked by GNU tar) are refused with exit
+ * code 2, naming the member or version, and install nothing: no cache files,
+ * no staging left, no image in Docker.
+ */
+import { execFileSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ensureBuilt, REPO, runKseed } from '../../helpers/cli.js';
+import { needDocker, needPeers } from '../../helpers/peers.js';
+
+const ok = needPeers('tar', 'docker') && needDocker();
+const TINY = `kseed-bundle-test/tiny:${process.pid}`;
+const docker = (...a: string[]) => execFileSync('docker', a, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }).trim();
+const imageId = (ref: string) => {
+  try {
+    return docker('image', 'inspect', '--format', '{{.Id}}', ref);
+  } catch {
+    return undefined;
+  }
+};
+
+describe.skipIf(!ok)('kseed bundle (dockerd, GNU tar)', () => {
+  let dir: string;
+  let cache: string;
+  let bundle: string;
+  let tinyId: string;
+  const files: Record<string, Buffer> = {
+    vmlinuz: randomBytes(300_000),
+    'initramfs.gz': randomBytes(700_000),
+    stamp: Buffer.from('{"inputs":"test"}\n'),
+  };
+  const kseed = (args: string[], cwd = dir) => runKseed(['--json', ...args], { cwd, timeoutMs: 120_000 });
+  const fresh = (name: string) => path.join(dir, name, 'kseed.yaml');
+  /** Nothing of the bundle in a state dir or in Docker. */
+  const nothingInstalled = (site: string) => {
+    const c = path.join(path.dirname(site), '.kseed', 'cache');
+    expect(existsSync(path.join(c, 'ramdisk'))).toBe(false);
+    expect(existsSync(c) ? readdirSync(c) : []).toEqual([]);
+    expect(imageId(TINY)).toBeUndefined();
+  };
+
+  beforeAll(() => {
+    ensureBuilt();
+    dir = mkdtempSync(path.join(os.tmpdir(), 'kst-bundle-'));
+    cache = path.join(dir, 'cache');
+    mkdirSync(path.join(cache, 'ramdisk'), { recursive: true });
+    for (const [n, b] of Object.entries(files)) writeFileSync(path.join(cache, 'ramdisk', n), b);
+    // a one-file image: docker import of a tar GNU tar made
+    mkdirSync(path.join(dir, 'root'));
+    writeFileSync(path.join(dir, 'root', 'hello'), 'air-gapped\n');
+    execFileSync('sh', ['-c', `tar -C "${dir}/root" -c . | docker import - ${TINY}`], { stdio: 'pipe' });
+    tinyId = imageId(TINY)!;
+    bundle = path.join(dir, 'site.tar');
+  });
+
+  afterAll(() => {
+    try {
+      docker('rmi', '-f', TINY);
+    } catch {
+      // already gone
+    }
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('create writes a tar GNU tar reads, with a manifest of every member', async () => {
+    const r = await kseed(['bundle', 'create', '--only', 'ramdisk', '--image', TINY, '--cache', cache, '--out', bundle]);
+    expect(r.code, r.stderr).toBe(0);
+    const j = JSON.parse(r.stdout);
+    expect(j.reused).toBe(false);
+    expect(j.bytes).toBe(statSync(bundle).size);
+    expect(j.members.map((m: { path: string; kind: string }) => [m.path, m.kind])).toEqual([
+      ['cache/ramdisk/vmlinuz', 'ramdisk'],
+      ['cache/ramdisk/initramfs.gz', 'ramdisk'],
+      ['cache/ramdisk/stamp', 'ramdisk'],
+      ['images/extra.docker.tar', 'docker-images'],
+    ]);
+    expect(j.members[3].images).toEqual([{ ref: TINY, id: tinyId }]);
+    const listed = execFileSync('tar', ['-tf', bundle], { encoding: 'utf8' }).trim().split('\n');
+    expect(listed).toEqual([...j.members.map((m: { path: string }) => m.path), 'manifest.json']);
+    const out = path.join(dir, 'gnu-x');
+    mkdirSync(out);
+    execFileSync('tar', ['-xf', bundle, '-C', out]);
+    for (const [n, b] of Object.entries(files)) expect(readFileSync(path.join(out, 'cache/ramdisk', n)).equals(b)).toBe(true);
+    const manifest = JSON.parse(readFileSync(path.join(out, 'manifest.json'), 'utf8'));
+    expect(manifest).toMatchObject({ format: 1, kseed: JSON.parse(readFileSync(path.join(REPO, 'package.json'), 'utf8')).version });
+    expect(execFileSync('sha256sum', [path.join(out, 'images/extra.docker.tar')], { encoding: 'utf8' }).split(' ')[0]).toBe(manifest.members[3].sha256);
+
+    const again = await kseed(['bundle', 'create', '--only', 'ramdisk', '--image', TINY, '--cache', cache, '--out', bundle]);
+    expect(again.code, again.stderr).toBe(0);
+    expect(JSON.parse(again.stdout)).toMatchObject({ reused: true, bytes: j.bytes });
+
+    const show = await kseed(['bundle', 'show', bundle]);
+    expect(show.code, show.stderr).toBe(0);
+    expect(JSON.parse(show.stdout).members).toEqual(manifest.members);
+  });
+
+  it('refuses a corrupt member, a truncated archive and a newer kseed; nothing is installed', async () => {
+    docker('rmi', '-f', TINY);
+    const idx = JSON.parse((await kseed(['bundle', 'show', bundle])).stdout);
+    const whole = readFileSync(bundle);
+    // the image member comes last: the ramdisk files before it were checked and staged, and must not land
+    const at = whole.indexOf(Buffer.from('air-gapped\n'));
+    expect(at).toBeGreaterThan(0);
+    const corrupt = Buffer.from(whole);
+    corrupt[at] ^= 0x20;
+    writeFileSync(path.join(dir, 'corrupt.tar'), corrupt);
+    const c = await kseed(['--config', fresh('a'), 'bundle', 'load', path.join(dir, 'corrupt.tar')]);
+    expect(c.code, c.stderr).toBe(2);
+    expect(JSON.parse(c.stdout).message).toMatch(/corrupt\.tar: member images\/extra\.docker\.tar is corrupt \(sha256 [0-9a-f]{64}, the manifest says [0-9a-f]{64}\); nothing was installed/);
+    nothingInstalled(fresh('a'));
+
+    copyFileSync(bundle, path.join(dir, 'cut.tar'));
+    truncateSync(path.join(dir, 'cut.tar'), Math.floor(whole.length / 2));
+    const t = await kseed(['--config', fresh('b'), 'bundle', 'load', path.join(dir, 'cut.tar')]);
+    expect(t.code, t.stderr).toBe(2);
+    expect(JSON.parse(t.stdout).message).toMatch(/cut\.tar: truncated in member /);
+    nothingInstalled(fresh('b'));
+
+    // a newer kseed's bundle, repacked by GNU tar with the manifest changed and every checksum still right
+    const x = path.join(dir, 'newer-x');
+    mkdirSync(x);
+    execFileSync('tar', ['-xf', bundle, '-C', x]);
+    writeFileSync(path.join(x, 'manifest.json'), JSON.stringify({ ...JSON.parse(readFileSync(path.join(x, 'manifest.json'), 'utf8')), kseed: '9.0.0' }));
+    const names = [...idx.members.map((m: { path: string }) => m.path), 'manifest.json'];
+    execFileSync('tar', ['-cf', path.join(dir, 'newer.tar'), '-C', x, '--no-recursion', ...names]);
+    const n = await kseed(['--config', fresh('c'), 'bundle', 'load', path.join(dir, 'newer.tar')]);
+    expect(n.code, n.stderr).toBe(2);
+    expect(JSON.parse(n.stdout).message).toMatch(/newer\.tar: kseed: made by kseed 9\.0\.0, newer than this kseed .*load it with kseed 9\.0\.0 or newer/);
+    nothingInstalled(fresh('c'));
+  });
+
+  it('load installs the images and files into a fresh state dir, and a second load changes nothing', async () => {
+    const site = fresh('good');
+    const r = await kseed(['--config', site, 'bundle', 'load', bundle]);
+    expect(r.code, r.stderr).toBe(0);
+    const j = JSON.parse(r.stdout);
+    const c = path.join(path.dirname(site), '.kseed', 'cache');
+    expect(j.cacheDir).toBe(c);
+    expect(j.images).toEqual([{ ref: TINY, id: tinyId, status: 'loaded' }]);
+    expect(imageId(TINY)).toBe(tinyId);
+    for (const [n, b] of Object.entries(files)) expect(readFileSync(path.join(c, 'ramdisk', n)).equals(b), n).toBe(true);
+    expect(j.files.map((f: { status: string }) => f.status)).toEqual(['installed', 'installed', 'installed']);
+    expect(readdirSync(c)).toEqual(['ramdisk']);
+
+    const again = await kseed(['--config', site, 'bundle', 'load', bundle]);
+    expect(again.code, again.stderr).toBe(0);
+    const k = JSON.parse(again.stdout);
+    expect(k.images).toEqual([{ ref: TINY, id: tinyId, status: 'present' }]);
+    expect(k.files.map((f: { status: string }) => f.status)).toEqual(['same', 'same', 'same']);
+    expect(readdirSync(c)).toEqual(['ramdisk']);
+  });
+});
