@@ -3,6 +3,7 @@
  * sessions multiplexed over a few shared UDP sockets, and every BMC
  * isolated: its failure or slowness is its own result, never the run's.
  */
+import { budgetOf } from './budget.js';
 import { BmcError } from './errors.js';
 import { IpmiBmc } from './ipmi/client.js';
 import { UdpTransport } from './ipmi/transport.js';
@@ -31,8 +32,6 @@ export interface FleetResult<T> {
   error?: BmcError;
   ms: number;
 }
-
-const DEFAULT_BUDGET_MS = 15_000;
 
 /**
  * Runs `work` against every target; resolves with one result per target,
@@ -74,7 +73,7 @@ async function runOne<T>(
 ): Promise<FleetResult<T>> {
   const bmcName = `${t.address}:${t.port ?? (t.protocol === 'ipmi' ? 623 : 443)}`;
   const start = performance.now();
-  const budget = t.timeoutMs ?? DEFAULT_BUDGET_MS;
+  const budget = budgetOf(t);
   let bmc: Bmc | undefined;
   let timer: NodeJS.Timeout | undefined;
   try {

@@ -8,6 +8,7 @@ import { RedfishBmc } from './redfish/client.js';
 
 export type { Bmc, BmcTarget } from './types.js';
 export { BmcError } from './errors.js';
+export { budgetOf, DEFAULT_BUDGET_MS } from './budget.js';
 export { IpmiBmc } from './ipmi/index.js';
 export { RedfishBmc } from './redfish/client.js';
 export { probeRedfish, type RedfishProbe, type RedfishProbeOptions } from './redfish/discover.js';

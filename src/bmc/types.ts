@@ -30,8 +30,14 @@ export interface BmcTarget {
   /** Redfish only. */
   scheme?: 'http' | 'https';
   insecureTls?: boolean;
-  /** Whole-operation budget per BMC, ms. */
+  /** Whole-operation budget per BMC, ms (default: budget.ts DEFAULT_BUDGET_MS). */
   timeoutMs?: number;
+  /**
+   * Absolute end (Date.now() ms) of the whole conversation this target is
+   * opened for: no operation or retransmission runs past it (closing the
+   * session afterwards waits at most 100 ms more).
+   */
+  deadline?: number;
   retries?: number;
 }
 

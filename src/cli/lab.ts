@@ -4,7 +4,7 @@ import path from 'node:path';
 import { InputError, KseedError } from '../errors.js';
 import { createLab, DEFAULT_LAB_NAME, destroyLab, labNameOfSite, labStatus, manifestPath, readManifest, readSerial } from '../lab/index.js';
 import { shownPath } from '../site/yaml.js';
-import { contextOf, type CliContext } from './context.js';
+import { contextOf, shownSite, type CliContext } from './context.js';
 import { table } from './output.js';
 
 function int(v: string): number {
@@ -49,6 +49,31 @@ function labOf(ctx: CliContext, name: string | undefined, verb: string): string 
     throw new InputError(`${shown} does not exist and ${labs.length} labs are beside it (${labs.join(', ')}): pass --name or --config`);
   }
   return labs[0] ?? DEFAULT_LAB_NAME;
+}
+
+/** The command that creates the lab a verb found missing, as the user would type it. */
+function labUpCommand(ctx: CliContext, lab: string, byName: boolean): string {
+  const shown = shownSite(ctx);
+  return `kseed ${shown === './kseed.yaml' ? '' : `--config ${shown} `}lab up${byName ? ` --name ${lab}` : ''}`;
+}
+
+/**
+ * After `lab up` wrote a site file without an image: the commands that
+ * give it one (the test OS kseed builds, served by `kseed up` from its
+ * default artifacts directory), so provision does not stop at "no image".
+ */
+export function noImageNote(ctx: CliContext, seedAddress: string): string {
+  const shown = shownSite(ctx);
+  const k = `kseed ${shown === './kseed.yaml' ? '' : `--config ${shown} `}`;
+  const ip = seedAddress.split('/')[0];
+  const served = shownPath(path.join(ctx.stateDir, 'cache', 'ramdisk'));
+  return [
+    `no OS image in ${shown} yet: nodes can be enrolled, not deployed. To give it kseed's test OS:`,
+    `  ${k}images testos --json   # builds it; prints its gz path and sha256.gz`,
+    `  mkdir -p ${served} && cp <gz path> ${served}/testos.raw.gz   # what \`kseed up\` serves under /artifacts/`,
+    `  ${k}lab up --image-url http://${ip}:8080/artifacts/testos.raw.gz --image-checksum sha256:<sha256.gz> --image-compression gzip`,
+    '(scripts/try-it.sh does all of this, with the Debian cloud image)',
+  ].join('\n');
 }
 
 const NAME_HELP = 'lab name; netns ksl-<name> (default: the lab of the --config site file, else lab)';
@@ -123,6 +148,7 @@ export function register(program: Command): void {
           bridge: r.bridge,
           address: r.address,
           site_file: r.siteFile ?? null,
+          image: r.image,
           bmc_login_file: r.passwordFile,
           dir: r.dir,
           ms: r.ms,
@@ -161,6 +187,7 @@ export function register(program: Command): void {
             ),
             r.siteFile ? `site file: ${r.siteFile}` : '',
             `BMC user admin, password in ${r.passwordFile}`,
+            r.siteFile && !r.image ? noImageNote(ctx, r.address) : '',
           ]
             .filter(Boolean)
             .join('\n'),
@@ -192,7 +219,7 @@ export function register(program: Command): void {
       const ctx = contextOf(cmd);
       const s = await labStatus({ stateDir: ctx.stateDir, name: labOf(ctx, opts.name, 'status'), probe: opts.probe });
       ctx.out.result(snake(s), () => {
-        if (!s.exists) return `lab ${s.name}: not created${s.netnsPresent ? ` (but netns ${s.netns} exists: run kseed lab down)` : ''}`;
+        if (!s.exists) return `lab ${s.name}: not created${s.netnsPresent ? ` (but netns ${s.netns} exists: run kseed lab down)` : `: \`${labUpCommand(ctx, s.name, Boolean(opts.name))}\` creates it`}`;
         const bmc = (n: (typeof s.nodes)[number]) =>
           !n.bmc.running ? 'down' : n.bmc.answering === undefined ? 'running' : n.bmc.answering ? `ok ${n.bmc.probeMs}ms` : 'not answering';
         return [
@@ -226,7 +253,7 @@ export function register(program: Command): void {
       const ctx = contextOf(cmd);
       const lab = labOf(ctx, opts.name, 'console');
       const m = readManifest(ctx.stateDir, lab);
-      if (!m) throw new KseedError(`lab ${lab} does not exist under ${ctx.stateDir}`, { code: 'not-found' });
+      if (!m) throw new KseedError(`lab ${lab} does not exist under ${ctx.stateDir}: \`${labUpCommand(ctx, lab, Boolean(opts.name))}\` creates it`, { code: 'not-found' });
       const node = m.nodes.find((n) => n.name === nodeName);
       if (!node) {
         throw new InputError(`lab ${lab} has no node ${nodeName}`, [

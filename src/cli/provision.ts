@@ -8,11 +8,12 @@ import type { Command } from 'commander';
 import { openEngine } from '../engine/open.js';
 import type { NodeState } from '../engine/lifecycle.js';
 import type { NodeOutcome, PhaseTimeouts, ProgressEvent, Provisioner } from '../engine/types.js';
-import { InputError } from '../errors.js';
+import { InputError, KseedError } from '../errors.js';
+import { bootServicePid } from '../engine/service.js';
 import { loadSite } from '../site/load.js';
 import type { NodeSpec, Site } from '../site/types.js';
 import { exitFor, selectNodes } from './nodes.js';
-import { contextOf, type CliContext } from './context.js';
+import { contextOf, shownSite, type CliContext } from './context.js';
 import { table } from './output.js';
 
 export interface EngineCliOpts {
@@ -92,6 +93,24 @@ export function requireImages(site: Site, nodes: NodeSpec[]): void {
 }
 
 /**
+ * On the embedded engine, nodes boot from kseed's boot services: without
+ * them running, a node to inspect, deploy or wipe would only time out after
+ * minutes. Refused before any BMC is touched, naming the command that starts
+ * them. Nodes already where the verb leads need nothing (a repeat converges).
+ */
+export function requireBootServices(ctx: CliContext, site: Site, engine: Provisioner, nodes: NodeSpec[], done?: NodeState): void {
+  if (site.engine !== 'embedded') return;
+  const todo = engine.status(nodes.map((n) => n.name)).filter((s) => done === undefined || s.state !== done);
+  // any `boot serve` of this state directory (a second site file beside the first shares it)
+  if (!todo.length || bootServicePid(ctx.stateDir) !== undefined) return;
+  const shown = shownSite(ctx);
+  throw new KseedError(
+    `kseed's boot services are not running, and ${todo.map((s) => s.node).join(', ')} must boot from them: \`kseed ${shown === './kseed.yaml' ? '' : `--config ${shown} `}up\` starts them`,
+    { code: 'not-up' },
+  );
+}
+
+/**
  * A command that runs one engine verb on the named nodes at once
  * (`kseed rebuild`, `kseed undeploy`): the same node selection, engine
  * options and per-node report, exit 3 when some nodes failed.
@@ -117,6 +136,8 @@ export function nodeVerbCommand(
     if (o.deploys) requireImages(site, nodes);
     const opened = await engineFor(ctx, site, opts);
     try {
+      // rebuild redeploys active nodes too: only undeploy has a state that needs nothing
+      requireBootServices(ctx, site, opened.engine, nodes, o.doneState);
       const states = new Map(opened.engine.status(nodes.map((n) => n.name)).map((s) => [s.node, s.state]));
       const outcomes = await Promise.all(
         nodes.map(async (n): Promise<NodeOutcome & { note?: string }> => {
@@ -151,6 +172,7 @@ export function register(program: Command): void {
     requireImages(site, nodes);
     const opened = await engineFor(ctx, site, opts);
     try {
+      requireBootServices(ctx, site, opened.engine, nodes, 'active');
       ctx.out.progress(`provisioning ${nodes.length} node${nodes.length === 1 ? '' : 's'} with the ${opened.engine.engine} engine`);
       const outcomes = await opened.engine.provision(
         nodes.map((n) => n.name),

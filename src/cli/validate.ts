@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { formatProblem, InputError, type Problem } from '../errors.js';
-import { checkProfiles } from '../profiles/load.js';
-import { profileDirs } from '../site/profile-dirs.js';
+import path from 'node:path';
+import { profileDirs, profileFiles } from '../site/profile-dirs.js';
 import { checkSite, sortProblems } from '../site/load.js';
 import { auditSecret } from '../site/secrets.js';
 import type { SecretRef, Site } from '../site/types.js';
@@ -62,9 +62,15 @@ export function register(program: Command): void {
       }
       if (r.yaml) {
         warnings.push(...placeholderChecksums(r.yaml));
-        // the profiles this site can use: shipped ones and its own folder
-        const pr = await checkProfiles(profileDirs(r.site?.dir ?? undefined));
-        problems.push(...pr.problems);
+        // the site's own profiles (hardware-profiles/ beside it). The shipped ones are
+        // part of kseed and checked by its tests; parsing them on every run was
+        // about a third of validate's start-up (issue 16), and their code loads only
+        // when the site has a profile of its own
+        const own = profileDirs(r.site?.dir ?? path.dirname(ctx.configPath)).slice(1);
+        if (profileFiles(own).size) {
+          const { checkProfiles } = await import('../profiles/load.js');
+          problems.push(...(await checkProfiles(own)).problems);
+        }
       }
       problems = sortProblems(problems);
       warnings = sortProblems(warnings);

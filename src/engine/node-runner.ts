@@ -13,7 +13,9 @@
  */
 import { hostname } from 'node:os';
 import type { Bmc, BmcIdentity, BmcTarget, PowerState } from '../bmc/types.js';
+import { budgetOf } from '../bmc/budget.js';
 import { bmcTarget } from './bmc-target.js';
+import { effectiveBmc } from '../profiles/apply.js';
 import { chooseProfile } from '../profiles/match.js';
 import type { HardwareProfile } from '../profiles/schema.js';
 import type { NodeSpec, Site } from '../site/types.js';
@@ -80,6 +82,9 @@ export interface Prepared {
 const AT_REST: ReadonlySet<NodeState> = new Set(['enroll', 'manageable', 'available']);
 
 const DEPLOYS: readonly Verb[] = ['deploy', 'rebuild'];
+
+/** How far past a BMC conversation's deadline the engine's backstop timer waits (closing the session, scheduling). */
+const BMC_GRACE_MS = 2000;
 
 export abstract class NodeRunner implements Provisioner {
   abstract readonly engine: 'embedded' | 'ironic';
@@ -200,7 +205,11 @@ export abstract class NodeRunner implements Provisioner {
     this.store.recordEvent(name, 'step', { step: what, status: 'start' });
     try {
       const target = await bmcTarget(this.spec(name), this.base.site, this.profileOf(name));
-      const v = await withTimeout(this.clock, this.t.bmc, `BMC ${what}`, async () => {
+      // the node's timeout_ms is one deadline for the whole conversation, so the BMC ends it with its
+      // precise error; the timer is only a backstop (an engine built with timeouts.bmc uses that instead)
+      const budget = budgetOf(target);
+      target.deadline = Date.now() + budget;
+      const v = await withTimeout(this.clock, this.base.timeouts?.bmc ?? budget + BMC_GRACE_MS, `BMC ${what}`, async () => {
         const bmc = await this.base.connect(target);
         try {
           return await fn(bmc);
@@ -214,6 +223,12 @@ export abstract class NodeRunner implements Provisioner {
       this.store.recordEvent(name, 'step', { step: what, status: 'fail', error: errText(err) });
       throw err;
     }
+  }
+
+  /** The node's BMC budget (timeout_ms of the site file or hardware profile, else the protocol's default), ms. */
+  protected bmcBudget(name: string): number {
+    const b = effectiveBmc(this.spec(name), this.profileOf(name));
+    return budgetOf({ protocol: b.type, ...(b.timeout_ms !== undefined ? { timeoutMs: b.timeout_ms } : {}) });
   }
 
   /** kseed's enroll check: the BMC answers with these credentials, and its identity names the hardware profile. */
@@ -276,7 +291,9 @@ export abstract class NodeRunner implements Provisioner {
       op = { verb, since: this.lastEventId(name), started_at: this.clock.now(), owner: this.owner, attempt: 1, ...(next ? { next } : {}) };
     }
     this.store.updateNode(name, { data: { op } });
-    const timeout = phase === 'provide' ? this.t.enroll : (this.t[phase as keyof PhaseTimeouts] ?? this.t.deploy);
+    let timeout = phase === 'provide' ? this.t.enroll : (this.t[phase as keyof PhaseTimeouts] ?? this.t.deploy);
+    // enroll's BMC conversation has the node's own budget on top: its deadline, not the phase's, ends a dead BMC
+    if (phase === 'enroll') timeout += this.bmcBudget(name) + BMC_GRACE_MS;
     let error: string | undefined;
     try {
       await withTimeout(this.clock, timeout, phase, (signal, note) => work({ since: op.since, resumed: Boolean(resume), signal, note }));

@@ -53,7 +53,10 @@ export interface PhaseTimeouts {
   undeploy: number;
   /** From active to the installed OS's first-boot callback (waitBooted). */
   boot: number;
-  /** One BMC request (connect included). */
+  /**
+   * Reading a node from Ironic. A BMC step of the engine is bounded by the
+   * node's own BMC budget (timeout_ms), unless the engine is built with this set.
+   */
   bmc: number;
   /**
    * Fast track: how long the ramdisk left up after its inspection (WAIT=1,

@@ -60,6 +60,12 @@ export async function destroyLab(o: DestroyLabOptions): Promise<DestroyLabResult
   const dir = labDir(stateDir, name);
   const ip = requireTool('ip');
 
+  // no state directory, netns or process of this lab: nothing to remove, and
+  // nothing to create either (the lock would make .kseed/lab/ beside a site
+  // file, e.g. in the try directory try-it.sh --down just removed)
+  if (!existsSync(stateDir) && !(await netnsExists(ip, netnsName(name))) && findByMarker(`${dir}/`).length === 0) {
+    return { name, existed: false, killed: [], netnsDeleted: false, removedFiles: [], ms: Date.now() - t0 };
+  }
   return withLabLock(stateDir, name, async () => {
     let m: LabManifest | undefined;
     try {

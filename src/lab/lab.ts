@@ -101,6 +101,8 @@ export interface CreateLabResult {
   dir: string;
   manifest: string;
   siteFile?: string;
+  /** defaults.image of the lab site file; null: none yet (nodes can be enrolled, not deployed). */
+  image: ImageSpec | null;
   passwordFile: string;
   nodes: LabNodeResult[];
   removedNodes: string[];
@@ -411,6 +413,7 @@ export async function createLab(o: CreateLabOptions): Promise<CreateLabResult> {
       dir,
       manifest: path.join(dir, 'manifest.json'),
       ...(manifest.siteFile ? { siteFile: manifest.siteFile } : {}),
+      image: manifest.image ?? null,
       passwordFile: manifest.passwordFile,
       nodes: results,
       removedNodes: removed.map((n) => n.name),

@@ -23,6 +23,11 @@ import { ROLES } from './types.js';
 import { isHostLabel, isHostname, isIPv4, normalizeMac, parseCidr } from './net.js';
 import { NetworkDefaultsSchema, NodeNetworkSchema } from './network.js';
 
+// A kseed process parses a site file once: zod's JIT (an object parser
+// compiled with new Function on its first parse) costs more than it saves
+// there, and is on the start-up path of every command (issue 16).
+z.config({ jitless: true });
+
 const str = (what: string, ok: (s: string) => boolean, explain?: string) =>
   z.string().superRefine((s, ctx) => {
     if (!ok(s)) ctx.addIssue({ code: 'custom', message: `${JSON.stringify(s)} is not ${what}${explain ? ` (${explain})` : ''}` });

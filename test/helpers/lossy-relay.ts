@@ -11,6 +11,9 @@
 import dgram from 'node:dgram';
 import { prng } from './fuzz.js';
 
+/** The bad BMC link the lossy tests drive enroll over: 30% loss each way, 200 ms one-way delay, and their seed. */
+export const BAD_LINK = { loss: 0.3, delayMs: 200, seed: 20261206 } as const;
+
 export interface LossyRelayOptions {
   target: { address: string; port: number };
   /** Probability 0..1 that one datagram is dropped, each way. */

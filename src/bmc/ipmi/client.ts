@@ -4,6 +4,7 @@
  * that timed out is dropped and reopened by the next call, so one bad
  * moment never poisons the object.
  */
+import { budgetOf, operationDeadline } from '../budget.js';
 import { BmcError } from '../errors.js';
 import type { Bmc, BmcIdentity, BmcTarget, BootOptions, PowerAction, PowerState } from '../types.js';
 import { AppCmd, DecodeError, NetFn } from './codec.js';
@@ -21,6 +22,7 @@ import {
   decodeLanIp,
   decodeLanMac,
   encodeBootFlags,
+  fruExtent,
   LanParam,
   parseFru,
   StorageCmd,
@@ -40,7 +42,6 @@ export interface IpmiBmcOptions {
   requestTimeoutMs?: number;
 }
 
-const DEFAULT_BUDGET_MS = 15_000;
 /** FRU images larger than this are not read in full (identity needs the first areas only). */
 const FRU_MAX = 2048;
 
@@ -70,7 +71,7 @@ export class IpmiBmc implements Bmc {
   }
 
   private budget(): number {
-    return this.target.timeoutMs ?? DEFAULT_BUDGET_MS;
+    return budgetOf(this.target);
   }
 
   private sessionOptions(deadline: number): SessionOptions {
@@ -103,7 +104,7 @@ export class IpmiBmc implements Bmc {
    */
   private run<T>(op: (s: IpmiSession) => Promise<T>): Promise<T> {
     const next = this.queue.then(async () => {
-      const deadline = Date.now() + this.budget();
+      const deadline = operationDeadline(this.target);
       const s = await this.ensureSession(deadline);
       s.deadline = deadline;
       try {
@@ -251,9 +252,10 @@ export class IpmiBmc implements Bmc {
   private async fruIn(s: IpmiSession, fruId: number): Promise<FruInventory> {
     const infoR = await s.request(NetFn.Storage, StorageCmd.GetFruInfo, Buffer.from([fruId]));
     const info = this.decode(() => decodeFruInfo(infoR.data));
-    const size = Math.min(info.size, FRU_MAX);
+    let size = Math.min(info.size, FRU_MAX);
     const chunks: Buffer[] = [];
     let off = 0;
+    // 32 bytes: what ipmi_sim and most BMCs answer in one message (ipmi_sim refuses 40 with 0xC8)
     let chunk = 32;
     while (off < size) {
       const n = Math.min(chunk, size - off);
@@ -270,6 +272,9 @@ export class IpmiBmc implements Bmc {
       if (data.length === 0) break;
       chunks.push(data);
       off += data.length;
+      // stop at the end of the last area identity reads: each read is a round trip, on a lossy link a costly one
+      const extent = fruExtent(Buffer.concat(chunks));
+      if (extent !== undefined) size = Math.min(size, extent);
     }
     return this.decode(() => parseFru(Buffer.concat(chunks)));
   }
@@ -291,7 +296,8 @@ export class IpmiBmc implements Bmc {
     };
     const vendor = vendorName(dev.manufacturerId);
     if (vendor) id.manufacturer = vendor;
-    id.guid = await this.systemGuidIn(s).catch((e: unknown) => optional(e));
+    // RAKP 2 carried the system GUID, authenticated by the HMAC (IPMI v2.0 13.21): no round trip for it
+    id.guid = s.systemGuid ?? (await this.systemGuidIn(s).catch((e: unknown) => optional(e)));
     const fru = await this.fruIn(s, 0).catch((e: unknown) => optional(e));
     if (fru) {
       id.manufacturer = fru.product?.manufacturer ?? fru.board?.manufacturer ?? id.manufacturer;
@@ -312,7 +318,7 @@ export class IpmiBmc implements Bmc {
     const s = this.session;
     this.session = undefined;
     await this.queue;
-    await s?.close();
+    await s?.close(this.target.deadline);
   }
 }
 

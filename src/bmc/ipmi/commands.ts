@@ -259,6 +259,28 @@ function areaFields(data: Buffer, offset8: number, what: string, fixed: number, 
   return { fields, area };
 }
 
+/**
+ * How many bytes of a FRU image hold its common header and the chassis, board
+ * and product areas (all parseFru reads), from the bytes read so far
+ * (Platform Management FRU spec 1.0, 8 and 10-12: area offsets and lengths are
+ * in multiples of 8 bytes, each area's length is its second byte). Undefined
+ * while an area's length byte is not read yet, or the header is not a valid
+ * version 1 one (then the caller reads on and parseFru says what is wrong).
+ */
+export function fruExtent(head: Buffer): number | undefined {
+  if (head.length < 8) return undefined;
+  const hdr = head.subarray(0, 8);
+  if ((hdr[0]! & 0x0f) !== 1 || sum8(hdr) !== 0) return undefined;
+  let end = 8;
+  for (const o of [hdr[2]!, hdr[3]!, hdr[4]!]) {
+    if (!o) continue;
+    const start = o * 8;
+    if (head.length < start + 2) return undefined;
+    end = Math.max(end, start + head[start + 1]! * 8);
+  }
+  return end;
+}
+
 /** Parses a FRU image: common header, chassis, board and product info areas. */
 export function parseFru(data: Buffer): FruInventory {
   need(data, 8, 'FRU common header');

@@ -76,6 +76,8 @@ export interface Established {
   keys: SessionKeys;
   /** Handshakes started, the successful one included. */
   attempts: number;
+  /** The managed system's GUID from RAKP 2 (13.21: what Get System GUID returns), authenticated by its HMAC. */
+  systemGuid: Buffer;
 }
 
 function setupPacket(payloadType: number, payload: Buffer): Buffer {
@@ -91,6 +93,16 @@ function setupPayload(body: Buffer, payloadType: number): Buffer | undefined {
   const p = decodeV20(body, 0);
   if (p.payloadType !== payloadType || p.authenticated || p.encrypted) return undefined;
   return Buffer.from(p.payload);
+}
+
+/** The answer of `payloadType` to the message sent with `tag` (13.20-13.23 echo it); any other is not this step's. */
+function tagged<T extends { tag: number }>(payloadType: number, decode: (payload: Buffer) => T, tag: number): (body: Buffer) => T | undefined {
+  return (body) => {
+    const pl = setupPayload(body, payloadType);
+    if (!pl) return undefined;
+    const r = decode(pl);
+    return r.tag === tag ? r : undefined;
+  };
 }
 
 /**
@@ -206,12 +218,7 @@ async function attempt(io: Exchanger, send: (pkt: Buffer) => void, h: HandshakeI
       pace,
       'RAKP Message 1',
       () => setupPacket(PayloadType.RAKP1, encodeRakp1({ tag: tag1, bmcSessionId, consoleRandom, role, username: h.username })),
-      (body) => {
-        const pl = setupPayload(body, PayloadType.RAKP2);
-        if (!pl) return undefined;
-        const r = decodeRakp2(pl);
-        return r.tag === tag1 ? r : undefined;
-      },
+      tagged(PayloadType.RAKP2, decodeRakp2, tag1),
       deadline,
     );
   } catch (err) {
@@ -246,12 +253,7 @@ async function attempt(io: Exchanger, send: (pkt: Buffer) => void, h: HandshakeI
       pace,
       'RAKP Message 3',
       () => setupPacket(PayloadType.RAKP3, encodeRakp3(tag3, 0, bmcSessionId, rakp3AuthCode(suite.hash, h.kuid, inputs))),
-      (body) => {
-        const pl = setupPayload(body, PayloadType.RAKP4);
-        if (!pl) return undefined;
-        const r = decodeRakp4(pl);
-        return r.tag === tag3 ? r : undefined;
-      },
+      tagged(PayloadType.RAKP4, decodeRakp4, tag3),
       deadline,
     );
   } catch (err) {
@@ -272,5 +274,5 @@ async function attempt(io: Exchanger, send: (pkt: Buffer) => void, h: HandshakeI
       h.kg ? 'wrong BMC key Kg (RAKP 4 integrity check is invalid)' : 'RAKP 4 integrity check is invalid (the BMC may require a BMC key Kg)',
     );
   }
-  return { consoleSessionId, bmcSessionId, keys };
+  return { consoleSessionId, bmcSessionId, keys, systemGuid: inputs.bmcGuid };
 }

@@ -39,7 +39,7 @@ import {
 import { CIPHER_SUITES, decryptPayload, encryptPayload, equalCode, packetAuthCode, SUITE_PREFERENCE, userKey, type CipherSuite, type SessionKeys } from './crypto.js';
 import { ExchangeFailure, Exchanger, type Unwrapped } from './exchange.js';
 import { handshake, HandshakeFailure } from './handshake.js';
-import { commandName, USER_LEVEL_COMMANDS } from './commands.js';
+import { commandName, decodeGuid, USER_LEVEL_COMMANDS } from './commands.js';
 import { UdpTransport, type Channel } from './transport.js';
 
 export type PrivilegeName = 'operator' | 'administrator';
@@ -115,6 +115,8 @@ export class IpmiSession {
   authCaps?: AuthCapabilities;
   /** Suites the BMC listed, or undefined if it did not answer Get Channel Cipher Suites. */
   offeredSuites?: CipherSuiteRecord[];
+  /** System GUID from the handshake (RAKP 2), in Get System GUID's text form. */
+  systemGuid?: string;
   /** Handshakes the session took (more than 1: setup messages were lost and it restarted). */
   handshakes = 0;
   /** Privilege level the session runs at: User until raised (22.18). */
@@ -351,6 +353,8 @@ export class IpmiSession {
       this.consoleSessionId = e.consoleSessionId;
       this.bmcSessionId = e.bmcSessionId;
       this.keys = e.keys;
+      // all zeros: the BMC did not fill it in (then Get System GUID asks)
+      if (e.systemGuid.some((b) => b !== 0)) this.systemGuid = decodeGuid(e.systemGuid);
     } catch (err) {
       if (err instanceof HandshakeFailure) throw this.fail(err.kind, err.message);
       throw err;
@@ -450,14 +454,20 @@ export class IpmiSession {
     return this.level >= Privilege.Administrator ? 'administrator' : this.level === Privilege.Operator ? 'operator' : 'user';
   }
 
-  /** Close Session (22.19), best effort and brief: a closing error never fails the caller. */
-  async close(): Promise<void> {
+  /**
+   * Close Session (22.19), best effort and brief: a closing error never fails
+   * the caller. It waits at most 1 s and not past `until` (the caller's
+   * deadline); past that it is sent once and waited for 100 ms, and a BMC that
+   * misses it times the session out on its own.
+   */
+  async close(until = Infinity): Promise<void> {
     if (this.closed) return;
     if (this.active) {
       const id = Buffer.alloc(4);
       id.writeUInt32LE(this.bmcSessionId, 0);
       try {
-        this.deadline = Date.now() + 1000;
+        const now = Date.now();
+        this.deadline = Math.max(now + 100, Math.min(now + 1000, until));
         await this.request(NetFn.App, AppCmd.CloseSession, id, { retries: 1 });
       } catch {
         // the BMC times idle sessions out on its own

@@ -9,12 +9,12 @@
  * is slow or silent fails that call, never hangs it.
  */
 import type { Bmc, BmcIdentity, BmcTarget, BootOptions, PowerAction, PowerState } from '../types.js';
+import { budgetOf } from '../budget.js';
 import { BmcError } from '../errors.js';
 import { RedfishHttp, header, redfishErrorMessage, type RfRequest, type RfResponse } from './http.js';
 import { BadField, linkAt, memberLinks, quoteValue, servicePath } from './links.js';
 import { allowedFromActionInfo, bootOptionsOf, bootPatch, checkBootAllowed, ipv4Of, isObject, macOf, pickResetType, powerStateOf, str, type Json } from './model.js';
 
-export const DEFAULT_BUDGET_MS = 30_000;
 export const DEFAULT_REQUEST_TIMEOUT_MS = 10_000;
 export const DEFAULT_RETRIES = 2;
 const POLL_MS = 500;
@@ -62,7 +62,7 @@ export class RedfishBmc implements Bmc {
     this.target = Object.freeze({ ...pub, scheme, port });
     this.username = target.username;
     this.password = target.password;
-    this.budgetMs = target.timeoutMs ?? DEFAULT_BUDGET_MS;
+    this.budgetMs = budgetOf(target);
     this.origin = `${scheme}://${hostPart(target.address)}:${port}`;
     const basic = Buffer.from(`${target.username}:${target.password}`).toString('base64');
     this.http = new RedfishHttp({
@@ -220,7 +220,7 @@ export class RedfishBmc implements Bmc {
   }
 
   private deadline(): number {
-    return Date.now() + this.budgetMs;
+    return Math.min(Date.now() + this.budgetMs, this.target.deadline ?? Infinity);
   }
 
   private async system(deadline: number): Promise<Json> {

@@ -2,7 +2,7 @@
  * Issue 16, "the first hour": what a newcomer trips on, through the built CLI
  * (exit code and message). No lab is made here: a lab verb must name the
  * lab of its --config site file even when that lab does not exist, and never
- * fall back to the default lab.
+ * fall back to the default lab; a missing lab names the command that makes it.
  */
 import { execFile } from 'node:child_process';
 import dgram from 'node:dgram';
@@ -18,7 +18,7 @@ let dir: string;
 const kseed = (args: string[], cwd = dir) => runKseed(args, { cwd, env: { KSEED_BMC_PASSWORD: 'password' } });
 
 /** An embedded site of one node whose BMC is `port` on loopback. */
-function site(file: string, port: number, opts: { image?: boolean; netns?: string; marker?: string } = {}): string {
+function site(file: string, port: number, opts: { image?: boolean; netns?: string; marker?: string; bmcTimeoutMs?: number } = {}): string {
   const p = path.join(dir, file);
   writeFileSync(
     p,
@@ -36,7 +36,7 @@ function site(file: string, port: number, opts: { image?: boolean; netns?: strin
       '  root_device: { name: /dev/vda }',
       ...(opts.image ? ['  image: { url: "http://10.77.0.1:8080/artifacts/os.raw", checksum: "sha256:' + 'ab'.repeat(32) + '" }'] : []),
       'nodes:',
-      `  - { name: node01, bmc: { address: 127.0.0.1, port: ${port} }, macs: ["52:54:00:aa:00:01"] }`,
+      `  - { name: node01, bmc: { address: 127.0.0.1, port: ${port}${opts.bmcTimeoutMs ? `, timeout_ms: ${opts.bmcTimeoutMs}` : ''} }, macs: ["52:54:00:aa:00:01"] }`,
       '',
     ].join('\n'),
   );
@@ -53,20 +53,20 @@ describe('lab verbs act on the lab their --config site file names', () => {
   it('status, down and console name the lab of the site file, never the default lab', async () => {
     const f = site('lab-a.yaml', 1, { marker: 'kfh1' });
     const st = await kseed(['--config', f, 'lab', 'status', '--no-probe']);
-    expect(st).toMatchObject({ code: 0, stdout: 'lab kfh1: not created\n' });
+    expect(st).toMatchObject({ code: 0, stdout: 'lab kfh1: not created: `kseed --config ./lab-a.yaml lab up` creates it\n' });
     const js = await kseed(['--config', f, '--json', 'lab', 'status', '--no-probe']);
     expect(JSON.parse(js.stdout)).toMatchObject({ name: 'kfh1', exists: false, netns: 'ksl-kfh1' });
     const down = await kseed(['--config', f, 'lab', 'down']);
     expect(down).toMatchObject({ code: 0, stdout: 'lab kfh1: nothing to remove\n' });
     const con = await kseed(['--config', f, 'lab', 'console', 'node01']);
     expect(con.code).toBe(1);
-    expect(con.stderr).toBe(`kseed: lab kfh1 does not exist under ${path.join(dir, '.kseed')}\n`);
+    expect(con.stderr).toBe(`kseed: lab kfh1 does not exist under ${path.join(dir, '.kseed')}: \`kseed --config ./lab-a.yaml lab up\` creates it\n`);
   });
 
   it('a hand-written lab site file names its lab by seed.netns; --name still wins', async () => {
     const f = site('lab-b.yaml', 1, { netns: 'ksl-kfh2' });
-    expect(await kseed(['--config', f, 'lab', 'status', '--no-probe'])).toMatchObject({ code: 0, stdout: 'lab kfh2: not created\n' });
-    expect(await kseed(['--config', f, 'lab', 'status', '--no-probe', '--name', 'kfh3'])).toMatchObject({ code: 0, stdout: 'lab kfh3: not created\n' });
+    expect(await kseed(['--config', f, 'lab', 'status', '--no-probe'])).toMatchObject({ code: 0, stdout: 'lab kfh2: not created: `kseed --config ./lab-b.yaml lab up` creates it\n' });
+    expect(await kseed(['--config', f, 'lab', 'status', '--no-probe', '--name', 'kfh3'])).toMatchObject({ code: 0, stdout: 'lab kfh3: not created: `kseed --config ./lab-b.yaml lab up --name kfh3` creates it\n' });
   });
 
   it('a site file of no lab: lab down refuses (exit 2) instead of taking down the default lab', async () => {
@@ -100,6 +100,30 @@ describe('node verbs', () => {
       expect(rb.code).toBe(2);
       expect(rb.stderr).toContain('kseed: node01 has no image to deploy');
       await new Promise((r) => setTimeout(r, 200));
+      expect(packets).toBe(0);
+    } finally {
+      bmc.close();
+    }
+  });
+
+  it('provision and rebuild on the embedded engine before `kseed up`: refused naming it (exit 1), before any BMC packet', async () => {
+    const bmc = dgram.createSocket('udp4');
+    let packets = 0;
+    bmc.on('message', () => packets++);
+    await new Promise<void>((r) => bmc.bind(0, '127.0.0.1', () => r()));
+    try {
+      // a state dir of its own: no boot services of another test's site beside it
+      const f = site(path.join(path.basename(mkdtempSync(path.join(dir, 'notup-'))), 'kseed.yaml'), bmc.address().port, { image: true });
+      const shown = `./${path.relative(dir, f)}`;
+      const msg = `kseed: kseed's boot services are not running, and node01 must boot from them: \`kseed --config ${shown} up\` starts them\n`;
+      const r = await kseed(['--config', f, 'provision', '--all']);
+      expect(r).toMatchObject({ code: 1, stdout: '', stderr: msg });
+      const rb = await kseed(['--config', f, 'rebuild', 'node01']);
+      expect(rb).toMatchObject({ code: 1, stderr: msg });
+      const j = await kseed(['--config', f, '--json', 'provision', 'node01']);
+      expect(j.code).toBe(1);
+      expect(JSON.parse(j.stdout)).toMatchObject({ error: 'not-up' });
+      await new Promise((res) => setTimeout(res, 200));
       expect(packets).toBe(0);
     } finally {
       bmc.close();
@@ -196,7 +220,8 @@ describe('long steps show life on a terminal, and only there', () => {
     await new Promise<void>((r) => bmc.bind(0, '127.0.0.1', () => r()));
     try {
       // a state dir of its own: another test's node01 is already enrolled
-      const f = site(path.join(path.basename(mkdtempSync(path.join(dir, 'slow-'))), 'slow.yaml'), bmc.address().port, { image: true });
+      // 15 s: long enough to show the live line, short of IPMI's 60 s default budget (three runs of it here)
+      const f = site(path.join(path.basename(mkdtempSync(path.join(dir, 'slow-'))), 'slow.yaml'), bmc.address().port, { image: true, bmcTimeoutMs: 15_000 });
       // script(1) gives kseed a pty; CI (set in CI runs) would turn the live line off, as it should
       const env: Record<string, string | undefined> = { ...process.env, KSEED_BMC_PASSWORD: 'password', CI: undefined, TERM: 'xterm' };
       delete env.CI;

@@ -5,7 +5,7 @@
  * is bench/startup's.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
-import { copyFileSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -28,7 +28,7 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 /** The packages (node_modules) and kseed files (dist/) a run of `args` loads. */
 function loaded(args: string[]): { packages: string[]; files: string[] } {
-  const trace = path.join(dir, `trace-${args.join('_')}`);
+  const trace = path.join(dir, `trace-${args.join('_').replace(/[^\w.-]/g, '_')}`);
   writeFileSync(trace, '');
   execFileSync(process.execPath, ['--import', path.join(dir, 'register.mjs'), KSEED_BIN, ...args], {
     cwd: dir,
@@ -67,6 +67,15 @@ describe('start-up', () => {
     expect(r.files).toContain('cli/validate.js');
     expect(r.files.filter((f) => /^(engine|bmc|boot|compose|ironic|lab|images|render|handoff)\//.test(f))).toEqual([]);
     expect(r.files.filter((f) => f.startsWith('cli/'))).toEqual(['cli/commands.js', 'cli/context.js', 'cli/main.js', 'cli/output.js', 'cli/spinner.js', 'cli/validate.js']);
+  });
+
+  it("validate checks the site's own hardware profiles, and loads the profile code only when it has some", () => {
+    expect(loaded(['validate']).files.filter((f) => f.startsWith('profiles/'))).toEqual([]);
+    const own = path.join(dir, 'own');
+    mkdirSync(path.join(own, 'hardware-profiles'), { recursive: true });
+    copyFileSync(path.join(REPO, 'examples/lab.yaml'), path.join(own, 'kseed.yaml'));
+    copyFileSync(path.join(REPO, 'hardware-profiles/qemu-lab.yaml'), path.join(own, 'hardware-profiles/qemu-lab.yaml'));
+    expect(loaded(['--config', path.join(own, 'kseed.yaml'), 'validate']).files).toContain('profiles/load.js');
   });
 
   it('top-level help lists every command of the table, and each loads as the command it is listed as', async () => {

@@ -55,7 +55,10 @@ describe.skipIf(!ok)('kseed enroll and kseed bmc against 20 BMCs', () => {
     }
     writeFileSync(path.join(root, 'wrong.pw'), `${WRONG}\n`, { mode: 0o600 });
     const nodes = Array.from({ length: 20 }, (_, i) => {
-      const extra = i === 7 ? ', password: { file: wrong.pw }' : '';
+      // the dead BMC's own budget is what its failure is measured against; the 18 live ones keep the
+      // default, so their success never hangs on how fast a loaded machine runs 20 enrolls in one
+      // process (with a shared 2 s budget they used up to 1.4 s of it at load 15)
+      const extra = i === 7 ? ', password: { file: wrong.pw }' : i === 19 ? ', timeout_ms: 2000' : '';
       const mac = `52:54:00:00:01:${i.toString(16).padStart(2, '0')}`;
       return `  - name: n${String(i).padStart(2, '0')}\n    bmc: { address: 127.0.0.1, port: ${BASE + i}${extra} }\n    macs: ["${mac}"]\n    roles: [compute]`;
     });
@@ -69,7 +72,7 @@ describe.skipIf(!ok)('kseed enroll and kseed bmc against 20 BMCs', () => {
         '  address: 10.77.0.1/24',
         '  dhcp: { mode: off }',
         'defaults:',
-        '  bmc: { type: ipmi, username: admin, password: { env: KSEED_BMC_PASSWORD }, cipher_suite: 3, timeout_ms: 2000, retries: 2 }',
+        '  bmc: { type: ipmi, username: admin, password: { env: KSEED_BMC_PASSWORD }, cipher_suite: 3, retries: 2 }',
         'nodes:',
         ...nodes,
         'handoff:',

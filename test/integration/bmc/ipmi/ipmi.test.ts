@@ -75,7 +75,10 @@ describe.skipIf(!ok)('IPMI client against ipmi_sim', () => {
   it('System GUID matches ipmitool mc guid in SMBIOS byte order (what the host itself reports)', async () => {
     const b = new IpmiBmc(target());
     const g = await b.systemGuid();
+    // identity takes the GUID from the authenticated RAKP 2 (13.21) instead of asking: the same value
+    const fromHandshake = (await b.identity()).guid;
     await b.close();
+    expect(fromHandshake).toBe(g);
     // plain `mc guid` guesses the encoding per GUID; kseed always uses the SMBIOS order
     expect(g).toBe(field(await ipmitool(a, 'mc', 'guid', 'smbios'), 'System GUID'));
     // and the raw bytes are those of the lan.conf `guid` line
