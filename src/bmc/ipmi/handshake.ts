@@ -4,13 +4,18 @@
  *
  * Each step consumes state at the BMC: Open Session allocates a session,
  * RAKP 1 fixes the BMC's random number, RAKP 3 activates the session. A
- * retransmitted RAKP 1 or RAKP 3 after the BMC has answered it therefore
- * does not get a valid answer (13.20, 13.22), and the console cannot tell a
- * lost request from a lost answer. So a setup step that gets no answer is
- * never resent: the whole handshake restarts from Open Session, with a fresh
- * console session ID and random, until it completes or the operation's
- * deadline passes. An abandoned half-open session is told to close (RAKP 3
- * with an error status, 13.22) so restarts do not pile up sessions.
+ * RAKP 3 repeated after the BMC activated the session gets no valid RAKP 4
+ * (13.22; ipmi_sim answers it signed, as an in-session packet), and the
+ * console cannot tell a lost request from a lost answer. So RAKP 3 and Open
+ * Session are never resent: the whole handshake restarts from Open Session,
+ * with a fresh console session ID and random, until it completes or the
+ * operation's deadline passes. RAKP 1 is resent within its step, as ipmitool
+ * does: ipmi_sim answers a repeated RAKP 1 with the same RAKP 2 (measured),
+ * and a BMC that draws a new random for it still ends well, because once
+ * RAKP 1 went out twice an error status in RAKP 2 or RAKP 4 may answer the
+ * other copy and is not believed: that attempt is abandoned and restarted.
+ * An abandoned half-open session is told to close (RAKP 3 with an error
+ * status, 13.22) so restarts do not pile up sessions.
  */
 import { randomInt } from 'node:crypto';
 import {
@@ -47,6 +52,8 @@ const PRIVILEGE_REFUSED = new Set([0x09, 0x0a, 0x0b]);
 /** RAKP 3 status telling the BMC to drop the session (13.22). */
 const ABANDON = 0x0f;
 const OPEN = 'RMCP+ Open Session Request';
+/** Sends of RAKP 1 before the attempt is given up: on a link losing half the round trips, 3 reach 7 in 8. */
+const RAKP1_SENDS = 3;
 
 export type HandshakeFailureKind = 'auth' | 'cipher' | 'privilege' | 'protocol' | 'timeout';
 
@@ -95,13 +102,22 @@ function setupPayload(body: Buffer, payloadType: number): Buffer | undefined {
   return Buffer.from(p.payload);
 }
 
-/** The answer of `payloadType` to the message sent with `tag` (13.20-13.23 echo it); any other is not this step's. */
-function tagged<T extends { tag: number }>(payloadType: number, decode: (payload: Buffer) => T, tag: number): (body: Buffer) => T | undefined {
+/**
+ * The answer of `payloadType` to the message sent with `tag` (13.20-13.23
+ * echo it); any other is not this step's. While `doubtful()`, an answer with
+ * an error status is not taken either: it may answer a resent copy.
+ */
+function tagged<T extends { tag: number; status: number }>(
+  payloadType: number,
+  decode: (payload: Buffer) => T,
+  tag: number,
+  doubtful: () => boolean = () => false,
+): (body: Buffer) => T | undefined {
   return (body) => {
     const pl = setupPayload(body, payloadType);
     if (!pl) return undefined;
     const r = decode(pl);
-    return r.tag === tag ? r : undefined;
+    return r.tag === tag && (r.status === 0 || !doubtful()) ? r : undefined;
   };
 }
 
@@ -158,10 +174,10 @@ interface Pace {
   answered?: boolean;
 }
 
-/** One step, one send: no answer within the wait is a loss, a garbled answer is the BMC's fault. */
-async function step<T>(io: Exchanger, pace: Pace, what: string, build: () => Buffer, accept: (body: Buffer) => T | undefined, deadline: number): Promise<T> {
+/** One step, `tries` sends: no answer within the waits is a loss, a garbled answer is the BMC's fault. */
+async function step<T>(io: Exchanger, pace: Pace, what: string, build: () => Buffer, accept: (body: Buffer) => T | undefined, deadline: number, tries = 1): Promise<T> {
   try {
-    const v = await io.run(what, build, accept, { deadline, tries: 1, ...(pace.wait ? { wait: pace.wait } : {}) });
+    const v = await io.run(what, build, accept, { deadline, tries, ...(pace.wait ? { wait: pace.wait } : {}) });
     pace.wait = undefined;
     pace.answered = true;
     return v;
@@ -211,15 +227,22 @@ async function attempt(io: Exchanger, send: (pkt: Buffer) => void, h: HandshakeI
   const consoleRandom = random(16);
   const tag1 = (tag + 1) & 0xff;
   const tag3 = (tag + 2) & 0xff;
+  let rakp1Sends = 0;
+  const resent = () => rakp1Sends > 1;
+  const rakp1 = setupPacket(PayloadType.RAKP1, encodeRakp1({ tag: tag1, bmcSessionId, consoleRandom, role, username: h.username }));
   let rakp2;
   try {
     rakp2 = await step(
       io,
       pace,
       'RAKP Message 1',
-      () => setupPacket(PayloadType.RAKP1, encodeRakp1({ tag: tag1, bmcSessionId, consoleRandom, role, username: h.username })),
-      tagged(PayloadType.RAKP2, decodeRakp2, tag1),
+      () => {
+        rakp1Sends += 1;
+        return rakp1;
+      },
+      tagged(PayloadType.RAKP2, decodeRakp2, tag1, resent),
       deadline,
+      RAKP1_SENDS,
     );
   } catch (err) {
     if (err instanceof Lost) abandon(tag3);
@@ -253,7 +276,8 @@ async function attempt(io: Exchanger, send: (pkt: Buffer) => void, h: HandshakeI
       pace,
       'RAKP Message 3',
       () => setupPacket(PayloadType.RAKP3, encodeRakp3(tag3, 0, bmcSessionId, rakp3AuthCode(suite.hash, h.kuid, inputs))),
-      tagged(PayloadType.RAKP4, decodeRakp4, tag3),
+      // after a resent RAKP 1 the BMC may hold another random than the RAKP 2 taken: its refusal is no verdict
+      tagged(PayloadType.RAKP4, decodeRakp4, tag3, resent),
       deadline,
     );
   } catch (err) {

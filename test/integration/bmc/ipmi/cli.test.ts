@@ -98,8 +98,7 @@ describe.skipIf(!ok)('kseed enroll and kseed bmc against 20 BMCs', () => {
     expect(byName.get('n07')).toMatchObject({ result: 'enroll failed', error: `auth: 127.0.0.1:${BASE + 7}: wrong password (RAKP 2 HMAC is invalid)` });
     expect(byName.get('n19')!.result).toBe('enroll failed');
     expect(byName.get('n19')!.error).toMatch(new RegExp(`^timeout: 127\\.0\\.0\\.1:${BASE + 19}: no answer to RMCP\\+ Open Session Request after \\d tries$`));
-    // the dead BMC cost its own budget (2 s), not more; the run did not wait on it serially
-    expect(byName.get('n19')!.ms).toBeLessThan(3000);
+    // the run did not wait on the dead BMC serially
     expect(took).toBeLessThan(20_000);
     for (const n of out.nodes.filter((x) => x.result === 'manageable')) {
       expect(n).toMatchObject({ profile: 'qemu-lab', power: 'off' });
@@ -113,6 +112,13 @@ describe.skipIf(!ok)('kseed enroll and kseed bmc against 20 BMCs', () => {
       expect((st.getNode('n00')!.data.bmc as { serial: string }).serial).toBe('SN-C0');
       expect(st.getNode('n07')).toMatchObject({ state: 'enroll failed', last_error: `auth: 127.0.0.1:${BASE + 7}: wrong password (RAKP 2 HMAC is invalid)` });
       expect(st.getNode('n19')!.state).toBe('enroll failed');
+      // the dead BMC cost its own budget (2 s), not more: its BMC step, from the store's own clock.
+      // (The node's whole time also holds the engine's bookkeeping for 20 nodes in one process, which a
+      // starved CPU stretches: it was 5 s once, run beside ten other kseed processes.)
+      const step = st.listEvents('n19', { kind: 'step' });
+      const [begin, end] = [step.find((e) => e.detail.status === 'start')!, step.find((e) => e.detail.status === 'fail')!];
+      expect(end.ts - begin.ts).toBeGreaterThanOrEqual(2000);
+      expect(end.ts - begin.ts).toBeLessThan(2500);
       expect(st.phaseTimings('n00').map((p) => p.phase)).toContain('enroll');
     } finally {
       st.close();

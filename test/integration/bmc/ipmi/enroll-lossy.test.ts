@@ -8,7 +8,10 @@
  * a failure must be a precise error naming the node and its BMC. timeout_ms
  * is a deadline: no run's node takes longer than its budget plus a small
  * scheduling slack, at the default and at a budget too short for the link.
- * Ports 16320-16334.
+ * Beside them, a site with a dead BMC (it receives, never answers) and a live
+ * one at the default budget: the dead node fails precisely when its 60 s are
+ * spent, not at the engine's phase timer, and the live one is not held up.
+ * Ports 16320-16336.
  */
 import { execFile } from 'node:child_process';
 import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
@@ -18,7 +21,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { needPeers } from '../../../helpers/peers.js';
 import { BAD_LINK, lossyRelay, type LossyRelay } from '../../../helpers/lossy-relay.js';
 import { DEFAULT_BUDGET_MS } from '../../../../src/bmc/index.js';
-import { startBmc, tempRoot, writeBmc, type SimBmc } from './helpers.js';
+import { blackHole, startBmc, tempRoot, writeBmc, type SimBmc } from './helpers.js';
 
 const repo = path.resolve(__dirname, '../../../..');
 const built = existsSync(path.join(repo, 'dist/cli/enroll.js'));
@@ -27,6 +30,8 @@ const ok = needPeers('ipmi_sim') && built;
 const BASE = 16320;
 const RUNS = 10;
 const SHORT_RUNS = 5;
+const LIVE_PORT = BASE + RUNS + SHORT_RUNS;
+const DEAD_PORT = LIVE_PORT + 1;
 const { loss: LOSS, delayMs: DELAY_MS, seed: SEED } = BAD_LINK;
 /** Over a deadline: closing the session (at most 100 ms), the state store, scheduling 10 processes on 2 cores. A correctness bound, not a speed claim. */
 const SLACK_MS = 1500;
@@ -50,6 +55,8 @@ interface Run {
 describe.skipIf(!ok)(`kseed enroll over a lossy BMC link (${LOSS * 100}% loss each way, ${DELAY_MS} ms delay)`, () => {
   let root: string;
   const bmcs: SimBmc[] = [];
+  let live: SimBmc;
+  let dead: Awaited<ReturnType<typeof blackHole>>;
   const relays: LossyRelay[] = [];
 
   beforeAll(async () => {
@@ -59,10 +66,14 @@ describe.skipIf(!ok)(`kseed enroll over a lossy BMC link (${LOSS * 100}% loss ea
       for (let j = i; j < Math.min(RUNS + SHORT_RUNS, i + 5); j++) batch.push(startBmc(writeBmc(root, { name: `l${j}`, port: BASE + j, serial: `SN-L${j}` })));
       bmcs.push(...((await Promise.all(batch)) as SimBmc[]));
     }
+    live = (await startBmc(writeBmc(root, { name: 'live', port: LIVE_PORT, serial: 'SN-LIVE' }))) as SimBmc;
+    dead = await blackHole('127.0.0.1', DEAD_PORT);
   });
   afterAll(async () => {
     for (const r of relays) await r.close();
     await Promise.all(bmcs.map((b) => b.stop()));
+    await live?.stop();
+    dead?.close();
     rmSync(root, { recursive: true, force: true });
   });
 
@@ -70,9 +81,15 @@ describe.skipIf(!ok)(`kseed enroll over a lossy BMC link (${LOSS * 100}% loss ea
   async function enrollOnce(i: number, timeoutMs?: number): Promise<Run> {
     const relay = await lossyRelay({ target: bmcs[i]!, loss: LOSS, delayMs: DELAY_MS, seed: SEED + i });
     relays.push(relay);
-    const dir = path.join(root, `run${i}`);
-    mkdirSync(dir, { recursive: true });
     const budget = timeoutMs === undefined ? '' : `, timeout_ms: ${timeoutMs}`;
+    const runs = await enroll(`run${i}`, [{ name: `lossy${i}`, bmc: `address: ${relay.address}, port: ${relay.port}${budget}`, mac: i }]);
+    return { ...runs, row: runs.rows[0] };
+  }
+
+  /** A site file of these nodes (cipher suite 3, as the lab's site file pins it for ipmi_sim); `kseed enroll --all --json` in its directory. */
+  async function enroll(name: string, nodes: { name: string; bmc: string; mac: number }[]): Promise<Omit<Run, 'row'> & { rows: Row[] }> {
+    const dir = path.join(root, name);
+    mkdirSync(dir, { recursive: true });
     writeFileSync(
       path.join(dir, 'kseed.yaml'),
       [
@@ -83,11 +100,12 @@ describe.skipIf(!ok)(`kseed enroll over a lossy BMC link (${LOSS * 100}% loss ea
         '  address: 10.77.0.1/24',
         '  dhcp: { mode: off }',
         'nodes:',
-        `  - name: lossy${i}`,
-        // cipher suite 3 as the lab's site file pins it (ipmi_sim)
-        `    bmc: { type: ipmi, address: ${relay.address}, port: ${relay.port}, username: admin, password: { env: KSEED_BMC_PASSWORD }, cipher_suite: 3${budget} }`,
-        `    macs: ["52:54:00:00:03:${i.toString(16).padStart(2, '0')}"]`,
-        '    roles: [compute]',
+        ...nodes.flatMap((n) => [
+          `  - name: ${n.name}`,
+          `    bmc: { type: ipmi, ${n.bmc}, username: admin, password: { env: KSEED_BMC_PASSWORD }, cipher_suite: 3 }`,
+          `    macs: ["52:54:00:00:03:${n.mac.toString(16).padStart(2, '0')}"]`,
+          '    roles: [compute]',
+        ]),
         'handoff:',
         '  ssh_user: root',
         '',
@@ -98,7 +116,7 @@ describe.skipIf(!ok)(`kseed enroll over a lossy BMC link (${LOSS * 100}% loss ea
     let stdout = '';
     let stderr = '';
     try {
-      ({ stdout, stderr } = await promisify(execFile)(process.execPath, [path.join(repo, 'bin/kseed.js'), 'enroll', `lossy${i}`, '--json'], {
+      ({ stdout, stderr } = await promisify(execFile)(process.execPath, [path.join(repo, 'bin/kseed.js'), 'enroll', '--all', '--json'], {
         cwd: dir,
         env: { ...process.env, KSEED_BMC_PASSWORD: 'password' },
         timeout: DEFAULT_BUDGET_MS.ipmi + 30_000,
@@ -108,13 +126,13 @@ describe.skipIf(!ok)(`kseed enroll over a lossy BMC link (${LOSS * 100}% loss ea
       ({ code, stdout, stderr } = x);
     }
     const wall = Date.now() - t0;
-    let row: Row | undefined;
+    let rows: Row[] = [];
     try {
-      row = (JSON.parse(stdout) as { nodes: Row[] }).nodes[0];
+      rows = (JSON.parse(stdout) as { nodes: Row[] }).nodes;
     } catch {
-      row = undefined;
+      rows = [];
     }
-    return { code, row, stdout, stderr, wall };
+    return { code, rows, stdout, stderr, wall };
   }
 
   function report(runs: Run[], first: number): string {
@@ -136,6 +154,10 @@ describe.skipIf(!ok)(`kseed enroll over a lossy BMC link (${LOSS * 100}% loss ea
   }
 
   it(`at the default budget, at least 9 of ${RUNS} runs enroll the node; each within the deadline`, async () => {
+    const beside = enroll('dead-and-live', [
+      { name: 'dead', bmc: `address: 127.0.0.1, port: ${DEAD_PORT}`, mac: 0x40 },
+      { name: 'live', bmc: `address: 127.0.0.1, port: ${LIVE_PORT}`, mac: 0x41 },
+    ]);
     const runs = await Promise.all(Array.from({ length: RUNS }, (_, i) => enrollOnce(i)));
     const rep = report(runs, 0);
     console.log(`timeout_ms unset (${DEFAULT_BUDGET_MS.ipmi} ms): ${rep}`);
@@ -151,6 +173,21 @@ describe.skipIf(!ok)(`kseed enroll over a lossy BMC link (${LOSS * 100}% loss ea
       } else expectPrecise(r, i, relays[i]!.port, rep);
     });
     expect(runs.filter((r) => r.row?.result === 'manageable').length, rep).toBeGreaterThanOrEqual(9);
+
+    // the dead BMC spent its whole default budget, and its error is the BMC's, not a phase timer's
+    const b = await beside;
+    const brep = `dead and live: exit ${b.code}, ${JSON.stringify(b.rows.map((r) => [r.node, r.result, r.ms, r.error]))} ${b.stderr.slice(0, 300)}`;
+    console.log(brep);
+    expect(b.code, brep).toBe(3);
+    const [d, l] = b.rows;
+    expect(d, brep).toMatchObject({ node: 'dead', result: 'enroll failed' });
+    expect(d!.error, brep).toMatch(new RegExp(`^timeout: 127\\.0\\.0\\.1:${DEAD_PORT}: no answer to RMCP\\+ Open Session Request after \\d+ tries$`));
+    expect(d!.ms, brep).toBeGreaterThanOrEqual(DEFAULT_BUDGET_MS.ipmi);
+    expect(d!.ms, brep).toBeLessThanOrEqual(DEFAULT_BUDGET_MS.ipmi + SLACK_MS);
+    expect(dead.received(), brep).toBeGreaterThan(10);
+    // the live node beside it was not held up by it
+    expect(l, brep).toMatchObject({ node: 'live', result: 'manageable', identity: { serial: 'SN-LIVE' } });
+    expect(l!.ms, brep).toBeLessThan(DEFAULT_BUDGET_MS.ipmi);
   }, DEFAULT_BUDGET_MS.ipmi + 60_000);
 
   it('with timeout_ms too short for the link, every run ends within it and fails precisely', async () => {

@@ -319,6 +319,15 @@ describe('RMCP+ session against an in-memory BMC', () => {
     await s.close();
   });
 
+  it('a lost RAKP 2 is fetched by resending RAKP 1 within the same handshake; the BMC drew a new random for the copy, and the session still works', async () => {
+    const bmc = new FakeBmc({ offered: [3], listSuites: false, loseFirst: 0x13 });
+    const s = await open(bmc, { cipherSuite: 3 });
+    expect(s.handshakes).toBe(1);
+    expect([bmc.seen.get(0x10), bmc.seen.get(0x12), bmc.seen.get(0x14), bmc.abandoned]).toEqual([1, 2, 1, 0]);
+    expect((await s.request(0x00, 0x01)).completionCode).toBe(0);
+    await s.close();
+  });
+
   it('a BMC that never answers times out within the budget', async () => {
     const bmc = new FakeBmc({ offered: [3], listSuites: false, drop: 1e9 });
     const t0 = Date.now();
