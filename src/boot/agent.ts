@@ -70,6 +70,8 @@ export interface AgentServiceOptions {
   backend: Omit<StateBootBackendOptions, 'store'>;
   /** Used when it exists. */
   artifactsDir: string;
+  /** Where the backend's image converter (backend.images) puts the images it serves under /v1/images/<node>/. */
+  imagesDir?: string;
   seedAddress: string;
   interface: string;
   port: number;
@@ -89,6 +91,7 @@ export async function startAgent(o: AgentServiceOptions, log: (e: Record<string,
   const server = new HttpBootServer({
     backend,
     ...(hasArtifacts ? { artifactsDir: o.artifactsDir } : {}),
+    ...(o.imagesDir ? { imagesDir: o.imagesDir } : {}),
     publicUrl,
     ramdisk: o.ramdisk,
     address: '127.0.0.1',

@@ -50,7 +50,9 @@ export function register(program: Command): void {
         [
           `wrote ${shown} (${kind} template)`,
           kind === 'lab'
-            ? 'next: export KSEED_BMC_PASSWORD=password; kseed validate; `kseed images testos` builds an OS image for defaults.image (or `kseed lab up` writes a lab site file with one)'
+            ? // lab up never overwrites a site file it did not write, so the virtual rack gets a file of its own
+              'next: export KSEED_BMC_PASSWORD=password; kseed validate; `kseed images testos` builds an OS image for defaults.image.\n' +
+              'No BMCs at hand? `kseed --config lab.yaml lab up` makes a virtual rack on this machine with a site file of its own (scripts/try-it.sh runs the whole job)'
             : 'next: edit nodes, BMC addresses and MACs; export KSEED_BMC_PASSWORD=...; kseed validate',
         ].join('\n'),
       );

@@ -10,6 +10,7 @@ import path from 'node:path';
 import { startAgent, type RunningAgent } from '../boot/agent.js';
 import { openState } from '../engine/state.js';
 import { KseedError } from '../errors.js';
+import { ImagePreparer } from '../images/convert.js';
 import { loadSite } from '../site/load.js';
 import type { Site } from '../site/types.js';
 import { bootBackendOptions } from './boot-nodes.js';
@@ -47,13 +48,16 @@ export function parseAgentArgs(argv: string[]): AgentArgs {
 export async function startSiteAgent(site: Site, args: AgentArgs, log: (e: Record<string, unknown>) => void): Promise<RunningAgent> {
   const stateDir = path.join(site.dir, '.kseed');
   const store = openState(stateDir, { synchronous: 'normal' });
+  // the ramdisk deploys on this engine too: a qcow2 is converted here, as the embedded seed does (cli/boot.ts)
+  const imagesDir = path.join(stateDir, 'cache', 'images');
   try {
     const agent = await startAgent(
       {
         ...(site.seed.netns ? { netns: site.seed.netns } : {}),
         store,
-        backend: (await bootBackendOptions(site, stateDir, store)).options,
+        backend: { ...(await bootBackendOptions(site, stateDir, store)).options, images: new ImagePreparer(imagesDir) },
         artifactsDir: path.resolve(args.artifacts ?? path.join(stateDir, 'cache', 'ramdisk')),
+        imagesDir,
         seedAddress: site.seed.address,
         interface: site.seed.interface,
         port: site.seed.ports.http,

@@ -3,9 +3,11 @@
  * (Debian's Ironic, dnsmasq, nginx, registry from `kseed images build`)
  * started by `kseed up`, real ipmi_sim BMCs driven by Ironic's ipmitool,
  * QEMU (TCG) nodes with iPXE/OVMF chaining through kseed's boot service to
- * Ironic's per-node iPXE config, kseed's deploy ramdisk writing the test OS,
- * and the test OS calling back from its own disk. Every kseed command runs as
- * its own process (node bin/kseed.js, the built dist/), as a user runs it.
+ * Ironic's per-node iPXE config, kseed's deploy ramdisk writing the test OS
+ * (node01) and the Debian cloud image (node02, qcow2 converted on the seed),
+ * each OS calling back from its own disk; node02 is then reached over SSH.
+ * Every kseed command runs as its own process (node bin/kseed.js, the built
+ * dist/), as a user runs it.
  *
  * Names: lab "i2e" (netns ksl-i2e), BMC ports 17500+, Ironic API on
  * 127.0.0.1:21710, Compose project kseed-kseedtest-i2e.
@@ -13,12 +15,14 @@
  * CI machine it builds them (measured ~9 min on 2 busy cores), hence the
  * 40-minute beforeAll.
  */
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openState } from '../../src/engine/state.js';
+import YAML from 'yaml';
+import { buildOsImage } from '../../src/images/nodeos.js';
 import { buildRamdisk } from '../../src/images/ramdisk.js';
 import { buildTestOs } from '../../src/images/osimage.js';
 import { createLab, destroyLab, readSerial, type CreateLabResult } from '../../src/lab/index.js';
@@ -33,11 +37,12 @@ const PROJECT = `kseed-${SITE_NAME}`;
 const BMC_BASE = 17500;
 const IRONIC_PORT = 21710;
 const CACHE = process.env.KSEED_CACHE ?? path.join(REPO, 'cache');
+const NODE02_IP = '10.77.0.12';
 
 const ok =
   needRoot() &&
   needDocker() &&
-  needPeers('ip', 'ipmi_sim', 'ipmitool', 'qemu-system-x86_64', 'qemu-img', 'busybox', 'apt-get', 'dpkg-deb', 'mkfs.fat', 'mcopy', 'syslinux', 'zstd', 'curl');
+  needPeers('ip', 'ipmi_sim', 'ipmitool', 'qemu-system-x86_64', 'qemu-img', 'busybox', 'apt-get', 'dpkg-deb', 'mkfs.fat', 'mcopy', 'syslinux', 'zstd', 'curl', 'debootstrap', 'sgdisk', 'mkfs.ext4', 'ssh');
 
 const kseed = (args: string[]) => startKseed(args).done;
 
@@ -82,20 +87,29 @@ describe.skipIf(!ok)('ironic engine: the seed stack provisions the lab', () => {
     timings.images = build.json?.images?.map((i: any) => ({ name: i.name, status: i.status, seconds: i.seconds, size: i.size }));
     const ramdisk = await buildRamdisk({ cacheDir: CACHE });
     const testos = await buildTestOs({ cacheDir: CACHE });
+    const debian = await buildOsImage({ cacheDir: CACHE });
     artifacts = path.join(root, 'artifacts');
-    stageArtifacts(artifacts, { vmlinuz: ramdisk.kernel, 'initramfs.gz': ramdisk.initramfs, 'testos.raw.zst': testos.zst });
+    stageArtifacts(artifacts, { vmlinuz: ramdisk.kernel, 'initramfs.gz': ramdisk.initramfs, 'testos.raw.zst': testos.zst, 'debian.qcow2': debian.path });
     lab = await createLab({
       stateDir,
       name: LAB,
       nodes: 2,
       uefiNodes: 1,
-      diskGb: 1,
+      // node02 gets the Debian image (2 GiB virtual) and grows it to its disk; the disks are sparse qcow2 files
+      diskGb: 3,
       bmcPortBase: BMC_BASE,
       engine: 'ironic',
       image: { url: 'http://10.77.0.1:8080/artifacts/testos.raw.zst', checksum: `sha256:${testos.sha256.zst}`, format: 'raw', compression: 'zstd' },
       siteFile: site,
     });
     ironicSite(site);
+    // node02 (UEFI): the Debian cloud image, a qcow2 the seed converts for kseed's ramdisk under Ironic's ramdisk deploy
+    const doc = YAML.parseDocument(readFileSync(site, 'utf8'));
+    const node02 = (doc.get('nodes') as YAML.YAMLSeq).items[1] as YAML.YAMLMap;
+    node02.set('image', doc.createNode({ url: 'http://10.77.0.1:8080/artifacts/debian.qcow2', checksum: debian.checksum, format: 'qcow2' }));
+    // a fixed address (Ironic's dnsmasq dhcp-host) the test reaches it at over SSH
+    node02.set('ip', NODE02_IP);
+    writeFileSync(site, doc.toString());
     const up = await kseed([...cfg(), '--json', 'up', '--artifacts', artifacts]);
     expect(up.code, `${up.stderr}\n${up.stdout}`).toBe(0);
     expect(up.json.boot_services.pid).toBeGreaterThan(0);
@@ -149,7 +163,7 @@ describe.skipIf(!ok)('ironic engine: the seed stack provisions the lab', () => {
   }, 120_000);
 
   it('provision --all --wait --wait-booted: both nodes active through Ironic, booted from their own disks with their hostnames', async () => {
-    const r = await kseed([...cfg(), '--json', '--verbose', 'provision', '--all', '--wait', '--wait-booted', '--timeout', '1200']);
+    const r = await kseed([...cfg(), '--json', '--verbose', 'provision', '--all', '--wait', '--wait-booted', '--timeout', '2400']);
     expect(r.code, `${r.stderr}\n${r.stdout}`).toBe(0);
     timings.provision_ms = r.ms;
     const listed = lab.nodes.filter((n) => n.listed);
@@ -166,6 +180,13 @@ describe.skipIf(!ok)('ironic engine: the seed stack provisions the lab', () => {
         const results = st.listEvents(n.node, { kind: 'agent-result' }).filter((e) => e.detail.status === 'ok' && e.detail.stage === 'deploy');
         expect(results).toHaveLength(1);
         expect(String(results[0]!.detail.msg)).toContain('/dev/vda');
+        if (n.node === 'node02') {
+          // the qcow2 reached the disk as the seed's raw.zst, and Debian's cloud-init finished before the callback
+          expect(String(results[0]!.detail.msg)).toMatch(/^sha256:[0-9a-f]{64} written to \/dev\/vda in \d+s, MemAvailable min \d+ of \d+ MiB; NoCloud data on \/dev\/vda3$/);
+          expect(cbs.find((e) => e.detail.stage === 'booted')!.detail.fields).toMatchObject({ hostname: 'node02', boot_mode: 'uefi', cloud_init: 'done' });
+          // the write time and the node's lowest MemAvailable while writing, for the run's record
+          timings.node02_write = results[0]!.detail.msg;
+        }
         timings[n.node] = n.status.timings.map((t: any) => `${t.phase} ${(t.ms / 1000).toFixed(1)}s`);
       }
     } finally {
@@ -177,7 +198,23 @@ describe.skipIf(!ok)('ironic engine: the seed stack provisions the lab', () => {
       expect(serial).toMatch(new RegExp(`kseed: ${node.name}: chaining to http://10\\.77\\.0\\.1:8080/pxelinux\\.cfg/${node.mac.replace(/:/g, '-')}`));
       expect(serial).toMatch(/http:\/\/10\.77\.0\.1:8080\/[0-9a-f-]{36}\/kernel\.\.\./);
     }
-  }, 2_400_000);
+  }, 2_700_000);
+
+  it('node02 over SSH from the lab namespace: Debian with its hostname, cloud-init done without errors', () => {
+    const key = path.join(stateDir, 'secrets', 'handoff-ssh-key');
+    const r = spawnSync(
+      'ip',
+      ['netns', 'exec', NETNS, 'ssh', '-i', key, '-o', 'StrictHostKeyChecking=no', '-o', 'UserKnownHostsFile=/dev/null', '-o', 'ConnectTimeout=10', '-o', 'BatchMode=yes', `root@${NODE02_IP}`, 'hostname; echo ==; . /etc/os-release; echo $ID $VERSION_ID; echo ==; cloud-init status --long; echo rc=$?'],
+      { encoding: 'utf8', timeout: 120_000 },
+    );
+    expect(r.status, `${r.stderr}\n${r.stdout}`).toBe(0);
+    const [host, os, ci] = r.stdout.split('==\n');
+    expect(host!.trim()).toBe('node02');
+    expect(os!.trim()).toBe('debian 12');
+    expect(ci).toMatch(/^status: done$/m);
+    expect(ci).toMatch(/rc=0\s*$/);
+    expect(ci).not.toMatch(/^errors:\s*\n\s+-/m);
+  }, 180_000);
 
   it('kseed status shows Ironic\'s view: active, powered on, no error', async () => {
     const s = await kseed([...cfg(), '--json', 'status']);

@@ -118,6 +118,8 @@ describe('kseed init', () => {
     const r = await kseed(['init'], { cwd: d });
     expect(r.code).toBe(0);
     expect(r.stdout).toContain('wrote kseed.yaml (lab template)');
+    // lab up refuses to overwrite a site file it did not write: the next step names a file of its own
+    expect(r.stdout).toContain('`kseed --config lab.yaml lab up` makes a virtual rack on this machine with a site file of its own');
     const text = readFileSync(path.join(d, 'kseed.yaml'), 'utf8');
     expect(text).toBe(readFileSync(path.join(repo, 'examples/lab.yaml'), 'utf8'));
     expect(text).toMatch(/^# kseed site file/);
