@@ -6,6 +6,8 @@
  * stand-in for `remoto`, and the cephadm .deb of the same build, which is
  * copied next to the seed's boot artifacts so the nodes get the one cephadm
  * release the image matches. The tag is the Ceph version actually installed.
+ * The `docker save` archive of the image goes there too (archive.ts): the
+ * nodes load it uncompressed instead of pulling gzip layers.
  */
 import { createHash } from 'node:crypto';
 import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
@@ -16,6 +18,7 @@ import { ensureBase, type BaseResult } from '../seed/base.js';
 import { dockerBuild, kseedVersion } from '../seed/build.js';
 import { IMAGE_TEMPLATES_DIR, INPUTS_LABEL, loadTemplates, renderDockerfile } from '../seed/dockerfile.js';
 import { checkDocker, inspectImage } from '../seed/docker.js';
+import { ensureCephArchive, type CephArchive } from './archive.js';
 import { cephadmDebOf, upstreamVersion } from './version.js';
 
 export const CEPH_REPO = 'kseed/ceph';
@@ -53,6 +56,8 @@ export interface CephImageResult {
   status: 'built' | 'reused';
   /** the cephadm .deb the seed serves, and its version */
   cephadm_deb: string;
+  /** the image's `docker save` archive the seed serves the nodes, and whether this run wrote it */
+  archive: Pick<CephArchive, 'file' | 'sha256' | 'size'> & { status: 'written' | 'reused' };
   base: Pick<BaseResult, 'image' | 'status' | 'seconds'>;
 }
 
@@ -139,7 +144,8 @@ export async function buildCephImage(opts: CephImageOptions): Promise<CephImageR
   const { version, deb } = await fromImage(image, opts.artifactsDir);
   const info = await inspectImage(image);
   if (!info) throw new KseedError(`docker build did not produce ${image}`, { code: 'build-failed' });
+  const archive = await ensureCephArchive({ image, id: info.id, artifactsDir: opts.artifactsDir, onProgress: say });
   const seconds = (Date.now() - t0) / 1000;
   if (status === 'built') say(`ceph: built ${image} (Ceph ${version}, kseed ${kseedVersion()}) in ${seconds.toFixed(1)} s, ${(info.size / 1e6).toFixed(0)} MB`);
-  return { image, version, id: info.id, size: info.size, seconds, status, cephadm_deb: deb, base: { image: base.image, status: base.status, seconds: base.seconds } };
+  return { image, version, id: info.id, size: info.size, seconds, status, cephadm_deb: deb, archive: { file: archive.file, sha256: archive.sha256, size: archive.size, status: archive.status }, base: { image: base.image, status: base.status, seconds: base.seconds } };
 }
