@@ -79,6 +79,17 @@ describe.skipIf(!ok)('the Ceph image from Debian packages', () => {
     expect(dockerRun(['--entrypoint', 'ls', img.image, '/usr/share/ceph/mgr/cephadm/module.py'])).toBe('/usr/share/ceph/mgr/cephadm/module.py');
   });
 
+  it('is slim and one layer: no manual pages, translations or documentation but the copyright files', () => {
+    const layers = JSON.parse(execFileSync('docker', ['inspect', '-f', '{{json .RootFS.Layers}}', img.image], { encoding: 'utf8' })) as string[];
+    expect(layers).toHaveLength(1);
+    const out = dockerRun(['--entrypoint', 'sh', img.image, '-c', 'find /usr/share/doc -type f ! -name copyright | wc -l; find /usr/share/doc -name copyright | wc -l; find /usr/share/man /usr/share/info -type f | wc -l; ls -A /usr/share/locale']);
+    const [docs, copyrights, man, locale] = out.split('\n');
+    expect(docs).toBe('0');
+    expect(Number(copyrights)).toBeGreaterThan(150);
+    expect(man).toBe('0');
+    expect(locale).toBe('locale.alias');
+  });
+
   it("puts the image's docker save archive beside the cephadm .deb, with the sha256 and image id the nodes check", () => {
     expect(path.dirname(img.archive.file)).toBe(path.dirname(img.cephadm_deb));
     expect(path.basename(img.archive.file)).toBe(`kseed-ceph_${img.image.split(':')[1]}.tar`);
