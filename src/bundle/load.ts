@@ -11,6 +11,7 @@ import { open } from 'node:fs/promises';
 import path from 'node:path';
 import { execa } from 'execa';
 import { InputError, KseedError } from '../errors.js';
+import { markBundled } from '../images/bundled.js';
 import { checkDocker, inspectImage } from '../images/seed/docker.js';
 import { kseedVersion } from '../images/seed/build.js';
 import { copyHashed, readIndex } from './archive.js';
@@ -116,6 +117,10 @@ export async function loadBundle(opts: LoadOptions): Promise<LoadResult> {
       renameSync(path.join(stage, rel), dest);
       files.push({ path: dest, status: had ? 'same' : 'installed' });
     }
+    // the builders then use these as built instead of asking apt (src/images/bundled.ts)
+    const byDir = new Map<string, string[]>();
+    for (const f of files) byDir.set(path.dirname(f.path), [...(byDir.get(path.dirname(f.path)) ?? []), path.basename(f.path)]);
+    for (const [d, names] of byDir) markBundled(d, names, path.basename(file));
     return { file, cacheDir, images, files, seconds: (Date.now() - t0) / 1000 };
   } finally {
     await src.close();

@@ -1,9 +1,8 @@
 import type { Command } from 'commander';
-import { ComposeDriver } from '../compose/index.js';
-import { stopBootService } from '../engine/service.js';
+import { openSeed } from '../engine/seed.js';
+import { stopSeedRegistry } from '../handoff/seed-registry.js';
 import { contextOf } from './context.js';
-import { downEmbedded, embeddedSiteOf } from './embedded.js';
-import { renderedStack } from './render.js';
+import { siteIfAny } from './embedded.js';
 
 export function register(program: Command): void {
   program
@@ -13,44 +12,51 @@ export function register(program: Command): void {
     .option('--out <dir>', 'stack directory (default .kseed/stack)')
     .action(async (opts: { volumes?: boolean; out?: string }, cmd: Command) => {
       const ctx = contextOf(cmd);
-      const embedded = await embeddedSiteOf(ctx);
-      if (embedded) return downEmbedded(ctx, embedded);
-      // kseed's boot service first: nodes asking for a script get none rather than a half-gone stack's
-      const boot = await stopBootService(ctx.stateDir, ctx.configPath);
-      const stack = await renderedStack(ctx, opts.out);
-      if (!stack) {
+      const site = await siteIfAny(ctx);
+      const r = await openSeed(ctx, site).down({
+        volumes: Boolean(opts.volumes),
+        ...(opts.out ? { out: opts.out } : {}),
+        // a warning about data loss, not progress: on stderr even under --json
+        warn: (m) => process.stderr.write(`${m}\n`),
+      });
+      if (r.engine === 'embedded') {
+        const b = r.boot_services;
+        // the seed registry (`kseed mirror up`/`sync`, handoff's) is part of the seed too; its volume stays
+        const registry = await stopSeedRegistry(site!); // an embedded seed always has its site
+        ctx.out.result({ engine: 'embedded', boot_services: b, registry }, () =>
+          [
+            b.stopped ? `boot services stopped (pid ${b.pid}${b.forced ? ', killed after 10 s' : ''})` : 'boot services were not running',
+            registry.stopped ? `seed registry stopped (${registry.container}; its images stay in volume ${registry.container}-data)` : undefined,
+          ]
+            .filter(Boolean)
+            .join('\n'),
+        );
+        return;
+      }
+      const boot = r.boot_services;
+      if (!r.down) {
         ctx.out.result({ project: null, down: false, reason: 'no rendered stack', boot_services: boot }, () =>
           'nothing to take down: no rendered stack (run `kseed render` or `kseed up`)',
         );
         return;
       }
-      const { manifest, dir } = stack;
-      const volumes = Object.entries(manifest.volumes);
-      if (opts.volumes) {
-        // a warning about data loss, not progress: on stderr even under --json
-        const warn = (m: string) => process.stderr.write(`${m}\n`);
-        warn(`deleting the volumes of ${manifest.project}; this loses, for good:`);
-        for (const [v, what] of volumes) warn(`  ${v}: ${what}`);
-        // the state store is not a volume: what kseed itself knows about the nodes survives
-        warn(`kept: kseed's own node states and events (${ctx.stateDir}/state.db); the next provision enrolls the nodes in Ironic again`);
-      }
-      const driver = await ComposeDriver.detect();
-      await driver.down({ name: manifest.project, file: `${dir}/${manifest.composeFile}`, dir }, { volumes: Boolean(opts.volumes) });
+      const volumes = Object.entries(r.volumes);
+      const names = volumes.map(([v]) => v);
       ctx.out.result(
         {
-          project: manifest.project,
+          project: r.project,
           down: true,
           boot_services: boot,
-          volumesDeleted: opts.volumes ? volumes.map(([v]) => v) : [],
-          volumesKept: opts.volumes ? [] : volumes.map(([v]) => v),
-          ...(opts.volumes ? { lost: Object.fromEntries(volumes) } : {}),
+          volumesDeleted: r.volumesDeleted ? names : [],
+          volumesKept: r.volumesDeleted ? [] : names,
+          ...(r.volumesDeleted ? { lost: Object.fromEntries(volumes) } : {}),
         },
         () =>
           [
             boot.stopped ? `boot service stopped (pid ${boot.pid})` : undefined,
-            opts.volumes
-              ? `seed stack ${manifest.project} removed, with its volumes (${volumes.map(([v]) => v).join(', ')})`
-              : `seed stack ${manifest.project} removed; volumes kept (${volumes.map(([v]) => v).join(', ')}): \`kseed down --volumes\` deletes them`,
+            r.volumesDeleted
+              ? `seed stack ${r.project} removed, with its volumes (${names.join(', ')})`
+              : `seed stack ${r.project} removed; volumes kept (${names.join(', ')}): \`kseed down --volumes\` deletes them`,
           ]
             .filter(Boolean)
             .join('\n'),

@@ -2,12 +2,11 @@ import { existsSync, readdirSync, statSync } from 'node:fs';
 import path from 'node:path';
 import type { Command } from 'commander';
 import { InputError, KseedError } from '../errors.js';
-import { ComposeDriver } from '../compose/index.js';
+import { renderedStack, stackLogs } from '../engine/ironic-seed.js';
 import { LogFollower } from '../engine/service.js';
 import { lastLines } from '../util/tail.js';
 import { contextOf, noSiteFile, type CliContext } from './context.js';
 import { embeddedSiteOf } from './embedded.js';
-import { renderedStack } from './render.js';
 
 /** kseed's own log files (.kseed/logs/NAME.log: boot-serve, handoff-STEP, ...), boot-serve first. */
 function logFiles(ctx: CliContext): Map<string, string> {
@@ -61,16 +60,12 @@ export function register(program: Command): void {
         if (!files.size) throw new KseedError(`no logs under ${path.join(ctx.stateDir, 'logs')} yet: \`kseed up\` starts the boot services, which log to boot-serve.log`, { code: 'no-logs' });
         return showFiles(files, tail, Boolean(opts.follow));
       }
-      const stack = await renderedStack(ctx, opts.out);
+      const stack = await renderedStack(ctx.stateDir, opts.out);
       if (!stack) throw new KseedError('seed not up: no rendered stack (`kseed up` renders and starts it)', { code: 'not-up' });
-      const { manifest, dir } = stack;
+      const { manifest } = stack;
       if (service && !manifest.services.includes(service as never)) {
         throw new InputError(`unknown service "${service}": the stack runs ${manifest.services.join(', ')}${files.size ? `; kseed's own logs are ${[...files.keys()].join(', ')}` : ''}`);
       }
-      const driver = await ComposeDriver.detect();
-      await driver.logs(
-        { name: manifest.project, file: `${dir}/${manifest.composeFile}`, dir },
-        { services: service ? [service] : [], tail, follow: Boolean(opts.follow), onChunk: (c) => process.stdout.write(c) },
-      );
+      await stackLogs(stack, { ...(service ? { service } : {}), tail, follow: Boolean(opts.follow), onChunk: (c) => process.stdout.write(c) });
     });
 }

@@ -5,14 +5,14 @@
  * through the `docker-compose` npm package, the engine queries (health,
  * images) through the docker CLI, whose output is the same for both.
  *
- * Every failure is a KseedError: a short message naming what failed and the
+ * Every failure is a KseedError with util/tools.ts's codes (`missing-tool`,
+ * `tool-failed`, `no-docker`): a short message naming what failed and the
  * command, and `detail` with the command line and its stderr.
  */
 import * as compose from 'docker-compose';
 import path from 'node:path';
-import { execa } from 'execa';
 import { KseedError } from '../errors.js';
-import { dockerEngine } from '../util/tools.js';
+import { dockerEngine, runQuiet, TOOL_ERROR, type RunResult } from '../util/tools.js';
 
 export type ComposeFlavor = 'v2' | 'v1';
 
@@ -99,17 +99,20 @@ export class ComposeDriver {
 
     const tried: string[] = [];
     if (prefer !== 'v1') {
-      const v2 = await execa(docker, ['compose', 'version', '--short'], { reject: false, env, timeout: 20_000 });
+      const v2 = await runQuiet(docker, ['compose', 'version', '--short'], { env: env as Record<string, string>, timeoutMs: 20_000 });
       if (v2.exitCode === 0 && v2.stdout.trim()) return new ComposeDriver('v2', v2.stdout.trim(), docker, composeV1, env);
       tried.push(`${docker} compose: ${firstLine(v2.stderr) || 'not available'}`);
     }
     if (prefer !== 'v2') {
-      const v1 = await execa(composeV1, ['version', '--short'], { reject: false, env, timeout: 20_000 });
-      if (v1.exitCode === 0 && v1.stdout.trim()) return new ComposeDriver('v1', v1.stdout.trim(), docker, composeV1, env);
-      tried.push(`${composeV1}: ${(v1 as { code?: string }).code === 'ENOENT' ? 'not found' : firstLine(v1.stderr)}`);
+      const v1 = await runQuiet(composeV1, ['version', '--short'], { env: env as Record<string, string>, timeoutMs: 20_000 }).catch((e: unknown) => {
+        if (e instanceof KseedError && e.code === TOOL_ERROR.missing) return undefined;
+        throw e;
+      });
+      if (v1 && v1.exitCode === 0 && v1.stdout.trim()) return new ComposeDriver('v1', v1.stdout.trim(), docker, composeV1, env);
+      tried.push(`${composeV1}: ${v1 ? firstLine(v1.stderr) : 'not found'}`);
     }
     throw new KseedError('Docker Compose not found: install the compose plugin (`docker compose`) or docker-compose', {
-      code: 'no-compose',
+      code: TOOL_ERROR.missing,
       detail: tried.join('\n'),
     });
   }
@@ -139,7 +142,7 @@ export class ComposeDriver {
       const f = e as Failure;
       const reason = f.code === 'ENOENT' ? `${argv[0]} not found` : firstLine(f.err) || f.message || `exit code ${f.exitCode}`;
       throw new KseedError(`compose ${command} failed for project ${p.name}: ${reason}`, {
-        code: 'compose-failed',
+        code: f.code === 'ENOENT' ? TOOL_ERROR.missing : TOOL_ERROR.failed,
         detail: `$ ${cmdline(argv)}\n${f.err ?? f.message ?? ''}`.trimEnd(),
         cause: e,
       });
@@ -176,11 +179,15 @@ export class ComposeDriver {
     return r.out;
   }
 
+  private dockerRun(args: string[], timeoutMs: number): Promise<RunResult> {
+    return runQuiet(this.docker, args, { env: this.env as Record<string, string>, timeoutMs });
+  }
+
   private async dockerCli(args: string[]): Promise<string> {
-    const r = await execa(this.docker, args, { reject: false, env: this.env, timeout: 60_000 });
+    const r = await this.dockerRun(args, 60_000);
     if (r.exitCode !== 0) {
       throw new KseedError(`docker ${args[0]} failed: ${firstLine(r.stderr) || `exit code ${r.exitCode}`}`, {
-        code: 'docker-failed',
+        code: TOOL_ERROR.failed,
         detail: `$ ${cmdline([this.docker, ...args])}\n${r.stderr}`,
       });
     }
@@ -191,7 +198,7 @@ export class ComposeDriver {
   async missingImages(images: string[]): Promise<string[]> {
     const missing: string[] = [];
     for (const image of [...new Set(images)].sort()) {
-      const r = await execa(this.docker, ['image', 'inspect', '--format', '{{.Id}}', image], { reject: false, env: this.env, timeout: 30_000 });
+      const r = await this.dockerRun(['image', 'inspect', '--format', '{{.Id}}', image], 30_000);
       if (r.exitCode !== 0) missing.push(image);
     }
     return missing;

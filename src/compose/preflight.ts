@@ -7,8 +7,8 @@
  */
 import { existsSync } from 'node:fs';
 import os from 'node:os';
-import { execa } from 'execa';
 import { KseedError } from '../errors.js';
+import { runQuiet } from '../util/tools.js';
 
 type Interfaces = ReturnType<typeof os.networkInterfaces>;
 
@@ -39,7 +39,7 @@ export async function interfacesIn(netns: string): Promise<Interfaces> {
   if (!existsSync(`/run/netns/${netns}`)) {
     throw new KseedError(`network namespace "${netns}" (seed.netns) does not exist: create the lab with \`kseed lab up\`, or remove seed.netns`, { code: 'no-netns' });
   }
-  const r = await execa('ip', ['-n', netns, '-j', 'addr', 'show'], { reject: false, timeout: 10_000 });
+  const r = await runQuiet('ip', ['-n', netns, '-j', 'addr', 'show'], { timeoutMs: 10_000 });
   if (r.exitCode !== 0) throw new KseedError(`cannot list the interfaces of network namespace ${netns}`, { code: 'no-netns', detail: r.stderr });
   const links = JSON.parse(r.stdout || '[]') as { ifname: string; address?: string; addr_info?: { family: string; local: string; prefixlen: number }[] }[];
   const out: Interfaces = {};

@@ -3,14 +3,13 @@
  * `embedded` (kseed's own boot services) or `ironic` (the seed Compose
  * stack's Ironic, reached with the credentials `kseed render` generated).
  */
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { connectBmc } from '../bmc/index.js';
 import { KseedError } from '../errors.js';
 import { IronicClient } from '../ironic/index.js';
 import { loadSiteProfiles } from '../profiles/load.js';
-import { buildModel } from '../render/model.js';
-import { ensureSecrets } from '../render/secrets.js';
+import { ironicBootPlan } from '../render/index.js';
 import type { Site } from '../site/types.js';
 import { EmbeddedEngine, type EmbeddedEngineOptions } from './embedded.js';
 import { IronicEngine, type IronicNodeStatus, type KseedRamdisk } from './ironic.js';
@@ -38,24 +37,23 @@ export interface OpenEngineOptions extends Pick<EmbeddedEngineOptions, 'onProgre
 }
 
 /**
- * Ironic's URL and the API user's credentials, from the same functions
- * `kseed render` uses (buildModel's urls.ironic, ensureSecrets), so the two
- * never disagree. The secrets must exist: no stack was rendered otherwise.
+ * Ironic's URL and the API user's credentials: the one way kseed reaches
+ * Ironic (provision, enroll, status). Read from what `kseed up` rendered
+ * (render/boot-plan.ts), never written: no stack was rendered when the
+ * password file is missing.
  */
-export async function ironicConnection(site: Site, stateDir: string): Promise<{ url: string; username: string; password: string }> {
-  const secretsDir = path.join(stateDir, 'secrets');
-  if (!existsSync(path.join(secretsDir, 'ironic-password'))) {
-    throw new KseedError(`no Ironic credentials in ${secretsDir}: the seed stack was never rendered (run \`kseed up\`)`, { code: 'no-stack' });
+export function ironicConnection(site: Site, stateDir: string): { url: string; username: string; password: string } {
+  const plan = ironicBootPlan(site, stateDir);
+  if (!existsSync(plan.passwordFile)) {
+    throw new KseedError(`no Ironic credentials in ${path.dirname(plan.passwordFile)}: the seed stack was never rendered (run \`kseed up\`)`, { code: 'no-stack' });
   }
-  const secrets = await ensureSecrets(secretsDir, { registryUser: site.registry.username, inspector: site.ironic.inspector });
-  const model = buildModel(site, secrets, { imageTag: 'unused', secretsRel: 'unused' });
-  return { url: model.urls.ironic, username: secrets.ironicUser, password: secrets.ironicPassword };
+  return { url: plan.ironicUrl, username: plan.username, password: readFileSync(plan.passwordFile, 'utf8').trim() };
 }
 
 export async function openEngine(site: Site, stateDir: string, opts: OpenEngineOptions = {}): Promise<OpenedEngine> {
   const profiles = await loadSiteProfiles(site.dir);
   if (site.engine === 'ironic') {
-    const conn = await ironicConnection(site, stateDir);
+    const conn = ironicConnection(site, stateDir);
     const store = openState(stateDir);
     try {
       const url = opts.ironic?.url ?? store.get<string>(IRONIC_URL_KEY) ?? conn.url;

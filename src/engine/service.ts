@@ -15,6 +15,12 @@ import { KseedError } from '../errors.js';
 /** bin/kseed.js of this installation (it runs dist/). */
 export const KSEED_BIN = fileURLToPath(new URL('../../bin/kseed.js', import.meta.url));
 
+/**
+ * The Ironic stack's agent service (dist/service/agent-main.js). A process
+ * the engine starts, as it starts bin/kseed.js, not a module it imports.
+ */
+export const AGENT_MAIN = fileURLToPath(new URL('../service/agent-main.js', import.meta.url));
+
 export interface BootServiceOptions {
   stateDir: string;
   configPath: string;
@@ -26,6 +32,22 @@ export interface BootServiceOptions {
   readyTimeoutMs?: number;
   /** node binary + script; default process.execPath + KSEED_BIN */
   command?: string[];
+}
+
+/** The boot service of a site: in seed.netns when there is one, serving the artifacts directory given (`kseed up --artifacts`, resolved here). */
+export function bootServiceOf(
+  site: { file: string; seed: { netns?: string | undefined } },
+  stateDir: string,
+  o: { artifacts?: string; kernel?: string; initrd?: string },
+): BootServiceOptions {
+  return {
+    stateDir,
+    configPath: site.file,
+    ...(site.seed.netns ? { netns: site.seed.netns } : {}),
+    ...(o.artifacts ? { artifacts: path.resolve(o.artifacts) } : {}),
+    ...(o.kernel ? { kernel: o.kernel } : {}),
+    ...(o.initrd ? { initrd: o.initrd } : {}),
+  };
 }
 
 export interface BootServiceInfo {

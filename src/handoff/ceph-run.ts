@@ -85,6 +85,13 @@ export interface CephRunOptions {
   onProgress?: (line: string) => void;
 }
 
+/**
+ * Bootstrap pulls the Ceph image first: under emulation on a loaded 2-core host that pull alone
+ * took 27 min (gunzip of 587 MB inside the VM), so the default 30 min per command cut a bootstrap
+ * that was still going.
+ */
+const BOOTSTRAP_TIMEOUT_MS = 90 * 60_000;
+
 const secondsOf = (ms: number | undefined) => Math.round((ms ?? 0) / 100) / 10;
 
 /** The OSD count the plan expects per host: one per listed device; a filter expects at least one. */
@@ -158,8 +165,8 @@ export async function runCeph(state: KvStore, plan: CephPlan, opts: CephRunOptio
     }
     return r.ok;
   };
-  const remote = async (host: CephHost, script: string, asUser = false) => {
-    const r = await runRemote(plan.login, host.addr, script, { asUser, onLine: (l) => say(`  [${host.name}] ${l}`) });
+  const remote = async (host: CephHost, script: string, asUser = false, timeoutMs?: number) => {
+    const r = await runRemote(plan.login, host.addr, script, { asUser, ...(timeoutMs ? { timeoutMs } : {}), onLine: (l) => say(`  [${host.name}] ${l}`) });
     return { ok: r.code === 0, detail: r.code === 0 ? undefined : r.unreachable ? `unreachable over SSH: ${reasonOf(r)}` : reasonOf(r) };
   };
 
@@ -171,7 +178,7 @@ export async function runCeph(state: KvStore, plan: CephPlan, opts: CephRunOptio
   const url = `${plan.httpUrl}/artifacts/${encodeURIComponent(debFile)}`;
   if (!(await step('install-cephadm', first.name, () => remote(first, installCephadmScript(url, debVersion))))) return finish();
   const regJson = JSON.stringify({ url: plan.registry.address, username: plan.registry.username, password: plan.registry.password }) + '\n';
-  if (!(await step('bootstrap', undefined, () => remote(first, bootstrapScript(plan.bootstrapArgv, plan.remoteDir, regJson))))) return finish();
+  if (!(await step('bootstrap', undefined, () => remote(first, bootstrapScript(plan.bootstrapArgv, plan.remoteDir, regJson), false, BOOTSTRAP_TIMEOUT_MS)))) return finish();
   // daemons then run the seed's tag itself: one build per version, so a digest adds a lookup and nothing else
   if (!(await step('settings', undefined, () => remote(first, cephCli(plan.image, ['config', 'set', 'mgr', 'mgr/cephadm/use_repo_digest', 'false']))))) return finish();
 

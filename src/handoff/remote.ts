@@ -18,6 +18,14 @@ export interface RemoteResult {
   stderr: string;
   /** ssh itself failed (exit 255): the host is unreachable or refused the key */
   unreachable: boolean;
+  /** kseed stopped waiting after this many ms (ssh, killed then, also exits 255: not unreachable) */
+  timedOutMs?: number;
+}
+
+/** What one ssh run came to; a run kseed killed for its time is a timeout, whatever ssh's exit code. */
+export function remoteResult(r: { exitCode?: number; timedOut?: boolean; stdout?: unknown; stderr?: unknown }, timeoutMs: number): RemoteResult {
+  const code = r.exitCode ?? (r.timedOut ? 124 : 1);
+  return { code, stdout: String(r.stdout ?? ''), stderr: String(r.stderr ?? ''), unreachable: code === 255 && !r.timedOut, ...(r.timedOut ? { timedOutMs: timeoutMs } : {}) };
 }
 
 export function sshArgv(login: Login, addr: string, remote: string): string[] {
@@ -32,7 +40,8 @@ export async function runRemote(
   opts: { asUser?: boolean; timeoutMs?: number; onLine?: (line: string) => void } = {},
 ): Promise<RemoteResult> {
   const argv = sshArgv(login, addr, opts.asUser || login.user === 'root' ? 'sh -s' : 'sudo -n sh -s');
-  const child = execa(argv[0]!, argv.slice(1), { input: script, reject: false, timeout: opts.timeoutMs ?? 1_800_000 });
+  const timeoutMs = opts.timeoutMs ?? 1_800_000;
+  const child = execa(argv[0]!, argv.slice(1), { input: script, reject: false, timeout: timeoutMs });
   let buf = '';
   child.stdout?.on('data', (b: Buffer) => {
     buf += b.toString('utf8');
@@ -44,12 +53,12 @@ export async function runRemote(
   });
   const r = await child;
   if (buf) opts.onLine?.(buf);
-  const code = r.exitCode ?? (r.timedOut ? 124 : 1);
-  return { code, stdout: String(r.stdout ?? ''), stderr: String(r.stderr ?? ''), unreachable: code === 255 };
+  return remoteResult(r, timeoutMs);
 }
 
 /** The last meaningful line of a failed command's stderr, for a one-line reason. */
 export function reasonOf(r: RemoteResult): string {
+  if (r.timedOutMs !== undefined) return `no end after ${Math.round(r.timedOutMs / 60_000)} min (kseed stopped waiting; last output: ${r.stdout.trim().split('\n').at(-1) || 'none'})`;
   const lines = r.stderr.split('\n').map((l) => l.trim()).filter((l) => l && !/^Warning: Permanently added/.test(l));
   return lines.at(-1) ?? `exit ${r.code}`;
 }

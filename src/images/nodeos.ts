@@ -12,6 +12,7 @@
  * mkfs.fat and mtools, GRUB's BIOS boot code by grub-bios.ts: no loop
  * device, no mount of the image.
  */
+import { bundledStamp, forgetBundled } from './bundled.js';
 import { createHash } from 'node:crypto';
 import { createReadStream, existsSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
@@ -113,6 +114,11 @@ export async function buildOsImage(opts: OsImageOptions): Promise<OsImageResult>
   const stampFile = path.join(outDir, `${base}.stamp`);
   mkdirSync(outDir, { recursive: true });
 
+  const b = opts.force ? undefined : bundledStamp<Stamp>(outDir, [`${base}.qcow2`], `${base}.stamp`);
+  if (b) {
+    const { sha256, virtualSize, kernelVersion, packages: pk, rootBytes, inputs } = b;
+    return { path: qcow2, format: 'qcow2', virtualSize, size: statSync(qcow2).size, sha256, checksum: `sha256:${sha256}`, kernelVersion, packages: pk, rootBytes, inputs, reused: true, seconds: (Date.now() - t0) / 1000 };
+  }
   const arch = await hostArch();
   const mirrors = pickMirrors(readHostSources(), suite);
   const sources = sourcesList(suite, mirrors);
@@ -156,6 +162,7 @@ export async function buildOsImage(opts: OsImageOptions): Promise<OsImageResult>
       }
     }
 
+    forgetBundled(outDir);
     const ids = idsFor(inputs);
     const work = path.join(outDir, `.work-${process.pid}`);
     rmSync(work, { recursive: true, force: true });

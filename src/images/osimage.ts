@@ -16,6 +16,7 @@
  * server, sftp-server and python3 from Debian packages (sshos.ts) and
  * templates/osimage/ssh.sh, which /init runs once the network is up.
  */
+import { bundledStamp, forgetBundled } from './bundled.js';
 import { createReadStream, createWriteStream, existsSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, utimesSync, writeFileSync, openSync, writeSync, closeSync, ftruncateSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import path from 'node:path';
@@ -100,6 +101,15 @@ export async function buildTestOs(opts: TestOsOptions): Promise<TestOsResult> {
   const outDir = path.join(cacheDir, base);
   const cidataMiB = opts.cidataMiB ?? 4;
 
+  const b = opts.force ? undefined : bundledStamp<Stamp>(outDir, [`${base}.raw`, `${base}.raw.gz`, `${base}.raw.zst`], 'stamp');
+  if (b) {
+    const f = (n: string) => path.join(outDir, n);
+    const raw = f(`${base}.raw`);
+    const { sha256, partitions, inputs, kernelVersion, ssh } = b;
+    const size = (x: string) => statSync(x).size;
+    return { raw, gz: `${raw}.gz`, zst: `${raw}.zst`, sha256, rawBytes: size(raw), gzBytes: size(`${raw}.gz`), zstBytes: size(`${raw}.zst`), partitions, stamp: f('stamp'), inputs, kernelVersion, ...(ssh ? { ssh } : {}), reused: true, seconds: (Date.now() - t0) / 1000 };
+  }
+
   say('resolving packages');
   const [kdeb, busybox] = await fetchBase(cacheDir, opts.kernelPackage);
   const kernel = await prepareKernel(cacheDir, kdeb!);
@@ -146,6 +156,7 @@ export async function buildTestOs(opts: TestOsOptions): Promise<TestOsResult> {
     }
   }
 
+  forgetBundled(outDir);
   const work = path.join(outDir, `.work-${process.pid}`);
   rmSync(work, { recursive: true, force: true });
   mkdirSync(work, { recursive: true });

@@ -11,6 +11,7 @@ import { output as run } from '../util/tools.js';
 import type { CpioArchive } from './cpio.js';
 import type { Kernel } from './kernel.js';
 import { addModules, baseCpio, fetchBase, gzip, inputsHash, prepareKernel, TEMPLATES, templateFiles } from './kernel.js';
+import { bundledStamp, forgetBundled } from './bundled.js';
 import { KseedError } from '../errors.js';
 
 /** Bump when the builder's output changes for the same inputs. */
@@ -110,6 +111,12 @@ export async function buildRamdisk(opts: RamdiskOptions): Promise<RamdiskResult>
   const outDir = path.join(cacheDir, 'ramdisk');
   const withZstd = opts.zstd ?? true;
 
+  const b = opts.force ? undefined : bundledStamp<Stamp>(outDir, ['vmlinuz', 'initramfs.gz'], 'stamp');
+  if (b) {
+    const f = (n: string) => path.join(outDir, n);
+    return { kernel: f('vmlinuz'), initramfs: f('initramfs.gz'), stamp: f('stamp'), ...b, kernelBytes: statSync(f('vmlinuz')).size, initramfsBytes: statSync(f('initramfs.gz')).size, reused: true, seconds: (Date.now() - t0) / 1000 };
+  }
+
   say('resolving packages');
   useAptMemo(cacheDir);
   // firmware packages live in non-free-firmware, which a mirror may not carry: take the ones apt knows
@@ -174,6 +181,7 @@ export async function buildRamdisk(opts: RamdiskOptions): Promise<RamdiskResult>
   const image = gzip(cpio.toBuffer());
 
   mkdirSync(outDir, { recursive: true });
+  forgetBundled(outDir);
   // Temp file + rename: a reader (the HTTP server) never sees a half-written artifact.
   const tmp = (p: string) => `${p}.tmp-${process.pid}`;
   copyFileSync(kernel.vmlinuz, tmp(kernelOut));

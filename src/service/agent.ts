@@ -7,7 +7,6 @@
  * The `boot serve` words are what that manager recognises its server by.
  */
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { startAgent, type RunningAgent } from '../boot/agent.js';
 import { openState } from '../engine/state.js';
 import { KseedError } from '../errors.js';
@@ -16,8 +15,6 @@ import { loadSite } from '../site/load.js';
 import type { Site } from '../site/types.js';
 import { bootBackendOptions } from './boot-nodes.js';
 
-/** The compiled entry point the service manager runs (dist/service/agent-main.js). */
-export const AGENT_MAIN = fileURLToPath(new URL('./agent-main.js', import.meta.url));
 
 export interface AgentArgs {
   config: string;

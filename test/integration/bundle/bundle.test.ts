@@ -1,22 +1,38 @@
 /**
  * `kseed bundle create|show|load` with the real dockerd and GNU tar: a small
  * bundle (a deploy-ramdisk cache and a tiny imported image) is written, read
- * by GNU tar, kept when nothing changed, and loaded into a fresh state dir
- * twice (the second changes nothing). A corrupt member, a truncated archive
+ * by GNU tar, kept when nothing changed, and loaded, in a network namespace
+ * with only a loopback, into a fresh state dir twice (the second changes
+ * nothing), after which `images ramdisk` answers from it with no apt. A corrupt member, a truncated archive
  * and a bundle from a newer kseed (repacked by GNU tar) are refused with exit
  * code 2, naming the member or version, and install nothing: no cache files,
  * no staging left, no image in Docker.
  */
-import { execFileSync } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ensureBuilt, REPO, runKseed } from '../../helpers/cli.js';
-import { needDocker, needPeers } from '../../helpers/peers.js';
+import { ensureBuilt, KSEED_BIN, REPO, runKseed, type CliRun } from '../../helpers/cli.js';
+import { needDocker, needPeers, needRoot } from '../../helpers/peers.js';
 
-const ok = needPeers('tar', 'docker') && needDocker();
+const ok = needRoot() && needPeers('tar', 'docker', 'unshare', 'ip') && needDocker();
+
+/**
+ * kseed in a new network namespace of its own (unshare --net): only a
+ * loopback, down; no route, no DNS. The docker CLI still reaches dockerd
+ * through its unix socket, as on an air-gapped seed.
+ */
+function offline(args: string[], cwd: string, env: Record<string, string> = {}): Promise<CliRun> {
+  return new Promise((resolve) => {
+    // by its path: the test runs kseed with a PATH that has no tools at all
+    const unshare = execFileSync('sh', ['-c', 'command -v unshare'], { encoding: 'utf8' }).trim();
+    execFile(unshare, ['--net', process.execPath, KSEED_BIN, '--json', ...args], { cwd, env: { ...process.env, ...env }, timeout: 120_000, maxBuffer: 16 * 1024 * 1024 }, (err, stdout, stderr) =>
+      resolve({ code: err ? (typeof err.code === 'number' ? err.code : -1) : 0, stdout, stderr }),
+    );
+  });
+}
 const TINY = `kseed-bundle-test/tiny:${process.pid}`;
 const docker = (...a: string[]) => execFileSync('docker', a, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }).trim();
 const imageId = (ref: string) => {
@@ -35,7 +51,7 @@ describe.skipIf(!ok)('kseed bundle (dockerd, GNU tar)', () => {
   const files: Record<string, Buffer> = {
     vmlinuz: randomBytes(300_000),
     'initramfs.gz': randomBytes(700_000),
-    stamp: Buffer.from('{"inputs":"test"}\n'),
+    stamp: Buffer.from(`${JSON.stringify({ inputs: 'test', kernelVersion: '6.1.0-test-amd64', modules: ['virtio_net'], absent: [], firmware: { files: [], missing: [], unavailable: [] }, packages: ['linux-image-6.1.0-test-amd64=1'] })}\n`),
   };
   const kseed = (args: string[], cwd = dir) => runKseed(['--json', ...args], { cwd, timeoutMs: 120_000 });
   const fresh = (name: string) => path.join(dir, name, 'kseed.yaml');
@@ -137,9 +153,11 @@ describe.skipIf(!ok)('kseed bundle (dockerd, GNU tar)', () => {
     nothingInstalled(fresh('c'));
   });
 
-  it('load installs the images and files into a fresh state dir, and a second load changes nothing', async () => {
+  it('load, with no network, installs the images and files into a fresh state dir; a second load changes nothing', async () => {
+    expect(execFileSync('unshare', ['--net', 'ip', '-o', 'link'], { encoding: 'utf8' }).trim().split('\n').map((l) => l.split(/\s+/)[1])).toEqual(['lo:']);
+    expect(execFileSync('unshare', ['--net', 'ip', 'route'], { encoding: 'utf8' }).trim()).toBe('');
     const site = fresh('good');
-    const r = await kseed(['--config', site, 'bundle', 'load', bundle]);
+    const r = await offline(['--config', site, 'bundle', 'load', bundle], dir);
     expect(r.code, r.stderr).toBe(0);
     const j = JSON.parse(r.stdout);
     const c = path.join(path.dirname(site), '.kseed', 'cache');
@@ -150,7 +168,14 @@ describe.skipIf(!ok)('kseed bundle (dockerd, GNU tar)', () => {
     expect(j.files.map((f: { status: string }) => f.status)).toEqual(['installed', 'installed', 'installed']);
     expect(readdirSync(c)).toEqual(['ramdisk']);
 
-    const again = await kseed(['--config', site, 'bundle', 'load', bundle]);
+    // the ramdisk builder takes the loaded files as built: no apt (nothing on PATH), no rebuild
+    const empty = path.join(dir, 'empty-path');
+    mkdirSync(empty, { recursive: true });
+    const rd = await offline(['--config', site, 'images', 'ramdisk'], dir, { PATH: empty });
+    expect(rd.code, rd.stderr).toBe(0);
+    expect(JSON.parse(rd.stdout)).toMatchObject({ kernel: path.join(c, 'ramdisk/vmlinuz'), initramfs: path.join(c, 'ramdisk/initramfs.gz'), kernelVersion: '6.1.0-test-amd64', reused: true, initramfsBytes: files['initramfs.gz']!.length });
+
+    const again = await offline(['--config', site, 'bundle', 'load', bundle], dir);
     expect(again.code, again.stderr).toBe(0);
     const k = JSON.parse(again.stdout);
     expect(k.images).toEqual([{ ref: TINY, id: tinyId, status: 'present' }]);

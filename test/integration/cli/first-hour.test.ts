@@ -18,6 +18,15 @@ let dir: string;
 const kseed = (args: string[], cwd = dir) => runKseed(args, { cwd, env: { KSEED_BMC_PASSWORD: 'password' } });
 
 /** An embedded site of one node whose BMC is `port` on loopback. */
+/** A BMC that never answers: a UDP socket on loopback that counts the datagrams reaching it. */
+async function silentBmc(): Promise<{ port: number; packets: () => number; close: () => void }> {
+  const sock = dgram.createSocket('udp4');
+  let packets = 0;
+  sock.on('message', () => packets++);
+  await new Promise<void>((r) => sock.bind(0, '127.0.0.1', () => r()));
+  return { port: sock.address().port, packets: () => packets, close: () => sock.close() };
+}
+
 function site(file: string, port: number, opts: { image?: boolean; netns?: string; marker?: string; bmcTimeoutMs?: number } = {}): string {
   const p = path.join(dir, file);
   writeFileSync(
@@ -82,12 +91,9 @@ describe('lab verbs act on the lab their --config site file names', () => {
 
 describe('node verbs', () => {
   it('provision refuses nodes without an image up front (exit 2), before any BMC packet', async () => {
-    const bmc = dgram.createSocket('udp4');
-    let packets = 0;
-    bmc.on('message', () => packets++);
-    await new Promise<void>((r) => bmc.bind(0, '127.0.0.1', () => r()));
+    const bmc = await silentBmc();
     try {
-      const f = site('noimage.yaml', bmc.address().port);
+      const f = site('noimage.yaml', bmc.port);
       const r = await kseed(['--config', f, 'provision', '--all']);
       expect(r.code).toBe(2);
       expect(r.stderr).toContain(`kseed: node01 has no image to deploy: set defaults.image (or image on the node) in ${f}; \`kseed images testos\` builds a test image`);
@@ -100,20 +106,17 @@ describe('node verbs', () => {
       expect(rb.code).toBe(2);
       expect(rb.stderr).toContain('kseed: node01 has no image to deploy');
       await new Promise((r) => setTimeout(r, 200));
-      expect(packets).toBe(0);
+      expect(bmc.packets()).toBe(0);
     } finally {
       bmc.close();
     }
   });
 
   it('provision and rebuild on the embedded engine before `kseed up`: refused naming it (exit 1), before any BMC packet', async () => {
-    const bmc = dgram.createSocket('udp4');
-    let packets = 0;
-    bmc.on('message', () => packets++);
-    await new Promise<void>((r) => bmc.bind(0, '127.0.0.1', () => r()));
+    const bmc = await silentBmc();
     try {
       // a state dir of its own: no boot services of another test's site beside it
-      const f = site(path.join(path.basename(mkdtempSync(path.join(dir, 'notup-'))), 'kseed.yaml'), bmc.address().port, { image: true });
+      const f = site(path.join(path.basename(mkdtempSync(path.join(dir, 'notup-'))), 'kseed.yaml'), bmc.port, { image: true });
       const shown = `./${path.relative(dir, f)}`;
       const msg = `kseed: kseed's boot services are not running, and node01 must boot from them: \`kseed --config ${shown} up\` starts them\n`;
       const r = await kseed(['--config', f, 'provision', '--all']);
@@ -124,7 +127,7 @@ describe('node verbs', () => {
       expect(j.code).toBe(1);
       expect(JSON.parse(j.stdout)).toMatchObject({ error: 'not-up' });
       await new Promise((res) => setTimeout(res, 200));
-      expect(packets).toBe(0);
+      expect(bmc.packets()).toBe(0);
     } finally {
       bmc.close();
     }
@@ -216,12 +219,11 @@ describe('status shows the node as it is now', () => {
 
 describe('long steps show life on a terminal, and only there', () => {
   it('a BMC that never answers: a live spinner line with the step and elapsed time on a pty; plain lines off it; nothing under --json', async () => {
-    const bmc = dgram.createSocket('udp4');
-    await new Promise<void>((r) => bmc.bind(0, '127.0.0.1', () => r()));
+    const bmc = await silentBmc();
     try {
       // a state dir of its own: another test's node01 is already enrolled
       // 15 s: long enough to show the live line, short of IPMI's 60 s default budget (three runs of it here)
-      const f = site(path.join(path.basename(mkdtempSync(path.join(dir, 'slow-'))), 'slow.yaml'), bmc.address().port, { image: true, bmcTimeoutMs: 15_000 });
+      const f = site(path.join(path.basename(mkdtempSync(path.join(dir, 'slow-'))), 'slow.yaml'), bmc.port, { image: true, bmcTimeoutMs: 15_000 });
       // script(1) gives kseed a pty; CI (set in CI runs) would turn the live line off, as it should
       const env: Record<string, string | undefined> = { ...process.env, KSEED_BMC_PASSWORD: 'password', CI: undefined, TERM: 'xterm' };
       delete env.CI;
@@ -263,12 +265,9 @@ describe('missing pieces are named, with the command that fixes them', () => {
   });
 
   it('bmc power with no action names the missing action (exit 2), before any BMC packet', async () => {
-    const bmc = dgram.createSocket('udp4');
-    let packets = 0;
-    bmc.on('message', () => packets++);
-    await new Promise<void>((r) => bmc.bind(0, '127.0.0.1', () => r()));
+    const bmc = await silentBmc();
     try {
-      const f = site('power.yaml', bmc.address().port);
+      const f = site('power.yaml', bmc.port);
       const missing = await kseed(['--config', f, 'bmc', 'power', 'node01']);
       expect(missing).toMatchObject({
         code: 2,
@@ -284,7 +283,7 @@ describe('missing pieces are named, with the command that fixes them', () => {
       const help = await kseed(['bmc', 'power', '--help']);
       expect(help.stdout).toContain('Examples:\n  kseed bmc power node01 status\n');
       await new Promise((r) => setTimeout(r, 200));
-      expect(packets).toBe(0);
+      expect(bmc.packets()).toBe(0);
     } finally {
       bmc.close();
     }

@@ -227,3 +227,17 @@ describe('preflight: nothing starts on a node before the seed has everything', (
     await expect(preflight(plan({ artifactsDir: dir, registry: { address: '127.0.0.1:1', username: 'kseed' } }))).rejects.toThrow(/no password yet.*kseed up/);
   });
 });
+
+describe('what one ssh run came to', () => {
+  it('a run kseed killed for its time is a timeout with the last output, never "unreachable", even though ssh then exits 255', async () => {
+    const { remoteResult, reasonOf } = await import('../../../src/handoff/remote.js');
+    const killed = remoteResult({ exitCode: 255, timedOut: true, stdout: 'Pulling container image...\nCreating mon...\n', stderr: 'Killed by signal 15.' }, 1_800_000);
+    expect(killed).toMatchObject({ code: 255, unreachable: false, timedOutMs: 1_800_000 });
+    expect(reasonOf(killed)).toBe('no end after 30 min (kseed stopped waiting; last output: Creating mon...)');
+    const down = remoteResult({ exitCode: 255, timedOut: false, stdout: '', stderr: 'ssh: connect to host 10.77.0.21 port 22: No route to host\n' }, 1_800_000);
+    expect(down).toMatchObject({ code: 255, unreachable: true });
+    expect(down.timedOutMs).toBeUndefined();
+    expect(reasonOf(down)).toBe('ssh: connect to host 10.77.0.21 port 22: No route to host');
+    expect(remoteResult({ exitCode: 1, stderr: 'boom\n' }, 1000)).toMatchObject({ code: 1, unreachable: false });
+  });
+});
