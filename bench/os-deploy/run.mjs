@@ -12,7 +12,12 @@
  * on the wire and the lowest MemAvailable on the node while writing, then
  * the ratio qcow2 / raw.
  *
- *   npm run build && node bench/os-deploy/run.mjs [--formats qcow2,raw] [--memory-mb 1024] [--cache DIR]
+ * The node's CPU seconds (its QEMU processes' utime+stime, summed over the
+ * power cycles) are printed too: under TCG they hardly depend on what else
+ * runs on the host, unlike the wall times, so they compare two formats run
+ * at different loads. A deploy that times out still prints its figures.
+ *
+ *   npm run build && node bench/os-deploy/run.mjs [--formats qcow2,raw] [--memory-mb 1024] [--timeout 2400] [--cache DIR]
  * Needs root, ipmi_sim, qemu-system-x86_64 and the image build tools.
  * Lab "osb" (netns ksl-osb), BMC ports 17800+; 1 BIOS node, 3 GiB disk.
  */
@@ -36,6 +41,7 @@ const arg = (k, d) => {
 };
 const FORMATS = arg('--formats', 'qcow2,raw').split(',');
 const MEMORY_MB = Number(arg('--memory-mb', '1024'));
+const TIMEOUT_S = Number(arg('--timeout', '2400'));
 const cache = path.resolve(arg('--cache', process.env.KSEED_CACHE ?? path.join(root, 'cache')));
 const LAB = 'osb';
 const SEED = 'http://10.77.0.1:8080/artifacts';
@@ -62,14 +68,35 @@ async function sha256(file) {
   return h.digest('hex');
 }
 
-/** Samples the 1-minute load average every 5 s until stopped. */
-function loadSampler() {
+const CLK_TCK = Number(run('getconf', ['CLK_TCK']).trim());
+/** CPU seconds (utime+stime, proc(5)) of the process in PIDFILE, or undefined when it is gone. */
+function cpuSeconds(pidFile) {
+  try {
+    const pid = readFileSync(pidFile, 'utf8').trim();
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // fields after the command name, which may hold spaces: state is field 3, utime 14, stime 15
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return { pid, s: (Number(f[11]) + Number(f[12])) / CLK_TCK };
+  } catch {
+    return undefined;
+  }
+}
+
+/** Samples the 1-minute load average and the node's QEMU CPU time every 5 s until stopped. */
+function sampler(qemuPidFile) {
   const xs = [os.loadavg()[0]];
-  const t = setInterval(() => xs.push(os.loadavg()[0]), 5000);
+  const cpu = new Map(); // pid -> last CPU seconds seen: a power cycle starts a new QEMU
+  const take = () => {
+    xs.push(os.loadavg()[0]);
+    const c = cpuSeconds(qemuPidFile);
+    if (c) cpu.set(c.pid, c.s);
+  };
+  const t = setInterval(take, 5000);
   return () => {
     clearInterval(t);
-    xs.push(os.loadavg()[0]);
-    return { min: +Math.min(...xs).toFixed(2), max: +Math.max(...xs).toFixed(2) };
+    take();
+    const node_cpu_s = +[...cpu.values()].reduce((a, b) => a + b, 0).toFixed(1);
+    return { load: { min: +Math.min(...xs).toFixed(2), max: +Math.max(...xs).toFixed(2) }, node_cpu_s };
   };
 }
 
@@ -104,11 +131,15 @@ async function deploy(format) {
     const lab = await createLab({ stateDir, name: LAB, nodes: 1, diskGb: 3, memoryMb: MEMORY_MB, bmcPortBase: 17800, image: spec, siteFile: site });
     const up = await kseed(['--config', site, 'up', '--artifacts', artifacts]);
     if (up.code !== 0) throw new Error(`${format}: kseed up failed`);
-    const load = loadSampler();
-    const p = await kseed(['--config', site, '--json', 'provision', '--all', '--wait', '--no-inspect', '--timeout', '2400']);
-    const loadDuring = load();
-    if (p.code !== 0) throw new Error(`${format}: provision exit ${p.code}: ${p.out.slice(-2000)}`);
-    const n = JSON.parse(p.out).nodes[0];
+    const stop = sampler(path.join(lab.nodes[0].dir, 'qemu.pid'));
+    const p = await kseed(['--config', site, '--json', 'provision', '--all', '--wait', '--no-inspect', '--timeout', String(TIMEOUT_S)]);
+    const { load: loadDuring, node_cpu_s } = stop();
+    const n = JSON.parse(p.out).nodes?.[0];
+    if (p.code !== 0 || !n) {
+      // what a cut-short deploy still tells: how long it ran, and how much CPU the node had in that time
+      const ran = n?.status?.timings?.find((t) => t.phase === 'deploy')?.ms / 1000;
+      return { format, source_bytes: bytes, failed: n?.status?.last_error ?? `provision exit ${p.code}`, deploy_s: ran, node_cpu_s, load: loadDuring };
+    }
     const phase = (name) => n.status.timings.find((t) => t.phase === name)?.ms / 1000;
     const st = openState(stateDir);
     let msg;
@@ -140,6 +171,7 @@ async function deploy(format) {
       memory_mib: Number(m[3]),
       peak_used_mib: Number(m[3]) - Number(m[2]),
       provision_s: +(n.status.timings.reduce((a, t) => a + t.ms, 0) / 1000).toFixed(1),
+      node_cpu_s,
       load: loadDuring,
     };
   } finally {
@@ -163,11 +195,15 @@ const MiB = (b) => (b === undefined ? '-' : `${(b / 1024 ** 2).toFixed(0)} MiB`)
 const s = (x) => (x === undefined ? '-' : `${x.toFixed(1)} s`);
 console.log(JSON.stringify({ image: { virtual_size: img.virtualSize, qcow2_bytes: img.size }, cores: os.cpus().length, results }, null, 2));
 console.log(`Debian ${(img.virtualSize / 1024 ** 3).toFixed(0)} GiB image, 1 node (TCG, ${MEMORY_MB} MiB RAM, 3 GiB disk), one format after the other`);
-console.log(['format'.padEnd(8), 'source'.padStart(9), 'on wire'.padStart(9), 'convert'.padStart(9), 'deploy'.padStart(9), 'write'.padStart(9), 'download'.padStart(9), 'synced'.padStart(9), 'mem used'.padStart(9), 'load'.padStart(10)].join(''));
+console.log(['format'.padEnd(8), 'source'.padStart(9), 'on wire'.padStart(9), 'convert'.padStart(9), 'deploy'.padStart(9), 'write'.padStart(9), 'download'.padStart(9), 'synced'.padStart(9), 'mem used'.padStart(9), 'node CPU'.padStart(10), 'load'.padStart(10)].join(''));
 for (const r of results)
   console.log(
-    [r.format.padEnd(8), MiB(r.source_bytes).padStart(9), MiB(r.wire_bytes).padStart(9), s(r.seed_convert_s).padStart(9), s(r.deploy_s).padStart(9), s(r.write_s).padStart(9), s(r.download_end_s).padStart(9), s(r.synced_s).padStart(9), `${r.peak_used_mib} MiB`.padStart(9), `${r.load.min}-${r.load.max}`.padStart(10)].join(''),
+    [r.format.padEnd(8), MiB(r.source_bytes).padStart(9), MiB(r.wire_bytes).padStart(9), s(r.seed_convert_s).padStart(9), s(r.deploy_s).padStart(9), s(r.write_s).padStart(9), s(r.download_end_s).padStart(9), s(r.synced_s).padStart(9), (r.failed ? 'FAILED' : `${r.peak_used_mib} MiB`).padStart(9), s(r.node_cpu_s).padStart(10), `${r.load.min}-${r.load.max}`.padStart(10)].join(''),
   );
+for (const r of results.filter((x) => x.failed)) console.log(`${r.format}: ${r.failed}`);
 const q = results.find((r) => r.format === 'qcow2');
 for (const r of results.filter((x) => x.format !== 'qcow2'))
-  if (q) console.log(`qcow2 / ${r.format}: deploy ${(q.deploy_s / r.deploy_s).toFixed(2)}, agent write ${(q.write_s / r.write_s).toFixed(2)}`);
+  if (q && !q.failed && !r.failed)
+    console.log(`qcow2 / ${r.format}: deploy ${(q.deploy_s / r.deploy_s).toFixed(2)}, agent write ${(q.write_s / r.write_s).toFixed(2)}, node CPU ${(q.node_cpu_s / r.node_cpu_s).toFixed(2)}`);
+  else if (q && !q.failed && r.failed) console.log(`qcow2 / ${r.format}: below ${(q.deploy_s / r.deploy_s).toFixed(2)} (deploy), ${(q.node_cpu_s / r.node_cpu_s).toFixed(2)} (node CPU): ${r.format} did not finish`);
+if (results.some((r) => r.failed)) process.exitCode = 3;
