@@ -3,12 +3,13 @@
  * --events --junit FILE` against three ipmi_sim BMCs, one listed with a
  * wrong password. Stdout must be NDJSON only (every line an event valid
  * against docs/events-v1.schema.json, numbered, run-start first, run-end
- * last with exit 3 and the --json document), the JUnit file must be read by a real JUnit reader (Debian's
- * python3-junitparser) with one case per node and phase and the wrong
- * password's failure, no secret anywhere, no temp file left. `undeploy`
- * (the node verbs' path) reports a node it leaves alone as skipped. A run
- * that fails before any node (an unknown node) and one stopped by SIGTERM while
- * a BMC does not answer still end the stream and write the report.
+ * last with exit 3 and the --json document), the JUnit file must be read
+ * by a real JUnit reader (Debian's python3-junitparser) with one case per
+ * node and phase and the wrong password's failure, no secret anywhere, no
+ * temp file left. `undeploy` (the node verbs' path) reports a node it
+ * leaves alone as skipped. A run that fails before any node (an unknown
+ * node, no boot services) and one stopped by SIGTERM while a BMC does not
+ * answer still end the stream and write the report.
  * Ports 16400-16403.
  */
 import { execFile, spawn } from 'node:child_process';
