@@ -13,6 +13,7 @@ import { openEngine } from '../engine/open.js';
 import { InputError } from '../errors.js';
 import { loadSite } from '../site/load.js';
 import { exitFor, selectNodes } from './nodes.js';
+import { ciOptions } from './ci.js';
 import { contextOf } from './context.js';
 import { table } from './output.js';
 
@@ -27,8 +28,7 @@ interface EnrollRow {
 }
 
 export function register(program: Command): void {
-  program
-    .command('enroll')
+  ciOptions(program.command('enroll'))
     .description('check every node BMC (authenticate, power, identity, profile) and record it manageable or enroll failed')
     .argument('[nodes...]', 'node names (default: none; use --all)')
     .option('--all', 'every node of the site file')
@@ -46,7 +46,8 @@ export function register(program: Command): void {
       const ctx = contextOf(cmd);
       const site = await loadSite(ctx.configPath);
       const nodes = selectNodes(site, names, opts.all);
-      const opened = await openEngine(site, ctx.stateDir, { concurrency: opts.concurrency });
+      // per-node events for CI mode only: the human output stays the one table
+      const opened = await openEngine(site, ctx.stateDir, { concurrency: opts.concurrency, onProgress: (e) => ctx.out.node(e) });
       try {
         ctx.out.progress(`enrolling ${nodes.length} node${nodes.length === 1 ? '' : 's'}...`);
         const outcomes = await Promise.all(nodes.map((n) => opened.engine.enroll(n.name)));
@@ -64,13 +65,20 @@ export function register(program: Command): void {
             ...(o.error ? { error: o.error } : {}),
             ...(o.ok && rec?.data.bmc ? { identity: rec.data.bmc as BmcIdentity } : {}),
           });
+          ctx.out.outcome({ node: o.node, result: skipped ? 'skipped' : o.ok ? 'ok' : 'failed', state: o.state, verbs: o.verbs, ms: o.ms, ...(o.error ? { error: o.error } : {}) });
         }
         const ordered = nodes.map((n) => rows.get(n.name)!);
-        ctx.out.result({ nodes: ordered }, () =>
-          table(
-            ['NODE', 'RESULT', 'PROFILE', 'POWER', 'TIME', 'REASON'],
-            ordered.map((r) => [r.node, r.result, r.profile, r.power, r.ms === undefined ? undefined : `${r.ms} ms`, r.error]),
-          ),
+        const bad = nodes.filter((n) => rows.get(n.name)!.result === 'enroll failed');
+        // loaded only on a failure: the lab code is no part of a good enroll's start-up
+        const hint = bad.length ? await (await import('./lab.js')).labDownHint(ctx, bad.map((n) => ({ node: n.name, address: n.bmc.address, port: n.bmc.port }))) : undefined;
+        ctx.out.result({ nodes: ordered, ...(hint ? { hint } : {}) }, () =>
+          [
+            table(
+              ['NODE', 'RESULT', 'PROFILE', 'POWER', 'TIME', 'REASON'],
+              ordered.map((r) => [r.node, r.result, r.profile, r.power, r.ms === undefined ? undefined : `${r.ms} ms`, r.error]),
+            ),
+            ...(hint ? [`hint: ${hint}`] : []),
+          ].join('\n'),
         );
         const failed = ordered.filter((r) => r.result === 'enroll failed').length;
         process.exitCode = exitFor(ordered.length - failed, failed);

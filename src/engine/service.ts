@@ -6,11 +6,11 @@
  * `kseed down` stops it by that PID. The pid file alone is never trusted: a
  * PID is only signalled when its command line is still our server's.
  */
-import { spawn } from 'node:child_process';
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { KseedError } from '../errors.js';
+import { startDetached } from '../util/spawn.js';
 
 /** bin/kseed.js of this installation (it runs dist/). */
 export const KSEED_BIN = fileURLToPath(new URL('../../bin/kseed.js', import.meta.url));
@@ -109,6 +109,16 @@ export function servedArtifactsDir(stateDir: string, configPath?: string): strin
   const c = pid === undefined ? undefined : cmdline(pid);
   const i = c?.indexOf('--artifacts') ?? -1;
   return i >= 0 && c![i + 1] ? path.resolve(path.dirname(configPath ?? stateDir), c![i + 1]!) : path.join(stateDir, 'cache', 'ramdisk');
+}
+
+/**
+ * The deploy kernel and initramfs the running seed does not find where it
+ * serves /artifacts/: without them a node to inspect or deploy cannot boot
+ * (enrolling still works, so `kseed up` says so instead of failing).
+ */
+export function missingRamdisk(stateDir: string, configPath: string, o: { kernel?: string; initrd?: string } = {}): string[] {
+  const dir = servedArtifactsDir(stateDir, configPath);
+  return [o.kernel ?? 'vmlinuz', o.initrd ?? 'initramfs.gz'].map((f) => path.join(dir, f)).filter((f) => !existsSync(f));
 }
 
 /**
@@ -214,8 +224,12 @@ export async function startBootService(o: BootServiceOptions): Promise<BootServi
   ];
   // `ip netns exec` execs the command: the child's PID is the server's
   const argv = o.netns ? ['ip', 'netns', 'exec', o.netns, ...args] : args;
-  const child = spawn(argv[0]!, argv.slice(1), { detached: true, stdio: ['ignore', fd, fd], cwd: path.dirname(o.configPath) });
-  closeSync(fd);
+  let child;
+  try {
+    child = startDetached(argv, { out: fd, cwd: path.dirname(o.configPath) });
+  } finally {
+    closeSync(fd);
+  }
   let exited: string | undefined;
   child.once('exit', (code, sig) => (exited = sig ? `signal ${sig}` : `exit code ${code}`));
   child.once('error', (err) => (exited = err.message));

@@ -93,9 +93,10 @@ export interface CephRunOptions {
 }
 
 /**
- * Bootstrap pulls the Ceph image first: under emulation on a loaded 2-core host that pull alone
- * took 27 min (gunzip of 587 MB inside the VM), so the default 30 min per command cut a bootstrap
- * that was still going.
+ * With the registry delivery bootstrap pulls the Ceph image first: under emulation on a loaded
+ * 2-core host that pull alone took 27 min (gunzip of 587 MB inside the VM), so the default 30 min
+ * per command cut a bootstrap that was still going. The archive delivery loads the image in its
+ * own step before; bootstrap keeps the room a loaded host needs.
  */
 const BOOTSTRAP_TIMEOUT_MS = 90 * 60_000;
 

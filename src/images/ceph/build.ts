@@ -12,8 +12,8 @@
 import { createHash } from 'node:crypto';
 import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { execa } from 'execa';
 import { KseedError } from '../../errors.js';
+import { outputBytes, runQuiet, TOOL_ERROR } from '../../util/tools.js';
 import { ensureBase, type BaseResult } from '../seed/base.js';
 import { dockerBuild, kseedVersion } from '../seed/build.js';
 import { IMAGE_TEMPLATES_DIR, INPUTS_LABEL, loadTemplates, renderDockerfile } from '../seed/dockerfile.js';
@@ -71,9 +71,9 @@ function remotoFiles(): { name: string; text: string }[] {
 }
 
 async function docker(args: string[], what: string): Promise<string> {
-  const r = await execa('docker', args, { reject: false, timeout: 600_000, encoding: 'utf8' });
-  if (r.exitCode !== 0) throw new KseedError(`${what} failed`, { code: 'build-failed', detail: String(r.stderr || r.message).trim() });
-  return String(r.stdout).trim();
+  const r = await runQuiet('docker', args, { timeoutMs: 600_000 });
+  if (r.exitCode !== 0) throw new KseedError(`${what} failed`, { code: 'build-failed', detail: r.stderr.trim() });
+  return r.stdout.trim();
 }
 
 /** The image that these inputs already made, if any: its version tag is not known before building. */
@@ -91,9 +91,14 @@ async function fromImage(image: string, artifactsDir: string): Promise<{ version
   mkdirSync(artifactsDir, { recursive: true });
   const dest = path.join(artifactsDir, debName);
   const tmp = `${dest}.${process.pid}.tmp`;
-  const r = await execa('docker', ['run', '--rm', '--network', 'none', '--entrypoint', 'cat', image, `/usr/share/kseed/${debName}`], { encoding: 'buffer', reject: false, timeout: 120_000 });
-  if (r.exitCode !== 0) throw new KseedError(`copying ${debName} out of ${image} failed`, { code: 'build-failed', detail: String(r.stderr) });
-  writeFileSync(tmp, r.stdout as Uint8Array, { mode: 0o644 });
+  let bytes: Buffer;
+  try {
+    bytes = await outputBytes('docker', ['run', '--rm', '--network', 'none', '--entrypoint', 'cat', image, `/usr/share/kseed/${debName}`], { timeoutMs: 120_000 });
+  } catch (err) {
+    if (err instanceof KseedError && err.code === TOOL_ERROR.failed) throw new KseedError(`copying ${debName} out of ${image} failed`, { code: 'build-failed', detail: err.detail });
+    throw err;
+  }
+  writeFileSync(tmp, bytes, { mode: 0o644 });
   renameSync(tmp, dest);
   // an older build's cephadm would be served beside the new one: only the matching one stays
   for (const f of readdirSync(artifactsDir)) if (f !== debName && cephadmDebOf(f)) rmSync(path.join(artifactsDir, f), { force: true });

@@ -82,12 +82,13 @@ describe.skipIf(!ok)('the Ceph image from Debian packages', () => {
   it('is slim and one layer: no manual pages, translations or documentation but the copyright files', () => {
     const layers = JSON.parse(execFileSync('docker', ['inspect', '-f', '{{json .RootFS.Layers}}', img.image], { encoding: 'utf8' })) as string[];
     expect(layers).toHaveLength(1);
-    const out = dockerRun(['--entrypoint', 'sh', img.image, '-c', 'find /usr/share/doc -type f ! -name copyright | wc -l; find /usr/share/doc -name copyright | wc -l; find /usr/share/man /usr/share/info -type f | wc -l; ls -A /usr/share/locale']);
+    const out = dockerRun(['--entrypoint', 'sh', img.image, '-c', 'find /usr/share/doc -type f ! -name copyright | wc -l; find /usr/share/doc -name copyright | wc -l; find /usr/share/man /usr/share/info -type f | wc -l; ls -A /usr/share/locale | wc -l']);
     const [docs, copyrights, man, locale] = out.split('\n');
     expect(docs).toBe('0');
     expect(Number(copyrights)).toBeGreaterThan(150);
     expect(man).toBe('0');
-    expect(locale).toBe('locale.alias');
+    // bookworm's minbase has no locales package: no locale.alias to keep, nothing at all there
+    expect(locale).toBe('0');
   });
 
   it("puts the image's docker save archive beside the cephadm .deb, with the sha256 and image id the nodes check", () => {

@@ -14,6 +14,9 @@ import { kollaCephFiles, kollaCephScript } from '../../../src/handoff/ceph-kolla
 import { cephSummaryLine, cephSummaryOf, parseStatus } from '../../../src/handoff/ceph-status.js';
 import { heredoc } from '../../../src/handoff/remote.js';
 import { cephadmDebOf, findCephadmDeb, releaseOf, upstreamVersion } from '../../../src/images/ceph/version.js';
+import { archiveNameOf, findCephArchive } from '../../../src/images/ceph/archive.js';
+import { imageDelivery } from '../../../src/handoff/ceph.js';
+import type { Site } from '../../../src/site/types.js';
 
 const tmp = mkdtempSync(path.join(tmpdir(), 'kseed-cephrun-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
@@ -201,6 +204,31 @@ describe("Kolla's external Ceph files", () => {
     expect(spawnSync('sh', ['-n'], { input: inner }).status).toBe(0);
     for (const p of ['images', 'volumes', 'backups', 'vms']) expect(inner).toContain(`ceph osd pool create ${p}`);
     expect(inner).toContain("ceph auth get-or-create client.glance mon 'profile rbd' osd 'profile rbd pool=images' mgr 'profile rbd pool=images'");
+  });
+});
+
+describe("the image's way to the nodes", () => {
+  const site = (ceph: Site['handoff']['ceph']) => ({ handoff: { ssh_user: 'root', ceph } }) as unknown as Site;
+  it("kseed's own image comes as the archive unless the site says registry; a site's own image from the registry", () => {
+    expect(imageDelivery(site(undefined))).toBe('archive');
+    expect(imageDelivery(site({}))).toBe('archive');
+    expect(imageDelivery(site({ image_delivery: 'registry' }))).toBe('registry');
+    expect(imageDelivery(site({ image: 'quay.io/ceph/ceph:v16.2.15' }))).toBe('registry');
+    expect(imageDelivery(site({ image: 'quay.io/ceph/ceph:v16.2.15', image_delivery: 'archive' }))).toBe('archive');
+  });
+
+  it('names one archive per image, and trusts a record only when its file is there at the recorded size', () => {
+    expect(archiveNameOf('kseed/ceph:16.2.15')).toBe('kseed-ceph_16.2.15.tar');
+    const dir = path.join(tmp, 'archive-records');
+    mkdirSync(dir);
+    const rec = { image: 'kseed/ceph:16.2.15', id: `sha256:${'c'.repeat(64)}`, sha256: 'd'.repeat(64), size: 5 };
+    writeFileSync(path.join(dir, 'kseed-ceph_16.2.15.tar.json'), JSON.stringify(rec));
+    expect(findCephArchive(dir, 'kseed/ceph:16.2.15')).toBeUndefined();
+    writeFileSync(path.join(dir, 'kseed-ceph_16.2.15.tar'), '1234');
+    expect(findCephArchive(dir, 'kseed/ceph:16.2.15')).toBeUndefined();
+    writeFileSync(path.join(dir, 'kseed-ceph_16.2.15.tar'), '12345');
+    expect(findCephArchive(dir, 'kseed/ceph:16.2.15')).toEqual({ ...rec, name: 'kseed-ceph_16.2.15.tar', file: path.join(dir, 'kseed-ceph_16.2.15.tar') });
+    expect(findCephArchive(dir, 'kseed/ceph:16.2.14')).toBeUndefined();
   });
 });
 
