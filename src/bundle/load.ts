@@ -11,7 +11,7 @@ import { open } from 'node:fs/promises';
 import path from 'node:path';
 import { execa } from 'execa';
 import { InputError, KseedError } from '../errors.js';
-import { markBundled } from '../images/bundled.js';
+import { markBundled, markBundledImages } from '../images/bundled.js';
 import { checkDocker, inspectImage } from '../images/seed/docker.js';
 import { kseedVersion } from '../images/seed/build.js';
 import { copyHashed, readIndex } from './archive.js';
@@ -106,6 +106,9 @@ export async function loadBundle(opts: LoadOptions): Promise<LoadResult> {
         images.push({ ...i, status: 'loaded' });
       }
     }
+
+    // `kseed images build` then takes these as built, without the apt sources their inputs hash (src/images/seed/build.ts)
+    if (images.length) markBundledImages(cacheDir, images, path.basename(file));
 
     // 3. files: each renamed into place (same filesystem: atomic per file)
     const files: LoadResult['files'] = [];
