@@ -253,6 +253,8 @@ describe.skipIf(!ok)('kseed bundle (dockerd, GNU tar)', () => {
 
     const bare = (args: string[]) => execFileSync('unshare', ['--net', 'env', '-i', path.join(home, 'bin', 'node'), ...args], { cwd: air, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
     expect(bare([path.join(home, 'bin', 'kseed.js'), '--version']).trim()).toBe(pkg.version);
+    // `kseed` on PATH, its shebang's `env node` finding the carried Node
+    expect(execFileSync('unshare', ['--net', 'env', '-i', `PATH=${path.join(home, 'bin')}`, 'kseed', '--version'], { cwd: air, encoding: 'utf8' }).trim()).toBe(pkg.version);
     // the native addons were carried built for this Node
     const native = `const D = require(${JSON.stringify(path.join(home, 'node_modules/better-sqlite3'))}); console.log(new D(':memory:').prepare('select 6*7 as x').get().x, typeof require(${JSON.stringify(path.join(home, 'node_modules/koffi'))}).load)`;
     expect(bare(['-e', native]).trim()).toBe('42 function');
