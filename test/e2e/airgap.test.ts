@@ -15,19 +15,26 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildRamdisk } from '../../src/images/ramdisk.js';
 import { buildTestOs } from '../../src/images/osimage.js';
+import { which } from '../../src/util/tools.js';
 import { ensureBuilt, KSEED_BIN, REPO, type StartedRun } from '../helpers/cli.js';
 import { needPeers, needRoot } from '../helpers/peers.js';
 
 const NS = 'ksb-air';
 const LAB = 'air';
 const CACHE = process.env.KSEED_CACHE ?? path.join(REPO, 'cache');
-const ok = needRoot() && needPeers('ip', 'ipmi_sim', 'ipmitool', 'qemu-system-x86_64', 'qemu-img', 'busybox', 'apt-get', 'dpkg-deb', 'mkfs.fat', 'mcopy', 'syslinux', 'zstd', 'tar');
+const ok = needRoot() && needPeers('ip', 'nsenter', 'ipmi_sim', 'ipmitool', 'qemu-system-x86_64', 'qemu-img', 'busybox', 'apt-get', 'dpkg-deb', 'mkfs.fat', 'mcopy', 'syslinux', 'zstd', 'tar');
 
-/** kseed inside ksb-air; `env` is added to (PATH replaced by) the caller's. */
+/**
+ * kseed inside ksb-air; `env` is added to (PATH replaced by) the caller's.
+ * nsenter, not `ip netns exec`: that one gives each command a private mount
+ * namespace, so the lab netns `lab up` creates (a bind mount on
+ * /run/netns/ksl-air) would be gone for the next command. Only the network
+ * namespace is the point here. Its absolute path, since env.PATH may be empty.
+ */
 function air(args: string[], env: Record<string, string> = {}): Promise<StartedRun> {
   const t0 = Date.now();
   return new Promise((resolve) => {
-    const child = spawn('ip', ['netns', 'exec', NS, process.execPath, KSEED_BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
+    const child = spawn(which('nsenter')!, [`--net=/run/netns/${NS}`, process.execPath, KSEED_BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d) => (stdout += d));
