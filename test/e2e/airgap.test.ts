@@ -9,7 +9,7 @@
  * Lab "air" (netns ksl-air), BMC ports 17900+.
  */
 import { execFileSync, spawn } from 'node:child_process';
-import { chmodSync, existsSync, linkSync, mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { appendFileSync, chmodSync, existsSync, linkSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -116,6 +116,8 @@ describe.skipIf(!ok)('air-gapped: the main job from a bundle, in a namespace wit
       '--image-url', 'http://10.77.0.1:8080/artifacts/testos.raw.zst', '--image-checksum', `sha256:${testos.json.sha256.zst}`, '--image-compression', 'zstd',
     ]);
     expect(lab.code, lab.stderr).toBe(0);
+    // the lab's site file has no hand-off section; Kolla-Ansible needs its VIP
+    appendFileSync(site, ['handoff:', '  kolla:', '    vip: 10.77.0.250', ''].join('\n'));
     const up = await air([...cfg(), '--json', 'up', '--artifacts', artifacts]);
     expect(up.code, up.stderr).toBe(0);
 
@@ -129,6 +131,11 @@ describe.skipIf(!ok)('air-gapped: the main job from a bundle, in a namespace wit
     expect(ho.code, ho.stderr).toBe(0);
     const files = readdirSync(path.join(path.dirname(site), '.kseed', 'handoff'), { recursive: true }).map(String);
     expect(files).toEqual(expect.arrayContaining(['kolla/multinode']));
+    // the provisioned node, at the address it booted with
+    const inventory = readFileSync(path.join(path.dirname(site), '.kseed', 'handoff', 'kolla', 'multinode'), 'utf8');
+    expect(ho.json.nodes.map((n: any) => n.name)).toEqual([prov.json.nodes[0].node]);
+    expect(ho.json.nodes[0].address).toMatch(/^10\.77\.0\.\d+$/);
+    expect(inventory).toContain(`\n${ho.json.nodes[0].name} ansible_host=${ho.json.nodes[0].address} `);
     console.log(`airgap e2e: load ${load.ms} ms, lab up ${lab.ms} ms, provision ${prov.ms} ms`);
   }, 1_500_000);
 });
