@@ -1,5 +1,6 @@
 /**
- * The seed registry on the embedded engine. The Ironic engine's Compose
+ * The seed registry on the embedded engine, part of its seed: `kseed down`
+ * stops it with the boot services (embedded-seed.ts). The Ironic engine's Compose
  * stack runs it as one of its services; the embedded engine has no stack,
  * so `kseed mirror up` (and `kseed mirror sync`, which needs it) runs the
  * same image (kseed/registry, Debian's docker-registry) as one container,
