@@ -134,7 +134,12 @@ async function deploy(format) {
     const stop = sampler(path.join(lab.nodes[0].dir, 'qemu.pid'));
     const p = await kseed(['--config', site, '--json', 'provision', '--all', '--wait', '--no-inspect', '--timeout', String(TIMEOUT_S)]);
     const { load: loadDuring, node_cpu_s } = stop();
-    const n = JSON.parse(p.out).nodes?.[0];
+    let n;
+    try {
+      n = JSON.parse(p.out).nodes?.[0];
+    } catch {
+      // not JSON (provision itself failed): reported below as that format's failure
+    }
     if (p.code !== 0 || !n) {
       // what a cut-short deploy still tells: how long it ran, and how much CPU the node had in that time
       const ran = n?.status?.timings?.find((t) => t.phase === 'deploy')?.ms / 1000;
