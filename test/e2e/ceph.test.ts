@@ -13,7 +13,7 @@
  *
  * One node, not three: under TCG bootstrap alone took 352 s and one OSD
  * 268 s more (shared/reference/node-os-and-ceph.md); more nodes would push
- * CI past its budget. Lab "cp1" (netns ksl-cp1), BMC ports 17800+.
+ * CI past its budget. Lab "cp1" (netns ksl-cp1), BMC ports 18000+.
  */
 import { spawnSync } from 'node:child_process';
 import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -29,7 +29,7 @@ import { ensureBuilt, REPO, runKseed } from '../helpers/cli.js';
 import { needDocker, needPeers, needRoot } from '../helpers/peers.js';
 
 const LAB = 'cp1';
-const BMC_BASE = 17800;
+const BMC_BASE = 18000;
 const CACHE = process.env.KSEED_CACHE ?? path.join(REPO, 'cache');
 const SEED = 'http://10.77.0.1:8080/artifacts';
 const NODE_IP = '10.77.0.21';
