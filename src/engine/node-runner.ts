@@ -19,7 +19,7 @@ import { effectiveBmc } from '../profiles/apply.js';
 import { chooseProfile } from '../profiles/match.js';
 import type { HardwareProfile } from '../profiles/schema.js';
 import type { NodeSpec, Site } from '../site/types.js';
-import { canApply, finish, start, type NodeState, type Verb } from './lifecycle.js';
+import { canApply, finish, start, UNDEPLOYED_STATES, type NodeState, type Verb } from './lifecycle.js';
 import {
   agentOutcome,
   bootCallback,
@@ -130,8 +130,9 @@ export abstract class NodeRunner implements Provisioner {
     return undefined;
   }
   /** A single verb asked for a state the node is already in: nothing to do. */
-  protected alreadyThere(_verb: Verb, _state: NodeState): boolean {
-    return false;
+  protected alreadyThere(verb: Verb, state: NodeState): boolean {
+    // also after a resumed wipe just finished: asking again is not a failure
+    return verb === 'undeploy' && UNDEPLOYED_STATES.has(state);
   }
   /** After a verb's work failed: what the engine cleans up (e.g. powering a hung ramdisk off). */
   protected async afterFailure(_name: string, _op: OpRecord): Promise<void> {}
