@@ -394,7 +394,8 @@ export abstract class NodeRunner implements Provisioner {
         ran.push(verb);
         ok = (await this.runVerb(name, verb, op)) && (await this.afterVerb(name, verb, op.since, opts));
       }
-      if (ok) {
+      // a single verb that was itself resumed (or finished) is done: a rebuild is not run twice
+      if (ok && !(single && ran.includes(single))) {
         const todo = verbs(this.store.getNode(name)!.state);
         for (const [i, verb] of todo.entries()) {
           ran.push(verb);

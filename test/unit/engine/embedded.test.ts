@@ -343,6 +343,18 @@ describe('EmbeddedEngine', () => {
       expect(results).toHaveLength(1);
     });
 
+    it('a rebuild a killed seed left, finished from its ramdisk\'s report, is not run a second time by the next rebuild', async () => {
+      world.add('n1', 1);
+      const since = leftDeploying('n1', ownerName(hostname(), 999_999_999));
+      store.updateNode('n1', { data: { op: { verb: 'rebuild', since, started_at: 0, owner: ownerName(hostname(), 999_999_999), attempt: 1 } } });
+      store.recordEvent('n1', 'agent-result', { status: 'ok', stage: 'deploy', msg: 'written' });
+      const o = await engine([node('n1', 1)]).rebuild('n1');
+      expect(o, o.error).toMatchObject({ ok: true, state: 'active', verbs: ['rebuild'] });
+      // nothing booted again: the finished rebuild is the one asked for
+      expect(world.log).toEqual([]);
+      expect(store.listEvents('n1', { kind: 'transition' }).filter((x) => x.to_state === 'deploying')).toHaveLength(1);
+    });
+
     it('leaves a node alone that a live engine still holds', async () => {
       world.add('n1', 1);
       leftDeploying('n1', ownerName(hostname(), process.pid === 1 ? 2 : 1)); // pid 1 is always alive
