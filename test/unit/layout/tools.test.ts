@@ -30,8 +30,12 @@ const NOT_YET: Record<string, string> = {
   'handoff/run.ts': 'the Ceph helper (issue 17) converts it to util/tools.ts',
 };
 
-/** A static, side-effect or dynamic import of execa or Node's child_process. */
-const PROCESS_IMPORT = /(?:from\s*|import\s*\(\s*|^\s*import\s+)['"](?:execa|(?:node:)?child_process)['"]/m;
+/**
+ * A static, side-effect or dynamic import of execa, Node's child_process, or
+ * a package that starts the tool itself (the `docker-compose` npm package
+ * did: its processes were out of this check's sight).
+ */
+const PROCESS_IMPORT = /(?:from\s*|import\s*\(\s*|^\s*import\s+)['"](?:execa|(?:node:)?child_process|docker-compose)['"]/m;
 
 function files(dir: string): string[] {
   return readdirSync(dir).flatMap((f) => {
@@ -52,6 +56,8 @@ describe('one module for external tools', () => {
     expect(PROCESS_IMPORT.test(`const { execa } = await import('execa');`)).toBe(true);
     expect(PROCESS_IMPORT.test(`import { execFileSync } from "child_process";`)).toBe(true);
     expect(PROCESS_IMPORT.test(`// runs docker through execa, see util/tools.ts`)).toBe(false);
+    expect(PROCESS_IMPORT.test(`import * as compose from 'docker-compose';`)).toBe(true);
+    expect(PROCESS_IMPORT.test(`runQuiet('docker-compose', ['version'])`)).toBe(false);
   });
 
   it('no other file of src/ imports execa or node:child_process', () => {
