@@ -18,6 +18,7 @@ import {
 import type { LabNodeManifest } from './manifest.js';
 import { isOurs, readPidFile, terminate } from './proc.js';
 import { runQuiet } from '../util/tools.js';
+import { solWired, startSolRelay, stopSolRelay } from './sol-relay.js';
 
 export interface BmcFiles {
   lanConf: string;
@@ -63,6 +64,7 @@ export function writeBmcFiles(lab: string, node: LabNodeManifest, password: stri
       password,
       chassisScript: f.chassis,
       lanctlScript: f.lanctl,
+      ...(solWired(node) ? { solPort: node.bmc.port } : {}),
     }),
     { mode: 0o600 },
   );
@@ -173,6 +175,8 @@ export interface StartBmcOptions {
  */
 export async function startBmc(node: LabNodeManifest, o: StartBmcOptions): Promise<{ pid: number; started: boolean; readyMs: number }> {
   const f = bmcFiles(node.dir);
+  // before ipmi_sim: its SOL connects once at start, then only every 10 s
+  await startSolRelay(node);
   const running = bmcPid(node);
   if (running !== undefined) {
     // generous: on a loaded machine a healthy ipmi_sim can take seconds to answer,
@@ -240,5 +244,6 @@ export async function stopBmc(node: LabNodeManifest): Promise<boolean> {
   const marker = bmcMarker(node);
   const killed = pid !== undefined ? await terminate([pid], (p) => isOurs(p, marker), 2000) : [];
   rmSync(f.pidFile, { force: true });
+  await stopSolRelay(node);
   return killed.length > 0;
 }
