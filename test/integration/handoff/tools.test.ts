@@ -11,6 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import YAML from 'yaml';
 import { openState } from '../../../src/engine/state.js';
 import { cleanup, FIXTURES, inventory, keyList, SITE, siteDir } from '../../fixtures/handoff/site.js';
+import { ensureBuilt } from '../../helpers/cli.js';
 import { needPeers } from '../../helpers/peers.js';
 
 const ROOT = path.resolve(FIXTURES, '../../..');
@@ -28,8 +29,8 @@ let json: Record<string, unknown>;
 let out: string;
 
 beforeAll(() => {
-  // the CLI runs from dist/: build it as CI does (npm test = build + vitest)
-  execFileSync('npx', ['tsc', '-p', 'tsconfig.json'], { cwd: ROOT, stdio: 'ignore' });
+  // the CLI runs from dist/: built unless fresh, never under another test lane (helpers/cli.ts)
+  ensureBuilt();
   site = siteDir();
   mkdirSync(path.join(site.dir, '.kseed', 'secrets'), { recursive: true, mode: 0o700 });
   writeFileSync(path.join(site.dir, '.kseed', 'secrets', 'registry-password'), 'Sup3r-Registry-Secret\n', { mode: 0o600 });
