@@ -175,14 +175,15 @@ export interface StartBmcOptions {
  */
 export async function startBmc(node: LabNodeManifest, o: StartBmcOptions): Promise<{ pid: number; started: boolean; readyMs: number }> {
   const f = bmcFiles(node.dir);
-  // before ipmi_sim: its SOL connects once at start, then only every 10 s
-  await startSolRelay(node);
   const running = bmcPid(node);
   if (running !== undefined) {
     // generous: on a loaded machine a healthy ipmi_sim can take seconds to answer,
     // and restarting it for that would be wrong (its VM keeps running, but still)
     const p = await probeBmc(o.ipmitool, node.bmc.port, node.bmc.username, o.password, { waitSec: 2, tries: 3 });
-    if (p.ok) return { pid: running, started: false, readyMs: 0 };
+    if (p.ok) {
+      await startSolRelay(node);
+      return { pid: running, started: false, readyMs: 0 };
+    }
     // running but refusing our credentials (changed lan.conf) or dead to the world: restart it
     await stopBmc(node);
   }
@@ -194,6 +195,8 @@ export async function startBmc(node: LabNodeManifest, o: StartBmcOptions): Promi
   }
   rmSync(f.stateDir, { recursive: true, force: true });
   mkdirSync(f.stateDir, { recursive: true, mode: 0o700 });
+  // before ipmi_sim: its SOL connects once at start, then only every 10 s
+  await startSolRelay(node);
   const out = openSync(f.outFile, 'a', 0o600);
   const t0 = Date.now();
   // -n: no console; setsid-like detached group so a Ctrl-C of kseed does not take the BMCs down
