@@ -18,7 +18,6 @@ import {
 import type { LabNodeManifest } from './manifest.js';
 import { isOurs, readPidFile, terminate } from './proc.js';
 import { runQuiet } from '../util/tools.js';
-import { solWired, startSolRelay, stopSolRelay } from './sol-relay.js';
 
 export interface BmcFiles {
   lanConf: string;
@@ -64,7 +63,6 @@ export function writeBmcFiles(lab: string, node: LabNodeManifest, password: stri
       password,
       chassisScript: f.chassis,
       lanctlScript: f.lanctl,
-      ...(solWired(node) ? { solPort: node.bmc.port } : {}),
     }),
     { mode: 0o600 },
   );
@@ -180,10 +178,7 @@ export async function startBmc(node: LabNodeManifest, o: StartBmcOptions): Promi
     // generous: on a loaded machine a healthy ipmi_sim can take seconds to answer,
     // and restarting it for that would be wrong (its VM keeps running, but still)
     const p = await probeBmc(o.ipmitool, node.bmc.port, node.bmc.username, o.password, { waitSec: 2, tries: 3 });
-    if (p.ok) {
-      await startSolRelay(node);
-      return { pid: running, started: false, readyMs: 0 };
-    }
+    if (p.ok) return { pid: running, started: false, readyMs: 0 };
     // running but refusing our credentials (changed lan.conf) or dead to the world: restart it
     await stopBmc(node);
   }
@@ -195,8 +190,6 @@ export async function startBmc(node: LabNodeManifest, o: StartBmcOptions): Promi
   }
   rmSync(f.stateDir, { recursive: true, force: true });
   mkdirSync(f.stateDir, { recursive: true, mode: 0o700 });
-  // before ipmi_sim: its SOL connects once at start, then only every 10 s
-  await startSolRelay(node);
   const out = openSync(f.outFile, 'a', 0o600);
   const t0 = Date.now();
   // -n: no console; setsid-like detached group so a Ctrl-C of kseed does not take the BMCs down
@@ -247,6 +240,5 @@ export async function stopBmc(node: LabNodeManifest): Promise<boolean> {
   const marker = bmcMarker(node);
   const killed = pid !== undefined ? await terminate([pid], (p) => isOurs(p, marker), 2000) : [];
   rmSync(f.pidFile, { force: true });
-  await stopSolRelay(node);
   return killed.length > 0;
 }

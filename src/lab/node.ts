@@ -10,7 +10,6 @@ import { startDetached } from '../util/spawn.js';
 import type { LabManifest, LabNodeManifest } from './manifest.js';
 import { requireTool } from '../util/tools.js';
 import { directBootArgv, type VmInput } from './vm.js';
-import { serialSocket, solWired } from './sol-relay.js';
 import { findByMarker, isOurs, liveCmdline, readPidFile, terminate } from './proc.js';
 
 export function nodeFile(node: Pick<LabNodeManifest, 'dir'>, name: string): string {
@@ -82,7 +81,7 @@ export async function stopVm(node: Pick<LabNodeManifest, 'dir'>): Promise<number
     if (p !== undefined) pids.add(p);
   }
   // ipmi_sim (lan.conf) and its helper programs name the node dir too: they are not the VM
-  const notVm = [...['lan.conf', 'chassis.sh', 'lanctl.sh'].map((f) => nodeFile(node, f)), `UNIX-CONNECT:${serialSocket(node.dir)}`];
+  const notVm = ['lan.conf', 'chassis.sh', 'lanctl.sh'].map((f) => nodeFile(node, f));
   const isVm = (p: number) => {
     const cmd = liveCmdline(p);
     return cmd !== undefined && cmd.includes(marker) && !notVm.some((m) => cmd.includes(m));
@@ -147,7 +146,6 @@ export function vmInput(m: LabManifest, node: LabNodeManifest, tools: { ip: stri
     dataDisks: (node.dataDisks ?? []).map((dd) => ({ file: path.basename(dd.path), serial: dd.serial })),
     ipPath: tools.ip,
     qemuPath: tools.qemu,
-    ...(solWired(node) ? { serialSocket: true } : {}),
   };
 }
 

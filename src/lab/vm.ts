@@ -33,8 +33,6 @@ export interface VmInput {
   ovmfCode?: string;
   ipPath: string;
   qemuPath: string;
-  /** Serve the serial port on $d/serial.sock for the BMC's SOL (sol-relay.ts), still logging to serial.log. */
-  serialSocket?: boolean;
 }
 
 function shq(s: string): string {
@@ -58,9 +56,7 @@ export function renderVmScript(v: VmInput): string {
   const args = [
     `-name ${shq(v.name)} -machine ${v.firmware === 'uefi' ? 'q35' : 'pc'} -accel tcg -cpu max -smp 1 -m ${v.memoryMb}`,
     '-nographic -nodefaults -no-user-config -monitor none -pidfile "$d/qemu.pid"',
-    v.serialSocket
-      ? '-chardev "socket,id=ser0,path=$d/serial.sock,server=on,wait=off,logfile=$d/serial.log,logappend=on" -serial chardev:ser0'
-      : '-chardev "file,id=ser0,path=$d/serial.log,append=on" -serial chardev:ser0',
+    '-chardev "file,id=ser0,path=$d/serial.log,append=on" -serial chardev:ser0',
     '-device virtio-rng-pci',
     `-netdev ${shq(`tap,id=n0,ifname=${v.tap},script=no,downscript=no`)}`,
     `-device "virtio-net-pci,netdev=n0,mac=${v.mac},bootindex=$NET"`,

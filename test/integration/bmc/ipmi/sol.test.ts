@@ -1,8 +1,8 @@
 /**
- * Serial-over-LAN end to end without a VM: a lab node's BMC exactly as
- * `kseed lab up` makes it (lab writeBmcFiles/startBmc: ipmi_sim with its
- * `sol` directive and the socat relay), and in place of QEMU's serial port a
- * UNIX socket server at the node's serial.sock, as QEMU serves it. ipmitool's
+ * Serial-over-LAN end to end without a VM: a lab node's BMC as `kseed lab
+ * up` writes it (lab writeBmcFiles/startBmc), with the lab's `sol`
+ * directive (renderLanConf solPort) pointing ipmi_sim at a TCP server of
+ * this test that plays the node's serial port. ipmitool's
  * `sol activate` is the reference; then the built `kseed console` (pipes,
  * and a terminal through script(1)) attaches, shows what the "serial port"
  * prints, types into it, detaches with ~. and leaves the payload inactive;
@@ -25,13 +25,14 @@ import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { needPeers } from '../../../helpers/peers.js';
 import { startBmc, stopBmc, writeBmcFiles } from '../../../../src/lab/bmc.js';
+import { renderLanConf } from '../../../../src/lab/bmc-config.js';
 import type { LabNodeManifest } from '../../../../src/lab/manifest.js';
 import { tempRoot } from './helpers.js';
 
 const repo = path.resolve(__dirname, '../../../..');
 const built = existsSync(path.join(repo, 'dist/cli/console.js'));
 if (!built) console.warn('SKIP: run `npm run build` first (the CLI tests use dist/)');
-const ok = needPeers('ipmi_sim', 'ipmitool', 'socat', 'script') && built;
+const ok = needPeers('ipmi_sim', 'ipmitool', 'script') && built;
 const PORT = 18210;
 const PASSWORD = 'SolTestPassw0rd';
 
@@ -119,18 +120,21 @@ describe.skipIf(!ok)('Serial-over-LAN against a lab ipmi_sim', () => {
       listed: true,
       serialLog: path.join(dir, 'serial.log'),
     };
-    // the VM's serial port, where QEMU would serve it
+    // the node's serial port: ipmi_sim's SOL connects to it (TCP 127.0.0.1:PORT)
     server = net.createServer((s) => {
       vm = s;
       s.on('data', (d) => (typed += d.toString('latin1')));
       s.on('error', () => undefined);
     });
-    await new Promise<void>((r) => server.listen(path.join(dir, 'serial.sock'), r));
-    writeBmcFiles('sol', node, PASSWORD);
-    expect(readFileSync(path.join(dir, 'lan.conf'), 'utf8')).toContain(`sol "tcp:127.0.0.1:${PORT}" 115200`);
+    await new Promise<void>((r) => server.listen(PORT, '127.0.0.1', r));
+    const files = writeBmcFiles('sol', node, PASSWORD);
+    const conf = readFileSync(files.lanConf, 'utf8');
+    writeFileSync(files.lanConf, renderLanConf({ name: 'ksl-sol-n1', port: PORT, username: 'admin', password: PASSWORD, chassisScript: files.chassis, lanctlScript: files.lanctl, solPort: PORT }), { mode: 0o600 });
+    // the lab's own lan.conf, plus the sol line
+    expect(readFileSync(files.lanConf, 'utf8').replace(`  sol "tcp:127.0.0.1:${PORT}" 115200\n`, '')).toBe(conf);
     await startBmc(node, { ipmiSim: 'ipmi_sim', ipmitool: 'ipmitool', password: PASSWORD });
-    // ipmi_sim -> relay -> our socket, at BMC start
-    await until('ipmi_sim to connect to the serial port through the relay', () => vm !== undefined);
+    // ipmi_sim connects to the serial port when it starts
+    await until('ipmi_sim to connect to the serial port', () => vm !== undefined);
     writeFileSync(
       path.join(root, 'kseed.yaml'),
       [
