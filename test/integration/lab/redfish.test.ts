@@ -163,6 +163,15 @@ describe.skipIf(!ok)('lab Redfish BMC (sushy, curl, kseed bmc; no VM boot)', () 
     expect(info.json.identity).toMatchObject({ protocol: 'redfish', manufacturer: 'KSLab', model: 'KSLab Virtual Server', bmcIp: '127.0.0.1', nicMacs: [readManifest(stateDir, LAB)!.nodes[0]!.mac] });
   });
 
+  it('kseed enroll takes the lab site file as it is: both nodes manageable, matched to the qemu-lab-redfish profile', async () => {
+    const r = await kseed(['-c', site, 'enroll', '--all', '--json']);
+    expect(r.code, r.stdout).toBe(0);
+    expect(r.json.nodes.map((n: any) => [n.node, n.result, n.profile, n.identity.serial])).toEqual([
+      ['node01', 'manageable', 'qemu-lab-redfish', `SN-${LAB}-node01`],
+      ['node02', 'manageable', 'qemu-lab-redfish', `SN-${LAB}-node02`],
+    ]);
+  });
+
   it('virtual media: sushy inserts an image the BMC fetches inside the lab netns, a bad URL fails with the fetch error, eject empties the drive', async () => {
     const m = readManifest(stateDir, LAB)!;
     const www = path.join(root, 'www');
