@@ -49,6 +49,8 @@ export async function engineFor(ctx: CliContext, site: Site, opts: EngineCliOpts
     onProgress: (e) => ctx.out.node(e, progressLine(e)),
     ...(concurrency ? { concurrency: Math.floor(concurrency) } : {}),
     ...(timeouts ? { timeouts } : {}),
+    // a lease's holder (a CI job) says who it is: a node leased to someone else is refused
+    ...(process.env.KSEED_OWNER ? { leaseOwner: process.env.KSEED_OWNER } : {}),
   });
 }
 

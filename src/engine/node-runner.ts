@@ -57,6 +57,8 @@ export interface NodeRunnerOptions {
   owner?: string;
   /** Claim lifetime (default 12 h): a dead engine on another host frees its nodes after this. */
   claimTtlMs?: number;
+  /** The lease owner this run acts for: a node leased to anyone else is refused (state-node-leases.ts). */
+  leaseOwner?: string;
 }
 
 /** What a verb's work is given. */
@@ -242,6 +244,10 @@ export abstract class NodeRunner implements Provisioner {
   // ------------------------------------------------------------ claims
 
   private claim(name: string): void {
+    const lease = this.store.nodeLeases.holderOf(name);
+    if (lease && lease.expires_at > this.clock.now() && lease.owner !== this.base.leaseOwner) {
+      throw new NodeBusy(`node ${name} is leased to ${lease.owner} until ${new Date(lease.expires_at).toISOString()} (lease ${lease.id}; the holder runs verbs with KSEED_OWNER=${lease.owner})`);
+    }
     const ttl = this.base.claimTtlMs ?? 12 * 3600_000;
     const purpose = `${this.engine} engine`;
     let r = this.store.claimNode(name, this.owner, ttl, purpose);

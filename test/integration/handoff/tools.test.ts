@@ -180,7 +180,10 @@ describe.skipIf(!needPeers('cephadm'))('cephadm (Debian cephadm)', () => {
     for (const flag of argv.slice(4).filter((a) => a.startsWith('--'))) expect(bootstrap, flag).toMatch(new RegExp(`${flag}\\b`));
     expect(help(['shell'])).toMatch(/--mount MOUNT/);
     const script = readFileSync(path.join(out, 'ceph', 'bootstrap.sh'), 'utf8');
-    expect(script).toContain(`sudo cephadm --image 10.78.0.1:5000/kseed/ceph:16.2.15 bootstrap --mon-ip 10.78.0.11 --registry-json /root/kseed-ceph/registry.json --ssh-user debian --skip-monitoring-stack --skip-dashboard`);
+    // kseed's own image goes to the hosts as the seed's archive (image_delivery: archive), so nothing is pulled
+    expect(script).toContain(`sudo cephadm --image 10.78.0.1:5000/kseed/ceph:16.2.15 bootstrap --mon-ip 10.78.0.11 --skip-pull --ssh-user debian --skip-monitoring-stack --skip-dashboard`);
+    // the registry delivery's flag (image_delivery: registry, unit-tested in handoff.test.ts) is Debian cephadm's too
+    expect(bootstrap).toMatch(/--registry-json\b/);
     // cmp1 gets the cluster's key from the first monitor before the spec is applied
     expect(script).toMatch(/# ceph-key-cmp1\n.*debian@10\.78\.0\.11 'sudo cat \/etc\/ceph\/ceph\.pub' \| .*debian@10\.78\.0\.12 .*authorized_keys/);
     expect(script.indexOf('# ceph-key-cmp1')).toBeLessThan(script.indexOf('# ceph-apply'));

@@ -353,6 +353,24 @@ describe('EmbeddedEngine', () => {
     });
   });
 
+  it('refuses a node leased to someone else, naming the holder and the expiry; the holder goes ahead', async () => {
+    world.add('n1', 1);
+    const l = store.nodeLeases.acquire({ owner: 'ci-42', nodes: ['n1'], ttlMs: 3600_000 }, ['n1']);
+    const until = new Date(l.expires_at).toISOString();
+    for (const leaseOwner of [undefined, 'ci-7']) {
+      const [o] = await engine([node('n1', 1)], leaseOwner ? { leaseOwner } : {}).provision(['n1']);
+      expect(o).toMatchObject({ ok: false, state: 'enroll', verbs: [] });
+      expect(o!.error).toBe(`node n1 is leased to ci-42 until ${until} (lease ${l.id}; the holder runs verbs with KSEED_OWNER=ci-42)`);
+    }
+    expect(world.log).toEqual([]);
+    const [mine] = await engine([node('n1', 1)], { leaseOwner: 'ci-42' }).provision(['n1']);
+    expect(mine).toMatchObject({ ok: true, state: 'active' });
+    // once released, anyone may work on it again
+    store.nodeLeases.release(l.id);
+    const after = await engine([node('n1', 1)]).undeploy('n1');
+    expect(after).toMatchObject({ ok: true, state: 'available' });
+  });
+
   it('rebuild and undeploy of an active node', async () => {
     world.add('n1', 1);
     const e = engine([node('n1', 1)]);

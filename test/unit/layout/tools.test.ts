@@ -28,9 +28,6 @@ const NOT_YET: Record<string, string> = {
   'images/seed/base.ts': 'converted on branch s7-shape; lands once its docker-build tests have run',
   'images/seed/build.ts': 'converted on branch s7-shape; lands once its docker-build tests have run',
   'images/seed/fetch.ts': 'converted on branch s7-shape; lands once its docker-build tests have run',
-  'images/ceph/build.ts': 'the Ceph helper (issue 17) converts it to util/tools.ts',
-  'handoff/mirror.ts': 'the Ceph helper (issue 17) converts it to util/tools.ts',
-  'handoff/run.ts': 'the Ceph helper (issue 17) converts it to util/tools.ts',
 };
 
 /** A static, side-effect or dynamic import of execa or Node's child_process. */
