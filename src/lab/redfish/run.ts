@@ -20,11 +20,20 @@ export function redfishFiles(labDir: string): { pid: string; log: string; manife
   return { pid: path.join(labDir, 'redfish.pid'), log: path.join(labDir, 'redfish.log'), manifest: path.join(labDir, 'manifest.json') };
 }
 
-/** PID of the lab's Redfish process: alive and its command line names this lab's manifest. */
+/**
+ * Alive and its command line names the Redfish entry point and this lab's
+ * manifest. The entry point by its tail, not its absolute path: another kseed
+ * checkout (a CI lane's copy, an upgrade) may have started it.
+ */
+function isRedfishOf(pid: number | undefined, manifest: string): boolean {
+  return isOurs(pid, manifest) && isOurs(pid, '/lab/redfish/main.js');
+}
+
+/** PID of the lab's Redfish process, when it runs. */
 export function redfishPid(labDir: string): number | undefined {
   const f = redfishFiles(labDir);
   const pid = readPidFile(f.pid);
-  return isOurs(pid, f.manifest) && isOurs(pid, REDFISH_MAIN) ? pid : undefined;
+  return isRedfishOf(pid, f.manifest) ? pid : undefined;
 }
 
 export interface RfProbe {
@@ -59,7 +68,7 @@ function tail(file: string): string {
 export async function stopRedfish(labDir: string): Promise<number | undefined> {
   const f = redfishFiles(labDir);
   const pid = readPidFile(f.pid);
-  const mine = (p: number) => isOurs(p, f.manifest) && isOurs(p, REDFISH_MAIN);
+  const mine = (p: number) => isRedfishOf(p, f.manifest);
   const killed = pid !== undefined ? await terminate([pid], mine, 2000) : [];
   rmSync(f.pid, { force: true });
   return killed[0];
