@@ -44,7 +44,15 @@ const EXPECTED_WARNINGS = ['TOO_FEW_OSDS', 'PG_DEGRADED', 'AUTH_INSECURE_GLOBAL_
 const STEPS = ['load-image', 'install-cephadm', 'bootstrap', 'settings', 'add-host', 'apply-spec', 'osds-up', 'kolla-ceph'];
 const SPLIT = '----e2e----';
 
-const ok = needRoot() && needDocker() && needPeers('ip', 'ipmi_sim', 'ipmitool', 'qemu-system-x86_64', 'qemu-img', 'debootstrap', 'sgdisk', 'mkfs.ext4', 'mkfs.fat', 'mcopy', 'zstd', 'skopeo', 'ssh');
+/**
+ * Opt-in: KSEED_CEPH_E2E=1. Its run of 7 Dec 2026 on this 2-core host took
+ * about an hour (provision 1206 s, image load 535 s, bootstrap 1195 s), more
+ * than CI's 75-minute budget holds beside the other lanes; README's Ceph
+ * section gives the command. Unset, the file is skipped before any peer is
+ * looked for, so CI counts it as skipped, never as passed.
+ */
+const wanted = process.env.KSEED_CEPH_E2E === '1';
+const ok = wanted && needRoot() && needDocker() && needPeers('ip', 'ipmi_sim', 'ipmitool', 'qemu-system-x86_64', 'qemu-img', 'debootstrap', 'sgdisk', 'mkfs.ext4', 'mkfs.fat', 'mcopy', 'zstd', 'skopeo', 'ssh');
 
 describe.skipIf(!ok)('Ceph from the seed: kseed handoff --ceph --run bootstraps a cluster on a provisioned Debian node, offline', () => {
   let root = '';
