@@ -1,0 +1,31 @@
+/** The simulated nodes of a lab manifest, as the simulator runs them. */
+import path from 'node:path';
+import type { LabManifest, LabNodeManifest } from '../manifest.js';
+import type { SimNodeSpec } from './hardware.js';
+
+/** The sparse file standing for a simulated node's root disk. */
+export function simDiskFile(nodeDir: string): string {
+  return path.join(nodeDir, 'disk.img');
+}
+
+export function simSpec(n: LabNodeManifest): SimNodeSpec | undefined {
+  if (!n.sim) return undefined;
+  return {
+    name: n.name,
+    index: n.index,
+    dir: n.dir,
+    mac: n.mac,
+    firmware: n.firmware,
+    netns: n.sim.netns,
+    diskSerial: n.disk.serial,
+    diskBytes: n.disk.sizeGb * 2 ** 30,
+    diskFile: n.disk.path,
+  };
+}
+
+export function simSpecs(m: LabManifest): SimNodeSpec[] {
+  return m.nodes.flatMap((n) => {
+    const s = simSpec(n);
+    return s ? [s] : [];
+  });
+}
