@@ -7,6 +7,8 @@
  * power-on (reset included). The node is on only while the simulator runs:
  * a dead simulator is a machine without power.
  */
+import { CHASSIS_DISPATCH } from '../bmc-config.js';
+
 function shq(s: string): string {
   return `'${s.replace(/'/g, `'\\''`)}'`;
 }
@@ -38,31 +40,6 @@ power_on() {
   put "1 $n"
 }
 power_off() { put 0; }
-log "$op $*"
-case "$op" in
-get)
-  for p in "$@"; do
-    case "$p" in
-      power) echo "power:$(power_get)";;
-      boot) echo "boot:$(cat "$d/boot" 2>/dev/null || echo none)";;
-      *) echo "Invalid parameter: $p"; exit 1;;
-    esac
-  done;;
-set)
-  while [ $# -ge 2 ]; do
-    p="$1"; v="$2"; shift 2
-    case "$p" in
-      power) if [ "$v" = 1 ]; then power_on; else power_off; fi;;
-      reset) if [ "$(power_get)" = 1 ]; then power_off; power_on; fi;;
-      shutdown) power_off;;
-      boot) case "$v" in none|pxe|default|cdrom|bios) echo "$v" > "$d/boot";; *) echo "Invalid boot device: $v"; exit 1;; esac;;
-      identify) ;;
-      *) echo "Invalid parameter: $p"; exit 1;;
-    esac
-  done;;
-check) exit 1;;
-*) echo "Unknown operation: $op"; exit 1;;
-esac
-exit 0
-`;
+power_soft() { power_off; }
+${CHASSIS_DISPATCH}`;
 }
