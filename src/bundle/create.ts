@@ -15,9 +15,10 @@ import { DEFAULT_SERVICES, kseedVersion } from '../images/seed/build.js';
 import { repoOf } from '../images/seed/services.js';
 import { output as runOut } from '../util/tools.js';
 import { ArchiveWriter, readIndex } from './archive.js';
+import { packKseed, planKseed, type PackedKseed } from './package.js';
 import { BUNDLE_FORMAT, MANIFEST_NAME, parseManifest, type Manifest, type ManifestMember, type MemberKind } from './manifest.js';
 
-export const PARTS = ['seed', 'ramdisk', 'testos', 'os', 'ceph', 'debs'] as const;
+export const PARTS = ['seed', 'ramdisk', 'testos', 'os', 'ceph', 'debs', 'kseed'] as const;
 export type Part = (typeof PARTS)[number];
 export const DEFAULT_PARTS: readonly Part[] = ['seed', 'ramdisk', 'testos'];
 
@@ -45,6 +46,8 @@ interface Planned {
   /** A file member's source file. */
   file?: string;
   images?: { ref: string; id: string }[];
+  /** For kind kseed: the installed package, packed when the bundle is written. */
+  kseed?: PackedKseed;
 }
 
 const mb = (n: number) => `${(n / 1e6).toFixed(0)} MB`;
@@ -111,6 +114,11 @@ export async function plan(cacheDir: string, parts: readonly Part[], extraImages
     if (!debs.length && !tgz.length) throw new KseedError(`no .debs in ${path.join(cacheDir, 'debs')}`, { code: 'not-built', detail: 'build an image first (kseed images ramdisk), which fetches them' });
   }
   if (extraImages.length) out.push(await imagesMember('extra', extraImages, 'docker load or build it'));
+  if (parts.includes('kseed')) {
+    // in the cache on the seed too: tar unpacks it before kseed exists there (README, Air-gapped site)
+    const k = planKseed();
+    out.push({ path: `cache/kseed/${k.dir}.tar.gz`, kind: 'kseed', kseed: k, source: k.source });
+  }
   return out;
 }
 
@@ -153,12 +161,17 @@ export async function createBundle(opts: CreateOptions): Promise<CreateResult> {
         mkdirSync(parts, { recursive: true });
         file = path.join(parts, path.basename(p.path));
         await dockerSave(p.images!.map((i) => i.ref), file, say);
+      } else if (p.kseed) {
+        mkdirSync(parts, { recursive: true });
+        file = path.join(parts, path.basename(p.path));
+        say(`packing kseed and Node ${process.version} (${p.kseed.members.length} paths)`);
+        await packKseed(file, p.kseed);
       }
       const size = statSync(file!).size;
       say(`${p.path}: ${mb(size)}`);
       const r = await w.addFile(p.path, file!, (done, total) => say(`${p.path}: ${mb(done)} of ${mb(total)}`));
       members.push({ path: p.path, kind: p.kind, size: r.size, sha256: r.sha256, source: p.source, ...(p.images ? { images: p.images } : {}) });
-      if (p.kind === 'docker-images') rmSync(file!, { force: true });
+      if (file !== p.file) rmSync(file!, { force: true });
     }
     const manifest: Manifest = { format: BUNDLE_FORMAT, kseed: kseedVersion(), created: new Date().toISOString(), members };
     await w.addBuffer(MANIFEST_NAME, Buffer.from(`${JSON.stringify(manifest, null, 2)}\n`));

@@ -9,7 +9,7 @@ import { InputError } from '../errors.js';
 export const BUNDLE_FORMAT = 1;
 export const MANIFEST_NAME = 'manifest.json';
 
-export type MemberKind = 'docker-images' | 'ramdisk' | 'testos' | 'os' | 'ceph' | 'debs' | 'base';
+export type MemberKind = 'docker-images' | 'ramdisk' | 'testos' | 'os' | 'ceph' | 'debs' | 'base' | 'kseed';
 
 export interface ManifestMember {
   /** Path inside the archive: `images/NAME.docker.tar`, or `cache/...` (relative to the cache it goes to). */
@@ -30,7 +30,7 @@ export interface Manifest {
   members: ManifestMember[];
 }
 
-const KINDS: readonly MemberKind[] = ['docker-images', 'ramdisk', 'testos', 'os', 'ceph', 'debs', 'base'];
+const KINDS: readonly MemberKind[] = ['docker-images', 'ramdisk', 'testos', 'os', 'ceph', 'debs', 'base', 'kseed'];
 
 /** `1.2.3` -> [1,2,3]; anything after the numbers (pre-release) is ignored. */
 function versionParts(v: string): number[] | undefined {

@@ -23,7 +23,7 @@ export function register(program: Command): void {
     .command('create')
     .description(`write one archive with the seed images, the deploy ramdisk, the test OS and the parts asked for (parts: ${PARTS.join(', ')}); kept as it is when nothing changed`)
     .option('--out <file>', 'the bundle file', 'kseed-bundle.tar')
-    .option('--with <parts>', `more parts, comma-separated, beside ${DEFAULT_PARTS.join(',')}: os, ceph, debs`)
+    .option('--with <parts>', `more parts, comma-separated, beside ${DEFAULT_PARTS.join(',')}: os, ceph, debs, kseed (kseed itself and Node, for a machine with no npm registry)`)
     .option('--only <parts>', 'exactly these parts, comma-separated (e.g. ramdisk,testos for the embedded engine)')
     .option('--image <ref...>', 'more local Docker images to carry')
     .option('--cache <dir>', 'the cache the images were built into (default: .kseed/cache beside the site file)')

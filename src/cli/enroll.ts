@@ -13,6 +13,7 @@ import { openEngine } from '../engine/open.js';
 import { InputError } from '../errors.js';
 import { loadSite } from '../site/load.js';
 import { exitFor, selectNodes } from './nodes.js';
+import { ciOptions } from './ci.js';
 import { contextOf } from './context.js';
 import { table } from './output.js';
 
@@ -27,8 +28,7 @@ interface EnrollRow {
 }
 
 export function register(program: Command): void {
-  program
-    .command('enroll')
+  ciOptions(program.command('enroll'))
     .description('check every node BMC (authenticate, power, identity, profile) and record it manageable or enroll failed')
     .argument('[nodes...]', 'node names (default: none; use --all)')
     .option('--all', 'every node of the site file')
@@ -46,7 +46,8 @@ export function register(program: Command): void {
       const ctx = contextOf(cmd);
       const site = await loadSite(ctx.configPath);
       const nodes = selectNodes(site, names, opts.all);
-      const opened = await openEngine(site, ctx.stateDir, { concurrency: opts.concurrency });
+      // per-node events for CI mode only: the human output stays the one table
+      const opened = await openEngine(site, ctx.stateDir, { concurrency: opts.concurrency, onProgress: (e) => ctx.out.node(e) });
       try {
         ctx.out.progress(`enrolling ${nodes.length} node${nodes.length === 1 ? '' : 's'}...`);
         const outcomes = await Promise.all(nodes.map((n) => opened.engine.enroll(n.name)));
@@ -64,6 +65,7 @@ export function register(program: Command): void {
             ...(o.error ? { error: o.error } : {}),
             ...(o.ok && rec?.data.bmc ? { identity: rec.data.bmc as BmcIdentity } : {}),
           });
+          ctx.out.outcome({ node: o.node, result: skipped ? 'skipped' : o.ok ? 'ok' : 'failed', state: o.state, verbs: o.verbs, ms: o.ms, ...(o.error ? { error: o.error } : {}) });
         }
         const ordered = nodes.map((n) => rows.get(n.name)!);
         ctx.out.result({ nodes: ordered }, () =>

@@ -86,7 +86,10 @@ export async function main(argv: string[]): Promise<number> {
     }
     // a live progress line would run into the message (loaded here only: --help never needs it)
     (await import('./spinner.js')).liveLine.stop();
-    const json = wantsJson(argv);
+    // CI mode (--events, --junit): the error ends the event stream and the report; stdout stays NDJSON
+    const sink = (await import('./output.js')).runSink();
+    await sink?.end(err instanceof KseedError ? err.exitCode : ExitCode.failure, err).catch(() => undefined);
+    const json = wantsJson(argv) && !sink?.events;
     const verbose = argv.includes('-v') || argv.includes('--verbose');
     if (err instanceof KseedError) {
       if (json) {

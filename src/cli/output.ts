@@ -2,7 +2,11 @@
  * What every command prints goes through here, so `--json` is uniform:
  * data on stdout as one JSON document, progress and logs on stderr, and
  * secrets never printed (callers pass redacted data; `redact` is the net).
+ * In CI mode (`--events`, `--junit`: ci.ts) a run sink takes the progress,
+ * the nodes' events and results and the result document as well.
  */
+import type { ProgressEvent } from '../engine/types.js';
+import type { NodeResult } from './events.js';
 import { liveLine } from './spinner.js';
 
 export interface OutputOptions {
@@ -26,6 +30,28 @@ export function redact<T>(value: T): T {
   return value;
 }
 
+/** Where a CI-mode run takes what the command reports (ci.ts); one per process, like the terminal. */
+export interface RunSink {
+  /** Stdout carries the event stream: nothing else may be written there. */
+  readonly events: boolean;
+  progress(message: string): void;
+  node(e: ProgressEvent): void;
+  outcome(o: NodeResult): void;
+  result(data: unknown): void;
+  /** The run is over, with its exit code or the error that ended it: the last event, the report. */
+  end(exitCode: number, err?: unknown): Promise<void>;
+}
+
+let sink: RunSink | undefined;
+
+export function setRunSink(s: RunSink | undefined): void {
+  sink = s;
+}
+
+export function runSink(): RunSink | undefined {
+  return sink;
+}
+
 export class Output {
   constructor(readonly opts: OutputOptions) {}
 
@@ -35,6 +61,22 @@ export class Output {
 
   /** Human progress line (stderr), suppressed in --json unless verbose. */
   progress(msg: string): void {
+    sink?.progress(msg);
+    this.say(msg);
+  }
+
+  /** A node's progress event from the engine; `line` is what a human sees of it (none: the command prints no line per event). */
+  node(e: ProgressEvent, line?: string): void {
+    sink?.node(e);
+    if (line !== undefined) this.say(line);
+  }
+
+  /** A node's end result, for CI mode's stream and report (the command's table or document says it to humans). */
+  outcome(o: NodeResult): void {
+    sink?.outcome(o);
+  }
+
+  private say(msg: string): void {
     if (this.opts.quiet) return;
     if (this.opts.json && !this.opts.verbose) return;
     if (!this.opts.json && liveLine.enabled) liveLine.step(msg);
@@ -44,12 +86,20 @@ export class Output {
   /** Human-only text on stdout (skipped under --json). */
   text(msg: string): void {
     liveLine.clear();
-    if (!this.opts.json) process.stdout.write(`${msg}\n`);
+    if (!this.opts.json) (sink?.events ? process.stderr : process.stdout).write(`${msg}\n`);
   }
 
   /** The command's result: JSON under --json, else the human rendering. */
   result(data: unknown, human?: () => string): void {
     liveLine.stop();
+    if (sink?.events) {
+      // stdout is the event stream: the document is the last event's, the table goes to stderr
+      sink.result(redact(data));
+      const s = !this.opts.json && human ? human() : '';
+      if (s) process.stderr.write(s.endsWith('\n') ? s : `${s}\n`);
+      return;
+    }
+    sink?.result(redact(data));
     if (this.opts.json) {
       process.stdout.write(`${JSON.stringify(redact(data), null, 2)}\n`);
     } else if (human) {

@@ -14,6 +14,8 @@ import { loadSite } from '../site/load.js';
 import type { NodeSpec, Site } from '../site/types.js';
 import { exitFor, selectNodes } from './nodes.js';
 import { contextOf, shownSite, type CliContext } from './context.js';
+import { ciOptions } from './ci.js';
+import { describeProgress } from './events.js';
 import { table } from './output.js';
 
 export interface EngineCliOpts {
@@ -28,11 +30,7 @@ function stamp(ts: number): string {
 
 /** One line per transition: `12:00:01 node01 available -> deploying (deploy)`. */
 export function progressLine(e: ProgressEvent): string {
-  const what =
-    e.kind === 'transition'
-      ? `${e.from} -> ${e.to}${e.phase ? ` (${e.phase})` : ''}`
-      : `${e.phase ? `${e.phase}: ` : ''}${e.message ?? ''}`;
-  return `${stamp(e.ts)} ${e.node} ${what}${e.error ? `: ${e.error}` : ''}`;
+  return `${stamp(e.ts)} ${e.node} ${describeProgress(e)}`;
 }
 
 function positive(v: string | undefined, flag: string): number | undefined {
@@ -48,7 +46,7 @@ export async function engineFor(ctx: CliContext, site: Site, opts: EngineCliOpts
   const concurrency = positive(opts.concurrency, '--concurrency');
   const timeouts: Partial<PhaseTimeouts> | undefined = timeout ? { inspect: timeout * 1000, deploy: timeout * 1000, undeploy: timeout * 1000, boot: timeout * 1000 } : undefined;
   return openEngine(site, ctx.stateDir, {
-    onProgress: (e) => ctx.out.progress(progressLine(e)),
+    onProgress: (e) => ctx.out.node(e, progressLine(e)),
     ...(concurrency ? { concurrency: Math.floor(concurrency) } : {}),
     ...(timeouts ? { timeouts } : {}),
   });
@@ -58,6 +56,9 @@ export async function engineFor(ctx: CliContext, site: Site, opts: EngineCliOpts
 export function report(ctx: CliContext, engine: Provisioner, outcomes: NodeOutcome[]): void {
   const status = engine.status(outcomes.map((o) => o.node));
   const nodes = outcomes.map((o, i) => ({ ...o, status: status[i] }));
+  for (const o of outcomes as (NodeOutcome & { note?: string })[]) {
+    ctx.out.outcome({ node: o.node, result: !o.ok ? 'failed' : o.skipped ? 'skipped' : 'ok', state: o.state, verbs: o.verbs, ms: o.ms, ...(o.error ? { error: o.error } : {}), ...(o.note ? { note: o.note } : {}) });
+  }
   ctx.out.result({ engine: engine.engine, nodes }, () =>
     table(
       ['NODE', 'RESULT', 'STATE', 'VERBS', 'TIME', 'ERROR'],
@@ -127,7 +128,7 @@ export function nodeVerbCommand(
     example: string;
   },
 ): Command {
-  const c = engineOptions(program.command(name).description(description).argument('<nodes...>', 'node names'), o);
+  const c = ciOptions(engineOptions(program.command(name).description(description).argument('<nodes...>', 'node names'), o));
   c.addHelpText('after', `\nExample:\n  ${o.example}`);
   return c.action(async (names: string[], opts: EngineCliOpts, cmd: Command) => {
     const ctx = contextOf(cmd);
@@ -157,7 +158,7 @@ export function nodeVerbCommand(
 }
 
 export function register(program: Command): void {
-  engineOptions(
+  ciOptions(engineOptions(
     program
       .command('provision')
       .description('enroll, inspect and deploy nodes until they are active (resumes what a killed run left); exit 3 if some failed')
@@ -165,7 +166,7 @@ export function register(program: Command): void {
       .option('--all', 'every node of the site file')
       .option('--wait', 'wait until every node is active or failed (the embedded engine always does)')
       .option('--no-inspect', 'skip in-band inspection (the ramdisk still reports its inventory at deploy time)'),
-  ).action(async (names: string[], opts: EngineCliOpts & { all?: boolean; inspect: boolean }, cmd: Command) => {
+  )).action(async (names: string[], opts: EngineCliOpts & { all?: boolean; inspect: boolean }, cmd: Command) => {
     const ctx = contextOf(cmd);
     const site = await loadSite(ctx.configPath);
     const nodes = selectNodes(site, names, opts.all);

@@ -3,6 +3,7 @@ import type { ServiceStatus } from '../engine/ironic-seed.js';
 import { openSeed } from '../engine/seed.js';
 import { InputError } from '../errors.js';
 import { loadSite } from '../site/load.js';
+import { ciOptions } from './ci.js';
 import { contextOf } from './context.js';
 import { embeddedUpOptions } from './embedded.js';
 import { table } from './output.js';
@@ -24,11 +25,11 @@ interface UpOpts {
 }
 
 export function register(program: Command): void {
-  embeddedUpOptions(program
+  ciOptions(embeddedUpOptions(program
     .command('up')
     .description('start the seed: engine ironic renders the stack, starts it with Docker Compose (waits until healthy) and starts kseed\'s HTTP boot service behind it; engine embedded starts the boot services in the background')
     .option('--out <dir>', 'stack directory (default .kseed/stack)')
-    .option('--timeout <seconds>', 'how long to wait for healthy services', '180'))
+    .option('--timeout <seconds>', 'how long to wait for healthy services', '180')))
     .action(async (opts: UpOpts, cmd: Command) => {
       const ctx = contextOf(cmd);
       const timeout = Number(opts.timeout);

@@ -6,7 +6,8 @@
  * nothing), after which `images ramdisk` answers from it with no apt. A corrupt member, a truncated archive
  * and a bundle from a newer kseed (repacked by GNU tar) are refused with exit
  * code 2, naming the member or version, and install nothing: no cache files,
- * no staging left, no image in Docker.
+ * no staging left, no image in Docker. `--with kseed` carries kseed and
+ * Node: unpacked by GNU tar, it runs with no network and nothing on PATH.
  */
 import { execFile, execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -182,4 +183,36 @@ describe.skipIf(!ok)('kseed bundle (dockerd, GNU tar)', () => {
     expect(k.files.map((f: { status: string }) => f.status)).toEqual(['same', 'same', 'same']);
     expect(readdirSync(c)).toEqual(['ramdisk']);
   });
+
+  it('--only kseed: kseed, its production dependencies and Node, which GNU tar unpacks and which run with no network and nothing on PATH', async () => {
+    const pkg = JSON.parse(readFileSync(path.join(REPO, 'package.json'), 'utf8'));
+    const kb = path.join(dir, 'kseed.tar');
+    const member = `cache/kseed/kseed-${pkg.version}.tar.gz`;
+    const r = await kseed(['bundle', 'create', '--only', 'kseed', '--out', kb]);
+    expect(r.code, r.stderr).toBe(0);
+    const j = JSON.parse(r.stdout);
+    expect(j.members.map((m: { path: string; kind: string }) => [m.path, m.kind])).toEqual([[member, 'kseed']]);
+    const again = await kseed(['bundle', 'create', '--only', 'kseed', '--out', kb]);
+    expect(JSON.parse(again.stdout)).toMatchObject({ reused: true, bytes: j.bytes });
+
+    // the air-gapped side: tar alone gets kseed out of the bundle
+    const air = path.join(dir, 'air');
+    mkdirSync(path.join(air, 'opt'), { recursive: true });
+    execFileSync('tar', ['-xf', kb, '-C', air, member]);
+    execFileSync('tar', ['-xzf', path.join(air, member), '-C', path.join(air, 'opt')]);
+    const home = path.join(air, 'opt', `kseed-${pkg.version}`);
+    expect(readdirSync(path.join(air, 'opt'))).toEqual([`kseed-${pkg.version}`]);
+    for (const d of Object.keys(pkg.dependencies)) expect(existsSync(path.join(home, 'node_modules', d, 'package.json')), d).toBe(true);
+    for (const d of Object.keys(pkg.devDependencies)) expect(existsSync(path.join(home, 'node_modules', d)), d).toBe(false);
+    expect(existsSync(path.join(home, 'src'))).toBe(false);
+
+    const bare = (args: string[]) => execFileSync('unshare', ['--net', 'env', '-i', path.join(home, 'bin', 'node'), ...args], { cwd: air, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+    expect(bare([path.join(home, 'bin', 'kseed.js'), '--version']).trim()).toBe(pkg.version);
+    // the native addons were carried built for this Node
+    const native = `const D = require(${JSON.stringify(path.join(home, 'node_modules/better-sqlite3'))}); console.log(new D(':memory:').prepare('select 6*7 as x').get().x, typeof require(${JSON.stringify(path.join(home, 'node_modules/koffi'))}).load)`;
+    expect(bare(['-e', native]).trim()).toBe('42 function');
+    const site = fresh('unpacked');
+    const load = JSON.parse(bare([path.join(home, 'bin', 'kseed.js'), '--json', '--config', site, 'bundle', 'load', kb]));
+    expect(load.files).toEqual([{ path: path.join(path.dirname(site), '.kseed', 'cache', member.slice('cache/'.length)), status: 'installed' }]);
+  }, 180_000);
 });
