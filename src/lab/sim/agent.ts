@@ -79,16 +79,27 @@ export async function runRamdisk(b: SimBoot, a: RamdiskArgs): Promise<PowerActio
     if (r.status >= 300) throw new Error(`${o.method ?? 'GET'} ${path}: HTTP ${r.status} ${r.body.toString().slice(0, 200)}`);
     return r.body.toString();
   };
+  /** As init's loops: inventory and task 10 tries 3 s apart, result 5 tries 2 s apart; then it gives up. */
+  const retry = async <T>(tries: number, gapMs: number, fn: () => Promise<T>): Promise<T> => {
+    for (let i = 1; ; i++) {
+      try {
+        return await fn();
+      } catch (e) {
+        if (i >= tries || b.signal.aborted) throw e;
+        await sleep(gapMs, b.signal);
+      }
+    }
+  };
   const form = (f: Record<string, string>) => new URLSearchParams(f).toString();
   const result = (status: 'ok' | 'fail', stage: string, msg: string, digest?: string) =>
-    api(`/v1/agent/${a.node}/result`, { method: 'POST', type: 'application/x-www-form-urlencoded', body: form({ status, stage, msg, ...(digest ? { digest } : {}) }) });
+    retry(5, 2000, () => api(`/v1/agent/${a.node}/result`, { method: 'POST', type: 'application/x-www-form-urlencoded', body: form({ status, stage, msg, ...(digest ? { digest } : {}) }) }));
 
   await b.osDhcp('ramdisk');
   b.phase('inventory');
-  await api(`/v1/agent/${a.node}/inventory`, { method: 'POST', type: 'application/json', body: JSON.stringify(simInventory(b.spec)) });
+  await retry(10, 3000, () => api(`/v1/agent/${a.node}/inventory`, { method: 'POST', type: 'application/json', body: JSON.stringify(simInventory(b.spec)) }));
   let since = Date.now();
   for (;;) {
-    const t = parseTask(await api(`/v1/agent/${a.node}/task`));
+    const t = parseTask(await retry(10, 3000, () => api(`/v1/agent/${a.node}/task`)));
     const after = (dflt: '0' | '1'): PowerAction => ((t.REBOOT ?? dflt) === '1' ? 'reboot' : 'poweroff');
     switch (t.TASK) {
       case 'none':
