@@ -68,11 +68,17 @@ export function register(program: Command): void {
           ctx.out.outcome({ node: o.node, result: skipped ? 'skipped' : o.ok ? 'ok' : 'failed', state: o.state, verbs: o.verbs, ms: o.ms, ...(o.error ? { error: o.error } : {}) });
         }
         const ordered = nodes.map((n) => rows.get(n.name)!);
-        ctx.out.result({ nodes: ordered }, () =>
-          table(
-            ['NODE', 'RESULT', 'PROFILE', 'POWER', 'TIME', 'REASON'],
-            ordered.map((r) => [r.node, r.result, r.profile, r.power, r.ms === undefined ? undefined : `${r.ms} ms`, r.error]),
-          ),
+        const bad = nodes.filter((n) => rows.get(n.name)!.result === 'enroll failed');
+        // loaded only on a failure: the lab code is no part of a good enroll's start-up
+        const hint = bad.length ? await (await import('./lab.js')).labDownHint(ctx, bad.map((n) => ({ node: n.name, address: n.bmc.address, port: n.bmc.port }))) : undefined;
+        ctx.out.result({ nodes: ordered, ...(hint ? { hint } : {}) }, () =>
+          [
+            table(
+              ['NODE', 'RESULT', 'PROFILE', 'POWER', 'TIME', 'REASON'],
+              ordered.map((r) => [r.node, r.result, r.profile, r.power, r.ms === undefined ? undefined : `${r.ms} ms`, r.error]),
+            ),
+            ...(hint ? [`hint: ${hint}`] : []),
+          ].join('\n'),
         );
         const failed = ordered.filter((r) => r.result === 'enroll failed').length;
         process.exitCode = exitFor(ordered.length - failed, failed);

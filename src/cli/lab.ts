@@ -52,9 +52,26 @@ function labOf(ctx: CliContext, name: string | undefined, verb: string): string 
 }
 
 /** The command that creates the lab a verb found missing, as the user would type it. */
-function labUpCommand(ctx: CliContext, lab: string, byName: boolean): string {
+export function labUpCommand(ctx: CliContext, lab: string, byName: boolean): string {
   const shown = shownSite(ctx);
   return `kseed ${shown === './kseed.yaml' ? '' : `--config ${shown} `}lab up${byName ? ` --name ${lab}` : ''}`;
+}
+
+/**
+ * After an enroll whose failed nodes have BMCs of the site's lab: when that
+ * lab is not up (or those BMCs do not run), the lab verb that brings them
+ * back; "no answer" alone does not say the lab is the cause.
+ */
+export async function labDownHint(ctx: CliContext, failed: readonly { node: string; address: string; port: number }[]): Promise<string | undefined> {
+  if (!failed.length || !existsSync(ctx.configPath)) return undefined;
+  const name = labNameOfSite(ctx.configPath);
+  if (!name) return undefined;
+  const s = await labStatus({ stateDir: ctx.stateDir, name, probe: false });
+  if (!s.exists) return `the BMCs are lab ${name}'s, and lab ${name} is not up: \`${labUpCommand(ctx, name, false)}\` creates it`;
+  const down = failed.filter((f) => s.nodes.some((n) => n.bmc.address === f.address && n.bmc.port === f.port && !n.bmc.running));
+  if (!down.length) return undefined;
+  const k = labUpCommand(ctx, name, false).replace(/ lab up$/, '');
+  return `the BMC of ${down.map((d) => d.node).join(', ')} (lab ${name}) is not running: \`${k} lab status\` shows the lab, \`${k} lab up\` starts its BMCs again`;
 }
 
 /**

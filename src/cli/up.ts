@@ -1,10 +1,11 @@
 import type { Command } from 'commander';
 import type { ServiceStatus } from '../engine/ironic-seed.js';
 import { openSeed } from '../engine/seed.js';
+import { missingRamdisk } from '../engine/service.js';
 import { InputError } from '../errors.js';
 import { loadSite } from '../site/load.js';
 import { ciOptions } from './ci.js';
-import { contextOf } from './context.js';
+import { contextOf, shownSite, type CliContext } from './context.js';
 import { embeddedUpOptions } from './embedded.js';
 import { table } from './output.js';
 import { renderJson } from './render.js';
@@ -14,6 +15,18 @@ export function statusTable(statuses: ServiceStatus[]): string {
     ['SERVICE', 'STATE', 'HEALTH', 'CONTAINER', 'IMAGE'],
     statuses.map((s) => [s.service, s.state, s.health === 'none' ? '-' : s.health, s.container, s.image]),
   );
+}
+
+/**
+ * The seed is up but could not boot a node: its deploy ramdisk is not where
+ * it serves /artifacts/. The warning names the command that builds it there.
+ */
+export function ramdiskWarning(ctx: CliContext, missing: string[], artifacts: string | undefined): string | undefined {
+  if (!missing.length) return undefined;
+  const shown = shownSite(ctx);
+  const k = `kseed ${shown === './kseed.yaml' ? '' : `--config ${shown} `}`;
+  const fix = artifacts ? `\`${k}images ramdisk\` builds it (into .kseed/cache/ramdisk): put its vmlinuz and initramfs.gz into ${artifacts}` : `\`${k}images ramdisk\` builds it there`;
+  return `deploy ramdisk missing (${missing.join(', ')}): nodes can be enrolled, not inspected or deployed; ${fix}`;
 }
 
 interface UpOpts {
@@ -49,14 +62,19 @@ export function register(program: Command): void {
         progress: (line) => ctx.out.progress(line),
       });
       const { boot } = r;
+      const warning = ramdiskWarning(ctx, missingRamdisk(ctx.stateDir, site.file, opts), opts.artifacts);
+      const warnings = warning ? { warnings: [warning] } : {};
+      // a warning, not a failure: the seed is up and enrolling works (on stderr, after the result)
+      const warn = () => warning && !ctx.out.json && process.stderr.write(`warning: ${warning}\n`);
       if (r.engine === 'embedded') {
         ctx.out.result(
-          { engine: 'embedded', boot_services: { pid: boot.pid, pid_file: boot.pidFile, log: boot.log, already_running: boot.already, ...(boot.listening ? { listening: boot.listening } : {}) } },
+          { engine: 'embedded', ...warnings, boot_services: { pid: boot.pid, pid_file: boot.pidFile, log: boot.log, already_running: boot.already, ...(boot.listening ? { listening: boot.listening } : {}) } },
           () =>
             boot.already
               ? `boot services already running (pid ${boot.pid}); log ${boot.log}`
               : `boot services up (pid ${boot.pid}) on ${site.seed.interface}${site.seed.netns ? ` in netns ${site.seed.netns}` : ''}, seed ${site.seed.address}; log ${boot.log}`,
         );
+        warn();
         return;
       }
       ctx.out.result(
@@ -66,6 +84,7 @@ export function register(program: Command): void {
           status: r.services,
           boot_services: { pid: boot.pid, pid_file: boot.pidFile, log: boot.log, already_running: boot.already },
           timings: r.timings,
+          ...warnings,
         },
         () =>
           [
@@ -74,5 +93,6 @@ export function register(program: Command): void {
             `seed stack ${r.render.project} is up (${(r.timings.total_ms / 1000).toFixed(1)} s)`,
           ].join('\n'),
       );
+      warn();
     });
 }

@@ -112,6 +112,16 @@ export function servedArtifactsDir(stateDir: string, configPath?: string): strin
 }
 
 /**
+ * The deploy kernel and initramfs the running seed does not find where it
+ * serves /artifacts/: without them a node to inspect or deploy cannot boot
+ * (enrolling still works, so `kseed up` says so instead of failing).
+ */
+export function missingRamdisk(stateDir: string, configPath: string, o: { kernel?: string; initrd?: string } = {}): string[] {
+  const dir = servedArtifactsDir(stateDir, configPath);
+  return [o.kernel ?? 'vmlinuz', o.initrd ?? 'initramfs.gz'].map((f) => path.join(dir, f)).filter((f) => !existsSync(f));
+}
+
+/**
  * Follows a log from a byte offset: each call reads only the bytes appended
  * since the last one (never the whole file), and splits on newline bytes
  * before decoding, so a multi-byte character can never shift the offset.

@@ -5,7 +5,8 @@
  * 1, numbered, run-start first, run-end last with exit 3 and the --json
  * document), the JUnit file must be read by a real JUnit reader (Debian's
  * python3-junitparser) with one case per node and phase and the wrong
- * password's failure, no secret anywhere, no temp file left. A run that
+ * password's failure, no secret anywhere, no temp file left. `undeploy`
+ * (the node verbs' path) reports a node it leaves alone as skipped. A run that
  * fails before any node (an unknown node) and one stopped by SIGTERM while
  * a BMC does not answer still end the stream and write the report.
  * Ports 16400-16403.
@@ -17,6 +18,7 @@ import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ensureBuilt, KSEED_BIN, runKseed } from '../../helpers/cli.js';
 import { needPeers } from '../../helpers/peers.js';
+import { openState } from '../../../src/engine/state.js';
 import { startBmc, tempRoot, writeBmc, type SimBmc, blackHole } from '../bmc/ipmi/helpers.js';
 
 const ok = needPeers('ipmi_sim', '/usr/bin/python3');
@@ -175,6 +177,34 @@ describe.skipIf(!ok)('CI mode: kseed enroll --events --junit against ipmi_sim', 
     const j = await readJunit(path.join(root, 'reports/bad.xml'));
     expect(j).toMatchObject({ tests: 1, errors: 1 });
     expect(j.suites[0]).toMatchObject({ name: 'kseed enroll', cases: [{ name: 'enroll', result: 'error', message }] });
+  });
+
+  it('undeploy (the node verbs): a node already available is a skipped case with its note; a wipe without boot services fails the run before any BMC', async () => {
+    const st = openState(path.join(root, '.kseed'));
+    try {
+      st.transition('n2', 'available', { from: 'manageable' });
+    } finally {
+      st.close();
+    }
+    const done = await runKseed(['undeploy', 'n2', '--events', '--junit', 'reports/undeploy.xml'], { cwd: root, env });
+    expect(done.code, done.stderr).toBe(0);
+    const evs = events(done.stdout);
+    expectStream(evs, 'undeploy');
+    const note = 'already available: nothing to undeploy';
+    expect(evs.filter((e) => e.type === 'progress').map((e) => e.message)).toContain(`n2: ${note}`);
+    expect(evs.find((e) => e.type === 'node-result')).toMatchObject({ node: 'n2', result: 'skipped', state: 'available', verbs: [], note });
+    expect(evs.at(-1)).toMatchObject({ exit_code: 0, nodes: { total: 1, skipped: 1 }, result: { engine: 'embedded', nodes: [{ node: 'n2', ok: true, skipped: true }] } });
+    const j = await readJunit(path.join(root, 'reports/undeploy.xml'));
+    expect(j).toMatchObject({ tests: 1, skipped: 1, failures: 0, errors: 0 });
+    expect(j.suites[0].cases).toEqual([{ name: 'undeploy', classname: 'n2', time: 0, result: 'skipped', message: note }]);
+
+    const notUp = await runKseed(['undeploy', 'n0', 'n2', '--events', '--junit', 'reports/undeploy.xml'], { cwd: root, env });
+    expect(notUp.code).toBe(1);
+    const end = events(notUp.stdout).at(-1)!;
+    expect(end).toMatchObject({ type: 'run-end', exit_code: 1, nodes: { total: 0 }, error: { error: 'not-up' } });
+    expect(end.error.message).toMatch(/^kseed's boot services are not running, and n0 must boot from them/);
+    const k = await readJunit(path.join(root, 'reports/undeploy.xml'));
+    expect(k.suites.map((s: any) => [s.name, s.cases.map((c: any) => [c.name, c.result, c.message])])).toEqual([['kseed undeploy', [['undeploy', 'error', end.error.message]]]]);
   });
 
   it('SIGTERM while a BMC does not answer: exit 143, the report lists the finished node and the unfinished one', async () => {

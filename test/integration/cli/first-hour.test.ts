@@ -264,6 +264,31 @@ describe('missing pieces are named, with the command that fixes them', () => {
     expect(JSON.parse(j.stdout)).toMatchObject({ error: 'no-site', problems: [{ file: './kseed.yaml', message: 'site file not found' }] });
   });
 
+  it('enroll against a lab that is down: the failure names the lab and the lab up that brings it (exit 1); a site of no lab gets no such hint', async () => {
+    const bmc = await silentBmc();
+    try {
+      // a state dir of its own: another test's node01 is already enrolled
+      const sub = path.basename(mkdtempSync(path.join(dir, 'labdown-')));
+      const f = site(path.join(sub, 'lab-e.yaml'), bmc.port, { marker: 'kfhe', bmcTimeoutMs: 1000 });
+      const hint = `the BMCs are lab kfhe's, and lab kfhe is not up: \`kseed --config ./${sub}/lab-e.yaml lab up\` creates it`;
+      const r = await kseed(['--config', f, 'enroll', '--all']);
+      expect(r.code).toBe(1);
+      expect(r.stdout).toMatch(/^node01 +enroll failed /m);
+      expect(r.stdout.trimEnd().split('\n').at(-1)).toBe(`hint: ${hint}`);
+      const j = await kseed(['--config', f, '--json', 'enroll', '--all']);
+      expect(j.code).toBe(1);
+      expect(JSON.parse(j.stdout)).toMatchObject({ nodes: [{ node: 'node01', result: 'enroll failed' }], hint });
+      const plain = site(path.join(sub, 'plain.yaml'), bmc.port, { bmcTimeoutMs: 1000 });
+      const p = await kseed(['--config', plain, '--json', 'enroll', '--all']);
+      expect(p.code).toBe(1);
+      expect(JSON.parse(p.stdout)).toMatchObject({ nodes: [{ node: 'node01', result: 'enroll failed' }] });
+      expect(JSON.parse(p.stdout).hint).toBeUndefined();
+      expect(bmc.packets()).toBeGreaterThan(0);
+    } finally {
+      bmc.close();
+    }
+  });
+
   it('bmc power with no action names the missing action (exit 2), before any BMC packet', async () => {
     const bmc = await silentBmc();
     try {

@@ -6,7 +6,7 @@
  * shows .kseed/logs. No VM: the DHCP probe of doctor is the only client.
  */
 import { type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -48,8 +48,14 @@ describe.skipIf(!ok)('after kseed up on the embedded engine', () => {
     );
     const up = await kseed(['--json', 'up']);
     expect(up.code, up.stderr).toBe(0);
-    pid = JSON.parse(up.stdout).boot_services.pid;
+    const j = JSON.parse(up.stdout);
+    pid = j.boot_services.pid;
     expect(pid).toBeGreaterThan(0);
+    // no deploy ramdisk where the seed serves /artifacts/: up succeeds and says so
+    const ramdisk = path.join(dir, '.kseed', 'cache', 'ramdisk');
+    expect(j.warnings).toEqual([
+      `deploy ramdisk missing (${ramdisk}/vmlinuz, ${ramdisk}/initramfs.gz): nodes can be enrolled, not inspected or deployed; \`kseed images ramdisk\` builds it there`,
+    ]);
   }, 60_000);
 
   afterAll(async () => {
@@ -89,6 +95,24 @@ describe.skipIf(!ok)('after kseed up on the embedded engine', () => {
     } finally {
       holder.kill('SIGTERM');
     }
+  });
+
+  it('up again: already running, still names the missing deploy ramdisk and the command that builds it; no warning once it is there', async () => {
+    const again = await kseed(['up']);
+    expect(again.code, again.stderr).toBe(0);
+    expect(again.stdout).toMatch(new RegExp(`^boot services already running \\(pid ${pid}\\)`));
+    const ramdisk = path.join(dir, '.kseed', 'cache', 'ramdisk');
+    expect(again.stderr).toBe(
+      `warning: deploy ramdisk missing (${ramdisk}/vmlinuz, ${ramdisk}/initramfs.gz): nodes can be enrolled, not inspected or deployed; \`kseed images ramdisk\` builds it there\n`,
+    );
+    mkdirSync(ramdisk, { recursive: true });
+    writeFileSync(path.join(ramdisk, 'vmlinuz'), 'kernel');
+    const half = await kseed(['--json', 'up']);
+    expect(JSON.parse(half.stdout).warnings).toEqual([expect.stringMatching(new RegExp(`^deploy ramdisk missing \\(${ramdisk}/initramfs\\.gz\\)`))]);
+    writeFileSync(path.join(ramdisk, 'initramfs.gz'), 'initramfs');
+    const whole = await kseed(['up']);
+    expect(whole).toMatchObject({ code: 0, stderr: '' });
+    expect(JSON.parse((await kseed(['--json', 'up'])).stdout).warnings).toBeUndefined();
   });
 
   it('logs shows .kseed/logs/boot-serve.log, one log by name, and follows it', async () => {
