@@ -9,6 +9,8 @@ import { bootDevice, powerOnCount, vmLastError, vmPid } from './node.js';
 import { which } from '../util/tools.js';
 import { diskInfo, type Firmware } from './vm.js';
 import { readLabPassword } from './lab.js';
+import { simulatorPid } from './sim/lab.js';
+import { readPower, simPhase } from './sim/spec.js';
 
 export interface LabNodeStatus {
   name: string;
@@ -25,6 +27,8 @@ export interface LabNodeStatus {
   vmError?: string;
   bootDevice: string;
   powerOns: number;
+  /** A simulated node: where its boot is (the simulator's last phase). */
+  simPhase?: string;
   disk: { path: string; sizeGb: number; serial: string; allocatedBytes?: number; present: boolean };
   dataDisks: { path: string; sizeGb: number; serial: string; present: boolean }[];
   serialLog: string;
@@ -85,7 +89,10 @@ export async function labStatus(o: { stateDir: string; name?: string; probe?: bo
         if (p.error) bmc.error = p.error;
         if (p.authFailed) bmc.authFailed = true;
       }
-      const vpid = vmPid(n);
+      // a simulated node is on while its power file says so and the simulator runs (its PID stands for the VM's)
+      const spid = n.sim ? simulatorPid(m.dir) : undefined;
+      const vpid = n.sim ? (spid !== undefined && readPower(path.join(n.dir, 'power')).on ? spid : undefined) : vmPid(n);
+      const phase = n.sim ? simPhase(n.dir) : undefined;
       const vmError = vmLastError(n);
       const di = qemuImg ? await diskInfo(qemuImg, n.disk.path) : undefined;
       return {
@@ -101,6 +108,7 @@ export async function labStatus(o: { stateDir: string; name?: string; probe?: bo
         ...(vmError ? { vmError } : {}),
         bootDevice: bootDevice(n),
         powerOns: powerOnCount(n),
+        ...(phase ? { simPhase: phase } : {}),
         disk: {
           path: n.disk.path,
           sizeGb: n.disk.sizeGb,

@@ -13,7 +13,7 @@ import { existsSync, readFileSync, renameSync, watch, writeFileSync } from 'node
 import path from 'node:path';
 import { parseManifest } from '../manifest.js';
 import { SimBoot, type CounterKind, type SimRecorder } from './boot.js';
-import { simSpecs } from './spec.js';
+import { readPower, simSpecs } from './spec.js';
 import type { SimNodeSpec } from './hardware.js';
 
 export interface SimNodeStatus {
@@ -27,16 +27,6 @@ export interface SimNodeStatus {
   counts: Record<CounterKind, number>;
   errors: string[];
   updatedAt: number;
-}
-
-/** `1 <generation>` (on) or `0` (off): what the chassis program writes. */
-export function readPower(file: string): { on: boolean; gen: number } {
-  try {
-    const [state, gen] = readFileSync(file, 'utf8').trim().split(/\s+/);
-    return { on: state === '1', gen: Number(gen ?? 0) || 0 };
-  } catch {
-    return { on: false, gen: 0 };
-  }
 }
 
 function readBootdev(dir: string): string {
