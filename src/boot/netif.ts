@@ -19,10 +19,10 @@
  * in the meantime: the 'listening' callback runs before the next poll phase.
  */
 import type dgram from 'node:dgram';
-import { execFileSync } from 'node:child_process';
 import { closeSync, existsSync, openSync } from 'node:fs';
 import os from 'node:os';
 import koffi from 'koffi';
+import { outputSync } from '../util/tools.js';
 
 const SOL_SOCKET = 1;
 const SO_BINDTODEVICE = 25;
@@ -123,7 +123,7 @@ export interface InterfaceAddress {
 export function interfaceAddresses(ifname: string): InterfaceAddress[] {
   const mac = interfaceMac(ifname) ?? '';
   try {
-    const out = execFileSync('ip', ['-j', '-4', 'addr', 'show', 'dev', ifname], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'], timeout: 5000 });
+    const out = outputSync('ip', ['-j', '-4', 'addr', 'show', 'dev', ifname]);
     const parsed = JSON.parse(out) as { addr_info?: { family?: string; local?: string; prefixlen?: number }[] }[];
     return parsed.flatMap((l) => l.addr_info ?? []).filter((a) => a.local && a.family === 'inet').map((a) => ({ address: a.local!, prefix: a.prefixlen ?? 32, mac }));
   } catch {
@@ -141,7 +141,7 @@ export function interfaceAddresses(ifname: string): InterfaceAddress[] {
  */
 export function interfaceMac(ifname: string): string | undefined {
   try {
-    const out = execFileSync('ip', ['-j', 'link', 'show', 'dev', ifname], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'], timeout: 5000 });
+    const out = outputSync('ip', ['-j', 'link', 'show', 'dev', ifname]);
     const mac = (JSON.parse(out) as { address?: string }[])[0]?.address;
     return mac ? mac.toLowerCase() : undefined;
   } catch {

@@ -6,14 +6,13 @@
  */
 import { existsSync, mkdirSync, readdirSync, renameSync, rmSync, statSync } from 'node:fs';
 import path from 'node:path';
-import { execa } from 'execa';
 import { KseedError } from '../errors.js';
 import { CEPH_REPO } from '../images/ceph/build.js';
 import { cephadmDebOf } from '../images/ceph/version.js';
 import { checkDocker, inspectImage } from '../images/seed/docker.js';
 import { DEFAULT_SERVICES, kseedVersion } from '../images/seed/build.js';
 import { repoOf } from '../images/seed/services.js';
-import { output as runOut } from '../util/tools.js';
+import { output as runOut, runQuiet } from '../util/tools.js';
 import { ArchiveWriter, readIndex } from './archive.js';
 import { packKseed, planKseed, type PackedKseed } from './package.js';
 import { BUNDLE_FORMAT, MANIFEST_NAME, parseManifest, type Manifest, type ManifestMember, type MemberKind } from './manifest.js';
@@ -194,7 +193,7 @@ async function dockerSave(refs: string[], file: string, say: (l: string) => void
     if (existsSync(file)) say(`docker save: ${mb(statSync(file).size)} written`);
   }, 10_000);
   try {
-    const r = await execa('docker', ['save', '-o', file, ...refs], { reject: false, timeout: 3_600_000 });
+    const r = await runQuiet('docker', ['save', '-o', file, ...refs], { timeoutMs: 3_600_000 });
     if (r.exitCode !== 0) throw new KseedError(`docker save ${refs.join(' ')} failed`, { code: 'tool-failed', detail: String(r.stderr) });
   } finally {
     clearInterval(t);

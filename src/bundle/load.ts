@@ -9,11 +9,11 @@
 import { createReadStream, existsSync, mkdirSync, renameSync, rmSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import path from 'node:path';
-import { execa } from 'execa';
 import { InputError, KseedError } from '../errors.js';
 import { markBundled } from '../images/bundled.js';
 import { checkDocker, inspectImage } from '../images/seed/docker.js';
 import { kseedVersion } from '../images/seed/build.js';
+import { runQuiet } from '../util/tools.js';
 import { copyHashed, readIndex } from './archive.js';
 import { matchIndex, parseManifest, type IndexEntry, type Manifest } from './manifest.js';
 
@@ -93,12 +93,8 @@ export async function loadBundle(opts: LoadOptions): Promise<LoadResult> {
       }
       const e = at.get(m.path)!;
       say(`docker load ${m.images!.map((i) => i.ref).join(' ')} (${mb(m.size)})`);
-      const child = execa('docker', ['load'], { reject: false, timeout: 3_600_000 });
       // createReadStream's end is inclusive
-      // a docker that exits early closes its stdin: its exit code and stderr tell why, not EPIPE
-      child.stdin!.on('error', () => {});
-      createReadStream(file, { start: e.offset, end: e.offset + e.size - 1 }).pipe(child.stdin!);
-      const r = await child;
+      const r = await runQuiet('docker', ['load'], { timeoutMs: 3_600_000, inputStream: createReadStream(file, { start: e.offset, end: e.offset + e.size - 1 }) });
       if (r.exitCode !== 0) throw new KseedError(`docker load of ${m.path} failed`, { code: 'tool-failed', detail: String(r.stderr) });
       for (const i of m.images!) {
         const got = await inspectImage(i.ref);

@@ -1,6 +1,5 @@
 import type { Command } from 'commander';
 import { openSeed } from '../engine/seed.js';
-import { stopSeedRegistry } from '../handoff/seed-registry.js';
 import { contextOf } from './context.js';
 import { siteIfAny } from './embedded.js';
 
@@ -20,9 +19,7 @@ export function register(program: Command): void {
         warn: (m) => process.stderr.write(`${m}\n`),
       });
       if (r.engine === 'embedded') {
-        const b = r.boot_services;
-        // the seed registry (`kseed mirror up`/`sync`, handoff's) is part of the seed too; its volume stays
-        const registry = await stopSeedRegistry(site!); // an embedded seed always has its site
+        const { boot_services: b, registry } = r;
         ctx.out.result({ engine: 'embedded', boot_services: b, registry }, () =>
           [
             b.stopped ? `boot services stopped (pid ${b.pid}${b.forced ? ', killed after 10 s' : ''})` : 'boot services were not running',

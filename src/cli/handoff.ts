@@ -16,7 +16,7 @@ import { loadSiteProfiles } from '../profiles/load.js';
 import { loadSite } from '../site/load.js';
 import { contextOf } from './context.js';
 import { inNetns, reexecIn } from './netns.js';
-import { ensureSeedRegistry, stopSeedRegistry } from '../handoff/seed-registry.js';
+import { ensureSeedRegistry, stopSeedRegistry } from '../engine/seed-registry.js';
 import { servedArtifactsDir } from '../engine/service.js';
 import { table } from './output.js';
 

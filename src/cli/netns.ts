@@ -3,10 +3,10 @@
  * hand-off's SSH and registry calls in a lab whose seed lives in seed.netns)
  * run themselves again inside that network namespace.
  */
-import { spawn } from 'node:child_process';
 import { existsSync, statSync } from 'node:fs';
 import os from 'node:os';
 import { KseedError } from '../errors.js';
+import { startAttached } from '../util/spawn.js';
 
 /** Set for the copy of the command re-run inside seed.netns: the pid of the copy outside. */
 export const CHILD_ENV = 'KSEED_BOOT_SERVE_PARENT';
@@ -25,10 +25,7 @@ export function inNetns(name: string): boolean {
 /** Runs this very command again under `ip netns exec`, passing signals on; resolves to its exit code. */
 export function reexecIn(netns: string): Promise<number> {
   // `ip netns exec` execs node itself, so the child's pid is the server and signals reach it
-  const child = spawn('ip', ['netns', 'exec', netns, process.execPath, ...process.execArgv, ...process.argv.slice(1)], {
-    stdio: 'inherit',
-    env: { ...process.env, [CHILD_ENV]: String(process.pid) },
-  });
+  const child = startAttached(['ip', 'netns', 'exec', netns, process.execPath, ...process.execArgv, ...process.argv.slice(1)], { ...process.env, [CHILD_ENV]: String(process.pid) });
   const forward = (sig: NodeJS.Signals) => () => child.kill(sig);
   const onInt = forward('SIGINT');
   const onTerm = forward('SIGTERM');

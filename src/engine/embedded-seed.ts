@@ -1,6 +1,7 @@
 /**
  * The embedded engine's seed: its boot services as a managed background
- * process (engine/service.ts), up, down and status. `kseed up/down/status`
+ * process (engine/service.ts), up, down and status, and on the way down the
+ * seed registry `kseed mirror up` may have started (engine/seed-registry.ts). `kseed up/down/status`
  * open it through engine/seed.ts and print what it returns.
  */
 import { connectBmc } from '../bmc/index.js';
@@ -8,6 +9,7 @@ import { loadSiteProfiles } from '../profiles/load.js';
 import type { Site } from '../site/types.js';
 import { EmbeddedEngine } from './embedded.js';
 import type { Seed, SeedUpOptions } from './seed.js';
+import { stopSeedRegistry } from './seed-registry.js';
 import { bootServiceOf, bootServicePid, logFileOf, startBootService, stopBootService, type BootServiceInfo } from './service.js';
 import { openState } from './state.js';
 import type { NodeStatus } from './types.js';
@@ -20,6 +22,8 @@ export interface EmbeddedSeedUp {
 export interface EmbeddedSeedDown {
   engine: 'embedded';
   boot_services: Awaited<ReturnType<typeof stopBootService>>;
+  /** its data volume stays */
+  registry: Awaited<ReturnType<typeof stopSeedRegistry>>;
 }
 
 export interface EmbeddedSeedStatus {
@@ -43,9 +47,10 @@ export class EmbeddedSeed implements Seed {
     return { engine: 'embedded', boot };
   }
 
-  /** Stops the boot services (by the PID they recorded). */
+  /** Stops the boot services (by the PID they recorded), then the seed registry if one runs. */
   async down(): Promise<EmbeddedSeedDown> {
-    return { engine: 'embedded', boot_services: await stopBootService(this.stateDir, this.site.file) };
+    const boot_services = await stopBootService(this.stateDir, this.site.file);
+    return { engine: 'embedded', boot_services, registry: await stopSeedRegistry(this.site) };
   }
 
   /** Whether the boot services run, and every node as the engine sees it. */

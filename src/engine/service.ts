@@ -6,11 +6,11 @@
  * `kseed down` stops it by that PID. The pid file alone is never trusted: a
  * PID is only signalled when its command line is still our server's.
  */
-import { spawn } from 'node:child_process';
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { KseedError } from '../errors.js';
+import { startDetached } from '../util/spawn.js';
 
 /** bin/kseed.js of this installation (it runs dist/). */
 export const KSEED_BIN = fileURLToPath(new URL('../../bin/kseed.js', import.meta.url));
@@ -224,8 +224,12 @@ export async function startBootService(o: BootServiceOptions): Promise<BootServi
   ];
   // `ip netns exec` execs the command: the child's PID is the server's
   const argv = o.netns ? ['ip', 'netns', 'exec', o.netns, ...args] : args;
-  const child = spawn(argv[0]!, argv.slice(1), { detached: true, stdio: ['ignore', fd, fd], cwd: path.dirname(o.configPath) });
-  closeSync(fd);
+  let child;
+  try {
+    child = startDetached(argv, { out: fd, cwd: path.dirname(o.configPath) });
+  } finally {
+    closeSync(fd);
+  }
   let exited: string | undefined;
   child.once('exit', (code, sig) => (exited = sig ? `signal ${sig}` : `exit code ${code}`));
   child.once('error', (err) => (exited = err.message));

@@ -3,7 +3,7 @@
  * `ssh` per command, the script on stdin (never on a command line `ps`
  * shows), root through sudo when the login user is not root.
  */
-import { execa } from 'execa';
+import { runQuiet } from '../util/tools.js';
 import { sshHostKeyArgs } from './kolla.js';
 
 export interface Login {
@@ -41,19 +41,14 @@ export async function runRemote(
 ): Promise<RemoteResult> {
   const argv = sshArgv(login, addr, opts.asUser || login.user === 'root' ? 'sh -s' : 'sudo -n sh -s');
   const timeoutMs = opts.timeoutMs ?? 1_800_000;
-  const child = execa(argv[0]!, argv.slice(1), { input: script, reject: false, timeout: timeoutMs });
-  let buf = '';
-  child.stdout?.on('data', (b: Buffer) => {
-    buf += b.toString('utf8');
-    let nl: number;
-    while ((nl = buf.indexOf('\n')) >= 0) {
-      opts.onLine?.(buf.slice(0, nl));
-      buf = buf.slice(nl + 1);
-    }
+  const r = await runQuiet(argv[0]!, argv.slice(1), {
+    input: script,
+    timeoutMs,
+    ...(opts.onLine ? { onLine: (line: string, from: 'stdout' | 'stderr') => from === 'stdout' && opts.onLine!(line) } : {}),
   });
-  const r = await child;
-  if (buf) opts.onLine?.(buf);
-  return remoteResult(r, timeoutMs);
+  // callers parse the output as ssh's last line left it, without the final newline
+  const strip = (s: string) => s.replace(/\r?\n$/, '');
+  return remoteResult({ ...r, stdout: strip(r.stdout), stderr: strip(r.stderr) }, timeoutMs);
 }
 
 /** The last meaningful line of a failed command's stderr, for a one-line reason. */

@@ -10,14 +10,14 @@
  * when `disable_root: false`; any other user is created from a `users` entry
  * with its own keys and passwordless sudo (Kolla-Ansible's `ansible_become`).
  */
-import { execFile } from 'node:child_process';
 import { createPrivateKey, createPublicKey } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
-import { promisify } from 'node:util';
 import YAML from 'yaml';
 import type { NodeSpec, Site } from '../site/types.js';
+import type { KseedError } from '../errors.js';
 import { ensureSshKey } from './credentials.js';
 import { opensshRsaPublic } from './passwords.js';
+import { output } from '../util/tools.js';
 
 export interface HandoffKey {
   /** `ssh-rsa AAAA... comment` (one line), when it could be had */
@@ -55,12 +55,12 @@ export async function handoffPublicKey(site: Site, stateDir: string): Promise<Ha
     }
   }
   try {
-    const { stdout } = await promisify(execFile)('ssh-keygen', ['-y', '-f', file], { timeout: 10_000, env: { ...process.env, SSH_ASKPASS: '', DISPLAY: '' } });
-    const line = stdout.trim();
+    // no askpass: a key with a passphrase fails here instead of opening a prompt
+    const line = (await output('ssh-keygen', ['-y', '-f', file], { timeoutMs: 10_000, env: { SSH_ASKPASS: '', DISPLAY: '' } })).trim();
     if (OPENSSH_PUB.test(line)) return { publicKey: line, file };
     return { file, problem: `ssh-keygen -y ${file} gave no public key` };
   } catch (err) {
-    return { file, problem: `no ${file}.pub and ssh-keygen -y ${file} failed: ${(err as Error).message.split('\n')[0]}` };
+    return { file, problem: `no ${file}.pub and ssh-keygen -y ${file} failed: ${(err as Error).message.split('\n')[0]}${(err as KseedError).detail ? ` (${(err as KseedError).detail!.split('\n').at(-1)})` : ''}` };
   }
 }
 

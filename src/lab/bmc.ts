@@ -2,11 +2,11 @@
  * Running a node's ipmi_sim: write its files, start it detached (it must
  * outlive `kseed lab up`), wait until it answers RMCP+, stop it by PID.
  */
-import { spawn } from 'node:child_process';
 import { createSocket } from 'node:dgram';
 import { chmodSync, closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { KseedError } from '../errors.js';
+import { startDetached } from '../util/spawn.js';
 import {
   buildFru,
   renderChassisScript,
@@ -193,9 +193,8 @@ export async function startBmc(node: LabNodeManifest, o: StartBmcOptions): Promi
   const out = openSync(f.outFile, 'a', 0o600);
   const t0 = Date.now();
   // -n: no console; setsid-like detached group so a Ctrl-C of kseed does not take the BMCs down
-  const child = spawn(o.ipmiSim, ['-c', f.lanConf, '-f', f.emu, '-s', f.stateDir, '-n'], {
-    detached: true,
-    stdio: ['ignore', out, out],
+  const child = startDetached([o.ipmiSim, '-c', f.lanConf, '-f', f.emu, '-s', f.stateDir, '-n'], {
+    out,
     cwd: node.dir,
     // a minimal environment: the BMC and the VMs it starts outlive kseed and
     // must not inherit whatever secrets the caller exported

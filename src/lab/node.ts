@@ -3,10 +3,10 @@
  * boot device did IPMI set. The VM is started by the BMC's chassis script,
  * so this reads the same PID files that script writes.
  */
-import { spawn } from 'node:child_process';
 import { appendFileSync, closeSync, existsSync, openSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { KseedError } from '../errors.js';
+import { startDetached } from '../util/spawn.js';
 import type { LabManifest, LabNodeManifest } from './manifest.js';
 import { requireTool } from '../util/tools.js';
 import { directBootArgv, type VmInput } from './vm.js';
@@ -166,7 +166,7 @@ export async function startDirectBoot(
   const argv = directBootArgv({ ...vmInput(m, node, { ip, qemu }), ...boot });
   appendFileSync(node.serialLog, `\n=== kseed-lab direct-boot ${(Date.now() / 1000).toFixed(3)} node=${node.name} kernel=${boot.kernel}\n`);
   const out = openSync(path.join(node.dir, 'vm.out'), 'a');
-  const child = spawn(ip, argv, { detached: true, stdio: ['ignore', out, out] });
+  const child = startDetached([ip, ...argv], { out });
   closeSync(out);
   if (child.pid === undefined) throw new KseedError(`could not start QEMU for lab node ${node.name}`, { code: 'vm-start' });
   child.on('error', () => undefined);

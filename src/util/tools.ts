@@ -11,7 +11,8 @@
  */
 import { accessSync, constants } from 'node:fs';
 import path from 'node:path';
-import { execa } from 'execa';
+import type { Readable } from 'node:stream';
+import { execa, execaSync } from 'execa';
 import { KseedError } from '../errors.js';
 
 export const TOOL_ERROR = { missing: 'missing-tool', failed: 'tool-failed', noDocker: 'no-docker' } as const;
@@ -35,6 +36,7 @@ const PACKAGES: Record<string, string> = {
   docker: 'docker.io',
   'docker-compose': 'docker-compose',
   ssh: 'openssh-client',
+  'ssh-keygen': 'openssh-client',
   'ansible-playbook': 'ansible',
   'kolla-ansible': 'kolla-ansible',
 };
@@ -87,43 +89,161 @@ export function missingTools(cmds: readonly string[]): string[] {
 export interface RunOptions {
   cwd?: string;
   input?: string | Buffer;
+  /** stdin read from this file (a hand-off step's stdin) */
+  inputFile?: string;
+  /** stdin fed from this stream (a member inside a bundle file) */
+  inputStream?: Readable;
   env?: Record<string, string>;
-  /** Default 30 s; build tools pass their own. */
+  /** Default 30 s; build tools pass their own; 0 waits as long as the tool runs (a Kolla-Ansible deploy). */
   timeoutMs?: number;
+  /** Each line of output as it comes, from either stream (progress, a log). */
+  onLine?: (line: string, from: 'stdout' | 'stderr') => void;
+  /** Each chunk of output as it comes, both streams in arrival order (a log file kept byte for byte). */
+  onChunk?: (chunk: Buffer) => void;
+  /** false: keep no output in memory (an hour-long build's chatter goes to onLine only); stdout and stderr come back empty. */
+  buffer?: boolean;
 }
 
 export interface RunResult {
   stdout: string;
   stderr: string;
   exitCode: number;
+  /** kseed stopped it (timeoutMs); exitCode is then 124 unless the tool chose its own on SIGTERM */
+  timedOut?: true;
 }
 
-/** Runs and reports; never throws on a non-zero exit (callers that expect "already exists" etc.). A missing tool throws. */
-export async function runQuiet(cmd: string, args: string[], opts: RunOptions = {}): Promise<RunResult> {
-  const r = await execa(cmd, args, {
+type Outcome = { exitCode?: number; timedOut?: boolean; code?: string; stdout?: unknown; stderr?: unknown };
+
+/** The shape every run reports: a timeout is exit 124 (as timeout(1)), a tool that could not start throws `missing-tool`. */
+function resultOf(cmd: string, r: Outcome): RunResult {
+  if (r.code === 'ENOENT') throw missingTool(path.basename(cmd));
+  const exitCode = typeof r.exitCode === 'number' ? r.exitCode : r.timedOut ? 124 : 1;
+  return { stdout: String(r.stdout ?? ''), stderr: String(r.stderr ?? '') + (r.timedOut ? `\n(timed out)` : ''), exitCode, ...(r.timedOut ? { timedOut: true as const } : {}) };
+}
+
+/** Splits a stream into lines for onLine; the last unterminated line comes with the end. */
+function follow(stream: Readable | null | undefined, from: 'stdout' | 'stderr', opts: RunOptions): void {
+  if (!stream) return;
+  if (!opts.onLine && !opts.onChunk) {
+    // unbuffered output nobody reads would fill the pipe and stall the tool
+    if (opts.buffer === false) stream.resume();
+    return;
+  }
+  let buf = '';
+  stream.on('data', (chunk: Buffer | string) => {
+    const b = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
+    opts.onChunk?.(b);
+    if (!opts.onLine) return;
+    buf += b.toString('utf8');
+    let nl: number;
+    while ((nl = buf.indexOf('\n')) >= 0) {
+      opts.onLine(buf.slice(0, nl), from);
+      buf = buf.slice(nl + 1);
+    }
+  });
+  stream.on('end', () => {
+    if (buf) opts.onLine?.(buf, from);
+    buf = '';
+  });
+}
+
+function stdinOf(opts: RunOptions) {
+  if (opts.input !== undefined) return { input: opts.input };
+  if (opts.inputFile !== undefined) return { inputFile: opts.inputFile };
+  if (opts.inputStream) return { stdin: 'pipe' as const };
+  return { stdin: 'ignore' as const };
+}
+
+function start(cmd: string, args: string[], opts: RunOptions, encoding: 'utf8' | 'buffer' = 'utf8') {
+  const child = execa(cmd, args, {
     reject: false,
     ...(opts.cwd ? { cwd: opts.cwd } : {}),
     ...(opts.env ? { env: opts.env } : {}),
     extendEnv: true,
     timeout: opts.timeoutMs ?? 30_000,
-    ...(opts.input === undefined ? { stdin: 'ignore' as const } : { input: opts.input }),
+    ...stdinOf(opts),
     stripFinalNewline: false,
+    buffer: opts.buffer ?? true,
+    encoding,
   });
-  if ((r as { code?: string }).code === 'ENOENT') throw missingTool(path.basename(cmd));
-  const exitCode = typeof r.exitCode === 'number' ? r.exitCode : r.timedOut ? 124 : 1;
-  return { stdout: String(r.stdout ?? ''), stderr: String(r.stderr ?? '') + (r.timedOut ? `\n(timed out)` : ''), exitCode };
+  follow(child.stdout, 'stdout', opts);
+  follow(child.stderr, 'stderr', opts);
+  if (opts.inputStream && child.stdin) {
+    // a tool that exits early closes its stdin: its exit code and stderr tell why, not EPIPE
+    child.stdin.on('error', () => {});
+    opts.inputStream.pipe(child.stdin);
+  }
+  return child;
+}
+
+/** Runs and reports; never throws on a non-zero exit (callers that expect "already exists" etc.). A missing tool throws. */
+export async function runQuiet(cmd: string, args: string[], opts: RunOptions = {}): Promise<RunResult> {
+  return resultOf(cmd, (await start(cmd, args, opts)) as Outcome);
+}
+
+/** The error of a tool that ran and failed: the message names the command, the detail carries its stderr. */
+export function toolFailed(cmd: string, args: string[], r: RunResult): KseedError {
+  return new KseedError(`${path.basename(cmd)} ${args.slice(0, 4).join(' ')}${args.length > 4 ? ' ...' : ''} failed (exit ${r.exitCode})`, {
+    detail: (r.stderr || r.stdout).trim(),
+    code: TOOL_ERROR.failed,
+  });
 }
 
 /** Runs and fails loudly: the message says which command failed, the detail has stderr. */
 export async function run(cmd: string, args: string[], opts: RunOptions = {}): Promise<RunResult> {
   const r = await runQuiet(cmd, args, opts);
-  if (r.exitCode !== 0) {
-    throw new KseedError(`${path.basename(cmd)} ${args.slice(0, 4).join(' ')}${args.length > 4 ? ' ...' : ''} failed (exit ${r.exitCode})`, {
-      detail: (r.stderr || r.stdout).trim(),
-      code: TOOL_ERROR.failed,
-    });
-  }
+  if (r.exitCode !== 0) throw toolFailed(cmd, args, r);
   return r;
+}
+
+/** run() for a tool whose stdout is bytes (a file copied out of an image); 5 min by default. */
+export async function outputBytes(cmd: string, args: string[], opts: RunOptions = {}): Promise<Buffer> {
+  const raw = (await start(cmd, args, { ...opts, timeoutMs: opts.timeoutMs ?? 300_000 }, 'buffer')) as Outcome;
+  const r = resultOf(cmd, { ...raw, stdout: '', stderr: raw.stderr === undefined ? '' : Buffer.from(raw.stderr as Uint8Array).toString('utf8') });
+  if (r.exitCode !== 0) throw toolFailed(cmd, args, r);
+  return Buffer.from(raw.stdout as Uint8Array);
+}
+
+/**
+ * `a | b`: the first tool's stdout is the second's stdin. Fails with
+ * `tool-failed` naming whichever of the two failed (the first one when
+ * both did: the second only saw a cut stream), its stderr as detail.
+ */
+export async function runPipe(a: [cmd: string, args: string[]], b: [cmd: string, args: string[]], opts: RunOptions = {}): Promise<RunResult> {
+  const timeout = opts.timeoutMs ?? 300_000;
+  const dst = execa(b[0], b[1], { reject: false, timeout, stdin: 'pipe', stripFinalNewline: false, ...(opts.cwd ? { cwd: opts.cwd } : {}) });
+  const src = execa(a[0], a[1], { reject: false, timeout, stdin: 'ignore', buffer: { stdout: false }, ...(opts.cwd ? { cwd: opts.cwd } : {}) });
+  dst.stdin?.on('error', () => {});
+  src.stdout?.pipe(dst.stdin!);
+  const [ra, rb] = await Promise.all([src, dst]);
+  const first = resultOf(a[0], ra as Outcome);
+  const second = resultOf(b[0], rb as Outcome);
+  if (first.exitCode !== 0) throw toolFailed(a[0], a[1], first);
+  if (second.exitCode !== 0) throw toolFailed(b[0], b[1], second);
+  return second;
+}
+
+/**
+ * runQuiet(), blocking: for the few synchronous callers (netif's interface
+ * queries, asked from synchronous checks). Default 5 s.
+ */
+export function runSyncQuiet(cmd: string, args: string[], opts: Pick<RunOptions, 'timeoutMs' | 'env' | 'cwd'> = {}): RunResult {
+  const r = execaSync(cmd, args, {
+    reject: false,
+    ...(opts.cwd ? { cwd: opts.cwd } : {}),
+    ...(opts.env ? { env: opts.env } : {}),
+    timeout: opts.timeoutMs ?? 5_000,
+    stdin: 'ignore',
+    stripFinalNewline: false,
+  });
+  return resultOf(cmd, r as Outcome);
+}
+
+/** output(), blocking; 5 s by default. */
+export function outputSync(cmd: string, args: string[], opts: Pick<RunOptions, 'timeoutMs' | 'env' | 'cwd'> = {}): string {
+  const r = runSyncQuiet(cmd, args, opts);
+  if (r.exitCode !== 0) throw toolFailed(cmd, args, r);
+  return r.stdout.replace(/\r?\n$/, '');
 }
 
 /** run(), for its stdout without the final newline; 5 min by default, as build tools (debootstrap, apt-get download) take. */

@@ -3,8 +3,7 @@
  * forced (DOCKER_BUILDKIT=0): Debian's docker.io has no buildx, and with
  * BuildKit requested the build fails outright.
  */
-import { execa } from 'execa';
-import { dockerEngine } from '../../util/tools.js';
+import { dockerEngine, runQuiet } from '../../util/tools.js';
 
 export const DOCKER_ENV = { DOCKER_BUILDKIT: '0' };
 
@@ -20,8 +19,8 @@ export async function checkDocker(docker = 'docker'): Promise<string> {
 }
 
 export async function inspectImage(ref: string, docker = 'docker'): Promise<ImageInfo | undefined> {
-  const r = await execa(docker, ['image', 'inspect', '--format', '{{json .}}', ref], { reject: false, timeout: 30_000 });
+  const r = await runQuiet(docker, ['image', 'inspect', '--format', '{{json .}}', ref]);
   if (r.exitCode !== 0) return undefined;
-  const j = JSON.parse(String(r.stdout)) as { Id: string; Size: number; Config?: { Labels?: Record<string, string> | null } };
+  const j = JSON.parse(r.stdout) as { Id: string; Size: number; Config?: { Labels?: Record<string, string> | null } };
   return { id: j.Id, size: j.Size, labels: j.Config?.Labels ?? {} };
 }

@@ -1,14 +1,15 @@
 /**
  * CI mode on a real command path: the built CLI runs `kseed enroll --all
  * --events --junit FILE` against three ipmi_sim BMCs, one listed with a
- * wrong password. Stdout must be NDJSON only (every line an event of schema
- * 1, numbered, run-start first, run-end last with exit 3 and the --json
- * document), the JUnit file must be read by a real JUnit reader (Debian's
- * python3-junitparser) with one case per node and phase and the wrong
- * password's failure, no secret anywhere, no temp file left. `undeploy`
- * (the node verbs' path) reports a node it leaves alone as skipped. A run that
- * fails before any node (an unknown node) and one stopped by SIGTERM while
- * a BMC does not answer still end the stream and write the report.
+ * wrong password. Stdout must be NDJSON only (every line an event valid
+ * against docs/events-v1.schema.json, numbered, run-start first, run-end
+ * last with exit 3 and the --json document), the JUnit file must be read
+ * by a real JUnit reader (Debian's python3-junitparser) with one case per
+ * node and phase and the wrong password's failure, no secret anywhere, no
+ * temp file left. `undeploy` (the node verbs' path) reports a node it
+ * leaves alone as skipped. A run that fails before any node (an unknown
+ * node, no boot services) and one stopped by SIGTERM while a BMC does not
+ * answer still end the stream and write the report.
  * Ports 16400-16403.
  */
 import { execFile, spawn } from 'node:child_process';
@@ -19,6 +20,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ensureBuilt, KSEED_BIN, runKseed } from '../../helpers/cli.js';
 import { needPeers } from '../../helpers/peers.js';
 import { openState } from '../../../src/engine/state.js';
+import { schemaErrors } from '../../unit/cli/events-schema.js';
 import { startBmc, tempRoot, writeBmc, type SimBmc, blackHole } from '../bmc/ipmi/helpers.js';
 
 const ok = needPeers('ipmi_sim', '/usr/bin/python3');
@@ -69,6 +71,7 @@ function events(stdout: string): Ev[] {
 function expectStream(evs: Ev[], command: string): void {
   expect(evs.map((e) => e.seq)).toEqual(evs.map((_, i) => i + 1));
   for (const e of evs) {
+    expect(schemaErrors(e), JSON.stringify(e)).toEqual([]);
     expect(e.v).toBe(1);
     expect(new Date(e.ts).toISOString()).toBe(e.ts);
   }

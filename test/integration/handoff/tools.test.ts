@@ -207,7 +207,7 @@ describe('kseed mirror sync (CLI)', () => {
     expect(a.stderr).toMatch(/give --list FILE/);
     // a fresh Ironic-engine site: its registry runs in the stack `kseed up` starts, which also
     // makes the password, so nothing is contacted. (The embedded engine starts its own registry
-    // here instead: test/integration/handoff/seed-registry.test.ts.)
+    // here instead: test/integration/engine/seed-registry.test.ts.)
     const fresh = siteDir(SITE().replace('engine: embedded', 'engine: ironic'));
     const list = path.join(fresh.dir, 'images.txt');
     writeFileSync(list, 'quay.io/ceph/ceph:v18\n');

@@ -1,12 +1,17 @@
 /**
  * CI mode's encoders without sockets: the NDJSON events (numbering, the
  * engine's progress events as the stream carries them, one line per event
- * whatever the message holds, secrets masked) and the JUnit XML (escaping
- * by XML 1.0's rules, counts, the exact document for a small run).
+ * whatever the message holds, secrets masked, every type valid against
+ * docs/events-v1.schema.json) and the JUnit XML (escaping by XML 1.0's
+ * rules, counts, the exact document for a small run).
  */
 import { describe, expect, it } from 'vitest';
+import { CiRun } from '../../../src/cli/ci.js';
 import { EventEncoder, fromProgress, scrub } from '../../../src/cli/events.js';
 import { counts, junitTimestamp, junitXml, xmlAttr, xmlText } from '../../../src/cli/junit.js';
+import { NODE_STATES } from '../../../src/engine/lifecycle.js';
+import { InputError } from '../../../src/errors.js';
+import { EVENTS_SCHEMA, schemaErrors } from './events-schema.js';
 
 const T0 = Date.UTC(2026, 11, 6, 23, 0, 0, 250);
 
@@ -123,5 +128,36 @@ describe('JUnit XML', () => {
         '',
       ].join('\n'),
     );
+  });
+});
+
+describe('docs/events-v1.schema.json', () => {
+  it('names the lifecycle states the engine has', () => {
+    expect(EVENTS_SCHEMA.$defs.state.enum).toEqual([...NODE_STATES]);
+  });
+
+  it('accepts every event type a run writes, and refuses what breaks it', async () => {
+    const lines: string[] = [];
+    const run = new CiRun('provision', true, undefined, (l) => lines.push(l));
+    run.progress('provisioning 1 node');
+    run.node({ node: 'n1', ts: T0, kind: 'transition', from: 'available', to: 'deploying', phase: 'deploy' });
+    run.node({ node: 'n1', ts: T0, kind: 'step', message: 'network boot (bootdev pxe, power on)' });
+    run.node({ node: 'n1', ts: T0, kind: 'info', phase: 'boot', error: 'first boot timed out after 900 s' });
+    run.outcome({ node: 'n1', result: 'failed', state: 'active', verbs: ['deploy'], ms: 12, error: 'first boot timed out after 900 s' });
+    run.result({ engine: 'embedded', nodes: [] });
+    await run.end(1);
+    const evs = lines.map((l) => JSON.parse(l));
+    expect(evs.map((e) => e.type)).toEqual(['run-start', 'progress', 'transition', 'step', 'info', 'node-result', 'run-end']);
+    for (const e of evs) expect(schemaErrors(e), JSON.stringify(e)).toEqual([]);
+    const failed = new CiRun('enroll', true, undefined, (l) => lines.push(l));
+    await failed.end(2, new InputError('unknown node x'));
+    expect(schemaErrors(JSON.parse(lines.at(-1)!))).toEqual([]);
+
+    const end = evs.at(-1);
+    expect(schemaErrors({ ...end, v: 2 })).not.toEqual([]);
+    expect(schemaErrors({ ...end, error: { error: 'x', message: 'both' } })).not.toEqual([]);
+    expect(schemaErrors({ ...evs[5], result: 'maybe' })).not.toEqual([]);
+    expect(schemaErrors({ ...evs[2], to: 'flying' })).not.toEqual([]);
+    expect(schemaErrors({ ...evs[0], ts: '2026-12-06 23:00:00' })).not.toEqual([]);
   });
 });

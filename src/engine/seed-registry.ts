@@ -1,5 +1,6 @@
 /**
- * The seed registry on the embedded engine. The Ironic engine's Compose
+ * The seed registry on the embedded engine, part of its seed: `kseed down`
+ * stops it with the boot services (embedded-seed.ts). The Ironic engine's Compose
  * stack runs it as one of its services; the embedded engine has no stack,
  * so `kseed mirror up` (and `kseed mirror sync`, which needs it) runs the
  * same image (kseed/registry, Debian's docker-registry) as one container,
@@ -14,7 +15,6 @@ import { createHash } from 'node:crypto';
 import { readFileSync, statSync } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { execa } from 'execa';
 import { checkSeed } from '../compose/preflight.js';
 import { InputError, KseedError } from '../errors.js';
 import { createEnv } from '../render/env.js';
@@ -24,7 +24,7 @@ import { REPO_ROOT } from '../render/stack.js';
 import { resolveSecret } from '../site/secrets.js';
 import type { Site } from '../site/types.js';
 import { pidInNetns } from '../util/netns.js';
-import { requireTool } from '../util/tools.js';
+import { requireTool, runQuiet, which } from '../util/tools.js';
 
 const HASH_LABEL = 'io.kseed.config-hash';
 
@@ -42,8 +42,9 @@ function imageTag(): string {
   return process.env.KSEED_IMAGE_TAG ?? (JSON.parse(readFileSync(path.join(REPO_ROOT, 'package.json'), 'utf8')) as { version: string }).version;
 }
 
+/** docker's quick verbs (inspect, run -d, rm, logs): never a pull, the image is local. */
 async function docker(args: string[]) {
-  return execa('docker', args, { reject: false, stdin: 'ignore' });
+  return runQuiet('docker', args, { timeoutMs: 120_000 });
 }
 
 /** /proc/net/tcp's form of a listening socket on the address and port (what the stack's healthcheck greps). */
@@ -170,6 +171,8 @@ export async function ensureSeedRegistry(site: Site, stateDir: string, opts: { t
 export async function stopSeedRegistry(site: Site): Promise<{ stopped: boolean; container: string }> {
   const name = registryContainerOf(site);
   if (site.engine !== 'embedded') return { stopped: false, container: name };
+  // without docker there is no container to remove: `kseed down` goes on with the rest
+  if (!which('docker')) return { stopped: false, container: name };
   const now = await inspect(name);
   if (!now) return { stopped: false, container: name };
   const r = await docker(['rm', '-f', name]);
