@@ -10,7 +10,7 @@ import { createReadStream, existsSync, mkdirSync, renameSync, rmSync } from 'nod
 import { open } from 'node:fs/promises';
 import path from 'node:path';
 import { InputError, KseedError } from '../errors.js';
-import { markBundled } from '../images/bundled.js';
+import { markBundled, markBundledImages } from '../images/bundled.js';
 import { checkDocker, inspectImage } from '../images/seed/docker.js';
 import { kseedVersion } from '../images/seed/build.js';
 import { runQuiet } from '../util/tools.js';
@@ -102,6 +102,9 @@ export async function loadBundle(opts: LoadOptions): Promise<LoadResult> {
         images.push({ ...i, status: 'loaded' });
       }
     }
+
+    // `kseed images build` then takes these as built, without the apt sources their inputs hash (src/images/seed/build.ts)
+    if (images.length) markBundledImages(cacheDir, images, path.basename(file));
 
     // 3. files: each renamed into place (same filesystem: atomic per file)
     const files: LoadResult['files'] = [];

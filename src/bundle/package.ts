@@ -5,7 +5,7 @@
  * included) and the Node binary running it, as one gzip tarball that plain
  * `tar` unpacks into a directory kseed runs from.
  */
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync } from 'node:fs';
 import path from 'node:path';
 import { KseedError } from '../errors.js';
 import { REPO_ROOT } from '../render/stack.js';
@@ -93,23 +93,31 @@ export function planKseed(root = REPO_ROOT): PackedKseed {
 
 /**
  * Writes the tarball: everything under `<name>-<version>/`, Node as its
- * `bin/node` beside `bin/kseed.js`, so `<dir>/bin/node <dir>/bin/kseed.js`
- * needs nothing else installed but Debian's base (libc, libstdc++).
+ * `bin/node` and `bin/kseed` (a link to kseed.js) beside `bin/kseed.js`, so
+ * with `<dir>/bin` on PATH `kseed` runs with nothing else installed but
+ * Debian's base (libc, libstdc++).
  */
 export async function packKseed(out: string, plan: PackedKseed, root = REPO_ROOT): Promise<void> {
   const tar = requireTool('tar', 'to pack kseed for the bundle');
   const nodeDir = path.dirname(process.execPath);
   const nodeName = path.basename(process.execPath);
-  // GNU tar applies the --transform expressions in order to each member name and hard link target (rh), not to symlink targets (relative, they stay right)
-  await run(
-    tar,
-    [
-      // gzip -1: measured 3.8 s of CPU against 10.2 s for the default -6, for 12% more bytes
-      '-I', 'gzip -1', '-cf', out, '--owner=0', '--group=0',
-      `--transform=flags=rh;s,^${nodeName}$,bin/node,`, `--transform=flags=rh;s,^,${plan.dir}/,`,
-      '-C', root, ...plan.members,
-      '-C', nodeDir, nodeName,
-    ],
-    { timeoutMs: 600_000 },
-  );
+  const extra = mkdtempSync(`${out}.d-`);
+  try {
+    symlinkSync('kseed.js', path.join(extra, 'kseed'));
+    // GNU tar applies the --transform expressions in order to each member name and hard link target (rh), not to symlink targets (relative, they stay right)
+    await run(
+      tar,
+      [
+        // gzip -1: measured 3.8 s of CPU against 10.2 s for the default -6, for 12% more bytes
+        '-I', 'gzip -1', '-cf', out, '--owner=0', '--group=0',
+        `--transform=flags=rh;s,^${nodeName}$,bin/node,`, '--transform=flags=rh;s,^kseed$,bin/kseed,', `--transform=flags=rh;s,^,${plan.dir}/,`,
+        '-C', root, ...plan.members,
+        '-C', nodeDir, nodeName,
+        '-C', extra, 'kseed',
+      ],
+      { timeoutMs: 600_000 },
+    );
+  } finally {
+    rmSync(extra, { recursive: true, force: true });
+  }
 }

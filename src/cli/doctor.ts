@@ -8,12 +8,10 @@ import dgram from 'node:dgram';
 import { existsSync } from 'node:fs';
 import net from 'node:net';
 import type { Command } from 'commander';
-import { probeDhcp, type ProbeOffer } from '../boot/dhcp/probe.js';
-import { enterNetns, interfaceAddresses, interfaceExists, interfaceMac } from '../boot/netif.js';
-import { bootServicePid } from '../engine/service.js';
+import type { ProbeOffer } from '../boot/dhcp/probe.js';
 import { InputError, KseedError } from '../errors.js';
-import { loadSite } from '../site/load.js';
-import { portsHeldBy, type HeldPorts } from '../util/procnet.js';
+import type { Site } from '../site/types.js';
+import type { HeldPorts } from '../util/procnet.js';
 import { contextOf } from './context.js';
 import { table } from './output.js';
 
@@ -31,8 +29,12 @@ export interface DoctorReport {
   seedAddress?: string;
   checks: Check[];
   dhcpOffers: ProbeOffer[];
-  /** kseed's own boot services when they run for this site file: the ports they hold are not conflicts */
-  kseedServices?: { pid: number; udp: number[]; tcp: number[] };
+  /**
+   * kseed's own services when they run for this site file: its boot (or
+   * agent) service, and on the Ironic engine each running container of the
+   * seed stack; the ports they hold are not conflicts. udp/tcp: all of them.
+   */
+  kseedServices?: { pid?: number; udp: number[]; tcp: number[]; stack?: { service: string; pid: number; udp: number[]; tcp: number[] }[] };
   recommendation: string;
 }
 
@@ -47,15 +49,48 @@ interface Target {
   mode?: string;
   httpPort?: number;
   tftpPort?: number;
-  /** kseed's own boot services for this site file, and the ports they hold: those are no conflict */
-  own?: { pid: number; held: HeldPorts };
+  /** kseed's own services for this site file, and the ports they hold: those are no conflict */
+  own?: Owner[];
+}
+
+/** One of kseed's own processes (with its children) and the ports it holds. */
+export interface Owner {
+  /** as the report names it: "kseed's boot services", "the seed stack's dnsmasq" */
+  name: string;
+  /** the seed stack's service, for the stack's containers */
+  service?: string;
+  pid: number;
+  held: HeldPorts;
+}
+
+/**
+ * kseed's own services of this site: the boot service by its pid file (the
+ * agent service behind the Ironic stack's nginx uses the same), and on the
+ * Ironic engine every running container of the rendered seed stack, by the
+ * PID docker reports and the processes below it (nginx's workers, a shell's
+ * dnsmasq), so the stack's dnsmasq and nginx are not taken for foreign.
+ */
+async function ownServices(site: Site | undefined, stateDir: string, configPath: string): Promise<Owner[]> {
+  const [{ bootServicePid }, { portsHeldByTree }] = await Promise.all([import('../engine/service.js'), import('../util/procnet.js')]);
+  const owners: Owner[] = [];
+  const pid = bootServicePid(stateDir, configPath);
+  if (pid !== undefined) owners.push({ name: site?.engine === 'ironic' ? "kseed's agent service" : "kseed's boot services", pid, held: portsHeldByTree(pid) });
+  if (site?.engine !== 'ironic') return owners;
+  const { stackProcesses } = await import('../engine/ironic-seed.js');
+  let running: { service: string; pid: number }[] = [];
+  try {
+    running = await stackProcesses(stateDir);
+  } catch {
+    // no docker here: the ports show as they are, foreign or not
+  }
+  for (const s of running) owners.push({ name: `the seed stack's ${s.service}`, service: s.service, pid: s.pid, held: portsHeldByTree(s.pid) });
+  return owners;
 }
 
 /** Interface and seed address from the flags, else from the site file when there is one. */
-async function target(opts: { interface?: string; address?: string; netns?: string }, configPath: string): Promise<Target> {
+async function target(opts: { interface?: string; address?: string; netns?: string }, site: Site | undefined): Promise<Target> {
   let t: Partial<Target> = {};
-  if (existsSync(configPath) && !(opts.interface && opts.address)) {
-    const site = await loadSite(configPath);
+  if (site && !(opts.interface && opts.address)) {
     t = { iface: site.seed.interface, ...(site.seed.netns ? { netns: site.seed.netns } : {}), address: site.seed.address.split('/')[0], prefix: site.seed.prefix, mode: site.seed.dhcp.mode, httpPort: site.seed.ports.http, tftpPort: site.seed.ports.tftp };
   }
   if (opts.interface) t.iface = opts.interface;
@@ -89,8 +124,23 @@ function tcpFree(port: number): Promise<string | null> {
   });
 }
 
+const sorted = (s: Set<number>) => [...s].sort((a, b) => a - b);
+
+/** The --json view of kseed's own services: the boot/agent service's pid, every port they hold, and the stack's containers. */
+function servicesJson(own: Owner[]): NonNullable<DoctorReport['kseedServices']> {
+  const boot = own.find((o) => !o.service);
+  const stack = own.filter((o) => o.service);
+  return {
+    ...(boot ? { pid: boot.pid } : {}),
+    udp: sorted(new Set(own.flatMap((o) => [...o.held.udp]))),
+    tcp: sorted(new Set(own.flatMap((o) => [...o.held.tcp]))),
+    ...(stack.length ? { stack: stack.map((o) => ({ service: o.service!, pid: o.pid, udp: sorted(o.held.udp), tcp: sorted(o.held.tcp) })) } : {}),
+  };
+}
+
 export async function runDoctor(t: Target, probeMs: number): Promise<DoctorReport> {
   const checks: Check[] = [];
+  const [{ interfaceAddresses, interfaceExists, interfaceMac }, { probeDhcp }] = await Promise.all([import('../boot/netif.js'), import('../boot/dhcp/probe.js')]);
   const exists = interfaceExists(t.iface);
   checks.push({ check: 'interface', status: exists ? 'ok' : 'fail', detail: exists ? `${t.iface} exists` : `${t.iface} does not exist` });
   const addrs = exists ? interfaceAddresses(t.iface) : [];
@@ -111,23 +161,23 @@ export async function runDoctor(t: Target, probeMs: number): Promise<DoctorRepor
     { port: t.tftpPort ?? 69, what: 'TFTP' },
     { port: 4011, what: 'proxyDHCP' },
   ];
-  const ownedBy = (proto: 'udp' | 'tcp', port: number) => Boolean(t.own?.held[proto].has(port));
+  const ownerOf = (proto: 'udp' | 'tcp', port: number) => t.own?.find((o) => o.held[proto].has(port));
   for (const u of udp) {
     const busy = await udpFree(u.port);
-    const own = busy && ownedBy('udp', u.port);
+    const own = busy ? ownerOf('udp', u.port) : undefined;
     checks.push({
       check: `udp/${u.port}`,
       status: busy && !own ? 'fail' : 'ok',
-      detail: own ? `${u.what} served by kseed's boot services (pid ${t.own!.pid})` : busy ? `${u.what} port in use (${busy}): stop that service or turn kseed's ${u.what} off` : `${u.what} port free`,
+      detail: own ? `${u.what} served by ${own.name} (pid ${own.pid})` : busy ? `${u.what} port in use (${busy}): stop that service or turn kseed's ${u.what} off` : `${u.what} port free`,
     });
   }
   const httpPorts = [...new Set([80, 8080, ...(t.httpPort ? [t.httpPort] : [])])];
   for (const p of httpPorts) {
     const busy = await tcpFree(p);
-    const own = busy && ownedBy('tcp', p);
+    const own = busy ? ownerOf('tcp', p) : undefined;
     // only the port the site file uses is a failure; the others are for information
     const level: Level = busy && !own ? (p === (t.httpPort ?? 8080) ? 'fail' : 'warn') : 'ok';
-    checks.push({ check: `tcp/${p}`, status: level, detail: own ? `HTTP served by kseed's boot services (pid ${t.own!.pid})` : busy ? `HTTP port in use (${busy})` : 'HTTP port free' });
+    checks.push({ check: `tcp/${p}`, status: level, detail: own ? `HTTP served by ${own.name} (pid ${own.pid})` : busy ? `HTTP port in use (${busy})` : 'HTTP port free' });
   }
   const missing = IPXE_FILES.filter((f) => !existsSync(f));
   checks.push({
@@ -147,7 +197,7 @@ export async function runDoctor(t: Target, probeMs: number): Promise<DoctorRepor
       const proxies = [...new Set(offers.filter((o) => o.proxy).map((o) => o.server))];
       const ours = t.address ? [t.address] : [];
       const foreign = servers.filter((s) => !ours.includes(s));
-      const ownDhcp = ownedBy('udp', 67) || ownedBy('udp', 4011);
+      const ownDhcp = ownerOf('udp', 67) ?? ownerOf('udp', 4011);
       checks.push({
         check: 'DHCP servers',
         status: foreign.length && t.mode === 'authoritative' ? 'fail' : foreign.length ? 'warn' : 'ok',
@@ -155,7 +205,7 @@ export async function runDoctor(t: Target, probeMs: number): Promise<DoctorRepor
           ? `answered by ${foreign.join(', ')}`
           : ownDhcp
             ? // it answers only the site's MACs, so the probe's own MAC gets no offer from it
-              `kseed's own DHCP server (pid ${t.own!.pid}) serves ${t.iface}; no other DHCP server answered within ${probeMs} ms`
+              `${ownDhcp.service ? ownDhcp.name : "kseed's own DHCP server"} (pid ${ownDhcp.pid}) serves ${t.iface}; no other DHCP server answered within ${probeMs} ms`
             : `no DHCP server answered within ${probeMs} ms`,
       });
       if (proxies.filter((s) => !ours.includes(s)).length) {
@@ -171,7 +221,7 @@ export async function runDoctor(t: Target, probeMs: number): Promise<DoctorRepor
     : exists
       ? 'no other DHCP server answered: seed.dhcp.mode: authoritative is safe'
       : `fix the interface first`;
-  return { interface: t.iface, ...(t.netns ? { netns: t.netns } : {}), ...(t.address ? { seedAddress: t.address } : {}), checks, dhcpOffers: offers, ...(t.own ? { kseedServices: { pid: t.own.pid, udp: [...t.own.held.udp].sort((a, b) => a - b), tcp: [...t.own.held.tcp].sort((a, b) => a - b) } } : {}), recommendation };
+  return { interface: t.iface, ...(t.netns ? { netns: t.netns } : {}), ...(t.address ? { seedAddress: t.address } : {}), checks, dhcpOffers: offers, ...(t.own?.length ? { kseedServices: servicesJson(t.own) } : {}), recommendation };
 }
 
 export function register(program: Command): void {
@@ -186,14 +236,16 @@ export function register(program: Command): void {
       const ctx = contextOf(cmd);
       const secs = Number(opts.probeSeconds);
       if (!Number.isFinite(secs) || secs <= 0 || secs > 60) throw new InputError(`--probe-seconds: expected 1..60, got ${opts.probeSeconds}`);
-      const t = await target(opts, ctx.configPath);
-      // after `kseed up` its own services hold the ports the doctor checks: recognise them by the state dir's PID
-      const pid = existsSync(ctx.configPath) ? bootServicePid(ctx.stateDir, ctx.configPath) : undefined;
-      if (pid !== undefined) t.own = { pid, held: portsHeldBy(pid) };
+      const { loadSite } = await import('../site/load.js');
+      // with --interface and --address the site file is not needed: a broken one does not stop the doctor
+      const site = existsSync(ctx.configPath) ? await loadSite(ctx.configPath).catch((err: unknown) => (opts.interface && opts.address ? undefined : Promise.reject(err))) : undefined;
+      const t = await target(opts, site);
+      // after `kseed up` its own services hold the ports the doctor checks: recognise them by their PIDs
+      if (existsSync(ctx.configPath)) t.own = await ownServices(site, ctx.stateDir, ctx.configPath);
       // ports, addresses and the probe are all about the namespace the services will run in
       if (t.netns) {
         try {
-          enterNetns(t.netns);
+          (await import('../boot/netif.js')).enterNetns(t.netns);
         } catch (err) {
           throw new KseedError((err as Error).message);
         }

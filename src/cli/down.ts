@@ -1,5 +1,4 @@
 import type { Command } from 'commander';
-import { openSeed } from '../engine/seed.js';
 import { contextOf } from './context.js';
 import { siteIfAny } from './embedded.js';
 
@@ -11,6 +10,8 @@ export function register(program: Command): void {
     .option('--out <dir>', 'stack directory (default .kseed/stack)')
     .action(async (opts: { volumes?: boolean; out?: string }, cmd: Command) => {
       const ctx = contextOf(cmd);
+      // the engines load when the command runs, not for its --help
+      const { openSeed } = await import('../engine/seed.js');
       const site = await siteIfAny(ctx);
       const r = await openSeed(ctx, site).down({
         volumes: Boolean(opts.volumes),

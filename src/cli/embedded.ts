@@ -4,7 +4,6 @@
  */
 import { existsSync } from 'node:fs';
 import type { Command } from 'commander';
-import { loadSite } from '../site/load.js';
 import type { Site } from '../site/types.js';
 import type { CliContext } from './context.js';
 
@@ -13,7 +12,8 @@ import type { CliContext } from './context.js';
  * undefined: `down` and `status` then act on a rendered stack alone.
  */
 export async function siteIfAny(ctx: CliContext): Promise<Site | undefined> {
-  return existsSync(ctx.configPath) ? loadSite(ctx.configPath) : undefined;
+  // loaded here, not at start-up: `--help` of up/down/status/logs needs no site code
+  return existsSync(ctx.configPath) ? (await import('../site/load.js')).loadSite(ctx.configPath) : undefined;
 }
 
 /** The site, when the site file exists and says `engine: embedded`; undefined otherwise. */

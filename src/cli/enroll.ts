@@ -8,11 +8,7 @@
  */
 import type { Command } from 'commander';
 import type { BmcIdentity, PowerState } from '../bmc/types.js';
-import { canApply } from '../engine/lifecycle.js';
-import { openEngine } from '../engine/open.js';
 import { InputError } from '../errors.js';
-import { loadSite } from '../site/load.js';
-import { exitFor, selectNodes } from './nodes.js';
 import { ciOptions } from './ci.js';
 import { contextOf } from './context.js';
 import { table } from './output.js';
@@ -44,6 +40,13 @@ export function register(program: Command): void {
     )
     .action(async (names: string[], opts: { all?: boolean; concurrency: number }, cmd: Command) => {
       const ctx = contextOf(cmd);
+      // the engine, BMC and site code load when the command runs, not for its --help
+      const [{ canApply }, { openEngine }, { loadSite }, { exitFor, selectNodes }] = await Promise.all([
+        import('../engine/lifecycle.js'),
+        import('../engine/open.js'),
+        import('../site/load.js'),
+        import('./nodes.js'),
+      ]);
       const site = await loadSite(ctx.configPath);
       const nodes = selectNodes(site, names, opts.all);
       // per-node events for CI mode only: the human output stays the one table

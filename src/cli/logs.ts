@@ -2,8 +2,7 @@ import { existsSync, readdirSync, statSync } from 'node:fs';
 import path from 'node:path';
 import type { Command } from 'commander';
 import { InputError, KseedError } from '../errors.js';
-import { renderedStack, stackLogs } from '../engine/ironic-seed.js';
-import { LogFollower } from '../engine/service.js';
+import type { LogFollower } from '../engine/service.js';
 import { lastLines } from '../util/tail.js';
 import { contextOf, noSiteFile, type CliContext } from './context.js';
 import { embeddedSiteOf } from './embedded.js';
@@ -26,6 +25,7 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 async function showFiles(files: Map<string, string>, tail: number, follow: boolean): Promise<void> {
   const many = files.size > 1;
   const followers: [string, LogFollower][] = [];
+  const { LogFollower } = await import('../engine/service.js');
   for (const [name, file] of files) {
     if (many) process.stdout.write(`==> ${path.basename(file)} <==\n`);
     const text = lastLines(file, tail);
@@ -60,6 +60,8 @@ export function register(program: Command): void {
         if (!files.size) throw new KseedError(`no logs under ${path.join(ctx.stateDir, 'logs')} yet: \`kseed up\` starts the boot services, which log to boot-serve.log`, { code: 'no-logs' });
         return showFiles(files, tail, Boolean(opts.follow));
       }
+      // the engine loads here, not for --help or kseed's own log files
+      const { renderedStack, stackLogs } = await import('../engine/ironic-seed.js');
       const stack = await renderedStack(ctx.stateDir, opts.out);
       if (!stack) throw new KseedError('seed not up: no rendered stack (`kseed up` renders and starts it)', { code: 'not-up' });
       const { manifest } = stack;

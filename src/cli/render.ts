@@ -1,6 +1,5 @@
 import type { Command } from 'commander';
-import { renderSeedStack, renderSummary, type RenderResult } from '../engine/ironic-seed.js';
-import { loadSite } from '../site/load.js';
+import type { RenderResult } from '../engine/ironic-seed.js';
 import { contextOf } from './context.js';
 
 export function renderJson(r: RenderResult): Record<string, unknown> {
@@ -23,6 +22,8 @@ export function register(program: Command): void {
     .option('--out <dir>', 'write the stack here instead of .kseed/stack')
     .action(async (opts: { out?: string }, cmd: Command) => {
       const ctx = contextOf(cmd);
+      // the engine and site code load when the command runs, not for its --help
+      const [{ renderSeedStack, renderSummary }, { loadSite }] = await Promise.all([import('../engine/ironic-seed.js'), import('../site/load.js')]);
       const r = await renderSeedStack(await loadSite(ctx.configPath), ctx.stateDir, { ...(opts.out ? { out: opts.out } : {}) });
       ctx.out.result(renderJson(r), () => renderSummary(r));
     });

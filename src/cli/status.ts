@@ -1,7 +1,5 @@
 import { existsSync } from 'node:fs';
 import type { Command } from 'commander';
-import { openSeed } from '../engine/seed.js';
-import { cephSummaryAt, cephSummaryLine } from '../handoff/ceph-status.js';
 import { contextOf, noSiteFile } from './context.js';
 import { siteIfAny } from './embedded.js';
 import { table, timingsCell } from './output.js';
@@ -14,6 +12,8 @@ export function register(program: Command): void {
     .option('--out <dir>', 'stack directory (default .kseed/stack)')
     .action(async (opts: { out?: string }, cmd: Command) => {
       const ctx = contextOf(cmd);
+      // the engines load when the command runs, not for its --help
+      const [{ openSeed }, { cephSummaryAt, cephSummaryLine }] = await Promise.all([import('../engine/seed.js'), import('../handoff/ceph-status.js')]);
       const s = await openSeed(ctx, await siteIfAny(ctx)).status({ ...(opts.out ? { out: opts.out } : {}) });
       if (s.engine === 'embedded') {
         const { boot_services, nodes } = s;

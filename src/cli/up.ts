@@ -1,9 +1,6 @@
 import type { Command } from 'commander';
 import type { ServiceStatus } from '../engine/ironic-seed.js';
-import { openSeed } from '../engine/seed.js';
-import { missingRamdisk } from '../engine/service.js';
 import { InputError } from '../errors.js';
-import { loadSite } from '../site/load.js';
 import { ciOptions } from './ci.js';
 import { contextOf, shownSite, type CliContext } from './context.js';
 import { embeddedUpOptions } from './embedded.js';
@@ -47,6 +44,8 @@ export function register(program: Command): void {
       const ctx = contextOf(cmd);
       const timeout = Number(opts.timeout);
       if (!Number.isFinite(timeout) || timeout <= 0) throw new InputError(`--timeout must be a positive number of seconds, not "${opts.timeout}"`);
+      // the engines and site code load when the command runs, not for its --help (nor `kseed status --help`, which shares statusTable)
+      const [{ openSeed }, { missingRamdisk }, { loadSite }] = await Promise.all([import('../engine/seed.js'), import('../engine/service.js'), import('../site/load.js')]);
       const site = await loadSite(ctx.configPath);
       if (site.engine !== 'embedded' && site.engine !== 'ironic') {
         throw new InputError(

@@ -60,6 +60,18 @@ export async function renderedStack(stateDir: string, out?: string): Promise<Ren
   return manifest ? { dir, manifest, project: { name: manifest.project, file: `${dir}/${manifest.composeFile}`, dir } } : undefined;
 }
 
+/**
+ * The running containers of the rendered stack, by their main process
+ * (docker's State.Pid): `kseed doctor` tells the stack's dnsmasq and nginx
+ * from a foreign holder of the same ports by them. None without a stack.
+ */
+export async function stackProcesses(stateDir: string, out?: string): Promise<{ service: string; pid: number }[]> {
+  const stack = await renderedStack(stateDir, out);
+  if (!stack) return [];
+  const running = await (await ComposeDriver.detect()).ps(stack.project);
+  return running.flatMap((s) => (s.state === 'running' && s.pid ? [{ service: s.service, pid: s.pid }] : []));
+}
+
 export interface IronicSeedUp {
   engine: 'ironic';
   render: RenderResult;

@@ -5,7 +5,7 @@
  * the directory names the files a bundle installed; a build (`--force`)
  * removes it, since its output replaces the bundle's.
  */
-import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 
 export const BUNDLED = 'bundled.json';
@@ -40,4 +40,31 @@ export function markBundled(dir: string, files: string[], bundle: string): void 
 
 export function forgetBundled(dir: string): void {
   rmSync(path.join(dir, BUNDLED), { force: true });
+}
+
+/** Docker images a bundle loaded, per cache: `seed/bundled-images.json` maps each tag to the image ID it loaded. */
+const imagesFile = (cacheDir: string) => path.join(cacheDir, 'seed', 'bundled-images.json');
+
+function readImages(cacheDir: string): Record<string, string> {
+  try {
+    return (JSON.parse(readFileSync(imagesFile(cacheDir), 'utf8')) as { images: Record<string, string> }).images;
+  } catch {
+    return {};
+  }
+}
+
+/** Records that a bundle loaded (or found already loaded) these images, for the image builders of this cache. */
+export function markBundledImages(cacheDir: string, images: { ref: string; id: string }[], bundle: string): void {
+  const all = { ...readImages(cacheDir), ...Object.fromEntries(images.map((i) => [i.ref, i.id])) };
+  mkdirSync(path.dirname(imagesFile(cacheDir)), { recursive: true });
+  writeFileSync(imagesFile(cacheDir), `${JSON.stringify({ bundle, images: all }, null, 2)}\n`);
+}
+
+/**
+ * The image ID a bundle loaded under `ref` into the engine of this cache's
+ * seed. A builder compares it with the tag's image now: equal means the
+ * bundle's image is still the one tagged, to be used as it is.
+ */
+export function bundledImageId(cacheDir: string, ref: string): string | undefined {
+  return readImages(cacheDir)[ref];
 }

@@ -73,3 +73,41 @@ export function portsHeldBy(pid: number): HeldPorts {
   }
   return held;
 }
+
+/**
+ * `pid` and every process below it, by the parent PID of each /proc/N/stat
+ * (proc(5): field 4, after the parenthesised command name, which may itself
+ * hold spaces and parentheses).
+ */
+export function processTree(pid: number): number[] {
+  const children = new Map<number, number[]>();
+  for (const d of readdirSync('/proc')) {
+    if (!/^\d+$/.test(d)) continue;
+    let stat: string;
+    try {
+      stat = readFileSync(`/proc/${d}/stat`, 'utf8');
+    } catch {
+      continue;
+    }
+    const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+    children.set(ppid, [...(children.get(ppid) ?? []), Number(d)]);
+  }
+  const out: number[] = [];
+  for (const queue = [pid]; queue.length; ) {
+    const p = queue.shift()!;
+    out.push(p);
+    queue.push(...(children.get(p) ?? []));
+  }
+  return out;
+}
+
+/** The ports `pid` and the processes below it hold: a daemon's workers or a wrapper's child hold a service's sockets too. */
+export function portsHeldByTree(pid: number): HeldPorts {
+  const held: HeldPorts = { udp: new Set(), tcp: new Set() };
+  for (const p of processTree(pid)) {
+    const h = portsHeldBy(p);
+    for (const x of h.udp) held.udp.add(x);
+    for (const x of h.tcp) held.tcp.add(x);
+  }
+  return held;
+}

@@ -31,7 +31,8 @@ export interface BaseResult {
   image: string;
   id: string;
   size: number;
-  status: 'built' | 'reused' | 'given';
+  /** bundled: no base was needed, the images came from `kseed bundle load`. */
+  status: 'built' | 'reused' | 'given' | 'bundled';
   seconds: number;
   mirror?: string;
   /** The debootstrap --make-tarball the base was unpacked from. */

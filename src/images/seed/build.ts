@@ -8,6 +8,7 @@ import path from 'node:path';
 import { execa } from 'execa';
 import { KseedError } from '../../errors.js';
 import { missingTool } from '../../util/tools.js';
+import { bundledImageId } from '../bundled.js';
 import { REPO_ROOT } from '../../render/stack.js';
 import type { StackService } from '../../render/model.js';
 import { ensureBase, type BaseResult } from './base.js';
@@ -124,6 +125,23 @@ export async function dockerBuild(
   }
 }
 
+/**
+ * Every image asked for, when each is still the image a loaded bundle put
+ * under its tag: used as it is. An air-gapped seed could not compute their
+ * input hash (the base's name hashes the apt sources) nor rebuild them.
+ */
+async function fromBundle(cacheDir: string, services: StackService[], tag: string): Promise<ImageOutcome[] | undefined> {
+  const out: ImageOutcome[] = [];
+  for (const s of services) {
+    const ref = `${repoOf(s)}:${tag}`;
+    const id = bundledImageId(cacheDir, ref);
+    const have = id ? await inspectImage(ref) : undefined;
+    if (!have || have.id !== id) return undefined;
+    out.push({ name: s, image: repoOf(s), tag: ref, id: have.id, size: have.size, seconds: 0, status: 'reused', hash: have.labels[INPUTS_LABEL] ?? '' });
+  }
+  return out;
+}
+
 export async function buildSeedImages(opts: SeedBuildOptions): Promise<SeedBuildResult> {
   const t0 = Date.now();
   const say = opts.onProgress ?? (() => {});
@@ -135,6 +153,12 @@ export async function buildSeedImages(opts: SeedBuildOptions): Promise<SeedBuild
       code: 'bad-input',
       detail: 'fill it with: kseed images fetch --out DIR (on a machine with a Debian mirror)',
     });
+  }
+
+  const loaded = opts.force || opts.baseImage || opts.offline ? undefined : await fromBundle(opts.cacheDir, services, tag);
+  if (loaded) {
+    say(`${loaded.map((i) => i.tag).join(', ')}: as loaded by kseed bundle load`);
+    return { base: { image: 'none (images from kseed bundle load)', id: '', size: 0, status: 'bundled', seconds: 0 }, images: loaded, seconds: (Date.now() - t0) / 1000 };
   }
 
   const base = await ensureBase({ cacheDir: opts.cacheDir, image: opts.baseImage, force: opts.force, offlineDir: opts.offline, onProgress: say });

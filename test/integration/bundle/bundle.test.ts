@@ -8,10 +8,12 @@
  * code 2, naming the member or version, and install nothing: no cache files,
  * no staging left, no image in Docker. `--with kseed` carries kseed and
  * Node: unpacked by GNU tar, it runs with no network and nothing on PATH.
+ * A seed image a bundle loaded is taken as built by the seed image builder
+ * (no debootstrap, no apt), until its tag names another image.
  */
-import { execFile, execFileSync } from 'node:child_process';
+import { execFile, execFileSync, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, truncateSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -167,7 +169,9 @@ describe.skipIf(!ok)('kseed bundle (dockerd, GNU tar)', () => {
     expect(imageId(TINY)).toBe(tinyId);
     for (const [n, b] of Object.entries(files)) expect(readFileSync(path.join(c, 'ramdisk', n)).equals(b), n).toBe(true);
     expect(j.files.map((f: { status: string }) => f.status)).toEqual(['installed', 'installed', 'installed']);
-    expect(readdirSync(c)).toEqual(['ramdisk']);
+    // beside the files, the record of the loaded image for the seed image builder
+    expect(readdirSync(c).sort()).toEqual(['ramdisk', 'seed']);
+    expect(JSON.parse(readFileSync(path.join(c, 'seed', 'bundled-images.json'), 'utf8'))).toEqual({ bundle: 'site.tar', images: { [TINY]: tinyId } });
 
     // the ramdisk builder takes the loaded files as built: no apt (nothing on PATH), no rebuild
     const empty = path.join(dir, 'empty-path');
@@ -181,9 +185,50 @@ describe.skipIf(!ok)('kseed bundle (dockerd, GNU tar)', () => {
     const k = JSON.parse(again.stdout);
     expect(k.images).toEqual([{ ref: TINY, id: tinyId, status: 'present' }]);
     expect(k.files.map((f: { status: string }) => f.status)).toEqual(['same', 'same', 'same']);
-    expect(readdirSync(c)).toEqual(['ramdisk']);
+    expect(readdirSync(c).sort()).toEqual(['ramdisk', 'seed']);
+    expect(readdirSync(path.join(c, 'seed'))).toEqual(['bundled-images.json']);
   });
 
+
+  it('the seed image builder takes an image a bundle loaded as it is, with no network, debootstrap or apt; not once its tag names another image', async () => {
+    const tag = `bt${process.pid}`;
+    const ref = `kseed/registry:${tag}`;
+    execFileSync('sh', ['-c', `tar -C "${dir}/root" -c . | docker import --change 'LABEL org.kseed.test=bundled' - ${ref}`], { stdio: 'pipe' });
+    const id = imageId(ref)!;
+    try {
+      const sb = path.join(dir, 'seed.tar');
+      const c = await kseed(['bundle', 'create', '--only', 'ramdisk', '--image', ref, '--cache', cache, '--out', sb]);
+      expect(c.code, c.stderr).toBe(0);
+      const site = fresh('ironic');
+      const l = await offline(['--config', site, 'bundle', 'load', sb], dir);
+      expect(l.code, l.stderr).toBe(0);
+      const seedCache = path.join(path.dirname(site), '.kseed', 'cache');
+      // PATH with docker alone: a build would need debootstrap and apt-get
+      const bin = path.join(dir, 'docker-only');
+      mkdirSync(bin);
+      symlinkSync(execFileSync('sh', ['-c', 'command -v docker'], { encoding: 'utf8' }).trim(), path.join(bin, 'docker'));
+      const build = () => {
+        const js = `import { buildSeedImages } from ${JSON.stringify(path.join(REPO, 'dist/images/seed/build.js'))};
+          const r = await buildSeedImages({ cacheDir: ${JSON.stringify(seedCache)}, services: ['registry'], tag: ${JSON.stringify(tag)} });
+          console.log(JSON.stringify(r));`;
+        return spawnSync('unshare', ['--net', 'env', '-i', `PATH=${bin}`, process.execPath, '--input-type=module', '-e', js], { encoding: 'utf8', timeout: 60_000 });
+      };
+      const r = build();
+      expect(r.status, r.stderr).toBe(0);
+      const j = JSON.parse(r.stdout);
+      expect(j.base.status).toBe('bundled');
+      expect(j.images).toEqual([expect.objectContaining({ name: 'registry', tag: ref, id, status: 'reused' })]);
+
+      // the tag now names an image the bundle did not load: it must be built, which needs debootstrap
+      execFileSync('sh', ['-c', `tar -C "${dir}/root" -c . | docker import --change 'LABEL org.kseed.test=other' - ${ref}`], { stdio: 'pipe' });
+      expect(imageId(ref)).not.toBe(id);
+      const again = build();
+      expect(again.status).not.toBe(0);
+      expect(again.stderr).toMatch(/debootstrap not found/);
+    } finally {
+      docker('rmi', '-f', ref);
+    }
+  });
   it('--only kseed: kseed, its production dependencies and Node, which GNU tar unpacks and which run with no network and nothing on PATH', async () => {
     const pkg = JSON.parse(readFileSync(path.join(REPO, 'package.json'), 'utf8'));
     const kb = path.join(dir, 'kseed.tar');
@@ -208,6 +253,8 @@ describe.skipIf(!ok)('kseed bundle (dockerd, GNU tar)', () => {
 
     const bare = (args: string[]) => execFileSync('unshare', ['--net', 'env', '-i', path.join(home, 'bin', 'node'), ...args], { cwd: air, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
     expect(bare([path.join(home, 'bin', 'kseed.js'), '--version']).trim()).toBe(pkg.version);
+    // `kseed` on PATH, its shebang's `env node` finding the carried Node
+    expect(execFileSync('unshare', ['--net', 'env', '-i', `PATH=${path.join(home, 'bin')}`, 'kseed', '--version'], { cwd: air, encoding: 'utf8' }).trim()).toBe(pkg.version);
     // the native addons were carried built for this Node
     const native = `const D = require(${JSON.stringify(path.join(home, 'node_modules/better-sqlite3'))}); console.log(new D(':memory:').prepare('select 6*7 as x').get().x, typeof require(${JSON.stringify(path.join(home, 'node_modules/koffi'))}).load)`;
     expect(bare(['-e', native]).trim()).toBe('42 function');

@@ -7,7 +7,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { BUNDLED, bundledStamp, forgetBundled, markBundled } from '../../../src/images/bundled.js';
+import { BUNDLED, bundledImageId, bundledStamp, forgetBundled, markBundled, markBundledImages } from '../../../src/images/bundled.js';
 
 describe('bundled artifacts', () => {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'kst-bundled-'));
@@ -36,5 +36,16 @@ describe('bundled artifacts', () => {
     expect(bundledStamp(dir, ['vmlinuz'], 'stamp')).toEqual(stamp);
     forgetBundled(dir);
     expect(bundledStamp(dir, ['vmlinuz'], 'stamp')).toBeUndefined();
+  });
+
+  it('records the image ID each tag had when a bundle loaded it; a later load adds to it and wins for its own tags', () => {
+    const cache = path.join(dir, 'cache');
+    expect(bundledImageId(cache, 'kseed/ironic:0.1.0')).toBeUndefined();
+    markBundledImages(cache, [{ ref: 'kseed/ironic:0.1.0', id: 'sha256:aa' }, { ref: 'kseed/http:0.1.0', id: 'sha256:bb' }], 'one.tar');
+    markBundledImages(cache, [{ ref: 'kseed/ironic:0.1.0', id: 'sha256:cc' }], 'two.tar');
+    expect(bundledImageId(cache, 'kseed/ironic:0.1.0')).toBe('sha256:cc');
+    expect(bundledImageId(cache, 'kseed/http:0.1.0')).toBe('sha256:bb');
+    writeFileSync(path.join(cache, 'seed', 'bundled-images.json'), 'not json');
+    expect(bundledImageId(cache, 'kseed/http:0.1.0')).toBeUndefined();
   });
 });

@@ -69,6 +69,18 @@ describe('start-up', () => {
     expect(r.files.filter((f) => f.startsWith('cli/'))).toEqual(['cli/commands.js', 'cli/context.js', 'cli/main.js', 'cli/output.js', 'cli/spinner.js', 'cli/validate.js']);
   });
 
+  it('--help of the seed and node commands loads no engine, BMC, boot, compose or site code, and no package but commander', () => {
+    for (const c of ['status', 'up', 'down', 'logs', 'render', 'enroll', 'doctor']) {
+      const r = loaded([c, '--help']);
+      expect(r.packages, c).toEqual(['commander']);
+      // beside cli/ only errors.js and small modules that import nothing of kseed's: the verb state machine and atomic writes
+      // (CI mode's options), the log tail (logs)
+      const light = new Set(['errors.js', 'engine/lifecycle.js', 'handoff/files.js', 'util/tail.js']);
+      expect(r.files.filter((f) => !f.startsWith('cli/') && !light.has(f)), c).toEqual([]);
+      expect(r.files, c).toContain(`cli/${c}.js`);
+    }
+  });
+
   it("validate checks the site's own hardware profiles, and loads the profile code only when it has some", () => {
     expect(loaded(['validate']).files.filter((f) => f.startsWith('profiles/'))).toEqual([]);
     const own = path.join(dir, 'own');

@@ -2,7 +2,8 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { portsInTable } from '../../../src/util/procnet.js';
+import { spawn } from 'node:child_process';
+import { portsInTable, processTree } from '../../../src/util/procnet.js';
 import { lastLines } from '../../../src/util/tail.js';
 
 // rows as /proc/net/udp and /proc/net/tcp print them (proc(5)); ports are hex: 0043 = 67, 0045 = 69, 1F90 = 8080
@@ -23,6 +24,25 @@ describe('portsInTable', () => {
   });
   it('TCP: listening sockets only, not its connections', () => {
     expect(portsInTable(TCP, new Set(['830711', '830799']), true)).toEqual([8080]);
+  });
+});
+
+describe('processTree', () => {
+  it('a process and the ones below it (a shell and its sleep), not another process', async () => {
+    const sh = spawn('sh', ['-c', 'sleep 30 & echo $!; wait'], { stdio: ['ignore', 'pipe', 'ignore'] });
+    const other = spawn('sleep', ['30']);
+    let child = 0;
+    try {
+      child = Number(await new Promise<string>((r) => sh.stdout.once('data', (d) => r(String(d).trim()))));
+      const tree = processTree(sh.pid!);
+      expect(tree).toEqual([sh.pid, child]);
+      expect(tree).not.toContain(other.pid);
+      expect(processTree(child)).toEqual([child]);
+    } finally {
+      if (child) process.kill(child, 'SIGKILL');
+      sh.kill('SIGKILL');
+      other.kill('SIGKILL');
+    }
   });
 });
 
