@@ -14,10 +14,10 @@
  * Needs root, ipmi_sim, qemu-system-x86_64 and the image build tools.
  * Lab "bench", BMC ports 17200+.
  */
-import { spawn } from 'node:child_process';
 import { chmodSync, linkSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { kseed } from '../lib/kseed.mjs';
 
 const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), '../..');
 const dist = (p) => import(path.join(root, 'dist', p));
@@ -47,15 +47,6 @@ function loadSampler() {
     const r = (v) => +v.toFixed(2);
     return { min: r(Math.min(...xs)), mean: r(xs.reduce((a, b) => a + b, 0) / xs.length), max: r(Math.max(...xs)) };
   };
-}
-
-function kseed(args) {
-  return new Promise((resolve) => {
-    const c = spawn(process.execPath, [path.join(root, 'bin/kseed.js'), ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
-    let out = '';
-    c.stdout.on('data', (d) => (out += d));
-    c.on('exit', (code) => resolve({ code, out }));
-  });
 }
 
 const tmp = mkdtempSync(path.join(os.tmpdir(), 'ksl-bench-'));

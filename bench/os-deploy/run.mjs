@@ -21,11 +21,12 @@
  * Needs root, ipmi_sim, qemu-system-x86_64 and the image build tools.
  * Lab "osb" (netns ksl-osb), BMC ports 17800+; 1 BIOS node, 3 GiB disk.
  */
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { chmodSync, createReadStream, existsSync, linkSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { kseed } from '../lib/kseed.mjs';
 import { pipeline } from 'node:stream/promises';
 
 const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), '../..');
@@ -46,15 +47,6 @@ const cache = path.resolve(arg('--cache', process.env.KSEED_CACHE ?? path.join(r
 const LAB = 'osb';
 const SEED = 'http://10.77.0.1:8080/artifacts';
 for (const f of FORMATS) if (!['qcow2', 'raw', 'raw.zst'].includes(f)) throw new Error(`--formats: ${f} is not qcow2, raw or raw.zst`);
-
-function kseed(args) {
-  return new Promise((resolve) => {
-    const c = spawn(process.execPath, [path.join(root, 'bin/kseed.js'), ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
-    let out = '';
-    c.stdout.on('data', (d) => (out += d));
-    c.on('exit', (code) => resolve({ code, out }));
-  });
-}
 
 function run(cmd, args) {
   const r = spawnSync(cmd, args, { encoding: 'utf8' });
@@ -134,7 +126,12 @@ async function deploy(format) {
     const stop = sampler(path.join(lab.nodes[0].dir, 'qemu.pid'));
     const p = await kseed(['--config', site, '--json', 'provision', '--all', '--wait', '--no-inspect', '--timeout', String(TIMEOUT_S)]);
     const { load: loadDuring, node_cpu_s } = stop();
-    const n = JSON.parse(p.out).nodes?.[0];
+    let n;
+    try {
+      n = JSON.parse(p.out).nodes?.[0];
+    } catch {
+      // not JSON (provision itself failed): reported below as that format's failure
+    }
     if (p.code !== 0 || !n) {
       // what a cut-short deploy still tells: how long it ran, and how much CPU the node had in that time
       const ran = n?.status?.timings?.find((t) => t.phase === 'deploy')?.ms / 1000;

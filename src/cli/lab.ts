@@ -5,6 +5,7 @@ import { InputError, KseedError } from '../errors.js';
 import { createLab, DEFAULT_LAB_NAME, destroyLab, labNameOfSite, labStatus, manifestPath, readManifest, readSerial } from '../lab/index.js';
 import { shownPath } from '../site/yaml.js';
 import { contextOf, shownSite, type CliContext } from './context.js';
+import { labDefaultImage, servedDir, type DefaultImage } from './lab-image.js';
 import { table } from './output.js';
 
 function int(v: string): number {
@@ -75,22 +76,29 @@ export async function labDownHint(ctx: CliContext, failed: readonly { node: stri
 }
 
 /**
- * After `lab up` wrote a site file without an image: the commands that
- * give it one (the test OS kseed builds, served by `kseed up` from its
- * default artifacts directory), so provision does not stop at "no image".
+ * After `lab up --no-image` wrote a site file without an image: the
+ * command that gives it one, so provision does not stop at "no image".
  */
-export function noImageNote(ctx: CliContext, seedAddress: string): string {
+export function noImageNote(ctx: CliContext, lab: string, byName: boolean): string {
+  return [
+    `no OS image in ${shownSite(ctx)} (--no-image): nodes can be enrolled, not deployed. To give it kseed's test OS:`,
+    `  ${labUpCommand(ctx, lab, byName)}   # builds it (or reuses it) and puts it in the site file`,
+    '  (or --image-url/--image-checksum for an image of yours; scripts/try-it.sh uses the Debian cloud image)',
+  ].join('\n');
+}
+
+/** What to run after `lab up` wrote a site file: the deploy ramdisk when it is not where `kseed up` serves it, then up and provision. */
+export function nextSteps(ctx: CliContext): string {
   const shown = shownSite(ctx);
   const k = `kseed ${shown === './kseed.yaml' ? '' : `--config ${shown} `}`;
-  const ip = seedAddress.split('/')[0];
-  const served = shownPath(path.join(ctx.stateDir, 'cache', 'ramdisk'));
-  return [
-    `no OS image in ${shown} yet: nodes can be enrolled, not deployed. To give it kseed's test OS:`,
-    `  ${k}images testos --json   # builds it; prints its gz path and sha256.gz`,
-    `  mkdir -p ${served} && cp <gz path> ${served}/testos.raw.gz   # what \`kseed up\` serves under /artifacts/`,
-    `  ${k}lab up --image-url http://${ip}:8080/artifacts/testos.raw.gz --image-checksum sha256:<sha256.gz> --image-compression gzip`,
-    '(scripts/try-it.sh does all of this, with the Debian cloud image)',
-  ].join('\n');
+  const dir = servedDir(ctx.stateDir);
+  const ramdisk = ['vmlinuz', 'initramfs.gz'].every((f) => existsSync(path.join(dir, f)));
+  return `next: ${ramdisk ? '' : `${k}images ramdisk (the deploy ramdisk, once), `}${k}up, ${k}provision --all --wait`;
+}
+
+/** The lab up line about the default image it gave the lab. */
+function defaultImageLine(d: DefaultImage): string {
+  return `image: kseed's test OS, ${d.reused ? 'reused' : `built in ${d.seconds.toFixed(0)} s`}; \`kseed up\` serves it from ${shownPath(d.served)}`;
 }
 
 const NAME_HELP = 'lab name; netns ksl-<name> (default: the lab of the --config site file, else lab)';
@@ -119,11 +127,13 @@ export function register(program: Command): void {
     .option('--image-checksum <sum>', 'sha256:<hex> or sha512:<hex> of the image')
     .option('--image-format <fmt>', 'raw or qcow2 (default raw)')
     .option('--image-compression <c>', 'none, gzip, zstd or xz (default none)')
+    .option('--no-image', "without --image-url: leave the site file without an image, instead of building (or reusing) kseed's test OS for it")
+    .option('--cache <dir>', "build cache of kseed's test OS (default .kseed/cache, as `kseed images testos`)")
     .option('--address <cidr>', 'seed address on the lab bridge (default 10.77.0.1/24)')
     .option('--name <name>', NAME_HELP)
     .option('--engine <engine>', 'engine of the lab site file: embedded (kseed\'s boot services) or ironic (the seed Compose stack); default embedded, or as the existing lab')
     .option('--no-site', 'do not write the lab site file')
-    .action(async (opts: { sim?: number; nodes?: number; uefiNodes?: number; diskGb?: number; dataDisks?: number; dataDiskGb?: number; nics?: number; staticNetwork?: boolean; unlistedNodes?: number; memoryMb?: number; bmcPortBase?: number; address?: string; name?: string; site: boolean; imageUrl?: string; imageChecksum?: string; imageFormat?: string; imageCompression?: string; engine?: string }, cmd: Command) => {
+    .action(async (opts: { sim?: number; nodes?: number; uefiNodes?: number; diskGb?: number; dataDisks?: number; dataDiskGb?: number; nics?: number; staticNetwork?: boolean; unlistedNodes?: number; memoryMb?: number; bmcPortBase?: number; address?: string; name?: string; site: boolean; image: boolean; cache?: string; imageUrl?: string; imageChecksum?: string; imageFormat?: string; imageCompression?: string; engine?: string }, cmd: Command) => {
       if (opts.engine !== undefined && opts.engine !== 'embedded' && opts.engine !== 'ironic') {
         throw new InputError(`--engine must be embedded or ironic, not "${opts.engine}"`, [{ file: '<command line>', path: 'engine', message: 'embedded or ironic' }]);
       }
@@ -138,13 +148,19 @@ export function register(program: Command): void {
       if (!['raw', 'qcow2'].includes(fmt) || !['none', 'gzip', 'zstd', 'xz'].includes(comp)) {
         throw new InputError('bad image format or compression', [{ file: '<command line>', path: 'image-format', message: 'format raw|qcow2, compression none|gzip|zstd|xz' }]);
       }
+      const name = labOf(ctx, opts.name, 'up');
+      let given: DefaultImage | undefined;
       const r = await createLab({
         ...(opts.imageUrl && opts.imageChecksum
           ? { image: { url: opts.imageUrl, checksum: opts.imageChecksum, format: fmt as 'raw' | 'qcow2', compression: comp as 'none' | 'gzip' | 'zstd' | 'xz' } }
           : {}),
         stateDir: ctx.stateDir,
         ...(opts.engine ? { engine: opts.engine as 'embedded' | 'ironic' } : {}),
-        name: labOf(ctx, opts.name, 'up'),
+        name,
+        // only a site file can carry it, and only one that has no image yet asks for it
+        ...(opts.site && opts.image
+          ? { defaultImage: async (ip: string) => (given = await labDefaultImage(ctx, opts.cache ? path.resolve(opts.cache) : path.join(ctx.stateDir, 'cache'), ip)).spec }
+          : {}),
         ...(opts.nodes !== undefined ? { nodes: opts.nodes } : {}),
         ...(opts.sim !== undefined ? { sim: true, nodes: opts.sim } : {}),
         ...(opts.uefiNodes !== undefined ? { uefiNodes: opts.uefiNodes } : {}),
@@ -168,6 +184,7 @@ export function register(program: Command): void {
           address: r.address,
           site_file: r.siteFile ?? null,
           image: r.image,
+          default_image: given ? { served: given.served, reused: given.reused, seconds: Number(given.seconds.toFixed(1)) } : null,
           bmc_login_file: r.passwordFile,
           dir: r.dir,
           ms: r.ms,
@@ -206,7 +223,9 @@ export function register(program: Command): void {
             ),
             r.siteFile ? `site file: ${r.siteFile}` : '',
             `BMC user admin, password in ${r.passwordFile}`,
-            r.siteFile && !r.image ? noImageNote(ctx, r.address) : '',
+            given ? defaultImageLine(given) : '',
+            r.siteFile && !r.image ? noImageNote(ctx, r.name, Boolean(opts.name)) : '',
+            r.siteFile && r.siteFile === ctx.configPath ? nextSteps(ctx) : '',
           ]
             .filter(Boolean)
             .join('\n'),

@@ -78,8 +78,13 @@ export interface CreateLabOptions {
    * after the listed ones (BIOS): the unknown MACs of the safety tests.
    */
   unlistedNodes?: number;
-  /** `defaults.image` of the lab site file; unset = as the existing lab, else none. */
+  /** `defaults.image` of the lab site file; unset = as the existing lab, else `defaultImage`'s. */
   image?: ImageSpec;
+  /**
+   * The image of a lab that has none yet and was given none, called with the
+   * seed's IPv4 address once every option is checked (it may build for a minute).
+   */
+  defaultImage?: (seedIpv4: string) => Promise<ImageSpec | undefined>;
   /** `engine:` of the lab site file; unset = as the existing lab, else embedded. */
   engine?: 'embedded' | 'ironic';
   /** Simulated nodes (src/lab/sim/) instead of QEMU VMs; unset = as the existing lab, else VMs. */
@@ -331,6 +336,11 @@ export async function createLab(o: CreateLabOptions): Promise<CreateLabResult> {
     const nics = intOption(o.nics, 'nics', 1, MAX_NICS, prev ? 1 + (prev.nodes[0]?.extraNics?.length ?? 0) : 1);
     const staticNetwork = o.staticNetwork ?? prev?.staticNetwork ?? false;
     const unlisted = intOption(o.unlistedNodes, 'unlisted-nodes', 0, maxNodes - count, prev ? prev.nodes.filter((n) => n.listed === false).length : 0);
+    let image = o.image ? checkImage(o.image) : prev?.image;
+    if (!image && o.defaultImage) {
+      const d = await o.defaultImage(network.ipv4);
+      if (d) image = checkImage(d);
+    }
 
     const nodes: LabNodeManifest[] = [];
     for (let i = 0; i < count + unlisted; i++) {
@@ -352,7 +362,7 @@ export async function createLab(o: CreateLabOptions): Promise<CreateLabResult> {
       passwordFile: passwordPath(stateDir, name),
       bmcPortBase: base,
       ...(o.siteFile ? { siteFile: path.resolve(o.siteFile) } : prev?.siteFile ? { siteFile: prev.siteFile } : {}),
-      ...(o.image ? { image: checkImage(o.image) } : prev?.image ? { image: prev.image } : {}),
+      ...(image ? { image } : {}),
       ...(o.engine ? { engine: o.engine } : prev?.engine ? { engine: prev.engine } : {}),
       ...(staticNetwork ? { staticNetwork } : {}),
       ...(sim ? { sim } : {}),

@@ -214,7 +214,14 @@ export async function runPipe(a: [cmd: string, args: string[]], b: [cmd: string,
   const dst = execa(b[0], b[1], { reject: false, timeout, stdin: 'pipe', stripFinalNewline: false, ...(opts.cwd ? { cwd: opts.cwd } : {}) });
   const src = execa(a[0], a[1], { reject: false, timeout, stdin: 'ignore', buffer: { stdout: false }, ...(opts.cwd ? { cwd: opts.cwd } : {}) });
   dst.stdin?.on('error', () => {});
-  src.stdout?.pipe(dst.stdin!);
+  if (dst.stdin) src.stdout?.pipe(dst.stdin);
+  // a second tool that never started or ended early reads no more: stop the first and drain
+  // its stdout, or it (and this promise) would wait on a pipe nobody empties
+  void dst.finally(() => {
+    if (src.exitCode === null) src.kill();
+    src.stdout?.unpipe();
+    src.stdout?.resume();
+  });
   const [ra, rb] = await Promise.all([src, dst]);
   const first = resultOf(a[0], ra as Outcome);
   const second = resultOf(b[0], rb as Outcome);

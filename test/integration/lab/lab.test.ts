@@ -4,6 +4,7 @@
  * Lab "it", BMC ports 17000-17001 (BRIEF port table: lab 17000-17999).
  */
 import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -15,6 +16,7 @@ import { loadProfiles } from '../../../src/profiles/load.js';
 import { matchProfile } from '../../../src/profiles/match.js';
 import { loadSite } from '../../../src/site/load.js';
 import { resolveSecret } from '../../../src/site/secrets.js';
+import { REPO } from '../../helpers/cli.js';
 import { needPeers, needRoot } from '../../helpers/peers.js';
 import { ipmitool, kseed, netnsList, until } from './helpers.js';
 
@@ -23,6 +25,8 @@ const LAB = 'it';
 process.env.KSEED_TEST_SECRET = 'not-for-the-bmc';
 const IPXE_LKRN = '/boot/ipxe.lkrn';
 const PORT = 17000;
+// the shared build cache: lab up's default image (kseed's test OS) is reused from it, as the e2e tests do
+const CACHE = process.env.KSEED_CACHE ?? path.join(REPO, 'cache');
 const ok = needRoot() && needPeers('ip', 'ipmi_sim', 'ipmitool', 'qemu-system-x86_64', 'qemu-img', '/usr/share/OVMF/OVMF_CODE_4M.fd');
 
 describe.skipIf(!ok)('kseed lab (root, ipmi_sim, QEMU)', () => {
@@ -47,9 +51,9 @@ describe.skipIf(!ok)('kseed lab (root, ipmi_sim, QEMU)', () => {
     }
   });
 
-  it('lab up creates a BIOS and a UEFI node, powered off, BMCs answering, and a site file', async () => {
+  it('lab up creates a BIOS and a UEFI node, powered off, BMCs answering, and a site file with kseed\'s test OS as its image', async () => {
     const t0 = Date.now();
-    const r = await kseed(['-c', site, 'lab', 'up', '--name', LAB, '--nodes', '2', '--uefi-nodes', '1', '--disk-gb', '2', '--data-disks', '1', '--data-disk-gb', '1', '--unlisted-nodes', '1', '--bmc-port-base', String(PORT), '--json']);
+    const r = await kseed(['-c', site, 'lab', 'up', '--name', LAB, '--nodes', '2', '--uefi-nodes', '1', '--disk-gb', '2', '--data-disks', '1', '--data-disk-gb', '1', '--unlisted-nodes', '1', '--bmc-port-base', String(PORT), '--cache', CACHE, '--json']);
     console.log(`lab up (2 nodes + 1 unlisted): ${Date.now() - t0} ms`);
     expect(r.code, r.stdout).toBe(0);
     expect(r.json.nodes.map((n: any) => [n.name, n.firmware, n.bmc, n.listed, n.data_disks.length])).toEqual([
@@ -125,13 +129,26 @@ describe.skipIf(!ok)('kseed lab (root, ipmi_sim, QEMU)', () => {
     expect(y.nodes.map((n: any) => [n.name, n.bmc.port, n.macs[0], n.boot_mode, n.root_device.serial])).toEqual(
       m.nodes.slice(0, 2).map((n) => [n.name, n.bmc.port, n.mac, n.firmware, n.disk.serial]),
     );
-  });
+
+    // no --image-url: the test OS, served by `kseed up` from its default /artifacts/ directory, with the checksum of the bytes there
+    const served = path.join(stateDir, 'cache', 'ramdisk', 'testos.raw.gz');
+    const sha = createHash('sha256').update(readFileSync(served)).digest('hex');
+    const image = { url: 'http://10.77.0.1:8080/artifacts/testos.raw.gz', checksum: `sha256:${sha}`, format: 'raw', compression: 'gzip' };
+    expect(r.json.image).toEqual(image);
+    expect(r.json.default_image).toMatchObject({ served });
+    expect(y.defaults.image).toEqual(image);
+    expect(loaded.nodes.map((n) => n.image?.url)).toEqual([image.url, image.url]);
+  }, 300_000);
 
   it('lab up a second time converges: same BMC processes, same password, nothing added', async () => {
     const before = m.nodes.map((n) => readFileSync(path.join(n.dir, 'bmc.pid'), 'utf8'));
+    const image = parse(readFileSync(site, 'utf8')).defaults.image;
     const r = await kseed(['-c', site, 'lab', 'up', '--name', LAB, '--json']);
     expect(r.code, r.stdout).toBe(0);
     expect(r.json.nodes.map((n: any) => [n.firmware, n.listed])).toEqual([['bios', true], ['uefi', true], ['bios', false]]);
+    // the image the lab has is kept as it is: nothing built, nothing placed
+    expect(r.json.image).toEqual(image);
+    expect(r.json.default_image).toBeNull();
     expect(m.nodes.map((n) => readFileSync(path.join(n.dir, 'bmc.pid'), 'utf8'))).toEqual(before);
     expect(readFileSync(m.passwordFile, 'utf8').trim()).toBe(pw);
     expect(netnsList().filter((n) => n === 'ksl-it')).toHaveLength(1);
@@ -318,7 +335,7 @@ describe.skipIf(!ok)('kseed lab: bad input and busy ports', () => {
     const holder = createSocket('udp4');
     await new Promise<void>((r) => holder.bind(17021, '127.0.0.1', () => r()));
     try {
-      const r = await kseed(['-c', site, 'lab', 'up', '--name', 'pb', '--nodes', '2', '--bmc-port-base', '17020', '--json']);
+      const r = await kseed(['-c', site, 'lab', 'up', '--name', 'pb', '--nodes', '2', '--bmc-port-base', '17020', '--no-image', '--json']);
       expect(r.code).toBe(1);
       expect(r.json.message).toMatch(/1 BMC\(s\) did not start/);
       expect(r.json.detail).toMatch(/node02: .*127\.0\.0\.1:17021.*in use/);
@@ -326,9 +343,13 @@ describe.skipIf(!ok)('kseed lab: bad input and busy ports', () => {
       holder.close();
     }
     // once the port is free, the same command converges
-    const again = await kseed(['-c', site, 'lab', 'up', '--name', 'pb', '--json']);
+    const again = await kseed(['-c', site, 'lab', 'up', '--name', 'pb', '--no-image']);
     expect(again.code, again.stdout).toBe(0);
-    expect(again.json.nodes.map((n: any) => n.bmc)).toEqual(['127.0.0.1:17020', '127.0.0.1:17021']);
+    // a lab left without an image names the command that gives it one
+    expect(again.stdout).toContain(`no OS image in ${site} (--no-image): nodes can be enrolled, not deployed. To give it kseed's test OS:\n  kseed --config ${site} lab up --name pb   # builds it`);
+    const json = await kseed(['-c', site, 'lab', 'up', '--name', 'pb', '--no-image', '--json']);
+    expect(json.json.image).toBeNull();
+    expect(json.json.nodes.map((n: any) => n.bmc)).toEqual(['127.0.0.1:17020', '127.0.0.1:17021']);
   });
 
   it('lab up repairs a lab whose BMC was killed and whose tap was deleted', async () => {
@@ -338,7 +359,7 @@ describe.skipIf(!ok)('kseed lab: bad input and busy ports', () => {
     execFileSync('ip', ['-n', 'ksl-pb', 'link', 'del', 'ksl-t1']);
     const st = await kseed(['-c', site, 'lab', 'status', '--name', 'pb', '--json']);
     expect(st.json.nodes.map((n: any) => [n.bmc.running, n.tap_present])).toEqual([[false, true], [true, false]]);
-    const r = await kseed(['-c', site, 'lab', 'up', '--name', 'pb', '--json']);
+    const r = await kseed(['-c', site, 'lab', 'up', '--name', 'pb', '--no-image', '--json']);
     expect(r.code, r.stdout).toBe(0);
     expect(r.json.nodes[0].bmc_pid).not.toBe(bmc);
     const after = await kseed(['-c', site, 'lab', 'status', '--name', 'pb', '--json']);
@@ -349,7 +370,7 @@ describe.skipIf(!ok)('kseed lab: bad input and busy ports', () => {
     const before = readManifest(stateDir, 'pb')!;
     const gone = before.nodes[1]!;
     const bmc = Number(readFileSync(path.join(gone.dir, 'bmc.pid'), 'utf8'));
-    const r = await kseed(['-c', site, 'lab', 'up', '--name', 'pb', '--nodes', '1', '--json']);
+    const r = await kseed(['-c', site, 'lab', 'up', '--name', 'pb', '--nodes', '1', '--no-image', '--json']);
     expect(r.code, r.stdout).toBe(0);
     expect(r.json.removed_nodes).toEqual(['node02']);
     expect(readManifest(stateDir, 'pb')!.nodes.map((n) => n.name)).toEqual(['node01']);

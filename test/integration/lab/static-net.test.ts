@@ -45,7 +45,7 @@ describe.skipIf(!ok)('kseed lab with two NICs and a static network (root, ipmi_s
   });
 
   it('lab up: two taps per node on the bridge, a data disk, fixed addresses, and the seed on the VLAN where the kernel can', async () => {
-    const r = await kseed(['-c', site, 'lab', 'up', '--name', LAB, '--nodes', '2', '--nics', '2', '--disk-gb', '1', '--data-disks', '1', '--data-disk-gb', '1', '--static-network', '--bmc-port-base', String(PORT), '--json']);
+    const r = await kseed(['-c', site, 'lab', 'up', '--name', LAB, '--nodes', '2', '--nics', '2', '--disk-gb', '1', '--data-disks', '1', '--data-disk-gb', '1', '--static-network', '--bmc-port-base', String(PORT), '--no-image', '--json']);
     expect(r.code, r.stdout).toBe(0);
     m = readManifest(stateDir, LAB)!;
     pw = readFileSync(m.passwordFile, 'utf8').trim();
@@ -105,7 +105,7 @@ describe.skipIf(!ok)('kseed lab with two NICs and a static network (root, ipmi_s
   }, 120_000);
 
   it('lab up --nics 1 --no-static-network converges back: second taps and VLAN gone, one MAC per node', async () => {
-    const r = await kseed(['-c', site, 'lab', 'up', '--name', LAB, '--nics', '1', '--no-static-network', '--json']);
+    const r = await kseed(['-c', site, 'lab', 'up', '--name', LAB, '--nics', '1', '--no-static-network', '--no-image', '--json']);
     expect(r.code, r.stdout).toBe(0);
     expect(r.json.nodes.map((n: any) => n.macs.length)).toEqual([1, 1]);
     expect(r.json.seed_vlan).toBeUndefined();

@@ -1,11 +1,16 @@
 /**
- * `kseed lab up` that wrote a site file without an image ends with the
- * commands that give it one, so the newcomer's next `provision` does not
- * stop at "no image". The directory it names is the one `kseed up` serves.
+ * `kseed lab up --no-image` that wrote a site file without an image ends
+ * with the command that gives it one, so the newcomer's next `provision`
+ * does not stop at "no image"; every `lab up` that wrote the site file ends
+ * with what to run next, the deploy ramdisk first while `kseed up` would
+ * not find it where it serves /artifacts/.
  */
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { noImageNote } from '../../../src/cli/lab.js';
+import { nextSteps, noImageNote } from '../../../src/cli/lab.js';
+import { servedDir } from '../../../src/cli/lab-image.js';
 import { Output } from '../../../src/cli/output.js';
 import { servedArtifactsDir } from '../../../src/engine/service.js';
 
@@ -16,27 +21,41 @@ const ctx = (configPath: string) => ({
   interactive: false,
 });
 
-describe('lab up without an image', () => {
-  it('names the build, where kseed up serves it, and the lab up that puts it in the site file', () => {
+describe('lab up --no-image', () => {
+  it('names the lab up that builds the test OS and puts it in the site file', () => {
     const here = path.join(process.cwd(), 'kseed.yaml');
-    expect(noImageNote(ctx(here), '10.77.0.1/24')).toBe(
+    expect(noImageNote(ctx(here), 'lab', false)).toBe(
       [
-        "no OS image in ./kseed.yaml yet: nodes can be enrolled, not deployed. To give it kseed's test OS:",
-        '  kseed images testos --json   # builds it; prints its gz path and sha256.gz',
-        '  mkdir -p .kseed/cache/ramdisk && cp <gz path> .kseed/cache/ramdisk/testos.raw.gz   # what `kseed up` serves under /artifacts/',
-        '  kseed lab up --image-url http://10.77.0.1:8080/artifacts/testos.raw.gz --image-checksum sha256:<sha256.gz> --image-compression gzip',
-        '(scripts/try-it.sh does all of this, with the Debian cloud image)',
+        "no OS image in ./kseed.yaml (--no-image): nodes can be enrolled, not deployed. To give it kseed's test OS:",
+        '  kseed lab up   # builds it (or reuses it) and puts it in the site file',
+        '  (or --image-url/--image-checksum for an image of yours; scripts/try-it.sh uses the Debian cloud image)',
       ].join('\n'),
     );
   });
 
-  it('with another site file, every command carries its --config', () => {
-    const note = noImageNote(ctx('/srv/labs/a.yaml'), '10.80.0.1/24');
-    expect(note.split('\n')[0]).toBe("no OS image in /srv/labs/a.yaml yet: nodes can be enrolled, not deployed. To give it kseed's test OS:");
-    expect(note).toContain('  kseed --config /srv/labs/a.yaml images testos --json');
-    expect(note).toContain('mkdir -p /srv/labs/.kseed/cache/ramdisk && cp <gz path> /srv/labs/.kseed/cache/ramdisk/testos.raw.gz');
-    // the directory `kseed up` serves when no boot services run and no --artifacts was given
-    expect(servedArtifactsDir('/srv/labs/.kseed', '/srv/labs/a.yaml')).toBe('/srv/labs/.kseed/cache/ramdisk');
-    expect(note).toContain('  kseed --config /srv/labs/a.yaml lab up --image-url http://10.80.0.1:8080/artifacts/testos.raw.gz');
+  it('with another site file and --name, the command carries both', () => {
+    const note = noImageNote(ctx('/srv/labs/a.yaml'), 'a1', true);
+    expect(note.split('\n')[0]).toBe("no OS image in /srv/labs/a.yaml (--no-image): nodes can be enrolled, not deployed. To give it kseed's test OS:");
+    expect(note.split('\n')[1]).toBe('  kseed --config /srv/labs/a.yaml lab up --name a1   # builds it (or reuses it) and puts it in the site file');
+  });
+});
+
+describe('lab up: next steps', () => {
+  it('the deploy ramdisk first while it is not where kseed up serves /artifacts/, then up and provision', () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'ksu-next-'));
+    try {
+      const c = ctx(path.join(dir, 'lab.yaml'));
+      // the directory `kseed up` serves when no boot services run and no --artifacts was given
+      expect(servedDir(c.stateDir)).toBe(servedArtifactsDir(c.stateDir, c.configPath));
+      const k = `kseed --config ${c.configPath}`;
+      expect(nextSteps(c)).toBe(`next: ${k} images ramdisk (the deploy ramdisk, once), ${k} up, ${k} provision --all --wait`);
+      mkdirSync(servedDir(c.stateDir), { recursive: true });
+      writeFileSync(path.join(servedDir(c.stateDir), 'vmlinuz'), 'k');
+      expect(nextSteps(c)).toContain('images ramdisk');
+      writeFileSync(path.join(servedDir(c.stateDir), 'initramfs.gz'), 'i');
+      expect(nextSteps(c)).toBe(`next: ${k} up, ${k} provision --all --wait`);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
