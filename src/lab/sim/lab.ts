@@ -4,11 +4,11 @@
  * BMC, a sparse disk file; for the lab, one simulator process (daemon.ts),
  * started detached so it outlives `kseed lab up`, like the BMCs.
  */
-import { spawn } from 'node:child_process';
 import { chmodSync, closeSync, existsSync, ftruncateSync, openSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { KseedError } from '../../errors.js';
+import { startDetached } from '../../util/spawn.js';
 import { runQuiet } from '../../util/tools.js';
 import { bmcFiles } from '../bmc.js';
 import type { LabManifest, LabNodeManifest } from '../manifest.js';
@@ -76,9 +76,8 @@ export async function startSimulator(m: LabManifest): Promise<number> {
   const script = fileURLToPath(new URL('./daemon.js', import.meta.url));
   if (!existsSync(script)) throw new KseedError(`the simulator ${script} is missing (build kseed first: npm run build)`, { code: 'missing-tool' });
   const out = openSync(path.join(m.dir, 'sim.out'), 'a', 0o600);
-  const child = spawn(process.execPath, [script, marker(m.dir)], {
-    detached: true,
-    stdio: ['ignore', out, out],
+  const child = startDetached([process.execPath, script, marker(m.dir)], {
+    out,
     cwd: m.dir,
     // nothing of the caller's environment (secrets) goes to a process that outlives it
     env: { PATH: process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin', LANG: 'C' },
