@@ -11,7 +11,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { chmodSync, closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, readSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { openState } from '../../../src/engine/state.js';
 import { ensureBuilt, runKseed } from '../../helpers/cli.js';
 import { needPeers, needRoot } from '../../helpers/peers.js';
@@ -66,6 +66,20 @@ describe.skipIf(!ok)('lab up --sim: simulated nodes provisioned by the embedded 
     const seed = await k(['--json', 'up', '--artifacts', art]);
     expect(seed.code, seed.stderr).toBe(0);
   }, 120_000);
+
+  // a failure's evidence goes before the state directory does: the simulator's and the seed's own words
+  afterEach((ctx) => {
+    if (ctx.task.result?.state !== 'fail' || !root) return;
+    const tail = (f: string) => (existsSync(f) ? readFileSync(f, 'utf8').split('\n').slice(-40).join('\n') : `(no ${f})`);
+    const labDir = path.join(root, '.kseed', 'lab', LAB);
+    const nodes = (lab?.nodes ?? []).map((n: any) => {
+      const f = path.join(nodeDir(n.name), 'sim.json');
+      if (!existsSync(f)) return `${n.name}: no sim.json`;
+      const st = JSON.parse(readFileSync(f, 'utf8')) as SimStatus;
+      return `${n.name}: ${st.power} ${st.phase} errors=${JSON.stringify(st.errors)} phases=${st.phases.map((p) => p.phase + (p.detail ? `(${p.detail})` : '')).join(',')}`;
+    });
+    process.stderr.write(`--- sim.out\n${tail(path.join(labDir, 'sim.out'))}\n--- nodes\n${nodes.join('\n')}\n--- boot-serve.log\n${tail(path.join(root, '.kseed', 'logs', 'boot-serve.log'))}\n`);
+  });
 
   afterAll(async () => {
     if (!root) return;
