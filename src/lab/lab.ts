@@ -31,8 +31,8 @@ import {
   checkLabName,
   DEFAULT_BMC_PORT_BASE,
   DEFAULT_LAB_NAME,
-  DEFAULT_NETWORK,
   diskSerial,
+  labNetworkFor,
   MAX_NICS,
   MAX_NODES,
   netnsName,
@@ -40,7 +40,6 @@ import {
   nicTapName,
   nodeMac,
   nodeName,
-  parseSeedAddress,
   tapName,
 } from './names.js';
 import { deleteLink, deleteTap, ensureBridge, ensureNetns, ensureTap, ensureVlan } from './net.js';
@@ -328,7 +327,6 @@ export async function createLab(o: CreateLabOptions): Promise<CreateLabResult> {
     const diskGb = intOption(o.diskGb, 'disk-gb', 1, 4096, prev?.nodes[0]?.disk.sizeGb ?? DEFAULT_DISK_GB);
     const memoryMb = intOption(o.memoryMb, 'memory-mb', 128, 65536, prev?.nodes[0]?.memoryMb ?? DEFAULT_MEMORY_MB);
     const base = intOption(o.bmcPortBase, 'bmc-port-base', 1024, 65535 - maxNodes, prev?.bmcPortBase ?? (await freePortBase(stateDir, name, maxNodes)));
-    const network = o.address ? parseSeedAddress(o.address) : (prev?.network ?? DEFAULT_NETWORK);
     if (uefi > 0 && !sim) checkUefiFirmware();
 
     const dataDisks = intOption(o.dataDisks, 'data-disks', 0, 9, prev?.nodes[0]?.dataDisks?.length ?? 0);
@@ -336,6 +334,7 @@ export async function createLab(o: CreateLabOptions): Promise<CreateLabResult> {
     const nics = intOption(o.nics, 'nics', 1, MAX_NICS, prev ? 1 + (prev.nodes[0]?.extraNics?.length ?? 0) : 1);
     const staticNetwork = o.staticNetwork ?? prev?.staticNetwork ?? false;
     const unlisted = intOption(o.unlistedNodes, 'unlisted-nodes', 0, maxNodes - count, prev ? prev.nodes.filter((n) => n.listed === false).length : 0);
+    const network = labNetworkFor(count, o.address, prev?.network);
     let image = o.image ? checkImage(o.image) : prev?.image;
     if (!image && o.defaultImage) {
       const d = await o.defaultImage(network.ipv4);

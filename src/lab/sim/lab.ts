@@ -16,8 +16,11 @@ import { isOurs, readPidFile, terminate } from '../proc.js';
 import { renderSimChassisScript } from './chassis.js';
 import { deleteSimWire, ensureSimWire, simNetnsName } from './net.js';
 
-/** The MAC scheme (names.ts nodeMac) has one byte for the node: 254 nodes, listed and unlisted together. */
-export const MAX_SIM_NODES = 254;
+/**
+ * The issue's largest site, listed and unlisted together; the MAC scheme
+ * (names.ts MAX_MAC_NODES) numbers 510, the bridge takes 1024 ports.
+ */
+export const MAX_SIM_NODES = 500;
 
 /** Wire, chassis program (after writeBmcFiles wrote the VM one) and disk of one simulated node; true when the disk is new. */
 export async function prepareSimNode(ip: string, m: LabManifest, n: LabNodeManifest): Promise<boolean> {
