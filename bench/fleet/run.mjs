@@ -15,6 +15,7 @@
 //
 // Run after `npm run build`, as root:
 //   node bench/fleet/run.mjs --nodes 10,100 [--engine embedded] [--base 23000] [--keep]
+//     [--concurrency N] [--max-deploying N] [--max-bmc N]   (passed to provision)
 // Its figures mean little when the machine is busy: each size prints the load
 // average at its start and end.
 import { spawn, spawnSync } from 'node:child_process';
@@ -41,6 +42,8 @@ const engine = arg('engine', 'embedded');
 // 23000+: no test or benchmark of the repository binds there (ipmi tests sit at 15600-21799), and below the ephemeral ports
 const base = Number(arg('base', 23000));
 const keep = process.argv.includes('--keep');
+// provision's own limits, passed through when given (its defaults otherwise)
+const limitArgs = ['concurrency', 'max-deploying', 'max-bmc'].flatMap((k) => (arg(k) !== undefined ? [`--${k}`, String(arg(k))] : []));
 if (sizes.some((n) => !(Number.isInteger(n) && n >= 1 && n <= 500))) {
   console.error('--nodes: sizes 1..500, comma-separated (lab up --sim takes at most 500)');
   process.exit(2);
@@ -108,7 +111,7 @@ function artifacts(dir) {
 function provision(root) {
   return new Promise((resolve, reject) => {
     const t0 = Date.now();
-    const cmd = `"${process.execPath}" "${bin}" --config "${path.join(root, 'kseed.yaml')}" --json provision --all --wait --wait-booted > "${path.join(root, 'provision.json')}"; rc=$?; times >&2; exit $rc`;
+    const cmd = `"${process.execPath}" "${bin}" --config "${path.join(root, 'kseed.yaml')}" --json provision --all --wait --wait-booted ${limitArgs.join(' ')} > "${path.join(root, 'provision.json')}"; rc=$?; times >&2; exit $rc`;
     const sh = spawn('sh', ['-c', cmd], { cwd: root, stdio: ['ignore', 'inherit', 'pipe'] });
     let err = '';
     sh.stderr.on('data', (d) => (err += d));
@@ -255,7 +258,7 @@ for (const n of sizes) {
   show(r);
   results.push(r);
 }
-const summary = { bench: 'fleet', engine, sizes: results };
+const summary = { bench: 'fleet', engine, provision_args: limitArgs, sizes: results };
 if (results.length > 1) {
   const small = results[0];
   const big = results.at(-1);
