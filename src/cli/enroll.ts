@@ -50,7 +50,7 @@ export function register(program: Command): void {
       const site = await loadSite(ctx.configPath);
       const nodes = selectNodes(site, names, opts.all);
       // per-node events for CI mode only: the human output stays the one table
-      const opened = await openEngine(site, ctx.stateDir, { concurrency: opts.concurrency, onProgress: (e) => ctx.out.node(e) });
+      const opened = await openEngine(site, ctx.stateDir, { concurrency: opts.concurrency, onProgress: (e) => ctx.out.node(e), ...(process.env.KSEED_OWNER ? { leaseOwner: process.env.KSEED_OWNER } : {}) });
       try {
         ctx.out.progress(`enrolling ${nodes.length} node${nodes.length === 1 ? '' : 's'}...`);
         const outcomes = await Promise.all(nodes.map((n) => opened.engine.enroll(n.name)));

@@ -122,7 +122,8 @@ export function register(program: Command): void {
     .option('--sim <n>', 'n simulated nodes instead of QEMU VMs: real ipmi_sim BMCs, one simulator process speaking DHCP, TFTP, HTTP and the agent API (src/lab/sim/)', int)
     .option('--unlisted-nodes <k>', 'extra machines on the lab network that are NOT in the site file (unknown MACs)', int)
     .option('--memory-mb <mb>', 'RAM per VM (default 1024)', int)
-    .option('--bmc-port-base <port>', 'UDP port of the first BMC on 127.0.0.1 (default 6230, or the next free range of 100)', int)
+    .option('--bmc-port-base <port>', 'port of the first BMC on 127.0.0.1 (default 6230, or the next free range of 100)', int)
+    .option('--bmc <kind>', 'BMC of every node: ipmi (ipmi_sim, UDP) or redfish (HTTPS, virtual media); default ipmi, or as the existing lab')
     .option('--image-url <url>', 'OS image for defaults.image of the site file (served by the seed)')
     .option('--image-checksum <sum>', 'sha256:<hex> or sha512:<hex> of the image')
     .option('--image-format <fmt>', 'raw or qcow2 (default raw)')
@@ -133,9 +134,12 @@ export function register(program: Command): void {
     .option('--name <name>', NAME_HELP)
     .option('--engine <engine>', 'engine of the lab site file: embedded (kseed\'s boot services) or ironic (the seed Compose stack); default embedded, or as the existing lab')
     .option('--no-site', 'do not write the lab site file')
-    .action(async (opts: { sim?: number; nodes?: number; uefiNodes?: number; diskGb?: number; dataDisks?: number; dataDiskGb?: number; nics?: number; staticNetwork?: boolean; unlistedNodes?: number; memoryMb?: number; bmcPortBase?: number; address?: string; name?: string; site: boolean; image: boolean; cache?: string; imageUrl?: string; imageChecksum?: string; imageFormat?: string; imageCompression?: string; engine?: string }, cmd: Command) => {
+    .action(async (opts: { sim?: number; nodes?: number; uefiNodes?: number; diskGb?: number; dataDisks?: number; dataDiskGb?: number; nics?: number; staticNetwork?: boolean; unlistedNodes?: number; memoryMb?: number; bmcPortBase?: number; bmc?: string; address?: string; name?: string; site: boolean; image: boolean; cache?: string; imageUrl?: string; imageChecksum?: string; imageFormat?: string; imageCompression?: string; engine?: string }, cmd: Command) => {
       if (opts.engine !== undefined && opts.engine !== 'embedded' && opts.engine !== 'ironic') {
         throw new InputError(`--engine must be embedded or ironic, not "${opts.engine}"`, [{ file: '<command line>', path: 'engine', message: 'embedded or ironic' }]);
+      }
+      if (opts.bmc !== undefined && opts.bmc !== 'ipmi' && opts.bmc !== 'redfish') {
+        throw new InputError(`--bmc must be ipmi or redfish, not "${opts.bmc}"`, [{ file: '<command line>', path: 'bmc', message: 'ipmi or redfish' }]);
       }
       const ctx = contextOf(cmd);
       if (Boolean(opts.imageUrl) !== Boolean(opts.imageChecksum)) {
@@ -172,6 +176,7 @@ export function register(program: Command): void {
         ...(opts.staticNetwork !== undefined ? { staticNetwork: opts.staticNetwork } : {}),
         ...(opts.unlistedNodes !== undefined ? { unlistedNodes: opts.unlistedNodes } : {}),
         ...(opts.bmcPortBase !== undefined ? { bmcPortBase: opts.bmcPortBase } : {}),
+        ...(opts.bmc ? { bmc: opts.bmc as 'ipmi' | 'redfish' } : {}),
         ...(opts.address ? { address: opts.address } : {}),
         ...(opts.site ? { siteFile: ctx.configPath } : {}),
         progress: (m) => ctx.out.progress(m),
@@ -186,6 +191,7 @@ export function register(program: Command): void {
           image: r.image,
           default_image: given ? { served: given.served, reused: given.reused, seconds: Number(given.seconds.toFixed(1)) } : null,
           bmc_login_file: r.passwordFile,
+          bmc_kind: r.bmc,
           dir: r.dir,
           ms: r.ms,
           removed_nodes: r.removedNodes,
@@ -222,7 +228,7 @@ export function register(program: Command): void {
               ]),
             ),
             r.siteFile ? `site file: ${r.siteFile}` : '',
-            `BMC user admin, password in ${r.passwordFile}`,
+            `BMC user admin, password in ${r.passwordFile}${r.bmc === 'redfish' ? '; Redfish over HTTPS (the lab\'s self-signed certificate) at https://127.0.0.1:<port>/redfish/v1/' : ''}`,
             given ? defaultImageLine(given) : '',
             r.siteFile && !r.image ? noImageNote(ctx, r.name, Boolean(opts.name)) : '',
             r.siteFile && r.siteFile === ctx.configPath ? nextSteps(ctx) : '',

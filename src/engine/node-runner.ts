@@ -19,25 +19,10 @@ import { effectiveBmc } from '../profiles/apply.js';
 import { chooseProfile } from '../profiles/match.js';
 import type { HardwareProfile } from '../profiles/schema.js';
 import type { NodeSpec, Site } from '../site/types.js';
-import { canApply, finish, start, type NodeState, type Verb } from './lifecycle.js';
+import { canApply, finish, start, UNDEPLOYED_STATES, type NodeState, type Verb } from './lifecycle.js';
 import {
-  agentOutcome,
-  bootCallback,
-  type Clock,
-  errText,
-  failedOutcome,
-  isAlive,
-  limiter,
-  NodeBusy,
-  type OpRecord,
-  ownerIsDead,
-  ownerName,
-  PhaseTimeout,
-  NodeSlots,
-  realClock,
-  type Semaphore,
-  semaphore,
-  withTimeout,
+  agentOutcome, bootCallback, type Clock, errText, failedOutcome, isAlive, limiter, NodeBusy, type OpRecord,
+  ownerIsDead, ownerName, PhaseTimeout, NodeSlots, realClock, type Semaphore, semaphore, withTimeout,
 } from './runner.js';
 import type { EventRecord, StateStore } from './state.js';
 import { DEFAULT_LIMITS, DEFAULT_TIMEOUTS, type NodeOutcome, type NodeStatus, type PhaseTimeouts, type ProgressEvent, type ProvisionOptions, type Provisioner, type RunLimits } from './types.js';
@@ -62,6 +47,8 @@ export interface NodeRunnerOptions {
   owner?: string;
   /** Claim lifetime (default 12 h): a dead engine on another host frees its nodes after this. */
   claimTtlMs?: number;
+  /** The lease owner this run acts for: a node leased to anyone else is refused (state-node-leases.ts). */
+  leaseOwner?: string;
 }
 
 /** What a verb's work is given. */
@@ -142,8 +129,9 @@ export abstract class NodeRunner implements Provisioner {
     return undefined;
   }
   /** A single verb asked for a state the node is already in: nothing to do. */
-  protected alreadyThere(_verb: Verb, _state: NodeState): boolean {
-    return false;
+  protected alreadyThere(verb: Verb, state: NodeState): boolean {
+    // also after a resumed wipe just finished: asking again is not a failure
+    return verb === 'undeploy' && UNDEPLOYED_STATES.has(state);
   }
   /** After a verb's work failed: what the engine cleans up (e.g. powering a hung ramdisk off). */
   protected async afterFailure(_name: string, _op: OpRecord): Promise<void> {}
@@ -260,6 +248,10 @@ export abstract class NodeRunner implements Provisioner {
   // ------------------------------------------------------------ claims
 
   private claim(name: string): void {
+    const lease = this.store.nodeLeases.holderOf(name);
+    if (lease && lease.expires_at > this.clock.now() && lease.owner !== this.base.leaseOwner) {
+      throw new NodeBusy(`node ${name} is leased to ${lease.owner} until ${new Date(lease.expires_at).toISOString()} (lease ${lease.id}; the holder runs verbs with KSEED_OWNER=${lease.owner})`);
+    }
     const ttl = this.base.claimTtlMs ?? 12 * 3600_000;
     const purpose = `${this.engine} engine`;
     let r = this.store.claimNode(name, this.owner, ttl, purpose);
@@ -409,7 +401,8 @@ export abstract class NodeRunner implements Provisioner {
         ran.push(verb);
         ok = (await this.runVerb(name, verb, op)) && (await this.afterVerb(name, verb, op.since, opts));
       }
-      if (ok) {
+      // a single verb that was itself resumed (or finished) is done: a rebuild is not run twice
+      if (ok && !(single && ran.includes(single))) {
         const todo = verbs(this.store.getNode(name)!.state);
         for (const [i, verb] of todo.entries()) {
           ran.push(verb);

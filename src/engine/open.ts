@@ -31,7 +31,7 @@ export interface OpenedEngine {
   close(): Promise<void>;
 }
 
-export interface OpenEngineOptions extends Pick<EmbeddedEngineOptions, 'onProgress' | 'concurrency' | 'limits' | 'timeouts'> {
+export interface OpenEngineOptions extends Pick<EmbeddedEngineOptions, 'onProgress' | 'concurrency' | 'limits' | 'timeouts' | 'leaseOwner'> {
   /** Engine ironic: overrides of what the rendered stack and the state store say. */
   ironic?: { url?: string; kseedRamdisk?: KseedRamdisk };
 }

@@ -64,6 +64,35 @@ export const MIGRATIONS: readonly string[] = [
   );
   CREATE INDEX node_tokens_node ON node_tokens(node);
   `,
+  /* v3: the seed service's users (API tokens) and node leases for CI and shared labs */ `
+  CREATE TABLE api_tokens (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    name TEXT NOT NULL,
+    token_hash TEXT NOT NULL UNIQUE,
+    created_at INTEGER NOT NULL,
+    revoked_at INTEGER,
+    last_used_at INTEGER
+  );
+  CREATE UNIQUE INDEX api_tokens_live_name ON api_tokens(name) WHERE revoked_at IS NULL;
+  CREATE TABLE node_leases (
+    id TEXT PRIMARY KEY,
+    owner TEXT NOT NULL,
+    nodes TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL,
+    ended_at INTEGER,
+    end_reason TEXT,
+    keep INTEGER NOT NULL DEFAULT 0,
+    created_by TEXT
+  );
+  CREATE INDEX node_leases_live ON node_leases(ended_at, expires_at);
+  -- the primary key is the guarantee that one node is never in two leases, whatever the code does
+  CREATE TABLE node_lease_members (
+    node TEXT PRIMARY KEY,
+    lease_id TEXT NOT NULL REFERENCES node_leases(id)
+  );
+  CREATE INDEX node_lease_members_lease ON node_lease_members(lease_id);
+  `,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

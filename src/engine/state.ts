@@ -19,7 +19,9 @@ import Database from 'better-sqlite3';
 import { KseedError } from '../errors.js';
 import { NODE_STATES, type NodeState } from './lifecycle.js';
 import { Leases } from './state-leases.js';
+import { NodeLeases } from './state-node-leases.js';
 import { MIGRATIONS, SCHEMA_VERSION } from './state-schema.js';
+import { ApiTokens } from './state-tokens.js';
 import {
   type ClaimRecord,
   eventOf,
@@ -42,6 +44,8 @@ import {
 export { NODE_STATES, type NodeState } from './lifecycle.js';
 export * from './state-records.js';
 export { SCHEMA_VERSION } from './state-schema.js';
+export type { ApiTokenRecord, TokenCheck } from './state-tokens.js';
+export type { AcquireRequest, NodeLeaseRecord } from './state-node-leases.js';
 
 export interface OpenStateOptions {
   /** ms a writer waits for another process's lock; default 15 s. */
@@ -63,6 +67,10 @@ export class StateStore {
   readonly db: Database.Database;
   private readonly now: () => number;
   private readonly leases: Leases;
+  /** The seed service's users (state-tokens.ts). */
+  readonly tokens: ApiTokens;
+  /** Nodes leased to users and pipelines (state-node-leases.ts); DHCP leases are the other `leases`. */
+  readonly nodeLeases: NodeLeases;
 
   constructor(stateDir: string, opts: OpenStateOptions = {}) {
     // 0700: state and secrets are nobody else's business
@@ -82,6 +90,8 @@ export class StateStore {
     }
     this.db = db;
     this.leases = new Leases(db, this.now, (fn) => this.tx(fn));
+    this.tokens = new ApiTokens(db, this.now, (fn) => this.tx(fn));
+    this.nodeLeases = new NodeLeases(db, this.now, (fn) => this.tx(fn), (node, kind, detail) => void this.insertEvent(node, this.now(), kind, null, null, detail));
     try {
       chmodSync(this.path, 0o600);
       db.pragma('journal_mode = WAL');

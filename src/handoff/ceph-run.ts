@@ -3,9 +3,10 @@
  * what the seed serves. Steps, each recorded in the state store (kv
  * `handoff.ceph`) when it succeeds, so a killed run resumes where it was and
  * a run after success changes nothing:
- *   preflight (local: cephadm .deb, image and credentials on the seed; nothing
- *   starts on a node before it passes) -> trust the registry (each host) ->
- *   install cephadm (first mon) -> bootstrap (once, ever) -> settings ->
+ *   preflight (local: cephadm .deb, and the image's archive, or the image and
+ *   credentials in the seed registry; nothing starts on a node before it
+ *   passes) -> load the image from the seed's archive (each host; or, with
+ *   image_delivery: registry, trust the registry) -> install cephadm (first mon) -> bootstrap (once, ever) -> settings ->
  *   cluster key to each other host -> add hosts -> apply the services spec ->
  *   wait until every planned OSD is up and in.
  * A host that cannot be reached fails alone: the others go on (exit 3).
@@ -13,9 +14,11 @@
 import path from 'node:path';
 import { KseedError } from '../errors.js';
 import { servedArtifactsDir } from '../engine/service.js';
+import { ensureCephArchive, findCephArchive, type CephArchive } from '../images/ceph/archive.js';
 import { findCephadmDeb, upstreamVersion } from '../images/ceph/version.js';
-import type { CephHost, OsdSpec } from './ceph.js';
-import { addHostsScript, applySpecScript, authorizeKeyScript, bootstrapScript, cephCli, installCephadmScript, trustRegistryScript } from './ceph-scripts.js';
+import { inspectImage } from '../images/seed/docker.js';
+import type { CephHost, ImageDelivery, OsdSpec } from './ceph.js';
+import { addHostsScript, applySpecScript, authorizeKeyScript, bootstrapScript, cephCli, installCephadmScript, loadImageScript, trustRegistryScript } from './ceph-scripts.js';
 import { kollaCephFiles, kollaCephScript } from './ceph-kolla.js';
 import { writeAll } from './files.js';
 import { checkSeedImage } from './registry-check.js';
@@ -36,7 +39,11 @@ export interface KvStore {
 
 export interface CephPlan {
   site: string;
+  /** the name cephadm runs (under the seed registry) */
   image: string;
+  /** the image's name on the seed's Docker engine and in its archive */
+  localImage: string;
+  delivery: ImageDelivery;
   hosts: CephHost[];
   osds: OsdSpec[];
   bootstrapHost: string;
@@ -86,9 +93,10 @@ export interface CephRunOptions {
 }
 
 /**
- * Bootstrap pulls the Ceph image first: under emulation on a loaded 2-core host that pull alone
- * took 27 min (gunzip of 587 MB inside the VM), so the default 30 min per command cut a bootstrap
- * that was still going.
+ * With the registry delivery bootstrap pulls the Ceph image first: under emulation on a loaded
+ * 2-core host that pull alone took 27 min (gunzip of 587 MB inside the VM), so the default 30 min
+ * per command cut a bootstrap that was still going. The archive delivery loads the image in its
+ * own step before; bootstrap keeps the room a loaded host needs.
  */
 const BOOTSTRAP_TIMEOUT_MS = 90 * 60_000;
 
@@ -107,8 +115,12 @@ export function expectedOsds(osds: OsdSpec[], hosts: string[]): Record<string, n
   return out;
 }
 
-/** Checks on the seed only; throws (exit 1) naming what to build or fix, before any node is touched. */
-export async function preflight(plan: CephPlan): Promise<{ debFile: string; debVersion: string }> {
+/**
+ * Checks on the seed only; throws (exit 1) naming what to build or fix, before any node is touched.
+ * The one thing it may make: the image's archive, from the seed's Docker engine, when the image
+ * is there without it (loaded from a bundle, or built before kseed wrote archives).
+ */
+export async function preflight(plan: CephPlan, say: (line: string) => void = () => {}): Promise<{ debFile: string; debVersion: string; archive?: CephArchive }> {
   const deb = findCephadmDeb(plan.artifactsDir);
   if (!deb) {
     throw new KseedError(`the seed serves no cephadm .deb (looked in ${plan.artifactsDir}): build it with \`kseed images ceph\` (it builds the Ceph image and puts the matching cephadm there); nothing was started on the nodes`, { code: 'cephadm-missing' });
@@ -116,6 +128,17 @@ export async function preflight(plan: CephPlan): Promise<{ debFile: string; debV
   const tag = plan.image.slice(plan.image.lastIndexOf(':') + 1);
   if (/^\d+\.\d+/.test(tag) && upstreamVersion(tag) !== upstreamVersion(deb.version)) {
     throw new KseedError(`the Ceph image ${plan.image} and the seed's cephadm ${deb.version} are different releases (cephadm refuses that): run \`kseed images ceph\` and \`kseed mirror sync --ceph\` again; nothing was started on the nodes`, { code: 'release-mismatch' });
+  }
+  if (plan.delivery === 'archive') {
+    let archive = findCephArchive(plan.artifactsDir, plan.localImage);
+    if (!archive) {
+      const local = await inspectImage(plan.localImage).catch(() => undefined);
+      if (!local) {
+        throw new KseedError(`the seed serves no archive of ${plan.localImage} (looked in ${plan.artifactsDir}) and its Docker engine has no such image: build it with \`kseed images ceph\` (or set handoff.ceph.image_delivery: registry); nothing was started on the nodes`, { code: 'image-missing' });
+      }
+      archive = await ensureCephArchive({ image: plan.localImage, id: local.id, artifactsDir: plan.artifactsDir, onProgress: say });
+    }
+    return { debFile: deb.file, debVersion: deb.version, archive };
   }
   if (!plan.registry.password) {
     throw new KseedError('the seed registry has no password yet, so the nodes could not log in to pull the Ceph image: run `kseed up` first (or set registry.password); nothing was started on the nodes', { code: 'registry-auth' });
@@ -126,7 +149,7 @@ export async function preflight(plan: CephPlan): Promise<{ debFile: string; debV
 
 export async function runCeph(state: KvStore, plan: CephPlan, opts: CephRunOptions = {}): Promise<CephRunReport> {
   const say = opts.onProgress ?? (() => {});
-  const { debFile, debVersion } = await preflight(plan);
+  const { debFile, debVersion, archive } = await preflight(plan, say);
   const first = plan.hosts.find((h) => h.name === plan.bootstrapHost);
   if (!first) throw new KseedError('no host for the first Ceph monitor (give a node the control or storage role and an address)', { code: 'no-mon' });
   const rec0 = state.get<CephRunRecord>(CEPH_RUN_KEY);
@@ -170,16 +193,34 @@ export async function runCeph(state: KvStore, plan: CephPlan, opts: CephRunOptio
     return { ok: r.code === 0, detail: r.code === 0 ? undefined : r.unreachable ? `unreachable over SSH: ${reasonOf(r)}` : reasonOf(r) };
   };
 
-  // 1. every host pulls from the seed registry
-  for (const h of plan.hosts) await step('trust-registry', h.name, () => remote(h, trustRegistryScript(plan.registry.address)));
+  // 1. every host gets the image: loaded from the seed's archive, or pulled later from the seed registry
+  if (archive) {
+    const load = { url: `${plan.httpUrl}/artifacts/${encodeURIComponent(archive.name)}`, sha256: archive.sha256, id: archive.id, ref: plan.image };
+    for (const h of plan.hosts) {
+      // a host that loaded another build of the image loads this one
+      const key = `load-image@${h.name}`;
+      const old = state.get<CephRunRecord>(CEPH_RUN_KEY)?.steps[key];
+      if (old?.status === 'ok' && old.detail !== archive.id) record(key, { ...old, status: 'failed' });
+      await step('load-image', h.name, async () => {
+        const r = await remote(h, loadImageScript(load));
+        return r.ok ? { ok: true, detail: archive.id } : r;
+      });
+    }
+  } else {
+    for (const h of plan.hosts) await step('trust-registry', h.name, () => remote(h, trustRegistryScript(plan.registry.address)));
+  }
   if (failedHosts.has(first.name)) return finish();
 
   // 2-4. the first monitor: cephadm, bootstrap, settings
   const url = `${plan.httpUrl}/artifacts/${encodeURIComponent(debFile)}`;
   if (!(await step('install-cephadm', first.name, () => remote(first, installCephadmScript(url, debVersion))))) return finish();
-  const regJson = JSON.stringify({ url: plan.registry.address, username: plan.registry.username, password: plan.registry.password }) + '\n';
+  const regJson = archive ? undefined : JSON.stringify({ url: plan.registry.address, username: plan.registry.username, password: plan.registry.password }) + '\n';
   if (!(await step('bootstrap', undefined, () => remote(first, bootstrapScript(plan.bootstrapArgv, plan.remoteDir, regJson), false, BOOTSTRAP_TIMEOUT_MS)))) return finish();
-  // daemons then run the seed's tag itself: one build per version, so a digest adds a lookup and nothing else
+  // Daemons then run the seed's tag itself. With the default (true), the mgr's serve loop first
+  // runs `cephadm pull` of the image on a host to learn its repo digest (serve.py
+  // convert_tags_to_repo_digest), and a failed pull ends that loop pass before any daemon is
+  // deployed; the archive delivery has no registry to pull from, and a digest adds nothing
+  // to one build per version.
   if (!(await step('settings', undefined, () => remote(first, cephCli(plan.image, ['config', 'set', 'mgr', 'mgr/cephadm/use_repo_digest', 'false']))))) return finish();
 
   // 5. the cluster's SSH key on every other host
@@ -306,6 +347,8 @@ export function cephPlanOf(site: Site, r: HandoffResult, stateDir: string, passw
   return {
     site: site.site,
     image: c.image,
+    localImage: c.local_image,
+    delivery: c.image_delivery,
     hosts: c.hosts,
     osds: c.osds,
     bootstrapHost: c.bootstrap_host,

@@ -37,6 +37,62 @@ sys.exit(10)`;
   ].join('\n');
 }
 
+export interface ArchiveToLoad {
+  url: string;
+  sha256: string;
+  /** the image id `docker load` must yield */
+  id: string;
+  /** the name cephadm runs (the seed-registry name): the loaded image gets it as a tag */
+  ref: string;
+}
+
+/**
+ * The Ceph image into the host's Docker from the seed's uncompressed
+ * archive: nothing when an image of that id is there (it gets the tag);
+ * else fetched to disk with its sha256 checked before anything is loaded
+ * (a corrupt or truncated archive is refused and removed), `docker load`,
+ * and the id checked again. python3 fetches: every node has it (cephadm
+ * needs it), curl may be missing.
+ */
+export function loadImageScript(a: ArchiveToLoad): string {
+  const py = `import hashlib, sys, time, urllib.request
+url, dest, want = sys.argv[1:4]
+h = hashlib.sha256()
+n, t0, shown = 0, time.time(), 0
+with urllib.request.urlopen(url, timeout=120) as r, open(dest, 'wb') as f:
+    total = int(r.headers.get('Content-Length') or 0)
+    while True:
+        b = r.read(1 << 20)
+        if not b:
+            break
+        h.update(b)
+        f.write(b)
+        n += len(b)
+        if n - shown >= 100_000_000:
+            shown = n
+            print(f'fetched {n // 1_000_000} of {total // 1_000_000} MB', flush=True)
+got = h.hexdigest()
+if got != want:
+    sys.exit(f'{url}: sha256 {got} over {n} bytes, the seed recorded {want}: corrupt or not the archive the seed made; nothing loaded')
+print(f'fetched {n} bytes in {time.time() - t0:.1f} s, sha256 as recorded', flush=True)`;
+  return [
+    'set -eu',
+    'command -v docker >/dev/null || { echo "docker is not installed on this host (the node OS carries docker.io)" >&2; exit 1; }',
+    `id=${shq(a.id)}`,
+    `ref=${shq(a.ref)}`,
+    'if docker image inspect "$id" >/dev/null 2>&1; then docker tag "$id" "$ref"; echo "$ref already loaded ($id)"; exit 0; fi',
+    // /var/tmp: on the root disk, where /tmp may be a small tmpfs
+    'dir=$(mktemp -d /var/tmp/kseed-ceph-image.XXXXXX)',
+    'trap \'rm -rf "$dir"\' EXIT',
+    `python3 - ${shq(a.url)} "$dir/image.tar" ${shq(a.sha256)} ${heredoc(py)}`,
+    't0=$(date +%s)',
+    'docker load -i "$dir/image.tar"',
+    'docker image inspect "$id" >/dev/null 2>&1 || { echo "docker load gave no image $id: the archive holds another image" >&2; exit 1; }',
+    'docker tag "$id" "$ref"',
+    'echo "$ref loaded in $(( $(date +%s) - t0 )) s ($id)"',
+  ].join('\n');
+}
+
 /** Installs Debian's cephadm .deb from the seed's HTTP, unless that very version is installed. */
 export function installCephadmScript(url: string, version: string): string {
   return [
@@ -59,14 +115,19 @@ export function installCephadmScript(url: string, version: string): string {
  * alone. The registry credentials travel in a here-doc into a 0600 file that
  * is removed afterwards (cephadm keeps them in the cluster's config store).
  */
-export function bootstrapScript(argv: string[], remoteDir: string, registryJson: string): string {
+export function bootstrapScript(argv: string[], remoteDir: string, registryJson?: string): string {
   return [
     'set -eu',
     'if [ -e /etc/ceph/ceph.client.admin.keyring ] && [ -e /etc/ceph/ceph.conf ]; then echo "already bootstrapped (/etc/ceph/ceph.conf and the admin keyring exist): not again"; exit 0; fi',
     `install -d -m 0700 ${shq(remoteDir)}`,
-    `(umask 077; cat > ${shq(`${remoteDir}/registry.json`)} ${heredoc(registryJson)}
+    // the archive delivery logs in nowhere: no credentials travel
+    ...(registryJson === undefined
+      ? []
+      : [
+          `(umask 077; cat > ${shq(`${remoteDir}/registry.json`)} ${heredoc(registryJson)}
 )`,
-    `trap 'rm -f ${shq(`${remoteDir}/registry.json`)}' EXIT`,
+          `trap 'rm -f ${shq(`${remoteDir}/registry.json`)}' EXIT`,
+        ]),
     argv.map(shq).join(' '),
   ].join('\n');
 }

@@ -8,6 +8,7 @@
  * hosts that keep ceph.conf and the admin keyring.
  */
 import type { Disk } from '../engine/rootdevice.js';
+import { archiveNameOf } from '../images/ceph/archive.js';
 import { upstreamVersion } from '../images/ceph/version.js';
 import type { Site } from '../site/types.js';
 import type { Assumption, NodeFacts } from './facts.js';
@@ -48,13 +49,28 @@ export interface CephOutput {
   spec: string;
   hosts: CephHost[];
   osds: OsdSpec[];
+  /** the name cephadm runs, under the seed registry (a pull, if one ever happens, goes to the seed) */
   image: string;
+  /** the same image by the name it has on the seed's Docker engine and in its archive */
+  localImage: string;
+  delivery: ImageDelivery;
   bootstrapHost?: string;
   monIp?: string;
   /** argv, run on the bootstrap host as root */
   bootstrap: string[];
   assumptions: Assumption[];
   warnings: string[];
+}
+
+/**
+ * How the nodes get the image: kseed's own image comes as the seed's
+ * uncompressed `docker save` archive unless the site asks for the registry;
+ * an image the site names can only come from the registry.
+ */
+export type ImageDelivery = 'archive' | 'registry';
+
+export function imageDelivery(site: Site): ImageDelivery {
+  return site.handoff.ceph?.image_delivery ?? (site.handoff.ceph?.image ? 'registry' : 'archive');
 }
 
 /** The seed-registry name of an upstream image: the same path under the seed. */
@@ -175,6 +191,10 @@ export function buildCeph(input: CephInput): CephOutput {
     }
   }
   const image = mirroredImage(name, input.registry.address);
+  const delivery = imageDelivery(site);
+  if (delivery === 'archive' && site.handoff.ceph?.image) {
+    warnings.push(`handoff.ceph.image_delivery: archive: the seed makes an archive of kseed's own image only; ${name} must be among the seed's artifacts as ${archiveNameOf(name)} with its record, or use image_delivery: registry`);
+  }
   const spec = render('cluster.yaml.hbs', {
     site: site.site,
     // one colon per line for cephadm's line reader (see the template)
@@ -193,9 +213,11 @@ export function buildCeph(input: CephInput): CephOutput {
         'bootstrap',
         '--mon-ip',
         first.addr,
-        // the password stays in a 0600 file, off the command line and out of `ps`
-        '--registry-json',
-        `${dir}/registry.json`,
+        ...(delivery === 'archive'
+          ? // the hand-off loaded the image on every host before: no registry, no pull
+            ['--skip-pull']
+          : // the password stays in a 0600 file, off the command line and out of `ps`
+            ['--registry-json', `${dir}/registry.json`]),
         '--ssh-user',
         site.handoff.ssh_user,
         // Grafana, Prometheus and friends are upstream images the seed does not carry
@@ -207,5 +229,5 @@ export function buildCeph(input: CephInput): CephOutput {
       ]
     : [];
   if (!first) warnings.push('no host for the first Ceph monitor: no bootstrap command');
-  return { spec, hosts, osds, image, bootstrapHost: first?.name, monIp: first?.addr, bootstrap, assumptions, warnings };
+  return { spec, hosts, osds, image, localImage: name, delivery, bootstrapHost: first?.name, monIp: first?.addr, bootstrap, assumptions, warnings };
 }

@@ -8,7 +8,9 @@ import { StateConflict, type NodeState, type StateStore } from '../engine/state.
 import type { HardwareProfile } from '../profiles/schema.js';
 import type { Site } from '../site/types.js';
 import { findCephadmDeb } from '../images/ceph/version.js';
-import { buildCeph, type CephHost, type OsdSpec } from './ceph.js';
+import { findCephArchive } from '../images/ceph/archive.js';
+import { buildCeph, type CephHost, type ImageDelivery, type OsdSpec } from './ceph.js';
+import { loadImageScript } from './ceph-scripts.js';
 import { ensureSshKey, registryPassword } from './credentials.js';
 import { gatherFacts, type AddressSource, type Assumption } from './facts.js';
 import { readIfExists, writeAll, type OutFile } from './files.js';
@@ -64,6 +66,11 @@ export interface HandoffResult {
   };
   ceph?: {
     image: string;
+    /** the image's name on the seed's Docker engine and in its archive */
+    local_image: string;
+    image_delivery: ImageDelivery;
+    /** the archive the nodes load (archive delivery, once `kseed images ceph` made it) */
+    archive?: { url: string; sha256: string; id: string; size: number };
     bootstrap_host: string | null;
     mon_ip: string | null;
     hosts: CephHost[];
@@ -124,18 +131,28 @@ export async function generateHandoff(site: Site, state: StateStore | undefined,
 
   let ceph: ReturnType<typeof buildCeph> | undefined;
   if (cephWanted) {
-    const deb = findCephadmDeb(opts.artifactsDir ?? path.join(opts.stateDir, 'cache', 'ramdisk'));
+    const artifacts = opts.artifactsDir ?? path.join(opts.stateDir, 'cache', 'ramdisk');
+    const deb = findCephadmDeb(artifacts);
     ceph = buildCeph({ site, facts, registry, remoteDir: REMOTE_CEPH_DIR, cephadmVersion: deb?.version });
     assumptions.push(...ceph.assumptions);
     warnings.push(...ceph.warnings);
-    const regJson = JSON.stringify({ url: registry.address, username: registry.username, password: regPass ?? '' }, null, 2) + '\n';
+    const found = ceph.delivery === 'archive' ? findCephArchive(artifacts, ceph.localImage) : undefined;
+    const archive = found && { url: `http://${site.seed.address}:${site.seed.ports.http}/artifacts/${encodeURIComponent(found.name)}`, sha256: found.sha256, id: found.id, size: found.size };
     const script = cephScript(site, ceph, key.file, knownHosts);
     files.push({ rel: 'ceph/cluster.yaml', content: ceph.spec, mode: 0o644 }, { rel: 'ceph/bootstrap.sh', content: script, mode: 0o755 });
-    // an empty password fails cephadm's registry login: no file until there is one
-    if (regPass !== undefined) files.push({ rel: 'ceph/registry.json', content: regJson, mode: 0o600 });
-    else warnings.push('ceph/registry.json not written: the seed registry has no password yet (run `kseed up`, then `kseed handoff` again)');
+    if (ceph.delivery === 'archive') {
+      if (archive) files.push({ rel: 'ceph/load-image.sh', content: loadImageScript({ ...archive, ref: ceph.image }) + '\n', mode: 0o644 });
+      else warnings.push(`ceph/load-image.sh not written: the seed serves no archive of ${ceph.localImage} yet (\`kseed images ceph\` makes it; \`handoff --ceph --run\` also makes it from the seed's Docker engine)`);
+    } else if (regPass !== undefined) {
+      // an empty password fails cephadm's registry login: no file until there is one
+      const regJson = JSON.stringify({ url: registry.address, username: registry.username, password: regPass }, null, 2) + '\n';
+      files.push({ rel: 'ceph/registry.json', content: regJson, mode: 0o600 });
+    } else warnings.push('ceph/registry.json not written: the seed registry has no password yet (run `kseed up`, then `kseed handoff` again)');
     result.ceph = {
       image: ceph.image,
+      local_image: ceph.localImage,
+      image_delivery: ceph.delivery,
+      ...(archive ? { archive } : {}),
       bootstrap_host: ceph.bootstrapHost ?? null,
       mon_ip: ceph.monIp ?? null,
       hosts: ceph.hosts,

@@ -11,8 +11,7 @@
 import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { execa } from 'execa';
-import { requireTool } from '../util/tools.js';
+import { requireTool, runQuiet } from '../util/tools.js';
 import { InputError, KseedError } from '../errors.js';
 import type { StateStore } from '../engine/state.js';
 import { mirroredImage } from './ceph.js';
@@ -133,13 +132,20 @@ export async function syncImages(state: StateStore, refs: string[], opts: SyncOp
         srcRef(opts.source, ref),
         `docker://${dest}`,
       ];
-      const child = execa('skopeo', args, { reject: false, all: true, stdin: 'ignore' });
-      child.all?.on('data', (b: Buffer) => {
-        for (const line of b.toString('utf8').split('\n')) if (line.trim()) opts.onProgress?.(ref, line.trim());
+      // the last lines that say something: the reason when the copy fails
+      const tail: string[] = [];
+      const r = await runQuiet('skopeo', args, {
+        timeoutMs: 0,
+        buffer: false,
+        onLine: (l) => {
+          if (!l.trim()) return;
+          opts.onProgress?.(ref, l.trim());
+          tail.push(l.trim());
+          if (tail.length > 3) tail.shift();
+        },
       });
-      const r = await child;
       if (r.exitCode !== 0) {
-        out.push({ ref, dest, status: 'failed', error: (r.all ?? '').trim().split('\n').slice(-3).join(' ') });
+        out.push({ ref, dest, status: 'failed', error: tail.join(' ') });
         continue;
       }
       const digest = (await readFile(digestFile, 'utf8')).trim();

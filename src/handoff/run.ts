@@ -7,8 +7,8 @@
 import { createWriteStream } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
-import { execa } from 'execa';
-import { missingTools as findMissing } from '../util/tools.js';
+import { KseedError } from '../errors.js';
+import { missingTools as findMissing, runQuiet, TOOL_ERROR } from '../util/tools.js';
 import type { StateStore } from '../engine/state.js';
 import { shq, type Step } from './steps.js';
 
@@ -65,24 +65,23 @@ export async function runSteps(
     const stream = createWriteStream(log, { mode: 0o600 });
     const t0 = Date.now();
     stream.write(`$ ${commandLine(step)}\n`);
-    const child = execa(step.argv[0]!, step.argv.slice(1), {
-      cwd: opts.cwd,
-      reject: false,
-      all: true,
-      ...(step.stdinFile ? { inputFile: path.resolve(opts.cwd, step.stdinFile) } : { stdin: 'ignore' as const }),
-    });
-    let buf = '';
-    child.all?.on('data', (chunk: Buffer) => {
-      stream.write(chunk);
-      buf += chunk.toString('utf8');
-      let nl: number;
-      while ((nl = buf.indexOf('\n')) >= 0) {
-        opts.onLine?.(step.name, buf.slice(0, nl));
-        buf = buf.slice(nl + 1);
-      }
-    });
-    const r = await child;
-    if (buf) opts.onLine?.(step.name, buf);
+    let r: { exitCode: number };
+    try {
+      r = await runQuiet(step.argv[0]!, step.argv.slice(1), {
+        cwd: opts.cwd,
+        // a deploy runs as long as it runs
+        timeoutMs: 0,
+        buffer: false,
+        ...(step.stdinFile ? { inputFile: path.resolve(opts.cwd, step.stdinFile) } : {}),
+        onChunk: (c) => stream.write(c),
+        ...(opts.onLine ? { onLine: (l: string) => opts.onLine!(step.name, l) } : {}),
+      });
+    } catch (err) {
+      // a tool gone since the check before the run: that step fails, recorded and logged, as a shell says it
+      if (!(err instanceof KseedError && err.code === TOOL_ERROR.missing)) throw err;
+      stream.write(`${err.message}\n`);
+      r = { exitCode: 127 };
+    }
     await new Promise<void>((res) => stream.end(res));
     const ok = r.exitCode === 0;
     const st: StepStatus = { status: ok ? 'ok' : 'failed', exit_code: r.exitCode ?? null, at: Date.now(), ms: Date.now() - t0, log };

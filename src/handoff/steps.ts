@@ -4,7 +4,7 @@
  */
 import path from 'node:path';
 import type { Site } from '../site/types.js';
-import type { buildCeph, CephHost } from './ceph.js';
+import type { buildCeph, CephHost, ImageDelivery } from './ceph.js';
 import { sshHostKeyArgs } from './kolla.js';
 
 export const REMOTE_CEPH_DIR = '/root/kseed-ceph';
@@ -41,7 +41,7 @@ export interface Step {
  * a password login), then the spec. The run itself also installs cephadm from
  * the seed and has docker trust the seed registry; see README.
  */
-export function cephSteps(site: Site, ceph: ReturnType<typeof buildCeph> | { hosts: CephHost[]; bootstrapHost?: string; bootstrap: string[] }, keyFile: string, localDir: string, knownHosts: string): Step[] {
+export function cephSteps(site: Site, ceph: ReturnType<typeof buildCeph> | { hosts: CephHost[]; bootstrapHost?: string; bootstrap: string[]; delivery?: ImageDelivery }, keyFile: string, localDir: string, knownHosts: string): Step[] {
   const host = ceph.hosts.find((h) => h.name === ceph.bootstrapHost);
   if (!host) return [];
   const user = site.handoff.ssh_user;
@@ -50,10 +50,13 @@ export function cephSteps(site: Site, ceph: ReturnType<typeof buildCeph> | { hos
   const ssh = (remote: string) => sshTo(host.addr, remote);
   const remote = (argv: string[]) => [...sudo, ...argv].map(shq).join(' ');
   const d = REMOTE_CEPH_DIR;
+  const archive = ceph.delivery !== 'registry';
   const steps: Step[] = [
     { name: 'ceph-check', tool: 'ssh', argv: ssh(remote(['sh', '-c', 'command -v cephadm >/dev/null || { echo "cephadm is not installed on this host" >&2; exit 127; }'])) },
+    // the image from the seed's archive into every host's Docker (bootstrap then runs with --skip-pull)
+    ...(archive ? ceph.hosts.map((h) => ({ name: `ceph-load-${h.name}`, tool: 'ssh', argv: sshTo(h.addr, remote(['sh', '-s'])), stdinFile: path.join(localDir, 'load-image.sh') })) : []),
     { name: 'ceph-copy-spec', tool: 'ssh', argv: ssh(`${remote(['install', '-d', '-m', '0700', d])} && ${remote(['sh', '-c', `umask 077; cat > ${d}/cluster.yaml`])}`), stdinFile: path.join(localDir, 'cluster.yaml') },
-    { name: 'ceph-copy-registry', tool: 'ssh', argv: ssh(remote(['sh', '-c', `umask 077; cat > ${d}/registry.json`])), stdinFile: path.join(localDir, 'registry.json') },
+    ...(archive ? [] : [{ name: 'ceph-copy-registry', tool: 'ssh', argv: ssh(remote(['sh', '-c', `umask 077; cat > ${d}/registry.json`])), stdinFile: path.join(localDir, 'registry.json') }]),
     { name: 'ceph-bootstrap', tool: 'ssh', argv: ssh(remote(ceph.bootstrap)) },
   ];
   for (const other of ceph.hosts.filter((h) => h !== host)) {

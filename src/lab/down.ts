@@ -14,6 +14,8 @@ import { findByMarker, isOurs, liveCmdline, terminate } from './proc.js';
 import { forgetLabResources } from './resources.js';
 import { removeLabSite } from './site.js';
 import { deleteSimNetns } from './sim/lab.js';
+import { removeLabCert } from './redfish/cert.js';
+import { redfishPid, stopRedfish } from './redfish/run.js';
 import { requireTool } from '../util/tools.js';
 import { requireRoot, withLabLock } from './lab.js';
 
@@ -83,6 +85,9 @@ export async function destroyLab(o: DestroyLabOptions): Promise<DestroyLabResult
     const nodesRoot = path.join(dir, 'nodes');
     if (existsSync(nodesRoot)) for (const e of readdirSync(nodesRoot)) nodeDirs.add(path.join(nodesRoot, e));
 
+    // the Redfish process first, so nothing powers a VM on again while it is being stopped
+    const rpid = redfishPid(dir);
+    if ((await stopRedfish(dir)) !== undefined && rpid !== undefined) note([rpid], 'lab redfish');
     for (const d of nodeDirs) {
       const node = { dir: d } as LabNodeManifest;
       const bpid = bmcPid(node);
@@ -121,6 +126,7 @@ export async function destroyLab(o: DestroyLabOptions): Promise<DestroyLabResult
       rmSync(pw, { force: true });
       removedFiles.push(pw);
     }
+    removedFiles.push(...removeLabCert(stateDir, name));
     if (existsSync(dir)) {
       rmSync(dir, { recursive: true, force: true });
       removedFiles.push(dir);

@@ -48,11 +48,13 @@ import { stopVm, vmInput } from './node.js';
 import { liveCmdline, readPidFile } from './proc.js';
 import { recordLabResources } from './resources.js';
 import { writeLabSite, checkSiteWritable } from './site.js';
-import { which } from '../util/tools.js';
+import { requireTool, which } from '../util/tools.js';
 import { labTools, type LabTools } from './tools.js';
 import { MAX_SIM_NODES, prepareSimNode, removeSimNode, simulatorPid, startSimulator } from './sim/lab.js';
 import { simNetnsName, simPortName } from './sim/net.js';
 import { checkUefiFirmware, createDisk, createUefiVars, type Firmware, renderVmScript } from './vm.js';
+import { ensureLabCert } from './redfish/cert.js';
+import { startRedfish, stopRedfish } from './redfish/run.js';
 
 export interface CreateLabOptions {
   /** `.kseed/` directory: the lab goes to `<stateDir>/lab/<name>/`. */
@@ -90,6 +92,8 @@ export interface CreateLabOptions {
   sim?: boolean;
   /** Seed address on the lab bridge, IPv4/prefix. */
   address?: string;
+  /** BMC kind: ipmi (ipmi_sim per node) or redfish (kseed's lab Redfish service); unset = as the existing lab, else ipmi. */
+  bmc?: 'ipmi' | 'redfish';
   /** Lab site file to write; undefined = none. */
   siteFile?: string;
   progress?: (msg: string) => void;
@@ -112,6 +116,8 @@ export interface CreateLabResult {
   /** defaults.image of the lab site file; null: none yet (nodes can be enrolled, not deployed). */
   image: ImageSpec | null;
   passwordFile: string;
+  /** What answers on each node's BMC port. */
+  bmc: 'ipmi' | 'redfish';
   nodes: LabNodeResult[];
   removedNodes: string[];
   /** With --static-network: the seed's interface on the nodes' VLAN, or null when the kernel cannot make one. */
@@ -333,6 +339,15 @@ export async function createLab(o: CreateLabOptions): Promise<CreateLabResult> {
     const dataDiskGb = intOption(o.dataDiskGb, 'data-disk-gb', 1, 4096, prev?.nodes[0]?.dataDisks?.[0]?.sizeGb ?? DEFAULT_DATA_DISK_GB);
     const nics = intOption(o.nics, 'nics', 1, MAX_NICS, prev ? 1 + (prev.nodes[0]?.extraNics?.length ?? 0) : 1);
     const staticNetwork = o.staticNetwork ?? prev?.staticNetwork ?? false;
+    const bmcKind = o.bmc ?? (prev?.bmcKind ?? 'ipmi');
+    if (bmcKind !== 'ipmi' && bmcKind !== 'redfish') {
+      throw new InputError(`bad --bmc ${String(bmcKind)}`, [{ file: '<command line>', path: 'bmc', message: 'ipmi or redfish' }]);
+    }
+    // the simulator's power follows ipmi_sim's chassis script; virtual media has no simulated client
+    if (sim && bmcKind === 'redfish') {
+      throw new InputError(`lab ${name}: simulated nodes have ipmi_sim BMCs, not --bmc redfish`, [{ file: '<command line>', path: 'bmc', message: 'ipmi with --sim' }]);
+    }
+    if (bmcKind === 'redfish') requireTool('curl', 'the lab Redfish BMC fetches virtual media with it');
     const unlisted = intOption(o.unlistedNodes, 'unlisted-nodes', 0, maxNodes - count, prev ? prev.nodes.filter((n) => n.listed === false).length : 0);
     const network = labNetworkFor(count, o.address, prev?.network);
     let image = o.image ? checkImage(o.image) : prev?.image;
@@ -360,6 +375,7 @@ export async function createLab(o: CreateLabOptions): Promise<CreateLabResult> {
       stateDir,
       passwordFile: passwordPath(stateDir, name),
       bmcPortBase: base,
+      ...(bmcKind === 'redfish' ? { bmcKind } : {}),
       ...(o.siteFile ? { siteFile: path.resolve(o.siteFile) } : prev?.siteFile ? { siteFile: prev.siteFile } : {}),
       ...(image ? { image } : {}),
       ...(o.engine ? { engine: o.engine } : prev?.engine ? { engine: prev.engine } : {}),
@@ -417,16 +433,8 @@ export async function createLab(o: CreateLabOptions): Promise<CreateLabResult> {
       for (let k = n.dataDisks.length + 1; k <= 9; k++) rmSync(path.join(n.dir, `data${k}.qcow2`), { force: true });
       if (n.firmware === 'uefi') await createUefiVars(path.join(n.dir, 'OVMF_VARS.fd'));
     }
-    say(`lab ${name}: starting ${nodes.length} BMC(s) on 127.0.0.1:${base}-${base + nodes.length - 1}`);
-    const started = await Promise.allSettled(nodes.map((n) => startBmc(n, { ipmiSim: tools.ipmiSim, ipmitool: tools.ipmitool, password })));
-    const failed = started.flatMap((s, i) => (s.status === 'rejected' ? [`${nodes[i]!.name}: ${(s.reason as Error).message}${(s.reason as KseedError).detail ? `\n${(s.reason as KseedError).detail}` : ''}`] : []));
-    if (failed.length > 0) {
-      throw new KseedError(`lab ${name}: ${failed.length} BMC(s) did not start`, { detail: failed.join('\n'), code: 'bmc-start' });
-    }
-    nodes.forEach((n, i) => {
-      const s = started[i] as PromiseFulfilledResult<{ pid: number }>;
-      results.push({ ...n, bmcPid: s.value.pid, diskCreated: created.get(n.name) ?? false });
-    });
+    const bmcPids = bmcKind === 'redfish' ? await startRedfishBmcs(manifest, say) : await startIpmiBmcs(manifest, tools, password, say);
+    nodes.forEach((n, i) => results.push({ ...n, bmcPid: bmcPids[i]!, diskCreated: created.get(n.name) ?? false }));
 
     // a running simulator keeps its nodes' power unless the set of nodes changed
     const sameNodes = prev !== undefined && prev.nodes.map((n) => n.name).join() === nodes.map((n) => n.name).join();
@@ -449,12 +457,35 @@ export async function createLab(o: CreateLabOptions): Promise<CreateLabResult> {
       ...(manifest.siteFile ? { siteFile: manifest.siteFile } : {}),
       image: manifest.image ?? null,
       passwordFile: manifest.passwordFile,
+      bmc: bmcKind,
       nodes: results,
       removedNodes: removed.map((n) => n.name),
       ...(staticNetwork ? { seedVlan: manifest.seedVlan ?? null } : {}),
       ms: Date.now() - t0,
     };
   });
+}
+
+/** One ipmi_sim per node (and no Redfish process: the lab may have had one); their PIDs, in node order. */
+async function startIpmiBmcs(m: LabManifest, tools: LabTools, password: string, say: (msg: string) => void): Promise<number[]> {
+  const nodes = m.nodes;
+  await stopRedfish(m.dir);
+  say(`lab ${m.name}: starting ${nodes.length} BMC(s) on 127.0.0.1:${m.bmcPortBase}-${m.bmcPortBase + nodes.length - 1}`);
+  const started = await Promise.allSettled(nodes.map((n) => startBmc(n, { ipmiSim: tools.ipmiSim, ipmitool: tools.ipmitool, password })));
+  const failed = started.flatMap((s, i) => (s.status === 'rejected' ? [`${nodes[i]!.name}: ${(s.reason as Error).message}${(s.reason as KseedError).detail ? `\n${(s.reason as KseedError).detail}` : ''}`] : []));
+  if (failed.length > 0) {
+    throw new KseedError(`lab ${m.name}: ${failed.length} BMC(s) did not start`, { detail: failed.join('\n'), code: 'bmc-start' });
+  }
+  return started.map((s) => (s as PromiseFulfilledResult<{ pid: number }>).value.pid);
+}
+
+/** One Redfish process serves every node (and no ipmi_sim runs: the lab may have had them); its PID for each node. */
+async function startRedfishBmcs(m: LabManifest, say: (msg: string) => void): Promise<number[]> {
+  for (const n of m.nodes) await stopBmc(n);
+  const cert = await ensureLabCert(m.stateDir, m.name);
+  say(`lab ${m.name}: starting ${m.nodes.length} Redfish BMC(s) on https://127.0.0.1:${m.bmcPortBase}-${m.bmcPortBase + m.nodes.length - 1}`);
+  const { pid } = await startRedfish(m, cert.cert);
+  return m.nodes.map(() => pid);
 }
 
 export async function removeNode(tools: LabTools, m: LabManifest, n: LabNodeManifest): Promise<void> {

@@ -63,6 +63,8 @@ export interface LabManifest {
   /** 0600 file with the BMC password shared by the lab's BMCs. */
   passwordFile: string;
   bmcPortBase: number;
+  /** The BMC kind of every node: ipmi_sim per node (unset), or one Redfish process for all (src/lab/redfish). */
+  bmcKind?: 'redfish';
   /** OS image for `defaults.image` of the lab site file (the seed serves it). */
   image?: ImageSpec;
   /** Nodes get a bond of their NICs and a VLAN with fixed addresses (static-net.ts). */

@@ -42,12 +42,15 @@ export function renderLabSite(m: LabManifest): string {
     ...(m.engine === 'ironic' ? ['ironic:', '  deploy_interface: ramdisk', '  min_command_interval: 1'] : []),
     'defaults:',
     '  bmc:',
-    '    type: ipmi',
+    `    type: ${m.bmcKind === 'redfish' ? 'redfish' : 'ipmi'}`,
     `    username: ${q(m.nodes[0]?.bmc.username ?? 'admin')}`,
     `    password: { file: ${q(m.passwordFile)} }`,
-    // ipmi_sim answers suite 3 but not "Get Channel Cipher Suites"
-    '    cipher_suite: 3',
-    '  profile: qemu-lab',
+    ...(m.bmcKind === 'redfish'
+      ? // the lab's own self-signed certificate for 127.0.0.1 (src/lab/redfish/cert.ts)
+        ['    scheme: https', '    insecure_tls: true']
+      : // ipmi_sim answers suite 3 but not "Get Channel Cipher Suites"
+        ['    cipher_suite: 3']),
+    `  profile: ${m.bmcKind === 'redfish' ? 'qemu-lab-redfish' : 'qemu-lab'}`,
     ...(m.staticNetwork ? labNetworkDefaultLines() : []),
   ];
   if (m.image) {

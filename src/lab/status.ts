@@ -1,5 +1,5 @@
 /** labStatus: what a lab has and how its nodes and BMCs are, without changing anything. */
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { bmcPid, probeBmc } from './bmc.js';
 import { labDir, readManifest } from './manifest.js';
@@ -11,6 +11,8 @@ import { diskInfo, type Firmware } from './vm.js';
 import { readLabPassword } from './lab.js';
 import { simulatorPid } from './sim/lab.js';
 import { readPower, simPhase } from './sim/spec.js';
+import { labCertPaths } from './redfish/cert.js';
+import { probeRedfish, redfishPid } from './redfish/run.js';
 
 export interface LabNodeStatus {
   name: string;
@@ -20,7 +22,7 @@ export interface LabNodeStatus {
   mac: string;
   tap: string;
   tapPresent: boolean;
-  bmc: { address: string; port: number; pid?: number; running: boolean; answering?: boolean; authFailed?: boolean; probeMs?: number; error?: string };
+  bmc: { protocol: 'ipmi' | 'redfish'; address: string; port: number; pid?: number; running: boolean; answering?: boolean; authFailed?: boolean; probeMs?: number; error?: string };
   power: 'on' | 'off';
   vmPid?: number;
   /** Last error line of QEMU, if it printed one (why a power on did not stick). */
@@ -78,11 +80,24 @@ export async function labStatus(o: { stateDir: string; name?: string; probe?: bo
   const password = readLabPassword(m.passwordFile);
   const ipmitool = which('ipmitool');
   const qemuImg = which('qemu-img');
+  const rf = m.bmcKind === 'redfish';
+  const rfPid = rf ? redfishPid(m.dir) : undefined;
+  let rfCa: Buffer | undefined;
+  try {
+    rfCa = rf ? readFileSync(labCertPaths(m.stateDir, m.name).cert) : undefined;
+  } catch {
+    rfCa = undefined;
+  }
   base.nodes = await Promise.all(
     m.nodes.map(async (n): Promise<LabNodeStatus> => {
-      const bpid = bmcPid(n);
-      const bmc: LabNodeStatus['bmc'] = { address: n.bmc.address, port: n.bmc.port, running: bpid !== undefined, ...(bpid ? { pid: bpid } : {}) };
-      if (o.probe !== false && bpid !== undefined && ipmitool && password) {
+      const bpid = rf ? rfPid : bmcPid(n);
+      const bmc: LabNodeStatus['bmc'] = { protocol: rf ? 'redfish' : 'ipmi', address: n.bmc.address, port: n.bmc.port, running: bpid !== undefined, ...(bpid ? { pid: bpid } : {}) };
+      if (rf && o.probe !== false && bpid !== undefined && rfCa) {
+        const p = await probeRedfish(n.bmc.port, rfCa);
+        bmc.answering = p.ok;
+        bmc.probeMs = p.ms;
+        if (!p.ok) bmc.error = p.error ?? `HTTP ${p.status}`;
+      } else if (!rf && o.probe !== false && bpid !== undefined && ipmitool && password) {
         const p = await probeBmc(ipmitool, n.bmc.port, n.bmc.username, password, { waitSec: 2, tries: 1 });
         bmc.answering = p.ok;
         bmc.probeMs = p.ms;

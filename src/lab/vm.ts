@@ -40,8 +40,9 @@ function shq(s: string): string {
 }
 
 /**
- * vm.sh: picks the boot order from the device IPMI last set (`bootdev disk`
- * -> disk first; anything else -> network first, as racks are usually set),
+ * vm.sh: picks the boot order from the device the BMC last set (IPMI
+ * `bootdev disk` / Redfish Hdd -> disk first; cdrom / Cd -> the CD first;
+ * anything else -> network first, as racks are usually set),
  * stamps a power-on line into the serial log (tests and timings key on it),
  * then execs QEMU, keeping the PID chassis.sh recorded.
  */
@@ -63,6 +64,9 @@ export function renderVmScript(v: VmInput): string {
     ...(v.extraNics ?? []).flatMap((x, k) => [`-netdev ${shq(`tap,id=n${k + 1},ifname=${x.tap},script=no,downscript=no`)}`, `-device "virtio-net-pci,netdev=n${k + 1},mac=${x.mac},romfile="`]),
     '-drive "file=$d/disk.qcow2,format=qcow2,if=none,id=d0,discard=unmap"',
     `-device "virtio-blk-pci,drive=d0,serial=${v.diskSerial},bootindex=$DISK"`,
+    // the virtual CD of a Redfish BMC (InsertMedia); empty unless cd.img is there, changed live over QMP
+    '-drive "if=none,id=cdrom0,media=cdrom,readonly=on$CDFILE"',
+    '-device "ide-cd,drive=cdrom0,id=cd0,bootindex=$CD"',
   ];
   (v.dataDisks ?? []).forEach((dd, i) => {
     args.push(
@@ -83,7 +87,10 @@ d=${shq(v.nodeDir)}
 # rename, not truncate+write: a reader must never see an empty PID file
 echo $$ > "$d/vm.pid.$$" && mv -f "$d/vm.pid.$$" "$d/vm.pid"
 boot=$(cat "$d/boot" 2>/dev/null || echo none)
-case "$boot" in default) NET=2; DISK=1;; *) NET=1; DISK=2;; esac
+# a one-time override (Redfish BootSourceOverrideEnabled Once) wins and is used up by this power-on
+if [ -f "$d/boot.once" ]; then boot=$(cat "$d/boot.once"); rm -f "$d/boot.once"; fi
+case "$boot" in default) NET=2; DISK=1; CD=3;; cdrom) NET=2; DISK=3; CD=1;; *) NET=1; DISK=2; CD=3;; esac
+CDFILE=""; [ -f "$d/cd.img" ] && CDFILE=",file=$d/cd.img"
 n=$(( $(cat "$d/boots" 2>/dev/null || echo 0) + 1 )); echo "$n" > "$d/boots"
 printf "\\n" >> "$d/serial.log"
 echo "=== kseed-lab power-on #$n $(date +%s.%N) node=${v.name} firmware=${v.firmware} bootdev=$boot" >> "$d/serial.log"

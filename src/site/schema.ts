@@ -257,6 +257,7 @@ export const Handoff = z.strictObject({
   ceph: z
     .strictObject({
       image: nonEmpty.optional(),
+      image_delivery: z.enum(['archive', 'registry']).optional(),
       osd: z
         .strictObject({
           data_devices: z

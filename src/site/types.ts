@@ -125,6 +125,13 @@ export interface HandoffSpec {
   };
   ceph?: {
     image?: string;
+    /**
+     * How the nodes get the Ceph image. `archive` (the default for kseed's own image): the
+     * `docker save` archive from the seed's boot HTTP, uncompressed, loaded with `docker load`;
+     * `registry`: `docker pull` from the seed registry (gzip layers: 1610 s for 587 MB in a
+     * TCG VM, where gunzip ran at about 1.2 MB/s). A site's own `image` needs `registry`.
+     */
+    image_delivery?: 'archive' | 'registry';
     osd?: { data_devices?: { rotational?: boolean; size?: string; model?: string; all?: boolean } };
   };
 }

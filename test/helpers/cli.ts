@@ -25,10 +25,15 @@ function newest(dir: string): number {
   return t;
 }
 
-/** `npm test` builds first; this builds only when dist/ is missing or older than src/ (a lone `vitest run FILE`). */
+/**
+ * `npm test` builds first; this builds only when dist/ is missing or older than src/ (a lone
+ * `vitest run FILE`). Under .ci/run's lanes (KSEED_TEST_PREBUILT=1, .ci/run-lanes.mjs built dist/
+ * once) it never builds: tsc rewrites dist/ in place while another lane runs kseed from it.
+ */
 export function ensureBuilt(): void {
   const main = path.join(REPO, 'dist/cli/main.js');
   if (!existsSync(main) || statSync(main).mtimeMs < newest(path.join(REPO, 'src'))) {
+    if (process.env.KSEED_TEST_PREBUILT === '1') throw new Error(`${main} is missing or older than src/, and KSEED_TEST_PREBUILT=1 says not to build it here: other test lanes read dist/ (run \`npm run build\` first)`);
     execFileSync(process.execPath, [path.join(REPO, 'node_modules/typescript/bin/tsc'), '-p', path.join(REPO, 'tsconfig.json')], { stdio: 'inherit' });
   }
 }

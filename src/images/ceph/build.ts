@@ -6,16 +6,19 @@
  * stand-in for `remoto`, and the cephadm .deb of the same build, which is
  * copied next to the seed's boot artifacts so the nodes get the one cephadm
  * release the image matches. The tag is the Ceph version actually installed.
+ * The `docker save` archive of the image goes there too (archive.ts): the
+ * nodes load it uncompressed instead of pulling gzip layers.
  */
 import { createHash } from 'node:crypto';
 import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { execa } from 'execa';
 import { KseedError } from '../../errors.js';
+import { outputBytes, runQuiet, TOOL_ERROR } from '../../util/tools.js';
 import { ensureBase, type BaseResult } from '../seed/base.js';
 import { dockerBuild, kseedVersion } from '../seed/build.js';
 import { IMAGE_TEMPLATES_DIR, INPUTS_LABEL, loadTemplates, renderDockerfile } from '../seed/dockerfile.js';
 import { checkDocker, inspectImage } from '../seed/docker.js';
+import { ensureCephArchive, type CephArchive } from './archive.js';
 import { cephadmDebOf, upstreamVersion } from './version.js';
 
 export const CEPH_REPO = 'kseed/ceph';
@@ -53,6 +56,8 @@ export interface CephImageResult {
   status: 'built' | 'reused';
   /** the cephadm .deb the seed serves, and its version */
   cephadm_deb: string;
+  /** the image's `docker save` archive the seed serves the nodes, and whether this run wrote it */
+  archive: Pick<CephArchive, 'file' | 'sha256' | 'size'> & { status: 'written' | 'reused' };
   base: Pick<BaseResult, 'image' | 'status' | 'seconds'>;
 }
 
@@ -66,9 +71,9 @@ function remotoFiles(): { name: string; text: string }[] {
 }
 
 async function docker(args: string[], what: string): Promise<string> {
-  const r = await execa('docker', args, { reject: false, timeout: 600_000, encoding: 'utf8' });
-  if (r.exitCode !== 0) throw new KseedError(`${what} failed`, { code: 'build-failed', detail: String(r.stderr || r.message).trim() });
-  return String(r.stdout).trim();
+  const r = await runQuiet('docker', args, { timeoutMs: 600_000 });
+  if (r.exitCode !== 0) throw new KseedError(`${what} failed`, { code: 'build-failed', detail: r.stderr.trim() });
+  return r.stdout.trim();
 }
 
 /** The image that these inputs already made, if any: its version tag is not known before building. */
@@ -86,9 +91,14 @@ async function fromImage(image: string, artifactsDir: string): Promise<{ version
   mkdirSync(artifactsDir, { recursive: true });
   const dest = path.join(artifactsDir, debName);
   const tmp = `${dest}.${process.pid}.tmp`;
-  const r = await execa('docker', ['run', '--rm', '--network', 'none', '--entrypoint', 'cat', image, `/usr/share/kseed/${debName}`], { encoding: 'buffer', reject: false, timeout: 120_000 });
-  if (r.exitCode !== 0) throw new KseedError(`copying ${debName} out of ${image} failed`, { code: 'build-failed', detail: String(r.stderr) });
-  writeFileSync(tmp, r.stdout as Uint8Array, { mode: 0o644 });
+  let bytes: Buffer;
+  try {
+    bytes = await outputBytes('docker', ['run', '--rm', '--network', 'none', '--entrypoint', 'cat', image, `/usr/share/kseed/${debName}`], { timeoutMs: 120_000 });
+  } catch (err) {
+    if (err instanceof KseedError && err.code === TOOL_ERROR.failed) throw new KseedError(`copying ${debName} out of ${image} failed`, { code: 'build-failed', detail: err.detail });
+    throw err;
+  }
+  writeFileSync(tmp, bytes, { mode: 0o644 });
   renameSync(tmp, dest);
   // an older build's cephadm would be served beside the new one: only the matching one stays
   for (const f of readdirSync(artifactsDir)) if (f !== debName && cephadmDebOf(f)) rmSync(path.join(artifactsDir, f), { force: true });
@@ -139,7 +149,8 @@ export async function buildCephImage(opts: CephImageOptions): Promise<CephImageR
   const { version, deb } = await fromImage(image, opts.artifactsDir);
   const info = await inspectImage(image);
   if (!info) throw new KseedError(`docker build did not produce ${image}`, { code: 'build-failed' });
+  const archive = await ensureCephArchive({ image, id: info.id, artifactsDir: opts.artifactsDir, onProgress: say });
   const seconds = (Date.now() - t0) / 1000;
   if (status === 'built') say(`ceph: built ${image} (Ceph ${version}, kseed ${kseedVersion()}) in ${seconds.toFixed(1)} s, ${(info.size / 1e6).toFixed(0)} MB`);
-  return { image, version, id: info.id, size: info.size, seconds, status, cephadm_deb: deb, base: { image: base.image, status: base.status, seconds: base.seconds } };
+  return { image, version, id: info.id, size: info.size, seconds, status, cephadm_deb: deb, archive: { file: archive.file, sha256: archive.sha256, size: archive.size, status: archive.status }, base: { image: base.image, status: base.status, seconds: base.seconds } };
 }

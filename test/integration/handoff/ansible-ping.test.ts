@@ -10,6 +10,7 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cleanup, FIXTURES, siteDir } from '../../fixtures/handoff/site.js';
+import { ensureBuilt } from '../../helpers/cli.js';
 import { needPeers, needRoot } from '../../helpers/peers.js';
 
 const ROOT = path.resolve(FIXTURES, '../../..');
@@ -52,7 +53,8 @@ describe.skipIf(!ok)('ansible -m ping through the generated inventory', () => {
   let inventory: string;
 
   beforeAll(async () => {
-    execFileSync('npx', ['tsc', '-p', 'tsconfig.json'], { cwd: ROOT, stdio: 'ignore' });
+    // the CLI runs from dist/: built unless fresh, never under another test lane (helpers/cli.ts)
+    ensureBuilt();
     site = siteDir(SITE);
     const r = spawnSync(process.execPath, [path.join(ROOT, 'bin', 'kseed.js'), '--json', 'handoff', '--kolla'], { cwd: site.dir, encoding: 'utf8', env: { ...process.env, KSEED_HO_BMC: 'x' } });
     expect(r.status, r.stderr + r.stdout).toBe(0);

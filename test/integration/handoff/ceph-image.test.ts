@@ -8,7 +8,7 @@
  * Builds the image when it is missing (about 2 min; reused otherwise).
  */
 import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import bcrypt from 'bcryptjs';
@@ -79,6 +79,30 @@ describe.skipIf(!ok)('the Ceph image from Debian packages', () => {
     expect(dockerRun(['--entrypoint', 'ls', img.image, '/usr/share/ceph/mgr/cephadm/module.py'])).toBe('/usr/share/ceph/mgr/cephadm/module.py');
   });
 
+  it('is slim and one layer: no manual pages, translations or documentation but the copyright files', () => {
+    const layers = JSON.parse(execFileSync('docker', ['inspect', '-f', '{{json .RootFS.Layers}}', img.image], { encoding: 'utf8' })) as string[];
+    expect(layers).toHaveLength(1);
+    const out = dockerRun(['--entrypoint', 'sh', img.image, '-c', 'find /usr/share/doc -type f ! -name copyright | wc -l; find /usr/share/doc -name copyright | wc -l; find /usr/share/man /usr/share/info -type f | wc -l; ls -A /usr/share/locale | wc -l']);
+    const [docs, copyrights, man, locale] = out.split('\n');
+    expect(docs).toBe('0');
+    expect(Number(copyrights)).toBeGreaterThan(150);
+    expect(man).toBe('0');
+    // bookworm's minbase has no locales package: no locale.alias to keep, nothing at all there
+    expect(locale).toBe('0');
+  });
+
+  it("puts the image's docker save archive beside the cephadm .deb, with the sha256 and image id the nodes check", () => {
+    expect(path.dirname(img.archive.file)).toBe(path.dirname(img.cephadm_deb));
+    expect(path.basename(img.archive.file)).toBe(`kseed-ceph_${img.image.split(':')[1]}.tar`);
+    expect(statSync(img.archive.file).size).toBe(img.archive.size);
+    expect(execFileSync('sha256sum', [img.archive.file], { encoding: 'utf8' }).split(' ')[0]).toBe(img.archive.sha256);
+    const rec = JSON.parse(readFileSync(`${img.archive.file}.json`, 'utf8')) as Record<string, unknown>;
+    expect(rec).toEqual({ image: img.image, id: img.id, sha256: img.archive.sha256, size: img.archive.size });
+    const manifest = JSON.parse(execFileSync('tar', ['-xOf', img.archive.file, 'manifest.json'], { encoding: 'utf8' })) as { RepoTags: string[]; Config: string }[];
+    expect(manifest).toEqual([expect.objectContaining({ RepoTags: [img.image], Config: `${img.id.replace('sha256:', '')}.json` })]);
+    console.log(`archive ${path.basename(img.archive.file)}: ${(img.archive.size / 1e6).toFixed(0)} MB (image ${(img.size / 1e6).toFixed(0)} MB), ${img.archive.status}`);
+  });
+
   it("passes Debian cephadm's own reading of the image (same release as the cephadm)", () => {
     const r = spawnSync('cephadm', ['--image', img.image, 'version'], { encoding: 'utf8', timeout: 120_000 });
     expect(r.status, r.stderr).toBe(0);
@@ -130,6 +154,8 @@ print(json.dumps(out))
     const plan = (password: string): CephPlan => ({
       site: 't',
       image: `${REG}/${img.image}`,
+      localImage: img.image,
+      delivery: 'registry',
       hosts: [],
       osds: [],
       bootstrapHost: 'n1',

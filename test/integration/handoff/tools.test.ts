@@ -11,6 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import YAML from 'yaml';
 import { openState } from '../../../src/engine/state.js';
 import { cleanup, FIXTURES, inventory, keyList, SITE, siteDir } from '../../fixtures/handoff/site.js';
+import { ensureBuilt } from '../../helpers/cli.js';
 import { needPeers } from '../../helpers/peers.js';
 
 const ROOT = path.resolve(FIXTURES, '../../..');
@@ -28,8 +29,8 @@ let json: Record<string, unknown>;
 let out: string;
 
 beforeAll(() => {
-  // the CLI runs from dist/: build it as CI does (npm test = build + vitest)
-  execFileSync('npx', ['tsc', '-p', 'tsconfig.json'], { cwd: ROOT, stdio: 'ignore' });
+  // the CLI runs from dist/: built unless fresh, never under another test lane (helpers/cli.ts)
+  ensureBuilt();
   site = siteDir();
   mkdirSync(path.join(site.dir, '.kseed', 'secrets'), { recursive: true, mode: 0o700 });
   writeFileSync(path.join(site.dir, '.kseed', 'secrets', 'registry-password'), 'Sup3r-Registry-Secret\n', { mode: 0o600 });
@@ -179,7 +180,10 @@ describe.skipIf(!needPeers('cephadm'))('cephadm (Debian cephadm)', () => {
     for (const flag of argv.slice(4).filter((a) => a.startsWith('--'))) expect(bootstrap, flag).toMatch(new RegExp(`${flag}\\b`));
     expect(help(['shell'])).toMatch(/--mount MOUNT/);
     const script = readFileSync(path.join(out, 'ceph', 'bootstrap.sh'), 'utf8');
-    expect(script).toContain(`sudo cephadm --image 10.78.0.1:5000/kseed/ceph:16.2.15 bootstrap --mon-ip 10.78.0.11 --registry-json /root/kseed-ceph/registry.json --ssh-user debian --skip-monitoring-stack --skip-dashboard`);
+    // kseed's own image goes to the hosts as the seed's archive (image_delivery: archive), so nothing is pulled
+    expect(script).toContain(`sudo cephadm --image 10.78.0.1:5000/kseed/ceph:16.2.15 bootstrap --mon-ip 10.78.0.11 --skip-pull --ssh-user debian --skip-monitoring-stack --skip-dashboard`);
+    // the registry delivery's flag (image_delivery: registry, unit-tested in handoff.test.ts) is Debian cephadm's too
+    expect(bootstrap).toMatch(/--registry-json\b/);
     // cmp1 gets the cluster's key from the first monitor before the spec is applied
     expect(script).toMatch(/# ceph-key-cmp1\n.*debian@10\.78\.0\.11 'sudo cat \/etc\/ceph\/ceph\.pub' \| .*debian@10\.78\.0\.12 .*authorized_keys/);
     expect(script.indexOf('# ceph-key-cmp1')).toBeLessThan(script.indexOf('# ceph-apply'));

@@ -4,16 +4,19 @@
  * `ceph status` say per host, and the node scripts under a real `sh`.
  */
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { addHostsScript, applySpecScript, authorizeKeyScript, bootstrapScript, installCephadmScript, trustRegistryScript } from '../../../src/handoff/ceph-scripts.js';
+import { addHostsScript, applySpecScript, authorizeKeyScript, bootstrapScript, installCephadmScript, loadImageScript, trustRegistryScript } from '../../../src/handoff/ceph-scripts.js';
 import { CEPH_RUN_KEY, expectedOsds, osdsPerHost, preflight, runCeph, type CephPlan, type KvStore } from '../../../src/handoff/ceph-run.js';
 import { kollaCephFiles, kollaCephScript } from '../../../src/handoff/ceph-kolla.js';
 import { cephSummaryLine, cephSummaryOf, parseStatus } from '../../../src/handoff/ceph-status.js';
 import { heredoc } from '../../../src/handoff/remote.js';
 import { cephadmDebOf, findCephadmDeb, releaseOf, upstreamVersion } from '../../../src/images/ceph/version.js';
+import { archiveNameOf, findCephArchive } from '../../../src/images/ceph/archive.js';
+import { imageDelivery } from '../../../src/handoff/ceph.js';
+import type { Site } from '../../../src/site/types.js';
 
 const tmp = mkdtempSync(path.join(tmpdir(), 'kseed-cephrun-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
@@ -110,6 +113,8 @@ describe('node scripts under sh', () => {
       trustRegistryScript('10.0.0.1:5000'),
       installCephadmScript('http://10.0.0.1:8080/artifacts/cephadm_16.2.15%2Bds_amd64.deb', '16.2.15+ds-0+deb12u2'),
       bootstrapScript(['cephadm', '--image', 'r/kseed/ceph:16.2.15', 'bootstrap', '--mon-ip', '10.0.0.11'], '/root/kseed-ceph', '{"url":"r","username":"u","password":"p\'q"}\n'),
+      bootstrapScript(['cephadm', '--image', 'r/kseed/ceph:16.2.15', 'bootstrap', '--mon-ip', '10.0.0.11', '--skip-pull'], '/root/kseed-ceph'),
+      loadImageScript({ url: 'http://10.0.0.1:8080/artifacts/kseed-ceph_16.2.15.tar', sha256: 'a'.repeat(64), id: `sha256:${'b'.repeat(64)}`, ref: 'r/kseed/ceph:16.2.15' }),
       authorizeKeyScript('ssh-ed25519 AAAA cluster'),
       addHostsScript('r/kseed/ceph:16.2.15', [{ name: 'n2', addr: '10.0.0.12', labels: ['osd'] }]),
       applySpecScript('r/kseed/ceph:16.2.15', '/root/kseed-ceph', 'service_type: mon\n'),
@@ -149,6 +154,21 @@ describe('node scripts under sh', () => {
     expect(r.status).toBe(0);
     expect(r.stdout).toMatch(/already bootstrapped/);
   });
+
+  it('bootstraps without registry credentials when the image came from the archive, and with them in a 0600 file otherwise', () => {
+    const remote = path.join(tmp, 'remote-noreg');
+    const without = bootstrapScript(['sh', '-c', `ls -A ${remote}`], remote);
+    expect(without).not.toContain('registry.json');
+    const r = sh(without);
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stdout).toBe('');
+    const remote2 = path.join(tmp, 'remote-reg');
+    const r2 = sh(bootstrapScript(['sh', '-c', `stat -c '%a %s' ${remote2}/registry.json`], remote2, '{"url":"r"}\n'));
+    expect(r2.status, r2.stderr).toBe(0);
+    expect(r2.stdout).toBe('600 12\n');
+    // and removed after bootstrap
+    expect(existsSync(path.join(remote2, 'registry.json'))).toBe(false);
+  });
 });
 
 describe("Kolla's external Ceph files", () => {
@@ -187,10 +207,37 @@ describe("Kolla's external Ceph files", () => {
   });
 });
 
+describe("the image's way to the nodes", () => {
+  const site = (ceph: Site['handoff']['ceph']) => ({ handoff: { ssh_user: 'root', ceph } }) as unknown as Site;
+  it("kseed's own image comes as the archive unless the site says registry; a site's own image from the registry", () => {
+    expect(imageDelivery(site(undefined))).toBe('archive');
+    expect(imageDelivery(site({}))).toBe('archive');
+    expect(imageDelivery(site({ image_delivery: 'registry' }))).toBe('registry');
+    expect(imageDelivery(site({ image: 'quay.io/ceph/ceph:v16.2.15' }))).toBe('registry');
+    expect(imageDelivery(site({ image: 'quay.io/ceph/ceph:v16.2.15', image_delivery: 'archive' }))).toBe('archive');
+  });
+
+  it('names one archive per image, and trusts a record only when its file is there at the recorded size', () => {
+    expect(archiveNameOf('kseed/ceph:16.2.15')).toBe('kseed-ceph_16.2.15.tar');
+    const dir = path.join(tmp, 'archive-records');
+    mkdirSync(dir);
+    const rec = { image: 'kseed/ceph:16.2.15', id: `sha256:${'c'.repeat(64)}`, sha256: 'd'.repeat(64), size: 5 };
+    writeFileSync(path.join(dir, 'kseed-ceph_16.2.15.tar.json'), JSON.stringify(rec));
+    expect(findCephArchive(dir, 'kseed/ceph:16.2.15')).toBeUndefined();
+    writeFileSync(path.join(dir, 'kseed-ceph_16.2.15.tar'), '1234');
+    expect(findCephArchive(dir, 'kseed/ceph:16.2.15')).toBeUndefined();
+    writeFileSync(path.join(dir, 'kseed-ceph_16.2.15.tar'), '12345');
+    expect(findCephArchive(dir, 'kseed/ceph:16.2.15')).toEqual({ ...rec, name: 'kseed-ceph_16.2.15.tar', file: path.join(dir, 'kseed-ceph_16.2.15.tar') });
+    expect(findCephArchive(dir, 'kseed/ceph:16.2.14')).toBeUndefined();
+  });
+});
+
 describe('preflight: nothing starts on a node before the seed has everything', () => {
   const plan = (over: Partial<CephPlan> = {}): CephPlan => ({
     site: 's',
     image: '127.0.0.1:1/kseed/ceph:16.2.15',
+    localImage: 'kseed/ceph:16.2.15',
+    delivery: 'registry',
     hosts: [{ name: 'n1', addr: '10.99.0.11', labels: ['mon', 'mgr', 'osd', '_admin'] }],
     osds: [],
     bootstrapHost: 'n1',

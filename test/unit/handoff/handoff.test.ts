@@ -117,10 +117,19 @@ describe('--out and --kolla', () => {
 describe('without inspection data', () => {
   it('writes every file and lists what it assumed', () => {
     const r = first.r;
-    expect(r.files.map((f) => path.relative(r.out, f.path)).sort()).toEqual(
-      ['ceph/bootstrap.sh', 'ceph/cluster.yaml', 'ceph/registry.json', 'kolla/globals.yml', 'kolla/multinode', 'kolla/passwords.yml', 'known_hosts'].sort(),
-    );
-    expect(statSync(path.join(r.out, 'ceph', 'registry.json')).mode & 0o777).toBe(0o600);
+    // the default image delivery is the seed's archive: no registry credentials on the nodes;
+    // no archive among these artifacts yet, so no load script, and a warning saying what makes it
+    expect(r.files.map((f) => path.relative(r.out, f.path)).sort()).toEqual(['ceph/bootstrap.sh', 'ceph/cluster.yaml', 'kolla/globals.yml', 'kolla/multinode', 'kolla/passwords.yml', 'known_hosts'].sort());
+    expect(r.warnings).toContainEqual(expect.stringMatching(/^ceph\/load-image\.sh not written: the seed serves no archive of kseed\/ceph:16\.2\.15 yet \(`kseed images ceph` makes it/));
+    expect(r.ceph).toMatchObject({ image_delivery: 'archive', local_image: 'kseed/ceph:16.2.15', image: '10.78.0.1:5000/kseed/ceph:16.2.15' });
+    expect(r.ceph!.bootstrap_argv).toContain('--skip-pull');
+    expect(r.ceph!.bootstrap_argv).not.toContain('--registry-json');
+    const script = readFileSync(path.join(r.out, 'ceph', 'bootstrap.sh'), 'utf8');
+    // every Ceph host loads the image before bootstrap
+    expect(r.ceph!.hosts.map((h) => h.name)).toEqual(['ctl1', 'cmp1']);
+    for (const h of ['ctl1', 'cmp1']) expect(script.indexOf(`# ceph-load-${h}\n`)).toBeGreaterThan(0);
+    expect(script.indexOf('# ceph-load-cmp1\n')).toBeLessThan(script.indexOf('# ceph-bootstrap\n'));
+    expect(script).not.toContain('registry.json');
     const a = r.assumptions.map((x) => `${x.node}:${x.setting}=${x.value}`);
     for (const n of ['ctl1', 'cmp1', 'cmp2']) {
       expect(a).toContain(`${n}:network_interface=eth0`);
@@ -144,8 +153,11 @@ describe('with inspection data in the state store', () => {
   let r: HandoffResult;
   let dir: string;
   beforeAll(async () => {
-    const s = siteDir();
+    // the registry delivery: cephadm logs in to the seed registry and pulls
+    const s = siteDir(SITE().replace('  ceph:\n', '  ceph:\n    image_delivery: registry\n'));
     dir = s.dir;
+    mkdirSync(path.join(s.dir, '.kseed', 'secrets'), { recursive: true, mode: 0o700 });
+    writeFileSync(path.join(s.dir, '.kseed', 'secrets', 'registry-password'), 'reg-Pw-123\n', { mode: 0o600 });
     const st = openState(path.join(s.dir, '.kseed'));
     st.ensureNode('ctl1');
     st.updateNode('ctl1', { ip: '10.78.0.51', data: { inventory: inventory('52:54:00:78:00:01') } });
@@ -187,6 +199,10 @@ describe('with inspection data in the state store', () => {
     // no cephadm .deb among the artifacts yet: Debian 12's Ceph version, said as an assumption
     expect(r.ceph!.bootstrap_argv).toEqual(expect.arrayContaining(['--mon-ip', '10.78.0.51', '--image', '10.78.0.1:5000/kseed/ceph:16.2.15', '--registry-json', '--skip-monitoring-stack']));
     expect(r.ceph!.bootstrap_argv).not.toContain('--apply-spec');
+    expect(r.ceph!.bootstrap_argv).not.toContain('--skip-pull');
+    expect(statSync(path.join(r.out, 'ceph', 'registry.json')).mode & 0o777).toBe(0o600);
+    expect(JSON.parse(readFileSync(path.join(r.out, 'ceph', 'registry.json'), 'utf8'))).toEqual({ url: '10.78.0.1:5000', username: expect.any(String), password: 'reg-Pw-123' });
+    expect(readFileSync(path.join(r.out, 'ceph', 'bootstrap.sh'), 'utf8')).toContain('# ceph-copy-registry\n');
     expect(r.assumptions).toContainEqual(expect.objectContaining({ setting: 'ceph image', value: 'kseed/ceph:16.2.15' }));
   });
 

@@ -172,8 +172,12 @@ describe('vm.sh', () => {
     expect(bios).toContain('echo $$ > "$d/vm.pid.$$" && mv -f "$d/vm.pid.$$" "$d/vm.pid"');
     expect(bios.trim().split('\n').filter((l) => l.startsWith('exec ')).length).toBe(1);
   });
-  it('boots network first unless IPMI set bootdev disk (ipmi_sim says "default")', () => {
-    expect(bios).toContain('case "$boot" in default) NET=2; DISK=1;; *) NET=1; DISK=2;; esac');
+  it('boots network first unless the BMC set the disk (ipmi_sim says "default") or the CD', () => {
+    expect(bios).toContain('case "$boot" in default) NET=2; DISK=1; CD=3;; cdrom) NET=2; DISK=3; CD=1;; *) NET=1; DISK=2; CD=3;; esac');
+    // a one-time override (Redfish Once) is read instead of the kept device, and used up
+    expect(bios).toContain('if [ -f "$d/boot.once" ]; then boot=$(cat "$d/boot.once"); rm -f "$d/boot.once"; fi');
+    expect(bios).toContain('-device "ide-cd,drive=cdrom0,id=cd0,bootindex=$CD"');
+    expect(bios).toContain('CDFILE=""; [ -f "$d/cd.img" ] && CDFILE=",file=$d/cd.img"');
     expect(bios).toContain('mac=52:54:00:77:aa:01,bootindex=$NET');
     expect(bios).toContain('serial=KSL-T-01,bootindex=$DISK');
   });

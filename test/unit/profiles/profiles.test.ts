@@ -24,7 +24,7 @@ const lineOf = (text: string, s: string) => text.split('\n').findIndex((l) => l.
 describe('shipped hardware profiles', () => {
   it('all load without problems', async () => {
     const ps = await loadProfiles();
-    expect(ps.map((p) => p.name)).toEqual(['dell-poweredge', 'hpe-proliant', 'lenovo-thinksystem', 'qemu-lab', 'supermicro']);
+    expect(ps.map((p) => p.name)).toEqual(['dell-poweredge', 'hpe-proliant', 'lenovo-thinksystem', 'qemu-lab-redfish', 'qemu-lab', 'supermicro']);
     for (const p of ps) {
       expect(p.bmc.timeout_ms).toBeGreaterThan(0);
       expect(p.ironic.driver).toMatch(/^(ipmi|redfish)$/);
@@ -34,6 +34,10 @@ describe('shipped hardware profiles', () => {
     expect(qemu.bmc).toMatchObject({ protocol: 'ipmi', cipher_suite: 3 });
     expect(qemu.quirks).toEqual(['ipmi-no-cipher-suite-list']);
     expect(qemu.root_device).toEqual({ name: '/dev/vda' });
+    // the lab's Redfish BMC reports the FRU names of its ipmi_sim (src/lab/redfish/resources.ts)
+    const rf = ps.find((p) => p.name === 'qemu-lab-redfish')!;
+    expect(rf.bmc).toMatchObject({ protocol: 'redfish', insecure_tls: true });
+    expect(rf.ironic).toMatchObject({ driver: 'redfish', power: 'redfish', management: 'redfish' });
   });
 });
 

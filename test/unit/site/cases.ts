@@ -121,7 +121,7 @@ const BASIC_CASES: Case[] = [
     "15:22 nodes[0].roles[1]: unknown role \"contol\" (did you mean \"control\"?); roles are control, network, compute, storage, monitoring, deployment",
   ]),
   c('unknown profile', edit('    macs: ["52:54:00:00:00:01"]\n', '    macs: ["52:54:00:00:00:01"]\n    profile: dell\n'), [
-    "15:14 nodes[0].profile: unknown hardware profile \"dell\" (did you mean \"dell-poweredge\"?); known: dell-poweredge, hpe-proliant, lenovo-thinksystem, qemu-lab, supermicro",
+    "15:14 nodes[0].profile: unknown hardware profile \"dell\" (did you mean \"dell-poweredge\"?); known: dell-poweredge, hpe-proliant, lenovo-thinksystem, qemu-lab-redfish, qemu-lab, supermicro",
   ]),
   c('bad engine', edit('engine: embedded', 'engine: docker'), [
     "2:9 engine: \"docker\" is not one of embedded, ironic",

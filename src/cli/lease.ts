@@ -1,0 +1,96 @@
+/**
+ * `kseed lease acquire|list|renew|release`: nodes held by a person or a CI
+ * pipeline. With KSEED_URL (and KSEED_TOKEN) set, through the seed service's
+ * API; otherwise on the state store beside the site file. Both run the
+ * same operations (service/leases.ts) and print the same document.
+ */
+import type { Command } from 'commander';
+import { InputError } from '../errors.js';
+import type { AcquireInput, LeaseView } from '../service/leases.js';
+import { type CliContext, contextOf, noSiteFile } from './context.js';
+import { table } from './output.js';
+
+/** The operation through the API when KSEED_URL is set, else on the store (closed after). */
+async function run<T>(
+  ctx: CliContext,
+  viaApi: (call: <R>(method: 'GET' | 'POST', route: string, body?: unknown) => Promise<R>) => Promise<T>,
+  direct: (desk: import('../service/leases.js').LeaseDesk) => T,
+): Promise<T> {
+  const { apiTargetFromEnv, callApi } = await import('../service/client.js');
+  const target = apiTargetFromEnv();
+  if (target) return viaApi((method, route, body) => callApi(target, method, route, body));
+  const { existsSync } = await import('node:fs');
+  if (!existsSync(ctx.configPath)) throw noSiteFile(ctx);
+  const site = await (await import('../site/load.js')).loadSite(ctx.configPath);
+  const { openState } = await import('../engine/state.js');
+  const { LeaseDesk } = await import('../service/leases.js');
+  const store = openState(ctx.stateDir);
+  try {
+    return direct(new LeaseDesk(store, site.nodes.map((n) => n.name)));
+  } finally {
+    store.close();
+  }
+}
+
+function rows(ls: LeaseView[]): string {
+  if (!ls.length) return 'no leases';
+  return table(
+    ['LEASE', 'OWNER', 'NODES', 'EXPIRES', 'ENDED'],
+    ls.map((l) => [l.id, l.owner, l.nodes.map((n) => (n.ip ? `${n.name} (${n.ip})` : n.name)).join(', '), l.expires_at, l.ended_at ? `${l.end_reason} ${l.ended_at}` : undefined]),
+  );
+}
+
+const collect = (v: string, prev: string[] = []) => [...prev, v];
+
+function count(v: string): number {
+  if (!/^\d+$/.test(v) || Number(v) < 1) throw new InputError(`--count must be a whole number of at least 1, not "${v}"`, [], { code: 'bad-count' });
+  return Number(v);
+}
+
+export function register(program: Command): void {
+  const lease = program.command('lease').description('lease nodes to a person or a CI pipeline: acquire, list, renew, release (KSEED_URL: through the seed service)');
+
+  lease
+    .command('acquire')
+    .description('lease free nodes (all or none); prints the lease with its nodes')
+    .requiredOption('--owner <name>', 'who holds the lease (a person, a pipeline id)')
+    .option('--count <n>', 'how many nodes (default 1)', count)
+    .option('--node <name>', 'this node (repeat for more); instead of --count', collect)
+    .option('--ttl <duration>', 'how long: 90s, 30m, 2h, 1d (default 1h)')
+    .action(async (o: { owner: string; count?: number; node?: string[]; ttl?: string }, cmd: Command) => {
+      const ctx = contextOf(cmd);
+      const input: AcquireInput = { owner: o.owner, ...(o.count !== undefined ? { count: o.count } : {}), ...(o.node ? { nodes: o.node } : {}), ...(o.ttl ? { ttl: o.ttl } : {}) };
+      const l = await run(ctx, (call) => call<LeaseView>('POST', '/leases', input), (desk) => desk.acquire(input));
+      ctx.out.result(l, () => `lease ${l.id} for ${l.owner} until ${l.expires_at}\n${rows([l])}`);
+    });
+
+  lease
+    .command('list')
+    .description('live leases (--all: ended ones too)')
+    .option('--all', 'also the released and expired leases')
+    .action(async (o: { all?: boolean }, cmd: Command) => {
+      const ctx = contextOf(cmd);
+      const leases = await run(ctx, async (call) => (await call<{ leases: LeaseView[] }>('GET', `/leases${o.all ? '?all=true' : ''}`)).leases, (desk) => desk.list(Boolean(o.all)));
+      ctx.out.result({ leases }, () => rows(leases));
+    });
+
+  lease
+    .command('renew <id>')
+    .description('extend a live lease to TTL from now')
+    .option('--ttl <duration>', 'new lifetime from now: 90s, 30m, 2h, 1d (default 1h)')
+    .action(async (id: string, o: { ttl?: string }, cmd: Command) => {
+      const ctx = contextOf(cmd);
+      const l = await run(ctx, (call) => call<LeaseView>('POST', `/leases/${encodeURIComponent(id)}/renew`, o.ttl ? { ttl: o.ttl } : {}), (desk) => desk.renew(id, o.ttl));
+      ctx.out.result(l, () => `lease ${l.id} renewed until ${l.expires_at}`);
+    });
+
+  lease
+    .command('release <id>')
+    .description('end a lease and free its nodes (releasing twice succeeds)')
+    .option('--keep', 'the nodes keep their OS (recorded with the lease)')
+    .action(async (id: string, o: { keep?: boolean }, cmd: Command) => {
+      const ctx = contextOf(cmd);
+      const l = await run(ctx, (call) => call<LeaseView>('POST', `/leases/${encodeURIComponent(id)}/release`, o.keep ? { keep: true } : {}), (desk) => desk.release(id, Boolean(o.keep)));
+      ctx.out.result(l, () => `lease ${l.id} ${l.end_reason} at ${l.ended_at}: ${l.nodes.map((n) => n.name).join(', ')} free`);
+    });
+}

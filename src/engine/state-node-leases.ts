@@ -1,0 +1,200 @@
+/**
+ * Node leases: a user or a CI pipeline holds a set of nodes until it
+ * releases them or the lease expires. Every change is one BEGIN IMMEDIATE
+ * transaction of the store, so concurrent acquirers (in one service or in
+ * several processes) are serialised by SQLite's write lock, and a process
+ * killed mid-change leaves either the whole lease or none of it. The
+ * primary key of node_lease_members is the last word: one node is never in
+ * two live leases, even if the selection below had a bug.
+ */
+import { randomBytes } from 'node:crypto';
+import type Database from 'better-sqlite3';
+import { InputError, KseedError } from '../errors.js';
+
+export interface NodeLeaseRecord {
+  id: string;
+  owner: string;
+  nodes: string[];
+  /** ms since the epoch */
+  created_at: number;
+  expires_at: number;
+  ended_at: number | null;
+  end_reason: 'released' | 'expired' | null;
+  /** Released with --keep: the nodes keep their OS. */
+  keep: boolean;
+  /** The token name that acquired it (through the service), else null. */
+  created_by: string | null;
+}
+
+export interface AcquireRequest {
+  owner: string;
+  /** How many nodes (default 1, or the number of `nodes`). */
+  count?: number;
+  /** These nodes exactly. */
+  nodes?: string[];
+  ttlMs: number;
+  createdBy?: string;
+}
+
+/** The longest lease: a forgotten CI job frees its nodes within a week. */
+export const MAX_LEASE_MS = 7 * 24 * 3600_000;
+export const OWNER_NAME = /^[A-Za-z0-9][A-Za-z0-9._@:/-]{0,127}$/;
+
+type Row = Record<string, unknown>;
+const leaseOf = (r: Row): NodeLeaseRecord => ({
+  id: r.id as string,
+  owner: r.owner as string,
+  nodes: JSON.parse(r.nodes as string) as string[],
+  created_at: r.created_at as number,
+  expires_at: r.expires_at as number,
+  ended_at: (r.ended_at as number | null) ?? null,
+  end_reason: (r.end_reason as NodeLeaseRecord['end_reason']) ?? null,
+  keep: Boolean(r.keep),
+  created_by: (r.created_by as string | null) ?? null,
+});
+
+const iso = (ms: number) => new Date(ms).toISOString();
+
+export class NodeLeases {
+  constructor(
+    private readonly db: Database.Database,
+    private readonly now: () => number,
+    private readonly tx: <T>(fn: () => T) => T,
+    private readonly event: (node: string, kind: string, detail: Record<string, unknown>) => void,
+  ) {}
+
+  get(id: string): NodeLeaseRecord | undefined {
+    const r = this.db.prepare('SELECT * FROM node_leases WHERE id = ?').get(id) as Row | undefined;
+    return r ? leaseOf(r) : undefined;
+  }
+
+  /** Live leases (ended ones too with `all`), oldest first. */
+  list(opts: { all?: boolean } = {}): NodeLeaseRecord[] {
+    const sql = opts.all ? 'SELECT * FROM node_leases ORDER BY created_at, rowid' : 'SELECT * FROM node_leases WHERE ended_at IS NULL ORDER BY created_at, rowid';
+    return (this.db.prepare(sql).all() as Row[]).map(leaseOf);
+  }
+
+  /** The live lease holding `node`, if any (an expired one the service has not ended yet still counts until it is). */
+  holderOf(node: string): NodeLeaseRecord | undefined {
+    const r = this.db.prepare('SELECT l.* FROM node_lease_members m JOIN node_leases l ON l.id = m.lease_id WHERE m.node = ?').get(node) as Row | undefined;
+    return r ? leaseOf(r) : undefined;
+  }
+
+  /**
+   * Leases nodes out of `candidates` (the site's nodes, in site order): the
+   * ones named, else the first `count` free ones. All or nothing.
+   */
+  acquire(req: AcquireRequest, candidates: readonly string[]): NodeLeaseRecord {
+    checkAcquire(req, candidates);
+    return this.tx(() => {
+      this.expire();
+      const now = this.now();
+      const held = new Map((this.db.prepare('SELECT m.node, l.owner, l.expires_at, l.id FROM node_lease_members m JOIN node_leases l ON l.id = m.lease_id').all() as Row[]).map((r) => [r.node as string, r]));
+      const busy = (n: string) => `${n} (${held.get(n)!.owner} until ${iso(held.get(n)!.expires_at as number)})`;
+      let chosen: string[];
+      if (req.nodes?.length) {
+        const taken = req.nodes.filter((n) => held.has(n));
+        if (taken.length) throw unavailable(`node${taken.length > 1 ? 's' : ''} ${taken.map(busy).join(', ')} ${taken.length > 1 ? 'are' : 'is'} leased`, candidates, held);
+        chosen = [...req.nodes];
+      } else {
+        const count = req.count ?? 1;
+        const free = candidates.filter((n) => !held.has(n));
+        if (free.length < count) throw unavailable(`${count} node${count > 1 ? 's' : ''} asked, ${free.length} free`, candidates, held);
+        chosen = free.slice(0, count);
+      }
+      const id = `ls-${randomBytes(5).toString('hex')}`;
+      const expires = now + req.ttlMs;
+      this.db
+        .prepare('INSERT INTO node_leases (id, owner, nodes, created_at, expires_at, created_by) VALUES (?, ?, ?, ?, ?, ?)')
+        .run(id, req.owner, JSON.stringify(chosen), now, expires, req.createdBy ?? null);
+      const add = this.db.prepare('INSERT INTO node_lease_members (node, lease_id) VALUES (?, ?)');
+      for (const n of chosen) {
+        add.run(n, id);
+        this.event(n, 'leased', { lease: id, owner: req.owner, expires_at: iso(expires) });
+      }
+      return this.get(id)!;
+    });
+  }
+
+  /** A new expiry, ttlMs from now. */
+  renew(id: string, ttlMs: number): NodeLeaseRecord {
+    checkTtl(ttlMs);
+    return this.tx(() => {
+      this.expire();
+      const l = this.live(id);
+      const expires = this.now() + ttlMs;
+      this.db.prepare('UPDATE node_leases SET expires_at = ? WHERE id = ?').run(expires, id);
+      for (const n of l.nodes) this.event(n, 'lease-renewed', { lease: id, owner: l.owner, expires_at: iso(expires) });
+      return this.get(id)!;
+    });
+  }
+
+  /** Ends the lease and frees its nodes; releasing an ended lease returns it unchanged. */
+  release(id: string, opts: { keep?: boolean } = {}): NodeLeaseRecord {
+    return this.tx(() => {
+      const l = this.get(id);
+      if (!l) throw notFound(id);
+      if (l.ended_at !== null) return l;
+      this.end(l, 'released', Boolean(opts.keep));
+      return this.get(id)!;
+    });
+  }
+
+  /** Ends every lease past its expiry; returns them. */
+  expire(): NodeLeaseRecord[] {
+    // a read first: the service calls this every second, and most seconds nothing is due (no write lock taken then)
+    if (!this.db.prepare('SELECT 1 FROM node_leases WHERE ended_at IS NULL AND expires_at <= ? LIMIT 1').get(this.now())) return [];
+    return this.tx(() => {
+      const due = (this.db.prepare('SELECT * FROM node_leases WHERE ended_at IS NULL AND expires_at <= ?').all(this.now()) as Row[]).map(leaseOf);
+      for (const l of due) this.end(l, 'expired', false);
+      return due.map((l) => this.get(l.id)!);
+    });
+  }
+
+  private live(id: string): NodeLeaseRecord {
+    const l = this.get(id);
+    if (!l) throw notFound(id);
+    if (l.ended_at !== null) throw new KseedError(`lease ${id} ${l.end_reason} at ${iso(l.ended_at)}: acquire a new one`, { code: 'lease-ended' });
+    return l;
+  }
+
+  private end(l: NodeLeaseRecord, reason: 'released' | 'expired', keep: boolean): void {
+    const now = this.now();
+    this.db.prepare('UPDATE node_leases SET ended_at = ?, end_reason = ?, keep = ? WHERE id = ?').run(now, reason, keep ? 1 : 0, l.id);
+    this.db.prepare('DELETE FROM node_lease_members WHERE lease_id = ?').run(l.id);
+    for (const n of l.nodes) this.event(n, reason === 'expired' ? 'lease-expired' : 'lease-released', { lease: l.id, owner: l.owner, keep });
+  }
+}
+
+function checkTtl(ttlMs: number): void {
+  if (!Number.isInteger(ttlMs) || ttlMs < 1000) throw new InputError(`ttl must be at least 1s`, [], { code: 'bad-ttl' });
+  if (ttlMs > MAX_LEASE_MS) throw new InputError(`ttl ${Math.round(ttlMs / 3600_000)}h is over the longest lease, 168h (7d)`, [], { code: 'bad-ttl' });
+}
+
+/** What is wrong with a request before any node is looked at (bad input, exit 2 / HTTP 400). */
+export function checkAcquire(req: AcquireRequest, candidates: readonly string[]): void {
+  if (!OWNER_NAME.test(req.owner)) throw new InputError(`owner "${req.owner}" is not valid: 1 to 128 of letters, digits, . _ @ : / -`, [], { code: 'bad-owner' });
+  checkTtl(req.ttlMs);
+  const known = new Set(candidates);
+  if (req.nodes?.length) {
+    const unknown = req.nodes.filter((n) => !known.has(n));
+    if (unknown.length) throw new InputError(`unknown node${unknown.length > 1 ? 's' : ''} ${unknown.join(', ')}: the site has ${candidates.join(', ') || 'none'}`, [], { code: 'unknown-node' });
+    if (new Set(req.nodes).size !== req.nodes.length) throw new InputError('a node is named twice', [], { code: 'bad-input' });
+    if (req.count !== undefined && req.count !== req.nodes.length) throw new InputError(`count ${req.count} does not match the ${req.nodes.length} nodes named`, [], { code: 'bad-count' });
+    return;
+  }
+  const count = req.count ?? 1;
+  if (!Number.isInteger(count) || count < 1) throw new InputError(`count must be a whole number of at least 1`, [], { code: 'bad-count' });
+  if (count > candidates.length) throw new InputError(`count ${count} is more than the ${candidates.length} nodes of the site`, [], { code: 'bad-count' });
+}
+
+function notFound(id: string): KseedError {
+  return new KseedError(`no lease ${id}`, { code: 'lease-not-found' });
+}
+
+/** Not enough free nodes now: says which are free and who holds the rest until when. */
+function unavailable(what: string, candidates: readonly string[], held: Map<string, Row>): KseedError {
+  const free = candidates.filter((n) => !held.has(n));
+  const holders = [...held.entries()].map(([n, r]) => `${n}: ${r.owner} until ${iso(r.expires_at as number)}`);
+  return new KseedError(`${what}; free now: ${free.join(', ') || 'none'}`, { code: 'lease-unavailable', detail: holders.join('\n') });
+}

@@ -1,0 +1,257 @@
+/**
+ * The seed service's JSON API, version 1, under /api/v1/. Health answers
+ * anyone; every other route needs `Authorization: Bearer <token>` of a live
+ * token (`kseed token create`). Whatever a client sends, the answer is JSON:
+ * 2xx with the document, or 4xx/5xx with `{ error, message }` naming the
+ * problem, and nothing is changed by a refused request (every check runs
+ * before the store's transaction, which is all or nothing).
+ * Plain HTTP, on loopback only: TLS for the seed address is a later step.
+ */
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { StateStore } from '../engine/state.js';
+import { InputError, KseedError } from '../errors.js';
+import { ApiError, type Fields, intParam, MAX_BODY_BYTES, parseBody, parseQuery } from './api-input.js';
+import { LeaseDesk } from './leases.js';
+
+export const API_PREFIX = '/api/v1';
+/** How much of a refused body is read and dropped before the connection is cut. */
+const DRAIN_BYTES = 16 * 1024 * 1024;
+
+export interface ApiOptions {
+  store: StateStore;
+  /** The site's node names, in site order: what can be listed and leased. */
+  nodes: readonly string[];
+  host: string;
+  port: number;
+  version: string;
+  /** One record per request (never a token's secret). */
+  log?: (e: Record<string, unknown>) => void;
+}
+
+export interface RunningApi {
+  url: string;
+  server: Server;
+  close(): Promise<void>;
+}
+
+interface Ctx {
+  store: StateStore;
+  desk: LeaseDesk;
+  nodes: readonly string[];
+  version: string;
+}
+
+interface Call {
+  params: string[];
+  query: URLSearchParams;
+  body: () => Promise<Buffer>;
+  user: string;
+}
+
+type Handler = (c: Ctx, call: Call) => Promise<[number, unknown]> | [number, unknown];
+
+const ACQUIRE: Fields = { owner: { type: 'string', required: true }, count: { type: 'integer' }, nodes: { type: 'string[]' }, ttl: { type: 'string' } };
+const RENEW: Fields = { ttl: { type: 'string' } };
+const RELEASE: Fields = { keep: { type: 'boolean' } };
+
+function nodeView(c: Ctx, name: string): Record<string, unknown> {
+  const r = c.store.getNode(name);
+  const l = c.store.nodeLeases.holderOf(name);
+  return {
+    name,
+    state: r?.state ?? null,
+    power: r?.power ?? null,
+    ip: r?.ip ?? null,
+    profile: r?.profile ?? null,
+    last_error: r?.last_error ?? null,
+    updated_at: r ? new Date(r.updated_at).toISOString() : null,
+    lease: l ? { id: l.id, owner: l.owner, expires_at: new Date(l.expires_at).toISOString() } : null,
+  };
+}
+
+/** [method, path pattern (`:x` is a parameter), needs a token, handler] */
+const ROUTES: [string, string, boolean, Handler][] = [
+  ['GET', '/health', false, (c) => [200, { ok: true, api: 'v1', version: c.version }]],
+  [
+    'GET',
+    '/nodes',
+    true,
+    (c, k) => {
+      parseQuery(k.query, []);
+      const names = [...c.nodes, ...c.store.listNodes().map((n) => n.name).filter((n) => !c.nodes.includes(n))];
+      return [200, { nodes: names.map((n) => nodeView(c, n)) }];
+    },
+  ],
+  [
+    'GET',
+    '/nodes/:name',
+    true,
+    (c, k) => {
+      parseQuery(k.query, []);
+      const name = k.params[0]!;
+      if (!c.nodes.includes(name) && !c.store.getNode(name)) throw new ApiError(404, 'unknown-node', `no node ${name}`);
+      return [200, nodeView(c, name)];
+    },
+  ],
+  [
+    'GET',
+    '/events',
+    true,
+    (c, k) => {
+      const q = parseQuery(k.query, ['node', 'since', 'limit', 'kind']);
+      const opts = { sinceId: intParam('since', q.since, 0, 0, Number.MAX_SAFE_INTEGER), limit: intParam('limit', q.limit, 500, 1, 5000), ...(q.kind ? { kind: q.kind } : {}) };
+      return [200, { events: c.store.listEvents(q.node, opts).map((e) => ({ ...e, ts: new Date(e.ts).toISOString() })) }];
+    },
+  ],
+  ['GET', '/leases', true, (c, k) => [200, { leases: c.desk.list(parseQuery(k.query, ['all']).all === 'true') }]],
+  [
+    'POST',
+    '/leases',
+    true,
+    async (c, k) => {
+      const b = parseBody(await k.body(), ACQUIRE) as { owner: string; count?: number; nodes?: string[]; ttl?: string };
+      return [201, c.desk.acquire(b, k.user)];
+    },
+  ],
+  [
+    'GET',
+    '/leases/:id',
+    true,
+    (c, k) => {
+      parseQuery(k.query, []);
+      const l = c.desk.get(k.params[0]!);
+      if (!l) throw new ApiError(404, 'lease-not-found', `no lease ${k.params[0]}`);
+      return [200, l];
+    },
+  ],
+  ['POST', '/leases/:id/renew', true, async (c, k) => [200, c.desk.renew(k.params[0]!, parseBody(await k.body(), RENEW).ttl as string | undefined)]],
+  ['POST', '/leases/:id/release', true, async (c, k) => [200, c.desk.release(k.params[0]!, Boolean(parseBody(await k.body(), RELEASE).keep))]],
+];
+
+function match(pattern: string, path: string): string[] | undefined {
+  const a = pattern.split('/');
+  const b = path.split('/');
+  if (a.length !== b.length) return undefined;
+  const params: string[] = [];
+  for (let i = 0; i < a.length; i++) {
+    if (a[i]!.startsWith(':')) {
+      if (!b[i]) return undefined;
+      try {
+        params.push(decodeURIComponent(b[i]!));
+      } catch {
+        throw new ApiError(400, 'bad-path', `malformed percent-encoding in ${path}`);
+      }
+    } else if (a[i] !== b[i]) return undefined;
+  }
+  return params;
+}
+
+/** The request body, refused past MAX_BODY_BYTES (by Content-Length up front, or while it streams). */
+function readBody(req: IncomingMessage): Promise<Buffer> {
+  const declared = Number(req.headers['content-length'] ?? 0);
+  if (declared > MAX_BODY_BYTES) return Promise.reject(tooLarge());
+  const type = String(req.headers['content-type'] ?? 'application/json');
+  if (declared > 0 && !/^application\/json\b/i.test(type)) return Promise.reject(new ApiError(415, 'unsupported-media-type', `the request body must be application/json, not ${type}`));
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let n = 0;
+    req.on('data', (d: Buffer) => {
+      n += d.length;
+      if (n > MAX_BODY_BYTES) {
+        req.removeAllListeners('data');
+        req.resume();
+        reject(tooLarge());
+      } else chunks.push(d);
+    });
+    req.on('end', () => resolve(Buffer.concat(chunks)));
+    req.on('error', reject);
+  });
+}
+
+const tooLarge = () => new ApiError(413, 'body-too-large', `the request body is over ${MAX_BODY_BYTES} bytes`);
+
+/** Who is calling: the name of a live token, else a 401 saying what is wrong with it. */
+function authenticate(store: StateStore, header: string | undefined): string {
+  if (!header) throw new ApiError(401, 'no-token', 'this route needs a token: Authorization: Bearer <token> (kseed token create NAME)');
+  const m = /^Bearer\s+(\S+)\s*$/i.exec(header);
+  if (!m) throw new ApiError(401, 'bad-authorization', 'the Authorization header must be "Bearer <token>"');
+  const r = store.tokens.check(m[1]!);
+  if (r.ok) return r.name;
+  if (r.reason === 'revoked') throw new ApiError(401, 'token-revoked', `token ${r.name} was revoked at ${new Date(r.revoked_at).toISOString()}`);
+  throw new ApiError(401, 'unknown-token', 'unknown token');
+}
+
+/** KseedError codes of the store and the lease desk, as HTTP statuses. */
+function statusOf(err: unknown): ApiError {
+  if (err instanceof ApiError) return err;
+  if (err instanceof InputError) return new ApiError(400, err.code, err.message);
+  if (err instanceof KseedError) {
+    const status = { 'lease-not-found': 404, 'lease-unavailable': 409, 'lease-ended': 409 }[err.code] ?? 500;
+    return new ApiError(status, err.code, err.detail && status === 409 ? `${err.message}; held: ${err.detail.replaceAll('\n', '; ')}` : err.message);
+  }
+  return new ApiError(500, 'internal', `internal error: ${(err as Error)?.message ?? String(err)}`);
+}
+
+function send(res: ServerResponse, status: number, doc: unknown): void {
+  const body = `${JSON.stringify(doc)}\n`;
+  res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(body), 'cache-control': 'no-store' });
+  res.end(body);
+}
+
+export async function startApi(o: ApiOptions): Promise<RunningApi> {
+  const ctx: Ctx = { store: o.store, desk: new LeaseDesk(o.store, o.nodes), nodes: o.nodes, version: o.version };
+  const server = createServer((req, res) => {
+    const t0 = performance.now();
+    let user: string | undefined;
+    const done = (status: number, doc: unknown) => {
+      // a refused body may still be arriving: read and drop it, so the client (still writing) gets
+      // to read the answer instead of a broken pipe; past DRAIN_BYTES the connection is cut
+      if (!req.complete) {
+        let dropped = 0;
+        req.on('data', (d: Buffer) => {
+          dropped += d.length;
+          if (dropped > DRAIN_BYTES) req.socket.destroy();
+        });
+        req.resume();
+      }
+      send(res, status, doc);
+      o.log?.({ service: 'api', type: 'request', method: req.method, path: (req.url ?? '').split('?')[0], status, ms: Math.round(performance.now() - t0), ...(user ? { user } : {}) });
+    };
+    (async () => {
+      const url = new URL(req.url ?? '/', 'http://api');
+      if (!url.pathname.startsWith(`${API_PREFIX}/`)) throw new ApiError(404, 'not-found', `no route ${url.pathname}: the API is under ${API_PREFIX}/`);
+      const path = url.pathname.slice(API_PREFIX.length);
+      const found = ROUTES.map((r) => [r, match(r[1], path)] as const).filter(([, p]) => p);
+      if (!found.length) throw new ApiError(404, 'not-found', `no route ${url.pathname}`);
+      const hit = found.find(([r]) => r[0] === req.method);
+      if (!hit) throw new ApiError(405, 'method-not-allowed', `${req.method} is not allowed on ${url.pathname}; allowed: ${found.map(([r]) => r[0]).join(', ')}`);
+      const [[, , auth, handler], params] = hit;
+      if (auth) user = authenticate(o.store, req.headers.authorization);
+      return handler(ctx, { params: params!, query: url.searchParams, body: () => readBody(req), user: user ?? '' });
+    })().then(
+      ([status, doc]) => done(status, doc),
+      (err) => {
+        const e = statusOf(err);
+        done(e.status, { error: e.code, message: e.message });
+      },
+    );
+  });
+  // a client that never finishes its request does not hold a connection for long
+  server.requestTimeout = 30_000;
+  server.headersTimeout = 10_000;
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(o.port, o.host, () => resolve());
+  });
+  const a = server.address() as AddressInfo;
+  return {
+    url: `http://${a.address}:${a.port}`,
+    server,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      }),
+  };
+}

@@ -1,0 +1,84 @@
+/**
+ * The seed service process (`kseed serve`): it opens the state store, serves
+ * the API (api.ts) and ends leases past their expiry, until SIGTERM/SIGINT.
+ *
+ * It is its own process, beside the boot services rather than inside them:
+ * `kseed boot serve` runs inside seed.netns in a lab (its 127.0.0.1 is the
+ * namespace's, unreachable from the host's CLI and CI jobs) and exists only
+ * on the embedded engine (the Ironic engine runs its agent service instead),
+ * while the API must be the same on both engines; and a request the API
+ * mishandles must never take DHCP and TFTP down with it. They share the
+ * state store, which is safe across processes (BEGIN IMMEDIATE, WAL).
+ * `.kseed/run/api.json` (0600) says where it listens, for `kseed status` and
+ * the CLI; it is removed on a clean stop (a stale one names a dead PID).
+ */
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { openState } from '../engine/state.js';
+import { KseedError } from '../errors.js';
+import { startApi, type RunningApi } from './api.js';
+
+export const DEFAULT_API_PORT = 9480;
+
+export interface ServiceOptions {
+  stateDir: string;
+  nodes: readonly string[];
+  host?: string;
+  port?: number;
+  version: string;
+  /** How often leases past their expiry are ended (default 1 s). */
+  expiryEveryMs?: number;
+  log: (e: Record<string, unknown>) => void;
+}
+
+export interface RunningService extends RunningApi {
+  runFile: string;
+}
+
+export const runFileOf = (stateDir: string) => path.join(stateDir, 'run', 'api.json');
+
+/** Plain HTTP carries tokens in the clear: only on loopback, where nobody else on the network sees them. */
+export function checkHost(host: string): void {
+  if (!/^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host)) {
+    throw new KseedError(`the API serves plain HTTP on 127.0.0.0/8 only, not ${host}: TLS for the seed address is not built yet`, { code: 'bad-host', exitCode: 2 });
+  }
+}
+
+export async function startService(o: ServiceOptions): Promise<RunningService> {
+  const host = o.host ?? '127.0.0.1';
+  checkHost(host);
+  // FULL sync: a lease the API answered 201 for survives a kill -9 or a power cut
+  const store = openState(o.stateDir);
+  let api: RunningApi;
+  try {
+    api = await startApi({ store, nodes: o.nodes, host, port: o.port ?? DEFAULT_API_PORT, version: o.version, log: o.log });
+  } catch (err) {
+    store.close();
+    const e = err as NodeJS.ErrnoException;
+    throw new KseedError(`the seed service cannot listen on ${host}:${o.port ?? DEFAULT_API_PORT}: ${e.code ?? e.message}`, { code: 'api-listen', cause: err });
+  }
+  const expireNow = () => {
+    try {
+      for (const l of store.nodeLeases.expire()) o.log({ service: 'api', type: 'lease-expired', lease: l.id, owner: l.owner, nodes: l.nodes });
+    } catch (err) {
+      // a busy store this second is no reason to stop serving: the next tick tries again
+      o.log({ service: 'api', type: 'error', message: `lease expiry: ${(err as Error).message}` });
+    }
+  };
+  expireNow();
+  const timer = setInterval(expireNow, o.expiryEveryMs ?? 1000);
+  const runFile = runFileOf(o.stateDir);
+  mkdirSync(path.dirname(runFile), { recursive: true, mode: 0o700 });
+  writeFileSync(runFile, `${JSON.stringify({ pid: process.pid, url: api.url, started_at: new Date().toISOString() })}\n`, { mode: 0o600 });
+  o.log({ service: 'api', type: 'listening', url: api.url, pid: process.pid });
+  return {
+    ...api,
+    runFile,
+    close: async () => {
+      clearInterval(timer);
+      await api.close();
+      store.close();
+      rmSync(runFile, { force: true });
+    },
+  };
+}
