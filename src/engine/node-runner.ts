@@ -21,7 +21,7 @@ import type { HardwareProfile } from '../profiles/schema.js';
 import type { NodeSpec, Site } from '../site/types.js';
 import { canApply, finish, start, UNDEPLOYED_STATES, type NodeState, type Verb } from './lifecycle.js';
 import {
-  agentOutcome, bootCallback, type Clock, errText, failedOutcome, isAlive, limiter, NodeBusy, type OpRecord,
+  agentOutcome, bootCallback, type Clock, errText, failedOutcome, isAlive, lastHeard, limiter, NodeBusy, type OpRecord,
   ownerIsDead, ownerName, PhaseTimeout, NodeSlots, realClock, type Semaphore, semaphore, withTimeout,
 } from './runner.js';
 import type { EventRecord, StateStore } from './state.js';
@@ -195,8 +195,12 @@ export abstract class NodeRunner implements Provisioner {
 
   /** Waits for the deploy ramdisk's result of the verb's work; its failure is the verb's. */
   protected async waitAgent(name: string, verb: Verb, ctx: Pick<WorkCtx, 'since' | 'signal' | 'note'>): Promise<void> {
-    ctx.note(`the deploy ramdisk's ${verb === 'undeploy' ? 'wipe' : verb} result`);
-    const out = await this.waitEvents(name, ctx.since, ctx.signal, (evs) => agentOutcome(verb, evs));
+    const what = `the deploy ramdisk's ${verb === 'undeploy' ? 'wipe' : verb} result`;
+    const out = await this.waitEvents(name, ctx.since, ctx.signal, (evs) => {
+      // a timeout's reason then says how far the node got
+      ctx.note(`${what}; ${lastHeard(evs)}`);
+      return agentOutcome(verb, evs);
+    });
     // a failure of another stage than the verb's own (a rebuild's is deploy) names that stage
     if (out.status === 'fail') throw new Error(out.stage && out.stage !== (verb === 'rebuild' ? 'deploy' : verb) ? `${out.stage}: ${out.reason}` : out.reason);
   }

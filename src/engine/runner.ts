@@ -167,6 +167,27 @@ export function agentOutcome(verb: Verb, events: readonly EventLike[]): AgentOut
   return undefined;
 }
 
+/**
+ * The node's last word among the events since a verb started, for the reason
+ * of a timeout: an operator reading "deploy timed out" must see whether the
+ * node never network-booted, stopped in its ramdisk, or froze mid-write.
+ */
+export function lastHeard(events: readonly (EventLike & { ts: number })[]): string {
+  for (let i = events.length - 1; i >= 0; i--) {
+    const e = events[i]!;
+    const d = e.detail;
+    const what =
+      e.kind === 'boot-script' ? 'it fetched its iPXE boot script'
+      : e.kind === 'inventory' ? 'its ramdisk posted its inventory'
+      : e.kind === 'task' ? `its ramdisk took the task ${String(d.task)}`
+      : e.kind === 'agent-progress' ? `its ramdisk reported ${String(d.stage)} ${String(d.pct)}%${d.msg ? ` (${String(d.msg)})` : ''}`
+      : e.kind === 'agent-result' ? `its ramdisk's ${String(d.stage)} result was ${String(d.status)}`
+      : undefined;
+    if (what) return `last heard at ${new Date(e.ts).toISOString()}: ${what}`;
+  }
+  return 'nothing heard from the node since it began: no iPXE boot script was fetched, so its network boot never reached the seed';
+}
+
 /** The installed OS's first-boot callback among the events, if any. */
 export function bootCallback(events: readonly EventLike[]): { hostname?: string; stage: string } | undefined {
   for (const e of events) {

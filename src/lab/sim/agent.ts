@@ -12,6 +12,7 @@ import { createGunzip } from 'node:zlib';
 import { SIM_DISK_DEVICE, simInventory } from './hardware.js';
 import type { SimBoot } from './boot.js';
 import { simHttp } from './http-client.js';
+import { SimClientDied, spendNodeFault } from './faults.js';
 
 export type PowerAction = 'reboot' | 'poweroff';
 
@@ -53,6 +54,9 @@ const sleep = (ms: number, signal: AbortSignal) =>
   });
 
 const ZERO = Buffer.alloc(64 * 1024);
+
+/** Where a die-mid-deploy node freezes: past the first MiB, so the disk holds a part of the image. */
+const DIE_AFTER = 1024 * 1024;
 
 /** Writes `chunk` at `pos`, leaving holes for all-zero 64 KiB blocks (dd conv=sparse). */
 function writeSparse(fd: number, chunk: Buffer, pos: number): void {
@@ -173,6 +177,14 @@ async function deploy(
   const disk = openSync(b.spec.diskFile, 'r+');
   let pos = 0;
   let err: string | undefined;
+  // fault die-mid-deploy: the machine freezes with part of the image on its disk, once
+  const dies = b.faults.has('die-mid-deploy');
+  let froze: SimClientDied | undefined;
+  const died = () => {
+    spendNodeFault(b.spec.dir, 'die-mid-deploy');
+    froze ??= new SimClientDied(`fault die-mid-deploy: froze after ${pos} bytes of ${url}`);
+    return Promise.reject(froze);
+  };
   try {
     ftruncateSync(disk, b.spec.diskBytes);
     const gunzip = comp === 'gzip' ? createGunzip() : undefined;
@@ -190,6 +202,7 @@ async function deploy(
       timeoutMs: 60_000,
       signal: b.signal,
       onData: (c) => {
+        if (dies && pos >= DIE_AFTER) return died();
         hash.update(c);
         if (gunzip) {
           if (!gunzip.write(c)) return new Promise<void>((r2) => gunzip.once('drain', () => r2()));
@@ -204,6 +217,8 @@ async function deploy(
     if (gunzip) await new Promise<void>((resolve, reject) => gunzip.end(() => resolve()).once('error', reject));
     if (r.status !== 200) err = `download failed: HTTP ${r.status}`;
   } catch (e) {
+    // however the aborted download ended, the frozen machine says nothing more
+    if (froze) throw froze;
     err = `download failed: ${(e as Error).message}`;
   } finally {
     closeSync(disk);

@@ -18,6 +18,7 @@ import { simArch, type SimNodeSpec, simUuid } from './hardware.js';
 import { simHttp } from './http-client.js';
 import { SIM_IFACE, setSimAddress } from './net.js';
 import { tftpGet } from './tftp-client.js';
+import type { SimFault } from './faults.js';
 
 export type CounterKind = 'dhcp' | 'tftp' | 'http' | 'bytes';
 
@@ -94,6 +95,8 @@ export class SimBoot {
     private readonly rec: SimRecorder,
     /** none|pxe|default|... as IPMI last set it (`default` = disk). */
     private readonly bootdev: () => string,
+    /** Faults of this power-on (faults.ts). */
+    readonly faults: ReadonlySet<SimFault> = new Set(),
   ) {}
 
   phase(name: string, detail?: string): void {
@@ -110,6 +113,8 @@ export class SimBoot {
   }
 
   private async dhcp(stage: DhcpStage): Promise<DhcpLease> {
+    // a NIC that sends nothing: to the firmware, as if no server answered
+    if (this.faults.has('no-dhcp')) throw new DhcpTimeout(`fault no-dhcp: ${this.spec.mac} sent no DHCP`);
     const lease = await dhcpLease({
       netns: this.spec.netns,
       device: SIM_IFACE,

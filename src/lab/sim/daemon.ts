@@ -14,6 +14,7 @@ import path from 'node:path';
 import { parseManifest } from '../manifest.js';
 import { SimBoot, type CounterKind, type SimRecorder } from './boot.js';
 import { readPower, simSpecs } from './spec.js';
+import { readNodeFaults, SimClientDied } from './faults.js';
 import type { SimNodeSpec } from './hardware.js';
 
 export interface SimNodeStatus {
@@ -77,7 +78,7 @@ class SimNode implements SimRecorder {
     this.status.power = 'on';
     this.status.powerOns++;
     this.phase('power-on');
-    const boot = new SimBoot(this.spec, ac.signal, this, () => readBootdev(this.spec.dir));
+    const boot = new SimBoot(this.spec, ac.signal, this, () => readBootdev(this.spec.dir), readNodeFaults(this.spec.dir));
     boot
       .run()
       .then(async (outcome) => {
@@ -97,7 +98,7 @@ class SimNode implements SimRecorder {
         this.status.errors.push(`${new Date().toISOString()} ${this.status.phase}: ${e.message}`);
         if (this.status.errors.length > 20) this.status.errors.shift();
         // a real machine whose boot failed sits there until the BMC acts
-        this.phase('hung', e.message);
+        this.phase(e instanceof SimClientDied ? 'died' : 'hung', e.message);
       });
   }
 

@@ -287,7 +287,7 @@ describe('EmbeddedEngine', () => {
     const e = engine([node('n1', 1)], { timeouts: { inspect: 600_000 } });
     const [o] = await e.provision(['n1']);
     expect(o).toMatchObject({ ok: false, state: 'inspect failed' });
-    expect(o!.error).toBe("inspect timed out after 600 s waiting for the deploy ramdisk's inspect result");
+    expect(o!.error).toBe("inspect timed out after 600 s waiting for the deploy ramdisk's inspect result; nothing heard from the node since it began: no iPXE boot script was fetched, so its network boot never reached the seed");
     // a failed phase is retried by the next run
     world.nodes.get(1)!.ramdisk = 'ok';
     const [o2] = await e.provision(['n1']);
@@ -518,7 +518,7 @@ describe('EmbeddedEngine', () => {
       const e = await active('silent');
       const u = await e.undeploy('n1');
       expect(u).toMatchObject({ ok: false, state: 'clean failed' });
-      expect(u.error).toBe("undeploy timed out after 600 s waiting for the deploy ramdisk's wipe result");
+      expect(u.error).toBe("undeploy timed out after 600 s waiting for the deploy ramdisk's wipe result; nothing heard from the node since it began: no iPXE boot script was fetched, so its network boot never reached the seed");
       expect(world.nodes.get(1)!.power).toBe('off');
       expect(store.getClaim('n1')).toBeUndefined();
     });
