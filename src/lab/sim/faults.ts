@@ -80,9 +80,16 @@ export function spendNodeFault(nodeDir: string, fault: SimFault): void {
 export class SimClientDied extends Error {}
 
 /**
+ * What a site gives BMCs behind a lossy link: IPMI's default budget of 60 s
+ * (bmc/budget.ts, Ironic's command_retry_timeout) and the most retransmits
+ * the site schema allows, so a lost datagram costs a retry, not the node.
+ */
+export const LOSSY_BMC_BUDGET = { timeout_ms: 60_000, retries: 20 };
+
+/**
  * The lab site file with the site's faults applied: each node's
  * `bmc: { address: A, port: P }` line gets the wrong password's file, or
- * the relay's port in place of the BMC's.
+ * the relay's port in place of the BMC's and a lossy link's budget.
  */
 export function applySiteFaults(site: string, plan: FaultPlan, o: { wrongPasswordFile: string; relayPort: (node: string) => number }): string {
   const lines = site.split('\n');
@@ -94,7 +101,8 @@ export function applySiteFaults(site: string, plan: FaultPlan, o: { wrongPasswor
       const bmc = /^(\s+bmc: \{ address: \S+, port: )(\d+)( \})$/.exec(l);
       if (!bmc || !node) return l;
       if (plan.wrongPassword.includes(node)) return `${bmc[1]}${bmc[2]}, password: { file: ${JSON.stringify(o.wrongPasswordFile)} }${bmc[3]}`;
-      if (plan.lossyBmc.includes(node)) return `${bmc[1]}${o.relayPort(node)}${bmc[3]}`;
+      // the lab profile's budget is loopback's (5 s, 2 retries); a BMC across a lossy link needs a WAN's
+      if (plan.lossyBmc.includes(node)) return `${bmc[1]}${o.relayPort(node)}, timeout_ms: ${LOSSY_BMC_BUDGET.timeout_ms}, retries: ${LOSSY_BMC_BUDGET.retries}${bmc[3]}`;
       return l;
     })
     .join('\n');

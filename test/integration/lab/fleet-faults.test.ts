@@ -156,7 +156,7 @@ describe.skipIf(!ok)('fleet faults: 50 simulated nodes, lossy and wrong-password
     expect(f).toBeGreaterThan(0);
     expect(d / (f + d)).toBeGreaterThan(0.15);
     expect(d / (f + d)).toBeLessThan(0.45);
-    process.stderr.write(`fleet-faults first run: ${JSON.stringify(Object.fromEntries(plan.lossyBmc.map((n) => [n, row(n).state])))} behind the relays (${d} of ${f + d} datagrams dropped)\n`);
+    process.stderr.write(`fleet-faults first run: ${JSON.stringify(Object.fromEntries(plan.lossyBmc.map((n) => [n, `${row(n).state} ${row(n).last_error ?? ''}`])))} behind the relays (${d} of ${f + d} datagrams dropped)\n`);
   }, 600_000);
 
   it('second run converges: the frozen clients deployed once, the active nodes untouched, the permanent faults failing as before; exit 3', async () => {
@@ -170,6 +170,6 @@ describe.skipIf(!ok)('fleet faults: 50 simulated nodes, lossy and wrong-password
     for (const n of plan.clientDies) expect([n, now(n).state, second.deploysOk[n], second.imagesWritten[n]]).toEqual([n, 'active', 1, 1]);
     for (const n of [...plan.wrongPassword, ...plan.noDhcp]) expect([n, now(n).state, now(n).last_error]).toEqual([n, before(n).state, before(n).last_error]);
     // the lossy BMCs: active, or failed with their reason (checked by the invariants), never lost
-    process.stderr.write(`fleet-faults second run: ${JSON.stringify(Object.fromEntries(plan.lossyBmc.map((n) => [n, now(n).state])))} behind the relays\n`);
+    process.stderr.write(`fleet-faults second run: ${JSON.stringify(Object.fromEntries(plan.lossyBmc.map((n) => [n, `${now(n).state} ${now(n).last_error ?? ''}`])))} behind the relays\n`);
   }, 600_000);
 });
