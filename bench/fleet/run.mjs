@@ -35,7 +35,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { applySiteFaults, planFaults, writeNodeFaults } from '../../dist/lab/sim/faults.js';
 import { fleetViolations, lastEventId, readFleetRun } from '../../dist/lab/sim/fleet-check.js';
-import { seededRandom, startRelay } from '../../dist/lab/sim/relay.js';
+import { BAD_LINK, lossyRelay } from '../../dist/lab/sim/relay.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const repo = path.resolve(here, '../..');
@@ -278,10 +278,9 @@ async function injectFaults(root, labDir) {
   for (const n of plan.noDhcp) writeNodeFaults(path.join(labDir, 'nodes', n), ['no-dhcp']);
   const wrong = path.join(root, 'wrong-password');
   writeFileSync(wrong, 'not-the-bmc-password\n', { mode: 0o600 });
-  const random = seededRandom(19);
   const relays = [];
   for (const [i, n] of plan.lossyBmc.entries()) {
-    relays.push(await startRelay({ listenPort: relayBase + i, targetPort: listed.find((x) => x.name === n).bmc.port, loss: 0.3, delayMs: 200, random }));
+    relays.push(await lossyRelay({ target: { address: '127.0.0.1', port: listed.find((x) => x.name === n).bmc.port }, port: relayBase + i, loss: BAD_LINK.loss, delayMs: BAD_LINK.delayMs, seed: BAD_LINK.seed + i }));
   }
   const site = path.join(root, 'kseed.yaml');
   writeFileSync(site, applySiteFaults(readFileSync(site, 'utf8'), plan, { wrongPasswordFile: wrong, relayPort: (n) => relayBase + plan.lossyBmc.indexOf(n) }));
@@ -310,7 +309,7 @@ async function checkFaults(root, labDir, fault, p, rows, since) {
   for (const r of first.rows) if (r.state !== 'active') reasons[r.node] = `${r.state}: ${r.last_error}`;
   return {
     plan: Object.fromEntries(Object.entries(fault.plan).map(([k, v]) => [k, v.length])),
-    relay: { forwarded: fault.relays.reduce((a, x) => a + x.stats.forwarded, 0), dropped: fault.relays.reduce((a, x) => a + x.stats.dropped, 0) },
+    relay: fault.relays.map((x) => x.stats()).reduce((a, x) => ({ datagrams: a.datagrams + x.up + x.down, dropped: a.dropped + x.upDropped + x.downDropped }), { datagrams: 0, dropped: 0 }),
     first: { exit_code: first.exitCode, wall_s: p.ms / 1000, states: byFault(first), violations: fleetViolations(fault.names, first) },
     second: { exit_code: second.exitCode, wall_s: p2.ms / 1000, states: byFault(second), violations: fleetViolations(fault.names, second, first) },
     first_run_reasons: reasons,
@@ -330,7 +329,7 @@ function show(r) {
   for (const [k, v] of Object.entries(r.phases_ms)) console.log(`  ${k.padEnd(w)}  ${f(v.p50).padStart(8)}  ${f(v.p95).padStart(8)}  ${v.n}`);
   if (r.faults) {
     const x = r.faults;
-    console.log(`  faults: ${JSON.stringify(x.plan)}; relays dropped ${x.relay.dropped} of ${x.relay.dropped + x.relay.forwarded} datagrams`);
+    console.log(`  faults: ${JSON.stringify(x.plan)}; relays dropped ${x.relay.dropped} of ${x.relay.datagrams} datagrams`);
     for (const [name, run] of [['first run', x.first], ['second run', x.second]]) {
       console.log(`  ${name}: exit ${run.exit_code} in ${run.wall_s.toFixed(1)} s; final states per fault ${JSON.stringify(run.states)}`);
       console.log(`    invariants: ${run.violations.length ? `VIOLATED\n      ${run.violations.join('\n      ')}` : 'all hold'}`);

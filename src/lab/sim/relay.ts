@@ -1,97 +1,110 @@
 /**
- * A lossy UDP relay in front of a lab BMC (issue 19 item 5): this kernel has
- * no netem (sch_netem), so loss and delay are made here. Each datagram, in
- * either direction, is dropped with probability `loss`, else delivered after
- * `delayMs`. One upstream socket per client address, as a NAT would, so the
- * BMC's replies find their way back to the client that asked.
- * It listens on 127.0.0.1 only.
+ * A lossy UDP link on 127.0.0.1 in front of a BMC (this kernel has no
+ * netem), for the IPMI lossy tests and the fleet's fault runs (faults.ts):
+ * every datagram, either way, is dropped with probability `loss` and
+ * otherwise delivered after `delayMs`. Each client address:port gets its own upstream socket, so
+ * the server sees one peer per client as it would on a real network.
+ *
+ * Drops come from a seeded PRNG (one stream per direction, consumed in
+ * datagram order), so a run with the same seed and the same traffic drops
+ * the same datagrams.
  */
 import dgram from 'node:dgram';
+import { prng } from '../../util/random.js';
 
-export interface RelayOptions {
-  /** Port on 127.0.0.1 the clients send to (0: any free one). */
-  listenPort: number;
-  /** The BMC's port on 127.0.0.1. */
-  targetPort: number;
-  /** Share of datagrams dropped, each direction, 0..1. */
+/** The bad BMC link of issue 19 item 5 and the lossy tests: 30% loss each way, 200 ms one-way delay, and a seed. */
+export const BAD_LINK = { loss: 0.3, delayMs: 200, seed: 20261206 } as const;
+
+export interface LossyRelayOptions {
+  target: { address: string; port: number };
+  /** Probability 0..1 that one datagram is dropped, each way. */
   loss: number;
+  /** One-way delay of every delivered datagram, ms. */
   delayMs: number;
-  /** Uniform [0,1) source; a seeded one makes a run repeatable. */
-  random?: () => number;
+  seed: number;
+  /** Port to listen on (127.0.0.1); 0 = any free one. */
+  port?: number;
 }
 
-export interface RelayStats {
-  forwarded: number;
-  dropped: number;
-}
-
-export interface Relay {
+export interface LossyRelay {
+  address: string;
   port: number;
-  stats: RelayStats;
+  stats(): { up: number; upDropped: number; down: number; downDropped: number };
   close(): Promise<void>;
 }
 
-/** mulberry32: a small seeded PRNG, enough to make the drops repeatable. */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-export async function startRelay(o: RelayOptions): Promise<Relay> {
-  const random = o.random ?? Math.random;
-  const stats: RelayStats = { forwarded: 0, dropped: 0 };
-  const front = dgram.createSocket('udp4');
-  const upstream = new Map<string, dgram.Socket>();
-  const timers = new Set<NodeJS.Timeout>();
-  let closed = false;
-  const pass = (send: () => void) => {
-    if (random() < o.loss) {
-      stats.dropped++;
-      return;
-    }
-    const t = setTimeout(() => {
-      timers.delete(t);
-      if (closed) return;
-      stats.forwarded++;
-      send();
-    }, o.delayMs);
-    timers.add(t);
-  };
-  front.on('message', (msg, rinfo) => {
-    const key = `${rinfo.address}:${rinfo.port}`;
-    let up = upstream.get(key);
-    if (!up) {
-      up = dgram.createSocket('udp4');
-      up.on('message', (reply) => pass(() => front.send(reply, rinfo.port, rinfo.address)));
-      up.on('error', () => undefined);
-      up.bind(0, '127.0.0.1');
-      upstream.set(key, up);
-    }
-    const u = up;
-    pass(() => u.send(msg, o.targetPort, '127.0.0.1'));
-  });
-  front.on('error', () => undefined);
-  await new Promise<void>((resolve, reject) => {
-    front.once('error', reject);
-    front.bind(o.listenPort, '127.0.0.1', () => {
-      front.off('error', reject);
+function bound(sock: dgram.Socket, port: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    sock.once('error', reject);
+    sock.bind(port, '127.0.0.1', () => {
+      sock.off('error', reject);
       resolve();
     });
   });
+}
+
+export async function lossyRelay(o: LossyRelayOptions): Promise<LossyRelay> {
+  const front = dgram.createSocket('udp4');
+  const upRand = prng(o.seed);
+  const downRand = prng(o.seed ^ 0x5bd1e995);
+  const s = { up: 0, upDropped: 0, down: 0, downDropped: 0 };
+  const timers = new Set<NodeJS.Timeout>();
+  const uplinks = new Map<string, dgram.Socket>();
+  let closed = false;
+
+  const later = (fn: () => void) => {
+    const t = setTimeout(() => {
+      timers.delete(t);
+      if (!closed) fn();
+    }, o.delayMs);
+    timers.add(t);
+  };
+
+  const uplink = async (client: dgram.RemoteInfo): Promise<dgram.Socket> => {
+    const key = `${client.address}:${client.port}`;
+    let u = uplinks.get(key);
+    if (u) return u;
+    u = dgram.createSocket('udp4');
+    uplinks.set(key, u);
+    u.on('message', (msg) => {
+      s.down += 1;
+      if (downRand() < o.loss) {
+        s.downDropped += 1;
+        return;
+      }
+      later(() => front.send(msg, client.port, client.address));
+    });
+    u.on('error', () => undefined);
+    await bound(u, 0);
+    return u;
+  };
+
+  front.on('message', (msg, client) => {
+    s.up += 1;
+    if (upRand() < o.loss) {
+      s.upDropped += 1;
+      return;
+    }
+    later(() => {
+      void uplink(client).then((u) => {
+        if (!closed) u.send(msg, o.target.port, o.target.address);
+      });
+    });
+  });
+  front.on('error', () => undefined);
+  await bound(front, o.port ?? 0);
+
   return {
+    address: '127.0.0.1',
     port: front.address().port,
-    stats,
+    stats: () => ({ ...s }),
     close: async () => {
       closed = true;
       for (const t of timers) clearTimeout(t);
-      for (const s of upstream.values()) s.close();
-      await new Promise<void>((r) => front.close(() => r()));
+      timers.clear();
+      for (const u of uplinks.values()) u.close();
+      uplinks.clear();
+      await new Promise<void>((resolve) => front.close(() => resolve()));
     },
   };
 }
