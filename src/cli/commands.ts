@@ -31,6 +31,7 @@ export const commands: readonly CommandEntry[] = [
   { name: 'images', summary: 'build the deploy ramdisk, the test OS image and the seed images', examples: ['kseed images ramdisk --lab-only', 'kseed images testos', 'kseed images build             # the seed images of engine ironic'], load: () => import('./images.js') },
   { name: 'enroll', usage: '[options] [nodes...]', summary: 'check every BMC and record nodes as manageable', examples: ['kseed enroll --all', 'kseed enroll node01 node02'], load: () => import('./enroll.js') },
   { name: 'bmc', summary: 'drive BMCs directly: power, bootdev, info', examples: ['kseed bmc power node01 status', 'kseed bmc bootdev node01 pxe --uefi', 'kseed bmc info node01'], load: () => import('./bmc.js') },
+  { name: 'console', usage: '[options] <node>', summary: "a node's serial console over IPMI Serial-over-LAN (~. detaches)", examples: ['kseed console node01', 'kseed console node01 --log node01.log --force'], load: () => import('./console.js') },
   { name: 'provision', usage: '[options] [nodes...]', summary: 'enroll, inspect and deploy nodes until they are active', examples: ['kseed provision --all --wait', 'kseed provision node01 node02 --wait-booted'], load: () => import('./provision.js') },
   { name: 'rebuild', usage: '[options] <nodes...>', summary: 'write the image again on active nodes', load: () => import('./rebuild.js') },
   { name: 'undeploy', usage: '[options] <nodes...>', summary: 'wipe deployed nodes and return them to available', load: () => import('./undeploy.js') },

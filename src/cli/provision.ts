@@ -101,9 +101,9 @@ export function requireImages(site: Site, nodes: NodeSpec[]): void {
  * minutes. Refused before any BMC is touched, naming the command that starts
  * them. Nodes already where the verb leads need nothing (a repeat converges).
  */
-export function requireBootServices(ctx: CliContext, site: Site, engine: Provisioner, nodes: NodeSpec[], done?: NodeState): void {
+export function requireBootServices(ctx: CliContext, site: Site, engine: Provisioner, nodes: NodeSpec[], done?: (state: NodeState) => boolean): void {
   if (site.engine !== 'embedded') return;
-  const todo = engine.status(nodes.map((n) => n.name)).filter((s) => done === undefined || s.state !== done);
+  const todo = engine.status(nodes.map((n) => n.name)).filter((s) => !done?.(s.state));
   // any `boot serve` of this state directory (a second site file beside the first shares it)
   if (!todo.length || bootServicePid(ctx.stateDir) !== undefined) return;
   const shown = shownSite(ctx);
@@ -125,8 +125,12 @@ export function nodeVerbCommand(
   verb: (engine: Provisioner, node: string, opts: EngineCliOpts) => Promise<NodeOutcome>,
   o: {
     deploys: boolean;
-    /** A node already in this state is left alone: success with a note, so the verb can be repeated. */
-    doneState?: NodeState;
+    /**
+     * The states in which the verb has nothing to do (the engine leaves such
+     * a node alone: success, so the verb can be repeated), and the note that
+     * says so.
+     */
+    done?: { is: (state: NodeState) => boolean; note: (state: NodeState) => string };
     example: string;
   },
 ): Command {
@@ -139,17 +143,16 @@ export function nodeVerbCommand(
     if (o.deploys) requireImages(site, nodes);
     const opened = await engineFor(ctx, site, opts);
     try {
-      // rebuild redeploys active nodes too: only undeploy has a state that needs nothing
-      requireBootServices(ctx, site, opened.engine, nodes, o.doneState);
-      const states = new Map(opened.engine.status(nodes.map((n) => n.name)).map((s) => [s.node, s.state]));
+      // rebuild redeploys active nodes too: only undeploy has states that need nothing
+      requireBootServices(ctx, site, opened.engine, nodes, o.done?.is);
+      // the engine decides what is left alone, from the state it trusts (Ironic's, on the Ironic engine)
       const outcomes = await Promise.all(
         nodes.map(async (n): Promise<NodeOutcome & { note?: string }> => {
-          if (o.doneState && states.get(n.name) === o.doneState) {
-            const note = `already ${o.doneState}: nothing to ${name}`;
-            ctx.out.progress(`${n.name}: ${note}`);
-            return { node: n.name, ok: true, skipped: true, state: o.doneState, verbs: [], ms: 0, note };
-          }
-          return verb(opened.engine, n.name, opts);
+          const out = await verb(opened.engine, n.name, opts);
+          if (!(o.done && out.ok && out.skipped)) return out;
+          const note = o.done.note(out.state);
+          ctx.out.progress(`${n.name}: ${note}`);
+          return { ...out, note };
         }),
       );
       report(ctx, opened.engine, outcomes);
@@ -175,7 +178,8 @@ export function register(program: Command): void {
     requireImages(site, nodes);
     const opened = await engineFor(ctx, site, opts);
     try {
-      requireBootServices(ctx, site, opened.engine, nodes, 'active');
+      // handed-off is kseed's word for an active node that was handed to its users
+      requireBootServices(ctx, site, opened.engine, nodes, (s) => s === 'active' || s === 'handed-off');
       ctx.out.progress(`provisioning ${nodes.length} node${nodes.length === 1 ? '' : 's'} with the ${opened.engine.engine} engine`);
       const outcomes = await opened.engine.provision(
         nodes.map((n) => n.name),

@@ -3,9 +3,11 @@
  * (partition tables, filesystem signatures) of the disk the root-device hint
  * selects, power off, revoke the node's credentials, return it to available.
  * A wipe that fails or times out leaves the node in "clean failed". A node
- * already available is left alone (exit 0, with a note): it can be repeated.
+ * already available, or never deployed (enrolled, manageable), is left alone
+ * (exit 0, with a note): it can be repeated.
  */
 import type { Command } from 'commander';
+import { UNDEPLOYED_STATES } from '../engine/lifecycle.js';
 import { nodeVerbCommand } from './provision.js';
 
 export function register(program: Command): void {
@@ -14,6 +16,11 @@ export function register(program: Command): void {
     'undeploy',
     'wipe the disk of deployed nodes and return them to available (deleting -> available, or clean failed); exit 3 if some failed',
     (engine, node) => engine.undeploy(node),
-    { deploys: false, doneState: 'available', example: 'kseed undeploy node01 node02' },
+    {
+      deploys: false,
+      // a node never deployed (or already wiped) holds nothing to undeploy
+      done: { is: (s) => UNDEPLOYED_STATES.has(s), note: (s) => (s === 'available' ? 'already available: nothing to undeploy' : `not deployed (${s}): nothing to undeploy`) },
+      example: 'kseed undeploy node01 node02',
+    },
   );
 }

@@ -1,16 +1,14 @@
 /**
  * The Compose driver: one small interface over Docker Compose, whichever
  * flavour the machine has. Prefers `docker compose` (v2), falls back to
- * `docker-compose` (v1, Debian 12's only one); the commands themselves go
- * through the `docker-compose` npm package, the engine queries (health,
- * images) through the docker CLI, whose output is the same for both.
+ * `docker-compose` (v1, Debian 12's only one). Compose commands and the
+ * engine queries (health, images, through the docker CLI, whose output is
+ * the same for both flavours) run through util/tools.ts like every tool.
  *
  * Every failure is a KseedError with util/tools.ts's codes (`missing-tool`,
  * `tool-failed`, `no-docker`): a short message naming what failed and the
  * command, and `detail` with the command line and its stderr.
  */
-import * as compose from 'docker-compose';
-import path from 'node:path';
 import { KseedError } from '../errors.js';
 import { dockerEngine, runQuiet, TOOL_ERROR, type RunResult } from '../util/tools.js';
 
@@ -58,14 +56,6 @@ export interface WaitOptions {
   onProgress?: (statuses: ServiceStatus[]) => void;
 }
 
-interface Failure {
-  exitCode?: number | null;
-  err?: string;
-  out?: string;
-  code?: string;
-  message?: string;
-}
-
 function firstLine(text: string | undefined): string {
   const lines = (text ?? '').split('\n').map((l) => l.trim()).filter(Boolean);
   // Compose prints progress lines first; the reason is usually the last line.
@@ -91,8 +81,6 @@ export class ComposeDriver {
     const docker = opts.docker ?? 'docker';
     const composeV1 = opts.composeV1 ?? 'docker-compose';
     const env: NodeJS.ProcessEnv = { ...process.env, ...opts.env };
-    // The npm package runs v1 as plain `docker-compose` from PATH: a given path goes first on PATH.
-    if (composeV1.includes('/')) env.PATH = `${path.dirname(composeV1)}${path.delimiter}${env.PATH ?? ''}`;
     const prefer = opts.prefer ?? (env.KSEED_COMPOSE === 'v1' || env.KSEED_COMPOSE === 'v2' ? env.KSEED_COMPOSE : undefined);
 
     await dockerEngine(docker, env);
@@ -117,36 +105,40 @@ export class ComposeDriver {
     });
   }
 
-  private options(p: ComposeProject, extra: compose.IDockerComposeOptions = {}): compose.IDockerComposeOptions {
-    return {
-      cwd: p.dir,
-      config: p.file,
-      composeOptions: [['-p', p.name]],
-      env: this.env,
-      executable: this.flavor === 'v1' ? { standalone: true } : { executablePath: this.docker },
-      ...extra,
-    } as compose.IDockerComposeOptions;
-  }
-
   private argv(p: ComposeProject, command: string, args: string[]): string[] {
     const head = this.flavor === 'v1' ? [this.composeV1] : [this.docker, 'compose'];
     return [...head, '-p', p.name, '-f', p.file, command, ...args];
   }
 
-  /** Runs one compose command; any failure becomes a KseedError naming it. */
-  private async run(p: ComposeProject, command: string, args: string[], extra: compose.IDockerComposeOptions = {}) {
-    const argv = this.argv(p, command, [...((extra.commandOptions as string[]) ?? []), ...args]);
+  /**
+   * Runs one compose command in the project's directory and returns its
+   * stdout; any failure becomes a KseedError naming it. No timeout: `up`
+   * waits on image layers and `logs --follow` runs until stopped.
+   */
+  private async run(p: ComposeProject, command: string, args: string[], extra: { commandOptions?: string[]; onChunk?: (chunk: Buffer) => void } = {}): Promise<string> {
+    const argv = this.argv(p, command, [...(extra.commandOptions ?? []), ...args]);
+    const failed = `compose ${command} failed for project ${p.name}`;
+    let r: RunResult;
     try {
-      return await compose.execCompose(command, args, this.options(p, extra));
+      r = await runQuiet(argv[0]!, argv.slice(1), {
+        cwd: p.dir,
+        env: this.env as Record<string, string>,
+        timeoutMs: 0,
+        ...(extra.onChunk ? { onChunk: extra.onChunk } : {}),
+      });
     } catch (e) {
-      const f = e as Failure;
-      const reason = f.code === 'ENOENT' ? `${argv[0]} not found` : firstLine(f.err) || f.message || `exit code ${f.exitCode}`;
-      throw new KseedError(`compose ${command} failed for project ${p.name}: ${reason}`, {
-        code: f.code === 'ENOENT' ? TOOL_ERROR.missing : TOOL_ERROR.failed,
-        detail: `$ ${cmdline(argv)}\n${f.err ?? f.message ?? ''}`.trimEnd(),
-        cause: e,
+      if (e instanceof KseedError && e.code === TOOL_ERROR.missing) {
+        throw new KseedError(`${failed}: ${e.message}`, { code: TOOL_ERROR.missing, detail: `$ ${cmdline(argv)}`, cause: e });
+      }
+      throw e;
+    }
+    if (r.exitCode !== 0) {
+      throw new KseedError(`${failed}: ${firstLine(r.stderr) || `exit code ${r.exitCode}`}`, {
+        code: TOOL_ERROR.failed,
+        detail: `$ ${cmdline(argv)}\n${r.stderr}`.trimEnd(),
       });
     }
+    return r.stdout;
   }
 
   /** `config -q`: Compose's own validation of the file. */
@@ -172,11 +164,10 @@ export class ComposeDriver {
     opts: { services?: string[]; tail?: number; follow?: boolean; onChunk?: (chunk: string) => void } = {},
   ): Promise<string> {
     const commandOptions = ['--no-color', ...(opts.tail !== undefined ? ['--tail', String(opts.tail)] : []), ...(opts.follow ? ['--follow'] : [])];
-    const r = await this.run(p, 'logs', opts.services ?? [], {
+    return this.run(p, 'logs', opts.services ?? [], {
       commandOptions,
-      ...(opts.onChunk ? { callback: (c: Buffer) => opts.onChunk?.(c.toString()) } : {}),
+      ...(opts.onChunk ? { onChunk: (c: Buffer) => opts.onChunk?.(c.toString()) } : {}),
     });
-    return r.out;
   }
 
   private dockerRun(args: string[], timeoutMs: number): Promise<RunResult> {

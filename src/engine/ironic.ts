@@ -442,7 +442,7 @@ export class IronicEngine extends NodeRunner {
 
   protected override alreadyThere(verb: Verb, state: NodeState): boolean {
     // e.g. a resumed deploy just finished
-    return (verb === 'deploy' && (state === 'active' || state === 'handed-off')) || (verb === 'undeploy' && state === 'available');
+    return (verb === 'deploy' && (state === 'active' || state === 'handed-off')) || super.alreadyThere(verb, state);
   }
 
   /** The store's rows plus the last Ironic state this engine saw (synchronous, no request). */

@@ -67,6 +67,13 @@ const EDGES: Record<Verb, Edge> = {
 export const BUSY_STATES: ReadonlySet<NodeState> = new Set(['inspecting', 'deploying', 'deleting']);
 export const FAILED_STATES: ReadonlySet<NodeState> = new Set(['enroll failed', 'inspect failed', 'deploy failed', 'clean failed']);
 
+/**
+ * States in which the node holds no OS kseed wrote: never deployed, or wiped
+ * by an undeploy (every way out of active, deploy failed or clean failed
+ * passes through a wipe). Undeploy asked of such a node is already done.
+ */
+export const UNDEPLOYED_STATES: ReadonlySet<NodeState> = new Set(['enroll', 'enroll failed', 'manageable', 'inspect failed', 'available']);
+
 export class TransitionError extends Error {
   constructor(
     readonly node: string,

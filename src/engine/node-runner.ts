@@ -19,7 +19,7 @@ import { effectiveBmc } from '../profiles/apply.js';
 import { chooseProfile } from '../profiles/match.js';
 import type { HardwareProfile } from '../profiles/schema.js';
 import type { NodeSpec, Site } from '../site/types.js';
-import { canApply, finish, start, type NodeState, type Verb } from './lifecycle.js';
+import { canApply, finish, start, UNDEPLOYED_STATES, type NodeState, type Verb } from './lifecycle.js';
 import {
   agentOutcome,
   bootCallback,
@@ -130,8 +130,9 @@ export abstract class NodeRunner implements Provisioner {
     return undefined;
   }
   /** A single verb asked for a state the node is already in: nothing to do. */
-  protected alreadyThere(_verb: Verb, _state: NodeState): boolean {
-    return false;
+  protected alreadyThere(verb: Verb, state: NodeState): boolean {
+    // also after a resumed wipe just finished: asking again is not a failure
+    return verb === 'undeploy' && UNDEPLOYED_STATES.has(state);
   }
   /** After a verb's work failed: what the engine cleans up (e.g. powering a hung ramdisk off). */
   protected async afterFailure(_name: string, _op: OpRecord): Promise<void> {}
@@ -393,7 +394,8 @@ export abstract class NodeRunner implements Provisioner {
         ran.push(verb);
         ok = (await this.runVerb(name, verb, op)) && (await this.afterVerb(name, verb, op.since, opts));
       }
-      if (ok) {
+      // a single verb that was itself resumed (or finished) is done: a rebuild is not run twice
+      if (ok && !(single && ran.includes(single))) {
         const todo = verbs(this.store.getNode(name)!.state);
         for (const [i, verb] of todo.entries()) {
           ran.push(verb);

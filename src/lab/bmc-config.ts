@@ -29,6 +29,11 @@ export interface LanConfInput {
   /** Absolute paths of the helper programs. */
   chassisScript: string;
   lanctlScript: string;
+  /**
+   * TCP port on 127.0.0.1 where the node's serial port is served (sol-relay.ts):
+   * ipmi_sim's SOL connects there. Unset: no SOL.
+   */
+  solPort?: number;
 }
 
 /** 32 hex digits, stable per node so `mc guid` identifies the node across restarts. */
@@ -57,6 +62,8 @@ export function renderLanConf(c: LanConfInput): string {
     '  endlan',
     // chassis_control (not startcmd): only then does `chassis bootdev` reach us (lab.md 2, 5)
     `  chassis_control "${c.chassisScript}"`,
+    // SOL on LAN channel 1 (ipmi_lan(5) "sol"): tcp: without telnet processing, so every byte passes as is
+    ...(c.solPort ? [`  sol "tcp:127.0.0.1:${c.solPort}" 115200`] : []),
     '  user 1 false "" "" user 1 none',
     `  user 2 true "${c.username}" "${c.password}" admin 10 md5`,
     '',

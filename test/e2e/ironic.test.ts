@@ -141,6 +141,29 @@ describe.skipIf(!ok)('ironic engine: the seed stack provisions the lab', () => {
     timings.second_up_ms = again.ms;
   }, 180_000);
 
+  it("doctor after up: the seed stack's dnsmasq and kseed's agent service are kseed's own, not conflicts (exit 0)", async () => {
+    const r = await kseed([...cfg(), 'doctor', '--probe-seconds', '1']);
+    expect(r.code, r.stdout).toBe(0);
+    expect(r.stdout).toMatch(/^udp\/67 +ok +DHCP served by the seed stack's dnsmasq \(pid \d+\)$/m);
+    // the agent service behind nginx holds the site's HTTP port in seed.netns (seen so in the first run of this test)
+    expect(r.stdout).toMatch(/^tcp\/8080 +ok +HTTP served by kseed's agent service \(pid \d+\)$/m);
+    expect(r.stdout).toMatch(/^DHCP servers +ok +the seed stack's dnsmasq \(pid \d+\) serves ksl-br0; no other DHCP server answered within 1000 ms$/m);
+    expect(r.stdout).not.toMatch(/ fail /);
+    const j = await kseed([...cfg(), '--json', 'doctor', '--probe-seconds', '1']);
+    expect(j.code).toBe(0);
+    // the PIDs are the containers' own, as docker reports them
+    const stack = j.json.kseedServices.stack as { service: string; pid: number; udp: number[]; tcp: number[] }[];
+    const dnsmasq = stack.find((s) => s.service === 'dnsmasq')!;
+    const pidOf = (svc: string) => {
+      const id = execFileSync('docker', ['ps', '-q', '--filter', `label=com.docker.compose.project=${PROJECT}`, '--filter', `label=com.docker.compose.service=${svc}`], { encoding: 'utf8' }).trim();
+      return Number(execFileSync('docker', ['inspect', '--format', '{{.State.Pid}}', id], { encoding: 'utf8' }).trim());
+    };
+    expect(dnsmasq.pid).toBe(pidOf('dnsmasq'));
+    expect(dnsmasq.udp).toContain(67);
+    // and kseed's agent service behind nginx, by its pid file
+    expect(j.json.kseedServices.pid).toBe(Number(readFileSync(path.join(stateDir, 'run', 'boot-serve.pid'), 'utf8')));
+  }, 120_000);
+
   it('the seed refuses unauthenticated calls: Ironic API 401, registry push 401, an unknown MAC gets no boot', async () => {
     const ironic = await fetch(`http://127.0.0.1:${IRONIC_PORT}/v1/nodes`, { headers: { 'X-OpenStack-Ironic-API-Version': '1.82' } });
     expect(ironic.status).toBe(401);

@@ -4,7 +4,7 @@
  * NIC is a tap on the test's bridge, and a recording udhcpc.
  */
 import { spawn } from 'node:child_process';
-import { chmodSync, copyFileSync, existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -40,6 +40,36 @@ export class ServeProcess extends JsonLinesProcess<ServeEvent> {
 
   of(mac: string): ServeEvent[] {
     return this.events.filter((e) => e.mac === mac);
+  }
+}
+
+/**
+ * The boot services of the site in `dir` (kseed.yaml, state in .kseed/),
+ * in `ns`, serving the deploy ramdisk (cached in <repo>/cache after the
+ * first build: apt-get download of the cloud kernel and busybox).
+ */
+export async function startServeWithRamdisk(ns: Netns, dir: string, extra: Record<string, unknown> = {}): Promise<ServeProcess> {
+  const { buildRamdisk } = (await import(dist('images/ramdisk.js'))) as typeof import('../../src/images/ramdisk.js');
+  const rd = await buildRamdisk({ cacheDir: path.join(repoRoot, 'cache') });
+  const { serve } = await ServeProcess.start(ns, dir, {
+    site: path.join(dir, 'kseed.yaml'),
+    stateDir: path.join(dir, '.kseed'),
+    artifactsDir: path.dirname(rd.kernel),
+    kernel: path.basename(rd.kernel),
+    initrd: path.basename(rd.initramfs),
+    ...extra,
+  });
+  return serve;
+}
+
+/** A boot test's afterAll: the services and the state store closed, then the lab (whatever still runs in its namespaces: QEMU, dnsmasq, udhcpc) and the directory. */
+export async function tearDownBootLab(o: { serve?: ServeProcess; state?: { close(): void }; lab?: { destroy(): Promise<void> }; dir?: string }): Promise<void> {
+  try {
+    await o.serve?.stop();
+    o.state?.close();
+  } finally {
+    await o.lab?.destroy();
+    if (o.dir) rmSync(o.dir, { recursive: true, force: true });
   }
 }
 

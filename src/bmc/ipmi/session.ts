@@ -14,7 +14,6 @@ import { BmcError } from '../errors.js';
 import {
   AppCmd,
   completionName,
-  DecodeError,
   decodeAuthCaps,
   decodeCipherSuiteRecords,
   decodeIpmiResponse,
@@ -23,10 +22,7 @@ import {
   decodeV20,
   encodeAuthCapsRequest,
   encodeIpmiRequest,
-  encodeRmcp,
   encodeV15,
-  encodeV20Raw,
-  integrityPad,
   isV20,
   NetFn,
   PayloadType,
@@ -36,7 +32,8 @@ import {
   type CipherSuiteRecord,
   type IpmiResponse,
 } from './codec.js';
-import { CIPHER_SUITES, decryptPayload, encryptPayload, equalCode, packetAuthCode, SUITE_PREFERENCE, userKey, type CipherSuite, type SessionKeys } from './crypto.js';
+import { CIPHER_SUITES, SUITE_PREFERENCE, userKey, type CipherSuite } from './crypto.js';
+import { SessionSeal } from './seal.js';
 import { ExchangeFailure, Exchanger, type Unwrapped } from './exchange.js';
 import { handshake, HandshakeFailure } from './handshake.js';
 import { commandName, decodeGuid, USER_LEVEL_COMMANDS } from './commands.js';
@@ -103,11 +100,9 @@ export class IpmiSession {
   private channel?: Channel;
   private io?: Exchanger;
   private rqSeq = randomInt(0, 64);
-  private outSeq = 0;
-  private consoleSessionId = 0;
-  private bmcSessionId = 0;
+  private seal?: SessionSeal;
+  private payloadSink?: { type: number; fn: (data: Buffer) => void };
   private suite?: CipherSuite;
-  private keys?: SessionKeys;
   private active = false;
   private closed = false;
   /** Deadline of the operation currently running (set by the caller per operation). */
@@ -121,8 +116,6 @@ export class IpmiSession {
   handshakes = 0;
   /** Privilege level the session runs at: User until raised (22.18). */
   private level: number = Privilege.User;
-  private inMax = 0;
-  private readonly inSeen = new Set<number>();
   /** One request in flight per session (IPMI's model); callers queue here. */
   private lane: Promise<unknown> = Promise.resolve();
   private targetLevel: number = Privilege.Administrator;
@@ -172,7 +165,7 @@ export class IpmiSession {
   private async connect(): Promise<void> {
     const transport = this.opts.transport ?? UdpTransport.shared();
     try {
-      this.channel = await transport.open(this.opts.ip, this.opts.port, (m) => this.io?.onDatagram(m));
+      this.channel = await transport.open(this.opts.ip, this.opts.port, (m) => this.route(m));
     } catch (err) {
       throw new BmcError('network', this.bmc, `cannot open a UDP socket: ${(err as Error).message}`, { cause: err });
     }
@@ -350,9 +343,7 @@ export class IpmiSession {
         deadline: this.deadline,
       });
       this.handshakes += e.attempts;
-      this.consoleSessionId = e.consoleSessionId;
-      this.bmcSessionId = e.bmcSessionId;
-      this.keys = e.keys;
+      this.seal = new SessionSeal(suite, e.keys, e.bmcSessionId, e.consoleSessionId);
       // all zeros: the BMC did not fill it in (then Get System GUID asks)
       if (e.systemGuid.some((b) => b !== 0)) this.systemGuid = decodeGuid(e.systemGuid);
     } catch (err) {
@@ -366,39 +357,43 @@ export class IpmiSession {
   // ------------------------------------------------------------ session ---
 
   private sessionPacket(ipmiMsg: Buffer): Buffer {
-    const suite = this.suite!;
-    const keys = this.keys!;
-    this.outSeq = (this.outSeq + 1) >>> 0 || 1;
-    const payload = encryptPayload(keys.aesKey, ipmiMsg);
-    const head = encodeV20Raw(
-      { payloadType: PayloadType.IPMI, encrypted: true, authenticated: true, sessionId: this.bmcSessionId, sequence: this.outSeq },
-      payload,
-    );
-    const signed = Buffer.concat([head, integrityPad(head.length)]);
-    return Buffer.concat([encodeRmcp(RmcpClass.IPMI), signed, packetAuthCode(suite, keys.k1, signed)]);
+    return this.seal!.seal(PayloadType.IPMI, ipmiMsg);
   }
 
   private openSessionPayload(body: Buffer): Buffer | undefined {
-    if (!isV20(body)) return undefined;
-    const suite = this.suite!;
-    const p = decodeV20(body, (body[1]! & 0x40) !== 0 ? suite.icvLen : 0);
-    if (p.payloadType !== PayloadType.IPMI || p.sessionId !== this.consoleSessionId) return undefined;
-    // every in-session answer must carry a valid AuthCode: an unsigned one could be forged
-    if (!p.authenticated) return undefined;
-    if (!equalCode(packetAuthCode(suite, this.keys!.k1, p.signed), p.authCode)) {
-      throw new DecodeError('in-session packet with an invalid AuthCode');
+    return this.seal!.open(body, PayloadType.IPMI);
+  }
+
+  /** Sends one payload of another type (SOL, 15.9) inside the session, sealed like IPMI messages. */
+  sendPayload(payloadType: number, data: Buffer): void {
+    if (!this.active || this.closed || !this.seal) throw this.fail('protocol', 'session is not active');
+    this.channel!.send(this.seal.seal(payloadType, data));
+  }
+
+  /**
+   * Takes the in-session packets of `payloadType` (SOL): they come
+   * unsolicited, so they bypass the request/answer matching. undefined stops.
+   */
+  onPayload(payloadType: number, fn: ((data: Buffer) => void) | undefined): void {
+    this.payloadSink = fn ? { type: payloadType, fn } : undefined;
+  }
+
+  private route(m: Buffer): void {
+    const sink = this.payloadSink;
+    if (sink && this.seal) {
+      const u = unwrap(m);
+      if ('body' in u && isV20(u.body) && (u.body[1]! & 0x3f) === sink.type) {
+        let data: Buffer | undefined;
+        try {
+          data = this.seal.open(u.body, sink.type);
+        } catch {
+          return; // forged or garbled: dropped like a lost packet, SOL retransmits
+        }
+        if (data) sink.fn(data);
+        return;
+      }
     }
-    // replay protection (6.12.13): a sequence number seen before, or older than the
-    // 16-packet window behind the highest one, is dropped even though it is signed
-    if (p.sequence === 0 || this.inSeen.has(p.sequence) || p.sequence + 16 <= this.inMax) return undefined;
-    this.inSeen.add(p.sequence);
-    if (p.sequence > this.inMax) this.inMax = p.sequence;
-    if (this.inSeen.size > 32) for (const x of this.inSeen) if (x + 16 <= this.inMax) this.inSeen.delete(x);
-    if (!p.encrypted) {
-      // suites 3 and 17 encrypt: a cleartext answer means a BMC (or someone) broke the contract
-      throw new DecodeError('in-session answer is not encrypted');
-    }
-    return p.encrypted ? decryptPayload(this.keys!.aesKey, p.payload) : Buffer.from(p.payload);
+    this.io?.onDatagram(m);
   }
 
   /** One IPMI command inside the session. Throws BmcError on a completion code not in `accept`. */
@@ -464,7 +459,7 @@ export class IpmiSession {
     if (this.closed) return;
     if (this.active) {
       const id = Buffer.alloc(4);
-      id.writeUInt32LE(this.bmcSessionId, 0);
+      id.writeUInt32LE(this.seal!.bmcSessionId, 0);
       try {
         const now = Date.now();
         this.deadline = Math.max(now + 100, Math.min(now + 1000, until));

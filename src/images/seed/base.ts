@@ -7,9 +7,8 @@
 import { createHash } from 'node:crypto';
 import { closeSync, copyFileSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
 import path from 'node:path';
-import { execa } from 'execa';
 import { KseedError } from '../../errors.js';
-import { output as run } from '../../util/tools.js';
+import { output as run, runPipe, TOOL_ERROR } from '../../util/tools.js';
 import { INPUTS_LABEL, RECIPE } from './dockerfile.js';
 import { inspectImage } from './docker.js';
 import { pickMirrors, readHostSources, sourcesList, type Mirrors } from './sources.js';
@@ -207,14 +206,15 @@ async function ensureBaseLocked(opts: BaseOptions): Promise<BaseResult> {
     cleanRootfs(root, suite, m);
     say(`base: docker import ${image}`);
     try {
-      await execa('tar', ['--numeric-owner', '-C', root, '-c', '.'], { buffer: false, stderr: 'pipe' }).pipe(
-        'docker',
-        ['import', '-c', 'CMD ["/bin/bash"]', '-c', 'ENV LANG=C.UTF-8', '-c', `LABEL ${INPUTS_LABEL}=${hash}`, '-', image],
-        { timeout: 600_000 },
+      await runPipe(
+        ['tar', ['--numeric-owner', '-C', root, '-c', '.']],
+        ['docker', ['import', '-c', 'CMD ["/bin/bash"]', '-c', 'ENV LANG=C.UTF-8', '-c', `LABEL ${INPUTS_LABEL}=${hash}`, '-', image]],
+        { timeoutMs: 600_000 },
       );
     } catch (err) {
-      const e = err as { stderr?: string; shortMessage?: string };
-      throw new KseedError(`docker import of the base image ${image} failed`, { code: 'build-failed', detail: e.stderr || e.shortMessage, cause: err });
+      const e = err as KseedError;
+      if (e.code === TOOL_ERROR.missing) throw err;
+      throw new KseedError(`docker import of the base image ${image} failed`, { code: 'build-failed', detail: e.detail || e.message, cause: err });
     }
   } finally {
     rmSync(root, { recursive: true, force: true });

@@ -5,9 +5,8 @@
  */
 import { createWriteStream, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { execa } from 'execa';
 import { KseedError } from '../../errors.js';
-import { missingTool } from '../../util/tools.js';
+import { runQuiet } from '../../util/tools.js';
 import { bundledImageId } from '../bundled.js';
 import { REPO_ROOT } from '../../render/stack.js';
 import type { StackService } from '../../render/model.js';
@@ -96,27 +95,20 @@ export async function dockerBuild(
   const log: string[] = [];
   // Written as it comes, so a long build can be followed with tail -f.
   const logStream = createWriteStream(args.logFile);
-  const child = execa('docker', cli, { env: DOCKER_ENV, all: true, reject: false, buffer: false, timeout: 3_600_000 });
-  let partial = '';
-  child.all?.setEncoding('utf8');
-  child.all?.on('data', (d: string) => {
-    const lines = (partial + d).split('\n');
-    partial = lines.pop() ?? '';
-    for (const line of lines) {
-      log.push(line);
-      logStream.write(`${line}\n`);
-      if (log.length > 200) log.shift();
-      // One progress line per Dockerfile step; apt's chatter goes to the log file.
-      if (/^Step \d+\/\d+ : /.test(line)) say(`${args.service}: ${line.length > 110 ? `${line.slice(0, 107)}...` : line}`);
-    }
-  });
-  const r = await child;
-  if (partial) log.push(partial);
-  await new Promise<void>((resolve) => logStream.end(partial ? `${partial}\n` : '', () => resolve()));
+  const onLine = (line: string) => {
+    log.push(line);
+    logStream.write(`${line}\n`);
+    if (log.length > 200) log.shift();
+    // One progress line per Dockerfile step; apt's chatter goes to the log file.
+    if (/^Step \d+\/\d+ : /.test(line)) say(`${args.service}: ${line.length > 110 ? `${line.slice(0, 107)}...` : line}`);
+  };
+  let r;
+  try {
+    r = await runQuiet('docker', cli, { env: DOCKER_ENV, buffer: false, timeoutMs: 3_600_000, onLine });
+  } finally {
+    await new Promise<void>((resolve) => logStream.end(() => resolve()));
+  }
   if (r.exitCode !== 0) {
-    if ((r as { code?: string }).code === 'ENOENT') {
-      throw missingTool('docker');
-    }
     const tail = log.slice(-30).map((l) => l.replace(/\x1b\[[0-9;]*m/g, ''));
     throw new KseedError(`building ${args.tag} failed: ${failureReason(tail)}`, {
       code: 'build-failed',

@@ -7,8 +7,8 @@
  */
 import { copyFileSync, existsSync, mkdirSync, readdirSync, rmSync, statSync } from 'node:fs';
 import path from 'node:path';
-import { execa } from 'execa';
 import { KseedError } from '../../errors.js';
+import { runQuiet } from '../../util/tools.js';
 import type { StackService } from '../../render/model.js';
 import { ensureBase, type BaseResult } from './base.js';
 import { failureReason, offlineDirOf } from './build.js';
@@ -65,14 +65,18 @@ export async function fetchSeedDebs(opts: FetchOptions): Promise<FetchResult> {
       'apt-get upgrade -y -qq --download-only',
     ].join('\n');
     const name = `${opts.containerPrefix ?? 'kseed-fetch'}-${svc.template}-${process.pid}`;
-    const r = await execa(
-      'docker',
-      ['run', '--rm', '--name', name, '-v', `${dir}:/var/cache/apt/archives`, '--entrypoint', 'sh', base.image, '-c', script],
-      { reject: false, all: true, timeout: 1_800_000 },
-    );
+    const all: string[] = [];
+    const r = await runQuiet('docker', ['run', '--rm', '--name', name, '-v', `${dir}:/var/cache/apt/archives`, '--entrypoint', 'sh', base.image, '-c', script], {
+      timeoutMs: 1_800_000,
+      buffer: false,
+      onLine: (l) => {
+        all.push(l);
+        if (all.length > 30) all.shift();
+      },
+    });
     if (r.exitCode !== 0) {
-      await execa('docker', ['rm', '-f', name], { reject: false });
-      const tail = String(r.all ?? '').split('\n').slice(-30);
+      await runQuiet('docker', ['rm', '-f', name]);
+      const tail = all;
       throw new KseedError(`fetching the .debs for ${s} failed: ${failureReason(tail)}`, { code: 'fetch-failed', detail: tail.join('\n') });
     }
     rmSync(path.join(dir, 'partial'), { recursive: true, force: true });

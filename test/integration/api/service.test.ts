@@ -192,6 +192,17 @@ describe('seed service API (kseed serve on 127.0.0.1)', () => {
     expect(ev.body.events.map((e: any) => e.detail.lease)).toEqual([a.body.id]);
   });
 
+  it('refuses to serve plain HTTP off loopback, and says so when its port is taken', async () => {
+    const off = await runKseed(['serve', '--host', '10.77.0.1', '--port', String(PORT + 50)], { cwd: root });
+    expect(off.code).toBe(2);
+    expect(off.stderr).toBe('kseed: the API serves plain HTTP on 127.0.0.0/8 only, not 10.77.0.1: TLS for the seed address is not built yet\n');
+    const taken = await runKseed(['serve', '--port', String(PORT)], { cwd: root });
+    expect(taken.code).toBe(1);
+    expect(taken.stderr).toBe(`kseed: the seed service cannot listen on 127.0.0.1:${PORT}: EADDRINUSE\n`);
+    // the running service's run file is still its own
+    expect(JSON.parse(readFileSync(path.join(root, '.kseed', 'run', 'api.json'), 'utf8')).pid).toBe(svc.child.pid);
+  });
+
   it('no secret in the service log or any file of the store; the run file and the store are 0600', () => {
     const dir = path.join(root, '.kseed');
     expect(secrets.length).toBe(2);

@@ -12,12 +12,12 @@
  * Boot times are printed (power-on to the inventory report), never asserted.
  */
 import { createHash } from 'node:crypto';
-import { rmSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Lab } from '../../helpers/netns.js';
 import { needPeers, needRoot } from '../../helpers/peers.js';
-import { bootVm, dist, OVMF_CODE, repoRoot, ServeProcess, tmpDir, udhcpcOnce } from '../../helpers/boot-services.js';
+import { bootVm, dist, OVMF_CODE, ServeProcess, startServeWithRamdisk, tearDownBootLab, tmpDir, udhcpcOnce } from '../../helpers/boot-services.js';
 
 const ok =
   needRoot() &&
@@ -68,9 +68,6 @@ describe.skipIf(!ok)('kseed boot services PXE-boot QEMU (BIOS and UEFI) to the d
 
   beforeAll(async () => {
     dir = tmpDir('boot');
-    const { buildRamdisk } = (await import(dist('images/ramdisk.js'))) as typeof import('../../../src/images/ramdisk.js');
-    // cached in <repo>/cache after the first build (apt-get download of the cloud kernel and busybox)
-    const rd = await buildRamdisk({ cacheDir: path.join(repoRoot, 'cache') });
     writeFileSync(path.join(dir, 'kseed.yaml'), SITE);
     const { openState } = (await import(dist('engine/state.js'))) as typeof import('../../../src/engine/state.js');
     state = openState(path.join(dir, '.kseed')) as unknown as StateApi;
@@ -88,25 +85,12 @@ describe.skipIf(!ok)('kseed boot services PXE-boot QEMU (BIOS and UEFI) to the d
       await lab.server.ip('link', 'set', tap, 'master', 'br0');
       await lab.server.ip('link', 'set', tap, 'up');
     }
-    ({ serve } = await ServeProcess.start(lab.server, dir, {
-      site: path.join(dir, 'kseed.yaml'),
-      stateDir: path.join(dir, '.kseed'),
-      artifactsDir: path.dirname(rd.kernel),
-      kernel: path.basename(rd.kernel),
-      initrd: path.basename(rd.initramfs),
-    }));
+    serve = await startServeWithRamdisk(lab.server, dir);
   }, 600_000);
 
   afterAll(async () => {
-    try {
-      await serve?.stop();
-      state?.close();
-    } finally {
-      // kills whatever still runs in the namespaces (QEMU, udhcpc), then deletes them
-      await lab?.destroy();
-      if (timings.bios || timings.uefi) console.log(`boot times, power-on to inventory report: ${JSON.stringify(timings)}`);
-      if (dir) rmSync(dir, { recursive: true, force: true });
-    }
+    if (timings.bios || timings.uefi) console.log(`boot times, power-on to inventory report: ${JSON.stringify(timings)}`);
+    await tearDownBootLab({ serve, state, lab, dir });
   });
 
   /** The node's reports in the state store carry the id of the token its own boot script handed out. */

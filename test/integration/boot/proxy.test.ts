@@ -6,12 +6,12 @@
  * from dnsmasq, its boot script from kseed's ProxyDHCP answer, and boots the
  * deploy ramdisk, which reports back to kseed with its token.
  */
-import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Lab } from '../../helpers/netns.js';
 import { needPeers, needRoot } from '../../helpers/peers.js';
-import { bootVm, dist, repoRoot, ServeProcess, tmpDir } from '../../helpers/boot-services.js';
+import { bootVm, dist, ServeProcess, startServeWithRamdisk, tearDownBootLab, tmpDir } from '../../helpers/boot-services.js';
 
 const ok = needRoot() && needPeers('qemu-system-x86_64', 'dnsmasq', 'apt-get', 'dpkg-deb', dist('boot/serve.js'), dist('images/ramdisk.js'));
 const MAC = '52:54:00:bd:00:01';
@@ -39,8 +39,6 @@ describe.skipIf(!ok)('proxy mode beside dnsmasq: QEMU BIOS boots the ramdisk thr
 
   beforeAll(async () => {
     dir = tmpDir('proxy');
-    const { buildRamdisk } = (await import(dist('images/ramdisk.js'))) as typeof import('../../../src/images/ramdisk.js');
-    const rd = await buildRamdisk({ cacheDir: path.join(repoRoot, 'cache') });
     writeFileSync(path.join(dir, 'kseed.yaml'), SITE);
     const { openState } = (await import(dist('engine/state.js'))) as typeof import('../../../src/engine/state.js');
     state = openState(path.join(dir, '.kseed'));
@@ -60,26 +58,11 @@ describe.skipIf(!ok)('proxy mode beside dnsmasq: QEMU BIOS boots the ramdisk thr
     );
     const r = await site.exec('dnsmasq', [`--conf-file=${conf}`, `--log-facility=${dir}/dnsmasq.log`]);
     if (r.code !== 0) throw new Error(`dnsmasq: ${r.stderr}`);
-    ({ serve } = await ServeProcess.start(lab.server, dir, {
-      site: path.join(dir, 'kseed.yaml'),
-      stateDir: path.join(dir, '.kseed'),
-      artifactsDir: path.dirname(rd.kernel),
-      kernel: path.basename(rd.kernel),
-      initrd: path.basename(rd.initramfs),
-      dhcpMode: 'proxy',
-    }));
+    serve = await startServeWithRamdisk(lab.server, dir, { dhcpMode: 'proxy' });
   }, 600_000);
 
-  afterAll(async () => {
-    try {
-      await serve?.stop();
-      state?.close();
-    } finally {
-      // dnsmasq and QEMU run inside the namespaces: destroy() kills them by namespace
-      await lab?.destroy();
-      if (dir) rmSync(dir, { recursive: true, force: true });
-    }
-  });
+  // dnsmasq and QEMU run inside the namespaces: the lab's destroy() kills them by namespace
+  afterAll(() => tearDownBootLab({ serve, state, lab, dir }));
 
   it('address from dnsmasq, boot script from kseed, ramdisk reports with its token', async () => {
     const vm = await bootVm({ ns: lab.server, dir, name: 'px01', tap: 'tap0', mac: MAC, timeoutMs: 240_000 });

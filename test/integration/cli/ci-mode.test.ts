@@ -195,13 +195,26 @@ describe.skipIf(!ok)('CI mode: kseed enroll --events --junit against ipmi_sim', 
     expectStream(evs, 'undeploy');
     const note = 'already available: nothing to undeploy';
     expect(evs.filter((e) => e.type === 'progress').map((e) => e.message)).toContain(`n2: ${note}`);
-    expect(evs.find((e) => e.type === 'node-result')).toMatchObject({ node: 'n2', result: 'skipped', state: 'available', verbs: [], note });
+    const result = evs.find((e) => e.type === 'node-result')!;
+    expect(result).toMatchObject({ node: 'n2', result: 'skipped', state: 'available', verbs: [], note });
     expect(evs.at(-1)).toMatchObject({ exit_code: 0, nodes: { total: 1, skipped: 1 }, result: { engine: 'embedded', nodes: [{ node: 'n2', ok: true, skipped: true }] } });
     const j = await readJunit(path.join(root, 'reports/undeploy.xml'));
     expect(j).toMatchObject({ tests: 1, skipped: 1, failures: 0, errors: 0 });
-    expect(j.suites[0].cases).toEqual([{ name: 'undeploy', classname: 'n2', time: 0, result: 'skipped', message: note }]);
+    // the time the engine took to find it had nothing to do (its state read, its claim taken and released)
+    expect(j.suites[0].cases).toEqual([{ name: 'undeploy', classname: 'n2', time: Number((result.ms / 1000).toFixed(3)), result: 'skipped', message: note }]);
 
+    // n0 deployed (a manageable node has nothing to wipe): it needs the boot services
+    const n0State = (to: 'active' | 'manageable', from: 'active' | 'manageable') => {
+      const s = openState(path.join(root, '.kseed'));
+      try {
+        s.transition('n0', to, { from });
+      } finally {
+        s.close();
+      }
+    };
+    n0State('active', 'manageable');
     const notUp = await runKseed(['undeploy', 'n0', 'n2', '--events', '--junit', 'reports/undeploy.xml'], { cwd: root, env });
+    n0State('manageable', 'active');
     expect(notUp.code).toBe(1);
     const end = events(notUp.stdout).at(-1)!;
     expect(end).toMatchObject({ type: 'run-end', exit_code: 1, nodes: { total: 0 }, error: { error: 'not-up' } });

@@ -27,7 +27,7 @@ async function silentBmc(): Promise<{ port: number; packets: () => number; close
   return { port: sock.address().port, packets: () => packets, close: () => sock.close() };
 }
 
-function site(file: string, port: number, opts: { image?: boolean; netns?: string; marker?: string; bmcTimeoutMs?: number } = {}): string {
+function site(file: string, port: number, opts: { image?: boolean; netns?: string; marker?: string; bmcTimeoutMs?: number; node02?: boolean } = {}): string {
   const p = path.join(dir, file);
   writeFileSync(
     p,
@@ -46,6 +46,7 @@ function site(file: string, port: number, opts: { image?: boolean; netns?: strin
       ...(opts.image ? ['  image: { url: "http://10.77.0.1:8080/artifacts/os.raw", checksum: "sha256:' + 'ab'.repeat(32) + '" }'] : []),
       'nodes:',
       `  - { name: node01, bmc: { address: 127.0.0.1, port: ${port}${opts.bmcTimeoutMs ? `, timeout_ms: ${opts.bmcTimeoutMs}` : ''} }, macs: ["52:54:00:aa:00:01"] }`,
+      ...(opts.node02 ? ['  - { name: node02, bmc: { address: 127.0.0.1, port: 1 }, macs: ["52:54:00:aa:00:02"] }'] : []),
       '',
     ].join('\n'),
   );
@@ -158,6 +159,63 @@ describe('node verbs', () => {
     const rhelp = await kseed(['rebuild', '--help']);
     expect(rhelp.stdout).toContain('--wait ');
     expect(rhelp.stdout).toContain('--wait-booted');
+  });
+
+  it('undeploy of a node that never got an OS (never enrolled, enrolled) exits 0 with a note, twice, with no boot services and no BMC touched', async () => {
+    // its own directory: its own state (.kseed beside the site file)
+    const sub = mkdtempSync(path.join(dir, 'never-'));
+    const bmc = await silentBmc();
+    try {
+      const f = site(path.join(path.basename(sub), 'kseed.yaml'), bmc.port, { image: true, node02: true });
+      const store = openState(path.join(sub, '.kseed'));
+      try {
+        store.ensureNode('node02');
+        store.transition('node02', 'manageable', { phase: 'enroll' });
+      } finally {
+        store.close();
+      }
+      for (let i = 0; i < 2; i++) {
+        const r = await kseed(['--config', f, 'undeploy', 'node01', 'node02'], sub);
+        expect(r.code, r.stderr).toBe(0);
+        expect(r.stderr).toMatch(/^node01: not deployed \(enroll\): nothing to undeploy$/m);
+        expect(r.stderr).toMatch(/^node02: not deployed \(manageable\): nothing to undeploy$/m);
+        expect(r.stdout).toMatch(/^node01 +unchanged +enroll /m);
+        expect(r.stdout).toMatch(/^node02 +unchanged +manageable /m);
+      }
+      const j = await kseed(['--config', f, '--json', 'undeploy', 'node02'], sub);
+      expect(j.code).toBe(0);
+      expect(JSON.parse(j.stdout).nodes[0]).toMatchObject({ node: 'node02', ok: true, skipped: true, state: 'manageable', verbs: [], note: 'not deployed (manageable): nothing to undeploy' });
+      // nothing was sent to node01's BMC
+      expect(bmc.packets()).toBe(0);
+      const st = await kseed(['--config', f, '--json', 'status'], sub);
+      expect(JSON.parse(st.stdout).nodes.map((n: { node: string; state: string }) => [n.node, n.state])).toEqual([
+        ['node01', 'enroll'],
+        ['node02', 'manageable'],
+      ]);
+      // a node that is deployed still needs the boot services: named, exit 1, nothing touched
+      const store2 = openState(path.join(sub, '.kseed'));
+      try {
+        for (const s of ['available', 'deploying', 'active'] as const) store2.transition('node02', s, { phase: 'deploy' });
+      } finally {
+        store2.close();
+      }
+      const d = await kseed(['--config', f, 'undeploy', 'node01', 'node02'], sub);
+      expect(d.code).toBe(1);
+      expect(d.stderr).toContain("kseed's boot services are not running, and node02 must boot from them");
+      expect(d.stderr).not.toContain('node01 must');
+      // provision of a handed-off node needs nothing either: no boot services asked for
+      const store3 = openState(path.join(sub, '.kseed'));
+      try {
+        store3.transition('node02', 'handed-off', { phase: 'handoff' });
+      } finally {
+        store3.close();
+      }
+      const p = await kseed(['--config', f, 'provision', 'node02'], sub);
+      expect(p.code, p.stderr).toBe(0);
+      expect(p.stdout).toMatch(/^node02 +unchanged +handed-off /m);
+    } finally {
+      bmc.close();
+    }
   });
 });
 

@@ -225,6 +225,32 @@ describe.skipIf(!needPeers('ironic', 'ironic-dbsync', 'ipmi_sim', 'ipmitool'))('
     }
   }, 180_000);
 
+  it('undeploy of a node that never got an OS succeeds and leaves it so (nothing created in Ironic); Ironic\'s state, not a stale store, decides', async () => {
+    const nodes = [node('ud0', 60), node('ud1', 61)];
+    const site = siteOf(path.join(dir, 'undeployed'), nodes);
+    const store = openState(path.join(site.dir, '.kseed'));
+    try {
+      const e = engineFor(site, store);
+      // never enrolled: not created in Ironic by the undeploy
+      expect(await e.undeploy('ud0')).toMatchObject({ ok: true, skipped: true, state: 'enroll', verbs: [] });
+      expect(await ironicCount('ud0')).toBe(0);
+      // enrolled: left manageable, in Ironic too
+      expect((await e.enroll('ud1')).state).toBe('manageable');
+      expect(await e.undeploy('ud1')).toMatchObject({ ok: true, skipped: true, state: 'manageable', verbs: [] });
+      expect((await client.getNode('ud1')).provision_state).toBe('manageable');
+      // deployed while the store still says manageable (a seed killed before it recorded it): undeploy runs
+      expect((await e.provision(['ud1']))[0]).toMatchObject({ ok: true, state: 'active' });
+      store.transition('ud1', 'manageable', { reason: 'test: the crash lost the last transitions' });
+      const u = await e.undeploy('ud1');
+      expect(u, u.error).toMatchObject({ ok: true, state: 'available', verbs: ['undeploy'] });
+      expect((await client.getNode('ud1')).provision_state).toBe('available');
+      // and again: already available
+      expect(await e.undeploy('ud1')).toMatchObject({ ok: true, skipped: true, state: 'available', verbs: [] });
+    } finally {
+      store.close();
+    }
+  }, 120_000);
+
   it('resumes after a crash: a node left in Ironic is continued, never created twice', async () => {
     const nodes = [node('cr0', 10)];
     const site = siteOf(path.join(dir, 'crash'), nodes);
@@ -300,9 +326,14 @@ describe.skipIf(!needPeers('ironic', 'ironic-dbsync', 'ipmi_sim', 'ipmitool'))('
       expect(st.booted_hostname).toBe('rd0');
 
       // a failing agent fails the node with its message
+      const before = (await client.getNode('rd0')).provision_updated_at;
       const rb = engineFor(site, s2, { kseedRamdisk: { ...kseedRamdisk, extraArgs: 'console=ttyS1,115200 kseed.wait=60' } }).rebuild('rd0');
       await until('rebuild deploying', () => s2.getNode('rd0')?.state === 'deploying' || undefined);
-      await until('Ironic active again', async () => (await client.getNode('rd0')).provision_state === 'active');
+      // Ironic is still active from the deploy when kseed's store says deploying: wait for its rebuild to have moved it
+      await until('Ironic active again', async () => {
+        const n = await client.getNode('rd0');
+        return (n.provision_state === 'active' && n.provision_updated_at !== before) || undefined;
+      });
       // the caller's arguments first, its console instead of ours; a new token for the new deploy
       expect(((await client.getNode('rd0')).instance_info as Record<string, string>).ramdisk_kernel_arguments).toBe(
         `console=ttyS1,115200 kseed.wait=60 kseed.url=${kseedRamdisk.agentUrl} kseed.node=rd0 kseed.token=****** kseed.mac=52:54:00:16:00:14`,

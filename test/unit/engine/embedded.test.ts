@@ -343,6 +343,18 @@ describe('EmbeddedEngine', () => {
       expect(results).toHaveLength(1);
     });
 
+    it('a rebuild a killed seed left, finished from its ramdisk\'s report, is not run a second time by the next rebuild', async () => {
+      world.add('n1', 1);
+      const since = leftDeploying('n1', ownerName(hostname(), 999_999_999));
+      store.updateNode('n1', { data: { op: { verb: 'rebuild', since, started_at: 0, owner: ownerName(hostname(), 999_999_999), attempt: 1 } } });
+      store.recordEvent('n1', 'agent-result', { status: 'ok', stage: 'deploy', msg: 'written' });
+      const o = await engine([node('n1', 1)]).rebuild('n1');
+      expect(o, o.error).toMatchObject({ ok: true, state: 'active', verbs: ['rebuild'] });
+      // nothing booted again: the finished rebuild is the one asked for
+      expect(world.log).toEqual([]);
+      expect(store.listEvents('n1', { kind: 'transition' }).filter((x) => x.to_state === 'deploying')).toHaveLength(1);
+    });
+
     it('leaves a node alone that a live engine still holds', async () => {
       world.add('n1', 1);
       leftDeploying('n1', ownerName(hostname(), process.pid === 1 ? 2 : 1)); // pid 1 is always alive
@@ -390,7 +402,43 @@ describe('EmbeddedEngine', () => {
     expect(transitions).toEqual(['active->deleting:undeploy', 'deleting->available:undeploy']);
     expect(e.status(['n1'])[0]!.timings.at(-1)).toMatchObject({ phase: 'undeploy' });
     expect(store.getNode('n1')!.data).toMatchObject({ booted: null, target_disk: null });
-    expect(await e.undeploy('n1')).toMatchObject({ ok: false, error: 'cannot undeploy n1: it is available' });
+    // asked again: already available, so success with nothing touched (it can be repeated)
+    world.log = [];
+    expect(await e.undeploy('n1')).toMatchObject({ ok: true, skipped: true, state: 'available', verbs: [] });
+    expect(world.log).toEqual([]);
+    expect(store.listEvents('n1', { kind: 'transition' }).slice(-1).map((x) => x.to_state)).toEqual(['available']);
+  });
+
+  it('undeploy of a node that never got an OS (never enrolled, enrolled, inspect failed): success, its state and BMC untouched', async () => {
+    for (const [i, n] of ['n1', 'n2', 'n3'].entries()) world.add(n, i + 1);
+    const e = engine([node('n1', 1), node('n2', 2), node('n3', 3)]);
+    expect(await e.enroll('n2')).toMatchObject({ ok: true, state: 'manageable' });
+    store.ensureNode('n3');
+    store.transition('n3', 'manageable', { phase: 'enroll' });
+    store.transition('n3', 'inspect failed', { phase: 'inspect' });
+    world.log = [];
+    const transitions = () => store.listEvents(undefined, { kind: 'transition' }).length;
+    const before = transitions();
+    for (const [n, state] of [['n1', 'enroll'], ['n2', 'manageable'], ['n3', 'inspect failed']] as const) {
+      expect(await e.undeploy(n)).toMatchObject({ node: n, ok: true, skipped: true, state, verbs: [] });
+      expect(store.getNode(n)!.state).toBe(state);
+    }
+    expect(world.log).toEqual([]);
+    expect(transitions()).toBe(before);
+  });
+
+  it('an undeploy a killed seed left (its wipe reported) is finished, not failed, by the next undeploy', async () => {
+    world.add('n1', 1);
+    store.ensureNode('n1');
+    for (const s of ['manageable', 'available', 'deploying', 'active', 'deleting'] as const) store.transition('n1', s, { phase: 'x' });
+    const since = store.listEvents('n1').at(-1)!.id;
+    const owner = ownerName(hostname(), 999_999_999);
+    store.updateNode('n1', { data: { inventory: { disks: [DISK] }, op: { verb: 'undeploy', since, started_at: 0, owner, attempt: 1 } } });
+    store.claimNode('n1', owner, 3600_000);
+    store.recordEvent('n1', 'agent-result', { status: 'ok', stage: 'wipe', msg: 'wiped' });
+    const u = await engine([node('n1', 1)]).undeploy('n1');
+    expect(u, u.error).toMatchObject({ ok: true, state: 'available', verbs: ['undeploy'] });
+    expect(world.log).toEqual([]);
   });
 
   describe('undeploy failures end in clean failed, never a hang', () => {

@@ -212,6 +212,9 @@ describe.skipIf(!needRoot() || !needPeers('curl', 'tftp', 'atftp'))('TFTP server
     const before = events.length;
     await cl.send(encodeRequest('rrq', 'f3m.bin', 'octet'), PORT);
     await until(() => events.slice(before).some((e) => e.type === 'end'));
+    // The server emits 'end' as it hands the ERROR to the socket; the datagram
+    // reaches the client a moment later, so wait for it before closing.
+    await until(() => cl.got.some((g) => g.p.op === 'error'));
     await cl.close();
     const end = events.slice(before).find((e) => e.type === 'end');
     expect(end).toMatchObject({ ok: false, reason: 'timeout' });
