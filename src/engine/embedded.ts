@@ -93,6 +93,22 @@ export class EmbeddedEngine extends NodeRunner {
     this.emit({ node: name, kind: 'step', message: `virtual-media boot (${Math.round(iso.bytes / 1048576)} MiB CD inserted, bootdev cd once, power on)` });
   }
 
+  /**
+   * After a virtual-media boot, what the phase waits for says whether the
+   * BMC has fetched the CD yet (the boot services record it as `vmedia-fetched`):
+   * a timeout then tells a BMC that never reached the seed from a ramdisk that never called back.
+   */
+  protected override async waitAgent(name: string, verb: Verb, ctx: Pick<WorkCtx, 'since' | 'signal' | 'note'>): Promise<void> {
+    const booted = this.store.listEvents(name, { sinceId: ctx.since, kind: 'step' }).some((e) => e.detail.step === 'vmedia-boot');
+    if (!booted) return super.waitAgent(name, verb, ctx);
+    const what = `the deploy ramdisk's ${verb === 'undeploy' ? 'wipe' : verb} result`;
+    ctx.note(`${what}; the BMC never fetched the virtual-media CD from the seed`);
+    void this.waitEvents(name, ctx.since, ctx.signal, (evs) => (evs.some((e) => e.kind === 'vmedia-fetched') ? true : undefined))
+      .then(() => ctx.note(`${what} (the BMC fetched the virtual-media CD; the ramdisk never called back)`))
+      .catch(() => undefined);
+    return super.waitAgent(name, verb, { ...ctx, note: () => {} });
+  }
+
   /** Best effort: the CD out of the drive and its file (with the token) off the seed. */
   private async ejectAfter(name: string): Promise<void> {
     if (!this.mounted.delete(name)) return;

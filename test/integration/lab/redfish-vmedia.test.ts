@@ -92,6 +92,8 @@ describe.skipIf(!ok)('virtual-media deploy on the lab Redfish BMC, seed DHCP off
       expect(steps).toEqual(['identify:start', 'identify:done', 'vmedia-boot:start', 'vmedia-boot:done', 'fast-track:done', 'boot-disk:start', 'boot-disk:done']);
       expect(st.listEvents('node01', { kind: 'boot-script' }).map((e) => e.detail.purpose)).toEqual(['virtual-media']);
       expect(st.listEvents('node01', { kind: 'agent-result' }).map((e) => `${e.detail.stage}:${e.detail.status}`)).toEqual(['inspect:ok', 'deploy:ok']);
+      // the seed saw its CD fetched, once
+      expect(st.listEvents('node01', { kind: 'vmedia-fetched' }).map((e) => e.detail.status)).toEqual([200]);
       // no lease was ever given: the seed's DHCP is off, the address came from the CD
       expect(st.listLeases()).toEqual([]);
       insertedAt = st.listEvents('node01', { kind: 'step' }).find((e) => e.detail.step === 'vmedia-boot' && e.detail.status === 'done')!.ts;

@@ -266,6 +266,33 @@ describe('EmbeddedEngine', () => {
     expect(readdirSync(path.join(art, 'vmedia'))).toEqual([]);
   });
 
+  it('virtual media, a silent node: the timeout says whether the BMC ever fetched the CD (the boot services record the fetch); the CD is ejected and deleted', async () => {
+    const art = path.join(dir, 'artifacts');
+    mkdirSync(art);
+    writeFileSync(path.join(art, 'vmlinuz'), Buffer.alloc(4096, 1));
+    writeFileSync(path.join(art, 'initramfs.gz'), Buffer.alloc(4096, 2));
+    world.add('n1', 1, 'ok', 'silent');
+    world.add('n2', 2, 'ok', 'silent');
+    const specs = [node('n1', 1, { boot: 'virtual-media' }), node('n2', 2, { boot: 'virtual-media' })];
+    world.specs = specs;
+    const site = { file: '/x/kseed.yaml', dir: '/x', nodes: specs, seed: { address: '10.0.0.1', prefix: 24, dhcp: { mode: 'off', lease_seconds: 600 }, ports: { http: 8080 } } } as unknown as Site;
+    const boot = new StateBootBackend({ store, nodes: specs, chooseRootDevice });
+    // n2's BMC fetches its CD from the seed (twice: recorded once); n1's never does
+    world.onInsert = (url) => {
+      const rel = new URL(url).pathname.replace(/^\/artifacts\//, '');
+      if (rel.startsWith('vmedia/n2-')) for (let i = 0; i < 2; i++) boot.onArtifact(rel, 200);
+    };
+    const e = new EmbeddedEngine({ site, store, profiles, connect: async (t) => new FakeBmc(t, world), clock: realClock, pollMs: 20, timeouts: { inspect: 3000 }, vmedia: virtualMediaSeed(site, art) });
+    const [o1, o2] = await e.provision(['n1', 'n2']);
+    expect(o1).toMatchObject({ ok: false, state: 'inspect failed', error: "inspect timed out after 3 s waiting for the deploy ramdisk's inspect result; the BMC never fetched the virtual-media CD from the seed" });
+    expect(o2).toMatchObject({ ok: false, state: 'inspect failed', error: "inspect timed out after 3 s waiting for the deploy ramdisk's inspect result (the BMC fetched the virtual-media CD; the ramdisk never called back)" });
+    expect(store.listEvents('n2', { kind: 'vmedia-fetched' })).toHaveLength(1);
+    expect(store.listEvents('n1', { kind: 'vmedia-fetched' })).toHaveLength(0);
+    // powered off after the failure, then the CD out and its file gone
+    for (const n of ['n1', 'n2']) expect(world.log.filter((l) => l.startsWith(`${n} `)).slice(-2)).toEqual([`${n} power off`, `${n} eject`]);
+    expect(readdirSync(path.join(art, 'vmedia'))).toEqual([]);
+  });
+
   it('a BMC that does not answer fails its node (enroll failed, timeout) while the other node finishes', async () => {
     world.add('n1', 1);
     world.add('n2', 2, 'hang');
