@@ -27,13 +27,15 @@ import { sushy, SUSHY_MODULE } from './redfish-peers.js';
 const LAB = 'rfv';
 const PORT = 18170;
 const CACHE = process.env.KSEED_CACHE ?? path.join(REPO, 'cache');
+/** BIOS (ISOLINUX) in CI; KSEED_RFV_FIRMWARE=uefi boots the CD's GRUB EFI entry on OVMF instead. */
+const FIRMWARE = process.env.KSEED_RFV_FIRMWARE === 'uefi' ? 'uefi' : 'bios';
 const ok =
   needRoot() &&
   needPeers('ip', 'qemu-system-x86_64', 'qemu-img', 'openssl', 'busybox', 'apt-get', 'dpkg-deb', 'mkfs.fat', 'mcopy', 'syslinux', 'zstd', 'genisoimage', 'grub-mkimage', '/usr/lib/ISOLINUX/isolinux.bin', '/usr/bin/python3', SUSHY_MODULE);
 
 const kseed = (args: string[]) => startKseed(args).done;
 
-describe.skipIf(!ok)('virtual-media deploy on the lab Redfish BMC, seed DHCP off (embedded engine)', () => {
+describe.skipIf(!ok)(`virtual-media deploy on the lab Redfish BMC, seed DHCP off (embedded engine, ${FIRMWARE})`, () => {
   let root = '';
   let stateDir = '';
   let site = '';
@@ -50,7 +52,7 @@ describe.skipIf(!ok)('virtual-media deploy on the lab Redfish BMC, seed DHCP off
     const artifacts = path.join(root, 'artifacts');
     stageArtifacts(artifacts, { vmlinuz: ramdisk.kernel, 'initramfs.gz': ramdisk.initramfs, 'testos.raw.zst': testos.zst });
     const labSite = path.join(root, 'lab.yaml');
-    lab = await createLab({ stateDir, name: LAB, nodes: 1, diskGb: 1, bmcPortBase: PORT, bmc: 'redfish', siteFile: labSite, image: { url: 'http://SEED/artifacts/testos.raw.zst', checksum: `sha256:${testos.sha256.zst}`, format: 'raw', compression: 'zstd' } });
+    lab = await createLab({ stateDir, name: LAB, nodes: 1, uefiNodes: FIRMWARE === 'uefi' ? 1 : 0, diskGb: 1, bmcPortBase: PORT, bmc: 'redfish', siteFile: labSite, image: { url: 'http://SEED/artifacts/testos.raw.zst', checksum: `sha256:${testos.sha256.zst}`, format: 'raw', compression: 'zstd' } });
     const net = readManifest(stateDir, LAB)!.network;
     const seedIp = net.ipv4;
     ip = labNodeAddresses(net, 0).bond.split('/')[0]!;
@@ -59,7 +61,7 @@ describe.skipIf(!ok)('virtual-media deploy on the lab Redfish BMC, seed DHCP off
       .replace('http://SEED/', `http://${seedIp}:8080/`)
       .replace(/    mode: authoritative\n    range: .*\n/, '    mode: off\n')
       .replace('  profile: qemu-lab-redfish\n', '  profile: qemu-lab-redfish\n  boot: virtual-media\n')
-      .replace('    boot_mode: bios\n', `    boot_mode: bios\n    ip: ${ip}\n`);
+      .replace(`    boot_mode: ${FIRMWARE}\n`, `    boot_mode: ${FIRMWARE}\n    ip: ${ip}\n`);
     expect(text).toMatch(/mode: off\n[^]*boot: virtual-media\n[^]*ip: /);
     site = path.join(root, 'kseed.yaml');
     writeFileSync(site, text);
@@ -103,8 +105,8 @@ describe.skipIf(!ok)('virtual-media deploy on the lab Redfish BMC, seed DHCP off
     }
     const serial = readSerial(node);
     expect(serial).toMatch(/=== kseed-lab power-on #1 .* bootdev=cdrom/);
-    // ISOLINUX's SAY line, then the agent on the static address of the kernel's ip=
-    expect(serial).toContain('kseed: node01: deploy ramdisk (virtual media)');
+    // ISOLINUX's SAY line (GRUB's echo on UEFI), then the agent on the static address of the kernel's ip=
+    expect(serial).toContain('kseed: node01: deploy ramdisk virtual media');
     expect(serial).toMatch(new RegExp(`kseed-agent: .*network up on \\S+ ip=${ip.replace(/\./g, '\\.')}/24 static`));
     expect(serial).not.toMatch(/udhcpc|DHCP \(net0/);
     // the BMC fetched the CD from the seed's boot HTTP
