@@ -12,7 +12,7 @@
  * `.kseed/run/api.json` (0600) says where it listens, for `kseed status` and
  * the CLI; it is removed on a clean stop (a stale one names a dead PID).
  */
-import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { openState } from '../engine/state.js';
 import { KseedError } from '../errors.js';
@@ -29,6 +29,12 @@ export interface ServiceOptions {
   /** How often leases past their expiry are ended (default 1 s). */
   expiryEveryMs?: number;
   log: (e: Record<string, unknown>) => void;
+  /**
+   * Called once when the run file stops naming this process (the seed's
+   * .kseed/ was deleted, or another service of this seed took over): the
+   * caller stops, so a service never outlives its seed.
+   */
+  orphaned?: () => void;
 }
 
 export interface RunningService extends RunningApi {
@@ -65,9 +71,27 @@ export async function startService(o: ServiceOptions): Promise<RunningService> {
       o.log({ service: 'api', type: 'error', message: `lease expiry: ${(err as Error).message}` });
     }
   };
-  expireNow();
-  const timer = setInterval(expireNow, o.expiryEveryMs ?? 1000);
   const runFile = runFileOf(o.stateDir);
+  let orphaned = false;
+  const stillOurs = () => {
+    let pid: unknown;
+    try {
+      pid = (JSON.parse(readFileSync(runFile, 'utf8')) as { pid?: unknown }).pid;
+    } catch (err) {
+      // a run file being rewritten this instant is not a missing one
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') return;
+    }
+    if (pid === process.pid || orphaned) return;
+    orphaned = true;
+    o.log({ service: 'api', type: 'orphaned', message: `${runFile} no longer names this process (pid ${process.pid}): stopping` });
+    o.orphaned?.();
+  };
+  const tick = () => {
+    expireNow();
+    stillOurs();
+  };
+  expireNow();
+  const timer = setInterval(tick, o.expiryEveryMs ?? 1000);
   mkdirSync(path.dirname(runFile), { recursive: true, mode: 0o700 });
   writeFileSync(runFile, `${JSON.stringify({ pid: process.pid, url: api.url, started_at: new Date().toISOString() })}\n`, { mode: 0o600 });
   o.log({ service: 'api', type: 'listening', url: api.url, pid: process.pid });
@@ -78,7 +102,8 @@ export async function startService(o: ServiceOptions): Promise<RunningService> {
       clearInterval(timer);
       await api.close();
       store.close();
-      rmSync(runFile, { force: true });
+      // only its own: a run file another service wrote stays that one's
+      if (!orphaned) rmSync(runFile, { force: true });
     },
   };
 }

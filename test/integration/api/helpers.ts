@@ -9,15 +9,21 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { KSEED_BIN, runKseed } from '../../helpers/cli.js';
 
-export function siteDir(prefix: string, nodes: number): string {
+/**
+ * A site of `nodes` nodes in a new directory. With `ports`, the seed is
+ * 127.0.0.1/8 on lo (so `kseed up` can start its boot services there, DHCP
+ * off) with these seed.ports.
+ */
+export function siteDir(prefix: string, nodes: number, ports?: { api: number; http: number; tftp: number }): string {
   const root = mkdtempSync(path.join(tmpdir(), prefix));
   const lines = [
     'site: apitest',
     'engine: embedded',
     'seed:',
     '  interface: lo',
-    '  address: 10.77.0.1/24',
+    `  address: ${ports ? '127.0.0.1/8' : '10.77.0.1/24'}`,
     '  dhcp: { mode: off }',
+    ...(ports ? [`  ports: { api: ${ports.api}, http: ${ports.http}, tftp: ${ports.tftp} }`] : []),
     'defaults:',
     '  bmc: { type: ipmi, username: admin, password: { value: unused } }',
     'nodes:',
