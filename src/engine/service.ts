@@ -189,15 +189,17 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 /** A kseed process to start in the background and wait for (engine/service.ts's boot services, service/daemon.ts's API). */
 export interface DaemonStart {
   argv: string[];
-  cwd: string;
+  /** It runs in the site file's directory. */
+  configPath: string;
   /** Appended to (0600); what the process prints goes there. */
   log: string;
-  readyTimeoutMs: number;
+  /** default 30 s */
+  readyTimeoutMs?: number | undefined;
   /** Names it in the error: "<what> did not start". */
   what: string;
   code: string;
-  /** Its "ready" record among the lines it printed since it started, if there. */
-  ready(lines: string[]): Record<string, unknown> | undefined;
+  /** It is ready once it printed the JSON record `{service: <this>, type: 'listening'}`. */
+  service: string;
   /** Called with the PID as soon as there is one (to record it). */
   started?(pid: number): void;
   /** Called when it failed to become ready (to remove what `started` recorded). */
@@ -215,7 +217,7 @@ export async function startDaemon(o: DaemonStart): Promise<{ pid: number; ready:
   const fd = openSync(o.log, 'a', 0o600);
   let child;
   try {
-    child = startDetached(o.argv, { out: fd, cwd: o.cwd });
+    child = startDetached(o.argv, { out: fd, cwd: path.dirname(o.configPath) });
   } finally {
     closeSync(fd);
   }
@@ -226,10 +228,10 @@ export async function startDaemon(o: DaemonStart): Promise<{ pid: number; ready:
   const pid = child.pid;
   if (pid === undefined) throw new KseedError(`could not start ${o.what}`, { code: o.code });
   o.started?.(pid);
-  const deadline = Date.now() + o.readyTimeoutMs;
+  const deadline = Date.now() + (o.readyTimeoutMs ?? 30_000);
   const follow = new LogFollower(o.log, since);
   for (;;) {
-    const l = o.ready(follow.lines());
+    const l = listeningRecord(follow.lines(), o.service);
     if (l) return { pid, ready: l };
     if (exited !== undefined || Date.now() > deadline) {
       const tail = tailFrom(o.log, since, 15);
@@ -257,7 +259,7 @@ export async function stopDaemon(pid: number, alive: () => boolean): Promise<{ f
 }
 
 /** The first JSON record of `service` with type `listening` among `lines`. */
-export function listeningRecord(lines: string[], service: string): Record<string, unknown> | undefined {
+function listeningRecord(lines: string[], service: string): Record<string, unknown> | undefined {
   for (const line of lines) {
     if (!line.startsWith('{')) continue;
     try {
@@ -295,12 +297,12 @@ export async function startBootService(o: BootServiceOptions): Promise<BootServi
   const argv = o.netns ? ['ip', 'netns', 'exec', o.netns, ...args] : args;
   const { pid, ready } = await startDaemon({
     argv,
-    cwd: path.dirname(o.configPath),
+    configPath: o.configPath,
     log,
-    readyTimeoutMs: o.readyTimeoutMs ?? 30_000,
+    readyTimeoutMs: o.readyTimeoutMs,
     what: 'boot services',
     code: 'boot-serve',
-    ready: (lines) => listeningRecord(lines, 'serve'),
+    service: 'serve',
     started: (p) => writeFileSync(pidFile, `${p}\n`, { mode: 0o600 }),
     failed: () => rmSync(pidFile, { force: true }),
   });

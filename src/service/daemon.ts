@@ -13,7 +13,7 @@
  */
 import { existsSync, readFileSync, rmSync } from 'node:fs';
 import path from 'node:path';
-import { cmdlineOf, KSEED_BIN, listeningRecord, startDaemon, stopDaemon } from '../engine/service.js';
+import { cmdlineOf, KSEED_BIN, startDaemon, stopDaemon } from '../engine/service.js';
 import { API_PREFIX } from './api.js';
 import { runFileOf } from './serve.js';
 
@@ -83,12 +83,12 @@ export async function startApiService(o: { stateDir: string; configPath: string;
   if (running) return { pid: running.pid, url: running.url, log, already: true };
   const { pid, ready } = await startDaemon({
     argv: [...(o.command ?? [process.execPath, KSEED_BIN]), '--config', o.configPath, '--json', 'serve'],
-    cwd: path.dirname(o.configPath),
+    configPath: o.configPath,
     log,
-    readyTimeoutMs: o.readyTimeoutMs ?? 30_000,
+    readyTimeoutMs: o.readyTimeoutMs,
     what: 'the seed service (kseed serve)',
     code: 'api-serve',
-    ready: (lines) => listeningRecord(lines, 'api'),
+    service: 'api',
   });
   return { pid, url: String(ready.url), log, already: false };
 }
