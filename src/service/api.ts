@@ -6,6 +6,8 @@
  * problem, and nothing is changed by a refused request (every check runs
  * before the store's transaction, which is all or nothing).
  * Plain HTTP, on loopback only: TLS for the seed address is a later step.
+ * /metrics (Prometheus text, metrics.ts) sits beside /api/v1, where
+ * scrapers look for it, behind the same token.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -13,6 +15,7 @@ import type { StateStore } from '../engine/state.js';
 import { InputError, KseedError } from '../errors.js';
 import { ApiError, type Fields, intParam, MAX_BODY_BYTES, parseBody, parseQuery } from './api-input.js';
 import { LeaseDesk } from './leases.js';
+import { ApiMetrics, METRICS_CONTENT_TYPE, METRICS_PATH, metricsText } from './metrics.js';
 
 export const API_PREFIX = '/api/v1';
 /** How much of a refused body is read and dropped before the connection is cut. */
@@ -40,6 +43,15 @@ interface Ctx {
   desk: LeaseDesk;
   nodes: readonly string[];
   version: string;
+  metrics: ApiMetrics;
+}
+
+/** An answer that is not JSON (the Prometheus text of /metrics). */
+class Text {
+  constructor(
+    readonly type: string,
+    readonly body: string,
+  ) {}
 }
 
 interface Call {
@@ -194,16 +206,18 @@ function statusOf(err: unknown): ApiError {
 }
 
 function send(res: ServerResponse, status: number, doc: unknown): void {
-  const body = `${JSON.stringify(doc)}\n`;
-  res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(body), 'cache-control': 'no-store' });
+  const [type, body] = doc instanceof Text ? [doc.type, doc.body] : ['application/json; charset=utf-8', `${JSON.stringify(doc)}\n`];
+  res.writeHead(status, { 'content-type': type, 'content-length': Buffer.byteLength(body), 'cache-control': 'no-store' });
   res.end(body);
 }
 
 export async function startApi(o: ApiOptions): Promise<RunningApi> {
-  const ctx: Ctx = { store: o.store, desk: new LeaseDesk(o.store, o.nodes), nodes: o.nodes, version: o.version };
+  const ctx: Ctx = { store: o.store, desk: new LeaseDesk(o.store, o.nodes), nodes: o.nodes, version: o.version, metrics: new ApiMetrics() };
   const server = createServer((req, res) => {
     const t0 = performance.now();
     let user: string | undefined;
+    /** The matched route's pattern, for the metrics (a raw path would make a series per lease id). */
+    let route = 'unmatched';
     const done = (status: number, doc: unknown) => {
       // a refused body may still be arriving: read and drop it, so the client (still writing) gets
       // to read the answer instead of a broken pipe; past DRAIN_BYTES the connection is cut
@@ -216,17 +230,27 @@ export async function startApi(o: ApiOptions): Promise<RunningApi> {
         req.resume();
       }
       send(res, status, doc);
+      ctx.metrics.observe(route, req.method ?? '', status, (performance.now() - t0) / 1000);
       o.log?.({ service: 'api', type: 'request', method: req.method, path: (req.url ?? '').split('?')[0], status, ms: Math.round(performance.now() - t0), ...(user ? { user } : {}) });
     };
     (async () => {
       const url = new URL(req.url ?? '/', 'http://api');
-      if (!url.pathname.startsWith(`${API_PREFIX}/`)) throw new ApiError(404, 'not-found', `no route ${url.pathname}: the API is under ${API_PREFIX}/`);
+      // Prometheus scrapes /metrics by convention; it sends the token as `authorization: {type: Bearer, credentials_file: ...}`
+      if (url.pathname === METRICS_PATH) {
+        route = METRICS_PATH;
+        if (req.method !== 'GET') throw new ApiError(405, 'method-not-allowed', `${req.method} is not allowed on ${METRICS_PATH}; allowed: GET`);
+        user = authenticate(o.store, req.headers.authorization);
+        parseQuery(url.searchParams, []);
+        return [200, new Text(METRICS_CONTENT_TYPE, metricsText(ctx))] as [number, unknown];
+      }
+      if (!url.pathname.startsWith(`${API_PREFIX}/`)) throw new ApiError(404, 'not-found', `no route ${url.pathname}: the API is under ${API_PREFIX}/ (and ${METRICS_PATH})`);
       const path = url.pathname.slice(API_PREFIX.length);
       const found = ROUTES.map((r) => [r, match(r[1], path)] as const).filter(([, p]) => p);
       if (!found.length) throw new ApiError(404, 'not-found', `no route ${url.pathname}`);
       const hit = found.find(([r]) => r[0] === req.method);
       if (!hit) throw new ApiError(405, 'method-not-allowed', `${req.method} is not allowed on ${url.pathname}; allowed: ${found.map(([r]) => r[0]).join(', ')}`);
-      const [[, , auth, handler], params] = hit;
+      const [[, pattern, auth, handler], params] = hit;
+      route = `${API_PREFIX}${pattern}`;
       if (auth) user = authenticate(o.store, req.headers.authorization);
       return handler(ctx, { params: params!, query: url.searchParams, body: () => readBody(req), user: user ?? '' });
     })().then(
