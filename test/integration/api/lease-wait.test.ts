@@ -1,0 +1,118 @@
+/**
+ * `kseed lease acquire --wait` as CI runs it: through the real service
+ * (`kseed serve`, port 18345) it blocks while the nodes are held, says on
+ * stderr what it waits for, backs off instead of hammering the API (counted
+ * in the service's request log), and gets the node once its holder releases
+ * it; `--timeout` gives up with exit 1 naming the holders; a request no
+ * wait can satisfy fails at once (exit 2); on the store itself (no
+ * KSEED_URL) it gets a node when the lease holding it expires.
+ */
+import { spawn } from 'node:child_process';
+import { rmSync } from 'node:fs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ensureBuilt, KSEED_BIN, runKseed } from '../../helpers/cli.js';
+import { api, createToken, type Service, siteDir, startService } from './helpers.js';
+
+const PORT = 18345;
+
+/** A kseed run in the background: its exit, stdout and stderr, and when it ended. */
+function background(args: string[], cwd: string, env: Record<string, string>) {
+  const child = spawn(process.execPath, [KSEED_BIN, ...args], { cwd, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (d) => (stdout += d));
+  child.stderr.on('data', (d) => (stderr += d));
+  const done = new Promise<{ code: number | null; stdout: string; stderr: string; at: number }>((resolve) => child.once('exit', (code) => resolve({ code, stdout, stderr, at: Date.now() })));
+  return { child, done, stderr: () => stderr };
+}
+
+const until = async (what: string, ok: () => boolean, ms = 15_000) => {
+  for (const t0 = Date.now(); !ok(); await new Promise((r) => setTimeout(r, 50))) if (Date.now() - t0 > ms) throw new Error(`no ${what} after ${ms} ms`);
+};
+
+describe('kseed lease acquire --wait', () => {
+  let root: string;
+  let svc: Service;
+  let token: string;
+  let env: Record<string, string>;
+
+  beforeAll(async () => {
+    ensureBuilt();
+    root = siteDir('kseed-api-wait-', 2);
+    token = await createToken(root, 'ci');
+    svc = await startService(root, PORT);
+    env = { KSEED_URL: svc.url, KSEED_TOKEN: token };
+  });
+  afterAll(async () => {
+    await svc?.stop();
+    if (root) rmSync(root, { recursive: true, force: true });
+  });
+
+  /** Acquires the service refused as unavailable so far (its request log). */
+  const refusals = () => svc.output().split('\n').filter((l) => l.includes('"type":"request"') && l.includes('"method":"POST","path":"/api/v1/leases","status":409')).length;
+
+  it('blocks while the nodes are held, backs off, says what it waits for, and gets the node once it is released', async () => {
+    const hold = await api(svc.url, 'POST', '/leases', { token, body: JSON.stringify({ owner: 'holder', count: 2 }) });
+    expect(hold.status).toBe(201);
+    const before = refusals();
+    const t0 = Date.now();
+    const w = background(['lease', 'acquire', '--owner', 'waiter', '--wait'], root, env);
+    await until('waiting line', () => w.stderr().includes('waiting ('));
+    // it is still waiting a while later, having asked only a few times
+    await new Promise((r) => setTimeout(r, 3000));
+    expect(w.child.exitCode).toBeNull();
+    const released = Date.now();
+    expect((await api(svc.url, 'POST', `/leases/${hold.body.id}/release`, { token })).status).toBe(200);
+    const r = await w.done;
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/^lease ls-[0-9a-f]{10} for waiter until \S+\n/);
+    expect(r.stdout).toMatch(/waiter +n1\b/);
+    expect(r.stderr).toMatch(/^waiting \(0 s\): 1 node asked, 0 free; free now: none; held: n1: holder until \S+; n2: holder until \S+$/m);
+    // one line per change of what it waits for: the same two holders all along, so one line
+    expect(r.stderr.split('\n').filter((l) => l.startsWith('waiting ('))).toHaveLength(1);
+    // back-off: tries at about 0.5, 1, 2, 4... s apart (each ±25%), never a busy loop
+    const refused = refusals() - before;
+    const waited = released - t0;
+    expect(refused).toBeGreaterThanOrEqual(2);
+    expect(refused).toBeLessThanOrEqual(Math.floor(Math.log2(waited / 375 + 1)) + 2);
+    const leases = await api(svc.url, 'GET', '/leases', { token });
+    expect(leases.body.leases).toMatchObject([{ owner: 'waiter', nodes: [{ name: 'n1' }] }]);
+    expect((await api(svc.url, 'POST', `/leases/${leases.body.leases[0].id}/release`, { token })).status).toBe(200);
+  });
+
+  it('--timeout gives up with exit 1 naming who holds the nodes; nothing is leased to it', async () => {
+    const hold = await api(svc.url, 'POST', '/leases', { token, body: JSON.stringify({ owner: 'holder', count: 2 }) });
+    const r = await runKseed(['lease', 'acquire', '--owner', 'impatient', '--wait', '--timeout', '2'], { cwd: root, env });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/^kseed: no lease after waiting 2 s: 1 node asked, 0 free; free now: none; held: n1: holder until \S+; n2: holder until \S+$/m);
+    const j = await runKseed(['--json', 'lease', 'acquire', '--owner', 'impatient', '--wait', '--timeout', '1'], { cwd: root, env });
+    expect(j.code).toBe(1);
+    expect(JSON.parse(j.stdout)).toMatchObject({ error: 'lease-timeout' });
+    expect((await api(svc.url, 'GET', '/leases?all=true', { token })).body.leases.filter((l: { owner: string }) => l.owner === 'impatient')).toEqual([]);
+    expect((await api(svc.url, 'POST', `/leases/${hold.body.id}/release`, { token })).status).toBe(200);
+  });
+
+  it('what no wait can satisfy fails at once (exit 2); --timeout without --wait is refused', async () => {
+    const r = await runKseed(['lease', 'acquire', '--owner', 'greedy', '--count', '3', '--wait'], { cwd: root, env });
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('count 3 is more than the 2 nodes of the site');
+    const u = await runKseed(['lease', 'acquire', '--owner', 'x', '--node', 'n9', '--wait'], { cwd: root, env });
+    expect(u.code).toBe(2);
+    expect(u.stderr).toContain('unknown node n9');
+    const t = await runKseed(['lease', 'acquire', '--owner', 'x', '--timeout', '5'], { cwd: root, env });
+    expect(t.code).toBe(2);
+    expect(t.stderr).toContain('--timeout goes with --wait');
+  });
+
+  it('on the store itself (no KSEED_URL): gets the node when the lease holding it expires', async () => {
+    const hold = await runKseed(['--json', 'lease', 'acquire', '--owner', 'short', '--node', 'n2', '--ttl', '2s'], { cwd: root });
+    expect(hold.code, hold.stderr).toBe(0);
+    const other = await runKseed(['--json', 'lease', 'acquire', '--owner', 'other', '--node', 'n1'], { cwd: root });
+    expect(other.code, other.stderr).toBe(0);
+    const r = await runKseed(['--json', 'lease', 'acquire', '--owner', 'next', '--wait', '--timeout', '20'], { cwd: root, env: { KSEED_URL: undefined, KSEED_TOKEN: undefined } });
+    expect(r.code, r.stderr).toBe(0);
+    const l = JSON.parse(r.stdout);
+    expect(l).toMatchObject({ owner: 'next', nodes: [{ name: 'n2' }], created_by: null });
+    expect(Date.parse(l.created_at)).toBeGreaterThanOrEqual(Date.parse(JSON.parse(hold.stdout).expires_at));
+  });
+});
