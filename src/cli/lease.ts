@@ -23,10 +23,10 @@ async function run<T>(
   if (!existsSync(ctx.configPath)) throw noSiteFile(ctx);
   const site = await (await import('../site/load.js')).loadSite(ctx.configPath);
   const { openState } = await import('../engine/state.js');
-  const { LeaseDesk } = await import('../service/leases.js');
+  const { candidatesOf, LeaseDesk } = await import('../service/leases.js');
   const store = openState(ctx.stateDir);
   try {
-    return direct(new LeaseDesk(store, site.nodes.map((n) => n.name)));
+    return direct(new LeaseDesk(store, candidatesOf(site)));
   } finally {
     store.close();
   }
@@ -96,13 +96,15 @@ export function register(program: Command): void {
     .requiredOption('--owner <name>', 'who holds the lease (a person, a pipeline id)')
     .option('--count <n>', 'how many nodes (default 1)', count)
     .option('--node <name>', 'this node (repeat for more); instead of --count', collect)
+    .option('--role <role>', 'only nodes with this role in the site file (control, compute, storage, ...)')
+    .option('--profile <name>', 'only nodes of this hardware profile (matched at enroll, else the site file\'s)')
     .option('--ttl <duration>', 'how long: 90s, 30m, 2h, 1d (default 1h)')
     .option('--wait', 'while the nodes asked for are held, wait for them (tries again with back-off, says what it waits for on stderr)')
     .option('--timeout <seconds>', 'with --wait: give up after this long (exit 1); default: wait until they are free', seconds)
-    .action(async (o: { owner: string; count?: number; node?: string[]; ttl?: string; wait?: boolean; timeout?: number }, cmd: Command) => {
+    .action(async (o: { owner: string; count?: number; node?: string[]; role?: string; profile?: string; ttl?: string; wait?: boolean; timeout?: number }, cmd: Command) => {
       const ctx = contextOf(cmd);
       if (o.timeout !== undefined && !o.wait) throw new InputError('--timeout goes with --wait', [], { code: 'bad-option' });
-      const input: AcquireInput = { owner: o.owner, ...(o.count !== undefined ? { count: o.count } : {}), ...(o.node ? { nodes: o.node } : {}), ...(o.ttl ? { ttl: o.ttl } : {}) };
+      const input: AcquireInput = { owner: o.owner, ...(o.count !== undefined ? { count: o.count } : {}), ...(o.node ? { nodes: o.node } : {}), ...(o.role ? { role: o.role } : {}), ...(o.profile ? { profile: o.profile } : {}), ...(o.ttl ? { ttl: o.ttl } : {}) };
       const l = await acquire(ctx, input, { ...(o.wait ? { wait: true } : {}), ...(o.timeout !== undefined ? { timeoutS: o.timeout } : {}) });
       ctx.out.result(l, () => `lease ${l.id} for ${l.owner} until ${l.expires_at}\n${rows([l])}`);
     });

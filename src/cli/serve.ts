@@ -19,7 +19,7 @@ export function register(program: Command): void {
       const port = o.port === undefined ? undefined : Number(o.port);
       if (port !== undefined && (!/^\d+$/.test(o.port!) || port > 65535)) throw new InputError(`--port must be a TCP port (0-65535), not "${o.port}"`, [], { code: 'bad-port' });
       const site = await (await import('../site/load.js')).loadSite(ctx.configPath);
-      const { startService } = await import('../service/serve.js');
+      const [{ startService }, { candidatesOf }] = await Promise.all([import('../service/serve.js'), import('../service/leases.js')]);
       const version = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
       let stop: (why: string) => void = () => undefined;
       const stopped = new Promise<string>((resolve) => {
@@ -30,7 +30,7 @@ export function register(program: Command): void {
       const line = (e: Record<string, unknown>) => process.stdout.write(`${JSON.stringify({ ts: new Date().toISOString(), ...e })}\n`);
       const svc = await startService({
         stateDir: ctx.stateDir,
-        nodes: site.nodes.map((n) => n.name),
+        nodes: candidatesOf(site),
         ...(o.host ? { host: o.host } : {}),
         port: port ?? site.seed.ports.api,
         version,

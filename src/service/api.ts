@@ -14,7 +14,7 @@ import type { AddressInfo } from 'node:net';
 import type { StateStore } from '../engine/state.js';
 import { InputError, KseedError } from '../errors.js';
 import { ApiError, type Fields, intParam, MAX_BODY_BYTES, parseBody, parseQuery } from './api-input.js';
-import { LeaseDesk } from './leases.js';
+import { type AcquireInput, type LeaseCandidate, LeaseDesk } from './leases.js';
 import { ApiMetrics, METRICS_CONTENT_TYPE, METRICS_PATH, metricsText } from './metrics.js';
 
 export const API_PREFIX = '/api/v1';
@@ -23,8 +23,8 @@ const DRAIN_BYTES = 16 * 1024 * 1024;
 
 export interface ApiOptions {
   store: StateStore;
-  /** The site's node names, in site order: what can be listed and leased. */
-  nodes: readonly string[];
+  /** The site's nodes, in site order: what can be listed and leased. */
+  nodes: readonly LeaseCandidate[];
   host: string;
   port: number;
   version: string;
@@ -63,7 +63,7 @@ interface Call {
 
 type Handler = (c: Ctx, call: Call) => Promise<[number, unknown]> | [number, unknown];
 
-const ACQUIRE: Fields = { owner: { type: 'string', required: true }, count: { type: 'integer' }, nodes: { type: 'string[]' }, ttl: { type: 'string' } };
+const ACQUIRE: Fields = { owner: { type: 'string', required: true }, count: { type: 'integer' }, nodes: { type: 'string[]' }, profile: { type: 'string' }, role: { type: 'string' }, ttl: { type: 'string' } };
 const RENEW: Fields = { ttl: { type: 'string' } };
 const RELEASE: Fields = { keep: { type: 'boolean' } };
 
@@ -122,7 +122,7 @@ const ROUTES: [string, string, boolean, Handler][] = [
     '/leases',
     true,
     async (c, k) => {
-      const b = parseBody(await k.body(), ACQUIRE) as { owner: string; count?: number; nodes?: string[]; ttl?: string };
+      const b = parseBody(await k.body(), ACQUIRE) as unknown as AcquireInput;
       return [201, c.desk.acquire(b, k.user)];
     },
   ],
@@ -212,7 +212,8 @@ function send(res: ServerResponse, status: number, doc: unknown): void {
 }
 
 export async function startApi(o: ApiOptions): Promise<RunningApi> {
-  const ctx: Ctx = { store: o.store, desk: new LeaseDesk(o.store, o.nodes), nodes: o.nodes, version: o.version, metrics: new ApiMetrics() };
+  const desk = new LeaseDesk(o.store, o.nodes);
+  const ctx: Ctx = { store: o.store, desk, nodes: desk.names, version: o.version, metrics: new ApiMetrics() };
   const server = createServer((req, res) => {
     const t0 = performance.now();
     let user: string | undefined;

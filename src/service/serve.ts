@@ -17,12 +17,13 @@ import path from 'node:path';
 import { openState } from '../engine/state.js';
 import { KseedError } from '../errors.js';
 import { startApi, type RunningApi } from './api.js';
+import type { LeaseCandidate } from './leases.js';
 
 export const DEFAULT_API_PORT = 9480;
 
 export interface ServiceOptions {
   stateDir: string;
-  nodes: readonly string[];
+  nodes: readonly LeaseCandidate[];
   host?: string;
   port?: number;
   version: string;

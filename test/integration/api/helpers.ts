@@ -12,9 +12,9 @@ import { KSEED_BIN, runKseed } from '../../helpers/cli.js';
 /**
  * A site of `nodes` nodes in a new directory. With `ports`, the seed is
  * 127.0.0.1/8 on lo (so `kseed up` can start its boot services there, DHCP
- * off) with these seed.ports.
+ * off) with these seed.ports. `nodeFields(i)` adds fields to node i (", roles: [compute]").
  */
-export function siteDir(prefix: string, nodes: number, ports?: { api: number; http: number; tftp: number }): string {
+export function siteDir(prefix: string, nodes: number, ports?: { api: number; http: number; tftp: number }, nodeFields: (i: number) => string = () => ''): string {
   const root = mkdtempSync(path.join(tmpdir(), prefix));
   const lines = [
     'site: apitest',
@@ -27,7 +27,7 @@ export function siteDir(prefix: string, nodes: number, ports?: { api: number; ht
     'defaults:',
     '  bmc: { type: ipmi, username: admin, password: { value: unused } }',
     'nodes:',
-    ...Array.from({ length: nodes }, (_, i) => `  - { name: n${i + 1}, bmc: { address: 127.0.0.1, port: ${19000 + i} }, macs: ["52:54:00:00:18:${(i + 1).toString(16).padStart(2, '0')}"] }`),
+    ...Array.from({ length: nodes }, (_, i) => `  - { name: n${i + 1}, bmc: { address: 127.0.0.1, port: ${19000 + i} }, macs: ["52:54:00:00:18:${(i + 1).toString(16).padStart(2, '0')}"]${nodeFields(i)} }`),
     '',
   ];
   writeFileSync(path.join(root, 'kseed.yaml'), lines.join('\n'));

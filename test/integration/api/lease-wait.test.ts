@@ -5,11 +5,16 @@
  * in the service's request log), and gets the node once its holder releases
  * it; `--timeout` gives up with exit 1 naming the holders; a request no
  * wait can satisfy fails at once (exit 2); on the store itself (no
- * KSEED_URL) it gets a node when the lease holding it expires.
+ * KSEED_URL) it gets a node when the lease holding it expires. And
+ * `--role`/`--profile` choose among the site's nodes (the profile matched
+ * at enrollment winning over the site file's), with bad input naming what
+ * the site has.
  */
 import { spawn } from 'node:child_process';
 import { rmSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import path from 'node:path';
+import { openState } from '../../../src/engine/state.js';
 import { ensureBuilt, KSEED_BIN, runKseed } from '../../helpers/cli.js';
 import { api, createToken, type Service, siteDir, startService } from './helpers.js';
 
@@ -38,7 +43,7 @@ describe('kseed lease acquire --wait', () => {
 
   beforeAll(async () => {
     ensureBuilt();
-    root = siteDir('kseed-api-wait-', 2);
+    root = siteDir('kseed-api-wait-', 2, undefined, (i) => [', roles: [control], profile: qemu-lab', ', roles: [compute], profile: dell-poweredge'][i]!);
     token = await createToken(root, 'ci');
     svc = await startService(root, PORT);
     env = { KSEED_URL: svc.url, KSEED_TOKEN: token };
@@ -114,5 +119,49 @@ describe('kseed lease acquire --wait', () => {
     const l = JSON.parse(r.stdout);
     expect(l).toMatchObject({ owner: 'next', nodes: [{ name: 'n2' }], created_by: null });
     expect(Date.parse(l.created_at)).toBeGreaterThanOrEqual(Date.parse(JSON.parse(hold.stdout).expires_at));
+    for (const id of [l.id, JSON.parse(other.stdout).id]) expect((await runKseed(['lease', 'release', id], { cwd: root })).code).toBe(0);
+  });
+
+  it('--role and --profile choose among the site nodes, through the API and on the store; what no node fits is bad input naming what there is', async () => {
+    const acq = (args: string[], e: Record<string, string | undefined> = env) => runKseed(['--json', 'lease', 'acquire', '--owner', 'sel', ...args], { cwd: root, env: e });
+    const compute = await acq(['--role', 'compute']);
+    expect(compute.code, compute.stdout).toBe(0);
+    expect(JSON.parse(compute.stdout).nodes.map((n: { name: string }) => n.name)).toEqual(['n2']);
+    const lab = await acq(['--profile', 'qemu-lab']);
+    expect(lab.code, lab.stdout).toBe(0);
+    expect(JSON.parse(lab.stdout).nodes.map((n: { name: string }) => n.name)).toEqual(['n1']);
+    // held now: waiting for a compute node gives up naming its holder
+    const busy = await runKseed(['lease', 'acquire', '--owner', 'sel2', '--role', 'compute', '--wait', '--timeout', '1'], { cwd: root, env });
+    expect(busy.code).toBe(1);
+    expect(busy.stderr).toMatch(/no lease after waiting 1 s: 1 node asked, 0 free; free now: none; held: .*n2: sel until/);
+    for (const id of [JSON.parse(compute.stdout).id, JSON.parse(lab.stdout).id]) expect((await api(svc.url, 'POST', `/leases/${id}/release`, { token })).status).toBe(200);
+
+    const none = await runKseed(['lease', 'acquire', '--owner', 'sel', '--role', 'storage'], { cwd: root, env });
+    expect(none.code).toBe(2);
+    expect(none.stderr).toContain('no node of the site has role storage: roles compute, control; profiles dell-poweredge, qemu-lab');
+    const many = await runKseed(['lease', 'acquire', '--owner', 'sel', '--role', 'compute', '--count', '2'], { cwd: root, env });
+    expect(many.code).toBe(2);
+    expect(many.stderr).toContain('count 2 is more than the 1 node with role compute (n2)');
+    const both = await runKseed(['lease', 'acquire', '--owner', 'sel', '--role', 'compute', '--node', 'n1'], { cwd: root, env });
+    expect(both.code).toBe(2);
+    expect(both.stderr).toContain('nodes named, and a role or profile');
+    const unknownField = await api(svc.url, 'POST', '/leases', { token, body: JSON.stringify({ owner: 'sel', role: 7 }) });
+    expect(unknownField).toMatchObject({ status: 400, body: { error: 'bad-field', message: 'field "role" must be a string' } });
+
+    // the profile kseed matched at enrollment wins over the site file's
+    const s = openState(path.join(root, '.kseed'));
+    try {
+      s.ensureNode('n1');
+      s.updateNode('n1', { profile: 'supermicro' });
+    } finally {
+      s.close();
+    }
+    const direct = await acq(['--profile', 'supermicro'], { KSEED_URL: undefined, KSEED_TOKEN: undefined });
+    expect(direct.code, direct.stdout).toBe(0);
+    expect(JSON.parse(direct.stdout)).toMatchObject({ nodes: [{ name: 'n1' }], created_by: null });
+    const gone = await runKseed(['lease', 'acquire', '--owner', 'sel', '--profile', 'qemu-lab'], { cwd: root, env });
+    expect(gone.code).toBe(2);
+    expect(gone.stderr).toContain('no node of the site has profile qemu-lab: roles compute, control; profiles dell-poweredge, supermicro');
+    expect((await api(svc.url, 'POST', `/leases/${JSON.parse(direct.stdout).id}/release`, { token })).status).toBe(200);
   });
 });

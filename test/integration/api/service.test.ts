@@ -100,7 +100,7 @@ describe('seed service API (kseed serve on 127.0.0.1)', () => {
     const cases: [Promise<{ status: number; body: any }>, number, string, RegExp][] = [
       [post('{"owner": "ci-1", '), 400, 'invalid-json', /^invalid JSON in the request body: /],
       [post('["ci-1"]'), 400, 'invalid-body', /must be a JSON object/],
-      [post('{"owner":"ci-1","cuont":2}'), 400, 'unknown-field', /unknown field "cuont"; known: owner, count, nodes, ttl/],
+      [post('{"owner":"ci-1","cuont":2}'), 400, 'unknown-field', /unknown field "cuont"; known: owner, count, nodes, profile, role, ttl/],
       [post('{"count":2}'), 400, 'missing-field', /field "owner" is required/],
       [post('{"owner":"ci-1","count":"2"}'), 400, 'bad-field', /field "count" must be a whole number/],
       [post('{"owner":"ci-1","ttl":"2 hours"}'), 400, 'bad-duration', /ttl "2 hours" is not a duration/],
