@@ -8,7 +8,7 @@
  * check.ts because they must run even when some other part of the file is
  * malformed: we report every problem at once.
  */
-import { z } from 'zod';
+import { z } from '../util/vendor/zod.js';
 import type {
   BmcSpec,
   HandoffSpec,
