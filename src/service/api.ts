@@ -197,6 +197,9 @@ function authenticate(store: StateStore, header: string | undefined): string {
 /** KseedError codes of the store and the lease desk, as HTTP statuses. */
 function statusOf(err: unknown): ApiError {
   if (err instanceof ApiError) return err;
+  // another process held the store's write lock past the busy timeout: nothing was changed (the transaction never began)
+  const sqlite = (err as { code?: unknown })?.code;
+  if (sqlite === 'SQLITE_BUSY' || sqlite === 'SQLITE_LOCKED') return new ApiError(503, 'store-busy', 'the state store is busy (another kseed process is writing to it): try again', 1);
   if (err instanceof InputError) return new ApiError(400, err.code, err.message);
   if (err instanceof KseedError) {
     const status = { 'lease-not-found': 404, 'lease-unavailable': 409, 'lease-ended': 409 }[err.code] ?? 500;
@@ -205,9 +208,9 @@ function statusOf(err: unknown): ApiError {
   return new ApiError(500, 'internal', `internal error: ${(err as Error)?.message ?? String(err)}`);
 }
 
-function send(res: ServerResponse, status: number, doc: unknown): void {
+function send(res: ServerResponse, status: number, doc: unknown, retryAfter?: number): void {
   const [type, body] = doc instanceof Text ? [doc.type, doc.body] : ['application/json; charset=utf-8', `${JSON.stringify(doc)}\n`];
-  res.writeHead(status, { 'content-type': type, 'content-length': Buffer.byteLength(body), 'cache-control': 'no-store' });
+  res.writeHead(status, { 'content-type': type, 'content-length': Buffer.byteLength(body), 'cache-control': 'no-store', ...(retryAfter !== undefined ? { 'retry-after': String(retryAfter) } : {}) });
   res.end(body);
 }
 
@@ -219,7 +222,7 @@ export async function startApi(o: ApiOptions): Promise<RunningApi> {
     let user: string | undefined;
     /** The matched route's pattern, for the metrics (a raw path would make a series per lease id). */
     let route = 'unmatched';
-    const done = (status: number, doc: unknown) => {
+    const done = (status: number, doc: unknown, retryAfter?: number) => {
       // a refused body may still be arriving: read and drop it, so the client (still writing) gets
       // to read the answer instead of a broken pipe; past DRAIN_BYTES the connection is cut
       if (!req.complete) {
@@ -230,7 +233,7 @@ export async function startApi(o: ApiOptions): Promise<RunningApi> {
         });
         req.resume();
       }
-      send(res, status, doc);
+      send(res, status, doc, retryAfter);
       ctx.metrics.observe(route, req.method ?? '', status, (performance.now() - t0) / 1000);
       o.log?.({ service: 'api', type: 'request', method: req.method, path: (req.url ?? '').split('?')[0], status, ms: Math.round(performance.now() - t0), ...(user ? { user } : {}) });
     };
@@ -258,7 +261,7 @@ export async function startApi(o: ApiOptions): Promise<RunningApi> {
       ([status, doc]) => done(status, doc),
       (err) => {
         const e = statusOf(err);
-        done(e.status, { error: e.code, message: e.message });
+        done(e.status, { error: e.code, message: e.message }, e.retryAfter);
       },
     );
   });

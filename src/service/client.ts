@@ -21,19 +21,31 @@ export function apiTargetFromEnv(env: NodeJS.ProcessEnv = process.env): ApiTarge
   return { url: url.replace(/\/+$/, ''), token };
 }
 
+/** How long the CLI keeps asking a busy service (503 with Retry-After) before it gives up with its answer. */
+const BUSY_PATIENCE_MS = 30_000;
+
 export async function callApi<T>(t: ApiTarget, method: 'GET' | 'POST', route: string, body?: unknown): Promise<T> {
   const where = `${t.url}${API_PREFIX}${route}`;
+  const t0 = Date.now();
   let res: Response;
-  try {
-    res = await fetch(where, {
-      method,
-      headers: { authorization: `Bearer ${t.token}`, ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
-      ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
-      signal: AbortSignal.timeout(30_000),
-    });
-  } catch (err) {
-    const cause = (err as { cause?: { code?: string } }).cause?.code ?? (err as Error).message;
-    throw new KseedError(`the seed service at ${t.url} does not answer (${cause})`, { code: 'api-unreachable' });
+  for (;;) {
+    try {
+      res = await fetch(where, {
+        method,
+        headers: { authorization: `Bearer ${t.token}`, ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
+        ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
+        signal: AbortSignal.timeout(30_000),
+      });
+    } catch (err) {
+      const cause = (err as { cause?: { code?: string } }).cause?.code ?? (err as Error).message;
+      throw new KseedError(`the seed service at ${t.url} does not answer (${cause})`, { code: 'api-unreachable' });
+    }
+    // 503 + Retry-After: the service changed nothing (its store was busy); asking again is safe, also for a POST
+    const header = res.headers.get('retry-after');
+    const after = header === null ? NaN : Number(header);
+    if (res.status !== 503 || !Number.isFinite(after) || Date.now() - t0 > BUSY_PATIENCE_MS) break;
+    await res.arrayBuffer();
+    await new Promise((r) => setTimeout(r, Math.min(Math.max(after, 0.1), 10) * 1000));
   }
   const text = await res.text();
   let doc: Record<string, unknown>;

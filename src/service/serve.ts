@@ -20,6 +20,8 @@ import { startApi, type RunningApi } from './api.js';
 import type { LeaseCandidate } from './leases.js';
 
 export const DEFAULT_API_PORT = 9480;
+/** How long a request waits for the store's write lock held by another process (a CLI, the boot services). */
+export const STORE_BUSY_MS = 3000;
 
 export interface ServiceOptions {
   stateDir: string;
@@ -54,8 +56,10 @@ export function checkHost(host: string): void {
 export async function startService(o: ServiceOptions): Promise<RunningService> {
   const host = o.host ?? '127.0.0.1';
   checkHost(host);
-  // FULL sync: a lease the API answered 201 for survives a kill -9 or a power cut
-  const store = openState(o.stateDir);
+  // FULL sync: a lease the API answered 201 for survives a kill -9 or a power cut. A request
+  // waits at most STORE_BUSY_MS for another process's write lock, then answers 503 with
+  // Retry-After (api.ts): a client that asks again beats one left hanging for the default 15 s
+  const store = openState(o.stateDir, { busyTimeoutMs: STORE_BUSY_MS });
   let api: RunningApi;
   try {
     api = await startApi({ store, nodes: o.nodes, host, port: o.port ?? DEFAULT_API_PORT, version: o.version, log: o.log });

@@ -8,7 +8,8 @@
  * KSEED_URL) it gets a node when the lease holding it expires. And
  * `--role`/`--profile` choose among the site's nodes (the profile matched
  * at enrollment winning over the site file's), with bad input naming what
- * the site has.
+ * the site has. A store locked by another process makes the service answer
+ * 503 with Retry-After, and the CLI ask again.
  */
 import { spawn } from 'node:child_process';
 import { rmSync } from 'node:fs';
@@ -164,4 +165,31 @@ describe('kseed lease acquire --wait', () => {
     expect(gone.stderr).toContain('no node of the site has profile qemu-lab: roles compute, control; profiles dell-poweredge, supermicro');
     expect((await api(svc.url, 'POST', `/leases/${JSON.parse(direct.stdout).id}/release`, { token })).status).toBe(200);
   });
+
+  it('a store another process holds locked: 503 with Retry-After, nothing changed; the CLI asks again and gets its lease once the lock is gone', async () => {
+    const s = openState(path.join(root, '.kseed'));
+    s.db.exec('BEGIN IMMEDIATE');
+    let locked = true;
+    try {
+      const res = await fetch(`${svc.url}/api/v1/leases`, { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: '{"owner":"busy"}' });
+      expect(res.status).toBe(503);
+      expect(res.headers.get('retry-after')).toBe('1');
+      expect(await res.json()).toEqual({ error: 'store-busy', message: 'the state store is busy (another kseed process is writing to it): try again' });
+      expect((await api(svc.url, 'GET', '/health')).status).toBe(200);
+      const before = svc.output().split('\n').filter((l) => l.includes('"status":503')).length;
+      const cli = background(['--json', 'lease', 'acquire', '--owner', 'patient'], root, env);
+      await until('the CLI\'s refused try', () => svc.output().split('\n').filter((l) => l.includes('"status":503')).length > before, 20_000);
+      expect(cli.child.exitCode).toBeNull();
+      s.db.exec('COMMIT');
+      locked = false;
+      const r = await cli.done;
+      expect(r.code, r.stdout).toBe(0);
+      expect(JSON.parse(r.stdout)).toMatchObject({ owner: 'patient', nodes: [{ name: 'n1' }] });
+      expect(s.nodeLeases.list({ all: true }).filter((l) => l.owner === 'busy')).toEqual([]);
+      expect((await api(svc.url, 'POST', `/leases/${JSON.parse(r.stdout).id}/release`, { token })).status).toBe(200);
+    } finally {
+      if (locked) s.db.exec('ROLLBACK');
+      s.close();
+    }
+  }, 60_000);
 });
