@@ -12,8 +12,9 @@ export function register(program: Command): void {
     .command('serve')
     .description('run the seed service (JSON API under /api/v1, node leases) in the foreground')
     .option('--port <port>', 'TCP port (default: the site\'s seed.ports.api, 9480)')
-    .option('--host <address>', 'listen address, 127.0.0.0/8 only until TLS exists (default 127.0.0.1)')
-    .action(async (o: { port?: string; host?: string }, cmd: Command) => {
+    .option('--host <address>', 'listen address (default 127.0.0.1); off 127.0.0.0/8 only with --tls')
+    .option('--tls', 'HTTPS with a certificate of kseed\'s own CA (made in .kseed/secrets/; clients verify with api-ca.crt: KSEED_CA, curl --cacert)')
+    .action(async (o: { port?: string; host?: string; tls?: boolean }, cmd: Command) => {
       const ctx = contextOf(cmd);
       if (!existsSync(ctx.configPath)) throw noSiteFile(ctx);
       const port = o.port === undefined ? undefined : Number(o.port);
@@ -32,6 +33,7 @@ export function register(program: Command): void {
         stateDir: ctx.stateDir,
         nodes: candidatesOf(site),
         ...(o.host ? { host: o.host } : {}),
+        ...(o.tls ? { tls: true } : {}),
         port: port ?? site.seed.ports.api,
         version,
         log: line,

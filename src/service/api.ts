@@ -5,11 +5,12 @@
  * 2xx with the document, or 4xx/5xx with `{ error, message }` naming the
  * problem, and nothing is changed by a refused request (every check runs
  * before the store's transaction, which is all or nothing).
- * Plain HTTP, on loopback only: TLS for the seed address is a later step.
+ * Plain HTTP on loopback; HTTPS (tls.ts) anywhere.
  * /metrics (Prometheus text, metrics.ts) sits beside /api/v1, where
  * scrapers look for it, behind the same token.
  */
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer, type IncomingMessage, type RequestListener, type Server, type ServerResponse } from 'node:http';
+import { createServer as createTlsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type { StateStore } from '../engine/state.js';
 import { InputError, KseedError } from '../errors.js';
@@ -28,6 +29,8 @@ export interface ApiOptions {
   host: string;
   port: number;
   version: string;
+  /** HTTPS with this key and certificate (PEM), else plain HTTP. */
+  tls?: { key: string; cert: string } | undefined;
   /** One record per request (never a token's secret). */
   log?: (e: Record<string, unknown>) => void;
 }
@@ -217,7 +220,7 @@ function send(res: ServerResponse, status: number, doc: unknown, retryAfter?: nu
 export async function startApi(o: ApiOptions): Promise<RunningApi> {
   const desk = new LeaseDesk(o.store, o.nodes);
   const ctx: Ctx = { store: o.store, desk, nodes: desk.names, version: o.version, metrics: new ApiMetrics() };
-  const server = createServer((req, res) => {
+  const handle: RequestListener = (req, res) => {
     const t0 = performance.now();
     let user: string | undefined;
     /** The matched route's pattern, for the metrics (a raw path would make a series per lease id). */
@@ -264,7 +267,8 @@ export async function startApi(o: ApiOptions): Promise<RunningApi> {
         done(e.status, { error: e.code, message: e.message }, e.retryAfter);
       },
     );
-  });
+  };
+  const server: Server = o.tls ? createTlsServer({ key: o.tls.key, cert: o.tls.cert }, handle) : createServer(handle);
   // a client that never finishes its request does not hold a connection for long
   server.requestTimeout = 30_000;
   server.headersTimeout = 10_000;
@@ -274,7 +278,7 @@ export async function startApi(o: ApiOptions): Promise<RunningApi> {
   });
   const a = server.address() as AddressInfo;
   return {
-    url: `http://${a.address}:${a.port}`,
+    url: `${o.tls ? 'https' : 'http'}://${a.address}:${a.port}`,
     server,
     close: () =>
       new Promise<void>((resolve) => {

@@ -15,6 +15,7 @@ import { existsSync, readFileSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { cmdlineOf, KSEED_BIN, startDaemon, stopDaemon } from '../engine/service.js';
 import { API_PREFIX } from './api.js';
+import { httpCall } from './client.js';
 import { runFileOf } from './serve.js';
 
 export const apiLogOf = (stateDir: string) => path.join(stateDir, 'logs', 'api.log');
@@ -22,6 +23,8 @@ export const apiLogOf = (stateDir: string) => path.join(stateDir, 'logs', 'api.l
 export interface ApiRunFile {
   pid: number;
   url: string;
+  /** With --tls: the CA file clients verify it with. */
+  ca?: string;
   started_at: string;
 }
 
@@ -66,11 +69,10 @@ export function apiService(stateDir: string): ApiRunFile | undefined {
   return r && isService(r.pid) ? r : undefined;
 }
 
-async function answers(url: string): Promise<boolean> {
+async function answers(r: ApiRunFile): Promise<boolean> {
   try {
-    const res = await fetch(`${url}${API_PREFIX}/health`, { signal: AbortSignal.timeout(2000) });
-    await res.arrayBuffer();
-    return res.status === 200;
+    const ca = r.ca ? readFileSync(r.ca, 'utf8') : undefined;
+    return (await httpCall(`${r.url}${API_PREFIX}/health`, { method: 'GET', ...(ca ? { ca } : {}), timeoutMs: 2000 })).status === 200;
   } catch {
     return false;
   }
@@ -109,7 +111,7 @@ export async function stopApiService(stateDir: string): Promise<{ stopped: boole
 export async function apiServiceStatus(stateDir: string): Promise<ApiServiceStatus> {
   const log = apiLogOf(stateDir);
   const r = apiService(stateDir);
-  if (r) return { running: true, pid: r.pid, url: r.url, answers: await answers(r.url), log };
+  if (r) return { running: true, pid: r.pid, url: r.url, answers: await answers(r), log };
   const stale = readRunFile(stateDir);
   return { running: false, answers: false, ...(stale ? { crashed: stale } : {}), log };
 }

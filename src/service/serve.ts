@@ -16,7 +16,9 @@ import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { openState } from '../engine/state.js';
 import { KseedError } from '../errors.js';
+import { isIPv4 } from 'node:net';
 import { startApi, type RunningApi } from './api.js';
+import { ensureApiTls } from './tls.js';
 import type { LeaseCandidate } from './leases.js';
 
 export const DEFAULT_API_PORT = 9480;
@@ -28,6 +30,8 @@ export interface ServiceOptions {
   nodes: readonly LeaseCandidate[];
   host?: string;
   port?: number;
+  /** HTTPS with kseed's CA (tls.ts); needed off loopback. */
+  tls?: boolean;
   version: string;
   /** How often leases past their expiry are ended (default 1 s). */
   expiryEveryMs?: number;
@@ -47,22 +51,25 @@ export interface RunningService extends RunningApi {
 export const runFileOf = (stateDir: string) => path.join(stateDir, 'run', 'api.json');
 
 /** Plain HTTP carries tokens in the clear: only on loopback, where nobody else on the network sees them. */
-export function checkHost(host: string): void {
-  if (!/^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host)) {
-    throw new KseedError(`the API serves plain HTTP on 127.0.0.0/8 only, not ${host}: TLS for the seed address is not built yet`, { code: 'bad-host', exitCode: 2 });
+export function checkHost(host: string, tls: boolean): void {
+  if (!isIPv4(host)) throw new KseedError(`the API listens on an IPv4 address, not "${host}"`, { code: 'bad-host', exitCode: 2 });
+  if (!tls && !host.startsWith('127.')) {
+    throw new KseedError(`the API serves plain HTTP on 127.0.0.0/8 only, not ${host}: serve it with --tls (a certificate of kseed's own CA, .kseed/secrets/api-ca.crt)`, { code: 'bad-host', exitCode: 2 });
   }
 }
 
 export async function startService(o: ServiceOptions): Promise<RunningService> {
   const host = o.host ?? '127.0.0.1';
-  checkHost(host);
+  checkHost(host, Boolean(o.tls));
+  const tlsFiles = o.tls ? await ensureApiTls(o.stateDir, [host]) : undefined;
+  const tls = tlsFiles ? { key: readFileSync(tlsFiles.key, 'utf8'), cert: readFileSync(tlsFiles.cert, 'utf8') } : undefined;
   // FULL sync: a lease the API answered 201 for survives a kill -9 or a power cut. A request
   // waits at most STORE_BUSY_MS for another process's write lock, then answers 503 with
   // Retry-After (api.ts): a client that asks again beats one left hanging for the default 15 s
   const store = openState(o.stateDir, { busyTimeoutMs: STORE_BUSY_MS });
   let api: RunningApi;
   try {
-    api = await startApi({ store, nodes: o.nodes, host, port: o.port ?? DEFAULT_API_PORT, version: o.version, log: o.log });
+    api = await startApi({ store, nodes: o.nodes, host, port: o.port ?? DEFAULT_API_PORT, version: o.version, tls, log: o.log });
   } catch (err) {
     store.close();
     const e = err as NodeJS.ErrnoException;
@@ -98,8 +105,9 @@ export async function startService(o: ServiceOptions): Promise<RunningService> {
   expireNow();
   const timer = setInterval(tick, o.expiryEveryMs ?? 1000);
   mkdirSync(path.dirname(runFile), { recursive: true, mode: 0o700 });
-  writeFileSync(runFile, `${JSON.stringify({ pid: process.pid, url: api.url, started_at: new Date().toISOString() })}\n`, { mode: 0o600 });
-  o.log({ service: 'api', type: 'listening', url: api.url, pid: process.pid });
+  const ca = tlsFiles ? { ca: tlsFiles.ca } : {};
+  writeFileSync(runFile, `${JSON.stringify({ pid: process.pid, url: api.url, ...ca, started_at: new Date().toISOString() })}\n`, { mode: 0o600 });
+  o.log({ service: 'api', type: 'listening', url: api.url, ...ca, pid: process.pid });
   return {
     ...api,
     runFile,

@@ -50,15 +50,15 @@ export interface Service {
 }
 
 /** Starts `kseed serve` in `root` and waits for its `listening` line. */
-export function startService(root: string, port: number): Promise<Service> {
-  const child = spawn(process.execPath, [KSEED_BIN, 'serve', '--port', String(port)], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
+export function startService(root: string, port: number, args: string[] = []): Promise<Service> {
+  const child = spawn(process.execPath, [KSEED_BIN, 'serve', '--port', String(port), ...args], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   child.stdout!.on('data', (d) => (out += d));
   child.stderr!.on('data', (d) => (out += d));
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
   const svc: Service = {
     child,
-    url: `http://127.0.0.1:${port}`,
+    url: `${args.includes('--tls') ? 'https' : 'http'}://${args.includes('--host') ? args[args.indexOf('--host') + 1] : '127.0.0.1'}:${port}`,
     output: () => out,
     stop: async () => {
       child.kill('SIGTERM');

@@ -195,7 +195,7 @@ describe('seed service API (kseed serve on 127.0.0.1)', () => {
   it('refuses to serve plain HTTP off loopback, and says so when its port is taken', async () => {
     const off = await runKseed(['serve', '--host', '10.77.0.1', '--port', String(PORT + 50)], { cwd: root });
     expect(off.code).toBe(2);
-    expect(off.stderr).toBe('kseed: the API serves plain HTTP on 127.0.0.0/8 only, not 10.77.0.1: TLS for the seed address is not built yet\n');
+    expect(off.stderr).toBe("kseed: the API serves plain HTTP on 127.0.0.0/8 only, not 10.77.0.1: serve it with --tls (a certificate of kseed's own CA, .kseed/secrets/api-ca.crt)\n");
     const taken = await runKseed(['serve', '--port', String(PORT)], { cwd: root });
     expect(taken.code).toBe(1);
     expect(taken.stderr).toBe(`kseed: the seed service cannot listen on 127.0.0.1:${PORT}: EADDRINUSE\n`);
