@@ -6,7 +6,7 @@
  * kill -9 is reported and the next `up` starts it again, `kseed down` stops
  * it by its PID, `up --no-api` starts none, a taken port is a warning of
  * `up` (the seed itself is up), and a service whose run file is gone stops
- * by itself. Ports 18340-18349.
+ * by itself. Ports 18340-18342 (the api tests use 18300-18346, one port or three per file).
  */
 import { createServer, type Server } from 'node:net';
 import { existsSync, readFileSync, rmSync, statSync } from 'node:fs';
