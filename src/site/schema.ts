@@ -172,6 +172,7 @@ export const RoleSchema = z.enum(ROLES as unknown as [Role, ...Role[]], {
   },
 });
 const BootMode = z.enum(['uefi', 'bios']);
+const BootVia = z.enum(['pxe', 'virtual-media']);
 
 export const Node = z.strictObject({
   name: str('a valid node name', isHostLabel, 'lower-case letters, digits and hyphens, as in a host name'),
@@ -182,6 +183,7 @@ export const Node = z.strictObject({
   root_device: RootDevice.optional(),
   image: Image.optional(),
   boot_mode: BootMode.optional(),
+  boot: BootVia.optional(),
   ip: Ipv4.optional(),
   network: NodeNetworkSchema.optional(),
 });
@@ -280,6 +282,7 @@ export const SiteFile = z.strictObject({
       image: Image.optional(),
       root_device: RootDevice.optional(),
       boot_mode: BootMode.optional(),
+      boot: BootVia.optional(),
       profile: nonEmpty.optional(),
       network: NetworkDefaultsSchema.optional(),
     })

@@ -3,7 +3,8 @@
  * ramdisk writing the events the boot services would write, on a real
  * state store in a temp dir, in virtual time. No sockets, no VMs.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { hostname, tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
@@ -11,7 +12,8 @@ import type { Bmc, BmcIdentity, BmcTarget, BootOptions, PowerAction, PowerState 
 import { StateBootBackend } from '../../../src/boot/backend.js';
 import { EmbeddedEngine } from '../../../src/engine/embedded.js';
 import { chooseRootDevice } from '../../../src/engine/rootdevice.js';
-import { ownerName } from '../../../src/engine/runner.js';
+import { ownerName, realClock } from '../../../src/engine/runner.js';
+import { virtualMediaSeed } from '../../../src/engine/vmedia.js';
 import { openState, type StateStore } from '../../../src/engine/state.js';
 import { loadProfiles } from '../../../src/profiles/load.js';
 import type { HardwareProfile } from '../../../src/profiles/schema.js';
@@ -69,6 +71,15 @@ class FakeBmc implements Bmc {
   async getBootDevice(): Promise<BootOptions> {
     return { device: 'pxe' };
   }
+  async insertMedia(image: string): Promise<void> {
+    await this.gate();
+    this.world.log.push(`${this.n.name} insert ${image}`);
+    this.world.onInsert?.(image);
+  }
+  async ejectMedia(): Promise<void> {
+    await this.gate();
+    this.world.log.push(`${this.n.name} eject`);
+  }
   async identity(): Promise<BmcIdentity> {
     await this.gate();
     return { protocol: 'ipmi', manufacturerId: 4753, productId: 0x100, manufacturer: 'QEMU' };
@@ -82,6 +93,8 @@ class World {
   /** Every task a ramdisk instance fetched, `<node>#<boot> <task> <disk>`. */
   tasks: string[] = [];
   specs: NodeSpec[] = [];
+  /** Sees each virtual-media image URL as the BMC is handed it. */
+  onInsert: ((image: string) => void) | undefined;
   constructor(
     private readonly store: () => StateStore,
     private readonly clock: FakeClock,
@@ -217,6 +230,67 @@ describe('EmbeddedEngine', () => {
     expect(world.log).toEqual(['n1 bootdev pxe', 'n1 power on', 'n1 bootdev disk', 'n1 power off', 'n1 power on']);
     const deployed = store.listEvents('n1', { kind: 'transition' }).find((x) => x.to_state === 'active')!.id;
     expect(store.listEvents('n1', { kind: 'step', sinceId: deployed }).map((x) => `${x.detail.step}:${x.detail.status}`)).toEqual(['boot-disk:start', 'boot-disk:done']);
+  });
+
+  it('boot: virtual-media: a CD with a fresh token and the static address is inserted, booted once from Cd, then ejected and deleted; the disk boots', async () => {
+    const art = path.join(dir, 'artifacts');
+    mkdirSync(art);
+    writeFileSync(path.join(art, 'vmlinuz'), Buffer.alloc(4096, 1));
+    writeFileSync(path.join(art, 'initramfs.gz'), Buffer.alloc(4096, 2));
+    world.add('n1', 1);
+    const n1 = node('n1', 1, { boot: 'virtual-media', ip: '10.0.0.21' });
+    world.specs = [n1];
+    const site = { file: '/x/kseed.yaml', dir: '/x', nodes: [n1], seed: { address: '10.0.0.1', prefix: 24, dhcp: { mode: 'off', lease_seconds: 600 }, ports: { http: 8080 } } } as unknown as Site;
+    let cfg = '';
+    let isoMode = 0;
+    world.onInsert = (url) => {
+      const file = path.join(art, new URL(url).pathname.replace(/^\/artifacts\//, ''));
+      isoMode = statSync(file).mode & 0o777;
+      cfg = execFileSync('isoinfo', ['-i', file, '-R', '-x', '/isolinux/isolinux.cfg'], { encoding: 'utf8' });
+    };
+    // real time for the engine: building the CD waits for real processes, which virtual time would skip past
+    const e = new EmbeddedEngine({ site, store, profiles, connect: async (t) => new FakeBmc(t, world), clock: realClock, pollMs: 20, vmedia: virtualMediaSeed(site, art) });
+    const [o] = await e.provision(['n1']);
+    expect(o, `${o!.error} ${JSON.stringify(store.listEvents('n1', { kind: 'step' }).map((x) => x.detail))}`).toMatchObject({ ok: true, state: 'active', verbs: ['enroll', 'inspect', 'provide', 'deploy'] });
+    expect(world.log).toEqual([expect.stringMatching(/^n1 insert http:\/\/10\.0\.0\.1:8080\/artifacts\/vmedia\/n1-[0-9a-f]{32}\.iso$/), 'n1 bootdev cdrom', 'n1 power on', 'n1 eject', 'n1 bootdev disk', 'n1 power off', 'n1 power on']);
+    // the CD's command line: the seed, the node, its PXE MAC, the kernel's ip= with the seed subnet's mask, and a live token
+    const append = /APPEND initrd=\/kseed\/initrd.gz (.*)/.exec(cfg)![1]!.split(' ');
+    expect(append).toEqual(['kseed.url=http://10.0.0.1:8080', 'kseed.node=n1', expect.stringMatching(/^kseed\.token=/), 'kseed.mac=52:54:00:00:00:01', 'console=ttyS0', 'ip=10.0.0.21:::255.255.255.0:n1::off']);
+    const token = append[2]!.slice('kseed.token='.length);
+    expect(store.verifyNodeToken(token, 'agent')).toBe('n1');
+    expect(isoMode).toBe(0o600);
+    const steps = store.listEvents('n1', { kind: 'step' }).map((x) => `${x.detail.step}:${x.detail.status}`);
+    expect(steps).toEqual(['identify:start', 'identify:done', 'vmedia-boot:start', 'vmedia-boot:done', 'fast-track:done', 'boot-disk:start', 'boot-disk:done']);
+    expect(store.listEvents('n1', { kind: 'boot-script' }).map((x) => x.detail.purpose)).toEqual(['virtual-media']);
+    // the CD held a token: it is gone from the seed once ejected
+    expect(readdirSync(path.join(art, 'vmedia'))).toEqual([]);
+  });
+
+  it('virtual media, a silent node: the timeout says whether the BMC ever fetched the CD (the boot services record the fetch); the CD is ejected and deleted', async () => {
+    const art = path.join(dir, 'artifacts');
+    mkdirSync(art);
+    writeFileSync(path.join(art, 'vmlinuz'), Buffer.alloc(4096, 1));
+    writeFileSync(path.join(art, 'initramfs.gz'), Buffer.alloc(4096, 2));
+    world.add('n1', 1, 'ok', 'silent');
+    world.add('n2', 2, 'ok', 'silent');
+    const specs = [node('n1', 1, { boot: 'virtual-media' }), node('n2', 2, { boot: 'virtual-media' })];
+    world.specs = specs;
+    const site = { file: '/x/kseed.yaml', dir: '/x', nodes: specs, seed: { address: '10.0.0.1', prefix: 24, dhcp: { mode: 'off', lease_seconds: 600 }, ports: { http: 8080 } } } as unknown as Site;
+    const boot = new StateBootBackend({ store, nodes: specs, chooseRootDevice });
+    // n2's BMC fetches its CD from the seed (twice: recorded once); n1's never does
+    world.onInsert = (url) => {
+      const rel = new URL(url).pathname.replace(/^\/artifacts\//, '');
+      if (rel.startsWith('vmedia/n2-')) for (let i = 0; i < 2; i++) boot.onArtifact(rel, 200);
+    };
+    const e = new EmbeddedEngine({ site, store, profiles, connect: async (t) => new FakeBmc(t, world), clock: realClock, pollMs: 20, timeouts: { inspect: 3000 }, vmedia: virtualMediaSeed(site, art) });
+    const [o1, o2] = await e.provision(['n1', 'n2']);
+    expect(o1).toMatchObject({ ok: false, state: 'inspect failed', error: "inspect timed out after 3 s waiting for the deploy ramdisk's inspect result; the BMC never fetched the virtual-media CD from the seed" });
+    expect(o2).toMatchObject({ ok: false, state: 'inspect failed', error: "inspect timed out after 3 s waiting for the deploy ramdisk's inspect result (the BMC fetched the virtual-media CD; the ramdisk never called back)" });
+    expect(store.listEvents('n2', { kind: 'vmedia-fetched' })).toHaveLength(1);
+    expect(store.listEvents('n1', { kind: 'vmedia-fetched' })).toHaveLength(0);
+    // powered off after the failure, then the CD out and its file gone
+    for (const n of ['n1', 'n2']) expect(world.log.filter((l) => l.startsWith(`${n} `)).slice(-2)).toEqual([`${n} power off`, `${n} eject`]);
+    expect(readdirSync(path.join(art, 'vmedia'))).toEqual([]);
   });
 
   it('a BMC that does not answer fails its node (enroll failed, timeout) while the other node finishes', async () => {
