@@ -20,6 +20,7 @@ export const BENCHMARKS = [
   { name: 'images', compares: 'initramfs assembly vs `cpio | gzip`; image build times', needs: 'root, QEMU, image build tools' },
   { name: 'e2e', compares: '`kseed provision --all` vs the same ramdisk booted directly by QEMU (`-- --nodes 4`)', needs: 'root, the lab (QEMU, ipmi_sim)' },
   { name: 'ironic', compares: 'the Ironic engine vs the embedded engine on the same lab, per phase', needs: 'root, the lab, the seed images, dockerd' },
+  { name: 'vmedia', compares: 'one Redfish lab node provisioned by virtual media (DHCP off) vs by PXE', needs: 'root, the lab (QEMU), genisoimage, isolinux' },
   { name: 'os-deploy', compares: 'one node deploying the Debian image as qcow2 vs the same image as raw (`-- --formats qcow2,raw,raw.zst`)', needs: 'root, the lab, the Debian image build tools' },
 ];
 
