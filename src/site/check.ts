@@ -81,7 +81,7 @@ export function crossCheck(y: YamlFile, profileNames: string[]): CheckResult {
   // --- seed ports: the TCP services must not share a port
   const ports = obj(seed?.ports) ?? {};
   const tcpSeen = new Map<number, string>();
-  for (const k of ['http', 'ironic_api', 'registry', 'inspector'] as const) {
+  for (const k of ['http', 'ironic_api', 'registry', 'inspector', 'api'] as const) {
     const v = typeof ports[k] === 'number' ? (ports[k] as number) : DEFAULT_PORTS[k];
     const other = tcpSeen.get(v);
     if (other) err(ports[k] !== undefined ? ['seed', 'ports', k] : ['seed', 'ports'], `${k}${ports[k] === undefined ? ' (default)' : ''} port ${v} is also used by ${other}`);

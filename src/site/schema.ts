@@ -224,6 +224,7 @@ export const Seed = z.strictObject({
       ironic_api: port.optional(),
       registry: port.optional(),
       inspector: port.optional(),
+      api: port.optional(),
     })
     .optional(),
 });
@@ -295,7 +296,7 @@ export const SiteFile = z.strictObject({
 export type SiteFileInput = z.output<typeof SiteFile>;
 
 /** Defaults that fill the parsed file into a Site (types.ts). */
-export const DEFAULT_PORTS = { http: 8080, tftp: 69, ironic_api: 6385, registry: 5000, inspector: 5050 } as const;
+export const DEFAULT_PORTS = { http: 8080, tftp: 69, ironic_api: 6385, registry: 5000, inspector: 5050, api: 9480 } as const;
 export const DEFAULT_LEASE_SECONDS = 3600;
 export const DEFAULT_BMC_PORT = { ipmi: 623, redfish: 443 } as const;
 export const DEFAULT_REGISTRY: RegistrySpec = { enabled: true, username: 'kseed' };

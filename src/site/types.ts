@@ -98,7 +98,7 @@ export interface SeedSpec {
     /** Authoritative mode: lease addresses to unknown MACs too (never a boot file). */
     discovery_pool?: boolean;
   };
-  ports: { http: number; tftp: number; ironic_api: number; registry: number; inspector: number };
+  ports: { http: number; tftp: number; ironic_api: number; registry: number; inspector: number; api: number };
 }
 
 export interface RegistrySpec {
