@@ -189,9 +189,12 @@ async function runSize(n) {
     const since = fault ? lastEventId(path.join(root, '.kseed')) : 0;
     const simPid = Number(readFileSync(path.join(labDir, 'sim.pid'), 'utf8'));
     const boot0 = procUsage(bootPid);
+    const sim0 = procUsage(simPid);
     const p = await provision(root);
     const boot1 = procUsage(bootPid);
     const sim1 = procUsage(simPid);
+    // the simulated nodes' own CPU shares the seed's two cores: what the machine, not the seed, spent
+    out.simulator_cpu_s = sim0 && sim1 ? Math.round((sim1.cpu - sim0.cpu) * 100) / 100 : null;
     out.load_end = readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).map(Number);
     // the real BMCs (one ipmi_sim each) are not the simulator's memory, but they are the fleet's: summed apart
     let bmcKb = 0;
@@ -321,6 +324,7 @@ function show(r) {
   console.log(`\n${r.nodes} simulated nodes, ${r.engine} engine: ${r.active} active, ${r.failed} failed, ${r.lost} lost, provision exit ${r.exit_code}`);
   console.log(`  wall ${r.wall_s.toFixed(1)} s (lab up ${r.lab_up_s.toFixed(1)} s, kseed up ${r.seed_up_s.toFixed(1)} s before it)`);
   console.log(`  seed CPU ${f(r.seed_cpu_s)} s (provision ${f(r.provision_cpu_s)} s + boot services ${f(r.boot_services_cpu_s)} s); peak RSS provision ${f(r.provision_peak_rss_mb)} MB, boot services ${f(r.boot_services_peak_rss_mb)} MB`);
+  console.log(`  simulator CPU ${f(r.simulator_cpu_s)} s (on the same cores as the seed)`);
   console.log(`  simulator peak RSS ${f(r.simulator_peak_rss_mb)} MB (${f(r.simulator_rss_per_node_mb)} MB per node); ipmi_sim BMCs ${f(r.bmc_rss_total_mb)} MB together; state store ${r.state_store_kb} KiB`);
   console.log(`  load average ${r.load_start.join(' ')} at the start, ${r.load_end.join(' ')} at the end`);
   console.log(`  requests sent by the nodes: DHCP ${r.requests_sent_by_nodes.dhcp}, TFTP ${r.requests_sent_by_nodes.tftp}, HTTP ${r.requests_sent_by_nodes.http}; seed log: DHCP offer/ack ${r.requests_served_logged.dhcp}, TFTP transfers ${r.requests_served_logged.tftp}, HTTP ${r.requests_served_logged.http}`);
