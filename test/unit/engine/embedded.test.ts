@@ -18,7 +18,7 @@ import { openState, type StateStore } from '../../../src/engine/state.js';
 import { loadProfiles } from '../../../src/profiles/load.js';
 import type { HardwareProfile } from '../../../src/profiles/schema.js';
 import type { NodeSpec, Site } from '../../../src/site/types.js';
-import type { ProgressEvent } from '../../../src/engine/types.js';
+import { DEFAULT_LIMITS, type ProgressEvent } from '../../../src/engine/types.js';
 import { FakeClock } from './fakeclock.js';
 
 const DISK = { name: 'vda', size_bytes: 10 * 1024 ** 3, model: '', serial: 'SER-1', wwn: '', rotational: false, hctl: '', by_path: '' };
@@ -84,12 +84,27 @@ class FakeBmc implements Bmc {
     await this.gate();
     return { protocol: 'ipmi', manufacturerId: 4753, productId: 0x100, manufacturer: 'QEMU' };
   }
-  async close(): Promise<void> {}
+  async close(): Promise<void> {
+    if (this.n.bmc !== 'hang') this.world.bmcOpen--;
+  }
 }
 
 class World {
   nodes = new Map<number, { name: string; power: PowerState; bmc: Behaviour; ramdisk: Behaviour; boot: number }>();
   log: string[] = [];
+  /** BMC conversations open now, and the most at once. */
+  bmcOpen = 0;
+  bmcPeak = 0;
+  /** Hung BMC conversations whose backstop has not yet fired (the step's start without its end). */
+  hungHeld(): number {
+    return [...this.nodes.values()].filter((n) => n.bmc === 'hang' && (() => {
+      const steps = this.store().listEvents(n.name, { kind: 'step' });
+      return steps.filter((e) => e.detail.status === 'start').length > steps.filter((e) => e.detail.status !== 'start').length;
+    })()).length;
+  }
+  /** Ramdisk instances running now (from power-on to their last task), and the most at once. */
+  ramdisks = new Set<string>();
+  ramdiskPeak = 0;
   /** Every task a ramdisk instance fetched, `<node>#<boot> <task> <disk>`. */
   tasks: string[] = [];
   specs: NodeSpec[] = [];
@@ -116,6 +131,9 @@ class World {
     const off = () => {
       n.power = 'off';
     };
+    const instance = `${name}#${id}`;
+    this.ramdisks.add(instance);
+    this.ramdiskPeak = Math.max(this.ramdiskPeak, this.ramdisks.size);
     void (async () => {
       await this.clock.sleep(1000);
       if (!alive()) return;
@@ -154,7 +172,9 @@ class World {
         }
         await this.clock.sleep(1000);
       }
-    })().catch(() => undefined);
+    })()
+      .catch(() => undefined)
+      .finally(() => this.ramdisks.delete(instance));
   }
 }
 
@@ -188,7 +208,12 @@ describe('EmbeddedEngine', () => {
       site: { file: '/x/kseed.yaml', dir: '/x', nodes } as unknown as Site,
       store,
       profiles,
-      connect: async (t) => new FakeBmc(t, world),
+      connect: async (t) => {
+        // a hung BMC's conversation is abandoned at its timeout (it never closes): counted as the slot it held, below
+        if (world.nodes.get(t.port!)?.bmc !== 'hang') world.bmcOpen++;
+        world.bmcPeak = Math.max(world.bmcPeak, world.bmcOpen + world.hungHeld());
+        return new FakeBmc(t, world);
+      },
       clock,
       pollMs: 1000,
       onProgress: (e) => progress.push(e),
@@ -304,12 +329,39 @@ describe('EmbeddedEngine', () => {
     expect(store.getNode('n2')!.last_error).toBe(out[1]!.error);
   });
 
+  it('limits: at most --max-deploying ramdisks and --max-bmc BMC conversations at once; a hung BMC holds its slot only until its timeout', async () => {
+    const names = ['n1', 'n2', 'n3', 'n4', 'n5', 'n6', 'n7'];
+    names.forEach((n, i) => world.add(n, i + 1, n === 'n7' ? 'hang' : 'ok'));
+    const e = engine(
+      names.map((n, i) => node(n, i + 1)),
+      { concurrency: 7, limits: { ramdisks: 2, bmc: 1 }, timeouts: { bmc: 5000 } },
+    );
+    const out = await e.provision(names, { waitBooted: true });
+    expect(out.map((o) => o.state)).toEqual(['active', 'active', 'active', 'active', 'active', 'active', 'enroll failed']);
+    expect(out[6]!.error).toMatch(/BMC identify timed out after 5 s/);
+    // the limits bind (7 nodes at once were allowed) and hold
+    expect(world.ramdiskPeak).toBe(2);
+    expect(world.bmcPeak).toBe(1);
+    // still one ramdisk boot per node: a fast-tracked deploy keeps the slot of its inspection
+    for (const n of names.slice(0, 6)) expect(new Set(world.tasks.filter((t) => t.startsWith(`${n}#`)).map((t) => t.split(' ')[0]))).toEqual(new Set([`${n}#1`]));
+    // a node waiting for a slot is not yet in its busy state, so no phase timer runs for the wait
+    const inspecting = names.slice(0, 6).map((n) => store.listEvents(n, { kind: 'transition' }).find((x) => x.to_state === 'inspecting')!.id);
+    expect(new Set(inspecting).size).toBe(6);
+    // with the defaults, the same fleet has no such bound below 20 and 32
+    expect(DEFAULT_LIMITS).toEqual({ ramdisks: 20, bmc: 32 });
+  });
+
+  it('a limit that is not a positive integer is refused when the engine is made', () => {
+    expect(() => engine([node('n1', 1)], { limits: { ramdisks: 0 } })).toThrow('the ramdisk limit must be a positive integer, got 0');
+    expect(() => engine([node('n1', 1)], { limits: { bmc: 1.5 } })).toThrow('the BMC limit must be a positive integer, got 1.5');
+  });
+
   it('a ramdisk that never reports fails the phase with what it waited for', async () => {
     world.add('n1', 1, 'ok', 'silent');
     const e = engine([node('n1', 1)], { timeouts: { inspect: 600_000 } });
     const [o] = await e.provision(['n1']);
     expect(o).toMatchObject({ ok: false, state: 'inspect failed' });
-    expect(o!.error).toBe("inspect timed out after 600 s waiting for the deploy ramdisk's inspect result");
+    expect(o!.error).toBe("inspect timed out after 600 s waiting for the deploy ramdisk's inspect result; nothing heard from the node since it began: no iPXE boot script was fetched, so its network boot never reached the seed");
     // a failed phase is retried by the next run
     world.nodes.get(1)!.ramdisk = 'ok';
     const [o2] = await e.provision(['n1']);
@@ -540,7 +592,7 @@ describe('EmbeddedEngine', () => {
       const e = await active('silent');
       const u = await e.undeploy('n1');
       expect(u).toMatchObject({ ok: false, state: 'clean failed' });
-      expect(u.error).toBe("undeploy timed out after 600 s waiting for the deploy ramdisk's wipe result");
+      expect(u.error).toBe("undeploy timed out after 600 s waiting for the deploy ramdisk's wipe result; nothing heard from the node since it began: no iPXE boot script was fetched, so its network boot never reached the seed");
       expect(world.nodes.get(1)!.power).toBe('off');
       expect(store.getClaim('n1')).toBeUndefined();
     });
