@@ -140,8 +140,8 @@ const ROUTES: [string, string, boolean, Handler][] = [
       return [200, l];
     },
   ],
-  ['POST', '/leases/:id/renew', true, async (c, k) => [200, c.desk.renew(k.params[0]!, parseBody(await k.body(), RENEW).ttl as string | undefined)]],
-  ['POST', '/leases/:id/release', true, async (c, k) => [200, c.desk.release(k.params[0]!, Boolean(parseBody(await k.body(), RELEASE).keep))]],
+  ['POST', '/leases/:id/renew', true, async (c, k) => [200, c.desk.renew(k.params[0]!, parseBody(await k.body(), RENEW).ttl as string | undefined, k.user)]],
+  ['POST', '/leases/:id/release', true, async (c, k) => [200, c.desk.release(k.params[0]!, Boolean(parseBody(await k.body(), RELEASE).keep), k.user)]],
 ];
 
 function match(pattern: string, path: string): string[] | undefined {
@@ -205,7 +205,7 @@ function statusOf(err: unknown): ApiError {
   if (sqlite === 'SQLITE_BUSY' || sqlite === 'SQLITE_LOCKED') return new ApiError(503, 'store-busy', 'the state store is busy (another kseed process is writing to it): try again', 1);
   if (err instanceof InputError) return new ApiError(400, err.code, err.message);
   if (err instanceof KseedError) {
-    const status = { 'lease-not-found': 404, 'lease-unavailable': 409, 'lease-ended': 409 }[err.code] ?? 500;
+    const status = { 'lease-not-found': 404, 'lease-not-yours': 403, 'lease-unavailable': 409, 'lease-ended': 409 }[err.code] ?? 500;
     return new ApiError(status, err.code, err.detail && status === 409 ? `${err.message}; held: ${err.detail.replaceAll('\n', '; ')}` : err.message);
   }
   return new ApiError(500, 'internal', `internal error: ${(err as Error)?.message ?? String(err)}`);

@@ -5,7 +5,7 @@
  * place where nodes are handed out (engine/state-node-leases.ts).
  */
 import type { NodeLeaseRecord, StateStore } from '../engine/state.js';
-import { InputError } from '../errors.js';
+import { InputError, KseedError } from '../errors.js';
 import type { Site } from '../site/types.js';
 import { parseDuration } from './api-input.js';
 
@@ -118,12 +118,28 @@ export class LeaseDesk {
     return l ? leaseView(l, this.store) : undefined;
   }
 
-  renew(id: string, ttl = DEFAULT_TTL): LeaseView {
+  /** `by`: the API token asking (undefined on the store itself, whoever can open it administers the seed). */
+  renew(id: string, ttl = DEFAULT_TTL, by?: string): LeaseView {
+    this.mayChange(id, by, 'renew');
     return leaseView(this.store.nodeLeases.renew(id, parseDuration(ttl, 'ttl')), this.store);
   }
 
-  release(id: string, keep = false): LeaseView {
+  release(id: string, keep = false, by?: string): LeaseView {
+    this.mayChange(id, by, 'release');
     return leaseView(this.store.nodeLeases.release(id, { keep }), this.store);
+  }
+
+  /**
+   * Through the API only the token that acquired a lease renews or releases
+   * it: one pipeline's token cannot end another's lease under it. A lease
+   * made on the store itself belongs to the seed's administrator.
+   */
+  private mayChange(id: string, by: string | undefined, what: string): void {
+    if (by === undefined) return;
+    const l = this.store.nodeLeases.get(id);
+    if (!l || l.created_by === by) return;
+    const whose = l.created_by === null ? 'was acquired on the seed itself, not through the API' : `was acquired with token ${l.created_by}`;
+    throw new KseedError(`lease ${id} (owner ${l.owner}) ${whose}: token ${by} may not ${what} it (\`kseed lease ${what} ${id}\` on the seed can)`, { code: 'lease-not-yours' });
   }
 
   /** Ends the leases past their expiry (the service's timer). */

@@ -163,7 +163,27 @@ describe('kseed lease acquire --wait', () => {
     const gone = await runKseed(['lease', 'acquire', '--owner', 'sel', '--profile', 'qemu-lab'], { cwd: root, env });
     expect(gone.code).toBe(2);
     expect(gone.stderr).toContain('no node of the site has profile qemu-lab: roles compute, control; profiles dell-poweredge, supermicro');
-    expect((await api(svc.url, 'POST', `/leases/${JSON.parse(direct.stdout).id}/release`, { token })).status).toBe(200);
+    // acquired on the seed itself: no token may end it through the API; the seed's own CLI can
+    const id = JSON.parse(direct.stdout).id;
+    const refused = await api(svc.url, 'POST', `/leases/${id}/release`, { token });
+    expect(refused).toEqual({ status: 403, body: { error: 'lease-not-yours', message: `lease ${id} (owner sel) was acquired on the seed itself, not through the API: token ci may not release it (\`kseed lease release ${id}\` on the seed can)` } });
+    expect((await runKseed(['lease', 'release', id], { cwd: root })).code).toBe(0);
+  });
+
+  it('through the API only the token that acquired a lease renews or releases it; the holder still can', async () => {
+    const mine = await api(svc.url, 'POST', '/leases', { token, body: JSON.stringify({ owner: 'pipeline-1' }) });
+    expect(mine.status).toBe(201);
+    const other = await createToken(root, 'other-ci');
+    for (const [what, body] of [['renew', '{"ttl":"2h"}'], ['release', '{}']] as const) {
+      const r = await api(svc.url, 'POST', `/leases/${mine.body.id}/${what}`, { token: other, body });
+      expect(r).toEqual({ status: 403, body: { error: 'lease-not-yours', message: `lease ${mine.body.id} (owner pipeline-1) was acquired with token ci: token other-ci may not ${what} it (\`kseed lease ${what} ${mine.body.id}\` on the seed can)` } });
+    }
+    const cli = await runKseed(['lease', 'release', mine.body.id], { cwd: root, env: { ...env, KSEED_TOKEN: other } });
+    expect(cli.code).toBe(1);
+    expect(cli.stderr).toContain('may not release it');
+    // nothing changed: still live, same expiry
+    expect((await api(svc.url, 'GET', `/leases/${mine.body.id}`, { token })).body).toMatchObject({ ended_at: null, expires_at: mine.body.expires_at });
+    expect((await api(svc.url, 'POST', `/leases/${mine.body.id}/release`, { token })).body).toMatchObject({ end_reason: 'released' });
   });
 
   it('a store another process holds locked: 503 with Retry-After, nothing changed; the CLI asks again and gets its lease once the lock is gone', async () => {
