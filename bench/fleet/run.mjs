@@ -208,7 +208,7 @@ async function runSize(n) {
     out.bmc_rss_total_mb = Math.round(bmcKb / 102.4) / 10;
     out.exit_code = p.code;
     out.wall_s = p.ms / 1000;
-    out.provision_cpu_s = p.cpu;
+    out.provision_cpu_s = p.cpu === null ? null : Math.round(p.cpu * 100) / 100;
     out.provision_peak_rss_mb = Math.round(p.hwmKb / 102.4) / 10;
     out.boot_services_cpu_s = boot0 && boot1 ? Math.round((boot1.cpu - boot0.cpu) * 100) / 100 : null;
     out.boot_services_peak_rss_mb = boot1 ? Math.round(boot1.hwmKb / 102.4) / 10 : null;
