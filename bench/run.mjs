@@ -19,7 +19,9 @@ export const BENCHMARKS = [
   { name: 'http', compares: "kseed's HTTP artifacts vs nginx", needs: 'nginx, curl' },
   { name: 'images', compares: 'initramfs assembly vs `cpio | gzip`; image build times', needs: 'root, QEMU, image build tools' },
   { name: 'e2e', compares: '`kseed provision --all` vs the same ramdisk booted directly by QEMU (`-- --nodes 4`)', needs: 'root, the lab (QEMU, ipmi_sim)' },
+  { name: 'fleet', compares: '`kseed provision --all` of N simulated nodes (`lab up --sim`), per phase, at several sizes (`-- --nodes 10,100`)', needs: 'root, ipmi_sim, ipmitool' },
   { name: 'ironic', compares: 'the Ironic engine vs the embedded engine on the same lab, per phase', needs: 'root, the lab, the seed images, dockerd' },
+  { name: 'vmedia', compares: 'one Redfish lab node provisioned by virtual media (DHCP off) vs by PXE', needs: 'root, the lab (QEMU), genisoimage, isolinux' },
   { name: 'os-deploy', compares: 'one node deploying the Debian image as qcow2 vs the same image as raw (`-- --formats qcow2,raw,raw.zst`)', needs: 'root, the lab, the Debian image build tools' },
 ];
 

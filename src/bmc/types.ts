@@ -71,6 +71,13 @@ export interface Bmc {
   setBootDevice(opts: BootOptions): Promise<void>;
   getBootDevice(): Promise<BootOptions>;
   identity(): Promise<BmcIdentity>;
+  /**
+   * The BMC's virtual CD (Redfish VirtualMedia): absent where the protocol has
+   * none (IPMI). Insert the image at an http(s) URL the BMC fetches itself;
+   * both are no-ops when the drive already holds that image / nothing.
+   */
+  insertMedia?(image: string): Promise<void>;
+  ejectMedia?(): Promise<void>;
   close(): Promise<void>;
 }
 

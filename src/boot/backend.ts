@@ -119,6 +119,8 @@ export class StateBootBackend implements BootBackend {
   private readonly lastToken = new Map<string, string>();
   /** Nodes told to wait while their image is converted (one `task` event each, see taskFor). */
   private readonly waitingImage = new Set<string>();
+  /** Virtual-media CDs already recorded as fetched (a BMC reading by ranges asks many times). */
+  private readonly fetchedCds = new Set<string>();
   /** When a refusal was last recorded, per node and address (admitsBoot). */
   private readonly refusedAt = new Map<string, number>();
 
@@ -369,6 +371,19 @@ export class StateBootBackend implements BootBackend {
       return st?.state === 'ready' ? `sha256:${st.image.sha256.toLowerCase()}` : undefined;
     }
     return /^sha256:[0-9a-f]{64}$/i.test(img.checksum) ? img.checksum.toLowerCase() : undefined;
+  }
+
+  /**
+   * The seed sees whether a node's BMC fetched its virtual-media CD
+   * (engine/vmedia.ts names it vmedia/<node>-<hex>.iso): a deploy that then
+   * times out says which side failed.
+   */
+  onArtifact(file: string, status: number): void {
+    const m = /^vmedia\/(.+)-[0-9a-f]{32}\.iso$/.exec(file);
+    if (!m || !this.byName.has(m[1]!) || this.fetchedCds.has(file)) return;
+    if (this.fetchedCds.size > 4096) this.fetchedCds.clear();
+    this.fetchedCds.add(file);
+    this.store.recordEvent(m[1]!, 'vmedia-fetched', { file: file.slice('vmedia/'.length), status });
   }
 
   onCallback(node: string, cb: NodeCallback): void {

@@ -47,17 +47,21 @@ export function imageName(url: string): string {
   return path.slice(path.lastIndexOf('/') + 1);
 }
 
-/** Boot the deploy ramdisk with the docs/AGENT-API.md kernel command line. */
-export function ramdiskScript(b: RamdiskBoot): string {
-  const initrdName = word(imageName(b.initrdUrl), 'initrd name');
-  const args = [
+/** The docs/AGENT-API.md kernel command line of the deploy ramdisk, word by word (also the virtual-media CD's). */
+export function ramdiskArgs(b: Omit<RamdiskBoot, 'kernelUrl' | 'initrdUrl' | 'purpose'>): string[] {
+  return [
     `kseed.url=${word(b.seedUrl, 'seed URL')}`,
     `kseed.node=${word(b.node, 'node name')}`,
     `kseed.token=${word(b.token, 'token')}`,
     `kseed.mac=${word(b.mac, 'MAC')}`,
     ...(b.args ?? ['console=ttyS0']).map((a) => word(a, 'kernel argument')),
-    `initrd=${initrdName}`,
   ];
+}
+
+/** Boot the deploy ramdisk with the docs/AGENT-API.md kernel command line. */
+export function ramdiskScript(b: RamdiskBoot): string {
+  const initrdName = word(imageName(b.initrdUrl), 'initrd name');
+  const args = [...ramdiskArgs(b), `initrd=${initrdName}`];
   return [
     '#!ipxe',
     `echo kseed: ${echoText(b.node)}: ${echoText(b.purpose ?? 'deploy')} ramdisk`,

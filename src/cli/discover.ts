@@ -8,7 +8,7 @@ import { constants } from 'node:fs';
 import { access, rename, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Command } from 'commander';
-import { stringify } from 'yaml';
+import { stringify } from '../util/vendor/yaml.js';
 import { discover, expandCidr, type DiscoveredBmc } from '../bmc/discover.js';
 import { probeRedfish, type RedfishProbe } from '../bmc/redfish/discover.js';
 import { InputError } from '../errors.js';

@@ -119,6 +119,7 @@ export function register(program: Command): void {
     .option('--nics <n>', 'NICs per node, 1-4, all on the lab bridge; the first network-boots (default 1, or as the existing lab)', int)
     .option('--static-network', 'the site file gives each node a bond of its NICs (active-backup) with a fixed address and VLAN 100 on it (IPv4 and IPv6); the seed gets ksl-br0.100')
     .option('--no-static-network', 'no bond or VLAN in the site file (the default)')
+    .option('--sim <n>', 'n simulated nodes instead of QEMU VMs: real ipmi_sim BMCs, one simulator process speaking DHCP, TFTP, HTTP and the agent API (src/lab/sim/)', int)
     .option('--unlisted-nodes <k>', 'extra machines on the lab network that are NOT in the site file (unknown MACs)', int)
     .option('--memory-mb <mb>', 'RAM per VM (default 1024)', int)
     .option('--bmc-port-base <port>', 'port of the first BMC on 127.0.0.1 (default 6230, or the next free range of 100)', int)
@@ -133,7 +134,7 @@ export function register(program: Command): void {
     .option('--name <name>', NAME_HELP)
     .option('--engine <engine>', 'engine of the lab site file: embedded (kseed\'s boot services) or ironic (the seed Compose stack); default embedded, or as the existing lab')
     .option('--no-site', 'do not write the lab site file')
-    .action(async (opts: { nodes?: number; uefiNodes?: number; diskGb?: number; dataDisks?: number; dataDiskGb?: number; nics?: number; staticNetwork?: boolean; unlistedNodes?: number; memoryMb?: number; bmcPortBase?: number; bmc?: string; address?: string; name?: string; site: boolean; image: boolean; cache?: string; imageUrl?: string; imageChecksum?: string; imageFormat?: string; imageCompression?: string; engine?: string }, cmd: Command) => {
+    .action(async (opts: { sim?: number; nodes?: number; uefiNodes?: number; diskGb?: number; dataDisks?: number; dataDiskGb?: number; nics?: number; staticNetwork?: boolean; unlistedNodes?: number; memoryMb?: number; bmcPortBase?: number; bmc?: string; address?: string; name?: string; site: boolean; image: boolean; cache?: string; imageUrl?: string; imageChecksum?: string; imageFormat?: string; imageCompression?: string; engine?: string }, cmd: Command) => {
       if (opts.engine !== undefined && opts.engine !== 'embedded' && opts.engine !== 'ironic') {
         throw new InputError(`--engine must be embedded or ironic, not "${opts.engine}"`, [{ file: '<command line>', path: 'engine', message: 'embedded or ironic' }]);
       }
@@ -165,6 +166,7 @@ export function register(program: Command): void {
           ? { defaultImage: async (ip: string) => (given = await labDefaultImage(ctx, opts.cache ? path.resolve(opts.cache) : path.join(ctx.stateDir, 'cache'), ip)).spec }
           : {}),
         ...(opts.nodes !== undefined ? { nodes: opts.nodes } : {}),
+        ...(opts.sim !== undefined ? { sim: true, nodes: opts.sim } : {}),
         ...(opts.uefiNodes !== undefined ? { uefiNodes: opts.uefiNodes } : {}),
         ...(opts.diskGb !== undefined ? { diskGb: opts.diskGb } : {}),
         ...(opts.memoryMb !== undefined ? { memoryMb: opts.memoryMb } : {}),

@@ -5,7 +5,7 @@
  * same operations (service/leases.ts) and print the same document.
  */
 import type { Command } from 'commander';
-import { InputError } from '../errors.js';
+import { InputError, KseedError } from '../errors.js';
 import type { AcquireInput, LeaseView } from '../service/leases.js';
 import { type CliContext, contextOf, noSiteFile } from './context.js';
 import { table } from './output.js';
@@ -23,10 +23,10 @@ async function run<T>(
   if (!existsSync(ctx.configPath)) throw noSiteFile(ctx);
   const site = await (await import('../site/load.js')).loadSite(ctx.configPath);
   const { openState } = await import('../engine/state.js');
-  const { LeaseDesk } = await import('../service/leases.js');
+  const { candidatesOf, LeaseDesk } = await import('../service/leases.js');
   const store = openState(ctx.stateDir);
   try {
-    return direct(new LeaseDesk(store, site.nodes.map((n) => n.name)));
+    return direct(new LeaseDesk(store, candidatesOf(site)));
   } finally {
     store.close();
   }
@@ -42,6 +42,46 @@ function rows(ls: LeaseView[]): string {
 
 const collect = (v: string, prev: string[] = []) => [...prev, v];
 
+function seconds(v: string): number {
+  if (!/^\d+$/.test(v) || Number(v) < 1) throw new InputError(`--timeout must be a whole number of seconds, at least 1, not "${v}"`, [], { code: 'bad-timeout' });
+  return Number(v);
+}
+
+/** The first wait between tries, and the longest: doubling in between, so 20 waiting pipelines ask a few times a minute, not 20 times a second. */
+const FIRST_TRY_MS = 500;
+const LONGEST_TRY_MS = 15_000;
+
+/**
+ * Acquire, and with `wait` try again while the nodes asked for are held
+ * (`lease-unavailable`; bad input fails at once), backing off with jitter
+ * (waiters started together do not ask together), saying on stderr what it
+ * waits for whenever that changes, until `timeoutS`.
+ */
+async function acquire(ctx: CliContext, input: AcquireInput, o: { wait?: boolean; timeoutS?: number }): Promise<LeaseView> {
+  const t0 = Date.now();
+  let delay = FIRST_TRY_MS;
+  let said = '';
+  let saidAt = 0;
+  for (;;) {
+    try {
+      return await run(ctx, (call) => call<LeaseView>('POST', '/leases', input), (desk) => desk.acquire(input));
+    } catch (err) {
+      if (!o.wait || !(err instanceof KseedError) || err.code !== 'lease-unavailable') throw err;
+      const why = `${err.message}${err.detail ? `; held: ${err.detail.replaceAll('\n', '; ')}` : ''}`;
+      const left = o.timeoutS === undefined ? Infinity : t0 + o.timeoutS * 1000 - Date.now();
+      if (left <= 0) throw new KseedError(`no lease after waiting ${o.timeoutS} s: ${why}`, { code: 'lease-timeout' });
+      // a line when what it waits for changes, and one a minute while it does not
+      if (why !== said || Date.now() - saidAt > 60_000) {
+        ctx.out.progress(`waiting (${Math.round((Date.now() - t0) / 1000)} s): ${why}`);
+        said = why;
+        saidAt = Date.now();
+      }
+      await new Promise((r) => setTimeout(r, Math.min(left, delay * (0.75 + Math.random() / 2))));
+      delay = Math.min(delay * 2, LONGEST_TRY_MS);
+    }
+  }
+}
+
 function count(v: string): number {
   if (!/^\d+$/.test(v) || Number(v) < 1) throw new InputError(`--count must be a whole number of at least 1, not "${v}"`, [], { code: 'bad-count' });
   return Number(v);
@@ -56,11 +96,16 @@ export function register(program: Command): void {
     .requiredOption('--owner <name>', 'who holds the lease (a person, a pipeline id)')
     .option('--count <n>', 'how many nodes (default 1)', count)
     .option('--node <name>', 'this node (repeat for more); instead of --count', collect)
+    .option('--role <role>', 'only nodes with this role in the site file (control, compute, storage, ...)')
+    .option('--profile <name>', 'only nodes of this hardware profile (matched at enroll, else the site file\'s)')
     .option('--ttl <duration>', 'how long: 90s, 30m, 2h, 1d (default 1h)')
-    .action(async (o: { owner: string; count?: number; node?: string[]; ttl?: string }, cmd: Command) => {
+    .option('--wait', 'while the nodes asked for are held, wait for them (tries again with back-off, says what it waits for on stderr)')
+    .option('--timeout <seconds>', 'with --wait: give up after this long (exit 1); default: wait until they are free', seconds)
+    .action(async (o: { owner: string; count?: number; node?: string[]; role?: string; profile?: string; ttl?: string; wait?: boolean; timeout?: number }, cmd: Command) => {
       const ctx = contextOf(cmd);
-      const input: AcquireInput = { owner: o.owner, ...(o.count !== undefined ? { count: o.count } : {}), ...(o.node ? { nodes: o.node } : {}), ...(o.ttl ? { ttl: o.ttl } : {}) };
-      const l = await run(ctx, (call) => call<LeaseView>('POST', '/leases', input), (desk) => desk.acquire(input));
+      if (o.timeout !== undefined && !o.wait) throw new InputError('--timeout goes with --wait', [], { code: 'bad-option' });
+      const input: AcquireInput = { owner: o.owner, ...(o.count !== undefined ? { count: o.count } : {}), ...(o.node ? { nodes: o.node } : {}), ...(o.role ? { role: o.role } : {}), ...(o.profile ? { profile: o.profile } : {}), ...(o.ttl ? { ttl: o.ttl } : {}) };
+      const l = await acquire(ctx, input, { ...(o.wait ? { wait: true } : {}), ...(o.timeout !== undefined ? { timeoutS: o.timeout } : {}) });
       ctx.out.result(l, () => `lease ${l.id} for ${l.owner} until ${l.expires_at}\n${rows([l])}`);
     });
 

@@ -7,7 +7,7 @@
 import type { Command } from 'commander';
 import { openEngine } from '../engine/open.js';
 import type { NodeState } from '../engine/lifecycle.js';
-import type { NodeOutcome, PhaseTimeouts, ProgressEvent, Provisioner } from '../engine/types.js';
+import { DEFAULT_LIMITS, type NodeOutcome, type PhaseTimeouts, type ProgressEvent, type Provisioner, type RunLimits } from '../engine/types.js';
 import { InputError, KseedError } from '../errors.js';
 import { bootServicePid } from '../engine/service.js';
 import { loadSite } from '../site/load.js';
@@ -20,6 +20,8 @@ import { table } from './output.js';
 
 export interface EngineCliOpts {
   concurrency?: string;
+  maxDeploying?: string;
+  maxBmc?: string;
   timeout?: string;
   waitBooted?: boolean;
 }
@@ -44,10 +46,14 @@ function positive(v: string | undefined, flag: string): number | undefined {
 export async function engineFor(ctx: CliContext, site: Site, opts: EngineCliOpts) {
   const timeout = positive(opts.timeout, '--timeout');
   const concurrency = positive(opts.concurrency, '--concurrency');
+  const ramdisks = positive(opts.maxDeploying, '--max-deploying');
+  const bmc = positive(opts.maxBmc, '--max-bmc');
+  const limits: Partial<RunLimits> = { ...(ramdisks ? { ramdisks: Math.ceil(ramdisks) } : {}), ...(bmc ? { bmc: Math.ceil(bmc) } : {}) };
   const timeouts: Partial<PhaseTimeouts> | undefined = timeout ? { inspect: timeout * 1000, deploy: timeout * 1000, undeploy: timeout * 1000, boot: timeout * 1000 } : undefined;
   return openEngine(site, ctx.stateDir, {
     onProgress: (e) => ctx.out.node(e, progressLine(e)),
     ...(concurrency ? { concurrency: Math.floor(concurrency) } : {}),
+    limits,
     ...(timeouts ? { timeouts } : {}),
     // a lease's holder (a CI job) says who it is: a node leased to someone else is refused
     ...(process.env.KSEED_OWNER ? { leaseOwner: process.env.KSEED_OWNER } : {}),
@@ -72,10 +78,10 @@ export function report(ctx: CliContext, engine: Provisioner, outcomes: NodeOutco
 }
 
 export function engineOptions(c: Command, o: { deploys?: boolean } = { deploys: true }): Command {
-  c.option('--concurrency <n>', 'nodes worked on at once (default 16)').option(
-    '--timeout <seconds>',
-    'per-phase time limit for inspect, deploy and undeploy (default 15 min / 45 min / 15 min)',
-  );
+  c.option('--concurrency <n>', 'nodes worked on at once (default 16)')
+    .option('--max-deploying <n>', `nodes in the deploy ramdisk at once: inspecting, deploying or cleaning (default ${DEFAULT_LIMITS.ramdisks})`)
+    .option('--max-bmc <n>', `BMC conversations in flight at once (default ${DEFAULT_LIMITS.bmc})`)
+    .option('--timeout <seconds>', 'per-phase time limit for inspect, deploy and undeploy (default 15 min / 45 min / 15 min)');
   // only a verb that writes an OS has an OS to wait for
   return o.deploys ? c.option('--wait-booted', 'after deploy, wait for the installed OS to call back from its own disk') : c;
 }

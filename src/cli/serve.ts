@@ -11,29 +11,35 @@ export function register(program: Command): void {
   program
     .command('serve')
     .description('run the seed service (JSON API under /api/v1, node leases) in the foreground')
-    .option('--port <port>', 'TCP port (default 9480)')
-    .option('--host <address>', 'listen address, 127.0.0.0/8 only until TLS exists (default 127.0.0.1)')
-    .action(async (o: { port?: string; host?: string }, cmd: Command) => {
+    .option('--port <port>', 'TCP port (default: the site\'s seed.ports.api, 9480)')
+    .option('--host <address>', 'listen address (default 127.0.0.1); off 127.0.0.0/8 only with --tls')
+    .option('--tls', 'HTTPS with a certificate of kseed\'s own CA (made in .kseed/secrets/; clients verify with api-ca.crt: KSEED_CA, curl --cacert)')
+    .action(async (o: { port?: string; host?: string; tls?: boolean }, cmd: Command) => {
       const ctx = contextOf(cmd);
       if (!existsSync(ctx.configPath)) throw noSiteFile(ctx);
       const port = o.port === undefined ? undefined : Number(o.port);
       if (port !== undefined && (!/^\d+$/.test(o.port!) || port > 65535)) throw new InputError(`--port must be a TCP port (0-65535), not "${o.port}"`, [], { code: 'bad-port' });
       const site = await (await import('../site/load.js')).loadSite(ctx.configPath);
-      const { startService } = await import('../service/serve.js');
+      const [{ startService }, { candidatesOf }] = await Promise.all([import('../service/serve.js'), import('../service/leases.js')]);
       const version = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
-      const line = (e: Record<string, unknown>) => process.stdout.write(`${JSON.stringify({ ts: new Date().toISOString(), ...e })}\n`);
-      const svc = await startService({
-        stateDir: ctx.stateDir,
-        nodes: site.nodes.map((n) => n.name),
-        ...(o.host ? { host: o.host } : {}),
-        ...(port !== undefined ? { port } : {}),
-        version,
-        log: line,
-      });
-      const signal = await new Promise<string>((resolve) => {
+      let stop: (why: string) => void = () => undefined;
+      const stopped = new Promise<string>((resolve) => {
+        stop = resolve;
         process.once('SIGINT', () => resolve('SIGINT'));
         process.once('SIGTERM', () => resolve('SIGTERM'));
       });
+      const line = (e: Record<string, unknown>) => process.stdout.write(`${JSON.stringify({ ts: new Date().toISOString(), ...e })}\n`);
+      const svc = await startService({
+        stateDir: ctx.stateDir,
+        nodes: candidatesOf(site),
+        ...(o.host ? { host: o.host } : {}),
+        ...(o.tls ? { tls: true } : {}),
+        port: port ?? site.seed.ports.api,
+        version,
+        log: line,
+        orphaned: () => stop('orphaned'),
+      });
+      const signal = await stopped;
       await Promise.race([svc.close(), new Promise((r) => setTimeout(r, 5000).unref())]);
       line({ service: 'api', type: 'stopped', signal });
     });

@@ -14,12 +14,15 @@ export function register(program: Command): void {
       const ctx = contextOf(cmd);
       // the engines load when the command runs, not for its --help
       const [{ openSeed }, { cephSummaryAt, cephSummaryLine }] = await Promise.all([import('../engine/seed.js'), import('../handoff/ceph-status.js')]);
+      const { apiServiceLine, apiServiceStatus } = await import('../service/daemon.js');
       const s = await openSeed(ctx, await siteIfAny(ctx)).status({ ...(opts.out ? { out: opts.out } : {}) });
+      const api = await apiServiceStatus(ctx.stateDir);
       if (s.engine === 'embedded') {
         const { boot_services, nodes } = s;
         const ceph = cephSummaryAt(ctx.stateDir);
-        ctx.out.result({ engine: 'embedded', boot_services, nodes, ...(ceph ? { ceph } : {}) }, () =>
+        ctx.out.result({ engine: 'embedded', boot_services, api, nodes, ...(ceph ? { ceph } : {}) }, () =>
           [
+            apiServiceLine(api),
             boot_services.pid ? `boot services: running (pid ${boot_services.pid})` : `boot services: not running (kseed up starts them)`,
             table(
               ['NODE', 'STATE', 'POWER', 'IP', 'PROFILE', 'TIMINGS', 'LAST ERROR'],
@@ -32,7 +35,7 @@ export function register(program: Command): void {
       }
       if (!s.rendered) {
         if (!existsSync(ctx.configPath)) throw noSiteFile(ctx);
-        ctx.out.result({ project: null, rendered: false, services: [] }, () => 'seed not up: no rendered stack (`kseed up` renders and starts it)');
+        ctx.out.result({ project: null, rendered: false, services: [], api }, () => [apiServiceLine(api), 'seed not up: no rendered stack (`kseed up` renders and starts it)'].join('\n'));
         return;
       }
       const { project, healthy, services, site } = s;
@@ -54,8 +57,8 @@ export function register(program: Command): void {
           ]
         : [];
       const ceph = cephSummaryAt(ctx.stateDir);
-      ctx.out.result({ project, rendered: true, healthy, services, ...(site ?? {}), ...(ceph ? { ceph } : {}) }, () =>
-        [statusTable(services), ...lines, ...(ceph ? [cephSummaryLine(ceph)] : []), `${project}: ${healthy ? 'all services up' : 'not all services are up'}`].join('\n'),
+      ctx.out.result({ project, rendered: true, healthy, services, api, ...(site ?? {}), ...(ceph ? { ceph } : {}) }, () =>
+        [statusTable(services), apiServiceLine(api), ...lines, ...(ceph ? [cephSummaryLine(ceph)] : []), `${project}: ${healthy ? 'all services up' : 'not all services are up'}`].join('\n'),
       );
     });
 }

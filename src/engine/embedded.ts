@@ -25,8 +25,12 @@ import { NodeRunner, type NodeRunnerOptions, type Prepared, type WorkCtx } from 
 import { chooseRootDevice, type Disk } from './rootdevice.js';
 import { agentOutcome, type OpRecord, resumeDecision } from './runner.js';
 import type { ProvisionOptions } from './types.js';
+import { prepareVirtualMedia, removeVirtualMedia, type VirtualMediaSeed } from './vmedia.js';
 
-export type EmbeddedEngineOptions = NodeRunnerOptions;
+export interface EmbeddedEngineOptions extends NodeRunnerOptions {
+  /** Where the boot services serve virtual-media CDs (nodes with `boot: virtual-media`). */
+  vmedia?: VirtualMediaSeed;
+}
 
 export class EmbeddedEngine extends NodeRunner {
   readonly engine = 'embedded' as const;
@@ -37,16 +41,25 @@ export class EmbeddedEngine extends NodeRunner {
    * still there and boots it again, which is safe.
    */
   private readonly warm = new Set<string>();
+  /** Nodes this engine inserted a CD into: it ejects them when their verbs end. */
+  private readonly mounted = new Set<string>();
+  private readonly vmedia: VirtualMediaSeed | undefined;
 
   constructor(o: EmbeddedEngineOptions) {
     // the boot services write the ramdisk's reports into the store: read them often
     super(o, 250);
+    this.vmedia = o.vmedia;
+  }
+
+  private byVirtualMedia(name: string): boolean {
+    return this.spec(name).boot === 'virtual-media';
   }
 
   // --------------------------------------------------------------- BMC
 
   /** Boot the node from the network now: what it boots is the boot services' choice from its state. */
   private async netboot(name: string, signal: AbortSignal): Promise<void> {
+    if (this.byVirtualMedia(name)) return this.mediaBoot(name, signal);
     const uefi = bootModeOf(this.spec(name), this.profileOf(name)) === 'uefi';
     await this.withBmc(name, 'netboot', signal, async (bmc) => {
       await bmc.setBootDevice({ device: 'pxe' as BootDevice, uefi });
@@ -59,6 +72,55 @@ export class EmbeddedEngine extends NodeRunner {
   }
 
   /**
+   * Virtual media (Ironic's redfish-virtual-media boot): a fresh CD with a
+   * fresh token, inserted, a one-time boot override to Cd, power on. The
+   * ramdisk then reaches the seed on its own, exactly as after a PXE boot.
+   */
+  private async mediaBoot(name: string, signal: AbortSignal): Promise<void> {
+    const seed = this.vmedia;
+    if (!seed) throw new Error('virtual-media boot: this engine was opened without the boot services\' artifacts directory');
+    const uefi = bootModeOf(this.spec(name), this.profileOf(name)) === 'uefi';
+    const iso = await prepareVirtualMedia(this.store, this.site, this.spec(name), seed);
+    this.mounted.add(name);
+    await this.withBmc(name, 'vmedia-boot', signal, async (bmc) => {
+      if (!bmc.insertMedia) throw new Error(`virtual-media boot: the node's ${bmc.protocol} BMC has no virtual media (boot: virtual-media needs Redfish)`);
+      if ((await bmc.powerStatus()) === 'on') await bmc.power('off');
+      await bmc.insertMedia(iso.url);
+      await bmc.setBootDevice({ device: 'cdrom' as BootDevice, uefi });
+      await bmc.power('on');
+    });
+    this.store.updateNode(name, { power: 'on' });
+    this.emit({ node: name, kind: 'step', message: `virtual-media boot (${Math.round(iso.bytes / 1048576)} MiB CD inserted, bootdev cd once, power on)` });
+  }
+
+  /**
+   * After a virtual-media boot, what the phase waits for says whether the
+   * BMC has fetched the CD yet (the boot services record it as `vmedia-fetched`):
+   * a timeout then tells a BMC that never reached the seed from a ramdisk that never called back.
+   */
+  protected override async waitAgent(name: string, verb: Verb, ctx: Pick<WorkCtx, 'since' | 'signal' | 'note'>): Promise<void> {
+    const booted = this.store.listEvents(name, { sinceId: ctx.since, kind: 'step' }).some((e) => e.detail.step === 'vmedia-boot');
+    if (!booted) return super.waitAgent(name, verb, ctx);
+    const what = `the deploy ramdisk's ${verb === 'undeploy' ? 'wipe' : verb} result`;
+    ctx.note(`${what}; the BMC never fetched the virtual-media CD from the seed`);
+    void this.waitEvents(name, ctx.since, ctx.signal, (evs) => (evs.some((e) => e.kind === 'vmedia-fetched') ? true : undefined))
+      .then(() => ctx.note(`${what} (the BMC fetched the virtual-media CD; the ramdisk never called back)`))
+      .catch(() => undefined);
+    return super.waitAgent(name, verb, { ...ctx, note: () => {} });
+  }
+
+  /** Best effort: the CD out of the drive and its file (with the token) off the seed. */
+  private async ejectAfter(name: string): Promise<void> {
+    if (!this.mounted.delete(name)) return;
+    if (this.vmedia) removeVirtualMedia(this.vmedia, name);
+    try {
+      await this.withBmc(name, 'vmedia-eject', new AbortController().signal, async (bmc) => bmc.ejectMedia?.());
+    } catch {
+      /* recorded as a failed step; the node's outcome is its verbs' */
+    }
+  }
+
+  /**
    * UEFI nodes: iPXE's `exit` hands back to the firmware's boot order, which
    * on a network-first machine has no entry for a disk that was blank when
    * the firmware last enumerated it (seen with OVMF: PXE, PXE, setup menu).
@@ -67,10 +129,18 @@ export class EmbeddedEngine extends NodeRunner {
    * script (sanboot), with no extra power cycle.
    */
   protected async bootDisk(name: string): Promise<void> {
-    if (bootModeOf(this.spec(name), this.profileOf(name)) !== 'uefi') return;
+    // a virtual-media node has no iPXE to sanboot its disk: as Ironic, eject, boot device disk, restart
+    const media = this.byVirtualMedia(name);
+    const uefi = bootModeOf(this.spec(name), this.profileOf(name)) === 'uefi';
+    if (!uefi && !media) return;
     const ac = new AbortController();
+    if (media) {
+      this.mounted.delete(name);
+      if (this.vmedia) removeVirtualMedia(this.vmedia, name);
+    }
     await this.withBmc(name, 'boot-disk', ac.signal, async (bmc) => {
-      await bmc.setBootDevice({ device: 'disk' as BootDevice, uefi: true, persistent: true });
+      if (media) await bmc.ejectMedia?.();
+      await bmc.setBootDevice({ device: 'disk' as BootDevice, uefi, persistent: true });
       if ((await bmc.powerStatus()) === 'on') await bmc.power('off');
       await bmc.power('on');
     });
@@ -124,13 +194,14 @@ export class EmbeddedEngine extends NodeRunner {
     // As Ironic does after a failed deploy or cleaning: a ramdisk that hangs,
     // or one still waiting for a task (fast track), must not stay up. A node
     // refused before its ramdisk booted (bad hint) keeps running what it runs.
-    const ramdiskBooted = this.store.listEvents(name, { sinceId: op.since, kind: 'step' }).some((e) => e.detail.step === 'netboot' || e.detail.step === 'fast-track');
+    const ramdiskBooted = this.store.listEvents(name, { sinceId: op.since, kind: 'step' }).some((e) => e.detail.step === 'netboot' || e.detail.step === 'vmedia-boot' || e.detail.step === 'fast-track');
     if (this.warm.has(name) || ramdiskBooted) await this.powerOffAfterFailure(name);
   }
 
   protected override async settle(name: string): Promise<void> {
     // a fast-track ramdisk whose deploy never came must not stay up
     if (this.warm.delete(name)) await this.powerOffAfterFailure(name);
+    await this.ejectAfter(name);
   }
 
   protected override async duringBootWait(name: string, signal: AbortSignal): Promise<void> {

@@ -21,23 +21,11 @@ import type { HardwareProfile } from '../profiles/schema.js';
 import type { NodeSpec, Site } from '../site/types.js';
 import { canApply, finish, start, UNDEPLOYED_STATES, type NodeState, type Verb } from './lifecycle.js';
 import {
-  agentOutcome,
-  bootCallback,
-  type Clock,
-  errText,
-  failedOutcome,
-  isAlive,
-  limiter,
-  NodeBusy,
-  type OpRecord,
-  ownerIsDead,
-  ownerName,
-  PhaseTimeout,
-  realClock,
-  withTimeout,
+  agentOutcome, bootCallback, type Clock, errText, failedOutcome, isAlive, lastHeard, limiter, NodeBusy, type OpRecord,
+  ownerIsDead, ownerName, PhaseTimeout, NodeSlots, realClock, type Semaphore, semaphore, withTimeout,
 } from './runner.js';
 import type { EventRecord, StateStore } from './state.js';
-import { DEFAULT_TIMEOUTS, type NodeOutcome, type NodeStatus, type PhaseTimeouts, type ProgressEvent, type ProvisionOptions, type Provisioner } from './types.js';
+import { DEFAULT_LIMITS, DEFAULT_TIMEOUTS, type NodeOutcome, type NodeStatus, type PhaseTimeouts, type ProgressEvent, type ProvisionOptions, type Provisioner, type RunLimits } from './types.js';
 
 /** What every engine is built with. */
 export interface NodeRunnerOptions {
@@ -49,6 +37,8 @@ export interface NodeRunnerOptions {
   clock?: Clock;
   /** Nodes worked on at once (default 16). */
   concurrency?: number;
+  /** Bounds on what costs the seed and the network at fleet size; unset fields take DEFAULT_LIMITS. */
+  limits?: Partial<RunLimits>;
   timeouts?: Partial<PhaseTimeouts>;
   /** How often the event log (and Ironic) is read while waiting; each engine has its default. */
   pollMs?: number;
@@ -80,6 +70,9 @@ export interface Prepared {
   finished?: { verb: Verb; ok: boolean; since: number };
 }
 
+/** Verbs whose work boots the deploy ramdisk. */
+const RAMDISK_VERBS: ReadonlySet<Verb> = new Set(['inspect', 'deploy', 'rebuild', 'undeploy']);
+
 /** States between runs, when no ramdisk or OS of ours holds a lease: one left from an earlier boot is not the address of the node. */
 const AT_REST: ReadonlySet<NodeState> = new Set(['enroll', 'manageable', 'available']);
 
@@ -97,6 +90,9 @@ export abstract class NodeRunner implements Provisioner {
   protected readonly host = hostname();
   protected readonly pollMs: number;
   private readonly limit: <T>(task: () => Promise<T>) => Promise<T>;
+  /** Held from a node's network boot until its verb, or the fast-tracked one after it, ends. */
+  private readonly ramdisks: NodeSlots;
+  private readonly bmcSlots: Semaphore;
 
   constructor(
     private readonly base: NodeRunnerOptions,
@@ -107,6 +103,9 @@ export abstract class NodeRunner implements Provisioner {
     this.t = { ...DEFAULT_TIMEOUTS, ...(base.timeouts ?? {}) };
     this.owner = base.owner ?? ownerName(this.host, process.pid);
     this.limit = limiter(base.concurrency ?? 16);
+    const limits = { ...DEFAULT_LIMITS, ...(base.limits ?? {}) };
+    this.ramdisks = new NodeSlots(semaphore(limits.ramdisks, 'the ramdisk limit'));
+    this.bmcSlots = semaphore(limits.bmc, 'the BMC limit');
     this.pollMs = base.pollMs ?? defaultPollMs;
   }
 
@@ -196,8 +195,12 @@ export abstract class NodeRunner implements Provisioner {
 
   /** Waits for the deploy ramdisk's result of the verb's work; its failure is the verb's. */
   protected async waitAgent(name: string, verb: Verb, ctx: Pick<WorkCtx, 'since' | 'signal' | 'note'>): Promise<void> {
-    ctx.note(`the deploy ramdisk's ${verb === 'undeploy' ? 'wipe' : verb} result`);
-    const out = await this.waitEvents(name, ctx.since, ctx.signal, (evs) => agentOutcome(verb, evs));
+    const what = `the deploy ramdisk's ${verb === 'undeploy' ? 'wipe' : verb} result`;
+    const out = await this.waitEvents(name, ctx.since, ctx.signal, (evs) => {
+      // a timeout's reason then says how far the node got
+      ctx.note(`${what}; ${lastHeard(evs)}`);
+      return agentOutcome(verb, evs);
+    });
     // a failure of another stage than the verb's own (a rebuild's is deploy) names that stage
     if (out.status === 'fail') throw new Error(out.stage && out.stage !== (verb === 'rebuild' ? 'deploy' : verb) ? `${out.stage}: ${out.reason}` : out.reason);
   }
@@ -205,6 +208,8 @@ export abstract class NodeRunner implements Provisioner {
   /** One BMC conversation, bounded and recorded as a step: a BMC that does not answer fails this node only. */
   protected async withBmc<T>(name: string, what: string, signal: AbortSignal, fn: (bmc: Bmc) => Promise<T>): Promise<T> {
     signal.throwIfAborted();
+    // the wait for a slot is not the BMC's time: its budget starts once the conversation may begin
+    await this.bmcSlots.acquire(signal);
     this.store.recordEvent(name, 'step', { step: what, status: 'start' });
     try {
       const target = await bmcTarget(this.spec(name), this.base.site, this.profileOf(name));
@@ -225,6 +230,8 @@ export abstract class NodeRunner implements Provisioner {
     } catch (err) {
       this.store.recordEvent(name, 'step', { step: what, status: 'fail', error: errText(err) });
       throw err;
+    } finally {
+      this.bmcSlots.release();
     }
   }
 
@@ -281,6 +288,8 @@ export abstract class NodeRunner implements Provisioner {
       this.move(name, start(name, verb, cur.state), { phase, from: cur.state });
       return true;
     }
+    // a node waiting for a ramdisk slot stays in its resting state, and the wait is no phase's time
+    if (RAMDISK_VERBS.has(verb)) await this.ramdisks.take(name);
     let during: NodeState;
     let op: OpRecord;
     if (resume) {
@@ -308,6 +317,8 @@ export abstract class NodeRunner implements Provisioner {
       error = err instanceof PhaseTimeout ? err.message : errText(err);
       await this.afterFailure(name, op);
     }
+    // the fast-tracked verb runs in the same ramdisk boot, under the same slot
+    if (error || !next) this.ramdisks.free(name);
     this.store.updateNode(name, { data: { op: null }, ...(error ? {} : { last_error: null }) });
     if (verb === 'provide' && error) {
       // provide has no failed state: the node stays manageable, with the reason
@@ -407,6 +418,7 @@ export abstract class NodeRunner implements Provisioner {
       return outcome(ok);
     } finally {
       await this.settle(name);
+      this.ramdisks.free(name);
       this.release(name);
     }
   }

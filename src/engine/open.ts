@@ -13,7 +13,9 @@ import { ironicBootPlan } from '../render/index.js';
 import type { Site } from '../site/types.js';
 import { EmbeddedEngine, type EmbeddedEngineOptions } from './embedded.js';
 import { IronicEngine, type IronicNodeStatus, type KseedRamdisk } from './ironic.js';
+import { servedArtifactsDir } from './service.js';
 import { openState, type StateStore } from './state.js';
+import { virtualMediaSeed } from './vmedia.js';
 import type { Provisioner } from './types.js';
 
 /**
@@ -31,7 +33,7 @@ export interface OpenedEngine {
   close(): Promise<void>;
 }
 
-export interface OpenEngineOptions extends Pick<EmbeddedEngineOptions, 'onProgress' | 'concurrency' | 'timeouts' | 'leaseOwner'> {
+export interface OpenEngineOptions extends Pick<EmbeddedEngineOptions, 'onProgress' | 'concurrency' | 'limits' | 'timeouts' | 'leaseOwner'> {
   /** Engine ironic: overrides of what the rendered stack and the state store say. */
   ironic?: { url?: string; kseedRamdisk?: KseedRamdisk };
 }
@@ -70,7 +72,9 @@ export async function openEngine(site: Site, stateDir: string, opts: OpenEngineO
   }
   const store = openState(stateDir);
   const { ironic: _ignored, ...rest } = opts;
-  return opened(new EmbeddedEngine({ site, store, profiles, connect: connectBmc, ...rest }), store);
+  // virtual-media CDs go where the running boot services serve /artifacts/
+  const vmedia = site.nodes.some((n) => n.boot === 'virtual-media') ? virtualMediaSeed(site, servedArtifactsDir(stateDir, site.file)) : undefined;
+  return opened(new EmbeddedEngine({ site, store, profiles, connect: connectBmc, ...rest, ...(vmedia ? { vmedia } : {}) }), store);
 }
 
 /** Closing the engine closes its store too. */

@@ -62,22 +62,77 @@ export async function withTimeout<T>(
   }
 }
 
-/** At most `n` of the returned function's tasks run at once; the others queue in call order. */
-export function limiter(n: number): <T>(task: () => Promise<T>) => Promise<T> {
-  if (!Number.isInteger(n) || n < 1) throw new RangeError(`concurrency must be a positive integer, got ${n}`);
+/** A counting semaphore: at most `n` holders; waiters are served in call order. */
+export interface Semaphore {
+  /** Resolves once a slot is held; rejects with the signal's reason (and queues no more) when it is aborted first. */
+  acquire(signal?: AbortSignal): Promise<void>;
+  release(): void;
+  readonly active: number;
+  readonly waiting: number;
+}
+
+export function semaphore(n: number, what = 'concurrency'): Semaphore {
+  if (!Number.isInteger(n) || n < 1) throw new RangeError(`${what} must be a positive integer, got ${n}`);
   let active = 0;
   const queue: (() => void)[] = [];
-  const release = () => {
-    active--;
-    queue.shift()?.();
+  return {
+    get active() {
+      return active;
+    },
+    get waiting() {
+      return queue.length;
+    },
+    acquire(signal?: AbortSignal): Promise<void> {
+      signal?.throwIfAborted();
+      if (active < n) {
+        active++;
+        return Promise.resolve();
+      }
+      return new Promise<void>((resolve, reject) => {
+        const grant = () => {
+          signal?.removeEventListener('abort', abort);
+          active++;
+          resolve();
+        };
+        const abort = () => {
+          const i = queue.indexOf(grant);
+          if (i >= 0) queue.splice(i, 1);
+          reject(signal!.reason);
+        };
+        queue.push(grant);
+        signal?.addEventListener('abort', abort, { once: true });
+      });
+    },
+    release(): void {
+      active--;
+      queue.shift()?.();
+    },
   };
+}
+
+/** Slots a node holds across several steps; taking one it holds, or freeing one it does not, does nothing. */
+export class NodeSlots {
+  private readonly holders = new Set<string>();
+  constructor(private readonly sem: Semaphore) {}
+  async take(node: string): Promise<void> {
+    if (this.holders.has(node)) return;
+    await this.sem.acquire();
+    this.holders.add(node);
+  }
+  free(node: string): void {
+    if (this.holders.delete(node)) this.sem.release();
+  }
+}
+
+/** At most `n` of the returned function's tasks run at once; the others queue in call order. */
+export function limiter(n: number): <T>(task: () => Promise<T>) => Promise<T> {
+  const s = semaphore(n);
   return async <T>(task: () => Promise<T>): Promise<T> => {
-    if (active >= n) await new Promise<void>((r) => queue.push(r));
-    active++;
+    await s.acquire();
     try {
       return await task();
     } finally {
-      release();
+      s.release();
     }
   };
 }
@@ -110,6 +165,27 @@ export function agentOutcome(verb: Verb, events: readonly EventLike[]): AgentOut
     if (e.detail.status === 'ok' && stage === want) return { status: 'ok', msg };
   }
   return undefined;
+}
+
+/**
+ * The node's last word among the events since a verb started, for the reason
+ * of a timeout: an operator reading "deploy timed out" must see whether the
+ * node never network-booted, stopped in its ramdisk, or froze mid-write.
+ */
+export function lastHeard(events: readonly (EventLike & { ts: number })[]): string {
+  for (let i = events.length - 1; i >= 0; i--) {
+    const e = events[i]!;
+    const d = e.detail;
+    const what =
+      e.kind === 'boot-script' ? 'it fetched its iPXE boot script'
+      : e.kind === 'inventory' ? 'its ramdisk posted its inventory'
+      : e.kind === 'task' ? `its ramdisk took the task ${String(d.task)}`
+      : e.kind === 'agent-progress' ? `its ramdisk reported ${String(d.stage)} ${String(d.pct)}%${d.msg ? ` (${String(d.msg)})` : ''}`
+      : e.kind === 'agent-result' ? `its ramdisk's ${String(d.stage)} result was ${String(d.status)}`
+      : undefined;
+    if (what) return `last heard at ${new Date(e.ts).toISOString()}: ${what}`;
+  }
+  return 'nothing heard from the node since it began: no iPXE boot script was fetched, so its network boot never reached the seed';
 }
 
 /** The installed OS's first-boot callback among the events, if any. */

@@ -63,7 +63,8 @@ export interface BootServiceInfo {
 export const pidFileOf = (stateDir: string) => path.join(stateDir, 'run', 'boot-serve.pid');
 export const logFileOf = (stateDir: string) => path.join(stateDir, 'logs', 'boot-serve.log');
 
-function cmdline(pid: number): string[] | undefined {
+/** The command line of `pid` (undefined once it is gone). */
+export function cmdlineOf(pid: number): string[] | undefined {
   try {
     return readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').filter(Boolean);
   } catch {
@@ -73,7 +74,7 @@ function cmdline(pid: number): string[] | undefined {
 
 /** Our server: a process whose command line runs `boot serve` for this very site file. */
 function isOurServer(pid: number, configPath: string | undefined): boolean {
-  const c = cmdline(pid);
+  const c = cmdlineOf(pid);
   if (!c) return false;
   const i = c.indexOf('boot');
   if (i < 0 || c[i + 1] !== 'serve') return false;
@@ -106,7 +107,7 @@ export function bootServicePid(stateDir: string, configPath?: string): number | 
  */
 export function servedArtifactsDir(stateDir: string, configPath?: string): string {
   const pid = bootServicePid(stateDir, configPath);
-  const c = pid === undefined ? undefined : cmdline(pid);
+  const c = pid === undefined ? undefined : cmdlineOf(pid);
   const i = c?.indexOf('--artifacts') ?? -1;
   return i >= 0 && c![i + 1] ? path.resolve(path.dirname(configPath ?? stateDir), c![i + 1]!) : path.join(stateDir, 'cache', 'ramdisk');
 }
@@ -165,19 +166,6 @@ export class LogFollower {
   }
 }
 
-function listeningIn(lines: string[]): Record<string, unknown> | undefined {
-  for (const line of lines) {
-    if (!line.startsWith('{')) continue;
-    try {
-      const j = JSON.parse(line) as Record<string, unknown>;
-      if (j.service === 'serve' && j.type === 'listening') return j;
-    } catch {
-      /* not one of our JSON records */
-    }
-  }
-  return undefined;
-}
-
 /** The last `n` lines after byte offset `since`, reading at most 64 KiB from the end. */
 function tailFrom(file: string, since: number, n: number): string {
   try {
@@ -198,6 +186,92 @@ function tailFrom(file: string, since: number, n: number): string {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/** A kseed process to start in the background and wait for (engine/service.ts's boot services, service/daemon.ts's API). */
+export interface DaemonStart {
+  argv: string[];
+  /** It runs in the site file's directory. */
+  configPath: string;
+  /** Appended to (0600); what the process prints goes there. */
+  log: string;
+  /** default 30 s */
+  readyTimeoutMs?: number | undefined;
+  /** Names it in the error: "<what> did not start". */
+  what: string;
+  code: string;
+  /** It is ready once it printed the JSON record `{service: <this>, type: 'listening'}`. */
+  service: string;
+  /** Called with the PID as soon as there is one (to record it). */
+  started?(pid: number): void;
+  /** Called when it failed to become ready (to remove what `started` recorded). */
+  failed?(): void;
+}
+
+/**
+ * Starts a detached process, logging to `log`, and waits for its ready
+ * record; one that exits first or stays silent past the timeout is an
+ * error carrying its log's tail (and the silent one is stopped).
+ */
+export async function startDaemon(o: DaemonStart): Promise<{ pid: number; ready: Record<string, unknown> }> {
+  mkdirSync(path.dirname(o.log), { recursive: true, mode: 0o700 });
+  const since = existsSync(o.log) ? statSync(o.log).size : 0;
+  const fd = openSync(o.log, 'a', 0o600);
+  let child;
+  try {
+    child = startDetached(o.argv, { out: fd, cwd: path.dirname(o.configPath) });
+  } finally {
+    closeSync(fd);
+  }
+  let exited: string | undefined;
+  child.once('exit', (code, sig) => (exited = sig ? `signal ${sig}` : `exit code ${code}`));
+  child.once('error', (err) => (exited = err.message));
+  child.unref();
+  const pid = child.pid;
+  if (pid === undefined) throw new KseedError(`could not start ${o.what}`, { code: o.code });
+  o.started?.(pid);
+  const deadline = Date.now() + (o.readyTimeoutMs ?? 30_000);
+  const follow = new LogFollower(o.log, since);
+  for (;;) {
+    const l = listeningRecord(follow.lines(), o.service);
+    if (l) return { pid, ready: l };
+    if (exited !== undefined || Date.now() > deadline) {
+      const tail = tailFrom(o.log, since, 15);
+      if (exited === undefined) process.kill(pid, 'SIGTERM');
+      o.failed?.();
+      throw new KseedError(`${o.what} did not start (${exited ?? 'not listening after the timeout'}); log ${o.log}`, { code: o.code, detail: tail });
+    }
+    await sleep(100);
+  }
+}
+
+/** SIGTERM to `pid`, SIGKILL after 10 s while `alive()` still says it is the process meant. */
+export async function stopDaemon(pid: number, alive: () => boolean): Promise<{ forced: boolean }> {
+  process.kill(pid, 'SIGTERM');
+  const deadline = Date.now() + 10_000;
+  while (alive()) {
+    if (Date.now() > deadline) {
+      process.kill(pid, 'SIGKILL');
+      await sleep(200);
+      return { forced: true };
+    }
+    await sleep(100);
+  }
+  return { forced: false };
+}
+
+/** The first JSON record of `service` with type `listening` among `lines`. */
+function listeningRecord(lines: string[], service: string): Record<string, unknown> | undefined {
+  for (const line of lines) {
+    if (!line.startsWith('{')) continue;
+    try {
+      const j = JSON.parse(line) as Record<string, unknown>;
+      if (j.service === service && j.type === 'listening') return j;
+    } catch {
+      /* not one of our JSON records */
+    }
+  }
+  return undefined;
+}
+
 export async function startBootService(o: BootServiceOptions): Promise<BootServiceInfo> {
   const pidFile = pidFileOf(o.stateDir);
   const log = logFileOf(o.stateDir);
@@ -208,9 +282,6 @@ export async function startBootService(o: BootServiceOptions): Promise<BootServi
     throw new KseedError(`network namespace "${o.netns}" (seed.netns) does not exist: create the lab with \`kseed lab up\`, or remove seed.netns`, { code: 'no-netns' });
   }
   mkdirSync(path.dirname(pidFile), { recursive: true, mode: 0o700 });
-  mkdirSync(path.dirname(log), { recursive: true, mode: 0o700 });
-  const since = existsSync(log) ? statSync(log).size : 0;
-  const fd = openSync(log, 'a', 0o600);
   const args = [
     ...(o.command ?? [process.execPath, KSEED_BIN]),
     '--config',
@@ -224,50 +295,25 @@ export async function startBootService(o: BootServiceOptions): Promise<BootServi
   ];
   // `ip netns exec` execs the command: the child's PID is the server's
   const argv = o.netns ? ['ip', 'netns', 'exec', o.netns, ...args] : args;
-  let child;
-  try {
-    child = startDetached(argv, { out: fd, cwd: path.dirname(o.configPath) });
-  } finally {
-    closeSync(fd);
-  }
-  let exited: string | undefined;
-  child.once('exit', (code, sig) => (exited = sig ? `signal ${sig}` : `exit code ${code}`));
-  child.once('error', (err) => (exited = err.message));
-  child.unref();
-  const pid = child.pid;
-  if (pid === undefined) throw new KseedError('could not start kseed boot serve', { code: 'boot-serve' });
-  writeFileSync(pidFile, `${pid}\n`, { mode: 0o600 });
-  const deadline = Date.now() + (o.readyTimeoutMs ?? 30_000);
-  const follow = new LogFollower(log, since);
-  for (;;) {
-    const l = listeningIn(follow.lines());
-    if (l) return { pid, pidFile, log, already: false, listening: l };
-    if (exited !== undefined || Date.now() > deadline) {
-      const tail = tailFrom(log, since, 15);
-      if (exited === undefined) process.kill(pid, 'SIGTERM');
-      rmSync(pidFile, { force: true });
-      throw new KseedError(`boot services did not start (${exited ?? 'not listening after the timeout'}); log ${log}`, { code: 'boot-serve', detail: tail });
-    }
-    await sleep(100);
-  }
+  const { pid, ready } = await startDaemon({
+    argv,
+    configPath: o.configPath,
+    log,
+    readyTimeoutMs: o.readyTimeoutMs,
+    what: 'boot services',
+    code: 'boot-serve',
+    service: 'serve',
+    started: (p) => writeFileSync(pidFile, `${p}\n`, { mode: 0o600 }),
+    failed: () => rmSync(pidFile, { force: true }),
+  });
+  return { pid, pidFile, log, already: false, listening: ready };
 }
 
 /** Stops the server by its PID (SIGTERM, then SIGKILL after 10 s); false when none ran. */
 export async function stopBootService(stateDir: string, configPath?: string): Promise<{ stopped: boolean; pid?: number; forced?: boolean }> {
   const pid = bootServicePid(stateDir, configPath);
   if (pid === undefined) return { stopped: false };
-  process.kill(pid, 'SIGTERM');
-  const deadline = Date.now() + 10_000;
-  let forced = false;
-  while (isOurServer(pid, undefined)) {
-    if (Date.now() > deadline) {
-      process.kill(pid, 'SIGKILL');
-      forced = true;
-      await sleep(200);
-      break;
-    }
-    await sleep(100);
-  }
+  const { forced } = await stopDaemon(pid, () => isOurServer(pid, undefined));
   rmSync(pidFileOf(stateDir), { force: true });
   return { stopped: true, pid, forced };
 }

@@ -78,6 +78,26 @@ export const DEFAULT_TIMEOUTS: PhaseTimeouts = {
   fastTrack: 60_000,
 };
 
+export interface RunLimits {
+  /**
+   * Nodes booted into the deploy ramdisk at once (inspecting, deploying,
+   * cleaning), counted from the network boot to the ramdisk's last result;
+   * a fast-track inspection keeps its slot for the deploy of the same boot.
+   * Each such node fetches the kernel and initramfs, then streams its image.
+   */
+  ramdisks: number;
+  /** BMC conversations in flight at once, across all nodes. */
+  bmc: number;
+}
+
+/**
+ * Defaults that hold at 500 nodes on one seed: 20 ramdisks at once is
+ * metal3's default provisioning limit; 32 BMC conversations at once is half
+ * of `kseed bmc --all`'s 64, since a provision's conversations are longer
+ * (boot device, power off, power on).
+ */
+export const DEFAULT_LIMITS: RunLimits = { ramdisks: 20, bmc: 32 };
+
 export interface ProvisionOptions {
   /** Inspect nodes not yet provided (default true). */
   inspect?: boolean;

@@ -5,7 +5,7 @@
  */
 import { createHash, generateKeyPair, randomBytes, randomInt, randomUUID, type KeyObject } from 'node:crypto';
 import { promisify } from 'node:util';
-import YAML from 'yaml';
+import YAML from '../util/vendor/yaml.js';
 import { KseedError } from '../errors.js';
 import { KOLLA_PASSWORD_KEYS, passwordKind } from './kolla-passwords-keys.js';
 

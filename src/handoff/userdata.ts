@@ -12,7 +12,7 @@
  */
 import { createPrivateKey, createPublicKey } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
-import YAML from 'yaml';
+import YAML from '../util/vendor/yaml.js';
 import type { NodeSpec, Site } from '../site/types.js';
 import type { KseedError } from '../errors.js';
 import { ensureSshKey } from './credentials.js';

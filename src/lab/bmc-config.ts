@@ -167,6 +167,40 @@ function shq(s: string): string {
 }
 
 /**
+ * The calling convention of ipmi_sim's chassis_control (get/set power, reset,
+ * shutdown, boot, identify), over the shell functions power_get, power_on,
+ * power_off and power_soft that each kind of node defines (a VM here, a
+ * simulated node in sim/chassis.ts).
+ */
+export const CHASSIS_DISPATCH = `log "$op $*"
+case "$op" in
+get)
+  for p in "$@"; do
+    case "$p" in
+      power) echo "power:$(power_get)";;
+      boot) echo "boot:$(cat "$d/boot" 2>/dev/null || echo none)";;
+      *) echo "Invalid parameter: $p"; exit 1;;
+    esac
+  done;;
+set)
+  while [ $# -ge 2 ]; do
+    p="$1"; v="$2"; shift 2
+    case "$p" in
+      power) if [ "$v" = 1 ]; then power_on; else power_off; fi;;
+      reset) if [ "$(power_get)" = 1 ]; then power_off; power_on; fi;;
+      shutdown) power_soft;;
+      boot) case "$v" in none|pxe|default|cdrom|bios) echo "$v" > "$d/boot";; *) echo "Invalid boot device: $v"; exit 1;; esac;;
+      identify) ;;
+      *) echo "Invalid parameter: $p"; exit 1;;
+    esac
+  done;;
+check) exit 1;;
+*) echo "Unknown operation: $op"; exit 1;;
+esac
+exit 0
+`;
+
+/**
  * chassis_control program of one node. ipmi_sim runs it through popen and
  * blocks until it exits; ipmitool retransmits after ~1 s and ipmi_sim then
  * runs the command again (lab.md gotcha 4): so it stays well under 1 s and
@@ -224,33 +258,7 @@ power_soft() {
   fi
   power_off
 }
-log "$op $*"
-case "$op" in
-get)
-  for p in "$@"; do
-    case "$p" in
-      power) echo "power:$(power_get)";;
-      boot) echo "boot:$(cat "$d/boot" 2>/dev/null || echo none)";;
-      *) echo "Invalid parameter: $p"; exit 1;;
-    esac
-  done;;
-set)
-  while [ $# -ge 2 ]; do
-    p="$1"; v="$2"; shift 2
-    case "$p" in
-      power) if [ "$v" = 1 ]; then power_on; else power_off; fi;;
-      reset) if [ "$(power_get)" = 1 ]; then power_off; power_on; fi;;
-      shutdown) power_soft;;
-      boot) case "$v" in none|pxe|default|cdrom|bios) echo "$v" > "$d/boot";; *) echo "Invalid boot device: $v"; exit 1;; esac;;
-      identify) ;;
-      *) echo "Invalid parameter: $p"; exit 1;;
-    esac
-  done;;
-check) exit 1;;
-*) echo "Unknown operation: $op"; exit 1;;
-esac
-exit 0
-`;
+${CHASSIS_DISPATCH}`;
 }
 
 /** lan_config_program: `lan print` values from <node>/lanparms (name:value lines). */

@@ -13,6 +13,7 @@ import { stopVm } from './node.js';
 import { findByMarker, isOurs, liveCmdline, terminate } from './proc.js';
 import { forgetLabResources } from './resources.js';
 import { removeLabSite } from './site.js';
+import { deleteSimNetns } from './sim/lab.js';
 import { removeLabCert } from './redfish/cert.js';
 import { redfishPid, stopRedfish } from './redfish/run.js';
 import { requireTool } from '../util/tools.js';
@@ -108,6 +109,8 @@ export async function destroyLab(o: DestroyLabOptions): Promise<DestroyLabResult
       const gone = await terminate(pids, inNs, 3000);
       for (const p of gone) killed.push({ pid: p, what: `${names.get(p)} in ${ns}` });
     }
+    // simulated nodes' own namespaces (their veths go with them)
+    await deleteSimNetns(ip, ns);
     let netnsDeleted = false;
     if (await netnsExists(ip, ns)) {
       say(`lab ${name}: deleting ${ns}`);

@@ -31,8 +31,8 @@ import {
   checkLabName,
   DEFAULT_BMC_PORT_BASE,
   DEFAULT_LAB_NAME,
-  DEFAULT_NETWORK,
   diskSerial,
+  labNetworkFor,
   MAX_NICS,
   MAX_NODES,
   netnsName,
@@ -40,7 +40,6 @@ import {
   nicTapName,
   nodeMac,
   nodeName,
-  parseSeedAddress,
   tapName,
 } from './names.js';
 import { deleteLink, deleteTap, ensureBridge, ensureNetns, ensureTap, ensureVlan } from './net.js';
@@ -51,6 +50,8 @@ import { recordLabResources } from './resources.js';
 import { writeLabSite, checkSiteWritable } from './site.js';
 import { requireTool, which } from '../util/tools.js';
 import { labTools, type LabTools } from './tools.js';
+import { MAX_SIM_NODES, prepareSimNode, removeSimNode, simulatorPid, startSimulator } from './sim/lab.js';
+import { simNetnsName, simPortName } from './sim/net.js';
 import { checkUefiFirmware, createDisk, createUefiVars, type Firmware, renderVmScript } from './vm.js';
 import { ensureLabCert } from './redfish/cert.js';
 import { startRedfish, stopRedfish } from './redfish/run.js';
@@ -87,6 +88,8 @@ export interface CreateLabOptions {
   defaultImage?: (seedIpv4: string) => Promise<ImageSpec | undefined>;
   /** `engine:` of the lab site file; unset = as the existing lab, else embedded. */
   engine?: 'embedded' | 'ironic';
+  /** Simulated nodes (src/lab/sim/) instead of QEMU VMs; unset = as the existing lab, else VMs. */
+  sim?: boolean;
   /** Seed address on the lab bridge, IPv4/prefix. */
   address?: string;
   /** BMC kind: ipmi (ipmi_sim per node) or redfish (kseed's lab Redfish service); unset = as the existing lab, else ipmi. */
@@ -264,6 +267,7 @@ interface NodePlan {
   dataDiskGb: number;
   nics: number;
   listed: boolean;
+  sim: string | undefined;
   prev: LabNodeManifest | undefined;
 }
 
@@ -279,13 +283,13 @@ function planNode(p: NodePlan): LabNodeManifest {
     dir: nodeDir,
     firmware: p.firmware,
     mac: nodeMac(p.lab, p.index),
-    tap: tapName(p.index),
+    tap: p.sim ? simPortName(p.index) : tapName(p.index),
     ...(p.nics > 1 ? { extraNics: Array.from({ length: p.nics - 1 }, (_, k) => ({ mac: nicMac(p.lab, p.index, k + 1), tap: nicTapName(p.index, k + 1) })) } : {}),
     memoryMb: p.memoryMb,
     bmc: { address: '127.0.0.1', port: bmcPort(p.base, p.index), username: 'admin', mac: bmcMac(p.lab, p.index) },
     disk: {
-      path: path.join(nodeDir, 'disk.qcow2'),
-      sizeGb: keptSize('disk.qcow2', p.diskGb, p.prev?.disk.sizeGb),
+      path: path.join(nodeDir, p.sim ? 'disk.img' : 'disk.qcow2'),
+      sizeGb: keptSize(p.sim ? 'disk.img' : 'disk.qcow2', p.diskGb, p.prev?.disk.sizeGb),
       serial: diskSerial(p.lab, p.index),
     },
     dataDisks: Array.from({ length: p.dataDisks }, (_, k) => ({
@@ -295,6 +299,7 @@ function planNode(p: NodePlan): LabNodeManifest {
     })),
     listed: p.listed,
     serialLog: path.join(nodeDir, 'serial.log'),
+    ...(p.sim ? { sim: { netns: simNetnsName(p.sim, p.index) } } : {}),
   };
 }
 
@@ -316,13 +321,19 @@ export async function createLab(o: CreateLabOptions): Promise<CreateLabResult> {
 
   return withLabLock(stateDir, name, async () => {
     const prev = readManifest(stateDir, name);
-    const count = intOption(o.nodes, 'nodes', 1, MAX_NODES, prev ? prev.nodes.filter((n) => n.listed !== false).length : DEFAULT_NODES);
+    const sim = o.sim ?? prev?.sim ?? false;
+    if (prev && Boolean(prev.sim) !== sim) {
+      throw new InputError(`lab ${name} has ${prev.sim ? 'simulated' : 'QEMU'} nodes: \`kseed lab down\` it before making it ${sim ? 'simulated' : 'QEMU'}`, [
+        { file: '<command line>', path: 'sim', message: 'a lab is all simulated or all QEMU' },
+      ]);
+    }
+    const maxNodes = sim ? MAX_SIM_NODES : MAX_NODES;
+    const count = intOption(o.nodes, sim ? 'sim' : 'nodes', 1, maxNodes, prev ? prev.nodes.filter((n) => n.listed !== false).length : DEFAULT_NODES);
     const uefi = intOption(o.uefiNodes, 'uefi-nodes', 0, count, prev ? Math.min(count, prev.nodes.filter((n) => n.firmware === 'uefi' && n.listed !== false).length) : 0);
     const diskGb = intOption(o.diskGb, 'disk-gb', 1, 4096, prev?.nodes[0]?.disk.sizeGb ?? DEFAULT_DISK_GB);
     const memoryMb = intOption(o.memoryMb, 'memory-mb', 128, 65536, prev?.nodes[0]?.memoryMb ?? DEFAULT_MEMORY_MB);
-    const base = intOption(o.bmcPortBase, 'bmc-port-base', 1024, 65535 - MAX_NODES, prev?.bmcPortBase ?? (await freePortBase(stateDir, name, MAX_NODES)));
-    const network = o.address ? parseSeedAddress(o.address) : (prev?.network ?? DEFAULT_NETWORK);
-    if (uefi > 0) checkUefiFirmware();
+    const base = intOption(o.bmcPortBase, 'bmc-port-base', 1024, 65535 - maxNodes, prev?.bmcPortBase ?? (await freePortBase(stateDir, name, maxNodes)));
+    if (uefi > 0 && !sim) checkUefiFirmware();
 
     const dataDisks = intOption(o.dataDisks, 'data-disks', 0, 9, prev?.nodes[0]?.dataDisks?.length ?? 0);
     const dataDiskGb = intOption(o.dataDiskGb, 'data-disk-gb', 1, 4096, prev?.nodes[0]?.dataDisks?.[0]?.sizeGb ?? DEFAULT_DATA_DISK_GB);
@@ -332,8 +343,13 @@ export async function createLab(o: CreateLabOptions): Promise<CreateLabResult> {
     if (bmcKind !== 'ipmi' && bmcKind !== 'redfish') {
       throw new InputError(`bad --bmc ${String(bmcKind)}`, [{ file: '<command line>', path: 'bmc', message: 'ipmi or redfish' }]);
     }
+    // the simulator's power follows ipmi_sim's chassis script; virtual media has no simulated client
+    if (sim && bmcKind === 'redfish') {
+      throw new InputError(`lab ${name}: simulated nodes have ipmi_sim BMCs, not --bmc redfish`, [{ file: '<command line>', path: 'bmc', message: 'ipmi with --sim' }]);
+    }
     if (bmcKind === 'redfish') requireTool('curl', 'the lab Redfish BMC fetches virtual media with it');
-    const unlisted = intOption(o.unlistedNodes, 'unlisted-nodes', 0, MAX_NODES - count, prev ? prev.nodes.filter((n) => n.listed === false).length : 0);
+    const unlisted = intOption(o.unlistedNodes, 'unlisted-nodes', 0, maxNodes - count, prev ? prev.nodes.filter((n) => n.listed === false).length : 0);
+    const network = labNetworkFor(count, o.address, prev?.network);
     let image = o.image ? checkImage(o.image) : prev?.image;
     if (!image && o.defaultImage) {
       const d = await o.defaultImage(network.ipv4);
@@ -344,7 +360,7 @@ export async function createLab(o: CreateLabOptions): Promise<CreateLabResult> {
     for (let i = 0; i < count + unlisted; i++) {
       const listed = i < count;
       const fw: Firmware = listed && i >= count - uefi ? 'uefi' : 'bios';
-      const node = planNode({ lab: name, dir, index: i, firmware: fw, base, diskGb, memoryMb, dataDisks, dataDiskGb, nics, listed, prev: prev?.nodes[i] });
+      const node = planNode({ lab: name, dir, index: i, firmware: fw, base, diskGb, memoryMb, dataDisks, dataDiskGb, nics, listed, sim: sim ? netnsName(name) : undefined, prev: prev?.nodes[i] });
       nodes.push(staticNetwork && listed ? { ...node, addresses: labNodeAddresses(network, i) } : node);
     }
     const removed = (prev?.nodes ?? []).filter((n) => n.index >= nodes.length);
@@ -364,6 +380,7 @@ export async function createLab(o: CreateLabOptions): Promise<CreateLabResult> {
       ...(image ? { image } : {}),
       ...(o.engine ? { engine: o.engine } : prev?.engine ? { engine: prev.engine } : {}),
       ...(staticNetwork ? { staticNetwork } : {}),
+      ...(sim ? { sim } : {}),
       createdAt: prev?.createdAt ?? now,
       updatedAt: now,
       // removed nodes stay listed until they are gone, so a crash in between loses nothing
@@ -379,6 +396,7 @@ export async function createLab(o: CreateLabOptions): Promise<CreateLabResult> {
     await ensureNetns(tools.ip, manifest.netns);
     await ensureBridge(tools.ip, manifest.netns, BRIDGE, network);
     for (const n of nodes) {
+      if (sim) continue; // their wires come with the rest of a simulated node, below
       await ensureTap(tools.ip, manifest.netns, BRIDGE, n.tap);
       for (const x of n.extraNics ?? []) await ensureTap(tools.ip, manifest.netns, BRIDGE, x.tap);
       // fewer NICs than before: the surplus taps go with them
@@ -402,6 +420,10 @@ export async function createLab(o: CreateLabOptions): Promise<CreateLabResult> {
     for (const n of nodes) {
       mkdirSync(n.dir, { recursive: true, mode: 0o700 });
       writeBmcFiles(name, n, password);
+      if (sim) {
+        created.set(n.name, await prepareSimNode(tools.ip, manifest, n));
+        continue;
+      }
       const vmFile = path.join(n.dir, 'vm.sh');
       writeFileSync(vmFile, renderVmScript(vmInput(manifest, n, tools)), { mode: 0o755 });
       chmodSync(vmFile, 0o755);
@@ -414,6 +436,12 @@ export async function createLab(o: CreateLabOptions): Promise<CreateLabResult> {
     const bmcPids = bmcKind === 'redfish' ? await startRedfishBmcs(manifest, say) : await startIpmiBmcs(manifest, tools, password, say);
     nodes.forEach((n, i) => results.push({ ...n, bmcPid: bmcPids[i]!, diskCreated: created.get(n.name) ?? false }));
 
+    // a running simulator keeps its nodes' power unless the set of nodes changed
+    const sameNodes = prev !== undefined && prev.nodes.map((n) => n.name).join() === nodes.map((n) => n.name).join();
+    if (sim && !(sameNodes && simulatorPid(dir) !== undefined)) {
+      say(`lab ${name}: starting the simulator of ${nodes.length} node(s)`);
+      await startSimulator(manifest);
+    }
     recordLabResources(manifest, Object.fromEntries(results.map((n) => [n.name, n.bmcPid])));
     if (manifest.siteFile) {
       writeLabSite(manifest.siteFile, manifest);
@@ -463,6 +491,7 @@ async function startRedfishBmcs(m: LabManifest, say: (msg: string) => void): Pro
 export async function removeNode(tools: LabTools, m: LabManifest, n: LabNodeManifest): Promise<void> {
   await stopBmc(n);
   await stopVm(n);
+  if (n.sim) await removeSimNode(tools.ip, m, n);
   await deleteTap(tools.ip, m.netns, n.tap);
   for (const x of n.extraNics ?? []) await deleteTap(tools.ip, m.netns, x.tap);
   rmSync(n.dir, { recursive: true, force: true });

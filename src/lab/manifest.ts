@@ -47,6 +47,8 @@ export interface LabNodeManifest {
   listed: boolean;
   /** Serial console of the VM (appended across power cycles). */
   serialLog: string;
+  /** A simulated node (src/lab/sim/): no VM; its own netns, whose eth0 pairs with `tap` on the bridge. */
+  sim?: { netns: string };
 }
 
 export interface LabManifest {
@@ -69,6 +71,8 @@ export interface LabManifest {
   staticNetwork?: boolean;
   /** The seed's VLAN sub-interface when the kernel could make one (static-net.ts). */
   seedVlan?: string;
+  /** Simulated nodes (`lab up --sim N`): one simulator process instead of QEMU VMs. */
+  sim?: boolean;
   /** `engine:` of the lab site file (default embedded). */
   engine?: 'embedded' | 'ironic';
   /** Lab site file written by `lab up`, removed by `lab down` if still ours. */

@@ -68,10 +68,19 @@ export function labByte(lab: string): number {
 
 const hex2 = (n: number) => n.toString(16).padStart(2, '0');
 
-/** QEMU's OUI 52:54:00, then 0x77 for the lab's 10.77/fd77 network, the lab byte and the node number. */
+/** Nodes the MAC scheme can number: 255 per value of the fourth byte (0x77, then 0x78). */
+export const MAX_MAC_NODES = 510;
+
+/** [fourth byte, last byte] of node `index`: 0x77/1..255 for the first 255 nodes (every lab before fleets), then 0x78/1..255. */
+function macTail(index: number): [number, number] {
+  if (!Number.isInteger(index) || index < 0 || index >= MAX_MAC_NODES) throw new Error(`node index ${index} out of range`);
+  return [0x77 + Math.floor(index / 255), (index % 255) + 1];
+}
+
+/** QEMU's OUI 52:54:00, then 0x77 for the lab's 10.77/fd77 network (0x78 past node 255), the lab byte and the node number. */
 export function nodeMac(lab: string, index: number): string {
-  if (index < 0 || index > 0xfe) throw new Error(`node index ${index} out of range`);
-  return `52:54:00:77:${hex2(labByte(lab))}:${hex2(index + 1)}`;
+  const [hi, lo] = macTail(index);
+  return `52:54:00:${hex2(hi)}:${hex2(labByte(lab))}:${hex2(lo)}`;
 }
 
 /** MAC of the node's NIC `nic`: the PXE NIC is nodeMac; the others count up in the third byte. */
@@ -83,7 +92,8 @@ export function nicMac(lab: string, index: number, nic: number): string {
 
 /** Shown by `ipmitool lan print 1`; locally administered so it never looks like a real vendor's. */
 export function bmcMac(lab: string, index: number): string {
-  return `02:00:00:77:${hex2(labByte(lab))}:${hex2(index + 1)}`;
+  const [hi, lo] = macTail(index);
+  return `02:00:00:${hex2(hi)}:${hex2(labByte(lab))}:${hex2(lo)}`;
 }
 
 export function bmcPort(base: number, index: number): number {
@@ -136,7 +146,8 @@ function intToIpv4(n: number): string {
 
 /**
  * `10.77.0.1/24` -> the lab network with a DHCP range in the upper part of
- * the subnet (.100-.199 for a /24), the same shape the seed's DHCP uses.
+ * the subnet (.100-.199 for a /24, from .100 to the last host for a larger
+ * one), the same shape the seed's DHCP uses.
  */
 export function parseSeedAddress(cidr: string): LabNetwork {
   const m = /^([\d.]+)\/(\d{1,2})$/.exec(cidr);
@@ -157,9 +168,13 @@ export function parseSeedAddress(cidr: string): LabNetwork {
   }
   let start: number;
   let end: number;
-  if (size >= 256) {
+  if (size === 256) {
     start = net + 100;
     end = net + 199;
+  } else if (size > 256) {
+    // a subnet larger than a /24 is asked for to hold more nodes (a simulated fleet): the pool runs to its end
+    start = net + 100;
+    end = net + size - 2;
   } else {
     start = net + Math.floor(size / 2);
     end = net + size - 2;
@@ -170,4 +185,29 @@ export function parseSeedAddress(cidr: string): LabNetwork {
     else start = ip + 1;
   }
   return { ...DEFAULT_NETWORK, ipv4: intToIpv4(ip), prefix, dhcpRange: { start: intToIpv4(start), end: intToIpv4(end) } };
+}
+
+/** Addresses in the network's DHCP pool. */
+export function poolSize(n: LabNetwork): number {
+  return ipv4ToInt(n.dhcpRange.end)! - ipv4ToInt(n.dhcpRange.start)! + 1;
+}
+
+/** The network of a lab too large for the default /24's pool of 100: the same seed address in a /22 (pool 10.77.0.100-10.77.3.254). */
+export const FLEET_NETWORK: LabNetwork = parseSeedAddress('10.77.0.1/22');
+
+/**
+ * The lab network for `nodes` listed nodes (unlisted ones are never offered
+ * an address): `--address` if given, else the existing lab's, else the
+ * default, or FLEET_NETWORK when the default's pool is too small. A pool
+ * smaller than the nodes would leave some without a lease: refused up front.
+ */
+export function labNetworkFor(nodes: number, address: string | undefined, prev: LabNetwork | undefined): LabNetwork {
+  const net = address ? parseSeedAddress(address) : (prev ?? (nodes > poolSize(DEFAULT_NETWORK) ? FLEET_NETWORK : DEFAULT_NETWORK));
+  const pool = poolSize(net);
+  if (pool < nodes) {
+    throw new InputError(`${nodes} nodes need as many DHCP addresses; the lab network ${net.ipv4}/${net.prefix} pools ${pool} (${net.dhcpRange.start}-${net.dhcpRange.end})`, [
+      { file: '<command line>', path: 'address', message: 'a larger subnet, e.g. --address 10.77.0.1/22' },
+    ]);
+  }
+  return net;
 }

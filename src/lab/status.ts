@@ -1,5 +1,5 @@
 /** labStatus: what a lab has and how its nodes and BMCs are, without changing anything. */
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { bmcPid, probeBmc } from './bmc.js';
 import { labDir, readManifest } from './manifest.js';
@@ -9,9 +9,10 @@ import { bootDevice, powerOnCount, vmLastError, vmPid } from './node.js';
 import { which } from '../util/tools.js';
 import { diskInfo, type Firmware } from './vm.js';
 import { readLabPassword } from './lab.js';
+import { simulatorPid } from './sim/lab.js';
+import { readPower, simPhase } from './sim/spec.js';
 import { labCertPaths } from './redfish/cert.js';
 import { probeRedfish, redfishPid } from './redfish/run.js';
-import { readFileSync } from 'node:fs';
 
 export interface LabNodeStatus {
   name: string;
@@ -28,6 +29,8 @@ export interface LabNodeStatus {
   vmError?: string;
   bootDevice: string;
   powerOns: number;
+  /** A simulated node: where its boot is (the simulator's last phase). */
+  simPhase?: string;
   disk: { path: string; sizeGb: number; serial: string; allocatedBytes?: number; present: boolean };
   dataDisks: { path: string; sizeGb: number; serial: string; present: boolean }[];
   serialLog: string;
@@ -101,7 +104,10 @@ export async function labStatus(o: { stateDir: string; name?: string; probe?: bo
         if (p.error) bmc.error = p.error;
         if (p.authFailed) bmc.authFailed = true;
       }
-      const vpid = vmPid(n);
+      // a simulated node is on while its power file says so and the simulator runs (its PID stands for the VM's)
+      const spid = n.sim ? simulatorPid(m.dir) : undefined;
+      const vpid = n.sim ? (spid !== undefined && readPower(path.join(n.dir, 'power')).on ? spid : undefined) : vmPid(n);
+      const phase = n.sim ? simPhase(n.dir) : undefined;
       const vmError = vmLastError(n);
       const di = qemuImg ? await diskInfo(qemuImg, n.disk.path) : undefined;
       return {
@@ -117,6 +123,7 @@ export async function labStatus(o: { stateDir: string; name?: string; probe?: bo
         ...(vmError ? { vmError } : {}),
         bootDevice: bootDevice(n),
         powerOns: powerOnCount(n),
+        ...(phase ? { simPhase: phase } : {}),
         disk: {
           path: n.disk.path,
           sizeGb: n.disk.sizeGb,

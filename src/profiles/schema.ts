@@ -3,7 +3,7 @@
  * what its BMC reports, and how to drive it (protocol, timeouts, boot,
  * Ironic interfaces, quirks). One YAML file per family in hardware-profiles/.
  */
-import { z } from 'zod';
+import { z } from '../util/vendor/zod.js';
 import { RootDevice } from '../site/schema.js';
 import type { RootDeviceHint } from '../site/types.js';
 

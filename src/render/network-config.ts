@@ -13,7 +13,7 @@
  *
  * Deterministic: the same site file gives the same bytes.
  */
-import YAML from 'yaml';
+import YAML from '../util/vendor/yaml.js';
 import type { BondParameters, DnsSpec, IfaceConfig, NodeNetwork, NodeSpec } from '../site/types.js';
 
 const PARAM: Record<keyof BondParameters, string> = {

@@ -12,7 +12,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { chmod, mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import YAML from 'yaml';
+import YAML from '../util/vendor/yaml.js';
 import { InputError, KseedError } from '../errors.js';
 import type { Site } from '../site/types.js';
 import { createEnv, sortKeys } from './env.js';

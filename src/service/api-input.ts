@@ -15,6 +15,8 @@ export class ApiError extends Error {
     readonly status: number,
     readonly code: string,
     message: string,
+    /** Seconds the client should wait before asking again (a Retry-After header, RFC 9110 section 10.2.3). */
+    readonly retryAfter?: number,
   ) {
     super(message);
     this.name = 'ApiError';

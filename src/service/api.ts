@@ -5,14 +5,18 @@
  * 2xx with the document, or 4xx/5xx with `{ error, message }` naming the
  * problem, and nothing is changed by a refused request (every check runs
  * before the store's transaction, which is all or nothing).
- * Plain HTTP, on loopback only: TLS for the seed address is a later step.
+ * Plain HTTP on loopback; HTTPS (tls.ts) anywhere.
+ * /metrics (Prometheus text, metrics.ts) sits beside /api/v1, where
+ * scrapers look for it, behind the same token.
  */
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer, type IncomingMessage, type RequestListener, type Server, type ServerResponse } from 'node:http';
+import { createServer as createTlsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type { StateStore } from '../engine/state.js';
 import { InputError, KseedError } from '../errors.js';
 import { ApiError, type Fields, intParam, MAX_BODY_BYTES, parseBody, parseQuery } from './api-input.js';
-import { LeaseDesk } from './leases.js';
+import { type AcquireInput, type LeaseCandidate, LeaseDesk } from './leases.js';
+import { ApiMetrics, METRICS_CONTENT_TYPE, METRICS_PATH, metricsText } from './metrics.js';
 
 export const API_PREFIX = '/api/v1';
 /** How much of a refused body is read and dropped before the connection is cut. */
@@ -20,11 +24,13 @@ const DRAIN_BYTES = 16 * 1024 * 1024;
 
 export interface ApiOptions {
   store: StateStore;
-  /** The site's node names, in site order: what can be listed and leased. */
-  nodes: readonly string[];
+  /** The site's nodes, in site order: what can be listed and leased. */
+  nodes: readonly LeaseCandidate[];
   host: string;
   port: number;
   version: string;
+  /** HTTPS with this key and certificate (PEM), else plain HTTP. */
+  tls?: { key: string; cert: string } | undefined;
   /** One record per request (never a token's secret). */
   log?: (e: Record<string, unknown>) => void;
 }
@@ -40,6 +46,15 @@ interface Ctx {
   desk: LeaseDesk;
   nodes: readonly string[];
   version: string;
+  metrics: ApiMetrics;
+}
+
+/** An answer that is not JSON (the Prometheus text of /metrics). */
+class Text {
+  constructor(
+    readonly type: string,
+    readonly body: string,
+  ) {}
 }
 
 interface Call {
@@ -51,7 +66,7 @@ interface Call {
 
 type Handler = (c: Ctx, call: Call) => Promise<[number, unknown]> | [number, unknown];
 
-const ACQUIRE: Fields = { owner: { type: 'string', required: true }, count: { type: 'integer' }, nodes: { type: 'string[]' }, ttl: { type: 'string' } };
+const ACQUIRE: Fields = { owner: { type: 'string', required: true }, count: { type: 'integer' }, nodes: { type: 'string[]' }, profile: { type: 'string' }, role: { type: 'string' }, ttl: { type: 'string' } };
 const RENEW: Fields = { ttl: { type: 'string' } };
 const RELEASE: Fields = { keep: { type: 'boolean' } };
 
@@ -110,7 +125,7 @@ const ROUTES: [string, string, boolean, Handler][] = [
     '/leases',
     true,
     async (c, k) => {
-      const b = parseBody(await k.body(), ACQUIRE) as { owner: string; count?: number; nodes?: string[]; ttl?: string };
+      const b = parseBody(await k.body(), ACQUIRE) as unknown as AcquireInput;
       return [201, c.desk.acquire(b, k.user)];
     },
   ],
@@ -125,8 +140,8 @@ const ROUTES: [string, string, boolean, Handler][] = [
       return [200, l];
     },
   ],
-  ['POST', '/leases/:id/renew', true, async (c, k) => [200, c.desk.renew(k.params[0]!, parseBody(await k.body(), RENEW).ttl as string | undefined)]],
-  ['POST', '/leases/:id/release', true, async (c, k) => [200, c.desk.release(k.params[0]!, Boolean(parseBody(await k.body(), RELEASE).keep))]],
+  ['POST', '/leases/:id/renew', true, async (c, k) => [200, c.desk.renew(k.params[0]!, parseBody(await k.body(), RENEW).ttl as string | undefined, k.user)]],
+  ['POST', '/leases/:id/release', true, async (c, k) => [200, c.desk.release(k.params[0]!, Boolean(parseBody(await k.body(), RELEASE).keep), k.user)]],
 ];
 
 function match(pattern: string, path: string): string[] | undefined {
@@ -185,26 +200,32 @@ function authenticate(store: StateStore, header: string | undefined): string {
 /** KseedError codes of the store and the lease desk, as HTTP statuses. */
 function statusOf(err: unknown): ApiError {
   if (err instanceof ApiError) return err;
+  // another process held the store's write lock past the busy timeout: nothing was changed (the transaction never began)
+  const sqlite = (err as { code?: unknown })?.code;
+  if (sqlite === 'SQLITE_BUSY' || sqlite === 'SQLITE_LOCKED') return new ApiError(503, 'store-busy', 'the state store is busy (another kseed process is writing to it): try again', 1);
   if (err instanceof InputError) return new ApiError(400, err.code, err.message);
   if (err instanceof KseedError) {
-    const status = { 'lease-not-found': 404, 'lease-unavailable': 409, 'lease-ended': 409 }[err.code] ?? 500;
+    const status = { 'lease-not-found': 404, 'lease-not-yours': 403, 'lease-unavailable': 409, 'lease-ended': 409 }[err.code] ?? 500;
     return new ApiError(status, err.code, err.detail && status === 409 ? `${err.message}; held: ${err.detail.replaceAll('\n', '; ')}` : err.message);
   }
   return new ApiError(500, 'internal', `internal error: ${(err as Error)?.message ?? String(err)}`);
 }
 
-function send(res: ServerResponse, status: number, doc: unknown): void {
-  const body = `${JSON.stringify(doc)}\n`;
-  res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(body), 'cache-control': 'no-store' });
+function send(res: ServerResponse, status: number, doc: unknown, retryAfter?: number): void {
+  const [type, body] = doc instanceof Text ? [doc.type, doc.body] : ['application/json; charset=utf-8', `${JSON.stringify(doc)}\n`];
+  res.writeHead(status, { 'content-type': type, 'content-length': Buffer.byteLength(body), 'cache-control': 'no-store', ...(retryAfter !== undefined ? { 'retry-after': String(retryAfter) } : {}) });
   res.end(body);
 }
 
 export async function startApi(o: ApiOptions): Promise<RunningApi> {
-  const ctx: Ctx = { store: o.store, desk: new LeaseDesk(o.store, o.nodes), nodes: o.nodes, version: o.version };
-  const server = createServer((req, res) => {
+  const desk = new LeaseDesk(o.store, o.nodes);
+  const ctx: Ctx = { store: o.store, desk, nodes: desk.names, version: o.version, metrics: new ApiMetrics() };
+  const handle: RequestListener = (req, res) => {
     const t0 = performance.now();
     let user: string | undefined;
-    const done = (status: number, doc: unknown) => {
+    /** The matched route's pattern, for the metrics (a raw path would make a series per lease id). */
+    let route = 'unmatched';
+    const done = (status: number, doc: unknown, retryAfter?: number) => {
       // a refused body may still be arriving: read and drop it, so the client (still writing) gets
       // to read the answer instead of a broken pipe; past DRAIN_BYTES the connection is cut
       if (!req.complete) {
@@ -215,28 +236,39 @@ export async function startApi(o: ApiOptions): Promise<RunningApi> {
         });
         req.resume();
       }
-      send(res, status, doc);
+      send(res, status, doc, retryAfter);
+      ctx.metrics.observe(route, req.method ?? '', status, (performance.now() - t0) / 1000);
       o.log?.({ service: 'api', type: 'request', method: req.method, path: (req.url ?? '').split('?')[0], status, ms: Math.round(performance.now() - t0), ...(user ? { user } : {}) });
     };
     (async () => {
       const url = new URL(req.url ?? '/', 'http://api');
-      if (!url.pathname.startsWith(`${API_PREFIX}/`)) throw new ApiError(404, 'not-found', `no route ${url.pathname}: the API is under ${API_PREFIX}/`);
+      // Prometheus scrapes /metrics by convention; it sends the token as `authorization: {type: Bearer, credentials_file: ...}`
+      if (url.pathname === METRICS_PATH) {
+        route = METRICS_PATH;
+        if (req.method !== 'GET') throw new ApiError(405, 'method-not-allowed', `${req.method} is not allowed on ${METRICS_PATH}; allowed: GET`);
+        user = authenticate(o.store, req.headers.authorization);
+        parseQuery(url.searchParams, []);
+        return [200, new Text(METRICS_CONTENT_TYPE, metricsText(ctx))] as [number, unknown];
+      }
+      if (!url.pathname.startsWith(`${API_PREFIX}/`)) throw new ApiError(404, 'not-found', `no route ${url.pathname}: the API is under ${API_PREFIX}/ (and ${METRICS_PATH})`);
       const path = url.pathname.slice(API_PREFIX.length);
       const found = ROUTES.map((r) => [r, match(r[1], path)] as const).filter(([, p]) => p);
       if (!found.length) throw new ApiError(404, 'not-found', `no route ${url.pathname}`);
       const hit = found.find(([r]) => r[0] === req.method);
       if (!hit) throw new ApiError(405, 'method-not-allowed', `${req.method} is not allowed on ${url.pathname}; allowed: ${found.map(([r]) => r[0]).join(', ')}`);
-      const [[, , auth, handler], params] = hit;
+      const [[, pattern, auth, handler], params] = hit;
+      route = `${API_PREFIX}${pattern}`;
       if (auth) user = authenticate(o.store, req.headers.authorization);
       return handler(ctx, { params: params!, query: url.searchParams, body: () => readBody(req), user: user ?? '' });
     })().then(
       ([status, doc]) => done(status, doc),
       (err) => {
         const e = statusOf(err);
-        done(e.status, { error: e.code, message: e.message });
+        done(e.status, { error: e.code, message: e.message }, e.retryAfter);
       },
     );
-  });
+  };
+  const server: Server = o.tls ? createTlsServer({ key: o.tls.key, cert: o.tls.cert }, handle) : createServer(handle);
   // a client that never finishes its request does not hold a connection for long
   server.requestTimeout = 30_000;
   server.headersTimeout = 10_000;
@@ -246,7 +278,7 @@ export async function startApi(o: ApiOptions): Promise<RunningApi> {
   });
   const a = server.address() as AddressInfo;
   return {
-    url: `http://${a.address}:${a.port}`,
+    url: `${o.tls ? 'https' : 'http'}://${a.address}:${a.port}`,
     server,
     close: () =>
       new Promise<void>((resolve) => {

@@ -4,45 +4,97 @@
  * service's refusal comes back as the same error, and exit code, the
  * command would have given working on the store itself.
  */
+import { readFileSync } from 'node:fs';
+import { request as httpRequest } from 'node:http';
+import { request as httpsRequest } from 'node:https';
 import { InputError, KseedError } from '../errors.js';
 import { API_PREFIX } from './api.js';
 
 export interface ApiTarget {
   url: string;
   token: string;
+  /** PEM of the CA that signed an https service's certificate (KSEED_CA names its file). */
+  ca?: string;
 }
 
-/** KSEED_URL and KSEED_TOKEN, when KSEED_URL is set. */
+/** KSEED_URL and KSEED_TOKEN (and KSEED_CA for https), when KSEED_URL is set. */
 export function apiTargetFromEnv(env: NodeJS.ProcessEnv = process.env): ApiTarget | undefined {
   const url = env.KSEED_URL?.trim();
   if (!url) return undefined;
   const token = env.KSEED_TOKEN?.trim();
   if (!token) throw new InputError('KSEED_URL is set but KSEED_TOKEN is not: give the token `kseed token create NAME` printed', [], { code: 'no-token' });
-  return { url: url.replace(/\/+$/, ''), token };
+  const caFile = env.KSEED_CA?.trim();
+  let ca: string | undefined;
+  if (caFile) {
+    try {
+      ca = readFileSync(caFile, 'utf8');
+    } catch (err) {
+      throw new InputError(`KSEED_CA ${caFile}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message} (the seed's .kseed/secrets/api-ca.crt)`, [], { code: 'bad-ca' });
+    }
+  }
+  return { url: url.replace(/\/+$/, ''), token, ...(ca ? { ca } : {}) };
 }
+
+export interface HttpAnswer {
+  status: number;
+  retryAfter: string | undefined;
+  text: string;
+}
+
+/**
+ * One HTTP(S) request with node:http(s), not fetch: Node 20's fetch cannot be
+ * given a CA, and the service's certificate is signed by kseed's own.
+ */
+export function httpCall(url: string, o: { method: string; headers?: Record<string, string>; body?: string; ca?: string; timeoutMs: number }): Promise<HttpAnswer> {
+  const u = new URL(url);
+  return new Promise((resolve, reject) => {
+    const req = (u.protocol === 'https:' ? httpsRequest : httpRequest)(u, { method: o.method, headers: o.headers ?? {}, ...(o.ca ? { ca: o.ca } : {}), timeout: o.timeoutMs }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (d: Buffer) => chunks.push(d));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, retryAfter: res.headers['retry-after'], text: Buffer.concat(chunks).toString('utf8') }));
+      res.on('error', reject);
+    });
+    req.on('timeout', () => req.destroy(Object.assign(new Error('timed out'), { code: 'ETIMEDOUT' })));
+    req.on('error', reject);
+    req.end(o.body);
+  });
+}
+
+/** How long the CLI keeps asking a busy service (503 with Retry-After) before it gives up with its answer. */
+const BUSY_PATIENCE_MS = 30_000;
 
 export async function callApi<T>(t: ApiTarget, method: 'GET' | 'POST', route: string, body?: unknown): Promise<T> {
   const where = `${t.url}${API_PREFIX}${route}`;
-  let res: Response;
-  try {
-    res = await fetch(where, {
-      method,
-      headers: { authorization: `Bearer ${t.token}`, ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
-      ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
-      signal: AbortSignal.timeout(30_000),
-    });
-  } catch (err) {
-    const cause = (err as { cause?: { code?: string } }).cause?.code ?? (err as Error).message;
-    throw new KseedError(`the seed service at ${t.url} does not answer (${cause})`, { code: 'api-unreachable' });
+  const t0 = Date.now();
+  let res: HttpAnswer;
+  for (;;) {
+    try {
+      res = await httpCall(where, {
+        method,
+        headers: { authorization: `Bearer ${t.token}`, ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
+        ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
+        ...(t.ca ? { ca: t.ca } : {}),
+        timeoutMs: 30_000,
+      });
+    } catch (err) {
+      const e = err as NodeJS.ErrnoException;
+      // a certificate kseed's CA did not sign (or no KSEED_CA given) says which, and the cure
+      const tls = /CERT|SELF_SIGNED|UNABLE_TO_VERIFY/.test(e.code ?? '') ? `: set KSEED_CA to the seed's .kseed/secrets/api-ca.crt` : '';
+      throw new KseedError(`the seed service at ${t.url} does not answer (${e.code ?? e.message})${tls}`, { code: 'api-unreachable' });
+    }
+    // 503 + Retry-After: the service changed nothing (its store was busy); asking again is safe, also for a POST
+    const after = res.retryAfter === undefined ? NaN : Number(res.retryAfter);
+    if (res.status !== 503 || !Number.isFinite(after) || Date.now() - t0 > BUSY_PATIENCE_MS) break;
+    await new Promise((r) => setTimeout(r, Math.min(Math.max(after, 0.1), 10) * 1000));
   }
-  const text = await res.text();
+  const { text } = res;
   let doc: Record<string, unknown>;
   try {
     doc = JSON.parse(text) as Record<string, unknown>;
   } catch {
     throw new KseedError(`${method} ${where}: HTTP ${res.status} with a body that is not JSON`, { code: 'api-bad-answer', detail: text.slice(0, 500) });
   }
-  if (res.ok) return doc as T;
+  if (res.status >= 200 && res.status < 300) return doc as T;
   const message = typeof doc.message === 'string' ? doc.message : `HTTP ${res.status}`;
   const code = typeof doc.error === 'string' ? doc.error : 'api-error';
   if (res.status === 400) throw new InputError(message, [], { code });

@@ -5,6 +5,8 @@
  * place where nodes are handed out (engine/state-node-leases.ts).
  */
 import type { NodeLeaseRecord, StateStore } from '../engine/state.js';
+import { InputError, KseedError } from '../errors.js';
+import type { Site } from '../site/types.js';
 import { parseDuration } from './api-input.js';
 
 export const DEFAULT_TTL = '1h';
@@ -33,6 +35,10 @@ export interface AcquireInput {
   owner: string;
   count?: number;
   nodes?: string[];
+  /** Only nodes of this hardware profile (matched at enrollment, else the site's), instead of `nodes`. */
+  profile?: string;
+  /** Only nodes with this role in the site file, instead of `nodes`. */
+  role?: string;
   /** A duration (`2h`); default DEFAULT_TTL. */
   ttl?: string;
 }
@@ -56,20 +62,51 @@ export function leaseView(l: NodeLeaseRecord, store: StateStore): LeaseView {
   };
 }
 
+/** A node that can be leased, with what --role and --profile select on. */
+export interface LeaseCandidate {
+  name: string;
+  roles: readonly string[];
+  /** The site file's profile; the one matched at enrollment (in the store) wins. */
+  profile?: string | undefined;
+}
+
+export const candidatesOf = (site: Pick<Site, 'nodes'>): LeaseCandidate[] => site.nodes.map((n) => ({ name: n.name, roles: n.roles, profile: n.profile }));
+
 /** The lease operations on one store, over the site's nodes (`candidates`, in site order). */
 export class LeaseDesk {
+  readonly names: readonly string[];
+
   constructor(
     readonly store: StateStore,
-    readonly candidates: readonly string[],
-  ) {}
+    readonly candidates: readonly LeaseCandidate[],
+  ) {
+    this.names = candidates.map((c) => c.name);
+  }
 
   acquire(i: AcquireInput, createdBy?: string): LeaseView {
     const ttlMs = parseDuration(i.ttl ?? DEFAULT_TTL, 'ttl');
     const l = this.store.nodeLeases.acquire(
       { owner: i.owner, ttlMs, ...(i.count !== undefined ? { count: i.count } : {}), ...(i.nodes ? { nodes: i.nodes } : {}), ...(createdBy ? { createdBy } : {}) },
-      this.candidates,
+      this.selected(i),
     );
     return leaseView(l, this.store);
+  }
+
+  /** The candidates --role and --profile leave (all without them); none left, or fewer than asked, is bad input naming what there is. */
+  private selected(i: AcquireInput): readonly string[] {
+    if (i.role === undefined && i.profile === undefined) return this.names;
+    if (i.nodes?.length) throw new InputError('nodes named, and a role or profile: name the nodes, or let the role/profile choose among the free ones', [], { code: 'bad-input' });
+    const profileOf = (c: LeaseCandidate) => this.store.getNode(c.name)?.profile ?? c.profile;
+    const what = [i.role !== undefined ? `role ${i.role}` : '', i.profile !== undefined ? `profile ${i.profile}` : ''].filter(Boolean).join(' and ');
+    const fit = this.candidates.filter((c) => (i.role === undefined || c.roles.includes(i.role)) && (i.profile === undefined || profileOf(c) === i.profile));
+    if (!fit.length) {
+      const roles = [...new Set(this.candidates.flatMap((c) => c.roles))].sort();
+      const profiles = [...new Set(this.candidates.map(profileOf).filter((p): p is string => Boolean(p)))].sort();
+      throw new InputError(`no node of the site has ${what}: roles ${roles.join(', ') || 'none'}; profiles ${profiles.join(', ') || 'none known yet (matched at enroll)'}`, [], { code: 'no-such-nodes' });
+    }
+    const count = i.count ?? 1;
+    if (count > fit.length) throw new InputError(`count ${count} is more than the ${fit.length} node${fit.length > 1 ? 's' : ''} with ${what} (${fit.map((c) => c.name).join(', ')})`, [], { code: 'bad-count' });
+    return fit.map((c) => c.name);
   }
 
   list(all = false): LeaseView[] {
@@ -81,12 +118,28 @@ export class LeaseDesk {
     return l ? leaseView(l, this.store) : undefined;
   }
 
-  renew(id: string, ttl = DEFAULT_TTL): LeaseView {
+  /** `by`: the API token asking (undefined on the store itself, whoever can open it administers the seed). */
+  renew(id: string, ttl = DEFAULT_TTL, by?: string): LeaseView {
+    this.mayChange(id, by, 'renew');
     return leaseView(this.store.nodeLeases.renew(id, parseDuration(ttl, 'ttl')), this.store);
   }
 
-  release(id: string, keep = false): LeaseView {
+  release(id: string, keep = false, by?: string): LeaseView {
+    this.mayChange(id, by, 'release');
     return leaseView(this.store.nodeLeases.release(id, { keep }), this.store);
+  }
+
+  /**
+   * Through the API only the token that acquired a lease renews or releases
+   * it: one pipeline's token cannot end another's lease under it. A lease
+   * made on the store itself belongs to the seed's administrator.
+   */
+  private mayChange(id: string, by: string | undefined, what: string): void {
+    if (by === undefined) return;
+    const l = this.store.nodeLeases.get(id);
+    if (!l || l.created_by === by) return;
+    const whose = l.created_by === null ? 'was acquired on the seed itself, not through the API' : `was acquired with token ${l.created_by}`;
+    throw new KseedError(`lease ${id} (owner ${l.owner}) ${whose}: token ${by} may not ${what} it (\`kseed lease ${what} ${id}\` on the seed can)`, { code: 'lease-not-yours' });
   }
 
   /** Ends the leases past their expiry (the service's timer). */

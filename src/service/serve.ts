@@ -12,23 +12,36 @@
  * `.kseed/run/api.json` (0600) says where it listens, for `kseed status` and
  * the CLI; it is removed on a clean stop (a stale one names a dead PID).
  */
-import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { openState } from '../engine/state.js';
 import { KseedError } from '../errors.js';
+import { isIPv4 } from 'node:net';
 import { startApi, type RunningApi } from './api.js';
+import { ensureApiTls } from './tls.js';
+import type { LeaseCandidate } from './leases.js';
 
 export const DEFAULT_API_PORT = 9480;
+/** How long a request waits for the store's write lock held by another process (a CLI, the boot services). */
+export const STORE_BUSY_MS = 3000;
 
 export interface ServiceOptions {
   stateDir: string;
-  nodes: readonly string[];
+  nodes: readonly LeaseCandidate[];
   host?: string;
   port?: number;
+  /** HTTPS with kseed's CA (tls.ts); needed off loopback. */
+  tls?: boolean;
   version: string;
   /** How often leases past their expiry are ended (default 1 s). */
   expiryEveryMs?: number;
   log: (e: Record<string, unknown>) => void;
+  /**
+   * Called once when the run file stops naming this process (the seed's
+   * .kseed/ was deleted, or another service of this seed took over): the
+   * caller stops, so a service never outlives its seed.
+   */
+  orphaned?: () => void;
 }
 
 export interface RunningService extends RunningApi {
@@ -38,20 +51,25 @@ export interface RunningService extends RunningApi {
 export const runFileOf = (stateDir: string) => path.join(stateDir, 'run', 'api.json');
 
 /** Plain HTTP carries tokens in the clear: only on loopback, where nobody else on the network sees them. */
-export function checkHost(host: string): void {
-  if (!/^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host)) {
-    throw new KseedError(`the API serves plain HTTP on 127.0.0.0/8 only, not ${host}: TLS for the seed address is not built yet`, { code: 'bad-host', exitCode: 2 });
+export function checkHost(host: string, tls: boolean): void {
+  if (!isIPv4(host)) throw new KseedError(`the API listens on an IPv4 address, not "${host}"`, { code: 'bad-host', exitCode: 2 });
+  if (!tls && !host.startsWith('127.')) {
+    throw new KseedError(`the API serves plain HTTP on 127.0.0.0/8 only, not ${host}: serve it with --tls (a certificate of kseed's own CA, .kseed/secrets/api-ca.crt)`, { code: 'bad-host', exitCode: 2 });
   }
 }
 
 export async function startService(o: ServiceOptions): Promise<RunningService> {
   const host = o.host ?? '127.0.0.1';
-  checkHost(host);
-  // FULL sync: a lease the API answered 201 for survives a kill -9 or a power cut
-  const store = openState(o.stateDir);
+  checkHost(host, Boolean(o.tls));
+  const tlsFiles = o.tls ? await ensureApiTls(o.stateDir, [host]) : undefined;
+  const tls = tlsFiles ? { key: readFileSync(tlsFiles.key, 'utf8'), cert: readFileSync(tlsFiles.cert, 'utf8') } : undefined;
+  // FULL sync: a lease the API answered 201 for survives a kill -9 or a power cut. A request
+  // waits at most STORE_BUSY_MS for another process's write lock, then answers 503 with
+  // Retry-After (api.ts): a client that asks again beats one left hanging for the default 15 s
+  const store = openState(o.stateDir, { busyTimeoutMs: STORE_BUSY_MS });
   let api: RunningApi;
   try {
-    api = await startApi({ store, nodes: o.nodes, host, port: o.port ?? DEFAULT_API_PORT, version: o.version, log: o.log });
+    api = await startApi({ store, nodes: o.nodes, host, port: o.port ?? DEFAULT_API_PORT, version: o.version, tls, log: o.log });
   } catch (err) {
     store.close();
     const e = err as NodeJS.ErrnoException;
@@ -65,12 +83,31 @@ export async function startService(o: ServiceOptions): Promise<RunningService> {
       o.log({ service: 'api', type: 'error', message: `lease expiry: ${(err as Error).message}` });
     }
   };
-  expireNow();
-  const timer = setInterval(expireNow, o.expiryEveryMs ?? 1000);
   const runFile = runFileOf(o.stateDir);
+  let orphaned = false;
+  const stillOurs = () => {
+    let pid: unknown;
+    try {
+      pid = (JSON.parse(readFileSync(runFile, 'utf8')) as { pid?: unknown }).pid;
+    } catch (err) {
+      // a run file being rewritten this instant is not a missing one
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') return;
+    }
+    if (pid === process.pid || orphaned) return;
+    orphaned = true;
+    o.log({ service: 'api', type: 'orphaned', message: `${runFile} no longer names this process (pid ${process.pid}): stopping` });
+    o.orphaned?.();
+  };
+  const tick = () => {
+    expireNow();
+    stillOurs();
+  };
+  expireNow();
+  const timer = setInterval(tick, o.expiryEveryMs ?? 1000);
   mkdirSync(path.dirname(runFile), { recursive: true, mode: 0o700 });
-  writeFileSync(runFile, `${JSON.stringify({ pid: process.pid, url: api.url, started_at: new Date().toISOString() })}\n`, { mode: 0o600 });
-  o.log({ service: 'api', type: 'listening', url: api.url, pid: process.pid });
+  const ca = tlsFiles ? { ca: tlsFiles.ca } : {};
+  writeFileSync(runFile, `${JSON.stringify({ pid: process.pid, url: api.url, ...ca, started_at: new Date().toISOString() })}\n`, { mode: 0o600 });
+  o.log({ service: 'api', type: 'listening', url: api.url, ...ca, pid: process.pid });
   return {
     ...api,
     runFile,
@@ -78,7 +115,8 @@ export async function startService(o: ServiceOptions): Promise<RunningService> {
       clearInterval(timer);
       await api.close();
       store.close();
-      rmSync(runFile, { force: true });
+      // only its own: a run file another service wrote stays that one's
+      if (!orphaned) rmSync(runFile, { force: true });
     },
   };
 }

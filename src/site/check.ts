@@ -81,7 +81,7 @@ export function crossCheck(y: YamlFile, profileNames: string[]): CheckResult {
   // --- seed ports: the TCP services must not share a port
   const ports = obj(seed?.ports) ?? {};
   const tcpSeen = new Map<number, string>();
-  for (const k of ['http', 'ironic_api', 'registry', 'inspector'] as const) {
+  for (const k of ['http', 'ironic_api', 'registry', 'inspector', 'api'] as const) {
     const v = typeof ports[k] === 'number' ? (ports[k] as number) : DEFAULT_PORTS[k];
     const other = tcpSeen.get(v);
     if (other) err(ports[k] !== undefined ? ['seed', 'ports', k] : ['seed', 'ports'], `${k}${ports[k] === undefined ? ' (default)' : ''} port ${v} is also used by ${other}`);
@@ -191,6 +191,16 @@ export function crossCheck(y: YamlFile, profileNames: string[]): CheckResult {
       }
     }
 
+    // --- virtual-media boot: only a Redfish BMC mounts a CD, and only the embedded engine builds one
+    const boot = strv(n.boot) ?? strv(defaults.boot);
+    const vmedia = boot === 'virtual-media';
+    if (vmedia) {
+      const where = n.boot !== undefined ? [...np, 'boot'] : ['defaults', 'boot'];
+      const type = strv(bmc?.type) ?? strv(dbmc.type) ?? 'ipmi';
+      if (type !== 'redfish') err(where, `node ${label}: virtual-media boot needs a Redfish BMC (VirtualMedia InsertMedia); this node's BMC is ${type}`);
+      if (strv(root.engine) === 'ironic') err(where, `node ${label}: virtual-media boot is not supported by the ironic engine yet; use engine: embedded`);
+    }
+
     // --- fixed address on the provisioning network
     const ip = strv(n.ip);
     if (ip && isIPv4(ip)) {
@@ -203,7 +213,8 @@ export function crossCheck(y: YamlFile, profileNames: string[]): CheckResult {
       const j = ips.get(ip);
       if (j !== undefined) err(p, `address ${ip} is already used by node "${strv(obj(nodes[j])?.name) ?? j}"`);
       else ips.set(ip, i);
-      if (mode === 'proxy' || mode === 'off') warn(p, `ignored in ${mode} DHCP mode: another DHCP server assigns addresses`);
+      // a virtual-media boot CD carries it as the ramdisk's static address
+      if ((mode === 'proxy' || mode === 'off') && !vmedia) warn(p, `ignored in ${mode} DHCP mode: another DHCP server assigns addresses`);
     }
 
     const nodeMacs = arr(n.macs).flatMap((m) => (typeof m === 'string' && normalizeMac(m) ? [normalizeMac(m)!] : []));

@@ -116,6 +116,7 @@ function resolve(y: YamlFile, f: SiteFileInput): Site {
       root_device: n.root_device ?? d.root_device,
       image: n.image ?? d.image,
       boot_mode: n.boot_mode ?? d.boot_mode,
+      boot: n.boot ?? d.boot,
       ip: n.ip,
       network: resolveNetwork(n.network, n.macs, d.network),
       source: positionOf(y, ['nodes', i]),

@@ -8,7 +8,7 @@
  * Here: the schema, and the resolution (defaults merged, MACs to interface
  * names). Cross-node and cross-field rules are in network-check.ts.
  */
-import { z } from 'zod';
+import { z } from '../util/vendor/zod.js';
 import { parseIp, parseIpCidr } from './ip.js';
 import { normalizeMac } from './net.js';
 import {

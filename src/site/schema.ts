@@ -8,7 +8,7 @@
  * check.ts because they must run even when some other part of the file is
  * malformed: we report every problem at once.
  */
-import { z } from 'zod';
+import { z } from '../util/vendor/zod.js';
 import type {
   BmcSpec,
   HandoffSpec,
@@ -172,6 +172,7 @@ export const RoleSchema = z.enum(ROLES as unknown as [Role, ...Role[]], {
   },
 });
 const BootMode = z.enum(['uefi', 'bios']);
+const BootVia = z.enum(['pxe', 'virtual-media']);
 
 export const Node = z.strictObject({
   name: str('a valid node name', isHostLabel, 'lower-case letters, digits and hyphens, as in a host name'),
@@ -182,6 +183,7 @@ export const Node = z.strictObject({
   root_device: RootDevice.optional(),
   image: Image.optional(),
   boot_mode: BootMode.optional(),
+  boot: BootVia.optional(),
   ip: Ipv4.optional(),
   network: NodeNetworkSchema.optional(),
 });
@@ -222,6 +224,7 @@ export const Seed = z.strictObject({
       ironic_api: port.optional(),
       registry: port.optional(),
       inspector: port.optional(),
+      api: port.optional(),
     })
     .optional(),
 });
@@ -279,6 +282,7 @@ export const SiteFile = z.strictObject({
       image: Image.optional(),
       root_device: RootDevice.optional(),
       boot_mode: BootMode.optional(),
+      boot: BootVia.optional(),
       profile: nonEmpty.optional(),
       network: NetworkDefaultsSchema.optional(),
     })
@@ -292,7 +296,7 @@ export const SiteFile = z.strictObject({
 export type SiteFileInput = z.output<typeof SiteFile>;
 
 /** Defaults that fill the parsed file into a Site (types.ts). */
-export const DEFAULT_PORTS = { http: 8080, tftp: 69, ironic_api: 6385, registry: 5000, inspector: 5050 } as const;
+export const DEFAULT_PORTS = { http: 8080, tftp: 69, ironic_api: 6385, registry: 5000, inspector: 5050, api: 9480 } as const;
 export const DEFAULT_LEASE_SECONDS = 3600;
 export const DEFAULT_BMC_PORT = { ipmi: 623, redfish: 443 } as const;
 export const DEFAULT_REGISTRY: RegistrySpec = { enabled: true, username: 'kseed' };

@@ -65,6 +65,12 @@ export interface NodeSpec {
   root_device?: RootDeviceHint;
   image?: ImageSpec;
   boot_mode?: 'uefi' | 'bios';
+  /**
+   * How the deploy ramdisk reaches the node: `pxe` (the default: DHCP, iPXE) or
+   * `virtual-media` (a Redfish BMC mounts a boot CD the seed serves; no DHCP or
+   * TFTP needed), Ironic's boot_interface `ipxe` / `redfish-virtual-media`.
+   */
+  boot?: BootVia;
   /** Fixed address on the provisioning network (authoritative DHCP). */
   ip?: string;
   /** The installed OS's network configuration, defaults merged (src/site/network.ts). */
@@ -73,6 +79,7 @@ export interface NodeSpec {
   source?: { line: number; col: number };
 }
 
+export type BootVia = 'pxe' | 'virtual-media';
 export type DhcpMode = 'authoritative' | 'proxy' | 'off';
 
 export interface SeedSpec {
@@ -91,7 +98,7 @@ export interface SeedSpec {
     /** Authoritative mode: lease addresses to unknown MACs too (never a boot file). */
     discovery_pool?: boolean;
   };
-  ports: { http: number; tftp: number; ironic_api: number; registry: number; inspector: number };
+  ports: { http: number; tftp: number; ironic_api: number; registry: number; inspector: number; api: number };
 }
 
 export interface RegistrySpec {
@@ -149,6 +156,7 @@ export interface Site {
     image?: ImageSpec;
     root_device?: RootDeviceHint;
     boot_mode?: 'uefi' | 'bios';
+    boot?: BootVia;
     profile?: string;
     network?: NetworkDefaults;
   };

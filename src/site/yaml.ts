@@ -6,8 +6,8 @@
  */
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { isMap, isPair, isScalar, isSeq, LineCounter, parseDocument, visit, type Document, type Node as YNode } from 'yaml';
-import type { z } from 'zod';
+import { isMap, isPair, isScalar, isSeq, LineCounter, parseDocument, visit, type Document, type Node as YNode } from '../util/vendor/yaml.js';
+import type { z } from '../util/vendor/zod.js';
 import type { Problem } from '../errors.js';
 import { suggest } from './schema.js';
 

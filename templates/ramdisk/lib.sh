@@ -14,6 +14,58 @@ cmdline_arg() {
   return 1
 }
 
+# mask_prefix MASK -> prefix length of a dotted netmask (255.255.255.0 -> 24); a
+# number 0-32 is taken as a prefix already; anything else (or holes in the mask) fails
+mask_prefix() {
+  case "$1" in
+    *.*.*.*) ;;
+    ''|*[!0-9]*) return 1 ;;
+    *) [ "$1" -le 32 ] && echo "$1" && return 0; return 1 ;;
+  esac
+  _n=0; _end=0; _old=$IFS; IFS=.
+  set -- $1
+  IFS=$_old
+  [ $# = 4 ] || return 1
+  for _o in "$@"; do
+    case "$_o" in ''|*[!0-9]*) return 1 ;; esac
+    [ "$_o" -le 255 ] || return 1
+    _b=128
+    while [ $_b -gt 0 ]; do
+      if [ $((_o & _b)) -ne 0 ]; then [ $_end = 1 ] && return 1; _n=$((_n + 1)); else _end=1; fi
+      _b=$((_b / 2))
+    done
+  done
+  echo $_n
+}
+
+# parse_ip_arg VALUE: the kernel's ip= argument (Documentation/admin-guide/nfs/nfsroot.rst,
+# <client-ip>:<server-ip>:<gw-ip>:<netmask>:<hostname>:<device>:<autoconf>) -> IP_ADDR
+# IP_PREFIX IP_GW IP_HOST. Returns 1 for DHCP (no value, dhcp/on/any, no client address),
+# 2 for a value that is neither (IP_ERR says why).
+parse_ip_arg() {
+  IP_ADDR=; IP_PREFIX=; IP_GW=; IP_HOST=; IP_ERR=
+  case "$1" in ''|dhcp|on|any|both|bootp|rarp) return 1 ;; esac
+  _old=$IFS; IFS=:
+  set -- $1
+  IFS=$_old
+  IP_ADDR=$1; IP_GW=$3; IP_HOST=$5
+  [ -n "$IP_ADDR" ] || return 1
+  is_ipv4 "$IP_ADDR" || { IP_ERR="client address $IP_ADDR is not an IPv4 address"; return 2; }
+  [ -z "$IP_GW" ] || is_ipv4 "$IP_GW" || { IP_ERR="gateway $IP_GW is not an IPv4 address"; return 2; }
+  IP_PREFIX=$(mask_prefix "${4:-255.255.255.0}") || { IP_ERR="netmask $4 is not a netmask"; return 2; }
+  return 0
+}
+
+# is_ipv4 STR: four dot-separated numbers 0-255
+is_ipv4() {
+  case "$1" in *[!0-9.]*|.*|*.|*..*) return 1 ;; esac
+  _old=$IFS; IFS=.
+  set -- $1
+  IFS=$_old
+  [ $# = 4 ] || return 1
+  for _o in "$@"; do [ "$_o" -le 255 ] || return 1; done
+}
+
 # parse_task FILE: KEY=value lines -> T_* variables. Only known keys are taken
 # and never evaluated (the seed is trusted, but a value is data, not code).
 parse_task() {

@@ -35,6 +35,8 @@ export function ensureBuilt(): void {
   if (!existsSync(main) || statSync(main).mtimeMs < newest(path.join(REPO, 'src'))) {
     if (process.env.KSEED_TEST_PREBUILT === '1') throw new Error(`${main} is missing or older than src/, and KSEED_TEST_PREBUILT=1 says not to build it here: other test lanes read dist/ (run \`npm run build\` first)`);
     execFileSync(process.execPath, [path.join(REPO, 'node_modules/typescript/bin/tsc'), '-p', path.join(REPO, 'tsconfig.json')], { stdio: 'inherit' });
+    // the rest of `npm run build`: the dependency bundles kseed starts from
+    execFileSync(process.execPath, [path.join(REPO, 'scripts/bundle-vendor.mjs')], { stdio: 'inherit' });
   }
 }
 

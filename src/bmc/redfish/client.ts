@@ -13,7 +13,7 @@ import { budgetOf } from '../budget.js';
 import { BmcError } from '../errors.js';
 import { RedfishHttp, header, redfishErrorMessage, type RfRequest, type RfResponse } from './http.js';
 import { BadField, linkAt, memberLinks, quoteValue, servicePath } from './links.js';
-import { allowedFromActionInfo, bootOptionsOf, bootPatch, checkBootAllowed, ipv4Of, isObject, macOf, pickResetType, powerStateOf, str, type Json } from './model.js';
+import { allowedFromActionInfo, bootOptionsOf, bootPatch, checkBootAllowed, ipv4Of, isCdMedia, isObject, macOf, pickResetType, powerStateOf, str, type Json } from './model.js';
 
 export const DEFAULT_REQUEST_TIMEOUT_MS = 10_000;
 export const DEFAULT_RETRIES = 2;
@@ -356,6 +356,48 @@ export class RedfishBmc implements Bmc {
     set('bmcIp', bmcNic ? ipv4Of(bmcNic) : undefined);
     if (nicMacs.length) id.nicMacs = nicMacs;
     return id;
+  }
+
+  /**
+   * The virtual CD: the first VirtualMedia taking CD/DVD images, under the
+   * ComputerSystem (Redfish 2021.2 and later) or else its manager.
+   */
+  private async cdMedia(deadline: number): Promise<{ path: string; media: Json }> {
+    const sys = await this.system(deadline);
+    const fromSys = `GET ${this.systemPath}`;
+    const managerPath = this.link(sys, fromSys, ['Links', 'ManagedBy', 0, '@odata.id']) ?? (await this.firstMember(this.link(this.serviceRoot, 'GET /redfish/v1/', ['Managers', '@odata.id']), deadline));
+    const manager = await this.optional(managerPath, deadline);
+    const collections = [this.link(sys, fromSys, ['VirtualMedia', '@odata.id']), manager ? this.link(manager, `GET ${managerPath}`, ['VirtualMedia', '@odata.id']) : undefined];
+    for (const col of collections) {
+      const list = col ? (this.members((await this.optional(col, deadline)) ?? {}, col) ?? []) : [];
+      for (const p of list) {
+        const media = await this.optional(p, deadline);
+        if (media && isCdMedia(media)) return { path: p, media };
+      }
+    }
+    throw this.http.fail('completion', `the BMC offers no virtual CD: no VirtualMedia with MediaTypes CD or DVD under ${this.systemPath} or ${managerPath ?? 'any manager'}`);
+  }
+
+  private mediaAction(m: { path: string; media: Json }, action: 'InsertMedia' | 'EjectMedia'): string {
+    const target = this.link(m.media, `GET ${m.path}`, ['Actions', `#VirtualMedia.${action}`, 'target']);
+    if (!target) throw this.http.fail('completion', `${m.path} offers no #VirtualMedia.${action} action`);
+    return target;
+  }
+
+  async insertMedia(image: string): Promise<void> {
+    const deadline = this.deadline();
+    const m = await this.cdMedia(deadline);
+    if (m.media.Inserted === true && m.media.Image === image) return;
+    // most BMCs refuse to insert over a mounted image: eject it first
+    if (m.media.Inserted === true) await this.call({ method: 'POST', path: this.mediaAction(m, 'EjectMedia'), deadline, body: {} });
+    await this.call({ method: 'POST', path: this.mediaAction(m, 'InsertMedia'), deadline, body: { Image: image, Inserted: true, WriteProtected: true } });
+  }
+
+  async ejectMedia(): Promise<void> {
+    const deadline = this.deadline();
+    const m = await this.cdMedia(deadline);
+    if (m.media.Inserted !== true && (m.media.Image ?? null) === null) return;
+    await this.call({ method: 'POST', path: this.mediaAction(m, 'EjectMedia'), deadline, body: {} });
   }
 
   private async firstMember(path: string | undefined, deadline: number): Promise<string | undefined> {

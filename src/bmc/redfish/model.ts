@@ -117,6 +117,11 @@ export function checkBootAllowed(boot: Json, patch: Json): string[] {
   return problems;
 }
 
+/** A VirtualMedia resource that takes a CD image (MediaTypes CD or DVD, DSP8010 VirtualMedia.v1_3). */
+export function isCdMedia(media: Json): boolean {
+  return Array.isArray(media.MediaTypes) && media.MediaTypes.some((t) => t === 'CD' || t === 'DVD');
+}
+
 /** `AA-BB-CC-DD-EE-FF` or `aabb.ccdd.eeff` -> `aa:bb:cc:dd:ee:ff`; undefined if not a MAC. */
 export function normalizeMac(v: unknown): string | undefined {
   if (typeof v !== 'string') return undefined;

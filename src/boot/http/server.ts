@@ -194,9 +194,11 @@ export class HttpBootServer {
       if (method !== 'GET' && method !== 'HEAD') throw new HttpError(405, 'method not allowed');
       const store = seg[0] === 'artifacts' ? this.artifacts : this.ipxe;
       if (!store) throw new HttpError(404, 'not found');
-      const file = await store.resolve(seg.slice(1).join('/'));
+      const rel = seg.slice(1).join('/');
+      const file = await store.resolve(rel);
       if (!file) throw new HttpError(404, 'not found');
-      await store.serve(req, res, file);
+      const status = await store.serve(req, res, file);
+      if (seg[0] === 'artifacts' && (status === 200 || status === 206)) await this.o.backend.onArtifact?.(rel, status);
       return;
     }
     if (p === '/boot.ipxe' && method === 'GET') {

@@ -140,6 +140,8 @@ export interface BootBackend {
   onResult(node: string, result: AgentResult): Awaitable<void>;
   onCallback(node: string, callback: NodeCallback): Awaitable<void>;
   nocloud(node: string): Awaitable<NoCloudData | undefined>;
+  /** A file under /artifacts/ (its path there) went out with `status` 200 or 206: e.g. a BMC fetched a virtual-media CD. */
+  onArtifact?(file: string, status: number): Awaitable<void>;
 }
 
 /** Ironic's lifecycle words to the action of the next network boot. */

@@ -9,19 +9,25 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { KSEED_BIN, runKseed } from '../../helpers/cli.js';
 
-export function siteDir(prefix: string, nodes: number): string {
+/**
+ * A site of `nodes` nodes in a new directory. With `ports`, the seed is
+ * 127.0.0.1/8 on lo (so `kseed up` can start its boot services there, DHCP
+ * off) with these seed.ports. `nodeFields(i)` adds fields to node i (", roles: [compute]").
+ */
+export function siteDir(prefix: string, nodes: number, ports?: { api: number; http: number; tftp: number }, nodeFields: (i: number) => string = () => ''): string {
   const root = mkdtempSync(path.join(tmpdir(), prefix));
   const lines = [
     'site: apitest',
     'engine: embedded',
     'seed:',
     '  interface: lo',
-    '  address: 10.77.0.1/24',
+    `  address: ${ports ? '127.0.0.1/8' : '10.77.0.1/24'}`,
     '  dhcp: { mode: off }',
+    ...(ports ? [`  ports: { api: ${ports.api}, http: ${ports.http}, tftp: ${ports.tftp} }`] : []),
     'defaults:',
     '  bmc: { type: ipmi, username: admin, password: { value: unused } }',
     'nodes:',
-    ...Array.from({ length: nodes }, (_, i) => `  - { name: n${i + 1}, bmc: { address: 127.0.0.1, port: ${19000 + i} }, macs: ["52:54:00:00:18:${(i + 1).toString(16).padStart(2, '0')}"] }`),
+    ...Array.from({ length: nodes }, (_, i) => `  - { name: n${i + 1}, bmc: { address: 127.0.0.1, port: ${19000 + i} }, macs: ["52:54:00:00:18:${(i + 1).toString(16).padStart(2, '0')}"]${nodeFields(i)} }`),
     '',
   ];
   writeFileSync(path.join(root, 'kseed.yaml'), lines.join('\n'));
@@ -44,15 +50,15 @@ export interface Service {
 }
 
 /** Starts `kseed serve` in `root` and waits for its `listening` line. */
-export function startService(root: string, port: number): Promise<Service> {
-  const child = spawn(process.execPath, [KSEED_BIN, 'serve', '--port', String(port)], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
+export function startService(root: string, port: number, args: string[] = []): Promise<Service> {
+  const child = spawn(process.execPath, [KSEED_BIN, 'serve', '--port', String(port), ...args], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   child.stdout!.on('data', (d) => (out += d));
   child.stderr!.on('data', (d) => (out += d));
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
   const svc: Service = {
     child,
-    url: `http://127.0.0.1:${port}`,
+    url: `${args.includes('--tls') ? 'https' : 'http'}://${args.includes('--host') ? args[args.indexOf('--host') + 1] : '127.0.0.1'}:${port}`,
     output: () => out,
     stop: async () => {
       child.kill('SIGTERM');

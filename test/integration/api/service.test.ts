@@ -100,7 +100,7 @@ describe('seed service API (kseed serve on 127.0.0.1)', () => {
     const cases: [Promise<{ status: number; body: any }>, number, string, RegExp][] = [
       [post('{"owner": "ci-1", '), 400, 'invalid-json', /^invalid JSON in the request body: /],
       [post('["ci-1"]'), 400, 'invalid-body', /must be a JSON object/],
-      [post('{"owner":"ci-1","cuont":2}'), 400, 'unknown-field', /unknown field "cuont"; known: owner, count, nodes, ttl/],
+      [post('{"owner":"ci-1","cuont":2}'), 400, 'unknown-field', /unknown field "cuont"; known: owner, count, nodes, profile, role, ttl/],
       [post('{"count":2}'), 400, 'missing-field', /field "owner" is required/],
       [post('{"owner":"ci-1","count":"2"}'), 400, 'bad-field', /field "count" must be a whole number/],
       [post('{"owner":"ci-1","ttl":"2 hours"}'), 400, 'bad-duration', /ttl "2 hours" is not a duration/],
@@ -195,7 +195,7 @@ describe('seed service API (kseed serve on 127.0.0.1)', () => {
   it('refuses to serve plain HTTP off loopback, and says so when its port is taken', async () => {
     const off = await runKseed(['serve', '--host', '10.77.0.1', '--port', String(PORT + 50)], { cwd: root });
     expect(off.code).toBe(2);
-    expect(off.stderr).toBe('kseed: the API serves plain HTTP on 127.0.0.0/8 only, not 10.77.0.1: TLS for the seed address is not built yet\n');
+    expect(off.stderr).toBe("kseed: the API serves plain HTTP on 127.0.0.0/8 only, not 10.77.0.1: serve it with --tls (a certificate of kseed's own CA, .kseed/secrets/api-ca.crt)\n");
     const taken = await runKseed(['serve', '--port', String(PORT)], { cwd: root });
     expect(taken.code).toBe(1);
     expect(taken.stderr).toBe(`kseed: the seed service cannot listen on 127.0.0.1:${PORT}: EADDRINUSE\n`);

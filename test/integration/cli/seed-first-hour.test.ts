@@ -38,6 +38,8 @@ describe.skipIf(!ok)('after kseed up on the embedded engine', () => {
         `  netns: ${NS}`,
         '  address: 10.193.0.1/24',
         '  dhcp: { mode: authoritative, range: 10.193.0.100-10.193.0.199 }',
+        // the seed service `up` starts beside the boot services (on the host's 127.0.0.1): a port of this test's own
+        '  ports: { api: 18343 }',
         'defaults:',
         '  bmc: { type: ipmi, username: admin, password: { env: KSEED_BMC_PASSWORD } }',
         '  root_device: { name: /dev/vda }',
@@ -124,7 +126,7 @@ describe.skipIf(!ok)('after kseed up on the embedded engine', () => {
     expect(one.stdout.split('\n')).toHaveLength(2);
     const bad = await kseed(['logs', 'nope']);
     expect(bad.code).toBe(2);
-    expect(bad.stderr).toBe(`kseed: no log "nope" under ${path.join(dir, '.kseed', 'logs')}: there are boot-serve\n`);
+    expect(bad.stderr).toBe(`kseed: no log "nope" under ${path.join(dir, '.kseed', 'logs')}: there are boot-serve, api\n`);
 
     // follow: the doctor's DHCP probe (an unknown MAC) is logged by the server as it happens
     const { spawn } = await import('node:child_process');

@@ -3,7 +3,8 @@
  * ramdisk writing the events the boot services would write, on a real
  * state store in a temp dir, in virtual time. No sockets, no VMs.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { hostname, tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
@@ -11,12 +12,13 @@ import type { Bmc, BmcIdentity, BmcTarget, BootOptions, PowerAction, PowerState 
 import { StateBootBackend } from '../../../src/boot/backend.js';
 import { EmbeddedEngine } from '../../../src/engine/embedded.js';
 import { chooseRootDevice } from '../../../src/engine/rootdevice.js';
-import { ownerName } from '../../../src/engine/runner.js';
+import { ownerName, realClock } from '../../../src/engine/runner.js';
+import { virtualMediaSeed } from '../../../src/engine/vmedia.js';
 import { openState, type StateStore } from '../../../src/engine/state.js';
 import { loadProfiles } from '../../../src/profiles/load.js';
 import type { HardwareProfile } from '../../../src/profiles/schema.js';
 import type { NodeSpec, Site } from '../../../src/site/types.js';
-import type { ProgressEvent } from '../../../src/engine/types.js';
+import { DEFAULT_LIMITS, type ProgressEvent } from '../../../src/engine/types.js';
 import { FakeClock } from './fakeclock.js';
 
 const DISK = { name: 'vda', size_bytes: 10 * 1024 ** 3, model: '', serial: 'SER-1', wwn: '', rotational: false, hctl: '', by_path: '' };
@@ -69,19 +71,45 @@ class FakeBmc implements Bmc {
   async getBootDevice(): Promise<BootOptions> {
     return { device: 'pxe' };
   }
+  async insertMedia(image: string): Promise<void> {
+    await this.gate();
+    this.world.log.push(`${this.n.name} insert ${image}`);
+    this.world.onInsert?.(image);
+  }
+  async ejectMedia(): Promise<void> {
+    await this.gate();
+    this.world.log.push(`${this.n.name} eject`);
+  }
   async identity(): Promise<BmcIdentity> {
     await this.gate();
     return { protocol: 'ipmi', manufacturerId: 4753, productId: 0x100, manufacturer: 'QEMU' };
   }
-  async close(): Promise<void> {}
+  async close(): Promise<void> {
+    if (this.n.bmc !== 'hang') this.world.bmcOpen--;
+  }
 }
 
 class World {
   nodes = new Map<number, { name: string; power: PowerState; bmc: Behaviour; ramdisk: Behaviour; boot: number }>();
   log: string[] = [];
+  /** BMC conversations open now, and the most at once. */
+  bmcOpen = 0;
+  bmcPeak = 0;
+  /** Hung BMC conversations whose backstop has not yet fired (the step's start without its end). */
+  hungHeld(): number {
+    return [...this.nodes.values()].filter((n) => n.bmc === 'hang' && (() => {
+      const steps = this.store().listEvents(n.name, { kind: 'step' });
+      return steps.filter((e) => e.detail.status === 'start').length > steps.filter((e) => e.detail.status !== 'start').length;
+    })()).length;
+  }
+  /** Ramdisk instances running now (from power-on to their last task), and the most at once. */
+  ramdisks = new Set<string>();
+  ramdiskPeak = 0;
   /** Every task a ramdisk instance fetched, `<node>#<boot> <task> <disk>`. */
   tasks: string[] = [];
   specs: NodeSpec[] = [];
+  /** Sees each virtual-media image URL as the BMC is handed it. */
+  onInsert: ((image: string) => void) | undefined;
   constructor(
     private readonly store: () => StateStore,
     private readonly clock: FakeClock,
@@ -103,6 +131,9 @@ class World {
     const off = () => {
       n.power = 'off';
     };
+    const instance = `${name}#${id}`;
+    this.ramdisks.add(instance);
+    this.ramdiskPeak = Math.max(this.ramdiskPeak, this.ramdisks.size);
     void (async () => {
       await this.clock.sleep(1000);
       if (!alive()) return;
@@ -141,7 +172,9 @@ class World {
         }
         await this.clock.sleep(1000);
       }
-    })().catch(() => undefined);
+    })()
+      .catch(() => undefined)
+      .finally(() => this.ramdisks.delete(instance));
   }
 }
 
@@ -175,7 +208,12 @@ describe('EmbeddedEngine', () => {
       site: { file: '/x/kseed.yaml', dir: '/x', nodes } as unknown as Site,
       store,
       profiles,
-      connect: async (t) => new FakeBmc(t, world),
+      connect: async (t) => {
+        // a hung BMC's conversation is abandoned at its timeout (it never closes): counted as the slot it held, below
+        if (world.nodes.get(t.port!)?.bmc !== 'hang') world.bmcOpen++;
+        world.bmcPeak = Math.max(world.bmcPeak, world.bmcOpen + world.hungHeld());
+        return new FakeBmc(t, world);
+      },
       clock,
       pollMs: 1000,
       onProgress: (e) => progress.push(e),
@@ -219,6 +257,67 @@ describe('EmbeddedEngine', () => {
     expect(store.listEvents('n1', { kind: 'step', sinceId: deployed }).map((x) => `${x.detail.step}:${x.detail.status}`)).toEqual(['boot-disk:start', 'boot-disk:done']);
   });
 
+  it('boot: virtual-media: a CD with a fresh token and the static address is inserted, booted once from Cd, then ejected and deleted; the disk boots', async () => {
+    const art = path.join(dir, 'artifacts');
+    mkdirSync(art);
+    writeFileSync(path.join(art, 'vmlinuz'), Buffer.alloc(4096, 1));
+    writeFileSync(path.join(art, 'initramfs.gz'), Buffer.alloc(4096, 2));
+    world.add('n1', 1);
+    const n1 = node('n1', 1, { boot: 'virtual-media', ip: '10.0.0.21' });
+    world.specs = [n1];
+    const site = { file: '/x/kseed.yaml', dir: '/x', nodes: [n1], seed: { address: '10.0.0.1', prefix: 24, dhcp: { mode: 'off', lease_seconds: 600 }, ports: { http: 8080 } } } as unknown as Site;
+    let cfg = '';
+    let isoMode = 0;
+    world.onInsert = (url) => {
+      const file = path.join(art, new URL(url).pathname.replace(/^\/artifacts\//, ''));
+      isoMode = statSync(file).mode & 0o777;
+      cfg = execFileSync('isoinfo', ['-i', file, '-R', '-x', '/isolinux/isolinux.cfg'], { encoding: 'utf8' });
+    };
+    // real time for the engine: building the CD waits for real processes, which virtual time would skip past
+    const e = new EmbeddedEngine({ site, store, profiles, connect: async (t) => new FakeBmc(t, world), clock: realClock, pollMs: 20, vmedia: virtualMediaSeed(site, art) });
+    const [o] = await e.provision(['n1']);
+    expect(o, `${o!.error} ${JSON.stringify(store.listEvents('n1', { kind: 'step' }).map((x) => x.detail))}`).toMatchObject({ ok: true, state: 'active', verbs: ['enroll', 'inspect', 'provide', 'deploy'] });
+    expect(world.log).toEqual([expect.stringMatching(/^n1 insert http:\/\/10\.0\.0\.1:8080\/artifacts\/vmedia\/n1-[0-9a-f]{32}\.iso$/), 'n1 bootdev cdrom', 'n1 power on', 'n1 eject', 'n1 bootdev disk', 'n1 power off', 'n1 power on']);
+    // the CD's command line: the seed, the node, its PXE MAC, the kernel's ip= with the seed subnet's mask, and a live token
+    const append = /APPEND initrd=\/kseed\/initrd.gz (.*)/.exec(cfg)![1]!.split(' ');
+    expect(append).toEqual(['kseed.url=http://10.0.0.1:8080', 'kseed.node=n1', expect.stringMatching(/^kseed\.token=/), 'kseed.mac=52:54:00:00:00:01', 'console=ttyS0', 'ip=10.0.0.21:::255.255.255.0:n1::off']);
+    const token = append[2]!.slice('kseed.token='.length);
+    expect(store.verifyNodeToken(token, 'agent')).toBe('n1');
+    expect(isoMode).toBe(0o600);
+    const steps = store.listEvents('n1', { kind: 'step' }).map((x) => `${x.detail.step}:${x.detail.status}`);
+    expect(steps).toEqual(['identify:start', 'identify:done', 'vmedia-boot:start', 'vmedia-boot:done', 'fast-track:done', 'boot-disk:start', 'boot-disk:done']);
+    expect(store.listEvents('n1', { kind: 'boot-script' }).map((x) => x.detail.purpose)).toEqual(['virtual-media']);
+    // the CD held a token: it is gone from the seed once ejected
+    expect(readdirSync(path.join(art, 'vmedia'))).toEqual([]);
+  });
+
+  it('virtual media, a silent node: the timeout says whether the BMC ever fetched the CD (the boot services record the fetch); the CD is ejected and deleted', async () => {
+    const art = path.join(dir, 'artifacts');
+    mkdirSync(art);
+    writeFileSync(path.join(art, 'vmlinuz'), Buffer.alloc(4096, 1));
+    writeFileSync(path.join(art, 'initramfs.gz'), Buffer.alloc(4096, 2));
+    world.add('n1', 1, 'ok', 'silent');
+    world.add('n2', 2, 'ok', 'silent');
+    const specs = [node('n1', 1, { boot: 'virtual-media' }), node('n2', 2, { boot: 'virtual-media' })];
+    world.specs = specs;
+    const site = { file: '/x/kseed.yaml', dir: '/x', nodes: specs, seed: { address: '10.0.0.1', prefix: 24, dhcp: { mode: 'off', lease_seconds: 600 }, ports: { http: 8080 } } } as unknown as Site;
+    const boot = new StateBootBackend({ store, nodes: specs, chooseRootDevice });
+    // n2's BMC fetches its CD from the seed (twice: recorded once); n1's never does
+    world.onInsert = (url) => {
+      const rel = new URL(url).pathname.replace(/^\/artifacts\//, '');
+      if (rel.startsWith('vmedia/n2-')) for (let i = 0; i < 2; i++) boot.onArtifact(rel, 200);
+    };
+    const e = new EmbeddedEngine({ site, store, profiles, connect: async (t) => new FakeBmc(t, world), clock: realClock, pollMs: 20, timeouts: { inspect: 3000 }, vmedia: virtualMediaSeed(site, art) });
+    const [o1, o2] = await e.provision(['n1', 'n2']);
+    expect(o1).toMatchObject({ ok: false, state: 'inspect failed', error: "inspect timed out after 3 s waiting for the deploy ramdisk's inspect result; the BMC never fetched the virtual-media CD from the seed" });
+    expect(o2).toMatchObject({ ok: false, state: 'inspect failed', error: "inspect timed out after 3 s waiting for the deploy ramdisk's inspect result (the BMC fetched the virtual-media CD; the ramdisk never called back)" });
+    expect(store.listEvents('n2', { kind: 'vmedia-fetched' })).toHaveLength(1);
+    expect(store.listEvents('n1', { kind: 'vmedia-fetched' })).toHaveLength(0);
+    // powered off after the failure, then the CD out and its file gone
+    for (const n of ['n1', 'n2']) expect(world.log.filter((l) => l.startsWith(`${n} `)).slice(-2)).toEqual([`${n} power off`, `${n} eject`]);
+    expect(readdirSync(path.join(art, 'vmedia'))).toEqual([]);
+  });
+
   it('a BMC that does not answer fails its node (enroll failed, timeout) while the other node finishes', async () => {
     world.add('n1', 1);
     world.add('n2', 2, 'hang');
@@ -230,12 +329,39 @@ describe('EmbeddedEngine', () => {
     expect(store.getNode('n2')!.last_error).toBe(out[1]!.error);
   });
 
+  it('limits: at most --max-deploying ramdisks and --max-bmc BMC conversations at once; a hung BMC holds its slot only until its timeout', async () => {
+    const names = ['n1', 'n2', 'n3', 'n4', 'n5', 'n6', 'n7'];
+    names.forEach((n, i) => world.add(n, i + 1, n === 'n7' ? 'hang' : 'ok'));
+    const e = engine(
+      names.map((n, i) => node(n, i + 1)),
+      { concurrency: 7, limits: { ramdisks: 2, bmc: 1 }, timeouts: { bmc: 5000 } },
+    );
+    const out = await e.provision(names, { waitBooted: true });
+    expect(out.map((o) => o.state)).toEqual(['active', 'active', 'active', 'active', 'active', 'active', 'enroll failed']);
+    expect(out[6]!.error).toMatch(/BMC identify timed out after 5 s/);
+    // the limits bind (7 nodes at once were allowed) and hold
+    expect(world.ramdiskPeak).toBe(2);
+    expect(world.bmcPeak).toBe(1);
+    // still one ramdisk boot per node: a fast-tracked deploy keeps the slot of its inspection
+    for (const n of names.slice(0, 6)) expect(new Set(world.tasks.filter((t) => t.startsWith(`${n}#`)).map((t) => t.split(' ')[0]))).toEqual(new Set([`${n}#1`]));
+    // a node waiting for a slot is not yet in its busy state, so no phase timer runs for the wait
+    const inspecting = names.slice(0, 6).map((n) => store.listEvents(n, { kind: 'transition' }).find((x) => x.to_state === 'inspecting')!.id);
+    expect(new Set(inspecting).size).toBe(6);
+    // with the defaults, the same fleet has no such bound below 20 and 32
+    expect(DEFAULT_LIMITS).toEqual({ ramdisks: 20, bmc: 32 });
+  });
+
+  it('a limit that is not a positive integer is refused when the engine is made', () => {
+    expect(() => engine([node('n1', 1)], { limits: { ramdisks: 0 } })).toThrow('the ramdisk limit must be a positive integer, got 0');
+    expect(() => engine([node('n1', 1)], { limits: { bmc: 1.5 } })).toThrow('the BMC limit must be a positive integer, got 1.5');
+  });
+
   it('a ramdisk that never reports fails the phase with what it waited for', async () => {
     world.add('n1', 1, 'ok', 'silent');
     const e = engine([node('n1', 1)], { timeouts: { inspect: 600_000 } });
     const [o] = await e.provision(['n1']);
     expect(o).toMatchObject({ ok: false, state: 'inspect failed' });
-    expect(o!.error).toBe("inspect timed out after 600 s waiting for the deploy ramdisk's inspect result");
+    expect(o!.error).toBe("inspect timed out after 600 s waiting for the deploy ramdisk's inspect result; nothing heard from the node since it began: no iPXE boot script was fetched, so its network boot never reached the seed");
     // a failed phase is retried by the next run
     world.nodes.get(1)!.ramdisk = 'ok';
     const [o2] = await e.provision(['n1']);
@@ -466,7 +592,7 @@ describe('EmbeddedEngine', () => {
       const e = await active('silent');
       const u = await e.undeploy('n1');
       expect(u).toMatchObject({ ok: false, state: 'clean failed' });
-      expect(u.error).toBe("undeploy timed out after 600 s waiting for the deploy ramdisk's wipe result");
+      expect(u.error).toBe("undeploy timed out after 600 s waiting for the deploy ramdisk's wipe result; nothing heard from the node since it began: no iPXE boot script was fetched, so its network boot never reached the seed");
       expect(world.nodes.get(1)!.power).toBe('off');
       expect(store.getClaim('n1')).toBeUndefined();
     });

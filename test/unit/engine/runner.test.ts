@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import {
   agentOutcome,
   bootCallback,
+  lastHeard,
   limiter,
   ownerIsDead,
   ownerName,
@@ -35,6 +36,26 @@ describe('agentOutcome', () => {
   it('bootCallback finds the first-boot callback and its hostname', () => {
     expect(bootCallback([ev('callback', { stage: 'other' })])).toBeUndefined();
     expect(bootCallback([ev('callback', { stage: 'booted', hostname: 'node01' })])).toEqual({ stage: 'booted', hostname: 'node01' });
+  });
+});
+
+describe('lastHeard: how far a node got, for the reason of a timeout', () => {
+  const at = (kind: string, detail: Record<string, unknown>, ts: number) => ({ ...ev(kind, detail), ts });
+  const T = Date.UTC(2026, 11, 7, 6, 0, 0);
+  it('no word from the node: its network boot never reached the seed', () => {
+    expect(lastHeard([])).toBe('nothing heard from the node since it began: no iPXE boot script was fetched, so its network boot never reached the seed');
+    // the engine's own events are not the node's word
+    expect(lastHeard([at('step', { step: 'power on', status: 'done' }, T), at('transition', {}, T)])).toMatch(/^nothing heard/);
+  });
+
+  it('names the last thing the node did, with its time', () => {
+    const evs = [at('boot-script', { purpose: 'deploy' }, T), at('inventory', {}, T + 1000)];
+    expect(lastHeard(evs.slice(0, 1))).toBe('last heard at 2026-12-07T06:00:00.000Z: it fetched its iPXE boot script');
+    expect(lastHeard(evs)).toBe('last heard at 2026-12-07T06:00:01.000Z: its ramdisk posted its inventory');
+    evs.push(at('task', { task: 'deploy' }, T + 2000), at('agent-progress', { stage: 'deploy', pct: 0, msg: 'writing http://s/i.raw' }, T + 3000), at('step', {}, T + 9000));
+    expect(lastHeard(evs)).toBe('last heard at 2026-12-07T06:00:03.000Z: its ramdisk reported deploy 0% (writing http://s/i.raw)');
+    expect(lastHeard(evs.slice(0, 3))).toBe('last heard at 2026-12-07T06:00:02.000Z: its ramdisk took the task deploy');
+    expect(lastHeard([at('agent-result', { status: 'ok', stage: 'inspect' }, T)])).toBe("last heard at 2026-12-07T06:00:00.000Z: its ramdisk's inspect result was ok");
   });
 });
 

@@ -153,4 +153,35 @@ describe.skipIf(!needPeers('busybox'))('agent shell library (busybox sh)', () =>
   it.each(['templates/ramdisk/init', 'templates/ramdisk/lib.sh', 'templates/ramdisk/udhcpc.script', 'templates/osimage/init'])('%s parses', (f) => {
     expect(spawnSync('busybox', ['sh', '-n', f]).status).toBe(0);
   });
+  /** parse_ip_arg VALUE: its return code and the IP_* it set */
+  const ipArg = (v: string) => {
+    const r = sh(`parse_ip_arg "$V"; rc=$?; printf '%s\\n' "$rc" "$IP_ADDR" "$IP_PREFIX" "$IP_GW" "$IP_HOST" "$IP_ERR"`, { V: v });
+    const [rc, addr, prefix, gw, host, err] = r.out.split('\n');
+    return { rc: Number(rc), addr, prefix, gw, host, err };
+  };
+
+  it("parse_ip_arg reads the kernel's ip= form the boot CD writes: address, prefix from the netmask, gateway, host name", () => {
+    expect(ipArg('10.77.0.11::10.77.0.1:255.255.255.0:node01::off')).toEqual({ rc: 0, addr: '10.77.0.11', prefix: '24', gw: '10.77.0.1', host: 'node01', err: '' });
+    expect(ipArg('192.168.7.20:::255.255.240.0:n::none')).toMatchObject({ rc: 0, addr: '192.168.7.20', prefix: '20', gw: '' });
+    // a prefix in the netmask field (dracut's habit) and no netmask (a /24)
+    expect(ipArg('10.0.0.5::10.0.0.1:16')).toMatchObject({ rc: 0, prefix: '16' });
+    expect(ipArg('10.0.0.5')).toMatchObject({ rc: 0, prefix: '24', gw: '' });
+  });
+
+  it('parse_ip_arg: DHCP for none, dhcp, on, any and an empty address; a clear error for a bad address, gateway or netmask', () => {
+    for (const v of ['', 'dhcp', 'on', 'any', '::10.0.0.1:255.255.255.0']) expect(ipArg(v).rc, v).toBe(1);
+    expect(ipArg('10.0.0.256::10.0.0.1:255.255.255.0')).toMatchObject({ rc: 2, err: 'client address 10.0.0.256 is not an IPv4 address' });
+    expect(ipArg('node01')).toMatchObject({ rc: 2, err: 'client address node01 is not an IPv4 address' });
+    expect(ipArg('10.0.0.5::10.0.0:255.255.255.0')).toMatchObject({ rc: 2, err: 'gateway 10.0.0 is not an IPv4 address' });
+    expect(ipArg('10.0.0.5::10.0.0.1:255.0.255.0')).toMatchObject({ rc: 2, err: 'netmask 255.0.255.0 is not a netmask' });
+    expect(ipArg('10.0.0.5::10.0.0.1:33')).toMatchObject({ rc: 2, err: 'netmask 33 is not a netmask' });
+  });
+
+  it('mask_prefix agrees with the bit count of every contiguous netmask', () => {
+    for (let p = 0; p <= 32; p++) {
+      const n = p === 0 ? 0 : (0xffffffff << (32 - p)) >>> 0;
+      const mask = [24, 16, 8, 0].map((s) => (n >>> s) & 255).join('.');
+      expect(sh(`mask_prefix ${mask}`).out.trim(), mask).toBe(String(p));
+    }
+  });
 });

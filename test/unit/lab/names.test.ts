@@ -8,15 +8,21 @@ import {
   bmcMac,
   bmcPort,
   checkLabName,
+  DEFAULT_NETWORK,
   diskSerial,
+  FLEET_NETWORK,
   IFNAME_MAX,
   labByte,
+  labNetworkFor,
+  MAX_MAC_NODES,
   netnsName,
   nodeMac,
   nodeName,
   parseSeedAddress,
+  poolSize,
   tapName,
 } from '../../../src/lab/names.js';
+import { MAX_SIM_NODES } from '../../../src/lab/sim/lab.js';
 import { type LabManifest, parseManifest, readManifest, writeManifest } from '../../../src/lab/manifest.js';
 import { labResources } from '../../../src/lab/resources.js';
 
@@ -53,6 +59,19 @@ describe('name allocation', () => {
     expect(bmcMac('lab', 0)).toBe(`02:00:00:77:${b}:01`);
     expect(labByte('lab')).toBe(labByte('lab'));
   });
+  it('numbers a fleet of 510 nodes: the first 255 as every lab before, then 0x78 in the fourth byte', () => {
+    const b = labByte('lab').toString(16).padStart(2, '0');
+    expect(nodeMac('lab', 254)).toBe(`52:54:00:77:${b}:ff`);
+    expect(nodeMac('lab', 255)).toBe(`52:54:00:78:${b}:01`);
+    expect(nodeMac('lab', MAX_MAC_NODES - 1)).toBe(`52:54:00:78:${b}:ff`);
+    expect(bmcMac('lab', 499)).toBe(`02:00:00:78:${b}:f5`);
+    const macs = Array.from({ length: MAX_MAC_NODES }, (_, i) => nodeMac('x', i));
+    expect(new Set(macs).size).toBe(MAX_MAC_NODES);
+    // no node's MAC is another node's second NIC (those differ in the third byte)
+    expect(macs.filter((m) => !m.startsWith('52:54:00:'))).toEqual([]);
+    for (const bad of [-1, MAX_MAC_NODES, 1.5]) expect(() => nodeMac('x', bad), String(bad)).toThrow(/out of range/);
+    expect(MAX_SIM_NODES).toBeLessThanOrEqual(MAX_MAC_NODES);
+  });
   it('allocates BMC ports from the base and refuses out-of-range ports', () => {
     expect(bmcPort(17000, 3)).toBe(17003);
     expect(() => bmcPort(65535, 1)).toThrow();
@@ -74,6 +93,28 @@ describe('seed address', () => {
   it('keeps the seed address out of the pool', () => {
     expect(parseSeedAddress('10.9.0.150/24').dhcpRange).toEqual({ start: '10.9.0.100', end: '10.9.0.149' });
     expect(parseSeedAddress('10.9.0.100/24').dhcpRange).toEqual({ start: '10.9.0.101', end: '10.9.0.199' });
+  });
+  it('runs the pool of a subnet larger than a /24 from .100 to its last host', () => {
+    expect(parseSeedAddress('10.77.0.1/22').dhcpRange).toEqual({ start: '10.77.0.100', end: '10.77.3.254' });
+    expect(poolSize(parseSeedAddress('10.77.0.1/22'))).toBe(923);
+    expect(FLEET_NETWORK).toMatchObject({ ipv4: '10.77.0.1', prefix: 22 });
+  });
+  it('gives a lab the default /24 up to its 100 addresses and a /22 beyond; a given or existing network too small is refused, naming --address', () => {
+    expect(labNetworkFor(100, undefined, undefined)).toEqual(DEFAULT_NETWORK);
+    expect(labNetworkFor(101, undefined, undefined)).toEqual(FLEET_NETWORK);
+    expect(labNetworkFor(500, undefined, undefined)).toEqual(FLEET_NETWORK);
+    expect(() => labNetworkFor(412, '10.9.0.1/23', undefined)).toThrow(/pools 411/);
+    expect(labNetworkFor(411, '10.9.0.1/23', undefined).dhcpRange).toEqual({ start: '10.9.0.100', end: '10.9.1.254' });
+    for (const [addr, prev] of [['10.77.0.1/24', undefined], [undefined, DEFAULT_NETWORK]] as const) {
+      try {
+        labNetworkFor(101, addr, prev);
+        expect.unreachable();
+      } catch (e) {
+        expect(e).toBeInstanceOf(InputError);
+        expect((e as Error).message).toBe('101 nodes need as many DHCP addresses; the lab network 10.77.0.1/24 pools 100 (10.77.0.100-10.77.0.199)');
+        expect((e as InputError).problems[0]).toMatchObject({ path: 'address' });
+      }
+    }
   });
   it('uses the upper half of a small subnet', () => {
     expect(parseSeedAddress('192.168.5.1/28').dhcpRange).toEqual({ start: '192.168.5.8', end: '192.168.5.14' });

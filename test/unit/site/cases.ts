@@ -165,6 +165,15 @@ const BASIC_CASES: Case[] = [
   c('node ip outside the subnet', edit('    macs: ["52:54:00:00:00:01"]\n', '    macs: ["52:54:00:00:00:01"]\n    ip: 10.78.0.5\n'), [
     "15:9 nodes[0].ip: 10.78.0.5 is outside the seed subnet 10.77.0.0/24",
   ]),
+  c('virtual-media boot with an ipmi BMC', edit('    macs: ["52:54:00:00:00:01"]\n', '    macs: ["52:54:00:00:00:01"]\n    boot: virtual-media\n'), [
+    "15:11 nodes[0].boot: node \"n1\": virtual-media boot needs a Redfish BMC (VirtualMedia InsertMedia); this node's BMC is ipmi",
+  ]),
+  c('virtual-media boot by default on the ironic engine', edit('engine: embedded', 'engine: ironic', edit('  root_device:', '  boot: virtual-media\n  root_device:', edit('{ username: admin,', '{ type: redfish, username: admin,'))), [
+    "9:9 defaults.boot: node \"n1\": virtual-media boot is not supported by the ironic engine yet; use engine: embedded",
+  ]),
+  c('unknown boot kind', edit('    macs: ["52:54:00:00:00:01"]\n', '    macs: ["52:54:00:00:00:01"]\n    boot: usb\n'), [
+    "15:11 nodes[0].boot: \"usb\" is not one of pxe, virtual-media",
+  ]),
   c('node name not a host name', edit('name: n1', 'name: Node_1'), [
     "12:11 nodes[0].name: \"Node_1\" is not a valid node name (lower-case letters, digits and hyphens, as in a host name)",
   ]),

@@ -89,7 +89,7 @@ describe('valid site files', () => {
       address: '10.77.0.1',
       prefix: 24,
       dhcp: { mode: 'authoritative', range: { start: '10.77.0.100', end: '10.77.0.199' }, lease_seconds: 3600 },
-      ports: { http: 8080, tftp: 69, ironic_api: 6385, registry: 5000, inspector: 5050 },
+      ports: { http: 8080, tftp: 69, ironic_api: 6385, registry: 5000, inspector: 5050, api: 9480 },
     });
     expect(site.nodes.map((x) => x.name)).toEqual(['node1', 'node2']);
     expect(site.nodes[1]).toEqual({
