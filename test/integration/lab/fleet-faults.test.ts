@@ -18,6 +18,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { applySiteFaults, type FaultPlan, planFaults, writeNodeFaults } from '../../../src/lab/sim/faults.js';
 import { type FleetNodeRow, type FleetRun, fleetViolations, lastEventId, readFleetRun } from '../../../src/lab/sim/fleet-check.js';
 import { BAD_LINK, type LossyRelay, lossyRelay } from '../../../src/lab/sim/relay.js';
+import type { SimNodeStatus } from '../../../src/lab/sim/daemon.js';
 import { ensureBuilt, runKseed } from '../../helpers/cli.js';
 import { needPeers, needRoot } from '../../helpers/peers.js';
 import { netnsList } from './helpers.js';
@@ -32,13 +33,6 @@ const MiB = 1024 * 1024;
 
 const ok = needRoot() && needPeers('ip', 'ipmi_sim', 'ipmitool', '/usr/lib/ipxe/undionly.kpxe', '/usr/lib/ipxe/snponly.efi');
 
-interface SimStatus {
-  power: string;
-  phase: string;
-  phases: { phase: string; at: number; detail?: string }[];
-  errors: string[];
-}
-
 describe.skipIf(!ok)('fleet faults: 50 simulated nodes, lossy and wrong-password BMCs, frozen clients, a silent NIC', () => {
   let root = '';
   let site = '';
@@ -47,7 +41,7 @@ describe.skipIf(!ok)('fleet faults: 50 simulated nodes, lossy and wrong-password
   const relays: LossyRelay[] = [];
   const k = (args: string[], timeoutMs = 60_000) => runKseed(['--config', site, ...args], { cwd: root, timeoutMs });
   const nodeDir = (n: string) => path.join(root, '.kseed', 'lab', LAB, 'nodes', n);
-  const sim = (n: string): SimStatus => JSON.parse(readFileSync(path.join(nodeDir(n), 'sim.json'), 'utf8'));
+  const sim = (n: string): SimNodeStatus => JSON.parse(readFileSync(path.join(nodeDir(n), 'sim.json'), 'utf8'));
   const names = () => lab.nodes.map((n: any) => n.name as string);
   const faulty = () => new Set([...plan.lossyBmc, ...plan.wrongPassword, ...plan.clientDies, ...plan.noDhcp]);
   const stateDir = () => path.join(root, '.kseed');

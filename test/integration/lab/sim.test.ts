@@ -13,6 +13,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { openState } from '../../../src/engine/state.js';
+import type { SimNodeStatus } from '../../../src/lab/sim/daemon.js';
 import { ensureBuilt, runKseed } from '../../helpers/cli.js';
 import { needPeers, needRoot } from '../../helpers/peers.js';
 import { ipmitool, netnsList, until } from './helpers.js';
@@ -25,14 +26,6 @@ const MiB = 1024 * 1024;
 
 const ok = needRoot() && needPeers('ip', 'ipmi_sim', 'ipmitool', '/usr/lib/ipxe/undionly.kpxe', '/usr/lib/ipxe/snponly.efi');
 
-interface SimStatus {
-  power: string;
-  phase: string;
-  phases: { phase: string; at: number; detail?: string }[];
-  counts: { dhcp: number; tftp: number; http: number; bytes: number };
-  errors: string[];
-}
-
 describe.skipIf(!ok)('lab up --sim: simulated nodes provisioned by the embedded engine', () => {
   let root = '';
   let site = '';
@@ -41,7 +34,7 @@ describe.skipIf(!ok)('lab up --sim: simulated nodes provisioned by the embedded 
   let lab: any;
   const k = (args: string[], timeoutMs = 60_000) => runKseed(['--config', site, ...args], { cwd: root, timeoutMs });
   const nodeDir = (n: string) => path.join(root, '.kseed', 'lab', LAB, 'nodes', n);
-  const sim = (n: string): SimStatus => JSON.parse(readFileSync(path.join(nodeDir(n), 'sim.json'), 'utf8'));
+  const sim = (n: string): SimNodeStatus => JSON.parse(readFileSync(path.join(nodeDir(n), 'sim.json'), 'utf8'));
 
   beforeAll(async () => {
     ensureBuilt();
@@ -75,7 +68,7 @@ describe.skipIf(!ok)('lab up --sim: simulated nodes provisioned by the embedded 
     const nodes = (lab?.nodes ?? []).map((n: any) => {
       const f = path.join(nodeDir(n.name), 'sim.json');
       if (!existsSync(f)) return `${n.name}: no sim.json`;
-      const st = JSON.parse(readFileSync(f, 'utf8')) as SimStatus;
+      const st = JSON.parse(readFileSync(f, 'utf8')) as SimNodeStatus;
       return `${n.name}: ${st.power} ${st.phase} errors=${JSON.stringify(st.errors)} phases=${st.phases.map((p) => p.phase + (p.detail ? `(${p.detail})` : '')).join(',')}`;
     });
     process.stderr.write(`--- sim.out\n${tail(path.join(labDir, 'sim.out'))}\n--- nodes\n${nodes.join('\n')}\n--- boot-serve.log\n${tail(path.join(root, '.kseed', 'logs', 'boot-serve.log'))}\n`);
