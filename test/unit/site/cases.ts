@@ -168,8 +168,8 @@ const BASIC_CASES: Case[] = [
   c('virtual-media boot with an ipmi BMC', edit('    macs: ["52:54:00:00:00:01"]\n', '    macs: ["52:54:00:00:00:01"]\n    boot: virtual-media\n'), [
     "15:11 nodes[0].boot: node \"n1\": virtual-media boot needs a Redfish BMC (VirtualMedia InsertMedia); this node's BMC is ipmi",
   ]),
-  c('virtual-media boot by default on the ironic engine', edit('engine: embedded', 'engine: ironic', edit('  root_device:', '  boot: virtual-media\n  root_device:', edit('{ username: admin,', '{ type: redfish, username: admin,'))), [
-    "9:9 defaults.boot: node \"n1\": virtual-media boot is not supported by the ironic engine yet; use engine: embedded",
+  c('virtual-media boot by default on the ironic engine with an ipmi BMC', edit('engine: embedded', 'engine: ironic', edit('  root_device:', '  boot: virtual-media\n  root_device:')), [
+    "9:9 defaults.boot: node \"n1\": virtual-media boot needs a Redfish BMC (VirtualMedia InsertMedia); this node's BMC is ipmi",
   ]),
   c('unknown boot kind', edit('    macs: ["52:54:00:00:00:01"]\n', '    macs: ["52:54:00:00:00:01"]\n    boot: usb\n'), [
     "15:11 nodes[0].boot: \"usb\" is not one of pxe, virtual-media",
