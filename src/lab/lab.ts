@@ -64,6 +64,8 @@ export interface CreateLabOptions {
   nodes?: number;
   /** How many of them (the last ones) boot UEFI (OVMF); unset = as the existing lab, else 0. */
   uefiNodes?: number;
+  /** The UEFI nodes network-boot by OVMF's UEFI HTTP boot, no iPXE ROM, no PXE; unset = as the existing lab, else off. */
+  uefiHttpBoot?: boolean;
   diskGb?: number;
   memoryMb?: number;
   bmcPortBase?: number;
@@ -339,6 +341,7 @@ export async function createLab(o: CreateLabOptions): Promise<CreateLabResult> {
     const dataDiskGb = intOption(o.dataDiskGb, 'data-disk-gb', 1, 4096, prev?.nodes[0]?.dataDisks?.[0]?.sizeGb ?? DEFAULT_DATA_DISK_GB);
     const nics = intOption(o.nics, 'nics', 1, MAX_NICS, prev ? 1 + (prev.nodes[0]?.extraNics?.length ?? 0) : 1);
     const staticNetwork = o.staticNetwork ?? prev?.staticNetwork ?? false;
+    const uefiHttpBoot = o.uefiHttpBoot ?? prev?.uefiHttpBoot ?? false;
     const bmcKind = o.bmc ?? (prev?.bmcKind ?? 'ipmi');
     if (bmcKind !== 'ipmi' && bmcKind !== 'redfish') {
       throw new InputError(`bad --bmc ${String(bmcKind)}`, [{ file: '<command line>', path: 'bmc', message: 'ipmi or redfish' }]);
@@ -380,6 +383,7 @@ export async function createLab(o: CreateLabOptions): Promise<CreateLabResult> {
       ...(image ? { image } : {}),
       ...(o.engine ? { engine: o.engine } : prev?.engine ? { engine: prev.engine } : {}),
       ...(staticNetwork ? { staticNetwork } : {}),
+      ...(uefiHttpBoot ? { uefiHttpBoot } : {}),
       ...(sim ? { sim } : {}),
       createdAt: prev?.createdAt ?? now,
       updatedAt: now,
