@@ -64,7 +64,7 @@ export interface CreateLabOptions {
   nodes?: number;
   /** How many of them (the last ones) boot UEFI (OVMF); unset = as the existing lab, else 0. */
   uefiNodes?: number;
-  /** The UEFI nodes network-boot by OVMF's UEFI HTTP boot, no iPXE ROM, no PXE; unset = as the existing lab, else off. */
+  /** UEFI nodes boot by OVMF's own HTTP boot (no iPXE ROM, PXE off: vm.ts); unset = as the existing lab, else off. */
   uefiHttpBoot?: boolean;
   diskGb?: number;
   memoryMb?: number;
@@ -306,9 +306,8 @@ function planNode(p: NodePlan): LabNodeManifest {
 }
 
 /**
- * Creates the lab, or converges an existing one to the requested shape:
- * netns + bridge + taps, per node its files, disk and a running BMC; VMs
- * stay powered off (the BMCs power them on). Safe to run again at any time.
+ * Creates the lab, or converges an existing one to the requested shape: netns + bridge + taps,
+ * per node its files, disk and a running BMC; VMs stay powered off (the BMCs power them on). Safe to run again.
  */
 export async function createLab(o: CreateLabOptions): Promise<CreateLabResult> {
   requireRoot('kseed lab up');
@@ -341,7 +340,6 @@ export async function createLab(o: CreateLabOptions): Promise<CreateLabResult> {
     const dataDiskGb = intOption(o.dataDiskGb, 'data-disk-gb', 1, 4096, prev?.nodes[0]?.dataDisks?.[0]?.sizeGb ?? DEFAULT_DATA_DISK_GB);
     const nics = intOption(o.nics, 'nics', 1, MAX_NICS, prev ? 1 + (prev.nodes[0]?.extraNics?.length ?? 0) : 1);
     const staticNetwork = o.staticNetwork ?? prev?.staticNetwork ?? false;
-    const uefiHttpBoot = o.uefiHttpBoot ?? prev?.uefiHttpBoot ?? false;
     const bmcKind = o.bmc ?? (prev?.bmcKind ?? 'ipmi');
     if (bmcKind !== 'ipmi' && bmcKind !== 'redfish') {
       throw new InputError(`bad --bmc ${String(bmcKind)}`, [{ file: '<command line>', path: 'bmc', message: 'ipmi or redfish' }]);
@@ -383,7 +381,7 @@ export async function createLab(o: CreateLabOptions): Promise<CreateLabResult> {
       ...(image ? { image } : {}),
       ...(o.engine ? { engine: o.engine } : prev?.engine ? { engine: prev.engine } : {}),
       ...(staticNetwork ? { staticNetwork } : {}),
-      ...(uefiHttpBoot ? { uefiHttpBoot } : {}),
+      ...((o.uefiHttpBoot ?? prev?.uefiHttpBoot) ? { uefiHttpBoot: true } : {}),
       ...(sim ? { sim } : {}),
       createdAt: prev?.createdAt ?? now,
       updatedAt: now,
