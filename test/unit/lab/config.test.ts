@@ -198,6 +198,14 @@ describe('vm.sh', () => {
     expect(uefi).toContain(`-drive 'if=pflash,format=raw,unit=0,readonly=on,file=/usr/share/OVMF/OVMF_CODE_4M.fd'`);
     expect(uefi).toContain('-drive "if=pflash,format=raw,unit=1,file=$d/OVMF_VARS.fd"');
   });
+  it('UEFI HTTP boot: the first NIC has no option ROM and OVMF has its PXE and IPv6 boot turned off; ignored on BIOS', () => {
+    const http = renderVmScript({ ...base, firmware: 'uefi', httpBoot: true });
+    expect(http).toContain('-device "virtio-net-pci,netdev=n0,mac=52:54:00:77:aa:01,bootindex=$NET,romfile="');
+    for (const k of ['IPv4PXESupport', 'IPv6PXESupport', 'IPv6Support']) expect(http).toContain(`-fw_cfg name=opt/org.tianocore/${k},string=no`);
+    expect(uefi).not.toContain('romfile=');
+    expect(uefi).not.toContain('-fw_cfg');
+    expect(renderVmScript({ ...base, httpBoot: true })).toBe(bios);
+  });
   it('opens a QMP socket in the node dir unless the path is too long for a unix socket', () => {
     expect(bios).toContain('-qmp "unix:$d/qmp.sock,server=on,wait=off"');
     expect(renderVmScript({ ...base, nodeDir: `/${'x'.repeat(100)}` })).not.toContain('-qmp');
@@ -327,6 +335,16 @@ describe('lab site file', () => {
     const yi = parse(renderLabSite({ ...m, engine: 'ironic' })) as Record<string, any>;
     expect(yi.engine).toBe('ironic');
     expect(yi.ironic).toEqual({ deploy_interface: 'ramdisk', min_command_interval: 1 });
+  });
+  it('turns the seed TFTP off only when every listed node boots by UEFI HTTP boot, on the embedded engine', () => {
+    const uefiOnly = { ...m, uefiHttpBoot: true, nodes: m.nodes.map((n) => ({ ...n, firmware: 'uefi' as const })) };
+    expect((parse(renderLabSite(uefiOnly)) as Record<string, any>).seed.tftp).toEqual({ enabled: false });
+    // an unlisted BIOS stranger is not the seed's to boot
+    const stranger = { ...uefiOnly, nodes: [...uefiOnly.nodes, { ...m.nodes[0]!, name: 'node03', index: 2, listed: false }] };
+    expect((parse(renderLabSite(stranger)) as Record<string, any>).seed.tftp).toEqual({ enabled: false });
+    expect((parse(renderLabSite({ ...m, uefiHttpBoot: true })) as Record<string, any>).seed.tftp).toBeUndefined();
+    expect((parse(renderLabSite({ ...uefiOnly, engine: 'ironic' })) as Record<string, any>).seed.tftp).toBeUndefined();
+    expect((parse(renderLabSite({ ...uefiOnly, uefiHttpBoot: undefined })) as Record<string, any>).seed.tftp).toBeUndefined();
   });
   it('gives a single node every role', () => {
     expect(labRoles(0, 1)).toEqual(['control', 'network', 'compute', 'storage', 'monitoring']);
