@@ -11,7 +11,7 @@
  * test OS; the node then boots its disk. The seed's DHCP stays on (only the
  * embedded engine's vmedia test turns it off), but nothing PXE-boots.
  * Every kseed command runs as its own process from dist/. Lab "irv"
- * (netns ksl-irv), BMC port 18180 (HTTPS), Ironic API 127.0.0.1:21730,
+ * (netns ksl-irv), BMC port 18177 (HTTPS; bench/vmedia's is 18180), Ironic API 127.0.0.1:21730,
  * Compose project kseed-kseedtest-irv. Boots a VM and the stack: run under
  * /work/.heavy.lock.
  */
@@ -34,7 +34,7 @@ import { sushy, SUSHY_MODULE } from './redfish-peers.js';
 const LAB = 'irv';
 const SITE_NAME = 'kseedtest-irv';
 const PROJECT = `kseed-${SITE_NAME}`;
-const PORT = 18180;
+const PORT = 18177;
 const IRONIC_PORT = 21730;
 const CACHE = process.env.KSEED_CACHE ?? path.join(REPO, 'cache');
 const ok =
@@ -59,7 +59,7 @@ describe.skipIf(!ok)('virtual-media deploy through Ironic redfish-virtual-media 
   let seedIp = '';
   let iso = '';
   const cfg = () => ['--config', site];
-  const timings: Record<string, number> = {};
+  const timings: Record<string, number | string> = {};
 
   beforeAll(async () => {
     root = mkdtempSync(path.join(tmpdir(), 'ksl-irv-'));
@@ -136,7 +136,11 @@ describe.skipIf(!ok)('virtual-media deploy through Ironic redfish-virtual-media 
 
     // the BMC fetched the ISO Ironic published from the seed's HTTP service (nginx), and nothing asked for a network boot file
     const log = httpLog();
-    expect(log).toMatch(new RegExp(`"GET /redfish/boot-${n.uuid}\\.iso HTTP/1\\.1" 200 `));
+    const fetched = new RegExp(`"GET /redfish/boot-${n.uuid}\\.iso HTTP/1\\.1" 200 (\\d+) `).exec(log);
+    expect(fetched, log.slice(-3000)).not.toBeNull();
+    // the ISO's size as the BMC received it (kernel, initramfs, ISOLINUX), for the run's record
+    timings.iso_bytes = Number(fetched![1]);
+    expect(timings.iso_bytes).toBeGreaterThan(1 << 20);
     expect(log).not.toMatch(/GET \/(boot\.ipxe|boot\/|pxelinux\.cfg\/|[0-9a-f-]{36}\/(kernel|ramdisk|config))/);
     const bootLog = readFileSync(path.join(stateDir, 'logs', 'boot-serve.log'), 'utf8');
     expect(bootLog).not.toMatch(/"path":"\/(boot\.ipxe|boot\/)/);
