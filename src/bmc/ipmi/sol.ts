@@ -136,6 +136,7 @@ export class SolConsole {
       ...(this.o.retryMs !== undefined ? { retryMs: this.o.retryMs } : {}),
       ...(this.o.retries !== undefined ? { retries: this.o.retries } : {}),
       onLost: (reason) => void this.end({ by: 'lost', reason }),
+      resync: true,
       onDeactivating: () => void this.end({ by: 'deactivated', reason: 'the BMC is deactivating SOL' }),
     });
     for (const d of pending) this.link.receive(d);
