@@ -142,6 +142,7 @@ export function vmInput(m: LabManifest, node: LabNodeManifest, tools: { ip: stri
     mac: node.mac,
     ...(node.extraNics?.length ? { extraNics: node.extraNics } : {}),
     firmware: node.firmware,
+    ...(m.uefiHttpBoot && node.firmware === 'uefi' ? { httpBoot: true } : {}),
     memoryMb: node.memoryMb,
     diskSerial: node.disk.serial,
     dataDisks: (node.dataDisks ?? []).map((dd) => ({ file: path.basename(dd.path), serial: dd.serial })),
