@@ -11,7 +11,7 @@
  * /work/.heavy.lock.
  */
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -19,9 +19,10 @@ import { Arch } from '../../../src/boot/dhcp/bootfile.js';
 import { openState } from '../../../src/engine/state.js';
 import { buildRamdisk } from '../../../src/images/ramdisk.js';
 import { buildTestOs } from '../../../src/images/osimage.js';
-import { createLab, destroyLab, readManifest, readSerial, type CreateLabResult } from '../../../src/lab/index.js';
+import { createLab, readManifest, readSerial, type CreateLabResult } from '../../../src/lab/index.js';
 import { stageArtifacts } from '../../helpers/artifacts.js';
 import { ensureBuilt, REPO, startKseed } from '../../helpers/cli.js';
+import { tearDownLabSeed } from '../../helpers/lab-seed.js';
 import { needPeers, needRoot } from '../../helpers/peers.js';
 
 const LAB = 'uh';
@@ -67,25 +68,16 @@ describe.skipIf(!ok)('UEFI HTTP boot on the lab with the seed TFTP off (embedded
       image: { url: 'http://SEED/artifacts/testos.raw.zst', checksum: `sha256:${testos.sha256.zst}`, format: 'raw', compression: 'zstd' },
     });
     const seedIp = readManifest(stateDir, LAB)!.network.ipv4;
-    // the lab's site with the seed's TFTP turned off
-    const text = readFileSync(labSite, 'utf8')
-      .replace('http://SEED/', `http://${seedIp}:8080/`)
-      .replace('  dhcp:\n', '  tftp: { enabled: false }\n  dhcp:\n');
-    expect(text).toMatch(/tftp: \{ enabled: false \}[^]*boot_mode: uefi\n/);
+    // a lab of UEFI HTTP boot nodes only: its site file has the seed's TFTP off
+    const text = readFileSync(labSite, 'utf8').replace('http://SEED/', `http://${seedIp}:8080/`);
+    expect(text).toMatch(/\n  tftp: \{ enabled: false \}\n[^]*boot_mode: uefi\n/);
     site = path.join(root, 'kseed.yaml');
     writeFileSync(site, text);
     const up = await kseed([...cfg(), '--json', 'up', '--artifacts', artifacts]);
     expect(up.code, up.stderr).toBe(0);
   }, 900_000);
 
-  afterAll(async () => {
-    try {
-      if (site && existsSync(site)) await kseed([...cfg(), 'down']);
-      if (stateDir) await destroyLab({ stateDir, name: LAB });
-    } finally {
-      if (root && !process.env.E2E_KEEP) rmSync(root, { recursive: true, force: true });
-    }
-  }, 120_000);
+  afterAll(() => tearDownLabSeed({ root, site, stateDir, lab: LAB }), 120_000);
 
   it('a BIOS node with TFTP off is refused by name before anything starts', async () => {
     const bad = path.join(root, 'bios.yaml');
