@@ -39,7 +39,7 @@ describe.skipIf(!ok)('kseed completion', () => {
 
   it('bash: commands, subcommands, options, after --config FILE', async () => {
     const out = await sh('bash', ['-c', `source ${scripts.bash}; ${BASH_T}; t kseed la; t kseed lab ''; t kseed lab up --no; t kseed --config x.yaml st; t kseed bmc power --a; t kseed -c x.yaml images r`]);
-    expect(out.split('\n')).toEqual(['lab', 'up down status console', '--nodes --no-static-network --no-image --no-site', 'status', '--all', 'ramdisk', '']);
+    expect(out.split('\n')).toEqual(['lab', 'up down status console', '--nodes --no-uefi-http --no-static-network --no-image --no-site', 'status', '--all', 'ramdisk', '']);
   });
 
   it("zsh: the same script through zsh's bashcompinit", async () => {
