@@ -3,7 +3,7 @@
  * outlive `kseed lab up`), wait until it answers RMCP+, stop it by PID.
  */
 import { createSocket } from 'node:dgram';
-import { chmodSync, closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, closeSync, existsSync, mkdirSync, openSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { KseedError } from '../errors.js';
 import { startDetached } from '../util/spawn.js';
@@ -16,7 +16,7 @@ import {
   renderLanparms,
 } from './bmc-config.js';
 import type { LabNodeManifest } from './manifest.js';
-import { isOurs, readPidFile, terminate } from './proc.js';
+import { isOurs, outputTail, readPidFile, terminate } from './proc.js';
 import { runQuiet } from '../util/tools.js';
 import { solWired, startSolRelay, stopSolRelay } from './sol-relay.js';
 
@@ -226,21 +226,13 @@ export async function startBmc(node: LabNodeManifest, o: StartBmcOptions): Promi
   }
   const died = !isOurs(pid, f.lanConf);
   await stopBmc(node, { keepSolRelay: true });
-  let detail = died ? readTail(f.outFile) : `last probe: ${last?.error ?? 'none'}`;
+  let detail = died ? outputTail(f.outFile) : `last probe: ${last?.error ?? 'none'}`;
   const cfg = await validateConfig(o.ipmiSim, f);
   if (cfg) detail += `\nconfig check:\n${cfg}`;
   throw new KseedError(`BMC of lab node ${node.name} (ipmi_sim on 127.0.0.1:${node.bmc.port}) ${died ? 'exited' : 'did not answer'}`, {
     code: 'bmc-start',
     detail,
   });
-}
-
-function readTail(file: string): string {
-  try {
-    return readFileSync(file, 'utf8').split('\n').slice(-20).join('\n');
-  } catch {
-    return '';
-  }
 }
 
 /** Stops the node's ipmi_sim and, unless kept, its SOL relay (lab down, a node removed, a switch to Redfish). */

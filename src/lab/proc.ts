@@ -6,6 +6,18 @@
  */
 import { readFileSync, readdirSync } from 'node:fs';
 
+/**
+ * The last `lines` lines of a started helper's output file, for the error
+ * that says why it did not come up; '' when there is none.
+ */
+export function outputTail(file: string, lines = 20): string {
+  try {
+    return readFileSync(file, 'utf8').split('\n').slice(-lines).join('\n');
+  } catch {
+    return '';
+  }
+}
+
 export function readPidFile(file: string): number | undefined {
   try {
     const n = Number.parseInt(readFileSync(file, 'utf8').trim(), 10);

@@ -8,13 +8,13 @@
  * vm.sh connects QEMU to it on every power on, or logs to serial.log itself
  * when no relay runs.
  */
-import { closeSync, existsSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, openSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { KseedError } from '../errors.js';
 import { startDetached } from '../util/spawn.js';
 import type { LabNodeManifest } from './manifest.js';
-import { isOurs, readPidFile, terminate } from './proc.js';
+import { isOurs, outputTail, readPidFile, terminate } from './proc.js';
 
 /** The compiled entry point, from src/ (vitest) and from dist/ alike: both sit two levels under the package root. */
 export const SOL_RELAY_MAIN = fileURLToPath(new URL('../../dist/lab/sol-relay-main.js', import.meta.url));
@@ -53,14 +53,6 @@ export function solRelayPid(node: Pick<LabNodeManifest, 'dir'>): number | undefi
   return isSolRelayOf(pid, node) ? pid : undefined;
 }
 
-function tail(file: string): string {
-  try {
-    return readFileSync(file, 'utf8').split('\n').slice(-5).join('\n');
-  } catch {
-    return '';
-  }
-}
-
 /**
  * Starts the node's relay unless it runs (a running one keeps its VM's
  * connection: QEMU does not reconnect); a no-op for a node without SOL.
@@ -94,7 +86,7 @@ export async function startSolRelay(node: LabNodeManifest, readyTimeoutMs = 15_0
   await stopSolRelay(node);
   throw new KseedError(`SOL relay of lab node ${node.name} is not listening on TCP 127.0.0.1:${node.bmc.port} and ${f.sock}`, {
     code: 'port-busy',
-    detail: tail(f.out) || 'another process may hold that TCP port',
+    detail: outputTail(f.out, 5) || 'another process may hold that TCP port',
   });
 }
 

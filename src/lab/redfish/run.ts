@@ -11,7 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { KseedError } from '../../errors.js';
 import { startDetached } from '../../util/spawn.js';
 import type { LabManifest } from '../manifest.js';
-import { isOurs, readPidFile, terminate } from '../proc.js';
+import { isOurs, outputTail, readPidFile, terminate } from '../proc.js';
 
 /** The compiled entry point, from src/ (vitest) and from dist/ alike: both sit three levels under the package root. */
 export const REDFISH_MAIN = fileURLToPath(new URL('../../../dist/lab/redfish/main.js', import.meta.url));
@@ -55,14 +55,6 @@ export function probeRedfish(port: number, ca: Buffer | string, timeoutMs = 3000
     req.on('error', (e) => resolve({ ok: false, error: e.message, ms: Date.now() - t0 }));
     req.end();
   });
-}
-
-function tail(file: string): string {
-  try {
-    return readFileSync(file, 'utf8').split('\n').slice(-20).join('\n');
-  } catch {
-    return '';
-  }
 }
 
 export async function stopRedfish(labDir: string): Promise<number | undefined> {
@@ -113,6 +105,6 @@ export async function startRedfish(m: LabManifest, cert: string, readyTimeoutMs 
   await stopRedfish(m.dir);
   throw new KseedError(`the Redfish BMCs of lab ${m.name} ${died ? 'exited' : `did not answer on 127.0.0.1:${[...waiting].join(',')}`}`, {
     code: 'bmc-start',
-    detail: died ? tail(f.log) : `last probe: ${last?.error ?? `HTTP ${last?.status}`}`,
+    detail: died ? outputTail(f.log) : `last probe: ${last?.error ?? `HTTP ${last?.status}`}`,
   });
 }
