@@ -200,20 +200,21 @@ export function crossCheck(y: YamlFile, profileNames: string[]): CheckResult {
     // --- virtual-media boot: only a Redfish BMC mounts a CD (embedded: kseed's; ironic: redfish-virtual-media's)
     const boot = strv(n.boot) ?? strv(defaults.boot);
     const vmedia = boot === 'virtual-media';
+    const bootMode = strv(n.boot_mode) ?? strv(defaults.boot_mode);
+    const bootModeWhere = n.boot_mode !== undefined ? [...np, 'boot_mode'] : ['defaults', 'boot_mode'];
     if (vmedia) {
       const where = n.boot !== undefined ? [...np, 'boot'] : ['defaults', 'boot'];
       const type = strv(bmc?.type) ?? strv(dbmc.type) ?? 'ipmi';
       if (type !== 'redfish') err(where, `node ${label}: virtual-media boot needs a Redfish BMC (VirtualMedia InsertMedia); this node's BMC is ${type}`);
       // Ironic builds a UEFI ISO only around an EFI system partition image ([DEFAULT]esp_image), which kseed does not give it yet
-      if (strv(root.engine) === 'ironic' && (strv(n.boot_mode) ?? strv(defaults.boot_mode)) === 'uefi') {
-        err(n.boot_mode !== undefined ? [...np, 'boot_mode'] : ['defaults', 'boot_mode'], `node ${label}: virtual-media boot through Ironic is BIOS-only in kseed (Ironic's UEFI ISO needs an EFI system partition image); use boot_mode bios, or engine: embedded`);
+      if (strv(root.engine) === 'ironic' && bootMode === 'uefi') {
+        err(bootModeWhere, `node ${label}: virtual-media boot through Ironic is BIOS-only in kseed (Ironic's UEFI ISO needs an EFI system partition image); use boot_mode bios, or engine: embedded`);
       }
     }
 
     // --- TFTP off: BIOS has no HTTP boot (UEFI 2.5 24.7), its PXE ROM would get no boot file
-    const bootMode = strv(n.boot_mode) ?? strv(defaults.boot_mode);
     if (tftpOff && !vmedia && bootMode === 'bios') {
-      err(n.boot_mode !== undefined ? [...np, 'boot_mode'] : ['defaults', 'boot_mode'], `node ${label}: boot_mode bios cannot network-boot with seed.tftp.enabled false (BIOS has no UEFI HTTP boot); use boot_mode uefi, boot: virtual-media, or turn TFTP on`);
+      err(bootModeWhere, `node ${label}: boot_mode bios cannot network-boot with seed.tftp.enabled false (BIOS has no UEFI HTTP boot); use boot_mode uefi, boot: virtual-media, or turn TFTP on`);
     }
 
     // --- fixed address on the provisioning network
