@@ -8,13 +8,14 @@ import type { Command } from 'commander';
 import { InputError, KseedError } from '../errors.js';
 import type { AcquireInput, LeaseView } from '../service/leases.js';
 import { type CliContext, contextOf, noSiteFile } from './context.js';
+import { exitFor } from './nodes.js';
 import { table } from './output.js';
 
 /** The operation through the API when KSEED_URL is set, else on the store (closed after). */
 async function run<T>(
   ctx: CliContext,
   viaApi: (call: <R>(method: 'GET' | 'POST', route: string, body?: unknown) => Promise<R>) => Promise<T>,
-  direct: (desk: import('../service/leases.js').LeaseDesk) => T,
+  direct: (desk: import('../service/leases.js').LeaseDesk) => T | Promise<T>,
 ): Promise<T> {
   const { apiTargetFromEnv, callApi } = await import('../service/client.js');
   const target = apiTargetFromEnv();
@@ -24,9 +25,11 @@ async function run<T>(
   const site = await (await import('../site/load.js')).loadSite(ctx.configPath);
   const { openState } = await import('../engine/state.js');
   const { candidatesOf, LeaseDesk } = await import('../service/leases.js');
+  const { engineWiper } = await import('../service/lease-wipe.js');
+  const { progressLine } = await import('./provision.js');
   const store = openState(ctx.stateDir);
   try {
-    return direct(new LeaseDesk(store, candidatesOf(site)));
+    return await direct(new LeaseDesk(store, candidatesOf(site), engineWiper(site, ctx.stateDir, (e) => ctx.out.node(e, progressLine(e)))));
   } finally {
     store.close();
   }
@@ -38,6 +41,14 @@ function rows(ls: LeaseView[]): string {
     ['LEASE', 'OWNER', 'NODES', 'EXPIRES', 'ENDED'],
     ls.map((l) => [l.id, l.owner, l.nodes.map((n) => (n.ip ? `${n.name} (${n.ip})` : n.name)).join(', '), l.expires_at, l.ended_at ? `${l.end_reason} ${l.ended_at}` : undefined]),
   );
+}
+
+/** `wiped: n1, n2; kept: n3`: what the release did, by outcome. */
+function byResult(nodes: LeaseView['nodes']): string {
+  const words = { wiped: 'wiped', clean: 'nothing to wipe', kept: 'kept their OS', failed: 'wipe failed' } as const;
+  const groups = new Map<string, string[]>();
+  for (const n of nodes) groups.set(words[n.released ?? 'clean'], [...(groups.get(words[n.released ?? 'clean']) ?? []), n.name]);
+  return [...groups].map(([w, ns]) => `${w}: ${ns.join(', ')}`).join('; ');
 }
 
 const collect = (v: string, prev: string[] = []) => [...prev, v];
@@ -64,7 +75,8 @@ async function acquire(ctx: CliContext, input: AcquireInput, o: { wait?: boolean
   let saidAt = 0;
   for (;;) {
     try {
-      return await run(ctx, (call) => call<LeaseView>('POST', '/leases', input), (desk) => desk.acquire(input));
+      // on the store itself nobody else runs the releases of expired leases: this acquire does, first
+      return await run(ctx, (call) => call<LeaseView>('POST', '/leases', input), async (desk) => (await desk.expire(), desk.acquire(input)));
     } catch (err) {
       if (!o.wait || !(err instanceof KseedError) || err.code !== 'lease-unavailable') throw err;
       const why = `${err.message}${err.detail ? `; held: ${err.detail.replaceAll('\n', '; ')}` : ''}`;
@@ -131,11 +143,17 @@ export function register(program: Command): void {
 
   lease
     .command('release <id>')
-    .description('end a lease and free its nodes (releasing twice succeeds)')
-    .option('--keep', 'the nodes keep their OS (recorded with the lease)')
+    .description('end a lease: wipe its nodes (the engine\'s undeploy) and free them; exit 3 if some wipe failed (those stay held: release again); releasing twice succeeds')
+    .option('--keep', 'the nodes keep their OS: no wipe')
     .action(async (id: string, o: { keep?: boolean }, cmd: Command) => {
       const ctx = contextOf(cmd);
       const l = await run(ctx, (call) => call<LeaseView>('POST', `/leases/${encodeURIComponent(id)}/release`, o.keep ? { keep: true } : {}), (desk) => desk.release(id, Boolean(o.keep)));
-      ctx.out.result(l, () => `lease ${l.id} ${l.end_reason} at ${l.ended_at}: ${l.nodes.map((n) => n.name).join(', ')} free`);
+      const failed = l.nodes.filter((n) => n.released === 'failed');
+      for (const n of failed) process.stderr.write(`kseed: ${n.name}: wipe failed: ${n.error ?? 'no reason given'}\n`);
+      const free = l.nodes.filter((n) => n.released !== 'failed');
+      ctx.out.result(l, () =>
+        [`lease ${l.id} ${l.end_reason} at ${l.ended_at}: ${free.map((n) => n.name).join(', ') || 'no node'} free${free.length ? ` (${byResult(free)})` : ''}`, ...failed.map((n) => `${n.name} still held: wipe failed (\`kseed lease release ${l.id}\` tries again)`)].join('\n'),
+      );
+      process.exitCode = exitFor(free.length, failed.length);
     });
 }

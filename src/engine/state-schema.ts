@@ -93,6 +93,10 @@ export const MIGRATIONS: readonly string[] = [
   );
   CREATE INDEX node_lease_members_lease ON node_lease_members(lease_id);
   `,
+  /* v2 */ `
+  -- what a lease's release did to each node (wiped, clean, kept, failed with its error)
+  ALTER TABLE node_leases ADD COLUMN outcomes TEXT NOT NULL DEFAULT '{}';
+  `,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

@@ -17,7 +17,7 @@ import type { AddressInfo } from 'node:net';
 import type { StateStore } from '../engine/state.js';
 import { InputError, KseedError } from '../errors.js';
 import { ApiError, type Fields, intParam, MAX_BODY_BYTES, parseBody, parseQuery } from './api-input.js';
-import { type AcquireInput, type LeaseCandidate, LeaseDesk } from './leases.js';
+import { type AcquireInput, type LeaseCandidate, LeaseDesk, type NodeWiper } from './leases.js';
 import { ApiMetrics, METRICS_CONTENT_TYPE, METRICS_PATH, metricsText } from './metrics.js';
 import { bootTrace, consoleTail } from './trace.js';
 import { EventStreams, loginSecret, servePage, sessionCookie, Sessions } from './web.js';
@@ -41,11 +41,15 @@ export interface ApiOptions {
   stateDir?: string;
   /** The built page (default dist/web/). */
   webDir?: string;
+  /** How a lease's release wipes its nodes (the site's engine); without it only --keep frees a deployed node. */
+  wipe?: NodeWiper;
 }
 
 export interface RunningApi {
   url: string;
   server: Server;
+  /** The lease desk the routes use: the service's expiry runs its releases on the same one. */
+  desk: LeaseDesk;
   close(): Promise<void>;
 }
 
@@ -179,7 +183,7 @@ const ROUTES: [string, string, boolean, Handler][] = [
     },
   ],
   ['POST', '/leases/:id/renew', true, async (c, k) => [200, c.desk.renew(k.params[0]!, parseBody(await k.body(), RENEW).ttl as string | undefined, k.user)]],
-  ['POST', '/leases/:id/release', true, async (c, k) => [200, c.desk.release(k.params[0]!, Boolean(parseBody(await k.body(), RELEASE).keep), k.user)]],
+  ['POST', '/leases/:id/release', true, async (c, k) => [200, await c.desk.release(k.params[0]!, Boolean(parseBody(await k.body(), RELEASE).keep), k.user)]],
 ];
 
 function match(pattern: string, path: string): string[] | undefined {
@@ -259,7 +263,7 @@ function send(res: ServerResponse, status: number, doc: unknown, retryAfter?: nu
 }
 
 export async function startApi(o: ApiOptions): Promise<RunningApi> {
-  const desk = new LeaseDesk(o.store, o.nodes);
+  const desk = new LeaseDesk(o.store, o.nodes, o.wipe);
   const ctx: Ctx = {
     store: o.store,
     desk,
@@ -375,6 +379,7 @@ export async function startApi(o: ApiOptions): Promise<RunningApi> {
   return {
     url: `${o.tls ? 'https' : 'http'}://${a.address}:${a.port}`,
     server,
+    desk,
     close: () =>
       new Promise<void>((resolve) => {
         streams.close();

@@ -4,7 +4,9 @@
  * API or opened the state store itself: the store's transaction is the one
  * place where nodes are handed out (engine/state-node-leases.ts).
  */
+import { UNDEPLOYED_STATES, type NodeState } from '../engine/lifecycle.js';
 import type { NodeLeaseRecord, StateStore } from '../engine/state.js';
+import type { NodeReleaseOutcome } from '../engine/state-node-leases.js';
 import { InputError, KseedError } from '../errors.js';
 import type { Site } from '../site/types.js';
 import { parseDuration } from './api-input.js';
@@ -16,7 +18,17 @@ export interface LeasedNode {
   /** Lifecycle state in the store; null for a node never enrolled. */
   state: string | null;
   ip: string | null;
+  /** What the lease's release did to it (null until then): wiped, clean (nothing deployed), kept, failed (with `error`; still held). */
+  released: NodeReleaseOutcome['result'] | null;
+  error?: string;
 }
+
+/**
+ * Wipes nodes a lease held (the engine's undeploy, as `kseed undeploy`),
+ * as the lease's `owner` (whose lease the engine's guard lets through); one
+ * outcome per node, never a throw for one node's failure.
+ */
+export type NodeWiper = (nodes: string[], owner: string) => Promise<{ node: string; ok: boolean; error?: string }[]>;
 
 export interface LeaseView {
   id: string;
@@ -51,7 +63,8 @@ export function leaseView(l: NodeLeaseRecord, store: StateStore): LeaseView {
     owner: l.owner,
     nodes: l.nodes.map((name) => {
       const r = store.getNode(name);
-      return { name, state: r?.state ?? null, ip: r?.ip ?? null };
+      const o = l.outcomes[name];
+      return { name, state: r?.state ?? null, ip: r?.ip ?? null, released: o?.result ?? null, ...(o?.error ? { error: o.error } : {}) };
     }),
     created_at: iso(l.created_at)!,
     expires_at: iso(l.expires_at)!,
@@ -78,9 +91,14 @@ export const candidatesOf = (site: Pick<Site, 'nodes'>): LeaseCandidate[] => sit
 export class LeaseDesk {
   readonly names: readonly string[];
 
+  /** Releases under way, by lease: a second release (or the expiry) of one waits for it instead of wiping twice. */
+  private readonly releasing = new Map<string, Promise<LeaseView>>();
+
+  /** `wipe`: without one, a node with an OS on it cannot be released but with keep (its wipe fails, saying so). */
   constructor(
     readonly store: StateStore,
     readonly candidates: readonly LeaseCandidate[],
+    readonly wipe?: NodeWiper,
   ) {
     this.names = candidates.map((c) => c.name);
   }
@@ -126,9 +144,42 @@ export class LeaseDesk {
     return leaseView(this.store.nodeLeases.renew(id, parseDuration(ttl, 'ttl')), this.store);
   }
 
-  release(id: string, keep = false, by?: string): LeaseView {
+  /**
+   * Ends the lease: with `keep` the nodes keep their OS; else each node with
+   * one is wiped (engine undeploy) and ends available. A node whose wipe
+   * failed stays held by the ended lease with its error (releasing again
+   * retries it); the others are free. Releasing a released lease returns it.
+   */
+  release(id: string, keep = false, by?: string): Promise<LeaseView> {
     this.mayChange(id, by, 'release');
-    return leaseView(this.store.nodeLeases.release(id, { keep }), this.store);
+    return this.end(id, 'released', keep);
+  }
+
+  private end(id: string, reason: 'released' | 'expired', keep: boolean): Promise<LeaseView> {
+    const running = this.releasing.get(id);
+    if (running) return running;
+    const p = this.endNow(id, reason, keep).finally(() => this.releasing.delete(id));
+    this.releasing.set(id, p);
+    return p;
+  }
+
+  private async endNow(id: string, reason: 'released' | 'expired', keep: boolean): Promise<LeaseView> {
+    const { lease, nodes } = this.store.nodeLeases.pending(id);
+    if (lease.ended_at !== null && !nodes.length) return leaseView(lease, this.store);
+    const outcomes: Record<string, NodeReleaseOutcome> = {};
+    // a node never deployed, or already wiped, has nothing of the holder's on it
+    const bare = (n: string) => {
+      const s = this.store.getNode(n)?.state;
+      return s === undefined || UNDEPLOYED_STATES.has(s as NodeState);
+    };
+    const toWipe = keep ? [] : nodes.filter((n) => !bare(n));
+    for (const n of nodes) if (!toWipe.includes(n)) outcomes[n] = { result: keep ? 'kept' : 'clean' };
+    if (toWipe.length && !this.wipe) {
+      for (const n of toWipe) outcomes[n] = { result: 'failed', error: `${n} has an OS on it and nothing here can wipe it: release it with --keep, or on the seed (\`kseed lease release ${id}\`)` };
+    } else if (toWipe.length) {
+      for (const o of await this.wipe!(toWipe, lease.owner)) outcomes[o.node] = o.ok ? { result: 'wiped' } : { result: 'failed', error: o.error ?? 'the wipe failed' };
+    }
+    return leaseView(this.store.nodeLeases.finish(id, reason, keep, outcomes), this.store);
   }
 
   /**
@@ -144,8 +195,14 @@ export class LeaseDesk {
     throw new KseedError(`lease ${id} (owner ${l.owner}) ${whose}: token ${by} may not ${what} it (\`kseed lease ${what} ${id}\` on the seed can)`, { code: 'lease-not-yours' });
   }
 
-  /** Ends the leases past their expiry (the service's timer). */
-  expire(): LeaseView[] {
-    return this.store.nodeLeases.expire().map((l) => leaseView(l, this.store));
+  /**
+   * Runs the release of every lease past its expiry (the service's timer,
+   * and the CLI on the store before it acquires). An expired lease is always
+   * wiped: it was forgotten, and the next holder must not get its OS.
+   */
+  async expire(): Promise<LeaseView[]> {
+    const ended: LeaseView[] = [];
+    for (const l of this.store.nodeLeases.due()) ended.push(await this.end(l.id, 'expired', false));
+    return ended;
   }
 }
