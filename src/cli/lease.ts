@@ -25,11 +25,11 @@ async function run<T>(
   const site = await (await import('../site/load.js')).loadSite(ctx.configPath);
   const { openState } = await import('../engine/state.js');
   const { candidatesOf, LeaseDesk } = await import('../service/leases.js');
-  const { engineWiper } = await import('../service/lease-wipe.js');
+  const { engineWork } = await import('../service/lease-engine.js');
   const { progressLine } = await import('./provision.js');
   const store = openState(ctx.stateDir);
   try {
-    return await direct(new LeaseDesk(store, candidatesOf(site), engineWiper(site, ctx.stateDir, (e) => ctx.out.node(e, progressLine(e)))));
+    return await direct(new LeaseDesk(store, candidatesOf(site), engineWork(site, ctx.stateDir, (e) => ctx.out.node(e, progressLine(e)))));
   } finally {
     store.close();
   }
@@ -94,6 +94,31 @@ async function acquire(ctx: CliContext, input: AcquireInput, o: { wait?: boolean
   }
 }
 
+/** A node the engine gave up on, or one that booted: either way its provisioning is over. */
+const settled = (n: LeaseView['nodes'][number]) => n.booted || Boolean(n.state?.endsWith('failed'));
+
+/**
+ * The deploy of a --provision lease: on the store, this process runs it;
+ * through the API the service does, and this follows the lease until every
+ * node booted or failed, saying what changed on stderr.
+ */
+async function provisioned(ctx: CliContext, l: LeaseView): Promise<LeaseView> {
+  let said = '';
+  return run(
+    ctx,
+    async (call) => {
+      for (;;) {
+        const now = await call<LeaseView>('GET', `/leases/${encodeURIComponent(l.id)}`);
+        const line = now.nodes.map((n) => `${n.name} ${n.booted ? 'booted' : (n.state ?? 'enroll')}`).join(', ');
+        if (line !== said) ctx.out.progress(`lease ${l.id}: ${(said = line)}`);
+        if (now.ended_at !== null || now.nodes.every(settled)) return now;
+        await new Promise((r) => setTimeout(r, 1000));
+      }
+    },
+    (desk) => desk.provision(l.id),
+  );
+}
+
 function count(v: string): number {
   if (!/^\d+$/.test(v) || Number(v) < 1) throw new InputError(`--count must be a whole number of at least 1, not "${v}"`, [], { code: 'bad-count' });
   return Number(v);
@@ -113,12 +138,19 @@ export function register(program: Command): void {
     .option('--ttl <duration>', 'how long: 90s, 30m, 2h, 1d (default 1h)')
     .option('--wait', 'while the nodes asked for are held, wait for them (tries again with back-off, says what it waits for on stderr)')
     .option('--timeout <seconds>', 'with --wait: give up after this long (exit 1); default: wait until they are free', seconds)
-    .action(async (o: { owner: string; count?: number; node?: string[]; role?: string; profile?: string; ttl?: string; wait?: boolean; timeout?: number }, cmd: Command) => {
+    .option('--provision', 'deploy the nodes (only nodes with an image are chosen) with an SSH key made for this lease, and wait for their first boot; prints the key\'s path (0600) and the addresses; exit 3 if some failed')
+    .action(async (o: { owner: string; count?: number; node?: string[]; role?: string; profile?: string; ttl?: string; wait?: boolean; timeout?: number; provision?: boolean }, cmd: Command) => {
       const ctx = contextOf(cmd);
       if (o.timeout !== undefined && !o.wait) throw new InputError('--timeout goes with --wait', [], { code: 'bad-option' });
-      const input: AcquireInput = { owner: o.owner, ...(o.count !== undefined ? { count: o.count } : {}), ...(o.node ? { nodes: o.node } : {}), ...(o.role ? { role: o.role } : {}), ...(o.profile ? { profile: o.profile } : {}), ...(o.ttl ? { ttl: o.ttl } : {}) };
-      const l = await acquire(ctx, input, { ...(o.wait ? { wait: true } : {}), ...(o.timeout !== undefined ? { timeoutS: o.timeout } : {}) });
-      ctx.out.result(l, () => `lease ${l.id} for ${l.owner} until ${l.expires_at}\n${rows([l])}`);
+      const input: AcquireInput = { owner: o.owner, ...(o.count !== undefined ? { count: o.count } : {}), ...(o.node ? { nodes: o.node } : {}), ...(o.role ? { role: o.role } : {}), ...(o.profile ? { profile: o.profile } : {}), ...(o.ttl ? { ttl: o.ttl } : {}), ...(o.provision ? { provision: true } : {}) };
+      let l = await acquire(ctx, input, { ...(o.wait ? { wait: true } : {}), ...(o.timeout !== undefined ? { timeoutS: o.timeout } : {}) });
+      if (o.provision) l = await provisioned(ctx, l);
+      ctx.out.result(l, () => `lease ${l.id} for ${l.owner} until ${l.expires_at}\n${rows([l])}${l.ssh_key ? `\nssh key: ${l.ssh_key.file}` : ''}`);
+      if (o.provision) {
+        const failed = l.nodes.filter((n) => !n.booted);
+        for (const n of failed) process.stderr.write(`kseed: ${n.name}: not provisioned (${n.state ?? 'never enrolled'}): \`kseed status ${n.name}\` says why\n`);
+        process.exitCode = exitFor(l.nodes.length - failed.length, failed.length);
+      }
     });
 
   lease

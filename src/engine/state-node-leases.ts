@@ -26,6 +26,8 @@ export interface NodeLeaseRecord {
   created_by: string | null;
   /** What its release did to each node so far (nodes not released yet have none). */
   outcomes: Record<string, NodeReleaseOutcome>;
+  /** Acquired with --provision: the lease's SSH public key (`ssh-ed25519 ...`), put into its nodes' user-data. */
+  ssh_key: string | null;
 }
 
 /**
@@ -48,6 +50,8 @@ export interface AcquireRequest {
   nodes?: string[];
   ttlMs: number;
   createdBy?: string;
+  /** The lease's SSH public key (acquire --provision). */
+  sshKey?: string;
 }
 
 /** The longest lease: a forgotten CI job frees its nodes within a week. */
@@ -66,6 +70,7 @@ const leaseOf = (r: Row): NodeLeaseRecord => ({
   keep: Boolean(r.keep),
   created_by: (r.created_by as string | null) ?? null,
   outcomes: JSON.parse((r.outcomes as string | null) ?? '{}') as Record<string, NodeReleaseOutcome>,
+  ssh_key: (r.ssh_key as string | null) ?? null,
 });
 
 const iso = (ms: number) => new Date(ms).toISOString();
@@ -127,8 +132,8 @@ export class NodeLeases {
       const id = `ls-${randomBytes(5).toString('hex')}`;
       const expires = now + req.ttlMs;
       this.db
-        .prepare('INSERT INTO node_leases (id, owner, nodes, created_at, expires_at, created_by) VALUES (?, ?, ?, ?, ?, ?)')
-        .run(id, req.owner, JSON.stringify(chosen), now, expires, req.createdBy ?? null);
+        .prepare('INSERT INTO node_leases (id, owner, nodes, created_at, expires_at, created_by, ssh_key) VALUES (?, ?, ?, ?, ?, ?, ?)')
+        .run(id, req.owner, JSON.stringify(chosen), now, expires, req.createdBy ?? null, req.sshKey ?? null);
       const add = this.db.prepare('INSERT INTO node_lease_members (node, lease_id) VALUES (?, ?)');
       for (const n of chosen) {
         add.run(n, id);

@@ -96,6 +96,8 @@ export const MIGRATIONS: readonly string[] = [
   /* v2 */ `
   -- what a lease's release did to each node (wiped, clean, kept, failed with its error)
   ALTER TABLE node_leases ADD COLUMN outcomes TEXT NOT NULL DEFAULT '{}';
+  -- acquire --provision: the lease's own SSH public key, which the nodes' user-data authorizes
+  ALTER TABLE node_leases ADD COLUMN ssh_key TEXT;
   `,
 ];
 

@@ -17,7 +17,7 @@ import type { AddressInfo } from 'node:net';
 import type { StateStore } from '../engine/state.js';
 import { InputError, KseedError } from '../errors.js';
 import { ApiError, type Fields, intParam, MAX_BODY_BYTES, parseBody, parseQuery } from './api-input.js';
-import { type AcquireInput, type LeaseCandidate, LeaseDesk, type NodeWiper } from './leases.js';
+import { type AcquireInput, type LeaseCandidate, LeaseDesk, type LeaseWork } from './leases.js';
 import { ApiMetrics, METRICS_CONTENT_TYPE, METRICS_PATH, metricsText } from './metrics.js';
 import { bootTrace, consoleTail } from './trace.js';
 import { EventStreams, loginSecret, servePage, sessionCookie, Sessions } from './web.js';
@@ -41,8 +41,8 @@ export interface ApiOptions {
   stateDir?: string;
   /** The built page (default dist/web/). */
   webDir?: string;
-  /** How a lease's release wipes its nodes (the site's engine); without it only --keep frees a deployed node. */
-  wipe?: NodeWiper;
+  /** How leases wipe and provision their nodes (the site's engine); without it only --keep frees a deployed node, and nothing is provisioned. */
+  work?: LeaseWork;
 }
 
 export interface RunningApi {
@@ -61,6 +61,7 @@ interface Ctx {
   metrics: ApiMetrics;
   stateDir: string | undefined;
   macs: ReadonlyMap<string, readonly string[]>;
+  log: ((e: Record<string, unknown>) => void) | undefined;
 }
 
 /** An answer that is not JSON (the Prometheus text of /metrics). */
@@ -80,7 +81,7 @@ interface Call {
 
 type Handler = (c: Ctx, call: Call) => Promise<[number, unknown]> | [number, unknown];
 
-const ACQUIRE: Fields = { owner: { type: 'string', required: true }, count: { type: 'integer' }, nodes: { type: 'string[]' }, profile: { type: 'string' }, role: { type: 'string' }, ttl: { type: 'string' } };
+const ACQUIRE: Fields = { owner: { type: 'string', required: true }, count: { type: 'integer' }, nodes: { type: 'string[]' }, profile: { type: 'string' }, role: { type: 'string' }, ttl: { type: 'string' }, provision: { type: 'boolean' } };
 const RENEW: Fields = { ttl: { type: 'string' } };
 const RELEASE: Fields = { keep: { type: 'boolean' } };
 
@@ -168,7 +169,10 @@ const ROUTES: [string, string, boolean, Handler][] = [
     true,
     async (c, k) => {
       const b = parseBody(await k.body(), ACQUIRE) as unknown as AcquireInput;
-      return [201, c.desk.acquire(b, k.user)];
+      const l = c.desk.acquire(b, k.user);
+      // the deploy takes minutes: it runs on here, the client follows the lease (its nodes' state and first boot)
+      if (b.provision) void c.desk.provision(l.id).catch((err: unknown) => c.log?.({ service: 'api', type: 'error', message: `lease ${l.id} provision: ${(err as Error).message}` }));
+      return [201, l];
     },
   ],
   [
@@ -263,7 +267,7 @@ function send(res: ServerResponse, status: number, doc: unknown, retryAfter?: nu
 }
 
 export async function startApi(o: ApiOptions): Promise<RunningApi> {
-  const desk = new LeaseDesk(o.store, o.nodes, o.wipe);
+  const desk = new LeaseDesk(o.store, o.nodes, o.work);
   const ctx: Ctx = {
     store: o.store,
     desk,
@@ -272,6 +276,7 @@ export async function startApi(o: ApiOptions): Promise<RunningApi> {
     metrics: new ApiMetrics(),
     stateDir: o.stateDir,
     macs: new Map(o.nodes.map((n) => [n.name, n.macs ?? []])),
+    log: o.log,
   };
   const sessions = new Sessions();
   const streams = new EventStreams(o.store);

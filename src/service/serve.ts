@@ -19,7 +19,7 @@ import { KseedError } from '../errors.js';
 import { isIPv4 } from 'node:net';
 import { startApi, type RunningApi } from './api.js';
 import { ensureApiTls } from './tls.js';
-import type { LeaseCandidate, NodeWiper } from './leases.js';
+import type { LeaseCandidate, LeaseWork } from './leases.js';
 
 export const DEFAULT_API_PORT = 9480;
 /** How long a request waits for the store's write lock held by another process (a CLI, the boot services). */
@@ -35,8 +35,8 @@ export interface ServiceOptions {
   version: string;
   /** How often leases past their expiry are released (default 1 s). */
   expiryEveryMs?: number;
-  /** How a release wipes the nodes (engineWiper of the site); without it, nodes with an OS stay held by an ended lease. */
-  wipe?: NodeWiper;
+  /** How leases wipe and provision nodes (engineWork of the site); without it, nodes with an OS stay held by an ended lease. */
+  work?: LeaseWork;
   log: (e: Record<string, unknown>) => void;
   /**
    * Called once when the run file stops naming this process (the seed's
@@ -71,7 +71,7 @@ export async function startService(o: ServiceOptions): Promise<RunningService> {
   const store = openState(o.stateDir, { busyTimeoutMs: STORE_BUSY_MS });
   let api: RunningApi;
   try {
-    api = await startApi({ store, nodes: o.nodes, host, port: o.port ?? DEFAULT_API_PORT, version: o.version, tls, log: o.log, stateDir: o.stateDir, ...(o.wipe ? { wipe: o.wipe } : {}) });
+    api = await startApi({ store, nodes: o.nodes, host, port: o.port ?? DEFAULT_API_PORT, version: o.version, tls, log: o.log, stateDir: o.stateDir, ...(o.work ? { work: o.work } : {}) });
   } catch (err) {
     store.close();
     const e = err as NodeJS.ErrnoException;

@@ -1,6 +1,10 @@
 /**
- * `kseed lease release` on a simulated lab (`kseed lab up --sim 3`, lab
- * "lr", BMCs 15940+, the service on 18370): a release wipes the nodes
+ * Leases that deploy and wipe, on a simulated lab (`kseed lab up --sim 3`,
+ * lab "lr", BMCs 15940+, the service on 18370): `lease acquire --provision`
+ * (through the service, and on the store itself) deploys the nodes with a
+ * key made for the lease (its private half 0600 under .kseed/secrets/, the
+ * public half in the user-data the simulated node was given) and waits for
+ * their first boot; a release wipes the nodes
  * through the engine's undeploy (the simulated ramdisk erases its disk and
  * says so) and they end available; `--keep` leaves the OS and the node
  * active; a second release succeeds unchanged; an unknown id is refused;
@@ -9,8 +13,9 @@
  * ended lease, the other is released, exit 3, and a release again (the
  * password fixed) frees it. Lane: rest.
  */
+import { execFileSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { chmodSync, closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, readSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, readSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -27,7 +32,7 @@ const MiB = 1024 * 1024;
 // the lab's node names (lab/names.ts)
 const [N1, N2, N3] = ['node01', 'node02', 'node03'];
 
-const ok = needRoot() && needPeers('ip', 'ipmi_sim', 'ipmitool', '/usr/lib/ipxe/undionly.kpxe');
+const ok = needRoot() && needPeers('ip', 'ipmi_sim', 'ipmitool', 'ssh-keygen', '/usr/lib/ipxe/undionly.kpxe');
 
 describe.skipIf(!ok)('lease release wipes (simulated lab, real service)', () => {
   let root = '';
@@ -48,7 +53,7 @@ describe.skipIf(!ok)('lease release wipes (simulated lab, real service)', () => 
     } finally {
       closeSync(fd);
     }
-    return { label: readFileSync(`${file}.kseed.env`, 'utf8'), data: buf.some((b) => b !== 0) };
+    return { label: readFileSync(`${file}.kseed.env`, 'utf8'), data: buf.some((b: number) => b !== 0) };
   };
   const stateOf = async (n: string) => (await api(svc!.url, 'GET', `/nodes/${n}`, { token })).body.state as string;
   const wipes = (n: string) => sim(n).phases.filter((p) => p.phase === 'wipe').length;
@@ -71,8 +76,6 @@ describe.skipIf(!ok)('lease release wipes (simulated lab, real service)', () => 
     // the boot services only: the test runs the seed service itself, on its own port
     const seed = await k(['--json', 'up', '--no-api', '--artifacts', art]);
     expect(seed.code, seed.stderr).toBe(0);
-    const prov = await k(['--json', 'provision', N1, N2, N3, '--wait']);
-    expect(prov.code, prov.stderr).toBe(0);
     token = await createToken(root, 'ci');
     svc = await startService(root, PORT);
     env = { KSEED_URL: svc.url, KSEED_TOKEN: token };
@@ -97,15 +100,53 @@ describe.skipIf(!ok)('lease release wipes (simulated lab, real service)', () => 
     }
   }, 60_000);
 
+  /** A --provision lease's key: the file 0600, OpenSSH reads it, its public half is the lease's and is in each node's user-data. */
+  const checkKey = (doc: any) => {
+    const file = doc.ssh_key.file as string;
+    expect(path.dirname(file)).toBe(path.join(root, '.kseed', 'secrets'));
+    expect(statSync(file).mode & 0o777).toBe(0o600);
+    const pub = execFileSync('ssh-keygen', ['-y', '-f', file], { encoding: 'utf8' }).trim();
+    expect(pub).toBe(doc.ssh_key.public);
+    expect(pub).toMatch(new RegExp(`^ssh-ed25519 AAAAC3NzaC1lZDI1NTE5\\S+ kseed-lease@${doc.owner}$`));
+    for (const n of doc.nodes) expect(JSON.parse(disk(n.name).label).userData).toContain(pub);
+    return file;
+  };
+  let keyA = '';
+  let keyB = '';
+  let a: any;
+  let b: any;
+
+  it('acquire --provision deploys the nodes with a key made for the lease and waits for their first boot (through the service, and on the store)', async () => {
+    const viaApi = await k(['--json', 'lease', 'acquire', '--owner', 'ci-1', '--node', N1, '--node', N2, '--provision'], { env });
+    expect(viaApi.code, viaApi.stderr).toBe(0);
+    a = JSON.parse(viaApi.stdout);
+    expect(a).toMatchObject({ owner: 'ci-1', nodes: [{ name: N1, state: 'active', booted: true }, { name: N2, state: 'active', booted: true }] });
+    for (const n of a.nodes) expect(n.ip).toMatch(/^10\.77\.0\.\d+$/);
+    keyA = checkKey(a);
+    // the private key is never printed, nor logged by the service
+    const priv = readFileSync(keyA, 'utf8');
+    expect(priv).toMatch(/^-----BEGIN OPENSSH PRIVATE KEY-----\n/);
+    const body = priv.split('\n')[1]!;
+    expect(viaApi.stdout + viaApi.stderr + svc!.output()).not.toContain(body);
+
+    const direct = await k(['--json', 'lease', 'acquire', '--owner', 'ci-2', '--node', N3, '--provision']);
+    expect(direct.code, direct.stderr).toBe(0);
+    b = JSON.parse(direct.stdout);
+    expect(b).toMatchObject({ owner: 'ci-2', nodes: [{ name: N3, state: 'active', booted: true }] });
+    keyB = checkKey(b);
+    expect(keyB).not.toBe(keyA);
+    expect(b.ssh_key.public).not.toBe(a.ssh_key.public);
+    // another lease's key is not in a node's user-data
+    expect(JSON.parse(disk(N3).label).userData).not.toContain(a.ssh_key.public.split(' ')[1]);
+  });
+
   it('release wipes the nodes through the engine (available, disk erased); --keep leaves the OS; twice succeeds; unknown id refused', async () => {
     for (const n of [N1, N2, N3]) expect(disk(n)).toMatchObject({ data: true });
-    const a = await api(svc!.url, 'POST', '/leases', { token, body: JSON.stringify({ owner: 'ci-1', nodes: [N1, N2] }) });
-    const b = await api(svc!.url, 'POST', '/leases', { token, body: JSON.stringify({ owner: 'ci-2', nodes: [N3] }) });
-    expect([a.status, b.status]).toEqual([201, 201]);
 
-    const rel = await k(['lease', 'release', a.body.id], { env });
+    const rel = await k(['lease', 'release', a.id], { env });
     expect(rel.code, rel.stderr).toBe(0);
-    expect(rel.stdout).toMatch(new RegExp(`^lease ${a.body.id} released at \\S+: ${N1}, ${N2} free \\(wiped: ${N1}, ${N2}\\)\\n$`));
+    expect(rel.stdout).toMatch(new RegExp(`^lease ${a.id} released at \\S+: ${N1}, ${N2} free \\(wiped: ${N1}, ${N2}\\)\\n$`));
+    expect(existsSync(keyA)).toBe(false);
     for (const n of [N1, N2]) {
       expect(await stateOf(n)).toBe('available');
       expect(wipes(n)).toBe(1);
@@ -113,20 +154,22 @@ describe.skipIf(!ok)('lease release wipes (simulated lab, real service)', () => 
       expect(disk(n)).toEqual({ label: '', data: false });
     }
 
-    const keep = await k(['--json', 'lease', 'release', b.body.id, '--keep'], { env });
+    // acquired on the store itself: released there too (a token may not end it)
+    const keep = await k(['--json', 'lease', 'release', b.id, '--keep']);
     expect(keep.code, keep.stderr).toBe(0);
-    expect(JSON.parse(keep.stdout)).toMatchObject({ id: b.body.id, end_reason: 'released', keep: true, nodes: [{ name: N3, state: 'active', released: 'kept' }] });
+    expect(JSON.parse(keep.stdout)).toMatchObject({ id: b.id, end_reason: 'released', keep: true, nodes: [{ name: N3, state: 'active', released: 'kept' }] });
     expect(await stateOf(N3)).toBe('active');
     expect(wipes(N3)).toBe(0);
     expect(disk(N3).data).toBe(true);
     expect(JSON.parse(disk(N3).label)).toMatchObject({ node: N3 });
+    expect(existsSync(keyB)).toBe(false);
 
     // the verb repeated succeeds and changes nothing (through the API and on the store itself)
-    const first = (await api(svc!.url, 'GET', `/leases/${a.body.id}`, { token })).body;
-    expect(first).toMatchObject({ end_reason: 'released', keep: false, nodes: [{ name: N1, state: 'available', released: 'wiped' }, { name: N2, state: 'available', released: 'wiped' }] });
-    const again = await k(['--json', 'lease', 'release', a.body.id], { env });
+    const first = (await api(svc!.url, 'GET', `/leases/${a.id}`, { token })).body;
+    expect(first).toMatchObject({ end_reason: 'released', keep: false, ssh_key: null, nodes: [{ name: N1, state: 'available', released: 'wiped' }, { name: N2, state: 'available', released: 'wiped' }] });
+    const again = await k(['--json', 'lease', 'release', a.id], { env });
     expect(again.code, again.stderr).toBe(0);
-    const direct = await k(['--json', 'lease', 'release', a.body.id]);
+    const direct = await k(['--json', 'lease', 'release', a.id]);
     expect(direct.code, direct.stderr).toBe(0);
     for (const r of [again, direct]) expect(JSON.parse(r.stdout)).toEqual(first);
     expect(wipes(N1)).toBe(1);
@@ -149,9 +192,7 @@ describe.skipIf(!ok)('lease release wipes (simulated lab, real service)', () => 
   });
 
   it('a wipe that fails for one node names it, releases the other, exits 3, keeps the node held; a release again frees it', async () => {
-    const prov = await k(['--json', 'provision', N1, N2, '--wait']);
-    expect(prov.code, prov.stderr).toBe(0);
-    const l = await k(['--json', 'lease', 'acquire', '--owner', 'ci-3', '--node', N1, '--node', N2]);
+    const l = await k(['--json', 'lease', 'acquire', '--owner', 'ci-3', '--node', N1, '--node', N2, '--provision']);
     expect(l.code, l.stderr).toBe(0);
     const id = JSON.parse(l.stdout).id as string;
     // N2's BMC now refuses the site's password: its wipe cannot start (on the store itself, which reads the site file now)
