@@ -170,7 +170,8 @@ describe.skipIf(!ok)('status page in headless Chromium (kseed serve, simulated l
     // the boot services' DHCP, TFTP and HTTP lines reached the open page as they were logged
     expect(boot.length).toBeGreaterThan(0);
     for (const x of boot) expect(x).toMatch(/^\d\d:\d\d:\d\d (dhcp|tftp|http) .+/);
-    expect(boot.some((x) => / dhcp (offer|ack) ip 10\.77\.0\.\d+/.test(x)), boot.join('\n')).toBe(true);
+    // (the cell shows a tick's newest line: a DHCP line and the fetches after it often share a tick, so
+    // which source shows is not fixed; metrics-boot.test.ts checks the DHCP offer on the stream itself)
     // while the node was on its way the panel named its last boot step (the agent's task polls are often the last
     // line at every refresh), and it says nothing once the node is active
     expect(stopped.length).toBeGreaterThan(0);
