@@ -3,7 +3,7 @@ import type { Command } from 'commander';
 import { openState } from '../engine/state.js';
 import { InputError } from '../errors.js';
 import { generateHandoff, type HandoffResult } from '../handoff/generate.js';
-import { CEPH_RUN_KEY, cephPlanOf, runCeph, type CephRunRecord, type CephRunReport } from '../handoff/ceph-run.js';
+import { CEPH_RUN_KEY, CEPH_UNTIL, cephPlanOf, runCeph, type CephRunRecord, type CephRunReport, type CephUntil } from '../handoff/ceph-run.js';
 import { ensureSshKey, registryPassword } from '../handoff/credentials.js';
 import { cephStatus } from '../handoff/ceph-status.js';
 import { CEPH_IMAGE_REPO } from '../handoff/ceph.js';
@@ -27,6 +27,7 @@ interface Opts {
   run?: boolean;
   from?: string;
   status?: boolean;
+  until?: string;
 }
 
 function human(r: HandoffResult): string {
@@ -55,7 +56,8 @@ function cephHuman(c: CephRunReport): string {
   const lines = [table(['step', 'host', 'status', 'seconds', 'detail'], c.steps.map((s) => [s.name, s.host ?? '-', s.status, s.status === 'done before' ? '-' : s.seconds.toFixed(1), s.detail ?? '']))];
   lines.push(`OSDs up and in: ${c.osds_up}/${c.osds_expected}`);
   for (const f of c.failed_hosts) lines.push(`host ${f.host} failed at ${f.step}: ${f.reason}`);
-  lines.push(c.ok ? 'Ceph is up (kseed handoff --ceph --status shows it)' : 'Ceph hand-off incomplete: fix the above and run `kseed handoff --ceph --run` again; it resumes where it stopped');
+  if (c.ok && c.until) lines.push(`stopped after ${c.until} as asked: mons ${c.cluster?.mons.count ?? '?'} (quorum ${c.cluster?.mons.quorum.join(', ') || 'none'}), mgr ${c.cluster?.mgrs.active ?? (c.cluster?.mgrs.available ? 'available' : 'not available')}; \`kseed handoff --ceph --run\` goes on from there`);
+  else lines.push(c.ok ? 'Ceph is up (kseed handoff --ceph --status shows it)' : 'Ceph hand-off incomplete: fix the above and run `kseed handoff --ceph --run` again; it resumes where it stopped');
   return lines.join('\n');
 }
 
@@ -70,9 +72,16 @@ export function register(program: Command): void {
     .option('--run', 'then run kolla-ansible (bootstrap-servers, prechecks, deploy) and cephadm; resumes at the step that failed')
     .option('--from <step>', 'with --run: start at this step even if it succeeded before')
     .option('--status', "with --ceph: the cluster's health, mons, mgrs and OSDs up/in per host (asked on the first monitor)")
+    .option('--until <step>', `with --ceph --run: stop after this Ceph step (${CEPH_UNTIL.join(', ')}); running again without it goes on`)
     .action(async (opts: Opts, cmd: Command) => {
       const ctx = contextOf(cmd);
       if (opts.from && !opts.run) throw new InputError('--from needs --run');
+      if (opts.until !== undefined) {
+        if (!opts.run || !opts.ceph || opts.kolla) throw new InputError('--until goes with --ceph --run (kseed handoff --ceph --run --until bootstrap)');
+        if (!(CEPH_UNTIL as readonly string[]).includes(opts.until)) {
+          throw new InputError(`--until ${opts.until}: not a Ceph step to stop after`, [{ file: '<command line>', path: 'until', message: `one of ${CEPH_UNTIL.join(', ')}` }]);
+        }
+      }
       if (opts.status && (opts.run || !opts.ceph)) throw new InputError('--status goes with --ceph alone (kseed handoff --ceph --status)');
       const site = await loadSite(ctx.configPath);
       // the nodes and the seed registry are reached from where the seed address is
@@ -119,6 +128,7 @@ export function register(program: Command): void {
         if (r.ceph) {
           cephRun = await runCeph(state, cephPlanOf(site, r, ctx.stateDir, await registryPassword(site, ctx.stateDir)), {
             onProgress: (l) => ctx.out.progress(`[ceph] ${l}`),
+            ...(opts.until ? { until: opts.until as CephUntil } : {}),
             // a site that plans Kolla gets its external-Ceph files with --ceph alone too
             kollaConfigDir: r.kolla?.configdir ?? (planned.kolla ? path.join(r.out, 'kolla') : undefined),
           });
@@ -129,7 +139,8 @@ export function register(program: Command): void {
             process.exitCode = bootstrapped && cephRun.failed_hosts.length && cephRun.steps.every((s) => s.status !== 'failed' || s.host) ? ExitCode.partial : ExitCode.failure;
             return;
           }
-          if (!r.kolla) {
+          // stopped early (--until): Kolla has no cluster to use yet
+          if (!r.kolla || cephRun.until) {
             ctx.out.result({ ...r, ceph_run: cephRun }, () => cephHuman(cephRun!));
             return;
           }

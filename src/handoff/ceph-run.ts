@@ -72,8 +72,17 @@ export interface CephRunRecord {
   cluster?: CephStatus & { at: number };
 }
 
+/**
+ * The steps `--until` may stop after. The full run (no --until) stays the default; a run that
+ * stopped is resumed by running again (with a later --until, or none).
+ */
+export const CEPH_UNTIL = ['bootstrap', 'settings', 'add-host', 'apply-spec', 'osds-up'] as const;
+export type CephUntil = (typeof CEPH_UNTIL)[number];
+
 export interface CephRunReport {
   ok: boolean;
+  /** set when the run stopped after this step as asked (the later steps were not run) */
+  until?: CephUntil;
   /** steps in order: what this run did, or that an earlier run did them (seconds: what it took then) */
   steps: { name: string; host?: string; status: 'ok' | 'failed' | 'done before' | 'skipped'; seconds: number; detail?: string }[];
   /** the cluster as `ceph status` reported it after this run (or as recorded, when this run changed nothing) */
@@ -90,6 +99,8 @@ export interface CephRunOptions {
   osdTimeoutMs?: number;
   pollMs?: number;
   onProgress?: (line: string) => void;
+  /** stop after this step (CI brings Ceph up to a running mon and mgr: `bootstrap`) */
+  until?: CephUntil;
 }
 
 /**
@@ -159,6 +170,14 @@ export async function runCeph(state: KvStore, plan: CephPlan, opts: CephRunOptio
   const report: CephRunReport = { ok: true, steps: [], failed_hosts: [], osds_expected: 0, osds_up: 0 };
   const failedHosts = new Set<string>();
 
+  /** After step NAME: true when the run stops there (--until); the cluster's status is then read. */
+  const stopsAfter = async (name: CephUntil) => {
+    if (opts.until !== name) return false;
+    report.until = name;
+    say(`stopping after ${name} as asked (--until ${name}); run again without --until to go on`);
+    await conclude();
+    return true;
+  };
   const mon = { name: first.name, addr: first.addr, known_hosts: plan.login.knownHosts };
   const record = (name: string, r: StepRecord) => state.update<CephRunRecord>(CEPH_RUN_KEY, (old) => ({ image: plan.image, mon, steps: { ...(old?.steps ?? {}), [name]: r } }));
   const done = (name: string) => state.get<CephRunRecord>(CEPH_RUN_KEY)?.steps[name]?.status === 'ok';
@@ -216,12 +235,14 @@ export async function runCeph(state: KvStore, plan: CephPlan, opts: CephRunOptio
   if (!(await step('install-cephadm', first.name, () => remote(first, installCephadmScript(url, debVersion))))) return finish();
   const regJson = archive ? undefined : JSON.stringify({ url: plan.registry.address, username: plan.registry.username, password: plan.registry.password }) + '\n';
   if (!(await step('bootstrap', undefined, () => remote(first, bootstrapScript(plan.bootstrapArgv, plan.remoteDir, regJson), false, BOOTSTRAP_TIMEOUT_MS)))) return finish();
+  if (await stopsAfter('bootstrap')) return finish();
   // Daemons then run the seed's tag itself. With the default (true), the mgr's serve loop first
   // runs `cephadm pull` of the image on a host to learn its repo digest (serve.py
   // convert_tags_to_repo_digest), and a failed pull ends that loop pass before any daemon is
   // deployed; the archive delivery has no registry to pull from, and a digest adds nothing
   // to one build per version.
   if (!(await step('settings', undefined, () => remote(first, cephCli(plan.image, ['config', 'set', 'mgr', 'mgr/cephadm/use_repo_digest', 'false']))))) return finish();
+  if (await stopsAfter('settings')) return finish();
 
   // 5. the cluster's SSH key on every other host
   const others = plan.hosts.filter((h) => h !== first && !failedHosts.has(h.name));
@@ -257,6 +278,8 @@ export async function runCeph(state: KvStore, plan: CephPlan, opts: CephRunOptio
     if (done(`add-host@${h.name}`) && !toAdd.includes(h)) report.steps.push({ name: 'add-host', host: h.name, status: 'done before', seconds: secondsOf(state.get<CephRunRecord>(CEPH_RUN_KEY)?.steps[`add-host@${h.name}`]?.ms) });
   }
 
+  if (await stopsAfter('add-host')) return finish();
+
   // 7. mon, mgr and OSD services over the hosts that made it
   const inCluster = plan.hosts.filter((h) => done(`add-host@${h.name}`)).map((h) => h.name);
   const osds = plan.osds.map((o) => ({ ...o, hosts: o.hosts?.filter((h) => inCluster.includes(h)) ?? null })).filter((o) => o.hosts === null || o.hosts.length > 0);
@@ -270,6 +293,7 @@ export async function runCeph(state: KvStore, plan: CephPlan, opts: CephRunOptio
   }
   const keyed = (r: { ok: boolean; detail?: string }) => (r.ok ? { ok: true, detail: hostsKey } : r);
   if (!(await step('apply-spec', undefined, async () => keyed(await remote(first, applySpecScript(plan.image, plan.remoteDir, spec)))))) return finish();
+  if (await stopsAfter('apply-spec')) return finish();
 
   // 8. every planned OSD up and in
   const expected = expectedOsds(osds, inCluster);
@@ -277,6 +301,7 @@ export async function runCeph(state: KvStore, plan: CephPlan, opts: CephRunOptio
   const osdsOk = await step('osds-up', undefined, async () => keyed(await waitOsds(plan, first, expected, opts, (n) => (report.osds_up = n))));
   if (!osdsOk) return finish();
   if (report.steps.at(-1)?.status === 'done before') report.osds_up = report.osds_expected;
+  if (await stopsAfter('osds-up')) return finish();
 
   // 9. Kolla's Glance, Cinder and Nova on this cluster
   if (opts.kollaConfigDir) {
@@ -289,23 +314,27 @@ export async function runCeph(state: KvStore, plan: CephPlan, opts: CephRunOptio
       return { ok: true, detail: `${files.length} files under ${dir}/config` };
     });
   }
-  // what the cluster says now, for `kseed status`; a run that changed nothing asks nobody
-  if (report.steps.some((s) => s.status === 'ok')) {
-    try {
-      const st = await cephStatus(plan.login, first.addr, plan.image);
-      state.update<CephRunRecord>(CEPH_RUN_KEY, (old) => ({ ...old!, cluster: { ...st, at: Date.now() } }));
-      report.cluster = st;
-    } catch (err) {
-      say(`note: ceph status after the run failed: ${(err as Error).message}`);
-    }
-  } else {
-    const c = state.get<CephRunRecord>(CEPH_RUN_KEY)?.cluster;
-    if (c) {
-      const { at: _at, ...st } = c;
-      report.cluster = st;
+  await conclude();
+  return finish();
+
+  /** What the cluster says now, for `kseed status`; a run that changed nothing asks nobody. */
+  async function conclude(): Promise<void> {
+    if (report.steps.some((s) => s.status === 'ok')) {
+      try {
+        const st = await cephStatus(plan.login, first!.addr, plan.image);
+        state.update<CephRunRecord>(CEPH_RUN_KEY, (old) => ({ ...old!, cluster: { ...st, at: Date.now() } }));
+        report.cluster = st;
+      } catch (err) {
+        say(`note: ceph status after the run failed: ${(err as Error).message}`);
+      }
+    } else {
+      const c = state.get<CephRunRecord>(CEPH_RUN_KEY)?.cluster;
+      if (c) {
+        const { at: _at, ...st } = c;
+        report.cluster = st;
+      }
     }
   }
-  return finish();
 
   function finish(): CephRunReport {
     report.ok = failedHosts.size === 0 && report.steps.every((s) => s.status !== 'failed');

@@ -49,12 +49,24 @@ interface RawStatus {
   osdmap?: { num_osds?: number; num_up_osds?: number; num_in_osds?: number; osdmap?: { num_osds?: number; num_up_osds?: number; num_in_osds?: number } };
 }
 
-/** Parses the two JSON documents; Ceph 16 nests osdmap one level deeper than later releases. */
+/** `ceph mgr stat -f json`: the only place Ceph 16 names the active mgr. */
+interface RawMgrStat {
+  available?: boolean;
+  active_name?: string;
+  num_standby?: number;
+}
+
+/**
+ * Parses `ceph status`, `ceph osd tree` and `ceph mgr stat` (JSON, in that order). Ceph 16
+ * nests osdmap one level deeper than later releases, and its status's mgrmap has no
+ * active_name: `ceph mgr stat` has it.
+ */
 export function parseStatus(text: string): CephStatus {
-  const [a, b] = text.split(SPLIT) as [string, string | undefined];
+  const [a, b, c] = text.split(SPLIT) as [string, string | undefined, string | undefined];
   const json = (s: string) => JSON.parse(s.slice(s.indexOf('{'), s.lastIndexOf('}') + 1)) as unknown;
   const st = json(a) as RawStatus;
   const tree = b ? (json(b) as OsdTree) : { nodes: [] };
+  const mgr = c ? (json(c) as RawMgrStat) : {};
   const om = st.osdmap?.osdmap ?? st.osdmap ?? {};
   const per = osdsPerHost(tree);
   return {
@@ -62,14 +74,14 @@ export function parseStatus(text: string): CephStatus {
     health: st.health?.status ?? 'unknown',
     checks: Object.entries(st.health?.checks ?? {}).map(([code, c]) => ({ code, summary: c.summary?.message ?? '' })),
     mons: { count: st.monmap?.num_mons ?? st.monmap?.mons?.length ?? st.quorum_names?.length ?? 0, quorum: st.quorum_names ?? [] },
-    mgrs: { available: Boolean(st.mgrmap?.available), active: st.mgrmap?.active_name ?? null, standbys: st.mgrmap?.num_standbys ?? st.mgrmap?.standbys?.length ?? 0 },
+    mgrs: { available: Boolean(st.mgrmap?.available), active: st.mgrmap?.active_name || mgr.active_name || null, standbys: st.mgrmap?.num_standbys ?? st.mgrmap?.standbys?.length ?? 0 },
     osds: { total: om.num_osds ?? 0, up: om.num_up_osds ?? 0, in: om.num_in_osds ?? 0 },
     hosts: Object.entries(per).map(([host, o]) => ({ host, osds: o.total, up: o.up, in: o.in })),
   };
 }
 
 export async function cephStatus(login: Login, addr: string, image: string): Promise<CephStatus> {
-  const inner = `ceph status -f json && echo ${SPLIT} && ceph osd tree -f json`;
+  const inner = `ceph status -f json && echo ${SPLIT} && ceph osd tree -f json && echo ${SPLIT} && ceph mgr stat -f json`;
   const r = await runRemote(login, addr, ['cephadm', '--image', image, 'shell', '--', 'sh', '-c', inner].map(shq).join(' '), { timeoutMs: 300_000 });
   if (r.code !== 0) {
     throw new KseedError(r.unreachable ? `cannot reach the first monitor ${addr} over SSH: ${reasonOf(r)}` : `ceph status on ${addr} failed: ${reasonOf(r)} (has \`kseed handoff --ceph --run\` bootstrapped it?)`, { code: 'ceph-status' });

@@ -66,6 +66,8 @@ export interface CreateLabOptions {
   uefiNodes?: number;
   diskGb?: number;
   memoryMb?: number;
+  /** Memory of single nodes by name, over memoryMb (a Ceph monitor among small nodes). */
+  nodeMemoryMb?: Record<string, number>;
   bmcPortBase?: number;
   /** Extra disks per node (Ceph OSD data devices), 0-9; unset = as the existing lab, else 0. */
   dataDisks?: number;
@@ -360,7 +362,8 @@ export async function createLab(o: CreateLabOptions): Promise<CreateLabResult> {
     for (let i = 0; i < count + unlisted; i++) {
       const listed = i < count;
       const fw: Firmware = listed && i >= count - uefi ? 'uefi' : 'bios';
-      const node = planNode({ lab: name, dir, index: i, firmware: fw, base, diskGb, memoryMb, dataDisks, dataDiskGb, nics, listed, sim: sim ? netnsName(name) : undefined, prev: prev?.nodes[i] });
+      const mem = intOption(o.nodeMemoryMb?.[nodeName(i)], 'memory-mb', 128, 65536, memoryMb);
+      const node = planNode({ lab: name, dir, index: i, firmware: fw, base, diskGb, memoryMb: mem, dataDisks, dataDiskGb, nics, listed, sim: sim ? netnsName(name) : undefined, prev: prev?.nodes[i] });
       nodes.push(staticNetwork && listed ? { ...node, addresses: labNodeAddresses(network, i) } : node);
     }
     const removed = (prev?.nodes ?? []).filter((n) => n.index >= nodes.length);
