@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { addHostsScript, applySpecScript, authorizeKeyScript, bootstrapScript, installCephadmScript, loadImageScript, trustRegistryScript } from '../../../src/handoff/ceph-scripts.js';
-import { CEPH_RUN_KEY, expectedOsds, osdsPerHost, preflight, runCeph, type CephPlan, type KvStore } from '../../../src/handoff/ceph-run.js';
+import { CEPH_RUN_KEY, CEPH_UNTIL, expectedOsds, osdsPerHost, preflight, runCeph, type CephPlan, type KvStore } from '../../../src/handoff/ceph-run.js';
 import { kollaCephFiles, kollaCephScript } from '../../../src/handoff/ceph-kolla.js';
 import { cephSummaryLine, cephSummaryOf, parseStatus } from '../../../src/handoff/ceph-status.js';
 import { heredoc } from '../../../src/handoff/remote.js';
@@ -17,6 +17,7 @@ import { cephadmDebOf, findCephadmDeb, releaseOf, upstreamVersion } from '../../
 import { archiveNameOf, findCephArchive } from '../../../src/images/ceph/archive.js';
 import { imageDelivery } from '../../../src/handoff/ceph.js';
 import type { Site } from '../../../src/site/types.js';
+import { KSEED_BIN } from '../../helpers/cli.js';
 
 const tmp = mkdtempSync(path.join(tmpdir(), 'kseed-cephrun-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
@@ -87,6 +88,34 @@ describe('OSDs', () => {
       osds: { total: 1, up: 1, in: 1 },
       hosts: [{ host: 'n1', osds: 1, up: 1, in: 1 }],
     });
+  });
+});
+
+describe('the active mgr of Ceph 16', () => {
+  it("comes from ceph mgr stat: Ceph 16's status JSON has no active_name", () => {
+    const status = { fsid: 'f1', health: { status: 'HEALTH_WARN' }, quorum_names: ['n1'], monmap: { num_mons: 1 }, mgrmap: { available: true, num_standbys: 0, modules: ['cephadm'] }, osdmap: { osdmap: { num_osds: 0, num_up_osds: 0, num_in_osds: 0 } } };
+    const stat = { epoch: 9, available: true, active_name: 'n1.qwerty', num_standby: 0 };
+    const s = parseStatus(`${JSON.stringify(status)}\n----kseed----\n{"nodes": []}\n----kseed----\n${JSON.stringify(stat)}\n`);
+    expect(s.mgrs).toEqual({ available: true, active: 'n1.qwerty', standbys: 0 });
+    expect(s.mons).toEqual({ count: 1, quorum: ['n1'] });
+    // without the third document (an older kseed's record), none is named rather than a wrong one
+    expect(parseStatus(`${JSON.stringify(status)}\n----kseed----\n{"nodes": []}`).mgrs.active).toBeNull();
+  });
+});
+
+describe('kseed handoff --ceph --run --until', () => {
+  const kseed = (args: string[]) => spawnSync(process.execPath, [KSEED_BIN, '--json', ...args], { encoding: 'utf8', cwd: tmp });
+  it('stops after a named Ceph step only; anything else is bad input (exit 2) before the site is read', () => {
+    const bad = kseed(['--config', path.join(tmp, 'no-site.yaml'), 'handoff', '--ceph', '--run', '--until', 'osd']);
+    expect(bad.status, bad.stderr).toBe(2);
+    expect(bad.stderr + bad.stdout).toMatch(/--until osd: not a Ceph step to stop after/);
+    expect(bad.stderr + bad.stdout).toMatch(/one of bootstrap, settings, add-host, apply-spec, osds-up/);
+    for (const args of [['--ceph', '--until', 'bootstrap'], ['--run', '--until', 'bootstrap'], ['--kolla', '--ceph', '--run', '--until', 'bootstrap']]) {
+      const r = kseed(['--config', path.join(tmp, 'no-site.yaml'), 'handoff', ...args]);
+      expect(r.status, args.join(' ')).toBe(2);
+      expect(r.stderr + r.stdout, args.join(' ')).toMatch(/--until goes with --ceph --run/);
+    }
+    expect(CEPH_UNTIL).toEqual(['bootstrap', 'settings', 'add-host', 'apply-spec', 'osds-up']);
   });
 });
 
