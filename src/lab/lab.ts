@@ -68,6 +68,8 @@ export interface CreateLabOptions {
   memoryMb?: number;
   /** Memory of single nodes by name, over memoryMb (a Ceph monitor among small nodes). */
   nodeMemoryMb?: Record<string, number>;
+  /** vCPUs of single nodes by name (default 1). */
+  nodeCpus?: Record<string, number>;
   bmcPortBase?: number;
   /** Extra disks per node (Ceph OSD data devices), 0-9; unset = as the existing lab, else 0. */
   dataDisks?: number;
@@ -363,7 +365,9 @@ export async function createLab(o: CreateLabOptions): Promise<CreateLabResult> {
       const listed = i < count;
       const fw: Firmware = listed && i >= count - uefi ? 'uefi' : 'bios';
       const mem = intOption(o.nodeMemoryMb?.[nodeName(i)], 'memory-mb', 128, 65536, memoryMb);
-      const node = planNode({ lab: name, dir, index: i, firmware: fw, base, diskGb, memoryMb: mem, dataDisks, dataDiskGb, nics, listed, sim: sim ? netnsName(name) : undefined, prev: prev?.nodes[i] });
+      const cpus = intOption(o.nodeCpus?.[nodeName(i)], 'cpus', 1, 8, 1);
+      const plan = planNode({ lab: name, dir, index: i, firmware: fw, base, diskGb, memoryMb: mem, dataDisks, dataDiskGb, nics, listed, sim: sim ? netnsName(name) : undefined, prev: prev?.nodes[i] });
+      const node = cpus > 1 ? { ...plan, cpus } : plan;
       nodes.push(staticNetwork && listed ? { ...node, addresses: labNodeAddresses(network, i) } : node);
     }
     const removed = (prev?.nodes ?? []).filter((n) => n.index >= nodes.length);

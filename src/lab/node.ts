@@ -142,6 +142,7 @@ export function vmInput(m: LabManifest, node: LabNodeManifest, tools: { ip: stri
     ...(node.extraNics?.length ? { extraNics: node.extraNics } : {}),
     firmware: node.firmware,
     memoryMb: node.memoryMb,
+    ...(node.cpus ? { cpus: node.cpus } : {}),
     diskSerial: node.disk.serial,
     dataDisks: (node.dataDisks ?? []).map((dd) => ({ file: path.basename(dd.path), serial: dd.serial })),
     ipPath: tools.ip,

@@ -168,6 +168,10 @@ describe('vm.sh', () => {
     expect(bios).toContain('-accel tcg');
     expect(bios).toContain('-m 1024');
   });
+  it('one vCPU unless the node has more (a Ceph monitor: -smp 2)', () => {
+    expect(bios).toContain('-cpu max -smp 1 -m 1024');
+    expect(renderVmScript({ ...base, cpus: 2, memoryMb: 4096 })).toContain('-cpu max -smp 2 -m 4096');
+  });
   it('keeps the PID chassis.sh recorded (exec) and writes its own', () => {
     expect(bios).toContain('echo $$ > "$d/vm.pid.$$" && mv -f "$d/vm.pid.$$" "$d/vm.pid"');
     expect(bios.trim().split('\n').filter((l) => l.startsWith('exec ')).length).toBe(1);
