@@ -54,6 +54,8 @@ export interface BootSeed {
     discovery_pool?: boolean;
   };
   ports: { http: number; tftp: number };
+  /** `enabled: false`: no TFTP server; nodes boot by UEFI HTTP boot (or virtual media). Default on. */
+  tftp?: { enabled: boolean };
 }
 
 /** The seed and its nodes, as the boot services serve them. */

@@ -72,7 +72,8 @@ export interface BootServicesInfo {
   interface: string;
   seedAddress: string;
   dhcp: { mode: DhcpMode; ports: number[]; range?: { start: string; end: string }; nodes: number };
-  tftp: { address: string; port: number; root?: string };
+  /** Unset when the site turned TFTP off (seed.tftp.enabled: false). */
+  tftp?: { address: string; port: number; root?: string };
   http: { address: string; port: number; url: string };
   artifactsDir?: string;
 }
@@ -171,6 +172,7 @@ export class BootServices {
     const tftpPort = this.o.tftpPort ?? seed.ports.tftp;
     const publicUrl = `http://${seed.address}:${httpPort}`;
     const tftpRoot = this.o.tftpRoot ?? (existsSync(SYSTEM_IPXE_DIR) ? SYSTEM_IPXE_DIR : undefined);
+    const tftpOn = seed.tftp?.enabled !== false;
 
     // TFTP and HTTP listen on the seed address, DHCP on the interface: say
     // plainly when the host does not match the site file (EADDRNOTAVAIL would not)
@@ -202,17 +204,21 @@ export class BootServices {
       const http = await this.http.listen();
 
       if (!tftpRoot) this.emit({ service: 'serve', type: 'warning', message: `no iPXE binaries (${SYSTEM_IPXE_DIR} missing: Debian package ipxe): only clients already running iPXE can boot` });
-      if (tftpPort !== 69 && mode !== 'off') this.emit({ service: 'serve', type: 'warning', message: `TFTP on port ${tftpPort}: PXE firmware only asks port 69` });
-      this.tftp = new TftpServer({
-        ...(tftpRoot ? { root: tftpRoot } : {}),
-        // iPXE built without an embedded script looks for this on the boot server
-        generated: (rel) => (rel === 'boot.ipxe' ? chainScript(publicUrl) : undefined),
-        address: seed.address,
-        port: tftpPort,
-        ...(this.o.tftpWorkers !== undefined ? { workers: this.o.tftpWorkers } : {}),
-        log: (e) => this.emit({ service: 'tftp', ...e }),
-      });
-      const tftp = await this.tftp.listen();
+      // TFTP off: nothing listens on its port; UEFI HTTP boot clients get the same iPXE binaries over HTTP (/ipxe/)
+      let tftp: { address: string; port: number } | undefined;
+      if (tftpOn) {
+        if (tftpPort !== 69 && mode !== 'off') this.emit({ service: 'serve', type: 'warning', message: `TFTP on port ${tftpPort}: PXE firmware only asks port 69` });
+        this.tftp = new TftpServer({
+          ...(tftpRoot ? { root: tftpRoot } : {}),
+          // iPXE built without an embedded script looks for this on the boot server
+          generated: (rel) => (rel === 'boot.ipxe' ? chainScript(publicUrl) : undefined),
+          address: seed.address,
+          port: tftpPort,
+          ...(this.o.tftpWorkers !== undefined ? { workers: this.o.tftpWorkers } : {}),
+          log: (e) => this.emit({ service: 'tftp', ...e }),
+        });
+        tftp = await this.tftp.listen();
+      }
 
       let dhcpPorts: number[] = [];
       if (mode !== 'off') {
@@ -229,6 +235,7 @@ export class BootServices {
           nodes: dhcpNodes(site),
           httpBase: publicUrl,
           tftpServer: seed.address,
+          ...(tftpOn ? {} : { tftp: false }),
           ...(this.o.leaseStore ? { leaseStore: this.o.leaseStore } : {}),
           ...(this.o.routerAdvertisements !== undefined ? { routerAdvertisements: this.o.routerAdvertisements } : {}),
         });
@@ -243,7 +250,7 @@ export class BootServices {
         interface: iface,
         seedAddress: seed.address,
         dhcp: { mode, ports: dhcpPorts, ...(mode === 'authoritative' && seed.dhcp.range ? { range: seed.dhcp.range } : {}), nodes: site.nodes.length },
-        tftp: { address: tftp.address, port: tftp.port, ...(tftpRoot ? { root: path.resolve(tftpRoot) } : {}) },
+        ...(tftp ? { tftp: { address: tftp.address, port: tftp.port, ...(tftpRoot ? { root: path.resolve(tftpRoot) } : {}) } } : {}),
         http: { address: http.address, port: http.port, url: publicUrl },
         ...(this.o.artifactsDir ? { artifactsDir: path.resolve(this.o.artifactsDir) } : {}),
       };

@@ -46,6 +46,7 @@ export function formatEvent(e: BootServiceEvent): string {
       if (e.ip) parts.push(e.ip);
       if (e.name) parts.push(e.name);
       if (e.bootFile) parts.push(`file=${e.bootFile}`);
+      if (e.vendorClass) parts.push(`class=${e.vendorClass}${e.arch !== undefined ? ` arch=${e.arch}` : ''}`);
       if (e.reason) parts.push(`(${e.reason})`);
       return `dhcp  ${parts.join(' ')}`;
     }
@@ -75,7 +76,7 @@ function describeServices(info: BootServicesInfo): string {
   return [
     `kseed boot serve: seed ${info.seedAddress} on ${info.interface}`,
     dhcp,
-    `tftp  ${info.tftp.address}:${info.tftp.port}${info.tftp.root ? ` root ${info.tftp.root}` : ''}`,
+    info.tftp ? `tftp  ${info.tftp.address}:${info.tftp.port}${info.tftp.root ? ` root ${info.tftp.root}` : ''}` : 'tftp  off (seed.tftp.enabled: false): UEFI HTTP boot only',
     `http  ${info.http.url}${info.artifactsDir ? ` artifacts ${info.artifactsDir}` : ''}`,
     'press Ctrl-C to stop',
   ].join('\n');

@@ -47,6 +47,8 @@ interface Target {
   address?: string;
   prefix?: number;
   mode?: string;
+  /** some node of the site boots by virtual media: the CD tools are then required, not optional */
+  vmedia?: boolean;
   httpPort?: number;
   tftpPort?: number;
   /** kseed's own services for this site file, and the ports they hold: those are no conflict */
@@ -91,7 +93,7 @@ async function ownServices(site: Site | undefined, stateDir: string, configPath:
 async function target(opts: { interface?: string; address?: string; netns?: string }, site: Site | undefined): Promise<Target> {
   let t: Partial<Target> = {};
   if (site && !(opts.interface && opts.address)) {
-    t = { iface: site.seed.interface, ...(site.seed.netns ? { netns: site.seed.netns } : {}), address: site.seed.address.split('/')[0], prefix: site.seed.prefix, mode: site.seed.dhcp.mode, httpPort: site.seed.ports.http, tftpPort: site.seed.ports.tftp };
+    t = { iface: site.seed.interface, ...(site.seed.netns ? { netns: site.seed.netns } : {}), address: site.seed.address.split('/')[0], prefix: site.seed.prefix, mode: site.seed.dhcp.mode, vmedia: site.nodes.some((n) => n.boot === 'virtual-media'), httpPort: site.seed.ports.http, tftpPort: site.seed.ports.tftp };
   }
   if (opts.interface) t.iface = opts.interface;
   if (opts.netns) t.netns = opts.netns;
@@ -187,6 +189,16 @@ export async function runDoctor(t: Target, probeMs: number): Promise<DoctorRepor
   });
   const ovmf = OVMF_FILES.find((f) => existsSync(f));
   checks.push({ check: 'OVMF (UEFI lab VMs)', status: ovmf ? 'ok' : 'warn', detail: ovmf ?? 'no OVMF firmware (Debian package ovmf); UEFI lab VMs cannot start' });
+  const { isoHostMissing, ISO_HOST_NEEDS } = await import('../images/iso.js');
+  const cdMissing = isoHostMissing();
+  checks.push({
+    check: 'virtual-media CD tools',
+    // only a site with virtual-media nodes fails without them; others merely cannot use that boot
+    status: cdMissing.length ? (t.vmedia ? 'fail' : 'warn') : 'ok',
+    detail: cdMissing.length
+      ? `missing ${cdMissing.map((m) => m.need).join(', ')} (Debian packages ${[...new Set(cdMissing.map((m) => m.pkg))].join(' ')}); nodes with boot: virtual-media cannot get their boot CD`
+      : `${ISO_HOST_NEEDS.length} tools and files present`,
+  });
 
   let offers: ProbeOffer[] = [];
   const mac = interfaceMac(t.iface);

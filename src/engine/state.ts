@@ -225,6 +225,11 @@ export class StateStore {
     return Number(r.lastInsertRowid);
   }
 
+  /** The newest event's id (0 without any): where a reader of new events starts. */
+  lastEventId(): number {
+    return (this.db.prepare('SELECT MAX(id) AS id FROM events').get() as { id: number | null }).id ?? 0;
+  }
+
   /** Events in order; all nodes when node is undefined. */
   listEvents(node?: string, opts: { sinceId?: number; kind?: string; limit?: number } = {}): EventRecord[] {
     const where: string[] = ['id > ?'];

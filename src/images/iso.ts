@@ -15,10 +15,10 @@
  * Built with the host's tools (genisoimage, isolinux, grub-mkimage, mtools):
  * under a second per ISO, so each boot gets its own.
  */
-import { copyFileSync, mkdirSync, mkdtempSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { KseedError } from '../errors.js';
-import { output as run } from '../util/tools.js';
+import { output as run, which } from '../util/tools.js';
 
 /** The ISO's volume identifier: GRUB's `search --label` finds the CD by it. */
 export const ISO_LABEL = 'KSEED_VMEDIA';
@@ -66,6 +66,23 @@ function cmdlineOf(words: string[]): string {
 }
 
 const plain = (s: string) => s.replace(/[^A-Za-z0-9 ._:/@-]/g, '');
+
+/** Everything buildBootIso takes from the host: programs (on PATH) and files, each with its Debian package. */
+export const ISO_HOST_NEEDS: readonly { need: string; pkg: string }[] = [
+  { need: 'genisoimage', pkg: 'genisoimage' },
+  { need: ISOLINUX_BIN, pkg: 'isolinux' },
+  { need: LDLINUX_C32, pkg: 'syslinux-common' },
+  { need: 'grub-mkimage', pkg: 'grub-common' },
+  { need: '/usr/lib/grub/x86_64-efi', pkg: 'grub-efi-amd64-bin' },
+  { need: 'mkfs.fat', pkg: 'dosfstools' },
+  { need: 'mmd', pkg: 'mtools' },
+  { need: 'mcopy', pkg: 'mtools' },
+];
+
+/** What of ISO_HOST_NEEDS this host lacks: `kseed doctor` reports it before a deploy needs a CD. */
+export function isoHostMissing(needs: readonly { need: string; pkg: string }[] = ISO_HOST_NEEDS): { need: string; pkg: string }[] {
+  return needs.filter((n) => (n.need.startsWith('/') ? !existsSync(n.need) : !which(n.need)));
+}
 
 /** isolinux.cfg (SYSLINUX config syntax: doc/syslinux.txt): one entry, no prompt. */
 export function isolinuxConfig(cmdline: string[], title = 'kseed deploy ramdisk'): string {

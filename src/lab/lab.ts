@@ -64,6 +64,8 @@ export interface CreateLabOptions {
   nodes?: number;
   /** How many of them (the last ones) boot UEFI (OVMF); unset = as the existing lab, else 0. */
   uefiNodes?: number;
+  /** UEFI nodes boot by OVMF's own HTTP boot (no iPXE ROM, PXE off: vm.ts); unset = as the existing lab, else off. */
+  uefiHttpBoot?: boolean;
   diskGb?: number;
   memoryMb?: number;
   /** Memory of single nodes by name, over memoryMb (a Ceph monitor among small nodes). */
@@ -308,9 +310,8 @@ function planNode(p: NodePlan): LabNodeManifest {
 }
 
 /**
- * Creates the lab, or converges an existing one to the requested shape:
- * netns + bridge + taps, per node its files, disk and a running BMC; VMs
- * stay powered off (the BMCs power them on). Safe to run again at any time.
+ * Creates the lab, or converges an existing one to the requested shape: netns + bridge + taps,
+ * per node its files, disk and a running BMC; VMs stay powered off (the BMCs power them on). Safe to run again.
  */
 export async function createLab(o: CreateLabOptions): Promise<CreateLabResult> {
   requireRoot('kseed lab up');
@@ -387,6 +388,7 @@ export async function createLab(o: CreateLabOptions): Promise<CreateLabResult> {
       ...(image ? { image } : {}),
       ...(o.engine ? { engine: o.engine } : prev?.engine ? { engine: prev.engine } : {}),
       ...(staticNetwork ? { staticNetwork } : {}),
+      ...((o.uefiHttpBoot ?? prev?.uefiHttpBoot) ? { uefiHttpBoot: true } : {}),
       ...(sim ? { sim } : {}),
       createdAt: prev?.createdAt ?? now,
       updatedAt: now,

@@ -73,6 +73,8 @@ export interface LabManifest {
   staticNetwork?: boolean;
   /** The seed's VLAN sub-interface when the kernel could make one (static-net.ts). */
   seedVlan?: string;
+  /** UEFI nodes boot with OVMF's own HTTP boot instead of the NIC's iPXE ROM (vm.ts httpBoot). */
+  uefiHttpBoot?: boolean;
   /** Simulated nodes (`lab up --sim N`): one simulator process instead of QEMU VMs. */
   sim?: boolean;
   /** `engine:` of the lab site file (default embedded). */

@@ -141,6 +141,7 @@ export function vmInput(m: LabManifest, node: LabNodeManifest, tools: { ip: stri
     mac: node.mac,
     ...(node.extraNics?.length ? { extraNics: node.extraNics } : {}),
     firmware: node.firmware,
+    ...(m.uefiHttpBoot && node.firmware === 'uefi' ? { httpBoot: true } : {}),
     memoryMb: node.memoryMb,
     ...(node.cpus ? { cpus: node.cpus } : {}),
     diskSerial: node.disk.serial,

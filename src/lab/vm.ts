@@ -35,6 +35,12 @@ export interface VmInput {
   ovmfCode?: string;
   ipPath: string;
   qemuPath: string;
+  /**
+   * UEFI only: the first NIC boots with OVMF's own virtio-net driver and
+   * NetworkPkg HTTP boot (no iPXE option ROM), its PXE turned off, as a
+   * server whose firmware does UEFI HTTP boot.
+   */
+  httpBoot?: boolean;
 }
 
 function shq(s: string): string {
@@ -56,13 +62,14 @@ export function qmpUsable(nodeDir: string): boolean {
 // -cpu max: a Debian node OS boots ~30% faster under TCG than with the default qemu64, and
 // Ceph's erasure-code plugins need its instructions (node-os-and-ceph.md)
 export function renderVmScript(v: VmInput): string {
+  const httpBoot = v.httpBoot === true && v.firmware === 'uefi';
   const args = [
     `-name ${shq(v.name)} -machine ${v.firmware === 'uefi' ? 'q35' : 'pc'} -accel tcg -cpu max -smp ${v.cpus ?? 1} -m ${v.memoryMb}`,
     '-nographic -nodefaults -no-user-config -monitor none -pidfile "$d/qemu.pid"',
     '-chardev "file,id=ser0,path=$d/serial.log,append=on" -serial chardev:ser0',
     '-device virtio-rng-pci',
     `-netdev ${shq(`tap,id=n0,ifname=${v.tap},script=no,downscript=no`)}`,
-    `-device "virtio-net-pci,netdev=n0,mac=${v.mac},bootindex=$NET"`,
+    `-device "virtio-net-pci,netdev=n0,mac=${v.mac},bootindex=$NET${httpBoot ? ',romfile=' : ''}"`,
     ...(v.extraNics ?? []).flatMap((x, k) => [`-netdev ${shq(`tap,id=n${k + 1},ifname=${x.tap},script=no,downscript=no`)}`, `-device "virtio-net-pci,netdev=n${k + 1},mac=${x.mac},romfile="`]),
     '-drive "file=$d/disk.qcow2,format=qcow2,if=none,id=d0,discard=unmap"',
     `-device "virtio-blk-pci,drive=d0,serial=${v.diskSerial},bootindex=$DISK"`,
@@ -82,6 +89,11 @@ export function renderVmScript(v: VmInput): string {
       `-drive ${shq(`if=pflash,format=raw,unit=0,readonly=on,file=${v.ovmfCode ?? OVMF_CODE}`)}`,
       '-drive "if=pflash,format=raw,unit=1,file=$d/OVMF_VARS.fd"',
     );
+  }
+  // OVMF's fw_cfg knobs (OvmfPkg/RUNTIME_CONFIG.md, PxeBcPcdProducerLib): no PXE and no IPv6
+  // boot options, so the NIC's only boot option is "UEFI HTTPv4" and nothing asks for TFTP
+  if (httpBoot) {
+    for (const k of ['IPv4PXESupport', 'IPv6PXESupport', 'IPv6Support']) args.push(`-fw_cfg name=opt/org.tianocore/${k},string=no`);
   }
   return `#!/bin/sh
 # kseed lab node ${v.name} (${v.firmware}), generated. Started detached by chassis.sh on IPMI power on.

@@ -7,7 +7,9 @@
  * before the store's transaction, which is all or nothing).
  * Plain HTTP on loopback; HTTPS (tls.ts) anywhere.
  * /metrics (Prometheus text, metrics.ts) sits beside /api/v1, where
- * scrapers look for it, behind the same token.
+ * scrapers look for it, behind the same token. The status page (web.ts)
+ * is served at /, logs in at /api/v1/session and streams at /api/v1/stream;
+ * its session cookie opens the GET routes only.
  */
 import { createServer, type IncomingMessage, type RequestListener, type Server, type ServerResponse } from 'node:http';
 import { createServer as createTlsServer } from 'node:https';
@@ -17,6 +19,8 @@ import { InputError, KseedError } from '../errors.js';
 import { ApiError, type Fields, intParam, MAX_BODY_BYTES, parseBody, parseQuery } from './api-input.js';
 import { type AcquireInput, type LeaseCandidate, LeaseDesk } from './leases.js';
 import { ApiMetrics, METRICS_CONTENT_TYPE, METRICS_PATH, metricsText } from './metrics.js';
+import { bootTrace, consoleTail } from './trace.js';
+import { EventStreams, loginSecret, servePage, sessionCookie, Sessions } from './web.js';
 
 export const API_PREFIX = '/api/v1';
 /** How much of a refused body is read and dropped before the connection is cut. */
@@ -33,6 +37,10 @@ export interface ApiOptions {
   tls?: { key: string; cert: string } | undefined;
   /** One record per request (never a token's secret). */
   log?: (e: Record<string, unknown>) => void;
+  /** The seed's state directory: the boot log and lab serial logs of the page's node view. */
+  stateDir?: string;
+  /** The built page (default dist/web/). */
+  webDir?: string;
 }
 
 export interface RunningApi {
@@ -47,6 +55,8 @@ interface Ctx {
   nodes: readonly string[];
   version: string;
   metrics: ApiMetrics;
+  stateDir: string | undefined;
+  macs: ReadonlyMap<string, readonly string[]>;
 }
 
 /** An answer that is not JSON (the Prometheus text of /metrics). */
@@ -85,6 +95,10 @@ function nodeView(c: Ctx, name: string): Record<string, unknown> {
   };
 }
 
+function phasesOf(c: Ctx, name: string) {
+  return c.store.phaseTimings(name).map((p) => ({ phase: p.phase, start: new Date(p.start).toISOString(), ms: p.ms }));
+}
+
 /** [method, path pattern (`:x` is a parameter), needs a token, handler] */
 const ROUTES: [string, string, boolean, Handler][] = [
   ['GET', '/health', false, (c) => [200, { ok: true, api: 'v1', version: c.version }]],
@@ -93,9 +107,10 @@ const ROUTES: [string, string, boolean, Handler][] = [
     '/nodes',
     true,
     (c, k) => {
-      parseQuery(k.query, []);
+      // phases=true adds each node's phase timings (the page's bars); plain reads stay one row each
+      const withPhases = parseQuery(k.query, ['phases']).phases === 'true';
       const names = [...c.nodes, ...c.store.listNodes().map((n) => n.name).filter((n) => !c.nodes.includes(n))];
-      return [200, { nodes: names.map((n) => nodeView(c, n)) }];
+      return [200, { nodes: names.map((n) => (withPhases ? { ...nodeView(c, n), phases: phasesOf(c, n) } : nodeView(c, n))) }];
     },
   ],
   [
@@ -107,6 +122,29 @@ const ROUTES: [string, string, boolean, Handler][] = [
       const name = k.params[0]!;
       if (!c.nodes.includes(name) && !c.store.getNode(name)) throw new ApiError(404, 'unknown-node', `no node ${name}`);
       return [200, nodeView(c, name)];
+    },
+  ],
+  [
+    'GET',
+    '/nodes/:name/trace',
+    true,
+    (c, k) => {
+      const q = parseQuery(k.query, ['events']);
+      const name = k.params[0]!;
+      if (!c.nodes.includes(name) && !c.store.getNode(name)) throw new ApiError(404, 'unknown-node', `no node ${name}`);
+      const events = c.store.listEvents(name).slice(-intParam('events', q.events, 200, 1, 5000));
+      const trace = c.stateDir ? bootTrace(c.stateDir, c.store, name, c.macs.get(name) ?? []) : [];
+      const cons = c.stateDir ? consoleTail(c.stateDir, name) : undefined;
+      return [
+        200,
+        {
+          node: nodeView(c, name),
+          phases: phasesOf(c, name),
+          events: events.map((e) => ({ ...e, ts: new Date(e.ts).toISOString() })),
+          boot_trace: trace,
+          console: cons ? { file: cons.file, tail: cons.text } : null,
+        },
+      ];
     },
   ],
   [
@@ -186,10 +224,13 @@ function readBody(req: IncomingMessage): Promise<Buffer> {
 
 const tooLarge = () => new ApiError(413, 'body-too-large', `the request body is over ${MAX_BODY_BYTES} bytes`);
 
-/** Who is calling: the name of a live token, else a 401 saying what is wrong with it. */
-function authenticate(store: StateStore, header: string | undefined): string {
-  if (!header) throw new ApiError(401, 'no-token', 'this route needs a token: Authorization: Bearer <token> (kseed token create NAME)');
-  const m = /^Bearer\s+(\S+)\s*$/i.exec(header);
+/**
+ * Who is calling: the name of a live token, else a 401 saying what is wrong with it.
+ * Without an Authorization header, a GET may come from the page with its session cookie.
+ */
+function authenticate(store: StateStore, header: string | undefined, session?: string): string {
+  const m = header ? /^Bearer\s+(\S+)\s*$/i.exec(header) : session ? [session, session] : null;
+  if (!header && !session) throw new ApiError(401, 'no-token', 'this route needs a token: Authorization: Bearer <token> (kseed token create NAME)');
   if (!m) throw new ApiError(401, 'bad-authorization', 'the Authorization header must be "Bearer <token>"');
   const r = store.tokens.check(m[1]!);
   if (r.ok) return r.name;
@@ -219,7 +260,19 @@ function send(res: ServerResponse, status: number, doc: unknown, retryAfter?: nu
 
 export async function startApi(o: ApiOptions): Promise<RunningApi> {
   const desk = new LeaseDesk(o.store, o.nodes);
-  const ctx: Ctx = { store: o.store, desk, nodes: desk.names, version: o.version, metrics: new ApiMetrics() };
+  const ctx: Ctx = {
+    store: o.store,
+    desk,
+    nodes: desk.names,
+    version: o.version,
+    metrics: new ApiMetrics(),
+    stateDir: o.stateDir,
+    macs: new Map(o.nodes.map((n) => [n.name, n.macs ?? []])),
+  };
+  const sessions = new Sessions();
+  const streams = new EventStreams(o.store);
+  /** The token of the request's page session: GET only, so a cookie alone can read but never change anything. */
+  const sessionOf = (req: IncomingMessage) => (req.method === 'GET' || req.method === 'HEAD' ? sessions.secretOf(req.headers.cookie) : undefined);
   const handle: RequestListener = (req, res) => {
     const t0 = performance.now();
     let user: string | undefined;
@@ -242,11 +295,53 @@ export async function startApi(o: ApiOptions): Promise<RunningApi> {
     };
     (async () => {
       const url = new URL(req.url ?? '/', 'http://api');
+      if (servePage(url.pathname, req.method ?? '', res, o.webDir)) {
+        route = '/';
+        return undefined;
+      }
+      if (url.pathname === `${API_PREFIX}/session`) {
+        route = url.pathname;
+        if (req.method === 'POST') {
+          const secret = loginSecret(await readBody(req));
+          user = authenticate(o.store, `Bearer ${secret}`);
+          res.setHeader('set-cookie', sessionCookie(sessions.create(secret), Boolean(o.tls)));
+          return [200, { user }] as [number, unknown];
+        }
+        if (req.method === 'DELETE') {
+          sessions.end(req.headers.cookie);
+          res.setHeader('set-cookie', sessionCookie('', Boolean(o.tls), 0));
+          return [200, { ok: true }] as [number, unknown];
+        }
+        if (req.method === 'GET') {
+          user = authenticate(o.store, req.headers.authorization, sessionOf(req));
+          return [200, { user }] as [number, unknown];
+        }
+        throw new ApiError(405, 'method-not-allowed', `${req.method} is not allowed on ${url.pathname}; allowed: GET, POST, DELETE`);
+      }
+      if (url.pathname === `${API_PREFIX}/stream`) {
+        route = url.pathname;
+        if (req.method !== 'GET') throw new ApiError(405, 'method-not-allowed', `${req.method} is not allowed on ${url.pathname}; allowed: GET`);
+        const auth = req.headers.authorization;
+        const session = sessionOf(req);
+        user = authenticate(o.store, auth, session);
+        parseQuery(url.searchParams, []);
+        // a revoked token (or a session logged out) ends the stream; a store busy this instant does not
+        streams.attach(req, res, () => {
+          try {
+            authenticate(o.store, auth, session !== undefined ? (sessions.secretOf(req.headers.cookie) ?? '-') : undefined);
+            return true;
+          } catch (err) {
+            return !(err instanceof ApiError);
+          }
+        });
+        o.log?.({ service: 'api', type: 'stream', path: url.pathname, user });
+        return undefined;
+      }
       // Prometheus scrapes /metrics by convention; it sends the token as `authorization: {type: Bearer, credentials_file: ...}`
       if (url.pathname === METRICS_PATH) {
         route = METRICS_PATH;
         if (req.method !== 'GET') throw new ApiError(405, 'method-not-allowed', `${req.method} is not allowed on ${METRICS_PATH}; allowed: GET`);
-        user = authenticate(o.store, req.headers.authorization);
+        user = authenticate(o.store, req.headers.authorization, sessionOf(req));
         parseQuery(url.searchParams, []);
         return [200, new Text(METRICS_CONTENT_TYPE, metricsText(ctx))] as [number, unknown];
       }
@@ -258,10 +353,10 @@ export async function startApi(o: ApiOptions): Promise<RunningApi> {
       if (!hit) throw new ApiError(405, 'method-not-allowed', `${req.method} is not allowed on ${url.pathname}; allowed: ${found.map(([r]) => r[0]).join(', ')}`);
       const [[, pattern, auth, handler], params] = hit;
       route = `${API_PREFIX}${pattern}`;
-      if (auth) user = authenticate(o.store, req.headers.authorization);
+      if (auth) user = authenticate(o.store, req.headers.authorization, sessionOf(req));
       return handler(ctx, { params: params!, query: url.searchParams, body: () => readBody(req), user: user ?? '' });
     })().then(
-      ([status, doc]) => done(status, doc),
+      (r) => (r ? done(r[0], r[1]) : ctx.metrics.observe(route, req.method ?? '', res.statusCode, (performance.now() - t0) / 1000)),
       (err) => {
         const e = statusOf(err);
         done(e.status, { error: e.code, message: e.message }, e.retryAfter);
@@ -282,6 +377,7 @@ export async function startApi(o: ApiOptions): Promise<RunningApi> {
     server,
     close: () =>
       new Promise<void>((resolve) => {
+        streams.close();
         server.close(() => resolve());
         server.closeAllConnections();
       }),

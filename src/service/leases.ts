@@ -68,9 +68,11 @@ export interface LeaseCandidate {
   roles: readonly string[];
   /** The site file's profile; the one matched at enrollment (in the store) wins. */
   profile?: string | undefined;
+  /** The site file's MACs: the page's boot trace matches the boot log's lines by them. */
+  macs?: readonly string[];
 }
 
-export const candidatesOf = (site: Pick<Site, 'nodes'>): LeaseCandidate[] => site.nodes.map((n) => ({ name: n.name, roles: n.roles, profile: n.profile }));
+export const candidatesOf = (site: Pick<Site, 'nodes'>): LeaseCandidate[] => site.nodes.map((n) => ({ name: n.name, roles: n.roles, profile: n.profile, macs: n.macs }));
 
 /** The lease operations on one store, over the site's nodes (`candidates`, in site order). */
 export class LeaseDesk {

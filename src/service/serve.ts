@@ -69,7 +69,7 @@ export async function startService(o: ServiceOptions): Promise<RunningService> {
   const store = openState(o.stateDir, { busyTimeoutMs: STORE_BUSY_MS });
   let api: RunningApi;
   try {
-    api = await startApi({ store, nodes: o.nodes, host, port: o.port ?? DEFAULT_API_PORT, version: o.version, tls, log: o.log });
+    api = await startApi({ store, nodes: o.nodes, host, port: o.port ?? DEFAULT_API_PORT, version: o.version, tls, log: o.log, stateDir: o.stateDir });
   } catch (err) {
     store.close();
     const e = err as NodeJS.ErrnoException;

@@ -88,6 +88,12 @@ export function crossCheck(y: YamlFile, profileNames: string[]): CheckResult {
     else tcpSeen.set(v, k);
   }
 
+  // --- TFTP off: only the embedded engine's boot services have the switch
+  const tftpOff = obj(seed?.tftp)?.enabled === false;
+  if (tftpOff && strv(root.engine) === 'ironic') {
+    err(['seed', 'tftp', 'enabled'], 'TFTP can only be turned off in the embedded engine (Ironic boots its nodes by iPXE over TFTP); use engine: embedded');
+  }
+
   // --- profiles
   const checkProfile = (p: Path, name: unknown) => {
     if (typeof name !== 'string' || name === '' || profileNames.includes(name)) return;
@@ -199,6 +205,12 @@ export function crossCheck(y: YamlFile, profileNames: string[]): CheckResult {
       const type = strv(bmc?.type) ?? strv(dbmc.type) ?? 'ipmi';
       if (type !== 'redfish') err(where, `node ${label}: virtual-media boot needs a Redfish BMC (VirtualMedia InsertMedia); this node's BMC is ${type}`);
       if (strv(root.engine) === 'ironic') err(where, `node ${label}: virtual-media boot is not supported by the ironic engine yet; use engine: embedded`);
+    }
+
+    // --- TFTP off: BIOS has no HTTP boot (UEFI 2.5 24.7), its PXE ROM would get no boot file
+    const bootMode = strv(n.boot_mode) ?? strv(defaults.boot_mode);
+    if (tftpOff && !vmedia && bootMode === 'bios') {
+      err(n.boot_mode !== undefined ? [...np, 'boot_mode'] : ['defaults', 'boot_mode'], `node ${label}: boot_mode bios cannot network-boot with seed.tftp.enabled false (BIOS has no UEFI HTTP boot); use boot_mode uefi, boot: virtual-media, or turn TFTP on`);
     }
 
     // --- fixed address on the provisioning network

@@ -143,6 +143,7 @@ function resolve(y: YamlFile, f: SiteFileInput): Site {
         discovery_pool: dhcp.discovery_pool,
       }),
       ports: { ...DEFAULT_PORTS, ...compact(f.seed.ports ?? {}) },
+      tftp: f.seed.tftp ? { enabled: f.seed.tftp.enabled } : undefined,
     }),
     defaults: d,
     registry: { ...DEFAULT_REGISTRY, ...compact(f.registry ?? {}) },

@@ -227,6 +227,8 @@ export const Seed = z.strictObject({
       api: port.optional(),
     })
     .optional(),
+  // off only on purpose: then PXE firmware cannot boot from this seed (check.ts)
+  tftp: z.strictObject({ enabled: z.boolean() }).optional(),
 });
 
 export const Registry = z.strictObject({

@@ -99,6 +99,11 @@ export interface SeedSpec {
     discovery_pool?: boolean;
   };
   ports: { http: number; tftp: number; ironic_api: number; registry: number; inspector: number; api: number };
+  /**
+   * `enabled: false`: the embedded engine runs no TFTP server and no DHCP answer names a
+   * TFTP boot file; nodes boot by UEFI HTTP boot (or virtual media). Unset = on.
+   */
+  tftp?: { enabled: boolean };
 }
 
 export interface RegistrySpec {

@@ -175,9 +175,13 @@ export class IpmiBmc implements Bmc {
   power(action: PowerAction): Promise<void> {
     const code = CHASSIS_CONTROL[action];
     if (code === undefined) return Promise.reject(new TypeError(`unknown power action ${String(action)}`));
+    // A retransmission carries a new session sequence number (IPMI 2.0 13.6), so a BMC whose answer
+    // was lost executes it again. Twice on or twice off is the same state: those take the target's
+    // whole retry budget, which a lossy link needs. A second cycle or reset is not harmless: one
+    // retransmission at most.
+    const once = action === 'cycle' || action === 'reset';
     return this.run(async (s) => {
-      // one try only past the first: a retransmitted Chassis Control may be executed twice
-      await s.request(NetFn.Chassis, ChassisCmd.Control, Buffer.from([code]), { retries: 1 });
+      await s.request(NetFn.Chassis, ChassisCmd.Control, Buffer.from([code]), once ? { retries: 1 } : {});
     });
   }
 

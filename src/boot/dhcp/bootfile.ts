@@ -89,6 +89,8 @@ export interface BootContext {
   httpBase: string;
   /** The TFTP server's address (siaddr / option 66). */
   tftpServer: string;
+  /** False when the seed runs no TFTP server: PXE clients get no boot file, only HTTP boot clients and iPXE do. */
+  tftp?: boolean;
   files?: BootFiles;
 }
 
@@ -152,5 +154,8 @@ export function chooseBoot(mac: string, client: BootClient, ctx: BootContext, pr
     if (client.firmware === 'bios') return null;
     return { via: 'http', file: `${ctx.httpBase}/ipxe/${file}`, server: ctx.tftpServer, vendorClass: 'HTTPClient', ipxe: false };
   }
+  // a TFTP file name nobody serves would only make the firmware time out on it;
+  // without one it moves on to its next boot option (UEFI HTTP boot, the disk)
+  if (ctx.tftp === false) return null;
   return { via: 'tftp', file, server: ctx.tftpServer, vendorClass: 'PXEClient', ipxe: false };
 }

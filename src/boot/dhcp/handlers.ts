@@ -15,6 +15,7 @@
  */
 import { type BootChoice, type BootContext, chooseBoot, describeClient, type NodeBootPrefs } from './bootfile.js';
 import {
+  clientArchs,
   type DhcpPacket,
   encapsulate,
   FLAG_BROADCAST,
@@ -58,7 +59,21 @@ export interface DhcpEvent {
   ip?: string;
   name?: string;
   bootFile?: string;
+  /** With a boot file: option 60 of the answer (PXEClient or HTTPClient) and the client's first architecture type (RFC 4578 2.1). */
+  vendorClass?: string;
+  arch?: number;
   reason?: string;
+}
+
+/** What an answer carrying a boot file tells the log about the boot client (DhcpEvent). */
+export function bootNote(req: DhcpPacket, rep: DhcpPacket): Pick<DhcpEvent, 'bootFile' | 'vendorClass' | 'arch'> {
+  if (!rep.file && !rep.options.has(Opt.BOOTFILE)) return {};
+  const arch = clientArchs(req)[0];
+  return {
+    bootFile: rep.file || rep.options.get(Opt.BOOTFILE)!.toString('latin1'),
+    vendorClass: rep.options.get(Opt.VENDOR_CLASS)?.toString('latin1'),
+    ...(arch !== undefined ? { arch } : {}),
+  };
 }
 
 export const CLIENT_PORT = 68;
@@ -319,7 +334,7 @@ export class AuthoritativeHandler {
   private reply(req: DhcpPacket, type: MessageTypeValue, node: DhcpNode | undefined, ip: string | undefined, mac: string): Reply {
     const packet = this.baseReply(req, type, node, ip);
     const dst = destination(req, type);
-    this.note({ type: type === MessageType.NAK ? 'nak' : type === MessageType.OFFER ? 'offer' : 'ack', mac, ip, name: node?.name, bootFile: packet.file || undefined });
+    this.note({ type: type === MessageType.NAK ? 'nak' : type === MessageType.OFFER ? 'offer' : 'ack', mac, ip, name: node?.name, ...bootNote(req, packet) });
     return { packet, ...dst };
   }
 

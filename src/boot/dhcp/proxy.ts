@@ -8,6 +8,7 @@ import type { BootContext } from './bootfile.js';
 import { type DhcpPacket, ipBytes, MessageType, macOf, messageType, Opt, replyTo } from './codec.js';
 import {
   applyBoot,
+  bootNote,
   BROADCAST,
   CLIENT_PORT,
   type DhcpEvent,
@@ -91,7 +92,7 @@ export class ProxyHandler {
     // ProxyDHCP answers must not look like a lease: no yiaddr, no lease time.
     rep.yiaddr = ZERO;
     applyBoot(req, rep, boot, { ipxeNoProxy: false });
-    if (this.events.length < 10_000) this.events.push({ type: port === PXE_PORT ? 'proxy-ack' : 'proxy-offer', mac, name: node.name, bootFile: boot.file });
+    if (this.events.length < 10_000) this.events.push({ type: port === PXE_PORT ? 'proxy-ack' : 'proxy-offer', mac, name: node.name, ...bootNote(req, rep) });
     return { packet: rep, ...dst };
   }
 }

@@ -31,6 +31,8 @@ export interface DhcpServerOptions {
   httpBase: string;
   /** Default: seedAddress. */
   tftpServer?: string;
+  /** False: no TFTP server runs, so no answer names a TFTP boot file (bootfile.ts). Default true. */
+  tftp?: boolean;
   bootFiles?: BootFiles;
   leaseStore?: LeaseStore;
   /**
@@ -64,6 +66,7 @@ export class DhcpServer extends EventEmitter<DhcpServerEvents> {
     const boot = {
       httpBase: opts.httpBase.replace(/\/+$/, ''),
       tftpServer: opts.tftpServer ?? opts.seedAddress,
+      ...(opts.tftp === false ? { tftp: false } : {}),
       files: opts.bootFiles ?? DEFAULT_BOOT_FILES,
     };
     if (opts.mode === 'authoritative') {

@@ -9,10 +9,30 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildBootIso, grubEfiConfig, ISO_LABEL, isolinuxConfig } from '../../../src/images/iso.js';
+import { buildBootIso, grubEfiConfig, ISO_HOST_NEEDS, ISO_LABEL, isoHostMissing, isolinuxConfig } from '../../../src/images/iso.js';
 import { needPeers } from '../../helpers/peers.js';
 
 const CMDLINE = ['kseed.url=http://10.77.0.1:8080', 'kseed.node=node01', 'kseed.token=abc-DEF_123', 'kseed.mac=52:54:00:12:34:56', 'ip=10.77.0.11::10.77.0.1:255.255.255.0:node01::off', 'console=ttyS0'];
+
+describe('boot CD host tools (what kseed doctor reports)', () => {
+  it('names a missing program and a missing file with their packages, and nothing that is present', () => {
+    const needs = [
+      { need: 'kseed-no-such-tool', pkg: 'pkg-a' },
+      { need: '/nonexistent/kseed/isolinux.bin', pkg: 'pkg-b' },
+      { need: 'sh', pkg: 'dash' },
+      { need: '/etc/passwd', pkg: 'base-files' },
+    ];
+    expect(isoHostMissing(needs)).toEqual([needs[0], needs[1]]);
+  });
+
+  it('lists every program buildBootIso runs', () => {
+    // a program added to the build but not to the list would only fail at deploy time
+    const src = readFileSync(path.join(__dirname, '../../../src/images/iso.ts'), 'utf8');
+    const ran = [...src.matchAll(/run\(\s*'([^']+)'/g)].map((m) => m[1]);
+    expect(ran.length).toBeGreaterThanOrEqual(5);
+    for (const prog of ran) expect(ISO_HOST_NEEDS.map((n) => n.need)).toContain(prog);
+  });
+});
 
 describe('boot CD configurations', () => {
   it('isolinux.cfg boots the kernel at once with the initrd and the whole command line', () => {

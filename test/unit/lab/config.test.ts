@@ -202,6 +202,14 @@ describe('vm.sh', () => {
     expect(uefi).toContain(`-drive 'if=pflash,format=raw,unit=0,readonly=on,file=/usr/share/OVMF/OVMF_CODE_4M.fd'`);
     expect(uefi).toContain('-drive "if=pflash,format=raw,unit=1,file=$d/OVMF_VARS.fd"');
   });
+  it('UEFI HTTP boot: the first NIC has no option ROM and OVMF has its PXE and IPv6 boot turned off; ignored on BIOS', () => {
+    const http = renderVmScript({ ...base, firmware: 'uefi', httpBoot: true });
+    expect(http).toContain('-device "virtio-net-pci,netdev=n0,mac=52:54:00:77:aa:01,bootindex=$NET,romfile="');
+    for (const k of ['IPv4PXESupport', 'IPv6PXESupport', 'IPv6Support']) expect(http).toContain(`-fw_cfg name=opt/org.tianocore/${k},string=no`);
+    expect(uefi).not.toContain('romfile=');
+    expect(uefi).not.toContain('-fw_cfg');
+    expect(renderVmScript({ ...base, httpBoot: true })).toBe(bios);
+  });
   it('opens a QMP socket in the node dir unless the path is too long for a unix socket', () => {
     expect(bios).toContain('-qmp "unix:$d/qmp.sock,server=on,wait=off"');
     expect(renderVmScript({ ...base, nodeDir: `/${'x'.repeat(100)}` })).not.toContain('-qmp');

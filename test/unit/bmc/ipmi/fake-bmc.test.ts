@@ -10,6 +10,7 @@
 import { createCipheriv, createDecipheriv, createHmac, randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { BmcError } from '../../../../src/bmc/errors.js';
+import { IpmiBmc } from '../../../../src/bmc/ipmi/client.js';
 import { IpmiSession } from '../../../../src/bmc/ipmi/session.js';
 import type { UdpTransport } from '../../../../src/bmc/ipmi/transport.js';
 
@@ -49,10 +50,15 @@ interface FakeOptions {
   forge?: boolean;
   /** Lose the first answer of this payload type (0x15: a RAKP 4 lost on the wire). */
   loseFirst?: number;
+  /** Lose this many Chassis Control requests on the wire, before the BMC executes them. */
+  loseControl?: number;
 }
 
 class FakeBmc {
   power = 0;
+  /** Chassis Control requests executed. */
+  controls = 0;
+  private controlsLost = 0;
   received = 0;
   /** Requests received per RMCP+ payload type. */
   readonly seen = new Map<number, number>();
@@ -186,6 +192,11 @@ class FakeBmc {
       else if (netFn === 6 && cmd === 0x01) ans = this.ipmiAnswer(msg, 0, Buffer.from([0x20, 0x81, 0x02, 0x10, 0x02, 0xbf, 0xa2, 0x02, 0x00, 0x34, 0x12]));
       else if (netFn === 0 && cmd === 0x01) ans = this.ipmiAnswer(msg, 0, Buffer.from([this.power, 0, 0]));
       else if (netFn === 0 && cmd === 0x02) {
+        if (this.controlsLost < (this.o.loseControl ?? 0)) {
+          this.controlsLost += 1;
+          return [];
+        }
+        this.controls += 1;
         this.power = data[0] === 1 ? 1 : 0;
         ans = this.ipmiAnswer(msg, 0, Buffer.alloc(0));
       } else ans = this.ipmiAnswer(msg, 0xc1, Buffer.alloc(0));
@@ -307,6 +318,25 @@ describe('RMCP+ session against an in-memory BMC', () => {
     expect((await s.request(0x00, 0x01)).completionCode).toBe(0);
     expect(bmc.received).toBeGreaterThan(5);
     await s.close();
+  });
+
+  it('Chassis Control: on and off retry through the whole budget; cycle and reset are sent at most twice', async () => {
+    const client = (bmc: FakeBmc) =>
+      new IpmiBmc({ protocol: 'ipmi', address: '192.0.2.1', username: 'admin', password: 'secret', cipherSuite: 3, retries: 5, timeoutMs: 3000 }, { transport: transportFor(bmc), requestTimeoutMs: 40 });
+    const on = new FakeBmc({ offered: [3], listSuites: false, loseControl: 3 });
+    const c1 = client(on);
+    await c1.power('on');
+    expect(on.power).toBe(1);
+    expect(on.controls).toBe(1);
+    await c1.close();
+
+    const cycle = new FakeBmc({ offered: [3], listSuites: false, loseControl: 3 });
+    const c2 = client(cycle);
+    const err = await c2.power('cycle').catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(BmcError);
+    // the first try and one retransmission were lost; a third would risk a second power cycle
+    expect(cycle.controls).toBe(0);
+    await c2.close();
   });
 
   it('a lost RAKP 4 restarts the handshake from Open Session instead of resending RAKP 3', async () => {

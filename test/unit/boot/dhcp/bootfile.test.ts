@@ -32,6 +32,16 @@ describe('boot file selection', () => {
     expect(chooseBoot(mac, c, ctx)).toEqual({ via: 'http', file: 'http://10.77.0.1:8080/ipxe/snponly.efi', server: '10.77.0.1', vendorClass: 'HTTPClient', ipxe: false });
   });
 
+  it('with TFTP off, PXE clients get no boot file; HTTP boot clients and iPXE still get their URLs', () => {
+    const off = { ...ctx, tftp: false };
+    expect(chooseBoot(mac, pxe([Arch.X86_BIOS]), off)).toBeNull();
+    expect(chooseBoot(mac, pxe([Arch.X64_UEFI]), off)).toBeNull();
+    const http = describeClient(request({ type: MessageType.DISCOVER, vendorClass: 'HTTPClient:Arch:00016:UNDI:003000', arch: [Arch.X64_UEFI_HTTP] }));
+    expect(chooseBoot(mac, http, off)).toMatchObject({ via: 'http', file: 'http://10.77.0.1:8080/ipxe/snponly.efi', vendorClass: 'HTTPClient' });
+    const ipxe = describeClient(request({ type: MessageType.DISCOVER, vendorClass: 'PXEClient:Arch:00007:UNDI:003010', userClass: 'iPXE', arch: [Arch.X64_UEFI] }));
+    expect(chooseBoot(mac, ipxe, off)).toMatchObject({ via: 'http', file: 'http://10.77.0.1:8080/boot/52-54-00-aa-bb-cc.ipxe' });
+  });
+
   it('iPXE (user class) gets its per-node script URL, ending the chainload loop', () => {
     const c = describeClient(request({ type: MessageType.DISCOVER, vendorClass: 'PXEClient:Arch:00000:UNDI:002001', userClass: 'iPXE', arch: [0] }));
     expect(c.ipxe).toBe(true);

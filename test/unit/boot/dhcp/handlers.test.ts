@@ -74,6 +74,25 @@ describe('authoritative handler', () => {
     expect([...ipxe.options.get(Opt.IPXE_ENCAP)!]).toEqual([176, 1, 1, 255]);
   });
 
+  it('UEFI HTTP boot with TFTP off: the lease carries HTTPClient and the loader URL, the log says class and arch; PXE gets an address only', () => {
+    const h = new AuthoritativeHandler(cfg({ boot: { httpBase: 'http://10.77.0.1:8080', tftpServer: SEED, tftp: false } }));
+    const http = dora(h, KNOWN, { vendorClass: 'HTTPClient:Arch:00016:UNDI:003001', arch: [16], params: [1, 3, 60, 67] }).packet;
+    expect(http.file).toBe('http://10.77.0.1:8080/ipxe/snponly.efi');
+    expect(http.options.get(Opt.BOOTFILE)?.toString()).toBe(http.file);
+    expect(http.options.get(Opt.VENDOR_CLASS)?.toString()).toBe('HTTPClient');
+    expect(http.options.has(Opt.VENDOR_SPECIFIC)).toBe(false);
+    const events = h.drainEvents().filter((e) => e.type === 'offer' || e.type === 'ack');
+    expect(events).toEqual([
+      expect.objectContaining({ type: 'offer', bootFile: http.file, vendorClass: 'HTTPClient', arch: 16 }),
+      expect.objectContaining({ type: 'ack', bootFile: http.file, vendorClass: 'HTTPClient', arch: 16 }),
+    ]);
+    const pxe = dora(h, FIXED, PXE_BIOS).packet;
+    expect(pxe.yiaddr).toBe('10.77.0.50');
+    expect(pxe.file).toBe('');
+    expect(pxe.options.has(Opt.VENDOR_CLASS)).toBe(false);
+    expect(h.drainEvents().find((e) => e.type === 'ack')).not.toHaveProperty('bootFile');
+  });
+
   it('ignores MACs outside the inventory', () => {
     const h = new AuthoritativeHandler(cfg());
     expect(h.handle(request({ type: MessageType.DISCOVER, mac: STRANGER, ...PXE_BIOS }), src, T0)).toBeNull();
