@@ -54,7 +54,7 @@ describe.skipIf(!ok)('node OS: the Debian cloud image (qcow2) on a static-networ
   const bad: Record<string, { file: string; cause: RegExp }> = {};
 
   beforeAll(async () => {
-    L = await debianLab({ name: LAB, nodes: 7, uefiNodes: 1, diskGb: DISK_GB, memoryMb: 1024, nodeMemoryMb: { [CEPH_NODE]: 4096 }, nodeCpus: { [CEPH_NODE]: 2 }, dataDisks: 1, dataDiskGb: 1, bmcPortBase: BMC_BASE });
+    L = await debianLab({ name: LAB, nodes: 7, uefiNodes: 1, diskGb: DISK_GB, memoryMb: 1024, nodeSize: { [CEPH_NODE]: { memoryMb: 4096, cpus: 2 } }, dataDisks: 1, dataDiskGb: 1, bmcPortBase: BMC_BASE });
     const { artifacts, os } = L;
     // the bad images, next to the good one
     writeFileSync(path.join(artifacts, 'truncated.qcow2'), readFileSync(os.path).subarray(0, 64 * 1024 * 1024));
