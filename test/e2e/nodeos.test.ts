@@ -37,10 +37,7 @@ const BMC_BASE = 17700;
 const GiB = 1024 ** 3;
 /** the nodes' system disk: the 2 GiB image grows to it; the 8 GiB bad image does not fit */
 const DISK_GB = 4;
-/**
- * the Ceph node: 4 GiB for docker, the mon and the mgr under emulation, and 2 vCPUs (bootstrap runs
- * the mon, the mgr and a ceph CLI container at once; the others keep 1 GiB and 1 vCPU)
- */
+/** the Ceph node: 4 GiB for docker, the mon and the mgr under emulation (the others keep 1 GiB) */
 const CEPH_NODE = 'node05';
 const CACHE = process.env.KSEED_CACHE ?? path.join(REPO, 'cache');
 const SPLIT = '----e2e----';
@@ -54,7 +51,7 @@ describe.skipIf(!ok)('node OS: the Debian cloud image (qcow2) on a static-networ
   const bad: Record<string, { file: string; cause: RegExp }> = {};
 
   beforeAll(async () => {
-    L = await debianLab({ name: LAB, nodes: 7, uefiNodes: 1, diskGb: DISK_GB, memoryMb: 1024, nodeSize: { [CEPH_NODE]: { memoryMb: 4096, cpus: 2 } }, dataDisks: 1, dataDiskGb: 1, bmcPortBase: BMC_BASE });
+    L = await debianLab({ name: LAB, nodes: 7, uefiNodes: 1, diskGb: DISK_GB, memoryMb: 1024, nodeSize: { [CEPH_NODE]: { memoryMb: 4096 } }, dataDisks: 1, dataDiskGb: 1, bmcPortBase: BMC_BASE });
     const { artifacts, os } = L;
     // the bad images, next to the good one
     writeFileSync(path.join(artifacts, 'truncated.qcow2'), readFileSync(os.path).subarray(0, 64 * 1024 * 1024));
