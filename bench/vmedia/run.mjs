@@ -9,11 +9,17 @@
  * ramdisk boot, then the disk boot), the boot to the ramdisk's inventory
  * (the BMC step that boots it -> inventory posted), the inspect and deploy
  * phases, and the CD's size; then the ratio virtual media / PXE.
+ * `--engine ironic`: the same through the seed Compose stack (images from
+ * `kseed images build`): Ironic's redfish-virtual-media (the ISO Ironic
+ * builds; the stack's DHCP stays on, the node's fixed `ip` is on the ISO's
+ * command line) against Ironic's ipxe boot; no inspection there, so no
+ * boot->inventory; the ISO's size is what nginx sent the BMC.
  *
- *   npm run build && node bench/vmedia/run.mjs [--runs 1] [--cache DIR]
+ *   npm run build && node bench/vmedia/run.mjs [--runs 1] [--cache DIR] [--engine embedded|ironic]
  * Needs root, qemu-system-x86_64, openssl, genisoimage, isolinux and the image build tools.
  * Lab "vmb" (netns ksl-vmb), BMC port 18180.
  */
+import { execFileSync } from 'node:child_process';
 import { copyFileSync, linkSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -35,6 +41,16 @@ const RUNS = Number(arg('--runs', '1'));
 const cache = path.resolve(arg('--cache', process.env.KSEED_CACHE ?? path.join(root, 'cache')));
 const LAB = 'vmb';
 const PORT = 18180;
+const ENGINE = arg('--engine', 'embedded');
+if (ENGINE !== 'embedded' && ENGINE !== 'ironic') throw new Error(`--engine ${ENGINE}: embedded or ironic`);
+const IRONIC_PORT = 21740;
+
+/** Bytes of the ISO Ironic published, as the stack's nginx sent them to the BMC (its access log). */
+function ironicIsoBytes() {
+  const id = execFileSync('docker', ['ps', '-q', '--filter', `label=com.docker.compose.project=kseed-${LAB}`, '--filter', 'label=com.docker.compose.service=http'], { encoding: 'utf8' }).trim();
+  const m = /"GET \/redfish\/boot-[0-9a-f-]{36}\.iso HTTP\/1\.1" 200 (\d+) /.exec(execFileSync('docker', ['logs', id], { encoding: 'utf8', maxBuffer: 64 << 20 }));
+  return m ? Number(m[1]) : null;
+}
 
 const ramdisk = await buildRamdisk({ cacheDir: cache });
 const testos = await buildTestOs({ cacheDir: cache });
@@ -53,13 +69,15 @@ async function once(mode) {
     }
   }
   try {
-    await createLab({ stateDir, name: LAB, nodes: 1, diskGb: 1, bmcPortBase: PORT, bmc: 'redfish', siteFile: site, image: { url: 'http://SEED/artifacts/testos.raw.zst', checksum: `sha256:${testos.sha256.zst}`, format: 'raw', compression: 'zstd' } });
+    await createLab({ stateDir, name: LAB, nodes: 1, diskGb: 1, bmcPortBase: PORT, bmc: 'redfish', ...(ENGINE === 'ironic' ? { engine: 'ironic' } : {}), siteFile: site, image: { url: 'http://SEED/artifacts/testos.raw.zst', checksum: `sha256:${testos.sha256.zst}`, format: 'raw', compression: 'zstd' } });
     const net = readManifest(stateDir, LAB).network;
     let text = readFileSync(site, 'utf8').replace('http://SEED/', `http://${net.ipv4}:8080/`);
+    if (ENGINE === 'ironic') text = text.replace(/^(\s+range: .*)$/m, `$1\n  ports: { ironic_api: ${IRONIC_PORT} }`);
     if (mode === 'vmedia') {
       const ip = labNodeAddresses(net, 0).bond.split('/')[0];
+      // the embedded engine's CD needs no DHCP; Ironic's stack keeps its dnsmasq
+      if (ENGINE === 'embedded') text = text.replace(/    mode: authoritative\n    range: .*\n/, '    mode: off\n');
       text = text
-        .replace(/    mode: authoritative\n    range: .*\n/, '    mode: off\n')
         .replace('  profile: qemu-lab-redfish\n', '  profile: qemu-lab-redfish\n  boot: virtual-media\n')
         .replace('    boot_mode: bios\n', `    boot_mode: bios\n    ip: ${ip}\n`);
     }
@@ -75,12 +93,14 @@ async function once(mode) {
       const inv = st.listEvents('node01', { kind: 'inventory' })[0];
       const cd = st.listEvents('node01', { kind: 'boot-script' }).find((e) => e.detail.purpose === 'virtual-media');
       const phases = Object.fromEntries(st.phaseTimings('node01').map((p) => [p.phase, p.ms]));
-      return { mode, ok: r.code === 0, ms, toInventory: step && inv ? inv.ts - step.ts : null, inspect: phases.inspect ?? null, deploy: phases.deploy ?? null, cdBytes: cd?.detail.bytes ?? null };
+      const cdBytes = ENGINE === 'ironic' ? (mode === 'vmedia' ? ironicIsoBytes() : null) : (cd?.detail.bytes ?? null);
+      return { engine: ENGINE, mode, ok: r.code === 0, ms, toInventory: step && inv ? inv.ts - step.ts : null, inspect: phases.inspect ?? null, deploy: phases.deploy ?? null, cdBytes };
     } finally {
       st.close();
     }
   } finally {
-    await kseed(['--config', site, 'down']);
+    // Ironic's database goes with the lab: the next run's fresh lab enrolls node01 anew
+    await kseed(['--config', site, 'down', ...(ENGINE === 'ironic' ? ['--volumes'] : [])]);
     await destroyLab({ stateDir, name: LAB });
     rmSync(dir, { recursive: true, force: true });
   }

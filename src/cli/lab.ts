@@ -113,6 +113,8 @@ export function register(program: Command): void {
     .description('create the lab (or converge it to these options); nodes stay powered off, and a lab site file is written to --config')
     .option('--nodes <n>', 'number of nodes (default 2, or as the existing lab)', int)
     .option('--uefi-nodes <m>', 'how many of them boot UEFI (OVMF); the others BIOS (default 0)', int)
+    .option('--uefi-http', "UEFI nodes network-boot by OVMF's own UEFI HTTP boot (no iPXE ROM, PXE off); a lab of only UEFI nodes then gets a site file with TFTP off")
+    .option('--no-uefi-http', 'UEFI nodes boot the NIC\'s iPXE ROM (the default)')
     .option('--disk-gb <g>', 'qcow2 disk size per node, GiB (default 10)', int)
     .option('--data-disks <n>', 'extra disks per node, e.g. for Ceph OSDs (default 0)', int)
     .option('--data-disk-gb <g>', 'size of each extra disk, GiB (default 5)', int)
@@ -134,7 +136,7 @@ export function register(program: Command): void {
     .option('--name <name>', NAME_HELP)
     .option('--engine <engine>', 'engine of the lab site file: embedded (kseed\'s boot services) or ironic (the seed Compose stack); default embedded, or as the existing lab')
     .option('--no-site', 'do not write the lab site file')
-    .action(async (opts: { sim?: number; nodes?: number; uefiNodes?: number; diskGb?: number; dataDisks?: number; dataDiskGb?: number; nics?: number; staticNetwork?: boolean; unlistedNodes?: number; memoryMb?: number; bmcPortBase?: number; bmc?: string; address?: string; name?: string; site: boolean; image: boolean; cache?: string; imageUrl?: string; imageChecksum?: string; imageFormat?: string; imageCompression?: string; engine?: string }, cmd: Command) => {
+    .action(async (opts: { sim?: number; nodes?: number; uefiNodes?: number; uefiHttp?: boolean; diskGb?: number; dataDisks?: number; dataDiskGb?: number; nics?: number; staticNetwork?: boolean; unlistedNodes?: number; memoryMb?: number; bmcPortBase?: number; bmc?: string; address?: string; name?: string; site: boolean; image: boolean; cache?: string; imageUrl?: string; imageChecksum?: string; imageFormat?: string; imageCompression?: string; engine?: string }, cmd: Command) => {
       if (opts.engine !== undefined && opts.engine !== 'embedded' && opts.engine !== 'ironic') {
         throw new InputError(`--engine must be embedded or ironic, not "${opts.engine}"`, [{ file: '<command line>', path: 'engine', message: 'embedded or ironic' }]);
       }
@@ -168,6 +170,7 @@ export function register(program: Command): void {
         ...(opts.nodes !== undefined ? { nodes: opts.nodes } : {}),
         ...(opts.sim !== undefined ? { sim: true, nodes: opts.sim } : {}),
         ...(opts.uefiNodes !== undefined ? { uefiNodes: opts.uefiNodes } : {}),
+        ...(opts.uefiHttp !== undefined ? { uefiHttpBoot: opts.uefiHttp } : {}),
         ...(opts.diskGb !== undefined ? { diskGb: opts.diskGb } : {}),
         ...(opts.memoryMb !== undefined ? { memoryMb: opts.memoryMb } : {}),
         ...(opts.dataDisks !== undefined ? { dataDisks: opts.dataDisks } : {}),

@@ -61,6 +61,10 @@ export class EmbeddedEngine extends NodeRunner {
   private async netboot(name: string, signal: AbortSignal): Promise<void> {
     if (this.byVirtualMedia(name)) return this.mediaBoot(name, signal);
     const uefi = bootModeOf(this.spec(name), this.profileOf(name)) === 'uefi';
+    // validate catches boot_mode bios in the site file; this is a bios that only the hardware profile says
+    if (!uefi && this.site.seed?.tftp?.enabled === false) {
+      throw new Error(`boot mode bios (hardware profile ${this.profileOf(name)?.name ?? '-'}) cannot network-boot with seed.tftp.enabled false: BIOS has no UEFI HTTP boot; set boot_mode: uefi or turn TFTP on`);
+    }
     await this.withBmc(name, 'netboot', signal, async (bmc) => {
       await bmc.setBootDevice({ device: 'pxe' as BootDevice, uefi });
       // off then on, not "cycle": a cycle of a node that is off fails on many BMCs

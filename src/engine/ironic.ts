@@ -45,6 +45,7 @@ import { BUSY_STATES, type NodeState, type Verb } from './lifecycle.js';
 import { NodeRunner, type NodeRunnerOptions, type Prepared, type WorkCtx } from './node-runner.js';
 import { errText, type OpRecord, withTimeout } from './runner.js';
 import type { NodeStatus, ProvisionOptions } from './types.js';
+import { staticIpArgs } from './vmedia.js';
 
 /** URLs of kseed's own deploy ramdisk, as Ironic (kernel, ramdisk) and the ramdisk (agent) reach them. */
 export interface KseedRamdisk {
@@ -98,6 +99,15 @@ export class IronicEngine extends NodeRunner {
   /** fake-hardware only through a profile object made in code (the profile schema refuses it). */
   private isFake(name: string): boolean {
     return (this.profileOf(name)?.ironic.driver as string | undefined) === 'fake-hardware';
+  }
+
+  /**
+   * Site `boot: virtual-media`: Ironic's redfish-virtual-media boot interface
+   * builds the node's boot ISO (kernel, ramdisk, kernel arguments), publishes
+   * it under http_root/redfish/ and has the BMC insert it; no PXE.
+   */
+  private byVirtualMedia(name: string): boolean {
+    return this.spec(name).boot === 'virtual-media';
   }
 
   /** The deploy mode of a node: fake (fake-hardware), ramdisk (site or profile says so), else direct. */
@@ -183,10 +193,12 @@ export class IronicEngine extends NodeRunner {
     const i = profile.ironic;
     // the stack enables the inspector interface only with the inspector service (render)
     const inspect = this.o.site.ironic.inspector ? (i.inspect === 'no-inspect' ? 'inspector' : i.inspect) : i.inspect === 'redfish' ? 'redfish' : 'no-inspect';
+    // a vendor's own virtual-media interface (idrac-, ilo-) where the profile names one
+    const boot = this.byVirtualMedia(name) ? (i.boot.endsWith('virtual-media') ? i.boot : 'redfish-virtual-media') : i.boot;
     return {
       name,
       driver: i.driver,
-      boot_interface: i.boot,
+      boot_interface: boot,
       deploy_interface: mode,
       power_interface: i.power,
       management_interface: i.management,
@@ -215,6 +227,8 @@ export class IronicEngine extends NodeRunner {
       const patch: Record<string, unknown> = {};
       if (body.driver_info) patch.driver_info = body.driver_info;
       if (body.properties) patch.properties = body.properties;
+      // the site's boot: changed between pxe and virtual-media
+      if (body.boot_interface && body.boot_interface !== n.boot_interface) patch.boot_interface = body.boot_interface;
       n = await this.client.updateNode(n.uuid, patch, signal);
     }
     this.store.updateNode(name, { data: { ironic_uuid: n.uuid } });
@@ -294,7 +308,12 @@ export class IronicEngine extends NodeRunner {
     const args = [...(extra ? [extra] : []), `kseed.url=${kr.agentUrl}`, `kseed.node=${name}`, `kseed.token=${token}`, `kseed.mac=${spec.macs[0]!.toLowerCase()}`];
     // one console only: the caller's when it names one
     if (!/(^|\s)console=/.test(extra)) args.push('console=ttyS0');
-    await this.client.updateNode(uuid, { instance_info: { kernel: kr.kernelUrl, ramdisk: kr.ramdiskUrl, ramdisk_kernel_arguments: args.join(' '), image_source: spec.image.url } }, signal);
+    // Ironic's boot ISO carries what the embedded engine's CD does: a fixed address needs no DHCP
+    if (this.byVirtualMedia(name)) args.push(...staticIpArgs(this.o.site, spec));
+    // redfish-virtual-media validates driver_info's deploy_kernel/deploy_ramdisk even when, for a
+    // ramdisk deploy, the ISO it builds holds instance_info's kernel and ramdisk (the same files here)
+    const driverInfo = this.byVirtualMedia(name) ? { driver_info: { deploy_kernel: kr.kernelUrl, deploy_ramdisk: kr.ramdiskUrl } } : {};
+    await this.client.updateNode(uuid, { ...driverInfo, instance_info: { kernel: kr.kernelUrl, ramdisk: kr.ramdiskUrl, ramdisk_kernel_arguments: args.join(' '), image_source: spec.image.url } }, signal);
   }
 
   private deployWork = (name: string, verb: 'deploy' | 'rebuild') => async (ctx: Ctx) => {
@@ -323,12 +342,13 @@ export class IronicEngine extends NodeRunner {
    * for a disk that was blank when it last enumerated, seen with OVMF), the
    * boot device becomes the disk, persistently, and the node restarts from
    * it, here through Ironic's management and power interfaces. BIOS nodes
-   * boot the disk from kseed's iPXE script for active nodes.
+   * boot the disk from kseed's iPXE script for active nodes; a virtual-media
+   * node has no iPXE, and Ironic left its boot device on the CD (persistent).
    */
   protected async bootDisk(name: string): Promise<void> {
     // a fake-hardware machine has no disk to boot (its management interface knows pxe only)
     if (this.modeOf(name) !== 'ramdisk' || this.isFake(name)) return;
-    if (bootModeOf(this.spec(name), this.profileOf(name)) !== 'uefi') return;
+    if (bootModeOf(this.spec(name), this.profileOf(name)) !== 'uefi' && !this.byVirtualMedia(name)) return;
     const uuid = this.store.getNode(name)?.data.ironic_uuid as string | undefined;
     if (!uuid) return;
     await withTimeout(this.clock, this.t.undeploy, 'boot from disk', async (signal) => {

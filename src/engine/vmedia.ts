@@ -50,17 +50,20 @@ function netmask(prefix: number): string {
 }
 
 /**
- * The CD's kernel command line: the agent's arguments, and for a node with a
- * fixed `ip` the kernel's `ip=<addr>::<gw>:<netmask>:<host>::off`
- * (Documentation/admin-guide/nfs/nfsroot.rst) on the seed's subnet; without
- * one the ramdisk asks DHCP.
+ * For a node with a fixed `ip`, the kernel's `ip=<addr>::<gw>:<netmask>:<host>::off`
+ * (Documentation/admin-guide/nfs/nfsroot.rst) on the seed's subnet, which the
+ * ramdisk takes instead of asking DHCP; none without one. Both engines' boot
+ * CDs carry it (Ironic's in ramdisk_kernel_arguments).
  */
+export function staticIpArgs(site: Site, spec: NodeSpec): string[] {
+  return spec.ip ? [`ip=${spec.ip}::${site.seed.dhcp.router ?? ''}:${netmask(site.seed.prefix)}:${spec.name}::off`] : [];
+}
+
+/** The CD's kernel command line: the agent's arguments and staticIpArgs. */
 export function virtualMediaCmdline(site: Site, spec: NodeSpec, seed: Pick<VirtualMediaSeed, 'seedUrl' | 'args'>, token: string): string[] {
   const mac = spec.macs[0];
   if (!mac) throw new Error('node has no MAC in the site file: the ramdisk cannot tell its NIC');
-  const args = ramdiskArgs({ seedUrl: seed.seedUrl, node: spec.name, token, mac, ...(seed.args ? { args: seed.args } : {}) });
-  if (spec.ip) args.push(`ip=${spec.ip}::${site.seed.dhcp.router ?? ''}:${netmask(site.seed.prefix)}:${spec.name}::off`);
-  return args;
+  return [...ramdiskArgs({ seedUrl: seed.seedUrl, node: spec.name, token, mac, ...(seed.args ? { args: seed.args } : {}) }), ...staticIpArgs(site, spec)];
 }
 
 /** This node's CD images on the seed (older boots' included). */

@@ -34,6 +34,8 @@ export function renderLabSite(m: LabManifest): string {
     `  interface: ${m.bridge}`,
     `  netns: ${m.netns}`,
     `  address: ${n.ipv4}/${n.prefix}`,
+    // nodes that all boot by UEFI HTTP boot need no TFTP: the lab shows the seed without it
+    ...(m.uefiHttpBoot && m.engine !== 'ironic' && m.nodes.every((x) => x.listed === false || x.firmware === 'uefi') ? ['  tftp: { enabled: false }'] : []),
     '  dhcp:',
     '    mode: authoritative',
     `    range: ${n.dhcpRange.start}-${n.dhcpRange.end}`,

@@ -197,14 +197,13 @@ export function crossCheck(y: YamlFile, profileNames: string[]): CheckResult {
       }
     }
 
-    // --- virtual-media boot: only a Redfish BMC mounts a CD, and only the embedded engine builds one
+    // --- virtual-media boot: only a Redfish BMC mounts a CD (embedded: kseed's; ironic: redfish-virtual-media's)
     const boot = strv(n.boot) ?? strv(defaults.boot);
     const vmedia = boot === 'virtual-media';
     if (vmedia) {
       const where = n.boot !== undefined ? [...np, 'boot'] : ['defaults', 'boot'];
       const type = strv(bmc?.type) ?? strv(dbmc.type) ?? 'ipmi';
       if (type !== 'redfish') err(where, `node ${label}: virtual-media boot needs a Redfish BMC (VirtualMedia InsertMedia); this node's BMC is ${type}`);
-      if (strv(root.engine) === 'ironic') err(where, `node ${label}: virtual-media boot is not supported by the ironic engine yet; use engine: embedded`);
     }
 
     // --- TFTP off: BIOS has no HTTP boot (UEFI 2.5 24.7), its PXE ROM would get no boot file

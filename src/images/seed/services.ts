@@ -36,7 +36,9 @@ export const SEED_SERVICES: Record<StackService, SeedService> = {
     service: 'ironic',
     template: 'ironic',
     // ipxe: Ironic's ipxe boot interface copies its binaries for UEFI/BIOS chainloading.
-    packages: ['ironic-common', 'ipmitool', 'ipxe'],
+    // genisoimage (mkisofs), isolinux, syslinux-common (ldlinux.c32): the redfish-virtual-media
+    // boot interface builds each node's BIOS boot ISO itself (ironic/common/images.py).
+    packages: ['ironic-common', 'ipmitool', 'ipxe', 'genisoimage', 'isolinux', 'syslinux-common'],
     debconf: IRONIC_DEBCONF,
   },
   inspector: {

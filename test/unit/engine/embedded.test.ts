@@ -381,6 +381,16 @@ describe('EmbeddedEngine', () => {
     expect(world.tasks.some((t) => t.includes('deploy'))).toBe(false);
   });
 
+  it('seed TFTP off and a bios boot mode from the hardware profile: the node fails with that reason before its BMC is touched', async () => {
+    world.add('n1', 1);
+    world.specs = [node('n1', 1)];
+    const e = new EmbeddedEngine({ site: { file: '/x/kseed.yaml', dir: '/x', nodes: world.specs, seed: { tftp: { enabled: false } } } as unknown as Site, store, profiles, connect: async (t) => new FakeBmc(t, world), clock, pollMs: 1000 });
+    const [o] = await e.provision(['n1']);
+    expect(o).toMatchObject({ ok: false, state: 'inspect failed' });
+    expect(o!.error).toMatch(/^boot mode bios \(hardware profile qemu-lab\) cannot network-boot with seed\.tftp\.enabled false/);
+    expect(world.log.filter((l) => !l.endsWith('power off'))).toEqual([]);
+  });
+
   it('an engine that did not inspect the node does not rely on a ramdisk left waiting: it boots a fresh one', async () => {
     world.add('n1', 1);
     const first = engine([node('n1', 1)]);

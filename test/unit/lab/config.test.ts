@@ -350,6 +350,16 @@ describe('lab site file', () => {
     expect(yi.engine).toBe('ironic');
     expect(yi.ironic).toEqual({ deploy_interface: 'ramdisk', min_command_interval: 1 });
   });
+  it('turns the seed TFTP off only when every listed node boots by UEFI HTTP boot, on the embedded engine', () => {
+    const uefiOnly = { ...m, uefiHttpBoot: true, nodes: m.nodes.map((n) => ({ ...n, firmware: 'uefi' as const })) };
+    expect((parse(renderLabSite(uefiOnly)) as Record<string, any>).seed.tftp).toEqual({ enabled: false });
+    // an unlisted BIOS stranger is not the seed's to boot
+    const stranger = { ...uefiOnly, nodes: [...uefiOnly.nodes, { ...m.nodes[0]!, name: 'node03', index: 2, listed: false }] };
+    expect((parse(renderLabSite(stranger)) as Record<string, any>).seed.tftp).toEqual({ enabled: false });
+    expect((parse(renderLabSite({ ...m, uefiHttpBoot: true })) as Record<string, any>).seed.tftp).toBeUndefined();
+    expect((parse(renderLabSite({ ...uefiOnly, engine: 'ironic' })) as Record<string, any>).seed.tftp).toBeUndefined();
+    expect((parse(renderLabSite({ ...uefiOnly, uefiHttpBoot: undefined })) as Record<string, any>).seed.tftp).toBeUndefined();
+  });
   it('gives a single node every role', () => {
     expect(labRoles(0, 1)).toEqual(['control', 'network', 'compute', 'storage', 'monitoring']);
   });

@@ -237,6 +237,11 @@ describe('stack content', () => {
     expect(conf).toMatch(/\[api\]\n(#.*\n)*host_ip = 10\.77\.0\.1\nport = 6385\n/);
     expect(conf).toMatch(/^default_deploy_interface = ramdisk$/m);
     expect(conf).toMatch(/^http_url = http:\/\/10\.77\.0\.1:8080$/m);
+    // redfish-virtual-media: its ISO built with Debian's ISOLINUX, published on the stack's nginx (no Swift)
+    expect(conf).toMatch(/^enabled_boot_interfaces = .*\bredfish-virtual-media\b/m);
+    expect(conf).toMatch(/^isolinux_bin = \/usr\/lib\/ISOLINUX\/isolinux\.bin$/m);
+    expect(conf).toMatch(/^ldlinux_c32 = \/usr\/lib\/syslinux\/modules\/bios\/ldlinux\.c32$/m);
+    expect(conf).toMatch(/\[redfish\]\n(#.*\n)*use_swift = false\n/);
     expect(read('ironic/entrypoint.sh')).toContain('exec /usr/bin/setpriv --reuid=ironic --regid=ironic --init-groups -- ironic "$@"');
   });
 

@@ -168,8 +168,8 @@ const BASIC_CASES: Case[] = [
   c('virtual-media boot with an ipmi BMC', edit('    macs: ["52:54:00:00:00:01"]\n', '    macs: ["52:54:00:00:00:01"]\n    boot: virtual-media\n'), [
     "15:11 nodes[0].boot: node \"n1\": virtual-media boot needs a Redfish BMC (VirtualMedia InsertMedia); this node's BMC is ipmi",
   ]),
-  c('virtual-media boot by default on the ironic engine', edit('engine: embedded', 'engine: ironic', edit('  root_device:', '  boot: virtual-media\n  root_device:', edit('{ username: admin,', '{ type: redfish, username: admin,'))), [
-    "9:9 defaults.boot: node \"n1\": virtual-media boot is not supported by the ironic engine yet; use engine: embedded",
+  c('virtual-media boot by default on the ironic engine with an ipmi BMC', edit('engine: embedded', 'engine: ironic', edit('  root_device:', '  boot: virtual-media\n  root_device:')), [
+    "9:9 defaults.boot: node \"n1\": virtual-media boot needs a Redfish BMC (VirtualMedia InsertMedia); this node's BMC is ipmi",
   ]),
   c('BIOS node with the seed TFTP off', edit('  dhcp: {', '  tftp: { enabled: false }\n  dhcp: {', edit('    macs: ["52:54:00:00:00:01"]\n', '    macs: ["52:54:00:00:00:01"]\n    boot_mode: bios\n')), [
     "16:16 nodes[0].boot_mode: node \"n1\": boot_mode bios cannot network-boot with seed.tftp.enabled false (BIOS has no UEFI HTTP boot); use boot_mode uefi, boot: virtual-media, or turn TFTP on",

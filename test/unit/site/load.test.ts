@@ -136,6 +136,14 @@ describe('valid site files', () => {
     expect(site.nodes[0]!.bmc.port).toBe(17001);
   });
 
+  it('accepts virtual-media boot of a Redfish node on the ironic engine (redfish-virtual-media)', async () => {
+    const y = edit('engine: embedded', 'engine: ironic', edit('  root_device:', '  boot: virtual-media\n  root_device:', edit('{ username: admin,', '{ type: redfish, username: admin,')));
+    const { site, warnings } = await loadSiteWithWarnings(siteFile(y));
+    expect(site.engine).toBe('ironic');
+    expect(site.nodes[0]!.boot).toBe('virtual-media');
+    expect(warnings).toEqual([]);
+  });
+
   it('accepts a range as { start, end } and proxy mode without a range', async () => {
     const a = await loadSite(siteFile(edit('range: 10.77.0.100-10.77.0.199', 'range: { start: 10.77.0.10, end: 10.77.0.20 }')));
     expect(a.seed.dhcp.range).toEqual({ start: '10.77.0.10', end: '10.77.0.20' });
