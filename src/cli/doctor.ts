@@ -51,6 +51,8 @@ interface Target {
   vmedia?: boolean;
   httpPort?: number;
   tftpPort?: number;
+  /** seed.tftp.enabled false (UEFI HTTP boot only): kseed binds no TFTP port, so it is nobody's conflict */
+  tftpOff?: boolean;
   /** kseed's own services for this site file, and the ports they hold: those are no conflict */
   own?: Owner[];
 }
@@ -93,7 +95,7 @@ async function ownServices(site: Site | undefined, stateDir: string, configPath:
 async function target(opts: { interface?: string; address?: string; netns?: string }, site: Site | undefined): Promise<Target> {
   let t: Partial<Target> = {};
   if (site && !(opts.interface && opts.address)) {
-    t = { iface: site.seed.interface, ...(site.seed.netns ? { netns: site.seed.netns } : {}), address: site.seed.address.split('/')[0], prefix: site.seed.prefix, mode: site.seed.dhcp.mode, vmedia: site.nodes.some((n) => n.boot === 'virtual-media'), httpPort: site.seed.ports.http, tftpPort: site.seed.ports.tftp };
+    t = { iface: site.seed.interface, ...(site.seed.netns ? { netns: site.seed.netns } : {}), address: site.seed.address.split('/')[0], prefix: site.seed.prefix, mode: site.seed.dhcp.mode, vmedia: site.nodes.some((n) => n.boot === 'virtual-media'), httpPort: site.seed.ports.http, tftpPort: site.seed.ports.tftp, ...(site.seed.tftp?.enabled === false ? { tftpOff: true } : {}) };
   }
   if (opts.interface) t.iface = opts.interface;
   if (opts.netns) t.netns = opts.netns;
@@ -160,7 +162,7 @@ export async function runDoctor(t: Target, probeMs: number): Promise<DoctorRepor
   }
   const udp = [
     { port: 67, what: 'DHCP' },
-    { port: t.tftpPort ?? 69, what: 'TFTP' },
+    ...(t.tftpOff ? [] : [{ port: t.tftpPort ?? 69, what: 'TFTP' }]),
     { port: 4011, what: 'proxyDHCP' },
   ];
   const ownerOf = (proto: 'udp' | 'tcp', port: number) => t.own?.find((o) => o.held[proto].has(port));

@@ -193,6 +193,10 @@ export class IronicEngine extends NodeRunner {
     const i = profile.ironic;
     // the stack enables the inspector interface only with the inspector service (render)
     const inspect = this.o.site.ironic.inspector ? (i.inspect === 'no-inspect' ? 'inspector' : i.inspect) : i.inspect === 'redfish' ? 'redfish' : 'no-inspect';
+    // the site check catches a site file's uefi; this, a profile's (nothing is created in Ironic)
+    if (this.byVirtualMedia(name) && bootModeOf(spec, profile) === 'uefi') {
+      throw new Error("virtual-media boot through Ironic is BIOS-only in kseed (Ironic's UEFI ISO needs an EFI system partition image): use boot_mode bios, or engine: embedded");
+    }
     // a vendor's own virtual-media interface (idrac-, ilo-) where the profile names one
     const boot = this.byVirtualMedia(name) ? (i.boot.endsWith('virtual-media') ? i.boot : 'redfish-virtual-media') : i.boot;
     return {

@@ -18,6 +18,7 @@ import {
 import type { LabNodeManifest } from './manifest.js';
 import { isOurs, readPidFile, terminate } from './proc.js';
 import { runQuiet } from '../util/tools.js';
+import { solWired, startSolRelay, stopSolRelay } from './sol-relay.js';
 
 export interface BmcFiles {
   lanConf: string;
@@ -63,6 +64,7 @@ export function writeBmcFiles(lab: string, node: LabNodeManifest, password: stri
       password,
       chassisScript: f.chassis,
       lanctlScript: f.lanctl,
+      ...(solWired(node) ? { solPort: node.bmc.port } : {}),
     }),
     { mode: 0o600 },
   );
@@ -178,9 +180,14 @@ export async function startBmc(node: LabNodeManifest, o: StartBmcOptions): Promi
     // generous: on a loaded machine a healthy ipmi_sim can take seconds to answer,
     // and restarting it for that would be wrong (its VM keeps running, but still)
     const p = await probeBmc(o.ipmitool, node.bmc.port, node.bmc.username, o.password, { waitSec: 2, tries: 3 });
-    if (p.ok) return { pid: running, started: false, readyMs: 0 };
-    // running but refusing our credentials (changed lan.conf) or dead to the world: restart it
-    await stopBmc(node);
+    if (p.ok) {
+      // a relay that died comes back; ipmi_sim finds it on its next reconnect (~10 s)
+      await startSolRelay(node);
+      return { pid: running, started: false, readyMs: 0 };
+    }
+    // running but refusing our credentials (changed lan.conf) or dead to the world: restart it,
+    // not the relay, which holds the running VM's serial port
+    await stopBmc(node, { keepSolRelay: true });
   }
   if (await udpPortBusy(node.bmc.port)) {
     throw new KseedError(`BMC port 127.0.0.1:${node.bmc.port} of lab node ${node.name} is in use by another process`, {
@@ -190,6 +197,8 @@ export async function startBmc(node: LabNodeManifest, o: StartBmcOptions): Promi
   }
   rmSync(f.stateDir, { recursive: true, force: true });
   mkdirSync(f.stateDir, { recursive: true, mode: 0o700 });
+  // before ipmi_sim, and only once its port is known free: ipmi_sim connects to it at start
+  await startSolRelay(node);
   const out = openSync(f.outFile, 'a', 0o600);
   const t0 = Date.now();
   // -n: no console; setsid-like detached group so a Ctrl-C of kseed does not take the BMCs down
@@ -216,7 +225,7 @@ export async function startBmc(node: LabNodeManifest, o: StartBmcOptions): Promi
     await sleep(50);
   }
   const died = !isOurs(pid, f.lanConf);
-  await stopBmc(node);
+  await stopBmc(node, { keepSolRelay: true });
   let detail = died ? readTail(f.outFile) : `last probe: ${last?.error ?? 'none'}`;
   const cfg = await validateConfig(o.ipmiSim, f);
   if (cfg) detail += `\nconfig check:\n${cfg}`;
@@ -234,11 +243,13 @@ function readTail(file: string): string {
   }
 }
 
-export async function stopBmc(node: LabNodeManifest): Promise<boolean> {
+/** Stops the node's ipmi_sim and, unless kept, its SOL relay (lab down, a node removed, a switch to Redfish). */
+export async function stopBmc(node: LabNodeManifest, o: { keepSolRelay?: boolean } = {}): Promise<boolean> {
   const f = bmcFiles(node.dir);
   const pid = readPidFile(f.pidFile);
   const marker = bmcMarker(node);
   const killed = pid !== undefined ? await terminate([pid], (p) => isOurs(p, marker), 2000) : [];
   rmSync(f.pidFile, { force: true });
+  if (!o.keepSolRelay) await stopSolRelay(node);
   return killed.length > 0;
 }

@@ -10,6 +10,7 @@ import { type LabManifest, type LabNodeManifest, labDir, passwordPath, readManif
 import { checkLabName, DEFAULT_LAB_NAME, netnsName } from './names.js';
 import { deleteNetns, netnsExists, netnsPids } from './net.js';
 import { stopVm } from './node.js';
+import { solRelayPid, stopSolRelay } from './sol-relay.js';
 import { findByMarker, isOurs, liveCmdline, terminate } from './proc.js';
 import { forgetLabResources } from './resources.js';
 import { removeLabSite } from './site.js';
@@ -92,9 +93,12 @@ export async function destroyLab(o: DestroyLabOptions): Promise<DestroyLabResult
       const node = { dir: d } as LabNodeManifest;
       const bpid = bmcPid(node);
       // BMC first, so nothing powers the VM on again while it is being stopped
-      if (await stopBmc(node)) note(bpid !== undefined ? [bpid] : [], 'ipmi_sim');
+      if (await stopBmc(node, { keepSolRelay: true })) note(bpid !== undefined ? [bpid] : [], 'ipmi_sim');
       const vpids = await stopVm(node);
       note(vpids, 'qemu');
+      // after the VM: the relay writes serial.log up to its last byte
+      const spid = solRelayPid(node);
+      if ((await stopSolRelay(node)) && spid !== undefined) note([spid], 'sol relay');
     }
     // anything else naming the lab directory (a BMC whose PID file was never written, a config check)
     const stray = await terminate(findByMarker(`${dir}/`), (p) => isOurs(p, `${dir}/`), 2000);

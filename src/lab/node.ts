@@ -11,6 +11,7 @@ import type { LabManifest, LabNodeManifest } from './manifest.js';
 import { requireTool } from '../util/tools.js';
 import { directBootArgv, type VmInput } from './vm.js';
 import { findByMarker, isOurs, liveCmdline, readPidFile, terminate } from './proc.js';
+import { SOL_RELAY_ENTRY } from './sol-relay.js';
 
 export interface NodeSizing {
   /** Memory (MiB) and vCPUs of single nodes by name, over the lab's memoryMb and 1 vCPU (a Ceph monitor among small nodes). */
@@ -99,8 +100,8 @@ export async function stopVm(node: Pick<LabNodeManifest, 'dir'>): Promise<number
     const p = readPidFile(nodeFile(node, f));
     if (p !== undefined) pids.add(p);
   }
-  // ipmi_sim (lan.conf) and its helper programs name the node dir too: they are not the VM
-  const notVm = ['lan.conf', 'chassis.sh', 'lanctl.sh'].map((f) => nodeFile(node, f));
+  // ipmi_sim (lan.conf), its helper programs and the SOL relay name the node dir too: they are not the VM
+  const notVm = [...['lan.conf', 'chassis.sh', 'lanctl.sh'].map((f) => nodeFile(node, f)), SOL_RELAY_ENTRY];
   const isVm = (p: number) => {
     const cmd = liveCmdline(p);
     return cmd !== undefined && cmd.includes(marker) && !notVm.some((m) => cmd.includes(m));

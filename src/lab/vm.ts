@@ -52,6 +52,7 @@ function shq(s: string): string {
  * `bootdev disk` / Redfish Hdd -> disk first; cdrom / Cd -> the CD first;
  * anything else -> network first, as racks are usually set),
  * stamps a power-on line into the serial log (tests and timings key on it),
+ * wires the serial port to the node's SOL relay when it runs (sol-relay.ts),
  * then execs QEMU, keeping the PID chassis.sh recorded.
  */
 /** sun_path holds 108 bytes: a deeper node dir gets no QMP socket (soft off becomes hard off). */
@@ -66,7 +67,7 @@ export function renderVmScript(v: VmInput): string {
   const args = [
     `-name ${shq(v.name)} -machine ${v.firmware === 'uefi' ? 'q35' : 'pc'} -accel tcg -cpu max -smp ${v.cpus ?? 1} -m ${v.memoryMb}`,
     '-nographic -nodefaults -no-user-config -monitor none -pidfile "$d/qemu.pid"',
-    '-chardev "file,id=ser0,path=$d/serial.log,append=on" -serial chardev:ser0',
+    '-chardev "$SER" -serial chardev:ser0',
     '-device virtio-rng-pci',
     `-netdev ${shq(`tap,id=n0,ifname=${v.tap},script=no,downscript=no`)}`,
     `-device "virtio-net-pci,netdev=n0,mac=${v.mac},bootindex=$NET${httpBoot ? ',romfile=' : ''}"`,
@@ -106,6 +107,12 @@ if [ -f "$d/boot.once" ]; then boot=$(cat "$d/boot.once"); rm -f "$d/boot.once";
 case "$boot" in default) NET=2; DISK=1; CD=3;; cdrom) NET=2; DISK=3; CD=1;; *) NET=1; DISK=2; CD=3;; esac
 CDFILE=""; [ -f "$d/cd.img" ] && CDFILE=",file=$d/cd.img"
 n=$(( $(cat "$d/boots" 2>/dev/null || echo 0) + 1 )); echo "$n" > "$d/boots"
+# the serial port: to the node's SOL relay when it runs (it appends every byte to serial.log and
+# serves the BMC's SOL; QEMU connects as a client, once, before the guest runs), else QEMU logs it
+SER="file,id=ser0,path=$d/serial.log,append=on"
+r=$(cat "$d/sol-relay.pid" 2>/dev/null)
+if [ -n "$r" ] && [ -S "$d/serial.sock" ] && grep -aqF -- "$d/serial.sock" "/proc/$r/cmdline" 2>/dev/null &&
+  grep -aqF -- sol-relay-main.js "/proc/$r/cmdline" 2>/dev/null; then SER="socket,id=ser0,path=$d/serial.sock"; fi
 printf "\\n" >> "$d/serial.log"
 echo "=== kseed-lab power-on #$n $(date +%s.%N) node=${v.name} firmware=${v.firmware} bootdev=$boot" >> "$d/serial.log"
 exec ${shq(v.ipPath)} netns exec ${shq(v.netns)} ${shq(v.qemuPath)} \\

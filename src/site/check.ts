@@ -204,6 +204,10 @@ export function crossCheck(y: YamlFile, profileNames: string[]): CheckResult {
       const where = n.boot !== undefined ? [...np, 'boot'] : ['defaults', 'boot'];
       const type = strv(bmc?.type) ?? strv(dbmc.type) ?? 'ipmi';
       if (type !== 'redfish') err(where, `node ${label}: virtual-media boot needs a Redfish BMC (VirtualMedia InsertMedia); this node's BMC is ${type}`);
+      // Ironic builds a UEFI ISO only around an EFI system partition image ([DEFAULT]esp_image), which kseed does not give it yet
+      if (strv(root.engine) === 'ironic' && (strv(n.boot_mode) ?? strv(defaults.boot_mode)) === 'uefi') {
+        err(n.boot_mode !== undefined ? [...np, 'boot_mode'] : ['defaults', 'boot_mode'], `node ${label}: virtual-media boot through Ironic is BIOS-only in kseed (Ironic's UEFI ISO needs an EFI system partition image); use boot_mode bios, or engine: embedded`);
+      }
     }
 
     // --- TFTP off: BIOS has no HTTP boot (UEFI 2.5 24.7), its PXE ROM would get no boot file

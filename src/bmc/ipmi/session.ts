@@ -396,6 +396,11 @@ export class IpmiSession {
     this.io?.onDatagram(m);
   }
 
+  /** The BMC's ID of this session (its Open Session Response), once open. */
+  get bmcSessionId(): number | undefined {
+    return this.seal?.bmcSessionId;
+  }
+
   /** One IPMI command inside the session. Throws BmcError on a completion code not in `accept`. */
   request(netFn: number, cmd: number, data: Buffer = Buffer.alloc(0), o: RequestOptions = {}): Promise<IpmiResponse> {
     const run = this.lane.then(() => this.requestNow(netFn, cmd, data, o));

@@ -1,13 +1,14 @@
 /**
  * Serial over LAN, the bytes: the SOL payload (IPMI v2.0 section 15.9) and
  * the payload commands that start and stop it: Activate Payload (24.1),
- * Deactivate Payload (24.2), Get Payload Activation Status (24.4).
+ * Deactivate Payload (24.2), Get Payload Activation Status (24.4), Get
+ * Payload Instance Info (24.5).
  * Pure functions over Buffers.
  */
 import { DecodeError, need } from './decode.js';
 
 /** App commands of chapter 24 (netFn App, table G-1). */
-export const PayloadCmd = { Activate: 0x48, Deactivate: 0x49, ActivationStatus: 0x4a } as const;
+export const PayloadCmd = { Activate: 0x48, Deactivate: 0x49, ActivationStatus: 0x4a, InstanceInfo: 0x4b } as const;
 
 /** SOL is payload type 1 (13.27.3); kseed only ever uses instance 1. */
 export const SOL_PAYLOAD = 0x01;
@@ -72,6 +73,20 @@ export interface ActivationStatus {
   capacity: number;
   /** Active instance numbers, 1-based. */
   active: number[];
+}
+
+/** Get Payload Instance Info request (24.5): payload type, instance. */
+export function encodePayloadInstanceInfo(instance = 1): Buffer {
+  return Buffer.from([SOL_PAYLOAD, instance & 0x0f]);
+}
+
+/**
+ * Get Payload Instance Info response data (24.5, bytes 2-5 of 13): the BMC's
+ * ID of the session that activated the instance, 0 when it is not active.
+ */
+export function decodePayloadInstanceInfo(d: Buffer): { sessionId: number } {
+  need(d, 4, 'Get Payload Instance Info response');
+  return { sessionId: d.readUInt32LE(0) };
 }
 
 /** Get Payload Activation Status response data (24.4): capacity, then a bit per instance 1-16. */

@@ -27,6 +27,16 @@ export interface SolLinkOptions {
   onLost(reason: string): void;
   /** The BMC says the payload is being deactivated (status bit 4). */
   onDeactivating?(): void;
+  /**
+   * Start with a packet of sequence number 1 and no characters. A BMC that
+   * keeps the number of the last packet it accepted across activations
+   * (OpenIPMI's ipmi_sim does) would take the new session's first packet,
+   * numbered 1 as every session's, for a retransmission of the old one's and
+   * drop its characters; after this one, which it accepts or acknowledges
+   * again with nothing lost either way, its last number is 1 and ours go on
+   * from 2. A BMC that does not answer it costs one retry interval, no more.
+   */
+  resync?: boolean;
 }
 
 export interface SolLinkStats {
@@ -42,6 +52,8 @@ interface InFlight {
   seq: number;
   data: Buffer;
   sends: number;
+  /** The resync packet: given up after one retry instead of losing the link. */
+  resync?: boolean;
 }
 
 export class SolLink {
@@ -61,6 +73,11 @@ export class SolLink {
     if (o.maxChars < 1) throw new RangeError('SOL packets must carry at least one character');
     this.retryMs = o.retryMs ?? 500;
     this.retries = o.retries ?? 7;
+    if (o.resync) {
+      this.outSeq = nextSolSeq(this.outSeq);
+      this.inFlight = { seq: this.outSeq, data: Buffer.alloc(0), sends: 0, resync: true };
+      this.transmit();
+    }
   }
 
   /** Characters for the node's serial port. */
@@ -155,6 +172,11 @@ export class SolLink {
 
   private transmit(): void {
     const f = this.inFlight!;
+    if (f.resync && f.sends > 1) {
+      this.inFlight = undefined;
+      this.pump();
+      return;
+    }
     if (f.sends > this.retries) {
       this.inFlight = undefined;
       this.o.onLost(`SOL packet ${f.seq} not acknowledged after ${f.sends} sends ${this.retryMs} ms apart`);

@@ -3,9 +3,10 @@
  * activated in it (IPMI v2.0 24.1) with the session's encryption and
  * integrity (suites 3 and 17 seal every packet, SOL included), the
  * character stream of sol-link.ts, and Deactivate Payload (24.2) on close.
- * While attached, Get Payload Activation Status (24.4) every few idle
- * seconds keeps the session alive and notices another console taking the
- * payload over.
+ * While attached, Get Payload Activation Status (24.4) every few
+ * seconds keeps the session alive, and Get Payload Instance Info (24.5)
+ * notices another console taking the payload over: this one then ends
+ * without deactivating what is now the other's.
  */
 import { BmcError } from '../errors.js';
 import { NetFn, PayloadType } from './codec.js';
@@ -15,9 +16,11 @@ import {
   ACTIVATE_CODES,
   decodeActivatePayload,
   decodeActivationStatus,
+  decodePayloadInstanceInfo,
   DEACTIVATE_CODES,
   encodeActivatePayload,
   encodeDeactivatePayload,
+  encodePayloadInstanceInfo,
   PayloadCmd,
   SOL_PAYLOAD,
   type ActivatedPayload,
@@ -50,7 +53,6 @@ const REQUEST_MS = 5000;
 export class SolConsole {
   private link?: SolLink;
   private keepalive?: NodeJS.Timeout;
-  private lastTraffic = Date.now();
   private ending?: Promise<void>;
   private endCbs: ((e: SolEnd) => void)[] = [];
   private dataCbs: ((d: Buffer) => void)[] = [];
@@ -102,6 +104,21 @@ export class SolConsole {
     return decodeActivationStatus(r.data);
   }
 
+  /**
+   * Another session holds SOL now (24.5 names the session that activated
+   * it). False when the BMC does not say: a BMC without 24.5 keeps the old
+   * behaviour (deactivate on detach).
+   */
+  async heldElsewhere(): Promise<boolean> {
+    try {
+      const r = await this.request(PayloadCmd.InstanceInfo, encodePayloadInstanceInfo(), {}, []);
+      const owner = decodePayloadInstanceInfo(r.data).sessionId;
+      return owner !== 0 && this.session.bmcSessionId !== undefined && owner !== this.session.bmcSessionId;
+    } catch {
+      return false;
+    }
+  }
+
   private async activate(): Promise<void> {
     // the BMC may send characters right after its answer: the link listens before asking
     const pending: Buffer[] = [];
@@ -123,12 +140,8 @@ export class SolConsole {
       throw new BmcError('protocol', this.bmc, `the BMC wants SOL on UDP port ${p.port}, not the session's ${port}; kseed does not follow that`);
     }
     this.link = new SolLink({
-      send: (payload) => {
-        this.lastTraffic = Date.now();
-        this.session.sendPayload(PayloadType.SOL, payload);
-      },
+      send: (payload) => this.session.sendPayload(PayloadType.SOL, payload),
       deliver: (d) => {
-        this.lastTraffic = Date.now();
         for (const cb of this.dataCbs) cb(d);
       },
       // a BMC that states no size gets the spec's smallest useful packet
@@ -136,6 +149,7 @@ export class SolConsole {
       ...(this.o.retryMs !== undefined ? { retryMs: this.o.retryMs } : {}),
       ...(this.o.retries !== undefined ? { retries: this.o.retries } : {}),
       onLost: (reason) => void this.end({ by: 'lost', reason }),
+      resync: true,
       onDeactivating: () => void this.end({ by: 'deactivated', reason: 'the BMC is deactivating SOL' }),
     });
     for (const d of pending) this.link.receive(d);
@@ -147,13 +161,15 @@ export class SolConsole {
     this.keepalive = setTimeout(async () => {
       this.keepalive = undefined;
       if (this.ended) return;
-      if (Date.now() - this.lastTraffic >= every) {
-        try {
-          const s = await this.status();
-          if (!s.active.includes(1)) return void this.end({ by: 'deactivated', reason: 'SOL was deactivated on the BMC (another console may have taken it over)' });
-        } catch (err) {
-          return void this.end({ by: 'lost', reason: (err as Error).message });
-        }
+      // also while characters flow: SOL packets need not count as session activity (ipmi_sim
+      // closes a session after 30 s without an IPMI request, SOL or not), so a long boot log
+      // would otherwise outlive the session
+      try {
+        const s = await this.status();
+        if (!s.active.includes(1)) return void this.end({ by: 'deactivated', reason: 'SOL was deactivated on the BMC (another console may have taken it over)' });
+        if (await this.heldElsewhere()) return void this.end({ by: 'deactivated', reason: 'another session took SOL over (--force)' });
+      } catch (err) {
+        return void this.end({ by: 'lost', reason: (err as Error).message });
       }
       if (!this.ended) this.armKeepalive();
     }, every);
@@ -209,7 +225,8 @@ export class SolConsole {
       this.session.onPayload(PayloadType.SOL, undefined);
       try {
         // never after a takeover or the BMC's own deactivation: the payload may be someone else's now
-        if (e.by === 'detach' || e.by === 'lost') await this.deactivate();
+        // nor when another session took it over while we were idle (ipmi_sim deactivates whoever holds it)
+        if (e.by === 'lost' || (e.by === 'detach' && !(await this.heldElsewhere()))) await this.deactivate();
       } catch {
         // closing the session below ends the payload with it on the BMCs that tie them
       }

@@ -385,12 +385,14 @@ describe.skipIf(!ok)('kseed lab: bad input and busy ports', () => {
   it('lab down cleans up even after the whole state directory was deleted', async () => {
     const m = readManifest(stateDir, 'pb')!;
     const bmcs = m.nodes.map((n) => Number(readFileSync(path.join(n.dir, 'bmc.pid'), 'utf8')));
+    // each node's SOL relay (src/lab/sol-relay.ts) names the lab directory too
+    const relays = m.nodes.map((n) => Number(readFileSync(path.join(n.dir, 'sol-relay.pid'), 'utf8')));
     rmSync(stateDir, { recursive: true, force: true });
     const r = await kseed(['-c', site, 'lab', 'down', '--name', 'pb', '--json']);
     expect(r.code, r.stdout).toBe(0);
-    expect(r.json.killed.map((k: any) => k.pid).sort()).toEqual(bmcs.sort());
+    expect(r.json.killed.map((k: any) => k.pid).sort()).toEqual([...bmcs, ...relays].sort());
     expect(r.json.netns_deleted).toBe(true);
     expect(netnsList()).not.toContain('ksl-pb');
-    for (const p of bmcs) expect(liveCmdline(p)).toBeUndefined();
+    for (const p of [...bmcs, ...relays]) expect(liveCmdline(p)).toBeUndefined();
   });
 });

@@ -9,18 +9,19 @@
  * Every kseed command runs as its own process from dist/. Lab "rfv", BMC
  * port 18170. Boots a VM: run under /work/.heavy.lock.
  */
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openState } from '../../../src/engine/state.js';
 import { buildRamdisk } from '../../../src/images/ramdisk.js';
 import { buildTestOs } from '../../../src/images/osimage.js';
-import { createLab, destroyLab, readLabPassword, readManifest, readSerial, type CreateLabResult } from '../../../src/lab/index.js';
+import { createLab, readLabPassword, readManifest, readSerial, type CreateLabResult } from '../../../src/lab/index.js';
 import { labCertPaths } from '../../../src/lab/redfish/cert.js';
 import { labNodeAddresses } from '../../../src/lab/static-net.js';
 import { stageArtifacts } from '../../helpers/artifacts.js';
 import { ensureBuilt, REPO, startKseed } from '../../helpers/cli.js';
+import { tearDownLabSeed } from '../../helpers/lab-seed.js';
 import { needPeers, needRoot } from '../../helpers/peers.js';
 import { sushy, SUSHY_MODULE } from './redfish-peers.js';
 
@@ -69,14 +70,7 @@ describe.skipIf(!ok)(`virtual-media deploy on the lab Redfish BMC, seed DHCP off
     expect(up.code, up.stderr).toBe(0);
   }, 900_000);
 
-  afterAll(async () => {
-    try {
-      if (site && existsSync(site)) await kseed([...cfg(), 'down']);
-      if (stateDir) await destroyLab({ stateDir, name: LAB });
-    } finally {
-      if (root && !process.env.E2E_KEEP) rmSync(root, { recursive: true, force: true });
-    }
-  }, 120_000);
+  afterAll(() => tearDownLabSeed({ root, site, stateDir, lab: LAB }), 120_000);
 
   it('provision: the node boots the CD the seed built for it, with no DHCP anywhere, reports, is deployed, and the CD is ejected', async () => {
     const node = lab.nodes[0]!;

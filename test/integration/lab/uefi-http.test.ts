@@ -11,7 +11,7 @@
  * /work/.heavy.lock.
  */
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -19,9 +19,10 @@ import { Arch } from '../../../src/boot/dhcp/bootfile.js';
 import { openState } from '../../../src/engine/state.js';
 import { buildRamdisk } from '../../../src/images/ramdisk.js';
 import { buildTestOs } from '../../../src/images/osimage.js';
-import { createLab, destroyLab, readManifest, readSerial, type CreateLabResult } from '../../../src/lab/index.js';
+import { createLab, readManifest, readSerial, type CreateLabResult } from '../../../src/lab/index.js';
 import { stageArtifacts } from '../../helpers/artifacts.js';
 import { ensureBuilt, REPO, startKseed } from '../../helpers/cli.js';
+import { tearDownLabSeed } from '../../helpers/lab-seed.js';
 import { needPeers, needRoot } from '../../helpers/peers.js';
 
 const LAB = 'uh';
@@ -76,14 +77,7 @@ describe.skipIf(!ok)('UEFI HTTP boot on the lab with the seed TFTP off (embedded
     expect(up.code, up.stderr).toBe(0);
   }, 900_000);
 
-  afterAll(async () => {
-    try {
-      if (site && existsSync(site)) await kseed([...cfg(), 'down']);
-      if (stateDir) await destroyLab({ stateDir, name: LAB });
-    } finally {
-      if (root && !process.env.E2E_KEEP) rmSync(root, { recursive: true, force: true });
-    }
-  }, 120_000);
+  afterAll(() => tearDownLabSeed({ root, site, stateDir, lab: LAB }), 120_000);
 
   it('a BIOS node with TFTP off is refused by name before anything starts', async () => {
     const bad = path.join(root, 'bios.yaml');

@@ -196,7 +196,16 @@ describe('vm.sh', () => {
     expect(bios).toContain('serial=KSL-T-01,bootindex=$DISK');
   });
   it('logs the console to serial.log, appending, and stamps each power-on', () => {
-    expect(bios).toContain('-chardev "file,id=ser0,path=$d/serial.log,append=on" -serial chardev:ser0');
+    expect(bios).toContain('-chardev "$SER" -serial chardev:ser0');
+    // QEMU logs it itself unless the node's SOL relay runs (sol-relay.ts), which then logs every byte
+    expect(bios).toContain('SER="file,id=ser0,path=$d/serial.log,append=on"\n');
+    expect(bios).toContain(
+      'if [ -n "$r" ] && [ -S "$d/serial.sock" ] && grep -aqF -- "$d/serial.sock" "/proc/$r/cmdline" 2>/dev/null &&\n' +
+        '  grep -aqF -- sol-relay-main.js "/proc/$r/cmdline" 2>/dev/null; then SER="socket,id=ser0,path=$d/serial.sock"; fi',
+    );
+    expect(bios).toContain('r=$(cat "$d/sol-relay.pid" 2>/dev/null)');
+    // a client socket without reconnect: connected before the guest runs, or QEMU does not start
+    expect(bios).not.toMatch(/serial\.sock,[^"]*(server=|reconnect=)/);
     expect(bios).toMatch(/=== kseed-lab power-on #\$n .* bootdev=\$boot" >> "\$d\/serial.log"/);
   });
   it('attaches data disks after the boot disk, without a bootindex', () => {

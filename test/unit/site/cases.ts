@@ -177,6 +177,9 @@ const BASIC_CASES: Case[] = [
   c('TFTP off on the ironic engine', edit('engine: embedded', 'engine: ironic', edit('  dhcp: {', '  tftp: { enabled: false }\n  dhcp: {')), [
     "6:20 seed.tftp.enabled: TFTP can only be turned off in the embedded engine (Ironic boots its nodes by iPXE over TFTP); use engine: embedded",
   ]),
+  c('virtual-media boot of a UEFI node on the ironic engine', edit('engine: embedded', 'engine: ironic', edit('  root_device:', '  boot: virtual-media\n  boot_mode: uefi\n  root_device:', edit('{ username: admin,', '{ type: redfish, username: admin,'))), [
+    "10:14 defaults.boot_mode: node \"n1\": virtual-media boot through Ironic is BIOS-only in kseed (Ironic's UEFI ISO needs an EFI system partition image); use boot_mode bios, or engine: embedded",
+  ]),
   c('unknown boot kind', edit('    macs: ["52:54:00:00:00:01"]\n', '    macs: ["52:54:00:00:00:01"]\n    boot: usb\n'), [
     "15:11 nodes[0].boot: \"usb\" is not one of pxe, virtual-media",
   ]),

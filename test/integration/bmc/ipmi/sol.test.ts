@@ -1,8 +1,9 @@
 /**
  * Serial-over-LAN end to end without a VM: a lab node's BMC as `kseed lab
- * up` writes it (lab writeBmcFiles/startBmc), with the lab's `sol`
- * directive (renderLanConf solPort) pointing ipmi_sim at a TCP server of
- * this test that plays the node's serial port. ipmitool's
+ * up` writes and starts it (lab writeBmcFiles/startBmc): ipmi_sim's `sol`
+ * directive (renderLanConf solPort) points at the node's SOL relay
+ * (lab/sol-relay.ts), and this test plays QEMU on the relay's other side,
+ * connected to serial.sock as vm.sh connects QEMU's serial port. ipmitool's
  * `sol activate` is the reference; then the built `kseed console` (pipes,
  * and a terminal through script(1)) attaches, shows what the "serial port"
  * prints, types into it, detaches with ~. and leaves the payload inactive;
@@ -12,10 +13,9 @@
  *
  * Order matters because of an ipmi_sim quirk: it remembers the sequence
  * number of the last SOL packet it took across activations and drops the
- * next session's packet of that number as a retransmission. ipmitool and
- * kseed both start at 1, so a session that sent exactly one packet eats
- * the next session's first one: the kseed tests type several packets each,
- * and the ipmitool reference, which types one, runs last.
+ * next session's packet of that number as a retransmission. kseed opens
+ * every session with an empty packet 1 (sol-link.ts resync); ipmitool starts
+ * at 1 with characters, so its reference, which types one packet, runs last.
  */
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
@@ -26,6 +26,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { needPeers } from '../../../helpers/peers.js';
 import { startBmc, stopBmc, writeBmcFiles } from '../../../../src/lab/bmc.js';
 import { renderLanConf } from '../../../../src/lab/bmc-config.js';
+import { solRelayFiles } from '../../../../src/lab/sol-relay.js';
 import type { LabNodeManifest } from '../../../../src/lab/manifest.js';
 import { tempRoot } from './helpers.js';
 
@@ -78,7 +79,6 @@ function start(cmd: string, args: string[], env: NodeJS.ProcessEnv = {}): Proc {
 describe.skipIf(!ok)('Serial-over-LAN against a lab ipmi_sim', () => {
   let root: string;
   let node: LabNodeManifest;
-  let server: net.Server;
   let vm: net.Socket | undefined;
   let typed = '';
   const running: ChildProcess[] = [];
@@ -120,21 +120,20 @@ describe.skipIf(!ok)('Serial-over-LAN against a lab ipmi_sim', () => {
       listed: true,
       serialLog: path.join(dir, 'serial.log'),
     };
-    // the node's serial port: ipmi_sim's SOL connects to it (TCP 127.0.0.1:PORT)
-    server = net.createServer((s) => {
-      vm = s;
-      s.on('data', (d) => (typed += d.toString('latin1')));
-      s.on('error', () => undefined);
-    });
-    await new Promise<void>((r) => server.listen(PORT, '127.0.0.1', r));
     const files = writeBmcFiles('sol', node, PASSWORD);
-    const conf = readFileSync(files.lanConf, 'utf8');
-    writeFileSync(files.lanConf, renderLanConf({ name: 'ksl-sol-n1', port: PORT, username: 'admin', password: PASSWORD, chassisScript: files.chassis, lanctlScript: files.lanctl, solPort: PORT }), { mode: 0o600 });
-    // the lab's own lan.conf, plus the sol line
-    expect(readFileSync(files.lanConf, 'utf8').replace(`  sol "tcp:127.0.0.1:${PORT}" 115200\n`, '')).toBe(conf);
+    // the lab's lan.conf: ipmi_sim's SOL goes to the node's relay, TCP on the BMC's port number
+    expect(readFileSync(files.lanConf, 'utf8')).toBe(
+      renderLanConf({ name: 'ksl-sol-n1', port: PORT, username: 'admin', password: PASSWORD, chassisScript: files.chassis, lanctlScript: files.lanctl, solPort: PORT }),
+    );
     await startBmc(node, { ipmiSim: 'ipmi_sim', ipmitool: 'ipmitool', password: PASSWORD });
-    // ipmi_sim connects to the serial port when it starts
-    await until('ipmi_sim to connect to the serial port', () => vm !== undefined);
+    // ipmi_sim connects to the relay when it starts (the relay was first)
+    const relayOut = path.join(dir, 'sol-relay.out');
+    await until('ipmi_sim to connect to the relay', () => existsSync(relayOut) && /BMC connected from 127\.0\.0\.1:/.test(readFileSync(relayOut, 'utf8')));
+    // the node's serial port, as QEMU connects it on power on
+    vm = net.connect({ path: solRelayFiles(dir).sock });
+    vm.on('data', (d: Buffer) => (typed += d.toString('latin1')));
+    vm.on('error', () => undefined);
+    await new Promise<void>((r) => vm!.once('connect', r));
     writeFileSync(
       path.join(root, 'kseed.yaml'),
       [
@@ -158,8 +157,8 @@ describe.skipIf(!ok)('Serial-over-LAN against a lab ipmi_sim', () => {
 
   afterAll(async () => {
     for (const c of running) if (c.exitCode === null) c.kill('SIGKILL');
+    vm?.destroy();
     if (node) await stopBmc(node);
-    server?.close();
     if (root) rmSync(root, { recursive: true, force: true });
   });
 

@@ -41,6 +41,7 @@ describe.skipIf(!ok)('kseed doctor', () => {
     expect(report.dhcpOffers).toEqual([]);
     expect(report.checks.find((c) => c.check === 'seed address')).toMatchObject({ status: 'ok', detail: 'br0 has 10.95.0.1/24' });
     expect(report.checks.find((c) => c.check === 'udp/67')?.status).toBe('ok');
+    expect(report.checks.find((c) => c.check === 'udp/69')?.status).toBe('ok');
     // scripts/packages installs the boot-CD tools here, as on any seed set up by README's command
     expect(report.checks.find((c) => c.check === 'virtual-media CD tools')).toMatchObject({ status: 'ok', detail: '8 tools and files present' });
     expect(report.recommendation).toContain('authoritative is safe');
@@ -86,6 +87,26 @@ describe.skipIf(!ok)('kseed doctor', () => {
     } finally {
       await kseed.stop();
     }
+  });
+
+  it('from a site file with TFTP off and a virtual-media node: no TFTP port check, the CD tools required', async () => {
+    const site = path.join(dir, 'http-only.yaml');
+    writeFileSync(
+      site,
+      [
+        'site: doc', 'engine: embedded', 'seed:', '  interface: br0', '  address: 10.95.0.1/24', '  tftp: { enabled: false }',
+        '  dhcp: { mode: authoritative, range: 10.95.0.100-10.95.0.150 }',
+        'defaults:', '  bmc: { type: redfish, username: admin, password: { env: KSEED_BMC_PASSWORD } }', '  root_device: { name: /dev/vda }', '  boot_mode: uefi',
+        `  image: { url: "http://10.95.0.1:8080/i.raw", checksum: "sha256:${'ab'.repeat(32)}" }`,
+        'nodes:', '  - name: n1', '    bmc: { address: 127.0.0.1, port: 18443 }', '    macs: ["52:54:00:00:00:01"]', '    ip: 10.95.0.160', '    boot: virtual-media', '',
+      ].join('\n'),
+    );
+    const r = await lab.server.exec(process.execPath, [kseedBin, '--config', site, 'doctor', '--json', '--probe-seconds', '1'], { timeoutMs: 30_000 });
+    const report = JSON.parse(r.stdout) as { checks: { check: string; status: string; detail: string }[] };
+    expect(report.checks.map((c) => c.check), r.stderr).toContain('udp/67');
+    // with seed.tftp.enabled false kseed binds no TFTP port: whoever holds 69 is no conflict of its
+    expect(report.checks.map((c) => c.check)).not.toContain('udp/69');
+    expect(report.checks.find((c) => c.check === 'virtual-media CD tools')).toMatchObject({ status: 'ok' });
   });
 
   it('rejects bad input with exit 2', async () => {

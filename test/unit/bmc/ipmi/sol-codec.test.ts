@@ -3,9 +3,11 @@ import { DecodeError } from '../../../../src/bmc/ipmi/decode.js';
 import {
   decodeActivatePayload,
   decodeActivationStatus,
+  decodePayloadInstanceInfo,
   decodeSolPacket,
   encodeActivatePayload,
   encodeDeactivatePayload,
+  encodePayloadInstanceInfo,
   encodeSolPacket,
   nextSolSeq,
   SolStatus,
@@ -36,6 +38,14 @@ describe('Activate / Deactivate Payload and activation status (IPMI v2.0 24.1, 2
     expect(decodeActivationStatus(Buffer.from([0x01, 0x01, 0x00]))).toEqual({ capacity: 1, active: [1] });
     expect(decodeActivationStatus(Buffer.from([0x0f, 0x82, 0x01]))).toEqual({ capacity: 15, active: [2, 8, 9] });
     expect(() => decodeActivationStatus(Buffer.from([1, 0]))).toThrow(DecodeError);
+  });
+
+  it('asks who holds SOL instance 1 and reads the session ID of the answer (24.5)', () => {
+    expect(encodePayloadInstanceInfo().toString('hex')).toBe('0101');
+    // session 0x0a0b0c0d, then the 8 bytes of port/instance data ipmi_sim sends
+    expect(decodePayloadInstanceInfo(Buffer.from('0d0c0b0a0100000000000000', 'hex'))).toEqual({ sessionId: 0x0a0b0c0d });
+    expect(decodePayloadInstanceInfo(Buffer.from('00000000', 'hex'))).toEqual({ sessionId: 0 });
+    expect(() => decodePayloadInstanceInfo(Buffer.from([1, 2, 3]))).toThrow(DecodeError);
   });
 });
 

@@ -3,7 +3,7 @@ import { decodeSolPacket, encodeSolPacket, SolStatus, type SolPacket } from '../
 import { SolLink } from '../../../../src/bmc/ipmi/sol-link.js';
 
 /** A link whose sent packets and delivered characters are recorded. */
-function rig(o: { maxChars?: number; retries?: number } = {}) {
+function rig(o: { maxChars?: number; retries?: number; resync?: boolean } = {}) {
   const sent: SolPacket[] = [];
   const got: Buffer[] = [];
   const lost: string[] = [];
@@ -16,6 +16,7 @@ function rig(o: { maxChars?: number; retries?: number } = {}) {
     retries: o.retries ?? 3,
     onLost: (r) => lost.push(r),
     onDeactivating: () => deactivating.push(1),
+    ...(o.resync ? { resync: true } : {}),
   });
   const fromBmc = (p: Partial<SolPacket>) => link.receive(encodeSolPacket({ seq: 0, ack: 0, count: 0, flags: 0, data: Buffer.alloc(0), ...p }));
   return { link, sent, got, lost, deactivating, fromBmc, text: () => Buffer.concat(got).toString() };
@@ -133,5 +134,33 @@ describe('SolLink: characters from the BMC', () => {
     r.link.write(Buffer.from('y'));
     expect(r.got).toEqual([]);
     expect(r.sent).toEqual([]);
+  });
+});
+
+describe('SolLink: resync for a BMC that keeps sequence numbers across sessions', () => {
+  it('opens with an empty packet numbered 1, so the first characters go as packet 2', () => {
+    const r = rig({ resync: true, maxChars: 4 });
+    expect(r.sent.map((p) => [p.seq, p.data.length])).toEqual([[1, 0]]);
+    r.link.write(Buffer.from('root'));
+    // one packet in flight at a time: the characters wait for the resync's ACK
+    expect(r.sent).toHaveLength(1);
+    // ipmi_sim took a packet 1 in the last session: it acknowledges this one again, with that packet's count
+    r.fromBmc({ ack: 1, count: 5 });
+    expect(r.sent.map((p) => [p.seq, p.data.toString()])).toEqual([[1, ''], [2, 'root']]);
+    r.fromBmc({ ack: 2, count: 4 });
+    expect(r.link.idle).toBe(true);
+    expect(r.link.stats.charsOut).toBe(4);
+  });
+
+  it('a BMC that never acknowledges the empty packet costs one retry, not the link', () => {
+    const r = rig({ resync: true, retries: 1 });
+    r.link.write(Buffer.from('x'));
+    vi.advanceTimersByTime(500);
+    expect(r.sent.map((p) => [p.seq, p.data.toString()])).toEqual([[1, ''], [1, '']]);
+    vi.advanceTimersByTime(500);
+    expect(r.sent.map((p) => [p.seq, p.data.toString()])).toEqual([[1, ''], [1, ''], [2, 'x']]);
+    expect(r.lost).toEqual([]);
+    r.fromBmc({ ack: 2, count: 1 });
+    expect(r.link.idle).toBe(true);
   });
 });
