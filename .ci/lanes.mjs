@@ -24,7 +24,9 @@ export const LANES = [
     copy: true,
   },
   {
-    // the Ceph hand-off e2e (one 4 GiB VM, 25-40 min under TCG): its own lane, beside the others
+    // the full Ceph hand-off e2e, opt-in (KSEED_CEPH_E2E=1; over an hour under TCG): skipped here.
+    // CI's part of it, Ceph up to a running mon and mgr, runs in the vm lane inside
+    // test/e2e/nodeos.test.ts, on that lab's already provisioned node05
     name: 'ceph',
     include: ['test/e2e/ceph.test.ts'],
     copy: true,
