@@ -14,6 +14,7 @@
 import { createServer, type IncomingMessage, type RequestListener, type Server, type ServerResponse } from 'node:http';
 import { createServer as createTlsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
+import { nodeStatusOf } from '../engine/node-status.js';
 import type { StateStore } from '../engine/state.js';
 import { InputError, KseedError } from '../errors.js';
 import { ApiError, type Fields, intParam, MAX_BODY_BYTES, parseBody, parseQuery } from './api-input.js';
@@ -111,6 +112,16 @@ const ROUTES: [string, string, boolean, Handler][] = [
       const withPhases = parseQuery(k.query, ['phases']).phases === 'true';
       const names = [...c.nodes, ...c.store.listNodes().map((n) => n.name).filter((n) => !c.nodes.includes(n))];
       return [200, { nodes: names.map((n) => (withPhases ? { ...nodeView(c, n), phases: phasesOf(c, n) } : nodeView(c, n))) }];
+    },
+  ],
+  [
+    'GET',
+    '/status',
+    true,
+    (c, k) => {
+      parseQuery(k.query, []);
+      // the site's nodes as `kseed status` prints them (engine/node-status.ts): the same document whether the CLI asks here or reads the store
+      return [200, { nodes: c.nodes.map((n) => nodeStatusOf(c.store, n, c.macs.get(n) ?? [])) }];
     },
   ],
   [

@@ -18,6 +18,7 @@ import { openState } from '../engine/state.js';
 import { KseedError } from '../errors.js';
 import { isIPv4 } from 'node:net';
 import { startApi, type RunningApi } from './api.js';
+import { ensureCliToken } from './cli-token.js';
 import { ensureApiTls } from './tls.js';
 import type { LeaseCandidate } from './leases.js';
 
@@ -67,6 +68,12 @@ export async function startService(o: ServiceOptions): Promise<RunningService> {
   // waits at most STORE_BUSY_MS for another process's write lock, then answers 503 with
   // Retry-After (api.ts): a client that asks again beats one left hanging for the default 15 s
   const store = openState(o.stateDir, { busyTimeoutMs: STORE_BUSY_MS });
+  try {
+    ensureCliToken(store, o.stateDir);
+  } catch (err) {
+    store.close();
+    throw err;
+  }
   let api: RunningApi;
   try {
     api = await startApi({ store, nodes: o.nodes, host, port: o.port ?? DEFAULT_API_PORT, version: o.version, tls, log: o.log, stateDir: o.stateDir });
