@@ -20,7 +20,7 @@ import { InputError, KseedError } from '../errors.js';
 import { ApiError, type Fields, intParam, MAX_BODY_BYTES, parseBody, parseQuery } from './api-input.js';
 import { type AcquireInput, type LeaseCandidate, LeaseDesk, type LeaseWork } from './leases.js';
 import { ApiMetrics, METRICS_CONTENT_TYPE, METRICS_PATH, metricsText } from './metrics.js';
-import { bootTrace, consoleTail } from './trace.js';
+import { BootLogFollower, bootTrace, consoleTail } from './trace.js';
 import { EventStreams, loginSecret, servePage, sessionCookie, Sessions } from './web.js';
 
 export const API_PREFIX = '/api/v1';
@@ -290,7 +290,7 @@ export async function startApi(o: ApiOptions): Promise<RunningApi> {
     log: o.log,
   };
   const sessions = new Sessions();
-  const streams = new EventStreams(o.store);
+  const streams = new EventStreams(o.store, o.stateDir ? new BootLogFollower(o.stateDir, o.store, ctx.macs) : undefined);
   /** The token of the request's page session: GET only, so a cookie alone can read but never change anything. */
   const sessionOf = (req: IncomingMessage) => (req.method === 'GET' || req.method === 'HEAD' ? sessions.secretOf(req.headers.cookie) : undefined);
   const handle: RequestListener = (req, res) => {
