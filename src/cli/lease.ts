@@ -139,14 +139,18 @@ export function register(program: Command): void {
     .option('--wait', 'while the nodes asked for are held, wait for them (tries again with back-off, says what it waits for on stderr)')
     .option('--timeout <seconds>', 'with --wait: give up after this long (exit 1); default: wait until they are free', seconds)
     .option('--provision', 'deploy the nodes (only nodes with an image are chosen) with an SSH key made for this lease, and wait for their first boot; prints the key\'s path (0600) and the addresses; exit 3 if some failed')
-    .action(async (o: { owner: string; count?: number; node?: string[]; role?: string; profile?: string; ttl?: string; wait?: boolean; timeout?: number; provision?: boolean }, cmd: Command) => {
+    .option('--detach', 'with --provision, through the seed service (KSEED_URL): return once the lease is made, the service deploys on (follow `GET /leases/ID`, nodes[].booted)')
+    .action(async (o: { owner: string; count?: number; node?: string[]; role?: string; profile?: string; ttl?: string; wait?: boolean; timeout?: number; provision?: boolean; detach?: boolean }, cmd: Command) => {
       const ctx = contextOf(cmd);
       if (o.timeout !== undefined && !o.wait) throw new InputError('--timeout goes with --wait', [], { code: 'bad-option' });
+      if (o.detach && !o.provision) throw new InputError('--detach goes with --provision', [], { code: 'bad-option' });
+      // on the store itself this process is the one deploying: it cannot leave
+      if (o.detach && !process.env.KSEED_URL?.trim()) throw new InputError('--detach needs the seed service (KSEED_URL and KSEED_TOKEN): on the store itself kseed deploys in this process', [], { code: 'bad-option' });
       const input: AcquireInput = { owner: o.owner, ...(o.count !== undefined ? { count: o.count } : {}), ...(o.node ? { nodes: o.node } : {}), ...(o.role ? { role: o.role } : {}), ...(o.profile ? { profile: o.profile } : {}), ...(o.ttl ? { ttl: o.ttl } : {}), ...(o.provision ? { provision: true } : {}) };
       let l = await acquire(ctx, input, { ...(o.wait ? { wait: true } : {}), ...(o.timeout !== undefined ? { timeoutS: o.timeout } : {}) });
-      if (o.provision) l = await provisioned(ctx, l);
+      if (o.provision && !o.detach) l = await provisioned(ctx, l);
       ctx.out.result(l, () => `lease ${l.id} for ${l.owner} until ${l.expires_at}\n${rows([l])}${l.ssh_key ? `\nssh key: ${l.ssh_key.file}` : ''}`);
-      if (o.provision) {
+      if (o.provision && !o.detach) {
         const failed = l.nodes.filter((n) => !n.booted);
         for (const n of failed) process.stderr.write(`kseed: ${n.name}: not provisioned (${n.state ?? 'never enrolled'}): \`kseed status ${n.name}\` says why\n`);
         process.exitCode = exitFor(l.nodes.length - failed.length, failed.length);

@@ -4,14 +4,15 @@
  * (through the service, and on the store itself) deploys the nodes with a
  * key made for the lease (its private half 0600 under .kseed/secrets/, the
  * public half in the user-data the simulated node was given) and waits for
- * their first boot; a release wipes the nodes
+ * their first boot (`--detach`: the service deploys on, the CLI returns at
+ * once); a release wipes the nodes
  * through the engine's undeploy (the simulated ramdisk erases its disk and
  * says so) and they end available; `--keep` leaves the OS and the node
  * active; a second release succeeds unchanged; an unknown id is refused;
  * the service's expiry runs the same release (wipe); a node whose wipe
  * fails (its BMC refuses the site's password) is named, stays held by the
  * ended lease, the other is released, exit 3, and a release again (the
- * password fixed) frees it. Lane: rest.
+ * password fixed) frees it. Lane: rest; 31 s at load 10, 80 s at load 20.
  */
 import { execFileSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
@@ -189,6 +190,25 @@ describe.skipIf(!ok)('lease release wipes (simulated lab, real service)', () => 
     expect(wipes(N3)).toBe(1);
     expect(disk(N3)).toEqual({ label: '', data: false });
     expect(svc!.output()).toContain(`"type":"lease-expired","lease":"${l.body.id}","owner":"forgetful","nodes":["${N3}"]`);
+  });
+
+  it('--provision --detach through the service returns at once, the service deploys on; --detach alone or on the store is refused', async () => {
+    const alone = await k(['lease', 'acquire', '--owner', 'd', '--detach'], { env });
+    expect([alone.code, alone.stderr]).toEqual([2, 'kseed: --detach goes with --provision\n']);
+    const onStore = await k(['lease', 'acquire', '--owner', 'd', '--provision', '--detach']);
+    expect(onStore.code).toBe(2);
+    expect(onStore.stderr).toMatch(/^kseed: --detach needs the seed service \(KSEED_URL and KSEED_TOKEN\)/);
+    const r = await k(['--json', 'lease', 'acquire', '--owner', 'det', '--node', N3, '--provision', '--detach'], { env });
+    expect(r.code, r.stderr).toBe(0);
+    const l = JSON.parse(r.stdout);
+    expect(l.nodes).toMatchObject([{ name: N3, booted: false }]);
+    let v = l;
+    for (const t0 = Date.now(); !v.nodes[0].booted && Date.now() - t0 < 60_000; await new Promise((res) => setTimeout(res, 250))) v = (await api(svc!.url, 'GET', `/leases/${l.id}`, { token })).body;
+    expect(v.nodes).toMatchObject([{ name: N3, state: 'active', booted: true }]);
+    checkKey(v);
+    const rel = await k(['--json', 'lease', 'release', l.id], { env });
+    expect(rel.code, rel.stderr).toBe(0);
+    expect(disk(N3)).toEqual({ label: '', data: false });
   });
 
   it('a wipe that fails for one node names it, releases the other, exits 3, keeps the node held; a release again frees it', async () => {
