@@ -21,6 +21,7 @@ import type { LeaseStore } from './dhcp/leases.js';
 import { DhcpServer } from './dhcp/server.js';
 import { HttpBootServer, type HttpEvent } from './http/server.js';
 import type { BootBackend } from './http/types.js';
+import { BootCounters, type BootCounterSnapshot } from './counters.js';
 import { chainScript } from './ipxe.js';
 import { NoiseLimiter, type LimitedLine, type NoiseLimiterOptions, type SuppressedSummary } from './log-limit.js';
 import { interfaceAddresses, interfaceExists, NetifError } from './netif.js';
@@ -128,6 +129,9 @@ export class BootServices {
   private running = false;
   private readonly noise: NoiseLimiter;
   private expiry: NodeJS.Timeout | undefined;
+  private readonly count = new BootCounters();
+  /** DHCP's counts after a stop, so the last snapshot still has them. */
+  private lastDhcp: BootCounterSnapshot['dhcp'] = { received: {}, sent: {}, ignored: {} };
 
   constructor(private readonly o: BootServicesOptions) {
     this.noise = new NoiseLimiter(o.noise);
@@ -151,7 +155,15 @@ export class BootServices {
     }
   }
 
+  /** Every DHCP, TFTP and HTTP event so far, counted before the noise limit (boot/counters.ts). */
+  get counters(): BootCounterSnapshot {
+    const d = this.dhcp?.counts ?? this.lastDhcp;
+    return { dhcp: { received: { ...d.received }, sent: { ...d.sent }, ignored: { ...d.ignored } }, tftp: { ...this.count.tftp, failed: { ...this.count.tftp.failed } }, http: { requests: { ...this.count.http.requests }, bytes: this.count.http.bytes } };
+  }
+
   private emit(e: BootServiceEvent): void {
+    if (e.service === 'tftp') this.count.tftpEvent(e);
+    else if (e.service === 'http') this.count.httpEvent(e);
     const n = noiseOf(e);
     if (n && !this.noise.admit(n, (s) => this.write(suppressedEvent(s)))) return;
     this.write(e);
@@ -266,6 +278,7 @@ export class BootServices {
     const tftp = this.tftp;
     const http = this.http;
     this.dhcp = this.tftp = this.http = undefined;
+    if (dhcp) this.lastDhcp = dhcp.counts;
     this.running = false;
     // DHCP first, so no new client is sent to services that are going away
     await dhcp?.stop().catch(() => {});

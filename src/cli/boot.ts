@@ -17,6 +17,7 @@ import { StateLeaseStore } from '../boot/dhcp/state-store.js';
 import { BootServices, type BootServiceEvent, type BootServicesInfo } from '../boot/serve.js';
 import { ImagePreparer } from '../images/convert.js';
 import { bootBackendOptions } from '../service/boot-nodes.js';
+import { COUNTERS_EVERY_MS, writeCountersFile } from '../engine/boot-counters.js';
 import { openState } from '../engine/state.js';
 import { InputError, KseedError } from '../errors.js';
 import { loadSite } from '../site/load.js';
@@ -137,6 +138,24 @@ async function serve(opts: ServeOpts, cmd: Command): Promise<void> {
   if (json) process.stdout.write(`${JSON.stringify({ ts: new Date().toISOString(), service: 'serve', type: 'listening', ...info })}\n`);
   else process.stdout.write(`${describeServices(info)}\n`);
 
+  // the seed service's /metrics reads these counters from a file: it may run in another namespace
+  const startedAt = new Date().toISOString();
+  let lastCounters = '';
+  const saveCounters = () => {
+    const c = services.counters;
+    const text = JSON.stringify(c);
+    if (text === lastCounters) return;
+    try {
+      writeCountersFile(ctx.stateDir, { pid: process.pid, started_at: startedAt, written_at: new Date().toISOString(), ...c });
+      lastCounters = text;
+    } catch (err) {
+      line({ service: 'serve', type: 'warning', message: `counters for /metrics not written: ${(err as Error).message}` });
+    }
+  };
+  saveCounters();
+  const countersTimer = setInterval(saveCounters, COUNTERS_EVERY_MS);
+  countersTimer.unref();
+
   const parent = Number(process.env[CHILD_ENV] ?? 0);
   const signal = await new Promise<string>((resolve) => {
     process.once('SIGINT', () => resolve('SIGINT'));
@@ -149,6 +168,8 @@ async function serve(opts: ServeOpts, cmd: Command): Promise<void> {
   const tftp = services.tftpStats;
   // a stuck close must not keep the terminal: give it 5 s
   await Promise.race([services.stop(), new Promise((r) => setTimeout(r, 5000).unref())]);
+  clearInterval(countersTimer);
+  saveCounters();
   store.close();
   // every junk datagram and refused request, logged or not (the noise limit writes only the first of each source)
   const noise = services.noiseCounters;

@@ -8,10 +8,11 @@ import { EventEmitter } from 'node:events';
 import { RouterAdvertiser } from '../ra.js';
 import { bindToDevice, growReceiveBuffer, interfaceAddresses, interfaceExists, NetifError } from '../netif.js';
 import { type BootFiles, DEFAULT_BOOT_FILES } from './bootfile.js';
-import { DhcpDecodeError, decode, encode, macOf, messageType, messageTypeName } from './codec.js';
+import { DhcpDecodeError, decode, encode, macOf, MessageType, messageType, messageTypeName } from './codec.js';
 import { AuthoritativeHandler, type DhcpEvent, type DhcpNode, inSubnet, PXE_PORT, type Reply, SERVER_PORT } from './handlers.js';
 import { ProxyHandler } from './proxy.js';
 import type { Lease, LeaseStore } from './leases.js';
+import { bump, dhcpTypeLabel, ignoredReason } from '../counters.js';
 
 export interface DhcpServerOptions {
   /** The provisioning interface; nothing arriving elsewhere is ever answered. */
@@ -60,6 +61,8 @@ export class DhcpServer extends EventEmitter<DhcpServerEvents> {
   private proxy?: ProxyHandler;
   /** Counters for `boot serve` and the benchmark. */
   readonly stats = { received: 0, malformed: 0, replied: 0, ignored: 0, sendErrors: 0 };
+  /** The same traffic by message type and unanswered reason, for /metrics (boot/counters.ts). */
+  readonly counts = { received: {} as Record<string, number>, sent: {} as Record<string, number>, ignored: {} as Record<string, number> };
 
   constructor(readonly opts: DhcpServerOptions) {
     super();
@@ -150,23 +153,34 @@ export class DhcpServer extends EventEmitter<DhcpServerEvents> {
   private onMessage(sock: dgram.Socket, port: number, msg: Buffer, rinfo: dgram.RemoteInfo): void {
     this.stats.received++;
     let reply: Reply | null = null;
+    /** Why a request got no answer, when it did not (decided after the handler's events are in). */
+    let unanswered: 'ask-events' | 'bootp' | undefined;
     try {
       const req = decode(msg);
+      const type = messageType(req);
+      bump(this.counts.received, dhcpTypeLabel(messageTypeName[type ?? 0]));
       const src = { address: rinfo.address, port: rinfo.port };
       reply = this.auth ? this.auth.handle(req, src) : this.proxy!.handle(req, src, port);
       if (!reply && req.op === 1) {
         this.stats.ignored++;
-        if (messageType(req) === undefined) this.emit('event', { type: 'ignored', mac: macOf(req), client: rinfo.address, reason: 'no message type (BOOTP)' });
+        // RFC 2131 4.3.3/4.3.4: a DECLINE or RELEASE is never answered; it was handled, not ignored
+        if (type !== MessageType.DECLINE && type !== MessageType.RELEASE) unanswered = type === undefined ? 'bootp' : 'ask-events';
+        if (type === undefined) this.emit('event', { type: 'ignored', mac: macOf(req), client: rinfo.address, reason: 'no message type (BOOTP)' });
       }
     } catch (err) {
       if (err instanceof DhcpDecodeError) {
         this.stats.malformed++;
+        bump(this.counts.received, 'malformed');
+        bump(this.counts.ignored, 'malformed');
         this.emit('event', { type: 'malformed', mac: '', client: rinfo.address, reason: `${err.message} from ${rinfo.address}:${rinfo.port}` });
       } else {
         this.emit('error', err as Error);
       }
     }
-    for (const e of (this.auth ?? this.proxy!).drainEvents()) this.emit('event', e);
+    const events = (this.auth ?? this.proxy!).drainEvents();
+    if (unanswered === 'bootp') bump(this.counts.ignored, 'bootp');
+    else if (unanswered || events.some((e) => e.type === 'decline-ignored')) bump(this.counts.ignored, ignoredReason(events));
+    for (const e of events) this.emit('event', e);
     // also without a reply: a RELEASE or DECLINE changed the lease table
     if (reply) this.outbox.push({ sock, reply });
     if (!this.flushScheduled) {
@@ -194,6 +208,7 @@ export class DhcpServer extends EventEmitter<DhcpServerEvents> {
   private send(sock: dgram.Socket, reply: Reply): void {
     const out = encode(reply.packet);
     this.stats.replied++;
+    bump(this.counts.sent, dhcpTypeLabel(messageTypeName[messageType(reply.packet) ?? 0]));
     sock.send(out, reply.port, reply.address, (err) => {
       if (err) {
         this.stats.sendErrors++;

@@ -59,6 +59,8 @@ export interface HttpEvent {
   client: string;
   node?: string;
   error?: string;
+  /** Bytes sent: the body's declared length (sendfile bypasses the socket's count), else what the socket sent, headers included. */
+  bytes?: number;
 }
 
 const NODE_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
@@ -129,9 +131,12 @@ export class HttpBootServer {
     const t0 = Date.now();
     const rawPath = (req.url ?? '/').split('?')[0]!;
     const ev: HttpEvent = { method: req.method ?? '?', path: rawPath.slice(0, 256), status: 0, ms: 0, client: this.clientOf(req) };
+    const written0 = req.socket.bytesWritten;
     res.on('finish', () => {
       ev.status = res.statusCode;
       ev.ms = Date.now() - t0;
+      const declared = Number(res.getHeader('content-length'));
+      ev.bytes = req.method !== 'HEAD' && Number.isSafeInteger(declared) && declared > 0 ? declared : req.socket.bytesWritten - written0;
       try {
         this.o.log?.(ev);
       } catch {

@@ -101,3 +101,14 @@ export async function api(url: string, method: string, route: string, o: { token
   const text = await res.text();
   return { status: res.status, body: JSON.parse(text) };
 }
+
+/** `name{labels}` -> value, for every sample line. */
+export function samples(text: string): Map<string, number> {
+  const m = new Map<string, number>();
+  for (const line of text.split('\n')) {
+    if (!line || line.startsWith('#')) continue;
+    const i = line.lastIndexOf(' ');
+    m.set(line.slice(0, i), Number(line.slice(i + 1)));
+  }
+  return m;
+}

@@ -15,21 +15,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openState } from '../../../src/engine/state.js';
 import { ensureBuilt, runKseed } from '../../helpers/cli.js';
 import { needPeers } from '../../helpers/peers.js';
-import { api, createToken, type Service, siteDir, startService } from './helpers.js';
+import { api, createToken, samples, type Service, siteDir, startService } from './helpers.js';
 
 const PORT = 18344;
 const ok = needPeers('promtool');
-
-/** `name{labels}` -> value, for every sample line. */
-function samples(text: string): Map<string, number> {
-  const m = new Map<string, number>();
-  for (const line of text.split('\n')) {
-    if (!line || line.startsWith('#')) continue;
-    const i = line.lastIndexOf(' ');
-    m.set(line.slice(0, i), Number(line.slice(i + 1)));
-  }
-  return m;
-}
 
 async function scrape(url: string, token?: string): Promise<{ status: number; type: string | null; text: string }> {
   const res = await fetch(`${url}/metrics`, { headers: token ? { authorization: `Bearer ${token}` } : {} });
