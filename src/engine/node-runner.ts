@@ -369,6 +369,19 @@ export abstract class NodeRunner implements Provisioner {
     }
   }
 
+  /**
+   * An active node whose wait for the first-boot callback a killed seed cut
+   * short (a `boot-wait` with neither `booted` nor `boot-wait-failed` after
+   * it): the id that wait began at, so the next `provision --wait-booted`
+   * finishes it instead of calling the node done without its OS.
+   */
+  private interruptedBootWait(name: string): number | undefined {
+    if (this.store.getNode(name)?.state !== 'active') return undefined;
+    const evs = this.store.listEvents(name, {}).filter((e) => e.kind === 'boot-wait' || e.kind === 'booted' || e.kind === 'boot-wait-failed');
+    const last = evs.at(-1);
+    return last?.kind === 'boot-wait' ? last.id : undefined;
+  }
+
   /** After a deploy or rebuild finished: the disk boot, then (waitBooted) the OS's callback. */
   private async afterVerb(name: string, verb: Verb, since: number, opts: ProvisionOptions): Promise<boolean> {
     if (!DEPLOYS.includes(verb)) return true;
@@ -404,6 +417,10 @@ export abstract class NodeRunner implements Provisioner {
         const { verb, op } = p.resume;
         ran.push(verb);
         ok = (await this.runVerb(name, verb, op)) && (await this.afterVerb(name, verb, op.since, opts));
+      } else if (opts.waitBooted) {
+        const since = this.interruptedBootWait(name);
+        // the callback may have come while no engine ran (then it is only recorded); else the disk boots again
+        if (since !== undefined) ok = bootCallback(this.store.listEvents(name, { sinceId: since })) ? await this.waitBooted(name, since) : await this.afterVerb(name, 'deploy', since, opts);
       }
       // a single verb that was itself resumed (or finished) is done: a rebuild is not run twice
       if (ok && !(single && ran.includes(single))) {
