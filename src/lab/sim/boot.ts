@@ -15,10 +15,14 @@ import path from 'node:path';
 import { type DiskLabel, diskLabelFile, type PowerAction, runRamdisk } from './agent.js';
 import { dhcpLease, type DhcpLease, type DhcpStage, DhcpTimeout } from './dhcp-client.js';
 import { simArch, type SimNodeSpec, simUuid } from './hardware.js';
-import { simHttp } from './http-client.js';
+import { simHttp, SimHttpError } from './http-client.js';
 import { SIM_IFACE, setSimAddress } from './net.js';
 import { tftpGet } from './tftp-client.js';
 import type { SimFault } from './faults.js';
+
+/** The OS's first-boot callback: tries and pause between them (cloud-init phone_home: tries 10). */
+const CALLBACK_TRIES = 10;
+const CALLBACK_RETRY_MS = 3000;
 
 export type CounterKind = 'dhcp' | 'tftp' | 'http' | 'bytes';
 
@@ -281,16 +285,26 @@ export class SimBoot {
     this.phase('os');
     const lease = await this.osDhcp('os');
     const body = new URLSearchParams({ hostname: label.node, stage: 'booted', instance_id: label.node, boot_mode: this.spec.firmware, ip: lease.address }).toString();
-    this.count('http');
-    const r = await simHttp({
-      netns: this.spec.netns,
-      url: `${label.url}/v1/callback/${label.node}`,
-      method: 'POST',
-      headers: { authorization: `Bearer ${label.token}`, 'content-type': 'application/x-www-form-urlencoded' },
-      body,
-      signal: this.signal,
-    });
-    this.phase(r.status < 300 ? 'booted' : 'callback-refused', `HTTP ${r.status}`);
-    return 'idle';
+    // cloud-init's phone_home tries 10 times: a seed down (restarting) at that moment is waited out
+    for (let attempt = 1; ; attempt++) {
+      this.count('http');
+      try {
+        const r = await simHttp({
+          netns: this.spec.netns,
+          url: `${label.url}/v1/callback/${label.node}`,
+          method: 'POST',
+          headers: { authorization: `Bearer ${label.token}`, 'content-type': 'application/x-www-form-urlencoded' },
+          body,
+          signal: this.signal,
+        });
+        if (r.status >= 500 && attempt < CALLBACK_TRIES) throw new SimHttpError(`HTTP ${r.status}`);
+        this.phase(r.status < 300 ? 'booted' : 'callback-refused', `HTTP ${r.status}`);
+        return 'idle';
+      } catch (err) {
+        if (this.signal.aborted || attempt >= CALLBACK_TRIES) throw err;
+        this.phase('callback-retry', (err as Error).message);
+        await new Promise((r) => setTimeout(r, CALLBACK_RETRY_MS));
+      }
+    }
   }
 }
