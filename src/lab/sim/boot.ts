@@ -170,10 +170,22 @@ export class SimBoot {
     return lease;
   }
 
-  /** The DHCP of a Linux userland (the ramdisk's or the OS's udhcpc). */
+  /**
+   * The DHCP of a Linux userland. It outlasts a seed that is down (a
+   * restart) as the real ones do: kseed's ramdisk runs udhcpc in 3 rounds
+   * (templates/ramdisk/init, about 48 s) before it gives up; the installed
+   * OS's client (dhclient, systemd-networkd) never gives up.
+   */
   async osDhcp(what: string): Promise<DhcpLease> {
     this.phase(`${what}-dhcp`);
-    return this.dhcp('os');
+    for (let round = 1; ; round++) {
+      try {
+        return await this.dhcp('os');
+      } catch (e) {
+        if (!(e instanceof DhcpTimeout) || this.faults.has('no-dhcp') || this.signal.aborted || (what !== 'os' && round >= 3)) throw e;
+        this.phase(`${what}-dhcp-retry`, e.message);
+      }
+    }
   }
 
   async run(): Promise<BootOutcome> {
