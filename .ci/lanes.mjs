@@ -18,15 +18,18 @@
 // names, ports and paths (see .ci/LANES.md); re-check it when a lane gets a new kind of test.
 export const LANES = [
   {
+    // the Debian node OS e2e, then issue 17's Ceph part on its node05 (up to a running mon and
+    // mgr): the longest file by far (about 55 min under TCG), so it has a lane of its own
     name: 'vm',
-    include: ['test/e2e/**/*.test.ts'],
-    exclude: ['test/e2e/ceph.test.ts'],
+    include: ['test/e2e/nodeos.test.ts'],
     copy: true,
   },
   {
-    // the Ceph hand-off e2e (one 4 GiB VM, 25-40 min under TCG): its own lane, beside the others
-    name: 'ceph',
-    include: ['test/e2e/ceph.test.ts'],
+    // the other VM e2e files (Ironic, embedded, hand-off, air gap) one after another, beside the
+    // nodeos lane; the full Ceph e2e is opt-in (KSEED_CEPH_E2E=1, over an hour) and skipped here
+    name: 'vm2',
+    include: ['test/e2e/**/*.test.ts'],
+    exclude: ['test/e2e/nodeos.test.ts'],
     copy: true,
   },
   {

@@ -1,5 +1,6 @@
 import { existsSync } from 'node:fs';
 import type { Command } from 'commander';
+import type { NodeStatus } from '../engine/types.js';
 import { contextOf, noSiteFile } from './context.js';
 import { siteIfAny } from './embedded.js';
 import { table, timingsCell } from './output.js';
@@ -14,8 +15,16 @@ export function register(program: Command): void {
       const ctx = contextOf(cmd);
       // the engines load when the command runs, not for its --help
       const [{ openSeed }, { cephSummaryAt, cephSummaryLine }] = await Promise.all([import('../engine/seed.js'), import('../handoff/ceph-status.js')]);
-      const { apiServiceLine, apiServiceStatus } = await import('../service/daemon.js');
-      const s = await openSeed(ctx, await siteIfAny(ctx)).status({ ...(opts.out ? { out: opts.out } : {}) });
+      const [{ apiServiceLine, apiServiceStatus }, { viaService }] = await Promise.all([import('../service/daemon.js'), import('../service/client.js')]);
+      const siteFile = await siteIfAny(ctx);
+      const seed = openSeed(ctx, siteFile);
+      const o = opts.out ? { out: opts.out } : {};
+      // embedded: the nodes through the seed service when it runs (the same document the store gives);
+      // the Ironic engine's status asks Ironic itself, beside the store
+      const s =
+        siteFile?.engine === 'embedded'
+          ? await viaService(ctx.stateDir, async (call) => seed.status({ ...o, nodes: (await call<{ nodes: NodeStatus[] }>('GET', '/status')).nodes }), () => seed.status(o), (w) => process.stderr.write(`warning: ${w}\n`))
+          : await seed.status(o);
       const api = await apiServiceStatus(ctx.stateDir);
       if (s.engine === 'embedded') {
         const { boot_services, nodes } = s;

@@ -8,7 +8,7 @@ import { connectBmc } from '../bmc/index.js';
 import { loadSiteProfiles } from '../profiles/load.js';
 import type { Site } from '../site/types.js';
 import { EmbeddedEngine } from './embedded.js';
-import type { Seed, SeedUpOptions } from './seed.js';
+import type { Seed, SeedStatusOptions, SeedUpOptions } from './seed.js';
 import { stopSeedRegistry } from './seed-registry.js';
 import { bootServiceOf, bootServicePid, logFileOf, startBootService, stopBootService, type BootServiceInfo } from './service.js';
 import { openState } from './state.js';
@@ -54,9 +54,10 @@ export class EmbeddedSeed implements Seed {
   }
 
   /** Whether the boot services run, and every node as the engine sees it. */
-  async status(): Promise<EmbeddedSeedStatus> {
+  async status(o: SeedStatusOptions = {}): Promise<EmbeddedSeedStatus> {
     const { site, stateDir } = this;
     const pid = bootServicePid(stateDir, site.file);
+    if (o.nodes) return { engine: 'embedded', boot_services: { running: pid !== undefined, ...(pid ? { pid } : {}), log: logFileOf(stateDir) }, nodes: o.nodes };
     const store = openState(stateDir);
     try {
       const engine = new EmbeddedEngine({ site, store, profiles: await loadSiteProfiles(site.dir), connect: connectBmc });

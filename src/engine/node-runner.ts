@@ -24,6 +24,7 @@ import {
   agentOutcome, bootCallback, type Clock, interruptedBootWait, errText, failedOutcome, isAlive, lastHeard, limiter, NodeBusy, type OpRecord,
   ownerIsDead, ownerName, PhaseTimeout, NodeSlots, realClock, type Semaphore, semaphore, withTimeout,
 } from './runner.js';
+import { nodeStatusOf } from './node-status.js';
 import type { EventRecord, StateStore } from './state.js';
 import { DEFAULT_LIMITS, DEFAULT_TIMEOUTS, type NodeOutcome, type NodeStatus, type PhaseTimeouts, type ProgressEvent, type ProvisionOptions, type Provisioner, type RunLimits } from './types.js';
 
@@ -72,9 +73,6 @@ export interface Prepared {
 
 /** Verbs whose work boots the deploy ramdisk. */
 const RAMDISK_VERBS: ReadonlySet<Verb> = new Set(['inspect', 'deploy', 'rebuild', 'undeploy']);
-
-/** States between runs, when no ramdisk or OS of ours holds a lease: one left from an earlier boot is not the address of the node. */
-const AT_REST: ReadonlySet<NodeState> = new Set(['enroll', 'manageable', 'available']);
 
 const DEPLOYS: readonly Verb[] = ['deploy', 'rebuild'];
 
@@ -470,30 +468,7 @@ export abstract class NodeRunner implements Provisioner {
   }
 
   status(nodes?: string[]): NodeStatus[] {
-    const names = nodes ?? this.base.site.nodes.map((n) => n.name);
-    return names.map((name) => {
-      const r = this.store.getNode(name);
-      if (!r) return { node: name, state: 'enroll', power: null, ip: null, profile: null, last_error: null, timings: [], updated_at: 0 };
-      const booted = r.data.booted as { hostname?: string } | null | undefined;
-      return {
-        node: name,
-        state: r.state,
-        power: r.power,
-        // the address DHCP gave its PXE NIC, unless the site fixes one; a node at rest
-        // (powered off, no OS of ours on it) has none, whatever lease is left
-        ip: r.ip ?? (AT_REST.has(r.state) ? null : this.leaseIp(name)),
-        profile: r.profile,
-        last_error: r.last_error,
-        timings: this.store.phaseTimings(name),
-        ...(booted?.hostname ? { booted_hostname: booted.hostname } : {}),
-        updated_at: r.updated_at,
-      };
-    });
-  }
-
-  private leaseIp(name: string): string | null {
-    const mac = this.specs.get(name)?.macs[0];
-    return (mac && this.store.getLease(mac)?.ip) || null;
+    return (nodes ?? this.base.site.nodes.map((n) => n.name)).map((name) => nodeStatusOf(this.store, name, this.specs.get(name)?.macs ?? []));
   }
 
   async close(): Promise<void> {}

@@ -6,6 +6,7 @@
  * services as one background process (embedded-seed.ts).
  */
 import type { Site } from '../site/types.js';
+import type { NodeStatus } from './types.js';
 import { EmbeddedSeed, type EmbeddedSeedDown, type EmbeddedSeedStatus, type EmbeddedSeedUp } from './embedded-seed.js';
 import { IronicSeed, type IronicSeedDown, type IronicSeedStatus, type IronicSeedUp } from './ironic-seed.js';
 
@@ -38,6 +39,8 @@ export interface SeedDownOptions {
 
 export interface SeedStatusOptions {
   out?: string;
+  /** The nodes as the seed service reported them (GET /api/v1/status): the embedded engine then leaves the store closed. */
+  nodes?: NodeStatus[];
 }
 
 export type SeedUp = EmbeddedSeedUp | IronicSeedUp;

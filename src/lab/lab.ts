@@ -44,7 +44,7 @@ import {
 } from './names.js';
 import { deleteLink, deleteTap, ensureBridge, ensureNetns, ensureTap, ensureVlan } from './net.js';
 import { LAB_VLAN, labNodeAddresses, labVlanIface, seedVlanAddresses } from './static-net.js';
-import { stopVm, vmInput } from './node.js';
+import { sizedNode, stopVm, vmInput, type NodeSizing } from './node.js';
 import { liveCmdline, readPidFile } from './proc.js';
 import { recordLabResources } from './resources.js';
 import { writeLabSite, checkSiteWritable } from './site.js';
@@ -56,7 +56,7 @@ import { checkUefiFirmware, createDisk, createUefiVars, type Firmware, renderVmS
 import { ensureLabCert } from './redfish/cert.js';
 import { startRedfish, stopRedfish } from './redfish/run.js';
 
-export interface CreateLabOptions {
+export interface CreateLabOptions extends NodeSizing {
   /** `.kseed/` directory: the lab goes to `<stateDir>/lab/<name>/`. */
   stateDir: string;
   name?: string;
@@ -361,7 +361,7 @@ export async function createLab(o: CreateLabOptions): Promise<CreateLabResult> {
     for (let i = 0; i < count + unlisted; i++) {
       const listed = i < count;
       const fw: Firmware = listed && i >= count - uefi ? 'uefi' : 'bios';
-      const node = planNode({ lab: name, dir, index: i, firmware: fw, base, diskGb, memoryMb, dataDisks, dataDiskGb, nics, listed, sim: sim ? netnsName(name) : undefined, prev: prev?.nodes[i] });
+      const node = sizedNode(planNode({ lab: name, dir, index: i, firmware: fw, base, diskGb, memoryMb, dataDisks, dataDiskGb, nics, listed, sim: sim ? netnsName(name) : undefined, prev: prev?.nodes[i] }), o.nodeSize);
       nodes.push(staticNetwork && listed ? { ...node, addresses: labNodeAddresses(network, i) } : node);
     }
     const removed = (prev?.nodes ?? []).filter((n) => n.index >= nodes.length);

@@ -35,6 +35,8 @@ export interface LabNodeManifest {
   /** With a static network: the node's fixed addresses (bond, VLAN). */
   addresses?: LabNodeAddresses;
   memoryMb: number;
+  /** vCPUs (QEMU -smp); unset = 1 */
+  cpus?: number;
   bmc: { address: '127.0.0.1'; port: number; username: string; mac: string };
   /** Boot/root disk (bootindex after the NIC unless IPMI set bootdev disk). */
   disk: LabDisk;

@@ -5,13 +5,32 @@
  */
 import { appendFileSync, closeSync, existsSync, openSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { KseedError } from '../errors.js';
+import { InputError, KseedError } from '../errors.js';
 import { startDetached } from '../util/spawn.js';
 import type { LabManifest, LabNodeManifest } from './manifest.js';
 import { requireTool } from '../util/tools.js';
 import { directBootArgv, type VmInput } from './vm.js';
 import { findByMarker, isOurs, liveCmdline, readPidFile, terminate } from './proc.js';
 import { SOL_RELAY_ENTRY } from './sol-relay.js';
+
+export interface NodeSizing {
+  /** Memory (MiB) and vCPUs of single nodes by name, over the lab's memoryMb and 1 vCPU (a Ceph monitor among small nodes). */
+  nodeSize?: Record<string, { memoryMb?: number; cpus?: number }>;
+}
+
+/** The node with the size its name is given in `nodeSize`, if any. */
+export function sizedNode(node: LabNodeManifest, nodeSize: NodeSizing['nodeSize']): LabNodeManifest {
+  const s = nodeSize?.[node.name];
+  if (!s) return node;
+  const check = (v: number | undefined, field: string, min: number, max: number) => {
+    if (v !== undefined && (!Number.isInteger(v) || v < min || v > max)) {
+      throw new InputError(`bad ${field} ${String(v)} for ${node.name}`, [{ file: '<command line>', path: `nodeSize.${node.name}.${field}`, message: `must be an integer ${min}..${max}` }]);
+    }
+  };
+  check(s.memoryMb, 'memoryMb', 128, 65536);
+  check(s.cpus, 'cpus', 1, 8);
+  return { ...node, ...(s.memoryMb ? { memoryMb: s.memoryMb } : {}), ...(s.cpus && s.cpus > 1 ? { cpus: s.cpus } : {}) };
+}
 
 export function nodeFile(node: Pick<LabNodeManifest, 'dir'>, name: string): string {
   return path.join(node.dir, name);
@@ -144,6 +163,7 @@ export function vmInput(m: LabManifest, node: LabNodeManifest, tools: { ip: stri
     firmware: node.firmware,
     ...(m.uefiHttpBoot && node.firmware === 'uefi' ? { httpBoot: true } : {}),
     memoryMb: node.memoryMb,
+    ...(node.cpus ? { cpus: node.cpus } : {}),
     diskSerial: node.disk.serial,
     dataDisks: (node.dataDisks ?? []).map((dd) => ({ file: path.basename(dd.path), serial: dd.serial })),
     ipPath: tools.ip,

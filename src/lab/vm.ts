@@ -25,6 +25,8 @@ export interface VmInput {
   extraNics?: { mac: string; tap: string }[];
   firmware: Firmware;
   memoryMb: number;
+  /** vCPUs; unset = 1. Under TCG each is a host thread (MTTCG): more only where the guest runs work in parallel (a Ceph mon, mgr and CLI). */
+  cpus?: number;
   diskSerial: string;
   /** Extra disks: file name inside the node dir and serial. */
   dataDisks?: { file: string; serial: string }[];
@@ -63,7 +65,7 @@ export function qmpUsable(nodeDir: string): boolean {
 export function renderVmScript(v: VmInput): string {
   const httpBoot = v.httpBoot === true && v.firmware === 'uefi';
   const args = [
-    `-name ${shq(v.name)} -machine ${v.firmware === 'uefi' ? 'q35' : 'pc'} -accel tcg -cpu max -smp 1 -m ${v.memoryMb}`,
+    `-name ${shq(v.name)} -machine ${v.firmware === 'uefi' ? 'q35' : 'pc'} -accel tcg -cpu max -smp ${v.cpus ?? 1} -m ${v.memoryMb}`,
     '-nographic -nodefaults -no-user-config -monitor none -pidfile "$d/qemu.pid"',
     '-chardev "$SER" -serial chardev:ser0',
     '-device virtio-rng-pci',
@@ -172,7 +174,7 @@ export function directBootArgv(v: DirectBootInput): string[] {
   const d = v.nodeDir;
   const argv = [
     'netns', 'exec', v.netns, v.qemuPath,
-    '-name', v.name, '-machine', v.firmware === 'uefi' ? 'q35' : 'pc', '-accel', 'tcg', '-cpu', 'max', '-smp', '1', '-m', String(v.memoryMb),
+    '-name', v.name, '-machine', v.firmware === 'uefi' ? 'q35' : 'pc', '-accel', 'tcg', '-cpu', 'max', '-smp', String(v.cpus ?? 1), '-m', String(v.memoryMb),
     '-nographic', '-nodefaults', '-no-user-config', '-monitor', 'none', '-pidfile', `${d}/qemu.pid`,
     '-chardev', `file,id=ser0,path=${d}/serial.log,append=on`, '-serial', 'chardev:ser0',
     '-device', 'virtio-rng-pci',

@@ -14,12 +14,13 @@
 import { createServer, type IncomingMessage, type RequestListener, type Server, type ServerResponse } from 'node:http';
 import { createServer as createTlsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
+import { nodeStatusOf } from '../engine/node-status.js';
 import type { StateStore } from '../engine/state.js';
 import { InputError, KseedError } from '../errors.js';
 import { ApiError, type Fields, intParam, MAX_BODY_BYTES, parseBody, parseQuery } from './api-input.js';
-import { type AcquireInput, type LeaseCandidate, LeaseDesk } from './leases.js';
+import { type AcquireInput, type LeaseCandidate, LeaseDesk, type LeaseWork } from './leases.js';
 import { ApiMetrics, METRICS_CONTENT_TYPE, METRICS_PATH, metricsText } from './metrics.js';
-import { bootTrace, consoleTail } from './trace.js';
+import { BootLogFollower, bootTrace, consoleTail } from './trace.js';
 import { EventStreams, loginSecret, servePage, sessionCookie, Sessions } from './web.js';
 
 export const API_PREFIX = '/api/v1';
@@ -41,11 +42,15 @@ export interface ApiOptions {
   stateDir?: string;
   /** The built page (default dist/web/). */
   webDir?: string;
+  /** How leases wipe and provision their nodes (the site's engine); without it only --keep frees a deployed node, and nothing is provisioned. */
+  work?: LeaseWork;
 }
 
 export interface RunningApi {
   url: string;
   server: Server;
+  /** The lease desk the routes use: the service's expiry runs its releases on the same one. */
+  desk: LeaseDesk;
   close(): Promise<void>;
 }
 
@@ -57,6 +62,7 @@ interface Ctx {
   metrics: ApiMetrics;
   stateDir: string | undefined;
   macs: ReadonlyMap<string, readonly string[]>;
+  log: ((e: Record<string, unknown>) => void) | undefined;
 }
 
 /** An answer that is not JSON (the Prometheus text of /metrics). */
@@ -76,7 +82,7 @@ interface Call {
 
 type Handler = (c: Ctx, call: Call) => Promise<[number, unknown]> | [number, unknown];
 
-const ACQUIRE: Fields = { owner: { type: 'string', required: true }, count: { type: 'integer' }, nodes: { type: 'string[]' }, profile: { type: 'string' }, role: { type: 'string' }, ttl: { type: 'string' } };
+const ACQUIRE: Fields = { owner: { type: 'string', required: true }, count: { type: 'integer' }, nodes: { type: 'string[]' }, profile: { type: 'string' }, role: { type: 'string' }, ttl: { type: 'string' }, provision: { type: 'boolean' } };
 const RENEW: Fields = { ttl: { type: 'string' } };
 const RELEASE: Fields = { keep: { type: 'boolean' } };
 
@@ -111,6 +117,16 @@ const ROUTES: [string, string, boolean, Handler][] = [
       const withPhases = parseQuery(k.query, ['phases']).phases === 'true';
       const names = [...c.nodes, ...c.store.listNodes().map((n) => n.name).filter((n) => !c.nodes.includes(n))];
       return [200, { nodes: names.map((n) => (withPhases ? { ...nodeView(c, n), phases: phasesOf(c, n) } : nodeView(c, n))) }];
+    },
+  ],
+  [
+    'GET',
+    '/status',
+    true,
+    (c, k) => {
+      parseQuery(k.query, []);
+      // the site's nodes as `kseed status` prints them (engine/node-status.ts): the same document whether the CLI asks here or reads the store
+      return [200, { nodes: c.nodes.map((n) => nodeStatusOf(c.store, n, c.macs.get(n) ?? [])) }];
     },
   ],
   [
@@ -164,7 +180,10 @@ const ROUTES: [string, string, boolean, Handler][] = [
     true,
     async (c, k) => {
       const b = parseBody(await k.body(), ACQUIRE) as unknown as AcquireInput;
-      return [201, c.desk.acquire(b, k.user)];
+      const l = c.desk.acquire(b, k.user);
+      // the deploy takes minutes: it runs on here, the client follows the lease (its nodes' state and first boot)
+      if (b.provision) void c.desk.provision(l.id).catch((err: unknown) => c.log?.({ service: 'api', type: 'error', message: `lease ${l.id} provision: ${(err as Error).message}` }));
+      return [201, l];
     },
   ],
   [
@@ -179,7 +198,7 @@ const ROUTES: [string, string, boolean, Handler][] = [
     },
   ],
   ['POST', '/leases/:id/renew', true, async (c, k) => [200, c.desk.renew(k.params[0]!, parseBody(await k.body(), RENEW).ttl as string | undefined, k.user)]],
-  ['POST', '/leases/:id/release', true, async (c, k) => [200, c.desk.release(k.params[0]!, Boolean(parseBody(await k.body(), RELEASE).keep), k.user)]],
+  ['POST', '/leases/:id/release', true, async (c, k) => [200, await c.desk.release(k.params[0]!, Boolean(parseBody(await k.body(), RELEASE).keep), k.user)]],
 ];
 
 function match(pattern: string, path: string): string[] | undefined {
@@ -259,7 +278,7 @@ function send(res: ServerResponse, status: number, doc: unknown, retryAfter?: nu
 }
 
 export async function startApi(o: ApiOptions): Promise<RunningApi> {
-  const desk = new LeaseDesk(o.store, o.nodes);
+  const desk = new LeaseDesk(o.store, o.nodes, o.work);
   const ctx: Ctx = {
     store: o.store,
     desk,
@@ -268,9 +287,10 @@ export async function startApi(o: ApiOptions): Promise<RunningApi> {
     metrics: new ApiMetrics(),
     stateDir: o.stateDir,
     macs: new Map(o.nodes.map((n) => [n.name, n.macs ?? []])),
+    log: o.log,
   };
   const sessions = new Sessions();
-  const streams = new EventStreams(o.store);
+  const streams = new EventStreams(o.store, o.stateDir ? new BootLogFollower(o.stateDir, o.store, ctx.macs) : undefined);
   /** The token of the request's page session: GET only, so a cookie alone can read but never change anything. */
   const sessionOf = (req: IncomingMessage) => (req.method === 'GET' || req.method === 'HEAD' ? sessions.secretOf(req.headers.cookie) : undefined);
   const handle: RequestListener = (req, res) => {
@@ -375,6 +395,7 @@ export async function startApi(o: ApiOptions): Promise<RunningApi> {
   return {
     url: `${o.tls ? 'https' : 'http'}://${a.address}:${a.port}`,
     server,
+    desk,
     close: () =>
       new Promise<void>((resolve) => {
         streams.close();

@@ -1,14 +1,18 @@
 /**
- * The CLI's side of the API: `kseed lease ...` with KSEED_URL set talks to a
- * seed service (on another machine, for a CI runner) with KSEED_TOKEN. The
- * service's refusal comes back as the same error, and exit code, the
- * command would have given working on the store itself.
+ * The CLI's side of the API: with KSEED_URL set a command talks to that seed
+ * service (on another machine, for a CI runner) with KSEED_TOKEN; on the
+ * seed itself, to the service its run file names, with the token the service
+ * keeps for it (cli-token.ts). The service's refusal comes back as the same
+ * error, and exit code, the command would have given working on the store
+ * itself.
  */
 import { readFileSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { InputError, KseedError } from '../errors.js';
 import { API_PREFIX } from './api.js';
+import { CLI_TOKEN_NAME, cliTokenFileOf, readCliToken } from './cli-token.js';
+import { runFileOf } from './serve.js';
 
 export interface ApiTarget {
   url: string;
@@ -80,7 +84,7 @@ export async function callApi<T>(t: ApiTarget, method: 'GET' | 'POST', route: st
       const e = err as NodeJS.ErrnoException;
       // a certificate kseed's CA did not sign (or no KSEED_CA given) says which, and the cure
       const tls = /CERT|SELF_SIGNED|UNABLE_TO_VERIFY/.test(e.code ?? '') ? `: set KSEED_CA to the seed's .kseed/secrets/api-ca.crt` : '';
-      throw new KseedError(`the seed service at ${t.url} does not answer (${e.code ?? e.message})${tls}`, { code: 'api-unreachable' });
+      throw new KseedError(`the seed service at ${t.url} does not answer (${e.code ?? e.message})${tls}`, { code: 'api-unreachable', cause: err });
     }
     // 503 + Retry-After: the service changed nothing (its store was busy); asking again is safe, also for a POST
     const after = res.retryAfter === undefined ? NaN : Number(res.retryAfter);
@@ -99,4 +103,59 @@ export async function callApi<T>(t: ApiTarget, method: 'GET' | 'POST', route: st
   const code = typeof doc.error === 'string' ? doc.error : 'api-error';
   if (res.status === 400) throw new InputError(message, [], { code });
   throw new KseedError(message, { code });
+}
+
+export type ApiCall = <R>(method: 'GET' | 'POST', route: string, body?: unknown) => Promise<R>;
+
+/** The service this seed's run file records (.kseed/run/api.json), with the token it keeps for the CLI. */
+export function recordedService(stateDir: string): (ApiTarget & { pid: number }) | undefined {
+  let run: { pid?: unknown; url?: unknown; ca?: unknown };
+  try {
+    run = JSON.parse(readFileSync(runFileOf(stateDir), 'utf8')) as typeof run;
+  } catch {
+    return undefined;
+  }
+  if (typeof run.url !== 'string' || typeof run.pid !== 'number') return undefined;
+  const token = readCliToken(stateDir);
+  // the service writes the token before its run file: a run file without one is a service too old to have it
+  if (!token) throw new KseedError(`the seed service (pid ${run.pid}, ${run.url}) left no CLI token in ${cliTokenFileOf(stateDir)}: restart it (kseed down; kseed up)`, { code: 'no-cli-token' });
+  let ca: string | undefined;
+  if (typeof run.ca === 'string') {
+    try {
+      ca = readFileSync(run.ca, 'utf8');
+    } catch (err) {
+      throw new KseedError(`the seed service's CA ${run.ca}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, { code: 'bad-ca' });
+    }
+  }
+  return { url: run.url.replace(/\/+$/, ''), token, pid: run.pid, ...(ca ? { ca } : {}) };
+}
+
+/** Whether the call failed because nothing listens there any more (not a refusal, a timeout or a TLS problem). */
+const refused = (err: unknown) => err instanceof KseedError && err.code === 'api-unreachable' && (err.cause as NodeJS.ErrnoException | undefined)?.code === 'ECONNREFUSED';
+
+/**
+ * A command's work through the seed service when one runs, else on the store
+ * (`direct`): KSEED_URL first (a refusal of that one is an error: it was asked
+ * for), then the service the seed's run file records. A recorded service that
+ * refuses connections is gone (killed, or stopping): `warn` says so and the
+ * store is read directly. Any answer of the service, a 401 included, is its
+ * answer, never a reason to go around it.
+ */
+export async function viaService<T>(stateDir: string, viaApi: (call: ApiCall) => Promise<T>, direct: () => Promise<T> | T, warn: (line: string) => void): Promise<T> {
+  const env = apiTargetFromEnv();
+  if (env) return viaApi((method, route, body) => callApi(env, method, route, body));
+  const rec = recordedService(stateDir);
+  if (!rec) return direct();
+  try {
+    return await viaApi((method, route, body) => callApi(rec, method, route, body));
+  } catch (err) {
+    if (!refused(err)) {
+      if (err instanceof KseedError && /^(unknown-token|token-revoked)$/.test(err.code)) {
+        throw new KseedError(`${err.message}: the seed service (pid ${rec.pid}) refuses the CLI's token ${CLI_TOKEN_NAME} (${cliTokenFileOf(stateDir)}); restarting the service (kseed down; kseed up) issues a new one`, { code: err.code });
+      }
+      throw err;
+    }
+    warn(`the seed service recorded in ${runFileOf(stateDir)} (pid ${rec.pid}, ${rec.url}) refuses connections: it is gone; using the state store directly`);
+    return direct();
+  }
 }

@@ -12,7 +12,7 @@
  * The console is the lab's serial log of the node (QEMU's -serial file,
  * lab/manifest.ts); real hardware has none here (`kseed console` is SOL).
  */
-import { closeSync, existsSync, fstatSync, openSync, readSync } from 'node:fs';
+import { closeSync, existsSync, fstatSync, openSync, readSync, statSync } from 'node:fs';
 import type { EventRecord, StateStore } from '../engine/state.js';
 import { logFileOf } from '../engine/service.js';
 import { listLabs, readManifest } from '../lab/manifest.js';
@@ -120,6 +120,122 @@ export function bootTrace(stateDir: string, store: StateStore, node: string, sit
   // ISO stamps of one clock sort as text; the sort is stable for one millisecond's lines
   out.sort((a, b) => (a.ts < b.ts ? -1 : a.ts > b.ts ? 1 : 0));
   return out.slice(-TRACE_MAX);
+}
+
+/** How much new log one poll reads at most: a flood is skipped past, the page needs the latest lines. */
+const FOLLOW_MAX_BYTES = 1024 * 1024;
+
+export interface LiveBootLine extends TraceEntry {
+  node: string;
+}
+
+/**
+ * Follows the boot services' log as it grows, for the page's live stream:
+ * each new line that is a node's boot step (by MAC for DHCP, by the node's
+ * leased address or named node for TFTP and HTTP, as bootTrace matches
+ * them), so that a node stuck before its first store event (no DHCP
+ * answer, a first stage never fetched) shows where it stopped while the
+ * page is open. Starts at the log's end: what came before is in the trace.
+ * A log that shrank was rotated or truncated: it is read from its start.
+ */
+export class BootLogFollower {
+  private offset: number;
+  private rest = '';
+  private readonly file: string;
+  private readonly byMac = new Map<string, string>();
+
+  constructor(
+    stateDir: string,
+    private readonly store: StateStore,
+    macs: ReadonlyMap<string, readonly string[]>,
+  ) {
+    this.file = logFileOf(stateDir);
+    this.offset = this.size();
+    for (const [node, list] of macs) for (const m of list) this.byMac.set(m.toLowerCase(), node);
+  }
+
+  /** Starts over at the log's end (a stream opens after none was: older lines are in the trace). */
+  skipToEnd(): void {
+    this.offset = this.size();
+    this.rest = '';
+  }
+
+  private size(): number {
+    try {
+      return statSync(this.file).size;
+    } catch {
+      return 0;
+    }
+  }
+
+  /** The node boot lines written since the last call. */
+  read(): LiveBootLine[] {
+    const size = this.size();
+    if (size < this.offset) {
+      this.offset = 0;
+      this.rest = '';
+    }
+    if (size === this.offset) return [];
+    if (size - this.offset > FOLLOW_MAX_BYTES) {
+      this.offset = size - FOLLOW_MAX_BYTES;
+      this.rest = '';
+    }
+    let text = '';
+    let fd: number | undefined;
+    try {
+      fd = openSync(this.file, 'r');
+      const buf = Buffer.alloc(size - this.offset);
+      const n = readSync(fd, buf, 0, buf.length, this.offset);
+      this.offset += n;
+      text = this.rest + buf.subarray(0, n).toString('utf8');
+    } catch {
+      return [];
+    } finally {
+      if (fd !== undefined) closeSync(fd);
+    }
+    const lines = text.split('\n');
+    // a line still being written waits for its end
+    this.rest = lines.pop() ?? '';
+    const out: LiveBootLine[] = [];
+    let byIp: Map<string, string> | undefined;
+    for (const line of lines) {
+      if (!line.startsWith('{')) continue;
+      let e: Record<string, unknown>;
+      try {
+        e = JSON.parse(line) as Record<string, unknown>;
+      } catch {
+        continue;
+      }
+      if (e.service !== 'dhcp' && e.service !== 'tftp' && e.service !== 'http') continue;
+      let node: string | undefined;
+      if (e.service === 'dhcp') node = this.byMac.get(String(e.mac ?? '').toLowerCase());
+      else {
+        // read once per batch: a lease given a moment ago is in the store by now
+        byIp ??= this.addresses();
+        node = typeof e.node === 'string' && [...this.byMac.values()].includes(e.node) ? e.node : byIp.get(String(e.client ?? '').replace(/:\d+$/, ''));
+      }
+      if (!node) continue;
+      const ips = new Set(byIp ? [...byIp].filter(([, n]) => n === node).map(([ip]) => ip) : []);
+      const macs = new Set([...this.byMac].filter(([, n]) => n === node).map(([m]) => m));
+      const t = fromLogLine(e, macs, ips, node);
+      if (t) out.push({ node, ...t });
+    }
+    return out;
+  }
+
+  /** Client address -> node: the site MACs' DHCP leases and the nodes' recorded addresses. */
+  private addresses(): Map<string, string> {
+    const m = new Map<string, string>();
+    for (const l of this.store.listLeases()) {
+      const node = this.byMac.get(l.mac.toLowerCase());
+      if (node) m.set(l.ip, node);
+    }
+    for (const n of new Set(this.byMac.values())) {
+      const ip = this.store.getNode(n)?.ip;
+      if (ip) m.set(ip, n);
+    }
+    return m;
+  }
 }
 
 /** The end of the node's serial log in a lab of this seed, printable characters only; undefined without one. */

@@ -18,6 +18,9 @@
  * is open, reads the events table past the last id it saw (an index range,
  * microseconds) and fans new events out to every stream. The event id is
  * the SSE id, so a browser that reconnects (Last-Event-ID) misses nothing.
+ * The same poller follows the boot services' log (trace.ts BootLogFollower)
+ * and sends each node's new DHCP/TFTP/HTTP line as a `boot` event: a node
+ * that never reaches its first store event still shows its last step.
  */
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
@@ -26,6 +29,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { StateStore } from '../engine/state.js';
 import { ApiError } from './api-input.js';
+import type { BootLogFollower } from './trace.js';
 
 /** dist/web/ beside dist/service/: where `npm run build` puts the page. */
 export const WEB_DIR = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'web');
@@ -34,6 +38,8 @@ const SESSION_MS = 12 * 3600_000;
 const MAX_SESSIONS = 1000;
 const POLL_MS = 500;
 const PING_MS = 15_000;
+/** Boot lines per tick at most: in a flood, the newest say where each node is. */
+const BOOT_LINES_MAX = 200;
 
 const TYPES: Record<string, string> = { '.html': 'text/html; charset=utf-8', '.js': 'text/javascript; charset=utf-8', '.css': 'text/css; charset=utf-8', '.svg': 'image/svg+xml' };
 /** The page's files by URL path; anything else is a 404 (no path from the URL ever reaches the file system). */
@@ -129,7 +135,11 @@ export class EventStreams {
   private ping: NodeJS.Timeout | undefined;
   private last = 0;
 
-  constructor(private readonly store: StateStore) {}
+  constructor(
+    private readonly store: StateStore,
+    /** The boot services' log, whose node lines go out as `boot` events (no SSE id: they are not the store's). */
+    private readonly bootLog?: BootLogFollower,
+  ) {}
 
   get open(): number {
     return this.streams.size;
@@ -138,7 +148,10 @@ export class EventStreams {
   /** Starts a stream at `lastEventId` (a reconnect) or at the newest event (a new page, which loaded the rest itself). */
   attach(req: IncomingMessage, res: ServerResponse, live: () => boolean): void {
     const resume = Number(req.headers['last-event-id']);
-    if (!this.timer) this.last = this.store.lastEventId();
+    if (!this.timer) {
+      this.last = this.store.lastEventId();
+      this.bootLog?.skipToEnd();
+    }
     const newest = this.last;
     res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-store', 'x-accel-buffering': 'no' });
     // the browser waits 2 s before reconnecting after a drop
@@ -204,9 +217,14 @@ export class EventStreams {
         this.streams.delete(s);
       }
     });
-    if (!evs.length) return;
-    this.last = evs.at(-1)!.id;
-    this.each((s) => this.send(s.res, evs));
+    // a boot line is sent after the store's events of the same tick: a node's DHCP offer may come
+    // after its power-on event, never before
+    const boot = this.bootLog?.read().slice(-BOOT_LINES_MAX) ?? [];
+    if (evs.length) {
+      this.last = evs.at(-1)!.id;
+      this.each((s) => this.send(s.res, evs));
+    }
+    if (boot.length) this.each((s) => s.res.write(`event: boot\ndata: ${JSON.stringify({ lines: boot })}\n\n`));
   }
 }
 

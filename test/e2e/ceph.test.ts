@@ -11,6 +11,10 @@
  * uses, and Kolla's external-Ceph files carrying this cluster's fsid and
  * client keys. A second run changes nothing and succeeds.
  *
+ * CI runs the part up to a running mon and mgr (`--until bootstrap`) on the
+ * node OS e2e's lab instead (test/e2e/nodeos.test.ts): it is already
+ * provisioned there, and this file's hour does not fit CI's budget.
+ *
  * One node, not three: under TCG bootstrap alone took 352 s and one OSD
  * 268 s more (shared/reference/node-os-and-ceph.md); more nodes would push
  * CI past its budget. Lab "cp1" (netns ksl-cp1), BMC ports 18000+.

@@ -23,7 +23,7 @@ export const SEED_ARTIFACTS = 'http://10.77.0.1:8080/artifacts';
 /** Peers the lab and the image build need (for needPeers). */
 export const DEBIAN_LAB_PEERS = ['ip', 'ipmi_sim', 'ipmitool', 'qemu-system-x86_64', 'qemu-img', 'debootstrap', 'sgdisk', 'mkfs.ext4', 'mkfs.fat', 'mcopy', 'zstd', 'ssh'];
 
-export interface DebianLabOptions extends Pick<CreateLabOptions, 'nodes' | 'uefiNodes' | 'diskGb' | 'memoryMb' | 'dataDisks' | 'dataDiskGb' | 'engine' | 'bmcPortBase'> {
+export interface DebianLabOptions extends Pick<CreateLabOptions, 'nodes' | 'uefiNodes' | 'diskGb' | 'memoryMb' | 'nodeSize' | 'dataDisks' | 'dataDiskGb' | 'engine' | 'bmcPortBase'> {
   name: string;
   /** Image cache (default: $KSEED_CACHE or the repo's cache/). */
   cacheDir?: string;

@@ -100,6 +100,12 @@ function bars(phases: Phase[], big = false): HTMLElement {
 
 let nodes: NodeView[] = [];
 let selected: string | undefined;
+/** Each node's newest boot-services line (DHCP, TFTP, HTTP) seen by the stream: where a node without store events is. */
+const lastBoot = new Map<string, TraceEntry>();
+
+function bootCell(b: TraceEntry | undefined): HTMLElement {
+  return b ? h('td', { class: b.bad ? 'boot bad' : 'boot', 'data-source': b.source }, `${time(b.ts)} ${b.source} ${b.what}`) : h('td', { class: 'boot muted' }, '-');
+}
 
 function renderRows(): void {
   const rows = nodes.map((n) =>
@@ -112,6 +118,7 @@ function renderRows(): void {
       h('td', {}, n.ip ?? '-'),
       h('td', { class: 'lease', 'data-owner': n.lease?.owner ?? '' }, n.lease ? `${n.lease.owner} (${until(n.lease.expires_at)}, ${n.lease.id})` : '-'),
       h('td', {}, n.phases?.length ? bars(n.phases) : h('span', { class: 'muted' }, '-')),
+      bootCell(lastBoot.get(n.name)),
       h('td', { class: 'error' }, n.last_error ?? ''),
     ),
   );
@@ -193,6 +200,16 @@ function connect(): void {
   stream = new EventSource(`${API}/stream`);
   stream.addEventListener('hello', () => live(true, 'live'));
   stream.addEventListener('events', () => soon());
+  stream.addEventListener('boot', (ev) => {
+    const lines = (JSON.parse((ev as MessageEvent<string>).data) as { lines: (TraceEntry & { node: string })[] }).lines;
+    for (const { node, ...t } of lines) lastBoot.set(node, t);
+    for (const n of new Set(lines.map((l) => l.node))) {
+      const cell = document.querySelector(`tr[data-node="${CSS.escape(n)}"] td.boot`);
+      cell?.replaceWith(bootCell(lastBoot.get(n)));
+    }
+    // the open node's trace gains the line with its next refresh
+    if (selected && lines.some((l) => l.node === selected)) soon();
+  });
   stream.addEventListener('end', () => {
     stream?.close();
     loggedOut('the token was revoked');

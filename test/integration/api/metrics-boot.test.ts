@@ -7,7 +7,9 @@
  * udhcpc (a node and a stranger), tftp-hpa and curl make the traffic from
  * client namespaces on the seed's bridge; the counters must equal what the
  * peers saw and what the log says, and `promtool check metrics` must
- * accept the exposition.
+ * accept the exposition. The status page's stream (/api/v1/stream) carries
+ * the node's boot lines (DHCP offer, TFTP and HTTP fetches) as they are
+ * logged, while the node has no store event yet.
  */
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { closeSync, mkdirSync, openSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
@@ -17,7 +19,7 @@ import { dist, repoRoot, tmpDir, udhcpcOnce, waitFor } from '../../helpers/boot-
 import { ensureBuilt } from '../../helpers/cli.js';
 import { type Client, Lab } from '../../helpers/netns.js';
 import { needPeers, needRoot } from '../../helpers/peers.js';
-import { createToken, samples, type Service, startService } from './helpers.js';
+import { api, createToken, samples, type Service, startService } from './helpers.js';
 
 const ok = needRoot() && needPeers('udhcpc', 'ip', 'tftp', 'curl', 'promtool', '/usr/lib/ipxe/undionly.kpxe');
 const PORT = 18348;
@@ -41,6 +43,39 @@ defaults:
 nodes:
   - { name: n1, bmc: { address: 127.0.0.1, port: 18603 }, macs: ["${MAC}"] }
 `;
+
+interface SseMessage {
+  event: string;
+  data: any;
+}
+
+/** A text/event-stream reader (HTML Living Standard 9.2.6): each message's event name and JSON data, as they arrive. */
+async function openStream(url: string, token: string): Promise<{ messages: SseMessage[]; close(): void }> {
+  const ac = new AbortController();
+  const res = await fetch(url, { headers: { authorization: `Bearer ${token}` }, signal: ac.signal });
+  expect(res.status).toBe(200);
+  const messages: SseMessage[] = [];
+  const reader = res.body!.pipeThrough(new TextDecoderStream()).getReader();
+  let buf = '';
+  void (async () => {
+    try {
+      for (;;) {
+        const { value, done } = await reader.read();
+        if (done) return;
+        buf += value;
+        for (let i = buf.indexOf('\n\n'); i >= 0; i = buf.indexOf('\n\n')) {
+          const block = buf.slice(0, i);
+          buf = buf.slice(i + 2);
+          const field = (f: string) => block.split('\n').filter((l) => l.startsWith(`${f}: `)).map((l) => l.slice(f.length + 2)).join('\n');
+          if (field('event')) messages.push({ event: field('event'), data: JSON.parse(field('data')) });
+        }
+      }
+    } catch {
+      /* aborted */
+    }
+  })();
+  return { messages, close: () => ac.abort() };
+}
 
 describe.skipIf(!ok)('boot services counters in /metrics (kseed boot serve in a namespace, kseed serve outside)', () => {
   let lab: Lab;
@@ -92,15 +127,24 @@ describe.skipIf(!ok)('boot services counters in /metrics (kseed boot serve in a 
     }
   });
 
-  it('counts DHCP by message type and reason, TFTP transfers and bytes, HTTP by status class, as the peers saw them; promtool accepts it', async () => {
+  it('counts DHCP by message type and reason, TFTP transfers and bytes, HTTP by status class, as the peers saw them; promtool accepts it; the page stream gets the boot lines live', async () => {
     const before = samples(await scrape());
     expect(before.get('kseed_boot_services_up')).toBe(1);
     expect(before.get('kseed_tftp_transfers_started_total')).toBe(0);
     expect(before.get('kseed_dhcp_packets_sent_total{type="offer"}')).toBe(0);
 
+    // the status page's stream, opened before any traffic: boot lines reach it as they are logged
+    const stream = await openStream(`${svc.url}/api/v1/stream`, token);
+    const bootLines = () => stream.messages.filter((m) => m.event === 'boot').flatMap((m) => m.data.lines as Record<string, any>[]);
+
     const lease = await udhcpcOnce(client, client.ifname, dir);
     expect(lease).toMatchObject({ ip: '10.192.0.100', boot_file: 'undionly.kpxe' });
     expect(await udhcpcOnce(stranger, stranger.ifname, dir)).toBeNull();
+    const offer = await waitFor(() => bootLines().find((l) => l.source === 'dhcp' && /^offer ip 10\.192\.0\.100 boot file undionly\.kpxe/.test(l.what)), 10_000, 'the offer on the stream');
+    expect(offer.node).toBe('n1');
+    // n1 has no store event yet: the offer came from the boot log, not the store
+    expect((await api(svc.url, 'GET', '/events?node=n1', { token })).body.events).toEqual([]);
+    expect(stream.messages.filter((m) => m.event === 'events')).toEqual([]);
     await client.ns.ip('addr', 'add', '10.192.0.100/24', 'dev', 'eth0');
 
     // tftp-hpa: the first stage a PXE ROM fetches, and a file that is not there
@@ -118,6 +162,14 @@ describe.skipIf(!ok)('boot services counters in /metrics (kseed boot serve in a 
       fetched.push({ code: code!, body: body!, headers: headers! });
     }
     expect(fetched.map((f) => f.code)).toEqual([200, 404]);
+    // the first stage and the script fetched from the node's leased address are its steps too; the stranger's are nobody's
+    await waitFor(() => bootLines().some((l) => l.source === 'http'), 10_000, 'the iPXE script fetch on the stream');
+    const mine = bootLines();
+    expect(mine.every((l) => l.node === 'n1')).toBe(true);
+    expect(mine.map((l) => `${l.source} ${l.what}`)).toEqual(
+      expect.arrayContaining([expect.stringMatching(/^tftp fetching undionly\.kpxe \(\d+ bytes\)$/), expect.stringMatching(/^tftp sent undionly\.kpxe$/), expect.stringMatching(/^http GET \/boot\/52-54-00-4d-00-01\.ipxe 200$/)]),
+    );
+    stream.close();
 
     // the snapshot is written every 2 s while the counters change
     let m = samples(await scrape());

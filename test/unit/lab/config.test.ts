@@ -11,7 +11,8 @@ import {
 } from '../../../src/lab/bmc-config.js';
 import { directBootArgv, renderVmScript, type VmInput } from '../../../src/lab/vm.js';
 import { labRoles, renderLabSite, siteMarker } from '../../../src/lab/site.js';
-import type { LabManifest } from '../../../src/lab/manifest.js';
+import type { LabManifest, LabNodeManifest } from '../../../src/lab/manifest.js';
+import { sizedNode } from '../../../src/lab/node.js';
 
 describe('lan.conf', () => {
   const conf = renderLanConf({
@@ -167,6 +168,19 @@ describe('vm.sh', () => {
     expect(bios).toContain(`-netdev 'tap,id=n0,ifname=ksl-t0,script=no,downscript=no'`);
     expect(bios).toContain('-accel tcg');
     expect(bios).toContain('-m 1024');
+  });
+  it('one vCPU unless the node has more (a Ceph monitor: -smp 2)', () => {
+    expect(bios).toContain('-cpu max -smp 1 -m 1024');
+    expect(renderVmScript({ ...base, cpus: 2, memoryMb: 4096 })).toContain('-cpu max -smp 2 -m 4096');
+  });
+  it("nodeSize: one node's memory and vCPUs by its name, the others as the lab's; bad sizes name the node", () => {
+    const node = { name: 'node05', memoryMb: 1024 } as LabNodeManifest;
+    expect(sizedNode(node, undefined)).toBe(node);
+    expect(sizedNode(node, { node01: { memoryMb: 4096 } })).toBe(node);
+    expect(sizedNode(node, { node05: { memoryMb: 4096 } })).toEqual({ name: 'node05', memoryMb: 4096 });
+    expect(sizedNode(node, { node05: { memoryMb: 4096, cpus: 2 } })).toEqual({ name: 'node05', memoryMb: 4096, cpus: 2 });
+    expect(() => sizedNode(node, { node05: { cpus: 0 } })).toThrow(/bad cpus 0 for node05/);
+    expect(() => sizedNode(node, { node05: { memoryMb: 64 } })).toThrow(/bad memoryMb 64 for node05/);
   });
   it('keeps the PID chassis.sh recorded (exec) and writes its own', () => {
     expect(bios).toContain('echo $$ > "$d/vm.pid.$$" && mv -f "$d/vm.pid.$$" "$d/vm.pid"');
