@@ -8,13 +8,14 @@ import type { Command } from 'commander';
 import { InputError, KseedError } from '../errors.js';
 import type { AcquireInput, LeaseView } from '../service/leases.js';
 import { type CliContext, contextOf, noSiteFile } from './context.js';
+import { exitFor } from './nodes.js';
 import { table } from './output.js';
 
 /** The operation through the API when KSEED_URL is set, else on the store (closed after). */
 async function run<T>(
   ctx: CliContext,
   viaApi: (call: <R>(method: 'GET' | 'POST', route: string, body?: unknown) => Promise<R>) => Promise<T>,
-  direct: (desk: import('../service/leases.js').LeaseDesk) => T,
+  direct: (desk: import('../service/leases.js').LeaseDesk) => T | Promise<T>,
 ): Promise<T> {
   const { apiTargetFromEnv, callApi } = await import('../service/client.js');
   const target = apiTargetFromEnv();
@@ -24,9 +25,11 @@ async function run<T>(
   const site = await (await import('../site/load.js')).loadSite(ctx.configPath);
   const { openState } = await import('../engine/state.js');
   const { candidatesOf, LeaseDesk } = await import('../service/leases.js');
+  const { engineWork } = await import('../service/lease-engine.js');
+  const { progressLine } = await import('./provision.js');
   const store = openState(ctx.stateDir);
   try {
-    return direct(new LeaseDesk(store, candidatesOf(site)));
+    return await direct(new LeaseDesk(store, candidatesOf(site), engineWork(site, ctx.stateDir, (e) => ctx.out.node(e, progressLine(e)))));
   } finally {
     store.close();
   }
@@ -38,6 +41,14 @@ function rows(ls: LeaseView[]): string {
     ['LEASE', 'OWNER', 'NODES', 'EXPIRES', 'ENDED'],
     ls.map((l) => [l.id, l.owner, l.nodes.map((n) => (n.ip ? `${n.name} (${n.ip})` : n.name)).join(', '), l.expires_at, l.ended_at ? `${l.end_reason} ${l.ended_at}` : undefined]),
   );
+}
+
+/** `wiped: n1, n2; kept: n3`: what the release did, by outcome. */
+function byResult(nodes: LeaseView['nodes']): string {
+  const words = { wiped: 'wiped', clean: 'nothing to wipe', kept: 'kept their OS', failed: 'wipe failed' } as const;
+  const groups = new Map<string, string[]>();
+  for (const n of nodes) groups.set(words[n.released ?? 'clean'], [...(groups.get(words[n.released ?? 'clean']) ?? []), n.name]);
+  return [...groups].map(([w, ns]) => `${w}: ${ns.join(', ')}`).join('; ');
 }
 
 const collect = (v: string, prev: string[] = []) => [...prev, v];
@@ -64,7 +75,8 @@ async function acquire(ctx: CliContext, input: AcquireInput, o: { wait?: boolean
   let saidAt = 0;
   for (;;) {
     try {
-      return await run(ctx, (call) => call<LeaseView>('POST', '/leases', input), (desk) => desk.acquire(input));
+      // on the store itself nobody else runs the releases of expired leases: this acquire does, first
+      return await run(ctx, (call) => call<LeaseView>('POST', '/leases', input), async (desk) => (await desk.expire(), desk.acquire(input)));
     } catch (err) {
       if (!o.wait || !(err instanceof KseedError) || err.code !== 'lease-unavailable') throw err;
       const why = `${err.message}${err.detail ? `; held: ${err.detail.replaceAll('\n', '; ')}` : ''}`;
@@ -80,6 +92,31 @@ async function acquire(ctx: CliContext, input: AcquireInput, o: { wait?: boolean
       delay = Math.min(delay * 2, LONGEST_TRY_MS);
     }
   }
+}
+
+/** A node the engine gave up on, or one that booted: either way its provisioning is over. */
+const settled = (n: LeaseView['nodes'][number]) => n.booted || Boolean(n.state?.endsWith('failed'));
+
+/**
+ * The deploy of a --provision lease: on the store, this process runs it;
+ * through the API the service does, and this follows the lease until every
+ * node booted or failed, saying what changed on stderr.
+ */
+async function provisioned(ctx: CliContext, l: LeaseView): Promise<LeaseView> {
+  let said = '';
+  return run(
+    ctx,
+    async (call) => {
+      for (;;) {
+        const now = await call<LeaseView>('GET', `/leases/${encodeURIComponent(l.id)}`);
+        const line = now.nodes.map((n) => `${n.name} ${n.booted ? 'booted' : (n.state ?? 'enroll')}`).join(', ');
+        if (line !== said) ctx.out.progress(`lease ${l.id}: ${(said = line)}`);
+        if (now.ended_at !== null || now.nodes.every(settled)) return now;
+        await new Promise((r) => setTimeout(r, 1000));
+      }
+    },
+    (desk) => desk.provision(l.id),
+  );
 }
 
 function count(v: string): number {
@@ -101,12 +138,23 @@ export function register(program: Command): void {
     .option('--ttl <duration>', 'how long: 90s, 30m, 2h, 1d (default 1h)')
     .option('--wait', 'while the nodes asked for are held, wait for them (tries again with back-off, says what it waits for on stderr)')
     .option('--timeout <seconds>', 'with --wait: give up after this long (exit 1); default: wait until they are free', seconds)
-    .action(async (o: { owner: string; count?: number; node?: string[]; role?: string; profile?: string; ttl?: string; wait?: boolean; timeout?: number }, cmd: Command) => {
+    .option('--provision', 'deploy the nodes (only nodes with an image are chosen) with an SSH key made for this lease, and wait for their first boot; prints the key\'s path (0600) and the addresses; exit 3 if some failed')
+    .option('--detach', 'with --provision, through the seed service (KSEED_URL): return once the lease is made, the service deploys on (follow `GET /leases/ID`, nodes[].booted)')
+    .action(async (o: { owner: string; count?: number; node?: string[]; role?: string; profile?: string; ttl?: string; wait?: boolean; timeout?: number; provision?: boolean; detach?: boolean }, cmd: Command) => {
       const ctx = contextOf(cmd);
       if (o.timeout !== undefined && !o.wait) throw new InputError('--timeout goes with --wait', [], { code: 'bad-option' });
-      const input: AcquireInput = { owner: o.owner, ...(o.count !== undefined ? { count: o.count } : {}), ...(o.node ? { nodes: o.node } : {}), ...(o.role ? { role: o.role } : {}), ...(o.profile ? { profile: o.profile } : {}), ...(o.ttl ? { ttl: o.ttl } : {}) };
-      const l = await acquire(ctx, input, { ...(o.wait ? { wait: true } : {}), ...(o.timeout !== undefined ? { timeoutS: o.timeout } : {}) });
-      ctx.out.result(l, () => `lease ${l.id} for ${l.owner} until ${l.expires_at}\n${rows([l])}`);
+      if (o.detach && !o.provision) throw new InputError('--detach goes with --provision', [], { code: 'bad-option' });
+      // on the store itself this process is the one deploying: it cannot leave
+      if (o.detach && !process.env.KSEED_URL?.trim()) throw new InputError('--detach needs the seed service (KSEED_URL and KSEED_TOKEN): on the store itself kseed deploys in this process', [], { code: 'bad-option' });
+      const input: AcquireInput = { owner: o.owner, ...(o.count !== undefined ? { count: o.count } : {}), ...(o.node ? { nodes: o.node } : {}), ...(o.role ? { role: o.role } : {}), ...(o.profile ? { profile: o.profile } : {}), ...(o.ttl ? { ttl: o.ttl } : {}), ...(o.provision ? { provision: true } : {}) };
+      let l = await acquire(ctx, input, { ...(o.wait ? { wait: true } : {}), ...(o.timeout !== undefined ? { timeoutS: o.timeout } : {}) });
+      if (o.provision && !o.detach) l = await provisioned(ctx, l);
+      ctx.out.result(l, () => `lease ${l.id} for ${l.owner} until ${l.expires_at}\n${rows([l])}${l.ssh_key ? `\nssh key: ${l.ssh_key.file}` : ''}`);
+      if (o.provision && !o.detach) {
+        const failed = l.nodes.filter((n) => !n.booted);
+        for (const n of failed) process.stderr.write(`kseed: ${n.name}: not provisioned (${n.state ?? 'never enrolled'}): \`kseed status ${n.name}\` says why\n`);
+        process.exitCode = exitFor(l.nodes.length - failed.length, failed.length);
+      }
     });
 
   lease
@@ -131,11 +179,17 @@ export function register(program: Command): void {
 
   lease
     .command('release <id>')
-    .description('end a lease and free its nodes (releasing twice succeeds)')
-    .option('--keep', 'the nodes keep their OS (recorded with the lease)')
+    .description('end a lease: wipe its nodes (the engine\'s undeploy) and free them; exit 3 if some wipe failed (those stay held: release again); releasing twice succeeds')
+    .option('--keep', 'the nodes keep their OS: no wipe')
     .action(async (id: string, o: { keep?: boolean }, cmd: Command) => {
       const ctx = contextOf(cmd);
       const l = await run(ctx, (call) => call<LeaseView>('POST', `/leases/${encodeURIComponent(id)}/release`, o.keep ? { keep: true } : {}), (desk) => desk.release(id, Boolean(o.keep)));
-      ctx.out.result(l, () => `lease ${l.id} ${l.end_reason} at ${l.ended_at}: ${l.nodes.map((n) => n.name).join(', ')} free`);
+      const failed = l.nodes.filter((n) => n.released === 'failed');
+      for (const n of failed) process.stderr.write(`kseed: ${n.name}: wipe failed: ${n.error ?? 'no reason given'}\n`);
+      const free = l.nodes.filter((n) => n.released !== 'failed');
+      ctx.out.result(l, () =>
+        [`lease ${l.id} ${l.end_reason} at ${l.ended_at}: ${free.map((n) => n.name).join(', ') || 'no node'} free${free.length ? ` (${byResult(free)})` : ''}`, ...failed.map((n) => `${n.name} still held: wipe failed (\`kseed lease release ${l.id}\` tries again)`)].join('\n'),
+      );
+      process.exitCode = exitFor(free.length, failed.length);
     });
 }

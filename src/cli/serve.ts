@@ -20,7 +20,7 @@ export function register(program: Command): void {
       const port = o.port === undefined ? undefined : Number(o.port);
       if (port !== undefined && (!/^\d+$/.test(o.port!) || port > 65535)) throw new InputError(`--port must be a TCP port (0-65535), not "${o.port}"`, [], { code: 'bad-port' });
       const site = await (await import('../site/load.js')).loadSite(ctx.configPath);
-      const [{ startService }, { candidatesOf }] = await Promise.all([import('../service/serve.js'), import('../service/leases.js')]);
+      const [{ startService }, { candidatesOf }, { engineWork }] = await Promise.all([import('../service/serve.js'), import('../service/leases.js'), import('../service/lease-engine.js')]);
       const version = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
       let stop: (why: string) => void = () => undefined;
       const stopped = new Promise<string>((resolve) => {
@@ -32,6 +32,7 @@ export function register(program: Command): void {
       const svc = await startService({
         stateDir: ctx.stateDir,
         nodes: candidatesOf(site),
+        work: engineWork(site, ctx.stateDir, (e) => line({ service: 'api', type: 'lease-node', node: e.node, kind: e.kind, ...(e.from ? { from: e.from, to: e.to } : {}), ...(e.message ? { message: e.message } : {}) })),
         ...(o.host ? { host: o.host } : {}),
         ...(o.tls ? { tls: true } : {}),
         port: port ?? site.seed.ports.api,

@@ -24,6 +24,22 @@ export interface NodeLeaseRecord {
   keep: boolean;
   /** The token name that acquired it (through the service), else null. */
   created_by: string | null;
+  /** What its release did to each node so far (nodes not released yet have none). */
+  outcomes: Record<string, NodeReleaseOutcome>;
+  /** Acquired with --provision: the lease's SSH public key (`ssh-ed25519 ...`), put into its nodes' user-data. */
+  ssh_key: string | null;
+}
+
+/**
+ * A node's end of a lease: `wiped` (the disk's metadata erased, node
+ * available), `clean` (nothing was deployed on it: nothing to wipe), `kept`
+ * (released with --keep: its OS stays), `failed` (the wipe failed: the node
+ * stays held by the ended lease, so nobody gets a disk with the last
+ * holder's data; releasing the lease again tries the wipe again).
+ */
+export interface NodeReleaseOutcome {
+  result: 'wiped' | 'clean' | 'kept' | 'failed';
+  error?: string;
 }
 
 export interface AcquireRequest {
@@ -34,6 +50,8 @@ export interface AcquireRequest {
   nodes?: string[];
   ttlMs: number;
   createdBy?: string;
+  /** The lease's SSH public key (acquire --provision). */
+  sshKey?: string;
 }
 
 /** The longest lease: a forgotten CI job frees its nodes within a week. */
@@ -51,6 +69,8 @@ const leaseOf = (r: Row): NodeLeaseRecord => ({
   end_reason: (r.end_reason as NodeLeaseRecord['end_reason']) ?? null,
   keep: Boolean(r.keep),
   created_by: (r.created_by as string | null) ?? null,
+  outcomes: JSON.parse((r.outcomes as string | null) ?? '{}') as Record<string, NodeReleaseOutcome>,
+  ssh_key: (r.ssh_key as string | null) ?? null,
 });
 
 const iso = (ms: number) => new Date(ms).toISOString();
@@ -94,7 +114,7 @@ export class NodeLeases {
   acquire(req: AcquireRequest, candidates: readonly string[]): NodeLeaseRecord {
     checkAcquire(req, candidates);
     return this.tx(() => {
-      this.expire();
+      // a lease past its expiry still holds its nodes until its release (a wipe) ran: see due()
       const now = this.now();
       const held = new Map((this.db.prepare('SELECT m.node, l.owner, l.expires_at, l.id FROM node_lease_members m JOIN node_leases l ON l.id = m.lease_id').all() as Row[]).map((r) => [r.node as string, r]));
       const busy = (n: string) => `${n} (${held.get(n)!.owner} until ${iso(held.get(n)!.expires_at as number)})`;
@@ -112,8 +132,8 @@ export class NodeLeases {
       const id = `ls-${randomBytes(5).toString('hex')}`;
       const expires = now + req.ttlMs;
       this.db
-        .prepare('INSERT INTO node_leases (id, owner, nodes, created_at, expires_at, created_by) VALUES (?, ?, ?, ?, ?, ?)')
-        .run(id, req.owner, JSON.stringify(chosen), now, expires, req.createdBy ?? null);
+        .prepare('INSERT INTO node_leases (id, owner, nodes, created_at, expires_at, created_by, ssh_key) VALUES (?, ?, ?, ?, ?, ?, ?)')
+        .run(id, req.owner, JSON.stringify(chosen), now, expires, req.createdBy ?? null, req.sshKey ?? null);
       const add = this.db.prepare('INSERT INTO node_lease_members (node, lease_id) VALUES (?, ?)');
       for (const n of chosen) {
         add.run(n, id);
@@ -127,8 +147,8 @@ export class NodeLeases {
   renew(id: string, ttlMs: number): NodeLeaseRecord {
     checkTtl(ttlMs);
     return this.tx(() => {
-      this.expire();
       const l = this.live(id);
+      if (l.expires_at <= this.now()) throw new KseedError(`lease ${id} expired at ${iso(l.expires_at)}: its nodes are being released; acquire a new one`, { code: 'lease-ended' });
       const expires = this.now() + ttlMs;
       this.db.prepare('UPDATE node_leases SET expires_at = ? WHERE id = ?').run(expires, id);
       for (const n of l.nodes) this.event(n, 'lease-renewed', { lease: id, owner: l.owner, expires_at: iso(expires) });
@@ -136,26 +156,58 @@ export class NodeLeases {
     });
   }
 
-  /** Ends the lease and frees its nodes; releasing an ended lease returns it unchanged. */
-  release(id: string, opts: { keep?: boolean } = {}): NodeLeaseRecord {
+  /**
+   * The nodes a release of lease `id` still has to free: all of a live
+   * lease's, and of an ended one those whose wipe failed (none: a release
+   * again is a no-op). An unknown id is an error.
+   */
+  pending(id: string): { lease: NodeLeaseRecord; nodes: string[] } {
+    const lease = this.get(id);
+    if (!lease) throw notFound(id);
+    const held = new Set((this.db.prepare('SELECT node FROM node_lease_members WHERE lease_id = ?').all(id) as Row[]).map((r) => r.node as string));
+    return { lease, nodes: lease.nodes.filter((n) => held.has(n)) };
+  }
+
+  /**
+   * Records a release's (or an expiry's) outcome per node in one
+   * transaction: the lease ends (if it had not), every node but the failed
+   * ones is freed, and each gets its event. A failed node stays a member, so
+   * the lease is never silently half-released: list, get and the node's
+   * holder all still show it.
+   */
+  finish(id: string, reason: 'released' | 'expired', keep: boolean, outcomes: Record<string, NodeReleaseOutcome>): NodeLeaseRecord {
     return this.tx(() => {
       const l = this.get(id);
       if (!l) throw notFound(id);
-      if (l.ended_at !== null) return l;
-      this.end(l, 'released', Boolean(opts.keep));
+      const now = this.now();
+      const merged = { ...l.outcomes, ...outcomes };
+      this.db
+        .prepare('UPDATE node_leases SET ended_at = COALESCE(ended_at, ?), end_reason = COALESCE(end_reason, ?), keep = ?, outcomes = ? WHERE id = ?')
+        .run(now, reason, keep ? 1 : 0, JSON.stringify(merged), id);
+      const free = this.db.prepare('DELETE FROM node_lease_members WHERE node = ? AND lease_id = ?');
+      for (const [n, o] of Object.entries(outcomes)) {
+        if (o.result === 'failed') {
+          this.event(n, 'lease-wipe-failed', { lease: id, owner: l.owner, error: o.error ?? '' });
+          continue;
+        }
+        free.run(n, id);
+        this.event(n, reason === 'expired' ? 'lease-expired' : 'lease-released', { lease: id, owner: l.owner, keep, result: o.result });
+      }
       return this.get(id)!;
     });
   }
 
-  /** Ends every lease past its expiry; returns them. */
-  expire(): NodeLeaseRecord[] {
-    // a read first: the service calls this every second, and most seconds nothing is due (no write lock taken then)
-    if (!this.db.prepare('SELECT 1 FROM node_leases WHERE ended_at IS NULL AND expires_at <= ? LIMIT 1').get(this.now())) return [];
-    return this.tx(() => {
-      const due = (this.db.prepare('SELECT * FROM node_leases WHERE ended_at IS NULL AND expires_at <= ?').all(this.now()) as Row[]).map(leaseOf);
-      for (const l of due) this.end(l, 'expired', false);
-      return due.map((l) => this.get(l.id)!);
-    });
+  /** Ends the lease and frees its nodes without touching them (the store alone: service/leases.ts wipes first); releasing an ended lease returns it unchanged. */
+  release(id: string, opts: { keep?: boolean } = {}): NodeLeaseRecord {
+    const { lease, nodes } = this.pending(id);
+    if (lease.ended_at !== null && !nodes.length) return lease;
+    const keep = Boolean(opts.keep);
+    return this.finish(id, 'released', keep, Object.fromEntries(nodes.map((n) => [n, { result: keep ? 'kept' : 'clean' } as NodeReleaseOutcome])));
+  }
+
+  /** Live leases past their expiry, whose release is due (the service's timer runs it). */
+  due(): NodeLeaseRecord[] {
+    return (this.db.prepare('SELECT * FROM node_leases WHERE ended_at IS NULL AND expires_at <= ? ORDER BY expires_at').all(this.now()) as Row[]).map(leaseOf);
   }
 
   private live(id: string): NodeLeaseRecord {
@@ -163,13 +215,6 @@ export class NodeLeases {
     if (!l) throw notFound(id);
     if (l.ended_at !== null) throw new KseedError(`lease ${id} ${l.end_reason} at ${iso(l.ended_at)}: acquire a new one`, { code: 'lease-ended' });
     return l;
-  }
-
-  private end(l: NodeLeaseRecord, reason: 'released' | 'expired', keep: boolean): void {
-    const now = this.now();
-    this.db.prepare('UPDATE node_leases SET ended_at = ?, end_reason = ?, keep = ? WHERE id = ?').run(now, reason, keep ? 1 : 0, l.id);
-    this.db.prepare('DELETE FROM node_lease_members WHERE lease_id = ?').run(l.id);
-    for (const n of l.nodes) this.event(n, reason === 'expired' ? 'lease-expired' : 'lease-released', { lease: l.id, owner: l.owner, keep });
   }
 }
 
@@ -196,7 +241,7 @@ export function checkAcquire(req: AcquireRequest, candidates: readonly string[])
 }
 
 function notFound(id: string): KseedError {
-  return new KseedError(`no lease ${id}`, { code: 'lease-not-found' });
+  return new KseedError(`no lease ${id} (\`kseed lease list --all\` lists them)`, { code: 'lease-not-found' });
 }
 
 /** Not enough free nodes now: says which are free and who holds the rest until when. */

@@ -93,6 +93,12 @@ export const MIGRATIONS: readonly string[] = [
   );
   CREATE INDEX node_lease_members_lease ON node_lease_members(lease_id);
   `,
+  /* v2 */ `
+  -- what a lease's release did to each node (wiped, clean, kept, failed with its error)
+  ALTER TABLE node_leases ADD COLUMN outcomes TEXT NOT NULL DEFAULT '{}';
+  -- acquire --provision: the lease's own SSH public key, which the nodes' user-data authorizes
+  ALTER TABLE node_leases ADD COLUMN ssh_key TEXT;
+  `,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

@@ -64,15 +64,20 @@ export async function handoffPublicKey(site: Site, stateDir: string): Promise<Ha
   }
 }
 
-/** The #cloud-config for one node. Without a key it is the boot backend's default (host name only). */
-export function nodeUserData(node: NodeSpec, site: Site, publicKey?: string): string {
+/**
+ * The #cloud-config for one node. Without a key it is the boot backend's
+ * default (host name only). `extraKeys`: also authorized (the key of the
+ * lease holding the node, `kseed lease acquire --provision`).
+ */
+export function nodeUserData(node: NodeSpec, site: Site, publicKey?: string, extraKeys: readonly string[] = []): string {
   const head = `#cloud-config\nhostname: ${node.name}\npreserve_hostname: false\n`;
-  if (!publicKey) return head;
+  const keys = [...(publicKey ? [publicKey] : []), ...extraKeys];
+  if (!keys.length) return head;
   const user = site.handoff.ssh_user;
-  const doc: Record<string, unknown> = { ssh_authorized_keys: [publicKey] };
+  const doc: Record<string, unknown> = { ssh_authorized_keys: keys };
   if (user === 'root') doc.disable_root = false;
   else {
-    doc.users = ['default', { name: user, shell: '/bin/bash', lock_passwd: true, sudo: 'ALL=(ALL) NOPASSWD:ALL', ssh_authorized_keys: [publicKey] }];
+    doc.users = ['default', { name: user, shell: '/bin/bash', lock_passwd: true, sudo: 'ALL=(ALL) NOPASSWD:ALL', ssh_authorized_keys: keys }];
   }
   return head + YAML.stringify(doc, { lineWidth: 0 });
 }

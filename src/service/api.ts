@@ -19,7 +19,7 @@ import type { NodeRecord, StateStore } from '../engine/state.js';
 import type { NodeLeaseRecord } from '../engine/state-node-leases.js';
 import { InputError, KseedError } from '../errors.js';
 import { ApiError, type Fields, intParam, MAX_BODY_BYTES, parseBody, parseQuery } from './api-input.js';
-import { type AcquireInput, type LeaseCandidate, LeaseDesk } from './leases.js';
+import { type AcquireInput, type LeaseCandidate, LeaseDesk, type LeaseWork } from './leases.js';
 import { StoreCache } from './cache.js';
 import { ApiMetrics, METRICS_CONTENT_TYPE, METRICS_PATH, metricsText } from './metrics.js';
 import { BootLogFollower, bootTrace, consoleTail } from './trace.js';
@@ -44,11 +44,15 @@ export interface ApiOptions {
   stateDir?: string;
   /** The built page (default dist/web/). */
   webDir?: string;
+  /** How leases wipe and provision their nodes (the site's engine); without it only --keep frees a deployed node, and nothing is provisioned. */
+  work?: LeaseWork;
 }
 
 export interface RunningApi {
   url: string;
   server: Server;
+  /** The lease desk the routes use: the service's expiry runs its releases on the same one. */
+  desk: LeaseDesk;
   close(): Promise<void>;
 }
 
@@ -61,6 +65,7 @@ interface Ctx {
   stateDir: string | undefined;
   macs: ReadonlyMap<string, readonly string[]>;
   cache: StoreCache;
+  log: ((e: Record<string, unknown>) => void) | undefined;
 }
 
 /** An answer already serialized: the Prometheus text of /metrics, or JSON kept by the cache. */
@@ -80,7 +85,7 @@ interface Call {
 
 type Handler = (c: Ctx, call: Call) => Promise<[number, unknown]> | [number, unknown];
 
-const ACQUIRE: Fields = { owner: { type: 'string', required: true }, count: { type: 'integer' }, nodes: { type: 'string[]' }, profile: { type: 'string' }, role: { type: 'string' }, ttl: { type: 'string' } };
+const ACQUIRE: Fields = { owner: { type: 'string', required: true }, count: { type: 'integer' }, nodes: { type: 'string[]' }, profile: { type: 'string' }, role: { type: 'string' }, ttl: { type: 'string' }, provision: { type: 'boolean' } };
 const RENEW: Fields = { ttl: { type: 'string' } };
 const RELEASE: Fields = { keep: { type: 'boolean' } };
 
@@ -187,7 +192,10 @@ const ROUTES: [string, string, boolean, Handler][] = [
     true,
     async (c, k) => {
       const b = parseBody(await k.body(), ACQUIRE) as unknown as AcquireInput;
-      return [201, c.desk.acquire(b, k.user)];
+      const l = c.desk.acquire(b, k.user);
+      // the deploy takes minutes: it runs on here, the client follows the lease (its nodes' state and first boot)
+      if (b.provision) void c.desk.provision(l.id).catch((err: unknown) => c.log?.({ service: 'api', type: 'error', message: `lease ${l.id} provision: ${(err as Error).message}` }));
+      return [201, l];
     },
   ],
   [
@@ -202,7 +210,7 @@ const ROUTES: [string, string, boolean, Handler][] = [
     },
   ],
   ['POST', '/leases/:id/renew', true, async (c, k) => [200, c.desk.renew(k.params[0]!, parseBody(await k.body(), RENEW).ttl as string | undefined, k.user)]],
-  ['POST', '/leases/:id/release', true, async (c, k) => [200, c.desk.release(k.params[0]!, Boolean(parseBody(await k.body(), RELEASE).keep), k.user)]],
+  ['POST', '/leases/:id/release', true, async (c, k) => [200, await c.desk.release(k.params[0]!, Boolean(parseBody(await k.body(), RELEASE).keep), k.user)]],
 ];
 
 function match(pattern: string, path: string): string[] | undefined {
@@ -284,7 +292,7 @@ function send(res: ServerResponse, status: number, doc: unknown, retryAfter?: nu
 }
 
 export async function startApi(o: ApiOptions): Promise<RunningApi> {
-  const desk = new LeaseDesk(o.store, o.nodes);
+  const desk = new LeaseDesk(o.store, o.nodes, o.work);
   const ctx: Ctx = {
     store: o.store,
     desk,
@@ -294,6 +302,7 @@ export async function startApi(o: ApiOptions): Promise<RunningApi> {
     stateDir: o.stateDir,
     macs: new Map(o.nodes.map((n) => [n.name, n.macs ?? []])),
     cache: new StoreCache(o.store),
+    log: o.log,
   };
   const sessions = new Sessions();
   const streams = new EventStreams(o.store, o.stateDir ? new BootLogFollower(o.stateDir, o.store, ctx.macs) : undefined);
@@ -401,6 +410,7 @@ export async function startApi(o: ApiOptions): Promise<RunningApi> {
   return {
     url: `${o.tls ? 'https' : 'http'}://${a.address}:${a.port}`,
     server,
+    desk,
     close: () =>
       new Promise<void>((resolve) => {
         streams.close();

@@ -2,7 +2,8 @@
  * What the boot services need to know of each node beyond the site file,
  * the same way the engines see it: the root-device hint with the hardware
  * profile's underneath (the profile pinned in the site file, or the one
- * enrollment matched), the user-data that authorizes the hand-off login, and
+ * enrollment matched), the user-data that authorizes the hand-off login (and
+ * the key of the lease holding the node), and
  * the network-config rendered from the node's `network`.
  * Both boot-service flavours (embedded `kseed boot serve`, and the Ironic
  * engine's agent service) build their StateBootBackend options here, so a
@@ -36,7 +37,11 @@ export async function bootBackendOptions(
       const name = store.getNode(n.name)?.profile ?? n.profile;
       return rootDeviceOf(n, name ? profiles.find((p) => p.name === name) : undefined);
     },
-    userData: (b) => nodeUserData(full(b), site, handoffKey.publicKey),
+    userData: (b) => {
+      // a node deployed for a lease (acquire --provision) also lets its holder in, with the lease's own key
+      const lease = store.nodeLeases.holderOf(b.name);
+      return nodeUserData(full(b), site, handoffKey.publicKey, lease?.ssh_key && lease.ended_at === null ? [lease.ssh_key] : []);
+    },
     networkConfig: (b) => renderNetworkConfig(full(b)),
   };
   // the nodes still boot without the hand-off login; the caller says why it is missing

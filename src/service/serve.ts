@@ -20,7 +20,7 @@ import { isIPv4 } from 'node:net';
 import { startApi, type RunningApi } from './api.js';
 import { ensureCliToken } from './cli-token.js';
 import { ensureApiTls } from './tls.js';
-import type { LeaseCandidate } from './leases.js';
+import type { LeaseCandidate, LeaseWork } from './leases.js';
 
 export const DEFAULT_API_PORT = 9480;
 /** How long a request waits for the store's write lock held by another process (a CLI, the boot services). */
@@ -34,8 +34,10 @@ export interface ServiceOptions {
   /** HTTPS with kseed's CA (tls.ts); needed off loopback. */
   tls?: boolean;
   version: string;
-  /** How often leases past their expiry are ended (default 1 s). */
+  /** How often leases past their expiry are released (default 1 s). */
   expiryEveryMs?: number;
+  /** How leases wipe and provision nodes (engineWork of the site); without it, nodes with an OS stay held by an ended lease. */
+  work?: LeaseWork;
   log: (e: Record<string, unknown>) => void;
   /**
    * Called once when the run file stops naming this process (the seed's
@@ -76,18 +78,27 @@ export async function startService(o: ServiceOptions): Promise<RunningService> {
   }
   let api: RunningApi;
   try {
-    api = await startApi({ store, nodes: o.nodes, host, port: o.port ?? DEFAULT_API_PORT, version: o.version, tls, log: o.log, stateDir: o.stateDir });
+    api = await startApi({ store, nodes: o.nodes, host, port: o.port ?? DEFAULT_API_PORT, version: o.version, tls, log: o.log, stateDir: o.stateDir, ...(o.work ? { work: o.work } : {}) });
   } catch (err) {
     store.close();
     const e = err as NodeJS.ErrnoException;
     throw new KseedError(`the seed service cannot listen on ${host}:${o.port ?? DEFAULT_API_PORT}: ${e.code ?? e.message}`, { code: 'api-listen', cause: err });
   }
-  const expireNow = () => {
+  // a wipe takes minutes: a tick while the last one's releases run leaves them to it
+  let expiring = false;
+  const expireNow = async () => {
+    if (expiring) return;
+    expiring = true;
     try {
-      for (const l of store.nodeLeases.expire()) o.log({ service: 'api', type: 'lease-expired', lease: l.id, owner: l.owner, nodes: l.nodes });
+      for (const l of await api.desk.expire()) {
+        const failed = l.nodes.filter((n) => n.released === 'failed');
+        o.log({ service: 'api', type: 'lease-expired', lease: l.id, owner: l.owner, nodes: l.nodes.map((n) => n.name), ...(failed.length ? { failed: failed.map((n) => n.error) } : {}) });
+      }
     } catch (err) {
       // a busy store this second is no reason to stop serving: the next tick tries again
       o.log({ service: 'api', type: 'error', message: `lease expiry: ${(err as Error).message}` });
+    } finally {
+      expiring = false;
     }
   };
   const runFile = runFileOf(o.stateDir);
@@ -106,10 +117,10 @@ export async function startService(o: ServiceOptions): Promise<RunningService> {
     o.orphaned?.();
   };
   const tick = () => {
-    expireNow();
+    void expireNow();
     stillOurs();
   };
-  expireNow();
+  void expireNow();
   const timer = setInterval(tick, o.expiryEveryMs ?? 1000);
   mkdirSync(path.dirname(runFile), { recursive: true, mode: 0o700 });
   const ca = tlsFiles ? { ca: tlsFiles.ca } : {};

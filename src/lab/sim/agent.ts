@@ -32,6 +32,8 @@ export interface DiskLabel {
   /** SHA-256 of the bytes written (after decompression): what a disk boot reads back. */
   written: string;
   imageBytes: number;
+  /** The user-data the seed gave it (what its first boot's cloud-init would apply). */
+  userData: string;
 }
 
 export function diskLabelFile(diskFile: string): string {
@@ -234,9 +236,10 @@ async function deploy(
     return 'poweroff';
   }
   b.count('bytes', pos);
-  // the NoCloud files the real agent copies to the image's CIDATA partition
-  for (const f of ['meta-data', 'user-data']) await api(`/v1/nocloud/${a.node}/${f}`);
-  const label: DiskLabel = { url: a.url, node: a.node, token: a.token, digest: got, written: written.digest('hex'), imageBytes: pos };
+  // the NoCloud files the real agent copies to the image's CIDATA partition; the user-data is kept, as cloud-init reads it at first boot
+  await api(`/v1/nocloud/${a.node}/meta-data`);
+  const userData = await api(`/v1/nocloud/${a.node}/user-data`);
+  const label: DiskLabel = { url: a.url, node: a.node, token: a.token, digest: got, written: written.digest('hex'), imageBytes: pos, userData };
   writeFileSync(diskLabelFile(b.spec.diskFile), JSON.stringify(label), { mode: 0o600 });
   await result('ok', 'deploy', `sha256:${got} written to /dev/${SIM_DISK_DEVICE}`, `sha256:${got}`);
   b.phase('deployed');

@@ -77,18 +77,44 @@ describe('node leases', () => {
     expect(s.listEvents('n2').map((e) => e.kind)).toEqual(['leased', 'lease-renewed', 'lease-released', 'leased']);
   });
 
-  it('ends leases past their expiry, also when an acquirer gets there before the service', () => {
+  it('a lease past its expiry holds its nodes until its release ran (the wipe), then frees them; renew refuses it', () => {
     open();
     const a = s.nodeLeases.acquire({ owner: 'ci-1', count: 5, ttlMs: 60_000 }, NODES);
     t += 59_999;
-    expect(s.nodeLeases.expire()).toEqual([]);
-    expect(() => s.nodeLeases.acquire({ owner: 'ci-2', ttlMs: H }, NODES)).toThrow(/1 node asked, 0 free/);
+    expect(s.nodeLeases.due()).toEqual([]);
     t += 1;
+    expect(s.nodeLeases.due().map((l) => l.id)).toEqual([a.id]);
+    // an acquirer does not take a node whose release (its wipe) has not run yet
+    expect(() => s.nodeLeases.acquire({ owner: 'ci-2', ttlMs: H }, NODES)).toThrow(/1 node asked, 0 free/);
+    expect(() => s.nodeLeases.renew(a.id, H)).toThrow(/expired at .*: its nodes are being released/);
+    expect(s.nodeLeases.pending(a.id).nodes).toEqual(NODES);
+    s.nodeLeases.finish(a.id, 'expired', false, Object.fromEntries(NODES.map((n) => [n, { result: 'wiped' as const }])));
     const b = s.nodeLeases.acquire({ owner: 'ci-2', ttlMs: H }, NODES);
     expect(b.nodes).toEqual(['n1']);
-    expect(s.nodeLeases.get(a.id)).toMatchObject({ end_reason: 'expired', ended_at: t });
+    expect(s.nodeLeases.get(a.id)).toMatchObject({ end_reason: 'expired', ended_at: t, outcomes: { n5: { result: 'wiped' } } });
     expect(s.listEvents('n5').map((e) => e.kind)).toEqual(['leased', 'lease-expired']);
+    expect(s.listEvents('n5')[1]!.detail).toEqual({ lease: a.id, owner: 'ci-1', keep: false, result: 'wiped' });
     expect(() => s.nodeLeases.renew(a.id, H)).toThrow(/expired/);
+    expect(s.nodeLeases.due()).toEqual([]);
+  });
+
+  it('a failed wipe ends the lease but keeps that node held, named with its error, until a release again frees it', () => {
+    open();
+    const a = s.nodeLeases.acquire({ owner: 'ci-1', count: 2, ttlMs: H }, NODES);
+    s.nodeLeases.finish(a.id, 'released', false, { n1: { result: 'wiped' }, n2: { result: 'failed', error: 'the ramdisk did not call back' } });
+    expect(s.nodeLeases.get(a.id)).toMatchObject({ end_reason: 'released', outcomes: { n1: { result: 'wiped' }, n2: { result: 'failed', error: 'the ramdisk did not call back' } } });
+    expect(s.nodeLeases.holderOf('n1')).toBeUndefined();
+    expect(s.nodeLeases.holderOf('n2')?.id).toBe(a.id);
+    expect(s.nodeLeases.pending(a.id).nodes).toEqual(['n2']);
+    expect(() => s.nodeLeases.acquire({ owner: 'ci-2', nodes: ['n2'], ttlMs: H }, NODES)).toThrow(/node n2 \(ci-1 until .*\) is leased/);
+    expect(s.listEvents('n2', { kind: 'lease-wipe-failed' })[0]!.detail).toEqual({ lease: a.id, owner: 'ci-1', error: 'the ramdisk did not call back' });
+    t += 5000;
+    const again = s.nodeLeases.finish(a.id, 'released', false, { n2: { result: 'wiped' } });
+    // the first end's time and reason stay; the node is free now
+    expect(again.ended_at).toBe(t - 5000);
+    expect(again.outcomes).toEqual({ n1: { result: 'wiped' }, n2: { result: 'wiped' } });
+    expect(s.nodeLeases.pending(a.id).nodes).toEqual([]);
+    expect(s.nodeLeases.holderOf('n2')).toBeUndefined();
   });
 
   it('the store refuses a node in two live leases even when asked directly', () => {
