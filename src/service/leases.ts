@@ -120,6 +120,8 @@ export const candidatesOf = (site: Pick<Site, 'nodes'>): LeaseCandidate[] => sit
 export class LeaseDesk {
   readonly names: readonly string[];
 
+  /** Leases whose deploy runs here: their expiry waits for it (a wipe racing the deploy would find the nodes claimed). */
+  private readonly deploying = new Set<string>();
   /** Releases under way, by lease: a second release (or the expiry) of one waits for it instead of wiping twice. */
   private readonly releasing = new Map<string, Promise<LeaseView>>();
 
@@ -176,7 +178,14 @@ export class LeaseDesk {
   async provision(id: string): Promise<LeaseView> {
     const l = this.store.nodeLeases.get(id);
     if (!l) throw new KseedError(`no lease ${id}`, { code: 'lease-not-found' });
-    if (l.ssh_key && l.ended_at === null && this.work) await this.work.provision(l.nodes, l.owner);
+    if (l.ssh_key && l.ended_at === null && this.work) {
+      this.deploying.add(id);
+      try {
+        await this.work.provision(l.nodes, l.owner);
+      } finally {
+        this.deploying.delete(id);
+      }
+    }
     return this.get(id)!;
   }
 
@@ -271,11 +280,12 @@ export class LeaseDesk {
   /**
    * Runs the release of every lease past its expiry (the service's timer,
    * and the CLI on the store before it acquires). An expired lease is always
-   * wiped: it was forgotten, and the next holder must not get its OS.
+   * wiped: it was forgotten, and the next holder must not get its OS. One
+   * whose deploy still runs here is released at the first tick after it.
    */
   async expire(): Promise<LeaseView[]> {
     const ended: LeaseView[] = [];
-    for (const l of this.store.nodeLeases.due()) ended.push(await this.end(l.id, 'expired', false));
+    for (const l of this.store.nodeLeases.due()) if (!this.deploying.has(l.id)) ended.push(await this.end(l.id, 'expired', false));
     return ended;
   }
 }

@@ -27,6 +27,31 @@ describe('lease desk', () => {
   let store: StateStore;
   afterEach(() => store?.close());
 
+  it('the expiry of a lease whose deploy still runs waits for the deploy, then wipes', async () => {
+    let t = 1_000_000;
+    const d0 = mkdtempSync(path.join(tmpdir(), 'kseed-desk-'));
+    dirs.push(d0);
+    store = openState(path.join(d0, '.kseed'), { now: () => t });
+    const calls: string[] = [];
+    let finish: () => void = () => undefined;
+    const d = new LeaseDesk(store, NODES, {
+      secretsDir: path.join(d0, '.kseed', 'secrets'),
+      wipe: async (nodes) => (calls.push(`wipe ${nodes.join(',')}`), nodes.map((node) => ({ node, ok: true }))),
+      provision: (nodes) => new Promise((resolve) => (finish = () => resolve(nodes.map((node) => ({ node, ok: true }))))),
+    });
+    const l = d.acquire({ owner: 'ci', nodes: ['n1'], ttl: '1s', provision: true });
+    const deploying = d.provision(l.id);
+    t += 2000;
+    expect(await d.expire()).toEqual([]);
+    expect(store.nodeLeases.get(l.id)?.ended_at).toBeNull();
+    store.ensureNode('n1');
+    store.db.prepare("UPDATE nodes SET state = 'active' WHERE name = ?").run('n1');
+    finish();
+    await deploying;
+    expect((await d.expire()).map((x) => [x.id, x.end_reason, x.nodes[0]!.released])).toEqual([[l.id, 'expired', 'wiped']]);
+    expect(calls).toEqual(['wipe n1']);
+  });
+
   function desk2(failWipe: string[] = []) {
     const d = mkdtempSync(path.join(tmpdir(), 'kseed-desk-'));
     dirs.push(d);
