@@ -22,6 +22,7 @@ export const BENCHMARKS = [
   { name: 'fleet', compares: '`kseed provision --all` of N simulated nodes (`lab up --sim`), per phase, at several sizes (`-- --nodes 10,100`)', needs: 'root, ipmi_sim, ipmitool' },
   { name: 'ironic', compares: 'the Ironic engine vs the embedded engine on the same lab, per phase', needs: 'root, the lab, the seed images, dockerd' },
   { name: 'vmedia', compares: 'one Redfish lab node provisioned by virtual media (DHCP off) vs by PXE', needs: 'root, the lab (QEMU), genisoimage, isolinux' },
+  { name: 'api', compares: "the seed service's node list (100 nodes, provisioning under way) under autocannon vs a minimal node:http server with the same body; the page's first-load bytes", needs: 'nothing' },
   { name: 'os-deploy', compares: 'one node deploying the Debian image as qcow2 vs the same image as raw (`-- --formats qcow2,raw,raw.zst`)', needs: 'root, the lab, the Debian image build tools' },
 ];
 

@@ -14,16 +14,20 @@
 // wall-time ratio of the largest to the smallest. Last line: one JSON summary.
 //
 // Run after `npm run build`, as root:
-//   node bench/fleet/run.mjs --nodes 10,100 [--engine embedded] [--base 23000] [--keep]
+//   node bench/fleet/run.mjs --nodes 10,100 [--engine embedded|ironic] [--base 23000] [--keep]
 //     [--concurrency N] [--max-deploying N] [--max-bmc N] [--timeout S]   (passed to provision)
-//     [--faults]
+//     [--faults [--kills K] [--kill-seed S]]
 // --faults (issue 19 item 5, src/lab/sim/faults.ts): 10% of the BMCs behind a
-// relay on 127.0.0.1 that drops 30% of datagrams and delays the rest 200 ms
-// (no netem in this kernel), 5% with a wrong password in the site file, 5%
-// whose client freezes once mid-deploy, 2% that never send DHCP; provision
-// runs twice (--timeout 60 unless given) and the invariants are checked:
-// every node active or failed with a reason, no image written twice, no
-// claim held, exit 3, and the second run converges. Violations are printed
+// relay that drops 30% of datagrams and delays the rest 200 ms (no netem in
+// this kernel), in the namespace ksl-flb-lossy reached over a veth with
+// 10.79.23.0/30 (relay-netns.ts), 5% with a wrong password in the site file, 5%
+// whose client freezes once mid-deploy, 2% that never send DHCP; the seed
+// (provision, boot services, seed service) SIGKILLed K times (10) at seeded
+// random moments, 3-15 s after each (re)start of provision, and restarted
+// with `kseed up` (kills.mjs); then provision runs twice (--timeout 60
+// unless given) and the invariants are checked on both: every node active or
+// failed with a reason, no image written twice, no claim held, exit 3, and
+// the second run converges. Violations are printed
 // and make the exit code 1.
 // Its figures mean little when the machine is busy: each size prints the load
 // average at its start and end.
@@ -35,7 +39,9 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { applySiteFaults, planFaults, writeNodeFaults } from '../../dist/lab/sim/faults.js';
 import { fleetViolations, lastEventId, readFleetRun } from '../../dist/lab/sim/fleet-check.js';
-import { BAD_LINK, lossyRelay } from '../../dist/lab/sim/relay.js';
+import { BAD_LINK } from '../../dist/lab/sim/relay.js';
+import { deleteLossyNetns, ensureLossyNetns, lossyRelayIn } from '../../dist/lab/sim/relay-netns.js';
+import { killAndRestart } from './kills.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const repo = path.resolve(here, '../..');
@@ -54,11 +60,17 @@ const engine = arg('engine', 'embedded');
 // 23000+: no test or benchmark of the repository binds there (ipmi tests sit at 15600-21799), and below the ephemeral ports
 const base = Number(arg('base', 23000));
 const keep = process.argv.includes('--keep');
-// the relays of --faults: past the largest lab's BMC range
+// the relays of --faults: past the largest lab's BMC range, in their namespace behind a /30 of their own
 const relayBase = base + 1000;
+const RELAY_NET = '10.79.23.0';
 // provision's own limits, passed through when given (its defaults otherwise)
 const faults = process.argv.includes('--faults');
 // a fault run needs a phase limit it can wait out: a frozen client or a silent NIC costs the run one
+// --faults: the seed SIGKILLed this many times (0: never) at delays of 3-15 s from each (re)start of provision
+const kills = faults ? Number(arg('kills', 10)) : 0;
+const killSeed = Number(arg('kill-seed', 20261207));
+const KILL_MIN_MS = 3000;
+const KILL_MAX_MS = 15_000;
 const limitArgs = [
   ...['concurrency', 'max-deploying', 'max-bmc', 'timeout'].flatMap((k) => (arg(k) !== undefined ? [`--${k}`, String(arg(k))] : [])),
   ...(faults && arg('timeout') === undefined ? ['--timeout', '60'] : []),
@@ -67,10 +79,13 @@ if (sizes.some((n) => !(Number.isInteger(n) && n >= 1 && n <= 500))) {
   console.error('--nodes: sizes 1..500, comma-separated (lab up --sim takes at most 500)');
   process.exit(2);
 }
-if (engine !== 'embedded') {
-  console.error(`--engine ${engine}: only the embedded engine drives simulated nodes so far (issue 19 item 2 for ironic is open)`);
+if (engine !== 'embedded' && engine !== 'ironic') {
+  console.error(`--engine ${engine}: embedded or ironic`);
   process.exit(2);
 }
+// --engine ironic: the seed is the Compose stack (images kseed/*:0.1.0, `kseed images build`), its own site name and API port
+const IRONIC_SITE = 'kseedbench-fleet';
+const IRONIC_PORT = base + 1900;
 if (process.getuid?.() !== 0) {
   console.error('needs root (network namespaces)');
   process.exit(2);
@@ -102,6 +117,26 @@ function procUsage(pid) {
   }
 }
 
+/**
+ * --engine ironic: CPU seconds and peak memory of the Compose stack's containers (Ironic, dnsmasq,
+ * nginx...), summed, from their cgroups (v1 cpuacct/memory, as this machine has; null elsewhere).
+ */
+function stackUsage() {
+  const ids = spawnSync('docker', ['ps', '-q', '--no-trunc', '--filter', `label=com.docker.compose.project=kseed-${IRONIC_SITE}`], { encoding: 'utf8' }).stdout.split('\n').filter(Boolean);
+  if (!ids.length) return null;
+  let cpu = 0;
+  let peak = 0;
+  for (const id of ids) {
+    try {
+      cpu += Number(readFileSync(`/sys/fs/cgroup/cpuacct/docker/${id}/cpuacct.usage`, 'utf8')) / 1e9;
+      peak += Number(readFileSync(`/sys/fs/cgroup/memory/docker/${id}/memory.max_usage_in_bytes`, 'utf8'));
+    } catch {
+      return null;
+    }
+  }
+  return { cpu, peakMb: Math.round(peak / MiB) };
+}
+
 function pct(list, p) {
   if (!list.length) return null;
   const s = [...list].sort((a, b) => a - b);
@@ -126,24 +161,27 @@ function artifacts(dir) {
   return `sha256:${createHash('sha256').update(image).digest('hex')}`;
 }
 
-/** Runs provision, sampling its RSS; CPU comes from the shell's `times` (children's user and system). */
-function provision(root) {
-  return new Promise((resolve, reject) => {
-    const t0 = Date.now();
-    const cmd = `"${process.execPath}" "${bin}" --config "${path.join(root, 'kseed.yaml')}" --json provision --all --wait --wait-booted ${limitArgs.join(' ')} > "${path.join(root, 'provision.json')}"; rc=$?; times >&2; exit $rc`;
-    const sh = spawn('sh', ['-c', cmd], { cwd: root, stdio: ['ignore', 'inherit', 'pipe'] });
-    let err = '';
-    sh.stderr.on('data', (d) => (err += d));
-    let hwmKb = 0;
-    const poll = setInterval(() => {
-      let kids = [];
-      try {
-        kids = readFileSync(`/proc/${sh.pid}/task/${sh.pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean);
-      } catch {
-        /* gone */
-      }
-      for (const k of kids) hwmKb = Math.max(hwmKb, procUsage(Number(k))?.hwmKb ?? 0);
-    }, 100);
+/**
+ * Starts provision, sampling its RSS; CPU comes from the shell's `times` (children's user and system).
+ * `enginePid()`: the provision process itself (the shell's child), for the seed kills of --faults.
+ */
+function startProvision(root) {
+  const t0 = Date.now();
+  const cmd = `"${process.execPath}" "${bin}" --config "${path.join(root, 'kseed.yaml')}" --json provision --all --wait --wait-booted ${limitArgs.join(' ')} > "${path.join(root, 'provision.json')}"; rc=$?; times >&2; exit $rc`;
+  const sh = spawn('sh', ['-c', cmd], { cwd: root, stdio: ['ignore', 'inherit', 'pipe'] });
+  let err = '';
+  sh.stderr.on('data', (d) => (err += d));
+  let hwmKb = 0;
+  let kids = [];
+  const poll = setInterval(() => {
+    try {
+      kids = readFileSync(`/proc/${sh.pid}/task/${sh.pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
+    } catch {
+      /* gone */
+    }
+    for (const k of kids) hwmKb = Math.max(hwmKb, procUsage(k)?.hwmKb ?? 0);
+  }, 100);
+  const done = new Promise((resolve) => {
     sh.on('exit', (code) => {
       clearInterval(poll);
       const ms = Date.now() - t0;
@@ -156,10 +194,24 @@ function provision(root) {
       } catch {
         json = undefined;
       }
-      if (code !== 0 && code !== 3) return reject(new Error(`provision exited ${code}: ${err.slice(-2000)}`));
-      resolve({ code, ms, cpu: secs.length >= 2 ? secs[0] + secs[1] : null, hwmKb, json });
+      resolve({ code, ms, cpu: secs.length >= 2 ? secs[0] + secs[1] : null, hwmKb, json, err });
     });
   });
+  const enginePid = () => {
+    try {
+      return Number(readFileSync(`/proc/${sh.pid}/task/${sh.pid}/children`, 'utf8').trim().split(/\s+/)[0]) || undefined;
+    } catch {
+      return undefined;
+    }
+  };
+  return { enginePid, done };
+}
+
+/** One provision run to its end: exit 0 or 3 (some node failed), anything else is the run's failure. */
+async function provision(root) {
+  const r = await startProvision(root).done;
+  if (r.code !== 0 && r.code !== 3) throw new Error(`provision exited ${r.code}: ${r.err.slice(-2000)}`);
+  return r;
 }
 
 function seedLogCounts(logFile) {
@@ -179,18 +231,51 @@ async function runSize(n) {
     const sum = artifacts(path.join(root, 'art'));
     out.load_start = readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).map(Number);
     let t = Date.now();
-    kseed(root, ['--json', 'lab', 'up', '--sim', String(n), '--name', LAB, '--bmc-port-base', String(base), '--image-url', 'http://10.77.0.1:8080/artifacts/sim.raw', '--image-checksum', sum]);
+    kseed(root, ['--json', 'lab', 'up', '--sim', String(n), '--name', LAB, '--bmc-port-base', String(base), '--image-url', 'http://10.77.0.1:8080/artifacts/sim.raw', '--image-checksum', sum, '--engine', engine]);
+    if (engine === 'ironic') {
+      const site = path.join(root, 'kseed.yaml');
+      writeFileSync(site, readFileSync(site, 'utf8').replace(/^site: .*$/m, `site: "${IRONIC_SITE}"`).replace(/^(\s+range: .*)$/m, `$1\n  ports: { ironic_api: ${IRONIC_PORT} }`));
+    }
     out.lab_up_s = (Date.now() - t) / 1000;
     t = Date.now();
-    const up = kseed(root, ['--json', 'up', '--artifacts', path.join(root, 'art')]);
+    const seedUp = () => kseed(root, ['--json', 'up', '--artifacts', path.join(root, 'art')]);
+    let up = seedUp();
     out.seed_up_s = (Date.now() - t) / 1000;
-    const bootPid = up.boot_services.pid;
     const fault = faults ? await injectFaults(root, labDir) : undefined;
     const since = fault ? lastEventId(path.join(root, '.kseed')) : 0;
+    if (fault && kills > 0) {
+      t = Date.now();
+      out.kills = await killAndRestart({
+        kills,
+        seed: killSeed,
+        minMs: KILL_MIN_MS,
+        maxMs: KILL_MAX_MS,
+        start: () => startProvision(root),
+        seedPids: () => [up.boot_services?.pid, up.api?.pid].filter((x) => Number.isInteger(x)),
+        restart: async () => {
+          up = seedUp();
+        },
+        snapshot: async () => {
+          const c = {};
+          for (const x of kseed(root, ['--json', 'status']).nodes) c[x.state] = (c[x.state] ?? 0) + 1;
+          return c;
+        },
+      });
+      out.kills_wall_s = (Date.now() - t) / 1000;
+    }
+    // after --faults' kills, the boot services are the last restart's: their CPU and RSS are of the final run
+    const bootPid = up.boot_services.pid;
     const simPid = Number(readFileSync(path.join(labDir, 'sim.pid'), 'utf8'));
     const boot0 = procUsage(bootPid);
     const sim0 = procUsage(simPid);
+    const stack0 = engine === 'ironic' ? stackUsage() : null;
     const p = await provision(root);
+    const stack1 = engine === 'ironic' ? stackUsage() : null;
+    // Ironic's own work (API, conductor, dnsmasq, nginx) is the seed's too: its containers' CPU during provision
+    if (stack0 && stack1) {
+      out.stack_cpu_s = Math.round((stack1.cpu - stack0.cpu) * 100) / 100;
+      out.stack_peak_mb = stack1.peakMb;
+    }
     const boot1 = procUsage(bootPid);
     const sim1 = procUsage(simPid);
     // the simulated nodes' own CPU shares the seed's two cores: what the machine, not the seed, spent
@@ -212,7 +297,7 @@ async function runSize(n) {
     out.provision_peak_rss_mb = Math.round(p.hwmKb / 102.4) / 10;
     out.boot_services_cpu_s = boot0 && boot1 ? Math.round((boot1.cpu - boot0.cpu) * 100) / 100 : null;
     out.boot_services_peak_rss_mb = boot1 ? Math.round(boot1.hwmKb / 102.4) / 10 : null;
-    out.seed_cpu_s = Math.round(((out.provision_cpu_s ?? 0) + (out.boot_services_cpu_s ?? 0)) * 100) / 100;
+    out.seed_cpu_s = Math.round(((out.provision_cpu_s ?? 0) + (out.boot_services_cpu_s ?? 0) + (out.stack_cpu_s ?? 0)) * 100) / 100;
     out.simulator_peak_rss_mb = sim1 ? Math.round(sim1.hwmKb / 102.4) / 10 : null;
     out.simulator_rss_per_node_mb = sim1 ? Math.round((sim1.hwmKb / 1024 / n) * 100) / 100 : null;
 
@@ -223,6 +308,7 @@ async function runSize(n) {
         out.faults = await checkFaults(root, labDir, fault, p, nodes, since);
       } finally {
         for (const r of fault.relays) await r.close();
+        await deleteLossyNetns('ip', fault.netns);
       }
     }
     out.active = nodes.filter((x) => x.state === 'active' && x.booted_hostname === x.node).length;
@@ -234,7 +320,10 @@ async function runSize(n) {
     // the nodes' own view, from the simulator: power-on to ramdisk, image write, disk boot to callback
     const counts = { dhcp: 0, tftp: 0, http: 0 };
     for (const d of readdirSync(path.join(labDir, 'nodes'))) {
-      const s = JSON.parse(readFileSync(path.join(labDir, 'nodes', d, 'sim.json'), 'utf8'));
+      const f = path.join(labDir, 'nodes', d, 'sim.json');
+      // a node never powered on (its BMC refused the seed: a wrong password) has no record
+      if (!existsSync(f)) continue;
+      const s = JSON.parse(readFileSync(f, 'utf8'));
       for (const k of Object.keys(counts)) counts[k] += s.counts[k];
       const at = (ph, from = 0) => s.phases.slice(from).find((q) => q.phase === ph)?.at;
       const span = (a, b) => {
@@ -254,9 +343,13 @@ async function runSize(n) {
     const db = path.join(root, '.kseed', 'state.db');
     out.state_store_kb = Math.round(['', '-wal', '-shm'].reduce((a, s) => a + (existsSync(db + s) ? statSync(db + s).size : 0), 0) / 1024);
     return out;
+  } catch (e) {
+    // what was measured before the failure is not lost with the lab
+    console.error(`bench/fleet: ${n} nodes failed after ${JSON.stringify(out)}`);
+    throw e;
   } finally {
     try {
-      if (existsSync(path.join(root, 'kseed.yaml'))) kseed(root, ['down']);
+      if (existsSync(path.join(root, 'kseed.yaml'))) kseed(root, ['down', ...(engine === 'ironic' ? ['--volumes'] : [])]);
     } catch (e) {
       console.error(`kseed down: ${e.message}`);
     }
@@ -282,12 +375,13 @@ async function injectFaults(root, labDir) {
   const wrong = path.join(root, 'wrong-password');
   writeFileSync(wrong, 'not-the-bmc-password\n', { mode: 0o600 });
   const relays = [];
+  const net = await ensureLossyNetns('ip', manifest.netns, RELAY_NET);
   for (const [i, n] of plan.lossyBmc.entries()) {
-    relays.push(await lossyRelay({ target: { address: '127.0.0.1', port: listed.find((x) => x.name === n).bmc.port }, port: relayBase + i, loss: BAD_LINK.loss, delayMs: BAD_LINK.delayMs, seed: BAD_LINK.seed + i }));
+    relays.push(await lossyRelayIn(net, relayBase + i, { target: { address: '127.0.0.1', port: listed.find((x) => x.name === n).bmc.port }, loss: BAD_LINK.loss, delayMs: BAD_LINK.delayMs, seed: BAD_LINK.seed + i }));
   }
   const site = path.join(root, 'kseed.yaml');
-  writeFileSync(site, applySiteFaults(readFileSync(site, 'utf8'), plan, { wrongPasswordFile: wrong, relayPort: (n) => relayBase + plan.lossyBmc.indexOf(n) }));
-  return { plan, names, relays };
+  writeFileSync(site, applySiteFaults(readFileSync(site, 'utf8'), plan, { wrongPasswordFile: wrong, relay: (n) => ({ address: net.relayIp, port: relayBase + plan.lossyBmc.indexOf(n) }) }));
+  return { plan, names, relays, netns: manifest.netns };
 }
 
 /** --faults: the first run's record and invariants, a second run, its convergence; counts of final states per fault. */
@@ -323,7 +417,7 @@ function show(r) {
   const f = (x) => (x === null || x === undefined ? '-' : String(x));
   console.log(`\n${r.nodes} simulated nodes, ${r.engine} engine: ${r.active} active, ${r.failed} failed, ${r.lost} lost, provision exit ${r.exit_code}`);
   console.log(`  wall ${r.wall_s.toFixed(1)} s (lab up ${r.lab_up_s.toFixed(1)} s, kseed up ${r.seed_up_s.toFixed(1)} s before it)`);
-  console.log(`  seed CPU ${f(r.seed_cpu_s)} s (provision ${f(r.provision_cpu_s)} s + boot services ${f(r.boot_services_cpu_s)} s); peak RSS provision ${f(r.provision_peak_rss_mb)} MB, boot services ${f(r.boot_services_peak_rss_mb)} MB`);
+  console.log(`  seed CPU ${f(r.seed_cpu_s)} s (provision ${f(r.provision_cpu_s)} s + boot services ${f(r.boot_services_cpu_s)} s${r.stack_cpu_s !== undefined ? ` + Compose stack ${r.stack_cpu_s} s` : ''}); peak RSS provision ${f(r.provision_peak_rss_mb)} MB, boot services ${f(r.boot_services_peak_rss_mb)} MB${r.stack_peak_mb !== undefined ? `, Compose stack ${r.stack_peak_mb} MB` : ''}`);
   console.log(`  simulator CPU ${f(r.simulator_cpu_s)} s (on the same cores as the seed)`);
   console.log(`  simulator peak RSS ${f(r.simulator_peak_rss_mb)} MB (${f(r.simulator_rss_per_node_mb)} MB per node); ipmi_sim BMCs ${f(r.bmc_rss_total_mb)} MB together; state store ${r.state_store_kb} KiB`);
   console.log(`  load average ${r.load_start.join(' ')} at the start, ${r.load_end.join(' ')} at the end`);
@@ -331,6 +425,10 @@ function show(r) {
   const w = Math.max(...Object.keys(r.phases_ms).map((k) => k.length));
   console.log(`  ${'phase'.padEnd(w)}  ${'p50 ms'.padStart(8)}  ${'p95 ms'.padStart(8)}  n`);
   for (const [k, v] of Object.entries(r.phases_ms)) console.log(`  ${k.padEnd(w)}  ${f(v.p50).padStart(8)}  ${f(v.p95).padStart(8)}  ${v.n}`);
+  if (r.kills) {
+    console.log(`  seed SIGKILLed ${r.kills.length} times (--kill-seed ${killSeed}) over ${r.kills_wall_s.toFixed(1)} s before the measured run; each kill:`);
+    for (const k of r.kills) console.log(`    #${k.kill} after ${(k.after_ms / 1000).toFixed(1)} s${k.provision_had_ended ? ' (provision had ended)' : ''}, ${k.killed} processes; states then ${JSON.stringify(k.states_at_kill)}; restart ${(k.restart_ms / 1000).toFixed(1)} s`);
+  }
   if (r.faults) {
     const x = r.faults;
     console.log(`  faults: ${JSON.stringify(x.plan)}; relays dropped ${x.relay.dropped} of ${x.relay.datagrams} datagrams`);

@@ -21,7 +21,7 @@ import type { HardwareProfile } from '../profiles/schema.js';
 import type { NodeSpec, Site } from '../site/types.js';
 import { canApply, finish, start, UNDEPLOYED_STATES, type NodeState, type Verb } from './lifecycle.js';
 import {
-  agentOutcome, bootCallback, type Clock, errText, failedOutcome, isAlive, lastHeard, limiter, NodeBusy, type OpRecord,
+  agentOutcome, bootCallback, type Clock, interruptedBootWait, errText, failedOutcome, isAlive, lastHeard, limiter, NodeBusy, type OpRecord,
   ownerIsDead, ownerName, PhaseTimeout, NodeSlots, realClock, type Semaphore, semaphore, withTimeout,
 } from './runner.js';
 import { nodeStatusOf } from './node-status.js';
@@ -343,7 +343,6 @@ export abstract class NodeRunner implements Provisioner {
 
   /** Waits for the installed OS's first-boot callback (waitBooted); a missing one is the node's error, not a lifecycle failure. */
   private async waitBooted(name: string, since: number): Promise<boolean> {
-    this.store.recordEvent(name, 'boot-wait', { phase: 'boot' });
     try {
       const cb = await withTimeout(this.clock, this.t.boot, 'first boot', async (signal, note) => {
         note('the installed OS to call back');
@@ -370,6 +369,7 @@ export abstract class NodeRunner implements Provisioner {
   /** After a deploy or rebuild finished: the disk boot, then (waitBooted) the OS's callback. */
   private async afterVerb(name: string, verb: Verb, since: number, opts: ProvisionOptions): Promise<boolean> {
     if (!DEPLOYS.includes(verb)) return true;
+    if (opts.waitBooted) this.store.recordEvent(name, 'boot-wait', { phase: 'boot' }); // before the disk boot: a seed killed from here on leaves a wait the next --wait-booted finishes (interruptedBootWait)
     if (!(await this.afterActive(name))) return false;
     return opts.waitBooted ? this.waitBooted(name, since) : true;
   }
@@ -395,6 +395,7 @@ export abstract class NodeRunner implements Provisioner {
       const p = await this.prepare(name, single);
       if (p.error) return outcome(false, p.error);
       let ok = true;
+      let cut: number | undefined;
       if (p.finished) {
         ran.push(p.finished.verb);
         ok = p.finished.ok && (await this.afterVerb(name, p.finished.verb, p.finished.since, opts));
@@ -402,6 +403,8 @@ export abstract class NodeRunner implements Provisioner {
         const { verb, op } = p.resume;
         ran.push(verb);
         ok = (await this.runVerb(name, verb, op)) && (await this.afterVerb(name, verb, op.since, opts));
+      } else if (opts.waitBooted && this.store.getNode(name)?.state === 'active' && (cut = interruptedBootWait(this.store.listEvents(name, {}))) !== undefined) {
+        ok = bootCallback(this.store.listEvents(name, { sinceId: cut })) ? await this.waitBooted(name, cut) : await this.afterVerb(name, 'deploy', cut, opts);
       }
       // a single verb that was itself resumed (or finished) is done: a rebuild is not run twice
       if (ok && !(single && ran.includes(single))) {

@@ -15,10 +15,12 @@ import { createServer, type IncomingMessage, type RequestListener, type Server, 
 import { createServer as createTlsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { nodeStatusOf } from '../engine/node-status.js';
-import type { StateStore } from '../engine/state.js';
+import type { NodeRecord, StateStore } from '../engine/state.js';
+import type { NodeLeaseRecord } from '../engine/state-node-leases.js';
 import { InputError, KseedError } from '../errors.js';
 import { ApiError, type Fields, intParam, MAX_BODY_BYTES, parseBody, parseQuery } from './api-input.js';
 import { type AcquireInput, type LeaseCandidate, LeaseDesk, type LeaseWork } from './leases.js';
+import { StoreCache } from './cache.js';
 import { ApiMetrics, METRICS_CONTENT_TYPE, METRICS_PATH, metricsText } from './metrics.js';
 import { BootLogFollower, bootTrace, consoleTail } from './trace.js';
 import { EventStreams, loginSecret, servePage, sessionCookie, Sessions } from './web.js';
@@ -62,10 +64,11 @@ interface Ctx {
   metrics: ApiMetrics;
   stateDir: string | undefined;
   macs: ReadonlyMap<string, readonly string[]>;
+  cache: StoreCache;
   log: ((e: Record<string, unknown>) => void) | undefined;
 }
 
-/** An answer that is not JSON (the Prometheus text of /metrics). */
+/** An answer already serialized: the Prometheus text of /metrics, or JSON kept by the cache. */
 class Text {
   constructor(
     readonly type: string,
@@ -86,9 +89,10 @@ const ACQUIRE: Fields = { owner: { type: 'string', required: true }, count: { ty
 const RENEW: Fields = { ttl: { type: 'string' } };
 const RELEASE: Fields = { keep: { type: 'boolean' } };
 
-function nodeView(c: Ctx, name: string): Record<string, unknown> {
-  const r = c.store.getNode(name);
-  const l = c.store.nodeLeases.holderOf(name);
+/** `known`: the node's record and lease already read (the list reads them for all nodes at once). */
+function nodeView(c: Ctx, name: string, known?: { r: NodeRecord | undefined; l: NodeLeaseRecord | undefined }): Record<string, unknown> {
+  const r = known ? known.r : c.store.getNode(name);
+  const l = known ? known.l : c.store.nodeLeases.holderOf(name);
   return {
     name,
     state: r?.state ?? null,
@@ -115,8 +119,16 @@ const ROUTES: [string, string, boolean, Handler][] = [
     (c, k) => {
       // phases=true adds each node's phase timings (the page's bars); plain reads stay one row each
       const withPhases = parseQuery(k.query, ['phases']).phases === 'true';
-      const names = [...c.nodes, ...c.store.listNodes().map((n) => n.name).filter((n) => !c.nodes.includes(n))];
-      return [200, { nodes: names.map((n) => (withPhases ? { ...nodeView(c, n), phases: phasesOf(c, n) } : nodeView(c, n))) }];
+      // the same answer until the store changes (cache.ts): a fleet's pages and pollers read it many times a second
+      const body = c.cache.get(withPhases ? 'nodes+phases' : 'nodes', () => {
+        // two queries for all nodes, not two per node: the list is rebuilt at every store change
+        const recs = new Map(c.store.listNodes().map((r) => [r.name, r]));
+        const held = new Map(c.store.nodeLeases.list().flatMap((l) => l.nodes.map((n) => [n, l] as const)));
+        const names = [...c.nodes, ...[...recs.keys()].filter((n) => !c.nodes.includes(n))];
+        const view = (n: string) => nodeView(c, n, { r: recs.get(n), l: held.get(n) });
+        return `${JSON.stringify({ nodes: names.map((n) => (withPhases ? { ...view(n), phases: phasesOf(c, n) } : view(n))) })}\n`;
+      });
+      return [200, new Text(JSON_TYPE, body)];
     },
   ],
   [
@@ -271,8 +283,10 @@ function statusOf(err: unknown): ApiError {
   return new ApiError(500, 'internal', `internal error: ${(err as Error)?.message ?? String(err)}`);
 }
 
+const JSON_TYPE = 'application/json; charset=utf-8';
+
 function send(res: ServerResponse, status: number, doc: unknown, retryAfter?: number): void {
-  const [type, body] = doc instanceof Text ? [doc.type, doc.body] : ['application/json; charset=utf-8', `${JSON.stringify(doc)}\n`];
+  const [type, body] = doc instanceof Text ? [doc.type, doc.body] : [JSON_TYPE, `${JSON.stringify(doc)}\n`];
   res.writeHead(status, { 'content-type': type, 'content-length': Buffer.byteLength(body), 'cache-control': 'no-store', ...(retryAfter !== undefined ? { 'retry-after': String(retryAfter) } : {}) });
   res.end(body);
 }
@@ -287,6 +301,7 @@ export async function startApi(o: ApiOptions): Promise<RunningApi> {
     metrics: new ApiMetrics(),
     stateDir: o.stateDir,
     macs: new Map(o.nodes.map((n) => [n.name, n.macs ?? []])),
+    cache: new StoreCache(o.store),
     log: o.log,
   };
   const sessions = new Sessions();

@@ -15,10 +15,14 @@ import path from 'node:path';
 import { type DiskLabel, diskLabelFile, type PowerAction, runRamdisk } from './agent.js';
 import { dhcpLease, type DhcpLease, type DhcpStage, DhcpTimeout } from './dhcp-client.js';
 import { simArch, type SimNodeSpec, simUuid } from './hardware.js';
-import { simHttp } from './http-client.js';
+import { simHttp, SimHttpError } from './http-client.js';
 import { SIM_IFACE, setSimAddress } from './net.js';
 import { tftpGet } from './tftp-client.js';
 import type { SimFault } from './faults.js';
+
+/** The OS's first-boot callback: tries and pause between them (cloud-init phone_home: tries 10). */
+const CALLBACK_TRIES = 10;
+const CALLBACK_RETRY_MS = 3000;
 
 export type CounterKind = 'dhcp' | 'tftp' | 'http' | 'bytes';
 
@@ -46,42 +50,74 @@ function firstStageHash(file: string): string | null {
 type ScriptAction = { kind: 'ramdisk'; kernel: string; initrd: string; args: string[] } | { kind: 'disk' } | { kind: 'exit' } | { kind: 'chain'; url: string };
 
 /**
- * The part of iPXE's script language kseed's scripts use (src/boot/ipxe.ts):
- * kernel/initrd/boot, sanboot, exit, chain, and `iseq ${platform} efi && A || B`.
+ * The part of iPXE's script language that kseed's scripts (src/boot/ipxe.ts)
+ * and Ironic's per-node config (its ipxe_config.template: labels, `goto`,
+ * `kernel --timeout N ... || goto retry`, imgfree, set/inc/sleep) use:
+ * kernel/initrd/boot, sanboot, exit, poweroff, chain, `:label`/`goto`,
+ * `A || B` (every command the simulator reaches succeeds, so A) and
+ * `iseq X Y && A || B`. A script that loops without booting ends as exit.
  */
 export function interpretScript(text: string, o: { platform: 'pcbios' | 'efi'; macHyp: string }): ScriptAction {
   let kernel: { url: string; args: string[] } | undefined;
   let initrd: string | undefined;
-  const expand = (w: string) => w.replace(/\$\{net0\/mac:hexhyp\}/g, o.macHyp).replace(/\$\{platform\}/g, o.platform);
-  const step = (cmd: string): ScriptAction | undefined => {
+  const expand = (w: string) => w.replace(/\$\{(?:net0\/)?mac:hexhyp\}/g, o.macHyp).replace(/\$\{platform\}/g, o.platform);
+  // options before the URL: `--timeout 60000`, `--name x`, `--drive 0x80`, `--autofree`
+  const valued = new Set(['--timeout', '--name', '--drive']);
+  const url = (w: string[]): { url: string; rest: string[] } => {
+    let i = 1;
+    while (w[i]?.startsWith('--')) i += valued.has(w[i]!) ? 2 : 1;
+    return { url: w[i] ?? '', rest: w.slice(i + 1) };
+  };
+  const step = (cmd: string): ScriptAction | { goto: string } | undefined => {
     const w = cmd.trim().split(/\s+/).map(expand);
     switch (w[0]) {
-      case 'kernel':
-        kernel = { url: w[1] ?? '', args: w.slice(2) };
+      case 'kernel': {
+        const k = url(w);
+        kernel = { url: k.url, args: k.rest };
         return undefined;
+      }
       case 'initrd':
-        initrd = w[1];
+        initrd = url(w).url;
         return undefined;
       case 'boot':
         return kernel && initrd ? { kind: 'ramdisk', kernel: kernel.url, initrd, args: kernel.args } : { kind: 'exit' };
       case 'sanboot':
-        return { kind: 'disk' };
+        // the local disk; a sanboot of a URL (an ISO) is no disk the simulator has
+        return url(w).url ? { kind: 'exit' } : { kind: 'disk' };
       case 'exit':
+      case 'poweroff':
         return { kind: 'exit' };
+      case 'goto':
+        return { goto: w[1] ?? '' };
       case 'chain': {
-        const url = w.slice(1).find((x) => !x.startsWith('--'));
-        return url ? { kind: 'chain', url } : { kind: 'exit' };
+        const c = url(w).url;
+        return c ? { kind: 'chain', url: c } : { kind: 'exit' };
       }
       default:
         return undefined;
     }
   };
-  for (const raw of text.split('\n')) {
-    const line = raw.trim();
-    if (!line || line.startsWith('#') || line.startsWith('echo ')) continue;
-    const cond = /^iseq\s+(\S+)\s+(\S+)\s+&&\s+(.+?)\s+\|\|\s+(.+)$/.exec(line);
-    const a = cond ? step(expand(cond[1]!) === expand(cond[2]!) ? cond[3]! : cond[4]!) : /^(.+?)\s+&&\s+exit\s+\|\|/.exec(line) ? step(line.split('&&')[0]!) : step(line);
-    if (a) return a;
+  const line1 = (line: string): ScriptAction | { goto: string } | undefined => {
+    const cond = /^iseq\s+(\S+)\s+(\S+)\s+&&\s+(.+?)\s+\|\|\s*(.*)$/.exec(line);
+    if (cond) {
+      const then = expand(cond[1]!) === expand(cond[2]!) ? cond[3]! : cond[4]!;
+      return then ? step(then) : undefined;
+    }
+    // `A && exit || B`, `A || B`: A succeeds here
+    return step(line.split(/\s+(?:&&|\|\|)\s+/)[0]!);
+  };
+  const lines = text.split('\n').map((l) => l.trim()).filter((l) => l && !l.startsWith('#') && !l.startsWith('echo '));
+  const labels = new Map(lines.flatMap((l, i) => (l.startsWith(':') ? [[l.slice(1), i] as const] : [])));
+  let pc = 0;
+  for (let steps = 0; pc < lines.length && steps < 1000; steps++) {
+    const line = lines[pc++]!;
+    if (line.startsWith(':')) continue;
+    const a = line1(line);
+    if (a && 'goto' in a) {
+      // iPXE fails a goto to no label, which ends the script
+      if (!labels.has(a.goto)) return { kind: 'exit' };
+      pc = labels.get(a.goto)!;
+    } else if (a) return a;
   }
   return { kind: 'exit' };
 }
@@ -134,10 +170,22 @@ export class SimBoot {
     return lease;
   }
 
-  /** The DHCP of a Linux userland (the ramdisk's or the OS's udhcpc). */
+  /**
+   * The DHCP of a Linux userland. It outlasts a seed that is down (a
+   * restart) as the real ones do: kseed's ramdisk runs udhcpc in 3 rounds
+   * (templates/ramdisk/init, about 48 s) before it gives up; the installed
+   * OS's client (dhclient, systemd-networkd) never gives up.
+   */
   async osDhcp(what: string): Promise<DhcpLease> {
     this.phase(`${what}-dhcp`);
-    return this.dhcp('os');
+    for (let round = 1; ; round++) {
+      try {
+        return await this.dhcp('os');
+      } catch (e) {
+        if (!(e instanceof DhcpTimeout) || this.faults.has('no-dhcp') || this.signal.aborted || (what !== 'os' && round >= 3)) throw e;
+        this.phase(`${what}-dhcp-retry`, e.message);
+      }
+    }
   }
 
   async run(): Promise<BootOutcome> {
@@ -249,16 +297,26 @@ export class SimBoot {
     this.phase('os');
     const lease = await this.osDhcp('os');
     const body = new URLSearchParams({ hostname: label.node, stage: 'booted', instance_id: label.node, boot_mode: this.spec.firmware, ip: lease.address }).toString();
-    this.count('http');
-    const r = await simHttp({
-      netns: this.spec.netns,
-      url: `${label.url}/v1/callback/${label.node}`,
-      method: 'POST',
-      headers: { authorization: `Bearer ${label.token}`, 'content-type': 'application/x-www-form-urlencoded' },
-      body,
-      signal: this.signal,
-    });
-    this.phase(r.status < 300 ? 'booted' : 'callback-refused', `HTTP ${r.status}`);
-    return 'idle';
+    // cloud-init's phone_home tries 10 times: a seed down (restarting) at that moment is waited out
+    for (let attempt = 1; ; attempt++) {
+      this.count('http');
+      try {
+        const r = await simHttp({
+          netns: this.spec.netns,
+          url: `${label.url}/v1/callback/${label.node}`,
+          method: 'POST',
+          headers: { authorization: `Bearer ${label.token}`, 'content-type': 'application/x-www-form-urlencoded' },
+          body,
+          signal: this.signal,
+        });
+        if (r.status >= 500 && attempt < CALLBACK_TRIES) throw new SimHttpError(`HTTP ${r.status}`);
+        this.phase(r.status < 300 ? 'booted' : 'callback-refused', `HTTP ${r.status}`);
+        return 'idle';
+      } catch (err) {
+        if (this.signal.aborted || attempt >= CALLBACK_TRIES) throw err;
+        this.phase('callback-retry', (err as Error).message);
+        await new Promise((r) => setTimeout(r, CALLBACK_RETRY_MS));
+      }
+    }
   }
 }

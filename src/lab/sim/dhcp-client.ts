@@ -162,8 +162,10 @@ export async function dhcpLease(o: DhcpClientOptions): Promise<DhcpLease> {
       if (ack) break;
     }
     if (!ack) throw new DhcpTimeout(`no DHCP ACK for ${mac} (${o.stage}) from ${server}`);
-    const file = optString(ack, Opt.BOOTFILE) ?? (ack.file || undefined);
-    const next = optString(ack, Opt.TFTP_SERVER) ?? (ack.siaddr !== '0.0.0.0' ? ack.siaddr : undefined);
+    // dnsmasq NUL-terminates option 67 (RFC 2132 9.5 does not); a PXE ROM reads it as a C string, so does the node
+    const cstr = (v: string | undefined) => v?.split('\0')[0] || undefined;
+    const file = cstr(optString(ack, Opt.BOOTFILE)) ?? cstr(ack.file);
+    const next = cstr(optString(ack, Opt.TFTP_SERVER)) ?? (ack.siaddr !== '0.0.0.0' ? ack.siaddr : undefined);
     const vc = optString(ack, Opt.VENDOR_CLASS);
     return {
       address: ack.yiaddr,

@@ -8,7 +8,8 @@
  *     no result, no further request, until its BMC power-cycles it; the
  *     fault is spent then, so the next deploy goes through);
  *   - the site's faults, in the site file the seed reads: a wrong BMC
- *     password, and BMCs behind a lossy relay (relay.ts).
+ *     password, and BMCs behind a lossy relay (relay.ts) in a namespace of
+ *     its own (relay-netns.ts).
  * Which nodes get which fault is a pure, deterministic function of the node
  * list, so a run can be repeated and its failures checked node by node.
  */
@@ -89,20 +90,23 @@ export const LOSSY_BMC_BUDGET = { timeout_ms: 60_000, retries: 20 };
 /**
  * The lab site file with the site's faults applied: each node's
  * `bmc: { address: A, port: P }` line gets the wrong password's file, or
- * the relay's port in place of the BMC's and a lossy link's budget.
+ * the relay's address and port in place of the BMC's and a lossy link's budget.
  */
-export function applySiteFaults(site: string, plan: FaultPlan, o: { wrongPasswordFile: string; relayPort: (node: string) => number }): string {
+export function applySiteFaults(site: string, plan: FaultPlan, o: { wrongPasswordFile: string; relay: (node: string) => { address: string; port: number } }): string {
   const lines = site.split('\n');
   let node: string | undefined;
   return lines
     .map((l) => {
       const name = /^\s+- name: (\S+)$/.exec(l)?.[1];
       if (name) node = name;
-      const bmc = /^(\s+bmc: \{ address: \S+, port: )(\d+)( \})$/.exec(l);
+      const bmc = /^(\s+bmc: \{ address: )(\S+)(, port: )(\d+)( \})$/.exec(l);
       if (!bmc || !node) return l;
-      if (plan.wrongPassword.includes(node)) return `${bmc[1]}${bmc[2]}, password: { file: ${JSON.stringify(o.wrongPasswordFile)} }${bmc[3]}`;
+      if (plan.wrongPassword.includes(node)) return `${bmc[1]}${bmc[2]}${bmc[3]}${bmc[4]}, password: { file: ${JSON.stringify(o.wrongPasswordFile)} }${bmc[5]}`;
       // the lab profile's budget is loopback's (5 s, 2 retries); a BMC across a lossy link needs a WAN's
-      if (plan.lossyBmc.includes(node)) return `${bmc[1]}${o.relayPort(node)}, timeout_ms: ${LOSSY_BMC_BUDGET.timeout_ms}, retries: ${LOSSY_BMC_BUDGET.retries}${bmc[3]}`;
+      if (plan.lossyBmc.includes(node)) {
+        const r = o.relay(node);
+        return `${bmc[1]}${r.address}${bmc[3]}${r.port}, timeout_ms: ${LOSSY_BMC_BUDGET.timeout_ms}, retries: ${LOSSY_BMC_BUDGET.retries}${bmc[5]}`;
+      }
       return l;
     })
     .join('\n');

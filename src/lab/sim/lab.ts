@@ -15,6 +15,7 @@ import type { LabManifest, LabNodeManifest } from '../manifest.js';
 import { isOurs, readPidFile, terminate } from '../proc.js';
 import { renderSimChassisScript } from './chassis.js';
 import { deleteSimWire, ensureSimWire, simNetnsName } from './net.js';
+import { deleteLossyNetns, lossyNetnsName } from './relay-netns.js';
 
 /**
  * The issue's largest site, listed and unlisted together; the MAC scheme
@@ -42,7 +43,11 @@ export async function removeSimNode(ip: string, m: LabManifest, n: LabNodeManife
   await deleteSimWire(ip, m.netns, n.index);
 }
 
-/** Deletes every node namespace of the lab, also ones no manifest lists any more (a crash mid-`lab up`). */
+/**
+ * Deletes every node namespace of the lab, also ones no manifest lists any
+ * more (a crash mid-`lab up`), and the namespace of a fault run's lossy
+ * relays (relay-netns.ts) that a crashed run left.
+ */
 export async function deleteSimNetns(ip: string, labNs: string): Promise<string[]> {
   const prefix = simNetnsName(labNs, 0).replace(/0$/, '');
   const list = (await runQuiet(ip, ['netns', 'list'])).stdout
@@ -50,6 +55,7 @@ export async function deleteSimNetns(ip: string, labNs: string): Promise<string[
     .map((l) => l.split(' ')[0]!)
     .filter((n) => n.startsWith(prefix) && /^\d+$/.test(n.slice(prefix.length)));
   for (const ns of list) await runQuiet(ip, ['netns', 'del', ns]);
+  if (await deleteLossyNetns(ip, labNs)) list.push(lossyNetnsName(labNs));
   return list;
 }
 

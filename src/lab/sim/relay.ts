@@ -24,6 +24,12 @@ export interface LossyRelayOptions {
   seed: number;
   /** Port to listen on (127.0.0.1); 0 = any free one. */
   port?: number;
+  /**
+   * The front socket (where clients send) made elsewhere, e.g. inside the
+   * relay's own network namespace (relay-netns.ts); the relay owns it then.
+   * Upstream sockets stay in the caller's namespace, where the target is.
+   */
+  front?: dgram.Socket;
 }
 
 export interface LossyRelay {
@@ -44,7 +50,7 @@ function bound(sock: dgram.Socket, port: number): Promise<void> {
 }
 
 export async function lossyRelay(o: LossyRelayOptions): Promise<LossyRelay> {
-  const front = dgram.createSocket('udp4');
+  const front = o.front ?? dgram.createSocket('udp4');
   const upRand = prng(o.seed);
   const downRand = prng(o.seed ^ 0x5bd1e995);
   const s = { up: 0, upDropped: 0, down: 0, downDropped: 0 };
@@ -92,10 +98,10 @@ export async function lossyRelay(o: LossyRelayOptions): Promise<LossyRelay> {
     });
   });
   front.on('error', () => undefined);
-  await bound(front, o.port ?? 0);
+  if (!o.front) await bound(front, o.port ?? 0);
 
   return {
-    address: '127.0.0.1',
+    address: front.address().address,
     port: front.address().port,
     stats: () => ({ ...s }),
     close: async () => {

@@ -2,13 +2,14 @@
  * Faults at fleet size (issue 19 item 5): 50 simulated nodes (`lab up
  * --sim`, real ipmi_sim BMCs, the simulator speaking DHCP/TFTP/HTTP and the
  * agent API) provisioned by the embedded engine while 5 BMCs sit behind a
- * relay that drops 30% of datagrams and delays the rest 200 ms, 3 have a
+ * relay (in its own namespace, across a veth: relay-netns.ts) that drops
+ * 30% of datagrams and delays the rest 200 ms, 3 have a
  * wrong password in the site file, 3 clients freeze once mid-deploy and 1
  * never sends DHCP (src/lab/sim/faults.ts). Invariants: every node ends
  * active or failed with a reason naming its phase and cause; no image is
  * written twice to a node; no claim is left held; provision exits 3 and a
  * second run converges. Lab "ff", BMC ports UDP 22000-22049, relays
- * 22100-22104; about 3 minutes.
+ * 22100-22104 on 10.79.22.2 in netns ksl-ff-lossy; about 3 minutes.
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -17,7 +18,8 @@ import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { applySiteFaults, type FaultPlan, planFaults, writeNodeFaults } from '../../../src/lab/sim/faults.js';
 import { type FleetNodeRow, type FleetRun, fleetViolations, lastEventId, readFleetRun } from '../../../src/lab/sim/fleet-check.js';
-import { BAD_LINK, type LossyRelay, lossyRelay } from '../../../src/lab/sim/relay.js';
+import { BAD_LINK, type LossyRelay } from '../../../src/lab/sim/relay.js';
+import { ensureLossyNetns, lossyHostIface, lossyRelayIn } from '../../../src/lab/sim/relay-netns.js';
 import type { SimNodeStatus } from '../../../src/lab/sim/daemon.js';
 import { ensureBuilt, runKseed } from '../../helpers/cli.js';
 import { needPeers, needRoot } from '../../helpers/peers.js';
@@ -26,6 +28,8 @@ import { netnsList } from './helpers.js';
 const LAB = 'ff';
 const BASE = 22000;
 const RELAY_BASE = 22100;
+// the relays' namespace ksl-ff-lossy, across a veth: the seed's end 10.79.22.1, the relays' 10.79.22.2
+const RELAY_NET = '10.79.22.0';
 const NODES = 50;
 // every phase's limit: what a frozen client or a silent NIC costs the run
 const TIMEOUT_S = 40;
@@ -81,8 +85,9 @@ describe.skipIf(!ok)('fleet faults: 50 simulated nodes, lossy and wrong-password
     const wrong = path.join(root, 'wrong-password');
     writeFileSync(wrong, 'not-the-bmc-password\n', { mode: 0o600 });
     const portOf = (n: string) => Number(lab.nodes.find((x: any) => x.name === n).bmc.split(':')[1]);
-    for (const [i, n] of plan.lossyBmc.entries()) relays.push(await lossyRelay({ target: { address: '127.0.0.1', port: portOf(n) }, port: RELAY_BASE + i, loss: BAD_LINK.loss, delayMs: BAD_LINK.delayMs, seed: BAD_LINK.seed + i }));
-    writeFileSync(site, applySiteFaults(readFileSync(site, 'utf8'), plan, { wrongPasswordFile: wrong, relayPort: (n) => RELAY_BASE + plan.lossyBmc.indexOf(n) }));
+    const net = await ensureLossyNetns('ip', lab.netns, RELAY_NET);
+    for (const [i, n] of plan.lossyBmc.entries()) relays.push(await lossyRelayIn(net, RELAY_BASE + i, { target: { address: '127.0.0.1', port: portOf(n) }, loss: BAD_LINK.loss, delayMs: BAD_LINK.delayMs, seed: BAD_LINK.seed + i }));
+    writeFileSync(site, applySiteFaults(readFileSync(site, 'utf8'), plan, { wrongPasswordFile: wrong, relay: (n) => ({ address: net.relayIp, port: RELAY_BASE + plan.lossyBmc.indexOf(n) }) }));
 
     const seed = await k(['--json', 'up', '--artifacts', art]);
     expect(seed.code, seed.stderr).toBe(0);
@@ -150,6 +155,9 @@ describe.skipIf(!ok)('fleet faults: 50 simulated nodes, lossy and wrong-password
     expect(f).toBeGreaterThan(0);
     expect(d / all.n).toBeGreaterThan(0.15);
     expect(d / all.n).toBeLessThan(0.45);
+    // and it crossed a real link into the relays' own namespace: the seed's end of the veth carried it
+    const tx = Number(readFileSync(`/sys/class/net/${lossyHostIface(lab.netns)}/statistics/tx_packets`, 'utf8'));
+    expect(tx).toBeGreaterThanOrEqual(relays.reduce((a, r) => a + r.stats().up, 0));
     process.stderr.write(`fleet-faults first run: ${JSON.stringify(Object.fromEntries(plan.lossyBmc.map((n) => [n, `${row(n).state} ${row(n).last_error ?? ''}`])))} behind the relays (${d} of ${f + d} datagrams dropped)\n`);
   }, 600_000);
 

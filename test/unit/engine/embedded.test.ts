@@ -491,6 +491,39 @@ describe('EmbeddedEngine', () => {
       expect(store.listEvents('n1', { kind: 'transition' }).filter((x) => x.to_state === 'deploying')).toHaveLength(1);
     });
 
+    const leftActiveWaiting = (name: string) => {
+      leftDeploying(name, ownerName(hostname(), 999_999_999));
+      store.recordEvent(name, 'agent-result', { status: 'ok', stage: 'deploy', msg: 'written' });
+      store.transition(name, 'active', { phase: 'deploy' });
+      store.updateNode(name, { data: { op: null } });
+      store.recordEvent(name, 'boot-wait', { phase: 'boot' });
+    };
+
+    it('an active node whose wait for the first-boot callback the kill cut short: --wait-booted takes the callback that came meanwhile, the BMC untouched', async () => {
+      world.add('n1', 1);
+      leftActiveWaiting('n1');
+      store.recordEvent('n1', 'callback', { stage: 'booted', hostname: 'n1' });
+      const [o] = await engine([node('n1', 1)]).provision(['n1'], { waitBooted: true });
+      expect(o).toMatchObject({ ok: true, state: 'active' });
+      expect(store.getNode('n1')!.data.booted).toMatchObject({ hostname: 'n1' });
+      expect(store.listEvents('n1', { kind: 'booted' })).toHaveLength(1);
+      expect(world.log).toEqual([]);
+    });
+
+    it('without --wait-booted, or once the wait ended (booted or timed out), an active node is left as it is', async () => {
+      world.add('n1', 1);
+      world.add('n2', 2);
+      leftActiveWaiting('n1');
+      leftActiveWaiting('n2');
+      store.recordEvent('n2', 'boot-wait-failed', { phase: 'boot', error: 'first boot timed out' });
+      const [a] = await engine([node('n1', 1)]).provision(['n1']);
+      expect(a).toMatchObject({ ok: true, state: 'active', verbs: [] });
+      const [b] = await engine([node('n2', 2)]).provision(['n2'], { waitBooted: true });
+      expect(b).toMatchObject({ ok: true, state: 'active', verbs: [] });
+      expect(store.listEvents('n2', { kind: 'boot-wait' })).toHaveLength(1);
+      expect(world.log).toEqual([]);
+    });
+
     it('leaves a node alone that a live engine still holds', async () => {
       world.add('n1', 1);
       leftDeploying('n1', ownerName(hostname(), process.pid === 1 ? 2 : 1)); // pid 1 is always alive

@@ -58,9 +58,9 @@ describe('applySiteFaults', () => {
     '',
   ].join('\n');
 
-  it('gives a wrong-password node its own password file and a lossy node the relay port with a WAN budget; the others stay as they were', () => {
+  it('gives a wrong-password node its own password file and a lossy node the relay address and port with a WAN budget; the others stay as they were', () => {
     const plan = { lossyBmc: ['node03'], wrongPassword: ['node01'], clientDies: ['node02'], noDhcp: [] };
-    const out = applySiteFaults(site, plan, { wrongPasswordFile: '/t/wrong pw', relayPort: (n) => (n === 'node03' ? 24002 : 0) });
+    const out = applySiteFaults(site, plan, { wrongPasswordFile: '/t/wrong pw', relay: (n) => (n === 'node03' ? { address: '10.79.23.2', port: 24002 } : { address: 'nowhere', port: 0 }) });
     expect(out.split('\n')).toEqual([
       'nodes:',
       '  - name: node01',
@@ -69,7 +69,7 @@ describe('applySiteFaults', () => {
       '  - name: node02',
       '    bmc: { address: 127.0.0.1, port: 23001 }',
       '  - name: node03',
-      '    bmc: { address: 127.0.0.1, port: 24002, timeout_ms: 60000, retries: 20 }',
+      '    bmc: { address: 10.79.23.2, port: 24002, timeout_ms: 60000, retries: 20 }',
       '',
     ]);
   });

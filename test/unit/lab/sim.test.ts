@@ -50,6 +50,53 @@ describe('interpretScript: what a simulated iPXE does with the seed scripts', ()
     expect(interpretScript(chainToScript('node03', 'http://10.77.0.1:8088/pxelinux.cfg/x'), efi)).toEqual({ kind: 'chain', url: 'http://10.77.0.1:8088/pxelinux.cfg/x' });
   });
 
+  it("Ironic's per-node config (ipxe_config.template of Ironic 21.4, its ramdisk deploy): goto boot_ramdisk, kernel options and `|| goto` fallbacks", () => {
+    // as Ironic renders it for the ramdisk deploy interface: the first goto switched to boot_ramdisk
+    const cfg = [
+      '#!ipxe',
+      '',
+      'set attempts:int32 10',
+      'set i:int32 0',
+      '',
+      'goto boot_ramdisk',
+      '',
+      ':deploy',
+      'imgfree',
+      'kernel --timeout 60000 http://10.77.0.1:8080/u1/deploy_kernel selinux=0 troubleshoot=0 text BOOTIF=${mac} initrd=deploy_ramdisk || goto retry',
+      'initrd --timeout 60000 http://10.77.0.1:8080/u1/deploy_ramdisk || goto retry',
+      'boot',
+      '',
+      ':retry',
+      'iseq ${i} ${attempts} && goto fail ||',
+      'inc i',
+      'echo No response, retrying in ${i} seconds.',
+      'sleep ${i}',
+      'goto deploy',
+      '',
+      ':fail',
+      'poweroff',
+      '',
+      ':boot_ramdisk',
+      'imgfree',
+      'kernel --timeout 60000 http://10.77.0.1:8080/u1/kernel root=/dev/ram0 text kseed.url=http://10.77.0.1:8080 kseed.node=node03 kseed.token=tok_abc initrd=ramdisk || goto boot_ramdisk',
+      'initrd --timeout 60000 http://10.77.0.1:8080/u1/ramdisk || goto boot_ramdisk',
+      'boot',
+      '',
+      ':boot_whole_disk',
+      'sanboot --no-describe || exit 0',
+    ].join('\n');
+    expect(interpretScript(cfg, bios)).toEqual({
+      kind: 'ramdisk',
+      kernel: 'http://10.77.0.1:8080/u1/kernel',
+      initrd: 'http://10.77.0.1:8080/u1/ramdisk',
+      args: ['root=/dev/ram0', 'text', 'kseed.url=http://10.77.0.1:8080', 'kseed.node=node03', 'kseed.token=tok_abc', 'initrd=ramdisk'],
+    });
+    expect(interpretScript(cfg.replace('goto boot_ramdisk\n', 'goto boot_whole_disk\n'), bios)).toEqual({ kind: 'disk' });
+    // a goto to no label ends the script; a script that only loops ends too
+    expect(interpretScript('#!ipxe\ngoto nowhere\nsanboot --no-describe\n', bios)).toEqual({ kind: 'exit' });
+    expect(interpretScript('#!ipxe\n:a\ngoto a\n', bios)).toEqual({ kind: 'exit' });
+  });
+
   it('a kernel without boot, or garbage, never reads as a ramdisk boot', () => {
     expect(interpretScript('#!ipxe\nkernel http://x/vmlinuz\n', bios)).toEqual({ kind: 'exit' });
     expect(interpretScript('<html>not a script</html>', bios)).toEqual({ kind: 'exit' });
