@@ -23,6 +23,7 @@ import { type AcquireInput, type LeaseCandidate, LeaseDesk, type LeaseWork } fro
 import { StoreCache } from './cache.js';
 import { ApiMetrics, METRICS_CONTENT_TYPE, METRICS_PATH, metricsText } from './metrics.js';
 import { nodeAddress, nodeLeaseView } from './node-view.js';
+import type { StackCounters, StackCountersView } from './stack-counters.js';
 import { BootLogFollower, bootTrace, consoleTail } from './trace.js';
 import { EventStreams, loginSecret, servePage, SESSION_MS, sessionCookie, sessionIdOf } from './web.js';
 
@@ -47,6 +48,8 @@ export interface ApiOptions {
   webDir?: string;
   /** How leases wipe and provision their nodes (the site's engine); without it only --keep frees a deployed node, and nothing is provisioned. */
   work?: LeaseWork;
+  /** The Ironic engine's boot traffic, counted from its Compose stack's logs (/metrics; else the embedded boot services' file). */
+  stack?: StackCounters | undefined;
 }
 
 export interface RunningApi {
@@ -67,6 +70,7 @@ interface Ctx {
   macs: ReadonlyMap<string, readonly string[]>;
   cache: StoreCache;
   log: ((e: Record<string, unknown>) => void) | undefined;
+  stack: (() => StackCountersView | undefined) | undefined;
 }
 
 /** An answer already serialized: the Prometheus text of /metrics, or JSON kept by the cache. */
@@ -305,6 +309,7 @@ export async function startApi(o: ApiOptions): Promise<RunningApi> {
     macs: new Map(o.nodes.map((n) => [n.name, n.macs ?? []])),
     cache: new StoreCache(o.store),
     log: o.log,
+    stack: o.stack ? () => o.stack!.view() : undefined,
   };
   const streams = new EventStreams(o.store, o.stateDir ? new BootLogFollower(o.stateDir, o.store, ctx.macs) : undefined);
   /** The token of the request's page session: GET only, so a cookie alone can read but never change anything. */

@@ -12,6 +12,7 @@ import { LABELS, type Counts } from '../boot/counters.js';
 import { readCountersFile } from '../engine/boot-counters.js';
 import { NODE_STATES } from '../engine/lifecycle.js';
 import type { StateStore } from '../engine/state.js';
+import type { StackCountersView } from './stack-counters.js';
 
 export const METRICS_PATH = '/metrics';
 export const METRICS_CONTENT_TYPE = 'text/plain; version=0.0.4; charset=utf-8';
@@ -97,19 +98,29 @@ function alive(pid: number): boolean {
   }
 }
 
-/**
- * The boot services' DHCP/TFTP/HTTP counters, from the snapshot file their
- * process writes (engine/boot-counters.ts): up to COUNTERS_EVERY_MS behind.
- * Every label value of a fixed set has a series, 0 until it happens.
- */
-export function bootLines(stateDir: string | undefined): string[] {
+/** The embedded engine's boot services, from the snapshot file their process writes (engine/boot-counters.ts): up to COUNTERS_EVERY_MS behind. */
+function fileCounters(stateDir: string | undefined): StackCountersView | { up: false } {
   const f = stateDir ? readCountersFile(stateDir) : undefined;
-  const up = family('kseed_boot_services_up', 'gauge', 'Whether the boot services (DHCP, TFTP, HTTP) whose counters follow are running (1) or stopped (0).', [`kseed_boot_services_up ${f && f.pid > 0 && alive(f.pid) ? 1 : 0}`]);
-  if (!f) return up;
+  if (!f) return { up: false };
+  return { up: f.pid > 0 && alive(f.pid), started_at: f.started_at, counts: f };
+}
+
+/**
+ * The boot traffic's DHCP/TFTP/HTTP counters: the Ironic engine's Compose
+ * stack's, counted from its logs (`stack`, stack-counters.ts), else the
+ * embedded boot services' snapshot file. Same names and labels on both
+ * engines; every label value of a fixed set has a series, 0 until it
+ * happens; a count the source cannot know (the stack's TFTP bytes) has none.
+ */
+export function bootLines(stateDir: string | undefined, stack?: StackCountersView): string[] {
+  const v = stack ?? fileCounters(stateDir);
+  const up = family('kseed_boot_services_up', 'gauge', 'Whether the boot services (DHCP, TFTP, HTTP) whose counters follow are running (1) or stopped (0).', [`kseed_boot_services_up ${v.up ? 1 : 0}`]);
+  if (!('counts' in v)) return up;
+  const f = v.counts;
   const by = (name: string, label: string, keys: readonly string[], c: Counts) => [...new Set([...keys, ...Object.keys(c).sort()])].map((k) => `${name}${labelText({ [label]: k })} ${c[k] ?? 0}`);
   return [
     ...up,
-    ...family('kseed_boot_services_start_time_seconds', 'gauge', 'When the boot services whose counters follow started (their counters count from there), Unix seconds.', [`kseed_boot_services_start_time_seconds ${Date.parse(f.started_at) / 1000}`]),
+    ...family('kseed_boot_services_start_time_seconds', 'gauge', 'When the boot services whose counters follow started (their counters count from there), Unix seconds.', [`kseed_boot_services_start_time_seconds ${Date.parse(v.started_at) / 1000}`]),
     ...family('kseed_dhcp_packets_received_total', 'counter', 'DHCP datagrams received, by message type (bootp: no option 53; malformed: not decodable).', by('kseed_dhcp_packets_received_total', 'type', LABELS.dhcpReceived, f.dhcp.received)),
     ...family('kseed_dhcp_packets_sent_total', 'counter', 'DHCP answers sent, by message type.', by('kseed_dhcp_packets_sent_total', 'type', LABELS.dhcpSent, f.dhcp.sent)),
     ...family('kseed_dhcp_packets_ignored_total', 'counter', 'DHCP requests left unanswered, by reason (unknown-mac: not in the inventory; not-ours: for another server).', by('kseed_dhcp_packets_ignored_total', 'reason', LABELS.dhcpIgnored, f.dhcp.ignored)),
@@ -117,14 +128,14 @@ export function bootLines(stateDir: string | undefined): string[] {
     ...family('kseed_tftp_transfers_completed_total', 'counter', 'TFTP transfers acknowledged to the last block.', [`kseed_tftp_transfers_completed_total ${f.tftp.completed}`]),
     ...family('kseed_tftp_transfers_failed_total', 'counter', 'TFTP transfers that did not complete, by reason.', by('kseed_tftp_transfers_failed_total', 'reason', LABELS.tftpFailed, f.tftp.failed)),
     ...family('kseed_tftp_requests_refused_total', 'counter', 'TFTP read requests refused before any transfer (no such file, outside the root, a write).', [`kseed_tftp_requests_refused_total ${f.tftp.refused}`]),
-    ...family('kseed_tftp_sent_bytes_total', 'counter', 'File bytes sent over TFTP, failed transfers included.', [`kseed_tftp_sent_bytes_total ${f.tftp.bytes}`]),
+    ...(f.tftp.bytes === undefined ? [] : family('kseed_tftp_sent_bytes_total', 'counter', 'File bytes sent over TFTP, failed transfers included.', [`kseed_tftp_sent_bytes_total ${f.tftp.bytes}`])),
     ...family('kseed_http_boot_requests_total', 'counter', 'Requests answered by the boot HTTP server (iPXE scripts, ramdisk, images, agent API), by status class.', by('kseed_http_boot_requests_total', 'class', LABELS.httpClass, f.http.requests)),
     ...family('kseed_http_boot_sent_bytes_total', 'counter', 'Bytes sent by the boot HTTP server (declared body lengths; headers included for bodies sent without one).', [`kseed_http_boot_sent_bytes_total ${f.http.bytes}`]),
   ];
 }
 
 /** The whole exposition: build info, nodes by state, leases, finished phase durations, the boot services' counters, then the API's. */
-export function metricsText(o: { store: StateStore; nodes: readonly string[]; version: string; metrics: ApiMetrics; stateDir?: string | undefined }): string {
+export function metricsText(o: { store: StateStore; nodes: readonly string[]; version: string; metrics: ApiMetrics; stateDir?: string | undefined; stack?: (() => StackCountersView | undefined) | undefined }): string {
   const names = [...o.nodes, ...o.store.listNodes().map((n) => n.name).filter((n) => !o.nodes.includes(n))];
   const byState = new Map<string, number>(NODE_STATES.map((s) => [s, 0]));
   const phases = new Map<string, Histogram>();
@@ -155,7 +166,7 @@ export function metricsText(o: { store: StateStore; nodes: readonly string[]; ve
       `kseed_leases_ended_total${labelText({ reason: 'expired' })} ${l.expired}`,
     ]),
     ...family('kseed_phase_duration_seconds', 'histogram', 'Finished runs of each lifecycle phase (enroll, inspect, deploy, ...), first to last event, from the state store.', [...phases].sort(([a], [b]) => a.localeCompare(b)).flatMap(([phase, h]) => h.lines('kseed_phase_duration_seconds', { phase }))),
-    ...bootLines(o.stateDir),
+    ...bootLines(o.stateDir, o.stack?.()),
     ...o.metrics.lines(),
   ];
   return `${lines.join('\n')}\n`;

@@ -14,6 +14,7 @@
  */
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
+import { renderedStack } from '../engine/ironic-seed.js';
 import { openState } from '../engine/state.js';
 import { KseedError } from '../errors.js';
 import { isIPv4 } from 'node:net';
@@ -21,6 +22,7 @@ import { startApi, type RunningApi } from './api.js';
 import { ensureCliToken } from './cli-token.js';
 import { ensureApiTls } from './tls.js';
 import type { LeaseCandidate, LeaseWork } from './leases.js';
+import { StackCounters } from './stack-counters.js';
 
 export const DEFAULT_API_PORT = 9480;
 /** How long a request waits for the store's write lock held by another process (a CLI, the boot services). */
@@ -76,10 +78,16 @@ export async function startService(o: ServiceOptions): Promise<RunningService> {
     store.close();
     throw err;
   }
+  // the Ironic engine's stack (rendered into .kseed/stack): its dnsmasq and nginx logs are the boot traffic's counters
+  const rendered = await renderedStack(o.stateDir).catch(() => undefined);
+  const stack = rendered ? new StackCounters(rendered.manifest.project, { log: o.log }) : undefined;
+  // not waited for: a slow docker CLI must not hold the API back (the first scrapes may come before the first counts)
+  void stack?.start();
   let api: RunningApi;
   try {
-    api = await startApi({ store, nodes: o.nodes, host, port: o.port ?? DEFAULT_API_PORT, version: o.version, tls, log: o.log, stateDir: o.stateDir, ...(o.work ? { work: o.work } : {}) });
+    api = await startApi({ store, nodes: o.nodes, host, port: o.port ?? DEFAULT_API_PORT, version: o.version, tls, log: o.log, stateDir: o.stateDir, stack, ...(o.work ? { work: o.work } : {}) });
   } catch (err) {
+    stack?.close();
     store.close();
     const e = err as NodeJS.ErrnoException;
     throw new KseedError(`the seed service cannot listen on ${host}:${o.port ?? DEFAULT_API_PORT}: ${e.code ?? e.message}`, { code: 'api-listen', cause: err });
@@ -131,6 +139,7 @@ export async function startService(o: ServiceOptions): Promise<RunningService> {
     runFile,
     close: async () => {
       clearInterval(timer);
+      stack?.close();
       await api.close();
       store.close();
       // only its own: a run file another service wrote stays that one's

@@ -27,3 +27,28 @@ export function startAttached(argv: string[], env: NodeJS.ProcessEnv): ChildProc
   const cmd = requireTool(argv[0]!);
   return spawn(cmd, argv.slice(1), { stdio: 'inherit', env });
 }
+
+/**
+ * Starts `argv` and hands each line of its stdout and stderr to `onLine`
+ * as it comes (a log followed: `docker logs --follow`); the caller ends it
+ * (kill) and learns of its end by the child's `close`. A partial last line
+ * is dropped: a line counts once it is whole.
+ */
+export function startLineReader(argv: string[], onLine: (line: string, from: 'stdout' | 'stderr') => void): ChildProcess {
+  const cmd = requireTool(argv[0]!);
+  const child = spawn(cmd, argv.slice(1), { stdio: ['ignore', 'pipe', 'pipe'] });
+  for (const from of ['stdout', 'stderr'] as const) {
+    let buf = '';
+    child[from]!.setEncoding('utf8');
+    child[from]!.on('data', (d: string) => {
+      buf += d;
+      let i: number;
+      while ((i = buf.indexOf('\n')) >= 0) {
+        const line = buf.slice(0, i);
+        buf = buf.slice(i + 1);
+        onLine(line, from);
+      }
+    });
+  }
+  return child;
+}

@@ -3,7 +3,8 @@
  * both inside a private network namespace (`unshare -n`, a veth pair) that
  * vanishes with the test: inventory MACs get an address and the boot file
  * their firmware needs; unknown MACs get nothing (or, with the discovery
- * pool, an address but never a boot file).
+ * pool, an address but never a boot file). The seed service's counters of
+ * the Ironic stack's DHCP, read from this log, match what the clients saw.
  */
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -11,11 +12,13 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { renderStack } from '../../../src/render/index.js';
+import { bootLines } from '../../../src/service/metrics.js';
+import { countDnsmasqLine, emptyStackSnapshot } from '../../../src/service/stack-log.js';
 import type { Site } from '../../../src/site/types.js';
 import { needPeers, needRoot } from '../../helpers/peers.js';
 import { labSite } from '../../fixtures/compose/sites.js';
 
-const ok = needPeers('dnsmasq', 'udhcpc', 'unshare', 'ip') && needRoot();
+const ok = needPeers('dnsmasq', 'udhcpc', 'unshare', 'ip', 'promtool') && needRoot();
 const KNOWN = '52:54:00:77:00:01';
 const UNKNOWN = '52:54:00:99:99:99';
 
@@ -31,7 +34,7 @@ interface Answer {
  * One dnsmasq, several udhcpc runs (one per client), in one throwaway
  * namespace. The container paths of the rendered config point at temp dirs.
  */
-function ask(work: string, confText: string, clients: { mac: string; args: string[] }[]): { answers: Answer[]; log: string } {
+function ask(work: string, confText: string, clients: { mac: string; args: string[] }[]): { answers: Answer[]; log: string; clients: string; dnsmasq: string } {
   const tftp = path.join(work, 'tftp');
   const leases = path.join(work, 'leases');
   mkdirSync(tftp, { recursive: true });
@@ -65,7 +68,8 @@ function ask(work: string, confText: string, clients: { mac: string; args: strin
     );
   }
   const r = spawnSync('unshare', ['-n', 'sh', '-c', lines.join('\n')], { encoding: 'utf8', timeout: 60_000 });
-  const log = `${r.stdout}\n${r.stderr}\n${readFileSync(path.join(work, 'dnsmasq.log'), 'utf8')}`;
+  const dnsmasq = readFileSync(path.join(work, 'dnsmasq.log'), 'utf8');
+  const log = `${r.stdout}\n${r.stderr}\n${dnsmasq}`;
   const answers: Answer[] = [];
   for (const block of r.stdout.split('CLIENT ').slice(1)) {
     const mac = block.split('\n')[0]?.trim() ?? '';
@@ -74,7 +78,7 @@ function ask(work: string, confText: string, clients: { mac: string; args: strin
       m ? { mac, leased: true, ip: m[1], ...(m[2] ? { bootFile: m[2] } : {}), ...(m[3] ? { siaddr: m[3] } : {}) } : { mac, leased: false },
     );
   }
-  return { answers, log };
+  return { answers, log, clients: r.stdout, dnsmasq };
 }
 
 // udhcpc -x sends raw options: 93 (client arch, RFC 4578 2.1) and 77 (user class).
@@ -105,7 +109,7 @@ describe.skipIf(!ok)('rendered dnsmasq.conf answers DHCP as intended', () => {
 
   it('authoritative: the inventory MAC gets its fixed address and the boot file for its firmware; unknown MACs get nothing', async () => {
     const conf = await confFor(labIn('auth'));
-    const { answers, log } = ask(path.join(work, 'auth'), conf, [
+    const { answers, log, clients, dnsmasq } = ask(path.join(work, 'auth'), conf, [
       { mac: KNOWN, args: BIOS },
       { mac: KNOWN, args: UEFI },
       { mac: KNOWN, args: IPXE },
@@ -120,6 +124,27 @@ describe.skipIf(!ok)('rendered dnsmasq.conf answers DHCP as intended', () => {
       { mac: UNKNOWN, leased: false },
     ]);
     expect(log).toContain('ignored');
+
+    // the seed service's /metrics counts the Ironic stack's DHCP from this log (service/stack-log.ts): as the clients saw it
+    const counts = emptyStackSnapshot();
+    for (const line of dnsmasq.split('\n')) countDnsmasqLine(counts, line);
+    const said = (mac: string, what: RegExp) => clients.split('CLIENT ').filter((b) => b.startsWith(mac)).reduce((n, b) => n + b.split('\n').filter((l) => what.test(l)).length, 0);
+    const discovers = { known: said(KNOWN, /^udhcpc: broadcasting discover$/), unknown: said(UNKNOWN, /^udhcpc: broadcasting discover$/) };
+    const selects = said(KNOWN, /^udhcpc: broadcasting select for /);
+    expect(discovers.unknown, clients).toBeGreaterThanOrEqual(2);
+    expect(selects).toBe(3);
+    expect(counts.dhcp).toEqual({
+      received: { discover: discovers.known + discovers.unknown, request: selects },
+      // udhcpc selects the offer it got, and a lease is an ack
+      sent: { offer: selects, ack: said(KNOWN, /^udhcpc: lease of 10\.77\.0\.11 obtained/) },
+      ignored: { 'unknown-mac': discovers.unknown },
+    });
+    const text = bootLines(undefined, { up: true, started_at: new Date().toISOString(), counts }).join('\n') + '\n';
+    const check = spawnSync('promtool', ['check', 'metrics'], { input: text, encoding: 'utf8' });
+    expect({ code: check.status, out: `${check.stdout}${check.stderr}` }).toEqual({ code: 0, out: '' });
+    expect(text).toContain(`kseed_dhcp_packets_ignored_total{reason="unknown-mac"} ${discovers.unknown}\n`);
+    // dnsmasq logs no TFTP sizes: that series is left out, not made up
+    expect(text).not.toContain('kseed_tftp_sent_bytes_total');
   });
 
   it('discovery pool: an unknown MAC may lease from the range but never gets a boot file', async () => {

@@ -4,7 +4,9 @@
  * volumes and healthchecks. The images are stand-ins assembled from this
  * host's Debian packages (ironic-common, dnsmasq, nginx, docker-registry)
  * and static busybox; the real kseed/* images come from `kseed images build`. The seed is loopback (127.0.0.1) with DHCP off, so no DHCP
- * server ever runs in the host namespace; TFTP binds 127.0.0.1:69.
+ * server ever runs in the host namespace; TFTP binds 127.0.0.1:69. The seed
+ * service (in this process, its API on 127.0.0.1:15288) counts the stack's
+ * TFTP and HTTP traffic in /metrics from dnsmasq's and nginx's logs.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -16,23 +18,29 @@ import { renderStack, type RenderResult } from '../../../src/render/index.js';
 import { needDocker, needPeers } from '../../helpers/peers.js';
 import { labSite } from '../../fixtures/compose/sites.js';
 import { buildHostImage, forceRemoveProject, projectLeftovers, removeImage } from './fixture.js';
+import { openState } from '../../../src/engine/state.js';
+import { startService } from '../../../src/service/serve.js';
+import { samples } from '../api/helpers.js';
 
 const IPXE = '/usr/lib/ipxe/undionly.kpxe';
 const ok =
   needDocker() &&
   needPeers('/usr/sbin/dnsmasq', '/usr/sbin/nginx', 'curl', 'ldd', '/bin/busybox', IPXE, '/usr/lib/ipxe/snponly.efi') &&
-  needPeers('/usr/bin/ironic', '/usr/bin/ironic-dbsync', '/usr/bin/docker-registry', '/usr/bin/setpriv');
+  needPeers('/usr/bin/ironic', '/usr/bin/ironic-dbsync', '/usr/bin/docker-registry', '/usr/bin/setpriv', 'promtool');
 const TAG = `kseedtest-run${process.pid}`;
 const HTTP_PORT = 15280;
 const IRONIC_PORT = 15285;
 const REGISTRY_PORT = 15286;
 const SERVICES = ['dnsmasq', 'http', 'ironic', 'registry'];
+const API_PORT = 15288;
 
 describe.skipIf(!ok)('the seed stack under Compose (stand-in images)', () => {
   let work: string;
   let r: RenderResult;
   let project: ComposeProject;
   let driver: ComposeDriver;
+  const containerOf = (service: string) =>
+    execFileSync('docker', ['ps', '-q', '--no-trunc', '--filter', `label=com.docker.compose.project=${r.project}`, '--filter', `label=com.docker.compose.service=${service}`], { encoding: 'utf8' }).trim();
 
   beforeAll(async () => {
     buildHostImage(`kseed/dnsmasq:${TAG}`, { binaries: ['/usr/sbin/dnsmasq'], files: [IPXE, '/usr/lib/ipxe/snponly.efi', '/usr/lib/ipxe/ipxe.efi'], users: ['dnsmasq'] });
@@ -134,6 +142,75 @@ describe.skipIf(!ok)('the seed stack under Compose (stand-in images)', () => {
     const cfg = spawnSync('curl', ['-s', '--max-time', '10', '-o', '/dev/null', '-w', '%{http_code}', `http://127.0.0.1:${HTTP_PORT}/pxelinux.cfg/52-54-00-00-00-01`], { encoding: 'utf8' });
     expect(cfg.stdout).toMatch(/^(403|500)$/);
   });
+
+  it("the seed service counts the stack's TFTP and HTTP traffic from its logs, in /metrics (promtool accepts it), across a restart of a container and of the service", async () => {
+    const stateDir = path.join(work, '.kseed');
+    const store = openState(stateDir);
+    const token = store.tokens.create('prometheus').secret;
+    store.close();
+    const serve = () => startService({ stateDir, nodes: [], port: API_PORT, version: 'test', log: () => undefined });
+    let svc = await serve();
+    try {
+      const scrape = async () => {
+        const res = await fetch(`${svc.url}/metrics`, { headers: { authorization: `Bearer ${token}` } });
+        expect(res.status).toBe(200);
+        return res.text();
+      };
+      const pick = (m: Map<string, number>) => ({
+        tftpStarted: m.get('kseed_tftp_transfers_started_total'),
+        tftpDone: m.get('kseed_tftp_transfers_completed_total'),
+        tftpRefused: m.get('kseed_tftp_requests_refused_total'),
+        http2xx: m.get('kseed_http_boot_requests_total{class="2xx"}'),
+        http4xx: m.get('kseed_http_boot_requests_total{class="4xx"}'),
+        httpBytes: m.get('kseed_http_boot_sent_bytes_total'),
+      });
+      /** The counters once they equal `want` (the log is read as it is written: a few hundred ms behind). */
+      const settle = async (want: ReturnType<typeof pick>) => {
+        let got = pick(samples(await scrape()));
+        for (const t0 = Date.now(); JSON.stringify(got) !== JSON.stringify(want) && Date.now() - t0 < 20_000; await new Promise((res) => setTimeout(res, 250))) got = pick(samples(await scrape()));
+        expect(got).toEqual(want);
+      };
+      // the earlier tests' fetches are in the containers' logs already: counted from their first line
+      // (the service reads them as it starts: wait for the TFTP transfer and the HTTP fetch of those tests)
+      let m = samples(await scrape());
+      const seen = (x: Map<string, number>) => x.get('kseed_boot_services_up') === 1 && x.get('kseed_tftp_transfers_completed_total')! >= 1 && x.get('kseed_http_boot_requests_total{class="2xx"}')! >= 1;
+      for (const t0 = Date.now(); !seen(m) && Date.now() - t0 < 20_000; await new Promise((res) => setTimeout(res, 250))) m = samples(await scrape());
+      const logs = () => ['dnsmasq', 'http'].map((c) => spawnSync('docker', ['logs', containerOf(c)], { encoding: 'utf8' })).map((x) => `${x.stdout}${x.stderr}`).join('\n');
+      expect(seen(m), `${[...m].filter(([k]) => /boot|tftp|http_boot/.test(k)).join('\n')}\n${logs()}`).toBe(true);
+      // and nothing more comes: the whole log is read
+      await new Promise((res) => setTimeout(res, 1000));
+      m = samples(await scrape());
+      const base = pick(m);
+
+      const curl = (...a: string[]) => spawnSync('curl', ['-s', '--max-time', '10', '-o', '/dev/null', '-w', '%{http_code} %{size_download}', ...a], { encoding: 'utf8' }).stdout.split(' ').map(Number);
+      curl('tftp://127.0.0.1/undionly.kpxe');
+      curl('tftp://127.0.0.1/nosuch.efi');
+      const [ok, okBytes] = curl(`http://127.0.0.1:${HTTP_PORT}/0c3e5a52-0000-4000-8000-000000000001/deploy_kernel`);
+      const [nf, nfBytes] = curl(`http://127.0.0.1:${HTTP_PORT}/nosuch`);
+      expect([ok, nf]).toEqual([200, 404]);
+      const after = { ...base, tftpStarted: base.tftpStarted! + 1, tftpDone: base.tftpDone! + 1, tftpRefused: base.tftpRefused! + 1, http2xx: base.http2xx! + 1, http4xx: base.http4xx! + 1, httpBytes: base.httpBytes! + okBytes! + nfBytes! };
+      await settle(after);
+      const text = await scrape();
+      const check = spawnSync('promtool', ['check', 'metrics'], { input: text, encoding: 'utf8' });
+      expect({ code: check.status, out: `${check.stdout}${check.stderr}` }).toEqual({ code: 0, out: '' });
+      // dnsmasq logs no TFTP sizes: no series rather than a made-up one
+      expect(text).not.toContain('kseed_tftp_sent_bytes_total');
+      const created = execFileSync('docker', ['inspect', '--format', '{{.Created}}', ...['dnsmasq', 'http'].map((svcName) => containerOf(svcName))], { encoding: 'utf8' }).trim().split('\n').map((c) => Date.parse(c) / 1000);
+      expect(samples(text).get('kseed_boot_services_start_time_seconds')).toBe(Math.max(...created));
+
+      // nginx restarted by Docker (same container, its log goes on): nothing counted twice, and new requests count
+      execFileSync('docker', ['restart', '-t', '2', containerOf('http')]);
+      // until nginx listens again (a refused connection is no request and logs nothing)
+      for (const t0 = Date.now(); curl(`http://127.0.0.1:${HTTP_PORT}/nosuch`)[0] !== 404 && Date.now() - t0 < 20_000; ) await new Promise((res) => setTimeout(res, 250));
+      await settle({ ...after, http4xx: after.http4xx + 1, httpBytes: after.httpBytes + nfBytes! });
+      // a new service process counts the same totals from the same logs
+      await svc.close();
+      svc = await serve();
+      await settle({ ...after, http4xx: after.http4xx + 1, httpBytes: after.httpBytes + nfBytes! });
+    } finally {
+      await svc.close();
+    }
+  }, 90_000);
 
   it('logs show both services', async () => {
     const logs = await driver.logs(project, { tail: 50 });
