@@ -11,6 +11,7 @@ import { contextOf } from './context.js';
 import type { PowerRow, PowerVerb } from '../service/verbs.js';
 import { exitFor, onNodes, selectNodes } from './nodes.js';
 import { table } from './output.js';
+import { reportWaiting } from './bmc-progress.js';
 import { warnLine } from './verb-run.js';
 
 /** service/verbs.ts's, kept here too: commander's --help loads this file without the engine. */
@@ -56,7 +57,7 @@ export function register(program: Command): void {
         async (call) => (await call<{ nodes: PowerRow[] }>('POST', '/power', { nodes: req.nodes, ...(req.all ? { all: true } : {}), state: action, ...(owner ? { owner } : {}) })).nodes,
         async () => {
           const site = await loadSite(ctx.configPath);
-          return runPower(site, preparePower(site, req, (names) => refuseLeasedAt(ctx.stateDir, names, owner ? { owner } : {})), action);
+          return runPower(site, preparePower(site, req, (names) => refuseLeasedAt(ctx.stateDir, names, owner ? { owner } : {})), action, (ns) => reportWaiting(ctx.out, ns));
         },
         warnLine,
         { site: ctx.configPath },
@@ -85,7 +86,7 @@ export function register(program: Command): void {
       const [r] = await onNodes(site, nodes, async (b) => {
         await b.setBootDevice({ device: device as BootDevice, uefi: Boolean(opts.uefi), persistent: Boolean(opts.persistent) });
         return b.getBootDevice();
-      });
+      }, { out: ctx.out });
       if (!r!.ok) throw r!.error ?? new KseedError(`${node}: bootdev failed`);
       const set = { device, uefi: Boolean(opts.uefi), persistent: Boolean(opts.persistent) };
       ctx.out.result({ node, set, reported: r!.value, ms: r!.ms }, () => {
@@ -102,7 +103,7 @@ export function register(program: Command): void {
       const ctx = contextOf(cmd);
       const site = await loadSite(ctx.configPath);
       const nodes = selectNodes(site, [node], false);
-      const [r] = await onNodes(site, nodes, async (b) => ({ power: await b.powerStatus(), boot: await b.getBootDevice().catch(() => undefined), identity: await b.identity() }));
+      const [r] = await onNodes(site, nodes, async (b) => ({ power: await b.powerStatus(), boot: await b.getBootDevice().catch(() => undefined), identity: await b.identity() }), { out: ctx.out });
       if (!r!.ok) throw r!.error ?? new KseedError(`${node}: info failed`);
       const v = r!.value!;
       ctx.out.result({ node, ...v, ms: r!.ms }, () =>

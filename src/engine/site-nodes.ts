@@ -5,6 +5,7 @@
  * its API (service/verbs.ts): both name the same nodes the same way.
  */
 import { BmcError } from '../bmc/errors.js';
+import { budgetOf } from '../bmc/budget.js';
 import { connectBmc } from '../bmc/index.js';
 import { runFleet, type FleetResult } from '../bmc/fleet.js';
 import type { Bmc, BmcTarget } from '../bmc/types.js';
@@ -36,20 +37,29 @@ export async function targetOf(node: NodeSpec, site: Site, profiles: readonly Ha
   return bmcTarget(node, site, node.profile ? profiles.find((p) => p.name === node.profile) : undefined);
 }
 
+/** Told of each node's BMC (name, address:port, time budget) when a run starts, and of each result: the CLI says on stderr whom a long run waits for. */
+export type BmcWatch = (nodes: { name: string; bmc: string; budgetMs: number }[]) => { done(index: number): void; stop(): void };
+
 /** Runs `work` on every node's BMC at once (bounded); one result per node. */
 export async function onNodes<T>(
   site: Site,
   nodes: NodeSpec[],
   work: (bmc: Bmc, node: NodeSpec) => Promise<T>,
-  opts: { profiles?: readonly HardwareProfile[]; concurrency?: number } = {},
+  opts: { profiles?: readonly HardwareProfile[]; watch?: BmcWatch | undefined; concurrency?: number } = {},
 ): Promise<FleetResult<T>[]> {
   const targets: BmcTarget[] = [];
   for (const n of nodes) targets.push(await targetOf(n, site, opts.profiles));
-  return runFleet(targets, (bmc, i) => work(bmc, nodes[i]!), {
-    concurrency: opts.concurrency ?? 64,
-    // Redfish (and anything not IPMI) goes through the factory
-    connect: (t) => connectBmc(t),
-  });
+  const waiting = opts.watch?.(targets.map((t, i) => ({ name: nodes[i]!.name, bmc: `${t.address}:${t.port ?? (t.protocol === 'ipmi' ? 623 : 443)}`, budgetMs: budgetOf(t) })));
+  try {
+    return await runFleet(targets, (bmc, i) => work(bmc, nodes[i]!), {
+      concurrency: opts.concurrency ?? 64,
+      // Redfish (and anything not IPMI) goes through the factory
+      connect: (t) => connectBmc(t),
+      onResult: (r) => waiting?.done(r.index),
+    });
+  } finally {
+    waiting?.stop();
+  }
 }
 
 /** One line of error for tables and JSON; never contains a secret (BmcError messages name address:port only). */

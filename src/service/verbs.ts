@@ -14,7 +14,7 @@ import type { NodeState } from '../engine/lifecycle.js';
 import { UNDEPLOYED_STATES } from '../engine/lifecycle.js';
 import { openEngine } from '../engine/open.js';
 import { bootServicePid } from '../engine/service.js';
-import { errorText, onNodes, selectNodes } from '../engine/site-nodes.js';
+import { type BmcWatch, errorText, onNodes, selectNodes } from '../engine/site-nodes.js';
 import { openState, type StateStore } from '../engine/state.js';
 import { leaseRefusal, type LeaseActor } from '../engine/state-node-leases.js';
 import { DEFAULT_LIMITS, type NodeOutcome, type PhaseTimeouts, type ProgressEvent, type RunLimits } from '../engine/types.js';
@@ -71,12 +71,12 @@ export function preparePower(site: Site, req: PowerRequest, leases: (names: stri
 }
 
 /** One row per node: the power state after the action, or the node's error. */
-export async function runPower(site: Site, nodes: NodeSpec[], action: PowerVerb): Promise<PowerRow[]> {
+export async function runPower(site: Site, nodes: NodeSpec[], action: PowerVerb, watch?: BmcWatch): Promise<PowerRow[]> {
   const res = await onNodes(site, nodes, async (b) => {
     if (action !== 'status') await b.power(action);
     // the state after the action: a BMC that accepted "on" may take a moment to report it
     return action === 'status' ? await b.powerStatus() : await b.powerStatus().catch(() => 'unknown' as const);
-  });
+  }, { watch });
   return res.map((r, i) => ({ node: nodes[i]!.name, ok: r.ok, action, power: r.ok ? r.value : undefined, ms: r.ms, ...(r.ok ? {} : { error: errorText(r.error) }) }));
 }
 
