@@ -35,7 +35,8 @@ const steady = (text: string) => {
   try {
     return JSON.stringify(JSON.parse(text), (k, v) => (k === 'timings' ? undefined : ['ms', 'updated_at'].includes(k) ? 0 : v), 2).replace(/\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z/g, 'T');
   } catch {
-    return text.replace(/\d+(\.\d)? s\b|\d+ ms\b/g, 'N s').replace(/ +/g, ' ');
+    // a time's width moves the columns after it, and the rule under the header
+    return text.replace(/\d+(\.\d)? s\b|\d+ ms\b/g, 'N s').replace(/-+/g, '-').replace(/ +/g, ' ');
   }
 };
 
