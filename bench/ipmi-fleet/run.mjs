@@ -10,8 +10,11 @@
 // popen'd script per query would make 100 simulators sharing this machine's
 // cores the bottleneck, which real BMCs (own hardware each) are not. Set
 // BENCH_CHASSIS_SCRIPT=1 to measure with the script anyway.
+// Through the CLI as well: `kseed bmc power --all status` (a new process: start-up,
+// site file, N sessions) against ipmitool `chassis power status` per BMC, sequential
+// and 8-way, over the same BMCs: what a user runs, process start included.
 // Run after `npm run build`:  node bench/ipmi-fleet/run.mjs [N=100] [BASEPORT=16100]
-import { spawnSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { cpus, loadavg } from 'node:os';
 import { rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
@@ -114,6 +117,53 @@ try {
   const seq1 = timed(1, perBmc);
   const par1 = timed(8, perBmc);
 
+  // --- through the CLI: one `kseed bmc power --all status` process against one ipmitool process per BMC
+  writeFileSync(
+    path.join(root, 'kseed.yaml'),
+    [
+      'site: ipmibench',
+      'engine: embedded',
+      'seed:',
+      '  interface: lo',
+      '  address: 10.77.0.1/24',
+      '  dhcp: { mode: off }',
+      'defaults:',
+      '  bmc: { type: ipmi, username: admin, password: { env: KSEED_BENCH_BMC_PASSWORD }, cipher_suite: 3 }',
+      'nodes:',
+      ...bmcs.map((b, i) => `  - name: n${String(i).padStart(3, '0')}\n    bmc: { address: 127.0.0.1, port: ${b.port} }\n    macs: ["52:54:00:10:${(i >> 8).toString(16).padStart(2, '0')}:${(i & 255).toString(16).padStart(2, '0')}"]\n    roles: [compute]`),
+      'handoff:',
+      '  ssh_user: root',
+      '',
+    ].join('\n'),
+  );
+  const cliRuns = [];
+  let cliOk = 0;
+  for (let run = 0; run < 3; run++) {
+    const t = process.hrtime.bigint();
+    let out;
+    try {
+      out = execFileSync(process.execPath, [path.join(here, '../../bin/kseed.js'), 'bmc', 'power', '--all', 'status', '--json'], {
+        cwd: root,
+        env: { ...process.env, KSEED_BENCH_BMC_PASSWORD: 'password' },
+        encoding: 'utf8',
+        maxBuffer: 64 << 20,
+      });
+    } catch (e) {
+      out = e.stdout ?? '{"nodes":[]}';
+    }
+    cliRuns.push(ms(t));
+    cliOk = JSON.parse(out).nodes.filter((n) => n.ok && n.power === (withScript && Number(n.node.slice(1)) % 2 ? 'on' : 'off')).length;
+  }
+  const cli = [...cliRuns].sort((a, b) => a - b)[1];
+  const statusLine = `ipmitool ${base} -p {} chassis power status`;
+  const statusTimed = (parallel) => {
+    const t = process.hrtime.bigint();
+    const r = spawnSync('sh', ['-c', `xargs -P ${parallel} -I{} sh -c '${statusLine}'`], { input: ports, encoding: 'utf8', maxBuffer: 64 << 20 });
+    return { wall: ms(t), ok: (r.stdout.match(/Chassis Power is/g) ?? []).length };
+  };
+  const seqS = statusTimed(1);
+  const parS = statusTimed(8);
+
   const row = (name, wall, ok) => console.log(`  ${name.padEnd(52)} ${wall.toFixed(0).padStart(7)} ms  ${ok}/${N} ok`);
   console.log('');
   console.log(`power status + device id of ${N} BMCs, wall time (load average ${loadavg()[0].toFixed(1)} on ${cpus().length} cores)`);
@@ -125,6 +175,14 @@ try {
   console.log('');
   console.log(`  vs ipmitool sequential: ${(seq2.wall / kseed).toFixed(1)}x per command, ${(seq1.wall / kseed).toFixed(1)}x exec  (target >= 20x)`);
   console.log(`  vs ipmitool 8-way:      ${(par2.wall / kseed).toFixed(1)}x per command, ${(par1.wall / kseed).toFixed(1)}x exec  (target >= 4x)`);
+  console.log('');
+  console.log(`power status of ${N} BMCs through the CLI, process start included (load average ${loadavg()[0].toFixed(1)})`);
+  row(`kseed bmc power --all status, median of 3 (${cliRuns.map((x) => x.toFixed(0)).join(', ')})`, cli, cliOk);
+  row('ipmitool chassis power status, sequential', seqS.wall, seqS.ok);
+  row('ipmitool chassis power status, xargs -P 8', parS.wall, parS.ok);
+  console.log('');
+  console.log(`  CLI vs ipmitool sequential: ${(seqS.wall / cli).toFixed(1)}x   vs ipmitool 8-way: ${(parS.wall / cli).toFixed(1)}x`);
+  console.log(JSON.stringify({ bench: 'ipmi-fleet', n: N, load: Number(loadavg()[0].toFixed(1)), kseedFleetMs: Math.round(kseed), cliMs: Math.round(cli), ipmitoolStatusSeqMs: Math.round(seqS.wall), ipmitoolStatus8Ms: Math.round(parS.wall), cliVsSeq: Number((seqS.wall / cli).toFixed(2)), cliVs8: Number((parS.wall / cli).toFixed(2)) }));
 } finally {
   await cleanup();
 }

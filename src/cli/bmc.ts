@@ -47,7 +47,7 @@ export function register(program: Command): void {
         if (action !== 'status') await b.power(action);
         // the state after the action: a BMC that accepted "on" may take a moment to report it
         return action === 'status' ? await b.powerStatus() : await b.powerStatus().catch(() => 'unknown' as const);
-      });
+      }, { out: ctx.out });
       const rows = res.map((r, i) => ({
         node: nodes[i]!.name,
         ok: r.ok,
@@ -80,7 +80,7 @@ export function register(program: Command): void {
       const [r] = await onNodes(site, nodes, async (b) => {
         await b.setBootDevice({ device: device as BootDevice, uefi: Boolean(opts.uefi), persistent: Boolean(opts.persistent) });
         return b.getBootDevice();
-      });
+      }, { out: ctx.out });
       if (!r!.ok) throw r!.error ?? new KseedError(`${node}: bootdev failed`);
       const set = { device, uefi: Boolean(opts.uefi), persistent: Boolean(opts.persistent) };
       ctx.out.result({ node, set, reported: r!.value, ms: r!.ms }, () => {
@@ -97,7 +97,7 @@ export function register(program: Command): void {
       const ctx = contextOf(cmd);
       const site = await loadSite(ctx.configPath);
       const nodes = selectNodes(site, [node], false);
-      const [r] = await onNodes(site, nodes, async (b) => ({ power: await b.powerStatus(), boot: await b.getBootDevice().catch(() => undefined), identity: await b.identity() }));
+      const [r] = await onNodes(site, nodes, async (b) => ({ power: await b.powerStatus(), boot: await b.getBootDevice().catch(() => undefined), identity: await b.identity() }), { out: ctx.out });
       if (!r!.ok) throw r!.error ?? new KseedError(`${node}: info failed`);
       const v = r!.value!;
       ctx.out.result({ node, ...v, ms: r!.ms }, () =>

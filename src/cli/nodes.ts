@@ -5,12 +5,14 @@
  */
 import { BmcError } from '../bmc/errors.js';
 import { connectBmc } from '../bmc/index.js';
+import { budgetOf } from '../bmc/budget.js';
 import { runFleet, type FleetResult } from '../bmc/fleet.js';
 import type { Bmc, BmcTarget } from '../bmc/types.js';
 import { ExitCode, InputError, KseedError } from '../errors.js';
 import { bmcTarget } from '../engine/bmc-target.js';
 import type { HardwareProfile } from '../profiles/schema.js';
 import type { NodeSpec, Site } from '../site/types.js';
+import { reportWaiting } from './bmc-progress.js';
 import type { Output } from './output.js';
 
 /** The nodes named on the command line (in site order), or all with --all. */
@@ -36,7 +38,7 @@ export async function targetOf(node: NodeSpec, site: Site, profiles: readonly Ha
   return bmcTarget(node, site, node.profile ? profiles.find((p) => p.name === node.profile) : undefined);
 }
 
-/** Runs `work` on every node's BMC at once (bounded); one result per node. */
+/** Runs `work` on every node's BMC at once (bounded); one result per node. With `out`, says on stderr whom a long run waits for. */
 export async function onNodes<T>(
   site: Site,
   nodes: NodeSpec[],
@@ -45,11 +47,22 @@ export async function onNodes<T>(
 ): Promise<FleetResult<T>[]> {
   const targets: BmcTarget[] = [];
   for (const n of nodes) targets.push(await targetOf(n, site, opts.profiles));
-  return runFleet(targets, (bmc, i) => work(bmc, nodes[i]!), {
-    concurrency: opts.concurrency ?? 64,
-    // Redfish (and anything not IPMI) goes through the factory
-    connect: (t) => connectBmc(t),
-  });
+  const waiting = opts.out
+    ? reportWaiting(
+        opts.out,
+        targets.map((t, i) => ({ name: nodes[i]!.name, bmc: `${t.address}:${t.port ?? (t.protocol === 'ipmi' ? 623 : 443)}`, budgetMs: budgetOf(t) })),
+      )
+    : undefined;
+  try {
+    return await runFleet(targets, (bmc, i) => work(bmc, nodes[i]!), {
+      concurrency: opts.concurrency ?? 64,
+      // Redfish (and anything not IPMI) goes through the factory
+      connect: (t) => connectBmc(t),
+      onResult: (r) => waiting?.done(r.index),
+    });
+  } finally {
+    waiting?.stop();
+  }
 }
 
 /** One line of error for tables and JSON; never contains a secret (BmcError messages name address:port only). */

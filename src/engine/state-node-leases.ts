@@ -94,17 +94,30 @@ export class NodeLeases {
     return (this.db.prepare(sql).all() as Row[]).map(leaseOf);
   }
 
-  /** How many leases are live, how many nodes they hold, and how many ended, by reason (the service's /metrics). */
-  stats(): { live: number; leased_nodes: number; released: number; expired: number } {
+  /**
+   * How many leases are live, how many nodes they hold, how many nodes ended
+   * leases still hold (their wipe failed), and how many leases ended, by
+   * reason (the service's /metrics).
+   */
+  stats(): { live: number; leased_nodes: number; wipe_failed_nodes: number; released: number; expired: number } {
     const by = new Map((this.db.prepare('SELECT end_reason AS r, COUNT(*) AS n FROM node_leases GROUP BY end_reason').all() as Row[]).map((x) => [x.r as string | null, x.n as number]));
-    const held = (this.db.prepare('SELECT COUNT(*) AS n FROM node_lease_members').get() as Row).n as number;
-    return { live: by.get(null) ?? 0, leased_nodes: held, released: by.get('released') ?? 0, expired: by.get('expired') ?? 0 };
+    const held = new Map(
+      (this.db.prepare('SELECT l.ended_at IS NULL AS live, COUNT(*) AS n FROM node_lease_members m JOIN node_leases l ON l.id = m.lease_id GROUP BY 1').all() as Row[]).map((x) => [Boolean(x.live), x.n as number]),
+    );
+    return { live: by.get(null) ?? 0, leased_nodes: held.get(true) ?? 0, wipe_failed_nodes: held.get(false) ?? 0, released: by.get('released') ?? 0, expired: by.get('expired') ?? 0 };
   }
 
   /** The live lease holding `node`, if any (an expired one the service has not ended yet still counts until it is). */
   holderOf(node: string): NodeLeaseRecord | undefined {
     const r = this.db.prepare('SELECT l.* FROM node_lease_members m JOIN node_leases l ON l.id = m.lease_id WHERE m.node = ?').get(node) as Row | undefined;
     return r ? leaseOf(r) : undefined;
+  }
+
+  /** Every held node with the lease holding it: the live leases' nodes, and the nodes ended leases keep because their wipe failed. */
+  holders(): Map<string, NodeLeaseRecord> {
+    const rows = this.db.prepare('SELECT m.node AS member, l.* FROM node_lease_members m JOIN node_leases l ON l.id = m.lease_id').all() as Row[];
+    const byId = new Map<string, NodeLeaseRecord>();
+    return new Map(rows.map((r) => [r.member as string, byId.get(r.id as string) ?? byId.set(r.id as string, leaseOf(r)).get(r.id as string)!]));
   }
 
   /**

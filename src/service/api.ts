@@ -22,6 +22,7 @@ import { ApiError, type Fields, intParam, MAX_BODY_BYTES, parseBody, parseQuery 
 import { type AcquireInput, type LeaseCandidate, LeaseDesk, type LeaseWork } from './leases.js';
 import { StoreCache } from './cache.js';
 import { ApiMetrics, METRICS_CONTENT_TYPE, METRICS_PATH, metricsText } from './metrics.js';
+import { nodeAddress, nodeLeaseView } from './node-view.js';
 import { BootLogFollower, bootTrace, consoleTail } from './trace.js';
 import { EventStreams, loginSecret, servePage, sessionCookie, Sessions } from './web.js';
 
@@ -97,11 +98,11 @@ function nodeView(c: Ctx, name: string, known?: { r: NodeRecord | undefined; l: 
     name,
     state: r?.state ?? null,
     power: r?.power ?? null,
-    ip: r?.ip ?? null,
+    ip: nodeAddress(c.store, r, c.macs.get(name) ?? []),
     profile: r?.profile ?? null,
     last_error: r?.last_error ?? null,
     updated_at: r ? new Date(r.updated_at).toISOString() : null,
-    lease: l ? { id: l.id, owner: l.owner, expires_at: new Date(l.expires_at).toISOString() } : null,
+    lease: nodeLeaseView(l, name),
   };
 }
 
@@ -123,7 +124,7 @@ const ROUTES: [string, string, boolean, Handler][] = [
       const body = c.cache.get(withPhases ? 'nodes+phases' : 'nodes', () => {
         // two queries for all nodes, not two per node: the list is rebuilt at every store change
         const recs = new Map(c.store.listNodes().map((r) => [r.name, r]));
-        const held = new Map(c.store.nodeLeases.list().flatMap((l) => l.nodes.map((n) => [n, l] as const)));
+        const held = c.store.nodeLeases.holders();
         const names = [...c.nodes, ...[...recs.keys()].filter((n) => !c.nodes.includes(n))];
         const view = (n: string) => nodeView(c, n, { r: recs.get(n), l: held.get(n) });
         return `${JSON.stringify({ nodes: names.map((n) => (withPhases ? { ...view(n), phases: phasesOf(c, n) } : view(n))) })}\n`;

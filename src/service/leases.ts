@@ -10,6 +10,7 @@ import type { NodeReleaseOutcome } from '../engine/state-node-leases.js';
 import { InputError, KseedError } from '../errors.js';
 import type { Site } from '../site/types.js';
 import { parseDuration } from './api-input.js';
+import { nodeAddress } from './node-view.js';
 import { ed25519KeyPair } from '../util/ssh-ed25519.js';
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
@@ -88,9 +89,7 @@ export function leaseView(l: NodeLeaseRecord, store: StateStore, secretsDir?: st
       const r = store.getNode(name);
       const o = l.outcomes[name];
       const booted = (r?.data.booted as { at?: number } | null | undefined)?.at;
-      // a node whose record has no address yet (one the OS's DHCP gave, not the engine) has its DHCP lease's
-      const dhcp = r?.ip ? undefined : macsOf(name).map((m) => store.getLease(m.toLowerCase())).find((x) => x && x.state === 'bound');
-      return { name, state: r?.state ?? null, ip: r?.ip ?? dhcp?.ip ?? null, released: o?.result ?? null, ...(o?.error ? { error: o.error } : {}), booted: booted !== undefined && booted >= l.created_at };
+      return { name, state: r?.state ?? null, ip: nodeAddress(store, r, macsOf(name)), released: o?.result ?? null, ...(o?.error ? { error: o.error } : {}), booted: booted !== undefined && booted >= l.created_at };
     }),
     created_at: iso(l.created_at)!,
     expires_at: iso(l.expires_at)!,

@@ -149,6 +149,7 @@ export function metricsText(o: { store: StateStore; nodes: readonly string[]; ve
     ...family('kseed_nodes', 'gauge', 'Nodes of the site (and any other node in the state store) by lifecycle state.', [...byState].map(([state, n]) => `kseed_nodes${labelText({ state })} ${n}`)),
     ...family('kseed_leases_live', 'gauge', 'Leases held now (not yet released or expired).', [`kseed_leases_live ${l.live}`]),
     ...family('kseed_leased_nodes', 'gauge', 'Nodes in a live lease.', [`kseed_leased_nodes ${l.leased_nodes}`]),
+    ...family('kseed_lease_wipe_failed_nodes', 'gauge', 'Nodes an ended lease still holds because their wipe failed: nobody can lease them until a release of that lease wipes them.', [`kseed_lease_wipe_failed_nodes ${l.wipe_failed_nodes}`]),
     ...family('kseed_leases_ended_total', 'counter', 'Leases ended since the state store was made, by how they ended.', [
       `kseed_leases_ended_total${labelText({ reason: 'released' })} ${l.released}`,
       `kseed_leases_ended_total${labelText({ reason: 'expired' })} ${l.expired}`,

@@ -12,6 +12,10 @@ interface Lease {
   id: string;
   owner: string;
   expires_at: string;
+  /** Set when the lease ended but still holds the node: its wipe failed (`wipe_failed` says why). */
+  ended_at: string | null;
+  end_reason: string | null;
+  wipe_failed: string | null;
 }
 interface Phase {
   phase: string;
@@ -107,6 +111,19 @@ function bootCell(b: TraceEntry | undefined): HTMLElement {
   return b ? h('td', { class: b.bad ? 'boot bad' : 'boot', 'data-source': b.source }, `${time(b.ts)} ${b.source} ${b.what}`) : h('td', { class: 'boot muted' }, '-');
 }
 
+/** A live lease with its time left; an ended one that still holds the node (its wipe failed) says so, in red: nobody can lease the node until a release wipes it. */
+function leaseCell(l: Lease | null): HTMLElement {
+  if (!l) return h('td', { class: 'lease', 'data-owner': '' }, '-');
+  if (l.wipe_failed !== null) return h('td', { class: 'lease held', 'data-owner': l.owner, 'data-held': 'wipe-failed', title: l.wipe_failed }, `${l.owner}: wipe failed, held (${l.id} ${l.end_reason ?? 'ended'})`);
+  return h('td', { class: 'lease', 'data-owner': l.owner }, `${l.owner} (${until(l.expires_at)}, ${l.id})`);
+}
+
+function leaseLine(l: Lease | null): string {
+  if (!l) return 'none';
+  if (l.wipe_failed !== null) return `${l.owner}'s ${l.id} ${l.end_reason ?? 'ended'} at ${new Date(l.ended_at!).toLocaleString()}, but its wipe of this node failed (${l.wipe_failed}): held until \`kseed lease release ${l.id}\` wipes it`;
+  return `${l.owner}, expires ${new Date(l.expires_at).toLocaleString()}`;
+}
+
 function renderRows(): void {
   const rows = nodes.map((n) =>
     h(
@@ -115,8 +132,8 @@ function renderRows(): void {
       h('td', {}, h('strong', {}, n.name)),
       h('td', {}, h('span', { class: `state ${n.state ?? ''}`, 'data-state': n.state ?? '' }, n.state ?? 'not enrolled')),
       h('td', { class: 'power' }, n.power ?? '-'),
-      h('td', {}, n.ip ?? '-'),
-      h('td', { class: 'lease', 'data-owner': n.lease?.owner ?? '' }, n.lease ? `${n.lease.owner} (${until(n.lease.expires_at)}, ${n.lease.id})` : '-'),
+      h('td', { class: 'ip' }, n.ip ?? '-'),
+      leaseCell(n.lease),
       h('td', {}, n.phases?.length ? bars(n.phases) : h('span', { class: 'muted' }, '-')),
       bootCell(lastBoot.get(n.name)),
       h('td', { class: 'error' }, n.last_error ?? ''),
@@ -147,7 +164,7 @@ function renderDetail(t: Trace): void {
     );
   const parts: Child[] = [
     h('h2', {}, `${n.name} `, h('span', { class: `state ${n.state ?? ''}` }, n.state ?? 'not enrolled')),
-    h('p', { class: 'muted' }, `power ${n.power ?? '-'} · address ${n.ip ?? '-'} · lease ${n.lease ? `${n.lease.owner}, expires ${new Date(n.lease.expires_at).toLocaleString()}` : 'none'}`),
+    h('p', { class: 'muted' }, `power ${n.power ?? '-'} · address `, h('span', { id: 'detail-ip' }, n.ip ?? '-'), ' · lease ', h('span', { id: 'detail-lease', class: n.lease?.wipe_failed != null ? 'held' : undefined }, leaseLine(n.lease))),
     busy ? h('p', { class: 'stuck', id: 'stopped-at' }, `last boot step: ${last.source} ${last.what} at ${time(last.ts)}`) : null,
     h('h3', {}, 'phases'),
     t.phases.length ? bars(t.phases, true) : h('p', { class: 'muted' }, 'no phase yet'),

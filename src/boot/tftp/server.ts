@@ -10,7 +10,7 @@
  *   ignored instead of starting a second one. A requested timeout above
  *   `maxTimeoutS` is ignored, and until the client ACKs the OACK the server's
  *   own timeout and `setupRetries` hold: a client that asks and never answers
- *   cannot keep a slot for more than a few seconds.
+ *   cannot keep a slot for more than a few seconds (7 s by default).
  *
  * The transfer socket is connect()ed to the client, so the kernel drops
  * datagrams from any other address/port (RFC 1350 section 4 asks for an
@@ -45,13 +45,13 @@ export interface TftpServerOptions {
   maxWindowsize?: number;
   /** Retransmission timeout when the client did not negotiate one. Default 1000 ms. */
   timeoutMs?: number;
-  /** Timeouts in a row before a transfer is dropped. Default 5. */
+  /** Timeouts in a row before a transfer is dropped; each doubles the wait (1 + 2 + ... + 32 s = 63 s, tftpd-hpa's limit). Default 5. */
   maxRetries?: number;
   /** Transfers at once from one client address; further requests get "server busy". Default 16. */
   maxPerClient?: number;
   /** Largest RFC 2349 timeout accepted, in seconds (larger requests are ignored). Default 10. */
   maxTimeoutS?: number;
-  /** Retransmissions of the OACK before a client that never ACKs it is dropped. Default 2. */
+  /** Retransmissions of the OACK before a client that never ACKs it is dropped; waits double (1 + 2 + 4 s). Default 2. */
   setupRetries?: number;
   /** Read size per file read. Default 256 KiB (raised to hold a full window). */
   readChunkBytes?: number;

@@ -177,8 +177,21 @@ export class Transfer {
     return this.oackPending;
   }
 
+  /**
+   * The wait before the next retransmission. RFC 1123 section 4.2.3.2 asks TFTP
+   * for an adaptive timeout with exponential backoff: every timeout in a row
+   * doubles the wait, and progress resets it. A client starved of CPU on a
+   * loaded host (50 PXE clients at once) then gets 1 + 2 + 4 s to answer the
+   * OACK instead of 3 x 1 s, and 63 s of silence mid-transfer with the default
+   * 5 retries: tftpd-hpa's limits exactly (TIMEOUT 1 s doubled up to 63 s).
+   */
+  private waitMs(): number {
+    const base = this.inSetup ? (this.o.setupTimeoutMs ?? this.o.timeoutMs) : this.o.timeoutMs;
+    return base * 2 ** Math.min(this.retries, 6);
+  }
+
   private armTimer(): void {
-    const ms = this.inSetup ? (this.o.setupTimeoutMs ?? this.o.timeoutMs) : this.o.timeoutMs;
+    const ms = this.waitMs();
     if (this.timer && this.timerMs === ms) this.timer.refresh();
     else {
       if (this.timer) clearTimeout(this.timer);

@@ -12,7 +12,8 @@
  * the service's expiry runs the same release (wipe); a node whose wipe
  * fails (its BMC refuses the site's password) is named, stays held by the
  * ended lease, the other is released, exit 3, and a release again (the
- * password fixed) frees it. Lane: rest; 31 s at load 10, 80 s at load 20.
+ * password fixed) frees it; meanwhile its node view names the ended lease and
+ * the wipe's error, and /metrics counts it as held, not leased. Lane: rest; 31 s at load 10, 80 s at load 20.
  */
 import { execFileSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
@@ -24,7 +25,7 @@ import type { SimNodeStatus } from '../../../src/lab/sim/daemon.js';
 import { ensureBuilt, runKseed } from '../../helpers/cli.js';
 import { needPeers, needRoot } from '../../helpers/peers.js';
 import { netnsList } from '../lab/helpers.js';
-import { api, createToken, type Service, startService } from './helpers.js';
+import { api, createToken, samples, type Service, startService } from './helpers.js';
 
 const PORT = 18370;
 const LAB = 'lr';
@@ -231,6 +232,13 @@ describe.skipIf(!ok)('lease release wipes (simulated lab, real service)', () => 
     expect(other.code).toBe(1);
     expect(JSON.parse(other.stdout)).toMatchObject({ error: 'lease-unavailable' });
     expect(disk(N2).data).toBe(true);
+    // the node's view and /metrics tell a node held by an ended lease from a leased one
+    const view = (await api(svc!.url, 'GET', `/nodes/${N2}`, { token })).body;
+    expect(view.lease).toEqual({ id, owner: 'ci-3', expires_at: doc.expires_at, ended_at: doc.ended_at, end_reason: 'released', wipe_failed: doc.nodes[1].error });
+    expect((await api(svc!.url, 'GET', `/nodes/${N1}`, { token })).body.lease).toBeNull();
+    const scrape = await fetch(`${svc!.url}/metrics`, { headers: { authorization: `Bearer ${token}` } });
+    const m = samples(await scrape.text());
+    expect({ leases: m.get('kseed_leases_live'), leased: m.get('kseed_leased_nodes'), held: m.get('kseed_lease_wipe_failed_nodes') }).toEqual({ leases: 0, leased: 0, held: 1 });
 
     writeFileSync(site, good);
     const again = await k(['--json', 'lease', 'release', id]);

@@ -5,14 +5,16 @@
  * 15860+) whose nodes kseed's own boot services provision: a wrong token is
  * refused, the right one logs in, the page follows a node through
  * provisioning by its event stream alone (no reload), shows the node's boot
- * trace and events, shows a lease `kseed lease acquire` took, and logs out
+ * trace and events and the address its DHCP offer gave (a simulated node's
+ * record has none), shows a lease `kseed lease acquire` took and, once its
+ * release failed to wipe the node, the node held by the ended lease, logs out
  * by itself when the token is revoked. No token in a URL, the page's storage
  * or the service's log. Screenshots go to test-artifacts/web/ (ignored).
  * Lane: rest. 21 s at load 9, 53 s at load 13 (2 cores).
  */
 import { execFileSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
@@ -51,6 +53,7 @@ describe.skipIf(!ok)('status page in headless Chromium (kseed serve, simulated l
   let page: Page;
   let alice = '';
   let bob = '';
+  let leaseId = '';
   const pageErrors: string[] = [];
   const k = (args: string[], timeoutMs = 60_000, env?: Record<string, string>) => runKseed(['--config', site, ...args], { cwd: root, timeoutMs, ...(env ? { env } : {}) });
   const shot = (name: string) => page.screenshot({ path: path.join(ARTIFACTS, `${name}.png`), fullPage: true });
@@ -192,6 +195,10 @@ describe.skipIf(!ok)('status page in headless Chromium (kseed serve, simulated l
     for (const source of ['dhcp', 'tftp', 'http', 'agent']) expect(trace, source).toContain(source);
     const text = await page.textContent('#boot-trace');
     expect(text).toMatch(/offer ip 10\.77\.0\.\d+/);
+    // a simulated node's record has no address: the row and the panel show the one its DHCP offer gave
+    const ip = /offer ip (10\.77\.0\.\d+)/.exec(text!)![1];
+    expect(await page.textContent(`tr[data-node="${N1}"] td.ip`)).toBe(ip);
+    expect(await page.textContent('#detail-ip')).toBe(ip);
     expect(text).toMatch(/sent undionly\.kpxe/);
     expect(text).toMatch(/deploy ok/);
     expect(await page.textContent('#events')).toMatch(/deploying -> active/);
@@ -207,6 +214,27 @@ describe.skipIf(!ok)('status page in headless Chromium (kseed serve, simulated l
     await expect.poll(() => page.locator(`tr[data-node="${N2}"] .lease`).getAttribute('data-owner'), { timeout: 10_000 }).toBe('ci-web');
     expect(await page.textContent(`tr[data-node="${N2}"] .lease`)).toMatch(/^ci-web \(\d+ min left, ls-/);
     await shot('5-lease');
+    leaseId = JSON.parse(r.stdout).id;
+  });
+
+  it('shows a node an ended lease still holds after its wipe failed, as held (not leased)', async () => {
+    // N2's BMC now refuses the site's password: the release (on the store itself, which reads the site file now) cannot wipe it
+    const good = readFileSync(site, 'utf8');
+    const line = good.split('\n').find((x) => x.includes(`port: ${BMC_BASE + 1} }`));
+    expect(line, good).toBeDefined();
+    writeFileSync(site, good.replace(line!, line!.replace(/ }$/, ', password: { value: not-the-password } }')));
+    try {
+      const rel = await k(['--json', 'lease', 'release', leaseId]);
+      // its one node failed: the command failed (exit 1), naming it
+      expect([rel.code, rel.stderr]).toEqual([1, expect.stringMatching(new RegExp(`^kseed: ${N2}: wipe failed: .+`, 'm'))]);
+    } finally {
+      writeFileSync(site, good);
+    }
+    await expect.poll(() => page.locator(`tr[data-node="${N2}"] .lease`).getAttribute('data-held'), { timeout: 10_000 }).toBe('wipe-failed');
+    expect(await page.textContent(`tr[data-node="${N2}"] .lease`)).toBe(`ci-web: wipe failed, held (${leaseId} released)`);
+    await page.click(`tr[data-node="${N2}"]`);
+    await expect.poll(() => page.textContent('#detail-lease')).toMatch(new RegExp(`^ci-web's ${leaseId} released at .+, but its wipe of this node failed \\(.+\\): held until \`kseed lease release ${leaseId}\` wipes it$`, 's'));
+    await shot('6-held-after-failed-wipe');
   });
 
   it('keeps the token out of URLs, page storage and the log; the cookie is HttpOnly, SameSite=Strict; a cookie cannot write; revoking the token logs the page out', async () => {

@@ -3,6 +3,7 @@
  * ipmi_sim BMCs (one listed with a wrong password) and one dead address.
  * `kseed enroll --all` must report 18 manageable and 2 precise failures,
  * exit 3, record both in the state store, and never print a password.
+ * `bmc power` on the dead one is that node's error, with progress on stderr.
  * Ports 16260-16279.
  */
 import { execFile } from 'node:child_process';
@@ -150,6 +151,18 @@ describe.skipIf(!ok)('kseed enroll and kseed bmc against 20 BMCs', () => {
     expect(mixed.code).toBe(3);
     expect(mixed.stdout).toMatch(/n07\s+failed.*wrong password/);
     expect(mixed.stdout).not.toContain(WRONG);
+
+    // n19's port has no BMC: its error after its own budget (timeout_ms 2000), and stderr says whom the run waits on
+    const dead = await kseed('bmc', 'power', 'n19', 'status');
+    expect(dead.code).toBe(1);
+    expect(dead.stdout).toMatch(new RegExp(`^n19\\s+failed\\s+-\\s+\\d+ ms\\s+timeout: no answer to RMCP\\+ Open Session Request after \\d+ tries$`, 'm'));
+    expect(dead.stderr).toMatch(new RegExp(`^0 of 1 BMCs finished after \\d s; waiting for n19 \\(127\\.0\\.0\\.1:${BASE + 19}, gives up after 2 s\\)$`, 'm'));
+    const half = await kseed('bmc', 'power', 'n02', 'n19', 'status', '--json');
+    expect(half.code).toBe(3);
+    const rows = (JSON.parse(half.stdout) as { nodes: { node: string; ok: boolean; power?: string; error?: string }[] }).nodes;
+    expect(rows[0]).toMatchObject({ node: 'n02', ok: true, power: 'on' });
+    expect(rows[1]).toMatchObject({ node: 'n19', ok: false });
+    expect(rows[1]!.error).toMatch(/^timeout: no answer to RMCP\+ Open Session Request after \d+ tries$/);
 
     const bad = await kseed('bmc', 'power', 'n01', 'explode');
     expect(bad.code).toBe(2);

@@ -289,7 +289,7 @@ describe.skipIf(!needRoot() || !needPeers('curl', 'tftp', 'atftp'))('TFTP server
       const r = await run('curl', ['-sS', '--max-time', '20', '-o', o, `tftp://127.0.0.1:${HOLD_PORT}/f3m.bin`]);
       expect(r.code, r.stderr).toBe(0);
       expect(sha(readFileSync(o))).toBe(sha(files['f3m.bin']!));
-      // the held slots are given up after the server's own setup timeout (3 x 1 s), not 6 x 255 s
+      // the held slots are given up after the server's own setup timeouts (1 + 2 + 4 s), not 6 x 255 s
       await until(() => s.activeTransfers === 0, 10_000);
     } finally {
       for (const c of cls) await c.close();

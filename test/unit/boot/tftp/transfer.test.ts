@@ -10,7 +10,7 @@ import { decode, encodeAck, encodeError, encodeRequest, type Packet } from '../.
 import { Transfer, type TransferOutcome } from '../../../../src/boot/tftp/transfer.js';
 
 /** Drives a Transfer the way a socket would, recording every packet it sends. */
-function harness(data: Buffer, o: { blksize?: number; windowsize?: number; oack?: boolean; maxRetries?: number } = {}) {
+function harness(data: Buffer, o: { blksize?: number; windowsize?: number; oack?: boolean; maxRetries?: number; setupRetries?: number } = {}) {
   const blksize = o.blksize ?? 512;
   const sent: Packet[] = [];
   let outcome: TransferOutcome | undefined;
@@ -20,6 +20,7 @@ function harness(data: Buffer, o: { blksize?: number; windowsize?: number; oack?
     windowsize: o.windowsize ?? 1,
     timeoutMs: 1000,
     maxRetries: o.maxRetries ?? 3,
+    ...(o.setupRetries !== undefined ? { setupRetries: o.setupRetries } : {}),
     oack: o.oack ? Buffer.from('\x00\x06tsize\x00' + data.length + '\x00', 'latin1') : undefined,
     send: (parts) => sent.push(decode(Buffer.concat(parts))),
     sendPackets: (buf, count) => {
@@ -133,17 +134,49 @@ describe('Transfer state machine', () => {
     expect(h.outcome).toMatchObject({ ok: true, blocks: 70_001 });
   });
 
-  it('gives up after maxRetries timeouts and sends an ERROR', () => {
+  it('gives up after maxRetries timeouts, each wait twice the last (RFC 1123 4.2.3.2), and sends an ERROR', () => {
     const h = harness(randomBytes(2000), { maxRetries: 3 });
     h.t.start();
     h.take();
-    vi.advanceTimersByTime(3000);
-    expect(h.blocks(h.take())).toEqual([1, 1, 1]);
-    expect(h.outcome).toBeUndefined();
     vi.advanceTimersByTime(1000);
+    expect(h.blocks(h.take())).toEqual([1]);
+    vi.advanceTimersByTime(1999);
+    expect(h.take()).toEqual([]);
+    vi.advanceTimersByTime(1);
+    expect(h.blocks(h.take())).toEqual([1]);
+    vi.advanceTimersByTime(4000);
+    expect(h.blocks(h.take())).toEqual([1]);
+    expect(h.outcome).toBeUndefined();
+    vi.advanceTimersByTime(7999);
+    expect(h.take()).toEqual([]);
+    vi.advanceTimersByTime(1);
     const last = h.take();
     expect(last).toEqual([{ op: 'error', code: 0, message: 'timeout' }]);
     expect(h.outcome).toMatchObject({ ok: false, reason: 'timeout' });
+  });
+
+  it('progress resets the backoff; an OACK nobody ACKs is resent after 1 and 2 s and given up after 4 more', () => {
+    const h = harness(randomBytes(3000), { maxRetries: 3 });
+    h.t.start();
+    h.take();
+    vi.advanceTimersByTime(1000 + 2000);
+    expect(h.blocks(h.take())).toEqual([1, 1]);
+    h.t.onPacket({ op: 'ack', block: 1 });
+    expect(h.blocks(h.take())).toEqual([2]);
+    vi.advanceTimersByTime(1000);
+    expect(h.blocks(h.take())).toEqual([2]);
+
+    const o = harness(randomBytes(10), { oack: true, maxRetries: 5, setupRetries: 2 });
+    o.t.start();
+    expect(o.blocks(o.take())).toEqual(['oack']);
+    vi.advanceTimersByTime(1000);
+    expect(o.blocks(o.take())).toEqual(['oack']);
+    vi.advanceTimersByTime(2000);
+    expect(o.blocks(o.take())).toEqual(['oack']);
+    vi.advanceTimersByTime(3999);
+    expect(o.outcome).toBeUndefined();
+    vi.advanceTimersByTime(1);
+    expect(o.outcome).toMatchObject({ ok: false, reason: 'timeout' });
   });
 
   it('an ERROR from the client ends the transfer silently; an illegal packet gets ERROR 4', () => {

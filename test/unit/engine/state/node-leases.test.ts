@@ -101,11 +101,16 @@ describe('node leases', () => {
   it('a failed wipe ends the lease but keeps that node held, named with its error, until a release again frees it', () => {
     open();
     const a = s.nodeLeases.acquire({ owner: 'ci-1', count: 2, ttlMs: H }, NODES);
+    s.nodeLeases.acquire({ owner: 'ci-9', nodes: ['n5'], ttlMs: H }, NODES);
+    expect(s.nodeLeases.stats()).toEqual({ live: 2, leased_nodes: 3, wipe_failed_nodes: 0, released: 0, expired: 0 });
     s.nodeLeases.finish(a.id, 'released', false, { n1: { result: 'wiped' }, n2: { result: 'failed', error: 'the ramdisk did not call back' } });
+    // n2 is held, but by no live lease: the metrics tell it from a leased node
+    expect(s.nodeLeases.stats()).toEqual({ live: 1, leased_nodes: 1, wipe_failed_nodes: 1, released: 1, expired: 0 });
     expect(s.nodeLeases.get(a.id)).toMatchObject({ end_reason: 'released', outcomes: { n1: { result: 'wiped' }, n2: { result: 'failed', error: 'the ramdisk did not call back' } } });
     expect(s.nodeLeases.holderOf('n1')).toBeUndefined();
     expect(s.nodeLeases.holderOf('n2')?.id).toBe(a.id);
     expect(s.nodeLeases.pending(a.id).nodes).toEqual(['n2']);
+    expect([...s.nodeLeases.holders()].map(([n, l]) => [n, l.id, l.ended_at !== null]).sort()).toEqual([['n2', a.id, true], ['n5', expect.stringMatching(/^ls-/), false]]);
     expect(() => s.nodeLeases.acquire({ owner: 'ci-2', nodes: ['n2'], ttlMs: H }, NODES)).toThrow(/node n2 \(ci-1 until .*\) is leased/);
     expect(s.listEvents('n2', { kind: 'lease-wipe-failed' })[0]!.detail).toEqual({ lease: a.id, owner: 'ci-1', error: 'the ramdisk did not call back' });
     t += 5000;
@@ -115,6 +120,7 @@ describe('node leases', () => {
     expect(again.outcomes).toEqual({ n1: { result: 'wiped' }, n2: { result: 'wiped' } });
     expect(s.nodeLeases.pending(a.id).nodes).toEqual([]);
     expect(s.nodeLeases.holderOf('n2')).toBeUndefined();
+    expect(s.nodeLeases.stats()).toEqual({ live: 1, leased_nodes: 1, wipe_failed_nodes: 0, released: 1, expired: 0 });
   });
 
   it('the store refuses a node in two live leases even when asked directly', () => {
