@@ -282,7 +282,8 @@ export function ownerName(host: string, pid: number): string {
  * (a CI pipeline's lease) are never considered dead.
  */
 export function ownerIsDead(owner: string, host: string, isAlive: (pid: number) => boolean): boolean {
-  const m = /^kseed-engine@(.+):(\d+)$/.exec(owner);
+  // `#job` after the pid: one of several engines of one process (the seed service's jobs)
+  const m = /^kseed-engine@([^#]+):(\d+)(?:#[^#]+)?$/.exec(owner);
   if (!m || m[1] !== host) return false;
   return !isAlive(Number(m[2]));
 }

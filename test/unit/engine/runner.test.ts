@@ -101,6 +101,9 @@ describe('claim owners', () => {
     // another host's engine, or a CI pipeline's lease, is never taken over early
     expect(ownerIsDead(ownerName('seed2', 43), 'seed1', alive)).toBe(false);
     expect(ownerIsDead('ci-pipeline-1234', 'seed1', alive)).toBe(false);
+    // a job of the seed service: its process decides
+    expect(ownerIsDead(`${ownerName('seed1', 43)}#job-1`, 'seed1', alive)).toBe(true);
+    expect(ownerIsDead(`${ownerName('seed1', 42)}#job-1`, 'seed1', alive)).toBe(false);
   });
 });
 
