@@ -221,7 +221,8 @@ export abstract class NodeRunner implements Provisioner {
   protected async withBmc<T>(name: string, what: string, signal: AbortSignal, fn: (bmc: Bmc) => Promise<T>): Promise<T> {
     signal.throwIfAborted();
     // the wait for a slot is not the BMC's time: its budget starts once the conversation may begin
-    if (!this.bmcHeld.delete(name)) await this.bmcSlots.acquire(signal);
+    // a node in a ramdisk slot goes first: while it waits, the slot idles (its netboot behind 100 enrolls)
+    if (!this.bmcHeld.delete(name)) await this.bmcSlots.acquire(signal, this.ramdisks.holds(name));
     this.store.recordEvent(name, 'step', { step: what, status: 'start' });
     try {
       const target = await bmcTarget(this.spec(name), this.base.site, this.profileOf(name));
