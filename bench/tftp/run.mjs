@@ -159,6 +159,7 @@ for (const sc of scenarios) {
   row['kseed/tftpd-hpa'] = `${(med['tftpd-hpa'] / med.kseed).toFixed(2)}x`;
   row['kseed/dnsmasq'] = `${(med.dnsmasq / med.kseed).toFixed(2)}x`;
   row.load = `${load0.toFixed(1)}-${loadavg()[0].toFixed(1)}`;
+  row.rounds = Object.fromEntries(Object.entries(times).map(([k, v]) => [k, v.map((x) => Number(x.toFixed(2)))]));
   results.push(row);
   console.log(`- ${sc.name}: kseed ${row.kseed} | tftpd-hpa ${row['tftpd-hpa']} | dnsmasq ${row.dnsmasq} | speed-up vs tftpd-hpa ${row['kseed/tftpd-hpa']}, vs dnsmasq ${row['kseed/dnsmasq']} | load ${row.load}`);
 }
