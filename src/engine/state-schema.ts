@@ -99,6 +99,15 @@ export const MIGRATIONS: readonly string[] = [
   -- acquire --provision: the lease's own SSH public key, which the nodes' user-data authorizes
   ALTER TABLE node_leases ADD COLUMN ssh_key TEXT;
   `,
+  /* v5: the status page's login sessions (a SHA-256 of the cookie's id, bound to its token's row), kept across service restarts */ `
+  CREATE TABLE api_sessions (
+    id_hash TEXT PRIMARY KEY,
+    token_id INTEGER NOT NULL REFERENCES api_tokens(id),
+    created_at INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL
+  );
+  CREATE INDEX api_sessions_expiry ON api_sessions(expires_at);
+  `,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

@@ -21,6 +21,7 @@ import { NODE_STATES, type NodeState } from './lifecycle.js';
 import { Leases } from './state-leases.js';
 import { NodeLeases } from './state-node-leases.js';
 import { MIGRATIONS, SCHEMA_VERSION } from './state-schema.js';
+import { ApiSessions } from './state-sessions.js';
 import { ApiTokens } from './state-tokens.js';
 import {
   type ClaimRecord,
@@ -45,6 +46,7 @@ export { NODE_STATES, type NodeState } from './lifecycle.js';
 export * from './state-records.js';
 export { SCHEMA_VERSION } from './state-schema.js';
 export type { ApiTokenRecord, TokenCheck } from './state-tokens.js';
+export type { SessionCheck } from './state-sessions.js';
 export type { AcquireRequest, NodeLeaseRecord } from './state-node-leases.js';
 
 export interface OpenStateOptions {
@@ -69,6 +71,8 @@ export class StateStore {
   private readonly leases: Leases;
   /** The seed service's users (state-tokens.ts). */
   readonly tokens: ApiTokens;
+  /** The status page's login sessions (state-sessions.ts). */
+  readonly sessions: ApiSessions;
   /** Nodes leased to users and pipelines (state-node-leases.ts); DHCP leases are the other `leases`. */
   readonly nodeLeases: NodeLeases;
 
@@ -91,6 +95,7 @@ export class StateStore {
     this.db = db;
     this.leases = new Leases(db, this.now, (fn) => this.tx(fn));
     this.tokens = new ApiTokens(db, this.now, (fn) => this.tx(fn));
+    this.sessions = new ApiSessions(db, this.now, (fn) => this.tx(fn));
     this.nodeLeases = new NodeLeases(db, this.now, (fn) => this.tx(fn), (node, kind, detail) => void this.insertEvent(node, this.now(), kind, null, null, detail));
     try {
       chmodSync(this.path, 0o600);

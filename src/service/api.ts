@@ -24,7 +24,7 @@ import { StoreCache } from './cache.js';
 import { ApiMetrics, METRICS_CONTENT_TYPE, METRICS_PATH, metricsText } from './metrics.js';
 import { nodeAddress, nodeLeaseView } from './node-view.js';
 import { BootLogFollower, bootTrace, consoleTail } from './trace.js';
-import { EventStreams, loginSecret, servePage, sessionCookie, Sessions } from './web.js';
+import { EventStreams, loginSecret, servePage, SESSION_MS, sessionCookie, sessionIdOf } from './web.js';
 
 export const API_PREFIX = '/api/v1';
 /** How much of a refused body is read and dropped before the connection is cut. */
@@ -258,15 +258,16 @@ const tooLarge = () => new ApiError(413, 'body-too-large', `the request body is 
 
 /**
  * Who is calling: the name of a live token, else a 401 saying what is wrong with it.
- * Without an Authorization header, a GET may come from the page with its session cookie.
+ * Without an Authorization header, a GET may come from the page with its session cookie (`session`: its id).
  */
 function authenticate(store: StateStore, header: string | undefined, session?: string): string {
-  const m = header ? /^Bearer\s+(\S+)\s*$/i.exec(header) : session ? [session, session] : null;
-  if (!header && !session) throw new ApiError(401, 'no-token', 'this route needs a token: Authorization: Bearer <token> (kseed token create NAME)');
-  if (!m) throw new ApiError(401, 'bad-authorization', 'the Authorization header must be "Bearer <token>"');
-  const r = store.tokens.check(m[1]!);
+  if (!header && session === undefined) throw new ApiError(401, 'no-token', 'this route needs a token: Authorization: Bearer <token> (kseed token create NAME)');
+  const m = header ? /^Bearer\s+(\S+)\s*$/i.exec(header) : null;
+  if (header && !m) throw new ApiError(401, 'bad-authorization', 'the Authorization header must be "Bearer <token>"');
+  const r = m ? store.tokens.check(m[1]!) : store.sessions.check(session!);
   if (r.ok) return r.name;
   if (r.reason === 'revoked') throw new ApiError(401, 'token-revoked', `token ${r.name} was revoked at ${new Date(r.revoked_at).toISOString()}`);
+  if (!m) throw new ApiError(401, 'no-session', 'the session ended (logged out or expired): log in again');
   throw new ApiError(401, 'unknown-token', 'unknown token');
 }
 
@@ -305,10 +306,9 @@ export async function startApi(o: ApiOptions): Promise<RunningApi> {
     cache: new StoreCache(o.store),
     log: o.log,
   };
-  const sessions = new Sessions();
   const streams = new EventStreams(o.store, o.stateDir ? new BootLogFollower(o.stateDir, o.store, ctx.macs) : undefined);
   /** The token of the request's page session: GET only, so a cookie alone can read but never change anything. */
-  const sessionOf = (req: IncomingMessage) => (req.method === 'GET' || req.method === 'HEAD' ? sessions.secretOf(req.headers.cookie) : undefined);
+  const sessionOf = (req: IncomingMessage) => (req.method === 'GET' || req.method === 'HEAD' ? sessionIdOf(req.headers.cookie) : undefined);
   const handle: RequestListener = (req, res) => {
     const t0 = performance.now();
     let user: string | undefined;
@@ -340,11 +340,15 @@ export async function startApi(o: ApiOptions): Promise<RunningApi> {
         if (req.method === 'POST') {
           const secret = loginSecret(await readBody(req));
           user = authenticate(o.store, `Bearer ${secret}`);
-          res.setHeader('set-cookie', sessionCookie(sessions.create(secret), Boolean(o.tls)));
+          // the token revoked between the check and here: no session
+          const id = o.store.sessions.create(user, SESSION_MS);
+          if (!id) throw new ApiError(401, 'token-revoked', `token ${user} was revoked`);
+          res.setHeader('set-cookie', sessionCookie(id, Boolean(o.tls)));
           return [200, { user }] as [number, unknown];
         }
         if (req.method === 'DELETE') {
-          sessions.end(req.headers.cookie);
+          const id = sessionIdOf(req.headers.cookie);
+          if (id) o.store.sessions.end(id);
           res.setHeader('set-cookie', sessionCookie('', Boolean(o.tls), 0));
           return [200, { ok: true }] as [number, unknown];
         }
@@ -364,7 +368,7 @@ export async function startApi(o: ApiOptions): Promise<RunningApi> {
         // a revoked token (or a session logged out) ends the stream; a store busy this instant does not
         streams.attach(req, res, () => {
           try {
-            authenticate(o.store, auth, session !== undefined ? (sessions.secretOf(req.headers.cookie) ?? '-') : undefined);
+            authenticate(o.store, auth, session);
             return true;
           } catch (err) {
             return !(err instanceof ApiError);

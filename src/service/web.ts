@@ -6,11 +6,14 @@
  * Login: the user pastes a kseed token (`kseed token create NAME`); POST
  * /api/v1/session checks it like a bearer token and answers with a cookie
  * naming a random session id (HttpOnly: no script reads it; SameSite=Strict:
- * no other site's page sends it; Secure under TLS). The token stays in this
- * process's memory, never in a URL, a log line or the browser's storage,
- * and is checked again on every request, so a revoked token ends its
- * sessions at once. The cookie only opens GET routes: a write verb still
- * needs `Authorization: Bearer`, so a forged form post can change nothing.
+ * no other site's page sends it; Secure under TLS). The session lives in the
+ * state store (engine/state-sessions.ts: a hash of its id, bound to the
+ * token's row, with its expiry), so a restart of the service keeps it; the
+ * token itself is kept nowhere, never in a URL, a log line or the browser's
+ * storage. Every request checks the session with its token's row, so a
+ * revoked token ends its sessions at once. The cookie only opens GET routes:
+ * a write verb still needs `Authorization: Bearer`, so a forged form post
+ * can change nothing.
  *
  * Live updates: server-sent events (HTML Living Standard 9.2). The store is
  * shared with the CLI and the boot services in other processes, so there is
@@ -22,7 +25,6 @@
  * and sends each node's new DHCP/TFTP/HTTP line as a `boot` event: a node
  * that never reaches its first store event still shows its last step.
  */
-import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import path from 'node:path';
@@ -34,8 +36,8 @@ import type { BootLogFollower } from './trace.js';
 /** dist/web/ beside dist/service/: where `npm run build` puts the page. */
 export const WEB_DIR = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'web');
 export const SESSION_COOKIE = 'kseed_session';
-const SESSION_MS = 12 * 3600_000;
-const MAX_SESSIONS = 1000;
+/** How long a login lasts. */
+export const SESSION_MS = 12 * 3600_000;
 const POLL_MS = 500;
 const PING_MS = 15_000;
 /** Boot lines per tick at most: in a flood, the newest say where each node is. */
@@ -72,41 +74,8 @@ export function servePage(pathname: string, method: string, res: ServerResponse,
   return true;
 }
 
-interface Session {
-  secret: string;
-  expires: number;
-}
-
-/** Login sessions of this process (a restart of the service asks to log in again). */
-export class Sessions {
-  private readonly byId = new Map<string, Session>();
-
-  create(secret: string, now = Date.now()): string {
-    for (const [id, s] of this.byId) if (s.expires <= now) this.byId.delete(id);
-    // the oldest goes first when someone logs in in a loop
-    if (this.byId.size >= MAX_SESSIONS) this.byId.delete(this.byId.keys().next().value!);
-    const id = randomBytes(32).toString('base64url');
-    this.byId.set(id, { secret, expires: now + SESSION_MS });
-    return id;
-  }
-
-  /** The token behind the request's session cookie, if it has a live session. */
-  secretOf(cookieHeader: string | undefined, now = Date.now()): string | undefined {
-    const id = cookieOf(cookieHeader, SESSION_COOKIE);
-    const s = id ? this.byId.get(id) : undefined;
-    if (!s) return undefined;
-    if (s.expires <= now) {
-      this.byId.delete(id!);
-      return undefined;
-    }
-    return s.secret;
-  }
-
-  end(cookieHeader: string | undefined): void {
-    const id = cookieOf(cookieHeader, SESSION_COOKIE);
-    if (id) this.byId.delete(id);
-  }
-}
+/** The session id the request's cookie carries (looked up in the store: engine/state-sessions.ts), if any. */
+export const sessionIdOf = (cookieHeader: string | undefined): string | undefined => cookieOf(cookieHeader, SESSION_COOKIE);
 
 /** RFC 6265 section 5.4's Cookie header: `name=value; name2=value2`. */
 export function cookieOf(header: string | undefined, name: string): string | undefined {

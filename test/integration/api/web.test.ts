@@ -7,8 +7,9 @@
  * provisioning by its event stream alone (no reload), shows the node's boot
  * trace and events and the address its DHCP offer gave (a simulated node's
  * record has none), shows a lease `kseed lease acquire` took and, once its
- * release failed to wipe the node, the node held by the ended lease, logs out
- * by itself when the token is revoked. No token in a URL, the page's storage
+ * release failed to wipe the node, the node held by the ended lease, stays
+ * logged in across a kill -9 and restart of the service (the session is in
+ * the state store), and logs out by itself when the token is revoked. No token in a URL, the page's storage
  * or the service's log. Screenshots go to test-artifacts/web/ (ignored).
  * Lane: rest. 21 s at load 9, 53 s at load 13 (2 cores).
  */
@@ -235,6 +236,20 @@ describe.skipIf(!ok)('status page in headless Chromium (kseed serve, simulated l
     await page.click(`tr[data-node="${N2}"]`);
     await expect.poll(() => page.textContent('#detail-lease')).toMatch(new RegExp(`^ci-web's ${leaseId} released at .+, but its wipe of this node failed \\(.+\\): held until \`kseed lease release ${leaseId}\` wipes it$`, 's'));
     await shot('6-held-after-failed-wipe');
+  });
+
+  it('keeps the page logged in across a crash and restart of the service (the session is in the state store)', async () => {
+    const before = svc!.output();
+    await svc!.kill9();
+    await expect.poll(() => page.textContent('#live'), { timeout: 10_000 }).toBe('reconnecting');
+    svc = await startService(root, PORT);
+    // the stream reconnects by itself with the same cookie, and a reload finds the session too
+    await expect.poll(() => page.textContent('#live'), { timeout: 15_000 }).toBe('live');
+    await page.reload({ waitUntil: 'networkidle' });
+    await page.locator(`tr[data-node="${N2}"]`).waitFor();
+    expect(await page.textContent('#who')).toBe('logged in as alice');
+    expect(await page.isHidden('#login')).toBe(true);
+    for (const secret of [alice, bob]) expect(before).not.toContain(secret);
   });
 
   it('keeps the token out of URLs, page storage and the log; the cookie is HttpOnly, SameSite=Strict; a cookie cannot write; revoking the token logs the page out', async () => {

@@ -9,7 +9,8 @@ import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { openState } from '../../../src/engine/state.js';
 import { bootTrace, consoleTail } from '../../../src/service/trace.js';
-import { cookieOf, loginSecret, SESSION_COOKIE, sessionCookie, Sessions } from '../../../src/service/web.js';
+import { MAX_SESSIONS } from '../../../src/engine/state-sessions.js';
+import { cookieOf, loginSecret, SESSION_COOKIE, SESSION_MS, sessionCookie, sessionIdOf } from '../../../src/service/web.js';
 
 const dirs: string[] = [];
 const tmp = () => {
@@ -34,24 +35,55 @@ describe('session cookie', () => {
     expect(cookieOf(undefined, SESSION_COOKIE)).toBeUndefined();
   });
 
-  it('maps a random id to its token until it expires or is ended; ids are not the token', () => {
-    const s = new Sessions();
-    const id = s.create('kseed_secret', 1000);
+  it("keeps sessions in the state store as a hash of the id, bound to the token's row: they outlive the process (a reopened store), expire, log out, and end with the token", () => {
+    const dir = path.join(tmp(), '.kseed');
+    let t = 1000;
+    let s = openState(dir, { now: () => t });
+    const alice = s.tokens.create('alice');
+    const id = s.sessions.create('alice', SESSION_MS)!;
     expect(id).toMatch(/^[A-Za-z0-9_-]{43}$/);
-    expect(id).not.toContain('kseed_secret');
-    expect(s.secretOf(`${SESSION_COOKIE}=${id}`, 2000)).toBe('kseed_secret');
-    expect(s.secretOf(`${SESSION_COOKIE}=other`, 2000)).toBeUndefined();
-    expect(s.secretOf(`${SESSION_COOKIE}=${id}`, 1000 + 12 * 3600_000)).toBeUndefined();
-    const id2 = s.create('kseed_secret', 5000);
-    s.end(`${SESSION_COOKIE}=${id2}`);
-    expect(s.secretOf(`${SESSION_COOKIE}=${id2}`, 5001)).toBeUndefined();
+    expect(s.sessions.check(sessionIdOf(`a=1; ${SESSION_COOKIE}=${id}`)!)).toEqual({ ok: true, name: 'alice' });
+    // neither the id nor the token's secret is in the table
+    const rows = JSON.stringify(s.db.prepare('SELECT * FROM api_sessions').all());
+    expect(rows).not.toContain(id);
+    expect(rows).not.toContain(alice.secret);
+    expect(s.sessions.create('nobody', SESSION_MS)).toBeUndefined();
+    s.close();
+    // a new service process: same store, same session
+    s = openState(dir, { now: () => t });
+    expect(s.sessions.check(id)).toEqual({ ok: true, name: 'alice' });
+    expect(s.sessions.check('x'.repeat(43))).toEqual({ ok: false, reason: 'unknown' });
+    expect(s.sessions.check('not an id')).toEqual({ ok: false, reason: 'unknown' });
+    t += SESSION_MS;
+    expect(s.sessions.check(id)).toEqual({ ok: false, reason: 'unknown' });
+    const out = s.sessions.create('alice', SESSION_MS)!;
+    expect(s.sessions.end(out)).toBe(true);
+    expect(s.sessions.end(out)).toBe(false);
+    expect(s.sessions.check(out)).toEqual({ ok: false, reason: 'unknown' });
+    const live = s.sessions.create('alice', SESSION_MS)!;
+    t += 10;
+    s.tokens.revoke('alice');
+    expect(s.sessions.check(live)).toEqual({ ok: false, reason: 'revoked', name: 'alice', revoked_at: t });
+    // a new token of the same name opens no old session
+    s.tokens.create('alice');
+    expect(s.sessions.check(live)).toMatchObject({ ok: false, reason: 'revoked' });
+    s.close();
   });
 
-  it('keeps at most 1000 sessions, dropping the oldest', () => {
-    const s = new Sessions();
-    const first = s.create('t0', 0);
-    for (let i = 1; i <= 1000; i++) s.create(`t${i}`, i);
-    expect(s.secretOf(`${SESSION_COOKIE}=${first}`, 2000)).toBeUndefined();
+  it('keeps at most 1000 sessions, dropping the oldest; expired ones go at the next login', () => {
+    let t = 0;
+    const s = openState(path.join(tmp(), '.kseed'), { now: () => t, synchronous: 'normal' });
+    s.tokens.create('bob');
+    const first = s.sessions.create('bob', 1000)!;
+    for (let i = 1; i < MAX_SESSIONS; i++) s.sessions.create('bob', SESSION_MS);
+    expect(s.sessions.count()).toBe(MAX_SESSIONS);
+    s.sessions.create('bob', SESSION_MS);
+    expect(s.sessions.check(first)).toEqual({ ok: false, reason: 'unknown' });
+    expect(s.sessions.count()).toBe(MAX_SESSIONS);
+    t = SESSION_MS;
+    s.sessions.create('bob', SESSION_MS);
+    expect(s.db.prepare('SELECT COUNT(*) AS n FROM api_sessions').get()).toEqual({ n: 1 });
+    s.close();
   });
 });
 

@@ -12,7 +12,7 @@ const repo = fileURLToPath(new URL('../../../../', import.meta.url));
 
 export function buildWorker(): string {
   const out = path.join(repo, 'cache', `state-worker-${process.pid}`);
-  for (const rel of ['engine/state.ts', 'engine/state-records.ts', 'engine/state-schema.ts', 'engine/state-leases.ts', 'engine/state-node-leases.ts', 'engine/state-tokens.ts', 'engine/lifecycle.ts', 'errors.ts', 'site/net.ts']) {
+  for (const rel of ['engine/state.ts', 'engine/state-records.ts', 'engine/state-schema.ts', 'engine/state-leases.ts', 'engine/state-node-leases.ts', 'engine/state-tokens.ts', 'engine/state-sessions.ts', 'engine/lifecycle.ts', 'errors.ts', 'site/net.ts']) {
     const src = readFileSync(path.join(repo, 'src', rel), 'utf8');
     const js = ts.transpileModule(src, { compilerOptions: { module: ts.ModuleKind.ESNext, target: ts.ScriptTarget.ES2022 } }).outputText;
     const dest = path.join(out, rel.replace(/\.ts$/, '.js'));
