@@ -78,7 +78,7 @@ export function report(ctx: CliContext, engine: Provisioner, outcomes: NodeOutco
 }
 
 export function engineOptions(c: Command, o: { deploys?: boolean } = { deploys: true }): Command {
-  c.option('--concurrency <n>', 'nodes worked on at once (default 16)')
+  c.option('--concurrency <n>', 'nodes worked on at once (default: every node on the embedded engine, whose ramdisk and BMC limits bound the work; 16 on the Ironic engine)')
     .option('--max-deploying <n>', `nodes in the deploy ramdisk at once: inspecting, deploying or cleaning (default ${DEFAULT_LIMITS.ramdisks})`)
     .option('--max-bmc <n>', `BMC conversations in flight at once (default ${DEFAULT_LIMITS.bmc})`)
     .option('--timeout <seconds>', 'per-phase time limit for inspect, deploy and undeploy (default 15 min / 45 min / 15 min)');

@@ -202,7 +202,9 @@ export function bootCallback(events: readonly EventLike[]): { hostname?: string;
 /**
  * The events of an active node whose wait for the first-boot callback a
  * killed seed cut short (a `boot-wait` with neither `booted` nor
- * `boot-wait-failed` after it): the id that wait began at, so the next
+ * `boot-wait-failed` after it): the event id from which that wait took a
+ * callback (its deploy's start: an OS may call back before the wait is
+ * recorded, while no engine runs), so the next
  * `provision --wait-booted` finishes it instead of calling the node done
  * without its OS: the callback may have come meanwhile (the boot services
  * only recorded it), else the disk boots again. Undefined when no wait was
@@ -210,7 +212,8 @@ export function bootCallback(events: readonly EventLike[]): { hostname?: string;
  */
 export function interruptedBootWait(events: readonly EventLike[]): number | undefined {
   const last = events.filter((e) => e.kind === 'boot-wait' || e.kind === 'booted' || e.kind === 'boot-wait-failed').at(-1);
-  return last?.kind === 'boot-wait' ? last.id : undefined;
+  if (last?.kind !== 'boot-wait') return undefined;
+  return typeof last.detail.since === 'number' ? last.detail.since : last.id;
 }
 
 /** What the engine wrote in node data before a busy state's work (the "intent"). */
