@@ -26,6 +26,7 @@ import {
 } from './runner.js';
 import { nodeStatusOf } from './node-status.js';
 import type { EventRecord, StateStore } from './state.js';
+import { leaseRefusal } from './state-node-leases.js';
 import { DEFAULT_LIMITS, DEFAULT_TIMEOUTS, type NodeOutcome, type NodeStatus, type PhaseTimeouts, type ProgressEvent, type ProvisionOptions, type Provisioner, type RunLimits } from './types.js';
 
 /** What every engine is built with. */
@@ -50,6 +51,8 @@ export interface NodeRunnerOptions {
   claimTtlMs?: number;
   /** The lease owner this run acts for: a node leased to anyone else is refused (state-node-leases.ts). */
   leaseOwner?: string;
+  /** The API token this run acts for (the seed service's verbs): the leases it acquired, or owned by its name, are its own. */
+  leaseToken?: string;
 }
 
 /** What a verb's work is given. */
@@ -218,7 +221,8 @@ export abstract class NodeRunner implements Provisioner {
   protected async withBmc<T>(name: string, what: string, signal: AbortSignal, fn: (bmc: Bmc) => Promise<T>): Promise<T> {
     signal.throwIfAborted();
     // the wait for a slot is not the BMC's time: its budget starts once the conversation may begin
-    if (!this.bmcHeld.delete(name)) await this.bmcSlots.acquire(signal);
+    // a node in a ramdisk slot goes first: while it waits, the slot idles (its netboot behind 100 enrolls)
+    if (!this.bmcHeld.delete(name)) await this.bmcSlots.acquire(signal, this.ramdisks.holds(name));
     this.store.recordEvent(name, 'step', { step: what, status: 'start' });
     try {
       const target = await bmcTarget(this.spec(name), this.base.site, this.profileOf(name));
@@ -261,10 +265,8 @@ export abstract class NodeRunner implements Provisioner {
   // ------------------------------------------------------------ claims
 
   private claim(name: string): void {
-    const lease = this.store.nodeLeases.holderOf(name);
-    if (lease && lease.expires_at > this.clock.now() && lease.owner !== this.base.leaseOwner) {
-      throw new NodeBusy(`node ${name} is leased to ${lease.owner} until ${new Date(lease.expires_at).toISOString()} (lease ${lease.id}; the holder runs verbs with KSEED_OWNER=${lease.owner})`);
-    }
+    const refused = leaseRefusal(name, this.store.nodeLeases.holderOf(name), this.clock.now(), { owner: this.base.leaseOwner, token: this.base.leaseToken });
+    if (refused) throw new NodeBusy(refused);
     const ttl = this.base.claimTtlMs ?? 12 * 3600_000;
     const purpose = `${this.engine} engine`;
     let r = this.store.claimNode(name, this.owner, ttl, purpose);

@@ -62,10 +62,10 @@ export async function withTimeout<T>(
   }
 }
 
-/** A counting semaphore: at most `n` holders; waiters are served in call order. */
+/** A counting semaphore: at most `n` holders; waiters are served in call order, those asking `first` before the others. */
 export interface Semaphore {
   /** Resolves once a slot is held; rejects with the signal's reason (and queues no more) when it is aborted first. */
-  acquire(signal?: AbortSignal): Promise<void>;
+  acquire(signal?: AbortSignal, first?: boolean): Promise<void>;
   release(): void;
   readonly active: number;
   readonly waiting: number;
@@ -75,6 +75,8 @@ export function semaphore(n: number, what = 'concurrency'): Semaphore {
   if (!Number.isInteger(n) || n < 1) throw new RangeError(`${what} must be a positive integer, got ${n}`);
   let active = 0;
   const queue: (() => void)[] = [];
+  /** How many of the queue's head asked to go first (they keep their own call order). */
+  let firsts = 0;
   return {
     get active() {
       return active;
@@ -82,7 +84,7 @@ export function semaphore(n: number, what = 'concurrency'): Semaphore {
     get waiting() {
       return queue.length;
     },
-    acquire(signal?: AbortSignal): Promise<void> {
+    acquire(signal?: AbortSignal, first = false): Promise<void> {
       signal?.throwIfAborted();
       if (active < n) {
         active++;
@@ -97,14 +99,17 @@ export function semaphore(n: number, what = 'concurrency'): Semaphore {
         const abort = () => {
           const i = queue.indexOf(grant);
           if (i >= 0) queue.splice(i, 1);
+          if (i >= 0 && i < firsts) firsts--;
           reject(signal!.reason);
         };
-        queue.push(grant);
+        if (first) queue.splice(firsts++, 0, grant);
+        else queue.push(grant);
         signal?.addEventListener('abort', abort, { once: true });
       });
     },
     release(): void {
       active--;
+      if (firsts > 0) firsts--;
       queue.shift()?.();
     },
   };
@@ -114,6 +119,9 @@ export function semaphore(n: number, what = 'concurrency'): Semaphore {
 export class NodeSlots {
   private readonly holders = new Set<string>();
   constructor(private readonly sem: Semaphore) {}
+  holds(node: string): boolean {
+    return this.holders.has(node);
+  }
   async take(node: string): Promise<void> {
     if (this.holders.has(node)) return;
     await this.sem.acquire();
@@ -274,7 +282,8 @@ export function ownerName(host: string, pid: number): string {
  * (a CI pipeline's lease) are never considered dead.
  */
 export function ownerIsDead(owner: string, host: string, isAlive: (pid: number) => boolean): boolean {
-  const m = /^kseed-engine@(.+):(\d+)$/.exec(owner);
+  // `#job` after the pid: one of several engines of one process (the seed service's jobs)
+  const m = /^kseed-engine@([^#]+):(\d+)(?:#[^#]+)?$/.exec(owner);
   if (!m || m[1] !== host) return false;
   return !isAlive(Number(m[2]));
 }

@@ -231,6 +231,35 @@ export class NodeLeases {
   }
 }
 
+/** Who a verb acts for: the KSEED_OWNER of a CLI on the store, the token of an API call (its name, and the leases it acquired). */
+export interface LeaseActor {
+  owner?: string | undefined;
+  token?: string | undefined;
+}
+
+const actsFor = (l: NodeLeaseRecord, a: LeaseActor) => (a.owner !== undefined && l.owner === a.owner) || (a.token !== undefined && (l.created_by === a.token || l.owner === a.token));
+
+/**
+ * Why a verb acting for `actor` may not touch `node` that `lease` holds (its
+ * holderOf), or undefined when it may. Every kind of hold refuses, as
+ * acquire does: a live lease until its expiry; one past its expiry whose
+ * release (a wipe) has not run yet, since that release is about to wipe
+ * the node; and an ended lease whose wipe failed, which keeps the node on
+ * purpose (nobody gets the last holder's disk) until a release again
+ * retries the wipe. The holder itself goes ahead (that release wipes as it).
+ */
+export function leaseRefusal(node: string, lease: NodeLeaseRecord | undefined, now: number, actor: LeaseActor): string | undefined {
+  if (!lease || actsFor(lease, actor)) return undefined;
+  if (lease.ended_at !== null) {
+    const failed = lease.outcomes[node]?.error;
+    return `node ${node} is held by ended lease ${lease.id} (${lease.owner}, ${lease.end_reason} at ${iso(lease.ended_at)}) after a failed wipe${failed ? ` (${failed})` : ''}: \`kseed lease release ${lease.id}\` retries the wipe`;
+  }
+  if (lease.expires_at <= now) {
+    return `node ${node} is held by lease ${lease.id} of ${lease.owner}, which expired at ${iso(lease.expires_at)}: its release (a wipe) is due; the seed service runs it within seconds, else \`kseed lease release ${lease.id}\``;
+  }
+  return `node ${node} is leased to ${lease.owner} until ${iso(lease.expires_at)} (lease ${lease.id}; the holder runs verbs with KSEED_OWNER=${lease.owner})`;
+}
+
 function checkTtl(ttlMs: number): void {
   if (!Number.isInteger(ttlMs) || ttlMs < 1000) throw new InputError(`ttl must be at least 1s`, [], { code: 'bad-ttl' });
   if (ttlMs > MAX_LEASE_MS) throw new InputError(`ttl ${Math.round(ttlMs / 3600_000)}h is over the longest lease, 168h (7d)`, [], { code: 'bad-ttl' });

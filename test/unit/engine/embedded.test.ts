@@ -606,6 +606,31 @@ describe('EmbeddedEngine', () => {
     expect(after).toMatchObject({ ok: true, state: 'available' });
   });
 
+  it('a node held by an ended lease after a failed wipe, or by an expired one not yet released, is refused until its release ran; its holder goes ahead', async () => {
+    world.add('n1', 1);
+    const e = engine([node('n1', 1)]);
+    await e.provision(['n1']);
+    const l = store.nodeLeases.acquire({ owner: 'ci-5', nodes: ['n1'], ttlMs: 3600_000 }, ['n1']);
+    const ended = store.nodeLeases.finish(l.id, 'released', false, { n1: { result: 'failed', error: 'BMC refused the password' } });
+    world.log = [];
+    // ended long before its expiry: the expiry does not free it, only a release that wipes
+    const o = await engine([node('n1', 1)], { leaseOwner: 'ci-7' }).undeploy('n1');
+    expect(o).toMatchObject({ ok: false, state: 'active', verbs: [] });
+    expect(o!.error).toBe(`node n1 is held by ended lease ${l.id} (ci-5, released at ${new Date(ended.ended_at!).toISOString()}) after a failed wipe (BMC refused the password): \`kseed lease release ${l.id}\` retries the wipe`);
+    expect(world.log).toEqual([]);
+    // the release's retry wipes as the lease's owner
+    expect(await engine([node('n1', 1)], { leaseOwner: 'ci-5' }).undeploy('n1')).toMatchObject({ ok: true, state: 'available' });
+
+    // past its expiry but not released yet: its release (a wipe) is due, nobody else starts a verb under it
+    store.nodeLeases.finish(l.id, 'released', false, { n1: { result: 'wiped' } });
+    expect(await e.provision(['n1'])).toMatchObject([{ ok: true, state: 'active' }]);
+    const l2 = store.nodeLeases.acquire({ owner: 'ci-6', nodes: ['n1'], ttlMs: 1000 }, ['n1']);
+    clock.t += 2000;
+    const late = await engine([node('n1', 1)]).undeploy('n1');
+    expect(late).toMatchObject({ ok: false, state: 'active', verbs: [] });
+    expect(late!.error).toBe(`node n1 is held by lease ${l2.id} of ci-6, which expired at ${new Date(l2.expires_at).toISOString()}: its release (a wipe) is due; the seed service runs it within seconds, else \`kseed lease release ${l2.id}\``);
+  });
+
   it('rebuild and undeploy of an active node', async () => {
     world.add('n1', 1);
     const e = engine([node('n1', 1)]);
