@@ -194,7 +194,7 @@ function startProvision(root) {
       } catch {
         json = undefined;
       }
-      resolve({ code, ms, cpu: secs.length >= 2 ? secs[0] + secs[1] : null, hwmKb, json, err });
+      resolve({ code, t0, ms, cpu: secs.length >= 2 ? secs[0] + secs[1] : null, hwmKb, json, err });
     });
   });
   const enginePid = () => {
@@ -317,6 +317,17 @@ async function runSize(n) {
     out.lost = n - out.active - out.failed;
     const phases = {};
     for (const x of nodes) for (const tm of x.timings ?? []) (phases[`engine.${tm.phase}`] ??= []).push(tm.ms);
+    // where the wall time goes besides the phases: a node's queue before its enroll began (the
+    // engine's concurrency) and between enroll and the network boot (the ramdisk limit); without
+    // --faults, whose kills leave several runs' phases
+    if (!fault) {
+      for (const x of nodes) {
+        const t = Object.fromEntries((x.timings ?? []).map((tm) => [tm.phase, tm]));
+        if (t.enroll) (phases['wait.before_enroll'] ??= []).push(t.enroll.start - p.t0);
+        if (t.enroll && t.inspect) (phases['wait.for_ramdisk'] ??= []).push(t.inspect.start - t.enroll.end);
+        if (t.boot) (phases['since_start.booted'] ??= []).push(t.boot.end - p.t0);
+      }
+    }
     // the nodes' own view, from the simulator: power-on to ramdisk, image write, disk boot to callback
     const counts = { dhcp: 0, tftp: 0, http: 0 };
     for (const d of readdirSync(path.join(labDir, 'nodes'))) {

@@ -1,22 +1,28 @@
 /**
  * `kseed bmc power|bootdev|info`: direct BMC control of inventory nodes.
+ * `power` goes through the seed service when it runs (POST /api/v1/power),
+ * and refuses nodes leased to someone else either way (service/verbs.ts).
  */
 import type { Command } from 'commander';
 import type { BootDevice, PowerAction } from '../bmc/types.js';
 import { InputError, KseedError } from '../errors.js';
 import { loadSite } from '../site/load.js';
 import { contextOf } from './context.js';
-import { errorText, exitFor, onNodes, selectNodes } from './nodes.js';
+import type { PowerRow, PowerVerb } from '../service/verbs.js';
+import { exitFor, onNodes, selectNodes } from './nodes.js';
 import { table } from './output.js';
+import { reportWaiting } from './bmc-progress.js';
+import { warnLine } from './verb-run.js';
 
-const ACTIONS: readonly (PowerAction | 'status')[] = ['on', 'off', 'cycle', 'reset', 'soft', 'status'];
+/** service/verbs.ts's, kept here too: commander's --help loads this file without the engine. */
+const POWER_ACTIONS: readonly PowerVerb[] = ['on', 'off', 'cycle', 'reset', 'soft', 'status'];
 const DEVICES: readonly BootDevice[] = ['pxe', 'disk', 'bios', 'cdrom', 'none'];
 
 /** Why `bmc power ARGS` has no action last: the action is missing, misplaced or unknown. */
 function powerUsage(args: string[], all: boolean, nodes: Set<string>): InputError {
   const last = args[args.length - 1]!;
-  const one = `one of ${ACTIONS.join(', ')}`;
-  const misplaced = args.find((a) => ACTIONS.includes(a as PowerAction));
+  const one = `one of ${POWER_ACTIONS.join(', ')}`;
+  const misplaced = args.find((a) => POWER_ACTIONS.includes(a as PowerAction));
   if (misplaced) {
     const rest = args.filter((a) => a !== misplaced);
     return new InputError(`the power action comes last: kseed bmc power ${all ? '--all ' : ''}${rest.join(' ')} ${misplaced}`, [], { code: 'usage' });
@@ -39,23 +45,23 @@ export function register(program: Command): void {
     .addHelpText('after', '\nExamples:\n  kseed bmc power node01 status\n  kseed bmc power --all on')
     .action(async (args: string[], opts: { all?: boolean }, cmd: Command) => {
       const ctx = contextOf(cmd);
-      const action = args[args.length - 1] as PowerAction | 'status';
-      const site = await loadSite(ctx.configPath);
-      if (!ACTIONS.includes(action)) throw powerUsage(args, Boolean(opts.all), new Set(site.nodes.map((n) => n.name)));
-      const nodes = selectNodes(site, args.slice(0, -1), opts.all);
-      const res = await onNodes(site, nodes, async (b) => {
-        if (action !== 'status') await b.power(action);
-        // the state after the action: a BMC that accepted "on" may take a moment to report it
-        return action === 'status' ? await b.powerStatus() : await b.powerStatus().catch(() => 'unknown' as const);
-      }, { out: ctx.out });
-      const rows = res.map((r, i) => ({
-        node: nodes[i]!.name,
-        ok: r.ok,
-        action,
-        power: r.ok ? r.value : undefined,
-        ms: r.ms,
-        ...(r.ok ? {} : { error: errorText(r.error) }),
-      }));
+      const action = args[args.length - 1] as PowerVerb;
+      // the service's client and the engine load when the command runs, not for its --help
+      const [{ viaService }, { preparePower, refuseLeasedAt, runPower }] = await Promise.all([import('../service/client.js'), import('../service/verbs.js')]);
+      if (!POWER_ACTIONS.includes(action)) throw powerUsage(args, Boolean(opts.all), new Set((await loadSite(ctx.configPath)).nodes.map((n) => n.name)));
+      const req = { nodes: args.slice(0, -1), all: Boolean(opts.all), action };
+      // a lease's holder (a CI job) says who it is: power of a node leased to someone else is refused, nothing done
+      const owner = process.env.KSEED_OWNER || undefined;
+      const rows = await viaService<PowerRow[]>(
+        ctx.stateDir,
+        async (call) => (await call<{ nodes: PowerRow[] }>('POST', '/power', { nodes: req.nodes, ...(req.all ? { all: true } : {}), state: action, ...(owner ? { owner } : {}) })).nodes,
+        async () => {
+          const site = await loadSite(ctx.configPath);
+          return runPower(site, preparePower(site, req, (names) => refuseLeasedAt(ctx.stateDir, names, owner ? { owner } : {})), action, (ns) => reportWaiting(ctx.out, ns));
+        },
+        warnLine,
+        { site: ctx.configPath },
+      );
       ctx.out.result({ nodes: rows }, () =>
         table(
           ['NODE', 'RESULT', 'POWER', 'TIME', 'ERROR'],

@@ -6,6 +6,7 @@
  */
 import type { Command } from 'commander';
 import { InputError, KseedError } from '../errors.js';
+import type { JobView } from '../service/jobs.js';
 import type { AcquireInput, LeaseView } from '../service/leases.js';
 import { type CliContext, contextOf, noSiteFile } from './context.js';
 import { exitFor } from './nodes.js';
@@ -183,7 +184,12 @@ export function register(program: Command): void {
     .option('--keep', 'the nodes keep their OS: no wipe')
     .action(async (id: string, o: { keep?: boolean }, cmd: Command) => {
       const ctx = contextOf(cmd);
-      const l = await run(ctx, (call) => call<LeaseView>('POST', `/leases/${encodeURIComponent(id)}/release`, o.keep ? { keep: true } : {}), (desk) => desk.release(id, Boolean(o.keep)));
+      // through the service a job, followed for as long as the wipes take (each line says where the nodes are)
+      const l = await run(
+        ctx,
+        async (call) => (await import('./verb-run.js')).followJob<LeaseView>(ctx, call, await call<JobView>('POST', `/leases/${encodeURIComponent(id)}/release`, { ...(o.keep ? { keep: true } : {}), job: true })),
+        (desk) => desk.release(id, Boolean(o.keep)),
+      );
       const failed = l.nodes.filter((n) => n.released === 'failed');
       for (const n of failed) process.stderr.write(`kseed: ${n.name}: wipe failed: ${n.error ?? 'no reason given'}\n`);
       const free = l.nodes.filter((n) => n.released !== 'failed');

@@ -7,7 +7,6 @@ export function register(program: Command): void {
     program,
     'rebuild',
     'redeploy the image on active nodes (deploying -> active) and wait for it; exit 3 if some failed',
-    (engine, node, opts) => engine.rebuild(node, { waitBooted: Boolean(opts.waitBooted) }),
     { deploys: true, example: 'kseed rebuild node01 --wait-booted' },
   )
     // provision's flag, accepted so scripts can pass the same flags to both

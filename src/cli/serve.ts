@@ -32,6 +32,7 @@ export function register(program: Command): void {
       const svc = await startService({
         stateDir: ctx.stateDir,
         nodes: candidatesOf(site),
+        site,
         work: engineWork(site, ctx.stateDir, (e) => line({ service: 'api', type: 'lease-node', node: e.node, kind: e.kind, ...(e.from ? { from: e.from, to: e.to } : {}), ...(e.message ? { message: e.message } : {}) })),
         ...(o.host ? { host: o.host } : {}),
         ...(o.tls ? { tls: true } : {}),

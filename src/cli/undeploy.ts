@@ -7,7 +7,6 @@
  * (exit 0, with a note): it can be repeated.
  */
 import type { Command } from 'commander';
-import { UNDEPLOYED_STATES } from '../engine/lifecycle.js';
 import { nodeVerbCommand } from './provision.js';
 
 export function register(program: Command): void {
@@ -15,11 +14,9 @@ export function register(program: Command): void {
     program,
     'undeploy',
     'wipe the disk of deployed nodes and return them to available (deleting -> available, or clean failed); exit 3 if some failed',
-    (engine, node) => engine.undeploy(node),
     {
       deploys: false,
-      // a node never deployed (or already wiped) holds nothing to undeploy
-      done: { is: (s) => UNDEPLOYED_STATES.has(s), note: (s) => (s === 'available' ? 'already available: nothing to undeploy' : `not deployed (${s}): nothing to undeploy`) },
+      // a node never deployed (or already wiped) holds nothing to undeploy: service/verbs.ts says so and succeeds
       example: 'kseed undeploy node01 node02',
     },
   );

@@ -44,6 +44,7 @@ export class EmbeddedEngine extends NodeRunner {
   /** Nodes this engine inserted a CD into: it ejects them when their verbs end. */
   private readonly mounted = new Set<string>();
   private readonly vmedia: VirtualMediaSeed | undefined;
+  protected override readonly enrollOpensBmc = true;
 
   constructor(o: EmbeddedEngineOptions) {
     // the boot services write the ramdisk's reports into the store: read them often
@@ -130,13 +131,13 @@ export class EmbeddedEngine extends NodeRunner {
    * the firmware last enumerated it (seen with OVMF: PXE, PXE, setup menu).
    * So, as Ironic does, the boot device becomes the disk, persistently, and
    * the node is restarted from it. BIOS nodes boot the disk from the iPXE
-   * script (sanboot), with no extra power cycle.
+   * script (sanboot), with no extra power cycle, unless `again`.
    */
-  protected async bootDisk(name: string): Promise<void> {
+  protected async bootDisk(name: string, again = false): Promise<void> {
     // a virtual-media node has no iPXE to sanboot its disk: as Ironic, eject, boot device disk, restart
     const media = this.byVirtualMedia(name);
     const uefi = bootModeOf(this.spec(name), this.profileOf(name)) === 'uefi';
-    if (!uefi && !media) return;
+    if (!uefi && !media && !again) return;
     const ac = new AbortController();
     if (media) {
       this.mounted.delete(name);

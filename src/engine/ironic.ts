@@ -84,8 +84,9 @@ export class IronicEngine extends NodeRunner {
   private readonly seen = new Map<string, IronicNodeStatus['ironic']>();
 
   constructor(private readonly o: IronicEngineOptions) {
-    // Ironic is asked at each poll: not more than once a second
-    super(o, 1000);
+    // Ironic is asked at each poll: not more than once a second, and for 16 nodes at once
+    // (each node driven is a poller of Ironic's API; Ironic bounds its own work)
+    super(o, 1000, 16);
   }
 
   /** The deploy ramdisk URLs this engine was given (ramdisk deploys). */
@@ -349,10 +350,10 @@ export class IronicEngine extends NodeRunner {
    * boot the disk from kseed's iPXE script for active nodes; a virtual-media
    * node has no iPXE, and Ironic left its boot device on the CD (persistent).
    */
-  protected async bootDisk(name: string): Promise<void> {
+  protected async bootDisk(name: string, again = false): Promise<void> {
     // a fake-hardware machine has no disk to boot (its management interface knows pxe only)
     if (this.modeOf(name) !== 'ramdisk' || this.isFake(name)) return;
-    if (bootModeOf(this.spec(name), this.profileOf(name)) !== 'uefi' && !this.byVirtualMedia(name)) return;
+    if (bootModeOf(this.spec(name), this.profileOf(name)) !== 'uefi' && !this.byVirtualMedia(name) && !again) return;
     const uuid = this.store.getNode(name)?.data.ironic_uuid as string | undefined;
     if (!uuid) return;
     await withTimeout(this.clock, this.t.undeploy, 'boot from disk', async (signal) => {

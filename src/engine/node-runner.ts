@@ -36,7 +36,7 @@ export interface NodeRunnerOptions {
   /** connectBmc (src/bmc/index.ts) in production. */
   connect: (target: BmcTarget) => Promise<Bmc>;
   clock?: Clock;
-  /** Nodes worked on at once (default 16). */
+  /** Nodes worked on at once (default: each engine's, see NodeRunner's constructor). */
   concurrency?: number;
   /** Bounds on what costs the seed and the network at fleet size; unset fields take DEFAULT_LIMITS. */
   limits?: Partial<RunLimits>;
@@ -50,6 +50,8 @@ export interface NodeRunnerOptions {
   claimTtlMs?: number;
   /** The lease owner this run acts for: a node leased to anyone else is refused (state-node-leases.ts). */
   leaseOwner?: string;
+  /** The API token this run acts for (the seed service's verbs): the leases it acquired, or owned by its name, are its own. */
+  leaseToken?: string;
 }
 
 /** What a verb's work is given. */
@@ -91,16 +93,21 @@ export abstract class NodeRunner implements Provisioner {
   /** Held from a node's network boot until its verb, or the fast-tracked one after it, ends. */
   private readonly ramdisks: NodeSlots;
   private readonly bmcSlots: Semaphore;
+  /** Nodes whose enroll took a BMC slot before its phase timer: their next conversation uses it. */
+  private readonly bmcHeld = new Set<string>();
 
   constructor(
     private readonly base: NodeRunnerOptions,
     defaultPollMs: number,
+    /** Nodes worked on at once when the caller sets no concurrency; undefined: every node of the site. */
+    defaultConcurrency?: number,
   ) {
     for (const n of base.site.nodes) this.specs.set(n.name, n);
     this.clock = base.clock ?? realClock;
     this.t = { ...DEFAULT_TIMEOUTS, ...(base.timeouts ?? {}) };
     this.owner = base.owner ?? ownerName(this.host, process.pid);
-    this.limit = limiter(base.concurrency ?? 16);
+    // a node waiting for its turn costs a promise: what costs the seed is bounded by the limits below
+    this.limit = limiter(base.concurrency ?? defaultConcurrency ?? Math.max(1, base.site.nodes.length));
     const limits = { ...DEFAULT_LIMITS, ...(base.limits ?? {}) };
     this.ramdisks = new NodeSlots(semaphore(limits.ramdisks, 'the ramdisk limit'));
     this.bmcSlots = semaphore(limits.bmc, 'the BMC limit');
@@ -119,8 +126,14 @@ export abstract class NodeRunner implements Provisioner {
   protected abstract readonly works: Partial<Record<'enroll' | 'inspect' | 'provide' | 'deploy' | 'undeploy', (name: string, verb: Verb, next?: Verb) => Work>>;
   /** The verbs that take a node from `state` to active (provision). */
   protected abstract planFor(name: string, state: NodeState, opts: ProvisionOptions): Verb[];
-  /** Makes a deployed node boot its disk; throws when that failed. */
-  protected abstract bootDisk(name: string): Promise<void>;
+  /**
+   * Makes a deployed node boot its disk; throws when that failed. `again`: its OS's callback never
+   * came (a killed seed): restart it from disk whatever its firmware (the OS calls at each boot).
+   */
+  protected abstract bootDisk(name: string, again?: boolean): Promise<void>;
+
+  /** Whether the engine's enroll work opens with a BMC conversation (its slot is then queued for before the phase timer). */
+  protected readonly enrollOpensBmc: boolean = false;
 
   /** The verb run right after `verb` in the same ramdisk boot (fast track), if the engine does that. */
   protected nextInBoot(_verb: Verb, _rest: readonly Verb[]): Verb | undefined {
@@ -207,7 +220,8 @@ export abstract class NodeRunner implements Provisioner {
   protected async withBmc<T>(name: string, what: string, signal: AbortSignal, fn: (bmc: Bmc) => Promise<T>): Promise<T> {
     signal.throwIfAborted();
     // the wait for a slot is not the BMC's time: its budget starts once the conversation may begin
-    await this.bmcSlots.acquire(signal);
+    // a node in a ramdisk slot goes first: while it waits, the slot idles (its netboot behind 100 enrolls)
+    if (!this.bmcHeld.delete(name)) await this.bmcSlots.acquire(signal, this.ramdisks.holds(name));
     this.store.recordEvent(name, 'step', { step: what, status: 'start' });
     try {
       const target = await bmcTarget(this.spec(name), this.base.site, this.profileOf(name));
@@ -250,10 +264,8 @@ export abstract class NodeRunner implements Provisioner {
   // ------------------------------------------------------------ claims
 
   private claim(name: string): void {
-    const lease = this.store.nodeLeases.holderOf(name);
-    if (lease && lease.expires_at > this.clock.now() && lease.owner !== this.base.leaseOwner) {
-      throw new NodeBusy(`node ${name} is leased to ${lease.owner} until ${new Date(lease.expires_at).toISOString()} (lease ${lease.id}; the holder runs verbs with KSEED_OWNER=${lease.owner})`);
-    }
+    const refused = this.store.nodeLeases.refusal(name, this.clock.now(), { owner: this.base.leaseOwner, token: this.base.leaseToken });
+    if (refused) throw new NodeBusy(refused);
     const ttl = this.base.claimTtlMs ?? 12 * 3600_000;
     const purpose = `${this.engine} engine`;
     let r = this.store.claimNode(name, this.owner, ttl, purpose);
@@ -307,13 +319,24 @@ export abstract class NodeRunner implements Provisioner {
     this.store.updateNode(name, { data: { op } });
     let timeout = phase === 'provide' ? this.t.enroll : (this.t[phase as keyof PhaseTimeouts] ?? this.t.deploy);
     // enroll's BMC conversation has the node's own budget on top: its deadline, not the phase's, ends a dead BMC
-    if (phase === 'enroll') timeout += this.bmcBudget(name) + BMC_GRACE_MS;
+    if (phase === 'enroll') {
+      timeout += this.bmcBudget(name) + BMC_GRACE_MS;
+      // as for a ramdisk slot, the queue for a BMC slot is no phase's time: with every node of a
+      // large fleet enrolling at once, dead BMCs holding the slots must not time the others out
+      if (this.enrollOpensBmc) {
+        await this.bmcSlots.acquire();
+        this.bmcHeld.add(name);
+      }
+    }
     let error: string | undefined;
     try {
       await withTimeout(this.clock, timeout, phase, (signal, note) => work({ since: op.since, resumed: Boolean(resume), signal, note }));
     } catch (err) {
       error = err instanceof PhaseTimeout ? err.message : errText(err);
       await this.afterFailure(name, op);
+    } finally {
+      // a work that never reached its BMC leaves the slot it was given
+      if (this.bmcHeld.delete(name)) this.bmcSlots.release();
     }
     // the fast-tracked verb runs in the same ramdisk boot, under the same slot
     if (error || !next) this.ramdisks.free(name);
@@ -329,9 +352,9 @@ export abstract class NodeRunner implements Provisioner {
   }
 
   /** The node is active; make sure it boots its disk. A failure here is the node's error, its state stays active. */
-  private async afterActive(name: string): Promise<boolean> {
+  private async afterActive(name: string, again = false): Promise<boolean> {
     try {
-      await this.bootDisk(name);
+      await this.bootDisk(name, again);
       return true;
     } catch (err) {
       const msg = `deployed, but booting it from disk failed: ${errText(err)}`;
@@ -367,10 +390,10 @@ export abstract class NodeRunner implements Provisioner {
   }
 
   /** After a deploy or rebuild finished: the disk boot, then (waitBooted) the OS's callback. */
-  private async afterVerb(name: string, verb: Verb, since: number, opts: ProvisionOptions): Promise<boolean> {
+  private async afterVerb(name: string, verb: Verb, since: number, opts: ProvisionOptions, again = false): Promise<boolean> {
     if (!DEPLOYS.includes(verb)) return true;
-    if (opts.waitBooted) this.store.recordEvent(name, 'boot-wait', { phase: 'boot' }); // before the disk boot: a seed killed from here on leaves a wait the next --wait-booted finishes (interruptedBootWait)
-    if (!(await this.afterActive(name))) return false;
+    if (opts.waitBooted) this.store.recordEvent(name, 'boot-wait', { phase: 'boot', since }); // before the disk boot: a seed killed from here on leaves a wait the next --wait-booted finishes (interruptedBootWait)
+    if (!(await this.afterActive(name, again))) return false;
     return opts.waitBooted ? this.waitBooted(name, since) : true;
   }
 
@@ -404,7 +427,9 @@ export abstract class NodeRunner implements Provisioner {
         ran.push(verb);
         ok = (await this.runVerb(name, verb, op)) && (await this.afterVerb(name, verb, op.since, opts));
       } else if (opts.waitBooted && this.store.getNode(name)?.state === 'active' && (cut = interruptedBootWait(this.store.listEvents(name, {}))) !== undefined) {
-        ok = bootCallback(this.store.listEvents(name, { sinceId: cut })) ? await this.waitBooted(name, cut) : await this.afterVerb(name, 'deploy', cut, opts);
+        // no callback: the OS may have given up calling while the seed was down; a BIOS node's disk
+        // boot needs no power cycle the first time, so only a restart makes its OS call again
+        ok = bootCallback(this.store.listEvents(name, { sinceId: cut })) ? await this.waitBooted(name, cut) : await this.afterVerb(name, 'deploy', cut, opts, true);
       }
       // a single verb that was itself resumed (or finished) is done: a rebuild is not run twice
       if (ok && !(single && ran.includes(single))) {

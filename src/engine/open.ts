@@ -33,7 +33,7 @@ export interface OpenedEngine {
   close(): Promise<void>;
 }
 
-export interface OpenEngineOptions extends Pick<EmbeddedEngineOptions, 'onProgress' | 'concurrency' | 'limits' | 'timeouts' | 'leaseOwner'> {
+export interface OpenEngineOptions extends Pick<EmbeddedEngineOptions, 'onProgress' | 'concurrency' | 'limits' | 'timeouts' | 'leaseOwner' | 'leaseToken' | 'owner'> {
   /** Engine ironic: overrides of what the rendered stack and the state store say. */
   ironic?: { url?: string; kseedRamdisk?: KseedRamdisk };
 }

@@ -62,10 +62,10 @@ export async function withTimeout<T>(
   }
 }
 
-/** A counting semaphore: at most `n` holders; waiters are served in call order. */
+/** A counting semaphore: at most `n` holders; waiters are served in call order, those asking `first` before the others. */
 export interface Semaphore {
   /** Resolves once a slot is held; rejects with the signal's reason (and queues no more) when it is aborted first. */
-  acquire(signal?: AbortSignal): Promise<void>;
+  acquire(signal?: AbortSignal, first?: boolean): Promise<void>;
   release(): void;
   readonly active: number;
   readonly waiting: number;
@@ -75,6 +75,8 @@ export function semaphore(n: number, what = 'concurrency'): Semaphore {
   if (!Number.isInteger(n) || n < 1) throw new RangeError(`${what} must be a positive integer, got ${n}`);
   let active = 0;
   const queue: (() => void)[] = [];
+  /** How many of the queue's head asked to go first (they keep their own call order). */
+  let firsts = 0;
   return {
     get active() {
       return active;
@@ -82,7 +84,7 @@ export function semaphore(n: number, what = 'concurrency'): Semaphore {
     get waiting() {
       return queue.length;
     },
-    acquire(signal?: AbortSignal): Promise<void> {
+    acquire(signal?: AbortSignal, first = false): Promise<void> {
       signal?.throwIfAborted();
       if (active < n) {
         active++;
@@ -97,14 +99,17 @@ export function semaphore(n: number, what = 'concurrency'): Semaphore {
         const abort = () => {
           const i = queue.indexOf(grant);
           if (i >= 0) queue.splice(i, 1);
+          if (i >= 0 && i < firsts) firsts--;
           reject(signal!.reason);
         };
-        queue.push(grant);
+        if (first) queue.splice(firsts++, 0, grant);
+        else queue.push(grant);
         signal?.addEventListener('abort', abort, { once: true });
       });
     },
     release(): void {
       active--;
+      if (firsts > 0) firsts--;
       queue.shift()?.();
     },
   };
@@ -114,6 +119,9 @@ export function semaphore(n: number, what = 'concurrency'): Semaphore {
 export class NodeSlots {
   private readonly holders = new Set<string>();
   constructor(private readonly sem: Semaphore) {}
+  holds(node: string): boolean {
+    return this.holders.has(node);
+  }
   async take(node: string): Promise<void> {
     if (this.holders.has(node)) return;
     await this.sem.acquire();
@@ -202,7 +210,9 @@ export function bootCallback(events: readonly EventLike[]): { hostname?: string;
 /**
  * The events of an active node whose wait for the first-boot callback a
  * killed seed cut short (a `boot-wait` with neither `booted` nor
- * `boot-wait-failed` after it): the id that wait began at, so the next
+ * `boot-wait-failed` after it): the event id from which that wait took a
+ * callback (its deploy's start: an OS may call back before the wait is
+ * recorded, while no engine runs), so the next
  * `provision --wait-booted` finishes it instead of calling the node done
  * without its OS: the callback may have come meanwhile (the boot services
  * only recorded it), else the disk boots again. Undefined when no wait was
@@ -210,7 +220,8 @@ export function bootCallback(events: readonly EventLike[]): { hostname?: string;
  */
 export function interruptedBootWait(events: readonly EventLike[]): number | undefined {
   const last = events.filter((e) => e.kind === 'boot-wait' || e.kind === 'booted' || e.kind === 'boot-wait-failed').at(-1);
-  return last?.kind === 'boot-wait' ? last.id : undefined;
+  if (last?.kind !== 'boot-wait') return undefined;
+  return typeof last.detail.since === 'number' ? last.detail.since : last.id;
 }
 
 /** What the engine wrote in node data before a busy state's work (the "intent"). */
@@ -271,7 +282,8 @@ export function ownerName(host: string, pid: number): string {
  * (a CI pipeline's lease) are never considered dead.
  */
 export function ownerIsDead(owner: string, host: string, isAlive: (pid: number) => boolean): boolean {
-  const m = /^kseed-engine@(.+):(\d+)$/.exec(owner);
+  // `#job` after the pid: one of several engines of one process (the seed service's jobs)
+  const m = /^kseed-engine@([^#]+):(\d+)(?:#[^#]+)?$/.exec(owner);
   if (!m || m[1] !== host) return false;
   return !isAlive(Number(m[2]));
 }

@@ -120,6 +120,11 @@ export class NodeLeases {
     return new Map(rows.map((r) => [r.member as string, byId.get(r.id as string) ?? byId.set(r.id as string, leaseOf(r)).get(r.id as string)!]));
   }
 
+  /** Why a verb acting for `actor` may not touch `node` (leaseRefusal of its holder), or undefined. */
+  refusal(node: string, now: number, actor: LeaseActor): string | undefined {
+    return leaseRefusal(node, this.holderOf(node), now, actor);
+  }
+
   /**
    * Leases nodes out of `candidates` (the site's nodes, in site order): the
    * ones named, else the first `count` free ones. All or nothing.
@@ -229,6 +234,35 @@ export class NodeLeases {
     if (l.ended_at !== null) throw new KseedError(`lease ${id} ${l.end_reason} at ${iso(l.ended_at)}: acquire a new one`, { code: 'lease-ended' });
     return l;
   }
+}
+
+/** Who a verb acts for: the KSEED_OWNER of a CLI on the store, the token of an API call (its name, and the leases it acquired). */
+export interface LeaseActor {
+  owner?: string | undefined;
+  token?: string | undefined;
+}
+
+const actsFor = (l: NodeLeaseRecord, a: LeaseActor) => (a.owner !== undefined && l.owner === a.owner) || (a.token !== undefined && (l.created_by === a.token || l.owner === a.token));
+
+/**
+ * Why a verb acting for `actor` may not touch `node` that `lease` holds (its
+ * holderOf), or undefined when it may. Every kind of hold refuses, as
+ * acquire does: a live lease until its expiry; one past its expiry whose
+ * release (a wipe) has not run yet, since that release is about to wipe
+ * the node; and an ended lease whose wipe failed, which keeps the node on
+ * purpose (nobody gets the last holder's disk) until a release again
+ * retries the wipe. The holder itself goes ahead (that release wipes as it).
+ */
+export function leaseRefusal(node: string, lease: NodeLeaseRecord | undefined, now: number, actor: LeaseActor): string | undefined {
+  if (!lease || actsFor(lease, actor)) return undefined;
+  if (lease.ended_at !== null) {
+    const failed = lease.outcomes[node]?.error;
+    return `node ${node} is held by ended lease ${lease.id} (${lease.owner}, ${lease.end_reason} at ${iso(lease.ended_at)}) after a failed wipe${failed ? ` (${failed})` : ''}: \`kseed lease release ${lease.id}\` retries the wipe`;
+  }
+  if (lease.expires_at <= now) {
+    return `node ${node} is held by lease ${lease.id} of ${lease.owner}, which expired at ${iso(lease.expires_at)}: its release (a wipe) is due; the seed service runs it within seconds, else \`kseed lease release ${lease.id}\``;
+  }
+  return `node ${node} is leased to ${lease.owner} until ${iso(lease.expires_at)} (lease ${lease.id}; the holder runs verbs with KSEED_OWNER=${lease.owner})`;
 }
 
 function checkTtl(ttlMs: number): void {

@@ -23,7 +23,7 @@ export class ApiError extends Error {
   }
 }
 
-export type FieldType = 'string' | 'integer' | 'boolean' | 'string[]';
+export type FieldType = 'string' | 'integer' | 'number' | 'boolean' | 'string[]';
 export type Fields = Record<string, { type: FieldType; required?: boolean }>;
 
 function typeOk(v: unknown, t: FieldType): boolean {
@@ -32,6 +32,8 @@ function typeOk(v: unknown, t: FieldType): boolean {
       return typeof v === 'string';
     case 'integer':
       return Number.isSafeInteger(v);
+    case 'number':
+      return typeof v === 'number' && Number.isFinite(v);
     case 'boolean':
       return typeof v === 'boolean';
     case 'string[]':
@@ -39,7 +41,7 @@ function typeOk(v: unknown, t: FieldType): boolean {
   }
 }
 
-const article = (t: FieldType) => ({ string: 'a string', integer: 'a whole number', boolean: 'true or false', 'string[]': 'a list of strings' })[t];
+const article = (t: FieldType) => ({ string: 'a string', integer: 'a whole number', number: 'a number', boolean: 'true or false', 'string[]': 'a list of strings' })[t];
 
 /** The body as an object of `fields`; an empty body is `{}`. */
 export function parseBody(raw: Buffer | string, fields: Fields): Record<string, unknown> {

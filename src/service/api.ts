@@ -21,6 +21,9 @@ import { InputError, KseedError } from '../errors.js';
 import { ApiError, type Fields, intParam, MAX_BODY_BYTES, parseBody, parseQuery } from './api-input.js';
 import { type AcquireInput, type LeaseCandidate, LeaseDesk, type LeaseWork } from './leases.js';
 import { StoreCache } from './cache.js';
+import { engineVerb, power, releaseLease, type VerbService } from './api-verbs.js';
+import { Jobs } from './jobs.js';
+import type { Site } from '../site/types.js';
 import { ApiMetrics, METRICS_CONTENT_TYPE, METRICS_PATH, metricsText } from './metrics.js';
 import { nodeAddress, nodeLeaseView } from './node-view.js';
 import type { StackCounters, StackCountersView } from './stack-counters.js';
@@ -50,6 +53,8 @@ export interface ApiOptions {
   work?: LeaseWork;
   /** The Ironic engine's boot traffic, counted from its Compose stack's logs (/metrics; else the embedded boot services' file). */
   stack?: StackCounters | undefined;
+  /** The site whose verbs (power, provision, undeploy, rebuild) the API runs (api-verbs.ts); without it those routes answer 501. */
+  site?: Site;
 }
 
 export interface RunningApi {
@@ -71,6 +76,8 @@ interface Ctx {
   cache: StoreCache;
   log: ((e: Record<string, unknown>) => void) | undefined;
   stack: (() => StackCountersView | undefined) | undefined;
+  jobs: Jobs;
+  verbs: VerbService | undefined;
 }
 
 /** An answer already serialized: the Prometheus text of /metrics, or JSON kept by the cache. */
@@ -92,7 +99,6 @@ type Handler = (c: Ctx, call: Call) => Promise<[number, unknown]> | [number, unk
 
 const ACQUIRE: Fields = { owner: { type: 'string', required: true }, count: { type: 'integer' }, nodes: { type: 'string[]' }, profile: { type: 'string' }, role: { type: 'string' }, ttl: { type: 'string' }, provision: { type: 'boolean' } };
 const RENEW: Fields = { ttl: { type: 'string' } };
-const RELEASE: Fields = { keep: { type: 'boolean' } };
 
 /** `known`: the node's record and lease already read (the list reads them for all nodes at once). */
 function nodeView(c: Ctx, name: string, known?: { r: NodeRecord | undefined; l: NodeLeaseRecord | undefined }): Record<string, unknown> {
@@ -215,7 +221,24 @@ const ROUTES: [string, string, boolean, Handler][] = [
     },
   ],
   ['POST', '/leases/:id/renew', true, async (c, k) => [200, c.desk.renew(k.params[0]!, parseBody(await k.body(), RENEW).ttl as string | undefined, k.user)]],
-  ['POST', '/leases/:id/release', true, async (c, k) => [200, await c.desk.release(k.params[0]!, Boolean(parseBody(await k.body(), RELEASE).keep), k.user)]],
+  // with "job": true a job the client follows (api-verbs.ts): a wipe can take longer than a request should stay open
+  ['POST', '/leases/:id/release', true, async (c, k) => releaseLease(c.desk, c.jobs, k.params[0]!, k.user, await k.body())],
+  // the provisioning verbs (api-verbs.ts): power answers at once, the others start a job
+  ['POST', '/nodes/:name/power', true, async (c, k) => power(c.verbs, k.user, await k.body(), k.params[0]!)],
+  ['POST', '/power', true, async (c, k) => power(c.verbs, k.user, await k.body())],
+  ['POST', '/provision', true, async (c, k) => engineVerb(c.verbs, 'provision', k.user, await k.body())],
+  ['POST', '/undeploy', true, async (c, k) => engineVerb(c.verbs, 'undeploy', k.user, await k.body())],
+  ['POST', '/rebuild', true, async (c, k) => engineVerb(c.verbs, 'rebuild', k.user, await k.body())],
+  [
+    'GET',
+    '/jobs/:id',
+    true,
+    (c, k) => {
+      const j = c.jobs.get(k.params[0]!, intParam('since', parseQuery(k.query, ['since']).since, 0, 0, Number.MAX_SAFE_INTEGER));
+      if (!j) throw new ApiError(404, 'job-not-found', `no job ${k.params[0]} (a job is kept an hour after it ended, and not across a restart of the service)`);
+      return [200, j];
+    },
+  ],
 ];
 
 function match(pattern: string, path: string): string[] | undefined {
@@ -310,7 +333,10 @@ export async function startApi(o: ApiOptions): Promise<RunningApi> {
     cache: new StoreCache(o.store),
     log: o.log,
     stack: o.stack ? () => o.stack!.view() : undefined,
+    jobs: new Jobs(o.store, o.log),
+    verbs: undefined,
   };
+  if (o.site && o.stateDir) ctx.verbs = { siteFile: o.site.file, stateDir: o.stateDir, store: o.store, jobs: ctx.jobs };
   const streams = new EventStreams(o.store, o.stateDir ? new BootLogFollower(o.stateDir, o.store, ctx.macs) : undefined);
   /** The token of the request's page session: GET only, so a cookie alone can read but never change anything. */
   const sessionOf = (req: IncomingMessage) => (req.method === 'GET' || req.method === 'HEAD' ? sessionIdOf(req.headers.cookie) : undefined);

@@ -7,6 +7,7 @@
  * itself.
  */
 import { readFileSync } from 'node:fs';
+import path from 'node:path';
 import { request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { InputError, KseedError } from '../errors.js';
@@ -108,8 +109,8 @@ export async function callApi<T>(t: ApiTarget, method: 'GET' | 'POST', route: st
 export type ApiCall = <R>(method: 'GET' | 'POST', route: string, body?: unknown) => Promise<R>;
 
 /** The service this seed's run file records (.kseed/run/api.json), with the token it keeps for the CLI. */
-export function recordedService(stateDir: string): (ApiTarget & { pid: number }) | undefined {
-  let run: { pid?: unknown; url?: unknown; ca?: unknown };
+export function recordedService(stateDir: string): (ApiTarget & { pid: number; site?: string }) | undefined {
+  let run: { pid?: unknown; url?: unknown; ca?: unknown; site?: unknown };
   try {
     run = JSON.parse(readFileSync(runFileOf(stateDir), 'utf8')) as typeof run;
   } catch {
@@ -127,7 +128,7 @@ export function recordedService(stateDir: string): (ApiTarget & { pid: number })
       throw new KseedError(`the seed service's CA ${run.ca}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, { code: 'bad-ca' });
     }
   }
-  return { url: run.url.replace(/\/+$/, ''), token, pid: run.pid, ...(ca ? { ca } : {}) };
+  return { url: run.url.replace(/\/+$/, ''), token, pid: run.pid, ...(ca ? { ca } : {}), ...(typeof run.site === 'string' ? { site: run.site } : {}) };
 }
 
 /** Whether the call failed because nothing listens there any more (not a refusal, a timeout or a TLS problem). */
@@ -138,14 +139,17 @@ const refused = (err: unknown) => err instanceof KseedError && err.code === 'api
  * (`direct`): KSEED_URL first (a refusal of that one is an error: it was asked
  * for), then the service the seed's run file records. A recorded service that
  * refuses connections is gone (killed, or stopping): `warn` says so and the
- * store is read directly. Any answer of the service, a 401 included, is its
+ * store is read directly. With `site` (the verbs), only a service that
+ * runs that site file's verbs is asked. Any answer of the service, a 401 included, is its
  * answer, never a reason to go around it.
  */
-export async function viaService<T>(stateDir: string, viaApi: (call: ApiCall) => Promise<T>, direct: () => Promise<T> | T, warn: (line: string) => void): Promise<T> {
+export async function viaService<T>(stateDir: string, viaApi: (call: ApiCall) => Promise<T>, direct: () => Promise<T> | T, warn: (line: string) => void, o: { site?: string } = {}): Promise<T> {
   const env = apiTargetFromEnv();
   if (env) return viaApi((method, route, body) => callApi(env, method, route, body));
   const rec = recordedService(stateDir);
   if (!rec) return direct();
+  // a verb runs on the service's site file: a command given another one (beside it, sharing .kseed/) works on the store
+  if (o.site !== undefined && (rec.site === undefined || path.resolve(rec.site) !== path.resolve(o.site))) return direct();
   try {
     return await viaApi((method, route, body) => callApi(rec, method, route, body));
   } catch (err) {

@@ -23,6 +23,7 @@ import { ensureCliToken } from './cli-token.js';
 import { ensureApiTls } from './tls.js';
 import type { LeaseCandidate, LeaseWork } from './leases.js';
 import { StackCounters } from './stack-counters.js';
+import type { Site } from '../site/types.js';
 
 export const DEFAULT_API_PORT = 9480;
 /** How long a request waits for the store's write lock held by another process (a CLI, the boot services). */
@@ -40,6 +41,8 @@ export interface ServiceOptions {
   expiryEveryMs?: number;
   /** How leases wipe and provision nodes (engineWork of the site); without it, nodes with an OS stay held by an ended lease. */
   work?: LeaseWork;
+  /** The site whose verbs the API runs (power, provision, undeploy, rebuild). */
+  site?: Site;
   log: (e: Record<string, unknown>) => void;
   /**
    * Called once when the run file stops naming this process (the seed's
@@ -85,7 +88,7 @@ export async function startService(o: ServiceOptions): Promise<RunningService> {
   void stack?.start();
   let api: RunningApi;
   try {
-    api = await startApi({ store, nodes: o.nodes, host, port: o.port ?? DEFAULT_API_PORT, version: o.version, tls, log: o.log, stateDir: o.stateDir, stack, ...(o.work ? { work: o.work } : {}) });
+    api = await startApi({ store, nodes: o.nodes, host, port: o.port ?? DEFAULT_API_PORT, version: o.version, tls, log: o.log, stateDir: o.stateDir, stack, ...(o.work ? { work: o.work } : {}), ...(o.site ? { site: o.site } : {}) });
   } catch (err) {
     stack?.close();
     store.close();
@@ -132,7 +135,8 @@ export async function startService(o: ServiceOptions): Promise<RunningService> {
   const timer = setInterval(tick, o.expiryEveryMs ?? 1000);
   mkdirSync(path.dirname(runFile), { recursive: true, mode: 0o700 });
   const ca = tlsFiles ? { ca: tlsFiles.ca } : {};
-  writeFileSync(runFile, `${JSON.stringify({ pid: process.pid, url: api.url, ...ca, started_at: new Date().toISOString() })}\n`, { mode: 0o600 });
+  // `site`: the site file whose verbs it runs (a CLI of another site file beside it works on the store)
+  writeFileSync(runFile, `${JSON.stringify({ pid: process.pid, url: api.url, ...ca, ...(o.site ? { site: o.site.file } : {}), started_at: new Date().toISOString() })}\n`, { mode: 0o600 });
   o.log({ service: 'api', type: 'listening', url: api.url, ...ca, pid: process.pid });
   return {
     ...api,

@@ -15,13 +15,17 @@ import path from 'node:path';
 import { type DiskLabel, diskLabelFile, type PowerAction, runRamdisk } from './agent.js';
 import { dhcpLease, type DhcpLease, type DhcpStage, DhcpTimeout } from './dhcp-client.js';
 import { simArch, type SimNodeSpec, simUuid } from './hardware.js';
-import { simHttp, SimHttpError } from './http-client.js';
+import { simHttp, SimHttpError, SimHttpTimeout } from './http-client.js';
 import { SIM_IFACE, setSimAddress } from './net.js';
-import { tftpGet } from './tftp-client.js';
+import { TftpError, tftpGet } from './tftp-client.js';
 import type { SimFault } from './faults.js';
 
-/** The OS's first-boot callback: tries and pause between them (cloud-init phone_home: tries 10). */
-const CALLBACK_TRIES = 10;
+/**
+ * The OS's first-boot callback: tries and pause between them, as kseed's
+ * node OS sends it (templates/os/kseed-callback: 40 tries 3 s apart, then
+ * it gives up until the next boot).
+ */
+const CALLBACK_TRIES = 40;
 const CALLBACK_RETRY_MS = 3000;
 
 export type CounterKind = 'dhcp' | 'tftp' | 'http' | 'bytes';
@@ -45,6 +49,15 @@ function firstStageHash(file: string): string | null {
     stageHashes.set(file, existsSync(p) ? createHash('sha256').update(readFileSync(p)).digest('hex') : null);
   }
   return stageHashes.get(file)!;
+}
+
+/**
+ * A network boot step that failed as it does when the seed is down (no answer, refused, reset):
+ * the PXE ROM (PXE-E32) and iPXE (its script fails, iPXE exits) hand back to the firmware, which
+ * moves on to its next boot device. Anything else (wrong bytes) is the simulator's error.
+ */
+function seedUnreachable(e: unknown): boolean {
+  return e instanceof TftpError || e instanceof DhcpTimeout || e instanceof SimHttpTimeout || (!(e instanceof SimHttpError) && typeof (e as { code?: unknown }).code === 'string');
 }
 
 type ScriptAction = { kind: 'ramdisk'; kernel: string; initrd: string; args: string[] } | { kind: 'disk' } | { kind: 'exit' } | { kind: 'chain'; url: string };
@@ -216,34 +229,46 @@ export class SimBoot {
     }
     if (!pxe.bootFile || !pxe.nextServer) return this.nextDevice(`no boot file offered to ${this.spec.mac}`);
     this.phase('tftp', pxe.bootFile);
-    const t = await tftpGet({ netns: this.spec.netns, localIp: pxe.address, server: pxe.nextServer, file: pxe.bootFile, signal: this.signal });
+    let a: Exclude<ScriptAction, { kind: 'chain' }> | { kind: 'next'; why: string };
+    try {
+      a = await this.firstStage(pxe.address, pxe.bootFile, pxe.nextServer);
+      if (a.kind === 'ramdisk') await this.fetchRamdisk(a);
+    } catch (e) {
+      if (this.signal.aborted || !seedUnreachable(e)) throw e;
+      a = { kind: 'next', why: `network boot failed: ${(e as Error).message}` };
+    }
+    if (a.kind === 'next') return this.nextDevice(a.why);
+    if (a.kind === 'disk') return this.diskBoot();
+    if (a.kind === 'exit') return this.nextDevice('iPXE script exited');
+    return this.ramdisk(a);
+  }
+
+  /** From the TFTP first stage to the action of iPXE's script; `next`: iPXE exits to the firmware. */
+  private async firstStage(address: string, bootFile: string, nextServer: string): Promise<Exclude<ScriptAction, { kind: 'chain' }> | { kind: 'next'; why: string }> {
+    const t = await tftpGet({ netns: this.spec.netns, localIp: address, server: nextServer, file: bootFile, signal: this.signal });
     this.count('tftp', t.sent);
-    const want = firstStageHash(pxe.bootFile);
-    if (want !== null && t.sha256 !== want) throw new Error(`TFTP ${pxe.bootFile}: ${t.bytes} bytes with sha256 ${t.sha256}, not the ${FIRST_STAGE_DIR} file's ${want}`);
-    if (want === null && t.bytes === 0) throw new Error(`TFTP ${pxe.bootFile}: empty file`);
+    const want = firstStageHash(bootFile);
+    if (want !== null && t.sha256 !== want) throw new Error(`TFTP ${bootFile}: ${t.bytes} bytes with sha256 ${t.sha256}, not the ${FIRST_STAGE_DIR} file's ${want}`);
+    if (want === null && t.bytes === 0) throw new Error(`TFTP ${bootFile}: empty file`);
     this.phase('ipxe-dhcp');
     const ipxe = await this.dhcp('ipxe');
-    if (!ipxe.bootFile?.startsWith('http://')) return this.nextDevice(`iPXE got no script URL (${ipxe.bootFile ?? 'none'})`);
+    if (!ipxe.bootFile?.startsWith('http://')) return { kind: 'next', why: `iPXE got no script URL (${ipxe.bootFile ?? 'none'})` };
     let url = ipxe.bootFile;
     const platform = this.spec.firmware === 'uefi' ? 'efi' : 'pcbios';
     for (let depth = 0; depth < 4; depth++) {
       this.phase('ipxe-script');
       this.count('http');
       const r = await simHttp({ netns: this.spec.netns, url, signal: this.signal });
-      if (r.status !== 200) return this.nextDevice(`iPXE script ${url}: HTTP ${r.status}`);
+      if (r.status !== 200) return { kind: 'next', why: `iPXE script ${url}: HTTP ${r.status}` };
       const a = interpretScript(r.body.toString(), { platform, macHyp: this.spec.mac.toLowerCase().replace(/:/g, '-') });
-      if (a.kind === 'chain') {
-        url = a.url;
-        continue;
-      }
-      if (a.kind === 'disk') return this.diskBoot();
-      if (a.kind === 'exit') return this.nextDevice('iPXE script exited');
-      return this.ramdisk(a);
+      if (a.kind !== 'chain') return a;
+      url = a.url;
     }
     throw new Error(`iPXE: more than 4 chained scripts from ${ipxe.bootFile}`);
   }
 
-  private async ramdisk(a: { kernel: string; initrd: string; args: string[] }): Promise<PowerAction> {
+  /** iPXE's `kernel` and `initrd`: every byte of both, or the script fails. */
+  private async fetchRamdisk(a: { kernel: string; initrd: string }): Promise<void> {
     this.phase('ramdisk-fetch');
     for (const u of [a.kernel, a.initrd]) {
       this.count('http');
@@ -253,6 +278,9 @@ export class SimBoot {
       if (r.bytes !== len) throw new Error(`iPXE: ${u}: ${r.bytes} of ${len} bytes`);
       this.count('bytes', r.bytes);
     }
+  }
+
+  private async ramdisk(a: { kernel: string; initrd: string; args: string[] }): Promise<PowerAction> {
     const arg = (k: string) => a.args.find((x) => x.startsWith(`${k}=`))?.slice(k.length + 1);
     const url = arg('kseed.url');
     const node = arg('kseed.node');
@@ -297,7 +325,7 @@ export class SimBoot {
     this.phase('os');
     const lease = await this.osDhcp('os');
     const body = new URLSearchParams({ hostname: label.node, stage: 'booted', instance_id: label.node, boot_mode: this.spec.firmware, ip: lease.address }).toString();
-    // cloud-init's phone_home tries 10 times: a seed down (restarting) at that moment is waited out
+    // a seed down (restarting) at that moment is waited out, for 2 minutes
     for (let attempt = 1; ; attempt++) {
       this.count('http');
       try {

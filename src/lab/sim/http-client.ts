@@ -27,6 +27,8 @@ export interface SimRequest {
 }
 
 export class SimHttpError extends Error {}
+/** The server never answered in time: to the client, the same as a refused connection. */
+export class SimHttpTimeout extends SimHttpError {}
 
 export function simHttp(r: SimRequest): Promise<SimResponse> {
   const u = new URL(r.url);
@@ -81,7 +83,7 @@ export function simHttp(r: SimRequest): Promise<SimResponse> {
     req.on('socket', () => {
       if (!ours) req.destroy(new SimHttpError(`${r.url}: not connected from ${r.netns}`));
     });
-    req.on('timeout', () => req.destroy(new SimHttpError(`${r.method ?? 'GET'} ${r.url}: no answer in ${r.timeoutMs ?? 30_000} ms`)));
+    req.on('timeout', () => req.destroy(new SimHttpTimeout(`${r.method ?? 'GET'} ${r.url}: no answer in ${r.timeoutMs ?? 30_000} ms`)));
     req.on('error', reject);
     req.end(r.body);
   });

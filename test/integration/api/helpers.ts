@@ -4,7 +4,8 @@
  * made by `kseed token create`, and requests over real sockets.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { createHash, randomBytes } from 'node:crypto';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { KSEED_BIN, runKseed } from '../../helpers/cli.js';
@@ -112,3 +113,45 @@ export function samples(text: string): Map<string, number> {
   }
   return m;
 }
+
+/**
+ * A simulated lab of `nodes` nodes (`kseed lab up --sim`, lab `lab`, BMCs on
+ * UDP bmcBase+) with a random raw image to deploy, and the seed's boot
+ * services up (`kseed up --no-api`: the test runs the seed service itself,
+ * on its own port). `k` runs kseed on its site file.
+ */
+export async function simSeed(o: { prefix: string; lab: string; nodes: number; bmcBase: number }) {
+  const root = mkdtempSync(path.join(tmpdir(), o.prefix));
+  chmodSync(root, 0o755);
+  const site = path.join(root, 'kseed.yaml');
+  const k = (args: string[], x: { timeoutMs?: number; env?: Record<string, string | undefined> } = {}) => runKseed(['--config', site, ...args], { cwd: root, timeoutMs: x.timeoutMs ?? 120_000, ...(x.env ? { env: x.env } : {}) });
+  const art = path.join(root, 'artifacts');
+  mkdirSync(art);
+  // the simulator checks the ramdisk's length only; the image is written to the node's disk
+  writeFileSync(path.join(art, 'vmlinuz'), randomBytes(MiB));
+  writeFileSync(path.join(art, 'initramfs.gz'), randomBytes(MiB));
+  const image = randomBytes(2 * MiB);
+  writeFileSync(path.join(art, 'sim.raw'), image);
+  const sum = createHash('sha256').update(image).digest('hex');
+  const up = await k(['--json', 'lab', 'up', '--sim', String(o.nodes), '--name', o.lab, '--bmc-port-base', String(o.bmcBase), '--image-url', 'http://10.77.0.1:8080/artifacts/sim.raw', '--image-checksum', `sha256:${sum}`]);
+  if (up.code !== 0) throw new Error(`lab up: ${up.stderr}`);
+  const seed = await k(['--json', 'up', '--no-api', '--artifacts', art]);
+  if (seed.code !== 0) throw new Error(`up: ${seed.stderr}`);
+  return {
+    root,
+    site,
+    k,
+    /** The seed and the lab down, the directory gone; throws if the lab's namespaces stayed. */
+    down: async () => {
+      try {
+        if (existsSync(site)) await k(['down']);
+        const d = await k(['--json', 'lab', 'down', '--name', o.lab]);
+        if (d.code !== 0) throw new Error(`lab down: ${d.stderr}`);
+      } finally {
+        rmSync(root, { recursive: true, force: true });
+      }
+    },
+  };
+}
+
+const MiB = 1024 * 1024;

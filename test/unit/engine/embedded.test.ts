@@ -67,6 +67,7 @@ class FakeBmc implements Bmc {
   async setBootDevice(o: BootOptions): Promise<void> {
     await this.gate();
     this.world.log.push(`${this.n.name} bootdev ${o.device}`);
+    this.n.bootdev = o.device;
   }
   async getBootDevice(): Promise<BootOptions> {
     return { device: 'pxe' };
@@ -90,7 +91,7 @@ class FakeBmc implements Bmc {
 }
 
 class World {
-  nodes = new Map<number, { name: string; power: PowerState; bmc: Behaviour; ramdisk: Behaviour; boot: number }>();
+  nodes = new Map<number, { name: string; power: PowerState; bmc: Behaviour; ramdisk: Behaviour; boot: number; bootdev?: string }>();
   log: string[] = [];
   /** BMC conversations open now, and the most at once. */
   bmcOpen = 0;
@@ -126,6 +127,11 @@ class World {
     const n = [...this.nodes.values()].find((x) => x.name === name)!;
     const id = ++n.boot;
     if (n.ramdisk === 'silent') return;
+    // booted from its disk: the installed OS calls back (templates/os/kseed-callback does at each boot until one gets through)
+    if (n.bootdev === 'disk') {
+      void this.clock.sleep(1000).then(() => n.boot === id && n.power === 'on' && this.store().recordEvent(name, 'callback', { stage: 'booted', hostname: name }));
+      return;
+    }
     const alive = () => n.boot === id && n.power === 'on';
     const b = new StateBootBackend({ store: this.store(), nodes: this.specs, chooseRootDevice });
     const off = () => {
@@ -351,6 +357,29 @@ describe('EmbeddedEngine', () => {
     expect(DEFAULT_LIMITS).toEqual({ ramdisks: 20, bmc: 32 });
   });
 
+  it('the queue for a BMC slot is no part of enroll\'s time: dead BMCs holding the slots do not time out the nodes behind them', async () => {
+    world.add('n1', 1, 'hang');
+    world.add('n2', 2, 'hang');
+    world.add('n3', 3);
+    // n3's enroll has 1 s + its BMC budget of 1 s + 2 s of grace; n1 and n2 hold the one slot for 5 s each before it
+    const n3 = node('n3', 3, { bmc: { ...node('n3', 3).bmc, timeout_ms: 1000 } });
+    const e = engine([node('n1', 1), node('n2', 2), n3], { limits: { bmc: 1 }, timeouts: { bmc: 5000, enroll: 1000 } });
+    const out = await e.provision(['n1', 'n2', 'n3']);
+    expect(out.map((o) => o.state)).toEqual(['enroll failed', 'enroll failed', 'active']);
+    const steps = (n: string) => store.listEvents(n, { kind: 'step' }).filter((x) => x.detail.step === 'identify');
+    // n3 spoke to its BMC only after both hung conversations were given up, 10 s in, past its own enroll time
+    expect(steps('n3')[0]!.ts - steps('n1')[0]!.ts).toBeGreaterThanOrEqual(10_000);
+  });
+
+  it('without --concurrency every node is worked on at once: the ramdisk limit, not a node count, bounds the fleet', async () => {
+    const names = Array.from({ length: 24 }, (_, i) => `n${i + 1}`);
+    names.forEach((n, i) => world.add(n, i + 1));
+    const e = engine(names.map((n, i) => node(n, i + 1)));
+    const out = await e.provision(names, { waitBooted: true });
+    expect(out.every((o) => o.state === 'active')).toBe(true);
+    expect(world.ramdiskPeak).toBe(DEFAULT_LIMITS.ramdisks);
+  });
+
   it('a limit that is not a positive integer is refused when the engine is made', () => {
     expect(() => engine([node('n1', 1)], { limits: { ramdisks: 0 } })).toThrow('the ramdisk limit must be a positive integer, got 0');
     expect(() => engine([node('n1', 1)], { limits: { bmc: 1.5 } })).toThrow('the BMC limit must be a positive integer, got 1.5');
@@ -510,6 +539,31 @@ describe('EmbeddedEngine', () => {
       expect(world.log).toEqual([]);
     });
 
+    it('a callback that came before the wait was recorded (the deploy finished by a resume, that engine killed too) still counts: nothing is restarted', async () => {
+      world.add('n1', 1);
+      const since = leftDeploying('n1', ownerName(hostname(), 999_999_999));
+      store.recordEvent('n1', 'agent-result', { status: 'ok', stage: 'deploy', msg: 'written' });
+      store.recordEvent('n1', 'callback', { stage: 'booted', hostname: 'n1' });
+      store.transition('n1', 'active', { phase: 'deploy' });
+      store.updateNode('n1', { data: { op: null } });
+      store.recordEvent('n1', 'boot-wait', { phase: 'boot', since });
+      const [o] = await engine([node('n1', 1)]).provision(['n1'], { waitBooted: true });
+      expect(o).toMatchObject({ ok: true, state: 'active' });
+      expect(store.getNode('n1')!.data.booted).toMatchObject({ hostname: 'n1' });
+      expect(world.log).toEqual([]);
+    });
+
+    it('an active BIOS node whose OS never called back while the seed was down: --wait-booted restarts it from its disk, and its OS calls again', async () => {
+      world.add('n1', 1);
+      world.nodes.get(1)!.power = 'on'; // up in its OS, done calling
+      leftActiveWaiting('n1');
+      const [o] = await engine([node('n1', 1)]).provision(['n1'], { waitBooted: true });
+      expect(o).toMatchObject({ ok: true, state: 'active' });
+      expect(store.getNode('n1')!.data.booted).toMatchObject({ hostname: 'n1' });
+      // a BIOS node's first disk boot needs no power cycle (iPXE sanboots it); this one does
+      expect(world.log).toEqual(['n1 bootdev disk', 'n1 power off', 'n1 power on']);
+    });
+
     it('without --wait-booted, or once the wait ended (booted or timed out), an active node is left as it is', async () => {
       world.add('n1', 1);
       world.add('n2', 2);
@@ -550,6 +604,31 @@ describe('EmbeddedEngine', () => {
     store.nodeLeases.release(l.id);
     const after = await engine([node('n1', 1)]).undeploy('n1');
     expect(after).toMatchObject({ ok: true, state: 'available' });
+  });
+
+  it('a node held by an ended lease after a failed wipe, or by an expired one not yet released, is refused until its release ran; its holder goes ahead', async () => {
+    world.add('n1', 1);
+    const e = engine([node('n1', 1)]);
+    await e.provision(['n1']);
+    const l = store.nodeLeases.acquire({ owner: 'ci-5', nodes: ['n1'], ttlMs: 3600_000 }, ['n1']);
+    const ended = store.nodeLeases.finish(l.id, 'released', false, { n1: { result: 'failed', error: 'BMC refused the password' } });
+    world.log = [];
+    // ended long before its expiry: the expiry does not free it, only a release that wipes
+    const o = await engine([node('n1', 1)], { leaseOwner: 'ci-7' }).undeploy('n1');
+    expect(o).toMatchObject({ ok: false, state: 'active', verbs: [] });
+    expect(o!.error).toBe(`node n1 is held by ended lease ${l.id} (ci-5, released at ${new Date(ended.ended_at!).toISOString()}) after a failed wipe (BMC refused the password): \`kseed lease release ${l.id}\` retries the wipe`);
+    expect(world.log).toEqual([]);
+    // the release's retry wipes as the lease's owner
+    expect(await engine([node('n1', 1)], { leaseOwner: 'ci-5' }).undeploy('n1')).toMatchObject({ ok: true, state: 'available' });
+
+    // past its expiry but not released yet: its release (a wipe) is due, nobody else starts a verb under it
+    store.nodeLeases.finish(l.id, 'released', false, { n1: { result: 'wiped' } });
+    expect(await e.provision(['n1'])).toMatchObject([{ ok: true, state: 'active' }]);
+    const l2 = store.nodeLeases.acquire({ owner: 'ci-6', nodes: ['n1'], ttlMs: 1000 }, ['n1']);
+    clock.t += 2000;
+    const late = await engine([node('n1', 1)]).undeploy('n1');
+    expect(late).toMatchObject({ ok: false, state: 'active', verbs: [] });
+    expect(late!.error).toBe(`node n1 is held by lease ${l2.id} of ci-6, which expired at ${new Date(l2.expires_at).toISOString()}: its release (a wipe) is due; the seed service runs it within seconds, else \`kseed lease release ${l2.id}\``);
   });
 
   it('rebuild and undeploy of an active node', async () => {

@@ -4,6 +4,7 @@ import {
   bootCallback,
   lastHeard,
   limiter,
+  semaphore,
   ownerIsDead,
   ownerName,
   PhaseTimeout,
@@ -100,6 +101,9 @@ describe('claim owners', () => {
     // another host's engine, or a CI pipeline's lease, is never taken over early
     expect(ownerIsDead(ownerName('seed2', 43), 'seed1', alive)).toBe(false);
     expect(ownerIsDead('ci-pipeline-1234', 'seed1', alive)).toBe(false);
+    // a job of the seed service: its process decides
+    expect(ownerIsDead(`${ownerName('seed1', 43)}#job-1`, 'seed1', alive)).toBe(true);
+    expect(ownerIsDead(`${ownerName('seed1', 42)}#job-1`, 'seed1', alive)).toBe(false);
   });
 });
 
@@ -122,6 +126,23 @@ describe('limiter', () => {
     );
     expect(peak).toBe(2);
     expect(done.sort()).toEqual([1, 2, 3, 4, 5]);
+  });
+
+  it('a semaphore serves those asking first before the others, each group in call order; an aborted waiter leaves the queue', async () => {
+    const s = semaphore(1);
+    await s.acquire();
+    const order: string[] = [];
+    const ac = new AbortController();
+    const wait = (name: string, first = false, signal?: AbortSignal) => s.acquire(signal, first).then(() => order.push(name), () => order.push(`${name} aborted`));
+    const all = [wait('a'), wait('b'), wait('F1', true), wait('x', true, ac.signal), wait('F2', true), wait('c')];
+    ac.abort(new Error('gone'));
+    for (let i = 0; i < 5; i++) {
+      await new Promise((r) => setTimeout(r, 1));
+      s.release();
+    }
+    await Promise.all(all);
+    expect(order).toEqual(['x aborted', 'F1', 'F2', 'a', 'b', 'c']);
+    expect(s.waiting).toBe(0);
   });
 
   it('a failing task frees its slot', async () => {
