@@ -11,6 +11,7 @@
 // All clients come from 127.0.0.1: kseed's per-address cap (default 16) is raised to
 // --clients in the bench's server, so a 50-client row measures 50 transfers, not 16.
 // (tftpd-hpa forks per request and dnsmasq gets --tftp-max=1000: neither caps per address.)
+// KSEED_BENCH_NODE_ARGS='--cpu-prof --cpu-prof-dir=DIR' profiles kseed's server (each thread).
 import { execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, statSync, writeFileSync, mkdirSync, chmodSync, existsSync } from 'node:fs';
@@ -149,13 +150,16 @@ for (const sc of scenarios) {
   const times = { kseed: [], 'tftpd-hpa': [], dnsmasq: [] };
   const load0 = loadavg()[0];
   for (let r = 0; r < REPS; r++) {
-    for (const srv of Object.keys(servers)) times[srv].push(await measure(srv, sc.client, sc.file, sc.n));
+    // each round starts with another server, so none always runs first (cold) or last
+    const names = Object.keys(servers);
+    for (const srv of [...names.slice(r % names.length), ...names.slice(0, r % names.length)]) times[srv].push(await measure(srv, sc.client, sc.file, sc.n));
   }
   const med = Object.fromEntries(Object.entries(times).map(([k, v]) => [k, median(v)]));
   const row = { scenario: sc.name, ...Object.fromEntries(Object.entries(med).map(([k, v]) => [k, `${v.toFixed(2)}s (${(sc.mib / v).toFixed(0)} MiB/s)`])) };
   row['kseed/tftpd-hpa'] = `${(med['tftpd-hpa'] / med.kseed).toFixed(2)}x`;
   row['kseed/dnsmasq'] = `${(med.dnsmasq / med.kseed).toFixed(2)}x`;
   row.load = `${load0.toFixed(1)}-${loadavg()[0].toFixed(1)}`;
+  row.rounds = Object.fromEntries(Object.entries(times).map(([k, v]) => [k, v.map((x) => Number(x.toFixed(2)))]));
   results.push(row);
   console.log(`- ${sc.name}: kseed ${row.kseed} | tftpd-hpa ${row['tftpd-hpa']} | dnsmasq ${row.dnsmasq} | speed-up vs tftpd-hpa ${row['kseed/tftpd-hpa']}, vs dnsmasq ${row['kseed/dnsmasq']} | load ${row.load}`);
 }

@@ -26,7 +26,6 @@ import {
 } from './runner.js';
 import { nodeStatusOf } from './node-status.js';
 import type { EventRecord, StateStore } from './state.js';
-import { leaseRefusal } from './state-node-leases.js';
 import { DEFAULT_LIMITS, DEFAULT_TIMEOUTS, type NodeOutcome, type NodeStatus, type PhaseTimeouts, type ProgressEvent, type ProvisionOptions, type Provisioner, type RunLimits } from './types.js';
 
 /** What every engine is built with. */
@@ -265,7 +264,7 @@ export abstract class NodeRunner implements Provisioner {
   // ------------------------------------------------------------ claims
 
   private claim(name: string): void {
-    const refused = leaseRefusal(name, this.store.nodeLeases.holderOf(name), this.clock.now(), { owner: this.base.leaseOwner, token: this.base.leaseToken });
+    const refused = this.store.nodeLeases.refusal(name, this.clock.now(), { owner: this.base.leaseOwner, token: this.base.leaseToken });
     if (refused) throw new NodeBusy(refused);
     const ttl = this.base.claimTtlMs ?? 12 * 3600_000;
     const purpose = `${this.engine} engine`;

@@ -120,6 +120,11 @@ export class NodeLeases {
     return new Map(rows.map((r) => [r.member as string, byId.get(r.id as string) ?? byId.set(r.id as string, leaseOf(r)).get(r.id as string)!]));
   }
 
+  /** Why a verb acting for `actor` may not touch `node` (leaseRefusal of its holder), or undefined. */
+  refusal(node: string, now: number, actor: LeaseActor): string | undefined {
+    return leaseRefusal(node, this.holderOf(node), now, actor);
+  }
+
   /**
    * Leases nodes out of `candidates` (the site's nodes, in site order): the
    * ones named, else the first `count` free ones. All or nothing.

@@ -95,6 +95,14 @@ export class GsoSender {
    * the rest through node:dgram (which queues on EAGAIN).
    */
   send(buf: Buffer, count: number, onFallback: (rest: Buffer, restCount: number) => void): SendResult {
+    // Lockstep (RFC 1350) sends one packet per ACK: no slicing, one call.
+    if (count === 1 && buf.length <= this.stride) {
+      if (Number(this.c.send(this.fd, buf, buf.length, MSG_DONTWAIT)) >= 0) return 'sent';
+      const errno = this.c.errno();
+      if (errno === ECONNREFUSED) return 'peer-gone';
+      onFallback(buf, 1);
+      return errno === EAGAIN ? 'sent' : 'fallback';
+    }
     let i = 0;
     while (i < count) {
       const n = Math.min(this.perSend, count - i);

@@ -92,7 +92,12 @@ export async function runTransfer(p: RunParams, onEnd: (o: TransferOutcome) => v
       void source.close().finally(() => onEnd(o));
     },
   });
-  sock.on('message', (m) => transfer.onPacket(decode(m)));
+  // ACKs are nearly every datagram of a transfer: read the block number in
+  // place (RFC 1350 section 5: opcode 4, block) rather than decoding a packet object.
+  sock.on('message', (m: Buffer) => {
+    if (m.length === 4 && m[0] === 0 && m[1] === 4) transfer.onAckBlock((m[2]! << 8) | m[3]!);
+    else transfer.onPacket(decode(m));
+  });
   // On a connected UDP socket an ICMP port-unreachable surfaces as ECONNREFUSED:
   // the client is gone, so the slot is freed at once instead of after the retries.
   sock.on('error', () => transfer.abort('peer-gone'));

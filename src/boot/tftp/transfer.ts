@@ -97,6 +97,11 @@ export class Transfer {
     }
   }
 
+  /** An ACK of `block16` (the wrapped 16-bit number), as onPacket({ op: 'ack' }) without the packet object. */
+  onAckBlock(block16: number): void {
+    if (!this.ended) this.onAck(block16);
+  }
+
   private onAck(block16: number): void {
     if (this.oackPending) {
       // RFC 2347: the client confirms the OACK with ACK 0. Anything else is stale.

@@ -16,16 +16,14 @@
  * the wipe's error, and /metrics counts it as held, not leased. Lane: rest; 31 s at load 10, 80 s at load 20.
  */
 import { execFileSync } from 'node:child_process';
-import { createHash, randomBytes } from 'node:crypto';
-import { chmodSync, closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, readSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { closeSync, existsSync, openSync, readFileSync, readSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { SimNodeStatus } from '../../../src/lab/sim/daemon.js';
 import { ensureBuilt, runKseed } from '../../helpers/cli.js';
 import { needPeers, needRoot } from '../../helpers/peers.js';
 import { netnsList } from '../lab/helpers.js';
-import { api, createToken, samples, type Service, startService } from './helpers.js';
+import { api, createToken, samples, type Service, simSeed, startService } from './helpers.js';
 
 const PORT = 18370;
 const LAB = 'lr';
@@ -60,24 +58,12 @@ describe.skipIf(!ok)('lease release wipes (simulated lab, real service)', () => 
   const stateOf = async (n: string) => (await api(svc!.url, 'GET', `/nodes/${n}`, { token })).body.state as string;
   const wipes = (n: string) => sim(n).phases.filter((p) => p.phase === 'wipe').length;
 
+  let lab: Awaited<ReturnType<typeof simSeed>> | undefined;
+
   beforeAll(async () => {
     ensureBuilt();
-    root = mkdtempSync(path.join(tmpdir(), 'ksl-lease-'));
-    chmodSync(root, 0o755);
-    site = path.join(root, 'kseed.yaml');
-    const art = path.join(root, 'artifacts');
-    mkdirSync(art);
-    // the simulator checks the ramdisk's length only; the image is written to the node's disk
-    writeFileSync(path.join(art, 'vmlinuz'), randomBytes(MiB));
-    writeFileSync(path.join(art, 'initramfs.gz'), randomBytes(MiB));
-    const image = randomBytes(2 * MiB);
-    writeFileSync(path.join(art, 'sim.raw'), image);
-    const sum = createHash('sha256').update(image).digest('hex');
-    const up = await k(['--json', 'lab', 'up', '--sim', '3', '--name', LAB, '--bmc-port-base', String(BMC_BASE), '--image-url', 'http://10.77.0.1:8080/artifacts/sim.raw', '--image-checksum', `sha256:${sum}`]);
-    expect(up.code, up.stderr).toBe(0);
-    // the boot services only: the test runs the seed service itself, on its own port
-    const seed = await k(['--json', 'up', '--no-api', '--artifacts', art]);
-    expect(seed.code, seed.stderr).toBe(0);
+    lab = await simSeed({ prefix: 'ksl-lease-', lab: LAB, nodes: 3, bmcBase: BMC_BASE });
+    ({ root, site } = lab);
     token = await createToken(root, 'ci');
     svc = await startService(root, PORT);
     env = { KSEED_URL: svc.url, KSEED_TOKEN: token };
@@ -91,15 +77,9 @@ describe.skipIf(!ok)('lease release wipes (simulated lab, real service)', () => 
 
   afterAll(async () => {
     await svc?.stop();
-    if (!root) return;
-    try {
-      if (existsSync(site)) await k(['down']);
-      const down = await k(['--json', 'lab', 'down', '--name', LAB]);
-      expect(down.code, down.stderr).toBe(0);
-      expect(netnsList().filter((n) => n.startsWith(`ksl-${LAB}`))).toEqual([]);
-    } finally {
-      rmSync(root, { recursive: true, force: true });
-    }
+    if (!lab) return;
+    await lab.down();
+    expect(netnsList().filter((n) => n.startsWith(`ksl-${LAB}`))).toEqual([]);
   }, 60_000);
 
   /** A --provision lease's key: the file 0600, OpenSSH reads it, its public half is the lease's and is in each node's user-data. */
