@@ -15,6 +15,7 @@
 //
 // Run after `npm run build`, as root:
 //   node bench/fleet/run.mjs --nodes 10,100 [--engine embedded|ironic] [--base 23000] [--keep]
+//     [--conductors 1,2]   (with --engine ironic: each size once per count of Ironic conductors)
 //     [--concurrency N] [--max-deploying N] [--max-bmc N] [--timeout S]   (passed to provision)
 //     [--faults [--kills K] [--kill-seed S]]
 // --faults (issue 19 item 5, src/lab/sim/faults.ts): 10% of the BMCs behind a
@@ -57,6 +58,13 @@ const sizes = String(arg('nodes', '10'))
   .split(',')
   .map(Number);
 const engine = arg('engine', 'embedded');
+// --engine ironic --conductors 1,2: each size once per conductor count (site `ironic.conductors`: ironic-api,
+// N conductors over JSON-RPC and MariaDB from 2 on); without it, the site's default (1, the all-in-one `ironic`)
+const conductorCounts = arg('conductors') === undefined ? [undefined] : String(arg('conductors')).split(',').map(Number);
+if (conductorCounts[0] !== undefined && (engine !== 'ironic' || conductorCounts.some((c) => !(Number.isInteger(c) && c >= 1 && c <= 8)))) {
+  console.error('--conductors: counts 1..8, comma-separated, with --engine ironic');
+  process.exit(2);
+}
 // 23000+: no test or benchmark of the repository binds there (ipmi tests sit at 15600-21799), and below the ephemeral ports
 const base = Number(arg('base', 23000));
 const keep = process.argv.includes('--keep');
@@ -223,10 +231,10 @@ function seedLogCounts(logFile) {
   return c;
 }
 
-async function runSize(n) {
+async function runSize(n, conductors) {
   const root = mkdtempSync(path.join(tmpdir(), 'kseed-bench-fleet-'));
   const labDir = path.join(root, '.kseed', 'lab', LAB);
-  const out = { nodes: n, engine };
+  const out = { nodes: n, engine, ...(conductors !== undefined ? { conductors } : {}) };
   try {
     const sum = artifacts(path.join(root, 'art'));
     out.load_start = readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).map(Number);
@@ -234,7 +242,13 @@ async function runSize(n) {
     kseed(root, ['--json', 'lab', 'up', '--sim', String(n), '--name', LAB, '--bmc-port-base', String(base), '--image-url', 'http://10.77.0.1:8080/artifacts/sim.raw', '--image-checksum', sum, '--engine', engine]);
     if (engine === 'ironic') {
       const site = path.join(root, 'kseed.yaml');
-      writeFileSync(site, readFileSync(site, 'utf8').replace(/^site: .*$/m, `site: "${IRONIC_SITE}"`).replace(/^(\s+range: .*)$/m, `$1\n  ports: { ironic_api: ${IRONIC_PORT} }`));
+      writeFileSync(
+        site,
+        readFileSync(site, 'utf8')
+          .replace(/^site: .*$/m, `site: "${IRONIC_SITE}"`)
+          .replace(/^(\s+range: .*)$/m, `$1\n  ports: { ironic_api: ${IRONIC_PORT} }`)
+          .replace(/^ironic:\n/m, conductors !== undefined ? `ironic:\n  conductors: ${conductors}\n` : 'ironic:\n'),
+      );
     }
     out.lab_up_s = (Date.now() - t) / 1000;
     t = Date.now();
@@ -426,7 +440,7 @@ async function checkFaults(root, labDir, fault, p, rows, since) {
 
 function show(r) {
   const f = (x) => (x === null || x === undefined ? '-' : String(x));
-  console.log(`\n${r.nodes} simulated nodes, ${r.engine} engine: ${r.active} active, ${r.failed} failed, ${r.lost} lost, provision exit ${r.exit_code}`);
+  console.log(`\n${r.nodes} simulated nodes, ${r.engine} engine${r.conductors !== undefined ? ` (${r.conductors} Ironic conductor${r.conductors > 1 ? 's' : ''})` : ''}: ${r.active} active, ${r.failed} failed, ${r.lost} lost, provision exit ${r.exit_code}`);
   console.log(`  wall ${r.wall_s.toFixed(1)} s (lab up ${r.lab_up_s.toFixed(1)} s, kseed up ${r.seed_up_s.toFixed(1)} s before it)`);
   console.log(`  seed CPU ${f(r.seed_cpu_s)} s (provision ${f(r.provision_cpu_s)} s + boot services ${f(r.boot_services_cpu_s)} s${r.stack_cpu_s !== undefined ? ` + Compose stack ${r.stack_cpu_s} s` : ''}); peak RSS provision ${f(r.provision_peak_rss_mb)} MB, boot services ${f(r.boot_services_peak_rss_mb)} MB${r.stack_peak_mb !== undefined ? `, Compose stack ${r.stack_peak_mb} MB` : ''}`);
   console.log(`  simulator CPU ${f(r.simulator_cpu_s)} s (on the same cores as the seed)`);
@@ -453,13 +467,27 @@ function show(r) {
 
 const results = [];
 for (const n of sizes) {
-  console.error(`bench/fleet: ${n} simulated nodes...`);
-  const r = await runSize(n);
-  show(r);
-  results.push(r);
+  for (const c of conductorCounts) {
+    console.error(`bench/fleet: ${n} simulated nodes${c !== undefined ? `, ${c} Ironic conductor(s)` : ''}...`);
+    const r = await runSize(n, c);
+    show(r);
+    results.push(r);
+  }
 }
 const summary = { bench: 'fleet', engine, provision_args: limitArgs, sizes: results };
-if (results.length > 1) {
+if (conductorCounts.length > 1) {
+  // the same fleet over more conductors: wall time relative to the first count
+  summary.conductor_wall_ratio = {};
+  for (const n of sizes) {
+    const rows = results.filter((r) => r.nodes === n);
+    const first = rows[0];
+    for (const r of rows.slice(1)) {
+      const ratio = Math.round((r.wall_s / first.wall_s) * 100) / 100;
+      summary.conductor_wall_ratio[`${n}:${r.conductors}/${first.conductors}`] = ratio;
+      console.log(`\n${n} nodes: ${r.conductors} conductors ${r.wall_s.toFixed(1)} s vs ${first.conductors}: ${first.wall_s.toFixed(1)} s (${ratio}x)`);
+    }
+  }
+} else if (results.length > 1) {
   const small = results[0];
   const big = results.at(-1);
   summary.wall_ratio = Math.round((big.wall_s / small.wall_s) * 100) / 100;

@@ -30,7 +30,7 @@ export function registerSeedImages(images: Command): void {
     .option('--base <image>', 'a local Debian bookworm image to build FROM (default: debootstrap one)')
     .option('--debootstrap', 'make the base with debootstrap + docker import (the default)')
     .option('--offline <dir>', 'install from pre-fetched .debs (<dir>/<image>/*.deb) with --network none')
-    .option('--only <services>', 'comma-separated: ironic,dnsmasq,http,registry,inspector')
+    .option('--only <services>', 'comma-separated: ironic,dnsmasq,http,registry,inspector,mariadb')
     .option('--inspector', 'also build kseed/ironic-inspector', false)
     .option('--cache <dir>', 'cache directory (default: .kseed/cache beside the site file)')
     .option('--force', 'rebuild even when nothing changed', false)
@@ -67,20 +67,24 @@ export function registerSeedImages(images: Command): void {
 
 /**
  * `kseed up` tells the user to run plain `kseed images build`: so when the
- * site file enables ironic-inspector, its image is part of the default set.
+ * site file enables ironic-inspector, or several conductors (MariaDB), those
+ * images are part of the default set.
  */
-async function siteWantsInspector(configPath: string, say: (m: string) => void): Promise<boolean> {
-  if (!existsSync(configPath)) return false;
+async function siteWantsInspector(configPath: string, say: (m: string) => void): Promise<{ inspector: boolean; mariadb: boolean }> {
+  if (!existsSync(configPath)) return { inspector: false, mariadb: false };
   try {
-    return (await loadSite(configPath)).ironic.inspector;
+    const { ironic } = await loadSite(configPath);
+    return { inspector: ironic.inspector, mariadb: ironic.conductors >= 2 };
   } catch (err) {
     say(`note: ${configPath} not loaded (${(err as Error).message}); building the default images`);
-    return false;
+    return { inspector: false, mariadb: false };
   }
 }
 
-function servicesOf(o: { only?: string; inspector?: boolean }, siteInspector = false) {
-  if (!o.only) return o.inspector || siteInspector ? [...DEFAULT_SERVICES, 'inspector' as const] : DEFAULT_SERVICES;
+function servicesOf(o: { only?: string; inspector?: boolean }, site = { inspector: false, mariadb: false }) {
+  if (!o.only) {
+    return [...DEFAULT_SERVICES, ...(o.inspector || site.inspector ? ['inspector' as const] : []), ...(site.mariadb ? ['mariadb' as const] : [])];
+  }
   try {
     return parseServices(o.only);
   } catch (err) {
@@ -94,7 +98,7 @@ function registerFetch(images: Command): void {
     .description('download the .debs of the seed images (and the debootstrap tarball) for `images build --offline DIR`')
     .requiredOption('--out <dir>', 'bundle directory (one subdirectory per image, base/ for the debootstrap tarball)')
     .option('--base <image>', 'a local Debian bookworm image to resolve packages in (default: the debootstrapped base)')
-    .option('--only <services>', 'comma-separated: ironic,dnsmasq,http,registry,inspector')
+    .option('--only <services>', 'comma-separated: ironic,dnsmasq,http,registry,inspector,mariadb')
     .option('--inspector', 'also fetch ironic-inspector', false)
     .option('--cache <dir>', 'cache directory (default: .kseed/cache beside the site file)')
     .action(async (o: { out: string; base?: string; only?: string; inspector?: boolean; cache?: string }, cmd: Command) => {

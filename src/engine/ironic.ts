@@ -41,6 +41,7 @@ import { IronicClient, IronicError, type IronicNode, type NodeCreate, type NodeS
 import { bootModeOf, effectiveBmc, rootDeviceOf } from '../profiles/apply.js';
 import { bmcTarget } from './bmc-target.js';
 import { ironicRootDevice, kseedStateOf } from './ironic-map.js';
+import { deployOverTakeover } from './ironic-takeover.js';
 import { BUSY_STATES, type NodeState, type Verb } from './lifecycle.js';
 import { NodeRunner, type NodeRunnerOptions, type Prepared, type WorkCtx } from './node-runner.js';
 import { errText, type OpRecord, withTimeout } from './runner.js';
@@ -69,7 +70,6 @@ export interface IronicEngineOptions extends NodeRunnerOptions {
   /** Lifetime of the ramdisk's agent token; default 4 h. */
   tokenTtlMs?: number;
 }
-
 
 /** What `status()` adds: Ironic's view of the node, when known. */
 export interface IronicNodeStatus extends NodeStatus {
@@ -330,7 +330,10 @@ export class IronicEngine extends NodeRunner {
     const resumedActive = ctx.resumed && n.provision_state === 'active';
     if (!busy && !resumedActive) {
       await this.prepareDeploy(name, n.uuid, ctx.signal);
-      n = verb === 'rebuild' || n.provision_state === 'active' ? await this.client.rebuild(n.uuid, this.waitOpts(name, ctx)) : await this.client.deploy(n.uuid, this.waitOpts(name, ctx));
+      const [uuid, redeploy] = [n.uuid, verb === 'rebuild' || n.provision_state === 'active'];
+      const first = () => (redeploy ? this.client.rebuild(uuid, this.waitOpts(name, ctx)) : this.client.deploy(uuid, this.waitOpts(name, ctx)));
+      const again = async () => (await this.prepareDeploy(name, uuid, ctx.signal), this.client.deploy(uuid, this.waitOpts(name, ctx)));
+      n = await deployOverTakeover(first, again, (message) => this.emit({ node: name, kind: 'step', message }));
     } else if (busy) {
       n = await this.client.waitProvision(n.uuid, 'active', { ...this.waitOpts(name, ctx), label: 'active' });
     }

@@ -39,6 +39,9 @@ import { abortableSleep } from '../util/sleep.js';
  */
 export const IRONIC_API_VERSION = '1.78';
 
+/** keystoneauth's ConnectFailure, as the API passes on a JSON-RPC call to a conductor that is gone. */
+const CONDUCTOR_UNREACHABLE = /Unable to establish connection to https?:\/\/[^ ]+:\d+/;
+
 export interface IronicClientOptions {
   /** Base URL, e.g. http://10.77.0.1:6385 (no /v1). */
   url: string;
@@ -50,7 +53,7 @@ export interface IronicClientOptions {
   timeoutMs?: number;
   /** Poll interval of the waits; default 1 s. */
   pollMs?: number;
-  /** A node locked by a running conductor task answers 409: retried this long; default 60 s. */
+  /** A node locked by a running conductor task answers 409, a dead conductor (until Ironic drops it) 500: retried this long; default 60 s. */
   lockedRetryMs?: number;
   /** Called after each request: method, path and status only (never bodies). */
   onRequest?: (r: { method: string; path: string; status: number; ms: number }) => void;
@@ -166,8 +169,12 @@ export class IronicClient {
         const m = /\[(\d+\.\d+),\s*(\d+\.\d+)\]/.exec(fault ?? '');
         throw new IronicVersionError(this.apiVersion, m?.[1], m?.[2], fault);
       }
-      // NodeLocked: a conductor task (power sync, a running verb) holds the node for a moment
-      if (status === 409 && /locked/i.test(fault ?? '') && Date.now() + delay < deadline) {
+      // NodeLocked: a conductor task (power sync, a running verb) holds the node for a moment.
+      // Or the node's conductor died (ironic.conductors >= 2): the API's JSON-RPC call cannot reach it
+      // until it misses [conductor]heartbeat_timeout and the hash ring, rebuilt every
+      // hash_ring_reset_interval, hands its nodes to another; nothing reached it, so retrying is safe.
+      const retryable = (status === 409 && /locked/i.test(fault ?? '')) || (status >= 500 && CONDUCTOR_UNREACHABLE.test(fault ?? ''));
+      if (retryable && Date.now() + delay < deadline) {
         await abortableSleep(delay, signal);
         delay = Math.min(delay * 2, 2000);
         continue;

@@ -67,6 +67,15 @@ export class IronicNodeFailed extends KseedError {
   }
 }
 
+/**
+ * Ironic failed a step because the conductor holding the node went offline
+ * mid-step ([conductor]heartbeat_timeout) and another took the node over
+ * (_check_orphan_nodes, conductor/utils.py abort_on_conductor_take_over).
+ */
+export function isTakeoverAbort(err: unknown): err is IronicNodeFailed {
+  return err instanceof IronicNodeFailed && /aborted due to conductor take over/i.test(err.lastError ?? '');
+}
+
 /** A wait ran out of time: names the node, what it waited for and where the node is. */
 export class IronicTimeout extends KseedError {
   constructor(

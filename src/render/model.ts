@@ -13,6 +13,7 @@ export const IMAGE_REPOS = {
   http: 'kseed/http',
   registry: 'kseed/registry',
   inspector: 'kseed/ironic-inspector',
+  mariadb: 'kseed/mariadb',
 } as const;
 export type StackService = keyof typeof IMAGE_REPOS;
 
@@ -79,6 +80,11 @@ export interface StackModel {
     inspector: boolean;
     bootMode: 'uefi' | 'bios';
     hardwareTypes: string[];
+    /** ironic.conductors >= 2: ironic-api plus these conductors over JSON-RPC, MariaDB for all. */
+    multi: boolean;
+    conductors: IronicConductor[];
+    jsonRpcPort: number;
+    database: { address: string; port: number };
   };
   registry: { enabled: boolean; user: string; upstream?: string };
   images: Record<StackService, string>;
@@ -110,6 +116,31 @@ export interface StackModel {
  *   namespace on 127.0.0.1:<seed.ports.http> (same port, other address than
  *   nginx), and nginx proxies its paths, so nodes see one HTTP server.
  */
+export interface IronicConductor {
+  /** Compose service name. */
+  service: string;
+  /**
+   * [DEFAULT]host and [json_rpc]host_ip at once: Ironic's JSON-RPC client
+   * dials http://<conductor host>:<[json_rpc]port> with one port for all
+   * (ironic_lib/json_rpc/client.py), and every conductor shares the host's
+   * network, so each needs an address of its own. Loopback: JSON-RPC never
+   * faces the provisioning network, and the whole stack runs on one seed.
+   */
+  host: string;
+}
+
+/** Loopback addresses of the conductors (127.0.89.<i>) and MariaDB, with host networking. */
+export const CONDUCTOR_NET = '127.0.89';
+export const JSON_RPC_PORT = 8089;
+export const MARIADB_ADDRESS = '127.0.89.254';
+export const MARIADB_PORT = 3306;
+
+export function conductorsOf(site: Site): IronicConductor[] {
+  const n = site.ironic.conductors;
+  if (n < 2) return [];
+  return Array.from({ length: n }, (_, i) => ({ service: `ironic-conductor-${i + 1}`, host: `${CONDUCTOR_NET}.${i + 1}` }));
+}
+
 export interface StackPlacement {
   /** Address of Ironic's API ([api] host_ip). */
   ironicApiHost: string;
@@ -165,6 +196,8 @@ export function buildModel(
   const services: StackService[] = ['ironic', 'dnsmasq', 'http'];
   if (site.registry.enabled) services.push('registry');
   if (site.ironic.inspector) services.push('inspector');
+  const conductors = conductorsOf(site);
+  if (conductors.length) services.push('mariadb');
   const images = Object.fromEntries(
     (Object.keys(IMAGE_REPOS) as StackService[]).map((s) => [s, `${IMAGE_REPOS[s]}:${opts.imageTag}`]),
   ) as Record<StackService, string>;
@@ -207,6 +240,10 @@ export function buildModel(
       inspector: site.ironic.inspector,
       bootMode: site.defaults.boot_mode ?? 'uefi',
       hardwareTypes,
+      multi: conductors.length > 0,
+      conductors,
+      jsonRpcPort: JSON_RPC_PORT,
+      database: { address: MARIADB_ADDRESS, port: MARIADB_PORT },
     },
     registry: {
       enabled: site.registry.enabled,

@@ -27,6 +27,8 @@ export interface SecretsOptions {
   /** The site's own registry password (already resolved); unset = generated. */
   registryPassword?: string;
   inspector: boolean;
+  /** Several conductors: MariaDB's password, and the database URL and JSON-RPC credentials for Ironic. */
+  database?: { address: string; port: number };
 }
 
 export const IRONIC_USER = 'kseed';
@@ -107,6 +109,20 @@ export async function ensureSecrets(secretsDir: string, opts: SecretsOptions): P
     await ensureFile(p('inspector-secrets.conf'), () => `[ironic]\nauth_type = http_basic\n${creds}`);
     files['ironic-secrets-conf'] = 'ironic-secrets.conf';
     files['inspector-secrets-conf'] = 'inspector-secrets.conf';
+  }
+  if (opts.database) {
+    const dbPassword = (await ensureFile(p('mariadb-password'), (old) => (old?.trim() ? old : `${generatePassword()}\n`))).trim();
+    const { address, port } = opts.database;
+    // The API's JSON-RPC client logs in to the conductors with kseed's Ironic user
+    // (the conductors check it against the same htpasswd as the API).
+    await ensureFile(
+      p('ironic-db.conf'),
+      () =>
+        `[database]\nconnection = mysql+pymysql://ironic:${dbPassword}@${address}:${port}/ironic?charset=utf8mb4\n\n` +
+        `[json_rpc]\nauth_type = http_basic\nusername = ${IRONIC_USER}\npassword = ${ironicPassword}\n`,
+    );
+    files['mariadb-password'] = 'mariadb-password';
+    files['ironic-db-conf'] = 'ironic-db.conf';
   }
   return { ironicUser: IRONIC_USER, ironicPassword, registryUser: opts.registryUser, registryPassword, files };
 }

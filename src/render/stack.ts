@@ -16,7 +16,7 @@ import YAML from '../util/vendor/yaml.js';
 import { InputError, KseedError } from '../errors.js';
 import type { Site } from '../site/types.js';
 import { createEnv, sortKeys } from './env.js';
-import { buildModel, type BootArtifacts, type StackModel, type StackPlacement, type StackService } from './model.js';
+import { buildModel, MARIADB_ADDRESS, MARIADB_PORT, type BootArtifacts, type StackModel, type StackPlacement, type StackService } from './model.js';
 import { ensureSecrets, type StackSecrets } from './secrets.js';
 
 /** Repository root: src/render/ and dist/render/ both sit two levels below it. */
@@ -49,7 +49,8 @@ export interface RenderResult {
   composeFile: string;
   /** image per service that the stack runs. */
   images: Record<string, string>;
-  services: StackService[];
+  /** Compose services: the StackServices, then the conductors (ironic.conductors >= 2). */
+  services: string[];
   /** Where each part listens (seed.netns split). */
   placement: StackPlacement;
   added: string[];
@@ -96,7 +97,10 @@ const SERVICE_SECRETS: Partial<Record<StackService, string[]>> = {
   ironic: ['ironic-htpasswd', 'ironic-secrets-conf'],
   registry: ['registry-htpasswd'],
   inspector: ['ironic-htpasswd', 'inspector-secrets-conf'],
+  mariadb: ['mariadb-password'],
 };
+/** Secrets only a stack with several conductors has: hashed only when present, so a one-conductor stack's digests stay as they were. */
+const MULTI_SECRETS: Partial<Record<StackService, string[]>> = { ironic: ['ironic-db-conf'] };
 
 async function renderFiles(
   model: StackModel,
@@ -139,6 +143,7 @@ async function renderFiles(
       h.update(`${f.rel}\0${f.mode}\0${f.content}\0`);
     }
     for (const name of SERVICE_SECRETS[service] ?? []) h.update(`${name}\0${secretDigests[name] ?? ''}\0`);
+    for (const name of MULTI_SECRETS[service] ?? []) if (secretDigests[name]) h.update(`${name}\0${secretDigests[name]}\0`);
     configHash[service] = h.digest('hex').slice(0, 16);
   }
   const composeModel = { ...model, configHash };
@@ -167,7 +172,7 @@ export interface StackManifest {
   project: string;
   site: string;
   composeFile: string;
-  services: StackService[];
+  services: string[];
   images: Record<string, string>;
   volumes: Record<string, string>;
   /** What `kseed up` hands the boot service and the Ironic engine (absent in stacks rendered before it existed). */
@@ -182,21 +187,35 @@ export const VOLUME_CONTENT: Record<string, string> = {
   'dnsmasq-data': 'DHCP leases',
   'registry-data': 'images pushed to the seed registry',
   'inspector-data': 'ironic-inspector database (introspection data)',
+  'mariadb-data': 'Ironic database of a stack with several conductors (ironic.conductors)',
 };
+
+/** Every Compose service of the stack: the conductors run the Ironic image. */
+function composeServices(model: StackModel): string[] {
+  return [...model.services, ...model.ironic.conductors.map((c) => c.service)];
+}
+
+function composeImages(model: StackModel): Record<string, string> {
+  return {
+    ...Object.fromEntries(model.services.map((s) => [s, model.images[s]])),
+    ...Object.fromEntries(model.ironic.conductors.map((c) => [c.service, model.images.ironic])),
+  };
+}
 
 function manifestOf(model: StackModel): StackManifest {
   const volumes: Record<string, string> = {};
   for (const [v, what] of Object.entries(VOLUME_CONTENT)) {
     if (v === 'registry-data' && !model.services.includes('registry')) continue;
     if (v === 'inspector-data' && !model.services.includes('inspector')) continue;
+    if (v === 'mariadb-data' && !model.services.includes('mariadb')) continue;
     volumes[v] = what;
   }
   return {
     project: model.project,
     site: model.site,
     composeFile: 'docker-compose.yml',
-    services: model.services,
-    images: Object.fromEntries(model.services.map((s) => [s, model.images[s]])),
+    services: composeServices(model),
+    images: composeImages(model),
     volumes,
     boot: model.boot,
     placement: model.placement,
@@ -285,6 +304,7 @@ export async function renderStack(site: Site, opts: RenderOptions = {}): Promise
     registryUser: site.registry.username,
     ...(opts.registryPassword !== undefined ? { registryPassword: opts.registryPassword } : {}),
     inspector: site.ironic.inspector,
+    ...(site.ironic.conductors >= 2 ? { database: { address: MARIADB_ADDRESS, port: MARIADB_PORT } } : {}),
   });
   const secretsRel = path.relative(outDir, secretsDir).split(path.sep).join('/') || '.';
   const artifactsAbs = path.resolve(opts.artifactsDir ?? path.join(stateDir, 'cache', 'ramdisk'));
@@ -321,8 +341,8 @@ export async function renderStack(site: Site, opts: RenderOptions = {}): Promise
     secretsDir,
     project: model.project,
     composeFile: path.join(outDir, 'docker-compose.yml'),
-    images: Object.fromEntries(model.services.map((s) => [s, model.images[s]])),
-    services: model.services,
+    images: composeImages(model),
+    services: composeServices(model),
     placement: model.placement,
     added,
     changed,

@@ -238,12 +238,17 @@ export const Registry = z.strictObject({
   upstream: str('a registry URL', (s) => /^https?:\/\/\S+$/.test(s)).optional(),
 });
 
+/** Each conductor gets its own loopback address 127.0.89.<i> for JSON-RPC (render/model.ts). */
+export const MAX_CONDUCTORS = 8;
+
 export const Ironic = z.strictObject({
   deploy_kernel: nonEmpty.optional(),
   deploy_ramdisk: nonEmpty.optional(),
   deploy_interface: z.enum(['direct', 'ramdisk']).optional(),
   inspector: z.boolean().optional(),
   min_command_interval: z.number().min(0).max(60).optional(),
+  // 2 or more: API, N conductors (JSON-RPC on 127.0.89.<i>) and MariaDB; see templates/stack/ironic
+  conductors: z.number().int().min(1).max(MAX_CONDUCTORS).optional(),
 });
 
 export const Handoff = z.strictObject({
@@ -304,7 +309,7 @@ export const DEFAULT_BMC_PORT = { ipmi: 623, redfish: 443 } as const;
 export const DEFAULT_REGISTRY: RegistrySpec = { enabled: true, username: 'kseed' };
 // min_command_interval=1: Ironic's default 5 s makes enroll->manageable 5.4 s instead of 1.5 s
 // against ipmi_sim (reference/ironic-offline.md, timings), and real BMCs cope with 1 s
-export const DEFAULT_IRONIC: IronicSpec = { deploy_interface: 'direct', inspector: false, min_command_interval: 1 };
+export const DEFAULT_IRONIC: IronicSpec = { deploy_interface: 'direct', inspector: false, min_command_interval: 1, conductors: 1 };
 export const DEFAULT_HANDOFF: HandoffSpec = { ssh_user: 'root' };
 export const DEFAULT_KOLLA = { release: '2024.1', base_distro: 'debian' } as const;
 

@@ -122,6 +122,8 @@ export interface IronicSpec {
   deploy_interface: 'direct' | 'ramdisk';
   inspector: boolean;
   min_command_interval: number;
+  /** 1: the all-in-one `ironic` on sqlite; 2+: ironic-api, that many ironic-conductors, MariaDB. */
+  conductors: number;
 }
 
 export interface HandoffSpec {

@@ -73,7 +73,7 @@ function siteOf(dir: string, nodes: NodeSpec[]): Site {
     },
     defaults: {},
     registry: { enabled: false, username: 'kseed' },
-    ironic: { deploy_interface: 'direct', inspector: true, min_command_interval: 1 },
+    ironic: { deploy_interface: 'direct', inspector: true, min_command_interval: 1, conductors: 1 },
     nodes,
     handoff: { ssh_user: 'root' },
   };

@@ -174,6 +174,15 @@ const BASIC_CASES: Case[] = [
   c('BIOS node with the seed TFTP off', edit('  dhcp: {', '  tftp: { enabled: false }\n  dhcp: {', edit('    macs: ["52:54:00:00:00:01"]\n', '    macs: ["52:54:00:00:00:01"]\n    boot_mode: bios\n')), [
     "16:16 nodes[0].boot_mode: node \"n1\": boot_mode bios cannot network-boot with seed.tftp.enabled false (BIOS has no UEFI HTTP boot); use boot_mode uefi, boot: virtual-media, or turn TFTP on",
   ]),
+  c('no Ironic conductor', edit('nodes:\n', 'ironic:\n  conductors: 0\nnodes:\n'), [
+    '12:15 ironic.conductors: must be at least 1, not 0',
+  ]),
+  c('conductors written as a word', edit('nodes:\n', 'ironic:\n  conductors: "x"\nnodes:\n'), [
+    '12:15 ironic.conductors: must be a number, not the string "x"',
+  ]),
+  c('more conductors than loopback JSON-RPC addresses', edit('nodes:\n', 'ironic:\n  conductors: 9\nnodes:\n'), [
+    '12:15 ironic.conductors: must be at most 8, not 9',
+  ]),
   c('TFTP off on the ironic engine', edit('engine: embedded', 'engine: ironic', edit('  dhcp: {', '  tftp: { enabled: false }\n  dhcp: {')), [
     "6:20 seed.tftp.enabled: TFTP can only be turned off in the embedded engine (Ironic boots its nodes by iPXE over TFTP); use engine: embedded",
   ]),

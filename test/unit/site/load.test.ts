@@ -106,7 +106,7 @@ describe('valid site files', () => {
       source: { line: readFileSync(path.join(examples, 'lab.yaml'), 'utf8').split('\n').indexOf('  - name: node2') + 1, col: 5 },
     });
     expect(site.registry).toEqual({ enabled: true, username: 'kseed' });
-    expect(site.ironic).toEqual({ deploy_interface: 'direct', inspector: false, min_command_interval: 1 });
+    expect(site.ironic).toEqual({ deploy_interface: 'direct', inspector: false, min_command_interval: 1, conductors: 1 });
     expect(site.handoff.kolla).toMatchObject({ release: '2024.1', base_distro: 'debian', vip: '10.77.0.250' });
   });
 
