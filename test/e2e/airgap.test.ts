@@ -118,7 +118,7 @@ describe.skipIf(!ok)('air-gapped: the main job from a bundle, in a namespace wit
     expect(lab.code, lab.stderr).toBe(0);
     // the lab's site file has no hand-off section; Kolla-Ansible needs its VIP
     appendFileSync(site, ['handoff:', '  kolla:', '    vip: 10.77.0.250', ''].join('\n'));
-    const up = await air([...cfg(), '--json', 'up', '--artifacts', artifacts]);
+    const up = await air([...cfg(), '--json', 'up', '--no-api', '--artifacts', artifacts]);
     expect(up.code, up.stderr).toBe(0);
 
     const prov = await air([...cfg(), '--json', 'provision', '--all', '--wait', '--wait-booted', '--timeout', '900']);

@@ -122,7 +122,7 @@ describe.skipIf(!ok)('Ceph from the seed: kseed handoff --ceph --run bootstraps 
     ((doc.get('nodes') as YAML.YAMLSeq).items[0] as YAML.YAMLMap).set('ip', NODE_IP);
     doc.set('handoff', doc.createNode({ ssh_user: 'root', kolla: { vip: '10.77.0.250' }, ceph: {} }));
     writeFileSync(site, doc.toString());
-    const up = await kseed(['--json', 'up', '--artifacts', artifacts]);
+    const up = await kseed(['--json', 'up', '--no-api', '--artifacts', artifacts]);
     expect(up.code, up.stderr).toBe(0);
     key = path.join(stateDir, 'secrets', 'handoff-ssh-key');
     // the Ceph image (built once; reused) and its cephadm .deb among what the seed serves

@@ -110,7 +110,7 @@ describe.skipIf(!ok)('ironic engine: the seed stack provisions the lab', () => {
     // a fixed address (Ironic's dnsmasq dhcp-host) the test reaches it at over SSH
     node02.set('ip', NODE02_IP);
     writeFileSync(site, doc.toString());
-    const up = await kseed([...cfg(), '--json', 'up', '--artifacts', artifacts]);
+    const up = await kseed([...cfg(), '--json', 'up', '--no-api', '--artifacts', artifacts]);
     expect(up.code, `${up.stderr}\n${up.stdout}`).toBe(0);
     expect(up.json.boot_services.pid).toBeGreaterThan(0);
     expect(up.json.status.map((s: any) => [s.service, s.health])).toEqual([
@@ -134,7 +134,7 @@ describe.skipIf(!ok)('ironic engine: the seed stack provisions the lab', () => {
   }, 180_000);
 
   it('a second kseed up changes nothing and is quick', async () => {
-    const again = await kseed([...cfg(), '--json', 'up', '--artifacts', artifacts]);
+    const again = await kseed([...cfg(), '--json', 'up', '--no-api', '--artifacts', artifacts]);
     expect(again.code, again.stderr).toBe(0);
     expect(again.json.unchanged).toBe(true);
     expect(again.json.boot_services.already_running).toBe(true);

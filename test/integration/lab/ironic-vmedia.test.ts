@@ -36,6 +36,8 @@ const SITE_NAME = 'kseedtest-irv';
 const PROJECT = `kseed-${SITE_NAME}`;
 const PORT = 18177;
 const IRONIC_PORT = 21730;
+/** The seed service's own port, so this file always provisions through the service (the default 9480 may be another lane's). */
+const API_PORT = 18378;
 const CACHE = process.env.KSEED_CACHE ?? path.join(REPO, 'cache');
 const ok =
   needRoot() &&
@@ -82,11 +84,11 @@ describe.skipIf(!ok)('virtual-media deploy through Ironic redfish-virtual-media 
     // this test's site name and API port, virtual media for the node, and its fixed address (on the ISO's command line)
     const text = readFileSync(site, 'utf8')
       .replace(/^site: .*$/m, `site: "${SITE_NAME}"`)
-      .replace(/^(\s+range: .*)$/m, `$1\n  ports: { ironic_api: ${IRONIC_PORT} }`)
+      .replace(/^(\s+range: .*)$/m, `$1\n  ports: { ironic_api: ${IRONIC_PORT}, api: ${API_PORT} }`)
       .replace('http://SEED/', `http://${seedIp}:8080/`)
       .replace('  profile: qemu-lab-redfish\n', '  profile: qemu-lab-redfish\n  boot: virtual-media\n')
       .replace('    boot_mode: bios\n', `    boot_mode: bios\n    ip: ${ip}\n`);
-    expect(text).toMatch(/^engine: ironic\n[^]*ironic_api: 21730 }\n[^]*boot: virtual-media\n[^]*ip: /m);
+    expect(text).toMatch(/^engine: ironic\n[^]*ironic_api: 21730, api: 18378 }\n[^]*boot: virtual-media\n[^]*ip: /m);
     writeFileSync(site, text);
     const t0 = Date.now();
     const up = await kseed([...cfg(), '--json', 'up', '--artifacts', artifacts]);
@@ -127,6 +129,8 @@ describe.skipIf(!ok)('virtual-media deploy through Ironic redfish-virtual-media 
     const st = openState(stateDir);
     try {
       // kseed's ramdisk wrote the disk the hint selected, once
+      // the seed service ran the deploy (its own API port): the CLI posted a job and followed it
+      expect(st.listEvents('node01', { kind: 'job-started' }).map((e) => e.detail.kind)).toEqual(['provision']);
       const results = st.listEvents('node01', { kind: 'agent-result' }).filter((e) => e.detail.status === 'ok');
       expect(results.map((e) => e.detail.stage)).toEqual(['deploy']);
       expect(String(results[0]!.detail.msg)).toContain('/dev/vda');
