@@ -100,6 +100,8 @@ describe('ironic.conductors', () => {
     const entry = readFileSync(path.join(stack, 'ironic/entrypoint.sh'), 'utf8');
     expect(entry).toContain('ironic-conductor "$@" --config-file /etc/ironic/kseed-conductor.conf');
     expect(entry).toContain('ironic-api "$@"');
+    // dnsmasq, another uid, must still read tftpboot after a conductor started
+    expect(entry).toContain('chmod 0755 /var/lib/ironic/tftpboot');
     expect(readFileSync(path.join(stack, 'mariadb/entrypoint.sh'), 'utf8')).toContain('--bind-address=127.0.89.254 --port=3306');
 
     // the password lives in the secrets directory (0600), never in the stack
