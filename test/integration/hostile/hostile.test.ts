@@ -32,7 +32,7 @@ seed:
   netns: kst-hz-s
   address: ${SEED}/24
   dhcp: { mode: authoritative, range: 10.194.0.100-10.194.0.120 }
-  ports: { http: 18596 }
+  ports: { http: 18596, api: 18598 }
 defaults:
   bmc: { type: ipmi, username: admin, password: { env: KST_HZ_BMC_PASSWORD } }
   image: { url: http://${SEED}:18596/artifacts/os.raw, checksum: sha256:${IMAGE_SHA}, format: raw }
@@ -54,6 +54,9 @@ describe.skipIf(!ok)('a hostile host on the provisioning network (kseed up, embe
   let node: Client;
   let stranger: Client;
   const kseed = (...args: string[]) => runKseed(['-c', path.join(dir, 'kseed.yaml'), ...args], { cwd: dir, timeoutMs: 60_000 });
+  // the seed service (its own port, so this file always provisions through it) reads the BMC
+  // password's env secret in the environment `kseed up` ran in, as README says
+  const upWithSecret = () => runKseed(['-c', path.join(dir, 'kseed.yaml'), 'up', '--json', '--timeout', '20'], { cwd: dir, timeoutMs: 60_000, env: { KST_HZ_BMC_PASSWORD: 'password' } });
 
   beforeAll(async () => {
     ensureBuilt();
@@ -162,7 +165,7 @@ describe.skipIf(!ok)('a hostile host on the provisioning network (kseed up, embe
   }, 240_000);
 
   it('a second host can neither get nor revoke a node\'s agent token nor fake its deploy; the node itself deploys to active', async () => {
-    const up = await kseed('up', '--json', '--timeout', '20');
+    const up = await upWithSecret();
     expect(up.code, up.stdout + up.stderr).toBe(0);
     // the node holds its lease and uses it, as iPXE does
     expect((await udhcpcOnce(node, 'eth0', dir))?.ip).toBe('10.194.0.50');
@@ -231,6 +234,8 @@ describe.skipIf(!ok)('a hostile host on the provisioning network (kseed up, embe
         // one refusal event per address a minute, however often it asks
         expect(check.listEvents('n1', { kind: 'token-refused' }).map((e) => e.detail.client)).toEqual(['10.194.0.66']);
         expect(check.getNode('n1')!.state).toBe('active');
+        // the seed service ran the deploy: the CLI posted a job and followed it
+        expect(check.listEvents('n1', { kind: 'job-started' }).map((e) => e.detail.kind)).toEqual(['provision']);
       } finally {
         check.close();
       }
