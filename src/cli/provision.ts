@@ -11,7 +11,7 @@ import type { JobView } from '../service/jobs.js';
 import { loadSite } from '../site/load.js';
 import { contextOf, shownSite, type CliContext } from './context.js';
 import { ciOptions } from './ci.js';
-import { followJob, printVerb, progressLine, warnLine } from './verb-run.js';
+import { followJob, positive, printVerb, progressLine, warnLine } from './verb-run.js';
 
 export { progressLine };
 
@@ -29,7 +29,6 @@ export interface EngineCliOpts {
  * here first, with the same messages either way.
  */
 export async function runEngineVerb(ctx: CliContext, verb: EngineVerb, names: string[], all: boolean, opts: EngineCliOpts & { inspect?: boolean }): Promise<void> {
-  const { positive } = await import('../service/verbs.js');
   const x: EngineVerbOptions = {};
   const set = <K extends keyof EngineVerbOptions>(k: K, v: EngineVerbOptions[K] | undefined) => v !== undefined && (x[k] = v);
   set('timeout', positive(opts.timeout, '--timeout'));

@@ -9,7 +9,7 @@
 import type { ApiCall } from '../service/client.js';
 import type { JobView } from '../service/jobs.js';
 import type { VerbDoc } from '../service/verbs.js';
-import { KseedError, type ExitCodeValue } from '../errors.js';
+import { InputError, KseedError, type ExitCodeValue } from '../errors.js';
 import type { CliContext } from './context.js';
 import { exitFor } from './nodes.js';
 import { table } from './output.js';
@@ -65,6 +65,14 @@ export function printVerb(ctx: CliContext, doc: VerbDoc): void {
   );
   const failed = doc.nodes.filter((o) => !o.ok).length;
   process.exitCode = exitFor(doc.nodes.length - failed, failed);
+}
+
+/** A numeric flag of the engine verbs (`--timeout`, `--concurrency`, ...): positive, or unset. */
+export function positive(v: string | undefined, flag: string): number | undefined {
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  if (!Number.isFinite(n) || n <= 0) throw new InputError(`${flag} must be a positive number, not "${v}"`);
+  return n;
 }
 
 export const warnLine = (w: string) => process.stderr.write(`warning: ${w}\n`);

@@ -17,7 +17,7 @@ import { bootServicePid } from '../engine/service.js';
 import { type BmcWatch, errorText, onNodes, selectNodes } from '../engine/site-nodes.js';
 import { openState, type StateStore } from '../engine/state.js';
 import { leaseRefusal, type LeaseActor } from '../engine/state-node-leases.js';
-import { DEFAULT_LIMITS, type NodeOutcome, type PhaseTimeouts, type ProgressEvent, type RunLimits } from '../engine/types.js';
+import { type NodeOutcome, type PhaseTimeouts, type ProgressEvent, type RunLimits } from '../engine/types.js';
 import { InputError, KseedError } from '../errors.js';
 import type { NodeSpec, Site } from '../site/types.js';
 
@@ -128,13 +128,6 @@ export function requireImages(site: Site, nodes: NodeSpec[]): void {
   );
 }
 
-export function positive(v: string | undefined, flag: string): number | undefined {
-  if (v === undefined) return undefined;
-  const n = Number(v);
-  if (!Number.isFinite(n) || n <= 0) throw new InputError(`${flag} must be a positive number, not "${v}"`);
-  return n;
-}
-
 export interface PreparedVerb {
   nodes: string[];
   /** Runs the verb (closing the engine after); `note` gets the lines the CLI prints on stderr. */
@@ -223,4 +216,3 @@ export function requireBootServices(site: Site, stateDir: string, shown: string,
   throw new KseedError(`kseed's boot services are not running, and ${todo.join(', ')} must boot from them: \`kseed ${shown === './kseed.yaml' ? '' : `--config ${shown} `}up\` starts them`, { code: 'not-up' });
 }
 
-export { DEFAULT_LIMITS };

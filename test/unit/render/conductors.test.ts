@@ -11,25 +11,13 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { renderStack } from '../../../src/render/index.js';
 import type { Site } from '../../../src/site/types.js';
 import { labSite, rackSite } from '../../fixtures/compose/sites.js';
+import { tree } from '../../helpers/tree.js';
 
 let dir: string;
 beforeEach(() => {
   dir = mkdtempSync(path.join(os.tmpdir(), 'kseedtest-conductors-'));
 });
 afterEach(() => rmSync(dir, { recursive: true, force: true }));
-
-function tree(root: string): Record<string, string> {
-  const out: Record<string, string> = {};
-  const walk = (d: string) => {
-    for (const e of readdirSync(d, { withFileTypes: true })) {
-      const full = path.join(d, e.name);
-      if (e.isDirectory()) walk(full);
-      else out[path.relative(root, full)] = readFileSync(full, 'utf8');
-    }
-  };
-  walk(root);
-  return out;
-}
 
 const withConductors = (site: Site, n: number | undefined): Site => {
   const ironic = { ...site.ironic } as Partial<Site['ironic']>;

@@ -11,25 +11,13 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { InputError, KseedError } from '../../../src/errors.js';
 import { createEnv, projectName, renderStack, REPO_ROOT } from '../../../src/render/index.js';
 import { labSite, rackSite } from '../../fixtures/compose/sites.js';
+import { tree } from '../../helpers/tree.js';
 
 let dir: string;
 beforeEach(() => {
   dir = mkdtempSync(path.join(os.tmpdir(), 'kseedtest-render-'));
 });
 afterEach(() => rmSync(dir, { recursive: true, force: true }));
-
-function tree(root: string): Record<string, string> {
-  const out: Record<string, string> = {};
-  const walk = (d: string) => {
-    for (const e of readdirSync(d, { withFileTypes: true })) {
-      const full = path.join(d, e.name);
-      if (e.isDirectory()) walk(full);
-      else out[path.relative(root, full)] = readFileSync(full, 'utf8');
-    }
-  };
-  walk(root);
-  return out;
-}
 
 const stack = () => path.join(dir, '.kseed', 'stack');
 const read = (rel: string) => readFileSync(path.join(stack(), rel), 'utf8');
