@@ -15,7 +15,6 @@ import type { JobView } from '../service/jobs.js';
 import { ciOptions } from './ci.js';
 import { type CliContext, contextOf } from './context.js';
 import { table } from './output.js';
-import { followJob, warnLine } from './verb-run.js';
 
 export function register(program: Command): void {
   ciOptions(program.command('enroll'))
@@ -35,7 +34,7 @@ export function register(program: Command): void {
     .action(async (names: string[], opts: { all?: boolean; concurrency: number }, cmd: Command) => {
       const ctx = contextOf(cmd);
       // the engine, BMC and site code load when the command runs, not for its --help
-      const [{ viaService }, { loadSite }, { exitFor }] = await Promise.all([import('../service/client.js'), import('../site/load.js'), import('./nodes.js')]);
+      const [{ viaService }, { loadSite }, { exitFor }, { followJob, warnLine }] = await Promise.all([import('../service/client.js'), import('../site/load.js'), import('./nodes.js'), import('./verb-run.js')]);
       // a lease's holder (a CI job) says who it is: a node leased to someone else is refused alone
       const owner = process.env.KSEED_OWNER || undefined;
       const doc = await viaService<EnrollDoc>(
