@@ -8,7 +8,9 @@
 //
 // Prints per size: wall time of provision, per-phase p50/p95 (the engine's
 // phases from `kseed status`, the nodes' own from the simulator), seed CPU
-// seconds and peak RSS (boot services and the provision process), the
+// seconds and peak RSS, each process apart (the provision CLI; the seed
+// service, which runs provision's job when it runs, so the engine's work is
+// its; the boot services), the
 // simulator's RSS per node, state-store size, DHCP/TFTP/HTTP request counts
 // (sent by the nodes; served as the seed logged them); with several sizes the
 // wall-time ratio of the largest to the smallest. Last line: one JSON summary.
@@ -25,7 +27,7 @@
 // whose client freezes once mid-deploy, 2% that never send DHCP; the seed
 // (provision, boot services, seed service) SIGKILLed K times (10) at seeded
 // random moments, 3-15 s after each (re)start of provision, and restarted
-// with `kseed up` (kills.mjs); then provision runs twice (--timeout 60
+// with `kseed up` (src/lab/sim/kills.ts); then provision runs twice (--timeout 60
 // unless given) and the invariants are checked on both: every node active or
 // failed with a reason, no image written twice, no claim held, exit 3, and
 // the second run converges. Violations are printed
@@ -42,7 +44,7 @@ import { applySiteFaults, planFaults, writeNodeFaults } from '../../dist/lab/sim
 import { fleetViolations, lastEventId, readFleetRun } from '../../dist/lab/sim/fleet-check.js';
 import { BAD_LINK } from '../../dist/lab/sim/relay.js';
 import { deleteLossyNetns, ensureLossyNetns, lossyRelayIn } from '../../dist/lab/sim/relay-netns.js';
-import { killAndRestart } from './kills.mjs';
+import { KILL_WINDOW_MS, killAndRestart } from '../../dist/lab/sim/kills.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const repo = path.resolve(here, '../..');
@@ -77,8 +79,6 @@ const faults = process.argv.includes('--faults');
 // --faults: the seed SIGKILLed this many times (0: never) at delays of 3-15 s from each (re)start of provision
 const kills = faults ? Number(arg('kills', 10)) : 0;
 const killSeed = Number(arg('kill-seed', 20261207));
-const KILL_MIN_MS = 3000;
-const KILL_MAX_MS = 15_000;
 const limitArgs = [
   ...['concurrency', 'max-deploying', 'max-bmc', 'timeout'].flatMap((k) => (arg(k) !== undefined ? [`--${k}`, String(arg(k))] : [])),
   ...(faults && arg('timeout') === undefined ? ['--timeout', '60'] : []),
@@ -94,6 +94,7 @@ if (engine !== 'embedded' && engine !== 'ironic') {
 // --engine ironic: the seed is the Compose stack (images kseed/*:0.1.0, `kseed images build`), its own site name and API port
 const IRONIC_SITE = 'kseedbench-fleet';
 const IRONIC_PORT = base + 1900;
+const SERVICE_PORT = base + 1901;
 if (process.getuid?.() !== 0) {
   console.error('needs root (network namespaces)');
   process.exit(2);
@@ -171,7 +172,7 @@ function artifacts(dir) {
 
 /**
  * Starts provision, sampling its RSS; CPU comes from the shell's `times` (children's user and system).
- * `enginePid()`: the provision process itself (the shell's child), for the seed kills of --faults.
+ * `pid()`: the provision process itself (the shell's child), for the seed kills of --faults.
  */
 function startProvision(root) {
   const t0 = Date.now();
@@ -205,14 +206,24 @@ function startProvision(root) {
       resolve({ code, t0, ms, cpu: secs.length >= 2 ? secs[0] + secs[1] : null, hwmKb, json, err });
     });
   });
-  const enginePid = () => {
+  const pid = () => {
     try {
       return Number(readFileSync(`/proc/${sh.pid}/task/${sh.pid}/children`, 'utf8').trim().split(/\s+/)[0]) || undefined;
     } catch {
       return undefined;
     }
   };
-  return { enginePid, done };
+  return { pid, done };
+}
+
+/** The seed service's PID from its run file (.kseed/run/api.json), when it names a live process. */
+function servicePid(root) {
+  try {
+    const pid = Number(JSON.parse(readFileSync(path.join(root, '.kseed', 'run', 'api.json'), 'utf8')).pid);
+    return Number.isInteger(pid) && procUsage(pid) ? pid : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 /** One provision run to its end: exit 0 or 3 (some node failed), anything else is the run's failure. */
@@ -240,15 +251,15 @@ async function runSize(n, conductors) {
     out.load_start = readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).map(Number);
     let t = Date.now();
     kseed(root, ['--json', 'lab', 'up', '--sim', String(n), '--name', LAB, '--bmc-port-base', String(base), '--image-url', 'http://10.77.0.1:8080/artifacts/sim.raw', '--image-checksum', sum, '--engine', engine]);
-    if (engine === 'ironic') {
+    {
+      // the seed service on a port of its own: on the default one another seed's service may sit, and
+      // then `kseed up` runs without one and provision runs in its own process, which is not what is measured
       const site = path.join(root, 'kseed.yaml');
-      writeFileSync(
-        site,
-        readFileSync(site, 'utf8')
-          .replace(/^site: .*$/m, `site: "${IRONIC_SITE}"`)
-          .replace(/^(\s+range: .*)$/m, `$1\n  ports: { ironic_api: ${IRONIC_PORT} }`)
-          .replace(/^ironic:\n/m, conductors !== undefined ? `ironic:\n  conductors: ${conductors}\n` : 'ironic:\n'),
-      );
+      let text = readFileSync(site, 'utf8').replace(/^(\s+range: .*)$/m, `$1\n  ports: { api: ${SERVICE_PORT}${engine === 'ironic' ? `, ironic_api: ${IRONIC_PORT}` : ''} }`);
+      if (engine === 'ironic') {
+        text = text.replace(/^site: .*$/m, `site: "${IRONIC_SITE}"`).replace(/^ironic:\n/m, conductors !== undefined ? `ironic:\n  conductors: ${conductors}\n` : 'ironic:\n');
+      }
+      writeFileSync(site, text);
     }
     out.lab_up_s = (Date.now() - t) / 1000;
     t = Date.now();
@@ -262,8 +273,8 @@ async function runSize(n, conductors) {
       out.kills = await killAndRestart({
         kills,
         seed: killSeed,
-        minMs: KILL_MIN_MS,
-        maxMs: KILL_MAX_MS,
+        minMs: KILL_WINDOW_MS.min,
+        maxMs: KILL_WINDOW_MS.max,
         start: () => startProvision(root),
         seedPids: () => [up.boot_services?.pid, up.api?.pid].filter((x) => Number.isInteger(x)),
         restart: async () => {
@@ -279,6 +290,10 @@ async function runSize(n, conductors) {
     }
     // after --faults' kills, the boot services are the last restart's: their CPU and RSS are of the final run
     const bootPid = up.boot_services.pid;
+    // with a seed service running, provision's CLI only follows the job the service runs: the engine's
+    // work (BMC conversations, the state store, the waits) is the service's process, measured apart
+    const apiPid = servicePid(root);
+    const api0 = apiPid ? procUsage(apiPid) : undefined;
     const simPid = Number(readFileSync(path.join(labDir, 'sim.pid'), 'utf8'));
     const boot0 = procUsage(bootPid);
     const sim0 = procUsage(simPid);
@@ -291,6 +306,7 @@ async function runSize(n, conductors) {
       out.stack_peak_mb = stack1.peakMb;
     }
     const boot1 = procUsage(bootPid);
+    const api1 = apiPid ? procUsage(apiPid) : undefined;
     const sim1 = procUsage(simPid);
     // the simulated nodes' own CPU shares the seed's two cores: what the machine, not the seed, spent
     out.simulator_cpu_s = sim0 && sim1 ? Math.round((sim1.cpu - sim0.cpu) * 100) / 100 : null;
@@ -311,7 +327,11 @@ async function runSize(n, conductors) {
     out.provision_peak_rss_mb = Math.round(p.hwmKb / 102.4) / 10;
     out.boot_services_cpu_s = boot0 && boot1 ? Math.round((boot1.cpu - boot0.cpu) * 100) / 100 : null;
     out.boot_services_peak_rss_mb = boot1 ? Math.round(boot1.hwmKb / 102.4) / 10 : null;
-    out.seed_cpu_s = Math.round(((out.provision_cpu_s ?? 0) + (out.boot_services_cpu_s ?? 0) + (out.stack_cpu_s ?? 0)) * 100) / 100;
+    out.service_pid = apiPid ?? null;
+    out.service_cpu_s = api0 && api1 ? Math.round((api1.cpu - api0.cpu) * 100) / 100 : null;
+    // VmHWM: since the service started, which was the `kseed up` right before this run (or the last kill's restart)
+    out.service_peak_rss_mb = api1 ? Math.round(api1.hwmKb / 102.4) / 10 : null;
+    out.seed_cpu_s = Math.round(((out.provision_cpu_s ?? 0) + (out.boot_services_cpu_s ?? 0) + (out.service_cpu_s ?? 0) + (out.stack_cpu_s ?? 0)) * 100) / 100;
     out.simulator_peak_rss_mb = sim1 ? Math.round(sim1.hwmKb / 102.4) / 10 : null;
     out.simulator_rss_per_node_mb = sim1 ? Math.round((sim1.hwmKb / 1024 / n) * 100) / 100 : null;
 
@@ -442,7 +462,9 @@ function show(r) {
   const f = (x) => (x === null || x === undefined ? '-' : String(x));
   console.log(`\n${r.nodes} simulated nodes, ${r.engine} engine${r.conductors !== undefined ? ` (${r.conductors} Ironic conductor${r.conductors > 1 ? 's' : ''})` : ''}: ${r.active} active, ${r.failed} failed, ${r.lost} lost, provision exit ${r.exit_code}`);
   console.log(`  wall ${r.wall_s.toFixed(1)} s (lab up ${r.lab_up_s.toFixed(1)} s, kseed up ${r.seed_up_s.toFixed(1)} s before it)`);
-  console.log(`  seed CPU ${f(r.seed_cpu_s)} s (provision ${f(r.provision_cpu_s)} s + boot services ${f(r.boot_services_cpu_s)} s${r.stack_cpu_s !== undefined ? ` + Compose stack ${r.stack_cpu_s} s` : ''}); peak RSS provision ${f(r.provision_peak_rss_mb)} MB, boot services ${f(r.boot_services_peak_rss_mb)} MB${r.stack_peak_mb !== undefined ? `, Compose stack ${r.stack_peak_mb} MB` : ''}`);
+  const where = r.service_pid ? `provision ran in the seed service (pid ${r.service_pid}); its CLI followed the job` : 'no seed service: provision ran in its CLI process';
+  console.log(`  seed CPU ${f(r.seed_cpu_s)} s (provision CLI ${f(r.provision_cpu_s)} s + seed service ${f(r.service_cpu_s)} s + boot services ${f(r.boot_services_cpu_s)} s${r.stack_cpu_s !== undefined ? ` + Compose stack ${r.stack_cpu_s} s` : ''}); ${where}`);
+  console.log(`  peak RSS provision CLI ${f(r.provision_peak_rss_mb)} MB, seed service ${f(r.service_peak_rss_mb)} MB, boot services ${f(r.boot_services_peak_rss_mb)} MB${r.stack_peak_mb !== undefined ? `, Compose stack ${r.stack_peak_mb} MB` : ''}`);
   console.log(`  simulator CPU ${f(r.simulator_cpu_s)} s (on the same cores as the seed)`);
   console.log(`  simulator peak RSS ${f(r.simulator_peak_rss_mb)} MB (${f(r.simulator_rss_per_node_mb)} MB per node); ipmi_sim BMCs ${f(r.bmc_rss_total_mb)} MB together; state store ${r.state_store_kb} KiB`);
   console.log(`  load average ${r.load_start.join(' ')} at the start, ${r.load_end.join(' ')} at the end`);

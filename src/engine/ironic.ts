@@ -45,18 +45,10 @@ import { deployOverTakeover } from './ironic-takeover.js';
 import { BUSY_STATES, type NodeState, type Verb } from './lifecycle.js';
 import { NodeRunner, type NodeRunnerOptions, type Prepared, type WorkCtx } from './node-runner.js';
 import { errText, type OpRecord, withTimeout } from './runner.js';
-import type { NodeStatus, ProvisionOptions } from './types.js';
+import type { KseedRamdisk, NodeStatus, ProvisionOptions } from './types.js';
 import { staticIpArgs } from './vmedia.js';
 
-/** URLs of kseed's own deploy ramdisk, as Ironic (kernel, ramdisk) and the ramdisk (agent) reach them. */
-export interface KseedRamdisk {
-  kernelUrl: string;
-  ramdiskUrl: string;
-  /** kseed's agent service (the boot HTTP server's /v1/agent/...), as `kseed.url=`. */
-  agentUrl: string;
-  /** Kernel arguments put before the kseed.* ones (e.g. console=ttyS0,115200); console=ttyS0 is added unless it has a console=. */
-  extraArgs?: string;
-}
+export type { KseedRamdisk } from './types.js';
 
 export type IronicDeployMode = 'direct' | 'ramdisk' | 'fake';
 
@@ -415,6 +407,10 @@ export class IronicEngine extends NodeRunner {
       return { resume: { verb, op: base } };
     }
     if (op) this.store.updateNode(name, { data: { op: null } });
+    // In ramdisk mode Ironic is active once the node boots kseed's ramdisk; the image is written
+    // by that ramdisk, whose report kseed waits for. A deploy kseed failed (no report, or a bad
+    // one) left no OS on disk whatever Ironic says: the failure stands, and provision deploys again.
+    if (cur.state === 'deploy failed' && want === 'active' && this.modeOf(name) === 'ramdisk') return {};
     // handed-off is kseed's own word for an active node
     if (cur.state !== want && !(cur.state === 'handed-off' && want === 'active') && !(cur.state === 'enroll failed' && want === 'enroll')) {
       this.move(name, want, { from: cur.state, reason: `Ironic has it ${n.provision_state ?? 'available'}`, ...(n.last_error && want.endsWith('failed') ? { error: n.last_error } : {}) });

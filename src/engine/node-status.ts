@@ -5,25 +5,40 @@
  * asked the service.
  */
 import type { NodeState } from './lifecycle.js';
-import type { StateStore } from './state.js';
+import type { NodeRecord, StateStore } from './state.js';
 import type { NodeStatus } from './types.js';
 
 /** States between runs, when no ramdisk or OS of ours holds a lease: one left from an earlier boot is not the address of the node. */
 export const AT_REST: ReadonlySet<NodeState> = new Set(['enroll', 'manageable', 'available']);
 
-/** `macs`: the node's site MACs; the first one's DHCP lease is its address while it runs something of ours. */
+/**
+ * The node's address, the same in `kseed status`, the API's node views, the
+ * page and the lease documents: the one its record holds (the site's fixed
+ * `ip`, or the one the engine learnt), else, while it runs something of ours
+ * (a ramdisk, an OS that took DHCP, a simulated node), the address of a bound
+ * DHCP lease of one of its MACs. A node at rest has none: a lease left from an
+ * earlier boot is not where it can be reached.
+ */
+export function nodeAddress(store: StateStore, r: NodeRecord | undefined, macs: readonly string[]): string | null {
+  if (r?.ip) return r.ip;
+  if (!r || AT_REST.has(r.state)) return null;
+  for (const m of macs) {
+    const l = store.getLease(m.toLowerCase());
+    if (l && l.state === 'bound') return l.ip;
+  }
+  return null;
+}
+
+/** `macs`: the node's site MACs, for its address (nodeAddress). */
 export function nodeStatusOf(store: StateStore, name: string, macs: readonly string[]): NodeStatus {
   const r = store.getNode(name);
   if (!r) return { node: name, state: 'enroll', power: null, ip: null, profile: null, last_error: null, timings: [], updated_at: 0 };
   const booted = r.data.booted as { hostname?: string } | null | undefined;
-  const mac = macs[0];
   return {
     node: name,
     state: r.state,
     power: r.power,
-    // the address DHCP gave its PXE NIC, unless the site fixes one; a node at rest
-    // (powered off, no OS of ours on it) has none, whatever lease is left
-    ip: r.ip ?? (AT_REST.has(r.state) ? null : (mac && store.getLease(mac)?.ip) || null),
+    ip: nodeAddress(store, r, macs),
     profile: r.profile,
     last_error: r.last_error,
     timings: store.phaseTimings(name),

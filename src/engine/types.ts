@@ -118,3 +118,13 @@ export interface Provisioner {
   status(nodes?: string[]): NodeStatus[];
   close(): Promise<void>;
 }
+
+/** URLs of kseed's own deploy ramdisk, as Ironic (kernel, ramdisk) and the ramdisk (agent) reach them. */
+export interface KseedRamdisk {
+  kernelUrl: string;
+  ramdiskUrl: string;
+  /** kseed's agent service (the boot HTTP server's /v1/agent/...), as `kseed.url=`. */
+  agentUrl: string;
+  /** Kernel arguments put before the kseed.* ones (e.g. console=ttyS0,115200); console=ttyS0 is added unless it has a console=. */
+  extraArgs?: string;
+}

@@ -14,7 +14,7 @@
 import { createServer, type IncomingMessage, type RequestListener, type Server, type ServerResponse } from 'node:http';
 import { createServer as createTlsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
-import { nodeStatusOf } from '../engine/node-status.js';
+import { nodeAddress, nodeStatusOf } from '../engine/node-status.js';
 import type { NodeRecord, StateStore } from '../engine/state.js';
 import type { NodeLeaseRecord } from '../engine/state-node-leases.js';
 import { InputError, KseedError } from '../errors.js';
@@ -25,7 +25,7 @@ import { engineVerb, power, releaseLease, type VerbService } from './api-verbs.j
 import { Jobs } from './jobs.js';
 import type { Site } from '../site/types.js';
 import { ApiMetrics, METRICS_CONTENT_TYPE, METRICS_PATH, metricsText } from './metrics.js';
-import { nodeAddress, nodeLeaseView } from './node-view.js';
+import { nodeLeaseView } from './node-view.js';
 import type { StackCounters, StackCountersView } from './stack-counters.js';
 import { BootLogFollower, bootTrace, consoleTail } from './trace.js';
 import { EventStreams, loginSecret, servePage, SESSION_MS, sessionCookie, sessionIdOf } from './web.js';

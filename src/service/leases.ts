@@ -10,7 +10,7 @@ import type { NodeReleaseOutcome } from '../engine/state-node-leases.js';
 import { InputError, KseedError } from '../errors.js';
 import type { Site } from '../site/types.js';
 import { parseDuration } from './api-input.js';
-import { nodeAddress } from './node-view.js';
+import { nodeAddress } from '../engine/node-status.js';
 import { ed25519KeyPair } from '../util/ssh-ed25519.js';
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';

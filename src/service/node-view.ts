@@ -1,25 +1,10 @@
 /**
- * Two parts of a node as the API shows it, shared by the node views
+ * The lease line of a node as the API shows it, shared by the node views
  * (GET /nodes, /nodes/NAME, the page's trace) and the lease documents, so a
- * node has one address and one lease line wherever it is shown.
+ * node has one lease line wherever it is shown (its one address is
+ * engine/node-status.ts nodeAddress).
  */
-import type { NodeRecord, StateStore } from '../engine/state.js';
 import type { NodeLeaseRecord } from '../engine/state-node-leases.js';
-
-/**
- * The node's address: the one its record holds (the site's fixed `ip`, or
- * the one the engine learnt), else the address of a bound DHCP lease of
- * one of its MACs (what the node's firmware, ramdisk or OS was given when
- * the engine never recorded one: a simulated node, an OS that took DHCP).
- */
-export function nodeAddress(store: StateStore, r: NodeRecord | undefined, macs: readonly string[]): string | null {
-  if (r?.ip) return r.ip;
-  for (const m of macs) {
-    const l = store.getLease(m.toLowerCase());
-    if (l && l.state === 'bound') return l.ip;
-  }
-  return null;
-}
 
 export interface NodeLeaseView {
   id: string;

@@ -13,7 +13,7 @@
  */
 import { spawn } from 'node:child_process';
 import { rmSync } from 'node:fs';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import path from 'node:path';
 import { openState } from '../../../src/engine/state.js';
 import { ensureBuilt, KSEED_BIN, runKseed } from '../../helpers/cli.js';
@@ -49,6 +49,19 @@ describe('kseed lease acquire --wait', () => {
     svc = await startService(root, PORT);
     env = { KSEED_URL: svc.url, KSEED_TOKEN: token };
   });
+  // A failed test must not leave its leases for the next one to trip over (one
+  // failure in CI's run at 5542ff1 became six): end every live lease on the
+  // store itself, which may end any lease.
+  afterEach(async () => {
+    const s = openState(path.join(root, '.kseed'));
+    let live: string[];
+    try {
+      live = s.nodeLeases.list().map((l) => l.id);
+    } finally {
+      s.close();
+    }
+    for (const id of live) expect((await runKseed(['lease', 'release', id], { cwd: root, env: { KSEED_URL: undefined, KSEED_TOKEN: undefined } })).code).toBe(0);
+  });
   afterAll(async () => {
     await svc?.stop();
     if (root) rmSync(root, { recursive: true, force: true });
@@ -73,7 +86,7 @@ describe('kseed lease acquire --wait', () => {
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toMatch(/^lease ls-[0-9a-f]{10} for waiter until \S+\n/);
     expect(r.stdout).toMatch(/waiter +n1\b/);
-    expect(r.stderr).toMatch(/^waiting \(0 s\): 1 node asked, 0 free; free now: none; held: n1: holder until \S+; n2: holder until \S+$/m);
+    expect(r.stderr).toMatch(/^waiting \(\d+ s\): 1 node asked, 0 free; free now: none; held: n1: holder until \S+; n2: holder until \S+$/m);
     // one line per change of what it waits for: the same two holders all along, so one line
     expect(r.stderr.split('\n').filter((l) => l.startsWith('waiting ('))).toHaveLength(1);
     // back-off: tries at about 0.5, 1, 2, 4... s apart (each ±25%), never a busy loop

@@ -342,6 +342,24 @@ describe.skipIf(!needPeers('ironic', 'ironic-dbsync', 'ipmi_sim', 'ipmitool'))('
       agent.onResult('rd0', { status: 'fail', stage: 'deploy', msg: 'checksum mismatch' });
       const r = await rb;
       expect(r).toMatchObject({ ok: false, state: 'deploy failed', error: 'checksum mismatch' });
+
+      // Ironic still has it active, but no image was written: provision keeps the failure and
+      // deploys again (an Ironic rebuild), never "active, unchanged" with nothing on disk
+      const failedAt = (await client.getNode('rd0')).provision_updated_at;
+      expect((await client.getNode('rd0')).provision_state).toBe('active');
+      const mark = s2.listEvents('rd0').at(-1)!.id;
+      const again = engineFor(site, s2).provision(['rd0']);
+      await until('deploying again', () => s2.getNode('rd0')?.state === 'deploying' || undefined);
+      await until('Ironic active after its rebuild', async () => {
+        const n = await client.getNode('rd0');
+        return (n.provision_state === 'active' && n.provision_updated_at !== failedAt) || undefined;
+      });
+      agent.onResult('rd0', { status: 'ok', stage: 'deploy', msg: 'image written to /dev/vda', digest: `sha256:${'a'.repeat(64)}` });
+      const [redo] = await again;
+      expect(redo, redo!.error).toMatchObject({ ok: true, state: 'active', verbs: ['deploy'] });
+      const moves = s2.listEvents('rd0', { sinceId: mark, kind: 'transition' }).map((e) => `${e.from_state} -> ${e.to_state}`);
+      expect(moves[0]).toBe('deploy failed -> deploying');
+      expect(moves).not.toContain('deploy failed -> active');
     } finally {
       s2.close();
     }

@@ -5,11 +5,16 @@
  * relay (in its own namespace, across a veth: relay-netns.ts) that drops
  * 30% of datagrams and delays the rest 200 ms, 3 have a
  * wrong password in the site file, 3 clients freeze once mid-deploy and 1
- * never sends DHCP (src/lab/sim/faults.ts). Invariants: every node ends
- * active or failed with a reason naming its phase and cause; no image is
- * written twice to a node; no claim is left held; provision exits 3 and a
+ * never sends DHCP (src/lab/sim/faults.ts); and first the seed (provision,
+ * the boot services, the seed service running provision's job) SIGKILLed
+ * at 10 seeded random moments, each time restarted with `kseed up`
+ * (src/lab/sim/kills.ts). Invariants: every node ends active or failed with
+ * a reason naming its phase and cause; no image is written twice to a node
+ * (over the killed runs too); no claim is left held; provision exits 3 and a
  * second run converges. Lab "ff", BMC ports UDP 22000-22049, relays
- * 22100-22104 on 10.79.22.2 in netns ksl-ff-lossy; about 3 minutes.
+ * 22100-22104 on 10.79.22.2 in netns ksl-ff-lossy, the seed service on TCP
+ * 127.0.0.1:22150; about 5 minutes. KSEED_FF_KILL_SEED=S replays another
+ * kill schedule.
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -20,8 +25,9 @@ import { applySiteFaults, type FaultPlan, planFaults, writeNodeFaults } from '..
 import { type FleetNodeRow, type FleetRun, fleetViolations, lastEventId, readFleetRun } from '../../../src/lab/sim/fleet-check.js';
 import { BAD_LINK, type LossyRelay } from '../../../src/lab/sim/relay.js';
 import { ensureLossyNetns, lossyHostIface, lossyRelayIn } from '../../../src/lab/sim/relay-netns.js';
+import { KILL_WINDOW_MS, type KillRecord, killAndRestart } from '../../../src/lab/sim/kills.js';
 import type { SimNodeStatus } from '../../../src/lab/sim/daemon.js';
-import { ensureBuilt, runKseed } from '../../helpers/cli.js';
+import { ensureBuilt, runKseed, startKseed } from '../../helpers/cli.js';
 import { needPeers, needRoot } from '../../helpers/peers.js';
 import { netnsList } from './helpers.js';
 
@@ -31,8 +37,21 @@ const RELAY_BASE = 22100;
 // the relays' namespace ksl-ff-lossy, across a veth: the seed's end 10.79.22.1, the relays' 10.79.22.2
 const RELAY_NET = '10.79.22.0';
 const NODES = 50;
+// the seed service's own port: on the default 9480 another file's service may sit, and then the seed runs
+// without one and provision in its own process, which is not the seed the issue kills
+const API_PORT = 22150;
 // every phase's limit: what a frozen client or a silent NIC costs the run
 const TIMEOUT_S = 40;
+const KILLS = 10;
+const KILL_SEED = Number(process.env.KSEED_FF_KILL_SEED ?? 20261207);
+/**
+ * How a node may fail in `phase` when a kill left it open: its resumed work
+ * interrupted too often (engine/runner.ts resumeDecision), or the phase's
+ * limit ran out with the node's last word; either names the phase and the cause.
+ */
+const killOpen = (phase: string) =>
+  new RegExp(`^${phase} (interrupted \\d+ times; giving up \\(run it again to retry\\)|timed out after ${TIMEOUT_S} s waiting for the deploy ramdisk's ${phase} result; (last heard at \\S+: .+|nothing heard from the node since it began: .+))$`);
+const PROVISION = ['--json', 'provision', '--all', '--wait', '--wait-booted', '--timeout', String(TIMEOUT_S)];
 const MiB = 1024 * 1024;
 
 const ok = needRoot() && needPeers('ip', 'ipmi_sim', 'ipmitool', '/usr/lib/ipxe/undionly.kpxe', '/usr/lib/ipxe/snponly.efi');
@@ -42,6 +61,9 @@ describe.skipIf(!ok)('fleet faults: 50 simulated nodes, lossy and wrong-password
   let site = '';
   let lab: any;
   let plan: FaultPlan;
+  let art = '';
+  /** `kseed up --json` of the last (re)start: the PIDs a kill hits. */
+  let seedUp: any;
   const relays: LossyRelay[] = [];
   const k = (args: string[], timeoutMs = 60_000) => runKseed(['--config', site, ...args], { cwd: root, timeoutMs });
   const nodeDir = (n: string) => path.join(root, '.kseed', 'lab', LAB, 'nodes', n);
@@ -52,7 +74,7 @@ describe.skipIf(!ok)('fleet faults: 50 simulated nodes, lossy and wrong-password
   /** One provision run, read back: its exit code, every node's state and reason, claims, deploys and images written. */
   const provision = async (): Promise<FleetRun> => {
     const since = lastEventId(stateDir());
-    const r = await k(['--json', 'provision', '--all', '--wait', '--wait-booted', '--timeout', String(TIMEOUT_S)], 600_000);
+    const r = await k(PROVISION, 600_000);
     expect([0, 3], r.stderr.slice(-3000)).toContain(r.code);
     const st = await k(['--json', 'status']);
     expect(st.code, st.stderr).toBe(0);
@@ -65,7 +87,7 @@ describe.skipIf(!ok)('fleet faults: 50 simulated nodes, lossy and wrong-password
     root = mkdtempSync(path.join(tmpdir(), 'ksl-ff-'));
     chmodSync(root, 0o755);
     site = path.join(root, 'kseed.yaml');
-    const art = path.join(root, 'artifacts');
+    art = path.join(root, 'artifacts');
     mkdirSync(art);
     writeFileSync(path.join(art, 'vmlinuz'), randomBytes(MiB));
     writeFileSync(path.join(art, 'initramfs.gz'), randomBytes(MiB));
@@ -87,10 +109,13 @@ describe.skipIf(!ok)('fleet faults: 50 simulated nodes, lossy and wrong-password
     const portOf = (n: string) => Number(lab.nodes.find((x: any) => x.name === n).bmc.split(':')[1]);
     const net = await ensureLossyNetns('ip', lab.netns, RELAY_NET);
     for (const [i, n] of plan.lossyBmc.entries()) relays.push(await lossyRelayIn(net, RELAY_BASE + i, { target: { address: '127.0.0.1', port: portOf(n) }, loss: BAD_LINK.loss, delayMs: BAD_LINK.delayMs, seed: BAD_LINK.seed + i }));
-    writeFileSync(site, applySiteFaults(readFileSync(site, 'utf8'), plan, { wrongPasswordFile: wrong, relay: (n) => ({ address: net.relayIp, port: RELAY_BASE + plan.lossyBmc.indexOf(n) }) }));
+    const faulted = applySiteFaults(readFileSync(site, 'utf8'), plan, { wrongPasswordFile: wrong, relay: (n) => ({ address: net.relayIp, port: RELAY_BASE + plan.lossyBmc.indexOf(n) }) });
+    writeFileSync(site, faulted.replace(/^(\s+range: .*)$/m, `$1\n  ports: { api: ${API_PORT} }`));
 
     const seed = await k(['--json', 'up', '--artifacts', art]);
     expect(seed.code, seed.stderr).toBe(0);
+    seedUp = JSON.parse(seed.stdout);
+    expect(seedUp.api?.url).toBe(`http://127.0.0.1:${API_PORT}`);
   }, 300_000);
 
   afterEach((ctx) => {
@@ -121,32 +146,74 @@ describe.skipIf(!ok)('fleet faults: 50 simulated nodes, lossy and wrong-password
   }, 180_000);
 
   let first: FleetRun;
+  let kills: KillRecord[] = [];
 
-  it('first run: exit 3; the healthy nodes active, each fault failing its node in its phase with its cause', async () => {
+  it(`the seed SIGKILLed ${KILLS} times mid-provision, each time restarted by kseed up`, async () => {
+    const count = async () => {
+      const st = await k(['--json', 'status']);
+      expect(st.code, st.stderr).toBe(0);
+      const c: Record<string, number> = {};
+      for (const x of JSON.parse(st.stdout).nodes as FleetNodeRow[]) c[x.state] = (c[x.state] ?? 0) + 1;
+      return c;
+    };
+    kills = await killAndRestart({
+      kills: KILLS,
+      seed: KILL_SEED,
+      minMs: KILL_WINDOW_MS.min,
+      maxMs: KILL_WINDOW_MS.max,
+      start: () => {
+        const run = startKseed(['--config', site, ...PROVISION]);
+        return { pid: () => run.child.pid, done: run.done };
+      },
+      seedPids: () => [seedUp.boot_services?.pid, seedUp.api?.pid].filter((x): x is number => Number.isInteger(x)),
+      restart: async () => {
+        const r = await k(['--json', 'up', '--artifacts', art]);
+        expect(r.code, r.stderr).toBe(0);
+        seedUp = JSON.parse(r.stdout);
+        // a fresh seed each time, its service on its own port: the killed one's run file and PIDs were stale
+        expect([seedUp.boot_services?.already_running, seedUp.api?.already_running, seedUp.api?.url]).toEqual([false, false, `http://127.0.0.1:${API_PORT}`]);
+      },
+      snapshot: count,
+    });
+    process.stderr.write(`fleet-faults kills (seed ${KILL_SEED}):\n${kills.map((x) => `  #${x.kill} after ${x.after_ms} ms${x.provision_had_ended ? ' (provision had ended)' : ''}: ${JSON.stringify(x.states_at_kill)}; restart ${x.restart_ms} ms`).join('\n')}\n`);
+    // every kill took the provision process, the boot services and the seed service
+    expect(kills.map((x) => x.killed)).toEqual(Array(KILLS).fill(3));
+    // the schedule hit provision at work, not only between runs
+    expect(kills.some((x) => !x.provision_had_ended)).toBe(true);
+  }, 900_000);
+
+  it('first run after the kills: exit 3; the healthy nodes active or failed by a kill, each fault failing its node in its phase with its cause', async () => {
     first = await provision();
-    // every node active or failed with a reason, no image written twice, no claim held, exit 3
+    // every node active or failed with a reason, no image written twice (over the killed runs too), no claim held, exit 3
     expect(fleetViolations(names(), first)).toEqual([]);
     expect(first.exitCode).toBe(3);
     const row = (n: string) => first.rows.find((x) => x.node === n)!;
     const bad = faulty();
-    for (const n of names().filter((x: string) => !bad.has(x))) expect([n, row(n).state]).toEqual([n, 'active']);
+    // a node whose resumed work the kills interrupted three times fails in that phase (runner.ts), and the next run retries it
+    for (const n of names().filter((x: string) => !bad.has(x))) {
+      const r = row(n);
+      if (r.state !== 'active') expect([n, r.state, r.last_error]).toEqual([n, expect.stringMatching(/^(inspect|deploy) failed$/), expect.stringMatching(killOpen(r.state.split(' ')[0]!))]);
+    }
 
+    // a wrong password fails enroll whatever the kills did
     for (const n of plan.wrongPassword) {
       expect(row(n).state, n).toBe('enroll failed');
       expect(row(n).last_error, n).toMatch(/wrong password/);
     }
     for (const n of plan.noDhcp) {
       expect(row(n).state, n).toBe('inspect failed');
-      expect(row(n).last_error).toBe(`inspect timed out after ${TIMEOUT_S} s waiting for the deploy ramdisk's inspect result; nothing heard from the node since it began: no iPXE boot script was fetched, so its network boot never reached the seed`);
+      expect(row(n).last_error, n).toMatch(killOpen('inspect'));
       const s = sim(n);
       expect(s.phases.map((p) => p.phase)).not.toContain('tftp');
       expect(s.phases.find((p) => p.phase === 'firmware-next')?.detail).toMatch(/^PXE-E51: fault no-dhcp/);
     }
     for (const n of plan.clientDies) {
-      expect(row(n).state, n).toBe('deploy failed');
-      // the reason says the node went silent mid-write: its last word was the start of the image
-      expect(row(n).last_error, n).toMatch(new RegExp(`^deploy timed out after ${TIMEOUT_S} s waiting for the deploy ramdisk's deploy result; last heard at \\S+: its ramdisk reported deploy 0% \\(writing http://10\\.77\\.0\\.1:8080/\\S+\\)$`));
+      // the client froze at its first deploy, which may have been a killed run's: then a later resume
+      // redeployed it and it is active; else its deploy failed here, the reason naming the silence
       expect(sim(n).phases.find((p) => p.phase === 'died')?.detail).toMatch(/^fault die-mid-deploy: froze after \d+ bytes/);
+      if (row(n).state === 'active') continue;
+      expect(row(n).state, n).toBe('deploy failed');
+      expect(row(n).last_error, n).toMatch(killOpen('deploy'));
     }
     // the relays did drop and delay: about 30% of what crossed them
     const all = relays.map((x) => x.stats()).reduce((a, x) => ({ n: a.n + x.up + x.down, d: a.d + x.upDropped + x.downDropped }), { n: 0, d: 0 });
@@ -158,19 +225,27 @@ describe.skipIf(!ok)('fleet faults: 50 simulated nodes, lossy and wrong-password
     // and it crossed a real link into the relays' own namespace: the seed's end of the veth carried it
     const tx = Number(readFileSync(`/sys/class/net/${lossyHostIface(lab.netns)}/statistics/tx_packets`, 'utf8'));
     expect(tx).toBeGreaterThanOrEqual(relays.reduce((a, r) => a + r.stats().up, 0));
-    process.stderr.write(`fleet-faults first run: ${JSON.stringify(Object.fromEntries(plan.lossyBmc.map((n) => [n, `${row(n).state} ${row(n).last_error ?? ''}`])))} behind the relays (${d} of ${f + d} datagrams dropped)\n`);
+    const notActive = first.rows.filter((r) => r.state !== 'active' && !plan.wrongPassword.includes(r.node));
+    process.stderr.write(`fleet-faults first run: ${first.rows.filter((r) => r.state === 'active').length} active; ${notActive.map((r) => `${r.node} ${r.state}: ${r.last_error}`).join('; ')}; ${d} of ${f + d} datagrams dropped by the relays\n`);
   }, 600_000);
 
-  it('second run converges: the frozen clients deployed once, the active nodes untouched, the permanent faults failing as before; exit 3', async () => {
+  it('second run converges: every node without a lasting fault active, deployed once; the lasting faults failing with their exact cause; exit 3', async () => {
     const second = await provision();
     // the invariants again, and convergence: nothing active before fails or is deployed again
     expect(fleetViolations(names(), second, first)).toEqual([]);
     expect(second.exitCode).toBe(3);
     const before = (n: string) => first.rows.find((x) => x.node === n)!;
     const now = (n: string) => second.rows.find((x) => x.node === n)!;
-    // the frozen clients: deployed in this run, once in all
-    for (const n of plan.clientDies) expect([n, now(n).state, second.deploysOk[n], second.imagesWritten[n]]).toEqual([n, 'active', 1, 1]);
-    for (const n of [...plan.wrongPassword, ...plan.noDhcp]) expect([n, now(n).state, now(n).last_error]).toEqual([n, before(n).state, before(n).last_error]);
+    // no kill in this run, nor in the one before: what a kill left open is settled. The frozen
+    // clients and the healthy nodes: active, their disk written once over all the runs
+    const lasting = new Set([...plan.wrongPassword, ...plan.noDhcp, ...plan.lossyBmc]);
+    for (const n of names().filter((x: string) => !lasting.has(x))) expect([n, now(n).state, second.deploysOk[n], second.imagesWritten[n]]).toEqual([n, 'active', 1, 1]);
+    for (const n of plan.wrongPassword) expect([n, now(n).state, now(n).last_error]).toEqual([n, before(n).state, before(n).last_error]);
+    // the silent NIC's inspect ran whole in this run: the exact reason
+    for (const n of plan.noDhcp) {
+      expect([n, now(n).state]).toEqual([n, 'inspect failed']);
+      expect(now(n).last_error).toBe(`inspect timed out after ${TIMEOUT_S} s waiting for the deploy ramdisk's inspect result; nothing heard from the node since it began: no iPXE boot script was fetched, so its network boot never reached the seed`);
+    }
     // the lossy BMCs: active, or failed with their reason (checked by the invariants), never lost
     process.stderr.write(`fleet-faults second run: ${JSON.stringify(Object.fromEntries(plan.lossyBmc.map((n) => [n, `${now(n).state} ${now(n).last_error ?? ''}`])))} behind the relays\n`);
   }, 600_000);

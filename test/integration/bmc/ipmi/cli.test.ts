@@ -98,9 +98,10 @@ describe.skipIf(!ok)('kseed enroll and kseed bmc against 20 BMCs', () => {
     expect(out.nodes.filter((n) => n.result === 'manageable')).toHaveLength(18);
     expect(byName.get('n07')).toMatchObject({ result: 'enroll failed', error: `auth: 127.0.0.1:${BASE + 7}: wrong password (RAKP 2 HMAC is invalid)` });
     expect(byName.get('n19')!.result).toBe('enroll failed');
-    expect(byName.get('n19')!.error).toMatch(new RegExp(`^timeout: 127\\.0\\.0\\.1:${BASE + 19}: no answer to RMCP\\+ Open Session Request after \\d tries$`));
-    // the run did not wait on the dead BMC serially
-    expect(took).toBeLessThan(20_000);
+    expect(byName.get('n19')!.error).toMatch(new RegExp(`^timeout: 127\\.0\\.0\\.1:${BASE + 19}: no answer to RMCP\\+ Open Session Request after \\d+ tries$`));
+    // the run did not wait on the dead BMC serially: the nodes' own times overlap (their sum
+    // is more than the whole run's), which holds at any load, unlike a wall-clock bound
+    expect(out.nodes.reduce((a, n) => a + n.ms, 0)).toBeGreaterThan(took);
     for (const n of out.nodes.filter((x) => x.result === 'manageable')) {
       expect(n).toMatchObject({ profile: 'qemu-lab', power: 'off' });
     }

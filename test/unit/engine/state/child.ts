@@ -2,8 +2,7 @@
  * Runs the real state store in child processes: the TypeScript sources are
  * transpiled (no type check, a few ms) into <repo>/node_modules/.cache/ so
  * the children resolve better-sqlite3 from the repository's node_modules
- * (not <repo>/cache/: a worktree may have it as a symlink to a shared cache,
- * from where no node_modules is found).
+ * (cache/ may be a link to a cache shared by several checkouts, outside it).
  */
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
@@ -13,7 +12,7 @@ import ts from 'typescript';
 const repo = fileURLToPath(new URL('../../../../', import.meta.url));
 
 export function buildWorker(): string {
-  const out = path.join(repo, 'node_modules', '.cache', `state-worker-${process.pid}`);
+  const out = path.join(repo, 'node_modules', '.cache', `kseed-state-worker-${process.pid}`);
   for (const rel of ['engine/state.ts', 'engine/state-records.ts', 'engine/state-schema.ts', 'engine/state-leases.ts', 'engine/state-node-leases.ts', 'engine/state-tokens.ts', 'engine/state-sessions.ts', 'engine/lifecycle.ts', 'errors.ts', 'site/net.ts']) {
     const src = readFileSync(path.join(repo, 'src', rel), 'utf8');
     const js = ts.transpileModule(src, { compilerOptions: { module: ts.ModuleKind.ESNext, target: ts.ScriptTarget.ES2022 } }).outputText;
