@@ -1,20 +1,23 @@
 /**
  * `kseed bmc power|bootdev|info`: direct BMC control of inventory nodes.
- * `power` goes through the seed service when it runs (POST /api/v1/power),
- * and refuses nodes leased to someone else either way (service/verbs.ts).
+ * All three go through the seed service when it runs (POST /api/v1/power,
+ * POST /api/v1/nodes/NAME/bootdev, GET /api/v1/nodes/NAME/bmc), else work on
+ * the store; power and bootdev refuse nodes leased to someone else either
+ * way (service/verbs.ts, service/bmc-verbs.ts).
  */
 import type { Command } from 'commander';
 import type { BootDevice, PowerAction } from '../bmc/types.js';
-import { InputError, KseedError } from '../errors.js';
+import { InputError } from '../errors.js';
 import { loadSite } from '../site/load.js';
 import { contextOf } from './context.js';
+import type { BootdevDoc, InfoDoc } from '../service/bmc-verbs.js';
 import type { PowerRow, PowerVerb } from '../service/verbs.js';
-import { exitFor, onNodes, selectNodes } from './nodes.js';
+import { exitFor } from './nodes.js';
 import { table } from './output.js';
 import { reportWaiting } from './bmc-progress.js';
 import { warnLine } from './verb-run.js';
 
-/** service/verbs.ts's, kept here too: commander's --help loads this file without the engine. */
+/** service/verbs.ts's and bmc-verbs.ts's, kept here too: commander's --help loads this file without the engine. */
 const POWER_ACTIONS: readonly PowerVerb[] = ['on', 'off', 'cycle', 'reset', 'soft', 'status'];
 const DEVICES: readonly BootDevice[] = ['pxe', 'disk', 'bios', 'cdrom', 'none'];
 
@@ -80,18 +83,24 @@ export function register(program: Command): void {
     .option('--persistent', 'every boot, not only the next one')
     .action(async (node: string, device: string, opts: { uefi?: boolean; persistent?: boolean }, cmd: Command) => {
       const ctx = contextOf(cmd);
-      if (!DEVICES.includes(device as BootDevice)) throw new InputError(`unknown boot device "${device}" (one of ${DEVICES.join(', ')})`);
-      const site = await loadSite(ctx.configPath);
-      const nodes = selectNodes(site, [node], false);
-      const [r] = await onNodes(site, nodes, async (b) => {
-        await b.setBootDevice({ device: device as BootDevice, uefi: Boolean(opts.uefi), persistent: Boolean(opts.persistent) });
-        return b.getBootDevice();
-      }, { out: ctx.out });
-      if (!r!.ok) throw r!.error ?? new KseedError(`${node}: bootdev failed`);
-      const set = { device, uefi: Boolean(opts.uefi), persistent: Boolean(opts.persistent) };
-      ctx.out.result({ node, set, reported: r!.value, ms: r!.ms }, () => {
-        const rep = r!.value!;
-        return `${node}: boot device ${device} (${set.uefi ? 'UEFI' : 'legacy BIOS'}, ${set.persistent ? 'persistent' : 'next boot'}); BMC reports ${rep.device}${rep.uefi ? ' UEFI' : ''}${rep.persistent ? ' persistent' : ''}`;
+      const [{ viaService }, { prepareBootdev, runBootdev, badDevice }, { refuseLeasedAt }] = await Promise.all([import('../service/client.js'), import('../service/bmc-verbs.js'), import('../service/verbs.js')]);
+      if (!DEVICES.includes(device as BootDevice)) throw badDevice(device);
+      const req = { node, device, uefi: Boolean(opts.uefi), persistent: Boolean(opts.persistent) };
+      // as with power: a node leased to someone else keeps its boot device, nothing done
+      const owner = process.env.KSEED_OWNER || undefined;
+      const doc = await viaService<BootdevDoc>(
+        ctx.stateDir,
+        (call) => call<BootdevDoc>('POST', `/nodes/${encodeURIComponent(node)}/bootdev`, { device, ...(req.uefi ? { uefi: true } : {}), ...(req.persistent ? { persistent: true } : {}), ...(owner ? { owner } : {}) }),
+        async () => {
+          const site = await loadSite(ctx.configPath);
+          return runBootdev(site, prepareBootdev(site, req, (names) => refuseLeasedAt(ctx.stateDir, names, owner ? { owner } : {})), req, (ns) => reportWaiting(ctx.out, ns));
+        },
+        warnLine,
+        { site: ctx.configPath },
+      );
+      ctx.out.result(doc, () => {
+        const { set, reported: rep } = doc;
+        return `${node}: boot device ${set.device} (${set.uefi ? 'UEFI' : 'legacy BIOS'}, ${set.persistent ? 'persistent' : 'next boot'}); BMC reports ${rep.device}${rep.uefi ? ' UEFI' : ''}${rep.persistent ? ' persistent' : ''}`;
       });
     });
 
@@ -101,17 +110,23 @@ export function register(program: Command): void {
     .argument('<node>')
     .action(async (node: string, _opts: unknown, cmd: Command) => {
       const ctx = contextOf(cmd);
-      const site = await loadSite(ctx.configPath);
-      const nodes = selectNodes(site, [node], false);
-      const [r] = await onNodes(site, nodes, async (b) => ({ power: await b.powerStatus(), boot: await b.getBootDevice().catch(() => undefined), identity: await b.identity() }), { out: ctx.out });
-      if (!r!.ok) throw r!.error ?? new KseedError(`${node}: info failed`);
-      const v = r!.value!;
-      ctx.out.result({ node, ...v, ms: r!.ms }, () =>
+      const [{ viaService }, { prepareInfo, runInfo }] = await Promise.all([import('../service/client.js'), import('../service/bmc-verbs.js')]);
+      const v = await viaService<InfoDoc>(
+        ctx.stateDir,
+        (call) => call<InfoDoc>('GET', `/nodes/${encodeURIComponent(node)}/bmc`),
+        async () => {
+          const site = await loadSite(ctx.configPath);
+          return runInfo(site, prepareInfo(site, node), (ns) => reportWaiting(ctx.out, ns));
+        },
+        warnLine,
+        { site: ctx.configPath },
+      );
+      ctx.out.result(v, () =>
         table(
           ['FIELD', 'VALUE'],
           [
             ['node', node],
-            ['bmc', r!.bmc],
+            ['bmc', v.bmc],
             ['power', v.power],
             ['boot device', v.boot ? `${v.boot.device}${v.boot.uefi ? ' (UEFI)' : ''}${v.boot.persistent ? ' persistent' : ''}` : undefined],
             ...Object.entries(v.identity).map(([k, x]) => [k, Array.isArray(x) ? x.join(', ') : String(x)]),

@@ -17,6 +17,8 @@ export class ApiError extends Error {
     message: string,
     /** Seconds the client should wait before asking again (a Retry-After header, RFC 9110 section 10.2.3). */
     readonly retryAfter?: number,
+    /** The long form (a BMC's raw answer), as the CLI's --json shows it; never a secret. */
+    readonly detail?: string,
   ) {
     super(message);
     this.name = 'ApiError';

@@ -18,6 +18,7 @@ import { KseedError } from '../errors.js';
 import { loadSite } from '../site/load.js';
 import type { Site } from '../site/types.js';
 import { ApiError, type Fields, parseBody } from './api-input.js';
+import { type BootdevDoc, type InfoDoc, prepareBootdev, prepareInfo, runBootdev, runInfo } from './bmc-verbs.js';
 import { CLI_TOKEN_NAME } from './cli-token.js';
 import type { Jobs, JobView } from './jobs.js';
 import type { LeaseDesk } from './leases.js';
@@ -90,6 +91,30 @@ export async function power(v: VerbService | undefined, user: string, raw: Buffe
     throw refusal(err);
   }
   return [200, { nodes: await runPower(s.site, nodes, state as PowerVerb) }];
+}
+
+export const BOOTDEV: Fields = { device: { type: 'string', required: true }, uefi: { type: 'boolean' }, persistent: { type: 'boolean' }, ...OWNER };
+
+/** POST /nodes/:name/bootdev: the document `bmc bootdev` prints; a BMC's failure is a 502 with its error. */
+export async function bootdev(v: VerbService | undefined, user: string, raw: Buffer, node: string): Promise<[number, BootdevDoc]> {
+  if (!v) await need(v);
+  const b = parseBody(raw, BOOTDEV);
+  const actor = actorOf(user, b.owner);
+  const s = await need(v);
+  const req = { node, device: b.device as string, uefi: Boolean(b.uefi), persistent: Boolean(b.persistent) };
+  let spec;
+  try {
+    spec = prepareBootdev(s.site, req, (names) => refuseLeased(s.store, names, actor));
+  } catch (err) {
+    throw refusal(err);
+  }
+  return [200, await runBootdev(s.site, spec, req)];
+}
+
+/** GET /nodes/:name/bmc: the document `bmc info` prints. */
+export async function info(v: VerbService | undefined, node: string): Promise<[number, InfoDoc]> {
+  const s = await need(v);
+  return [200, await runInfo(s.site, prepareInfo(s.site, node))];
 }
 
 /** The site file as `kseed` run where the service runs would name it (the not-up message's command). */

@@ -21,7 +21,7 @@ import { InputError, KseedError } from '../errors.js';
 import { ApiError, type Fields, intParam, MAX_BODY_BYTES, parseBody, parseQuery } from './api-input.js';
 import { type AcquireInput, type LeaseCandidate, LeaseDesk, type LeaseWork } from './leases.js';
 import { StoreCache } from './cache.js';
-import { engineVerb, power, releaseLease, type VerbService } from './api-verbs.js';
+import { bootdev, engineVerb, info, power, releaseLease, type VerbService } from './api-verbs.js';
 import { Jobs } from './jobs.js';
 import type { Site } from '../site/types.js';
 import { ApiMetrics, METRICS_CONTENT_TYPE, METRICS_PATH, metricsText } from './metrics.js';
@@ -226,6 +226,17 @@ const ROUTES: [string, string, boolean, Handler][] = [
   // the provisioning verbs (api-verbs.ts): power answers at once, the others start a job
   ['POST', '/nodes/:name/power', true, async (c, k) => power(c.verbs, k.user, await k.body(), k.params[0]!)],
   ['POST', '/power', true, async (c, k) => power(c.verbs, k.user, await k.body())],
+  ['POST', '/nodes/:name/bootdev', true, async (c, k) => bootdev(c.verbs, k.user, await k.body(), k.params[0]!)],
+  // what the node's BMC says (bmc info): a GET, as it changes nothing
+  [
+    'GET',
+    '/nodes/:name/bmc',
+    true,
+    (c, k) => {
+      parseQuery(k.query, []);
+      return info(c.verbs, k.params[0]!);
+    },
+  ],
   ['POST', '/provision', true, async (c, k) => engineVerb(c.verbs, 'provision', k.user, await k.body())],
   ['POST', '/undeploy', true, async (c, k) => engineVerb(c.verbs, 'undeploy', k.user, await k.body())],
   ['POST', '/rebuild', true, async (c, k) => engineVerb(c.verbs, 'rebuild', k.user, await k.body())],
@@ -305,6 +316,8 @@ function statusOf(err: unknown): ApiError {
   const sqlite = (err as { code?: unknown })?.code;
   if (sqlite === 'SQLITE_BUSY' || sqlite === 'SQLITE_LOCKED') return new ApiError(503, 'store-busy', 'the state store is busy (another kseed process is writing to it): try again', 1);
   if (err instanceof InputError) return new ApiError(400, err.code, err.message);
+  // a node's BMC failed (bmc bootdev, info): the service is a gateway to it
+  if (err instanceof KseedError && err.code.startsWith('bmc-')) return new ApiError(502, err.code, err.message, undefined, err.detail);
   if (err instanceof KseedError) {
     const status = { 'lease-not-found': 404, 'lease-not-yours': 403, 'lease-unavailable': 409, 'lease-ended': 409 }[err.code] ?? 500;
     return new ApiError(status, err.code, err.detail && status === 409 ? `${err.message}; held: ${err.detail.replaceAll('\n', '; ')}` : err.message);
@@ -430,7 +443,7 @@ export async function startApi(o: ApiOptions): Promise<RunningApi> {
       (r) => (r ? done(r[0], r[1]) : ctx.metrics.observe(route, req.method ?? '', res.statusCode, (performance.now() - t0) / 1000)),
       (err) => {
         const e = statusOf(err);
-        done(e.status, { error: e.code, message: e.message }, e.retryAfter);
+        done(e.status, { error: e.code, message: e.message, ...(e.detail ? { detail: e.detail } : {}) }, e.retryAfter);
       },
     );
   };

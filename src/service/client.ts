@@ -102,8 +102,10 @@ export async function callApi<T>(t: ApiTarget, method: 'GET' | 'POST', route: st
   if (res.status >= 200 && res.status < 300) return doc as T;
   const message = typeof doc.message === 'string' ? doc.message : `HTTP ${res.status}`;
   const code = typeof doc.error === 'string' ? doc.error : 'api-error';
-  if (res.status === 400) throw new InputError(message, [], { code });
-  throw new KseedError(message, { code });
+  // a BMC's raw answer (502), shown with --verbose and in --json as on the store
+  const detail = typeof doc.detail === 'string' ? { detail: doc.detail } : {};
+  if (res.status === 400) throw new InputError(message, [], { code, ...detail });
+  throw new KseedError(message, { code, ...detail });
 }
 
 export type ApiCall = <R>(method: 'GET' | 'POST', route: string, body?: unknown) => Promise<R>;
