@@ -349,6 +349,14 @@ async function runSize(n, conductors) {
     out.failed = nodes.filter((x) => /failed$/.test(x.state)).length;
     // lost: neither active nor failed with a state that says so
     out.lost = n - out.active - out.failed;
+    // why a node did not end active, kseed's view and Ironic's (without --faults, where failures are planned
+    // and reported per fault): the first 20
+    if (!fault) {
+      out.not_active = nodes
+        .filter((x) => !(x.state === 'active' && x.booted_hostname === x.node))
+        .slice(0, 20)
+        .map((x) => ({ node: x.node, state: x.state, last_error: x.last_error, ...(x.ironic ? { ironic: `${x.ironic.provision_state}${x.ironic.target_provision_state ? ` -> ${x.ironic.target_provision_state}` : ''}${x.ironic.last_error ? `: ${x.ironic.last_error}` : ''}` } : {}), phases: (x.timings ?? []).map((tm) => `${tm.phase} ${tm.ms} ms`).join(', ') }));
+    }
     const phases = {};
     for (const x of nodes) for (const tm of x.timings ?? []) (phases[`engine.${tm.phase}`] ??= []).push(tm.ms);
     // where the wall time goes besides the phases: a node's queue before its enroll began (the
@@ -461,6 +469,7 @@ async function checkFaults(root, labDir, fault, p, rows, since) {
 function show(r) {
   const f = (x) => (x === null || x === undefined ? '-' : String(x));
   console.log(`\n${r.nodes} simulated nodes, ${r.engine} engine${r.conductors !== undefined ? ` (${r.conductors} Ironic conductor${r.conductors > 1 ? 's' : ''})` : ''}: ${r.active} active, ${r.failed} failed, ${r.lost} lost, provision exit ${r.exit_code}`);
+  for (const x of r.not_active ?? []) console.log(`  not active: ${x.node} ${x.state}${x.last_error ? ` (${x.last_error})` : ''}${x.ironic ? `; Ironic ${x.ironic}` : ''}; phases: ${x.phases || 'none'}`);
   console.log(`  wall ${r.wall_s.toFixed(1)} s (lab up ${r.lab_up_s.toFixed(1)} s, kseed up ${r.seed_up_s.toFixed(1)} s before it)`);
   const where = r.service_pid ? `provision ran in the seed service (pid ${r.service_pid}); its CLI followed the job` : 'no seed service: provision ran in its CLI process';
   console.log(`  seed CPU ${f(r.seed_cpu_s)} s (provision CLI ${f(r.provision_cpu_s)} s + seed service ${f(r.service_cpu_s)} s + boot services ${f(r.boot_services_cpu_s)} s${r.stack_cpu_s !== undefined ? ` + Compose stack ${r.stack_cpu_s} s` : ''}); ${where}`);

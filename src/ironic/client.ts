@@ -31,6 +31,7 @@ import type {
   ProvisionTarget,
 } from './types.js';
 import { abortableSleep } from '../util/sleep.js';
+import { PollBatch } from './poll-batch.js';
 
 /**
  * 1.78 (Zed) has everything used here: names (1.5), enroll (1.11), abort
@@ -111,6 +112,7 @@ export class IronicClient {
   private readonly timeoutMs: number;
   private readonly pollMs: number;
   private readonly lockedRetryMs: number;
+  private readonly polls: PollBatch;
 
   constructor(private readonly o: IronicClientOptions) {
     this.url = o.url.replace(/\/+$/, '').replace(/\/v1$/, '');
@@ -120,6 +122,12 @@ export class IronicClient {
     this.timeoutMs = o.timeoutMs ?? 30_000;
     this.pollMs = o.pollMs ?? 1000;
     this.lockedRetryMs = o.lockedRetryMs ?? 60_000;
+    // a quarter of the poll interval: a poll waits that long at most for others to join it
+    this.polls = new PollBatch(
+      (id, signal) => this.request<IronicNode>('GET', `/v1/nodes/${IronicClient.id(id)}?fields=${STATE_FIELDS.join(',')}`, undefined, signal),
+      () => this.listNodes({ fields: STATE_FIELDS }),
+      Math.max(1, Math.round(this.pollMs / 4)),
+    );
   }
 
   /** A client whose API version the server was checked to serve. */
@@ -393,8 +401,9 @@ export class IronicClient {
 
   // --------------------------------------------------------------- waits
 
-  private async poll(node: string, signal?: AbortSignal): Promise<IronicNode> {
-    return this.request<IronicNode>('GET', `/v1/nodes/${IronicClient.id(node)}?fields=${STATE_FIELDS.join(',')}`, undefined, signal);
+  /** The node's state fields; the polls of concurrent waits share one list request (poll-batch.ts). */
+  private poll(node: string, signal?: AbortSignal): Promise<IronicNode> {
+    return this.polls.poll(node, signal);
   }
 
   /**

@@ -10,8 +10,22 @@ import path from 'node:path';
 import bcrypt from 'bcryptjs';
 import { KseedError } from '../errors.js';
 
-/** Ironic and the registry accept bcrypt only; cost 10 is ~60 ms per request (ironic-offline.md 3b). */
+/**
+ * Ironic and the registry accept bcrypt only, and check it on every request:
+ * cost 10 is ~60 ms of CPU per request (ironic-offline.md 3b). For a password
+ * a person chose (the site's registry password) that is the price of slowing
+ * a guess against a leaked hash.
+ */
 const BCRYPT_COST = 10;
+/**
+ * Ironic's user (and JSON-RPC's, with several conductors) has a password
+ * kseed generated: 192 random bits, which no cost factor makes more or less
+ * guessable. At cost 10 the engine's polls of 16 nodes a second took most of
+ * a core in Ironic (bench/fleet --engine ironic, 10 nodes: the stack's
+ * containers 28 s of CPU in a 31 s provision); bcrypt's minimum, 4, is 64x
+ * cheaper.
+ */
+const GENERATED_COST = 4;
 
 export interface StackSecrets {
   ironicUser: string;
@@ -64,16 +78,17 @@ async function ensureFile(file: string, wanted: (old: string | undefined) => str
   return content;
 }
 
-/** `user:$2b$10$...`, kept when the existing hash still matches (bcrypt salts are random). */
-function htpasswdFor(user: string, password: string): (old: string | undefined) => string {
+/** `user:$2b$<cost>$...`, kept when the existing hash still matches at that cost (bcrypt salts are random). */
+function htpasswdFor(user: string, password: string, cost = BCRYPT_COST): (old: string | undefined) => string {
   return (old) => {
     const line = old?.trim();
     if (line) {
       const idx = line.indexOf(':');
       const [u, hash] = [line.slice(0, idx), line.slice(idx + 1)];
-      if (u === user && /^\$2[aby]\$/.test(hash) && bcrypt.compareSync(password, hash)) return old as string;
+      const costOf = /^\$2[aby]\$(\d\d)\$/.exec(hash)?.[1];
+      if (u === user && Number(costOf) === cost && bcrypt.compareSync(password, hash)) return old as string;
     }
-    return `${user}:${bcrypt.hashSync(password, BCRYPT_COST)}\n`;
+    return `${user}:${bcrypt.hashSync(password, cost)}\n`;
   };
 }
 
@@ -95,7 +110,7 @@ export async function ensureSecrets(secretsDir: string, opts: SecretsOptions): P
       return old?.trim() ? old : `${generatePassword()}\n`;
     })
   ).trim();
-  await ensureFile(p('ironic-htpasswd'), htpasswdFor(IRONIC_USER, ironicPassword));
+  await ensureFile(p('ironic-htpasswd'), htpasswdFor(IRONIC_USER, ironicPassword, GENERATED_COST));
   await ensureFile(p('registry-htpasswd'), htpasswdFor(opts.registryUser, registryPassword));
 
   const files: Record<string, string> = {

@@ -249,6 +249,28 @@ describe.skipIf(!needPeers('ironic', 'ironic-dbsync'))('Ironic client against De
     await c.deleteNode('abort-0');
   });
 
+  it("the polls of waits under way at once share Ironic's list request; each wait still ends with its own node", async () => {
+    const seen: string[] = [];
+    // a poll waits a quarter of pollMs for others to join it: 1 s, so that the four manages' first polls meet
+    const c4 = new IronicClient({ url: ironic.url, username: ironic.username, password: ironic.password, pollMs: 4000, onRequest: (r) => seen.push(`${r.method} ${r.path}`) });
+    const names = [0, 1, 2, 3].map((k) => `batch-${k}`);
+    const nodes = [];
+    for (const name of names) nodes.push(await c4.createNode({ name, ...FAKE }));
+    try {
+      const out = await Promise.all(nodes.map((n) => c4.manage(n.uuid)));
+      expect(out.map((n) => [n.name, n.provision_state])).toEqual(names.map((n) => [n, 'manageable']));
+      // the waits' polls: the list (paged: the server's max_limit is 2), never one node's state fields alone
+      expect(seen.filter((p) => /^GET \/v1\/nodes\?fields=/.test(p)).length).toBeGreaterThan(0);
+      expect(seen.filter((p) => /^GET \/v1\/nodes\/[^?]+\?fields=/.test(p))).toEqual([]);
+      // a wait alone polls its own node
+      const single = await c4.provide(nodes[0]!.uuid);
+      expect(single.provision_state).toBe('available');
+      expect(seen.filter((p) => /^GET \/v1\/nodes\/[^?]+\?fields=/.test(p)).length).toBeGreaterThan(0);
+    } finally {
+      for (const name of names) await c4.deleteNode(name);
+    }
+  });
+
   it('never logs request bodies: the request hook sees method, path and status only', () => {
     expect(requests.length).toBeGreaterThan(20);
     for (const r of requests) expect(Object.keys(r).sort()).toEqual(['method', 'ms', 'path', 'status']);
