@@ -39,3 +39,20 @@ export async function bmcTarget(node: NodeSpec, site: Pick<Site, 'dir'>, profile
   }
   return t;
 }
+
+/** A BMC secret of the site file read from an environment variable that is not set in this process. */
+export interface UnsetBmcEnv {
+  node: string;
+  field: 'bmc.password' | 'bmc.kg';
+  env: string;
+}
+
+/** The nodes' BMC secrets given as `{env: NAME}` whose variable is unset (or empty) here, as resolveSecret would refuse them. */
+export function unsetBmcEnv(nodes: readonly NodeSpec[], env: NodeJS.ProcessEnv = process.env): UnsetBmcEnv[] {
+  const out: UnsetBmcEnv[] = [];
+  for (const n of nodes) {
+    const refs: [UnsetBmcEnv['field'], NodeSpec['bmc']['password'] | undefined][] = [['bmc.password', n.bmc.password], ['bmc.kg', n.bmc.type === 'ipmi' ? n.bmc.kg : undefined]];
+    for (const [field, ref] of refs) if (ref && 'env' in ref && !env[ref.env]) out.push({ node: n.name, field, env: ref.env });
+  }
+  return out;
+}

@@ -11,13 +11,15 @@
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import path from 'node:path';
+import { unsetBmcEnv } from '../engine/bmc-target.js';
 import { ownerName } from '../engine/runner.js';
+import { selectNodes } from '../engine/site-nodes.js';
 import type { StateStore } from '../engine/state.js';
 import type { LeaseActor } from '../engine/state-node-leases.js';
 import type { ProgressEvent } from '../engine/types.js';
 import { KseedError } from '../errors.js';
 import { loadSite } from '../site/load.js';
-import type { Site } from '../site/types.js';
+import type { NodeSpec, Site } from '../site/types.js';
 import { ApiError, type Fields, parseBody } from './api-input.js';
 import { type BootdevDoc, type InfoDoc, prepareBootdev, prepareInfo, runBootdev, runInfo } from './bmc-verbs.js';
 import { CLI_TOKEN_NAME } from './cli-token.js';
@@ -48,6 +50,31 @@ export const VERB_FIELDS: Record<EngineVerb, Fields> = {
 async function need(v: VerbService | undefined): Promise<VerbService & { site: Site }> {
   if (!v) throw new ApiError(501, 'no-site', 'this seed service runs no verbs: it was started without the site file');
   return { ...v, site: await loadSite(v.siteFile) };
+}
+
+/**
+ * Refuses (503, nothing done) a verb on nodes whose BMC secret is an
+ * environment variable unset in this process: the service reads `{env: NAME}`
+ * in the environment `kseed up` started it in, not the caller's, and would
+ * otherwise fail each node with the bare resolver's words. Names the node,
+ * the field and the variable, and both ways out.
+ */
+export function requireServiceEnv(nodes: readonly NodeSpec[]): void {
+  const unset = unsetBmcEnv(nodes);
+  if (!unset.length) return;
+  const groups = new Map<string, string[]>();
+  for (const u of unset) groups.set(`${u.field}\0${u.env}`, [...(groups.get(`${u.field}\0${u.env}`) ?? []), u.node]);
+  const what = [...groups].map(([k, ns]) => {
+    const [field, env] = k.split('\0') as [string, string];
+    return `node${ns.length > 1 ? 's' : ''} ${ns.join(', ')}: ${field} is {env: ${env}}, and ${env} is not set in the seed service's environment`;
+  });
+  const vars = [...new Set(unset.map((u) => u.env))];
+  const set = vars.map((v) => `${v}=...`).join(' ');
+  throw new ApiError(
+    503,
+    'secret-missing',
+    `${what.join('; ')} (pid ${process.pid}: it reads BMC secrets where \`kseed up\` ran, not where this command runs): set ${vars.join(', ')} there and restart the service (\`kseed down\`, then \`${set} kseed up\`), or run the seed without it (\`kseed down\`, then \`kseed up --no-api\`: commands then work on the state store, with their own environment); nothing was done`,
+  );
 }
 
 /** Who the request acts for: its token, and the owner the seed's CLI names. */
@@ -92,6 +119,7 @@ export async function power(v: VerbService | undefined, user: string, raw: Buffe
   } catch (err) {
     throw refusal(err);
   }
+  requireServiceEnv(nodes);
   return [200, { nodes: await runPower(s.site, nodes, state as PowerVerb) }];
 }
 
@@ -110,13 +138,16 @@ export async function bootdev(v: VerbService | undefined, user: string, raw: Buf
   } catch (err) {
     throw refusal(err);
   }
+  requireServiceEnv([spec]);
   return [200, await runBootdev(s.site, spec, req)];
 }
 
 /** GET /nodes/:name/bmc: the document `bmc info` prints. */
 export async function info(v: VerbService | undefined, node: string): Promise<[number, InfoDoc]> {
   const s = await need(v);
-  return [200, await runInfo(s.site, prepareInfo(s.site, node))];
+  const spec = prepareInfo(s.site, node);
+  requireServiceEnv([spec]);
+  return [200, await runInfo(s.site, spec)];
 }
 
 export const ENROLL: Fields = { nodes: { type: 'string[]' }, all: { type: 'boolean' }, concurrency: { type: 'integer' }, ...OWNER };
@@ -129,6 +160,7 @@ export async function enroll(v: VerbService | undefined, user: string, raw: Buff
   const concurrency = (b.concurrency as number | undefined) ?? 64;
   if (concurrency < 1 || concurrency > MAX_ENROLL_CONCURRENCY) throw new ApiError(400, 'bad-field', `field "concurrency" must be an integer from 1 to ${MAX_ENROLL_CONCURRENCY}`);
   const s = await need(v);
+  requireServiceEnv(selectNodes(s.site, (b.nodes as string[] | undefined) ?? [], Boolean(b.all)));
   let sink: JobSink | undefined;
   const early: ProgressEvent[] = [];
   let p;
@@ -188,6 +220,12 @@ export async function engineVerb(v: VerbService | undefined, verb: EngineVerb, u
     throw refusal(err);
   }
   const p = prepared;
+  try {
+    requireServiceEnv(s.site.nodes.filter((n) => p.nodes.includes(n.name)));
+  } catch (err) {
+    await p.close();
+    throw err;
+  }
   job = s.jobs.start(verb, user, p.nodes, (k) => {
     sink = k;
     for (const e of early.splice(0)) k.node(e);

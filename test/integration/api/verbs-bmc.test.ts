@@ -8,7 +8,9 @@
  * leased to someone else is refused either way naming the holder and the
  * expiry (409 over the API), info still reads it, enroll refuses it alone
  * with the same words either way; a recorded service that
- * refuses connections is a warning and the store is used. Lane: rest.
+ * refuses connections is a warning and the store is used; a BMC password
+ * `{env: NAME}` unset where the service runs is refused naming the node,
+ * the field, the variable and the fix (503, exit 1). Lane: rest.
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
@@ -167,5 +169,40 @@ describe.skipIf(!ok)('bmc bootdev and info through the seed service print what t
     expect(r.stderr).toMatch(/^warning: the seed service recorded in .* refuses connections: it is gone; using the state store directly$/m);
     expect(JSON.parse(r.stdout)).toMatchObject({ node: N1, boot: { device: 'disk' } });
     svc = undefined;
+  });
+
+  it('a BMC password given as {env: NAME} unset where the service runs: the service names node, field and variable and the fix; nothing done', async () => {
+    const site = readFileSync(lab.site, 'utf8');
+    const file = /password: \{ file: ("[^"]+") \}/.exec(site)!;
+    const pw = readFileSync(JSON.parse(file[1]!) as string, 'utf8').replace(/\n$/, '');
+    writeFileSync(lab.site, site.replace(file[0], 'password: { env: KST_BV_BMC_PASSWORD }'));
+    try {
+      expect(process.env.KST_BV_BMC_PASSWORD).toBeUndefined();
+      // the service starts without it; the CLI has it
+      svc = await startService(lab.root, PORT);
+      // as the holder of node01's lease (the test above): the lease is checked first
+      const env = { KST_BV_BMC_PASSWORD: pw, KSEED_OWNER: 'ci-9' };
+      const jobs = () => svc!.output().split('"type":"job"').length;
+      const before = jobs();
+      const why = `node ${N1}: bmc.password is {env: KST_BV_BMC_PASSWORD}, and KST_BV_BMC_PASSWORD is not set in the seed service's environment (pid ${svc.child.pid}: it reads BMC secrets where \`kseed up\` ran, not where this command runs): set KST_BV_BMC_PASSWORD there and restart the service (\`kseed down\`, then \`KST_BV_BMC_PASSWORD=... kseed up\`), or run the seed without it (\`kseed down\`, then \`kseed up --no-api\`: commands then work on the state store, with their own environment); nothing was done`;
+      for (const args of [['bmc', 'power', N1, 'status'], ['bmc', 'bootdev', N1, 'pxe'], ['bmc', 'info', N1], ['enroll', N1], ['provision', N1]]) {
+        const r = await k(args, env);
+        expect([r.code, r.stdout, r.stderr], args.join(' ')).toEqual([1, '', `kseed: ${why}\n`]);
+      }
+      const j = await k(['--json', 'bmc', 'power', N1, N2, 'on'], env);
+      expect(j.code).toBe(1);
+      expect(JSON.parse(j.stdout)).toEqual({ error: 'secret-missing', message: why });
+      expect(calls('/power').filter((l) => l.includes('"status":503'))).toHaveLength(2);
+      expect(calls('/provision').filter((l) => l.includes('"status":503'))).toHaveLength(1);
+      expect(jobs()).toBe(before);
+      // on the store, the CLI's own environment has it
+      await svc.stop();
+      svc = undefined;
+      const direct = await k(['--json', 'bmc', 'power', N1, 'status'], env);
+      expect(direct.code, direct.stderr).toBe(0);
+      expect(JSON.parse(direct.stdout)).toMatchObject({ nodes: [{ node: N1, ok: true }] });
+    } finally {
+      writeFileSync(lab.site, site);
+    }
   });
 });
