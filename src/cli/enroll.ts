@@ -5,23 +5,16 @@
  * GUID, FRU, BMC MAC), matched to a hardware profile, and the node recorded
  * as `manageable` or `enroll failed` with the reason. With the Ironic engine
  * the node is then created in Ironic (with its ports) and managed there.
+ * Through the seed service when it runs (a job this follows, POST
+ * /api/v1/enroll), else on the store (service/enroll-verb.ts either way).
  */
 import type { Command } from 'commander';
-import type { BmcIdentity, PowerState } from '../bmc/types.js';
 import { InputError } from '../errors.js';
+import type { EnrollDoc } from '../service/enroll-verb.js';
+import type { JobView } from '../service/jobs.js';
 import { ciOptions } from './ci.js';
-import { contextOf } from './context.js';
+import { type CliContext, contextOf } from './context.js';
 import { table } from './output.js';
-
-interface EnrollRow {
-  node: string;
-  result: 'manageable' | 'enroll failed' | 'skipped';
-  profile?: string;
-  power?: PowerState;
-  ms?: number;
-  error?: string;
-  identity?: BmcIdentity;
-}
 
 export function register(program: Command): void {
   ciOptions(program.command('enroll'))
@@ -41,52 +34,47 @@ export function register(program: Command): void {
     .action(async (names: string[], opts: { all?: boolean; concurrency: number }, cmd: Command) => {
       const ctx = contextOf(cmd);
       // the engine, BMC and site code load when the command runs, not for its --help
-      const [{ canApply }, { openEngine }, { loadSite }, { exitFor, selectNodes }] = await Promise.all([
-        import('../engine/lifecycle.js'),
-        import('../engine/open.js'),
-        import('../site/load.js'),
-        import('./nodes.js'),
-      ]);
-      const site = await loadSite(ctx.configPath);
-      const nodes = selectNodes(site, names, opts.all);
-      // per-node events for CI mode only: the human output stays the one table
-      const opened = await openEngine(site, ctx.stateDir, { concurrency: opts.concurrency, onProgress: (e) => ctx.out.node(e), ...(process.env.KSEED_OWNER ? { leaseOwner: process.env.KSEED_OWNER } : {}) });
-      try {
-        ctx.out.progress(`enrolling ${nodes.length} node${nodes.length === 1 ? '' : 's'}...`);
-        const outcomes = await Promise.all(nodes.map((n) => opened.engine.enroll(n.name)));
-        const rows = new Map<string, EnrollRow>();
-        for (const o of outcomes) {
-          const rec = opened.store.getNode(o.node);
-          // a node the verb never started for (not in an enroll state, claimed by another run) is left as it is
-          const skipped = !o.ok && o.verbs.length === 0 && !canApply('enroll', o.state);
-          rows.set(o.node, {
-            node: o.node,
-            result: skipped ? 'skipped' : o.ok ? 'manageable' : 'enroll failed',
-            ...(o.ok && rec?.profile ? { profile: rec.profile } : {}),
-            ...(o.ok && rec?.power ? { power: rec.power as PowerState } : {}),
-            ...(skipped ? {} : { ms: o.ms }),
-            ...(o.error ? { error: o.error } : {}),
-            ...(o.ok && rec?.data.bmc ? { identity: rec.data.bmc as BmcIdentity } : {}),
-          });
-          ctx.out.outcome({ node: o.node, result: skipped ? 'skipped' : o.ok ? 'ok' : 'failed', state: o.state, verbs: o.verbs, ms: o.ms, ...(o.error ? { error: o.error } : {}) });
-        }
-        const ordered = nodes.map((n) => rows.get(n.name)!);
-        const bad = nodes.filter((n) => rows.get(n.name)!.result === 'enroll failed');
-        // loaded only on a failure: the lab code is no part of a good enroll's start-up
-        const hint = bad.length ? await (await import('./lab.js')).labDownHint(ctx, bad.map((n) => ({ node: n.name, address: n.bmc.address, port: n.bmc.port }))) : undefined;
-        ctx.out.result({ nodes: ordered, ...(hint ? { hint } : {}) }, () =>
-          [
-            table(
-              ['NODE', 'RESULT', 'PROFILE', 'POWER', 'TIME', 'REASON'],
-              ordered.map((r) => [r.node, r.result, r.profile, r.power, r.ms === undefined ? undefined : `${r.ms} ms`, r.error]),
-            ),
-            ...(hint ? [`hint: ${hint}`] : []),
-          ].join('\n'),
-        );
-        const failed = ordered.filter((r) => r.result === 'enroll failed').length;
-        process.exitCode = exitFor(ordered.length - failed, failed);
-      } finally {
-        await opened.close();
-      }
+      const [{ viaService }, { loadSite }, { exitFor }, { followJob, warnLine }] = await Promise.all([import('../service/client.js'), import('../site/load.js'), import('./nodes.js'), import('./verb-run.js')]);
+      // a lease's holder (a CI job) says who it is: a node leased to someone else is refused alone
+      const owner = process.env.KSEED_OWNER || undefined;
+      const doc = await viaService<EnrollDoc>(
+        ctx.stateDir,
+        async (call) => {
+          const body = { nodes: names, ...(opts.all ? { all: true } : {}), concurrency: opts.concurrency, ...(owner ? { owner } : {}) };
+          return followJob<EnrollDoc>(ctx, call, await call<JobView>('POST', '/enroll', body), { nodeLines: false });
+        },
+        async () => {
+          const { prepareEnroll } = await import('../service/enroll-verb.js');
+          const site = await loadSite(ctx.configPath);
+          // per-node events for CI mode only: the human output stays the one table
+          const p = await prepareEnroll(site, ctx.stateDir, { nodes: names, all: Boolean(opts.all), concurrency: opts.concurrency }, { actor: owner ? { owner } : {}, onProgress: (e) => ctx.out.node(e) });
+          return p.run((line) => ctx.out.progress(line));
+        },
+        warnLine,
+        { site: ctx.configPath },
+      );
+      for (const o of doc.outcomes) ctx.out.outcome(o);
+      const rows = doc.nodes;
+      const bad = rows.filter((r) => r.result === 'enroll failed');
+      // loaded only on a failure: the lab code is no part of a good enroll's start-up; the lab is the CLI's machine's
+      const hint = bad.length ? await labHint(ctx, bad.map((r) => r.node)) : undefined;
+      ctx.out.result({ nodes: rows, ...(hint ? { hint } : {}) }, () =>
+        [
+          table(
+            ['NODE', 'RESULT', 'PROFILE', 'POWER', 'TIME', 'REASON'],
+            rows.map((r) => [r.node, r.result, r.profile, r.power, r.ms === undefined ? undefined : `${r.ms} ms`, r.error]),
+          ),
+          ...(hint ? [`hint: ${hint}`] : []),
+        ].join('\n'),
+      );
+      process.exitCode = exitFor(rows.length - bad.length, bad.length);
     });
+}
+
+/** Whether the failed nodes' BMCs are a virtual lab's that is down (then the hint says how to start it). */
+async function labHint(ctx: CliContext, failed: string[]): Promise<string | undefined> {
+  const [{ labDownHint }, { loadSite }] = await Promise.all([import('./lab.js'), import('../site/load.js')]);
+  const site = await loadSite(ctx.configPath);
+  const specs = site.nodes.filter((n) => failed.includes(n.name));
+  return labDownHint(ctx, specs.map((n) => ({ node: n.name, address: n.bmc.address, port: n.bmc.port })));
 }

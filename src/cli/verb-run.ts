@@ -30,14 +30,17 @@ const FOLLOW_MS = 500;
 
 /**
  * Follows a job of the service to its end, printing its lines as the store
- * path prints them; its result, or its error with the exit code it had.
+ * path prints them (`nodeLines: false`: the engine's node events only to
+ * CI mode, --events and --junit); its result, or its error with the exit
+ * code it had.
  */
-export async function followJob<T>(ctx: CliContext, call: ApiCall, first: JobView): Promise<T> {
+export async function followJob<T>(ctx: CliContext, call: ApiCall, first: JobView, o: { nodeLines?: boolean } = {}): Promise<T> {
   let j = first;
   for (;;) {
     for (const l of j.lines) {
       if (l.type === 'progress') ctx.out.progress(l.message);
-      else ctx.out.node(l.event, progressLine(l.event));
+      // enroll's human output is its one table: its node events are for CI mode only, as on the store
+      else ctx.out.node(l.event, o.nodeLines === false ? undefined : progressLine(l.event));
     }
     if (j.state === 'succeeded') return j.result as T;
     if (j.state === 'failed') throw new KseedError(j.error?.message ?? `job ${j.id} failed`, { code: j.error?.error ?? 'failure', exitCode: (j.error?.exit_code ?? 1) as ExitCodeValue });

@@ -14,13 +14,15 @@ import path from 'node:path';
 import { ownerName } from '../engine/runner.js';
 import type { StateStore } from '../engine/state.js';
 import type { LeaseActor } from '../engine/state-node-leases.js';
+import type { ProgressEvent } from '../engine/types.js';
 import { KseedError } from '../errors.js';
 import { loadSite } from '../site/load.js';
 import type { Site } from '../site/types.js';
 import { ApiError, type Fields, parseBody } from './api-input.js';
 import { type BootdevDoc, type InfoDoc, prepareBootdev, prepareInfo, runBootdev, runInfo } from './bmc-verbs.js';
 import { CLI_TOKEN_NAME } from './cli-token.js';
-import type { Jobs, JobView } from './jobs.js';
+import { MAX_ENROLL_CONCURRENCY, prepareEnroll } from './enroll-verb.js';
+import type { Jobs, JobSink, JobView } from './jobs.js';
 import type { LeaseDesk } from './leases.js';
 import { type EngineVerb, POWER_ACTIONS, type PowerRow, type PowerVerb, preparePower, prepareEngineVerb, refuseLeased, runPower } from './verbs.js';
 
@@ -115,6 +117,40 @@ export async function bootdev(v: VerbService | undefined, user: string, raw: Buf
 export async function info(v: VerbService | undefined, node: string): Promise<[number, InfoDoc]> {
   const s = await need(v);
   return [200, await runInfo(s.site, prepareInfo(s.site, node))];
+}
+
+export const ENROLL: Fields = { nodes: { type: 'string[]' }, all: { type: 'boolean' }, concurrency: { type: 'integer' }, ...OWNER };
+
+/** POST /enroll: checked (4xx, nothing done) and started as a job (202), as provision is. */
+export async function enroll(v: VerbService | undefined, user: string, raw: Buffer): Promise<[number, JobView]> {
+  if (!v) await need(v);
+  const b = parseBody(raw, ENROLL);
+  const actor = actorOf(user, b.owner);
+  const concurrency = (b.concurrency as number | undefined) ?? 64;
+  if (concurrency < 1 || concurrency > MAX_ENROLL_CONCURRENCY) throw new ApiError(400, 'bad-field', `field "concurrency" must be an integer from 1 to ${MAX_ENROLL_CONCURRENCY}`);
+  const s = await need(v);
+  let sink: JobSink | undefined;
+  const early: ProgressEvent[] = [];
+  let p;
+  try {
+    p = await prepareEnroll(
+      s.site,
+      s.stateDir,
+      { nodes: (b.nodes as string[] | undefined) ?? [], all: Boolean(b.all), concurrency },
+      { actor, onProgress: (e) => (sink ? sink.node(e) : early.push(e)), claimOwner: `${ownerName(hostname(), process.pid)}#enroll-${randomBytes(4).toString('hex')}` },
+    );
+  } catch (err) {
+    throw refusal(err);
+  }
+  const prepared = p;
+  return [
+    202,
+    s.jobs.start('enroll', user, prepared.nodes, (k) => {
+      sink = k;
+      for (const e of early.splice(0)) k.node(e);
+      return prepared.run((line) => k.progress(line));
+    }),
+  ];
 }
 
 /** The site file as `kseed` run where the service runs would name it (the not-up message's command). */

@@ -1,12 +1,13 @@
 /**
- * `kseed bmc bootdev` and `kseed bmc info` through the seed service, on a
+ * `kseed bmc bootdev`, `kseed bmc info` and `kseed enroll` (a job) through the seed service, on a
  * simulated lab (`kseed lab up --sim 2`, lab "bv", ipmi_sim BMCs on UDP
  * 15980-15981, the service on 18379): the same stdout (table and --json),
  * stderr and exit code whether the service runs (its request log shows the
  * CLI's calls) or not (the CLI works on the store); a BMC that refuses the
  * login is the same error either way (502 over the API); bootdev of a node
  * leased to someone else is refused either way naming the holder and the
- * expiry (409 over the API), info still reads it; a recorded service that
+ * expiry (409 over the API), info still reads it, enroll refuses it alone
+ * with the same words either way; a recorded service that
  * refuses connections is a warning and the store is used. Lane: rest.
  */
 import { readFileSync, writeFileSync } from 'node:fs';
@@ -54,6 +55,10 @@ describe.skipIf(!ok)('bmc bootdev and info through the seed service print what t
     // node02's BMC refuses the wrong password (set below): the BMC's error is the command's, exit 1
     ['bmc-refuses', ['bmc', 'bootdev', N2, 'pxe']],
     ['bmc-refuses-json', ['--json', 'bmc', 'info', N2]],
+    // enroll, a job through the service: node02 fails (its BMC refuses the login), exit 3
+    ['enroll', ['enroll', N1, N2]],
+    ['enroll-json', ['--json', 'enroll', '--all']],
+    ['enroll-unknown', ['enroll', 'node09']],
   ];
   const script = async () => {
     const out: Record<string, CliRun> = {};
@@ -100,7 +105,15 @@ describe.skipIf(!ok)('bmc bootdev and info through the seed service print what t
     expect(via['bmc-refuses']!.code).toBe(1);
     expect(via['bmc-refuses']!.stderr).toMatch(new RegExp(`^kseed: 127\\.0\\.0\\.1:${BMC_BASE + 1}: .*password`, 'm'));
     expect(JSON.parse(via['bmc-refuses-json']!.stdout)).toMatchObject({ error: expect.stringMatching(/^bmc-/) });
+    expect(via.enroll!.code).toBe(3);
+    expect(via.enroll!.stdout).toMatch(new RegExp(`^${N1} +manageable +qemu-lab +\\w+ +\\d+ ms +- *$`, 'm'));
+    expect(JSON.parse(via['enroll-json']!.stdout)).toMatchObject({ nodes: [{ node: N1, result: 'manageable', identity: { protocol: 'ipmi' } }, { node: N2, result: 'enroll failed', error: expect.stringMatching(/password/) }] });
+    expect(via.enroll!.stderr).toBe('enrolling 2 nodes...\n');
+    expect(via['enroll-unknown']!.code).toBe(2);
     // the second run went through the service
+    expect(calls('/enroll').filter((l) => l.includes('"status":202'))).toHaveLength(2);
+    expect(calls('/enroll').filter((l) => l.includes('"status":400'))).toHaveLength(1);
+    expect(svc!.output().match(/"type":"job","job":"job-[0-9a-f]+","kind":"enroll","user":"cli@seed","state":"succeeded"/g)).toHaveLength(2);
     expect(calls(`/nodes/${N1}/bootdev`).filter((l) => l.includes('"status":200'))).toHaveLength(2);
     expect(calls(`/nodes/${N1}/bmc`).filter((l) => l.includes('"status":200'))).toHaveLength(2);
     expect(calls('/nodes/node09/bmc').filter((l) => l.includes('"status":400'))).toHaveLength(1);
@@ -130,11 +143,18 @@ describe.skipIf(!ok)('bmc bootdev and info through the seed service print what t
     expect(asHolder.code, asHolder.stderr).toBe(0);
     expect(await bootOf()).toEqual(before);
 
+    // enroll refuses the leased node alone, the others enroll
+    const enrollVia = await k(['--json', 'enroll', N1, N2]);
+
     // on the store, the same words, and the boot device untouched
     await svc!.stop();
     svc = undefined;
     const onStore = await k(['bmc', 'bootdev', N1, 'pxe']);
     expect([onStore.code, onStore.stdout, onStore.stderr]).toEqual([refused.code, refused.stdout, refused.stderr]);
+    const enrollDirect = await k(['--json', 'enroll', N1, N2]);
+    expect([enrollVia.code, steady(enrollVia.stdout), enrollVia.stderr]).toEqual([enrollDirect.code, steady(enrollDirect.stdout), enrollDirect.stderr]);
+    expect(enrollDirect.code).toBe(1);
+    expect(JSON.parse(enrollDirect.stdout).nodes[0]).toMatchObject({ node: N1, error: expect.stringContaining('leased to ci-9') });
     expect(await bootOf()).toEqual(before);
     expect((await k(['bmc', 'bootdev', N1, 'disk', '--persistent'], { KSEED_OWNER: 'ci-9' })).code).toBe(0);
   });
