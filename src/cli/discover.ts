@@ -2,25 +2,19 @@
  * `kseed discover --range CIDR`: find BMCs on UDP 623 (ASF ping + Get
  * Channel Authentication Capabilities), optionally Redfish on 443, report
  * what they are and their security findings, and optionally write a
- * site-file fragment listing them.
+ * site-file fragment listing them. Through the seed service when it runs
+ * (a job: the scan runs from the seed), but with --username (service/discover-verb.ts).
  */
 import { constants } from 'node:fs';
 import { access, rename, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Command } from 'commander';
 import { stringify } from '../util/vendor/yaml.js';
-import { discover, expandCidr, type DiscoveredBmc } from '../bmc/discover.js';
-import { probeRedfish, type RedfishProbe } from '../bmc/redfish/discover.js';
+import type { DiscoverDoc, DiscoverRequest, Found } from '../service/discover-verb.js';
+import type { JobView } from '../service/jobs.js';
 import { InputError } from '../errors.js';
 import { contextOf } from './context.js';
 import { table } from './output.js';
-
-interface Found {
-  address: string;
-  protocols: ('ipmi' | 'redfish')[];
-  ipmi?: DiscoveredBmc;
-  redfish?: RedfishProbe & { port: number; scheme: string };
-}
 
 function int(name: string, min: number, max: number) {
   return (v: string) => {
@@ -37,27 +31,6 @@ async function exists(p: string): Promise<boolean> {
   } catch {
     return false;
   }
-}
-
-/** Redfish probes in parallel, bounded like the IPMI scan. */
-async function scanRedfish(addresses: string[], o: { port?: number; scheme: 'http' | 'https'; concurrency: number; timeoutMs: number }) {
-  const out = new Map<string, RedfishProbe>();
-  let next = 0;
-  const worker = async () => {
-    for (;;) {
-      const i = next++;
-      if (i >= addresses.length) return;
-      const a = addresses[i]!;
-      // no credentials are sent to a probe, so a self-signed certificate costs nothing here;
-      // enrolling the BMC later still needs insecure_tls in the site file
-      const r = await probeRedfish(a, { scheme: o.scheme, ...(o.port ? { port: o.port } : {}), timeoutMs: o.timeoutMs, insecureTls: true }).catch(
-        () => ({ found: false }) as RedfishProbe,
-      );
-      if (r.found) out.set(a, r);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(o.concurrency, addresses.length) }, worker));
-  return out;
 }
 
 function fragment(found: Found[], range: string): string {
@@ -95,13 +68,8 @@ export function register(program: Command): void {
     .option('--password-env <var>', 'environment variable holding the password for --username', 'KSEED_BMC_PASSWORD')
     .action(async (o: { range: string; username?: string; passwordEnv: string; redfish?: boolean; port: number; redfishPort?: number; redfishScheme: string; concurrency: number; rate: number; timeout: number; write?: string }, cmd: Command) => {
       const ctx = contextOf(cmd);
-      let addresses: string[];
-      try {
-        addresses = expandCidr(o.range);
-      } catch (err) {
-        throw new InputError(`--range ${o.range}: ${(err as Error).message}`);
-      }
-      if (o.redfishScheme !== 'http' && o.redfishScheme !== 'https') throw new InputError('--redfish-scheme must be http or https');
+      const { discoverAddresses, runDiscover } = await import('../service/discover-verb.js');
+      const addresses = discoverAddresses(o);
       let credentials: { username: string; password: string } | undefined;
       if (o.username) {
         // from the environment only: a password on the command line shows in `ps`
@@ -112,24 +80,23 @@ export function register(program: Command): void {
       const out = o.write ? path.resolve(o.write) : undefined;
       if (out && (await exists(out))) throw new InputError(`--write ${o.write}: the file exists; kseed does not overwrite it`);
 
-      ctx.out.progress(`scanning ${addresses.length} addresses of ${o.range} (UDP ${o.port}${o.redfish ? ', Redfish' : ''})...`);
-      const [ipmi, redfish] = await Promise.all([
-        discover({ range: o.range, port: o.port, concurrency: o.concurrency, rate: o.rate, timeoutMs: o.timeout, ...(credentials ? { credentials } : {}) }),
-        o.redfish
-          ? scanRedfish(addresses, { scheme: o.redfishScheme, ...(o.redfishPort ? { port: o.redfishPort } : {}), concurrency: o.concurrency, timeoutMs: Math.max(o.timeout, 1000) })
-          : Promise.resolve(new Map<string, RedfishProbe>()),
-      ]);
-      const byAddr = new Map<string, Found>();
-      for (const b of ipmi) byAddr.set(b.address, { address: b.address, protocols: ['ipmi'], ipmi: b });
-      const rfPort = o.redfishPort ?? (o.redfishScheme === 'http' ? 80 : 443);
-      for (const [a, r] of redfish) {
-        const f = byAddr.get(a) ?? { address: a, protocols: [] };
-        f.protocols.push('redfish');
-        f.redfish = { ...r, port: rfPort, scheme: o.redfishScheme };
-        byAddr.set(a, f);
-      }
-      const key = (a: string) => a.split('.').reduce((n, x) => n * 256 + Number(x), 0);
-      const found = [...byAddr.values()].sort((a, b) => key(a.address) - key(b.address));
+      const req: DiscoverRequest = { range: o.range, redfish: Boolean(o.redfish), port: o.port, ...(o.redfishPort ? { redfishPort: o.redfishPort } : {}), redfishScheme: o.redfishScheme, concurrency: o.concurrency, rate: o.rate, timeout: o.timeout };
+      const here = () => runDiscover({ ...req, ...(credentials ? { credentials } : {}) }, (line) => ctx.out.progress(line));
+      // a scan that logs in stays here: the password is in this command's environment only
+      const { viaService } = await import('../service/client.js');
+      const { followJob, warnLine } = await import('./verb-run.js');
+      const doc = credentials
+        ? await here()
+        : await viaService<DiscoverDoc>(
+            ctx.stateDir,
+            async (call) => {
+              const body = { range: req.range, ...(req.redfish ? { redfish: true } : {}), port: req.port, ...(req.redfishPort ? { redfish_port: req.redfishPort } : {}), redfish_scheme: req.redfishScheme, concurrency: req.concurrency, rate: req.rate, timeout: req.timeout };
+              return followJob<DiscoverDoc>(ctx, call, await call<JobView>('POST', '/discover', body));
+            },
+            here,
+            warnLine,
+          );
+      const found = doc.found;
 
       if (out && found.length) {
         // write beside, then rename: a killed run never leaves half a file

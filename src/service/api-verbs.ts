@@ -23,6 +23,7 @@ import type { NodeSpec, Site } from '../site/types.js';
 import { ApiError, type Fields, parseBody } from './api-input.js';
 import { type BootdevDoc, type InfoDoc, prepareBootdev, prepareInfo, runBootdev, runInfo } from './bmc-verbs.js';
 import { CLI_TOKEN_NAME } from './cli-token.js';
+import { type DiscoverRequest, discoverAddresses, runDiscover } from './discover-verb.js';
 import { MAX_ENROLL_CONCURRENCY, prepareEnroll } from './enroll-verb.js';
 import type { Jobs, JobSink, JobView } from './jobs.js';
 import type { LeaseDesk } from './leases.js';
@@ -183,6 +184,42 @@ export async function enroll(v: VerbService | undefined, user: string, raw: Buff
       return prepared.run((line) => k.progress(line));
     }),
   ];
+}
+
+export const DISCOVER: Fields = {
+  range: { type: 'string', required: true },
+  redfish: { type: 'boolean' },
+  port: { type: 'integer' },
+  redfish_port: { type: 'integer' },
+  redfish_scheme: { type: 'string' },
+  concurrency: { type: 'integer' },
+  rate: { type: 'integer' },
+  timeout: { type: 'integer' },
+};
+
+/** POST /discover: the range checked (400), then a job (202) whose result is `discover --json`'s document; no login (its password stays with the CLI). */
+export async function discoverVerb(v: VerbService | undefined, user: string, raw: Buffer): Promise<[number, JobView]> {
+  if (!v) await need(v);
+  const b = parseBody(raw, DISCOVER);
+  const int = (k: string, min: number, max: number, dflt: number | undefined) => {
+    const n = (b[k] as number | undefined) ?? dflt;
+    if (n !== undefined && (n < min || n > max)) throw new ApiError(400, 'bad-field', `field "${k}" must be an integer from ${min} to ${max}`);
+    return n;
+  };
+  const req: DiscoverRequest = {
+    range: b.range as string,
+    redfish: Boolean(b.redfish),
+    port: int('port', 1, 65535, 623)!,
+    redfishScheme: (b.redfish_scheme as string | undefined) ?? 'https',
+    concurrency: int('concurrency', 1, 1024, 64)!,
+    rate: int('rate', 1, 100000, 500)!,
+    timeout: int('timeout', 50, 60000, 500)!,
+  };
+  const rp = int('redfish_port', 1, 65535, undefined);
+  if (rp !== undefined) req.redfishPort = rp;
+  discoverAddresses(req);
+  const s = await need(v);
+  return [202, s.jobs.start('discover', user, [], (k) => runDiscover(req, (line) => k.progress(line)))];
 }
 
 /** The site file as `kseed` run where the service runs would name it (the not-up message's command). */

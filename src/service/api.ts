@@ -21,7 +21,7 @@ import { InputError, KseedError } from '../errors.js';
 import { ApiError, type Fields, intParam, MAX_BODY_BYTES, parseBody, parseQuery } from './api-input.js';
 import { type AcquireInput, type LeaseCandidate, LeaseDesk, type LeaseWork } from './leases.js';
 import { StoreCache } from './cache.js';
-import { bootdev, engineVerb, enroll, info, power, releaseLease, type VerbService } from './api-verbs.js';
+import { bootdev, discoverVerb, engineVerb, enroll, info, power, releaseLease, type VerbService } from './api-verbs.js';
 import { Jobs } from './jobs.js';
 import type { Site } from '../site/types.js';
 import { ApiMetrics, METRICS_CONTENT_TYPE, METRICS_PATH, metricsText } from './metrics.js';
@@ -239,6 +239,7 @@ const ROUTES: [string, string, boolean, Handler][] = [
   ],
   ['POST', '/provision', true, async (c, k) => engineVerb(c.verbs, 'provision', k.user, await k.body())],
   ['POST', '/enroll', true, async (c, k) => enroll(c.verbs, k.user, await k.body())],
+  ['POST', '/discover', true, async (c, k) => discoverVerb(c.verbs, k.user, await k.body())],
   ['POST', '/undeploy', true, async (c, k) => engineVerb(c.verbs, 'undeploy', k.user, await k.body())],
   ['POST', '/rebuild', true, async (c, k) => engineVerb(c.verbs, 'rebuild', k.user, await k.body())],
   [

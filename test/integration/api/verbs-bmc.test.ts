@@ -1,5 +1,5 @@
 /**
- * `kseed bmc bootdev`, `kseed bmc info` and `kseed enroll` (a job) through the seed service, on a
+ * `kseed bmc bootdev`, `bmc info`, `enroll` and `discover` (jobs) through the seed service, on a
  * simulated lab (`kseed lab up --sim 2`, lab "bv", ipmi_sim BMCs on UDP
  * 15980-15981, the service on 18379): the same stdout (table and --json),
  * stderr and exit code whether the service runs (its request log shows the
@@ -61,6 +61,10 @@ describe.skipIf(!ok)('bmc bootdev and info through the seed service print what t
     ['enroll', ['enroll', N1, N2]],
     ['enroll-json', ['--json', 'enroll', '--all']],
     ['enroll-unknown', ['enroll', 'node09']],
+    // discover, a job through the service: the scan runs from the seed
+    ['discover', ['discover', '--range', '127.0.0.1/32', '--port', String(BMC_BASE)]],
+    ['discover-json', ['--json', 'discover', '--range', '127.0.0.1/32', '--port', String(BMC_BASE + 1)]],
+    ['discover-bad', ['discover', '--range', '10.0.0.0/8']],
   ];
   const script = async () => {
     const out: Record<string, CliRun> = {};
@@ -112,7 +116,13 @@ describe.skipIf(!ok)('bmc bootdev and info through the seed service print what t
     expect(JSON.parse(via['enroll-json']!.stdout)).toMatchObject({ nodes: [{ node: N1, result: 'manageable', identity: { protocol: 'ipmi' } }, { node: N2, result: 'enroll failed', error: expect.stringMatching(/password/) }] });
     expect(via.enroll!.stderr).toBe('enrolling 2 nodes...\n');
     expect(via['enroll-unknown']!.code).toBe(2);
+    expect(via.discover!.code, via.discover!.stderr).toBe(0);
+    expect(via.discover!.stderr).toBe('scanning 1 addresses of 127.0.0.1/32 (UDP 15980)...\n');
+    expect(JSON.parse(via['discover-json']!.stdout)).toMatchObject({ range: '127.0.0.1/32', scanned: 1, found: [{ address: '127.0.0.1', protocols: ['ipmi'], ipmi: { port: BMC_BASE + 1 } }] });
+    expect(via['discover-bad']!.code).toBe(2);
     // the second run went through the service
+    expect(calls('/discover').filter((l) => l.includes('"status":202'))).toHaveLength(2);
+    expect(svc!.output().match(/"type":"job","job":"job-[0-9a-f]+","kind":"discover","user":"cli@seed","state":"succeeded"/g)).toHaveLength(2);
     expect(calls('/enroll').filter((l) => l.includes('"status":202'))).toHaveLength(2);
     expect(calls('/enroll').filter((l) => l.includes('"status":400'))).toHaveLength(1);
     expect(svc!.output().match(/"type":"job","job":"job-[0-9a-f]+","kind":"enroll","user":"cli@seed","state":"succeeded"/g)).toHaveLength(2);
