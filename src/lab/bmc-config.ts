@@ -221,11 +221,20 @@ PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin\${PATH:+:$PATH
 op="$1"; [ $# -gt 0 ] && shift
 log() { echo "$(date +%s.%N) $*" >> "$d/chassis.log"; }
 # alive: exists, not a zombie (init may reap late), and its command line names
-# this node's directory (not a reused PID)
+# this node's directory (not a reused PID). In the middle of an exec (vm.sh -> ip -> qemu) the
+# command line reads empty until the new image's arguments are set up (a CI run under load
+# answered "off" right after "on" so): an empty one is read again, for at most 0.2 s
 alive() {
   [ -n "$1" ] && [ -r "/proc/$1/status" ] || return 1
   grep -q '^State:[[:space:]]*Z' "/proc/$1/status" 2>/dev/null && return 1
-  grep -aqF -- "$d/" "/proc/$1/cmdline" 2>/dev/null
+  i=0
+  while [ $i -lt 20 ]; do
+    grep -aqF -- "$d/" "/proc/$1/cmdline" 2>/dev/null && return 0
+    [ -n "$(head -c 1 "/proc/$1/cmdline" 2>/dev/null | tr -d '\\000')" ] && return 1
+    [ -r "/proc/$1/status" ] || return 1
+    sleep 0.01; i=$((i+1))
+  done
+  return 1
 }
 vm_pid() { p=$(cat "$d/vm.pid" 2>/dev/null) && alive "$p" && echo "$p"; }
 power_get() { if [ -n "$(vm_pid)" ]; then echo 1; else echo 0; fi; }
