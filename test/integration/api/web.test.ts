@@ -159,8 +159,12 @@ describe.skipIf(!ok)('status page in headless Chromium (kseed serve, simulated l
     }, N1);
     const before = await stateOf(N1);
     const prov = k(['--json', 'provision', '--all', '--wait'], 180_000);
-    await page.waitForFunction((n1) => document.querySelector(`tr[data-node="${n1}"] .state`)?.getAttribute('data-state') === 'deploying', N1, { timeout: 120_000 });
-    await shot('2-deploying');
+    // the first change the page draws by itself. Which states it draws between depends on how the
+    // node's events meet the page's refreshes (a snapshot 150 ms after a burst): a simulated node
+    // deploys in about a second, and in CI's run at 8e17b99, under load, the page never showed
+    // 'deploying' within 120 s while the node went on to active
+    await page.waitForFunction(([n1, was]) => (document.querySelector(`tr[data-node="${n1}"] .state`)?.getAttribute('data-state') ?? was) !== was, [N1, before] as const, { timeout: 120_000 });
+    await shot('2-on-its-way');
     await page.waitForFunction((n1) => document.querySelector(`tr[data-node="${n1}"] .state`)?.getAttribute('data-state') === 'active', N1, { timeout: 150_000 });
     const r = await prov;
     expect(r.code, r.stderr).toBe(0);
@@ -181,8 +185,8 @@ describe.skipIf(!ok)('status page in headless Chromium (kseed serve, simulated l
     expect(stopped.length).toBeGreaterThan(0);
     for (const x of stopped) expect(x).toMatch(/^last boot step: (dhcp|tftp|http|agent|engine) .+ at \d\d:\d\d:\d\d$/);
     await expect.poll(() => page.locator('#stopped-at').count()).toBe(0);
+    // drawn live: it was not active, it ends active, and the page was never reloaded (mark)
     expect(before).not.toBe('active');
-    expect(seen).toContain('deploying');
     expect(seen.at(-1)).toBe('active');
     // the phase bars: at least the deploy phase, drawn from the store's timings
     await expect.poll(() => page.locator(`tr[data-node="${N1}"] .bars`).getAttribute('data-phases')).toMatch(/deploy/);
